@@ -1,0 +1,74 @@
+// Password authentication on OpenSSL: SCRAM-SHA-256 (RFC 5802 + RFC 7677) for both sides, and md5.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "protocol/result.h"
+
+namespace pgs::protocol {
+
+// "md5" + hex(md5(hex(md5(password + user)) + salt)): what a client sends for AuthenticationMD5.
+std::string md5_password_response(std::string_view user, std::string_view password,
+                                  const uint8_t salt[4]);
+// "md5" + hex(md5(password + user)): the form pg_authid stores; md5_response_from_hash uses it.
+std::string md5_stored_hash(std::string_view user, std::string_view password);
+std::string md5_response_from_hash(std::string_view stored_hash, const uint8_t salt[4]);
+
+namespace scram {
+
+// A stored verifier: SCRAM-SHA-256$<iter>:<base64 salt>$<base64 StoredKey>:<base64 ServerKey>.
+struct Verifier {
+  int iterations = 4096;
+  std::string salt;  // raw bytes
+  std::array<uint8_t, 32> stored_key{};
+  std::array<uint8_t, 32> server_key{};
+
+  static Result<Verifier> parse(std::string_view text);
+  static Verifier from_password(std::string_view password, std::string_view salt, int iterations);
+  std::string to_string() const;
+};
+
+// Server side (the proxy authenticating a client). One exchange per login.
+class ServerExchange {
+ public:
+  // nonce: random printable characters (no ','), supplied by the caller so tests are repeatable.
+  ServerExchange(Verifier verifier, std::string server_nonce);
+  // client-first-message (the SASLInitialResponse data) -> server-first-message.
+  Result<std::string> on_client_first(std::string_view client_first);
+  // client-final-message -> server-final-message ("v=..."); Errc::auth_failed on a wrong proof.
+  // The proof is compared in constant time.
+  Result<std::string> on_client_final(std::string_view client_final);
+
+ private:
+  Verifier verifier_;
+  std::string server_nonce_;
+  std::string client_first_bare_;
+  std::string server_first_;
+  std::string combined_nonce_;
+};
+
+// Client side (the proxy logging in to a server).
+class ClientExchange {
+ public:
+  ClientExchange(std::string password, std::string client_nonce);
+  std::string client_first() const;  // "n,,n=,r=<nonce>"
+  // server-first-message -> client-final-message.
+  Result<std::string> on_server_first(std::string_view server_first);
+  // Checks the server signature in server-final-message.
+  Result<Unit> on_server_final(std::string_view server_final);
+
+ private:
+  std::string password_;
+  std::string client_nonce_;
+  std::string auth_message_;
+  std::array<uint8_t, 32> server_key_{};
+};
+
+// Random printable nonce (base64 of 18 random bytes) from OpenSSL's RAND_bytes.
+std::string random_nonce();
+
+}  // namespace scram
+}  // namespace pgs::protocol

@@ -1,0 +1,118 @@
+// Messages a client (frontend) sends, as views over a Frame's body.
+// Lifetime: every string_view / Bytes borrows from the Frame's buffer.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "protocol/byte_reader.h"
+#include "protocol/frame.h"
+
+namespace pgs::protocol::frontend {
+
+// The list of typed frontend messages, written once: X(Name, 'byte').
+#define PGS_FRONTEND_MESSAGES(X) \
+  X(Query, 'Q')                  \
+  X(Parse, 'P')                  \
+  X(Bind, 'B')                   \
+  X(Describe, 'D')               \
+  X(Execute, 'E')                \
+  X(Close, 'C')                  \
+  X(Sync, 'S')                   \
+  X(Flush, 'H')                  \
+  X(Terminate, 'X')              \
+  X(CopyData, 'd')               \
+  X(CopyDone, 'c')               \
+  X(CopyFail, 'f')               \
+  X(FunctionCall, 'F')           \
+  X(PasswordMessage, 'p') /* also SASLInitialResponse / SASLResponse: state decides */
+
+enum class Type : char {
+#define PGS_X(name, byte) name = byte,
+  PGS_FRONTEND_MESSAGES(PGS_X)
+#undef PGS_X
+};
+// "Query", "Parse", ... or nullptr for an unknown byte.
+const char* type_name(char type_byte);
+bool is_known_type(char type_byte);
+
+// Startup message (protocol 3.0): name/value pairs, terminated by an empty name.
+struct Startup {
+  uint32_t protocol_version;
+  std::vector<std::pair<std::string_view, std::string_view>> params;
+  std::string_view get(std::string_view name) const;  // "" if absent
+  static Result<Startup> decode(const StartupFrame& f);
+};
+
+struct CancelRequest {
+  int32_t pid;
+  int32_t secret;
+  static Result<CancelRequest> decode(const StartupFrame& f);
+};
+
+struct Query {
+  std::string_view sql;
+  static Result<Query> decode(Bytes body);
+};
+
+struct Parse {
+  std::string_view name;  // "" = unnamed statement
+  std::string_view sql;
+  std::vector<uint32_t> param_types;  // OIDs (0 = unspecified)
+  static Result<Parse> decode(Bytes body);
+};
+
+struct Bind {
+  std::string_view portal;
+  std::string_view statement;
+  std::vector<int16_t> param_formats;
+  std::vector<Bytes> params;          // value bytes
+  std::vector<bool> param_is_null;    // same length as params
+  std::vector<int16_t> result_formats;
+  Bytes params_region;                // raw bytes from the param-format count to the end (cache key input)
+  static Result<Bind> decode(Bytes body);  // caps: at most 65535 parameters
+};
+
+struct Describe {
+  char kind;  // 'S' statement or 'P' portal
+  std::string_view name;
+  static Result<Describe> decode(Bytes body);
+};
+
+struct Execute {
+  std::string_view portal;
+  int32_t max_rows;  // 0 = no limit
+  static Result<Execute> decode(Bytes body);
+};
+
+struct Close {
+  char kind;  // 'S' or 'P'
+  std::string_view name;
+  static Result<Close> decode(Bytes body);
+};
+
+struct CopyFail {
+  std::string_view message;
+  static Result<CopyFail> decode(Bytes body);
+};
+
+// SASLInitialResponse: mechanism name, then Int32 length (-1 = none) and data.
+struct SaslInitialResponse {
+  std::string_view mechanism;
+  std::string_view data;
+  static Result<SaslInitialResponse> decode(Bytes body);
+};
+// SASLResponse: the whole body is data.
+struct SaslResponse {
+  std::string_view data;
+  static Result<SaslResponse> decode(Bytes body);
+};
+// PasswordMessage (cleartext or md5): a C string.
+struct PasswordMessage {
+  std::string_view password;
+  static Result<PasswordMessage> decode(Bytes body);
+};
+
+}  // namespace pgs::protocol::frontend

@@ -1,0 +1,79 @@
+// Encoders for the messages the proxy says itself (to clients and to servers).
+// Everything appends to a caller-owned std::string used as a byte buffer.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace pgs::protocol {
+
+// Appends one typed message: begin() writes type + a length placeholder, finish() patches it.
+class MessageWriter {
+ public:
+  explicit MessageWriter(std::string& out) : out_(out) {}
+  MessageWriter& begin(char type);       // typed message
+  MessageWriter& begin_untyped();        // startup-phase packet (no type byte)
+  MessageWriter& u8(uint8_t v);
+  MessageWriter& i16(int16_t v);
+  MessageWriter& i32(int32_t v);
+  MessageWriter& cstr(std::string_view s);  // bytes + NUL
+  MessageWriter& raw(std::string_view s);
+  void finish();
+
+ private:
+  std::string& out_;
+  size_t start_ = 0;
+};
+
+// ---- To clients (backend messages) ----
+struct ErrorSpec {
+  std::string_view severity = "ERROR";  // ERROR, FATAL, ...
+  std::string_view sqlstate;            // five characters
+  std::string_view message;
+  std::string_view detail = {};
+  std::string_view hint = {};
+};
+void write_error(std::string& out, const ErrorSpec& e);   // 'E' with S, V, C, M (+D, H)
+void write_notice(std::string& out, const ErrorSpec& e);  // 'N'
+void write_ready_for_query(std::string& out, char status);
+void write_auth_ok(std::string& out);
+void write_auth_cleartext(std::string& out);
+void write_auth_md5(std::string& out, const uint8_t salt[4]);
+void write_auth_sasl(std::string& out, std::initializer_list<std::string_view> mechanisms);
+void write_auth_sasl_continue(std::string& out, std::string_view data);
+void write_auth_sasl_final(std::string& out, std::string_view data);
+void write_parameter_status(std::string& out, std::string_view name, std::string_view value);
+void write_backend_key_data(std::string& out, int32_t pid, int32_t secret);
+void write_negotiate_protocol_version(std::string& out, int32_t newest_minor,
+                                      const std::vector<std::string_view>& unrecognized);
+struct ColumnSpec {
+  std::string_view name;
+  uint32_t type_oid = 25;  // text
+  int16_t type_size = -1;
+};
+void write_row_description(std::string& out, const std::vector<ColumnSpec>& columns);
+// A DataRow of text values; std::nullopt is SQL NULL.
+void write_data_row(std::string& out, const std::vector<std::optional<std::string_view>>& values);
+void write_command_complete(std::string& out, std::string_view tag);
+void write_empty_query_response(std::string& out);
+
+// ---- To servers (frontend messages) ----
+void write_startup(std::string& out,
+                   const std::vector<std::pair<std::string, std::string>>& params);  // protocol 3.0
+void write_cancel_request(std::string& out, int32_t pid, int32_t secret);
+void write_password(std::string& out, std::string_view password);  // 'p' + C string
+void write_sasl_initial_response(std::string& out, std::string_view mechanism, std::string_view data);
+void write_sasl_response(std::string& out, std::string_view data);
+void write_query(std::string& out, std::string_view sql);
+void write_parse(std::string& out, std::string_view name, std::string_view sql,
+                 const std::vector<uint32_t>& param_types);
+void write_close(std::string& out, char kind, std::string_view name);
+void write_sync(std::string& out);
+void write_terminate(std::string& out);
+
+}  // namespace pgs::protocol
