@@ -1,0 +1,188 @@
+# shellcheck shell=bash
+# Local Postgres 15: a primary on :15432 and a streaming replica on :15433 under .dev/pg/.
+# Sourced by ./dev after scripts/lib.sh. Every step is idempotent.
+
+PRIMARY_DATA="$DEV_DIR/pg/primary"
+REPLICA_DATA="$DEV_DIR/pg/replica"
+REPLICA_SLOT=dev_replica
+
+# psql_local PORT DB SQL...: superuser psql over the unix socket (pg_hba: local trust for postgres).
+psql_local() {
+  local port="$1" db="$2"
+  shift 2
+  as_postgres env PGOPTIONS="-c client_min_messages=warning" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK_DIR" -p "$port" -U postgres -d "$db" "$@"
+}
+
+pg_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$1" -d postgres -t 2; }
+
+pg_running() { as_postgres "$PG_BIN/pg_ctl" status -D "$1" >/dev/null 2>&1; }
+
+# write_node_conf DATADIR PORT: settings owned by ./dev, kept in dev.conf (included from
+# postgresql.conf) and rewritten on every run; a changed value takes effect on restart.
+write_node_conf() {
+  local data="$1" port="$2"
+  cat >"$data/dev.conf" <<CONF
+# Written by ./dev on every run; edit scripts/postgres.sh instead.
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$PG_SOCK_DIR'
+max_connections = 400
+shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.track = all
+password_encryption = 'scram-sha-256'
+wal_level = replica
+max_wal_senders = 10
+max_replication_slots = 10
+hot_standby = on
+hot_standby_feedback = on
+# Dev/CI data is disposable: skip fsync so tests and pgbench -i do not wait on the disk.
+fsync = off
+full_page_writes = off
+log_line_prefix = '%m [%p] %q%u@%d '
+log_min_messages = warning
+CONF
+  chown postgres:postgres "$data/dev.conf"
+  grep -q "^include_if_exists = 'dev.conf'" "$data/postgresql.conf" ||
+    echo "include_if_exists = 'dev.conf'" >>"$data/postgresql.conf"
+}
+
+write_hba() {
+  local data="$1"
+  cat >"$data/pg_hba.conf" <<'HBA'
+# Written by ./dev. TYPE DATABASE USER ADDRESS METHOD
+local   all          postgres                    trust
+local   all          all                         scram-sha-256
+host    all          all          127.0.0.1/32   scram-sha-256
+host    replication  all          127.0.0.1/32   scram-sha-256
+HBA
+  chown postgres:postgres "$data/pg_hba.conf"
+}
+
+init_primary() {
+  [[ -f "$PRIMARY_DATA/PG_VERSION" ]] && return 0
+  log "initdb primary in $PRIMARY_DATA"
+  rm -rf "$PRIMARY_DATA"
+  install -d -o postgres -g postgres -m 0700 "$PRIMARY_DATA"
+  local pwfile="$DEV_DIR/pg/.pwfile"
+  printf '%s\n' "$SUPERUSER_PASSWORD" >"$pwfile"
+  chown postgres:postgres "$pwfile"
+  chmod 0600 "$pwfile"
+  as_postgres "$PG_BIN/initdb" -D "$PRIMARY_DATA" -U postgres --pwfile="$pwfile" \
+    --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 \
+    >"$LOG_DIR/initdb-primary.log" 2>&1 || die "initdb failed; see $LOG_DIR/initdb-primary.log"
+  rm -f "$pwfile"
+}
+
+# start_node NAME DATADIR PORT: start if not running, then wait for readiness with a deadline.
+start_node() {
+  local name="$1" data="$2" port="$3" logfile="$LOG_DIR/pg-$1.log"
+  if pg_running "$data"; then
+    wait_until "$WAIT_PG" "postgres $name on :$port" pg_ready "$port" ||
+      die "postgres $name runs but does not accept on :$port; see $logfile"
+    log "postgres $name already running on 127.0.0.1:$port"
+    return 0
+  fi
+  if port_busy "$port"; then
+    die "port $port is taken by another process (not $data): $(ss -Hltnp "sport = :$port" | head -n1)"
+  fi
+  touch "$logfile"
+  chown postgres:postgres "$logfile"
+  log "starting postgres $name on 127.0.0.1:$port (log $logfile)"
+  as_postgres "$PG_BIN/pg_ctl" start -D "$data" -l "$logfile" -w -t "$WAIT_PG" >/dev/null ||
+    die "pg_ctl start failed for $name; last log lines:
+$(tail -n 20 "$logfile")"
+  wait_until "$WAIT_PG" "postgres $name on :$port" pg_ready "$port" ||
+    die "postgres $name does not accept on :$port; see $logfile"
+}
+
+# Roles, database and extensions; safe to re-run (passwords are re-set every time).
+provision_primary() {
+  psql_local "$PRIMARY_PORT" postgres <<SQL
+ALTER ROLE postgres PASSWORD '$SUPERUSER_PASSWORD';
+DO \$\$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$DB_USER') THEN
+    CREATE ROLE $DB_USER LOGIN;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$MONITOR_USER') THEN
+    CREATE ROLE $MONITOR_USER LOGIN;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$REPLICATION_USER') THEN
+    CREATE ROLE $REPLICATION_USER LOGIN REPLICATION;
+  END IF;
+END
+\$\$;
+ALTER ROLE $DB_USER LOGIN PASSWORD '$DB_PASSWORD';
+ALTER ROLE $MONITOR_USER LOGIN PASSWORD '$MONITOR_PASSWORD';
+ALTER ROLE $REPLICATION_USER LOGIN REPLICATION PASSWORD '$REPLICATION_PASSWORD';
+GRANT pg_read_all_stats, pg_signal_backend TO $DB_USER;
+GRANT pg_monitor TO $MONITOR_USER;
+SELECT 'CREATE DATABASE $DB_NAME OWNER $DB_USER'
+WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$DB_NAME') \gexec
+CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+SQL
+  psql_local "$PRIMARY_PORT" "$DB_NAME" -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements;'
+}
+
+init_replica() {
+  [[ -f "$REPLICA_DATA/PG_VERSION" ]] && return 0
+  log "pg_basebackup replica into $REPLICA_DATA"
+  rm -rf "$REPLICA_DATA"
+  install -d -o postgres -g postgres -m 0700 "$REPLICA_DATA"
+  # A slot left by an earlier, deleted replica would make -C fail: drop it if nobody uses it.
+  psql_local "$PRIMARY_PORT" postgres -c "SELECT pg_drop_replication_slot(slot_name)
+    FROM pg_replication_slots WHERE slot_name = '$REPLICA_SLOT' AND NOT active;" >/dev/null
+  as_postgres env PGPASSWORD="$REPLICATION_PASSWORD" PGSSLMODE=disable "$PG_BIN/pg_basebackup" \
+    -h 127.0.0.1 -p "$PRIMARY_PORT" -U "$REPLICATION_USER" -D "$REPLICA_DATA" \
+    -R -X stream -C -S "$REPLICA_SLOT" -c fast >"$LOG_DIR/basebackup.log" 2>&1 ||
+    die "pg_basebackup failed; see $LOG_DIR/basebackup.log"
+}
+
+replica_streaming() {
+  local state
+  state="$(psql_local "$REPLICA_PORT" postgres -At -c \
+    "SELECT pg_is_in_recovery() AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')")"
+  [[ "$state" == t ]]
+}
+
+postgres_up() {
+  init_primary
+  write_node_conf "$PRIMARY_DATA" "$PRIMARY_PORT"
+  write_hba "$PRIMARY_DATA"
+  start_node primary "$PRIMARY_DATA" "$PRIMARY_PORT"
+  provision_primary
+  init_replica
+  write_node_conf "$REPLICA_DATA" "$REPLICA_PORT"
+  write_hba "$REPLICA_DATA"
+  start_node replica "$REPLICA_DATA" "$REPLICA_PORT"
+  wait_until "$WAIT_PG" "the replica to stream from the primary" replica_streaming ||
+    die "replica on :$REPLICA_PORT is up but not streaming; see $LOG_DIR/pg-replica.log"
+}
+
+stop_node() {
+  local name="$1" data="$2"
+  [[ -f "$data/PG_VERSION" ]] || return 0
+  if pg_running "$data"; then
+    log "stopping postgres $name"
+    as_postgres "$PG_BIN/pg_ctl" stop -D "$data" -m fast -w -t 60 >/dev/null ||
+      warn "pg_ctl stop $name failed"
+  fi
+}
+
+postgres_down() {
+  stop_node replica "$REPLICA_DATA"
+  stop_node primary "$PRIMARY_DATA"
+}
+
+postgres_status() {
+  local name data port
+  for name in primary replica; do
+    if [[ $name == primary ]]; then data="$PRIMARY_DATA" port="$PRIMARY_PORT"
+    else data="$REPLICA_DATA" port="$REPLICA_PORT"; fi
+    if pg_running "$data" && pg_ready "$port"; then
+      echo "postgres $name   up    127.0.0.1:$port"
+    else
+      echo "postgres $name   down  (127.0.0.1:$port)"
+    fi
+  done
+}
