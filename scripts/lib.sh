@@ -115,3 +115,6 @@ ensure_dirs() {
   chown postgres:postgres "$DEV_DIR/pg" "$PG_SOCK_DIR"
   chmod 0755 "$DEV_DIR" "$LOG_DIR" "$RUN_DIR"
 }
+
+# status_line NAME up|down DETAIL: one aligned line of `./dev status`.
+status_line() { printf '%-18s %-5s %s\n' "$1" "$2" "$3"; }

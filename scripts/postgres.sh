@@ -180,9 +180,9 @@ postgres_status() {
     if [[ $name == primary ]]; then data="$PRIMARY_DATA" port="$PRIMARY_PORT"
     else data="$REPLICA_DATA" port="$REPLICA_PORT"; fi
     if pg_running "$data" && pg_ready "$port"; then
-      echo "postgres $name   up    127.0.0.1:$port"
+      status_line "postgres $name" up "127.0.0.1:$port"
     else
-      echo "postgres $name   down  (127.0.0.1:$port)"
+      status_line "postgres $name" down "(127.0.0.1:$port)"
     fi
   done
 }

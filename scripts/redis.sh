@@ -32,8 +32,8 @@ redis_down() {
 
 redis_status() {
   if pid_alive "$REDIS_PIDFILE" && redis_ready; then
-    echo "redis            up    127.0.0.1:$REDIS_PORT"
+    status_line "redis" up "127.0.0.1:$REDIS_PORT"
   else
-    echo "redis            down  (127.0.0.1:$REDIS_PORT)"
+    status_line "redis" down "(127.0.0.1:$REDIS_PORT)"
   fi
 }

@@ -1,0 +1,68 @@
+# shellcheck shell=bash
+# The flopods-api companion app: migrate, seed once, serve on :8080 through the proxy. Sourced by ./dev.
+
+APP_BIN="${PGS_APP_BIN:-$BUILD_DIR/app/flopods-api}"
+APP_DB="host=127.0.0.1 port=$PROXY_PORT dbname=$DB_NAME user=$DB_USER password=$DB_PASSWORD"
+# Output of `flopods-api seed` (it prints the users' tokens); its first line names the primary it seeded.
+APP_SEED_FILE="$DEV_DIR/app/seed.txt"
+
+app_ready() {
+  local code
+  code="$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$APP_PORT/healthz" || true)"
+  [[ -n "$code" && "$code" != 000 ]]
+}
+
+# The primary's system identifier: changes when .dev/pg is re-created, which invalidates the seed.
+primary_system_id() {
+  psql_local "$PRIMARY_PORT" postgres -At -c 'SELECT system_identifier FROM pg_control_system()'
+}
+
+app_seed() {
+  local sysid
+  sysid="$(primary_system_id)"
+  if [[ -s "$APP_SEED_FILE" && "$(head -n1 "$APP_SEED_FILE")" == "# primary $sysid" ]]; then
+    log "app already seeded (tokens in $APP_SEED_FILE)"
+    return 0
+  fi
+  mkdir -p "$(dirname "$APP_SEED_FILE")"
+  log "seeding 20 users"
+  local out
+  out="$("$APP_BIN" seed --users 20 --db "$APP_DB" 2>>"$LOG_DIR/flopods-api-seed.log")" ||
+    die "flopods-api seed failed; see $LOG_DIR/flopods-api-seed.log"
+  printf '# primary %s\n%s\n' "$sysid" "$out" >"$APP_SEED_FILE"
+}
+
+# app_up: returns 1 (after a warning) when the binary is missing, so callers carry on.
+app_up() {
+  if [[ ! -x "$APP_BIN" ]]; then
+    warn "app binary $APP_BIN not built; skipping the app"
+    return 1
+  fi
+  log "migrating the app schema"
+  "$APP_BIN" migrate --db "$APP_DB" >>"$LOG_DIR/flopods-api-migrate.log" 2>&1 ||
+    die "flopods-api migrate failed; see $LOG_DIR/flopods-api-migrate.log"
+  app_seed
+  if ! managed_running flopods-api && port_busy "$APP_PORT"; then
+    die "port $APP_PORT is taken by another process: $(ss -Hltnp "sport = :$APP_PORT" | head -n1)"
+  fi
+  local args=(serve --listen "127.0.0.1:$APP_PORT" --db "$APP_DB" --redis "127.0.0.1:$REDIS_PORT"
+    --readyz "http://127.0.0.1:$METRICS_PORT/readyz")
+  managed_up flopods-api "$(file_sum "$APP_BIN") ${args[*]}" "$WAIT_APP" app_ready "$APP_BIN" "${args[@]}"
+}
+
+app_down() { managed_down flopods-api; }
+
+# A token printed by the seed, for the curl example: the last field of the first line holding
+# something token-shaped (20+ characters of [A-Za-z0-9._-]).
+app_token() {
+  [[ -s "$APP_SEED_FILE" ]] || return 0
+  grep -v '^#' "$APP_SEED_FILE" | grep -oE '[A-Za-z0-9._~+/=-]{20,}' | head -n1 || true
+}
+
+app_status() {
+  if managed_running flopods-api && app_ready; then
+    status_line "flopods-api" up "http://127.0.0.1:$APP_PORT"
+  else
+    status_line "flopods-api" down "(127.0.0.1:$APP_PORT)"
+  fi
+}

@@ -1,0 +1,38 @@
+# shellcheck shell=bash
+# The pgsidecar proxy as a background process of ./dev (pid .dev/run/pgsidecar.pid,
+# log .dev/log/pgsidecar.log). Sourced by ./dev and bench/run.sh.
+
+PROXY_BIN="${PGS_PROXY_BIN:-$BUILD_DIR/proxy/pgsidecar}"
+PROXY_CONFIG="${PGS_PROXY_CONFIG:-$PGS_ROOT/conf/pgsidecar.toml}"
+# shellcheck disable=SC2034  # read by bench/run.sh (CPU time of the proxy)
+PROXY_PIDFILE="$RUN_DIR/pgsidecar.pid"
+
+proxy_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PROXY_PORT" -U "$DB_USER" -d "$DB_NAME" -t 2; }
+
+# proxy_up: returns 1 (after a warning) when the binary or config is missing, so callers carry on.
+proxy_up() {
+  if [[ ! -x "$PROXY_BIN" ]]; then
+    warn "proxy binary $PROXY_BIN not built; skipping the proxy"
+    return 1
+  fi
+  if [[ ! -f "$PROXY_CONFIG" ]]; then
+    warn "proxy config $PROXY_CONFIG missing; skipping the proxy"
+    return 1
+  fi
+  "$PROXY_BIN" --check "$PROXY_CONFIG" >&2 || die "pgsidecar --check $PROXY_CONFIG failed (errors above)"
+  if ! managed_running pgsidecar && port_busy "$PROXY_PORT"; then
+    die "port $PROXY_PORT is taken by another process: $(ss -Hltnp "sport = :$PROXY_PORT" | head -n1)"
+  fi
+  managed_up pgsidecar "$(file_sum "$PROXY_BIN" "$PROXY_CONFIG")" "$WAIT_PROXY" proxy_ready \
+    "$PROXY_BIN" --config "$PROXY_CONFIG"
+}
+
+proxy_down() { managed_down pgsidecar; }
+
+proxy_status() {
+  if managed_running pgsidecar && proxy_ready; then
+    status_line "pgsidecar" up "127.0.0.1:$PROXY_PORT (metrics http://127.0.0.1:$METRICS_PORT/metrics)"
+  else
+    status_line "pgsidecar" down "(127.0.0.1:$PROXY_PORT)"
+  fi
+}
