@@ -6,7 +6,10 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <iosfwd>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace pgs::conf {
@@ -54,7 +57,7 @@ struct ServerEndpoint {
 // [[databases]] — a database clients may connect to. An unknown database gets 3D000.
 struct DatabaseConfig {
   std::string name;                    // name clients use
-  std::string server_dbname;           // name on the server (default: name)
+  std::string server_dbname;           // name on the server (default: name; the loader fills it in)
   std::optional<int> pool_size;        // override of [pool].pool_size
   std::optional<PoolMode> pool_mode;   // override of [pool].pool_mode
 };
@@ -65,11 +68,78 @@ struct UserConfig {
   // Client authentication: a cleartext password, or a SCRAM verifier ("SCRAM-SHA-256$...") or an md5
   // hash ("md5..."). At least one unless auth_type = "trust".
   std::string password;
-  // Password the proxy uses to log in to servers as this user (default: `password` if cleartext).
+  // Password the proxy uses to log in to servers as this user (default: `password` if cleartext). The
+  // loader fills it in, so the proxy reads only this field; empty only for trust or admin-only users.
   std::string server_password;
   bool admin = false;                  // may use the admin console
   std::optional<int> pool_size;        // override
   std::optional<PoolMode> pool_mode;   // override
+};
+
+// [routing] — where statements go (router/). Everything here is reloadable.
+enum class Consistency {
+  session,   // a client reads its own writes: replicas serve it only once they replayed its last commit LSN
+  eventual,  // any healthy replica within max_replica_lag serves reads
+  primary,   // everything goes to the primary (replicas unused)
+};
+enum class LoadBalance { least_outstanding, round_robin, weighted };
+
+struct RoutingConfig {
+  Consistency consistency = Consistency::session;
+  Millis max_replica_lag{10000};           // replicas further behind (replay delay) get no reads; 0 = no limit
+  uint64_t max_replica_lag_bytes = 16u << 20;  // same, in WAL bytes behind the primary; 0 = no limit
+  LoadBalance load_balance = LoadBalance::least_outstanding;
+  // Functions (lowercase, optionally schema-qualified "schema.fn") that the classifier may treat as
+  // read-only in addition to its built-in list of immutable/stable catalog functions.
+  std::vector<std::string> replica_safe_functions;
+  Millis health_check_interval{1000};      // replica health + lag probe period (> 0)
+  uint32_t max_parse_bytes = 64u << 10;    // statements longer than this skip parsing and go to the primary
+  int classifier_cache_entries = 10000;    // memoised classifications per worker; 0 = no memo
+};
+
+// [[cache.classes]] — a TTL class: results that read only tables of one class are cached for `ttl`.
+struct CacheClass {
+  std::string name;                 // label for metrics ("workspace")
+  Millis ttl{0};                    // > 0
+  std::vector<std::string> tables;  // schema-qualified, lowercase: "core.workspaces"; each table in one class
+};
+
+// [cache] — result cache in Redis (cache/). Reloadable except redis_host/redis_port.
+struct CacheConfig {
+  bool enabled = false;
+  std::string redis_host = "127.0.0.1";  // Not reloadable.
+  uint16_t redis_port = 6379;            // Not reloadable.
+  Millis redis_timeout{50};              // per Redis command; past it the lookup is a miss (> 0)
+  uint32_t max_result_bytes = 1u << 20;  // results larger than this (backend bytes) are not stored
+  std::string key_prefix = "pgs:";       // prefix of every Redis key and channel this proxy uses
+  std::vector<CacheClass> classes;
+  // The class that lists `table` ("schema.name"), or null.
+  const CacheClass* class_for_table(std::string_view table) const;
+};
+
+// [observability] — metrics, logs, digests. Reloadable except metrics_listen.
+enum class LogLevel { debug, info, warning, error };
+
+struct ObservabilityConfig {
+  std::string metrics_listen = "127.0.0.1:9930";  // "host:port" or "[v6]:port"; "" = no HTTP. Not reloadable.
+  std::string metrics_host = "127.0.0.1";         // derived from metrics_listen by the loader
+  uint16_t metrics_port = 9930;                   // derived from metrics_listen; 0 when disabled
+  Millis slow_query{1000};          // key slow_query_ms: log statements slower than this; 0 = off
+  std::string slow_query_log;       // "" = stderr, else a file path (appended to)
+  bool log_parameters = false;      // include bind parameter values in the slow log
+  int digest_top_n = 500;           // statement digests kept for /digests; 0 = off
+  LogLevel log_level = LogLevel::info;
+};
+
+// [session] — session state under transaction pooling. Reloadable.
+enum class Pinning {
+  pin,     // LISTEN, session advisory locks, temp tables, WITH HOLD cursors pin the client to its server
+  refuse,  // such statements get an error (0A000) instead
+};
+
+struct SessionConfig {
+  int max_prepared_statements = 1000;  // named prepared statements kept per server connection (LRU), >= 1
+  Pinning pinning = Pinning::pin;
 };
 
 struct Config {
@@ -79,6 +149,10 @@ struct Config {
   std::vector<ServerEndpoint> replicas;
   std::vector<DatabaseConfig> databases;
   std::vector<UserConfig> users;
+  RoutingConfig routing;
+  CacheConfig cache;
+  ObservabilityConfig observability;
+  SessionConfig session;
   std::string source_path;  // file it came from
 
   const DatabaseConfig* find_database(std::string_view name) const;
@@ -92,6 +166,8 @@ struct ConfigError {
   std::string key;   // dotted key path, e.g. "pool.pool_size" or "users[1].name"
   int line = 0;      // 1-based line in the file, 0 if unknown
   std::string message;
+  int column = 0;    // 1-based column, set for TOML syntax errors only (key is then empty)
+  // "line 12: pool.pool_size: must be >= 1"; "line 3, column 7: <syntax message>".
   std::string to_string() const;
 };
 
@@ -102,5 +178,31 @@ struct LoadResult {
 
 LoadResult load_config_file(const std::string& path);
 LoadResult load_config_string(std::string_view toml, std::string source_name = "<string>");
+
+// `pgsidecar --check FILE`: prints "OK" or every error, one per line, as "file:line: key: message".
+// Returns true when the file is valid.
+bool check_config_file(const std::string& path, std::ostream& out);
+
+// SHOW CONFIG: one (key, value) row per setting, in file order, passwords masked as "********".
+std::vector<std::pair<std::string, std::string>> config_rows(const Config& config);
+// The same rows as text, "key = value" one per line.
+std::string describe(const Config& config);
+
+// SIGHUP: the keys (as in config_rows) whose value differs between `running` and `next` but only take
+// effect after a restart. The proxy logs them and keeps running with the old values of those keys.
+std::vector<std::string> non_reloadable_changes(const Config& running, const Config& next);
+
+// Names as written in the file ("transaction", "scram-sha-256", ...).
+std::string_view to_string(PoolMode mode);
+std::string_view to_string(AuthType type);
+std::string_view to_string(Consistency consistency);
+std::string_view to_string(LoadBalance balance);
+std::string_view to_string(LogLevel level);
+std::string_view to_string(Pinning pinning);
+
+// A stored client password: cleartext, a SCRAM-SHA-256 verifier, or an md5 hash ("md5" + 32 hex),
+// classified as Postgres does.
+enum class SecretKind { cleartext, scram_verifier, md5_hash };
+SecretKind secret_kind(std::string_view password);
 
 }  // namespace pgs::conf

@@ -1,0 +1,120 @@
+#include "conf/config.h"
+
+#include <fstream>
+#include <ostream>
+#include <sstream>
+
+#include "conf/diagnostics.h"
+#include "conf/enum_names.h"
+#include "conf/sections.h"
+#include "conf/validate.h"
+
+namespace pgs::conf {
+
+const DatabaseConfig* Config::find_database(std::string_view name) const {
+  for (const DatabaseConfig& db : databases) {
+    if (db.name == name) return &db;
+  }
+  return nullptr;
+}
+
+const UserConfig* Config::find_user(std::string_view name) const {
+  for (const UserConfig& user : users) {
+    if (user.name == name) return &user;
+  }
+  return nullptr;
+}
+
+PoolConfig Config::pool_for(const DatabaseConfig& db, const UserConfig& user) const {
+  PoolConfig effective = pool;
+  if (db.pool_size) effective.pool_size = *db.pool_size;
+  if (db.pool_mode) effective.pool_mode = *db.pool_mode;
+  if (user.pool_size) effective.pool_size = *user.pool_size;
+  if (user.pool_mode) effective.pool_mode = *user.pool_mode;
+  return effective;
+}
+
+const CacheClass* CacheConfig::class_for_table(std::string_view table) const {
+  for (const CacheClass& cls : classes) {
+    for (const std::string& t : cls.tables) {
+      if (t == table) return &cls;
+    }
+  }
+  return nullptr;
+}
+
+std::string ConfigError::to_string() const {
+  std::string out = "line " + std::to_string(line);
+  if (column > 0) out += ", column " + std::to_string(column);
+  if (!key.empty()) out += ": " + key;
+  return out + ": " + message;
+}
+
+LoadResult load_config_string(std::string_view toml_text, std::string source_name) {
+  detail::Diagnostics diag;
+  auto config = std::make_shared<Config>();
+  config->source_path = source_name;
+  try {
+    toml::table root = toml::parse(toml_text, source_name);
+    detail::read_document(root, *config, diag);
+    detail::validate(*config, diag);
+  } catch (const toml::parse_error& e) {
+    diag.syntax_error(static_cast<int>(e.source().begin.line), static_cast<int>(e.source().begin.column),
+                      "TOML syntax error: " + std::string(e.description()));
+  }
+  LoadResult result;
+  if (diag.empty()) {
+    result.config = std::move(config);
+  } else {
+    result.errors = diag.take();
+  }
+  return result;
+}
+
+LoadResult load_config_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    LoadResult result;
+    result.errors.push_back(ConfigError{"", 0, "cannot open config file " + path});
+    return result;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  return load_config_string(text.str(), path);
+}
+
+bool check_config_file(const std::string& path, std::ostream& out) {
+  LoadResult result = load_config_file(path);
+  if (result.errors.empty()) {
+    out << "OK\n";
+    return true;
+  }
+  for (const ConfigError& e : result.errors) {
+    out << path;
+    if (e.line > 0) out << ":" << e.line;
+    if (e.column > 0) out << ":" << e.column;
+    out << ": ";
+    if (!e.key.empty()) out << e.key << ": ";
+    out << e.message << "\n";
+  }
+  return false;
+}
+
+SecretKind secret_kind(std::string_view password) {
+  if (password.starts_with("SCRAM-SHA-256$")) return SecretKind::scram_verifier;
+  // Postgres: "md5" followed by exactly 32 lowercase hex digits is a stored md5 hash.
+  if (password.size() == 35 && password.starts_with("md5") &&
+      password.find_first_not_of("0123456789abcdef", 3) == std::string_view::npos) {
+    return SecretKind::md5_hash;
+  }
+  return SecretKind::cleartext;
+}
+
+std::string_view to_string(PoolMode v) { return detail::name_of(detail::kPoolModes, v); }
+std::string_view to_string(AuthType v) { return detail::name_of(detail::kAuthTypes, v); }
+std::string_view to_string(Consistency v) { return detail::name_of(detail::kConsistencies, v); }
+std::string_view to_string(LoadBalance v) { return detail::name_of(detail::kLoadBalances, v); }
+std::string_view to_string(LogLevel v) { return detail::name_of(detail::kLogLevels, v); }
+std::string_view to_string(Pinning v) { return detail::name_of(detail::kPinnings, v); }
+
+}  // namespace pgs::conf

@@ -1,0 +1,153 @@
+#include "conf/validate.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+
+
+namespace pgs::conf::detail {
+namespace {
+
+std::string indexed(std::string_view array, size_t i, std::string_view key = {}) {
+  std::string path = std::string(array) + "[" + std::to_string(i) + "]";
+  if (!key.empty()) path += "." + std::string(key);
+  return path;
+}
+
+// Reports at the key's own line, else at the line of the table that holds it.
+void report(Diagnostics& diag, const std::string& key, const std::string& table, std::string message) {
+  int line = diag.line_of(key);
+  diag.error(key, line != 0 ? line : diag.line_of(table), std::move(message));
+}
+
+// Records `name` under `key`; a second use of the same name is reported at its own line.
+class UniqueNames {
+ public:
+  UniqueNames(Diagnostics& diag, std::string_view what) : diag_(diag), what_(what) {}
+  void add(const std::string& name, const std::string& key) {
+    auto [it, fresh] = first_.emplace(name, key);
+    if (fresh) return;
+    diag_.error(key, diag_.line_of(key),
+                "duplicate " + what_ + " \"" + name + "\" (first at line " +
+                    std::to_string(diag_.line_of(it->second)) + ")");
+  }
+
+ private:
+  Diagnostics& diag_;
+  std::string what_;
+  std::map<std::string, std::string> first_;
+};
+
+void check_pools(const Config& c, Diagnostics& diag) {
+  if (c.pool.min_pool_size > c.pool.pool_size) {
+    report(diag, "pool.min_pool_size", "pool",
+           "must be <= pool.pool_size (" + std::to_string(c.pool.pool_size) + ")");
+  }
+  auto check_override = [&](const std::optional<int>& size, const std::string& key, const std::string& table) {
+    if (size && *size < c.pool.min_pool_size) {
+      report(diag, key, table, "must be >= pool.min_pool_size (" + std::to_string(c.pool.min_pool_size) + ")");
+    }
+  };
+  for (size_t i = 0; i < c.databases.size(); ++i) {
+    check_override(c.databases[i].pool_size, indexed("databases", i, "pool_size"), indexed("databases", i));
+  }
+  for (size_t i = 0; i < c.users.size(); ++i) {
+    check_override(c.users[i].pool_size, indexed("users", i, "pool_size"), indexed("users", i));
+  }
+}
+
+void check_servers(Config& c, Diagnostics& diag) {
+  UniqueNames names(diag, "server name");
+  names.add(c.primary.name, "primary.name");
+  for (size_t i = 0; i < c.replicas.size(); ++i) {
+    ServerEndpoint& r = c.replicas[i];
+    if (r.name.empty()) r.name = "replica" + std::to_string(i + 1);
+    std::string key = indexed("replicas", i, "name");
+    if (diag.line_of(key) == 0) diag.note_line(key, diag.line_of(indexed("replicas", i)));
+    names.add(r.name, key);
+  }
+}
+
+void check_databases(Config& c, Diagnostics& diag) {
+  if (c.databases.empty()) {
+    diag.error("databases", 0, "at least one [[databases]] entry is required");
+  }
+  UniqueNames names(diag, "database name");
+  for (size_t i = 0; i < c.databases.size(); ++i) {
+    DatabaseConfig& db = c.databases[i];
+    std::string key = indexed("databases", i, "name");
+    if (db.name.empty()) {
+      report(diag, key, indexed("databases", i), "is required");
+      continue;
+    }
+    if (db.server_dbname.empty()) db.server_dbname = db.name;
+    if (db.name == c.proxy.admin_database) {
+      report(diag, key, indexed("databases", i), "\"" + db.name + "\" is the admin console (proxy.admin_database)");
+    }
+    names.add(db.name, key);
+  }
+}
+
+void check_scram_verifier(const std::string& password, const std::string& key, Diagnostics& diag) {
+  // SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>
+  std::string_view rest = std::string_view(password).substr(std::string_view("SCRAM-SHA-256$").size());
+  size_t colon1 = rest.find(':');
+  size_t dollar = rest.find('$');
+  size_t colon2 = dollar == std::string_view::npos ? dollar : rest.find(':', dollar);
+  bool ok = colon1 != std::string_view::npos && dollar != std::string_view::npos && colon1 < dollar &&
+            colon2 != std::string_view::npos && colon1 > 0 && dollar > colon1 + 1 && colon2 > dollar + 1 &&
+            colon2 + 1 < rest.size() &&
+            std::all_of(rest.begin(), rest.begin() + static_cast<long>(colon1),
+                        [](unsigned char ch) { return std::isdigit(ch); });
+  if (!ok) report(diag, key, key, "malformed SCRAM verifier; expected SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>");
+}
+
+void check_user_secrets(UserConfig& u, size_t i, AuthType auth, Diagnostics& diag) {
+  const std::string table = indexed("users", i);
+  const std::string pw_key = indexed("users", i, "password");
+  SecretKind kind = secret_kind(u.password);
+  if (u.password.empty() && auth != AuthType::trust) {
+    report(diag, pw_key, table, "is required unless proxy.auth_type = \"trust\"");
+  } else if (kind == SecretKind::scram_verifier) {
+    check_scram_verifier(u.password, pw_key, diag);
+    if (auth == AuthType::md5) report(diag, pw_key, table, "a SCRAM verifier cannot check md5 authentication; give the cleartext password");
+  } else if (kind == SecretKind::md5_hash && auth == AuthType::scram_sha_256) {
+    report(diag, pw_key, table, "an md5 hash cannot check scram-sha-256 authentication; give the cleartext password or a SCRAM verifier");
+  }
+  const std::string sp_key = indexed("users", i, "server_password");
+  if (!u.server_password.empty() && secret_kind(u.server_password) != SecretKind::cleartext) {
+    report(diag, sp_key, table, "must be the cleartext password (the proxy logs in to servers with it)");
+  }
+  if (u.server_password.empty() && kind == SecretKind::cleartext) u.server_password = u.password;
+  if (u.server_password.empty() && !u.password.empty() && !u.admin) {
+    report(diag, sp_key, table, "is required when password is a SCRAM verifier or md5 hash (the proxy needs the cleartext to log in to servers)");
+  }
+}
+
+void check_users(Config& c, Diagnostics& diag) {
+  UniqueNames names(diag, "user name");
+  for (size_t i = 0; i < c.users.size(); ++i) {
+    UserConfig& u = c.users[i];
+    std::string key = indexed("users", i, "name");
+    if (u.name.empty()) {
+      report(diag, key, indexed("users", i), "is required");
+    } else {
+      names.add(u.name, key);
+    }
+    check_user_secrets(u, i, c.proxy.auth_type, diag);
+  }
+}
+
+}  // namespace
+
+void validate(Config& config, Diagnostics& diag) {
+  check_pools(config, diag);
+  check_servers(config, diag);
+  check_databases(config, diag);
+  check_users(config, diag);
+  check_cache(config.cache, diag);
+  check_routing(config.routing, diag);
+  check_observability(config.observability, diag);
+}
+
+}  // namespace pgs::conf::detail
