@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -44,6 +45,10 @@ enum class Type : char {
 const char* type_name(char type_byte);  // nullptr if unknown
 bool is_known_type(char type_byte);
 
+// Checks the layout of any typed backend message body (the decode of its view, or "empty" for
+// the bodiless ones). Errc::unsupported for an unknown type byte.
+Result<Unit> validate(char type_byte, Bytes body);
+
 enum class AuthCode : int32_t {
   ok = 0,
   cleartext = 3,
@@ -78,8 +83,9 @@ struct ReadyForQuery {
 };
 
 // ErrorResponse and NoticeResponse share the layout: (code byte, C string)* then 0.
+// Unknown field codes are skipped, as the docs require of frontends.
 struct ErrorFields {
-  std::string_view severity;  // 'S' (localized) or 'V'
+  std::string_view severity;  // 'V' (never localized) if present, else 'S' (localized)
   std::string_view sqlstate;  // 'C'
   std::string_view message;   // 'M'
   std::string_view detail;    // 'D'
@@ -106,11 +112,24 @@ struct RowDescription {
   static Result<RowDescription> decode(Bytes body);
 };
 
-// DataRow is on the hot path: count only, values iterated on demand.
+// DataRow is on the hot path: count only, values iterated on demand. decode() walks the column
+// lengths once (no allocation) so a Cursor over a decoded row cannot fail.
 struct DataRow {
   int16_t column_count;
   Bytes columns;  // the raw column region
   static Result<DataRow> decode(Bytes body);
+
+  // Iterates the values of a DataRow obtained from decode(). std::nullopt value = SQL NULL.
+  class Cursor {
+   public:
+    explicit Cursor(const DataRow& row) : reader_(row.columns), left_(row.column_count) {}
+    // False when every column was read; otherwise stores the next value.
+    bool next(std::optional<Bytes>& value);
+
+   private:
+    ByteReader reader_;
+    int left_;
+  };
 };
 
 struct NotificationResponse {
@@ -118,6 +137,19 @@ struct NotificationResponse {
   std::string_view channel;
   std::string_view payload;
   static Result<NotificationResponse> decode(Bytes body);
+};
+
+// ParameterDescription ('t'): the parameter type OIDs of a described statement.
+struct ParameterDescription {
+  std::vector<uint32_t> type_oids;
+  static Result<ParameterDescription> decode(Bytes body);
+};
+
+// CopyInResponse ('G'), CopyOutResponse ('H') and CopyBothResponse ('W') share one layout.
+struct CopyResponse {
+  int8_t format;  // 0 text, 1 binary
+  std::vector<int16_t> column_formats;
+  static Result<CopyResponse> decode(Bytes body);
 };
 
 struct NegotiateProtocolVersion {

@@ -17,6 +17,7 @@ class ByteReader {
   explicit ByteReader(Bytes data) : data_(data) {}
   Result<uint8_t> read_u8();
   Result<int16_t> read_i16();
+  Result<uint16_t> read_u16();  // counts that Postgres reads unsigned (pq_getmsgint(msg, 2))
   Result<int32_t> read_i32();
   Result<uint32_t> read_u32();
   // A NUL-terminated string; the view excludes the NUL. Fails if no NUL before the end.
@@ -25,6 +26,8 @@ class ByteReader {
   Bytes rest() const { return data_.subspan(pos_); }
   size_t remaining() const { return data_.size() - pos_; }
   bool empty() const { return pos_ == data_.size(); }
+  // Ok if every byte was consumed; Errc::malformed ("trailing bytes") otherwise.
+  Result<Unit> expect_end() const;
 
  private:
   Bytes data_;

@@ -115,4 +115,19 @@ struct PasswordMessage {
   static Result<PasswordMessage> decode(Bytes body);
 };
 
+// FunctionCall ('F', libpq's large-object API): passed through; decoded to validate its layout.
+struct FunctionCall {
+  uint32_t function_oid;
+  std::vector<int16_t> arg_formats;
+  std::vector<Bytes> args;
+  std::vector<bool> arg_is_null;  // same length as args
+  int16_t result_format;
+  static Result<FunctionCall> decode(Bytes body);
+};
+
+// Checks the layout of any typed frontend message body (the decode of its view, or "empty" for
+// Sync/Flush/Terminate/CopyDone). Errc::unsupported for an unknown type byte. 'p' is only checked
+// to be non-empty: which of its three layouts applies is decided by the authentication state.
+Result<Unit> validate(char type_byte, Bytes body);
+
 }  // namespace pgs::protocol::frontend

@@ -21,8 +21,12 @@ class MessageWriter {
   MessageWriter& u8(uint8_t v);
   MessageWriter& i16(int16_t v);
   MessageWriter& i32(int32_t v);
-  MessageWriter& cstr(std::string_view s);  // bytes + NUL
+  MessageWriter& u32(uint32_t v);
+  // Bytes up to the first NUL (if any), then NUL: a string can never split the message.
+  MessageWriter& cstr(std::string_view s);
   MessageWriter& raw(std::string_view s);
+  // Patches the length (bytes from the length field to the end). Callers keep messages below
+  // the protocol's 1 GB limit; nothing here can fail.
   void finish();
 
  private:
@@ -61,6 +65,11 @@ void write_row_description(std::string& out, const std::vector<ColumnSpec>& colu
 void write_data_row(std::string& out, const std::vector<std::optional<std::string_view>>& values);
 void write_command_complete(std::string& out, std::string_view tag);
 void write_empty_query_response(std::string& out);
+// Replies the proxy synthesizes in the extended protocol (e.g. a Parse it answered itself).
+void write_parse_complete(std::string& out);
+void write_bind_complete(std::string& out);
+void write_close_complete(std::string& out);
+void write_no_data(std::string& out);
 
 // ---- To servers (frontend messages) ----
 void write_startup(std::string& out,
@@ -73,7 +82,14 @@ void write_query(std::string& out, std::string_view sql);
 void write_parse(std::string& out, std::string_view name, std::string_view sql,
                  const std::vector<uint32_t>& param_types);
 void write_close(std::string& out, char kind, std::string_view name);
+// A Bind re-addressed to another statement name: `params_region` is frontend::Bind::params_region
+// of the client's Bind, copied unchanged.
+void write_bind(std::string& out, std::string_view portal, std::string_view statement,
+                std::string_view params_region);
+void write_describe(std::string& out, char kind, std::string_view name);
+void write_execute(std::string& out, std::string_view portal, int32_t max_rows);
 void write_sync(std::string& out);
+void write_flush(std::string& out);
 void write_terminate(std::string& out);
 
 }  // namespace pgs::protocol

@@ -1,0 +1,24 @@
+// Thin wrappers over OpenSSL's one-shot digests (internal to protocol/).
+// Contract: they cannot fail for these inputs; an OpenSSL failure is a broken process and aborts.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace pgs::protocol::crypto {
+
+using Digest32 = std::array<uint8_t, 32>;
+
+Digest32 sha256(std::string_view data);
+Digest32 hmac_sha256(std::string_view key, std::string_view data);
+Digest32 pbkdf2_sha256(std::string_view password, std::string_view salt, int iterations);
+std::string md5_hex(std::string_view data);  // 32 lowercase hex digits
+bool equal_constant_time(std::string_view a, std::string_view b);
+
+inline std::string_view view(const Digest32& d) {
+  return {reinterpret_cast<const char*>(d.data()), d.size()};
+}
+
+}  // namespace pgs::protocol::crypto

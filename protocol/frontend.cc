@@ -1,0 +1,138 @@
+// Frontend message views (docs "Message Formats"). Each decode consumes the whole body:
+// trailing bytes are malformed, as in the server's pq_getmsgend().
+#include "protocol/frontend.h"
+
+#include "protocol/decode_util.h"
+
+namespace pgs::protocol::frontend {
+
+const char* type_name(char type_byte) {
+  switch (type_byte) {
+#define PGS_X(name, byte) \
+  case byte:              \
+    return #name;
+    PGS_FRONTEND_MESSAGES(PGS_X)
+#undef PGS_X
+    default:
+      return nullptr;
+  }
+}
+
+bool is_known_type(char type_byte) { return type_name(type_byte) != nullptr; }
+
+Result<Query> Query::decode(Bytes body) {
+  ByteReader r(body);
+  PGS_TRY(sql, r.read_cstr());
+  PGS_TRY(end, r.expect_end());
+  return Query{*sql};
+}
+
+Result<Parse> Parse::decode(Bytes body) {
+  ByteReader r(body);
+  PGS_TRY(name, r.read_cstr());
+  PGS_TRY(sql, r.read_cstr());
+  PGS_TRY(count, r.read_u16());
+  // Check the count against the bytes present before reserving: a short message must not make
+  // us allocate for 65535 entries.
+  if (r.remaining() != size_t{*count} * 4) return make_error(Errc::malformed, "Parse type count");
+  Parse p{*name, *sql, {}};
+  p.param_types.reserve(*count);
+  for (uint16_t i = 0; i < *count; ++i) p.param_types.push_back(*r.read_u32());
+  return p;
+}
+
+Result<Describe> Describe::decode(Bytes body) {
+  ByteReader r(body);
+  PGS_TRY(kind, r.read_u8());
+  if (*kind != 'S' && *kind != 'P') return make_error(Errc::malformed, "Describe kind");
+  PGS_TRY(name, r.read_cstr());
+  PGS_TRY(end, r.expect_end());
+  return Describe{static_cast<char>(*kind), *name};
+}
+
+Result<Execute> Execute::decode(Bytes body) {
+  ByteReader r(body);
+  PGS_TRY(portal, r.read_cstr());
+  PGS_TRY(max_rows, r.read_i32());
+  PGS_TRY(end, r.expect_end());
+  return Execute{*portal, *max_rows};
+}
+
+Result<Close> Close::decode(Bytes body) {
+  ByteReader r(body);
+  PGS_TRY(kind, r.read_u8());
+  if (*kind != 'S' && *kind != 'P') return make_error(Errc::malformed, "Close kind");
+  PGS_TRY(name, r.read_cstr());
+  PGS_TRY(end, r.expect_end());
+  return Close{static_cast<char>(*kind), *name};
+}
+
+Result<CopyFail> CopyFail::decode(Bytes body) {
+  ByteReader r(body);
+  PGS_TRY(message, r.read_cstr());
+  PGS_TRY(end, r.expect_end());
+  return CopyFail{*message};
+}
+
+Result<SaslInitialResponse> SaslInitialResponse::decode(Bytes body) {
+  ByteReader r(body);
+  PGS_TRY(mechanism, r.read_cstr());
+  PGS_TRY(len, r.read_i32());
+  SaslInitialResponse out{*mechanism, {}};
+  if (*len < -1) return make_error(Errc::malformed, "SASL data length");
+  if (*len >= 0) {
+    PGS_TRY(data, r.read_n(static_cast<size_t>(*len)));
+    out.data = as_string_view(*data);
+  }
+  PGS_TRY(end, r.expect_end());
+  return out;
+}
+
+Result<SaslResponse> SaslResponse::decode(Bytes body) { return SaslResponse{as_string_view(body)}; }
+
+Result<PasswordMessage> PasswordMessage::decode(Bytes body) {
+  ByteReader r(body);
+  PGS_TRY(password, r.read_cstr());
+  PGS_TRY(end, r.expect_end());
+  return PasswordMessage{*password};
+}
+
+namespace {
+
+Result<Unit> expect_empty(Bytes body) {
+  if (!body.empty()) return make_error(Errc::malformed, "message must have an empty body");
+  return Unit{};
+}
+
+template <typename View>
+Result<Unit> check(Bytes body) {
+  auto v = View::decode(body);
+  if (!v) return v.error();
+  return Unit{};
+}
+
+}  // namespace
+
+Result<Unit> validate(char type_byte, Bytes body) {
+  switch (static_cast<Type>(type_byte)) {
+    case Type::Query: return check<Query>(body);
+    case Type::Parse: return check<Parse>(body);
+    case Type::Bind: return check<Bind>(body);
+    case Type::Describe: return check<Describe>(body);
+    case Type::Execute: return check<Execute>(body);
+    case Type::Close: return check<Close>(body);
+    case Type::CopyFail: return check<CopyFail>(body);
+    case Type::FunctionCall: return check<FunctionCall>(body);
+    case Type::Sync:
+    case Type::Flush:
+    case Type::Terminate:
+    case Type::CopyDone: return expect_empty(body);
+    case Type::CopyData: return Unit{};
+    case Type::PasswordMessage:
+      if (body.empty()) return make_error(Errc::malformed, "empty password message");
+      return Unit{};
+  }
+  return make_error(Errc::unsupported, "unknown frontend message type");
+}
+
+}  // namespace pgs::protocol::frontend
