@@ -19,7 +19,11 @@ proxy_up() {
     warn "proxy config $PROXY_CONFIG missing; skipping the proxy"
     return 1
   fi
-  "$PROXY_BIN" --check "$PROXY_CONFIG" >&2 || die "pgsidecar --check $PROXY_CONFIG failed (errors above)"
+  local check
+  check="$("$PROXY_BIN" --check "$PROXY_CONFIG" 2>&1)" || {
+    printf '%s\n' "$check" >&2
+    die "pgsidecar --check $PROXY_CONFIG failed (errors above)"
+  }
   if ! managed_running pgsidecar && port_busy "$PROXY_PORT"; then
     die "port $PROXY_PORT is taken by another process: $(ss -Hltnp "sport = :$PROXY_PORT" | head -n1)"
   fi

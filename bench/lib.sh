@@ -1,0 +1,101 @@
+# shellcheck shell=bash
+# Benchmark helpers: targets, one pgbench run, CPU accounting. Sourced by bench/run.sh after
+# scripts/lib.sh, postgres.sh, process.sh, proxy.sh and pgbouncer.sh.
+
+BENCH_CLIENTS="${BENCH_CLIENTS:-64}"
+BENCH_THREADS="${BENCH_THREADS:-2}"
+BENCH_SECONDS="${BENCH_SECONDS:-20}"
+BENCH_WARMUP="${BENCH_WARMUP:-3}"
+BENCH_SCALE="${BENCH_SCALE:-10}"
+CLK_TCK="$(getconf CLK_TCK)"
+
+# target_port NAME: where a target listens. Targets: pgsidecar, pgbouncer, direct (primary), replica.
+target_port() {
+  case "$1" in
+    pgsidecar) echo "$PROXY_PORT" ;;
+    pgbouncer) echo "$PGBOUNCER_PORT" ;;
+    direct) echo "$PRIMARY_PORT" ;;
+    replica) echo "$REPLICA_PORT" ;;
+    *) die "unknown bench target: $1" ;;
+  esac
+}
+
+# target_pidfile NAME: the pid file of a proxy target ("" for Postgres itself: no CPU accounting).
+target_pidfile() {
+  case "$1" in
+    pgsidecar) echo "$PROXY_PIDFILE" ;;
+    pgbouncer) echo "$PGBOUNCER_PIDFILE" ;;
+    *) echo "" ;;
+  esac
+}
+
+target_start() {
+  case "$1" in
+    pgsidecar)
+      proxy_up || die "pgsidecar is not built or not configured (set BENCH_TARGETS to bench without it)" ;;
+    pgbouncer) pgbouncer_up ;;
+    direct | replica) ;;
+    *) die "unknown bench target: $1" ;;
+  esac
+}
+
+# cpu_ticks PID: utime + stime of the whole process (all threads), in clock ticks. The fields are
+# counted after the last ')' because the command name may hold spaces (proc(5): fields 14 and 15).
+cpu_ticks() {
+  sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+pgbench_tables_present() {
+  [[ "$(psql_local "$PRIMARY_PORT" "$DB_NAME" -At -c \
+    "SELECT count(*) FROM pg_tables WHERE tablename IN ('pgbench_accounts','pgbench_branches','pgbench_tellers','pgbench_history')")" == 4 ]]
+}
+
+# Tables for pgbench's built-in scripts, created once (directly on the primary, as the app user).
+pgbench_init() {
+  if pgbench_tables_present; then
+    log "pgbench tables present in $DB_NAME"
+    return 0
+  fi
+  log "pgbench -i -s $BENCH_SCALE into $DB_NAME (log $BENCH_OUT/pgbench-init.log)"
+  PGPASSWORD="$DB_PASSWORD" "$PG_BIN/pgbench" -i -q -s "$BENCH_SCALE" -h 127.0.0.1 -p "$PRIMARY_PORT" \
+    -U "$DB_USER" "$DB_NAME" >"$BENCH_OUT/pgbench-init.log" 2>&1 ||
+    die "pgbench -i failed; see $BENCH_OUT/pgbench-init.log"
+}
+
+# pgbench_run PORT SECONDS LOGFILE ARGS...: one pgbench run; its output goes to LOGFILE.
+pgbench_run() {
+  local port="$1" seconds="$2" logfile="$3"
+  shift 3
+  PGPASSWORD="$DB_PASSWORD" "$PG_BIN/pgbench" -n -h 127.0.0.1 -p "$port" -U "$DB_USER" \
+    -c "$BENCH_CLIENTS" -j "$BENCH_THREADS" -T "$seconds" "$@" "$DB_NAME" >"$logfile" 2>&1
+}
+
+# run_one WORKLOAD ROUND TARGET: measure one run and append a row to $BENCH_OUT/results.tsv:
+# workload round position target tps transactions cpu_ticks cpu_us_per_txn status
+run_one() {
+  local workload="$1" round="$2" position="$3" target="$4"
+  local port pidfile pid="" before=0 after=0 status=ok
+  port="$(target_port "$target")"
+  pidfile="$(target_pidfile "$target")"
+  if [[ -n "$pidfile" ]]; then
+    pid_alive "$pidfile" || die "$target is not running (pid file $pidfile)"
+    pid="$(pid_of "$pidfile")"
+  fi
+  local logfile="$BENCH_OUT/$workload-r$round-$target.log"
+  [[ -n "$pid" ]] && before="$(cpu_ticks "$pid")"
+  pgbench_run "$port" "$BENCH_SECONDS" "$logfile" "${WORKLOAD_PGBENCH_ARGS[@]}" || status=failed
+  [[ -n "$pid" ]] && after="$(cpu_ticks "$pid")"
+  local tps txns
+  tps="$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$logfile")"
+  txns="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$logfile")"
+  if grep -qE '^number of failed transactions: [1-9]' "$logfile"; then status=failed; fi
+  [[ -n "$tps" && -n "$txns" ]] || { status=failed; tps=0; txns=0; }
+  local cpu_us="-"
+  if [[ -n "$pid" ]] && ((txns > 0)); then
+    cpu_us="$(awk -v t="$((after - before))" -v hz="$CLK_TCK" -v n="$txns" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')"
+  fi
+  [[ "$status" == ok ]] || warn "$workload round $round $target: pgbench failed; see $logfile"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$workload" "$round" "$position" "$target" "$tps" "$txns" \
+    "$((after - before))" "$cpu_us" "$status" >>"$BENCH_OUT/results.tsv"
+  log "$workload round $round: $target $tps tps, cpu ${cpu_us} us/txn"
+}

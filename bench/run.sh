@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: pgsidecar (:6432) vs PgBouncer (:16432) vs direct Postgres (:15432).
+# pgbench, 64 clients, -j 2, ~20 s per run, rounds interleaved (A B C, B C A, C A B), medians of
+# per-round ratios, and the CPU time each proxy spent per transaction.
+#
+# Environment: BENCH_ROUNDS (3), BENCH_SECONDS (20), BENCH_WARMUP (3, 0 = none), BENCH_CLIENTS (64),
+# BENCH_THREADS (2), BENCH_SCALE (10), BENCH_WORKLOADS ("select-extended"; names of
+# bench/workloads/*.sh), BENCH_TARGETS ("pgsidecar pgbouncer direct"; also "replica").
+# Results: .dev/bench/<UTC time>/ (results.tsv, summary.txt, one pgbench log per run).
+set -euo pipefail
+
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=scripts/lib.sh
+source "$BENCH_DIR/../scripts/lib.sh"
+for part in postgres process proxy pgbouncer; do
+  # shellcheck source=/dev/null
+  source "$PGS_ROOT/scripts/$part.sh"
+done
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
+
+BENCH_ROUNDS="${BENCH_ROUNDS:-3}"
+BENCH_WORKLOADS="${BENCH_WORKLOADS:-select-extended}"
+BENCH_TARGETS="${BENCH_TARGETS:-pgsidecar pgbouncer direct}"
+PGBOUNCER_STARTED_HERE=0
+
+available_workloads() {
+  local f
+  for f in "$BENCH_DIR"/workloads/*.sh; do basename "$f" .sh; done | tr '\n' ' '
+}
+
+# load_workload NAME: defines WORKLOAD_DESCRIPTION, WORKLOAD_PGBENCH_ARGS and WORKLOAD_TARGETS.
+load_workload() {
+  local file="$BENCH_DIR/workloads/$1.sh"
+  [[ -f "$file" ]] || die "no workload $1 (have: $(available_workloads))"
+  WORKLOAD_DESCRIPTION="$1"
+  WORKLOAD_PGBENCH_ARGS=()
+  WORKLOAD_TARGETS=()
+  # shellcheck source=/dev/null
+  source "$file"
+}
+
+# workload_targets: BENCH_TARGETS, restricted to the workload's own list when it has one.
+workload_targets() {
+  local t
+  for t in $BENCH_TARGETS; do
+    if ((${#WORKLOAD_TARGETS[@]} == 0)) || [[ " ${WORKLOAD_TARGETS[*]} " == *" $t "* ]]; then
+      echo "$t"
+    fi
+  done
+}
+
+start_targets() {
+  local t
+  for t in "$@"; do
+    if [[ $t == pgbouncer ]] && ! pid_alive "$PGBOUNCER_PIDFILE"; then PGBOUNCER_STARTED_HERE=1; fi
+    target_start "$t"
+  done
+}
+
+warm_up() {
+  ((BENCH_WARMUP > 0)) || return 0
+  local t
+  for t in "$@"; do
+    log "warm-up ${BENCH_WARMUP}s: $t"
+    pgbench_run "$(target_port "$t")" "$BENCH_WARMUP" "$BENCH_OUT/warmup-$t.log" "${WORKLOAD_PGBENCH_ARGS[@]}" ||
+      warn "warm-up against $t failed; see $BENCH_OUT/warmup-$t.log"
+  done
+}
+
+# run_workload NAME: every round runs each target once, the order rotated by one per round.
+run_workload() {
+  local name="$1" targets round i n
+  load_workload "$name"
+  mapfile -t targets < <(workload_targets)
+  n=${#targets[@]}
+  ((n > 0)) || { warn "workload $name: no target left of \"$BENCH_TARGETS\"; skipped"; return 0; }
+  log "workload $name: $WORKLOAD_DESCRIPTION; targets: ${targets[*]}"
+  start_targets "${targets[@]}"
+  warm_up "${targets[@]}"
+  for ((round = 1; round <= BENCH_ROUNDS; round++)); do
+    for ((i = 0; i < n; i++)); do
+      run_one "$name" "$round" "$((i + 1))" "${targets[$(((i + round - 1) % n))]}"
+    done
+  done
+}
+
+bench_header() {
+  printf 'pgsidecar bench %s, commit %s, %s cores, %s rounds x %ss, %s clients, -j %s, scale %s\n' \
+    "$(date -u +%FT%TZ)" "$(git -C "$PGS_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')" "$(nproc)" \
+    "$BENCH_ROUNDS" "$BENCH_SECONDS" "$BENCH_CLIENTS" "$BENCH_THREADS" "$BENCH_SCALE"
+  printf 'cpu us/txn = (utime+stime of the proxy process during the run) / transactions\n'
+}
+
+cleanup() {
+  if ((PGBOUNCER_STARTED_HERE)); then pgbouncer_down; fi
+}
+
+main() {
+  [[ $EUID -eq 0 ]] || die "bench/run.sh must run as root (it starts PgBouncer as the postgres OS user)"
+  export PGSSLMODE=disable
+  raise_nofile
+  "$PGS_ROOT/dev" services
+  BENCH_OUT="$DEV_DIR/bench/$(date -u +%Y%m%dT%H%M%SZ)"
+  mkdir -p "$BENCH_OUT"
+  : >"$BENCH_OUT/results.tsv"
+  trap cleanup EXIT
+  log "results in $BENCH_OUT ($BENCH_ROUNDS rounds x ${BENCH_SECONDS}s, $BENCH_CLIENTS clients, -j $BENCH_THREADS)"
+  pgbench_init
+  local w
+  for w in $BENCH_WORKLOADS; do run_workload "$w"; done
+  {
+    bench_header
+    awk -F'\t' -f "$BENCH_DIR/report.awk" "$BENCH_OUT/results.tsv"
+  } | tee "$BENCH_OUT/summary.txt"
+  ln -sfn "$BENCH_OUT" "$DEV_DIR/bench/latest"
+  if awk -F'\t' '$9 != "ok" { bad = 1 } END { exit !bad }' "$BENCH_OUT/results.tsv"; then
+    die "some runs failed (see above)"
+  fi
+}
+
+main "$@"
