@@ -7,18 +7,32 @@ PGS_ROOT="${PGS_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 DEV_DIR="${PGS_DEV_DIR:-$PGS_ROOT/.dev}"
 LOG_DIR="$DEV_DIR/log"
 RUN_DIR="$DEV_DIR/run"
+
+# Postgres and PgBouncer run as the postgres OS user and must reach their files by path. When the
+# checkout sits in a directory that user cannot traverse (a CI clone under /root, mode 0700), their
+# state goes to /var/tmp instead, one directory per checkout; .dev/pgstate then links to it.
+pg_state_dir() {
+  if [[ $EUID -ne 0 ]] || runuser -u postgres -- test -x "$(dirname "$DEV_DIR")" 2>/dev/null; then
+    echo "$DEV_DIR"
+  else
+    echo "/var/tmp/pgsidecar-dev-$(printf '%s' "$DEV_DIR" | sha256sum | cut -c1-12)"
+  fi
+}
+PG_STATE_DIR="${PGS_PG_STATE_DIR:-$(pg_state_dir)}"
+# Logs written by the postgres OS user (pg_ctl -l, PgBouncer's logfile).
+PG_LOG_DIR="$PG_STATE_DIR/log"
 # Unix sockets of both Postgres nodes live here (short path: sun_path is 107 bytes).
-PG_SOCK_DIR="$DEV_DIR/sock"
+PG_SOCK_DIR="$PG_STATE_DIR/sock"
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 BUILD_DIR="${PGS_BUILD_DIR:-$PGS_ROOT/build}"
 
-PRIMARY_PORT=15432
-REPLICA_PORT=15433
-REDIS_PORT=16379
+PRIMARY_PORT="${PGS_PRIMARY_PORT:-15432}"
+REPLICA_PORT="${PGS_REPLICA_PORT:-15433}"
+REDIS_PORT="${PGS_REDIS_PORT:-16379}"
 PROXY_PORT=6432
 METRICS_PORT=9930
 APP_PORT=8080
-PGBOUNCER_PORT=16432
+PGBOUNCER_PORT="${PGS_PGBOUNCER_PORT:-16432}"
 
 DB_NAME=flopods
 DB_USER=flopods
@@ -111,9 +125,10 @@ as_postgres() {
 port_busy() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 
 ensure_dirs() {
-  mkdir -p "$LOG_DIR" "$RUN_DIR" "$DEV_DIR/pg" "$PG_SOCK_DIR" "$DEV_DIR/redis"
-  chown postgres:postgres "$DEV_DIR/pg" "$PG_SOCK_DIR"
-  chmod 0755 "$DEV_DIR" "$LOG_DIR" "$RUN_DIR"
+  mkdir -p "$LOG_DIR" "$RUN_DIR" "$DEV_DIR/redis" "$PG_STATE_DIR/pg" "$PG_SOCK_DIR" "$PG_LOG_DIR"
+  chown postgres:postgres "$PG_STATE_DIR/pg" "$PG_SOCK_DIR"
+  chmod 0755 "$DEV_DIR" "$LOG_DIR" "$RUN_DIR" "$PG_STATE_DIR" "$PG_LOG_DIR"
+  if [[ "$PG_STATE_DIR" != "$DEV_DIR" ]]; then ln -sfn "$PG_STATE_DIR" "$DEV_DIR/pgstate"; fi
 }
 
 # status_line NAME up|down DETAIL: one aligned line of `./dev status`.

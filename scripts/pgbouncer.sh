@@ -3,7 +3,7 @@
 # Transaction mode, the same pool size as pgsidecar's default, SCRAM with verifiers read from pg_authid.
 # Sourced by ./dev and bench/run.sh.
 
-PGBOUNCER_DIR="$DEV_DIR/pgbouncer"
+PGBOUNCER_DIR="$PG_STATE_DIR/pgbouncer"
 PGBOUNCER_PIDFILE="$PGBOUNCER_DIR/pgbouncer.pid"
 PGBOUNCER_POOL_SIZE="${PGBOUNCER_POOL_SIZE:-20}"
 
@@ -37,7 +37,7 @@ max_client_conn = 1000
 server_login_retry = 1
 server_tls_sslmode = disable
 ignore_startup_parameters = extra_float_digits
-logfile = $LOG_DIR/pgbouncer.log
+logfile = $PG_LOG_DIR/pgbouncer.log
 pidfile = $PGBOUNCER_PIDFILE
 log_connections = 0
 log_disconnections = 0
@@ -47,8 +47,8 @@ INI
 
 pgbouncer_up() {
   install -d -o postgres -g postgres -m 0700 "$PGBOUNCER_DIR"
-  touch "$LOG_DIR/pgbouncer.log"
-  chown postgres:postgres "$LOG_DIR/pgbouncer.log"
+  touch "$PG_LOG_DIR/pgbouncer.log"
+  chown postgres:postgres "$PG_LOG_DIR/pgbouncer.log"
   pgbouncer_write_userlist
   local before
   before="$(file_sum "$PGBOUNCER_DIR/pgbouncer.ini")"
@@ -65,11 +65,11 @@ pgbouncer_up() {
   if port_busy "$PGBOUNCER_PORT"; then
     die "port $PGBOUNCER_PORT is taken by another process: $(ss -Hltnp "sport = :$PGBOUNCER_PORT" | head -n1)"
   fi
-  log "starting pgbouncer on 127.0.0.1:$PGBOUNCER_PORT (log $LOG_DIR/pgbouncer.log)"
+  log "starting pgbouncer on 127.0.0.1:$PGBOUNCER_PORT (log $PG_LOG_DIR/pgbouncer.log)"
   as_postgres pgbouncer -d -q "$PGBOUNCER_DIR/pgbouncer.ini" ||
-    die "pgbouncer failed to start; see $LOG_DIR/pgbouncer.log"
+    die "pgbouncer failed to start; see $PG_LOG_DIR/pgbouncer.log"
   wait_until "$WAIT_PROXY" "pgbouncer on :$PGBOUNCER_PORT" pgbouncer_ready ||
-    die "pgbouncer does not accept on :$PGBOUNCER_PORT; see $LOG_DIR/pgbouncer.log"
+    die "pgbouncer does not accept on :$PGBOUNCER_PORT; see $PG_LOG_DIR/pgbouncer.log"
 }
 
 pgbouncer_down() { stop_pidfile "$PGBOUNCER_PIDFILE" pgbouncer; }

@@ -2,8 +2,8 @@
 # Local Postgres 15: a primary on :15432 and a streaming replica on :15433 under .dev/pg/.
 # Sourced by ./dev after scripts/lib.sh. Every step is idempotent.
 
-PRIMARY_DATA="$DEV_DIR/pg/primary"
-REPLICA_DATA="$DEV_DIR/pg/replica"
+PRIMARY_DATA="$PG_STATE_DIR/pg/primary"
+REPLICA_DATA="$PG_STATE_DIR/pg/replica"
 REPLICA_SLOT=dev_replica
 
 # psql_local PORT DB SQL...: superuser psql over the unix socket (pg_hba: local trust for postgres).
@@ -63,7 +63,7 @@ init_primary() {
   log "initdb primary in $PRIMARY_DATA"
   rm -rf "$PRIMARY_DATA"
   install -d -o postgres -g postgres -m 0700 "$PRIMARY_DATA"
-  local pwfile="$DEV_DIR/pg/.pwfile"
+  local pwfile="$PG_STATE_DIR/pg/.pwfile"
   printf '%s\n' "$SUPERUSER_PASSWORD" >"$pwfile"
   chown postgres:postgres "$pwfile"
   chmod 0600 "$pwfile"
@@ -75,7 +75,7 @@ init_primary() {
 
 # start_node NAME DATADIR PORT: start if not running, then wait for readiness with a deadline.
 start_node() {
-  local name="$1" data="$2" port="$3" logfile="$LOG_DIR/pg-$1.log"
+  local name="$1" data="$2" port="$3" logfile="$PG_LOG_DIR/pg-$1.log"
   if pg_running "$data"; then
     wait_until "$WAIT_PG" "postgres $name on :$port" pg_ready "$port" ||
       die "postgres $name runs but does not accept on :$port; see $logfile"
@@ -156,7 +156,7 @@ postgres_up() {
   write_hba "$REPLICA_DATA"
   start_node replica "$REPLICA_DATA" "$REPLICA_PORT"
   wait_until "$WAIT_PG" "the replica to stream from the primary" replica_streaming ||
-    die "replica on :$REPLICA_PORT is up but not streaming; see $LOG_DIR/pg-replica.log"
+    die "replica on :$REPLICA_PORT is up but not streaming; see $PG_LOG_DIR/pg-replica.log"
 }
 
 stop_node() {
