@@ -113,12 +113,12 @@ nofile_target() {
 raise_nofile() { ulimit -n "$(nofile_target)" 2>/dev/null || true; }
 
 # as_postgres CMD...: run CMD as the postgres OS user (servers refuse root) with a raised
-# open-file limit: runuser sessions start at 1024.
+# open-file limit (runuser sessions start at 1024), from / (the checkout may be unreadable to it).
 as_postgres() {
   local nofile
   nofile="$(nofile_target)"
   # shellcheck disable=SC2016  # expanded by the inner bash, not here
-  runuser -u postgres -- bash -c 'ulimit -n "$1" 2>/dev/null || ulimit -n "$(ulimit -Hn)"; shift; exec "$@"' \
+  runuser -u postgres -- bash -c 'cd / && ulimit -n "$1" 2>/dev/null || ulimit -n "$(ulimit -Hn)"; shift; exec "$@"' \
     bash "$nofile" "$@"
 }
 
