@@ -159,7 +159,7 @@ bool RawConn::send(std::string_view bytes) {
 bool RawConn::fill(size_t n, Millis deadline) {
   auto end = Clock::now() + deadline;
   char tmp[65536];
-  while (buf_.size() < n) {
+  while (buf_.size() - pos_ < n) {
     if (closed_) return false;
     pollfd p{fd_, POLLIN, 0};
     int r = poll(&p, 1, ms_left(end));
@@ -175,26 +175,26 @@ bool RawConn::fill(size_t n, Millis deadline) {
 
 std::optional<char> RawConn::read_byte(Millis deadline) {
   if (!fill(1, deadline)) return std::nullopt;
-  char c = buf_[0];
-  buf_.erase(0, 1);
+  char c = buf_[pos_];
+  consume(1);
   return c;
 }
 
 std::optional<Msg> RawConn::read_message(Millis deadline) {
   auto end = Clock::now() + deadline;
   if (!fill(5, deadline)) return std::nullopt;
-  uint32_t len = get_be32(buf_, 1);
+  uint32_t len = get_be32(buf_, pos_ + 1);
   if (len < 4 || len > (256u << 20)) return std::nullopt;
   if (!fill(1 + len, Millis(ms_left(end)))) return std::nullopt;
-  Msg m{buf_[0], buf_.substr(5, len - 4)};
-  buf_.erase(0, 1 + len);
+  Msg m{buf_[pos_], buf_.substr(pos_ + 5, len - 4)};
+  consume(1 + len);
   return m;
 }
 
 Drain RawConn::drain(Millis deadline, size_t keep) {
   Drain d;
-  d.bytes = buf_.substr(0, keep);
-  buf_.clear();
+  d.bytes = buf_.substr(pos_, keep);
+  consume(buf_.size() - pos_);
   auto end = Clock::now() + deadline;
   char tmp[65536];
   while (!closed_) {
@@ -213,10 +213,10 @@ Drain RawConn::drain(Millis deadline, size_t keep) {
 }
 
 size_t RawConn::read_some(char* buf, size_t max, Millis deadline) {
-  if (!buf_.empty()) {
-    size_t n = std::min(max, buf_.size());
-    std::memcpy(buf, buf_.data(), n);
-    buf_.erase(0, n);
+  if (buf_.size() > pos_) {
+    size_t n = std::min(max, buf_.size() - pos_);
+    std::memcpy(buf, buf_.data() + pos_, n);
+    consume(n);
     return n;
   }
   pollfd p{fd_, POLLIN, 0};
@@ -224,6 +224,17 @@ size_t RawConn::read_some(char* buf, size_t max, Millis deadline) {
   ssize_t got = recv(fd_, buf, max, 0);
   if (got <= 0) { closed_ = true; return 0; }
   return static_cast<size_t>(got);
+}
+
+void RawConn::consume(size_t n) {
+  pos_ += n;
+  if (pos_ == buf_.size()) {
+    buf_.clear();
+    pos_ = 0;
+  } else if (pos_ > 65536 && pos_ * 2 > buf_.size()) {
+    buf_.erase(0, pos_);  // compact rarely: reading a 100 MB stream must stay linear
+    pos_ = 0;
+  }
 }
 
 void RawConn::set_rcvbuf(int bytes) { setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes); }

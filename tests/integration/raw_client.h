@@ -72,10 +72,12 @@ class RawConn {
   int fd() const { return fd_; }
 
  private:
-  bool fill(size_t n, Millis deadline);  // until buf_ holds n bytes
+  bool fill(size_t n, Millis deadline);  // until buf_ holds n unread bytes
+  void consume(size_t n);
   int fd_ = -1;
   bool closed_ = false;
-  std::string buf_;
+  std::string buf_;  // received bytes; [pos_, size) not yet consumed
+  size_t pos_ = 0;
 };
 
 struct LoginOutcome {
