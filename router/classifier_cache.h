@@ -1,0 +1,60 @@
+// Memoised classify(): one per worker thread (no locks; not thread-safe by design).
+//
+// Key: XXH3-64 of the text; the text itself is stored and compared, so a collision is a miss, never a
+// wrong answer. Bounded LRU: at most max_entries entries, and texts longer than max_text_bytes are
+// classified but not stored. The returned shared_ptr keeps its Classification alive after eviction.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "router/classify.h"
+
+namespace pgs::router {
+
+class ClassifierCache {
+ public:
+  struct Stats {
+    uint64_t hits = 0;
+    uint64_t misses = 0;
+    uint64_t evictions = 0;
+    uint64_t uncached = 0;  // classified but too long to store
+  };
+
+  explicit ClassifierCache(size_t max_entries = 4096, ClassifyOptions options = {},
+                           size_t max_text_bytes = 16 * 1024);
+
+  std::shared_ptr<const Classification> classify(std::string_view sql);
+
+  // New options (config reload): drops every entry, since they were classified with the old ones.
+  void reset(ClassifyOptions options);
+  void clear();
+
+  size_t size() const { return index_.size(); }
+  size_t max_entries() const { return max_entries_; }
+  const Stats& stats() const { return stats_; }
+  const ClassifyOptions& options() const { return options_; }
+
+ private:
+  struct Entry {
+    uint64_t hash;
+    std::string text;
+    std::shared_ptr<const Classification> value;
+  };
+  using List = std::list<Entry>;  // most recently used first
+
+  void insert(uint64_t hash, std::string_view sql, std::shared_ptr<const Classification> value);
+
+  size_t max_entries_;
+  size_t max_text_bytes_;
+  ClassifyOptions options_;
+  List lru_;
+  std::unordered_map<uint64_t, List::iterator> index_;
+  Stats stats_;
+};
+
+}  // namespace pgs::router

@@ -1,0 +1,204 @@
+#include "router/sql_scan.h"
+
+#include <cctype>
+
+namespace pgs::router::detail {
+namespace {
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool is_ident_start(char c) {
+  return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || static_cast<unsigned char>(c) >= 0x80;
+}
+bool is_ident_char(char c) { return is_ident_start(c) || std::isdigit(static_cast<unsigned char>(c)) || c == '$'; }
+bool is_op_char(char c) {
+  switch (c) {
+    case '+': case '-': case '*': case '/': case '<': case '>': case '=': case '~': case '!':
+    case '@': case '#': case '%': case '^': case '&': case '|': case '`': case '?': case ':':
+      return true;
+    default:
+      return false;
+  }
+}
+
+// End of a /* */ comment starting at `pos` (which points at '/'); comments nest in Postgres.
+size_t skip_block_comment(std::string_view s, size_t pos) {
+  size_t depth = 0;
+  while (pos < s.size()) {
+    if (s[pos] == '/' && pos + 1 < s.size() && s[pos + 1] == '*') {
+      ++depth;
+      pos += 2;
+    } else if (s[pos] == '*' && pos + 1 < s.size() && s[pos + 1] == '/') {
+      pos += 2;
+      if (--depth == 0) return pos;
+    } else {
+      ++pos;
+    }
+  }
+  return s.size();
+}
+
+size_t skip_line_comment(std::string_view s, size_t pos) {
+  while (pos < s.size() && s[pos] != '\n') ++pos;
+  return pos;
+}
+
+// `pos` at the opening quote; `backslash` for E'' strings. Returns the position after the closing quote.
+size_t skip_quoted(std::string_view s, size_t pos, char quote, bool backslash) {
+  ++pos;
+  while (pos < s.size()) {
+    char c = s[pos];
+    if (backslash && c == '\\') {
+      pos += 2;
+    } else if (c == quote) {
+      if (pos + 1 < s.size() && s[pos + 1] == quote) {
+        pos += 2;
+      } else {
+        return pos + 1;
+      }
+    } else {
+      ++pos;
+    }
+  }
+  return s.size();
+}
+
+// `pos` at '$'. If a dollar-quote tag starts here, returns the position after the closing tag; else 0.
+size_t skip_dollar_quoted(std::string_view s, size_t pos) {
+  size_t end = pos + 1;
+  if (end < s.size() && std::isdigit(static_cast<unsigned char>(s[end]))) return 0;  // $1 parameter
+  while (end < s.size() && s[end] != '$') {
+    if (!is_ident_char(s[end]) || s[end] == '$') return 0;
+    ++end;
+  }
+  if (end >= s.size()) return 0;
+  std::string_view tag = s.substr(pos, end - pos + 1);
+  size_t close = s.find(tag, end + 1);
+  return close == std::string_view::npos ? s.size() : close + tag.size();
+}
+
+bool starts_comment(std::string_view s, size_t pos) {
+  return pos + 1 < s.size() && ((s[pos] == '-' && s[pos + 1] == '-') || (s[pos] == '/' && s[pos + 1] == '*'));
+}
+
+size_t skip_comment(std::string_view s, size_t pos) {
+  return s[pos] == '-' ? skip_line_comment(s, pos) : skip_block_comment(s, pos);
+}
+
+// A string-literal prefix (E, B, X, U&, N) directly before a quote: returns the quote position or npos.
+size_t prefixed_quote(std::string_view s, size_t pos, bool* backslash) {
+  char c = static_cast<char>(std::toupper(static_cast<unsigned char>(s[pos])));
+  *backslash = false;
+  if ((c == 'E' || c == 'B' || c == 'X' || c == 'N') && pos + 1 < s.size() && s[pos + 1] == '\'') {
+    *backslash = c == 'E';
+    return pos + 1;
+  }
+  if (c == 'U' && pos + 2 < s.size() && s[pos + 1] == '&' && (s[pos + 2] == '\'' || s[pos + 2] == '"')) {
+    return pos + 2;
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+size_t skip_space_and_comments(std::string_view sql, size_t pos) {
+  while (pos < sql.size()) {
+    if (is_space(sql[pos])) {
+      ++pos;
+    } else if (starts_comment(sql, pos)) {
+      pos = skip_comment(sql, pos);
+    } else {
+      break;
+    }
+  }
+  return pos;
+}
+
+std::vector<std::string_view> leading_comments(std::string_view sql) {
+  std::vector<std::string_view> out;
+  size_t pos = 0;
+  while (pos < sql.size()) {
+    if (is_space(sql[pos])) {
+      ++pos;
+      continue;
+    }
+    if (!starts_comment(sql, pos)) break;
+    size_t end = skip_comment(sql, pos);
+    bool block = sql[pos] == '/';
+    size_t body_end = end;
+    if (block && end >= pos + 4 && sql.substr(end - 2, 2) == "*/") body_end = end - 2;
+    out.push_back(sql.substr(pos + 2, body_end - (pos + 2)));
+    pos = end;
+  }
+  return out;
+}
+
+std::string_view first_word(std::string_view sql) {
+  size_t pos = skip_space_and_comments(sql, 0);
+  while (pos < sql.size() && sql[pos] == '(') pos = skip_space_and_comments(sql, pos + 1);
+  size_t end = pos;
+  while (end < sql.size() && is_ident_char(sql[end])) ++end;
+  return sql.substr(pos, end - pos);
+}
+
+ScanStats scan_stats(std::string_view s) {
+  ScanStats st;
+  size_t pos = 0;
+  while (pos < s.size()) {
+    char c = s[pos];
+    bool backslash = false;
+    if (c == '\0') {
+      st.has_nul = true;
+      ++pos;
+    } else if (is_space(c) || c == ',' || c == ';' || c == '.' || c == ')' || c == ']') {
+      ++pos;
+    } else if (starts_comment(s, pos)) {
+      pos = skip_comment(s, pos);
+    } else if (c == '\'' || c == '"') {
+      pos = skip_quoted(s, pos, c, false);
+    } else if (size_t q = prefixed_quote(s, pos, &backslash); q != std::string_view::npos) {
+      pos = skip_quoted(s, q, s[q], backslash);
+    } else if (c == '$') {
+      size_t end = skip_dollar_quoted(s, pos);
+      pos = end ? end : pos + 1;
+      while (!end && pos < s.size() && std::isdigit(static_cast<unsigned char>(s[pos]))) ++pos;
+    } else if (std::isdigit(static_cast<unsigned char>(c))) {
+      while (pos < s.size() && (is_ident_char(s[pos]) || s[pos] == '.')) ++pos;
+    } else if (is_ident_start(c)) {
+      ++st.nesting_tokens;
+      while (pos < s.size() && is_ident_char(s[pos])) ++pos;
+    } else if (is_op_char(c)) {
+      ++st.nesting_tokens;
+      while (pos < s.size() && is_op_char(s[pos]) && !starts_comment(s, pos)) ++pos;
+    } else {
+      ++st.nesting_tokens;  // ( [ and anything unexpected
+      ++pos;
+    }
+  }
+  return st;
+}
+
+std::string_view literal_at(std::string_view sql, size_t pos) {
+  if (pos >= sql.size()) return {};
+  size_t end = pos;
+  if (sql[end] == '\'') return sql.substr(pos, skip_quoted(sql, pos, '\'', false) - pos);
+  bool backslash = false;
+  if (size_t q = prefixed_quote(sql, pos, &backslash); q != std::string_view::npos) {
+    return sql.substr(pos, skip_quoted(sql, q, sql[q], backslash) - pos);
+  }
+  if (sql[end] == '-' || sql[end] == '+') end = skip_space_and_comments(sql, end + 1);
+  if (end >= sql.size() || !(std::isdigit(static_cast<unsigned char>(sql[end])) || sql[end] == '.')) return {};
+  while (end < sql.size() && (is_ident_char(sql[end]) || sql[end] == '.')) ++end;
+  return sql.substr(pos, end - pos);
+}
+
+}  // namespace pgs::router::detail
