@@ -1,0 +1,74 @@
+#include "proxy/obs/latency_histogram.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace pgs::obs {
+
+namespace {
+constexpr double kStepsPerDoubling = 4.0;
+}
+
+double LatencyHistogram::upper_bound_us(size_t i) {
+  if (i + 1 >= kBuckets) return std::numeric_limits<double>::infinity();
+  return kFirstBoundUs * std::exp2(static_cast<double>(i) / kStepsPerDoubling);
+}
+
+double LatencyHistogram::lower_bound_us(size_t i) { return i == 0 ? 0.0 : upper_bound_us(i - 1); }
+
+size_t LatencyHistogram::bucket_for(double micros) {
+  if (!(micros >= kFirstBoundUs)) return 0;  // also NaN and negatives
+  // Bucket i (i >= 1) holds [first * 2^((i-1)/4), first * 2^(i/4)).
+  const double steps = std::log2(micros / kFirstBoundUs) * kStepsPerDoubling;
+  size_t i = static_cast<size_t>(std::floor(steps)) + 1;
+  i = std::min(i, kBuckets - 1);
+  // Repair floating-point rounding right at a boundary.
+  while (i > 0 && micros < lower_bound_us(i)) --i;
+  while (i + 1 < kBuckets && micros >= upper_bound_us(i)) ++i;
+  return i;
+}
+
+void LatencyHistogram::record(double micros) {
+  if (!(micros >= 0)) micros = 0;
+  const size_t b = bucket_for(micros);
+  if (counts_[b] != std::numeric_limits<uint32_t>::max()) ++counts_[b];
+  min_us_ = count_ == 0 ? micros : std::min(min_us_, micros);
+  max_us_ = count_ == 0 ? micros : std::max(max_us_, micros);
+  ++count_;
+}
+
+void LatencyHistogram::merge(const LatencyHistogram& other) {
+  if (other.count_ == 0) return;
+  for (size_t i = 0; i < kBuckets; ++i) {
+    const uint64_t sum = uint64_t{counts_[i]} + other.counts_[i];
+    counts_[i] = static_cast<uint32_t>(std::min<uint64_t>(sum, std::numeric_limits<uint32_t>::max()));
+  }
+  min_us_ = count_ == 0 ? other.min_us_ : std::min(min_us_, other.min_us_);
+  max_us_ = count_ == 0 ? other.max_us_ : std::max(max_us_, other.max_us_);
+  count_ += other.count_;
+}
+
+double LatencyHistogram::quantile(double q) const {
+  uint64_t total = 0;
+  for (uint32_t c : counts_) total += c;
+  if (total == 0) return 0;
+  q = std::clamp(q, 0.0, 1.0);
+  // The rank-th smallest observation (1-based, nearest-rank definition).
+  const double rank = std::max(1.0, std::ceil(q * static_cast<double>(total)));
+  uint64_t seen = 0;
+  for (size_t i = 0; i < kBuckets; ++i) {
+    if (counts_[i] == 0) continue;
+    if (static_cast<double>(seen + counts_[i]) >= rank) {
+      const double lo = std::max(lower_bound_us(i), min_us_);
+      const double hi = std::min(upper_bound_us(i), max_us_);
+      if (hi <= lo) return std::clamp(lo, min_us_, max_us_);
+      const double frac = (rank - static_cast<double>(seen)) / counts_[i];
+      return std::clamp(lo + (hi - lo) * frac, min_us_, max_us_);
+    }
+    seen += counts_[i];
+  }
+  return max_us_;
+}
+
+}  // namespace pgs::obs

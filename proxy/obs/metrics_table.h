@@ -1,0 +1,76 @@
+// Every metric pgsidecar exports, declared once (STYLE.md 11). The table generates the MetricId enum,
+// the definitions used by the per-worker storage, the Prometheus exposition and the admin SHOW rows.
+//
+// Row: X(id, kind, unit, name, help, (label names...), (histogram bucket upper bounds...))
+//  - kind: counter | gauge | histogram.
+//  - unit: none | seconds | bytes. A name carries its unit ("_seconds", "_bytes"); counters end in
+//    "_total" (checked by tests/obs/metrics_table_test.cc, and by `promtool check metrics`).
+//  - labels: at most kMaxLabels names; values are interned at run time in a bounded SeriesRegistry.
+//  - buckets: strictly increasing upper bounds in the metric's unit, at most kMaxBuckets; "+Inf" is
+//    implicit. Empty for counters and gauges.
+//  - Gauges are summed across shards (workers): a per-worker gauge (connections) adds up, and a gauge
+//    with one writer (replica lag, set by the health monitor's shard) is that writer's value.
+#pragma once
+
+// Latency buckets in seconds: 100 µs .. 60 s, roughly x2.5 apart (Prometheus-style).
+#define PGS_OBS_LATENCY_BUCKETS \
+  (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+// Pool waits are usually zero or short; the queue timeout default is 120 s.
+#define PGS_OBS_WAIT_BUCKETS \
+  (0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120)
+
+#define PGS_OBS_METRICS(X)                                                                              \
+  X(client_connections, gauge, none, "pgsidecar_client_connections",                                    \
+    "Client connections by state (waiting = waiting for a server).", ("state"), ())                    \
+  X(server_connections, gauge, none, "pgsidecar_server_connections",                                    \
+    "Server connections by pool, role (primary/replica) and state.", ("pool", "role", "state"), ())     \
+  X(pool_wait_seconds, histogram, seconds, "pgsidecar_pool_wait_seconds",                               \
+    "Time a client waited for a server connection.", ("pool"), PGS_OBS_WAIT_BUCKETS)                    \
+  X(query_duration_seconds, histogram, seconds, "pgsidecar_query_duration_seconds",                     \
+    "Statement duration as seen by the proxy, by target (primary/replica/cache/admin).", ("target"),     \
+    PGS_OBS_LATENCY_BUCKETS)                                                                            \
+  X(transaction_duration_seconds, histogram, seconds, "pgsidecar_transaction_duration_seconds",         \
+    "Transaction duration (first message to ReadyForQuery idle), by target.", ("target"),               \
+    PGS_OBS_LATENCY_BUCKETS)                                                                            \
+  X(queries_total, counter, none, "pgsidecar_queries_total", "Statements executed, by target.",          \
+    ("target"), ())                                                                                     \
+  X(errors_total, counter, none, "pgsidecar_errors_total",                                              \
+    "ErrorResponses sent to clients, by SQLSTATE class (first two characters).", ("sqlstate_class"), ()) \
+  X(client_bytes_received_total, counter, bytes, "pgsidecar_client_bytes_received_total",               \
+    "Bytes received from clients.", (), ())                                                             \
+  X(client_bytes_sent_total, counter, bytes, "pgsidecar_client_bytes_sent_total",                       \
+    "Bytes sent to clients.", (), ())                                                                   \
+  X(routing_decisions_total, counter, none, "pgsidecar_routing_decisions_total",                        \
+    "Routing decisions, by target and reason.", ("target", "reason"), ())                               \
+  X(cache_requests_total, counter, none, "pgsidecar_cache_requests_total",                              \
+    "Result-cache lookups, by TTL class and result (hit/miss/bypass).", ("class", "result"), ())        \
+  X(cache_bypass_total, counter, none, "pgsidecar_cache_bypass_total",                                  \
+    "Statements that skipped the result cache, by reason.", ("reason"), ())                             \
+  X(cache_invalidations_total, counter, none, "pgsidecar_cache_invalidations_total",                    \
+    "Table generation bumps that invalidated cached results, by TTL class.", ("class"), ())             \
+  X(redis_errors_total, counter, none, "pgsidecar_redis_errors_total",                                  \
+    "Redis commands that failed or timed out (each one was served as a cache miss).", (), ())           \
+  X(replica_lag_bytes, gauge, bytes, "pgsidecar_replica_lag_bytes",                                     \
+    "Replica replay lag behind the primary's WAL position.", ("replica"), ())                           \
+  X(replica_lag_seconds, gauge, seconds, "pgsidecar_replica_lag_seconds",                               \
+    "Replica replay lag in time (now - pg_last_xact_replay_timestamp()).", ("replica"), ())             \
+  X(replica_healthy, gauge, none, "pgsidecar_replica_healthy",                                          \
+    "1 if the replica is reachable and within the lag limit, else 0.", ("replica"), ())                 \
+  X(pinned_clients, gauge, none, "pgsidecar_pinned_clients",                                            \
+    "Clients pinned to their server connection, by reason (listen, advisory_lock, temp_table, ...).",   \
+    ("reason"), ())                                                                                     \
+  X(slow_queries_total, counter, none, "pgsidecar_slow_queries_total",                                  \
+    "Statements slower than the slow-query threshold.", (), ())                                         \
+  X(slow_log_dropped_total, counter, none, "pgsidecar_slow_log_dropped_total",                          \
+    "Slow-query log lines dropped because the writer queue was full.", (), ())                          \
+  X(config_reloads_total, counter, none, "pgsidecar_config_reloads_total",                              \
+    "Configuration reloads, by result (ok/error).", ("result"), ())                                     \
+  X(login_failures_total, counter, none, "pgsidecar_login_failures_total",                              \
+    "Client logins refused, by reason.", ("reason"), ())                                                \
+  X(protocol_errors_total, counter, none, "pgsidecar_protocol_errors_total",                            \
+    "Connections closed for a protocol violation, by reason.", ("reason"), ())                          \
+  X(metric_series_overflow_total, counter, none, "pgsidecar_metric_series_overflow_total",              \
+    "Label sets folded into the \"other\" series because a metric reached its series limit.", (), ())   \
+  X(uptime_seconds, gauge, seconds, "pgsidecar_uptime_seconds",                                         \
+    "Seconds since the process started.", (), ())
