@@ -83,9 +83,10 @@ std::optional<uint64_t> parse_size(std::string_view text) {
   size_t pos = 0;
   auto value = read_digits(text, pos);
   if (!value) return std::nullopt;
-  if (pos < text.size() && text[pos] == ' ') ++pos;
+  bool spaced = pos < text.size() && text[pos] == ' ';
+  if (spaced) ++pos;
   std::string_view unit = text.substr(pos);
-  if (unit.empty()) return value;
+  if (unit.empty()) return spaced ? std::nullopt : value;
   for (const Unit& u : kSizeUnits) {
     if (!iequals(u.name, unit)) continue;
     uint64_t total = 0;

@@ -77,7 +77,8 @@ void check_databases(Config& c, Diagnostics& diag) {
     DatabaseConfig& db = c.databases[i];
     std::string key = indexed("databases", i, "name");
     if (db.name.empty()) {
-      report(diag, key, indexed("databases", i), "is required");
+      // Present but empty was already reported by the reader.
+      if (diag.line_of(key) == 0) report(diag, key, indexed("databases", i), "is required");
       continue;
     }
     if (db.server_dbname.empty()) db.server_dbname = db.name;
@@ -130,7 +131,7 @@ void check_users(Config& c, Diagnostics& diag) {
     UserConfig& u = c.users[i];
     std::string key = indexed("users", i, "name");
     if (u.name.empty()) {
-      report(diag, key, indexed("users", i), "is required");
+      if (diag.line_of(key) == 0) report(diag, key, indexed("users", i), "is required");
     } else {
       names.add(u.name, key);
     }

@@ -53,13 +53,13 @@ void check_cache(CacheConfig& cache, Diagnostics& diag) {
     CacheClass& cls = cache.classes[i];
     std::string path = "cache.classes[" + std::to_string(i) + "]";
     if (cls.name.empty()) {
-      diag.error(path + ".name", diag.line_of(path), "is required");
+      if (diag.line_of(path + ".name") == 0) diag.error(path + ".name", diag.line_of(path), "is required");
     } else if (auto [it, fresh] = class_line_key.emplace(cls.name, path + ".name"); !fresh) {
       diag.error(path + ".name", diag.line_of(path + ".name"),
                  "duplicate cache class \"" + cls.name + "\" (first at line " +
                      std::to_string(diag.line_of(it->second)) + ")");
     }
-    if (cls.ttl.count() == 0) diag.error(path + ".ttl", diag.line_of(path), "is required");
+    if (diag.line_of(path + ".ttl") == 0) diag.error(path + ".ttl", diag.line_of(path), "is required");
     if (cls.tables.empty()) {
       int line = diag.line_of(path + ".tables");
       diag.error(path + ".tables", line != 0 ? line : diag.line_of(path), "must list at least one table");
