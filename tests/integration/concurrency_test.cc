@@ -1,1 +1,176 @@
+// Many clients over a small pool: 500 clients over 20 servers each get their own answers,
+// max_client_conn -> 53300, query_wait_timeout -> a clear error, and per-client startup
+// parameters (application_name, TimeZone, search_path, options) on one shared server.
+#include <unistd.h>
+
+#include <atomic>
+#include <latch>
+#include <mutex>
+#include <thread>
+
 #include <gtest/gtest.h>
+
+#include "tests/integration/harness.h"
+#include "tests/integration/raw_client.h"
+
+namespace pgs::it {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using ConcurrencyTest = ProxyTest;
+
+// One client: connect, wait for everyone, then run `rounds` queries whose answers name the client.
+void client_thread(const std::string& conninfo, int id, int rounds, std::latch& connected,
+                   std::latch& go, std::atomic<int>& failures, std::mutex& mu,
+                   std::vector<std::string>& errors) {
+  auto fail = [&](const std::string& what) {
+    ++failures;
+    std::lock_guard<std::mutex> lock(mu);
+    if (errors.size() < 5) errors.push_back("client " + std::to_string(id) + ": " + what);
+  };
+  Pg pg(conninfo);
+  connected.count_down();
+  go.wait();
+  if (!pg.ok()) return fail(pg.error());
+  for (int k = 0; k < rounds; ++k) {
+    std::string want = "client-" + std::to_string(id) + "-round-" + std::to_string(k);
+    PgResult r = pg.exec_params("SELECT $1::text", {want});
+    if (!r.ok()) return fail(r.error());
+    if (r.value(0, 0) != want) return fail("got " + r.value(0, 0) + " want " + want);
+  }
+}
+
+TEST_F(ConcurrencyTest, FiveHundredClientsOverTwentyServersGetTheirOwnAnswers) {
+  raise_nofile_limit(8192);
+  ProxyOptions o;
+  o.pool_size = 20;
+  Proxy& p = start_proxy(o);
+  // The dev primary allows 400 connections in all: direct mode uses fewer clients.
+  const int clients = p.direct() ? 250 : 500;
+  std::latch connected(clients), go(1);
+  std::atomic<int> failures{0};
+  std::mutex mu;
+  std::vector<std::string> errors;
+  std::vector<std::thread> threads;
+  std::string conninfo = p.conninfo();
+  for (int i = 0; i < clients; ++i) {
+    threads.emplace_back(client_thread, conninfo, i, 20, std::ref(connected), std::ref(go),
+                         std::ref(failures), std::ref(mu), std::ref(errors));
+  }
+  connected.wait();  // every client has finished its login (or failed it)
+  if (!p.direct()) {
+    EXPECT_LE(p.server_connections(), 20);
+  }
+  go.count_down();
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0) << (errors.empty() ? "" : errors.front());
+  for (const auto& e : errors) std::cout << e << "\n";
+  if (!p.direct()) {
+    EXPECT_LE(p.server_connections(), 20);
+  }
+  EXPECT_TRUE(p.alive());
+}
+
+TEST_F(ConcurrencyTest, MaxClientConnExceededIs53300) {
+  PGS_IT_REQUIRE_PROXY();
+  ProxyOptions o;
+  o.max_client_conn = 5;
+  Proxy& p = start_proxy(o);
+  std::vector<std::unique_ptr<Pg>> held;
+  for (int i = 0; i < 5; ++i) {
+    held.push_back(std::make_unique<Pg>(p.spec()));
+    ASSERT_TRUE(held.back()->ok()) << "client " << i << ": " << held.back()->error();
+  }
+  {
+    RawConn c(p.host(), p.port());
+    LoginOutcome l = login(c, kUser, kPassword, kDatabase);
+    ASSERT_TRUE(l.error) << l.describe();
+    EXPECT_EQ(l.error->sqlstate(), "53300") << l.error->describe();
+  }
+  EXPECT_EQ(held.front()->scalar("SELECT 'held clients still work'"), "held clients still work");
+  held.pop_back();
+  EXPECT_TRUE(wait_until([&] { return Pg(p.spec()).ok(); }, Millis(5000)))
+      << "a slot freed by a disconnect is not reused";
+}
+
+TEST_F(ConcurrencyTest, QueryWaitTimeoutGivesAClearError) {
+  PGS_IT_REQUIRE_PROXY();
+  ProxyOptions o;
+  o.pool_size = 1;
+  o.query_wait_timeout = "1s";
+  Proxy& p = start_proxy(o);
+  Pg holder(p.spec()), waiter(p.spec());
+  ASSERT_TRUE(holder.ok() && waiter.ok()) << holder.error() << waiter.error();
+  holder.must("BEGIN");  // keeps the only server
+  holder.must("SELECT 1");
+  auto t0 = Clock::now();
+  PgResult r = waiter.exec("SELECT 'should not run'");
+  auto waited = Clock::now() - t0;
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.sqlstate(), "57014") << r.error();  // conf/config.h: query_wait_timeout -> 57014
+  EXPECT_NE(r.error().find("wait"), std::string::npos) << r.error();
+  EXPECT_GE(waited, std::chrono::milliseconds(900));
+  EXPECT_LT(waited, std::chrono::seconds(5));
+  holder.must("COMMIT");
+  Pg again(p.spec());
+  ASSERT_TRUE(again.ok()) << again.error();
+  EXPECT_EQ(again.scalar("SELECT 'served'"), "served");
+}
+
+// Cells of the one-row answer to kSettingsSql from a raw simple query.
+std::vector<std::string> first_row(const QueryOutcome& q) {
+  for (const Msg& m : q.messages) {
+    if (m.type != 'D') continue;
+    std::vector<std::string> out;
+    size_t pos = 2;
+    while (pos + 4 <= m.body.size()) {
+      uint32_t len = 0;
+      for (int i = 0; i < 4; ++i) len = (len << 8) | uint8_t(m.body[pos + i]);
+      pos += 4;
+      out.push_back(m.body.substr(pos, len));
+      pos += len;
+    }
+    return out;
+  }
+  return {};
+}
+
+constexpr const char* kSettingsSql =
+    "SELECT current_setting('application_name'), current_setting('TimeZone'), "
+    "current_setting('search_path'), current_setting('statement_timeout')";
+
+TEST_F(ConcurrencyTest, StartupParametersFollowEachClientOnASharedServer) {
+  ProxyOptions o;
+  o.pool_size = 1;
+  Proxy& p = start_proxy(o);
+  ConnSpec a_spec = p.spec();
+  a_spec.extra["application_name"] = "it-client-a";
+  a_spec.extra["options"] = "-c statement_timeout=1234 -c TimeZone=Asia/Tokyo -c search_path=sa";
+  Pg a(a_spec);
+  ASSERT_TRUE(a.ok()) << a.error();
+  RawConn b(p.host(), p.port());
+  LoginOutcome lb = login(b, kUser, kPassword, kDatabase,
+                          {{"application_name", "it-client-b"}, {"TimeZone", "America/Lima"},
+                           {"search_path", "sb, public"}, {"options", "-c statement_timeout=4321"}});
+  ASSERT_TRUE(lb.ok) << lb.describe();
+  EXPECT_EQ(lb.parameters["application_name"], "it-client-b");
+  EXPECT_EQ(lb.parameters["TimeZone"], "America/Lima");
+  const std::vector<std::string> want_a = {"it-client-a", "Asia/Tokyo", "sa", "1234ms"};
+  const std::vector<std::string> want_b = {"it-client-b", "America/Lima", "sb, public", "4321ms"};
+  for (int round = 0; round < 3; ++round) {
+    PgResult ra = a.exec(kSettingsSql);
+    ASSERT_TRUE(ra.ok()) << ra.error();
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(ra.value(0, i), want_a[i]) << "round " << round;
+    QueryOutcome qb = simple_query(b, kSettingsSql);
+    ASSERT_FALSE(qb.error) << qb.error->describe();
+    EXPECT_EQ(first_row(qb), want_b) << "round " << round;
+  }
+  // A session SET by one client must not leak to the other either.
+  a.must("SET TimeZone = 'Europe/Paris'");
+  QueryOutcome qb = simple_query(b, kSettingsSql);
+  EXPECT_EQ(first_row(qb), want_b);
+  EXPECT_EQ(a.scalar("SHOW TimeZone"), "Europe/Paris");
+}
+
+}  // namespace
+}  // namespace pgs::it

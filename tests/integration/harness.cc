@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -331,6 +332,35 @@ long Proxy::rss_kb() const {
     if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
   }
   return -1;
+}
+
+int Proxy::server_connections(uint16_t server_port) const {
+  return direct_ ? -1 : tcp_connections(child_.pid(), server_port);
+}
+
+int tcp_connections(pid_t pid, uint16_t remote_port) {
+  std::set<std::string> inodes;
+  std::string fd_dir = "/proc/" + std::to_string(pid) + "/fd";
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(fd_dir, ec)) {
+    std::string target = std::filesystem::read_symlink(e.path(), ec).string();
+    if (target.rfind("socket:[", 0) == 0) inodes.insert(target.substr(8, target.size() - 9));
+  }
+  // /proc/net/tcp columns: sl local_address rem_address st ... uid timeout inode
+  std::ifstream tcp("/proc/net/tcp");
+  std::string line;
+  std::getline(tcp, line);
+  char port_hex[8];
+  std::snprintf(port_hex, sizeof port_hex, "%04X", remote_port);
+  int count = 0;
+  while (std::getline(tcp, line)) {
+    std::istringstream is(line);
+    std::string sl, local, remote, state, queues, tr, retr, uid, timeout, inode;
+    is >> sl >> local >> remote >> state >> queues >> tr >> retr >> uid >> timeout >> inode;
+    bool to_port = remote.size() > 5 && remote.substr(remote.size() - 4) == port_hex;
+    if (to_port && state == "01" && inodes.count(inode)) ++count;  // 01 = ESTABLISHED
+  }
+  return count;
 }
 
 void ProxyTest::SetUp() { require_dev_services(); }

@@ -64,6 +64,9 @@ void require_dev_services();
 // A port that was free a moment ago (bind 127.0.0.1:0, read it back, close).
 uint16_t free_port();
 
+// Established TCP connections of process `pid` to 127.0.0.1:`remote_port` (IPv4).
+int tcp_connections(pid_t pid, uint16_t remote_port);
+
 // Raises this process's RLIMIT_NOFILE soft limit to min(want, hard).
 void raise_nofile_limit(rlim_t want);
 
@@ -195,6 +198,9 @@ class Proxy {
   // Waits for the process to exit; its exit code (128 + signal if killed), nullopt on deadline.
   std::optional<int> wait_exit(Millis deadline);
   long rss_kb() const;  // VmRSS from /proc/<pid>/status; -1 when unknown
+  // Established TCP connections from the proxy process to `server_port` (its server connections),
+  // from /proc/<pid>/fd and /proc/net/tcp; -1 in direct mode.
+  int server_connections(uint16_t server_port = kPrimaryPort) const;
 
  private:
   Proxy() = default;

@@ -111,5 +111,14 @@ TEST_F(DirectPrimary, PsqlRuns) {
   EXPECT_EQ(r.out, "42\n");
 }
 
+TEST_F(DirectPrimary, CountsAProcessServerConnections) {
+  Child psql = Child::spawn({"psql", "-X", "-d", ConnSpec{}.str()}, {}, "/dev/null");
+  EXPECT_TRUE(wait_until([&] { return tcp_connections(psql.pid(), kPrimaryPort) == 1; },
+                         Millis(5000)));
+  EXPECT_EQ(tcp_connections(psql.pid(), kReplicaPort), 0);
+  psql.close_stdin();
+  EXPECT_TRUE(psql.wait_exit(Millis(5000)));
+}
+
 }  // namespace
 }  // namespace pgs::it
