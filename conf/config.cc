@@ -1,5 +1,6 @@
 #include "conf/config.h"
 
+#include <filesystem>
 #include <fstream>
 #include <ostream>
 #include <sstream>
@@ -72,12 +73,21 @@ LoadResult load_config_string(std::string_view toml_text, std::string source_nam
 }
 
 LoadResult load_config_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  // A config file is small; anything larger is a mistake (a log file passed by accident, say).
+  constexpr std::uintmax_t kMaxFileBytes = 16u << 20;
+  auto fail = [](std::string message) {
     LoadResult result;
-    result.errors.push_back(ConfigError{"", 0, "cannot open config file " + path});
+    result.errors.push_back(ConfigError{"", 0, std::move(message)});
     return result;
+  };
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    return fail("cannot open config file " + path + ": no such regular file");
   }
+  std::uintmax_t size = std::filesystem::file_size(path, ec);
+  if (!ec && size > kMaxFileBytes) return fail("config file " + path + " is larger than 16MB");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fail("cannot open config file " + path);
   std::stringstream text;
   text << in.rdbuf();
   return load_config_string(text.str(), path);

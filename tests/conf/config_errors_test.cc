@@ -1,6 +1,8 @@
 // Bad config files: every kind of error names the right key and line, and all errors are reported.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "conf/config.h"
 
 namespace pgs::conf {
@@ -195,6 +197,47 @@ TEST(Syntax, EmptyFileOnlyLacksADatabase) {
   LoadResult r = load_config_string("");
   ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
   EXPECT_EQ(r.errors[0].key, "databases");
+}
+
+// Every line of the shipped file deleted, or its value replaced by each of a few wrong values: the loader
+// never throws, and returns either a config or at least one error, each with a message and a line.
+TEST(Robustness, MutatedShippedFileNeverThrows) {
+  std::ifstream in(PGS_SHIPPED_CONFIG);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_GT(lines.size(), 100u);
+  const std::vector<std::string> replacements{"", "x = ", "\"\"", "-1", "0", "\"zz\"", "[]", "{}", "true",
+                                              "99999999999999999999", "\"\\u0000\"", "\"\xff\""};
+  size_t loads = 0;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    size_t eq = lines[i].find(" = ");
+    std::vector<std::string> variants{""};  // deletion
+    if (eq != std::string::npos) {
+      for (const std::string& r : replacements) variants.push_back(lines[i].substr(0, eq + 3) + r);
+    }
+    for (const std::string& variant : variants) {
+      std::string text;
+      for (size_t j = 0; j < lines.size(); ++j) text += (j == i ? variant : lines[j]) + "\n";
+      LoadResult r;
+      ASSERT_NO_THROW(r = load_config_string(text)) << "line " << i + 1 << ": " << variant;
+      ++loads;
+      EXPECT_NE(r.config == nullptr, r.errors.empty()) << "line " << i + 1 << ": " << variant;
+      for (const ConfigError& e : r.errors) {
+        EXPECT_FALSE(e.message.empty());
+        EXPECT_TRUE(e.line > 0 || e.key == "databases") << e.to_string();
+      }
+    }
+  }
+  EXPECT_GT(loads, 500u);
+}
+
+TEST(Files, MissingOrNotRegularFileIsAnError) {
+  LoadResult r = load_config_file("/nonexistent/pgsidecar.toml");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_NE(r.errors[0].message.find("cannot open config file /nonexistent/pgsidecar.toml"), std::string::npos);
+  r = load_config_file(::testing::TempDir());
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_NE(r.errors[0].message.find("regular file"), std::string::npos);
 }
 
 }  // namespace
