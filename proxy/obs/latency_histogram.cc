@@ -63,7 +63,17 @@ double LatencyHistogram::quantile(double q) const {
       const double lo = std::max(lower_bound_us(i), min_us_);
       const double hi = std::min(upper_bound_us(i), max_us_);
       if (hi <= lo) return std::clamp(lo, min_us_, max_us_);
-      const double frac = (rank - static_cast<double>(seen)) / counts_[i];
+      // Spread the bucket's observations evenly from its (clamped) lower to its upper edge, so the
+      // first observation overall is the minimum and the last the maximum. A lone observation is
+      // the min or max when its bucket holds one of them, else the bucket's middle.
+      double frac = 0.5;
+      if (counts_[i] > 1) {
+        frac = (rank - static_cast<double>(seen) - 1) / (counts_[i] - 1);
+      } else if (lo == min_us_) {
+        frac = 0;
+      } else if (hi == max_us_) {
+        frac = 1;
+      }
       return std::clamp(lo + (hi - lo) * frac, min_us_, max_us_);
     }
     seen += counts_[i];

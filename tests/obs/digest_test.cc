@@ -167,16 +167,16 @@ TEST(DigestJson, SortedByTotalTimeWithEveryField) {
   t.record(0xdef, "bad \xff text", microseconds(900000), 0, true, false);
   t.record(0x123, "cheap", microseconds(1), 0, false, false);
   const auto root = boost::json::parse(digests_json(t, 2)).as_object();
-  EXPECT_EQ(root.at("capacity").as_uint64(), 10u);
-  EXPECT_EQ(root.at("size").as_uint64(), 3u);
+  EXPECT_EQ(root.at("capacity").to_number<uint64_t>(), 10u);
+  EXPECT_EQ(root.at("size").to_number<uint64_t>(), 3u);
   const auto& list = root.at("digests").as_array();
   ASSERT_EQ(list.size(), 2u);
   const auto& first = list[0].as_object();
   EXPECT_EQ(first.at("fingerprint").as_string(), "0000000000000def");
   EXPECT_EQ(first.at("query").as_string(), "bad \xEF\xBF\xBD text");
-  EXPECT_EQ(first.at("errors").as_uint64(), 1u);
+  EXPECT_EQ(first.at("errors").to_number<uint64_t>(), 1u);
   const auto& second = list[1].as_object();
-  EXPECT_EQ(second.at("calls").as_uint64(), 100u);
+  EXPECT_EQ(second.at("calls").to_number<uint64_t>(), 100u);
   for (const char* k : {"total_ms", "mean_ms", "min_ms", "max_ms", "p50_ms", "p95_ms", "p99_ms"}) {
     EXPECT_TRUE(second.at(k).is_double()) << k;
   }

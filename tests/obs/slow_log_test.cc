@@ -57,14 +57,14 @@ TEST(SlowLogFormat, LineIsOneJsonObjectWithEveryField) {
   ASSERT_EQ(line.back(), '\n');
   ASSERT_EQ(line.find('\n'), line.size() - 1) << "exactly one line";
   const boost::json::object v = boost::json::parse(line).as_object();
-  EXPECT_EQ(v.at("time").as_string(), "2026-09-21T12:53:20.123Z");
+  EXPECT_EQ(v.at("time").as_string(), "2026-09-21T14:13:20.123Z");
   EXPECT_DOUBLE_EQ(v.at("duration_ms").as_double(), 1234.568);
   EXPECT_EQ(v.at("database").as_string(), "flopods");
   EXPECT_EQ(v.at("user").as_string(), "flopods");
   EXPECT_EQ(v.at("application_name").as_string(), "psql \"quoted\"\n");
   EXPECT_EQ(v.at("client_addr").as_string(), "127.0.0.1:50000");
   EXPECT_EQ(v.at("target").as_string(), "replica1");
-  EXPECT_EQ(v.at("rows").as_uint64(), 42u);
+  EXPECT_EQ(v.at("rows").to_number<uint64_t>(), 42u);
   EXPECT_EQ(v.at("sqlstate").as_string(), "57014");
   EXPECT_EQ(v.at("fingerprint").as_string(), "0123456789abcdef");
   EXPECT_EQ(v.at("query").as_string(), "SELECT * FROM pages WHERE id = $1 AND title = $2");
