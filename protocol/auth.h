@@ -65,8 +65,10 @@ class ServerExchange {
 // Client side (the proxy logging in to a server).
 class ClientExchange {
  public:
-  ClientExchange(std::string password, std::string client_nonce);
-  std::string client_first() const;  // "n,,n=,r=<nonce>"
+  // client_nonce: printable characters without ','. `user` goes into "n=" (escaped as RFC 5802
+  // saslname); Postgres ignores it and libpq leaves it empty, which is the default.
+  ClientExchange(std::string password, std::string client_nonce, std::string_view user = {});
+  std::string client_first() const;  // "n,,n=<user>,r=<nonce>"
   // server-first-message -> client-final-message.
   Result<std::string> on_server_first(std::string_view server_first);
   // Checks the server signature in server-final-message. Errc::auth_failed for a wrong
@@ -77,6 +79,7 @@ class ClientExchange {
   enum class Step : uint8_t { server_first, server_final, done };
   std::string password_;
   std::string client_nonce_;
+  std::string client_first_bare_;
   std::string auth_message_;
   std::array<uint8_t, 32> server_key_{};
   Step step_ = Step::server_first;

@@ -26,13 +26,29 @@ Result<int> parse_iterations(std::string_view s) {
   return out;
 }
 
+// RFC 5802 saslname: ',' and '=' are written as "=2C" and "=3D".
+std::string escape_saslname(std::string_view user) {
+  std::string out;
+  for (char c : user) {
+    if (c == ',') {
+      out += "=2C";
+    } else if (c == '=') {
+      out += "=3D";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
-ClientExchange::ClientExchange(std::string password, std::string client_nonce)
-    : password_(std::move(password)), client_nonce_(std::move(client_nonce)) {}
+ClientExchange::ClientExchange(std::string password, std::string client_nonce, std::string_view user)
+    : password_(std::move(password)),
+      client_nonce_(std::move(client_nonce)),
+      client_first_bare_("n=" + escape_saslname(user) + ",r=" + client_nonce_) {}
 
-// The user name is left empty, as libpq does: the server takes the role from the startup packet.
-std::string ClientExchange::client_first() const { return std::string(kGs2Header) + "n=,r=" + client_nonce_; }
+std::string ClientExchange::client_first() const { return std::string(kGs2Header) + client_first_bare_; }
 
 // server-first-message = r=<client nonce + server nonce>,s=<salt>,i=<iterations>; nothing else
 // is accepted (libpq's "garbage at end of server-first-message").
@@ -59,7 +75,7 @@ Result<std::string> ClientExchange::on_server_first(std::string_view server_firs
   server_key_ = crypto::hmac_sha256(crypto::view(salted), "Server Key");
 
   const std::string without_proof = std::string(kChannelBinding) + ",r=" + std::string(*nonce);
-  auth_message_ = client_first().substr(kGs2Header.size()) + "," + std::string(server_first) + "," +
+  auth_message_ = client_first_bare_ + "," + std::string(server_first) + "," +
                   without_proof;
   const crypto::Digest32 signature = crypto::hmac_sha256(crypto::view(stored_key), auth_message_);
   crypto::Digest32 proof{};

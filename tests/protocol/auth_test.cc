@@ -1,0 +1,208 @@
+// md5 and SCRAM-SHA-256 (RFC 5802, RFC 7677) on both sides, checked against external vectors.
+#include "protocol/auth.h"
+#include "protocol/base64.h"
+#include "tests/protocol/test_util.h"
+
+namespace pgs::protocol {
+namespace {
+
+using scram::ClientExchange;
+using scram::ServerExchange;
+using scram::Verifier;
+
+// Reference values computed with Python's hashlib (an independent implementation):
+// "md5" + md5("flopods-dev" + "flopods"), then with the salt 01 02 03 04.
+TEST(Md5, StoredHashAndResponse) {
+  EXPECT_EQ(md5_stored_hash("flopods", "flopods-dev"), "md57a74ae47813429c3a95efbb1fa28373f");
+  const uint8_t salt[4] = {1, 2, 3, 4};
+  EXPECT_EQ(md5_password_response("flopods", "flopods-dev", salt), "md57e31179cc6e650affbd66a665fe8e988");
+  EXPECT_EQ(md5_response_from_hash("md57a74ae47813429c3a95efbb1fa28373f", salt),
+            "md57e31179cc6e650affbd66a665fe8e988");
+  EXPECT_TRUE(md5_verify("md57a74ae47813429c3a95efbb1fa28373f", salt, "md57e31179cc6e650affbd66a665fe8e988"));
+  EXPECT_FALSE(md5_verify("md57a74ae47813429c3a95efbb1fa28373f", salt, "md57e31179cc6e650affbd66a665fe8e989"));
+  EXPECT_FALSE(md5_verify("md57a74ae47813429c3a95efbb1fa28373f", salt, ""));
+}
+
+TEST(Base64, StrictRoundTrip) {
+  for (std::string s : {"", "f", "fo", "foo", "foob", "fooba", "foobar"}) {
+    auto back = base64_decode(base64_encode(s));
+    ASSERT_TRUE(back.has_value()) << s;
+    EXPECT_EQ(*back, s);
+  }
+  EXPECT_EQ(base64_encode(std::string_view("n,,")), "biws");
+  for (std::string_view bad : {"a", "abc", "ab=c", "a===", "====", "Zm9=", "Zg=a", "Zh==", "Zm9v\n", "Zm 9"}) {
+    EXPECT_FALSE(base64_decode(bad).has_value()) << bad;
+  }
+}
+
+// pg_authid.rolpassword of role flopods (password "flopods-dev") read from the dev primary
+// (Postgres 15, 127.0.0.1:15432) with
+//   psql -U postgres -Atc "select rolpassword from pg_authid where rolname='flopods'".
+constexpr std::string_view kPostgresVerifier =
+    "SCRAM-SHA-256$4096:bkS/DFUkZl+VVmiMosuLSA==$Fpq472QrSmpiDnKI+dVM/IZS4AvdRj6WZGrDuROCXJs=:"
+    "JqjncTHdl2O2XQz9bLdW1XldBbE7fwSRTcqRVQI44v4=";
+
+TEST(ScramVerifier, ReproducesARealPostgresVerifier) {
+  auto parsed = Verifier::parse(kPostgresVerifier);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->iterations, 4096);
+  EXPECT_EQ(parsed->salt.size(), 16u);
+  Verifier mine = Verifier::from_password("flopods-dev", parsed->salt, parsed->iterations);
+  EXPECT_EQ(mine.stored_key, parsed->stored_key);
+  EXPECT_EQ(mine.server_key, parsed->server_key);
+  EXPECT_EQ(mine.to_string(), kPostgresVerifier);
+}
+
+TEST(ScramVerifier, RejectsMalformed) {
+  const std::string ok(kPostgresVerifier);
+  for (std::string bad : {std::string(""), std::string("md5abc"), "SCRAM-SHA-256$0:" + ok.substr(19),
+                          "SCRAM-SHA-256$-1:" + ok.substr(19), "SCRAM-SHA-256$x:" + ok.substr(19),
+                          ok.substr(0, ok.size() - 4), ok + "AAAA", ok.substr(0, ok.find('$', 14)),
+                          "SCRAM-SHA-256$4096:$" + ok.substr(ok.find('$', 14) + 1)}) {
+    EXPECT_FALSE(Verifier::parse(bad).ok()) << bad;
+  }
+}
+
+// RFC 7677 section 3: user "user", password "pencil".
+constexpr std::string_view kRfcClientNonce = "rOprNGfwEbeRWgbNEkqO";
+constexpr std::string_view kRfcServerNonce = "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
+constexpr std::string_view kRfcClientFirst = "n,,n=user,r=rOprNGfwEbeRWgbNEkqO";
+constexpr std::string_view kRfcServerFirst =
+    "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+constexpr std::string_view kRfcClientFinal =
+    "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+    "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+constexpr std::string_view kRfcServerFinal = "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
+
+Verifier rfc_verifier() {
+  return Verifier::from_password("pencil", *base64_decode("W22ZaJ0SNY7soEsUEjb6gQ=="), 4096);
+}
+
+TEST(Scram, Rfc7677ServerSide) {
+  ServerExchange server(rfc_verifier(), std::string(kRfcServerNonce));
+  auto first = server.on_client_first(kRfcClientFirst);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(*first, kRfcServerFirst);
+  auto final_msg = server.on_client_final(kRfcClientFinal);
+  ASSERT_TRUE(final_msg.ok()) << final_msg.error().detail;
+  EXPECT_EQ(*final_msg, kRfcServerFinal);
+}
+
+TEST(Scram, Rfc7677ClientSide) {
+  ClientExchange client("pencil", std::string(kRfcClientNonce), "user");
+  EXPECT_EQ(client.client_first(), kRfcClientFirst);
+  auto final_msg = client.on_server_first(kRfcServerFirst);
+  ASSERT_TRUE(final_msg.ok()) << final_msg.error().detail;
+  EXPECT_EQ(*final_msg, kRfcClientFinal);
+  EXPECT_TRUE(client.on_server_final(kRfcServerFinal).ok());
+}
+
+TEST(Scram, ClientAgainstServer) {
+  Verifier v = Verifier::from_password("s3cret", "0123456789abcdef", 4096);
+  ServerExchange server(v, scram::random_nonce());
+  ClientExchange client("s3cret", scram::random_nonce());
+  auto first = server.on_client_first(client.client_first());
+  ASSERT_TRUE(first.ok());
+  auto final_msg = client.on_server_first(*first);
+  ASSERT_TRUE(final_msg.ok());
+  auto server_final = server.on_client_final(*final_msg);
+  ASSERT_TRUE(server_final.ok());
+  EXPECT_TRUE(client.on_server_final(*server_final).ok());
+}
+
+TEST(Scram, WrongPasswordIsAuthFailed) {
+  ServerExchange server(Verifier::from_password("right", "salt-salt", 4096), scram::random_nonce());
+  ClientExchange client("wrong", scram::random_nonce());
+  auto first = server.on_client_first(client.client_first());
+  ASSERT_TRUE(first.ok());
+  auto final_msg = client.on_server_first(*first);
+  ASSERT_TRUE(final_msg.ok());
+  auto r = server.on_client_final(*final_msg);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::auth_failed);
+}
+
+TEST(Scram, ClientRejectsAForgedServerSignature) {
+  ClientExchange client("pencil", std::string(kRfcClientNonce), "user");
+  ASSERT_TRUE(client.on_server_first(kRfcServerFirst).ok());
+  auto r = client.on_server_final("v=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::auth_failed);
+}
+
+TEST(Scram, ServerErrorIsAuthFailed) {
+  ClientExchange client("pencil", std::string(kRfcClientNonce), "user");
+  ASSERT_TRUE(client.on_server_first(kRfcServerFirst).ok());
+  EXPECT_EQ(client.on_server_final("e=invalid-proof").error().code, Errc::auth_failed);
+}
+
+TEST(Scram, ServerRejectsBadClientFirst) {
+  struct Case {
+    std::string_view msg;
+    Errc code;
+  };
+  for (Case c : {Case{"p=tls-server-end-point,,n=,r=abc", Errc::unsupported},
+                 Case{"n,a=admin,n=,r=abc", Errc::unsupported}, Case{"n,,m=ext,n=,r=abc", Errc::unsupported},
+                 Case{"x,,n=,r=abc", Errc::malformed}, Case{"n,,r=abc", Errc::malformed},
+                 Case{"n,,n=,r=", Errc::malformed}, Case{"n,,n=,r=abc,", Errc::malformed},
+                 Case{"n,,n=,r=a\x01" "c", Errc::malformed}, Case{"", Errc::malformed}, Case{"n,", Errc::malformed}}) {
+    ServerExchange server(rfc_verifier(), "srv");
+    auto r = server.on_client_first(c.msg);
+    ASSERT_FALSE(r.ok()) << c.msg;
+    EXPECT_EQ(r.error().code, c.code) << c.msg;
+  }
+  ServerExchange y(rfc_verifier(), "srv");
+  EXPECT_TRUE(y.on_client_first("y,,n=,r=abc,x=ext").ok());
+}
+
+TEST(Scram, ServerRejectsBadClientFinal) {
+  const std::string nonce = std::string(kRfcClientNonce) + std::string(kRfcServerNonce);
+  const std::string proof = "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+  for (std::string bad : {"c=eSws,r=" + nonce + "," + proof,          // binding differs from "n,,"
+                          "c=biws,r=" + nonce + "x," + proof,         // nonce altered
+                          "c=biws,r=" + nonce,                        // no proof
+                          "c=biws,r=" + nonce + "," + proof + ",x=1", // after the proof
+                          "c=biws,r=" + nonce + ",p=AAAA",            // proof too short
+                          "r=" + nonce + "," + proof}) {
+    ServerExchange server(rfc_verifier(), std::string(kRfcServerNonce));
+    ASSERT_TRUE(server.on_client_first(kRfcClientFirst).ok());
+    auto r = server.on_client_final(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().code, Errc::malformed) << bad;
+  }
+}
+
+TEST(Scram, OutOfOrderCallsFail) {
+  ServerExchange server(rfc_verifier(), "srv");
+  EXPECT_FALSE(server.on_client_final(kRfcClientFinal).ok());
+  ServerExchange twice(rfc_verifier(), std::string(kRfcServerNonce));
+  ASSERT_TRUE(twice.on_client_first(kRfcClientFirst).ok());
+  ASSERT_TRUE(twice.on_client_final(kRfcClientFinal).ok());
+  EXPECT_FALSE(twice.on_client_final(kRfcClientFinal).ok());
+
+  ClientExchange client("pencil", "abc");
+  EXPECT_FALSE(client.on_server_final(kRfcServerFinal).ok());
+}
+
+TEST(Scram, ClientRejectsBadServerFirst) {
+  for (std::string_view bad :
+       {"r=other-nonce,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096", "r=rOprNGfwEbeRWgbNEkqO,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
+        "r=rOprNGfwEbeRWgbNEkqOx,s=!!!!,i=4096", "r=rOprNGfwEbeRWgbNEkqOx,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=0",
+        "r=rOprNGfwEbeRWgbNEkqOx,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,x=1",
+        "r=rOprNGfwEbeRWgbNEkqOx,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=99999999999",
+        "r=rOprNGfwEbeRWgbNEkqOx,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=20000000", "m=x,r=a"}) {
+    ClientExchange client("pencil", std::string(kRfcClientNonce));
+    EXPECT_FALSE(client.on_server_first(bad).ok()) << bad;
+  }
+}
+
+TEST(Scram, RandomNonceIsPrintableAndFresh) {
+  std::string a = scram::random_nonce();
+  std::string b = scram::random_nonce();
+  EXPECT_EQ(a.size(), 24u);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(a.find(','), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pgs::protocol

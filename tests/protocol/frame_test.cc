@@ -1,0 +1,117 @@
+// split_frame: typed-message framing (docs "Message Formats").
+#include <random>
+
+#include "protocol/frame.h"
+#include "protocol/writer.h"
+#include "tests/protocol/test_util.h"
+
+namespace pgs::protocol {
+namespace {
+
+using test::be32;
+using test::bytes_of;
+
+constexpr uint32_t kMax = 1u << 20;
+
+TEST(SplitFrame, EmptyBufferNeedsHeader) {
+  FrameResult r = split_frame({}, kMax);
+  ASSERT_TRUE(std::holds_alternative<NeedMore>(r));
+  EXPECT_EQ(std::get<NeedMore>(r).at_least, 5u);
+}
+
+TEST(SplitFrame, ByteByByte) {
+  std::string wire;
+  write_query(wire, "select 1");
+  for (size_t n = 0; n < wire.size(); ++n) {
+    FrameResult r = split_frame(bytes_of(wire).first(n), kMax);
+    ASSERT_TRUE(std::holds_alternative<NeedMore>(r)) << "prefix " << n;
+    size_t want = std::get<NeedMore>(r).at_least;
+    EXPECT_GT(want, n);
+    EXPECT_LE(want, wire.size());
+  }
+  FrameResult r = split_frame(bytes_of(wire), kMax);
+  ASSERT_TRUE(std::holds_alternative<Frame>(r));
+  const Frame& f = std::get<Frame>(r);
+  EXPECT_EQ(f.type, 'Q');
+  EXPECT_EQ(f.size, wire.size());
+  EXPECT_EQ(as_string_view(f.body), std::string_view("select 1\0", 9));
+  EXPECT_EQ(f.whole.data(), bytes_of(wire).data());
+  EXPECT_EQ(f.whole.size(), wire.size());
+}
+
+TEST(SplitFrame, TwoFramesInOneBuffer) {
+  std::string wire;
+  write_query(wire, "select 1");
+  const size_t first_size = wire.size();
+  write_sync(wire);
+  wire += "Q";  // the start of a third message
+  Bytes buf = bytes_of(wire);
+
+  FrameResult r1 = split_frame(buf, kMax);
+  ASSERT_TRUE(std::holds_alternative<Frame>(r1));
+  EXPECT_EQ(std::get<Frame>(r1).size, first_size);
+  buf = buf.subspan(std::get<Frame>(r1).size);
+
+  FrameResult r2 = split_frame(buf, kMax);
+  ASSERT_TRUE(std::holds_alternative<Frame>(r2));
+  EXPECT_EQ(std::get<Frame>(r2).type, 'S');
+  EXPECT_TRUE(std::get<Frame>(r2).body.empty());
+  EXPECT_EQ(std::get<Frame>(r2).size, 5u);
+  buf = buf.subspan(std::get<Frame>(r2).size);
+
+  FrameResult r3 = split_frame(buf, kMax);
+  ASSERT_TRUE(std::holds_alternative<NeedMore>(r3));
+  EXPECT_EQ(std::get<NeedMore>(r3).at_least, 5u);
+}
+
+TEST(SplitFrame, LengthBelowFourIsInvalid) {
+  for (uint32_t len : {0u, 1u, 3u}) {
+    std::string wire = "Q" + be32(len);
+    EXPECT_TRUE(std::holds_alternative<Invalid>(split_frame(bytes_of(wire), kMax))) << len;
+  }
+}
+
+TEST(SplitFrame, OversizedRejectedFromHeaderAlone) {
+  std::string at_cap = "d" + be32(kMax + 4);
+  FrameResult ok = split_frame(bytes_of(at_cap), kMax);
+  ASSERT_TRUE(std::holds_alternative<NeedMore>(ok));
+  EXPECT_EQ(std::get<NeedMore>(ok).at_least, size_t{kMax} + 5);
+
+  std::string over = "d" + be32(kMax + 5);
+  FrameResult r = split_frame(bytes_of(over), kMax);
+  ASSERT_TRUE(std::holds_alternative<Invalid>(r));
+  EXPECT_EQ(std::get<Invalid>(r).reason, "message too large");
+}
+
+TEST(SplitFrame, NegativeLengthIsInvalidWhateverTheCap) {
+  for (uint32_t len : {0x80000000u, 0xfffffffcu, 0xffffffffu}) {
+    std::string wire = "d" + be32(len);
+    EXPECT_TRUE(std::holds_alternative<Invalid>(split_frame(bytes_of(wire), 0xffffffffu))) << len;
+  }
+}
+
+TEST(SplitFrame, HttpRequestIsNotAPostgresMessage) {
+  std::string wire = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  EXPECT_TRUE(std::holds_alternative<Invalid>(split_frame(bytes_of(wire), 64u << 20)));
+}
+
+// Random bytes: the result is always consistent with the buffer (never reads past it).
+TEST(SplitFrame, GarbageNeverOverreads) {
+  std::mt19937 rng(42);
+  for (int round = 0; round < 20000; ++round) {
+    std::string wire(rng() % 16, '\0');
+    for (char& c : wire) c = static_cast<char>(rng() % 4 == 0 ? 0 : rng());
+    FrameResult r = split_frame(bytes_of(wire), 8);
+    if (auto* f = std::get_if<Frame>(&r)) {
+      ASSERT_LE(f->size, wire.size());
+      ASSERT_EQ(f->body.size() + 5, f->size);
+      ASSERT_LE(f->body.size(), 8u);
+    } else if (auto* m = std::get_if<NeedMore>(&r)) {
+      ASSERT_GT(m->at_least, wire.size());
+      ASSERT_LE(m->at_least, 13u);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace pgs::protocol

@@ -1,0 +1,253 @@
+// Frontend message views: round trips through the writers, truncation, trailing bytes, limits.
+#include <optional>
+#include <vector>
+
+#include "protocol/frontend.h"
+#include "protocol/writer.h"
+#include "tests/protocol/test_util.h"
+
+namespace pgs::protocol::frontend {
+namespace {
+
+using test::be16;
+using test::be32;
+using test::bytes_of;
+using test::msg;
+using test::only_frame;
+using test::S;
+
+// A Bind body built by hand (there is no full Bind encoder: the proxy forwards the client's).
+std::string bind_body(std::string_view portal, std::string_view stmt, std::vector<int16_t> formats,
+                      std::vector<std::optional<std::string>> values, std::vector<int16_t> results) {
+  std::string b = std::string(portal) + '\0' + std::string(stmt) + '\0';
+  b += be16(static_cast<uint16_t>(formats.size()));
+  for (int16_t f : formats) b += be16(static_cast<uint16_t>(f));
+  b += be16(static_cast<uint16_t>(values.size()));
+  for (const auto& v : values) b += v ? be32(static_cast<uint32_t>(v->size())) + *v : be32(0xffffffffu);
+  b += be16(static_cast<uint16_t>(results.size()));
+  for (int16_t f : results) b += be16(static_cast<uint16_t>(f));
+  return b;
+}
+
+TEST(FrontendTypes, NamesFromTheTable) {
+  EXPECT_STREQ(type_name('Q'), "Query");
+  EXPECT_STREQ(type_name('D'), "Describe");
+  EXPECT_STREQ(type_name('p'), "PasswordMessage");
+  EXPECT_EQ(type_name('Z'), nullptr);
+  EXPECT_TRUE(is_known_type('F'));
+  EXPECT_FALSE(is_known_type('\0'));
+}
+
+TEST(FrontendDecode, Query) {
+  std::string wire;
+  write_query(wire, "select 1; select 2");
+  Frame f = only_frame(wire);
+  ASSERT_EQ(f.type, 'Q');
+  auto q = Query::decode(f.body);
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->sql, "select 1; select 2");
+}
+
+TEST(FrontendDecode, ParseRoundTrip) {
+  std::string wire;
+  write_parse(wire, "s1", "select $1::int, $2", {23, 0});
+  auto p = Parse::decode(only_frame(wire).body);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->name, "s1");
+  EXPECT_EQ(p->sql, "select $1::int, $2");
+  EXPECT_EQ(p->param_types, (std::vector<uint32_t>{23, 0}));
+}
+
+TEST(FrontendDecode, ParseCountMustMatchBytes) {
+  // Claims 65535 types with none present: rejected before anything is reserved.
+  EXPECT_FALSE(Parse::decode(bytes_of(S("\0select 1\0") + be16(65535))).ok());
+  EXPECT_FALSE(Parse::decode(bytes_of(S("\0select 1\0") + be16(1) + be32(23) + "x")).ok());
+}
+
+TEST(FrontendDecode, BindWithTextBinaryAndNull) {
+  std::string body = bind_body("p1", "s1", {0, 1}, {"42", std::nullopt}, {1});
+  std::string wire;
+  write_bind(wire, "", "renamed", std::string_view(body).substr(6));  // region after "p1\0s1\0"
+  auto b = Bind::decode(only_frame(wire).body);
+  ASSERT_TRUE(b.ok()) << b.error().detail;
+  EXPECT_EQ(b->portal, "");
+  EXPECT_EQ(b->statement, "renamed");
+  EXPECT_EQ(b->param_formats, (std::vector<int16_t>{0, 1}));
+  ASSERT_EQ(b->params.size(), 2u);
+  EXPECT_EQ(as_string_view(b->params[0]), "42");
+  EXPECT_EQ(b->param_is_null, (std::vector<bool>{false, true}));
+  EXPECT_EQ(b->result_formats, (std::vector<int16_t>{1}));
+  EXPECT_EQ(as_string_view(b->params_region), std::string_view(body).substr(6));
+
+  auto orig = Bind::decode(bytes_of(body));
+  ASSERT_TRUE(orig.ok());
+  EXPECT_EQ(orig->portal, "p1");
+  EXPECT_EQ(orig->statement, "s1");
+}
+
+TEST(FrontendDecode, BindFormatCountRules) {
+  EXPECT_TRUE(Bind::decode(bytes_of(bind_body("", "", {}, {"a", "b"}, {}))).ok());
+  EXPECT_TRUE(Bind::decode(bytes_of(bind_body("", "", {1}, {"a", "b"}, {}))).ok());
+  auto mismatch = Bind::decode(bytes_of(bind_body("", "", {0, 0, 0}, {"a", "b"}, {})));
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_EQ(mismatch.error().code, Errc::malformed);
+  EXPECT_FALSE(Bind::decode(bytes_of(bind_body("", "", {2}, {"a"}, {}))).ok());
+  EXPECT_FALSE(Bind::decode(bytes_of(bind_body("", "", {}, {"a"}, {-1}))).ok());
+}
+
+TEST(FrontendDecode, BindAcceptsTheMaximum65535Parameters) {
+  std::vector<std::optional<std::string>> values(65535, std::nullopt);
+  const std::string body = bind_body("", "", {}, values, {});
+  auto b = Bind::decode(bytes_of(body));
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->params.size(), 65535u);
+}
+
+TEST(FrontendDecode, BindLyingCountsFailWithoutOverread) {
+  // 65535 parameters announced, 1 present.
+  std::string body = S("\0\0") + be16(0) + be16(65535) + be32(1) + "x" + be16(0);
+  auto b = Bind::decode(bytes_of(body));
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.error().code, Errc::truncated);
+  // A value length beyond the message.
+  std::string longer = S("\0\0") + be16(0) + be16(1) + be32(1000) + "x" + be16(0);
+  EXPECT_FALSE(Bind::decode(bytes_of(longer)).ok());
+  // A negative length other than -1.
+  std::string negative = S("\0\0") + be16(0) + be16(1) + be32(0xfffffffeu) + be16(0);
+  EXPECT_EQ(Bind::decode(bytes_of(negative)).error().code, Errc::malformed);
+}
+
+TEST(FrontendDecode, DescribeExecuteCloseRoundTrip) {
+  std::string wire;
+  write_describe(wire, 'S', "s1");
+  auto d = Describe::decode(only_frame(wire).body);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->kind, 'S');
+  EXPECT_EQ(d->name, "s1");
+
+  wire.clear();
+  write_execute(wire, "p", 10);
+  auto e = Execute::decode(only_frame(wire).body);
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->portal, "p");
+  EXPECT_EQ(e->max_rows, 10);
+
+  wire.clear();
+  write_close(wire, 'P', "");
+  auto c = Close::decode(only_frame(wire).body);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->kind, 'P');
+  EXPECT_EQ(c->name, "");
+
+  EXPECT_FALSE(Describe::decode(bytes_of(S("Xs1\0"))).ok());
+  EXPECT_FALSE(Close::decode(bytes_of(S("Q\0"))).ok());
+}
+
+TEST(FrontendDecode, PasswordAndSasl) {
+  std::string wire;
+  write_password(wire, "md5abc");
+  auto p = PasswordMessage::decode(only_frame(wire).body);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->password, "md5abc");
+
+  wire.clear();
+  write_sasl_initial_response(wire, "SCRAM-SHA-256", "n,,n=,r=abc");
+  auto i = SaslInitialResponse::decode(only_frame(wire).body);
+  ASSERT_TRUE(i.ok());
+  EXPECT_EQ(i->mechanism, "SCRAM-SHA-256");
+  EXPECT_EQ(i->data, "n,,n=,r=abc");
+
+  const std::string no_data = S("SCRAM-SHA-256\0") + be32(0xffffffffu);
+  auto none = SaslInitialResponse::decode(bytes_of(no_data));
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->data, "");
+  EXPECT_FALSE(SaslInitialResponse::decode(bytes_of(S("M\0") + be32(0xfffffffeu))).ok());
+  EXPECT_FALSE(SaslInitialResponse::decode(bytes_of(S("M\0") + be32(5) + "abc")).ok());
+
+  wire.clear();
+  write_sasl_response(wire, "c=biws,r=x,p=y");
+  auto r = SaslResponse::decode(only_frame(wire).body);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->data, "c=biws,r=x,p=y");
+}
+
+TEST(FrontendDecode, CopyFailAndFunctionCall) {
+  const std::string copy_fail = S("client gave up\0");
+  auto cf = CopyFail::decode(bytes_of(copy_fail));
+  ASSERT_TRUE(cf.ok());
+  EXPECT_EQ(cf->message, "client gave up");
+
+  // lo_open(oid 1234, mode): function 952, two int4 args in binary, binary result.
+  std::string body = be32(952) + be16(1) + be16(1) + be16(2) + be32(4) + be32(1234) + be32(4) +
+                     be32(0x60000) + be16(1);
+  auto fc = FunctionCall::decode(bytes_of(body));
+  ASSERT_TRUE(fc.ok()) << fc.error().detail;
+  EXPECT_EQ(fc->function_oid, 952u);
+  EXPECT_EQ(fc->args.size(), 2u);
+  EXPECT_EQ(fc->result_format, 1);
+  EXPECT_TRUE(validate('F', bytes_of(body)).ok());
+}
+
+// A valid body of each typed frontend message.
+struct Sample {
+  char type;
+  std::string body;
+  bool strict_prefix;  // every strict prefix must fail to decode
+};
+
+std::vector<Sample> samples() {
+  return {
+      {'Q', S("select 1\0"), true},
+      {'P', S("s\0select $1\0") + be16(1) + be32(23), true},
+      {'B', bind_body("p", "s", {1}, {"ab", std::nullopt}, {0, 1}), true},
+      {'D', S("Ss\0"), true},
+      {'E', S("p\0") + be32(0), true},
+      {'C', S("Pp\0"), true},
+      {'S', "", true},
+      {'H', "", true},
+      {'X', "", true},
+      {'d', "any bytes", false},
+      {'c', "", true},
+      {'f', S("oops\0"), true},
+      {'F', be32(1) + be16(0) + be16(1) + be32(0xffffffffu) + be16(0), true},
+      {'p', S("secret\0"), false},
+  };
+}
+
+TEST(FrontendValidate, EveryTypeAcceptsItsSample) {
+  for (const Sample& s : samples()) {
+    EXPECT_TRUE(validate(s.type, bytes_of(s.body)).ok()) << s.type;
+    std::string wire = msg(s.type, s.body);
+    Frame f = only_frame(wire);
+    EXPECT_EQ(f.type, s.type);
+    EXPECT_TRUE(validate(f.type, f.body).ok()) << s.type;
+  }
+}
+
+TEST(FrontendValidate, TruncatedBodiesFail) {
+  for (const Sample& s : samples()) {
+    if (!s.strict_prefix) continue;
+    for (size_t n = 0; n < s.body.size(); ++n) {
+      EXPECT_FALSE(validate(s.type, bytes_of(s.body).first(n)).ok()) << s.type << " prefix " << n;
+    }
+  }
+}
+
+TEST(FrontendValidate, TrailingBytesFail) {
+  for (const Sample& s : samples()) {
+    if (!s.strict_prefix) continue;
+    std::string longer = s.body + "x";
+    auto r = validate(s.type, bytes_of(longer));
+    ASSERT_FALSE(r.ok()) << s.type;
+  }
+}
+
+TEST(FrontendValidate, UnknownTypeIsUnsupported) {
+  auto r = validate('Z', {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::unsupported);
+  EXPECT_FALSE(validate('p', {}).ok());
+}
+
+}  // namespace
+}  // namespace pgs::protocol::frontend
