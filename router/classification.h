@@ -133,7 +133,7 @@ struct StatementClass {
   Kind kind = Kind::other;
   bool read_only = false;  // provably read-only: may run on a replica
   Flags flags;
-  std::vector<TableRef> tables_read;     // sorted, unique; CTE names excluded
+  std::vector<TableRef> tables_read;     // sorted by (schema, name), unique; CTE names excluded
   std::vector<TableRef> tables_written;  // sorted, unique
   std::vector<SessionChange> session_changes;  // in statement order
   std::vector<std::string> functions;          // called, as written ("lower", "app.f"), sorted, unique

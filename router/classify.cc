@@ -3,6 +3,7 @@
 #include <pg_query.h>
 
 #include <algorithm>
+#include <cctype>
 #include <boost/json.hpp>
 #include <string>
 
@@ -105,6 +106,7 @@ bool classify_tree(const json::value& root, std::string_view sql, const Classify
     size_t loc = std::min(num("stmt_location"), sql.size());
     size_t len = num("stmt_len");
     if (len == 0 || len > sql.size() - loc) len = sql.size() - loc;
+    while (len > 0 && std::isspace(static_cast<unsigned char>(sql[loc]))) ++loc, --len;  // after the last ';'
     StatementClass s;
     s.location = static_cast<uint32_t>(loc);
     s.length = static_cast<uint32_t>(len);

@@ -35,14 +35,17 @@ std::optional<std::string> const_text(const json::value& v, std::string_view sql
   const json::object& c = *n->second;
   if (const auto* s = obj_field(c, "sval")) return std::string(str_field(*s, "sval"));
   if (const auto* b = obj_field(c, "boolval")) return bool_field(*b, "boolval") ? "true" : "false";
-  if (c.contains("ival") || c.contains("fval")) {
-    const json::value* loc = c.if_contains("location");
-    if (!loc || !loc->is_int64() || loc->get_int64() < 0) return std::nullopt;
+  if (!c.contains("ival") && !c.contains("fval")) return std::nullopt;
+  // Prefer the literal as written; grammar-made constants (READ ONLY -> 1) point at a keyword instead.
+  const json::value* loc = c.if_contains("location");
+  if (loc && loc->is_int64() && loc->get_int64() >= 0) {
     std::string_view lit = literal_at(sql, static_cast<size_t>(loc->get_int64()));
-    if (lit.empty()) return std::nullopt;
-    return std::string(lit);
+    if (!lit.empty()) return std::string(lit);
   }
-  return std::nullopt;
+  if (const auto* f = obj_field(c, "fval")) return std::string(str_field(*f, "fval"));
+  const auto* i = obj_field(c, "ival");
+  const json::value* iv = i ? i->if_contains("ival") : nullptr;
+  return iv && iv->is_int64() ? std::to_string(iv->get_int64()) : std::string("0");
 }
 
 void TreeWalker::walk(const json::value& v) {
