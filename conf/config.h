@@ -163,7 +163,7 @@ struct Config {
 
 // One problem with a config file: "line 12: pool.pool_size: must be >= 1".
 struct ConfigError {
-  std::string key;   // dotted key path, e.g. "pool.pool_size" or "users[1].name"
+  std::string key;   // dotted key path, e.g. "pool.pool_size" or "users[1].name" (0-based index)
   int line = 0;      // 1-based line in the file, 0 if unknown
   std::string message;
   int column = 0;    // 1-based column, set for TOML syntax errors only (key is then empty)
