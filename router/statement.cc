@@ -258,7 +258,13 @@ void lock_stmt(Ctx& c, std::string_view type, const json::object& body) {
   c.walker.walk(body);
 }
 
-void show_stmt(Ctx& c, std::string_view, const json::object&) { c.out.kind = Kind::show; }
+// SHOW transaction_read_only / in_hot_standby / ALL tell a replica from the primary (libpq's
+// target_session_attrs=read-write asks exactly that after connecting): answer them from the primary.
+void show_stmt(Ctx& c, std::string_view, const json::object& body) {
+  c.out.kind = Kind::show;
+  std::string_view name = str_field(body, "name");
+  if (name == "all" || is_node_identity_setting(name)) c.not_read_only = true;
+}
 
 const std::unordered_map<std::string_view, Handler>& handlers() {
   static const std::unordered_map<std::string_view, Handler> h = {

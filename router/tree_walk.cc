@@ -86,6 +86,11 @@ void TreeWalker::typed(std::string_view type, const json::value& body) {
     sql_value_function(b);
   } else if (type == "LockingClause") {
     locking(b);
+  } else if (type == "RangeTableSample") {
+    out_.flags.volatile_functions = true;  // TABLESAMPLE picks different rows each run
+    walk(body);
+  } else if (type == "TypeCast") {
+    type_cast(b);
   } else if (type == "SelectStmt" || type == "InsertStmt" || type == "UpdateStmt" ||
              type == "DeleteStmt" || type == "MergeStmt") {
     ++depth_;
@@ -188,6 +193,43 @@ void TreeWalker::sql_value_function(const json::object& f) {
   }
 }
 
+// 'now'::timestamptz, timestamp 'today': special date/time inputs read the clock when evaluated.
+void TreeWalker::type_cast(const json::object& cast) {
+  if (const json::value* arg = cast.if_contains("arg")) {
+    auto v = const_text(*arg, sql_);
+    auto n = node_of(*arg);
+    if (v && n && obj_field(*n->second, "sval")) {
+      std::string_view s = *v;
+      while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+      while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+      for (std::string_view word : {"now", "today", "tomorrow", "yesterday"}) {
+        if (iequals(s, word)) out_.flags.volatile_functions = true;
+      }
+    }
+  }
+  for (const auto& kv : cast) walk(kv.value());
+}
+
+// current_setting('transaction_read_only') and friends answer differently on a replica: a client that
+// asks is checking where it is connected (libpq target_session_attrs does), so it must see the primary.
+void TreeWalker::node_identity_setting(std::string_view name, const json::object& call) {
+  if (name != "current_setting") return;
+  const json::value* args = call.if_contains("args");
+  if (!args || !args->is_array() || args->get_array().empty()) return;
+  auto v = const_text(args->get_array().front(), sql_);
+  if (v && is_node_identity_setting(*v)) {
+    out_.flags.calls_unsafe_function = true;
+    out_.unsafe_functions.push_back(std::string(name));
+  }
+}
+
+bool is_node_identity_setting(std::string_view name) {
+  for (std::string_view s : {"transaction_read_only", "in_hot_standby", "default_transaction_read_only"}) {
+    if (iequals(name, s)) return true;
+  }
+  return false;
+}
+
 void TreeWalker::func_call(const json::object& call) {
   std::vector<std::string_view> parts;
   if (const json::value* names = call.if_contains("funcname"); names && names->is_array()) {
@@ -207,6 +249,7 @@ void TreeWalker::func_call(const json::object& call) {
     }
     if (info.volatile_) out_.flags.volatile_functions = true;
     if (info.effect != FunctionEffect::none) function_effect(std::string(name), info.effect, call);
+    if (schema.empty() || schema == "pg_catalog") node_identity_setting(name, call);
     out_.functions.push_back(std::move(written));
   }
   for (const auto& kv : call) {

@@ -45,6 +45,8 @@ class TreeWalker {
   void into_clause(const json::object& into);
   void locking(const json::object& clause);
   void sql_value_function(const json::object& f);
+  void type_cast(const json::object& cast);
+  void node_identity_setting(std::string_view name, const json::object& call);
   void function_effect(const std::string& name, FunctionEffect effect, const json::object& call);
   bool is_cte(std::string_view name) const;
 
@@ -65,6 +67,8 @@ std::optional<std::pair<std::string_view, const json::object*>> node_of(const js
 // A constant argument as text: strings unquoted, numbers as written (read from `sql` at the location,
 // since libpg_query 15-4.0 prints negative integers as {}), booleans true/false. nullopt otherwise.
 std::optional<std::string> const_text(const json::value& v, std::string_view sql);
+// Settings whose value tells a primary from a replica (SHOW / current_setting of them goes to the primary).
+bool is_node_identity_setting(std::string_view name);
 // 'it''s' quoting for a string constant (standard_conforming_strings = on).
 std::string quote_literal(std::string_view s);
 // "SELECT pg_catalog.set_config('name', 'value', false)": replays a set_config call.

@@ -35,7 +35,9 @@ INSTANTIATE_TEST_SUITE_P(
         KindCase{"TABLE users", Kind::table, true},
         KindCase{"/* c */ (TABLE users)", Kind::table, true},
         KindCase{"SHOW search_path", Kind::show, true},
-        KindCase{"SHOW ALL", Kind::show, true},
+        KindCase{"SHOW ALL", Kind::show, false},
+        KindCase{"SHOW transaction_read_only", Kind::show, false},
+        KindCase{"SHOW in_hot_standby", Kind::show, false},
         KindCase{"EXPLAIN SELECT * FROM t", Kind::explain, true},
         KindCase{"EXPLAIN ANALYZE SELECT * FROM t", Kind::explain, true},
         KindCase{"EXPLAIN ANALYZE DELETE FROM t", Kind::explain, false},
@@ -192,6 +194,26 @@ TEST(Classify, VolatileButReplicaSafe) {
   Classification c = classify("SELECT lower(name), current_user FROM users");
   EXPECT_FALSE(c.flags.volatile_functions);
   EXPECT_TRUE(cacheable_candidate(c));
+}
+
+TEST(Classify, ClockReadingLiteralsAndSamplesAreVolatile) {
+  for (const char* sql : {"SELECT 'now'::timestamptz", "SELECT timestamp 'today'", "SELECT ' Tomorrow '::date",
+                          "SELECT * FROM t TABLESAMPLE SYSTEM (10)"}) {
+    Classification c = classify(sql);
+    EXPECT_TRUE(c.flags.volatile_functions) << sql;
+    EXPECT_TRUE(c.read_only) << sql;
+  }
+  EXPECT_FALSE(classify("SELECT 'nowhere'::text").flags.volatile_functions);
+}
+
+// libpq's target_session_attrs=read-write runs SHOW transaction_read_only after connecting: a replica
+// answering it would make libpq reject the proxy.
+TEST(Classify, NodeIdentityQuestionsGoToThePrimary) {
+  EXPECT_FALSE(classify("SELECT current_setting('transaction_read_only')").read_only);
+  EXPECT_FALSE(classify("SELECT pg_catalog.current_setting('in_hot_standby')").read_only);
+  EXPECT_FALSE(classify("SELECT pg_is_in_recovery()").read_only);
+  EXPECT_TRUE(classify("SELECT current_setting('search_path')").read_only);
+  EXPECT_TRUE(classify("SHOW work_mem").read_only);
 }
 
 TEST(Classify, FunctionsListed) {
