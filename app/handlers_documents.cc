@@ -32,7 +32,7 @@ Response search_documents(Services& s, Request& req) {
   if (!limit) return bad_request(limit.error());
   auto rows = read(s.db,
                    "SELECT d.id, d.workspace_id, d.name, d.description, d.mime_type, d.size_bytes, d.created_at, "
-                   "ts_rank(d.search, q)::float8 AS rank "
+                   "round(ts_rank(d.search, q)::numeric, 4) AS rank "
                    "FROM documents.documents d, websearch_to_tsquery('english', $1) q "
                    "WHERE d.search @@ q AND d.workspace_id IN "
                    "(SELECT workspace_id FROM core.workspace_members WHERE user_id = $2) "

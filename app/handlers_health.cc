@@ -11,14 +11,15 @@ namespace json = boost::json;
 
 namespace {
 
-double ms_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+// Integer microseconds: Boost.JSON would print a double as 6.5133249E1.
+std::int64_t us_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
 }
 
 json::object check_database(DbPool& db) {
   const auto t0 = std::chrono::steady_clock::now();
   auto rows = db.read("SELECT 1");
-  json::object o{{"ok", rows.ok()}, {"latency_ms", ms_since(t0)}};
+  json::object o{{"ok", rows.ok()}, {"latency_us", us_since(t0)}};
   if (!rows) o["error"] = rows.error().message;
   return o;
 }
@@ -26,7 +27,7 @@ json::object check_database(DbPool& db) {
 json::object check_redis(RateLimiter& limiter) {
   const auto t0 = std::chrono::steady_clock::now();
   const std::string problem = limiter.ping();
-  json::object o{{"ok", problem.empty()}, {"latency_ms", ms_since(t0)}};
+  json::object o{{"ok", problem.empty()}, {"latency_us", us_since(t0)}};
   if (!problem.empty()) o["error"] = problem;
   return o;
 }
@@ -36,7 +37,7 @@ json::object check_proxy(const std::string& url) {
   const auto t0 = std::chrono::steady_clock::now();
   auto res = http_get(url, std::chrono::milliseconds(1000));
   const bool ok = res && res->status == 200;
-  json::object o{{"ok", ok}, {"latency_ms", ms_since(t0)}, {"url", url}};
+  json::object o{{"ok", ok}, {"latency_us", us_since(t0)}, {"url", url}};
   if (!res) {
     o["error"] = res.error();
   } else if (!ok) {

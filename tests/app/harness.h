@@ -1,0 +1,99 @@
+// Process-level harness for the flopods-api tests: the real binary on a free loopback port, a real
+// HTTP client (Beast), real Postgres (FLOPODS_TEST_DB, default the dev primary) and Redis
+// (FLOPODS_TEST_REDIS, default 127.0.0.1:16379). Every wait has a deadline; nothing sleeps blindly.
+#pragma once
+
+#include <libpq-fe.h>
+#include <sys/types.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pgs::app::test {
+
+std::string db_conninfo();
+std::string redis_address();  // "host:port"
+std::string api_binary();
+
+// Polls `cond` every few milliseconds until it holds or `timeout` passes.
+bool wait_for(const std::function<bool()>& cond, std::chrono::milliseconds timeout);
+
+// A port that was free a moment ago (bind to :0, read, close).
+unsigned short free_port();
+
+// A child process with stdout and stderr captured to files.
+class Process {
+ public:
+  Process(const std::string& program, const std::vector<std::string>& args, const std::string& name);
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  bool running();
+  // SIGTERM, then SIGKILL if it has not exited within `grace`. Returns the exit status (or -1).
+  int stop(std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
+  std::string output() const;  // stdout + stderr so far
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string out_path_;
+  int status_ = -1;
+};
+
+// Runs a program to completion (with a deadline); returns its exit code, -1 on timeout.
+int run_to_end(const std::string& program, const std::vector<std::string>& args, std::string* output,
+               std::chrono::milliseconds timeout);
+
+// flopods-api serve on 127.0.0.1:<free port>, ready once it printed its "listening on" line.
+class ApiServer {
+ public:
+  explicit ApiServer(std::vector<std::string> extra_args, std::string db = db_conninfo(),
+                     std::string redis = redis_address());
+  unsigned short port() const { return port_; }
+  Process& process() { return *proc_; }
+
+ private:
+  std::unique_ptr<Process> proc_;
+  unsigned short port_ = 0;
+};
+
+struct HttpResult {
+  int status = 0;  // 0: the exchange failed (see error)
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+  boost::json::value json;  // null unless the body parsed as JSON
+  std::string error;
+  std::string header(const std::string& name) const;
+};
+
+// One request on a fresh connection (with a 10 s deadline).
+HttpResult http(unsigned short port, const std::string& method, const std::string& target,
+                const std::string& token = "", const std::string& body = "",
+                const std::map<std::string, std::string>& headers = {});
+
+// Direct SQL for set-up and checks (not through the app).
+class Db {
+ public:
+  Db();
+  ~Db();
+  // Runs a statement with text parameters; fails the test on error. Returns rows as strings.
+  std::vector<std::vector<std::string>> q(const std::string& sql, const std::vector<std::string>& params = {});
+  std::string one(const std::string& sql, const std::vector<std::string>& params = {});
+
+ private:
+  PGconn* conn_ = nullptr;
+};
+
+// A user with a fresh random token (only its hash is stored).
+struct TestUser {
+  std::string id, email, token;
+};
+TestUser make_user(Db& db, const std::string& tag);
+
+}  // namespace pgs::app::test

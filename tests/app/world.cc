@@ -1,0 +1,49 @@
+#include "tests/app/world.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+namespace pgs::app::test {
+
+World& World::get() {
+  static World world;
+  return world;
+}
+
+World::World() {
+  std::string out;
+  const int rc = run_to_end(api_binary(), {"migrate", "--db", db_conninfo()}, &out, std::chrono::seconds(60));
+  EXPECT_EQ(rc, 0) << out;
+  alice = make_user(db, "alice");
+  bob = make_user(db, "bob");
+  carol = make_user(db, "carol");
+  ws_alice = db.one("INSERT INTO core.workspaces (name, owner_id) VALUES ('Alice test', $1) RETURNING id", {alice.id});
+  ws_bob = db.one("INSERT INTO core.workspaces (name, owner_id) VALUES ('Bob test', $1) RETURNING id", {bob.id});
+  db.q("INSERT INTO core.workspace_members (workspace_id, user_id, role) VALUES ($1, $2, 'owner'), "
+       "($1, $3, 'viewer'), ($4, $5, 'owner')",
+       {ws_alice, alice.id, carol.id, ws_bob, bob.id});
+  flow_alice = db.one("INSERT INTO canvas.flows (workspace_id, name, created_by) VALUES ($1, 'Seed flow', $2) "
+                      "RETURNING id", {ws_alice, alice.id});
+  flow_bob = db.one("INSERT INTO canvas.flows (workspace_id, name, created_by) VALUES ($1, 'Bob flow', $2) "
+                    "RETURNING id", {ws_bob, bob.id});
+  pod_alice = db.one("INSERT INTO canvas.pods (flow_id, name, kind, model) VALUES ($1, 'Ask', 'llm', 'gpt-4o') "
+                     "RETURNING id", {flow_alice});
+  db.q("INSERT INTO canvas.pods (flow_id, name, kind) VALUES ($1, 'In', 'input')", {flow_alice});
+  pod_bob = db.one("INSERT INTO canvas.pods (flow_id, name, kind) VALUES ($1, 'In', 'input') RETURNING id", {flow_bob});
+  note_alice = db.one("INSERT INTO core.notifications (user_id, kind, title) VALUES ($1, 'mention', 'Hi') "
+                      "RETURNING id", {alice.id});
+  db.q("INSERT INTO core.notifications (user_id, kind, title, read_at) VALUES ($1, 'invite', 'Old', now())",
+       {alice.id});
+  note_bob = db.one("INSERT INTO core.notifications (user_id, kind, title) VALUES ($1, 'mention', 'Hi') "
+                    "RETURNING id", {bob.id});
+  word = "zq" + std::to_string(getpid()) + alice.token.substr(3, 6);
+  for (const auto& [ws, who] : {std::pair{ws_alice, alice.id}, std::pair{ws_bob, bob.id}}) {
+    db.q("INSERT INTO documents.documents (workspace_id, name, description, mime_type, size_bytes, storage_key, "
+         "uploaded_by) VALUES ($1, 'Quarterly ' || $3 || ' report', 'Numbers', 'application/pdf', 1000, 'k', $2)",
+         {ws, who, word});
+  }
+  api = std::make_unique<ApiServer>(std::vector<std::string>{"--threads", "2", "--pool", "4", "--redis-prefix",
+                                                             "flopods-test-" + std::to_string(getpid()) + ":"});
+}
+
+}  // namespace pgs::app::test
