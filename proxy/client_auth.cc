@@ -1,0 +1,172 @@
+// ClientConn, part 2: authenticating the client (SCRAM-SHA-256, md5, trust) and finishing the login.
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "protocol/frontend.h"
+#include "protocol/writer.h"
+#include "proxy/client_conn.h"
+#include "proxy/log.h"
+#include "proxy/pool.h"
+#include "proxy/process.h"
+#include "proxy/secrets.h"
+#include "proxy/worker.h"
+
+namespace pgs::proxy {
+
+namespace pf = protocol::frontend;
+using protocol::Frame;
+
+namespace {
+constexpr uint32_t kMaxAuthMessage = 64 * 1024;
+
+bool equal_constant_time(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// A verifier nobody knows the password of: an unknown user goes through the same exchange as a known
+// one and fails the same way, so user names cannot be probed.
+const protocol::scram::Verifier& unknown_user_verifier() {
+  static const protocol::scram::Verifier v =
+      protocol::scram::Verifier::from_password(protocol::scram::random_nonce(), "pgsidecar-unknown", 4096);
+  return v;
+}
+}  // namespace
+
+void ClientConn::begin_auth() {
+  set_state(State::auth);
+  const conf::Config& config = *worker_.snapshot().config;
+  secrets_ = worker_.snapshot().secrets_for(request_.user);
+  fake_auth_ = secrets_ == nullptr;
+  auto type = config.proxy.auth_type;
+  if (type == conf::AuthType::trust && !fake_auth_) {
+    finish_auth();
+    return;
+  }
+  bool can_scram = fake_auth_ || secrets_->has_scram;
+  bool can_md5 = !fake_auth_ && !secrets_->md5_hash.empty();
+  bool use_md5 = (type == conf::AuthType::md5 && can_md5) || (!can_scram && can_md5);
+  if (use_md5) {
+    RAND_bytes(md5_salt_, sizeof md5_salt_);
+    protocol::write_auth_md5(outbox(), md5_salt_);
+    auth_step_ = AuthStep::md5;
+  } else if (can_scram) {
+    protocol::write_auth_sasl(outbox(), {"SCRAM-SHA-256"});
+    auth_step_ = AuthStep::scram_first;
+  } else {
+    fail("28P01", "password authentication failed for user \"" + request_.user + "\"");
+    return;
+  }
+  flush();
+}
+
+void ClientConn::process_auth() {
+  while (state_ == State::auth && !closing()) {
+    auto r = protocol::split_frame(rbuf_.data(), kMaxAuthMessage);
+    if (std::holds_alternative<protocol::NeedMore>(r)) return;
+    if (auto* bad = std::get_if<protocol::Invalid>(&r)) {
+      fail("08P01", "invalid authentication message: " + std::string(bad->reason));
+      return;
+    }
+    const Frame& f = std::get<Frame>(r);
+    if (f.type != 'p') {
+      fail("08P01", std::string("expected a password response, got message type '") + f.type + "'");
+      return;
+    }
+    // Consume first: handling may finish the login and go on to the session's bytes. The frame's views
+    // stay valid (consume only moves an offset; the buffer is not touched until the next read).
+    rbuf_.consume(f.size);
+    if (!handle_password_message(f)) return;
+  }
+}
+
+bool ClientConn::handle_password_message(const Frame& f) {
+  auto auth_failed = [this] {
+    worker_.counters().login_failures.fetch_add(1, std::memory_order_relaxed);
+    fail("28P01", "password authentication failed for user \"" + request_.user + "\"");
+    return false;
+  };
+  switch (auth_step_) {
+    case AuthStep::md5: {
+      auto pw = pf::PasswordMessage::decode(f.body);
+      if (!pw.ok()) return auth_failed();
+      std::string expected = protocol::md5_response_from_hash(secrets_->md5_hash, md5_salt_);
+      if (!equal_constant_time(pw->password, expected)) return auth_failed();
+      finish_auth();
+      return state_ != State::closing;
+    }
+    case AuthStep::scram_first: {
+      auto init = pf::SaslInitialResponse::decode(f.body);
+      if (!init.ok()) {
+        fail("08P01", "malformed SASLInitialResponse");
+        return false;
+      }
+      if (init->mechanism != "SCRAM-SHA-256") {
+        fail("28000", "client selected an invalid SASL authentication mechanism");
+        return false;
+      }
+      const auto& verifier = fake_auth_ ? unknown_user_verifier() : secrets_->scram;
+      scram_ = std::make_unique<protocol::scram::ServerExchange>(verifier, protocol::scram::random_nonce());
+      auto reply = scram_->on_client_first(init->data);
+      if (!reply.ok()) {
+        fail("08P01", "malformed SCRAM message: " + std::string(reply.error().detail));
+        return false;
+      }
+      protocol::write_auth_sasl_continue(outbox(), reply.value());
+      flush();
+      auth_step_ = AuthStep::scram_final;
+      return true;
+    }
+    case AuthStep::scram_final: {
+      auto resp = pf::SaslResponse::decode(f.body);
+      if (!resp.ok()) return auth_failed();
+      auto final_msg = scram_->on_client_final(resp->data);
+      if (!final_msg.ok() || fake_auth_) return auth_failed();
+      protocol::write_auth_sasl_final(outbox(), final_msg.value());
+      scram_.reset();
+      finish_auth();
+      return state_ != State::closing;
+    }
+    default:
+      fail("08P01", "unexpected password message");
+      return false;
+  }
+}
+
+void ClientConn::finish_auth() {
+  protocol::write_auth_ok(outbox());
+  pool_ = worker_.pool_for(request_.database, request_.user);
+  if (pool_ == nullptr) {
+    fail("3D000", "database \"" + request_.database + "\" does not exist");
+    return;
+  }
+  if (pool_->has_welcome()) {
+    finish_login();
+    return;
+  }
+  flush();
+  set_state(State::login_wait);
+  pool_->request_welcome(this);
+}
+
+void ClientConn::on_welcome_ready() {
+  if (state_ == State::login_wait) finish_login();
+}
+
+void ClientConn::finish_login() {
+  // ParameterStatus as a real server would send it, with the client's own settings where it gave them.
+  for (const auto& [name, server_value] : pool_->welcome()) {
+    const std::string* mine = request_.gucs.get(name);
+    const std::string& value = mine != nullptr ? *mine : server_value;
+    protocol::write_parameter_status(outbox(), name, value);
+    reported_.set(name, value);
+  }
+  worker_.allocate_cancel_key(this, cancel_pid_, cancel_secret_);
+  protocol::write_backend_key_data(outbox(), cancel_pid_, cancel_secret_);
+  protocol::write_ready_for_query(outbox(), 'I');
+  set_state(State::idle);
+  flush();
+  if (!reading()) start_reading();
+  if (rbuf_.size() > 0) process_session();
+}
+
+}  // namespace pgs::proxy

@@ -1,0 +1,182 @@
+#include "proxy/client_conn.h"
+
+#include "protocol/frontend.h"
+#include "protocol/writer.h"
+#include "proxy/log.h"
+#include "proxy/pool.h"
+#include "proxy/process.h"
+#include "proxy/server_conn.h"
+#include "proxy/worker.h"
+
+namespace pgs::proxy {
+
+namespace pf = protocol::frontend;
+using protocol::Frame;
+
+namespace {
+std::string peer_name(uv_tcp_t* tcp) {
+  sockaddr_storage addr{};
+  int len = sizeof addr;
+  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "?";
+  char host[INET6_ADDRSTRLEN] = {0};
+  int port = 0;
+  if (addr.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&addr);
+    uv_ip4_name(a, host, sizeof host);
+    port = ntohs(a->sin_port);
+  } else if (addr.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&addr);
+    uv_ip6_name(a, host, sizeof host);
+    port = ntohs(a->sin6_port);
+  }
+  return std::string(host) + ":" + std::to_string(port);
+}
+}  // namespace
+
+ClientConn::ClientConn(Worker& worker, uint64_t id)
+    : Stream(worker.loop()), worker_(worker), id_(id), created_at_(Clock::now()), state_since_(created_at_),
+      last_activity_(created_at_) {}
+
+void ClientConn::start() {
+  peer_ = peer_name(tcp());
+  uv_tcp_nodelay(tcp(), 1);
+  worker_.add_client(this);
+  start_reading();
+}
+
+void ClientConn::set_state(State s) {
+  state_ = s;
+  state_since_ = Clock::now();
+}
+
+void ClientConn::on_data() {
+  last_activity_ = Clock::now();
+  switch (state_) {
+    case State::startup:
+      process_startup();
+      break;
+    case State::auth:
+      process_auth();
+      break;
+    case State::idle:
+    case State::active:
+      process_session();
+      break;
+    case State::login_wait:
+    case State::waiting:
+      // Keep what the client pipelines, but bounded: stop reading past one maximal message.
+      if (rbuf_.size() > worker_.snapshot().config->proxy.max_message_bytes) stop_reading();
+      break;
+    case State::closing:
+      rbuf_.consume(rbuf_.size());
+      break;
+  }
+}
+
+void ClientConn::fail(const char* sqlstate, const std::string& message) {
+  if (state_ == State::closing || closing()) return;
+  LOG_DEBUG("client " + peer_ + ": " + sqlstate + " " + message);
+  protocol::write_error(outbox(), {.severity = "FATAL", .sqlstate = sqlstate, .message = message});
+  detach_server(true);
+  set_state(State::closing);
+  close_after_flush();
+}
+
+void ClientConn::on_read_error(int) {
+  if (state_ == State::closing) {
+    close();
+    return;
+  }
+  detach_server(true);
+  set_state(State::closing);
+  close();
+}
+
+void ClientConn::on_closed() {
+  if (admitted_) worker_.process().release_client();
+  worker_.remove_client(this);
+  Worker& w = worker_;
+  delete this;
+  w.maybe_finish_shutdown();
+}
+
+// ---- start-up ----
+
+void ClientConn::process_startup() {
+  while (state_ == State::startup && !closing()) {
+    auto r = protocol::split_startup(rbuf_.data());
+    if (std::holds_alternative<protocol::NeedMore>(r)) return;
+    if (auto* bad = std::get_if<protocol::Invalid>(&r)) {
+      worker_.counters().protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      if (!rbuf_.data().empty() && rbuf_.data()[0] == protocol::kTlsHandshakeByte) {
+        close();  // a direct TLS ClientHello: we offer no TLS, and it is no startup packet
+        return;
+      }
+      fail("08P01", "invalid startup packet: " + std::string(bad->reason));
+      return;
+    }
+    const auto& f = std::get<protocol::StartupFrame>(r);
+    rbuf_.consume(f.size);  // before handling: see process_auth
+    if (!handle_startup_packet(f)) return;
+  }
+  if (state_ == State::auth && rbuf_.size() > 0) process_auth();
+}
+
+bool ClientConn::handle_startup_packet(const protocol::StartupFrame& f) {
+  if (f.code == protocol::kSslRequestCode || f.code == protocol::kGssEncRequestCode) {
+    send("N");  // no TLS / GSS encryption yet: the client carries on in plain text or gives up
+    return true;
+  }
+  if (f.code == protocol::kCancelRequestCode) {
+    auto c = pf::CancelRequest::decode(f);
+    if (c.ok()) worker_.route_cancel(c->pid, c->secret);
+    set_state(State::closing);
+    close();  // no reply to a CancelRequest, ever
+    return false;
+  }
+  uint32_t major = f.code >> 16, minor = f.code & 0xffff;
+  if (major != 3) {
+    fail("0A000", "unsupported frontend protocol " + std::to_string(major) + "." + std::to_string(minor) +
+                      ": server supports 3.0 to 3.0");
+    return false;
+  }
+  auto startup = pf::Startup::decode(f);
+  if (!startup.ok()) {
+    fail("08P01", "invalid startup packet layout: " + std::string(startup.error().detail));
+    return false;
+  }
+  auto parsed = parse_startup_request(startup.value());
+  if (auto* err = std::get_if<StartupError>(&parsed)) {
+    fail(err->sqlstate.c_str(), err->message);
+    return false;
+  }
+  request_ = std::move(std::get<StartupRequest>(parsed));
+  if (minor > 0 || !request_.protocol_options.empty()) {
+    std::vector<std::string_view> names(request_.protocol_options.begin(), request_.protocol_options.end());
+    protocol::write_negotiate_protocol_version(outbox(), 0, names);
+  }
+  if (request_.replication) {
+    fail("0A000", "pgsidecar does not pool replication connections");
+    return false;
+  }
+  if (worker_.shutting_down()) {
+    fail("57P03", "the proxy is shutting down");
+    return false;
+  }
+  snapshot_hold_ = worker_.snapshot_ptr();
+  const conf::Config& config = *worker_.snapshot().config;
+  if (config.find_database(request_.database) == nullptr) {
+    fail("3D000", "database \"" + request_.database + "\" does not exist");
+    return false;
+  }
+  if (!worker_.process().try_admit_client()) {
+    worker_.counters().clients_refused.fetch_add(1, std::memory_order_relaxed);
+    fail("53300", "sorry, too many clients already");
+    return false;
+  }
+  admitted_ = true;
+  begin_auth();
+  return true;
+}
+
+}  // namespace pgs::proxy

@@ -1,0 +1,109 @@
+// One client connection: start-up and authentication, then the pooled session. In transaction mode a
+// server is bound from the first message of a transaction to the ReadyForQuery 'I' that ends it.
+// Thread affinity: its worker's loop.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "protocol/auth.h"
+#include "protocol/frame.h"
+#include "proxy/session_params.h"
+#include "proxy/stream.h"
+
+namespace pgs::proxy {
+
+class Pool;
+class ServerConn;
+class Worker;
+struct UserSecrets;
+using Clock = std::chrono::steady_clock;
+
+class ClientConn final : public Stream {
+ public:
+  enum class State {
+    startup,     // waiting for the startup packet (SSLRequest/GSSENCRequest answered 'N')
+    auth,        // password exchange in progress
+    login_wait,  // authenticated; waiting for the pool to learn server parameters
+    idle,        // logged in, no server bound
+    waiting,     // queued for a server
+    active,      // bound to a server
+    closing,
+  };
+
+  ClientConn(Worker& worker, uint64_t id);
+  void start();  // after accept
+
+  State state() const { return state_; }
+  uint64_t id() const { return id_; }
+  int32_t cancel_pid() const { return cancel_pid_; }
+  int32_t cancel_secret() const { return cancel_secret_; }
+  const std::string& user() const { return request_.user; }
+  const std::string& database() const { return request_.database; }
+  const std::string& application_name() const { return request_.application_name; }
+  const std::string& peer() const { return peer_; }
+  ServerConn* server() const { return server_; }
+  Pool* pool() const { return pool_; }
+  Clock::time_point state_since() const { return state_since_; }
+  Clock::time_point created_at() const { return created_at_; }
+  Clock::time_point last_activity() const { return last_activity_; }
+  const GucMap& settings() const { return request_.gucs; }
+
+  // ---- from the pool / server ----
+  void on_welcome_ready();                         // pool knows server parameters now
+  void on_server_assigned(ServerConn* server);     // may run the sync statement first
+  void on_server_bytes();                          // the server appended to our outbox; flush
+  void on_server_drained();                        // the server's write queue went down
+  void on_server_at_release_point();              // ReadyForQuery 'I' with nothing in flight
+  void on_server_lost(const std::string& message); // the server died under us
+  void on_parameter_status(std::string_view name, std::string_view value);  // server reported a setting
+  // Ends the session with a FATAL ErrorResponse.
+  void fail(const char* sqlstate, const std::string& message);
+  // Shutdown: close now if no transaction is open, otherwise once it ends.
+  void begin_shutdown();
+
+ protected:
+  void on_data() override;
+  void on_read_error(int status) override;
+  void on_write_progress() override;
+  void on_closed() override;
+
+ private:
+  void set_state(State s);
+  void process_startup();
+  bool handle_startup_packet(const protocol::StartupFrame& f);
+  void begin_auth();
+  void process_auth();
+  bool handle_password_message(const protocol::Frame& f);
+  void finish_auth();
+  void finish_login();
+  void process_session();
+  bool forward_frame(const protocol::Frame& f);
+  void detach_server(bool client_gone);
+
+  Worker& worker_;
+  uint64_t id_;
+  State state_ = State::startup;
+  Clock::time_point created_at_;
+  Clock::time_point state_since_;
+  Clock::time_point last_activity_;
+  std::string peer_;
+  int32_t cancel_pid_ = 0;
+  int32_t cancel_secret_ = 0;
+  StartupRequest request_;
+  Pool* pool_ = nullptr;
+  ServerConn* server_ = nullptr;
+  const UserSecrets* secrets_ = nullptr;  // valid while the worker's snapshot is
+  std::shared_ptr<const void> snapshot_hold_;  // keeps secrets_ alive across a reload
+  enum class AuthStep { none, md5, scram_first, scram_final, cleartext } auth_step_ = AuthStep::none;
+  uint8_t md5_salt_[4]{};
+  std::unique_ptr<protocol::scram::ServerExchange> scram_;
+  bool admitted_ = false;      // counted against max_client_conn
+  bool fake_auth_ = false;     // unknown user: run the exchange, then fail like a wrong password
+  bool shutting_down_ = false;
+  bool session_pinned_ = false;  // session pool mode: keeps its server until it leaves
+  GucMap reported_;  // what the client was told via ParameterStatus (welcome + later changes)
+};
+
+}  // namespace pgs::proxy

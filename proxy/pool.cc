@@ -1,0 +1,222 @@
+#include "proxy/pool.h"
+
+#include <algorithm>
+
+#include "proxy/client_conn.h"
+#include "proxy/log.h"
+#include "proxy/process.h"
+#include "proxy/server_conn.h"
+#include "proxy/worker.h"
+
+namespace pgs::proxy {
+
+namespace {
+constexpr std::chrono::milliseconds kMaxRetryBackoff{1000};
+constexpr std::chrono::milliseconds kFirstRetryBackoff{100};
+
+// This worker's share of a process-wide count: total / workers, the remainder to the first workers.
+int share_of(int total, int workers, int index, int minimum) {
+  int share = total / workers + (index < total % workers ? 1 : 0);
+  return std::max(share, minimum);
+}
+}  // namespace
+
+Pool::Pool(Worker& worker, std::string database, std::string user)
+    : worker_(worker), database_(std::move(database)), user_(std::move(user)) {}
+
+Pool::~Pool() = default;
+
+void Pool::apply_config(const conf::Config& config, const conf::DatabaseConfig& db, const conf::UserConfig& user,
+                        const std::string& server_password) {
+  settings_ = config.pool_for(db, user);
+  int workers = worker_.process().worker_count();
+  size_limit_ = share_of(settings_.pool_size, workers, worker_.index(), 1);
+  min_size_ = std::min(share_of(settings_.min_pool_size, workers, worker_.index(), 0), size_limit_);
+  target_.host = config.primary.host;
+  target_.port = config.primary.port;
+  target_.server_dbname = db.server_dbname.empty() ? db.name : db.server_dbname;
+  target_.user = user.name;
+  target_.server_password = server_password;
+  serve_waiters();  // a larger pool may serve waiting clients now
+}
+
+// ---- clients ----
+
+void Pool::request_server(ClientConn* client) {
+  if (!idle_.empty() && waiting_.empty()) {
+    ServerConn* s = idle_.back();
+    idle_.pop_back();
+    hand_over(s, client);
+    return;
+  }
+  waiting_.push_back(client);
+  serve_waiters();
+}
+
+void Pool::forget_client(ClientConn* client) {
+  waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), client), waiting_.end());
+  welcome_waiters_.erase(std::remove(welcome_waiters_.begin(), welcome_waiters_.end(), client),
+                         welcome_waiters_.end());
+}
+
+void Pool::hand_over(ServerConn* server, ClientConn* client) {
+  client->on_server_assigned(server);
+}
+
+void Pool::release(ServerConn* server, bool clean) {
+  server->detach();
+  if (!clean || worker_.shutting_down()) {
+    server->terminate();
+    return;
+  }
+  auto lifetime = settings_.server_lifetime;
+  if (lifetime.count() > 0 && Clock::now() - server->created_at() > lifetime) {
+    server->terminate();
+    serve_waiters();  // a replacement may be opened for waiting clients
+    return;
+  }
+  on_server_ready(server);
+}
+
+void Pool::request_welcome(ClientConn* client) {
+  welcome_waiters_.push_back(client);
+  if (count_opening() == 0 && static_cast<int>(servers_.size()) < size_limit_) open_server();
+}
+
+void Pool::record_welcome(const std::vector<std::pair<std::string, std::string>>& params) {
+  welcome_ = params;
+  bool first = !has_welcome_;
+  has_welcome_ = true;
+  if (first || !welcome_waiters_.empty()) {
+    auto waiters = std::move(welcome_waiters_);
+    welcome_waiters_.clear();
+    for (ClientConn* c : waiters) c->on_welcome_ready();
+  }
+}
+
+// ---- servers ----
+
+void Pool::open_server() {
+  auto* s = new ServerConn(*this, worker_.next_server_id());
+  servers_.insert(s);
+  worker_.counters().server_connects.fetch_add(1, std::memory_order_relaxed);
+  s->connect();
+}
+
+void Pool::on_server_ready(ServerConn* server) {
+  if (server->state() != ServerConn::State::idle) return;
+  retry_backoff_ = std::chrono::milliseconds{0};
+  last_connect_error_.clear();
+  if (!waiting_.empty() && !worker_.shutting_down()) {
+    ClientConn* c = waiting_.front();
+    waiting_.pop_front();
+    hand_over(server, c);
+    return;
+  }
+  if (worker_.shutting_down()) {
+    server->terminate();
+    return;
+  }
+  idle_.push_back(server);
+}
+
+void Pool::on_server_login_failed(ServerConn* server, const std::string& error) {
+  LOG_WARN("pool " + name() + ": server login failed: " + error);
+  worker_.counters().server_connect_failures.fetch_add(1, std::memory_order_relaxed);
+  last_connect_error_ = error;
+  retry_backoff_ = retry_backoff_.count() == 0 ? kFirstRetryBackoff : std::min(retry_backoff_ * 2, kMaxRetryBackoff);
+  retry_at_ = Clock::now() + retry_backoff_;
+  (void)server;
+  // A client cannot finish logging in without a server: tell the ones waiting for the welcome now.
+  auto waiters = std::move(welcome_waiters_);
+  welcome_waiters_.clear();
+  for (ClientConn* c : waiters) c->fail("08006", "pgsidecar: could not log in to the server: " + error);
+}
+
+void Pool::on_server_closed(ServerConn* server) {
+  if (servers_.erase(server) == 0) return;
+  idle_.erase(std::remove(idle_.begin(), idle_.end(), server), idle_.end());
+  serve_waiters();
+}
+
+void Pool::serve_waiters() {
+  // Hand idle servers to waiting clients first, then open new ones within the limit.
+  while (!waiting_.empty() && !idle_.empty()) {
+    ServerConn* s = idle_.back();
+    idle_.pop_back();
+    ClientConn* c = waiting_.front();
+    waiting_.pop_front();
+    hand_over(s, c);
+  }
+  if (worker_.shutting_down()) return;
+  size_t opening = count_opening();
+  if (Clock::now() < retry_at_) return;
+  while (waiting_.size() > opening && static_cast<int>(servers_.size()) < size_limit_) {
+    open_server();
+    ++opening;
+  }
+}
+
+size_t Pool::count_opening() const {
+  size_t opening = 0;
+  for (ServerConn* s : servers_) {
+    auto st = s->state();
+    if (st == ServerConn::State::connecting || st == ServerConn::State::login) ++opening;
+  }
+  return opening;
+}
+
+void Pool::fail_waiters(const std::string& sqlstate, const std::string& message) {
+  auto waiters = std::move(waiting_);
+  waiting_.clear();
+  for (ClientConn* c : waiters) c->fail(sqlstate.c_str(), message);
+}
+
+void Pool::close_idle_servers() {
+  auto idle = std::move(idle_);
+  idle_.clear();
+  for (ServerConn* s : idle) s->terminate();
+}
+
+void Pool::tick(Clock::time_point now) {
+  // Clients that waited too long for a server.
+  auto wait_limit = settings_.query_wait_timeout;
+  while (wait_limit.count() > 0 && !waiting_.empty() && now - waiting_.front()->state_since() > wait_limit) {
+    ClientConn* c = waiting_.front();
+    waiting_.pop_front();
+    std::string why = "pgsidecar: query_wait_timeout: no server connection became free within " +
+                      std::to_string(wait_limit.count()) + " ms";
+    if (!last_connect_error_.empty()) why += " (last server error: " + last_connect_error_ + ")";
+    c->fail("57014", why);
+  }
+  // Servers stuck connecting or logging in.
+  for (ServerConn* s : std::vector<ServerConn*>(servers_.begin(), servers_.end())) {
+    auto st = s->state();
+    if ((st == ServerConn::State::connecting || st == ServerConn::State::login) &&
+        now - s->state_since() > settings_.server_connect_timeout) {
+      on_server_login_failed(s, "server_connect_timeout");
+      s->terminate();
+    }
+  }
+  // Idle servers past their idle timeout or lifetime, keeping min_pool_size.
+  auto idle_limit = settings_.server_idle_timeout;
+  auto lifetime = settings_.server_lifetime;
+  for (size_t i = 0; i < idle_.size();) {
+    ServerConn* s = idle_[i];
+    bool too_idle = idle_limit.count() > 0 && now - s->state_since() > idle_limit &&
+                    static_cast<int>(servers_.size()) > min_size_;
+    bool too_old = lifetime.count() > 0 && now - s->created_at() > lifetime;
+    if (too_idle || too_old) {
+      idle_.erase(idle_.begin() + static_cast<long>(i));
+      s->terminate();
+      continue;
+    }
+    ++i;
+  }
+  if (!worker_.shutting_down()) {
+    serve_waiters();
+    while (static_cast<int>(servers_.size()) < min_size_ && now >= retry_at_) open_server();
+  }
+}
+
+}  // namespace pgs::proxy

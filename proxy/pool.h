@@ -1,0 +1,102 @@
+// A pool of server connections for one (database, user) on one worker. Its share of the process-wide
+// pool_size is pool_size / workers (at least 1). Clients wait in FIFO order for a server.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "conf/config.h"
+#include "proxy/session_params.h"
+
+namespace pgs::proxy {
+
+class ClientConn;
+class ServerConn;
+class Worker;
+using Clock = std::chrono::steady_clock;
+
+struct PoolTarget {
+  std::string host;
+  uint16_t port = 0;
+  std::string server_dbname;
+  std::string user;
+  std::string server_password;
+};
+
+class Pool {
+ public:
+  Pool(Worker& worker, std::string database, std::string user);
+  ~Pool();
+
+  const std::string& database() const { return database_; }
+  const std::string& user() const { return user_; }
+  std::string name() const { return database_ + "/" + user_; }
+  Worker& worker() { return worker_; }
+  const conf::PoolConfig& settings() const { return settings_; }
+  const PoolTarget& target() const { return target_; }
+  int size_limit() const { return size_limit_; }
+
+  // Recomputes limits, timeouts and the server endpoint from the live config.
+  void apply_config(const conf::Config& config, const conf::DatabaseConfig& db, const conf::UserConfig& user,
+                    const std::string& server_password);
+
+  // ---- clients ----
+  // A client needs a server: assigned now (client->on_server_assigned) or queued.
+  void request_server(ClientConn* client);
+  void forget_client(ClientConn* client);  // a waiting client went away
+  // A client is done with its server. `clean` = at a release point and reusable.
+  void release(ServerConn* server, bool clean);
+  // Welcome parameters (ParameterStatus of a real server) are needed to finish a client's login.
+  bool has_welcome() const { return has_welcome_; }
+  const std::vector<std::pair<std::string, std::string>>& welcome() const { return welcome_; }
+  void request_welcome(ClientConn* client);
+
+  // ---- servers ----
+  void on_server_ready(ServerConn* server);              // login finished, or reset finished
+  void on_server_login_failed(ServerConn* server, const std::string& error);
+  void on_server_closed(ServerConn* server);             // from its close callback
+  void record_welcome(const std::vector<std::pair<std::string, std::string>>& params);
+
+  // Timeouts, min_pool_size, retry after a failed connect. Called by the worker's tick.
+  void tick(Clock::time_point now);
+  // Shutdown: close idle servers, refuse waiting clients.
+  void close_idle_servers();
+
+  // ---- counts for admin/metrics ----
+  size_t waiting_clients() const { return waiting_.size(); }
+  size_t idle_servers() const { return idle_.size(); }
+  size_t total_servers() const { return servers_.size(); }
+  size_t connecting_servers() const { return count_opening(); }
+  bool empty() const { return servers_.empty() && waiting_.empty() && welcome_waiters_.empty(); }
+
+ private:
+  void open_server();
+  void hand_over(ServerConn* server, ClientConn* client);
+  void serve_waiters();
+  size_t count_opening() const;
+  void fail_waiters(const std::string& sqlstate, const std::string& message);
+
+  Worker& worker_;
+  std::string database_;
+  std::string user_;
+  conf::PoolConfig settings_;
+  PoolTarget target_;
+  int size_limit_ = 1;
+  int min_size_ = 0;
+  std::unordered_set<ServerConn*> servers_;
+  std::vector<ServerConn*> idle_;  // LIFO: the most recently used server is the warmest
+  std::deque<ClientConn*> waiting_;
+  std::vector<ClientConn*> welcome_waiters_;
+  bool has_welcome_ = false;
+  std::vector<std::pair<std::string, std::string>> welcome_;
+  std::string last_connect_error_;
+  Clock::time_point retry_at_{};
+  std::chrono::milliseconds retry_backoff_{0};
+};
+
+}  // namespace pgs::proxy

@@ -1,0 +1,155 @@
+#include "proxy/process.h"
+
+#include <csignal>
+#include <thread>
+
+#include "conf/config.h"
+#include "proxy/log.h"
+#include "proxy/worker.h"
+
+namespace pgs::proxy {
+
+Process::Process(std::string config_path) : config_path_(std::move(config_path)) {}
+
+Process::~Process() = default;
+
+std::shared_ptr<const Snapshot> Process::snapshot() const {
+  std::lock_guard<std::mutex> lock(snapshot_mutex_);
+  return snapshot_;
+}
+
+bool Process::try_admit_client() {
+  int limit = snapshot()->config->proxy.max_client_conn;
+  int now = clients_.fetch_add(1, std::memory_order_relaxed);
+  if (now >= limit) {
+    clients_.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
+void Process::release_client() { clients_.fetch_sub(1, std::memory_order_relaxed); }
+
+void Process::route_cancel(int32_t pid, int32_t secret) {
+  size_t owner = (static_cast<uint32_t>(pid) >> kCancelWorkerShift) & 0xff;
+  if (owner < workers_.size()) workers_[owner]->post_cancel(pid, secret);
+}
+
+static void log_errors(const std::vector<conf::ConfigError>& errors) {
+  for (const auto& e : errors) LOG_ERROR("config: " + e.to_string());
+}
+
+int Process::run() {
+  auto loaded = conf::load_config_file(config_path_);
+  if (!loaded.errors.empty()) {
+    log_errors(loaded.errors);
+    return 2;
+  }
+  snapshot_ = make_snapshot(loaded.config);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  uv_loop_init(&loop_);
+  uv_async_init(&loop_, &worker_exit_async_, &Process::worker_exit_cb);
+  worker_exit_async_.data = this;
+  int n = snapshot_->config->proxy.workers;
+  if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
+  for (auto& w : workers_) {
+    std::string error;
+    workers_running_.fetch_add(1);
+    if (!w->start(error)) {
+      workers_running_.fetch_sub(1);
+      LOG_ERROR(error);
+      for (auto& other : workers_) other->post_shutdown(true);
+      for (auto& other : workers_) other->join();
+      uv_close(reinterpret_cast<uv_handle_t*>(&worker_exit_async_), nullptr);
+      uv_run(&loop_, UV_RUN_DEFAULT);
+      uv_loop_close(&loop_);
+      return 1;
+    }
+  }
+  const auto& pc = snapshot_->config->proxy;
+  LOG_INFO("pgsidecar listening on " + pc.listen_host + ":" + std::to_string(pc.listen_port) + " with " +
+           std::to_string(n) + " workers");
+
+  for (auto* sig : {&sighup_, &sigterm_, &sigint_}) {
+    uv_signal_init(&loop_, sig);
+    sig->data = this;
+  }
+  uv_signal_start(&sighup_, &Process::signal_cb, SIGHUP);
+  uv_signal_start(&sigterm_, &Process::signal_cb, SIGTERM);
+  uv_signal_start(&sigint_, &Process::signal_cb, SIGINT);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  for (auto& w : workers_) w->join();
+  uv_loop_close(&loop_);
+  LOG_INFO("pgsidecar stopped");
+  return 0;
+}
+
+void Process::signal_cb(uv_signal_t* h, int signum) noexcept {
+  auto* self = static_cast<Process*>(h->data);
+  switch (signum) {
+    case SIGHUP:
+      self->reload();
+      break;
+    case SIGTERM:
+      self->shutdown(false);
+      break;
+    case SIGINT:
+      self->shutdown(true);
+      break;
+    default:
+      break;
+  }
+}
+
+void Process::reload() {
+  auto loaded = conf::load_config_file(config_path_);
+  if (!loaded.errors.empty()) {
+    reloads_failed_.fetch_add(1);
+    LOG_ERROR("reload failed; keeping the running configuration");
+    log_errors(loaded.errors);
+    return;
+  }
+  auto current = snapshot();
+  const auto& old_proxy = current->config->proxy;
+  const auto& new_proxy = loaded.config->proxy;
+  if (old_proxy.listen_host != new_proxy.listen_host || old_proxy.listen_port != new_proxy.listen_port ||
+      old_proxy.workers != new_proxy.workers) {
+    LOG_WARN("reload: listen address and workers change only on restart");
+  }
+  auto snap = make_snapshot(loaded.config);
+  {
+    std::lock_guard<std::mutex> lock(snapshot_mutex_);
+    snapshot_ = snap;
+  }
+  for (auto& w : workers_) w->post_snapshot(snap);
+  reloads_ok_.fetch_add(1);
+  LOG_INFO("configuration reloaded from " + config_path_);
+}
+
+void Process::shutdown(bool immediate) {
+  LOG_INFO(immediate ? "SIGINT: closing every connection now" : "SIGTERM: draining");
+  stopping_ = true;
+  for (auto& w : workers_) w->post_shutdown(immediate);
+}
+
+void Process::on_worker_exit() {
+  // Under the mutex: the handle is closed only once the count is zero, i.e. after the last send.
+  std::lock_guard<std::mutex> lock(exit_mutex_);
+  workers_running_.fetch_sub(1);
+  uv_async_send(&worker_exit_async_);
+}
+
+void Process::worker_exit_cb(uv_async_t* h) noexcept {
+  auto* self = static_cast<Process*>(h->data);
+  std::lock_guard<std::mutex> lock(self->exit_mutex_);
+  if (self->workers_running_.load() > 0) return;
+  // Every worker is gone: close our handles so uv_run returns.
+  uv_close(reinterpret_cast<uv_handle_t*>(&self->worker_exit_async_), nullptr);
+  for (auto* sig : {&self->sighup_, &self->sigterm_, &self->sigint_}) {
+    uv_close(reinterpret_cast<uv_handle_t*>(sig), nullptr);
+  }
+}
+
+}  // namespace pgs::proxy

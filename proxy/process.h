@@ -1,0 +1,62 @@
+// The process: loads the config, runs the workers, turns signals into actions.
+// SIGHUP reloads (an invalid file keeps the old config), SIGTERM drains, SIGINT stops at once.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "proxy/secrets.h"
+
+namespace pgs::proxy {
+
+class Worker;
+
+class Process {
+ public:
+  explicit Process(std::string config_path);
+  ~Process();
+  // Loads the config, starts the workers, returns the exit code once they have all stopped.
+  int run();
+
+  // ---- any thread ----
+  std::shared_ptr<const Snapshot> snapshot() const;
+  // Client admission across workers (max_client_conn is process-wide).
+  bool try_admit_client();
+  void release_client();
+  int client_count() const { return clients_.load(std::memory_order_relaxed); }
+  void route_cancel(int32_t pid, int32_t secret);
+  void on_worker_exit();  // from a worker thread, as its loop ends
+  int worker_count() const { return static_cast<int>(workers_.size()); }
+  uint64_t reloads_ok() const { return reloads_ok_; }
+  uint64_t reloads_failed() const { return reloads_failed_; }
+
+  // Workers encode their index in the cancel key's pid: bits 22..29.
+  static constexpr int kCancelWorkerShift = 22;
+
+ private:
+  static void signal_cb(uv_signal_t* h, int signum) noexcept;
+  void reload();
+  void shutdown(bool immediate);
+
+  std::string config_path_;
+  mutable std::mutex snapshot_mutex_;
+  std::shared_ptr<const Snapshot> snapshot_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::atomic<int> clients_{0};
+  std::atomic<uint64_t> reloads_ok_{0};
+  std::atomic<uint64_t> reloads_failed_{0};
+  uv_loop_t loop_{};
+  uv_signal_t sighup_{}, sigterm_{}, sigint_{};
+  uv_async_t worker_exit_async_{};
+  std::atomic<int> workers_running_{0};
+  std::mutex exit_mutex_;
+  static void worker_exit_cb(uv_async_t* h) noexcept;
+  bool stopping_ = false;
+};
+
+}  // namespace pgs::proxy

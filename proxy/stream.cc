@@ -1,0 +1,151 @@
+#include "proxy/stream.h"
+
+#include <cstring>
+
+namespace pgs::proxy {
+namespace {
+constexpr size_t kMinReadSpace = 64 * 1024;
+constexpr size_t kIdleShrinkAbove = 1 << 20;
+
+struct WriteReq {
+  uv_write_t req;
+  std::string data;
+  Stream* owner;
+};
+}  // namespace
+
+void ReadBuffer::consume(size_t n) {
+  begin_ += n;
+  if (begin_ == end_) begin_ = end_ = 0;
+}
+
+uv_buf_t ReadBuffer::prepare(size_t min_free) {
+  if (buf_.size() - end_ < min_free) {
+    if (begin_ > 0) {  // compact first
+      std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+      end_ -= begin_;
+      begin_ = 0;
+    }
+    if (buf_.size() - end_ < min_free) buf_.resize(end_ + min_free);
+  }
+  return uv_buf_init(reinterpret_cast<char*>(buf_.data() + end_), static_cast<unsigned>(buf_.size() - end_));
+}
+
+void ReadBuffer::shrink_if_idle() {
+  if (begin_ == end_ && buf_.size() > kIdleShrinkAbove) {
+    std::vector<uint8_t>().swap(buf_);
+    begin_ = end_ = 0;
+  }
+}
+
+Stream::Stream(uv_loop_t* loop) {
+  uv_tcp_init(loop, &tcp_);
+  tcp_.data = this;
+}
+
+void Stream::start_reading() {
+  if (reading_ || closing_) return;
+  if (uv_read_start(stream(), &Stream::alloc_cb, &Stream::read_cb) == 0) reading_ = true;
+}
+
+void Stream::stop_reading() {
+  if (!reading_) return;
+  uv_read_stop(stream());
+  reading_ = false;
+}
+
+void Stream::alloc_cb(uv_handle_t* h, size_t, uv_buf_t* buf) noexcept {
+  auto* self = static_cast<Stream*>(h->data);
+  *buf = self->rbuf_.prepare(kMinReadSpace);
+}
+
+void Stream::read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) noexcept {
+  auto* self = static_cast<Stream*>(s->data);
+  if (nread > 0) {
+    self->rbuf_.commit(static_cast<size_t>(nread));
+    self->on_data();
+  } else if (nread < 0) {
+    self->stop_reading();
+    self->on_read_error(static_cast<int>(nread));
+  }
+}
+
+void Stream::flush() {
+  if (outbox_.empty() || closing_) {
+    if (closing_) outbox_.clear();
+    return;
+  }
+  size_t offset = 0;
+  if (queued_bytes_ == 0) {  // nothing in flight: order is kept if we try a direct write
+    uv_buf_t b = uv_buf_init(outbox_.data(), static_cast<unsigned>(outbox_.size()));
+    int n = uv_try_write(stream(), &b, 1);
+    if (n > 0) offset = static_cast<size_t>(n);
+    else if (n != UV_EAGAIN && n != UV_ENOSYS) {
+      outbox_.clear();
+      write_failed_ = true;
+      close();
+      return;
+    }
+  }
+  if (offset == outbox_.size()) {
+    outbox_.clear();
+    return;
+  }
+  auto* w = new WriteReq{};
+  w->owner = this;
+  w->data = offset == 0 ? std::move(outbox_) : outbox_.substr(offset);
+  outbox_.clear();
+  w->req.data = w;
+  uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+  queued_bytes_ += w->data.size();
+  if (uv_write(&w->req, stream(), &b, 1, &Stream::write_cb) != 0) {
+    queued_bytes_ -= w->data.size();
+    delete w;
+    write_failed_ = true;
+    close();
+  }
+}
+
+void Stream::write_cb(uv_write_t* req, int status) noexcept {
+  auto* w = static_cast<WriteReq*>(req->data);
+  Stream* self = w->owner;
+  self->queued_bytes_ -= w->data.size();
+  delete w;
+  if (status < 0) {
+    self->write_failed_ = true;
+    self->close();
+    return;
+  }
+  if (self->close_when_flushed_ && self->queued_bytes_ == 0) {
+    self->close();
+    return;
+  }
+  if (!self->closing_) self->on_write_progress();
+}
+
+void Stream::close() {
+  if (closing_) return;
+  closing_ = true;
+  reading_ = false;
+  outbox_.clear();
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Stream::close_cb);
+}
+
+void Stream::close_after_flush() {
+  flush();
+  if (closing_) return;
+  if (queued_bytes_ == 0) {
+    close();
+    return;
+  }
+  stop_reading();
+  close_when_flushed_ = true;
+}
+
+void Stream::close_cb(uv_handle_t* h) noexcept {
+  // Pending write requests were cancelled before this callback (their callbacks ran with
+  // UV_ECANCELED and freed themselves), so nothing refers to the stream any more.
+  static_cast<Stream*>(h->data)->on_closed();
+}
+
+}  // namespace pgs::proxy

@@ -1,0 +1,82 @@
+// A TCP stream on a libuv loop: a growable read buffer, an outbox flushed with uv_try_write first and
+// uv_write for the rest, and one close path. Thread affinity: the owning worker's loop thread only.
+// Lifetime: the object lives until its close callback (on_closed), which may delete it.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pgs::proxy {
+
+class ReadBuffer {
+ public:
+  std::span<const uint8_t> data() const { return {buf_.data() + begin_, end_ - begin_}; }
+  size_t size() const { return end_ - begin_; }
+  void consume(size_t n);
+  // Space for at least `min_free` more bytes at the end (compacts or grows).
+  uv_buf_t prepare(size_t min_free);
+  void commit(size_t n) { end_ += n; }
+  size_t capacity() const { return buf_.size(); }
+  void shrink_if_idle();  // releases a large buffer once it is empty
+
+ private:
+  std::vector<uint8_t> buf_;
+  size_t begin_ = 0;
+  size_t end_ = 0;
+};
+
+class Stream {
+ public:
+  explicit Stream(uv_loop_t* loop);
+  virtual ~Stream() = default;
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  uv_tcp_t* tcp() { return &tcp_; }
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+  uv_loop_t* loop() const { return tcp_.loop; }
+
+  void start_reading();
+  void stop_reading();
+  bool reading() const { return reading_; }
+
+  // Bytes appended here go out on the next flush().
+  std::string& outbox() { return outbox_; }
+  // Writes the outbox: as much as the socket takes now, the rest queued with uv_write.
+  void flush();
+  void send(std::string_view bytes) { outbox_.append(bytes); flush(); }
+  size_t queued_bytes() const { return queued_bytes_ + outbox_.size(); }
+
+  void close();              // closes now; queued writes are dropped
+  void close_after_flush();  // closes once every queued byte is written (or on error)
+  bool closing() const { return closing_; }
+
+ protected:
+  virtual void on_data() = 0;                 // new bytes are in rbuf_
+  virtual void on_read_error(int status) = 0; // EOF (UV_EOF) or an error: the peer is gone
+  virtual void on_write_progress() {}         // queued bytes went down
+  virtual void on_closed() = 0;               // the handle is closed; may `delete this`
+
+  ReadBuffer rbuf_;
+
+ private:
+  static void alloc_cb(uv_handle_t* h, size_t suggested, uv_buf_t* buf) noexcept;
+  static void read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
+  static void write_cb(uv_write_t* req, int status) noexcept;
+  static void close_cb(uv_handle_t* h) noexcept;
+
+  uv_tcp_t tcp_{};
+  std::string outbox_;
+  size_t queued_bytes_ = 0;
+  bool reading_ = false;
+  bool closing_ = false;
+  bool close_when_flushed_ = false;
+  bool write_failed_ = false;
+};
+
+}  // namespace pgs::proxy

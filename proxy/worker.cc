@@ -1,0 +1,304 @@
+#include "proxy/worker.h"
+
+#include <netinet/in.h>
+#include <openssl/rand.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "proxy/cancel.h"
+#include "proxy/client_conn.h"
+#include "proxy/log.h"
+#include "proxy/pool.h"
+#include "proxy/process.h"
+#include "proxy/server_conn.h"
+
+namespace pgs::proxy {
+
+namespace {
+constexpr uint64_t kTickMs = 100;
+constexpr int kListenBacklog = 4096;
+
+// A listening socket with SO_REUSEPORT so every worker has its own and the kernel spreads connections.
+int open_reuseport_listener(const std::string& host, uint16_t port, std::string& error) {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  int family = AF_INET;
+  if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&addr)) == 0) {
+    len = sizeof(sockaddr_in);
+  } else if (uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&addr)) == 0) {
+    family = AF_INET6;
+    len = sizeof(sockaddr_in6);
+  } else {
+    error = "invalid listen address " + host;
+    return -1;
+  }
+  int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error = std::string("socket: ") + std::strerror(errno);
+    return -1;
+  }
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+      ::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+    error = "listen on " + host + ":" + std::to_string(port) + ": " + std::strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+}  // namespace
+
+Worker::Worker(Process& process, int index) : process_(process), index_(index) {}
+
+Worker::~Worker() { join(); }
+
+bool Worker::start(std::string& error) {
+  snapshot_ = process_.snapshot();
+  const auto& pc = snapshot_->config->proxy;
+  int fd = open_reuseport_listener(pc.listen_host, pc.listen_port, error);
+  if (fd < 0) return false;
+  uv_loop_init(&loop_);
+  uv_tcp_init(&loop_, &listener_);
+  listener_.data = this;
+  int rc = uv_tcp_open(&listener_, fd);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), kListenBacklog, &Worker::accept_cb);
+  if (rc != 0) {
+    error = std::string("listen: ") + uv_strerror(rc);
+    uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+    return false;
+  }
+  listener_open_ = true;
+  inbox_open_ = true;
+  uv_async_init(&loop_, &async_, &Worker::async_cb);
+  async_.data = this;
+  uv_timer_init(&loop_, &tick_timer_);
+  tick_timer_.data = this;
+  uv_timer_start(&tick_timer_, &Worker::tick_cb, kTickMs, kTickMs);
+  thread_ = std::thread([this] { run(); });
+  return true;
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::run() {
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  pools_.clear();
+  uv_loop_close(&loop_);
+  process_.on_worker_exit();
+}
+
+// ---- inbox (any thread) ----
+
+void Worker::post_snapshot(std::shared_ptr<const Snapshot> snapshot) {
+  {
+    std::lock_guard<std::mutex> lock(inbox_mutex_);
+    if (!inbox_open_) return;  // the loop is gone
+    inbox_snapshot_ = std::move(snapshot);
+    uv_async_send(&async_);  // under the lock: the handle cannot be closed meanwhile
+  }
+}
+
+void Worker::post_cancel(int32_t pid, int32_t secret) {
+  {
+    std::lock_guard<std::mutex> lock(inbox_mutex_);
+    if (!inbox_open_) return;  // the loop is gone
+    inbox_cancels_.emplace_back(pid, secret);
+    uv_async_send(&async_);  // under the lock: the handle cannot be closed meanwhile
+  }
+}
+
+void Worker::post_shutdown(bool immediate) {
+  {
+    std::lock_guard<std::mutex> lock(inbox_mutex_);
+    if (!inbox_open_) return;  // the loop is gone
+    inbox_shutdown_ = true;
+    inbox_immediate_ = inbox_immediate_ || immediate;
+    uv_async_send(&async_);  // under the lock: the handle cannot be closed meanwhile
+  }
+}
+
+void Worker::async_cb(uv_async_t* h) noexcept { static_cast<Worker*>(h->data)->drain_inbox(); }
+
+void Worker::drain_inbox() {
+  std::shared_ptr<const Snapshot> snap;
+  std::vector<std::pair<int32_t, int32_t>> cancels;
+  bool shutdown = false, immediate = false;
+  {
+    std::lock_guard<std::mutex> lock(inbox_mutex_);
+    snap = std::move(inbox_snapshot_);
+    inbox_snapshot_.reset();
+    cancels.swap(inbox_cancels_);
+    shutdown = inbox_shutdown_;
+    immediate = inbox_immediate_;
+    inbox_shutdown_ = false;
+  }
+  if (snap) apply_snapshot(std::move(snap));
+  for (auto [pid, secret] : cancels) deliver_cancel(pid, secret);
+  if (shutdown) begin_shutdown(immediate);
+}
+
+void Worker::apply_snapshot(std::shared_ptr<const Snapshot> snapshot) {
+  snapshot_ = std::move(snapshot);
+  const conf::Config& config = *snapshot_->config;
+  for (auto& [key, pool] : pools_) {
+    const auto* db = config.find_database(key.first);
+    const auto* user = config.find_user(key.second);
+    if (db == nullptr || user == nullptr) continue;  // removed: its clients keep the old settings
+    const UserSecrets* s = snapshot_->secrets_for(user->name);
+    pool->apply_config(config, *db, *user, s != nullptr ? s->server_password : std::string());
+  }
+}
+
+// ---- pools and clients ----
+
+Pool* Worker::pool_for(const std::string& database, const std::string& user) {
+  auto key = std::make_pair(database, user);
+  auto it = pools_.find(key);
+  if (it != pools_.end()) return it->second.get();
+  const conf::Config& config = *snapshot_->config;
+  const auto* db = config.find_database(database);
+  const auto* u = config.find_user(user);
+  if (db == nullptr || u == nullptr) return nullptr;
+  auto pool = std::make_unique<Pool>(*this, database, user);
+  const UserSecrets* s = snapshot_->secrets_for(user);
+  pool->apply_config(config, *db, *u, s != nullptr ? s->server_password : std::string());
+  Pool* raw = pool.get();
+  pools_.emplace(std::move(key), std::move(pool));
+  return raw;
+}
+
+void Worker::add_client(ClientConn* client) { clients_.insert(client); }
+
+void Worker::remove_client(ClientConn* client) {
+  clients_.erase(client);
+  if (client->cancel_pid() != 0) clients_by_pid_.erase(client->cancel_pid());
+}
+
+void Worker::for_each_client(const std::function<void(ClientConn&)>& fn) {
+  std::vector<ClientConn*> copy(clients_.begin(), clients_.end());
+  for (ClientConn* c : copy) fn(*c);
+}
+
+void Worker::allocate_cancel_key(ClientConn* client, int32_t& pid, int32_t& secret) {
+  // pid: worker index in bits 22..29, a counter below; always positive. secret: random.
+  do {
+    uint32_t counter = next_cancel_counter_++ & ((1u << Process::kCancelWorkerShift) - 1);
+    if (counter == 0) counter = next_cancel_counter_++;
+    pid = static_cast<int32_t>((static_cast<uint32_t>(index_) << Process::kCancelWorkerShift) | counter);
+  } while (clients_by_pid_.count(pid) != 0);
+  RAND_bytes(reinterpret_cast<unsigned char*>(&secret), sizeof secret);
+  clients_by_pid_[pid] = client;
+}
+
+void Worker::route_cancel(int32_t pid, int32_t secret) {
+  int owner = (static_cast<uint32_t>(pid) >> Process::kCancelWorkerShift) & 0xff;
+  if (owner == index_) {
+    deliver_cancel(pid, secret);
+  } else {
+    process_.route_cancel(pid, secret);
+  }
+}
+
+void Worker::deliver_cancel(int32_t pid, int32_t secret) {
+  // Ownership is checked now, on the owning thread: the server the client holds at this moment.
+  auto it = clients_by_pid_.find(pid);
+  if (it == clients_by_pid_.end() || it->second->cancel_secret() != secret) return;
+  ClientConn* client = it->second;
+  ServerConn* server = client->server();
+  if (server == nullptr || !server->running_query() || client->pool() == nullptr) return;
+  send_cancel(client->pool()->target(), server->backend_pid(), server->backend_secret());
+}
+
+void Worker::send_cancel(const PoolTarget& target, int32_t backend_pid, int32_t backend_secret) {
+  counters_.cancels_forwarded.fetch_add(1, std::memory_order_relaxed);
+  send_cancel_request(&loop_, target.host, target.port, backend_pid, backend_secret);
+}
+
+// ---- accept ----
+
+void Worker::accept_cb(uv_stream_t* s, int status) noexcept { static_cast<Worker*>(s->data)->on_accept(status); }
+
+void Worker::on_accept(int status) {
+  if (status < 0 || shutting_down_) return;
+  auto* client = new ClientConn(*this, next_client_id_++);
+  if (uv_accept(reinterpret_cast<uv_stream_t*>(&listener_), client->stream()) != 0) {
+    client->close();  // on_closed deletes it
+    return;
+  }
+  counters_.clients_accepted.fetch_add(1, std::memory_order_relaxed);
+  client->start();
+}
+
+// ---- timers and shutdown ----
+
+void Worker::tick_cb(uv_timer_t* h) noexcept { static_cast<Worker*>(h->data)->tick(); }
+
+void Worker::tick() {
+  auto now = Clock::now();
+  const conf::Config& config = *snapshot_->config;
+  for (auto& [key, pool] : pools_) pool->tick(now);
+  auto login_limit = config.proxy.client_login_timeout;
+  for_each_client([&](ClientConn& c) {
+    auto st = c.state();
+    bool logging_in = st == ClientConn::State::startup || st == ClientConn::State::auth ||
+                      st == ClientConn::State::login_wait;
+    if (logging_in && login_limit.count() > 0 && now - c.created_at() > login_limit) {
+      c.fail("08P01", "pgsidecar: client_login_timeout");
+      return;
+    }
+    if (st == ClientConn::State::active && c.pool() != nullptr && c.server() != nullptr) {
+      auto limit = c.pool()->settings().idle_transaction_timeout;
+      const ServerConn* s = c.server();
+      if (limit.count() > 0 && s->pending_ready() == 0 && s->transaction_status() != 'I' &&
+          now - c.last_activity() > limit) {
+        c.fail("25P03", "terminating connection due to idle-in-transaction timeout");
+      }
+    }
+  });
+  if (shutting_down_ && now > shutdown_deadline_) {
+    for_each_client([](ClientConn& c) { c.fail("57P01", "terminating connection due to administrator command"); });
+  }
+}
+
+void Worker::begin_shutdown(bool immediate) {
+  if (!shutting_down_) {
+    shutting_down_ = true;
+    shutdown_deadline_ = Clock::now() + snapshot_->config->proxy.shutdown_timeout;
+    if (listener_open_) {
+      listener_open_ = false;
+      uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+    }
+    for (auto& [key, pool] : pools_) pool->close_idle_servers();
+  }
+  if (immediate) shutdown_deadline_ = Clock::now();
+  for_each_client([immediate](ClientConn& c) {
+    if (immediate) {
+      c.fail("57P01", "terminating connection due to administrator command");
+    } else {
+      c.begin_shutdown();
+    }
+  });
+  maybe_finish_shutdown();
+}
+
+void Worker::maybe_finish_shutdown() {
+  if (!shutting_down_ || handles_closed_ || !clients_.empty()) return;
+  for (auto& [key, pool] : pools_) pool->close_idle_servers();
+  if (open_servers_ != 0) return;
+  handles_closed_ = true;
+  {
+    std::lock_guard<std::mutex> lock(inbox_mutex_);
+    inbox_open_ = false;
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tick_timer_), nullptr);
+}
+
+}  // namespace pgs::proxy

@@ -1,0 +1,121 @@
+// A worker: one thread, one libuv loop, its own SO_REUSEPORT listener, clients, servers and pools.
+// Nothing mutable is shared with other workers; config snapshots and cancel requests arrive through a
+// mutex-protected inbox and a uv_async wake-up.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "proxy/secrets.h"
+
+namespace pgs::proxy {
+
+class ClientConn;
+class Pool;
+class Process;
+class ServerConn;
+using Clock = std::chrono::steady_clock;
+
+// Counters owned by one worker thread (read by others only through snapshots; relaxed atomics).
+struct WorkerCounters {
+  std::atomic<uint64_t> clients_accepted{0};
+  std::atomic<uint64_t> clients_refused{0};
+  std::atomic<uint64_t> login_failures{0};
+  std::atomic<uint64_t> protocol_errors{0};
+  std::atomic<uint64_t> transactions{0};
+  std::atomic<uint64_t> queries{0};
+  std::atomic<uint64_t> server_connects{0};
+  std::atomic<uint64_t> server_connect_failures{0};
+  std::atomic<uint64_t> cancels_forwarded{0};
+};
+
+class Worker {
+ public:
+  Worker(Process& process, int index);
+  ~Worker();
+
+  // ---- any thread ----
+  bool start(std::string& error);  // binds the listener, starts the thread
+  void join();
+  void post_snapshot(std::shared_ptr<const Snapshot> snapshot);
+  void post_cancel(int32_t pid, int32_t secret);
+  void post_shutdown(bool immediate);
+  int index() const { return index_; }
+  const WorkerCounters& counters() const { return counters_; }
+
+  // ---- loop thread ----
+  uv_loop_t* loop() { return &loop_; }
+  Process& process() { return process_; }
+  const Snapshot& snapshot() const { return *snapshot_; }
+  std::shared_ptr<const Snapshot> snapshot_ptr() const { return snapshot_; }
+  WorkerCounters& counters() { return counters_; }
+  Pool* pool_for(const std::string& database, const std::string& user);  // nullptr if not configured
+  void add_client(ClientConn* client);
+  void remove_client(ClientConn* client);
+  void allocate_cancel_key(ClientConn* client, int32_t& pid, int32_t& secret);
+  void send_cancel(const struct PoolTarget& target, int32_t backend_pid, int32_t backend_secret);
+  void route_cancel(int32_t pid, int32_t secret);  // from a CancelRequest on this worker's listener
+  uint64_t next_server_id() { return next_server_id_++; }
+  bool shutting_down() const { return shutting_down_; }
+  void maybe_finish_shutdown();
+  void server_opened() { ++open_servers_; }
+  void server_closed() { --open_servers_; maybe_finish_shutdown(); }
+  size_t client_count() const { return clients_.size(); }
+
+  void for_each_client(const std::function<void(ClientConn&)>& fn);
+
+ private:
+  static void async_cb(uv_async_t* h) noexcept;
+  static void tick_cb(uv_timer_t* h) noexcept;
+  static void accept_cb(uv_stream_t* s, int status) noexcept;
+  void run();
+  void drain_inbox();
+  void apply_snapshot(std::shared_ptr<const Snapshot> snapshot);
+  void deliver_cancel(int32_t pid, int32_t secret);
+  void on_accept(int status);
+  void tick();
+  void begin_shutdown(bool immediate);
+  void close_loop_handles();
+
+  Process& process_;
+  int index_;
+  uv_loop_t loop_{};
+  uv_tcp_t listener_{};
+  uv_async_t async_{};
+  uv_timer_t tick_timer_{};
+  std::thread thread_;
+  bool listener_open_ = false;
+
+  std::mutex inbox_mutex_;
+  std::shared_ptr<const Snapshot> inbox_snapshot_;
+  std::vector<std::pair<int32_t, int32_t>> inbox_cancels_;
+  bool inbox_shutdown_ = false;
+  bool inbox_immediate_ = false;
+  bool inbox_open_ = false;  // false before start and once the async handle is closed
+
+  std::shared_ptr<const Snapshot> snapshot_;
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<Pool>> pools_;
+  std::unordered_set<ClientConn*> clients_;
+  std::unordered_map<int32_t, ClientConn*> clients_by_pid_;
+  uint32_t next_cancel_counter_ = 1;
+  uint64_t next_client_id_ = 1;
+  uint64_t next_server_id_ = 1;
+  size_t open_servers_ = 0;
+  bool shutting_down_ = false;
+  bool handles_closed_ = false;
+  Clock::time_point shutdown_deadline_{};
+  WorkerCounters counters_;
+};
+
+}  // namespace pgs::proxy
