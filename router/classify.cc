@@ -159,7 +159,7 @@ Classification classify(std::string_view sql, const ClassifyOptions& options) {
     mark_unparsed(c);
     return c;
   }
-  if (st.nesting_tokens > options.max_parse_tokens) {
+  if (detail::too_complex(st, options.max_parse_tokens)) {
     c.flags.oversized = true;
     mark_unparsed(c);
     return c;

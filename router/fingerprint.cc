@@ -14,7 +14,7 @@ std::optional<std::string_view> refuse(std::string_view sql, const ClassifyOptio
   if (sql.size() > limits.max_parse_bytes) return kOversizedStatement;
   detail::ScanStats st = detail::scan_stats(sql);
   if (st.has_nul) return kUnparseableStatement;
-  if (st.nesting_tokens > limits.max_parse_tokens) return kOversizedStatement;
+  if (detail::too_complex(st, limits.max_parse_tokens)) return kOversizedStatement;
   return std::nullopt;
 }
 

@@ -21,11 +21,12 @@ bool is_op_char(char c) {
 }
 
 // End of a /* */ comment starting at `pos` (which points at '/'); comments nest in Postgres.
-size_t skip_block_comment(std::string_view s, size_t pos) {
+size_t skip_block_comment(std::string_view s, size_t pos, size_t* max_depth = nullptr) {
   size_t depth = 0;
   while (pos < s.size()) {
     if (s[pos] == '/' && pos + 1 < s.size() && s[pos + 1] == '*') {
       ++depth;
+      if (max_depth && depth > *max_depth) *max_depth = depth;
       pos += 2;
     } else if (s[pos] == '*' && pos + 1 < s.size() && s[pos + 1] == '/') {
       pos += 2;
@@ -162,7 +163,7 @@ ScanStats scan_stats(std::string_view s) {
     } else if (is_space(c) || c == ',' || c == ';' || c == '.' || c == ')' || c == ']') {
       ++pos;
     } else if (starts_comment(s, pos)) {
-      pos = skip_comment(s, pos);
+      pos = c == '/' ? skip_block_comment(s, pos, &st.max_comment_depth) : skip_line_comment(s, pos);
     } else if (c == '\'' || c == '"') {
       pos = skip_quoted(s, pos, c, false);
     } else if (size_t q = prefixed_quote(s, pos, &backslash); q != std::string_view::npos) {

@@ -12,10 +12,20 @@
 namespace pgs::router::detail {
 
 struct ScanStats {
-  size_t nesting_tokens = 0;  // operators, words, ( and [ : everything that can deepen a parse tree
-  bool has_nul = false;       // a NUL byte: the text cannot be handed to a C parser as is
+  size_t nesting_tokens = 0;     // operators, words, ( and [ : everything that can deepen a parse tree
+  size_t max_comment_depth = 0;  // deepest /* /* */ */ nesting
+  bool has_nul = false;          // a NUL byte: the text cannot be handed to a C parser as is
 };
 ScanStats scan_stats(std::string_view sql);
+
+// Postgres's lexer takes time quadratic in comment nesting depth (4000 levels: ~1 s); nobody nests
+// comments this deep on purpose.
+inline constexpr size_t kMaxCommentDepth = 32;
+
+// True when the text must not be handed to libpg_query (stack depth or CPU time would be unbounded).
+inline bool too_complex(const ScanStats& st, size_t max_tokens) {
+  return st.nesting_tokens > max_tokens || st.max_comment_depth > kMaxCommentDepth;
+}
 
 // Position of the first byte that is not whitespace or part of a comment, from `pos` on.
 size_t skip_space_and_comments(std::string_view sql, size_t pos = 0);
