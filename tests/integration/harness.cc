@@ -285,7 +285,12 @@ void Proxy::wait_ready(const ProxyOptions& options, Millis deadline) {
 
 Proxy::~Proxy() {
   if (direct_) return;
-  child_.stop(Millis(10000));
+  // No client is left at teardown, so a draining proxy has nothing to wait for.
+  child_.stop(Millis(5000));
+  if (child_.exited_by_signal() && child_.exit_code() == 128 + SIGKILL) {
+    std::cerr << "warning: pgsidecar (pid " << child_.pid()
+              << ") did not exit within 5 s of SIGTERM and was killed\n";
+  }
   if (!dir_.empty() && env_or("PGS_IT_KEEP", "").empty()) {
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);

@@ -43,16 +43,16 @@ TEST_F(PsqlTest, ScramSessionWithDescribeMultiStatementAndRollback) {
       "SELECT 'still usable';\n";
   RunResult r = run_psql(p.conninfo(), script, {"-At"});
   EXPECT_EQ(r.exit_code, 0) << r.describe();
-  EXPECT_TRUE(contains(r.out, "|" + t + "|table|flopods")) << r.describe();    // \d
-  EXPECT_TRUE(contains(r.out, "id|integer")) << r.describe();                 // \d table
-  EXPECT_TRUE(contains(r.out, "one\ntwo\n")) << r.describe();
-  EXPECT_TRUE(contains(r.err, "23505")) << r.describe();
-  EXPECT_TRUE(contains(r.out, "rows=0\n")) << r.describe();
-  EXPECT_TRUE(contains(r.err, "22012")) << r.describe();
-  EXPECT_TRUE(contains(r.err, "25P02")) << r.describe();  // in failed transaction block
-  EXPECT_FALSE(contains(r.out, "not run")) << r.describe();
-  EXPECT_TRUE(contains(r.out, "after rollback rows=0\n")) << r.describe();
-  EXPECT_TRUE(contains(r.out, "still usable\n")) << r.describe();
+  EXPECT_TRUE(contains(r.out, "|" + t + "|table|flopods"));  // \d
+  EXPECT_TRUE(contains(r.out, "id|integer"));                  // \d table
+  EXPECT_TRUE(contains(r.out, "one\ntwo\n"));
+  EXPECT_TRUE(contains(r.err, "23505"));
+  EXPECT_TRUE(contains(r.out, "rows=0\n"));
+  EXPECT_TRUE(contains(r.err, "22012"));
+  EXPECT_TRUE(contains(r.err, "25P02"));  // in failed transaction block
+  EXPECT_FALSE(contains(r.out, "not run"));
+  EXPECT_TRUE(contains(r.out, "after rollback rows=0\n"));
+  EXPECT_TRUE(contains(r.out, "still usable\n"));
 }
 
 TEST_F(PsqlTest, ScramIsWhatTheProxyAsks) {
