@@ -2,10 +2,17 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
+#include <iterator>
+
 namespace pgs::router {
 
-ClassifierCache::ClassifierCache(size_t max_entries, ClassifyOptions options, size_t max_text_bytes)
-    : max_entries_(max_entries), max_text_bytes_(max_text_bytes), options_(std::move(options)) {}
+ClassifierCache::ClassifierCache(size_t max_entries, ClassifyOptions options, size_t max_text_bytes,
+                                 size_t max_total_text_bytes)
+    : max_entries_(max_entries),
+      max_text_bytes_(std::min(max_text_bytes, max_total_text_bytes)),
+      max_total_text_bytes_(max_total_text_bytes),
+      options_(std::move(options)) {}
 
 std::shared_ptr<const Classification> ClassifierCache::classify(std::string_view sql) {
   uint64_t h = XXH3_64bits(sql.data(), sql.size());
@@ -25,17 +32,20 @@ std::shared_ptr<const Classification> ClassifierCache::classify(std::string_view
 }
 
 void ClassifierCache::insert(uint64_t hash, std::string_view sql, std::shared_ptr<const Classification> value) {
-  if (auto it = index_.find(hash); it != index_.end()) {  // a collision: the newer text wins
-    lru_.erase(it->second);
-    index_.erase(it);
-  }
-  while (index_.size() >= max_entries_ && !lru_.empty()) {
-    index_.erase(lru_.back().hash);
-    lru_.pop_back();
+  if (auto it = index_.find(hash); it != index_.end()) erase(it->second);  // a collision: newer text wins
+  while (!lru_.empty() && (index_.size() >= max_entries_ || text_bytes_ + sql.size() > max_total_text_bytes_)) {
+    erase(std::prev(lru_.end()));
     ++stats_.evictions;
   }
   lru_.push_front(Entry{hash, std::string(sql), std::move(value)});
   index_.emplace(hash, lru_.begin());
+  text_bytes_ += sql.size();
+}
+
+void ClassifierCache::erase(List::iterator it) {
+  text_bytes_ -= it->text.size();
+  index_.erase(it->hash);
+  lru_.erase(it);
 }
 
 void ClassifierCache::reset(ClassifyOptions options) {
@@ -46,6 +56,7 @@ void ClassifierCache::reset(ClassifyOptions options) {
 void ClassifierCache::clear() {
   lru_.clear();
   index_.clear();
+  text_bytes_ = 0;
 }
 
 }  // namespace pgs::router

@@ -1,8 +1,9 @@
 // Memoised classify(): one per worker thread (no locks; not thread-safe by design).
 //
 // Key: XXH3-64 of the text; the text itself is stored and compared, so a collision is a miss, never a
-// wrong answer. Bounded LRU: at most max_entries entries, and texts longer than max_text_bytes are
-// classified but not stored. The returned shared_ptr keeps its Classification alive after eviction.
+// wrong answer. Bounded LRU: at most max_entries entries holding at most max_total_text_bytes of SQL
+// text; texts longer than max_text_bytes are classified but not stored. The returned shared_ptr keeps
+// its Classification alive after eviction.
 #pragma once
 
 #include <cstdint>
@@ -26,7 +27,7 @@ class ClassifierCache {
   };
 
   explicit ClassifierCache(size_t max_entries = 4096, ClassifyOptions options = {},
-                           size_t max_text_bytes = 16 * 1024);
+                           size_t max_text_bytes = 16 * 1024, size_t max_total_text_bytes = 8u << 20);
 
   std::shared_ptr<const Classification> classify(std::string_view sql);
 
@@ -35,6 +36,7 @@ class ClassifierCache {
   void clear();
 
   size_t size() const { return index_.size(); }
+  size_t text_bytes() const { return text_bytes_; }
   size_t max_entries() const { return max_entries_; }
   const Stats& stats() const { return stats_; }
   const ClassifyOptions& options() const { return options_; }
@@ -48,9 +50,12 @@ class ClassifierCache {
   using List = std::list<Entry>;  // most recently used first
 
   void insert(uint64_t hash, std::string_view sql, std::shared_ptr<const Classification> value);
+  void erase(List::iterator it);
 
   size_t max_entries_;
   size_t max_text_bytes_;
+  size_t max_total_text_bytes_;
+  size_t text_bytes_ = 0;
   ClassifyOptions options_;
   List lru_;
   std::unordered_map<uint64_t, List::iterator> index_;

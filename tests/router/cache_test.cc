@@ -53,6 +53,16 @@ TEST(ClassifierCache, LongTextsAreNotStored) {
   EXPECT_TRUE(a->read_only);
 }
 
+TEST(ClassifierCache, TotalTextBudget) {
+  ClassifierCache cache(100, {}, 64, 100);  // 100 bytes of text at most
+  for (int i = 0; i < 20; ++i) (void)cache.classify("SELECT " + std::to_string(1000000 + i));  // 14 bytes
+  EXPECT_LE(cache.text_bytes(), 100u);
+  EXPECT_EQ(cache.size(), 7u);
+  EXPECT_EQ(cache.stats().evictions, 13u);
+  cache.clear();
+  EXPECT_EQ(cache.text_bytes(), 0u);
+}
+
 TEST(ClassifierCache, ResetAppliesNewOptions) {
   ClassifierCache cache(8);
   EXPECT_FALSE(cache.classify("SELECT report()")->read_only);
