@@ -26,7 +26,11 @@ std::string md5_password_response(std::string_view user, std::string_view passwo
 }
 
 bool md5_verify(std::string_view stored_hash, const uint8_t salt[4], std::string_view client_response) {
-  return crypto::equal_constant_time(md5_response_from_hash(stored_hash, salt), client_response);
+  constexpr size_t kResponseSize = 35;  // "md5" + 32 hex digits
+  const std::string expected = md5_response_from_hash(stored_hash, salt);
+  // Without MD5 (md5_hex returned "") the expected value is just "md5": never accept that.
+  if (expected.size() != kResponseSize || stored_hash.size() != kResponseSize) return false;
+  return crypto::equal_constant_time(expected, client_response);
 }
 
 }  // namespace pgs::protocol

@@ -39,10 +39,16 @@ const char* type_name(char type_byte);
 bool is_known_type(char type_byte);
 
 // Startup message (protocol 3.0): name/value pairs, terminated by an empty name.
+// decode() accepts any 3.x version: for a minor above 0, or any "_pq_." option, the proxy answers
+// NegotiateProtocolVersion(0, protocol_options()) and carries on in 3.0 (docs "Protocol versions").
 struct Startup {
   uint32_t protocol_version;
   std::vector<std::pair<std::string_view, std::string_view>> params;
-  std::string_view get(std::string_view name) const;  // "" if absent
+  std::string_view get(std::string_view name) const;  // "" if absent; the last one if repeated
+  uint16_t minor_version() const { return static_cast<uint16_t>(protocol_version & 0xffff); }
+  // Names of the "_pq_.*" protocol options the client asked for (we implement none).
+  std::vector<std::string_view> protocol_options() const;
+  bool needs_negotiation() const { return minor_version() != 0 || !protocol_options().empty(); }
   static Result<Startup> decode(const StartupFrame& f);
 };
 

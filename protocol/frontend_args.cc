@@ -88,6 +88,14 @@ std::string_view Startup::get(std::string_view name) const {
   return {};
 }
 
+std::vector<std::string_view> Startup::protocol_options() const {
+  std::vector<std::string_view> out;
+  for (const auto& [name, value] : params) {
+    if (name.starts_with("_pq_.")) out.push_back(name);
+  }
+  return out;
+}
+
 // StartupMessage: Int32 version (major << 16 | minor), then (name, value) C strings, then a
 // terminating NUL that must be the last byte (the server's "invalid startup packet layout").
 // Any 3.x is accepted: for a minor above 0 the caller answers NegotiateProtocolVersion.

@@ -54,11 +54,12 @@ Result<Verifier> Verifier::parse(std::string_view text) {
 // "Client Key"); StoredKey = H(ClientKey); ServerKey = HMAC(SaltedPassword, "Server Key").
 // SASLprep is not applied: for ASCII passwords it is the identity (Postgres falls back to the raw
 // bytes whenever SASLprep would reject the password), so non-ASCII passwords may differ.
+// An iteration count below 1 is taken as 1 (PBKDF2 is undefined for 0).
 Verifier Verifier::from_password(std::string_view password, std::string_view salt, int iterations) {
   Verifier v;
-  v.iterations = iterations;
+  v.iterations = iterations < 1 ? 1 : iterations;
   v.salt = std::string(salt);
-  const crypto::Digest32 salted = crypto::pbkdf2_sha256(password, salt, iterations);
+  const crypto::Digest32 salted = crypto::pbkdf2_sha256(password, salt, v.iterations);
   const crypto::Digest32 client_key = crypto::hmac_sha256(crypto::view(salted), "Client Key");
   v.stored_key = crypto::sha256(crypto::view(client_key));
   v.server_key = crypto::hmac_sha256(crypto::view(salted), "Server Key");

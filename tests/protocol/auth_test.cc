@@ -21,6 +21,7 @@ TEST(Md5, StoredHashAndResponse) {
   EXPECT_TRUE(md5_verify("md57a74ae47813429c3a95efbb1fa28373f", salt, "md57e31179cc6e650affbd66a665fe8e988"));
   EXPECT_FALSE(md5_verify("md57a74ae47813429c3a95efbb1fa28373f", salt, "md57e31179cc6e650affbd66a665fe8e989"));
   EXPECT_FALSE(md5_verify("md57a74ae47813429c3a95efbb1fa28373f", salt, ""));
+  EXPECT_FALSE(md5_verify("", salt, "md5"));  // a missing stored hash never matches
 }
 
 TEST(Base64, StrictRoundTrip) {

@@ -70,6 +70,7 @@ TEST(SplitStartup, Protocol30ParamsRoundTrip) {
   EXPECT_EQ(s->get("options"), "-c search_path=x");
   EXPECT_EQ(s->get("application_name"), "");
   EXPECT_EQ(s->get("missing"), "");
+  EXPECT_FALSE(s->needs_negotiation());
 }
 
 TEST(SplitStartup, RepeatedParameterLastWins) {
@@ -87,7 +88,10 @@ TEST(SplitStartup, Protocol32WithPqOptionsDecodes) {
   auto s = frontend::Startup::decode(f);
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->protocol_version, v32);
+  EXPECT_EQ(s->minor_version(), 2);
   EXPECT_EQ(s->get("_pq_.frobnicate"), "on");
+  EXPECT_EQ(s->protocol_options(), (std::vector<std::string_view>{"_pq_.frobnicate"}));
+  EXPECT_TRUE(s->needs_negotiation());
 }
 
 TEST(SplitStartup, Protocol2IsUnsupported) {
