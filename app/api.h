@@ -27,6 +27,8 @@ struct Services {
 class Api {
  public:
   explicit Api(Services services);
+  Api(const Api&) = delete;  // the routes hold references to services_
+  Api& operator=(const Api&) = delete;
   // Thread-safe; blocks on the database and Redis (call it from a handler thread, not an I/O one).
   Response handle(Request& request);
 

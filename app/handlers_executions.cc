@@ -51,7 +51,10 @@ Outcome<ExecutionInput, Invalid> parse_execution(std::string_view text) {
   for (auto* o : {&pod, &tin, &tout, &dur}) {
     if (!*o) return o->error();
   }
-  in.pod_id = *pod, in.tokens_in = *tin, in.tokens_out = *tout, in.duration_ms = *dur;
+  in.pod_id = *pod;
+  in.tokens_in = *tin;
+  in.tokens_out = *tout;
+  in.duration_ms = *dur;
   auto model = opt_string(*body, "model", 1, 64);
   auto status = opt_string(*body, "status", 1, 16);
   auto error = opt_string(*body, "error", 0, 4000);
@@ -59,11 +62,15 @@ Outcome<ExecutionInput, Invalid> parse_execution(std::string_view text) {
   for (auto* o : {&model, &status, &error, &started}) {
     if (!*o) return o->error();
   }
-  in.model = *model, in.status = *status, in.error = *error, in.started_at = *started;
+  in.model = *model;
+  in.status = *status;
+  in.error = *error;
+  in.started_at = *started;
   auto input = opt_json(*body, "input");
   auto output = opt_json(*body, "output");
   if (!input || !output) return !input ? input.error() : output.error();
-  in.input = *input, in.output = *output;
+  in.input = *input;
+  in.output = *output;
   return in;
 }
 

@@ -1,6 +1,7 @@
-// GET /api/v1/health: the database (through whatever --db points at, normally the proxy), Redis and
-// the proxy's /readyz. No token, no rate limit (load balancers poll it). 200 when the database and
-// the proxy are fine ("degraded" if only Redis is down: rate limiting fails open), 503 otherwise.
+// GET /healthz: liveness. GET /api/v1/health: readiness, checking the database (through whatever
+// --db points at, normally the proxy), Redis and the proxy's /readyz. No token, no rate limit (load
+// balancers poll them). 200 when the database and the proxy are fine ("degraded" if only Redis is
+// down: rate limiting fails open), 503 otherwise.
 #include <chrono>
 
 #include "app/handlers_common.h"
@@ -50,6 +51,10 @@ json::object check_proxy(const std::string& url) {
 }  // namespace
 
 void add_health_routes(Router& router, Services& s) {
+  // Liveness only: the process answers HTTP. No dependency is touched (probes may poll it often).
+  router.add(
+      "GET", "/healthz", [](Request&) { return json_response(200, json::object{{"status", "ok"}}); },
+      /*needs_user=*/false, /*rate_limited=*/false);
   router.add(
       "GET", "/api/v1/health",
       [&s](Request&) {

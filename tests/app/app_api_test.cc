@@ -39,6 +39,9 @@ TEST_F(Api, HealthReportsEachDependency) {
   EXPECT_EQ(r.json.at("checks").at("database").at("ok"), true);
   EXPECT_EQ(r.json.at("checks").at("redis").at("ok"), true);
   EXPECT_EQ(r.header("content-type"), "application/json");
+  auto live = get("/healthz", "");
+  EXPECT_EQ(live.status, 200);
+  EXPECT_EQ(live.json.at("status"), "ok");
 }
 
 TEST_F(Api, MissingOrInvalidTokenIs401) {

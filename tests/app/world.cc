@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <sstream>
+
 namespace pgs::app::test {
 
 World& World::get() {
@@ -42,8 +45,27 @@ World::World() {
          "uploaded_by) VALUES ($1, 'Quarterly ' || $3 || ' report', 'Numbers', 'application/pdf', 1000, 'k', $2)",
          {ws, who, word});
   }
-  api = std::make_unique<ApiServer>(std::vector<std::string>{"--threads", "2", "--pool", "4", "--redis-prefix",
-                                                             "flopods-test-" + std::to_string(getpid()) + ":"});
+  std::vector<std::string> args{"--threads", "2", "--pool", "4", "--redis-prefix",
+                                "flopods-test-" + std::to_string(getpid()) + ":"};
+  // e.g. FLOPODS_TEST_API_ARGS=--prepared runs the same suite with PQprepare'd statements.
+  if (const char* extra = std::getenv("FLOPODS_TEST_API_ARGS"); extra != nullptr && *extra != '\0') {
+    std::istringstream words(extra);
+    for (std::string word; words >> word;) args.push_back(word);
+  }
+  api = std::make_unique<ApiServer>(args);
+}
+
+World::~World() {
+  api.reset();
+  const std::string users = "{" + alice.id + "," + bob.id + "," + carol.id + "}";
+  const std::string workspaces = "{" + ws_alice + "," + ws_bob + "}";
+  // The partitioned logs have no foreign keys (see 002_canvas.sql): delete their rows explicitly.
+  for (const char* table : {"canvas.pod_executions", "billing.pod_usage_logs", "canvas.flow_activity_logs",
+                            "documents.document_api_logs"}) {
+    db.q(std::string("DELETE FROM ") + table + " WHERE workspace_id = ANY($1::bigint[])", {workspaces});
+  }
+  db.q("DELETE FROM core.workspaces WHERE id = ANY($1::bigint[])", {workspaces});
+  db.q("DELETE FROM core.users WHERE id = ANY($1::bigint[])", {users});
 }
 
 }  // namespace pgs::app::test

@@ -21,6 +21,7 @@ struct World {
   std::unique_ptr<ApiServer> api;
 
   static World& get();
+  ~World();  // stops the server, then deletes this run's rows
 
  private:
   World();
