@@ -130,6 +130,7 @@ TEST(Resilience, StalledClientIsDisconnectedAfterTheReadTimeout) {
   while (!ec) s.read_some(boost::asio::buffer(buf), ec);
   EXPECT_EQ(ec, boost::asio::error::eof);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  EXPECT_EQ(api.process().stop(), 0) << "SIGTERM must end the server cleanly (exit 0)";
 }
 
 }  // namespace
