@@ -32,7 +32,7 @@ void query_stmt(Ctx& c, std::string_view type, const json::object& body) {
   c.walker.query(type, body);
 }
 
-bool explain_analyze(const json::object& body) {
+bool explain_analyze(const json::object& body, std::string_view sql) {
   const json::value* opts = body.if_contains("options");
   if (!opts || !opts->is_array()) return false;
   for (const auto& o : opts->get_array()) {
@@ -40,9 +40,13 @@ bool explain_analyze(const json::object& body) {
     if (!n || str_field(*n->second, "defname") != "analyze") continue;
     const json::value* arg = n->second->if_contains("arg");
     if (!arg) return true;
-    auto v = const_text(*arg, {});
+    auto v = const_text(*arg, sql);
     auto s = node_of(*arg);
     if (s && s->first == "String") v = std::string(str_field(*s->second, "sval"));
+    if (s && s->first == "Integer") {  // {"Integer": {}} is 0: zero fields are omitted
+      const json::value* iv = s->second->if_contains("ival");
+      v = iv && iv->is_int64() ? std::to_string(iv->get_int64()) : std::string("0");
+    }
     return !(v && (*v == "false" || *v == "off" || *v == "0"));
   }
   return false;
@@ -63,7 +67,7 @@ void explain_stmt(Ctx& c, std::string_view, const json::object& body) {
   c.out.tables_written = std::move(inner.tables_written);
   c.out.functions = std::move(inner.functions);
   c.out.unsafe_functions = std::move(inner.unsafe_functions);
-  if (explain_analyze(body)) {
+  if (explain_analyze(body, c.sql)) {
     c.out.session_changes = std::move(inner.session_changes);
   } else {
     // Without ANALYZE nothing runs: no rows change and no session effect takes place.
