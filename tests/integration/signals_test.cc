@@ -54,10 +54,11 @@ TEST_F(SignalsTest, SighupWithABrokenConfigKeepsTheOldOne) {
     std::ofstream f(p.config_path(), std::ios::trunc);
     f << "[proxy\nthis is = = not toml\n[pool]\npool_size = -1\n";
   }
+  size_t log_before = p.log_tail(0).size();
   p.sighup();
-  // The reload is refused and logged; the process stays up with the old config. Wait until the
-  // proxy has had the time to notice (it logs the refused reload), then check it still serves.
-  wait_until([&] { return p.log_tail().find("pool_size") != std::string::npos; }, Millis(3000));
+  // The reload is refused and logged; the process stays up with the old config.
+  EXPECT_TRUE(wait_until([&] { return p.log_tail(0).size() > log_before; }, Millis(5000)))
+      << "nothing logged about the refused reload";
   EXPECT_TRUE(p.alive());
   EXPECT_TRUE(can_login(p, kPassword));
   Pg pg(p.spec());
