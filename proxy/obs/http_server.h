@@ -65,7 +65,8 @@ class HttpServer {
   // Binds, listens and starts the thread. Returns "" on success, else a message naming the address
   // and the reason (start-up error; the proxy refuses to start).
   std::string start();
-  // Closes the listener and every connection and joins the thread. Idempotent.
+  // Closes the listener and every connection and joins the thread. Idempotent. Call it from any
+  // thread but the HTTP thread (never from a handler).
   void stop();
 
   uint16_t port() const;  // the bound port (useful with port 0); 0 before start()
