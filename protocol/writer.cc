@@ -77,6 +77,8 @@ void write_auth(std::string& out, int32_t code, std::string_view data) {
 
 }  // namespace
 
+void write_encryption_refused(std::string& out) { out.push_back('N'); }
+
 void write_error(std::string& out, const ErrorSpec& e) { write_fields(out, 'E', e); }
 void write_notice(std::string& out, const ErrorSpec& e) { write_fields(out, 'N', e); }
 

@@ -35,6 +35,10 @@ class MessageWriter {
 };
 
 // ---- To clients (backend messages) ----
+// The one-byte answer to SSLRequest or GSSENCRequest when we do not encrypt: 'N' (not a typed
+// message). The client then sends its StartupMessage in the clear, or gives up.
+void write_encryption_refused(std::string& out);
+
 struct ErrorSpec {
   std::string_view severity = "ERROR";  // ERROR, FATAL, ...
   std::string_view sqlstate;            // five characters

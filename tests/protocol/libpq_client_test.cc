@@ -27,6 +27,7 @@ struct ServerOutcome {
   bool authenticated = false;
   std::string user;
   std::string query;  // the SQL of the Query message received, if any
+  int encryption_requests = 0;
 };
 
 class Listener {
@@ -110,6 +111,14 @@ ServerOutcome serve_one(Listener& l, Method method) {
   if (fd < 0) return outcome;
   WireConn c(fd);
   auto startup = c.read_startup();
+  // sslmode=prefer opens with SSLRequest: refuse with 'N', then the StartupMessage follows.
+  while (startup && (startup->first == kSslRequestCode || startup->first == kGssEncRequestCode)) {
+    ++outcome.encryption_requests;
+    std::string refusal;
+    write_encryption_refused(refusal);
+    c.send(refusal);
+    startup = c.read_startup();
+  }
   if (!startup) return outcome;
   std::string body = startup->second;
   StartupFrame sf{startup->first, test::bytes_of(body), body.size() + 8};
@@ -141,10 +150,10 @@ struct ClientResult {
   std::string value;
 };
 
-ClientResult run_client(uint16_t port, std::string_view password) {
+ClientResult run_client(uint16_t port, std::string_view password, std::string_view sslmode = "disable") {
   std::string conninfo = "host=127.0.0.1 port=" + std::to_string(port) +
-                         " user=alice dbname=db sslmode=disable gssencmode=disable connect_timeout=10 "
-                         "password=" + std::string(password);
+                         " user=alice dbname=db gssencmode=disable connect_timeout=10 sslmode=" +
+                         std::string(sslmode) + " password=" + std::string(password);
   ClientResult r;
   PGconn* conn = PQconnectdb(conninfo.c_str());
   r.connected = PQstatus(conn) == CONNECTION_OK;
@@ -183,6 +192,16 @@ TEST_P(LibpqClient, WrongPasswordGets28P01) {
   EXPECT_FALSE(outcome.authenticated);
   EXPECT_NE(client.error.find("password authentication failed for user \"alice\""), std::string::npos)
       << client.error;
+}
+
+TEST_P(LibpqClient, SslRequestRefusedThenPlainLogin) {
+  Listener l;
+  auto server = std::async(std::launch::async, [&] { return serve_one(l, GetParam()); });
+  ClientResult client = run_client(l.port(), kPassword, "prefer");
+  ServerOutcome outcome = server.get();
+  EXPECT_TRUE(client.connected) << client.error;
+  EXPECT_EQ(outcome.encryption_requests, 1);
+  EXPECT_EQ(client.value, "hello");
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, LibpqClient, ::testing::Values(Method::scram, Method::md5),
