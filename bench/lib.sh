@@ -20,11 +20,12 @@ target_port() {
   esac
 }
 
-# target_pidfile NAME: the pid file of a proxy target ("" for Postgres itself: no CPU accounting).
-target_pidfile() {
+# target_pid NAME: the process serving a proxy target's port, whoever started it ("" for Postgres
+# itself: no CPU accounting there). pgsidecar's workers share one process (SO_REUSEPORT threads).
+target_pid() {
   case "$1" in
-    pgsidecar) echo "$PROXY_PIDFILE" ;;
-    pgbouncer) echo "$PGBOUNCER_PIDFILE" ;;
+    pgsidecar | pgbouncer)
+      ss -Hltnp "sport = :$(target_port "$1")" | grep -oE 'pid=[0-9]+' | head -n1 | cut -d= -f2 ;;
     *) echo "" ;;
   esac
 }
@@ -74,12 +75,11 @@ pgbench_run() {
 # workload round position target tps transactions cpu_ticks cpu_us_per_txn status
 run_one() {
   local workload="$1" round="$2" position="$3" target="$4"
-  local port pidfile pid="" before=0 after=0 status=ok
+  local port pid before=0 after=0 status=ok
   port="$(target_port "$target")"
-  pidfile="$(target_pidfile "$target")"
-  if [[ -n "$pidfile" ]]; then
-    pid_alive "$pidfile" || die "$target is not running (pid file $pidfile)"
-    pid="$(pid_of "$pidfile")"
+  pid="$(target_pid "$target")"
+  if [[ -z "$pid" && "$target" =~ ^(pgsidecar|pgbouncer)$ ]]; then
+    die "$target is not listening on :$port"
   fi
   local logfile="$BENCH_OUT/$workload-r$round-$target.log"
   [[ -n "$pid" ]] && before="$(cpu_ticks "$pid")"

@@ -32,11 +32,12 @@ app_seed() {
   printf '# primary %s\n%s\n' "$sysid" "$out" >"$APP_SEED_FILE"
 }
 
-# app_up: returns 1 (after a warning) when the binary is missing, so callers carry on.
+# app_up: returns 2 (after a warning) when the binary is missing, so callers carry on; dies on
+# any other failure.
 app_up() {
   if [[ ! -x "$APP_BIN" ]]; then
     warn "app binary $APP_BIN not built; skipping the app"
-    return 1
+    return 2
   fi
   log "migrating the app schema"
   "$APP_BIN" migrate --db "$APP_DB" >>"$LOG_DIR/flopods-api-migrate.log" 2>&1 ||
@@ -52,16 +53,15 @@ app_up() {
 
 app_down() { managed_down flopods-api; }
 
-# A token printed by the seed, for the curl example: the last field of the first line holding
-# something token-shaped (20+ characters of [A-Za-z0-9._-]).
+# A token printed by the seed ("token for user1@flopods.dev: fp_..."), for the curl example.
 app_token() {
   [[ -s "$APP_SEED_FILE" ]] || return 0
-  grep -v '^#' "$APP_SEED_FILE" | grep -oE '[A-Za-z0-9._~+/=-]{20,}' | head -n1 || true
+  awk '/^token for / { print $NF; exit }' "$APP_SEED_FILE"
 }
 
 app_status() {
-  if managed_running flopods-api && app_ready; then
-    status_line "flopods-api" up "http://127.0.0.1:$APP_PORT"
+  if app_ready; then
+    status_line "flopods-api" up "http://127.0.0.1:$APP_PORT$(managed_running flopods-api || echo ' (not started by ./dev)')"
   else
     status_line "flopods-api" down "(127.0.0.1:$APP_PORT)"
   fi

@@ -1,7 +1,12 @@
 # shellcheck shell=bash
 # Configure and build into build/ (Ninja, RelWithDebInfo). Sourced by ./dev.
 
+# PGS_NO_BUILD=1 skips it (use the binaries already in build/).
 build_all() {
+  if [[ "${PGS_NO_BUILD:-0}" == 1 ]]; then
+    log "PGS_NO_BUILD=1: not building"
+    return 0
+  fi
   local jobs="${PGS_BUILD_JOBS:-$(nproc)}"
   # Always re-run the configure step (a few seconds): the top-level CMakeLists.txt adds module folders
   # only if they hold a CMakeLists.txt at configure time, and Ninja cannot notice a new one appearing.
