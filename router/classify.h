@@ -26,6 +26,8 @@ struct ClassifyOptions {
   // Functions the operator declares safe to run on a replica, on top of the built-in list. Match is on
   // the name as written: "app.report" matches app.report(...), "report" matches unqualified report(...).
   std::vector<std::string> replica_safe_functions;
+
+  bool operator==(const ClassifyOptions&) const = default;  // config reload: reset caches only on change
 };
 
 Classification classify(std::string_view sql, const ClassifyOptions& options = {});
