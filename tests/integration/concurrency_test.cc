@@ -52,21 +52,25 @@ TEST_F(ConcurrencyTest, FiveHundredClientsOverTwentyServersGetTheirOwnAnswers) {
   std::mutex mu;
   std::vector<std::string> errors;
   std::vector<std::thread> threads;
-  std::string conninfo = p.conninfo();
+  // All clients log in at once: a burst that may overflow a listen backlog (SYN retried after 1,
+  // 3, 7 s). The test is about answers, not login latency, hence the generous connect timeout.
+  ConnSpec spec = p.spec();
+  spec.extra["connect_timeout"] = "30";
+  std::string conninfo = spec.str();
   for (int i = 0; i < clients; ++i) {
     threads.emplace_back(client_thread, conninfo, i, 20, std::ref(connected), std::ref(go),
                          std::ref(failures), std::ref(mu), std::ref(errors));
   }
   connected.wait();  // every client has finished its login (or failed it)
   if (!p.direct()) {
-    EXPECT_LE(p.server_connections(), 20);
+    EXPECT_LE(p.server_backends(kDatabase), 20);
   }
   go.count_down();
   for (auto& t : threads) t.join();
   EXPECT_EQ(failures.load(), 0) << (errors.empty() ? "" : errors.front());
   for (const auto& e : errors) std::cout << e << "\n";
   if (!p.direct()) {
-    EXPECT_LE(p.server_connections(), 20);
+    EXPECT_LE(p.server_backends(kDatabase), 20);
   }
   EXPECT_TRUE(p.alive());
 }

@@ -344,6 +344,10 @@ int Proxy::server_connections(uint16_t server_port) const {
 }
 
 int tcp_connections(pid_t pid, uint16_t remote_port) {
+  return static_cast<int>(tcp_local_ports(pid, remote_port).size());
+}
+
+std::vector<uint16_t> tcp_local_ports(pid_t pid, uint16_t remote_port) {
   std::set<std::string> inodes;
   std::string fd_dir = "/proc/" + std::to_string(pid) + "/fd";
   std::error_code ec;
@@ -357,15 +361,34 @@ int tcp_connections(pid_t pid, uint16_t remote_port) {
   std::getline(tcp, line);
   char port_hex[8];
   std::snprintf(port_hex, sizeof port_hex, "%04X", remote_port);
-  int count = 0;
+  std::vector<uint16_t> ports;
   while (std::getline(tcp, line)) {
     std::istringstream is(line);
     std::string sl, local, remote, state, queues, tr, retr, uid, timeout, inode;
     is >> sl >> local >> remote >> state >> queues >> tr >> retr >> uid >> timeout >> inode;
     bool to_port = remote.size() > 5 && remote.substr(remote.size() - 4) == port_hex;
-    if (to_port && state == "01" && inodes.count(inode)) ++count;  // 01 = ESTABLISHED
+    if (to_port && state == "01" && inodes.count(inode) && local.size() > 5) {  // 01 = ESTABLISHED
+      ports.push_back(static_cast<uint16_t>(std::stoul(local.substr(local.size() - 4), nullptr, 16)));
+    }
   }
-  return count;
+  return ports;
+}
+
+int Proxy::server_backends(const std::string& dbname) const {
+  if (direct_) return -1;
+  std::string ports = "{";
+  for (uint16_t port : tcp_local_ports(child_.pid(), kPrimaryPort)) {
+    ports += (ports.size() > 1 ? "," : "") + std::to_string(port);
+  }
+  ports += "}";
+  Pg su = superuser();
+  if (!su.ok()) throw std::runtime_error("superuser: " + su.error());
+  PgResult r = su.exec_params(
+      "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND client_port = ANY($2::int[]) "
+      "AND client_addr = '127.0.0.1'",
+      {dbname, ports});
+  if (!r.ok()) throw std::runtime_error(r.error());
+  return std::stoi(r.value(0, 0));
 }
 
 void ProxyTest::SetUp() { require_dev_services(); }

@@ -66,6 +66,8 @@ uint16_t free_port();
 
 // Established TCP connections of process `pid` to 127.0.0.1:`remote_port` (IPv4).
 int tcp_connections(pid_t pid, uint16_t remote_port);
+// Local ports of those connections (to match pg_stat_activity.client_port).
+std::vector<uint16_t> tcp_local_ports(pid_t pid, uint16_t remote_port);
 
 // Raises this process's RLIMIT_NOFILE soft limit to min(want, hard).
 void raise_nofile_limit(rlim_t want);
@@ -201,6 +203,9 @@ class Proxy {
   // Established TCP connections from the proxy process to `server_port` (its server connections),
   // from /proc/<pid>/fd and /proc/net/tcp; -1 in direct mode.
   int server_connections(uint16_t server_port = kPrimaryPort) const;
+  // The proxy's server connections to the primary that are in database `dbname` (its connections'
+  // local ports matched against pg_stat_activity.client_port); -1 in direct mode.
+  int server_backends(const std::string& dbname) const;
 
  private:
   Proxy() = default;

@@ -116,6 +116,12 @@ TEST_F(DirectPrimary, CountsAProcessServerConnections) {
   EXPECT_TRUE(wait_until([&] { return tcp_connections(psql.pid(), kPrimaryPort) == 1; },
                          Millis(5000)));
   EXPECT_EQ(tcp_connections(psql.pid(), kReplicaPort), 0);
+  std::vector<uint16_t> ports = tcp_local_ports(psql.pid(), kPrimaryPort);
+  ASSERT_EQ(ports.size(), 1u);
+  Pg su = superuser();
+  EXPECT_EQ(su.scalar("SELECT usename FROM pg_stat_activity WHERE client_port = " +
+                      std::to_string(ports[0])),
+            "flopods");
   psql.close_stdin();
   EXPECT_TRUE(psql.wait_exit(Millis(5000)));
 }
