@@ -3,10 +3,12 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <atomic>
 #include <cstdio>
 #include <optional>
 #include <thread>
@@ -61,8 +63,9 @@ BeastResponse to_beast(Response&& in, unsigned version, bool keep_alive) {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, const ServerOptions& options, Api& api, asio::thread_pool& workers)
-      : stream_(std::move(socket)), options_(options), api_(api), workers_(workers) {
+  Session(tcp::socket socket, const ServerOptions& options, Api& api, asio::thread_pool& workers,
+          std::atomic<int>& in_flight)
+      : stream_(std::move(socket)), options_(options), api_(api), workers_(workers), in_flight_(in_flight) {
     beast::error_code ec;
     const auto ep = stream_.socket().remote_endpoint(ec);
     remote_ip_ = ec ? "unknown" : ep.address().to_string();
@@ -97,6 +100,8 @@ class Session : public std::enable_shared_from_this<Session> {
     auto request = to_request(req, remote_ip_);
     if (!request) return reply_error(400, "bad_request", "malformed request target");
     // The handler may block on Postgres or Redis: run it off the I/O threads.
+    counted_ = true;
+    ++in_flight_;
     asio::post(workers_, [self = shared_from_this(), r = std::move(*request)]() mutable {
       Response res = self->api_.handle(r);
       const std::int64_t user = r.user ? r.user->id : 0;
@@ -124,6 +129,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_write(beast::error_code ec, std::size_t bytes) {
     log_access(bytes);
+    if (counted_) --in_flight_;
+    counted_ = false;
     if (ec || !keep_alive_) return close();
     method_.clear();
     read_request(false);
@@ -146,6 +153,8 @@ class Session : public std::enable_shared_from_this<Session> {
   const ServerOptions& options_;
   Api& api_;
   asio::thread_pool& workers_;
+  std::atomic<int>& in_flight_;  // requests handed to a handler and not yet answered, server-wide
+  bool counted_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   BeastResponse response_;
@@ -168,7 +177,7 @@ struct HttpServer::Impl {
       if (ec == asio::error::operation_aborted) return;
       if (!ec) {
         socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<Session>(std::move(socket), options, api, workers)->start();
+        std::make_shared<Session>(std::move(socket), options, api, workers, in_flight)->start();
       } else {
         log::warn("accept: " + ec.message());
       }
@@ -176,10 +185,23 @@ struct HttpServer::Impl {
     });
   }
 
+  // Stops accepting, lets the requests in progress be answered (for at most `grace`), then stops
+  // the I/O threads; idle keep-alive connections are simply closed.
+  void drain(std::chrono::steady_clock::time_point deadline) {
+    if (in_flight.load() == 0 || std::chrono::steady_clock::now() >= deadline) {
+      ioc.stop();
+      return;
+    }
+    drain_timer.expires_after(std::chrono::milliseconds(10));
+    drain_timer.async_wait([this, deadline](beast::error_code) { drain(deadline); });
+  }
+
   ServerOptions options;
   Api& api;
   asio::io_context ioc;
   tcp::acceptor acceptor;
+  asio::steady_timer drain_timer{ioc};
+  std::atomic<int> in_flight{0};
   asio::thread_pool workers;
 };
 
@@ -206,7 +228,7 @@ void HttpServer::run() {
     log::info("signal " + std::to_string(sig) + ", shutting down");
     beast::error_code ec;
     s.acceptor.close(ec);
-    s.ioc.stop();
+    s.drain(std::chrono::steady_clock::now() + std::chrono::seconds(5));
   });
   s.accept();
   std::vector<std::thread> threads;

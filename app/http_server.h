@@ -32,7 +32,8 @@ class HttpServer {
   ~HttpServer();
   // Binds and listens; returns the bound port. Start-up error: the reason.
   Outcome<unsigned short, std::string> listen();
-  // Serves until SIGINT or SIGTERM, then drains and returns.
+  // Serves until SIGINT or SIGTERM; then stops accepting, answers the requests already being
+  // handled (for up to 5 s) and returns.
   void run();
 
  private:

@@ -1,7 +1,10 @@
 // Rate limiting through Redis and what happens when a dependency is missing: Redis stopped (fail
 // open), the database unreachable (503), a client that stalls mid-request (read timeout).
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
+
+#include <thread>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
@@ -131,6 +134,24 @@ TEST(Resilience, StalledClientIsDisconnectedAfterTheReadTimeout) {
   EXPECT_EQ(ec, boost::asio::error::eof);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
   EXPECT_EQ(api.process().stop(), 0) << "SIGTERM must end the server cleanly (exit 0)";
+}
+
+TEST(Resilience, SigtermLetsTheRequestInProgressFinish) {
+  World::get();
+  // A "proxy" whose /readyz accepts the connection and never answers: the health check then takes
+  // its full 1 s probe timeout, which is the window in which we send SIGTERM.
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::acceptor silent(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  ApiServer api({"--readyz", "http://127.0.0.1:" + std::to_string(silent.local_endpoint().port()) + "/readyz"});
+  HttpResult result;
+  std::thread client([&] { result = http(api.port(), "GET", "/api/v1/health"); });
+  boost::asio::ip::tcp::socket probe(ioc);
+  silent.accept(probe);  // returns once the handler is inside the request
+  kill(api.process().pid(), SIGTERM);
+  client.join();
+  EXPECT_EQ(result.status, 503) << result.error;
+  EXPECT_EQ(result.json.at("checks").at("proxy").at("ok"), false);
+  EXPECT_EQ(api.process().stop(), 0);
 }
 
 }  // namespace

@@ -229,6 +229,12 @@ std::string Db::one(const std::string& sql, const std::vector<std::string>& para
   return rows.empty() || rows[0].empty() ? "" : rows[0][0];
 }
 
+std::string Db::one_eventually(const std::string& sql, const std::vector<std::string>& params) {
+  std::string value;
+  wait_for([&] { return !(value = one(sql, params)).empty(); }, std::chrono::seconds(10));
+  return value;
+}
+
 TestUser make_user(Db& db, const std::string& tag) {
   unsigned char bytes[20];
   RAND_bytes(bytes, sizeof bytes);

@@ -85,6 +85,9 @@ class Db {
   // Runs a statement with text parameters; fails the test on error. Returns rows as strings.
   std::vector<std::vector<std::string>> q(const std::string& sql, const std::vector<std::string>& params = {});
   std::string one(const std::string& sql, const std::vector<std::string>& params = {});
+  // Polls until the query returns a row: a write made by another client (the app) may reach a
+  // replica a little later when FLOPODS_TEST_DB goes through the proxy. "" after the deadline.
+  std::string one_eventually(const std::string& sql, const std::vector<std::string>& params = {});
 
  private:
   PGconn* conn_ = nullptr;

@@ -53,6 +53,15 @@ World::World() {
     for (std::string word; words >> word;) args.push_back(word);
   }
   api = std::make_unique<ApiServer>(args);
+  // The set-up was written by another client than the app: if the app's reads go to a replica
+  // (through the proxy), wait until the last row written above is visible to it.
+  const bool visible = wait_for(
+      [&] {
+        auto r = http(api->port(), "GET", "/api/v1/documents/search?q=" + word, bob.token);
+        return r.status == 200 && r.json.at("documents").as_array().size() == 1;
+      },
+      std::chrono::seconds(30));
+  EXPECT_TRUE(visible) << "the app never saw the test data";
 }
 
 World::~World() {
