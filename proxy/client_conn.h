@@ -6,9 +6,11 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 #include "protocol/auth.h"
 #include "protocol/frame.h"
+#include "proxy/prepared.h"
 #include "proxy/session_params.h"
 #include "proxy/stream.h"
 
@@ -80,6 +82,10 @@ class ClientConn final : public Stream {
   void finish_login();
   void process_session();
   bool forward_frame(const protocol::Frame& f);
+  bool forward_parse(const protocol::Frame& f);
+  bool forward_bind(const protocol::Frame& f);
+  bool forward_describe_or_close(const protocol::Frame& f);
+  const PreparedStatement* find_prepared(std::string_view name) const;
   void detach_server(bool client_gone);
 
   Worker& worker_;
@@ -103,6 +109,7 @@ class ClientConn final : public Stream {
   bool fake_auth_ = false;     // unknown user: run the exchange, then fail like a wrong password
   bool shutting_down_ = false;
   bool session_pinned_ = false;  // session pool mode: keeps its server until it leaves
+  std::unordered_map<std::string, PreparedRef> prepared_;  // the client's named statements
   GucMap reported_;  // what the client was told via ParameterStatus (welcome + later changes)
 };
 

@@ -1,4 +1,6 @@
 // ClientConn, part 3: the pooled session — binding servers, forwarding, releasing, failing.
+#include <cctype>
+
 #include "protocol/frontend.h"
 #include "protocol/writer.h"
 #include "proxy/client_conn.h"
@@ -11,6 +13,27 @@ namespace pgs::proxy {
 
 namespace pf = protocol::frontend;
 using protocol::Frame;
+
+namespace {
+// Statements one client may keep prepared (real servers have no limit; a bound keeps us bounded).
+constexpr size_t kMaxClientStatements = 100000;
+
+// DISCARD ALL and DEALLOCATE [PREPARE] ALL drop every prepared statement of the session.
+bool deallocates_all(std::string_view sql) {
+  std::string words;
+  for (char c : sql) {
+    if (c == ';') break;
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      if (!words.empty() && words.back() != ' ') words.push_back(' ');
+      continue;
+    }
+    words.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    if (words.size() > 32) break;
+  }
+  while (!words.empty() && words.back() == ' ') words.pop_back();
+  return words == "discard all" || words == "deallocate all" || words == "deallocate prepare all";
+}
+}  // namespace
 
 void ClientConn::process_session() {
   const auto& proxy_conf = worker_.snapshot().config->proxy;
@@ -56,9 +79,120 @@ void ClientConn::process_session() {
 }
 
 bool ClientConn::forward_frame(const Frame& f) {
-  server_->outbox().append(protocol::as_string_view(f.whole));
-  server_->note_client_message(f.type);
-  if (f.type == 'Q' || f.type == 'E') worker_.counters().queries.fetch_add(1, std::memory_order_relaxed);
+  switch (f.type) {
+    case 'P':
+      return forward_parse(f);
+    case 'B':
+      return forward_bind(f);
+    case 'D':
+    case 'C':
+      return forward_describe_or_close(f);
+    case 'Q':
+      worker_.counters().queries.fetch_add(1, std::memory_order_relaxed);
+      if (auto q = pf::Query::decode(f.body); q.ok() && deallocates_all(q->sql)) {
+        prepared_.clear();
+        server_->expect_statements_cleared();
+      }
+      break;
+    case 'E':
+      worker_.counters().queries.fetch_add(1, std::memory_order_relaxed);
+      break;
+    default:
+      break;
+  }
+  server_->forward(f.type, protocol::as_string_view(f.whole));
+  return true;
+}
+
+// A named Parse becomes a Parse of the proxy-wide name, or nothing at all (and a ParseComplete of our
+// own) when this server already has the statement.
+bool ClientConn::forward_parse(const Frame& f) {
+  auto parse = pf::Parse::decode(f.body);
+  if (!parse.ok()) {
+    fail("08P01", "invalid Parse message: " + std::string(parse.error().detail));
+    return false;
+  }
+  if (parse->name.empty()) {
+    server_->forward('P', protocol::as_string_view(f.whole));
+    return true;
+  }
+  if (prepared_.size() >= kMaxClientStatements && prepared_.count(std::string(parse->name)) == 0) {
+    fail("53400", "pgsidecar: too many prepared statements in one session");
+    return false;
+  }
+  PreparedRef ps = make_prepared(parse->sql, parse->param_types);
+  prepared_[std::string(parse->name)] = ps;
+  if (server_->has_prepared(ps->server_name)) {
+    std::string reply;
+    protocol::write_parse_complete(reply);
+    server_->push_synthetic(std::move(reply));
+    return true;
+  }
+  protocol::write_parse(server_->outbox(), ps->server_name, ps->sql, ps->param_types);
+  server_->expect_reply_to('P', ps->server_name);
+  server_->note_prepared(ps->server_name);
+  return true;
+}
+
+const PreparedStatement* ClientConn::find_prepared(std::string_view name) const {
+  if (name.empty()) return nullptr;
+  auto it = prepared_.find(std::string(name));
+  return it == prepared_.end() ? nullptr : it->second.get();
+}
+
+bool ClientConn::forward_bind(const Frame& f) {
+  auto head = read_bind_head(protocol::as_string_view(f.body));
+  if (!head) {
+    fail("08P01", "invalid Bind message");
+    return false;
+  }
+  const PreparedStatement* ps = find_prepared(head->statement);
+  if (ps == nullptr) {  // unnamed, or unknown: the server answers (26000 for an unknown name)
+    server_->forward('B', protocol::as_string_view(f.whole));
+    return true;
+  }
+  server_->ensure_prepared(ps->server_name, ps->sql, ps->param_types);
+  protocol::write_bind(server_->outbox(), head->portal, ps->server_name, head->rest);
+  server_->expect_reply_to('B');
+  return true;
+}
+
+bool ClientConn::forward_describe_or_close(const Frame& f) {
+  char kind = 0;
+  std::string_view name;
+  if (f.type == 'D') {
+    auto d = pf::Describe::decode(f.body);
+    if (!d.ok()) {
+      fail("08P01", "invalid Describe message");
+      return false;
+    }
+    kind = d->kind;
+    name = d->name;
+  } else {
+    auto c = pf::Close::decode(f.body);
+    if (!c.ok()) {
+      fail("08P01", "invalid Close message");
+      return false;
+    }
+    kind = c->kind;
+    name = c->name;
+  }
+  const PreparedStatement* ps = kind == 'S' ? find_prepared(name) : nullptr;
+  if (ps == nullptr) {
+    server_->forward(f.type, protocol::as_string_view(f.whole));
+    return true;
+  }
+  if (f.type == 'C') {
+    // The server keeps the statement for other clients; this client's name is gone.
+    prepared_.erase(std::string(name));
+    std::string reply;
+    protocol::write_close_complete(reply);
+    server_->push_synthetic(std::move(reply));
+    return true;
+  }
+  server_->ensure_prepared(ps->server_name, ps->sql, ps->param_types);
+  protocol::write_describe(server_->outbox(), 'S', ps->server_name);
+  server_->expect_reply_to('D');
   return true;
 }
 

@@ -24,7 +24,12 @@ constexpr size_t kStreamThreshold = 256 * 1024;
 }  // namespace
 
 ServerConn::ServerConn(Pool& pool, uint64_t id)
-    : Stream(pool.worker().loop()), pool_(pool), id_(id), created_at_(Clock::now()), state_since_(created_at_) {
+    : Stream(pool.worker().loop()),
+      pool_(pool),
+      id_(id),
+      created_at_(Clock::now()),
+      state_since_(created_at_),
+      statements_(static_cast<size_t>(pool.worker().snapshot().config->session.max_prepared_statements)) {
   pool_.worker().server_opened();
 }
 
@@ -261,178 +266,6 @@ void ServerConn::process_idle() {
       fail(std::string("unexpected message from idle server: ") + type);
       return;
     }
-  }
-}
-
-// ---- bound to a client ----
-
-void ServerConn::attach(ClientConn* client, const std::string& sync_sql, GucMap applied_after) {
-  client_ = client;
-  set_state(State::active);
-  sync_failed_ = false;
-  if (!sync_sql.empty()) {
-    protocol::write_query(outbox(), sync_sql);
-    ++swallow_ready_;
-    pending_applied_ = std::move(applied_after);
-  }
-  start_reading();
-}
-
-void ServerConn::detach() {
-  client_ = nullptr;
-  passthrough_remaining_ = 0;
-  if (state_ == State::active) set_state(State::idle);
-  start_reading();  // an idle server is still read: it may say it is going away
-}
-
-void ServerConn::note_client_message(char type) {
-  switch (type) {
-    case 'Q':
-    case 'F':
-      ++pending_ready_;
-      break;
-    case 'S':
-      ++pending_ready_;
-      unsynced_ = false;
-      break;
-    case 'P':
-    case 'B':
-    case 'D':
-    case 'E':
-    case 'C':
-    case 'H':
-      unsynced_ = true;
-      break;
-    default:
-      break;
-  }
-}
-
-void ServerConn::reset_and_release() {
-  set_state(State::resetting);
-  client_ = nullptr;
-  protocol::write_query(outbox(), "DISCARD ALL");
-  ++swallow_ready_;
-  pending_applied_ = GucMap{};
-  flush();
-  start_reading();
-}
-
-void ServerConn::process_active() {
-  while (!closing()) {
-    protocol::Bytes data = rbuf_.data();
-    if (passthrough_remaining_ > 0) {
-      if (data.empty()) break;
-      size_t n = std::min(passthrough_remaining_, data.size());
-      if (client_ != nullptr) client_->outbox().append(reinterpret_cast<const char*>(data.data()), n);
-      rbuf_.consume(n);
-      passthrough_remaining_ -= n;
-      continue;
-    }
-    auto r = protocol::split_frame(data, kMaxServerMessage);
-    if (auto* more = std::get_if<protocol::NeedMore>(&r)) {
-      // A large DataRow/CopyData whose header we have: forward what is here and the rest as it comes.
-      bool streamable = data.size() >= 5 && (data[0] == 'D' || data[0] == 'd') && swallow_ready_ == 0;
-      if (streamable && data.size() >= kStreamThreshold && client_ != nullptr) {
-        client_->outbox().append(reinterpret_cast<const char*>(data.data()), data.size());
-        passthrough_remaining_ = more->at_least - data.size();
-        rbuf_.consume(data.size());
-        continue;
-      }
-      break;
-    }
-    if (std::holds_alternative<protocol::Invalid>(r)) {
-      fail("invalid message from server");
-      return;
-    }
-    const Frame& f = std::get<Frame>(r);
-    bool keep_going = handle_active_frame(f);
-    rbuf_.consume(f.size);
-    if (!keep_going) return;
-  }
-  if (closing()) return;
-  ClientConn* c = client_;
-  if (state_ == State::resetting) return;
-  if (c == nullptr) return;
-  c->on_server_bytes();
-  // Backpressure: stop reading the server while the client has too much queued.
-  if (client_ != nullptr && client_->queued_bytes() >
-                                pool_.worker().snapshot().config->proxy.client_buffer_high_water) {
-    stop_reading();
-  }
-  if (client_ != nullptr && at_release_point()) client_->on_server_at_release_point();
-}
-
-bool ServerConn::handle_active_frame(const Frame& f) {
-  if (swallow_ready_ > 0) {  // replies to our own sync / reset statement
-    switch (f.type) {
-      case 'S': {
-        auto ps = pb::ParameterStatus::decode(f.body);
-        if (!ps.ok()) return true;
-        // The server's spelling ("ISO, MDY" for "ISO") becomes what we record as applied.
-        if (is_tracked_setting(ps->name) && pending_applied_.get(ps->name) != nullptr) {
-          pending_applied_.set(ps->name, ps->value);
-        }
-        if (client_ != nullptr) client_->on_parameter_status(ps->name, ps->value);
-        return true;  // applied_ is set from pending_applied_ once the statement succeeded
-      }
-      case 'E': {
-        sync_failed_ = true;
-        if (client_ != nullptr) client_->outbox().append(protocol::as_string_view(f.whole));
-        return true;
-      }
-      case 'Z': {
-        --swallow_ready_;
-        if (sync_failed_) {
-          ClientConn* c = client_;
-          client_ = nullptr;
-          if (c != nullptr) c->fail("08P01", "could not apply the session's settings on a server connection");
-          fail("sync statement failed");
-          return false;
-        }
-        applied_ = pending_applied_;
-        if (state_ == State::resetting) {
-          applied_ = GucMap{};
-          set_state(State::idle);
-          pool_.on_server_ready(this);
-          return false;
-        }
-        return true;
-      }
-      default:
-        return true;  // CommandComplete, RowDescription, DataRow of the set_config SELECT
-    }
-  }
-  if (client_ == nullptr) {
-    fail("server sent data with no client attached");
-    return false;
-  }
-  if (f.type != 'S') client_->outbox().append(protocol::as_string_view(f.whole));
-  switch (f.type) {
-    case 'Z': {
-      auto rfq = pb::ReadyForQuery::decode(f.body);
-      if (!rfq.ok()) {
-        fail("malformed ReadyForQuery from server");
-        return false;
-      }
-      tx_status_ = rfq->status;
-      if (pending_ready_ > 0) --pending_ready_;
-      return true;
-    }
-    case 'S': {
-      // The client changed a reported setting itself (SET TimeZone ...): it is now the client's wish
-      // and this server's applied state. The client hears of it through on_parameter_status.
-      auto ps = pb::ParameterStatus::decode(f.body);
-      if (!ps.ok()) {
-        fail("malformed ParameterStatus from server");
-        return false;
-      }
-      if (is_tracked_setting(ps->name)) applied_.set(ps->name, ps->value);
-      client_->on_parameter_status(ps->name, ps->value);
-      return true;
-    }
-    default:
-      return true;
   }
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -12,6 +13,7 @@
 
 #include "protocol/auth.h"
 #include "protocol/frame.h"
+#include "proxy/prepared.h"
 #include "proxy/session_params.h"
 #include "proxy/stream.h"
 
@@ -37,22 +39,35 @@ class ServerConn final : public Stream {
   Clock::time_point created_at() const { return created_at_; }
   Clock::time_point state_since() const { return state_since_; }
 
-  // Transaction tracking (docs "Message Flow"): every Query, Sync and FunctionCall yields one
-  // ReadyForQuery; an extended-protocol message not yet followed by Sync keeps the batch open.
+  // Reply tracking (docs "Message Flow", "Extended Query"). Every message sent to the server that
+  // expects replies queues one Expected entry; replies are matched to the head of the queue in order.
+  // After an ErrorResponse in the extended protocol the server skips everything up to Sync, so do we.
   int pending_ready() const { return pending_ready_; }
   bool unsynced() const { return unsynced_; }
   char transaction_status() const { return tx_status_; }
   // True when the server can be handed to another client: nothing in flight, outside a transaction.
-  bool at_release_point() const {
-    return pending_ready_ == 0 && !unsynced_ && tx_status_ == 'I' && swallow_ready_ == 0;
-  }
-  bool running_query() const { return pending_ready_ > 0; }
+  bool at_release_point() const { return expected_.empty() && !unsynced_ && tx_status_ == 'I'; }
+  bool running_query() const { return !expected_.empty(); }
 
   // Binding to a client (Pool calls these). `sync_sql` (may be empty) runs first, its replies swallowed.
   void attach(ClientConn* client, const std::string& sync_sql, GucMap applied_after);
   void detach();
-  // Client bytes to forward; `type` is the message type byte, for transaction tracking.
-  void note_client_message(char type);
+  // A client message, forwarded unchanged.
+  void forward(char type, std::string_view whole_message);
+  // After writing a (rewritten) client message of `type` to outbox(): what its replies mean.
+  // `statement` is the server-side statement name a Parse creates.
+  void expect_reply_to(char type, const std::string& statement = {});
+  // A reply the proxy gives itself (a ParseComplete for a statement the server already has); it goes to
+  // the client when every earlier reply has.
+  void push_synthetic(std::string message);
+  // Prepared statements on this server (proxy-wide names).
+  bool has_prepared(const std::string& name) const { return statements_.contains(name); }
+  // Sends Parse for `name` unless the server has it; replies swallowed.
+  void ensure_prepared(const std::string& name, std::string_view sql, const std::vector<uint32_t>& types);
+  // Records a Parse just written for `name` (may Close the least recently used statement).
+  void note_prepared(const std::string& name);
+  // The client ran DISCARD ALL / DEALLOCATE ALL: every statement is gone once it succeeds.
+  void expect_statements_cleared() { clear_statements_on_ready_ = true; }
   // Session-mode cleanup before reuse: DISCARD ALL, replies swallowed, then back to the pool.
   void reset_and_release();
   // Called by the client when its outbox drained below the low-water mark.
@@ -74,8 +89,28 @@ class ServerConn final : public Stream {
   void set_state(State s);
   bool handle_login_message(const protocol::Frame& f);
   bool handle_auth_request(const protocol::Frame& f);
+  enum class Reply : uint8_t {
+    query,           // Query / FunctionCall: replies up to ReadyForQuery
+    sync,            // Sync: ReadyForQuery
+    parse, bind, describe, execute, close,
+    internal_query,  // our own statement (settings sync, DISCARD ALL): every reply swallowed
+    injected_parse,  // a Parse the client did not send: ParseComplete swallowed
+    injected_close,  // a Close of an evicted statement: CloseComplete swallowed
+    synthetic,       // no server reply: `data` goes to the client in this position
+  };
+  struct Expected {
+    Reply kind;
+    std::string data;  // statement name (parse kinds, injected_close) or the synthetic message
+  };
+  void enqueue(Reply kind, std::string data = {});
+  void emit_synthetics();
+  void drop_until_sync();
+  void drop_entry(Expected& e);
+  static bool is_final_reply(Reply kind, char type);
   void process_active();
-  bool handle_active_frame(const protocol::Frame& f);
+  bool handle_reply(const protocol::Frame& f);
+  bool handle_internal_reply(const protocol::Frame& f);
+  void handle_parameter_status(const protocol::Frame& f, bool internal);
   void process_idle();
   void fail(const std::string& reason);
 
@@ -92,9 +127,12 @@ class ServerConn final : public Stream {
   GucMap applied_;       // settings explicitly set on this server (others are at their defaults)
   GucMap defaults_;      // ParameterStatus values reported at login
   GucMap pending_applied_;  // what `applied_` becomes once the sync statement succeeds
+  std::deque<Expected> expected_;
+  bool skip_until_sync_ = false;   // an extended-protocol error with no Sync queued yet
+  bool clear_statements_on_ready_ = false;
+  ServerStatements statements_;
   std::vector<std::pair<std::string, std::string>> login_params_;  // ParameterStatus at login, as spelled
-  int pending_ready_ = 0;
-  int swallow_ready_ = 0;   // ReadyForQuery messages that answer our own statements
+  int pending_ready_ = 0;   // queued entries answered by ReadyForQuery
   bool sync_failed_ = false;
   bool unsynced_ = false;
   char tx_status_ = 'I';

@@ -1,0 +1,54 @@
+// Protocol-level named prepared statements under transaction pooling (issue 3).
+// A client's statement name maps to a proxy-wide name derived from the statement itself (its text and
+// parameter types), so one Parse on a server serves every client that prepares the same statement.
+// Pure: no libuv, no sockets.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace pgs::proxy {
+
+struct PreparedStatement {
+  std::string server_name;            // "pgsidecar_" + 32 hex digits of XXH3-128(sql, param types)
+  std::string sql;
+  std::vector<uint32_t> param_types;
+};
+using PreparedRef = std::shared_ptr<const PreparedStatement>;
+
+PreparedRef make_prepared(std::string_view sql, const std::vector<uint32_t>& param_types);
+
+// The statements a server connection has prepared, bounded, least recently used first out.
+class ServerStatements {
+ public:
+  explicit ServerStatements(size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {}
+  bool contains(const std::string& name) const { return index_.count(name) != 0; }
+  void touch(const std::string& name);
+  // Adds `name`; returns the least recently used name to Close on the server if over capacity.
+  std::optional<std::string> insert(const std::string& name);
+  void erase(const std::string& name);
+  void clear();
+  size_t size() const { return index_.size(); }
+  void set_capacity(size_t capacity) { capacity_ = capacity == 0 ? 1 : capacity; }
+
+ private:
+  size_t capacity_;
+  std::list<std::string> lru_;  // front = most recently used
+  std::unordered_map<std::string, std::list<std::string>::iterator> index_;
+};
+
+// The few fields of a Bind/Describe/Close we rewrite, read without decoding the rest (bounds-checked).
+struct BindHead {
+  std::string_view portal;
+  std::string_view statement;
+  std::string_view rest;  // everything after the statement name, forwarded unchanged
+};
+std::optional<BindHead> read_bind_head(std::string_view body);
+
+}  // namespace pgs::proxy

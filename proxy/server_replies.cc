@@ -1,0 +1,343 @@
+// ServerConn, part 2: bound to a client — forwarding client messages, matching the server's replies to
+// them, swallowing the replies to what the proxy injected, and streaming large rows through.
+#include "protocol/backend.h"
+#include "protocol/writer.h"
+#include "proxy/client_conn.h"
+#include "proxy/pool.h"
+#include "proxy/server_conn.h"
+#include "proxy/worker.h"
+
+namespace pgs::proxy {
+
+namespace pb = protocol::backend;
+using protocol::Frame;
+
+namespace {
+// Server messages can be large (a 100 MB bytea in one DataRow): DataRow and CopyData are streamed
+// through once their header is known instead of being buffered whole.
+constexpr uint32_t kMaxServerMessage = 1u << 30;
+constexpr size_t kStreamThreshold = 256 * 1024;
+}  // namespace
+
+void ServerConn::attach(ClientConn* client, const std::string& sync_sql, GucMap applied_after) {
+  client_ = client;
+  set_state(State::active);
+  sync_failed_ = false;
+  if (!sync_sql.empty()) {
+    protocol::write_query(outbox(), sync_sql);
+    enqueue(Reply::internal_query);
+    pending_applied_ = std::move(applied_after);
+  }
+  start_reading();
+}
+
+void ServerConn::detach() {
+  client_ = nullptr;
+  passthrough_remaining_ = 0;
+  if (state_ == State::active) set_state(State::idle);
+  start_reading();  // an idle server is still read: it may say it is going away
+}
+
+void ServerConn::reset_and_release() {
+  set_state(State::resetting);
+  client_ = nullptr;
+  protocol::write_query(outbox(), "DISCARD ALL");
+  enqueue(Reply::internal_query);
+  pending_applied_ = GucMap{};
+  clear_statements_on_ready_ = true;
+  flush();
+  start_reading();
+}
+
+// ---- what the client sends ----
+
+void ServerConn::forward(char type, std::string_view whole_message) {
+  outbox().append(whole_message);
+  expect_reply_to(type);
+}
+
+void ServerConn::expect_reply_to(char type, const std::string& statement) {
+  switch (type) {
+    case 'Q':
+    case 'F':
+      enqueue(Reply::query);
+      break;
+    case 'S':
+      unsynced_ = false;
+      enqueue(Reply::sync);
+      break;
+    case 'P':
+      unsynced_ = true;
+      enqueue(Reply::parse, statement);
+      break;
+    case 'B':
+      unsynced_ = true;
+      enqueue(Reply::bind);
+      break;
+    case 'D':
+      unsynced_ = true;
+      enqueue(Reply::describe);
+      break;
+    case 'E':
+      unsynced_ = true;
+      enqueue(Reply::execute);
+      break;
+    case 'C':
+      unsynced_ = true;
+      enqueue(Reply::close);
+      break;
+    case 'H':
+      unsynced_ = true;  // Flush: no reply of its own; the batch stays open until Sync
+      break;
+    default:
+      break;  // CopyData / CopyDone / CopyFail: answered within the COPY's own entry
+  }
+}
+
+void ServerConn::push_synthetic(std::string message) { enqueue(Reply::synthetic, std::move(message)); }
+
+void ServerConn::ensure_prepared(const std::string& name, std::string_view sql, const std::vector<uint32_t>& types) {
+  if (statements_.contains(name)) {
+    statements_.touch(name);
+    return;
+  }
+  protocol::write_parse(outbox(), name, sql, types);
+  enqueue(Reply::injected_parse, name);
+  note_prepared(name);
+}
+
+void ServerConn::note_prepared(const std::string& name) {
+  if (auto victim = statements_.insert(name)) {
+    protocol::write_close(outbox(), 'S', *victim);
+    enqueue(Reply::injected_close, *victim);
+  }
+}
+
+// ---- the reply queue ----
+
+void ServerConn::enqueue(Reply kind, std::string data) {
+  if (skip_until_sync_ && kind != Reply::sync && kind != Reply::internal_query) {
+    Expected e{kind, std::move(data)};
+    drop_entry(e);  // the server will skip this message: it gets no reply
+    return;
+  }
+  if (kind == Reply::sync) skip_until_sync_ = false;
+  if (kind == Reply::synthetic && expected_.empty()) {
+    if (client_ != nullptr) client_->outbox().append(data);
+    return;
+  }
+  if (kind == Reply::query || kind == Reply::sync || kind == Reply::internal_query) ++pending_ready_;
+  expected_.push_back(Expected{kind, std::move(data)});
+}
+
+void ServerConn::emit_synthetics() {
+  while (!expected_.empty() && expected_.front().kind == Reply::synthetic) {
+    if (client_ != nullptr) client_->outbox().append(expected_.front().data);
+    expected_.pop_front();
+  }
+}
+
+void ServerConn::drop_entry(Expected& e) {
+  switch (e.kind) {
+    case Reply::parse:
+    case Reply::injected_parse:
+      if (!e.data.empty()) statements_.erase(e.data);  // skipped: not prepared after all
+      break;
+    case Reply::injected_close:
+      statements_.insert(e.data);  // skipped: still prepared (may briefly exceed the bound)
+      break;
+    default:
+      break;
+  }
+}
+
+void ServerConn::drop_until_sync() {
+  while (!expected_.empty() && expected_.front().kind != Reply::sync) {
+    drop_entry(expected_.front());
+    expected_.pop_front();
+  }
+  if (expected_.empty()) skip_until_sync_ = true;
+}
+
+bool ServerConn::is_final_reply(Reply kind, char type) {
+  switch (kind) {
+    case Reply::query:
+    case Reply::sync:
+      return type == 'Z';
+    case Reply::parse:
+      return type == '1';
+    case Reply::bind:
+      return type == '2';
+    case Reply::describe:
+      return type == 'T' || type == 'n';
+    case Reply::execute:
+      return type == 'C' || type == 'I' || type == 's';
+    case Reply::close:
+      return type == '3';
+    default:
+      return false;
+  }
+}
+
+// ---- what the server sends ----
+
+void ServerConn::process_active() {
+  while (!closing()) {
+    protocol::Bytes data = rbuf_.data();
+    if (passthrough_remaining_ > 0) {
+      if (data.empty()) break;
+      size_t n = std::min(passthrough_remaining_, data.size());
+      if (client_ != nullptr) client_->outbox().append(reinterpret_cast<const char*>(data.data()), n);
+      rbuf_.consume(n);
+      passthrough_remaining_ -= n;
+      continue;
+    }
+    auto r = protocol::split_frame(data, kMaxServerMessage);
+    if (auto* more = std::get_if<protocol::NeedMore>(&r)) {
+      // A large DataRow/CopyData whose header we have: forward what is here and the rest as it comes.
+      bool ours = !expected_.empty() && expected_.front().kind == Reply::internal_query;
+      bool streamable = data.size() >= kStreamThreshold && (data[0] == 'D' || data[0] == 'd') && !ours;
+      if (streamable && client_ != nullptr) {
+        client_->outbox().append(reinterpret_cast<const char*>(data.data()), data.size());
+        passthrough_remaining_ = more->at_least - data.size();
+        rbuf_.consume(data.size());
+        continue;
+      }
+      break;
+    }
+    if (std::holds_alternative<protocol::Invalid>(r)) {
+      fail("invalid message from server");
+      return;
+    }
+    const Frame& f = std::get<Frame>(r);
+    rbuf_.consume(f.size);  // the frame's views stay valid until the next read
+    if (!handle_reply(f)) return;
+  }
+  if (closing() || state_ != State::active || client_ == nullptr) return;
+  client_->on_server_bytes();
+  // Backpressure: stop reading the server while the client has too much queued.
+  if (client_ != nullptr &&
+      client_->queued_bytes() > pool_.worker().snapshot().config->proxy.client_buffer_high_water) {
+    stop_reading();
+  }
+  if (client_ != nullptr && at_release_point()) client_->on_server_at_release_point();
+}
+
+bool ServerConn::handle_reply(const Frame& f) {
+  char t = f.type;
+  bool internal = !expected_.empty() && expected_.front().kind == Reply::internal_query;
+  if (t == 'S') {
+    handle_parameter_status(f, internal);
+    return !closing();
+  }
+  if (t == 'N' || t == 'A') {  // asynchronous: belong to no request
+    if (!internal && client_ != nullptr) client_->outbox().append(protocol::as_string_view(f.whole));
+    return true;
+  }
+  if (expected_.empty()) {
+    fail(std::string("server sent an unexpected message '") + t + "'");
+    return false;
+  }
+  if (internal) return handle_internal_reply(f);
+  Expected& head = expected_.front();
+  if (head.kind == Reply::injected_parse || head.kind == Reply::injected_close) {
+    char expected_type = head.kind == Reply::injected_parse ? '1' : '3';
+    if (t == expected_type) {
+      expected_.pop_front();
+      emit_synthetics();
+      return true;
+    }
+    if (t != 'E') {
+      fail(std::string("unexpected reply to an injected message: '") + t + "'");
+      return false;
+    }
+  }
+  if (client_ == nullptr) {
+    fail("server replied with no client attached");
+    return false;
+  }
+  client_->outbox().append(protocol::as_string_view(f.whole));
+  if (t == 'E') {
+    if (head.kind == Reply::query) clear_statements_on_ready_ = false;  // DISCARD ALL failed
+    if (head.kind != Reply::query) {  // extended protocol: the server now skips to Sync
+      drop_entry(head);
+      expected_.pop_front();
+      drop_until_sync();
+    }
+  } else if (t == 'Z') {
+    auto rfq = pb::ReadyForQuery::decode(f.body);
+    if (!rfq.ok()) {
+      fail("malformed ReadyForQuery from server");
+      return false;
+    }
+    tx_status_ = rfq->status;
+    if (clear_statements_on_ready_) {
+      statements_.clear();
+      clear_statements_on_ready_ = false;
+    }
+    --pending_ready_;
+    expected_.pop_front();
+  } else if (is_final_reply(head.kind, t)) {
+    expected_.pop_front();
+  }
+  emit_synthetics();
+  return true;
+}
+
+bool ServerConn::handle_internal_reply(const Frame& f) {
+  switch (f.type) {
+    case 'E':
+      sync_failed_ = true;
+      if (client_ != nullptr) client_->outbox().append(protocol::as_string_view(f.whole));
+      clear_statements_on_ready_ = false;
+      return true;
+    case 'Z': {
+      expected_.pop_front();
+      --pending_ready_;
+      if (sync_failed_) {
+        ClientConn* c = client_;
+        client_ = nullptr;
+        if (c != nullptr) c->fail("08P01", "could not apply the session's settings on a server connection");
+        fail("internal statement failed");
+        return false;
+      }
+      applied_ = std::move(pending_applied_);
+      pending_applied_ = GucMap{};
+      if (clear_statements_on_ready_) {
+        statements_.clear();
+        clear_statements_on_ready_ = false;
+      }
+      if (state_ == State::resetting) {
+        applied_ = GucMap{};
+        set_state(State::idle);
+        pool_.on_server_ready(this);
+        return false;
+      }
+      emit_synthetics();
+      return true;
+    }
+    default:
+      return true;  // CommandComplete, RowDescription, DataRow of our own statement
+  }
+}
+
+void ServerConn::handle_parameter_status(const Frame& f, bool internal) {
+  auto ps = pb::ParameterStatus::decode(f.body);
+  if (!ps.ok()) {
+    fail("malformed ParameterStatus from server");
+    return;
+  }
+  if (internal) {
+    // The server's spelling ("ISO, MDY" for "ISO") becomes what we record as applied.
+    if (is_tracked_setting(ps->name) && pending_applied_.get(ps->name) != nullptr) {
+      pending_applied_.set(ps->name, ps->value);
+    }
+  } else if (is_tracked_setting(ps->name)) {
+    // The client changed a reported setting itself (SET TimeZone ...): now the client's wish and
+    // this server's applied state.
+    applied_.set(ps->name, ps->value);
+  }
+  if (client_ != nullptr) client_->on_parameter_status(ps->name, ps->value);
+}
+
+}  // namespace pgs::proxy
