@@ -4,7 +4,7 @@
 # Sourced, never executed. Callers run with `set -euo pipefail`.
 
 PGS_ROOT="${PGS_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
-DEV_DIR="${PGS_DEV_DIR:-$PGS_ROOT/.dev}"
+DEV_DIR="$(realpath -m "${PGS_DEV_DIR:-$PGS_ROOT/.dev}")"
 LOG_DIR="$DEV_DIR/log"
 RUN_DIR="$DEV_DIR/run"
 
@@ -12,11 +12,23 @@ RUN_DIR="$DEV_DIR/run"
 # checkout sits in a directory that user cannot traverse (a CI clone under /root, mode 0700), their
 # state goes to /var/tmp instead, one directory per checkout; .dev/pgstate then links to it.
 pg_state_dir() {
-  if [[ $EUID -ne 0 ]] || runuser -u postgres -- test -x "$(dirname "$DEV_DIR")" 2>/dev/null; then
+  if others_can_traverse "$(dirname "$DEV_DIR")"; then
     echo "$DEV_DIR"
   else
     echo "/var/tmp/pgsidecar-dev-$(printf '%s' "$DEV_DIR" | sha256sum | cut -c1-12)"
   fi
+}
+
+# others_can_traverse DIR: every directory from DIR up to / has the search bit for "others". Decided
+# from the mode bits alone, so the answer is the same before the postgres user exists (first run).
+others_can_traverse() {
+  local dir="$1" mode
+  while :; do
+    mode="$(stat -c %A "$dir" 2>/dev/null)" || return 1
+    [[ "${mode:9:1}" == [xt] ]] || return 1
+    [[ "$dir" == / ]] && return 0
+    dir="$(dirname "$dir")"
+  done
 }
 PG_STATE_DIR="${PGS_PG_STATE_DIR:-$(pg_state_dir)}"
 # Logs written by the postgres OS user (pg_ctl -l, PgBouncer's logfile).
