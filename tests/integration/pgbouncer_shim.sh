@@ -3,6 +3,7 @@
 # harness generates (tests/integration/harness.cc render_config). Only for checking the harness and
 # the tests themselves against a known pooler while the proxy is being written:
 #   PGSIDECAR_BIN=$PWD/tests/integration/pgbouncer_shim.sh build/tests/integration/libpq_test
+# PGS_SHIM_SUPERVISE=1 keeps a bash parent that translates SIGHUP/SIGTERM (for signals_test).
 # PgBouncer differs from pgsidecar on purpose in places (it rejects `options` and `search_path`
 # startup parameters, SIGTERM stops it at once, error texts), so some tests are expected to fail.
 set -euo pipefail
@@ -27,6 +28,7 @@ duration_s() {  # "5s" -> 5, "250ms" -> 1, "1m" -> 60
   esac
 }
 
+generate() {
 auth="$(value proxy auth_type)"
 [[ "$auth" == "trust" || "$auth" == "md5" ]] || auth="scram-sha-256"
 {
@@ -60,5 +62,23 @@ chmod 755 "$dir"
 chmod 644 "$dir"/pgbouncer.ini "$dir"/userlist.txt
 touch "$dir/pgbouncer.pid" && chown postgres "$dir/pgbouncer.pid" && rm -f "$dir/pgbouncer.pid"
 chown postgres "$dir"
-# setpriv execs in place: the harness's pid is PgBouncer's (signals, RSS, sockets).
-exec setpriv --reuid=postgres --regid=postgres --init-groups pgbouncer "$dir/pgbouncer.ini"
+}
+
+generate
+run=(setpriv --reuid=postgres --regid=postgres --init-groups pgbouncer "$dir/pgbouncer.ini")
+if [[ "${PGS_SHIM_SUPERVISE:-}" != 1 ]]; then
+  # exec in place: the harness's pid is PgBouncer's (RSS, sockets); signals go straight to it.
+  exec "${run[@]}"
+fi
+# Supervised: SIGHUP regenerates the files then reloads PgBouncer; SIGTERM becomes PgBouncer's
+# SIGINT (safe shutdown: wait for transactions, refuse new clients) like pgsidecar's drain.
+"${run[@]}" &
+child=$!
+trap 'generate; kill -HUP "$child"' HUP
+trap 'kill -INT "$child"' TERM
+rc=0
+while true; do
+  wait "$child" && rc=0 || rc=$?
+  kill -0 "$child" 2>/dev/null || break
+done
+exit "$rc"

@@ -3,7 +3,9 @@
 // shutdown_timeout, new connections are refused, then the process exits 0.
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -45,6 +47,49 @@ TEST_F(SignalsTest, SighupReloadsPasswordAndPoolSize) {
   EXPECT_EQ(after.scalar("SELECT current_user"), "flopods");
   EXPECT_EQ(before.scalar("SELECT 'kept'"), "kept");  // a reload does not drop clients
   EXPECT_TRUE(p.alive());
+}
+
+// pool_size is reloadable: after SIGHUP lowers it to 2, eight concurrent clients of a database
+// nobody used before share at most 2 server connections, and all of them are served.
+TEST_F(SignalsTest, SighupLowersPoolSizeForNewServers) {
+  PGS_IT_REQUIRE_PROXY();
+  const std::string db = "it_reload";
+  ensure_database(db);
+  ProxyOptions o;
+  o.pool_size = 10;
+  o.databases = {kDatabase, db};
+  Proxy& p = start_proxy(o);
+  o.pool_size = 2;
+  o.users[0].password = "it-reloaded";  // marks the moment the new config is live
+  o.users[0].server_password = kPassword;
+  p.rewrite_config(o);
+  p.sighup();
+  ASSERT_TRUE(wait_until([&] { return can_login(p, "it-reloaded"); }, Millis(10000)));
+  std::atomic<int> ok{0};
+  std::atomic<bool> done{false};
+  int max_servers = 0;
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 8; ++i) {
+    clients.emplace_back([&, i] {
+      Pg pg(p.conninfo(kUser, "it-reloaded", db));
+      for (int k = 0; pg.ok() && k < 3; ++k) {
+        PgResult r = pg.exec_params("SELECT pg_sleep(0.2), $1::int", {std::to_string(i)});
+        if (r.ok() && r.value(0, 1) == std::to_string(i)) ++ok;
+      }
+    });
+  }
+  std::thread sampler([&] {
+    while (!done) {
+      max_servers = std::max(max_servers, p.server_backends(db));
+      std::this_thread::sleep_for(Millis(50));  // sampling period of a measurement
+    }
+  });
+  for (auto& t : clients) t.join();
+  done = true;
+  sampler.join();
+  EXPECT_EQ(ok.load(), 24);
+  EXPECT_GE(max_servers, 1);
+  EXPECT_LE(max_servers, 2) << "pool_size 2 after reload";
 }
 
 TEST_F(SignalsTest, SighupWithABrokenConfigKeepsTheOldOne) {
