@@ -56,6 +56,7 @@ END {
     ratio_line(w, "pgsidecar", "direct")
     ratio_line(w, "pgbouncer", "direct")
     ratio_line(w, "pgsidecar", "pgbouncer")
+    ratio_line(w, "pgsidecar", "replica")
   }
   if (failures) printf "\n%d run(s) FAILED: see the pgbench logs beside results.tsv\n", failures
 }

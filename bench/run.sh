@@ -5,7 +5,8 @@
 #
 # Environment: BENCH_ROUNDS (3), BENCH_SECONDS (20), BENCH_WARMUP (3, 0 = none), BENCH_CLIENTS (64),
 # BENCH_THREADS (2), BENCH_SCALE (10), BENCH_WORKLOADS ("select-extended"; names of
-# bench/workloads/*.sh), BENCH_TARGETS ("pgsidecar pgbouncer direct"; also "replica").
+# bench/workloads/*.sh), BENCH_TARGETS ("pgsidecar pgbouncer direct"; also "replica"). Workloads present: select-extended,
+# select-simple, select-prepared, select-replica, cache-workspaces.
 # Results: .dev/bench/<UTC time>/ (results.tsv, summary.txt, one pgbench log per run).
 set -euo pipefail
 
@@ -29,13 +30,15 @@ available_workloads() {
   for f in "$BENCH_DIR"/workloads/*.sh; do basename "$f" .sh; done | tr '\n' ' '
 }
 
-# load_workload NAME: defines WORKLOAD_DESCRIPTION, WORKLOAD_PGBENCH_ARGS and WORKLOAD_TARGETS.
+# load_workload NAME: defines WORKLOAD_DESCRIPTION, WORKLOAD_PGBENCH_ARGS, WORKLOAD_TARGETS and
+# optionally workload_prepare (run once before the workload; non-zero = skip it).
 load_workload() {
   local file="$BENCH_DIR/workloads/$1.sh"
   [[ -f "$file" ]] || die "no workload $1 (have: $(available_workloads))"
   WORKLOAD_DESCRIPTION="$1"
   WORKLOAD_PGBENCH_ARGS=()
   WORKLOAD_TARGETS=()
+  unset -f workload_prepare
   # shellcheck source=/dev/null
   source "$file"
 }
@@ -72,6 +75,10 @@ warm_up() {
 run_workload() {
   local name="$1" targets round i n
   load_workload "$name"
+  if declare -F workload_prepare >/dev/null && ! workload_prepare; then
+    warn "workload $name: not prepared; skipped"
+    return 0
+  fi
   mapfile -t targets < <(workload_targets)
   n=${#targets[@]}
   ((n > 0)) || { warn "workload $name: no target left of \"$BENCH_TARGETS\"; skipped"; return 0; }
