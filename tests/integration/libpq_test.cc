@@ -243,13 +243,17 @@ TEST_F(LibpqTest, CancelLongQueryWhileAnotherClientCompletes) {
 }
 
 TEST_F(LibpqTest, CancelOfAnIdleClientCancelsNothing) {
-  Proxy& p = start_proxy();
+  ProxyOptions o;
+  o.pool_size = 1;  // b's query runs on the very server a used a moment ago
+  Proxy& p = start_proxy(o);
   Pg a(p.spec()), b(p.spec()), su = superuser();
   ASSERT_TRUE(a.ok() && b.ok() && su.ok());
+  EXPECT_EQ(a.scalar("SELECT 'a ran first'"), "a ran first");
   std::string marker = "it-idle-cancel-" + std::to_string(getpid());
   ASSERT_EQ(PQsendQuery(b.get(), ("SELECT pg_sleep(1), 'b' /* " + marker + " */").c_str()), 1);
   ASSERT_TRUE(wait_running(su, marker, Millis(5000)));
-  // `a` holds no server now: its cancel must not reach b's query (a stranger's on a shared pool).
+  // `a` holds no server now: its cancel must not reach b's query, although b runs on the server
+  // that served a (forwarding with that server's key would cancel a stranger's query).
   PGcancel* cancel = PQgetCancel(a.get());
   char err[256];
   PQcancel(cancel, err, sizeof err);
