@@ -63,7 +63,8 @@ struct Flags {
   bool writes_temp = false;          // creates or writes a temporary relation
   bool calls_unsafe_function = false;  // a function not proven safe on a hot standby (see functions.h)
   bool volatile_functions = false;   // result may differ between two runs on the same data (now(),
-                                     // random(), nextval, any unknown function): not cacheable
+                                     // random(), nextval, any unknown function, TABLESAMPLE, reads of
+                                     // pg_catalog / information_schema / pg_* views): not cacheable
   bool session_state = false;        // at least one session-scoped SessionChange (not EXECUTE)
   bool transaction_read_only = false;  // BEGIN/START ... READ ONLY or SET TRANSACTION READ ONLY
   bool writes_unknown_tables = false;  // may write relations not listed (CALL, DO, EXECUTE, unknown

@@ -160,6 +160,11 @@ void TreeWalker::relation(const json::object& rv, bool written) {
     out_.flags.writes_temp = true;
   }
   if (t.schema.empty()) out_.flags.unqualified_tables = true;
+  // Catalogs and statistics views change without any write we could see (no table generation is
+  // bumped for them): reading them is as uncacheable as calling now().
+  bool system = t.schema == "pg_catalog" || t.schema == "information_schema" ||
+                (t.schema.empty() && t.name.starts_with("pg_"));
+  if (system) out_.flags.volatile_functions = true;
   (written ? out_.tables_written : out_.tables_read).push_back(std::move(t));
 }
 

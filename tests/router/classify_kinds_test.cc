@@ -206,6 +206,16 @@ TEST(Classify, ClockReadingLiteralsAndSamplesAreVolatile) {
   EXPECT_FALSE(classify("SELECT 'nowhere'::text").flags.volatile_functions);
 }
 
+TEST(Classify, SystemViewsAreNotCacheable) {
+  for (const char* sql : {"SELECT * FROM pg_stat_activity", "SELECT relname FROM pg_catalog.pg_class",
+                          "SELECT * FROM information_schema.tables", "SELECT * FROM pg_locks"}) {
+    Classification c = classify(sql);
+    EXPECT_TRUE(c.read_only) << sql;
+    EXPECT_FALSE(cacheable_candidate(c)) << sql;
+  }
+  EXPECT_TRUE(cacheable_candidate(classify("SELECT * FROM app.pages")));
+}
+
 // libpq's target_session_attrs=read-write runs SHOW transaction_read_only after connecting: a replica
 // answering it would make libpq reject the proxy.
 TEST(Classify, NodeIdentityQuestionsGoToThePrimary) {
