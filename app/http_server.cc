@@ -8,6 +8,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <array>
 #include <atomic>
 #include <cstdio>
 #include <optional>
@@ -131,9 +132,27 @@ class Session : public std::enable_shared_from_this<Session> {
     log_access(bytes);
     if (counted_) --in_flight_;
     counted_ = false;
-    if (ec || !keep_alive_) return close();
+    if (ec) return close();
+    if (!keep_alive_) return linger();
     method_.clear();
     read_request(false);
+  }
+
+  // Closing a socket with unread input makes the kernel send RST, which can destroy the response
+  // still in flight (a client uploading an oversized body gets "connection reset" instead of 413).
+  // So: half-close, discard what the client still sends for up to a second, then close.
+  void linger() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(std::chrono::seconds(1));
+    discard();
+  }
+
+  void discard() {
+    stream_.async_read_some(asio::buffer(scratch_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) return self->close();
+      self->discard();
+    });
   }
 
   void log_access(std::size_t bytes) {
@@ -156,6 +175,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::atomic<int>& in_flight_;  // requests handed to a handler and not yet answered, server-wide
   bool counted_ = false;
   beast::flat_buffer buffer_;
+  std::array<char, 16384> scratch_;  // sink of linger()
   std::optional<http::request_parser<http::string_body>> parser_;
   BeastResponse response_;
   std::string remote_ip_, method_, target_;
