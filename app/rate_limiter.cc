@@ -1,9 +1,11 @@
 #include "app/rate_limiter.h"
 
 #include <hiredis/hiredis.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "app/log.h"
 
@@ -37,6 +39,23 @@ std::int64_t steady_ms() {
 
 timeval to_timeval(std::chrono::milliseconds ms) {
   return timeval{static_cast<time_t>(ms.count() / 1000), static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
+}
+
+// EVALSHA saves sending the script each time; Redis answers NOSCRIPT until it has seen it once.
+const std::string& script_sha1() {
+  static const std::string sha = [] {
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_Digest(kScript, std::strlen(kScript), d, &n, EVP_sha1(), nullptr);
+    std::string hex;
+    for (unsigned int i = 0; i < n; ++i) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      hex += kHex[d[i] >> 4];
+      hex += kHex[d[i] & 0xf];
+    }
+    return hex;
+  }();
+  return sha;
 }
 
 std::string nonce() {
@@ -106,8 +125,13 @@ RateDecision RateLimiter::check(const std::string& key, int limit) {
   if (c == nullptr) return d;
   const std::string full_key = options_.prefix + "rl:" + key;
   const std::string window = std::to_string(options_.window_seconds), lim = std::to_string(limit), n = nonce();
-  auto* reply = static_cast<redisReply*>(redisCommand(c, "EVAL %s 1 %s %s %s %s", kScript, full_key.c_str(),
-                                                      window.c_str(), lim.c_str(), n.c_str()));
+  auto* reply = static_cast<redisReply*>(redisCommand(c, "EVALSHA %s 1 %s %s %s %s", script_sha1().c_str(),
+                                                      full_key.c_str(), window.c_str(), lim.c_str(), n.c_str()));
+  if (reply != nullptr && reply->type == REDIS_REPLY_ERROR && std::strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+    freeReplyObject(reply);
+    reply = static_cast<redisReply*>(redisCommand(c, "EVAL %s 1 %s %s %s %s", kScript, full_key.c_str(),
+                                                  window.c_str(), lim.c_str(), n.c_str()));
+  }
   const bool ok = reply != nullptr && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3;
   if (!ok) {
     mark_down(reply == nullptr ? c->errstr : (reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply"));
