@@ -131,6 +131,37 @@ TEST(Exposition, PromtoolAcceptsIt) {
   EXPECT_EQ(r.output, "") << "promtool lint findings";
 }
 
+// Every metric of the table with one series of each kind, plus an overflow series.
+std::string full_exposition() {
+  MetricsHub hub(3);
+  ShardMetrics shard(hub);
+  for (const MetricDef& def : kMetrics) {
+    std::vector<std::string_view> values(def.labels.size(), "v");
+    const SeriesId s = hub.series().intern(def.id, values);
+    switch (def.kind) {
+      case MetricKind::counter: shard.inc(def.id, s, 3); break;
+      case MetricKind::gauge: shard.set(def.id, s, 1.5); break;
+      case MetricKind::histogram: shard.observe(def.id, s, 0.042); break;
+    }
+  }
+  for (const char* cls : {"08", "22", "23", "42"}) {
+    shard.inc(MetricId::errors_total, hub.series().intern(MetricId::errors_total, {cls}));
+  }
+  shard.publish();
+  return hub.render_prometheus();
+}
+
+TEST(Exposition, EveryMetricPassesPromtoolLint) {
+  if (std::string(PGS_PROMTOOL).empty()) GTEST_SKIP() << "promtool not installed";
+  const std::string text = full_exposition();
+  EXPECT_NE(text.find("pgsidecar_errors_total{sqlstate_class=\"other\"} 3\n"), std::string::npos) << text;
+  // 3 from the loop above (it writes every metric) + 3 label sets folded into "other".
+  EXPECT_NE(text.find("pgsidecar_metric_series_overflow_total 6\n"), std::string::npos);
+  const CommandResult r = run_with_stdin(std::string(PGS_PROMTOOL) + " check metrics", text);
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output, "") << "promtool lint findings";
+}
+
 TEST(Exposition, PromtoolRejectsBrokenText) {
   // Guards the check above: it must be able to fail.
   if (std::string(PGS_PROMTOOL).empty()) GTEST_SKIP() << "promtool not installed";
