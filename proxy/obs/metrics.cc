@@ -1,6 +1,7 @@
 #include "proxy/obs/metrics.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "proxy/obs/exposition.h"
 
@@ -97,6 +98,7 @@ void ShardMetrics::set(MetricId m, SeriesId s, double v) { grow_at(data_.d[idx(m
 void ShardMetrics::add(MetricId m, SeriesId s, double delta) { grow_at(data_.d[idx(m)], s) += delta; }
 
 void ShardMetrics::observe(MetricId m, SeriesId s, double v) {
+  if (std::isnan(v)) return;  // would poison _sum forever
   const MetricDef& def = metric_def(m);
   const size_t width = def.buckets.size() + 1;
   const size_t b = bucket_index(def.buckets.span(), v);

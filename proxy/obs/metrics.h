@@ -139,7 +139,7 @@ class ShardMetrics {
   void inc(MetricId m, SeriesId s = 0, uint64_t n = 1);       // counter
   void set(MetricId m, SeriesId s, double v);                  // gauge
   void add(MetricId m, SeriesId s, double delta);              // gauge
-  void observe(MetricId m, SeriesId s, double v);              // histogram, v in the metric's unit
+  void observe(MetricId m, SeriesId s, double v);              // histogram, v in the metric's unit; NaN ignored
   void observe(MetricId m, SeriesId s, std::chrono::nanoseconds d) {
     observe(m, s, std::chrono::duration<double>(d).count());
   }

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <set>
 #include <thread>
 
@@ -99,6 +100,7 @@ TEST(ShardMetrics, HistogramObservationsLandInTheirBuckets) {
   shard.observe(MetricId::query_duration_seconds, s, 0.003);   // (0.0025, 0.005]
   shard.observe(MetricId::query_duration_seconds, s, 1000.0);  // +Inf
   shard.observe(MetricId::query_duration_seconds, s, std::chrono::milliseconds(3));
+  shard.observe(MetricId::query_duration_seconds, s, std::nan(""));  // ignored
   const auto& u = shard.data().u[static_cast<size_t>(MetricId::query_duration_seconds)];
   ASSERT_GE(u.size(), (s + 1) * width);
   EXPECT_EQ(u[s * width + 0], 1u);
