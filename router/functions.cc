@@ -33,6 +33,9 @@ constexpr std::string_view kStable[] = {
     "log", "log10", "mod", "sign", "div", "pi", "degrees", "radians", "sin", "cos", "tan", "asin",
     "acos", "atan", "atan2", "sinh", "cosh", "tanh", "gcd", "lcm", "width_bucket", "factorial",
     "scale", "min_scale", "trim_scale", "numeric", "int4", "int8", "float8", "text",
+    // functions the grammar itself calls (SIMILAR TO, OVERLAPS, COLLATION FOR, IS NORMALIZED, ...)
+    "similar_to_escape", "similar_escape", "overlaps", "pg_collation_for", "is_normalized",
+    "xmlexists", "xpath", "xpath_exists", "xmlcomment", "xmltext",
     // dates and times that do not read the clock
     "date_trunc", "date_part", "extract", "make_date", "make_time", "make_timestamp",
     "make_timestamptz", "make_interval", "justify_days", "justify_hours", "justify_interval",

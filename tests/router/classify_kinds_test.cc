@@ -226,6 +226,22 @@ TEST(Classify, NodeIdentityQuestionsGoToThePrimary) {
   EXPECT_TRUE(classify("SHOW work_mem").read_only);
 }
 
+// Constructs the grammar turns into pg_catalog function calls must not look like user functions.
+TEST(Classify, GrammarMadeFunctionsAreSafe) {
+  for (const char* sql : {
+           "SELECT * FROM t WHERE name SIMILAR TO 'a%'", "SELECT EXTRACT(year FROM now())",
+           "SELECT substring('abc' FROM 2 FOR 1)", "SELECT substring('abc' SIMILAR 'a' ESCAPE '#')",
+           "SELECT position('b' IN 'abc')", "SELECT overlay('abc' PLACING 'x' FROM 2)",
+           "SELECT trim(both 'x' FROM 'xax')", "SELECT now() AT TIME ZONE 'UTC'",
+           "SELECT (DATE '2020-01-01', DATE '2020-02-01') OVERLAPS (DATE '2020-01-15', DATE '2020-03-01')",
+           "SELECT COLLATION FOR ('a')", "SELECT 'a' IS NORMALIZED", "SELECT normalize('a', NFC)",
+           "SELECT * FROM t WHERE a LIKE 'x!%' ESCAPE '!'", "SELECT greatest(1, 2), coalesce(NULL, 1), nullif(1, 2)"}) {
+    Classification c = classify(sql);
+    EXPECT_FALSE(c.flags.parse_error) << sql << ": " << c.error;
+    EXPECT_TRUE(c.read_only) << sql << " unsafe: " << (c.unsafe_functions.empty() ? "" : c.unsafe_functions[0]);
+  }
+}
+
 TEST(Classify, FunctionsListed) {
   Classification c = classify("SELECT lower(a), app.f(b), nextval('s') FROM t");
   EXPECT_EQ(c.functions, (std::vector<std::string>{"app.f", "lower", "nextval"}));

@@ -111,6 +111,7 @@ TEST_F(ReplicaTest, EverythingClassifiedReadOnlyRunsOnTheReplica) {
            "SELECT jsonb_build_object('id', id) FROM router_it.t ORDER BY id LIMIT 1",
            "BEGIN READ ONLY; SELECT * FROM router_it.t; COMMIT",
            "SELECT 1; SELECT 2",
+           "SELECT EXTRACT(year FROM now()), position('b' IN note) FROM router_it.t WHERE note SIMILAR TO 'n%'",
            "BEGIN READ ONLY; SAVEPOINT a; SELECT 1; ROLLBACK TO SAVEPOINT a; RELEASE a; COMMIT",
        }) {
     Classification c = classify(sql);
