@@ -1,0 +1,27 @@
+// Glue between the monitor and its neighbours, so the proxy lead maps types in one call:
+// config -> MonitorOptions / MonitorNode, HealthSnapshot -> router::ReplicaSnapshot for route().
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "conf/config.h"
+#include "proxy/monitor/health_types.h"
+#include "router/route.h"
+
+namespace pgs::monitor {
+
+MonitorNode node_from_endpoint(const conf::ServerEndpoint& endpoint);
+
+// interval, max_lag and max_lag_bytes from [routing]; the monitor login from the caller (the config
+// has no monitor user yet). check_timeout = min(1 s, interval), so rounds do not pile up.
+MonitorOptions options_from_routing(const conf::RoutingConfig& routing, std::string user, std::string password,
+                                    std::string dbname);
+
+// One router::ReplicaSnapshot per snapshot replica, same order (the router's replica index): healthy,
+// replay_lsn, lag_bytes, lag and weight; `outstanding` is 0 for the worker to fill with its own count.
+// The second form reuses `out`'s storage (no allocation once it has grown).
+std::vector<router::ReplicaSnapshot> to_route_replicas(const HealthSnapshot& snapshot);
+void to_route_replicas(const HealthSnapshot& snapshot, std::vector<router::ReplicaSnapshot>& out);
+
+}  // namespace pgs::monitor

@@ -1,0 +1,76 @@
+// HealthMonitor: the replica health/lag monitor behind read/write routing. Its own thread checks the
+// primary and every replica each `interval`, all in parallel over persistent libpq connections, and
+// publishes an immutable HealthSnapshot that worker threads read without waiting on the checks.
+//
+// Threads: snapshot(), generation() and wait_for_generation() from any thread; start() and stop()
+// from the owner; on_change runs on the monitor thread (keep it short, never call stop() from it).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "proxy/monitor/health_types.h"
+
+namespace pgs::monitor {
+
+class NodeProbe;
+
+class HealthMonitor {
+ public:
+  // Called after a snapshot is published, once per node whose `healthy` flipped or that got its first
+  // verdict. The references live only during the call.
+  using ChangeCallback = std::function<void(const NodeHealth& node, const HealthSnapshot& snapshot)>;
+
+  HealthMonitor(MonitorOptions options, MonitorNode primary, std::vector<MonitorNode> replicas,
+                ChangeCallback on_change = {});
+  ~HealthMonitor();  // stop()
+  HealthMonitor(const HealthMonitor&) = delete;
+  HealthMonitor& operator=(const HealthMonitor&) = delete;
+
+  // Starts the thread; the first round begins at once. Throws std::system_error at start-up only.
+  void start();
+  // Wakes the thread out of any wait or check and joins it: bounded by one probe step (no blocking
+  // libpq call is made, except a host name lookup). Idempotent. Connections are closed.
+  void stop() noexcept;
+
+  // The latest snapshot (generation 0 before the first round ends). Cheap: a lock and a refcount.
+  std::shared_ptr<const HealthSnapshot> snapshot() const;
+  // Rounds completed so far; lock-free, so a worker can re-read snapshot() only when it moved.
+  uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
+  // Waits until a snapshot newer than `after` is published; nullptr on timeout or when stopped.
+  std::shared_ptr<const HealthSnapshot> wait_for_generation(uint64_t after, Millis timeout) const;
+
+  const MonitorOptions& options() const { return options_; }
+
+  // pg_lsn text <-> integer ("16/B374D848" <-> 0x16B374D848), same as router/lsn.h.
+  static std::optional<uint64_t> parse_lsn(std::string_view text);
+  static std::string format_lsn(uint64_t lsn);
+
+ private:
+  void run() noexcept;
+  bool wait_until(std::chrono::steady_clock::time_point when) const;  // false when woken to stop
+  void publish(HealthSnapshot next);
+
+  MonitorOptions options_;
+  MonitorNode primary_;
+  std::vector<MonitorNode> replicas_;
+  ChangeCallback on_change_;
+
+  mutable std::mutex mutex_;
+  mutable std::condition_variable published_;
+  std::shared_ptr<const HealthSnapshot> snapshot_;  // guarded by mutex_
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> stopping_{false};
+  int wake_fd_ = -1;  // eventfd: stop() writes it, the thread polls it with every wait
+  std::thread thread_;
+};
+
+}  // namespace pgs::monitor
