@@ -93,6 +93,7 @@ void ClientConn::on_read_error(int) {
 }
 
 void ClientConn::on_closed() {
+  unpin_metrics();
   if (admitted_) worker_.process().release_client();
   worker_.remove_client(this);
   Worker& w = worker_;

@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
+#include <vector>
 #include <string>
 #include <unordered_map>
 
@@ -12,6 +14,7 @@
 #include "protocol/frame.h"
 #include "proxy/prepared.h"
 #include "proxy/session_params.h"
+#include "proxy/session_tracker.h"
 #include "proxy/stream.h"
 
 namespace pgs::proxy {
@@ -60,6 +63,8 @@ class ClientConn final : public Stream {
   void on_server_at_release_point();              // ReadyForQuery 'I' with nothing in flight
   void on_server_lost(const std::string& message); // the server died under us
   void on_parameter_status(std::string_view name, std::string_view value);  // server reported a setting
+  void on_probe_row(const std::vector<std::optional<std::string>>& values);  // session probe result
+  bool pinned() const { return tracker_.pinned(); }
   // Ends the session with a FATAL ErrorResponse.
   void fail(const char* sqlstate, const std::string& message);
   // Shutdown: close now if no transaction is open, otherwise once it ends.
@@ -86,6 +91,8 @@ class ClientConn final : public Stream {
   bool forward_bind(const protocol::Frame& f);
   bool forward_describe_or_close(const protocol::Frame& f);
   const PreparedStatement* find_prepared(std::string_view name) const;
+  bool note_statement(std::string_view sql, std::string& refusal);
+  void unpin_metrics();
   void detach_server(bool client_gone);
 
   Worker& worker_;
@@ -110,7 +117,8 @@ class ClientConn final : public Stream {
   bool shutting_down_ = false;
   bool session_pinned_ = false;  // session pool mode: keeps its server until it leaves
   std::unordered_map<std::string, PreparedRef> prepared_;  // the client's named statements
-  GucMap reported_;  // what the client was told via ParameterStatus (welcome + later changes)
+  GucMap reported_;
+  SessionTracker tracker_;  // session state that pins or must be replayed  // what the client was told via ParameterStatus (welcome + later changes)
 };
 
 }  // namespace pgs::proxy

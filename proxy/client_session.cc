@@ -1,4 +1,5 @@
 // ClientConn, part 3: the pooled session — binding servers, forwarding, releasing, failing.
+#include <array>
 #include <cctype>
 
 #include "protocol/frontend.h"
@@ -18,21 +19,6 @@ namespace {
 // Statements one client may keep prepared (real servers have no limit; a bound keeps us bounded).
 constexpr size_t kMaxClientStatements = 100000;
 
-// DISCARD ALL and DEALLOCATE [PREPARE] ALL drop every prepared statement of the session.
-bool deallocates_all(std::string_view sql) {
-  std::string words;
-  for (char c : sql) {
-    if (c == ';') break;
-    if (std::isspace(static_cast<unsigned char>(c))) {
-      if (!words.empty() && words.back() != ' ') words.push_back(' ');
-      continue;
-    }
-    words.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-    if (words.size() > 32) break;
-  }
-  while (!words.empty() && words.back() == ' ') words.pop_back();
-  return words == "discard all" || words == "deallocate all" || words == "deallocate prepare all";
-}
 }  // namespace
 
 void ClientConn::process_session() {
@@ -87,13 +73,22 @@ bool ClientConn::forward_frame(const Frame& f) {
     case 'D':
     case 'C':
       return forward_describe_or_close(f);
-    case 'Q':
+    case 'Q': {
       worker_.counters().queries.fetch_add(1, std::memory_order_relaxed);
-      if (auto q = pf::Query::decode(f.body); q.ok() && deallocates_all(q->sql)) {
-        prepared_.clear();
-        server_->expect_statements_cleared();
+      auto q = pf::Query::decode(f.body);
+      if (!q.ok()) {
+        fail("08P01", "invalid Query message");
+        return false;
+      }
+      std::string refusal;
+      note_statement(q->sql, refusal);
+      if (!refusal.empty()) {
+        protocol::write_query(server_->outbox(), refusal);
+        server_->expect_reply_to('Q');
+        return true;
       }
       break;
+    }
     case 'E':
       worker_.counters().queries.fetch_add(1, std::memory_order_relaxed);
       break;
@@ -112,6 +107,13 @@ bool ClientConn::forward_parse(const Frame& f) {
     fail("08P01", "invalid Parse message: " + std::string(parse.error().detail));
     return false;
   }
+  std::string refusal;
+  bool touches_session = note_statement(parse->sql, refusal);
+  if (!refusal.empty()) {
+    protocol::write_parse(server_->outbox(), parse->name.empty() ? "" : "pgsidecar_refused", refusal, {});
+    server_->expect_reply_to('P');
+    return true;
+  }
   if (parse->name.empty()) {
     server_->forward('P', protocol::as_string_view(f.whole));
     return true;
@@ -120,7 +122,7 @@ bool ClientConn::forward_parse(const Frame& f) {
     fail("53400", "pgsidecar: too many prepared statements in one session");
     return false;
   }
-  PreparedRef ps = make_prepared(parse->sql, parse->param_types);
+  PreparedRef ps = make_prepared(parse->sql, parse->param_types, touches_session);
   prepared_[std::string(parse->name)] = ps;
   if (server_->has_prepared(ps->server_name)) {
     std::string reply;
@@ -150,6 +152,10 @@ bool ClientConn::forward_bind(const Frame& f) {
   if (ps == nullptr) {  // unnamed, or unknown: the server answers (26000 for an unknown name)
     server_->forward('B', protocol::as_string_view(f.whole));
     return true;
+  }
+  if (ps->touches_session) {
+    std::string ignored;  // a refused statement never got prepared
+    note_statement(ps->sql, ignored);
   }
   server_->ensure_prepared(ps->server_name, ps->sql, ps->param_types);
   protocol::write_bind(server_->outbox(), head->portal, ps->server_name, head->rest);
@@ -196,6 +202,70 @@ bool ClientConn::forward_describe_or_close(const Frame& f) {
   return true;
 }
 
+// Session-state effects of a statement being sent (issue 3). Returns true if it may change session
+// state. With session.pinning = "refuse" in transaction mode, a statement that would pin gets a
+// replacement in `refusal` that fails on the server with 0A000 (so the server, not us, handles the
+// error's effect on the transaction).
+bool ClientConn::note_statement(std::string_view sql, std::string& refusal) {
+  if (!may_change_session(sql)) return false;
+  auto c = worker_.classify(sql);
+  bool session_mode = pool_->settings().pool_mode == conf::PoolMode::session;
+  if (!session_mode && worker_.snapshot().config->session.pinning == conf::Pinning::refuse) {
+    if (auto reason = SessionTracker::pins(*c)) {
+      refusal = "DO $pgsidecar$BEGIN RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = "
+                "'pgsidecar: " + std::string(pin_reason_name(*reason)) +
+                " is not supported in transaction pooling (session.pinning = refuse)'; END$pgsidecar$";
+      return false;
+    }
+  }
+  tracker_.note(*c);
+  bool changes = false;
+  for (const auto& st : c->statements) {
+    for (const auto& ch : st.session_changes) {
+      if (ch.op != router::SessionOp::execute && !ch.transaction_scoped) changes = true;
+      if (ch.op == router::SessionOp::reset_all || ch.op == router::SessionOp::discard_all) {
+        for (const auto& [name, value] : request_.gucs.items()) tracker_.watch_setting(name);
+      }
+      if (ch.op == router::SessionOp::discard_all || ch.op == router::SessionOp::deallocate_all) {
+        prepared_.clear();
+        server_->expect_statements_cleared();
+      }
+    }
+  }
+  return changes;
+}
+
+void ClientConn::on_probe_row(const std::vector<std::optional<std::string>>& values) {
+  const std::vector<std::string> names = tracker_.probe_settings();
+  if (values.size() != names.size() + kPinReasonCount) {
+    LOG_WARN("session probe: " + std::to_string(values.size()) + " values for " + std::to_string(names.size()) +
+             " settings");
+    fail("08006", "pgsidecar: unexpected session probe reply");
+    return;
+  }
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (values[i]) {
+      request_.gucs.set(names[i], *values[i]);
+    } else {
+      request_.gucs.erase(names[i]);
+    }
+    if (server_ != nullptr) server_->set_applied(names[i], values[i]);
+  }
+  std::array<bool, kPinReasonCount> before{};
+  for (size_t r = 0; r < kPinReasonCount; ++r) before[r] = tracker_.pinned_for(static_cast<PinReason>(r));
+  tracker_.apply_probe(values);
+  for (size_t r = 0; r < kPinReasonCount; ++r) {
+    bool after = tracker_.pinned_for(static_cast<PinReason>(r));
+    if (after != before[r]) worker_.counters().pinned_clients[r].fetch_add(after ? 1 : -1);
+  }
+}
+
+void ClientConn::unpin_metrics() {
+  for (size_t r = 0; r < kPinReasonCount; ++r) {
+    if (tracker_.pinned_for(static_cast<PinReason>(r))) worker_.counters().pinned_clients[r].fetch_sub(1);
+  }
+}
+
 void ClientConn::on_server_assigned(ServerConn* server) {
   server_ = server;
   set_state(State::active);
@@ -228,6 +298,13 @@ void ClientConn::on_server_at_release_point() {
   if (server_ == nullptr) return;
   bool session_mode = pool_->settings().pool_mode == conf::PoolMode::session;
   if (session_mode && !shutting_down_) return;  // session mode keeps the server until the client leaves
+  if (!session_mode && tracker_.needs_probe()) {
+    // The transaction may have changed session state: ask the server what holds before letting go.
+    worker_.counters().session_probes.fetch_add(1, std::memory_order_relaxed);
+    server_->start_probe(tracker_.begin_probe(request_.user));
+    return;
+  }
+  if (tracker_.pinned() && !shutting_down_) return;  // LISTEN, advisory lock, temp table ...: keep it
   worker_.counters().transactions.fetch_add(1, std::memory_order_relaxed);
   ServerConn* s = server_;
   server_ = nullptr;
@@ -268,7 +345,8 @@ void ClientConn::detach_server(bool client_gone) {
   server_ = nullptr;
   bool session_mode = pool_->settings().pool_mode == conf::PoolMode::session;
   if (s->at_release_point()) {
-    if (session_mode) {
+    if (session_mode || tracker_.pinned() || tracker_.needs_probe()) {
+      // Session state may live on this server: DISCARD ALL before anyone else gets it.
       s->detach();
       s->reset_and_release();
     } else {

@@ -6,7 +6,7 @@
 
 namespace pgs::proxy {
 
-PreparedRef make_prepared(std::string_view sql, const std::vector<uint32_t>& param_types) {
+PreparedRef make_prepared(std::string_view sql, const std::vector<uint32_t>& param_types, bool touches_session) {
   XXH3_state_t* st = XXH3_createState();
   XXH3_128bits_reset(st);
   XXH3_128bits_update(st, sql.data(), sql.size());
@@ -22,6 +22,7 @@ PreparedRef make_prepared(std::string_view sql, const std::vector<uint32_t>& par
   p->server_name = std::string("pgsidecar_") + hex;
   p->sql.assign(sql);
   p->param_types = param_types;
+  p->touches_session = touches_session;
   return p;
 }
 

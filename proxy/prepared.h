@@ -19,10 +19,12 @@ struct PreparedStatement {
   std::string server_name;            // "pgsidecar_" + 32 hex digits of XXH3-128(sql, param types)
   std::string sql;
   std::vector<uint32_t> param_types;
+  bool touches_session = false;       // may change session state (SET, LISTEN, ...): probe after use
 };
 using PreparedRef = std::shared_ptr<const PreparedStatement>;
 
-PreparedRef make_prepared(std::string_view sql, const std::vector<uint32_t>& param_types);
+PreparedRef make_prepared(std::string_view sql, const std::vector<uint32_t>& param_types,
+                          bool touches_session = false);
 
 // The statements a server connection has prepared, bounded, least recently used first out.
 class ServerStatements {

@@ -68,6 +68,10 @@ class ServerConn final : public Stream {
   void note_prepared(const std::string& name);
   // The client ran DISCARD ALL / DEALLOCATE ALL: every statement is gone once it succeeds.
   void expect_statements_cleared() { clear_statements_on_ready_ = true; }
+  // Runs the session-state probe (see SessionTracker); the row reaches client()->on_probe_row().
+  void start_probe(const std::string& sql);
+  // The probe read a setting's value on this server (nullopt: not set at all).
+  void set_applied(const std::string& name, const std::optional<std::string>& value);
   // Session-mode cleanup before reuse: DISCARD ALL, replies swallowed, then back to the pool.
   void reset_and_release();
   // Called by the client when its outbox drained below the low-water mark.
@@ -94,6 +98,7 @@ class ServerConn final : public Stream {
     sync,            // Sync: ReadyForQuery
     parse, bind, describe, execute, close,
     internal_query,  // our own statement (settings sync, DISCARD ALL): every reply swallowed
+    internal_probe,  // our session-state probe: its one DataRow goes to the client's tracker
     injected_parse,  // a Parse the client did not send: ParseComplete swallowed
     injected_close,  // a Close of an evicted statement: CloseComplete swallowed
     synthetic,       // no server reply: `data` goes to the client in this position
@@ -110,6 +115,7 @@ class ServerConn final : public Stream {
   void process_active();
   bool handle_reply(const protocol::Frame& f);
   bool handle_internal_reply(const protocol::Frame& f);
+  bool handle_probe_reply(const protocol::Frame& f);
   void handle_parameter_status(const protocol::Frame& f, bool internal);
   void process_idle();
   void fail(const std::string& reason);

@@ -49,6 +49,20 @@ void ServerConn::reset_and_release() {
   start_reading();
 }
 
+void ServerConn::start_probe(const std::string& sql) {
+  protocol::write_query(outbox(), sql);
+  enqueue(Reply::internal_probe);
+  flush();
+}
+
+void ServerConn::set_applied(const std::string& name, const std::optional<std::string>& value) {
+  if (value) {
+    applied_.set(name, *value);
+  } else {
+    applied_.erase(name);
+  }
+}
+
 // ---- what the client sends ----
 
 void ServerConn::forward(char type, std::string_view whole_message) {
@@ -116,7 +130,8 @@ void ServerConn::note_prepared(const std::string& name) {
 // ---- the reply queue ----
 
 void ServerConn::enqueue(Reply kind, std::string data) {
-  if (skip_until_sync_ && kind != Reply::sync && kind != Reply::internal_query) {
+  bool ours = kind == Reply::internal_query || kind == Reply::internal_probe;
+  if (skip_until_sync_ && kind != Reply::sync && !ours) {
     Expected e{kind, std::move(data)};
     drop_entry(e);  // the server will skip this message: it gets no reply
     return;
@@ -126,7 +141,10 @@ void ServerConn::enqueue(Reply kind, std::string data) {
     if (client_ != nullptr) client_->outbox().append(data);
     return;
   }
-  if (kind == Reply::query || kind == Reply::sync || kind == Reply::internal_query) ++pending_ready_;
+  if (kind == Reply::query || kind == Reply::sync || kind == Reply::internal_query ||
+      kind == Reply::internal_probe) {
+    ++pending_ready_;
+  }
   expected_.push_back(Expected{kind, std::move(data)});
 }
 
@@ -195,7 +213,8 @@ void ServerConn::process_active() {
     auto r = protocol::split_frame(data, kMaxServerMessage);
     if (auto* more = std::get_if<protocol::NeedMore>(&r)) {
       // A large DataRow/CopyData whose header we have: forward what is here and the rest as it comes.
-      bool ours = !expected_.empty() && expected_.front().kind == Reply::internal_query;
+      bool ours = !expected_.empty() && (expected_.front().kind == Reply::internal_query ||
+                                         expected_.front().kind == Reply::internal_probe);
       bool streamable = data.size() >= kStreamThreshold && (data[0] == 'D' || data[0] == 'd') && !ours;
       if (streamable && client_ != nullptr) {
         client_->outbox().append(reinterpret_cast<const char*>(data.data()), data.size());
@@ -225,7 +244,8 @@ void ServerConn::process_active() {
 
 bool ServerConn::handle_reply(const Frame& f) {
   char t = f.type;
-  bool internal = !expected_.empty() && expected_.front().kind == Reply::internal_query;
+  bool probe = !expected_.empty() && expected_.front().kind == Reply::internal_probe;
+  bool internal = probe || (!expected_.empty() && expected_.front().kind == Reply::internal_query);
   if (t == 'S') {
     handle_parameter_status(f, internal);
     return !closing();
@@ -238,6 +258,7 @@ bool ServerConn::handle_reply(const Frame& f) {
     fail(std::string("server sent an unexpected message '") + t + "'");
     return false;
   }
+  if (probe) return handle_probe_reply(f);
   if (internal) return handle_internal_reply(f);
   Expected& head = expected_.front();
   if (head.kind == Reply::injected_parse || head.kind == Reply::injected_close) {
@@ -318,6 +339,40 @@ bool ServerConn::handle_internal_reply(const Frame& f) {
     }
     default:
       return true;  // CommandComplete, RowDescription, DataRow of our own statement
+  }
+}
+
+bool ServerConn::handle_probe_reply(const Frame& f) {
+  switch (f.type) {
+    case 'D': {
+      auto row = pb::DataRow::decode(f.body);
+      if (!row.ok()) {
+        fail("malformed DataRow in the session probe");
+        return false;
+      }
+      std::vector<std::optional<std::string>> values;
+      pb::DataRow::Cursor cur(row.value());
+      std::optional<protocol::Bytes> v;
+      while (cur.next(v)) {
+        values.push_back(v ? std::optional<std::string>(protocol::as_string_view(*v)) : std::nullopt);
+      }
+      if (client_ != nullptr) client_->on_probe_row(values);
+      return !closing();
+    }
+    case 'E': {
+      ClientConn* c = client_;
+      client_ = nullptr;
+      if (c != nullptr) c->fail("08006", "pgsidecar: could not read the session state from the server");
+      fail("session probe failed");
+      return false;
+    }
+    case 'Z':
+      expected_.pop_front();
+      --pending_ready_;
+      emit_synthetics();
+      return true;
+    default:
+      return true;  // RowDescription, CommandComplete
   }
 }
 

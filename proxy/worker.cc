@@ -51,12 +51,26 @@ int open_reuseport_listener(const std::string& host, uint16_t port, std::string&
 }
 }  // namespace
 
+namespace {
+router::ClassifyOptions classify_options(const conf::Config& config) {
+  router::ClassifyOptions o;
+  o.max_parse_bytes = config.routing.max_parse_bytes;
+  o.replica_safe_functions = config.routing.replica_safe_functions;
+  return o;
+}
+size_t classifier_entries(const conf::Config& config) {
+  return static_cast<size_t>(std::max(1, config.routing.classifier_cache_entries));
+}
+}  // namespace
+
 Worker::Worker(Process& process, int index) : process_(process), index_(index) {}
 
 Worker::~Worker() { join(); }
 
 bool Worker::start(std::string& error) {
   snapshot_ = process_.snapshot();
+  classifier_ = std::make_unique<router::ClassifierCache>(classifier_entries(*snapshot_->config),
+                                                          classify_options(*snapshot_->config));
   const auto& pc = snapshot_->config->proxy;
   int fd = open_reuseport_listener(pc.listen_host, pc.listen_port, error);
   if (fd < 0) return false;
@@ -144,9 +158,11 @@ void Worker::drain_inbox() {
   if (shutdown) begin_shutdown(immediate);
 }
 
+
 void Worker::apply_snapshot(std::shared_ptr<const Snapshot> snapshot) {
   snapshot_ = std::move(snapshot);
   const conf::Config& config = *snapshot_->config;
+  if (!(classifier_->options() == classify_options(config))) classifier_->reset(classify_options(config));
   for (auto& [key, pool] : pools_) {
     const auto* db = config.find_database(key.first);
     const auto* user = config.find_user(key.second);

@@ -5,6 +5,7 @@
 
 #include <uv.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -18,6 +19,8 @@
 #include <vector>
 
 #include "proxy/secrets.h"
+#include "proxy/session_tracker.h"
+#include "router/classifier_cache.h"
 
 namespace pgs::proxy {
 
@@ -38,6 +41,8 @@ struct WorkerCounters {
   std::atomic<uint64_t> server_connects{0};
   std::atomic<uint64_t> server_connect_failures{0};
   std::atomic<uint64_t> cancels_forwarded{0};
+  std::array<std::atomic<int64_t>, kPinReasonCount> pinned_clients{};  // gauge, by reason
+  std::atomic<uint64_t> session_probes{0};
 };
 
 class Worker {
@@ -67,6 +72,8 @@ class Worker {
   void send_cancel(const struct PoolTarget& target, int32_t backend_pid, int32_t backend_secret);
   void route_cancel(int32_t pid, int32_t secret);  // from a CancelRequest on this worker's listener
   uint64_t next_server_id() { return next_server_id_++; }
+  // Memoised statement classification (router); one per worker, no locks.
+  std::shared_ptr<const router::Classification> classify(std::string_view sql) { return classifier_->classify(sql); }
   bool shutting_down() const { return shutting_down_; }
   void maybe_finish_shutdown();
   void server_opened() { ++open_servers_; }
@@ -116,6 +123,7 @@ class Worker {
   bool handles_closed_ = false;
   Clock::time_point shutdown_deadline_{};
   WorkerCounters counters_;
+  std::unique_ptr<router::ClassifierCache> classifier_;
 };
 
 }  // namespace pgs::proxy

@@ -1,0 +1,134 @@
+#include "proxy/session_tracker.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "proxy/session_params.h"
+
+namespace pgs::proxy {
+
+using router::SessionOp;
+
+std::string_view pin_reason_name(PinReason r) {
+  static constexpr std::string_view kNames[] = {
+#define PGS_X(e, n) n,
+      PGS_PIN_REASONS(PGS_X)
+#undef PGS_X
+  };
+  return kNames[static_cast<size_t>(r)];
+}
+
+bool may_change_session(std::string_view sql) {
+  static constexpr std::string_view kNeedles[] = {"set",   "discard", "listen",  "advisory", "temp",
+                                                  "hold",  "prepare", "dealloc", "session",  "role"};
+  std::string lower;
+  lower.reserve(std::min<size_t>(sql.size(), 1 << 16));
+  for (size_t i = 0; i < sql.size() && i < (1 << 16); ++i) {
+    lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(sql[i]))));
+  }
+  if (sql.size() > (1 << 16)) return true;  // too long to scan cheaply: let the parser decide
+  for (auto needle : kNeedles) {
+    if (lower.find(needle) != std::string::npos) return true;
+  }
+  return false;
+}
+
+std::optional<PinReason> SessionTracker::pins(const router::Classification& c) {
+  for (const auto& st : c.statements) {
+    for (const auto& ch : st.session_changes) {
+      if (ch.transaction_scoped) continue;
+      switch (ch.op) {
+        case SessionOp::listen:
+          return PinReason::listen;
+        case SessionOp::advisory_lock:
+          return PinReason::advisory_lock;
+        case SessionOp::temp_object:
+          return PinReason::temp_table;
+        case SessionOp::declare_with_hold:
+          return PinReason::hold_cursor;
+        case SessionOp::prepare:
+          return PinReason::sql_prepare;
+        case SessionOp::set:
+          if (ch.name == "session_authorization") return PinReason::session_authorization;
+          break;
+        default:
+          break;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+void SessionTracker::watch_setting(const std::string& name) {
+  std::string folded = fold_guc_name(name);
+  // session_authorization cannot be replayed with set_config by an ordinary user: it pins instead.
+  if (!valid_guc_name(folded) || folded == "session_authorization") return;
+  if (std::find(probe_settings_.begin(), probe_settings_.end(), folded) == probe_settings_.end()) {
+    probe_settings_.push_back(std::move(folded));
+  }
+}
+
+void SessionTracker::note(const router::Classification& c) {
+  for (const auto& st : c.statements) {
+    for (const auto& ch : st.session_changes) {
+      if (ch.transaction_scoped || ch.op == SessionOp::execute) continue;
+      probe_needed_ = true;
+      switch (ch.op) {
+        case SessionOp::set:
+        case SessionOp::reset:
+          watch_setting(ch.name);
+          break;
+        case SessionOp::set_config:
+          if (ch.value_known) watch_setting(ch.name);
+          break;
+        default:
+          break;  // RESET ALL / DISCARD ALL: the caller re-reads every setting it tracks
+      }
+    }
+  }
+}
+
+bool SessionTracker::pinned() const {
+  return std::any_of(counts_.begin(), counts_.end(), [](int64_t n) { return n > 0; });
+}
+
+std::string SessionTracker::begin_probe(std::string_view login_user) {
+  inflight_settings_ = std::move(probe_settings_);
+  probe_settings_.clear();
+  probe_needed_ = false;
+  std::string sql = "SELECT ";
+  for (const auto& name : inflight_settings_) {
+    sql += "pg_catalog.current_setting(" + quote_literal(name) + ", true), ";
+  }
+  sql +=
+      "(SELECT count(*) FROM pg_catalog.pg_listening_channels()), "
+      "(SELECT count(*) FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND "
+      "pid = pg_catalog.pg_backend_pid()), "
+      "(SELECT count(*) FROM pg_catalog.pg_class WHERE relnamespace = pg_catalog.pg_my_temp_schema()), "
+      "(SELECT count(*) FROM pg_catalog.pg_cursors WHERE is_holdable), "
+      "(SELECT count(*) FROM pg_catalog.pg_prepared_statements WHERE name NOT LIKE 'pgsidecar\\_%'), "
+      "(SELECT CASE WHEN pg_catalog.current_setting('session_authorization') = " +
+      quote_literal(login_user) + " THEN 0 ELSE 1 END)";
+  return sql;
+}
+
+bool SessionTracker::apply_probe(const std::vector<std::optional<std::string>>& values) {
+  size_t n = inflight_settings_.size();
+  if (values.size() != n + kPinReasonCount) return false;
+  for (size_t i = 0; i < kPinReasonCount; ++i) {
+    const auto& v = values[n + i];
+    int64_t count = 0;
+    if (v) {
+      for (char ch : *v) {
+        if (!std::isdigit(static_cast<unsigned char>(ch))) return false;
+        count = count * 10 + (ch - '0');
+        if (count > 1000000000) break;
+      }
+    }
+    counts_[i] = count;
+  }
+  inflight_settings_.clear();
+  return true;
+}
+
+}  // namespace pgs::proxy

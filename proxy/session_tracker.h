@@ -1,0 +1,70 @@
+// What a client's statements did to its session that transaction pooling must not lose or leak
+// (issue 3). The router says what a statement may change; at the end of the transaction the proxy asks
+// the server what actually holds (a "probe": settings' values, LISTEN channels, advisory locks, temp
+// tables, WITH HOLD cursors, SQL-level prepared statements) — so rollbacks, savepoints and failed
+// statements need no modelling. Pure: no libuv, no sockets.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "router/classification.h"
+
+namespace pgs::proxy {
+
+// Why a client keeps its server across transactions. X(enumerator, metric label).
+#define PGS_PIN_REASONS(X)                                                         \
+  X(listen, "listen") X(advisory_lock, "advisory_lock") X(temp_table, "temp_table") \
+  X(hold_cursor, "hold_cursor") X(sql_prepare, "sql_prepare")                       \
+  X(session_authorization, "session_authorization")
+
+enum class PinReason : uint8_t {
+#define PGS_X(e, n) e,
+  PGS_PIN_REASONS(PGS_X)
+#undef PGS_X
+};
+inline constexpr size_t kPinReasonCount = 0
+#define PGS_X(e, n) +1
+    PGS_PIN_REASONS(PGS_X)
+#undef PGS_X
+    ;
+std::string_view pin_reason_name(PinReason r);
+
+// Cheap pre-check before paying for the parser: false only when `sql` cannot change session state.
+bool may_change_session(std::string_view sql);
+
+class SessionTracker {
+ public:
+  // A statement is being sent. Returns the pin reason if `refuse` mode must reject it.
+  void note(const router::Classification& c);
+  // True when the transaction that just ended may have changed session state: probe before release.
+  bool needs_probe() const { return probe_needed_; }
+  // Starts a probe: the statement (one row: the settings' values, NULL when unset, then the state
+  // counts). `login_user` is who the client logged in as (to notice SET SESSION AUTHORIZATION).
+  // Statements noted while it runs belong to the next probe.
+  std::string begin_probe(std::string_view login_user);
+  // Adds a setting to read back at the next probe (RESET ALL / DISCARD ALL: every known one).
+  void watch_setting(const std::string& name);
+  // The settings the running probe reads, in its column order.
+  const std::vector<std::string>& probe_settings() const { return inflight_settings_; }
+  // Applies the probe's row: values[i] for probe_settings()[i], then the counts in PinReason order.
+  // Returns false if the row has the wrong shape. The caller reads the settings' values first.
+  bool apply_probe(const std::vector<std::optional<std::string>>& values);
+
+  bool pinned() const;
+  bool pinned_for(PinReason r) const { return counts_[static_cast<size_t>(r)] > 0; }
+  // The first reason a statement would pin for, if any (for pinning = "refuse").
+  static std::optional<PinReason> pins(const router::Classification& c);
+
+ private:
+  bool probe_needed_ = false;
+  std::vector<std::string> probe_settings_;     // settings to read back at the next probe (lower case)
+  std::vector<std::string> inflight_settings_;  // what the running probe reads
+  std::array<int64_t, kPinReasonCount> counts_{};
+};
+
+}  // namespace pgs::proxy
