@@ -6,10 +6,14 @@
 namespace pgs::router {
 namespace {
 
-// Read-only built-ins whose result depends only on arguments, data and settings: replica-safe and
-// cacheable. Deliberately not here: pg_is_in_recovery, pg_last_wal_*, txid_* and other functions whose
-// answer differs between a primary and a replica, and anything that writes, locks or signals.
-constexpr std::string_view kStable[] = {
+// The generated lists (builtin_functions.inc, from PostgreSQL 15's pg_proc): IMMUTABLE built-ins are
+// replica-safe and cacheable; STABLE ones are replica-safe but, since they may read the catalogs, the
+// clock or the session, not cacheable. The hand-written lists below override them.
+#include "router/builtin_functions.inc"
+
+// STABLE built-ins whose result depends only on arguments, table data and the settings that are part
+// of the cache key (TimeZone, DateStyle, lc_*): cacheable after all.
+constexpr std::string_view kCacheable[] = {
     // aggregates and window functions
     "count", "sum", "avg", "min", "max", "array_agg", "string_agg", "bool_and", "bool_or", "every",
     "json_agg", "jsonb_agg", "json_object_agg", "jsonb_object_agg", "stddev", "stddev_pop",
@@ -61,23 +65,21 @@ constexpr std::string_view kStable[] = {
     // full text search
     "to_tsvector", "to_tsquery", "plainto_tsquery", "phraseto_tsquery", "websearch_to_tsquery",
     "ts_rank", "ts_rank_cd", "ts_headline", "setweight", "strip", "numnode", "querytree",
-    // catalog and settings lookups (read-only; settings are replayed on every server)
-    "pg_typeof", "version", "current_setting", "current_database", "current_schema",
-    "current_schemas", "format_type", "has_table_privilege", "has_schema_privilege",
-    "has_column_privilege", "has_database_privilege", "has_function_privilege",
-    "pg_has_role", "pg_get_viewdef", "pg_get_indexdef", "pg_get_constraintdef", "pg_get_expr",
-    "pg_get_userbyid", "pg_get_functiondef", "pg_get_function_arguments",
-    "pg_get_function_result", "pg_get_triggerdef", "pg_get_serial_sequence", "pg_table_is_visible",
-    "pg_type_is_visible", "pg_function_is_visible", "obj_description", "col_description",
-    "shobj_description", "to_regclass", "to_regtype", "to_regproc", "to_regprocedure",
-    "to_regnamespace", "to_regrole", "pg_size_pretty", "pg_size_bytes", "pg_encoding_to_char",
-    "pg_char_to_encoding", "quote_ident", "inet_client_addr", "host", "masklen", "network",
-    "family", "abbrev", "broadcast", "netmask", "num_nonnulls", "num_nulls", "pg_column_size",
-    "uuid_in", "hashtext",
 };
 
-// Replica-safe, but two calls may differ: never cacheable.
+// Replica-safe, but two calls may differ: never cacheable. Catalog lookups change with DDL that bumps no
+// table generation; current_setting reads settings that may not be part of the cache key.
 constexpr std::string_view kVolatileSafe[] = {
+    // catalog and settings lookups (read-only; settings are replayed on every server)
+    "version", "current_setting", "current_database", "current_schema", "current_schemas",
+    "format_type", "has_table_privilege", "has_schema_privilege", "has_column_privilege",
+    "has_database_privilege", "has_function_privilege", "pg_has_role", "pg_get_viewdef",
+    "pg_get_indexdef", "pg_get_constraintdef", "pg_get_expr", "pg_get_userbyid", "pg_get_functiondef",
+    "pg_get_function_arguments", "pg_get_function_result", "pg_get_triggerdef",
+    "pg_get_serial_sequence", "pg_table_is_visible", "pg_type_is_visible", "pg_function_is_visible",
+    "obj_description", "col_description", "shobj_description", "to_regclass", "to_regtype",
+    "to_regproc", "to_regprocedure", "to_regnamespace", "to_regrole", "inet_client_addr",
+    // clock, randomness, sizes, this connection
     "now", "random", "clock_timestamp", "statement_timestamp", "transaction_timestamp", "timeofday",
     "gen_random_uuid", "uuid_generate_v4", "uuid_generate_v1", "age", "pg_sleep", "pg_sleep_for",
     "pg_sleep_until", "pg_backend_pid", "pg_postmaster_start_time", "pg_conf_load_time",
@@ -101,6 +103,7 @@ constexpr Unsafe kUnsafe[] = {
     {"pg_current_xact_id_if_assigned", FunctionEffect::none},
     {"pg_current_wal_lsn", FunctionEffect::none}, {"pg_current_wal_insert_lsn", FunctionEffect::none},
     {"pg_switch_wal", FunctionEffect::none}, {"pg_export_snapshot", FunctionEffect::none},
+    {"pg_walfile_name", FunctionEffect::none}, {"pg_walfile_name_offset", FunctionEffect::none},
     {"pg_advisory_lock", FunctionEffect::advisory_lock},
     {"pg_advisory_lock_shared", FunctionEffect::advisory_lock},
     {"pg_try_advisory_lock", FunctionEffect::advisory_lock},
@@ -118,7 +121,9 @@ using Table = std::unordered_map<std::string_view, FunctionInfo>;
 
 Table build_table() {
   Table t;
-  for (auto n : kStable) t[n] = FunctionInfo{true, false, FunctionEffect::none, true};
+  for (auto n : kImmutableBuiltins) t[n] = FunctionInfo{true, false, FunctionEffect::none, true};
+  for (auto n : kStableBuiltins) t[n] = FunctionInfo{true, true, FunctionEffect::none, true};
+  for (auto n : kCacheable) t[n] = FunctionInfo{true, false, FunctionEffect::none, true};
   for (auto n : kVolatileSafe) t[n] = FunctionInfo{true, true, FunctionEffect::none, true};
   for (auto& u : kUnsafe) t[u.name] = FunctionInfo{false, true, u.effect, true};
   return t;

@@ -242,6 +242,34 @@ TEST(Classify, GrammarMadeFunctionsAreSafe) {
   }
 }
 
+// The built-in table comes from PostgreSQL 15's pg_proc (IMMUTABLE: cacheable, STABLE: not), with
+// hand-written overrides for what pg_proc's volatility does not say.
+TEST(Classify, BuiltinFunctionTable) {
+  struct Fn {
+    const char* sql;
+    bool read_only;
+    bool cacheable;
+  };
+  for (const Fn& f : {
+           Fn{"SELECT md5('x'), abs(-1), jsonb_typeof('1'), array_length(ARRAY[1], 1)", true, true},
+           Fn{"SELECT to_char(1.5, '9.9'), date_trunc('day', now()::timestamp)", true, false},  // now()
+           Fn{"SELECT to_char(1.5, '9.9'), concat('a', 1), format('%s', 1)", true, true},
+           Fn{"SELECT pg_get_keywords()", true, false},             // generated STABLE
+           Fn{"SELECT pg_get_viewdef('v'::regclass)", true, false},  // catalog lookup
+           Fn{"SELECT current_setting('app.tenant')", true, false},  // custom settings: not in the key
+           Fn{"SELECT pg_stat_get_numscans(1)", true, false},
+           Fn{"SELECT txid_current()", false, false},       // STABLE in pg_proc, assigns an xid
+           Fn{"SELECT pg_current_xact_id()", false, false},
+           Fn{"SELECT pg_walfile_name('0/0')", false, false},  // IMMUTABLE, errors during recovery
+           Fn{"SELECT pg_catalog.upper('a')", true, true},
+           Fn{"SELECT public.upper('a')", false, false},    // not pg_catalog: a user function
+       }) {
+    Classification c = classify(f.sql);
+    EXPECT_EQ(c.read_only, f.read_only) << f.sql;
+    EXPECT_EQ(cacheable_candidate(c), f.cacheable) << f.sql;
+  }
+}
+
 TEST(Classify, FunctionsListed) {
   Classification c = classify("SELECT lower(a), app.f(b), nextval('s') FROM t");
   EXPECT_EQ(c.functions, (std::vector<std::string>{"app.f", "lower", "nextval"}));
