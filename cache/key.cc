@@ -1,0 +1,86 @@
+#include "cache/key.h"
+
+#define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack: no allocation per key
+#include <xxhash.h>
+
+#include <algorithm>
+
+namespace pgs::cache {
+namespace {
+
+constexpr uint8_t kKeyVersion = 1;
+
+// Streams length-prefixed fields into one XXH3-128 state.
+class Hasher {
+ public:
+  Hasher() { XXH3_128bits_reset(&state_); }
+  Hasher(const Hasher&) = delete;
+  Hasher& operator=(const Hasher&) = delete;
+
+  void u64(uint64_t v) {
+    uint8_t b[8];
+    for (int i = 0; i < 8; ++i) b[i] = static_cast<uint8_t>(v >> (56 - 8 * i));
+    XXH3_128bits_update(&state_, b, sizeof b);
+  }
+  void bytes(const void* data, size_t n) {
+    u64(n);
+    if (n > 0) XXH3_128bits_update(&state_, data, n);
+  }
+  void str(std::string_view s) { bytes(s.data(), s.size()); }
+  CacheKey digest() const {
+    XXH128_hash_t h = XXH3_128bits_digest(&state_);
+    return CacheKey{h.high64, h.low64};
+  }
+
+ private:
+  XXH3_state_t state_;
+};
+
+}  // namespace
+
+std::string CacheKey::hex() const {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out(32, '0');
+  for (int i = 0; i < 16; ++i) {
+    out[static_cast<size_t>(15 - i)] = digits[(high >> (4 * i)) & 0xf];
+    out[static_cast<size_t>(31 - i)] = digits[(low >> (4 * i)) & 0xf];
+  }
+  return out;
+}
+
+CacheKey make_key(const KeyInput& in) {
+  Hasher h;
+  h.u64(kKeyVersion);
+  h.u64(static_cast<uint64_t>(in.shape));
+  h.str(in.database);
+  h.str(in.role);
+  h.str(in.search_path);
+  std::vector<Setting> settings(in.settings.begin(), in.settings.end());
+  std::sort(settings.begin(), settings.end());
+  h.u64(settings.size());
+  for (const Setting& s : settings) {
+    h.str(s.first);
+    h.str(s.second);
+  }
+  h.str(in.statement);
+  h.bytes(in.params_region.data(), in.params_region.size());
+  h.u64(in.result_formats.size());
+  for (int16_t f : in.result_formats) h.u64(static_cast<uint16_t>(f));
+  std::vector<TableGeneration> gens(in.generations.begin(), in.generations.end());
+  std::sort(gens.begin(), gens.end(), [](const TableGeneration& a, const TableGeneration& b) {
+    return a.table != b.table ? a.table < b.table : a.generation < b.generation;
+  });
+  h.u64(gens.size());
+  for (const TableGeneration& g : gens) {
+    h.str(g.table);
+    h.u64(g.generation);
+  }
+  return h.digest();
+}
+
+RedisNames::RedisNames(std::string_view prefix)
+    : base(std::string(prefix) + "pgsc:v1:"), generations(base + "gens"), channel(base + "gen") {}
+
+std::string RedisNames::result_key(const CacheKey& key) const { return base + key.hex(); }
+
+}  // namespace pgs::cache

@@ -1,0 +1,77 @@
+// Cache keys: XXH3-128 over everything that can change the bytes of a result. Pure.
+//
+// Hashed, each field length-prefixed so that no two different inputs can concatenate to the same
+// bytes: format version, reply shape, database, role, search_path, the result-affecting settings
+// (sorted by name), the statement text, the Bind parameter region and result formats (extended), and
+// the generation of every table read plus the generation of kAllTables. Two roles never share an entry.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "protocol/byte_reader.h"
+
+namespace pgs::cache {
+
+// What the reply to the request looks like; a hit replays exactly the stored messages of that shape.
+//   simple:                 Query -> RowDescription, DataRow*, CommandComplete (then ReadyForQuery)
+//   extended_described:     Bind, Describe(portal), Execute -> RowDescription|NoData, DataRow*, CommandComplete
+//   extended:               Bind, Execute -> DataRow*, CommandComplete
+// (ParseComplete, BindComplete and ReadyForQuery are never stored: the proxy writes them on a hit.)
+enum class ReplyShape : uint8_t { simple = 1, extended_described = 2, extended = 3 };
+
+// Settings whose value changes the text (or binary) form of results: the caller passes the client's
+// values of those it tracks (missing ones hash as absent, which is still a stable key).
+inline constexpr std::string_view kResultSettings[] = {
+    "timezone",          "datestyle",   "intervalstyle", "client_encoding",   "extra_float_digits",
+    "bytea_output",      "lc_monetary", "lc_numeric",    "lc_time",           "standard_conforming_strings",
+    "xmlbinary",         "xmloption",   "row_security",  "default_text_search_config",
+};
+
+using Setting = std::pair<std::string_view, std::string_view>;  // (name, value); names compared as given
+
+struct TableGeneration {
+  std::string_view table;  // "schema.table" or kAllTables
+  uint64_t generation = 0;
+};
+
+struct KeyInput {
+  ReplyShape shape = ReplyShape::simple;
+  std::string_view database;
+  std::string_view role;
+  std::string_view search_path;
+  std::span<const Setting> settings;         // any order; sorted (by name, then value) before hashing
+  std::string_view statement;                // SQL text exactly as sent (Query or Parse)
+  protocol::Bytes params_region;             // frontend::Bind::params_region (extended), else empty
+  std::span<const int16_t> result_formats;   // frontend::Bind::result_formats (extended), else empty
+  std::span<const TableGeneration> generations;  // every table read, and kAllTables; any order
+};
+
+struct CacheKey {
+  uint64_t high = 0;
+  uint64_t low = 0;
+  bool operator==(const CacheKey&) const = default;
+  std::string hex() const;  // 32 lowercase hex digits, high first
+};
+
+struct CacheKeyHash {
+  size_t operator()(const CacheKey& k) const { return static_cast<size_t>(k.low ^ (k.high * 0x9e3779b97f4a7c15ull)); }
+};
+
+CacheKey make_key(const KeyInput& in);
+
+// The namespace of every Redis name this cache uses: `<prefix>pgsc:v1:`. The prefix is
+// [cache].key_prefix (lets several fleets share one Redis; tests use a per-run prefix).
+struct RedisNames {
+  explicit RedisNames(std::string_view prefix = {});
+  std::string result_key(const CacheKey& key) const;  // <ns><32 hex>
+  std::string base;         // <prefix>pgsc:v1:
+  std::string generations;  // <ns>gens     hash: table -> generation
+  std::string channel;      // <ns>gen      pub/sub: "table generation"
+};
+
+}  // namespace pgs::cache

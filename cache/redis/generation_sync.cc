@@ -1,0 +1,158 @@
+#include "cache/redis/generation_sync.h"
+
+#include <hiredis/hiredis.h>
+
+#include <charconv>
+#include <string_view>
+
+namespace pgs::cache::redis {
+namespace {
+
+// KEYS[1] = generations hash, KEYS[2] = channel; ARGV = tables. Returns the new generations.
+constexpr std::string_view kBumpScript = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local out = {}
+for i, tbl in ipairs(ARGV) do
+  local old = tonumber(redis.call('HGET', KEYS[1], tbl) or '0') or 0
+  local g = now
+  if old >= g then g = old + 1 end
+  local s = string.format('%.0f', g)
+  redis.call('HSET', KEYS[1], tbl, s)
+  redis.call('PUBLISH', KEYS[2], tbl .. ' ' .. s)
+  out[#out + 1] = s
+end
+return out
+)lua";
+
+std::string_view text(const redisReply* r) { return {r->str, r->len}; }
+
+bool is_text(const redisReply* r) {
+  return r != nullptr && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
+}
+
+std::optional<uint64_t> to_u64(std::string_view s) {
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+GenerationSync::GenerationSync(uv_loop_t* loop, ConnOptions options, RedisNames names, GenerationMap& map)
+    : map_(map), names_(std::move(names)), sub_(loop, options), cmd_(loop, options),
+      retry_timer_(loop, [this] { retry_failed(); }) {
+  sub_.on_connect = [this] { on_sub_connect(); };
+  sub_.on_disconnect = [this] {
+    subscribed_ = false;
+    loaded_ = false;
+  };
+  cmd_.on_connect = [this] {
+    if (subscribed_ && !loaded_) load_all();
+    retry_failed();
+  };
+}
+
+void GenerationSync::start() {
+  sub_.start();
+  cmd_.start();
+}
+
+void GenerationSync::on_sub_connect() {
+  subscribed_ = false;
+  loaded_ = false;
+  if (!sub_.subscribe(names_.channel, [this](const redisReply* r) { on_push(r); })) sub_.drop();
+}
+
+// ["subscribe", channel, n] confirms; ["message", channel, payload] announces one bump.
+void GenerationSync::on_push(const redisReply* r) {
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || !is_text(r->element[0])) return;
+  std::string_view kind = text(r->element[0]);
+  if (kind == "subscribe") {
+    subscribed_ = true;
+    load_all();
+  } else if (kind == "message" && is_text(r->element[2])) {
+    if (map_.apply_message(text(r->element[2]))) {
+      ++stats_.messages;
+    } else {
+      ++stats_.bad_messages;
+    }
+  }
+}
+
+void GenerationSync::load_all() {
+  if (loading_) return;
+  std::string_view args[] = {"HGETALL", names_.generations};
+  loading_ = cmd_.command(args, [this](const redisReply* r, ReplyError err) {
+    loading_ = false;
+    if (err != ReplyError::none || r == nullptr || r->type != REDIS_REPLY_ARRAY) {
+      ++stats_.resync_failures;
+      sub_.drop();  // resubscribe and load again after the backoff
+      return;
+    }
+    on_loaded(r);
+  });
+  // Not sent (command connection down): cmd_.on_connect loads when it comes up.
+}
+
+void GenerationSync::on_loaded(const redisReply* r) {
+  for (size_t i = 0; i + 1 < r->elements; i += 2) {
+    if (!is_text(r->element[i]) || !is_text(r->element[i + 1])) continue;
+    if (std::optional<uint64_t> g = to_u64(text(r->element[i + 1]))) map_.apply(text(r->element[i]), *g);
+  }
+  loaded_ = subscribed_;
+  ++stats_.resyncs;
+}
+
+void GenerationSync::bump(std::vector<std::string> tables, std::function<void(bool ok)> done) {
+  if (tables.empty()) {
+    if (done) done(true);
+    return;
+  }
+  send_bump(std::move(tables), std::move(done));
+}
+
+void GenerationSync::send_bump(std::vector<std::string> tables, std::function<void(bool)> done) {
+  std::string nkeys = "2";
+  std::vector<std::string_view> args = {"EVAL", kBumpScript, nkeys, names_.generations, names_.channel};
+  for (const std::string& t : tables) args.push_back(t);
+  auto fail = [this](const std::vector<std::string>& ts) {
+    ++stats_.bump_failures;
+    retry_.insert(ts.begin(), ts.end());
+    if (!retry_timer_.active()) retry_timer_.start(retry_interval);
+  };
+  bool sent = cmd_.command(args, [this, tables, done, fail](const redisReply* r, ReplyError err) {
+    bool ok = err == ReplyError::none && r != nullptr && r->type == REDIS_REPLY_ARRAY && r->elements == tables.size();
+    for (size_t i = 0; ok && i < tables.size(); ++i) {
+      std::optional<uint64_t> g = is_text(r->element[i]) ? to_u64(text(r->element[i])) : std::nullopt;
+      if (g) map_.apply(tables[i], *g);
+      ok = g.has_value();
+    }
+    if (ok) {
+      stats_.bumps += tables.size();
+    } else {
+      fail(tables);
+    }
+    if (done) done(ok);
+  });
+  if (!sent) {
+    fail(tables);
+    if (done) done(false);  // the Store contract does not apply here: bump() may call done() at once
+  }
+}
+
+void GenerationSync::retry_failed() {
+  if (retry_.empty()) return;
+  if (!cmd_.connected()) {
+    retry_timer_.start(retry_interval);
+    return;
+  }
+  std::vector<std::string> tables(retry_.begin(), retry_.end());
+  retry_.clear();
+  send_bump(std::move(tables), [this](bool ok) {
+    if (!ok && !retry_timer_.active()) retry_timer_.start(retry_interval);
+  });
+}
+
+}  // namespace pgs::cache::redis

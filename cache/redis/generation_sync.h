@@ -1,0 +1,80 @@
+// GenerationSync: keeps one worker's GenerationMap in step with Redis, and bumps generations.
+//
+// Two connections of its own: a subscription on channel `<ns>gen` and a command connection. After
+// every (re)connect of the subscription it waits for the SUBSCRIBE confirmation, then reads the whole
+// hash `<ns>gens` (HGETALL) on the command connection: only then is it synced(). Subscribing first
+// means no bump can fall between the read and the subscription. While not synced() the proxy must
+// bypass the cache (policy: SessionFacts::generations_synced), because bumps may be missed.
+//
+// bump(tables): one Lua script per call sets each table's generation to max(old + 1, Redis TIME in
+// microseconds), PUBLISHes "table generation" for each, and returns the new values, which are applied
+// locally before done(true) runs. Time-based values (not HINCRBY from 0) mean that if the hash is ever
+// lost (FLUSHALL, eviction under allkeys-*), new generations still never repeat an old one, so no
+// entry stored under an old key is served again. The proxy calls bump() at COMMIT of a write (or
+// after an autocommit write) and holds the client's ReadyForQuery until done() runs, so that the
+// client's next read, through any sidecar, misses. A failed bump is retried (every retry_interval and
+// on reconnect) until Redis confirms it; synced() is false meanwhile.
+//
+// Thread affinity: one per worker, on that worker's loop. Lifetime: as RedisConn.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cache/generations.h"
+#include "cache/key.h"
+#include "cache/redis/redis_conn.h"
+#include "cache/redis/timer.h"
+
+namespace pgs::cache::redis {
+
+struct SyncStats {
+  uint64_t messages = 0;       // pub/sub generation messages applied
+  uint64_t bad_messages = 0;   // malformed payloads ignored
+  uint64_t resyncs = 0;        // HGETALL loads completed
+  uint64_t resync_failures = 0;
+  uint64_t bumps = 0;          // tables bumped and confirmed by Redis
+  uint64_t bump_failures = 0;  // bump() calls that failed (retried later)
+};
+
+class GenerationSync {
+ public:
+  GenerationSync(uv_loop_t* loop, ConnOptions options, RedisNames names, GenerationMap& map);
+  void start();
+
+  bool synced() const { return subscribed_ && loaded_ && retry_.empty(); }
+  void bump(std::vector<std::string> tables, std::function<void(bool ok)> done);
+  // Applies pub/sub messages already in the socket buffer now (call before computing a key, so that a
+  // bump announced just before the client's query is seen even if the loop has not polled it yet).
+  void refresh_now() { sub_.read_now(); }
+
+  const SyncStats& stats() const { return stats_; }
+  RedisConn& subscription() { return sub_; }
+  RedisConn& commands() { return cmd_; }
+  milliseconds retry_interval{200};
+
+ private:
+  void on_sub_connect();
+  void on_push(const struct redisReply* reply);
+  void load_all();
+  void on_loaded(const struct redisReply* reply);
+  void send_bump(std::vector<std::string> tables, std::function<void(bool)> done);
+  void retry_failed();
+
+  GenerationMap& map_;
+  RedisNames names_;
+  RedisConn sub_;
+  RedisConn cmd_;
+  Timer retry_timer_;
+  bool subscribed_ = false;
+  bool loaded_ = false;
+  bool loading_ = false;
+  std::set<std::string> retry_;  // tables whose bump failed, to send again
+  SyncStats stats_;
+};
+
+}  // namespace pgs::cache::redis

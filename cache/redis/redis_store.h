@@ -1,0 +1,40 @@
+// RedisStore: the cache::Store on Redis. GET key; SET key value PX ttl. Every failure (not connected,
+// too many requests in flight, timeout, error reply such as OOM when Redis is full) is a miss for the
+// caller and a counter here. Thread affinity: one per worker, on that worker's loop.
+#pragma once
+
+#include <uv.h>
+
+#include "cache/redis/redis_conn.h"
+#include "cache/store.h"
+
+namespace pgs::cache::redis {
+
+struct StoreStats {
+  uint64_t hits = 0;
+  uint64_t misses = 0;
+  uint64_t get_errors = 0;   // timeouts, lost connections, error replies, wrong reply types
+  uint64_t refused = 0;      // get()/set() refused at once (down or busy)
+  uint64_t stores = 0;       // SET confirmed
+  uint64_t store_errors = 0; // SET failed (e.g. OOM), timed out or lost
+};
+
+class RedisStore final : public Store {
+ public:
+  RedisStore(uv_loop_t* loop, ConnOptions options);
+  void start() { conn_.start(); }
+
+  bool get(const std::string& key, GetCallback done) override;
+  bool set(const std::string& key, std::string value, std::chrono::milliseconds ttl) override;
+
+  bool connected() const { return conn_.connected(); }
+  const StoreStats& stats() const { return stats_; }
+  const ConnStats& conn_stats() const { return conn_.stats(); }
+  RedisConn& conn() { return conn_; }
+
+ private:
+  RedisConn conn_;
+  StoreStats stats_;
+};
+
+}  // namespace pgs::cache::redis
