@@ -24,14 +24,18 @@ HealthMonitor::HealthMonitor(MonitorOptions options, MonitorNode primary, std::v
   if (options_.interval.count() <= 0) options_.interval = Millis{1000};
   if (options_.check_timeout.count() <= 0) options_.check_timeout = Millis{1000};
   snapshot_ = std::make_shared<const HealthSnapshot>(initial_snapshot(primary_, replicas_));
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
 }
 
-HealthMonitor::~HealthMonitor() { stop(); }
+HealthMonitor::~HealthMonitor() {
+  stop();
+  ::close(wake_fd_);
+}
 
 void HealthMonitor::start() {
   if (thread_.joinable()) return;
-  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+  drain_wake_fd();  // a restart after stop(): forget the old wake-ups
   stopping_ = false;
   thread_ = std::thread([this] { run(); });
 }
@@ -48,8 +52,6 @@ void HealthMonitor::stop() noexcept {
     published_.notify_all();
     thread_.join();
   }
-  if (wake_fd_ >= 0) ::close(wake_fd_);
-  wake_fd_ = -1;
 }
 
 std::shared_ptr<const HealthSnapshot> HealthMonitor::snapshot() const {
@@ -68,15 +70,57 @@ std::optional<uint64_t> HealthMonitor::parse_lsn(std::string_view text) { return
 
 std::string HealthMonitor::format_lsn(uint64_t lsn) { return router::format_lsn(lsn); }
 
-bool HealthMonitor::wait_until(Clock::time_point when) const {
+void HealthMonitor::update_options(const MonitorOptions& options) {
+  {
+    std::lock_guard lock(mutex_);
+    pending_options_ = options;
+  }
+  uint64_t one = 1;
+  ssize_t ignored = ::write(wake_fd_, &one, sizeof one);
+  (void)ignored;
+}
+
+MonitorOptions HealthMonitor::options() const {
+  std::lock_guard lock(mutex_);
+  return pending_options_ ? *pending_options_ : options_;
+}
+
+void HealthMonitor::drain_wake_fd() const {
+  uint64_t count = 0;
+  ssize_t ignored = ::read(wake_fd_, &count, sizeof count);
+  (void)ignored;
+}
+
+bool HealthMonitor::take_pending_options(std::vector<std::unique_ptr<NodeProbe>>& probes) {
+  std::lock_guard lock(mutex_);
+  if (!pending_options_) return false;
+  const MonitorOptions& o = *pending_options_;
+  if (o.interval.count() > 0) options_.interval = o.interval;
+  if (o.check_timeout.count() > 0) options_.check_timeout = o.check_timeout;
+  options_.max_lag = o.max_lag;
+  options_.max_lag_bytes = o.max_lag_bytes;
+  options_.rise = o.rise;
+  options_.fall = o.fall;
+  options_.reconnect_backoff_max = o.reconnect_backoff_max;
+  pending_options_.reset();
+  for (auto& p : probes) p->update_timing(options_);
+  return true;
+}
+
+bool HealthMonitor::wait_next_round(Clock::time_point round_start, std::vector<std::unique_ptr<NodeProbe>>& probes) {
+  take_pending_options(probes);
   for (;;) {
     if (stopping_) return false;
+    auto when = round_start + options_.interval;
     auto now = Clock::now();
     if (now >= when) return true;
     pollfd fd{wake_fd_, POLLIN, 0};
     auto left = std::chrono::ceil<Millis>(when - now).count();
-    int n = ::poll(&fd, 1, static_cast<int>(std::min<int64_t>(left, 60000)));
-    if (n > 0) return false;
+    if (::poll(&fd, 1, static_cast<int>(std::min<int64_t>(left, 60000))) > 0) {
+      if (stopping_) return false;
+      drain_wake_fd();
+      take_pending_options(probes);  // the loop re-plans with the new interval
+    }
   }
 }
 
@@ -101,25 +145,23 @@ void HealthMonitor::publish(HealthSnapshot next) {
   }
 }
 
-// Fixed-rate rounds: round k starts at start + k * interval, or at once when the previous one
+// Rounds start every interval, measured from the start of the previous one, or at once when it
 // overran (missed rounds are skipped, not made up).
 void HealthMonitor::run() noexcept {
   std::vector<std::unique_ptr<NodeProbe>> probes;
   probes.push_back(std::make_unique<NodeProbe>(primary_, options_));
   for (const MonitorNode& r : replicas_) probes.push_back(std::make_unique<NodeProbe>(r, options_));
-  auto next_round = Clock::now();
   while (!stopping_) {
+    take_pending_options(probes);
     auto round_start = Clock::now();
     for (auto& p : probes) p->begin(round_start);
-    if (!run_round(probes, round_start + options_.check_timeout, wake_fd_)) break;
+    if (!run_round(probes, round_start + options_.check_timeout, wake_fd_, stopping_)) break;
     std::vector<ProbeResult> results;
     results.reserve(probes.size());
     for (auto& p : probes) results.push_back(p->finish(round_start));
     std::span<const ProbeResult> replica_results(results.data() + 1, results.size() - 1);
     publish(apply_round(*snapshot(), results[0], replica_results, options_, Clock::now()));
-    next_round += options_.interval;
-    if (next_round < Clock::now()) next_round = Clock::now();
-    if (!wait_until(next_round)) break;
+    if (!wait_next_round(round_start, probes)) break;
   }
 }
 

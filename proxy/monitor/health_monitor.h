@@ -29,13 +29,14 @@ class HealthMonitor {
   // verdict. The references live only during the call.
   using ChangeCallback = std::function<void(const NodeHealth& node, const HealthSnapshot& snapshot)>;
 
+  // Throws std::system_error when it cannot make its eventfd (start-up only).
   HealthMonitor(MonitorOptions options, MonitorNode primary, std::vector<MonitorNode> replicas,
                 ChangeCallback on_change = {});
   ~HealthMonitor();  // stop()
   HealthMonitor(const HealthMonitor&) = delete;
   HealthMonitor& operator=(const HealthMonitor&) = delete;
 
-  // Starts the thread; the first round begins at once. Throws std::system_error at start-up only.
+  // Starts the thread; the first round begins at once. start() after stop() resumes checking.
   void start();
   // Wakes the thread out of any wait or check and joins it: bounded by one probe step (no blocking
   // libpq call is made, except a host name lookup). Idempotent. Connections are closed.
@@ -48,7 +49,12 @@ class HealthMonitor {
   // Waits until a snapshot newer than `after` is published; nullptr on timeout or when stopped.
   std::shared_ptr<const HealthSnapshot> wait_for_generation(uint64_t after, Millis timeout) const;
 
-  const MonitorOptions& options() const { return options_; }
+  // Reload (SIGHUP): takes interval, check_timeout, max_lag, max_lag_bytes, rise, fall and
+  // reconnect_backoff_max from `options` at the next wake-up of the monitor thread (the wait between
+  // rounds is cut short; a round in progress finishes first). Login and node changes need a new
+  // HealthMonitor. Any thread. Snapshots keep their hysteresis state across the change.
+  void update_options(const MonitorOptions& options);
+  MonitorOptions options() const;  // a copy of the options in force (or pending)
 
   // pg_lsn text <-> integer ("16/B374D848" <-> 0x16B374D848), same as router/lsn.h.
   static std::optional<uint64_t> parse_lsn(std::string_view text);
@@ -56,10 +62,14 @@ class HealthMonitor {
 
  private:
   void run() noexcept;
-  bool wait_until(std::chrono::steady_clock::time_point when) const;  // false when woken to stop
+  // Waits for the next round; false when stopping. Applies pending options on the way.
+  bool wait_next_round(std::chrono::steady_clock::time_point round_start, std::vector<std::unique_ptr<NodeProbe>>& probes);
+  bool take_pending_options(std::vector<std::unique_ptr<NodeProbe>>& probes);  // true when something changed
+  void drain_wake_fd() const;
   void publish(HealthSnapshot next);
 
-  MonitorOptions options_;
+  MonitorOptions options_;  // written under mutex_ by the monitor thread only; read there without it
+  std::optional<MonitorOptions> pending_options_;  // guarded by mutex_
   MonitorNode primary_;
   std::vector<MonitorNode> replicas_;
   ChangeCallback on_change_;
@@ -69,7 +79,8 @@ class HealthMonitor {
   std::shared_ptr<const HealthSnapshot> snapshot_;  // guarded by mutex_
   std::atomic<uint64_t> generation_{0};
   std::atomic<bool> stopping_{false};
-  int wake_fd_ = -1;  // eventfd: stop() writes it, the thread polls it with every wait
+  int wake_fd_ = -1;  // eventfd for the object's life: stop() and update_options() write it, the
+                      // thread polls it with every wait
   std::thread thread_;
 };
 

@@ -196,7 +196,7 @@ ProbeResult NodeProbe::finish(Clock::time_point round_start) {
 }
 
 bool run_round(std::span<const std::unique_ptr<NodeProbe>> probes, NodeProbe::Clock::time_point deadline,
-               int wake_fd) {
+               int wake_fd, const std::atomic<bool>& stopping) {
   std::vector<pollfd> fds;
   std::vector<NodeProbe*> owners;
   for (;;) {
@@ -215,7 +215,13 @@ bool run_round(std::span<const std::unique_ptr<NodeProbe>> probes, NodeProbe::Cl
     int n = ::poll(fds.data(), fds.size(), static_cast<int>(std::min<int64_t>(left, 60000)));
     if (n < 0 && errno != EINTR) break;
     if (n <= 0) continue;
-    if (fds[0].revents != 0) return false;
+    if (fds[0].revents != 0) {
+      if (stopping) return false;
+      uint64_t count = 0;  // an options update: the caller applies it after the round
+      ssize_t ignored = ::read(wake_fd, &count, sizeof count);
+      (void)ignored;
+      if (stopping) return false;  // stop() sets the flag before it writes: its wake may be in `count`
+    }
     for (size_t i = 0; i < owners.size(); ++i) {
       if (fds[i + 1].revents != 0) owners[i]->on_ready();
     }

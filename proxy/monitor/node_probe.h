@@ -3,6 +3,7 @@
 // others nothing beyond the round's deadline. Thread affinity: the monitor thread only.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -25,6 +26,8 @@ class NodeProbe {
   NodeProbe(const NodeProbe&) = delete;
   NodeProbe& operator=(const NodeProbe&) = delete;
 
+  // New interval / timeouts / backoff limit after a reload (the conninfo stays as constructed).
+  void update_timing(const MonitorOptions& options) { options_ = options; }
   // Starts this round's check: reuses the open connection, or connects when the reconnect backoff
   // has passed, or finishes at once with Reason::backoff.
   void begin(Clock::time_point round_start);
@@ -61,9 +64,10 @@ class NodeProbe {
   Clock::time_point next_connect_{};
 };
 
-// Runs one round: polls every active probe until all are done, `deadline` passes (the rest expire)
-// or `wake_fd` becomes readable. Returns false when woken (stop requested).
+// Runs one round: polls every active probe until all are done or `deadline` passes (the rest expire).
+// Returns false at once when `wake_fd` becomes readable with `stopping` set; other wake-ups (an
+// options update) are drained here, and the caller applies the update after the round.
 bool run_round(std::span<const std::unique_ptr<NodeProbe>> probes, NodeProbe::Clock::time_point deadline,
-               int wake_fd);
+               int wake_fd, const std::atomic<bool>& stopping);
 
 }  // namespace pgs::monitor
