@@ -65,6 +65,8 @@ class ClientConn final : public Stream {
   void on_parameter_status(std::string_view name, std::string_view value);  // server reported a setting
   void on_probe_row(const std::vector<std::optional<std::string>>& values);  // session probe result
   bool pinned() const { return tracker_.pinned(); }
+  // No server in time: the client's first request gets an ERROR; the connection stays usable.
+  void refuse_batch(const char* sqlstate, const std::string& message);
   // Ends the session with a FATAL ErrorResponse.
   void fail(const char* sqlstate, const std::string& message);
   // Shutdown: close now if no transaction is open, otherwise once it ends.
@@ -115,7 +117,7 @@ class ClientConn final : public Stream {
   bool admitted_ = false;      // counted against max_client_conn
   bool fake_auth_ = false;     // unknown user: run the exchange, then fail like a wrong password
   bool shutting_down_ = false;
-  bool session_pinned_ = false;  // session pool mode: keeps its server until it leaves
+  bool skip_until_sync_ = false;  // a refused extended-protocol batch: ignore up to its Sync
   std::unordered_map<std::string, PreparedRef> prepared_;  // the client's named statements
   GucMap reported_;
   SessionTracker tracker_;  // session state that pins or must be replayed  // what the client was told via ParameterStatus (welcome + later changes)

@@ -48,6 +48,15 @@ void ClientConn::process_session() {
       fail("08P01", "unexpected password message after authentication");
       return;
     }
+    if (skip_until_sync_) {  // the batch was refused: ignore up to its Sync, as a server would
+      rbuf_.consume(f.size);
+      if (f.type == 'S') {
+        skip_until_sync_ = false;
+        protocol::write_ready_for_query(outbox(), 'I');
+        flush();
+      }
+      continue;
+    }
     if (state_ == State::idle) {
       // The first message of a transaction: get a server. The frame stays buffered until then.
       set_state(State::waiting);
@@ -320,6 +329,25 @@ void ClientConn::on_server_at_release_point() {
     return;
   }
   if (rbuf_.size() > 0) process_session();
+}
+
+void ClientConn::refuse_batch(const char* sqlstate, const std::string& message) {
+  if (state_ != State::waiting) return;
+  // No server was bound, so the client is outside any transaction: answer its first request with an
+  // ERROR as a server would, and keep the connection (a pool of app connections survives a busy spell).
+  set_state(State::idle);
+  protocol::write_error(outbox(), {.severity = "ERROR", .sqlstate = sqlstate, .message = message});
+  auto r = protocol::split_frame(rbuf_.data(), worker_.snapshot().config->proxy.max_message_bytes);
+  const Frame* first = std::get_if<Frame>(&r);
+  if (first != nullptr && (first->type == 'Q' || first->type == 'F')) {
+    rbuf_.consume(first->size);
+    protocol::write_ready_for_query(outbox(), 'I');
+  } else {
+    skip_until_sync_ = true;  // extended protocol: the batch ends at its Sync
+  }
+  flush();
+  if (!reading()) start_reading();
+  process_session();
 }
 
 void ClientConn::on_server_lost(const std::string& message) {

@@ -187,7 +187,7 @@ void Pool::tick(Clock::time_point now) {
     std::string why = "pgsidecar: query_wait_timeout: no server connection became free within " +
                       std::to_string(wait_limit.count()) + " ms";
     if (!last_connect_error_.empty()) why += " (last server error: " + last_connect_error_ + ")";
-    c->fail("57014", why);
+    c->refuse_batch("57014", why);
   }
   // Servers stuck connecting or logging in.
   for (ServerConn* s : std::vector<ServerConn*>(servers_.begin(), servers_.end())) {
