@@ -9,7 +9,7 @@
 // "SELECT 1+1+...+1" nests once per '+'). Statements are therefore parsed only when they are at most
 // max_parse_bytes long AND a cheap lexical scan counts at most max_parse_tokens tokens that can nest
 // (operators, words, brackets; literals and commas don't count). With the defaults the parser needs
-// well under 2 MB of stack; worker threads must have more than that (std::thread's 8 MB default is fine).
+// under 2 MB of stack (tested on a 2 MB thread); worker threads need at least that.
 #pragma once
 
 #include <string>

@@ -2,6 +2,7 @@
 
 #include <pg_query.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "router/sql_scan.h"
@@ -36,8 +37,15 @@ Fingerprint fingerprint(std::string_view sql, const ClassifyOptions& limits) {
   return f;
 }
 
+// pg_query_normalize walks the tree recursively with large frames (~700 bytes per level): 3,000 nested
+// subqueries overflow a 2 MB thread stack. Cap its input harder than classify()'s.
+constexpr size_t kMaxNormalizeTokens = 2000;
+
 std::string normalize(std::string_view sql, const ClassifyOptions& limits) {
-  if (auto placeholder = refuse(sql, limits)) return std::string(*placeholder);
+  ClassifyOptions tighter;
+  tighter.max_parse_bytes = limits.max_parse_bytes;
+  tighter.max_parse_tokens = std::min(limits.max_parse_tokens, kMaxNormalizeTokens);
+  if (auto placeholder = refuse(sql, tighter)) return std::string(*placeholder);
   std::string text(sql);
   PgQueryNormalizeResult r = pg_query_normalize(text.c_str());
   std::string out = r.error || !r.normalized_query ? std::string(kUnparseableStatement) : r.normalized_query;

@@ -21,7 +21,9 @@ struct Fingerprint {
   bool ok = false;
 };
 
-// Limits come from ClassifyOptions (max_parse_bytes, max_parse_tokens).
+// Limits come from ClassifyOptions (max_parse_bytes, max_parse_tokens); normalize() also refuses text
+// with more than 2,000 nesting-capable tokens (its recursion needs much more stack per level). Both
+// run within a 2 MB thread stack for any input.
 Fingerprint fingerprint(std::string_view sql, const ClassifyOptions& limits = {});
 std::string normalize(std::string_view sql, const ClassifyOptions& limits = {});
 

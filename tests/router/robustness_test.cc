@@ -2,7 +2,9 @@
 // the read_only invariant holds on whatever comes out. (A deterministic stand-in for the libFuzzer
 // target; the same entry points are safe to fuzz.)
 #include <gtest/gtest.h>
+#include <pthread.h>
 
+#include <atomic>
 #include <random>
 #include <string>
 #include <vector>
@@ -63,6 +65,43 @@ TEST(Robustness, MutatedSeeds) {
       check_invariants(s);
     }
   }
+}
+
+// glibc gives threads 2 MB of stack when RLIMIT_STACK is unlimited: the worst input the guard lets
+// through (max_parse_tokens nesting tokens) must classify within that, on a thread with exactly 2 MB.
+TEST(Robustness, WorstAcceptedInputFitsIn2MBOfStack) {
+  auto repeat = [](const std::string& unit, size_t n) {
+    std::string s;
+    for (size_t i = 0; i < n; ++i) s += unit;
+    return s;
+  };
+  const size_t budget = ClassifyOptions{}.max_parse_tokens;
+  static std::vector<std::string> inputs;
+  inputs = {"SELECT 1" + repeat("+1", budget - 1), "SELECT " + repeat("- ", budget - 1) + "1",
+            "SELECT " + repeat("(", budget - 1) + "1" + repeat(")", budget - 1),
+            "SELECT " + repeat("(SELECT ", budget / 2 - 1) + "1" + repeat(")", budget / 2 - 1),
+            "SELECT 1" + repeat("::int", budget / 2 - 1), "SELECT 1" + repeat(" UNION SELECT 1", budget / 2 - 1),
+            "SELECT ARRAY" + repeat("[", budget - 2) + "1" + repeat("]", budget - 2)};
+  static std::atomic<int> done{0};
+  done = 0;
+  auto body = [](void*) -> void* {
+    for (const auto& sql : inputs) {
+      Classification c = classify(sql);
+      if (c.read_only && (c.flags.oversized || c.flags.parse_error)) std::abort();
+      (void)fingerprint(sql);
+      (void)normalize(sql);
+      done.fetch_add(1);
+    }
+    return nullptr;
+  };
+  pthread_attr_t attr;
+  ASSERT_EQ(pthread_attr_init(&attr), 0);
+  ASSERT_EQ(pthread_attr_setstacksize(&attr, 2u << 20), 0);
+  pthread_t t;
+  ASSERT_EQ(pthread_create(&t, &attr, body, nullptr), 0);
+  ASSERT_EQ(pthread_join(t, nullptr), 0);  // a stack overflow kills the whole test binary instead
+  pthread_attr_destroy(&attr);
+  EXPECT_EQ(done.load(), static_cast<int>(inputs.size()));
 }
 
 TEST(Robustness, DeeplyNestedCommentsAreRefused) {
