@@ -4,7 +4,9 @@
 #include <functional>
 #include <set>
 
+#include "cache/generations.h"
 #include "cache/key.h"
+#include "cache/lookup.h"
 #include "cache/policy.h"
 
 namespace pgs::cache {
@@ -88,6 +90,36 @@ TEST(CacheKey, HexAndRedisNames) {
   EXPECT_EQ(names.generations, "t1:pgsc:v1:gens");
   EXPECT_EQ(names.channel, "t1:pgsc:v1:gen");
   EXPECT_EQ(RedisNames().channel, "pgsc:v1:gen");
+}
+
+}  // namespace
+}  // namespace pgs::cache
+
+namespace pgs::cache {
+namespace {
+
+TEST(CacheLookup, BumpOfAnyTableReadOrOfAllTablesChangesTheKey) {
+  CacheDecision d;
+  d.cacheable = true;
+  d.ttl = std::chrono::milliseconds(1000);
+  d.class_name = "user_profile";
+  d.tables = {"core.users", "core.workspaces"};
+  KeyInput base;
+  base.database = "flopods";
+  base.role = "flopods";
+  base.statement = "SELECT 1 FROM core.users, core.workspaces";
+  RedisNames names("p:");
+  GenerationMap gens;
+  Lookup first = make_lookup(d, gens, base, names);
+  EXPECT_EQ(first.redis_key, "p:pgsc:v1:" + first.key.hex());
+  EXPECT_EQ(make_lookup(d, gens, base, names).key, first.key);
+  std::set<std::string> keys = {first.redis_key};
+  for (const char* t : {"core.users", "core.workspaces", "*"}) {
+    gens.apply(t, 1);
+    EXPECT_TRUE(keys.insert(make_lookup(d, gens, base, names).redis_key).second) << t;
+  }
+  gens.apply("canvas.flows", 1);  // a table not read: same key
+  EXPECT_FALSE(keys.insert(make_lookup(d, gens, base, names).redis_key).second);
 }
 
 }  // namespace
