@@ -85,7 +85,6 @@ void RedisConn::on_connect_cb(const redisAsyncContext* ac, int status) noexcept 
     return;
   }
   self->state_ = State::connected;
-  self->backoff_ = self->options_.backoff_min;
   ++self->stats_.connects;
   if (self->on_connect) {
     try {
@@ -192,6 +191,7 @@ void RedisConn::handle_reply(Pending* p, const redisReply* reply) {
     deliver(p->done, nullptr, ReplyError::disconnected);
   } else {
     ++stats_.replies;
+    backoff_ = options_.backoff_min;  // Redis answers: a later loss starts the backoff afresh
     deliver(p->done, reply, ReplyError::none);
   }
 }
@@ -221,12 +221,15 @@ void RedisConn::check_deadlines() {
     if (!p->finished && p->deadline_ms <= now) overdue.push_back(p);
     if (p->finished && p->deadline_ms + static_cast<uint64_t>(options_.stuck_after.count()) <= now) stuck = true;
   }
+  // Mark first, call after: a callback may drop() this connection, which frees every Pending.
+  std::vector<ReplyCallback> callbacks;
+  callbacks.reserve(overdue.size());
   for (Pending* p : overdue) {
     p->finished = true;
     ++stats_.timeouts;
-    ReplyCallback cb = std::move(p->done);
-    deliver(cb, nullptr, ReplyError::timeout);
+    callbacks.push_back(std::move(p->done));
   }
+  for (const ReplyCallback& cb : callbacks) deliver(cb, nullptr, ReplyError::timeout);
   if (stuck) drop();
   arm_deadline_timer();
 }
@@ -242,6 +245,7 @@ bool RedisConn::subscribe(std::string_view channel, PushCallback push) {
 void RedisConn::on_push_cb(redisAsyncContext* ac, void* reply, void* /*privdata*/) noexcept {
   auto* self = static_cast<RedisConn*>(ac->data);
   if (self == nullptr || reply == nullptr || !self->push_) return;
+  self->backoff_ = self->options_.backoff_min;
   try {
     self->push_(static_cast<const redisReply*>(reply));
   } catch (...) {
