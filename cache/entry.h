@@ -39,5 +39,7 @@ struct CachedReply {
 // `expected` is the shape of the request being answered; a value of another shape is rejected.
 // `max_message_bytes` caps each framed message (the proxy's max_message_bytes).
 Result<CachedReply> decode_entry(std::string_view value, ReplyShape expected, uint32_t max_message_bytes = 1u << 30);
+// The reply borrows from `value`: decoding a temporary string would leave it dangling.
+Result<CachedReply> decode_entry(std::string&& value, ReplyShape expected, uint32_t max_message_bytes = 1u << 30) = delete;
 
 }  // namespace pgs::cache

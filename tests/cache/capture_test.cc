@@ -60,6 +60,9 @@ std::string msg_typed(char type, std::string body = {}) {
   return out;
 }
 
+// decode_entry() of a value the caller keeps alive (the reply borrows from it).
+bool decodes(const std::string& value, ReplyShape shape) { return decode_entry(value, shape).ok(); }
+
 // Feeds messages (each a whole frame) and returns the final state.
 CaptureState feed_all(ResultCapture& c, const std::vector<std::string>& msgs) {
   CaptureState s = c.state();
@@ -101,20 +104,20 @@ TEST(ResultCapture, ExtendedShapes) {
     EXPECT_EQ(c.feed('Z', bytes(msg_ready('T'))), CaptureState::complete);
     std::string stored = c.take();
     EXPECT_EQ(stored, concat(reply));
-    EXPECT_TRUE(decode_entry(encode_entry({ReplyShape::extended_described, "c", 1, 1}, stored),
-                             ReplyShape::extended_described).ok());
+    EXPECT_TRUE(decodes(encode_entry({ReplyShape::extended_described, "c", 1, 1}, stored),
+                             ReplyShape::extended_described));
     // The same bytes are not a valid answer for another shape.
-    EXPECT_FALSE(decode_entry(encode_entry({ReplyShape::extended_described, "c", 1, 1}, stored),
-                              ReplyShape::extended).ok());
-    EXPECT_FALSE(decode_entry(encode_entry({ReplyShape::extended, "c", 1, 1}, stored), ReplyShape::extended).ok());
+    EXPECT_FALSE(decodes(encode_entry({ReplyShape::extended_described, "c", 1, 1}, stored),
+                              ReplyShape::extended));
+    EXPECT_FALSE(decodes(encode_entry({ReplyShape::extended, "c", 1, 1}, stored), ReplyShape::extended));
   }
   {
     std::vector<std::string> reply = {msg_no_data(), msg_complete("SELECT 0")};
     ResultCapture c(ReplyShape::extended_described, 1 << 20);
     feed_all(c, reply);
     EXPECT_EQ(c.feed('Z', bytes(msg_ready('I'))), CaptureState::complete);
-    EXPECT_TRUE(decode_entry(encode_entry({ReplyShape::extended_described, "c", 1, 1}, c.take()),
-                             ReplyShape::extended_described).ok());
+    EXPECT_TRUE(decodes(encode_entry({ReplyShape::extended_described, "c", 1, 1}, c.take()),
+                             ReplyShape::extended_described));
   }
   {
     std::vector<std::string> reply = {msg_row("1", "a"), msg_row("2", "b"), msg_complete("SELECT 2")};
@@ -123,7 +126,8 @@ TEST(ResultCapture, ExtendedShapes) {
     EXPECT_EQ(c.feed('Z', bytes(msg_ready('I'))), CaptureState::complete);
     std::string stored = c.take();
     EXPECT_EQ(stored, concat(reply));
-    auto d = decode_entry(encode_entry({ReplyShape::extended, "c", 1, 1}, stored), ReplyShape::extended);
+    const std::string value = encode_entry({ReplyShape::extended, "c", 1, 1}, stored);
+    auto d = decode_entry(value, ReplyShape::extended);
     ASSERT_TRUE(d.ok());
     EXPECT_EQ(d->rows, 2u);
   }
@@ -132,7 +136,7 @@ TEST(ResultCapture, ExtendedShapes) {
     ResultCapture c(ReplyShape::extended, 1 << 20);
     feed_all(c, {msg_complete("SELECT 0")});
     EXPECT_EQ(c.feed('Z', bytes(msg_ready('I'))), CaptureState::complete);
-    EXPECT_TRUE(decode_entry(encode_entry({ReplyShape::extended, "c", 1, 1}, c.take()), ReplyShape::extended).ok());
+    EXPECT_TRUE(decodes(encode_entry({ReplyShape::extended, "c", 1, 1}, c.take()), ReplyShape::extended));
   }
 }
 
@@ -220,7 +224,7 @@ TEST(CacheEntry, CorruptValuesAreRejected) {
     (void)r;
   }
   for (const auto& [name, value] : bad) {
-    EXPECT_FALSE(decode_entry(value, ReplyShape::simple).ok()) << name;
+    EXPECT_FALSE(decodes(value, ReplyShape::simple)) << name;
   }
 }
 
