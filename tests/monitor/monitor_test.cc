@@ -177,9 +177,10 @@ TEST_F(MonitorTest, LagBytesGoToZeroAfterAWrite) {
   ASSERT_TRUE(wait_for(m, [](const HealthSnapshot& s) { return s.replicas[0].healthy; }, 10s)) << describe(m.snapshot());
   Lsn written = write_wal(1, 200000);
   ASSERT_GT(written, 0u);
-  // Replayed past the write, and (other engineers' traffic permitting) no more than a few pages behind.
+  // Replayed past the 200 kB write, and at most a few pages behind the primary: ~0, with room for the
+  // traffic of other tests sharing the dev primary (a checkpoint's full-page images are 8 kB each).
   Snap s = wait_for(m, [&](const HealthSnapshot& s) {
-    return s.primary_lsn >= written && s.replicas[0].replay_lsn >= written && s.replicas[0].lag_bytes <= 16384;
+    return s.primary_lsn >= written && s.replicas[0].replay_lsn >= written && s.replicas[0].lag_bytes <= 65536;
   }, 15s);
   ASSERT_TRUE(s) << "written " << HealthMonitor::format_lsn(written) << "; " << describe(m.snapshot());
   EXPECT_TRUE(s->replicas[0].healthy);
@@ -190,17 +191,19 @@ TEST_F(MonitorTest, DeadReplicasAreDownWithinTwoIntervalsOthersUnaffected) {
   FakeServer refusing(false);
   FakeServer silent(true);
   MonitorOptions o = dev_options(300ms);
-  o.check_timeout = 500ms;
+  o.check_timeout = 800ms;  // the live nodes must log in (SCRAM) within it, even on a busy machine
   ChangeLog log;
   HealthMonitor m(o, node("primary", test::kPrimaryPort),
                   {node("refusing", refusing.port()), node("replica1", test::kReplicaPort), node("silent", silent.port())},
                   log.callback());
   auto started = Clock::now();
   m.start();
+  // The first round (generation 1, well within two intervals) already has every verdict.
   Snap s = wait_for(m, [](const HealthSnapshot& s) { return s.generation >= 1; }, 5s);
   ASSERT_TRUE(s);
+  EXPECT_EQ(s->generation, 1u);
   auto first_round = s->taken_at - started;
-  EXPECT_LT(first_round, o.check_timeout + 400ms) << "a silent node must not stall the round past its deadline";
+  EXPECT_LT(first_round, o.check_timeout + 1000ms) << "a silent node must not stall the round past its deadline";
   EXPECT_FALSE(s->replicas[0].healthy);
   EXPECT_FALSE(s->replicas[0].reachable);
   EXPECT_EQ(s->replicas[0].reason, Reason::unreachable) << describe(s);
