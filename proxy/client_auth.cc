@@ -134,6 +134,10 @@ bool ClientConn::handle_password_message(const Frame& f) {
 
 void ClientConn::finish_auth() {
   protocol::write_auth_ok(outbox());
+  if (admin_) {
+    finish_admin_login();
+    return;
+  }
   pool_ = worker_.pool_for(request_.database, request_.user);
   if (pool_ == nullptr) {
     fail("3D000", "database \"" + request_.database + "\" does not exist");
@@ -146,6 +150,20 @@ void ClientConn::finish_auth() {
   flush();
   set_state(State::login_wait);
   pool_->request_welcome(this);
+}
+
+void ClientConn::finish_admin_login() {
+  static const std::pair<const char*, const char*> kWelcome[] = {
+      {"server_version", "15.0 (pgsidecar admin)"}, {"server_encoding", "UTF8"}, {"client_encoding", "UTF8"},
+      {"DateStyle", "ISO, MDY"}, {"integer_datetimes", "on"}, {"standard_conforming_strings", "on"},
+      {"application_name", ""}, {"TimeZone", "UTC"}, {"is_superuser", "off"}};
+  for (const auto& [name, value] : kWelcome) protocol::write_parameter_status(outbox(), name, value);
+  worker_.allocate_cancel_key(this, cancel_pid_, cancel_secret_);
+  protocol::write_backend_key_data(outbox(), cancel_pid_, cancel_secret_);
+  protocol::write_ready_for_query(outbox(), 'I');
+  set_state(State::idle);
+  flush();
+  if (rbuf_.size() > 0) process_admin();
 }
 
 void ClientConn::on_welcome_ready() {

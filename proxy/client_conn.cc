@@ -166,7 +166,14 @@ bool ClientConn::handle_startup_packet(const protocol::StartupFrame& f) {
   }
   snapshot_hold_ = worker_.snapshot_ptr();
   const conf::Config& config = *worker_.snapshot().config;
-  if (config.find_database(request_.database) == nullptr) {
+  admin_ = request_.database == config.proxy.admin_database;
+  if (admin_) {
+    const conf::UserConfig* u = config.find_user(request_.user);
+    if (u != nullptr && !u->admin) {
+      fail("28000", "pgsidecar: user \"" + request_.user + "\" may not use the admin console");
+      return false;
+    }
+  } else if (config.find_database(request_.database) == nullptr) {
     fail("3D000", "database \"" + request_.database + "\" does not exist");
     return false;
   }

@@ -65,6 +65,8 @@ class ClientConn final : public Stream {
   void on_parameter_status(std::string_view name, std::string_view value);  // server reported a setting
   void on_probe_row(const std::vector<std::optional<std::string>>& values);  // session probe result
   bool pinned() const { return tracker_.pinned(); }
+  std::string pin_reasons() const;  // "listen,advisory_lock" or ""
+  static const char* state_name(State s);
   // No server in time: the client's first request gets an ERROR; the connection stays usable.
   void refuse_batch(const char* sqlstate, const std::string& message);
   // Ends the session with a FATAL ErrorResponse.
@@ -87,6 +89,8 @@ class ClientConn final : public Stream {
   bool handle_password_message(const protocol::Frame& f);
   void finish_auth();
   void finish_login();
+  void finish_admin_login();
+  void process_admin();
   void process_session();
   bool forward_frame(const protocol::Frame& f);
   bool forward_parse(const protocol::Frame& f);
@@ -103,6 +107,7 @@ class ClientConn final : public Stream {
   Clock::time_point created_at_;
   Clock::time_point state_since_;
   Clock::time_point last_activity_;
+  Clock::time_point bound_at_;  // when the current server was assigned
   std::string peer_;
   int32_t cancel_pid_ = 0;
   int32_t cancel_secret_ = 0;
@@ -114,6 +119,7 @@ class ClientConn final : public Stream {
   enum class AuthStep { none, md5, scram_first, scram_final, cleartext } auth_step_ = AuthStep::none;
   uint8_t md5_salt_[4]{};
   std::unique_ptr<protocol::scram::ServerExchange> scram_;
+  bool admin_ = false;         // connected to the admin console database
   bool admitted_ = false;      // counted against max_client_conn
   bool fake_auth_ = false;     // unknown user: run the exchange, then fail like a wrong password
   bool shutting_down_ = false;

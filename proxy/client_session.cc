@@ -4,7 +4,9 @@
 
 #include "protocol/frontend.h"
 #include "protocol/writer.h"
+#include "proxy/admin/admin_console.h"
 #include "proxy/client_conn.h"
+#include "proxy/process.h"
 #include "proxy/log.h"
 #include "proxy/pool.h"
 #include "proxy/server_conn.h"
@@ -21,7 +23,51 @@ constexpr size_t kMaxClientStatements = 100000;
 
 }  // namespace
 
+void ClientConn::process_admin() {
+  const auto& proxy_conf = worker_.snapshot().config->proxy;
+  while (!closing() && state_ == State::idle) {
+    auto r = protocol::split_frame(rbuf_.data(), proxy_conf.max_message_bytes);
+    if (std::holds_alternative<protocol::NeedMore>(r)) break;
+    if (auto* bad = std::get_if<protocol::Invalid>(&r)) {
+      fail("08P01", "invalid message from client: " + std::string(bad->reason));
+      return;
+    }
+    const Frame& f = std::get<Frame>(r);
+    rbuf_.consume(f.size);
+    switch (f.type) {
+      case 'X':
+        set_state(State::closing);
+        close();
+        return;
+      case 'Q': {
+        auto q = pf::Query::decode(f.body);
+        if (!q.ok()) {
+          fail("08P01", "invalid Query message");
+          return;
+        }
+        outbox() += admin::execute(q->sql, worker_.process().admin_hooks());
+        protocol::write_ready_for_query(outbox(), 'I');
+        break;
+      }
+      case 'S':
+        protocol::write_ready_for_query(outbox(), 'I');
+        break;
+      case 'P':
+        protocol::write_error(outbox(), {.sqlstate = "0A000",
+                                         .message = "the pgsidecar admin console speaks the simple query protocol only"});
+        break;
+      default:
+        break;  // the rest of a refused extended batch, up to its Sync
+    }
+  }
+  flush();
+}
+
 void ClientConn::process_session() {
+  if (admin_) {
+    process_admin();
+    return;
+  }
   const auto& proxy_conf = worker_.snapshot().config->proxy;
   while (!closing() && (state_ == State::idle || state_ == State::active)) {
     auto r = protocol::split_frame(rbuf_.data(), proxy_conf.max_message_bytes);
@@ -84,6 +130,7 @@ bool ClientConn::forward_frame(const Frame& f) {
       return forward_describe_or_close(f);
     case 'Q': {
       worker_.counters().queries.fetch_add(1, std::memory_order_relaxed);
+      pool_->note_query();
       auto q = pf::Query::decode(f.body);
       if (!q.ok()) {
         fail("08P01", "invalid Query message");
@@ -100,6 +147,7 @@ bool ClientConn::forward_frame(const Frame& f) {
     }
     case 'E':
       worker_.counters().queries.fetch_add(1, std::memory_order_relaxed);
+      pool_->note_query();
       break;
     default:
       break;
@@ -275,7 +323,25 @@ void ClientConn::unpin_metrics() {
   }
 }
 
+const char* ClientConn::state_name(State s) {
+  static constexpr const char* kNames[] = {"startup", "auth", "login_wait", "idle", "waiting", "active", "closing"};
+  return kNames[static_cast<int>(s)];
+}
+
+std::string ClientConn::pin_reasons() const {
+  std::string out;
+  for (size_t r = 0; r < kPinReasonCount; ++r) {
+    if (!tracker_.pinned_for(static_cast<PinReason>(r))) continue;
+    if (!out.empty()) out += ",";
+    out += pin_reason_name(static_cast<PinReason>(r));
+  }
+  return out;
+}
+
 void ClientConn::on_server_assigned(ServerConn* server) {
+  auto now = Clock::now();
+  if (state_ == State::waiting) pool_->note_wait(now - state_since_);
+  bound_at_ = now;
   server_ = server;
   set_state(State::active);
   std::string sync_sql = build_sync_sql(request_.gucs, server->applied(), server->defaults());
@@ -315,6 +381,10 @@ void ClientConn::on_server_at_release_point() {
   }
   if (tracker_.pinned() && !shutting_down_) return;  // LISTEN, advisory lock, temp table ...: keep it
   worker_.counters().transactions.fetch_add(1, std::memory_order_relaxed);
+  auto held = Clock::now() - bound_at_;
+  pool_->note_transaction(held);
+  worker_.hot().transaction_duration[static_cast<size_t>(Target::primary)].observe(
+      std::chrono::duration<double>(held).count());
   ServerConn* s = server_;
   server_ = nullptr;
   set_state(State::idle);

@@ -43,7 +43,7 @@ void Pool::apply_config(const conf::Config& config, const conf::DatabaseConfig& 
 // ---- clients ----
 
 void Pool::request_server(ClientConn* client) {
-  if (!idle_.empty() && waiting_.empty()) {
+  if (!idle_.empty() && waiting_.empty() && !worker_.paused()) {
     ServerConn* s = idle_.back();
     idle_.pop_back();
     hand_over(s, client);
@@ -107,7 +107,7 @@ void Pool::on_server_ready(ServerConn* server) {
   if (server->state() != ServerConn::State::idle) return;
   retry_backoff_ = std::chrono::milliseconds{0};
   last_connect_error_.clear();
-  if (!waiting_.empty() && !worker_.shutting_down()) {
+  if (!waiting_.empty() && !worker_.shutting_down() && !worker_.paused()) {
     ClientConn* c = waiting_.front();
     waiting_.pop_front();
     hand_over(server, c);
@@ -140,6 +140,7 @@ void Pool::on_server_closed(ServerConn* server) {
 }
 
 void Pool::serve_waiters() {
+  if (worker_.paused()) return;
   // Hand idle servers to waiting clients first, then open new ones within the limit.
   while (!waiting_.empty() && !idle_.empty()) {
     ServerConn* s = idle_.back();
@@ -176,6 +177,76 @@ void Pool::close_idle_servers() {
   auto idle = std::move(idle_);
   idle_.clear();
   for (ServerConn* s : idle) s->terminate();
+}
+
+void Pool::note_wait(Clock::duration waited) {
+  double s = std::chrono::duration<double>(waited).count();
+  ++wait_count_;
+  wait_seconds_ += s;
+  wait_histogram_.observe(s);
+}
+
+void Pool::note_transaction(Clock::duration held) {
+  ++xact_count_;
+  xact_seconds_ += std::chrono::duration<double>(held).count();
+}
+
+PoolStats Pool::stats(Clock::time_point now) const {
+  PoolStats st;
+  st.database = database_;
+  st.user = user_;
+  st.pool_mode = settings_.pool_mode == conf::PoolMode::session ? "session" : "transaction";
+  st.size_limit = size_limit_;
+  st.cl_waiting = static_cast<int>(waiting_.size());
+  if (!waiting_.empty()) {
+    st.maxwait_seconds = std::chrono::duration<double>(now - waiting_.front()->state_since()).count();
+  }
+  for (ServerConn* s : servers_) {
+    switch (s->state()) {
+      case ServerConn::State::active:
+      case ServerConn::State::resetting:
+        ++st.sv_active;
+        break;
+      case ServerConn::State::idle:
+        ++st.sv_idle;
+        break;
+      case ServerConn::State::connecting:
+      case ServerConn::State::login:
+        ++st.sv_login;
+        break;
+      default:
+        break;
+    }
+  }
+  st.sv_total = static_cast<int>(servers_.size());
+  st.cl_active = st.sv_active;
+  st.xact_count = xact_count_;
+  st.query_count = query_count_;
+  st.wait_count = wait_count_;
+  st.xact_seconds = xact_seconds_;
+  st.wait_seconds = wait_seconds_;
+  st.wait = wait_histogram_;
+  return st;
+}
+
+void Pool::server_rows(Clock::time_point now, std::vector<ServerRow>& out) const {
+  static constexpr const char* kStates[] = {"connecting", "login", "idle", "active", "resetting", "closing"};
+  for (ServerConn* s : servers_) {
+    ServerRow row;
+    row.id = s->id();
+    row.worker = worker_.index();
+    row.user = user_;
+    row.database = database_;
+    row.state = kStates[static_cast<int>(s->state())];
+    row.role = "primary";
+    row.addr = target_.host + ":" + std::to_string(target_.port);
+    row.backend_pid = s->backend_pid();
+    row.connected_seconds = std::chrono::duration<double>(now - s->created_at()).count();
+    row.state_seconds = std::chrono::duration<double>(now - s->state_since()).count();
+    row.client_id = s->client() != nullptr ? s->client()->id() : 0;
+    row.prepared_statements = s->prepared_count();
+    out.push_back(std::move(row));
+  }
 }
 
 void Pool::tick(Clock::time_point now) {

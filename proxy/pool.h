@@ -12,6 +12,7 @@
 
 #include "conf/config.h"
 #include "proxy/session_params.h"
+#include "proxy/stats.h"
 
 namespace pgs::proxy {
 
@@ -66,8 +67,14 @@ class Pool {
   void tick(Clock::time_point now);
   // Shutdown: close idle servers, refuse waiting clients.
   void close_idle_servers();
+  void resume() { serve_waiters(); }  // after admin RESUME
 
   // ---- counts for admin/metrics ----
+  void note_wait(Clock::duration waited);
+  void note_transaction(Clock::duration held);
+  void note_query() { ++query_count_; }
+  PoolStats stats(Clock::time_point now) const;
+  void server_rows(Clock::time_point now, std::vector<ServerRow>& out) const;
   size_t waiting_clients() const { return waiting_.size(); }
   size_t idle_servers() const { return idle_.size(); }
   size_t total_servers() const { return servers_.size(); }
@@ -96,6 +103,9 @@ class Pool {
   std::vector<std::pair<std::string, std::string>> welcome_;
   std::string last_connect_error_;
   Clock::time_point retry_at_{};
+  uint64_t xact_count_ = 0, query_count_ = 0, wait_count_ = 0;
+  double xact_seconds_ = 0, wait_seconds_ = 0;
+  Histogram wait_histogram_;
   std::chrono::milliseconds retry_backoff_{0};
 };
 

@@ -35,6 +35,13 @@ void Process::route_cancel(int32_t pid, int32_t secret) {
   if (owner < workers_.size()) workers_[owner]->post_cancel(pid, secret);
 }
 
+std::vector<WorkerStats> Process::stats() const {
+  std::vector<WorkerStats> out;
+  out.reserve(workers_.size());
+  for (const auto& w : workers_) out.push_back(w->published_stats());
+  return out;
+}
+
 static void log_errors(const std::vector<conf::ConfigError>& errors) {
   for (const auto& e : errors) LOG_ERROR("config: " + e.to_string());
 }
@@ -47,10 +54,20 @@ int Process::run() {
   }
   snapshot_ = make_snapshot(loaded.config);
   std::signal(SIGPIPE, SIG_IGN);
+  admin_hooks_.stats = [this] { return stats(); };
+  admin_hooks_.snapshot = [this] { return snapshot(); };
+  admin_hooks_.reload = [this](std::string& message) { return reload(message); };
+  admin_hooks_.set_paused = [this](bool paused) { set_paused(paused); };
+  admin_hooks_.shutdown = [this] { uv_async_send(&shutdown_async_); };
+  admin_hooks_.version = "pgsidecar 0.1.0";
 
   uv_loop_init(&loop_);
   uv_async_init(&loop_, &worker_exit_async_, &Process::worker_exit_cb);
   worker_exit_async_.data = this;
+  uv_async_init(&loop_, &shutdown_async_, [](uv_async_t* h) noexcept {
+    static_cast<Process*>(h->data)->shutdown(false);
+  });
+  shutdown_async_.data = this;
   int n = snapshot_->config->proxy.workers;
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
@@ -63,6 +80,7 @@ int Process::run() {
       for (auto& other : workers_) other->post_shutdown(true);
       for (auto& other : workers_) other->join();
       uv_close(reinterpret_cast<uv_handle_t*>(&worker_exit_async_), nullptr);
+      uv_close(reinterpret_cast<uv_handle_t*>(&shutdown_async_), nullptr);
       uv_run(&loop_, UV_RUN_DEFAULT);
       uv_loop_close(&loop_);
       return 1;
@@ -89,9 +107,11 @@ int Process::run() {
 void Process::signal_cb(uv_signal_t* h, int signum) noexcept {
   auto* self = static_cast<Process*>(h->data);
   switch (signum) {
-    case SIGHUP:
-      self->reload();
+    case SIGHUP: {
+      std::string message;
+      self->reload(message);
       break;
+    }
     case SIGTERM:
       self->shutdown(false);
       break;
@@ -103,20 +123,19 @@ void Process::signal_cb(uv_signal_t* h, int signum) noexcept {
   }
 }
 
-void Process::reload() {
+bool Process::reload(std::string& message) {
   auto loaded = conf::load_config_file(config_path_);
   if (!loaded.errors.empty()) {
     reloads_failed_.fetch_add(1);
     LOG_ERROR("reload failed; keeping the running configuration");
     log_errors(loaded.errors);
-    return;
+    message.clear();
+    for (const auto& e : loaded.errors) message += e.to_string() + "\n";
+    return false;
   }
   auto current = snapshot();
-  const auto& old_proxy = current->config->proxy;
-  const auto& new_proxy = loaded.config->proxy;
-  if (old_proxy.listen_host != new_proxy.listen_host || old_proxy.listen_port != new_proxy.listen_port ||
-      old_proxy.workers != new_proxy.workers) {
-    LOG_WARN("reload: listen address and workers change only on restart");
+  for (const auto& key : conf::non_reloadable_changes(*current->config, *loaded.config)) {
+    LOG_WARN("reload: " + key + " changes only on restart");
   }
   auto snap = make_snapshot(loaded.config);
   {
@@ -126,6 +145,12 @@ void Process::reload() {
   for (auto& w : workers_) w->post_snapshot(snap);
   reloads_ok_.fetch_add(1);
   LOG_INFO("configuration reloaded from " + config_path_);
+  message = "configuration reloaded";
+  return true;
+}
+
+void Process::set_paused(bool paused) {
+  for (auto& w : workers_) w->post_pause(paused);
 }
 
 void Process::shutdown(bool immediate) {
@@ -147,6 +172,7 @@ void Process::worker_exit_cb(uv_async_t* h) noexcept {
   if (self->workers_running_.load() > 0) return;
   // Every worker is gone: close our handles so uv_run returns.
   uv_close(reinterpret_cast<uv_handle_t*>(&self->worker_exit_async_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&self->shutdown_async_), nullptr);
   for (auto* sig : {&self->sighup_, &self->sigterm_, &self->sigint_}) {
     uv_close(reinterpret_cast<uv_handle_t*>(sig), nullptr);
   }

@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "proxy/admin/admin_console.h"
 #include "proxy/secrets.h"
+#include "proxy/stats.h"
 
 namespace pgs::proxy {
 
@@ -31,6 +33,11 @@ class Process {
   int client_count() const { return clients_.load(std::memory_order_relaxed); }
   void route_cancel(int32_t pid, int32_t secret);
   void on_worker_exit();  // from a worker thread, as its loop ends
+  std::vector<WorkerStats> stats() const;
+  const admin::AdminHooks& admin_hooks() const { return admin_hooks_; }
+  // Reloads the config file now (SIGHUP, admin RELOAD). False, with the errors in `message`, if invalid.
+  bool reload(std::string& message);
+  void set_paused(bool paused);  // every worker's latest published copy
   int worker_count() const { return static_cast<int>(workers_.size()); }
   uint64_t reloads_ok() const { return reloads_ok_; }
   uint64_t reloads_failed() const { return reloads_failed_; }
@@ -40,7 +47,6 @@ class Process {
 
  private:
   static void signal_cb(uv_signal_t* h, int signum) noexcept;
-  void reload();
   void shutdown(bool immediate);
 
   std::string config_path_;
@@ -53,10 +59,12 @@ class Process {
   uv_loop_t loop_{};
   uv_signal_t sighup_{}, sigterm_{}, sigint_{};
   uv_async_t worker_exit_async_{};
+  uv_async_t shutdown_async_{};  // admin SHUTDOWN, from any worker thread
   std::atomic<int> workers_running_{0};
   std::mutex exit_mutex_;
   static void worker_exit_cb(uv_async_t* h) noexcept;
   bool stopping_ = false;
+  admin::AdminHooks admin_hooks_;
 };
 
 }  // namespace pgs::proxy

@@ -62,6 +62,7 @@ class ServerConn final : public Stream {
   void push_synthetic(std::string message);
   // Prepared statements on this server (proxy-wide names).
   bool has_prepared(const std::string& name) const { return statements_.contains(name); }
+  size_t prepared_count() const { return statements_.size(); }
   // Sends Parse for `name` unless the server has it; replies swallowed.
   void ensure_prepared(const std::string& name, std::string_view sql, const std::vector<uint32_t>& types);
   // Records a Parse just written for `name` (may Close the least recently used statement).
@@ -106,6 +107,7 @@ class ServerConn final : public Stream {
   struct Expected {
     Reply kind;
     std::string data;  // statement name (parse kinds, injected_close) or the synthetic message
+    Clock::time_point sent_at{};  // query / sync: for the query duration histogram
   };
   void enqueue(Reply kind, std::string data = {});
   void emit_synthetics();

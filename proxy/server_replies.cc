@@ -145,7 +145,9 @@ void ServerConn::enqueue(Reply kind, std::string data) {
       kind == Reply::internal_probe) {
     ++pending_ready_;
   }
-  expected_.push_back(Expected{kind, std::move(data)});
+  Expected e{kind, std::move(data)};
+  if (kind == Reply::query || kind == Reply::sync) e.sent_at = Clock::now();
+  expected_.push_back(std::move(e));
 }
 
 void ServerConn::emit_synthetics() {
@@ -279,6 +281,7 @@ bool ServerConn::handle_reply(const Frame& f) {
   }
   client_->outbox().append(protocol::as_string_view(f.whole));
   if (t == 'E') {
+    if (auto err = pb::ErrorFields::decode(f.body); err.ok()) pool_.worker().hot().count_error(err->sqlstate);
     if (head.kind == Reply::query) clear_statements_on_ready_ = false;  // DISCARD ALL failed
     if (head.kind != Reply::query) {  // extended protocol: the server now skips to Sync
       drop_entry(head);
@@ -297,6 +300,10 @@ bool ServerConn::handle_reply(const Frame& f) {
       clear_statements_on_ready_ = false;
     }
     --pending_ready_;
+    auto& hot = pool_.worker().hot();
+    hot.query_duration[static_cast<size_t>(Target::primary)].observe(
+        std::chrono::duration<double>(Clock::now() - head.sent_at).count());
+    ++hot.queries_by_target[static_cast<size_t>(Target::primary)];
     expected_.pop_front();
   } else if (is_final_reply(head.kind, t)) {
     expected_.pop_front();

@@ -63,6 +63,7 @@ void Stream::read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) noexcept {
   auto* self = static_cast<Stream*>(s->data);
   if (nread > 0) {
     self->rbuf_.commit(static_cast<size_t>(nread));
+    self->bytes_read_ += static_cast<uint64_t>(nread);
     self->on_data();
   } else if (nread < 0) {
     self->stop_reading();
@@ -75,6 +76,7 @@ void Stream::flush() {
     if (closing_) outbox_.clear();
     return;
   }
+  bytes_written_ += outbox_.size();
   size_t offset = 0;
   if (queued_bytes_ == 0) {  // nothing in flight: order is kept if we try a direct write
     uv_buf_t b = uv_buf_init(outbox_.data(), static_cast<unsigned>(outbox_.size()));
@@ -82,7 +84,6 @@ void Stream::flush() {
     if (n > 0) offset = static_cast<size_t>(n);
     else if (n != UV_EAGAIN && n != UV_ENOSYS) {
       outbox_.clear();
-      write_failed_ = true;
       close();
       return;
     }
@@ -101,7 +102,6 @@ void Stream::flush() {
   if (uv_write(&w->req, stream(), &b, 1, &Stream::write_cb) != 0) {
     queued_bytes_ -= w->data.size();
     delete w;
-    write_failed_ = true;
     close();
   }
 }
@@ -112,7 +112,6 @@ void Stream::write_cb(uv_write_t* req, int status) noexcept {
   self->queued_bytes_ -= w->data.size();
   delete w;
   if (status < 0) {
-    self->write_failed_ = true;
     self->close();
     return;
   }

@@ -51,6 +51,8 @@ class Stream {
   void flush();
   void send(std::string_view bytes) { outbox_.append(bytes); flush(); }
   size_t queued_bytes() const { return queued_bytes_ + outbox_.size(); }
+  uint64_t bytes_read() const { return bytes_read_; }
+  uint64_t bytes_written() const { return bytes_written_; }
 
   void close();              // closes now; queued writes are dropped
   void close_after_flush();  // closes once every queued byte is written (or on error)
@@ -73,10 +75,11 @@ class Stream {
   uv_tcp_t tcp_{};
   std::string outbox_;
   size_t queued_bytes_ = 0;
+  uint64_t bytes_read_ = 0;
+  uint64_t bytes_written_ = 0;  // handed to the kernel or to uv_write
   bool reading_ = false;
   bool closing_ = false;
   bool close_when_flushed_ = false;
-  bool write_failed_ = false;
 };
 
 }  // namespace pgs::proxy

@@ -138,14 +138,24 @@ void Worker::post_shutdown(bool immediate) {
   }
 }
 
+void Worker::post_pause(bool paused) {
+  std::lock_guard<std::mutex> lock(inbox_mutex_);
+  if (!inbox_open_) return;
+  inbox_pause_ = paused ? 1 : 0;
+  uv_async_send(&async_);
+}
+
 void Worker::async_cb(uv_async_t* h) noexcept { static_cast<Worker*>(h->data)->drain_inbox(); }
 
 void Worker::drain_inbox() {
   std::shared_ptr<const Snapshot> snap;
   std::vector<std::pair<int32_t, int32_t>> cancels;
   bool shutdown = false, immediate = false;
+  int pause = -1;
   {
     std::lock_guard<std::mutex> lock(inbox_mutex_);
+    pause = inbox_pause_;
+    inbox_pause_ = -1;
     snap = std::move(inbox_snapshot_);
     inbox_snapshot_.reset();
     cancels.swap(inbox_cancels_);
@@ -155,6 +165,12 @@ void Worker::drain_inbox() {
   }
   if (snap) apply_snapshot(std::move(snap));
   for (auto [pid, secret] : cancels) deliver_cancel(pid, secret);
+  if (pause >= 0) {
+    paused_ = pause == 1;
+    if (!paused_) {
+      for (auto& [key, pool] : pools_) pool->resume();
+    }
+  }
   if (shutdown) begin_shutdown(immediate);
 }
 
@@ -194,6 +210,8 @@ void Worker::add_client(ClientConn* client) { clients_.insert(client); }
 
 void Worker::remove_client(ClientConn* client) {
   clients_.erase(client);
+  hot_.closed_bytes_received += client->bytes_read();
+  hot_.closed_bytes_sent += client->bytes_written();
   if (client->cancel_pid() != 0) clients_by_pid_.erase(client->cancel_pid());
 }
 
@@ -278,9 +296,77 @@ void Worker::tick() {
       }
     }
   });
+  publish_stats(++ticks_ % 10 == 0);
   if (shutting_down_ && now > shutdown_deadline_) {
     for_each_client([](ClientConn& c) { c.fail("57P01", "terminating connection due to administrator command"); });
   }
+}
+
+void WorkerHotStats::count_error(std::string_view sqlstate) {
+  std::string cls(sqlstate.substr(0, 2));
+  if (cls.size() != 2) cls = "??";
+  if (errors_by_class.size() >= 100 && errors_by_class.count(cls) == 0) cls = "other";
+  ++errors_by_class[cls];
+}
+
+WorkerStats Worker::published_stats() const {
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  return published_;
+}
+
+void Worker::publish_stats(bool with_rows) {
+  auto now = Clock::now();
+  auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
+  WorkerStats st;
+  st.worker = index_;
+  for (auto& [key, pool] : pools_) st.pools.push_back(pool->stats(now));
+  uint64_t in = hot_.closed_bytes_received, out = hot_.closed_bytes_sent;
+  for (ClientConn* c : clients_) {
+    in += c->bytes_read();
+    out += c->bytes_written();
+    if (!with_rows) continue;
+    ClientRow row;
+    row.id = c->id();
+    row.worker = index_;
+    row.user = c->user();
+    row.database = c->database();
+    row.state = ClientConn::state_name(c->state());
+    row.addr = c->peer();
+    row.application_name = c->application_name();
+    row.connected_seconds = seconds(now - c->created_at());
+    row.state_seconds = seconds(now - c->state_since());
+    row.server_id = c->server() != nullptr ? c->server()->id() : 0;
+    row.pinned = c->pin_reasons();
+    st.clients.push_back(std::move(row));
+  }
+  if (with_rows) {
+    for (auto& [key, pool] : pools_) pool->server_rows(now, st.servers);
+  }
+  st.client_count = static_cast<int>(clients_.size());
+  auto rd = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  st.clients_accepted = rd(counters_.clients_accepted);
+  st.clients_refused = rd(counters_.clients_refused);
+  st.login_failures = rd(counters_.login_failures);
+  st.protocol_errors = rd(counters_.protocol_errors);
+  st.transactions = rd(counters_.transactions);
+  st.queries = rd(counters_.queries);
+  st.server_connects = rd(counters_.server_connects);
+  st.server_connect_failures = rd(counters_.server_connect_failures);
+  st.cancels_forwarded = rd(counters_.cancels_forwarded);
+  st.session_probes = rd(counters_.session_probes);
+  st.bytes_received = in;
+  st.bytes_sent = out;
+  for (size_t r = 0; r < kPinReasonCount; ++r) st.pinned_clients[r] = counters_.pinned_clients[r].load();
+  st.query_duration = hot_.query_duration;
+  st.transaction_duration = hot_.transaction_duration;
+  st.queries_by_target = hot_.queries_by_target;
+  st.errors_by_class = hot_.errors_by_class;
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  if (!with_rows) {  // keep the last rows; they are refreshed once a second
+    st.clients = std::move(published_.clients);
+    st.servers = std::move(published_.servers);
+  }
+  published_ = std::move(st);
 }
 
 void Worker::begin_shutdown(bool immediate) {

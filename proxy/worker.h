@@ -20,6 +20,7 @@
 
 #include "proxy/secrets.h"
 #include "proxy/session_tracker.h"
+#include "proxy/stats.h"
 #include "router/classifier_cache.h"
 
 namespace pgs::proxy {
@@ -45,6 +46,17 @@ struct WorkerCounters {
   std::atomic<uint64_t> session_probes{0};
 };
 
+// Statistics only the worker thread touches; copied into WorkerStats at each tick.
+struct WorkerHotStats {
+  std::array<Histogram, kTargetCount> query_duration;
+  std::array<Histogram, kTargetCount> transaction_duration;
+  std::array<uint64_t, kTargetCount> queries_by_target{};
+  std::map<std::string, uint64_t> errors_by_class;  // at most 100 classes + "other"
+  uint64_t closed_bytes_received = 0;  // from clients that have gone
+  uint64_t closed_bytes_sent = 0;
+  void count_error(std::string_view sqlstate);
+};
+
 class Worker {
  public:
   Worker(Process& process, int index);
@@ -56,8 +68,10 @@ class Worker {
   void post_snapshot(std::shared_ptr<const Snapshot> snapshot);
   void post_cancel(int32_t pid, int32_t secret);
   void post_shutdown(bool immediate);
+  void post_pause(bool paused);  // admin PAUSE / RESUME: new transactions wait for a server
   int index() const { return index_; }
   const WorkerCounters& counters() const { return counters_; }
+  WorkerStats published_stats() const;  // the latest copy (any thread)
 
   // ---- loop thread ----
   uv_loop_t* loop() { return &loop_; }
@@ -65,6 +79,7 @@ class Worker {
   const Snapshot& snapshot() const { return *snapshot_; }
   std::shared_ptr<const Snapshot> snapshot_ptr() const { return snapshot_; }
   WorkerCounters& counters() { return counters_; }
+  WorkerHotStats& hot() { return hot_; }
   Pool* pool_for(const std::string& database, const std::string& user);  // nullptr if not configured
   void add_client(ClientConn* client);
   void remove_client(ClientConn* client);
@@ -75,6 +90,7 @@ class Worker {
   // Memoised statement classification (router); one per worker, no locks.
   std::shared_ptr<const router::Classification> classify(std::string_view sql) { return classifier_->classify(sql); }
   bool shutting_down() const { return shutting_down_; }
+  bool paused() const { return paused_; }
   void maybe_finish_shutdown();
   void server_opened() { ++open_servers_; }
   void server_closed() { --open_servers_; maybe_finish_shutdown(); }
@@ -92,6 +108,7 @@ class Worker {
   void deliver_cancel(int32_t pid, int32_t secret);
   void on_accept(int status);
   void tick();
+  void publish_stats(bool with_rows);
   void begin_shutdown(bool immediate);
   void close_loop_handles();
 
@@ -109,7 +126,8 @@ class Worker {
   std::vector<std::pair<int32_t, int32_t>> inbox_cancels_;
   bool inbox_shutdown_ = false;
   bool inbox_immediate_ = false;
-  bool inbox_open_ = false;  // false before start and once the async handle is closed
+  bool inbox_open_ = false;
+  int inbox_pause_ = -1;  // -1 none, 0 resume, 1 pause  // false before start and once the async handle is closed
 
   std::shared_ptr<const Snapshot> snapshot_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<Pool>> pools_;
@@ -120,9 +138,14 @@ class Worker {
   uint64_t next_server_id_ = 1;
   size_t open_servers_ = 0;
   bool shutting_down_ = false;
+  bool paused_ = false;
   bool handles_closed_ = false;
   Clock::time_point shutdown_deadline_{};
   WorkerCounters counters_;
+  WorkerHotStats hot_;
+  mutable std::mutex stats_mutex_;
+  WorkerStats published_;
+  unsigned ticks_ = 0;
   std::unique_ptr<router::ClassifierCache> classifier_;
 };
 

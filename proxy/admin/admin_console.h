@@ -1,0 +1,33 @@
+// The admin console: `psql -p 6432 -d pgsidecar` as a user with admin = true. Simple-query protocol only.
+// SHOW POOLS | STATS | CLIENTS | SERVERS | REPLICAS | CACHE | DIGESTS | CONFIG | VERSION | HELP,
+// RELOAD, PAUSE, RESUME, SHUTDOWN. Columns follow PgBouncer's names where one exists.
+// Thread affinity: called on the worker thread that owns the admin client; it only reads the copies the
+// hooks return and asks the process to act through them.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proxy/secrets.h"
+#include "proxy/stats.h"
+
+namespace pgs::proxy::admin {
+
+struct AdminHooks {
+  std::function<std::vector<WorkerStats>()> stats;
+  std::function<std::shared_ptr<const Snapshot>()> snapshot;
+  std::function<bool(std::string& message)> reload;  // true when the new config is live
+  std::function<void(bool paused)> set_paused;       // PAUSE (true) / RESUME (false)
+  std::function<void()> shutdown;                    // SHUTDOWN: as SIGTERM
+  std::string version;
+};
+
+// Runs one Query message's text (several ';'-separated commands allowed). Returns the reply messages
+// (RowDescription + DataRow* + CommandComplete per command, or an ErrorResponse that ends the
+// batch), without the final ReadyForQuery.
+std::string execute(std::string_view sql, const AdminHooks& hooks);
+
+}  // namespace pgs::proxy::admin

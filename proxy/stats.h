@@ -1,0 +1,97 @@
+// What a worker publishes about itself for the admin console and /metrics: plain data, copied under a
+// mutex once per tick (pools, counters, histograms) and once a second (client and server rows).
+// Readers (admin sessions on any worker, the HTTP thread) only ever see these copies.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "proxy/session_tracker.h"
+
+namespace pgs::proxy {
+
+// Where a statement ran. X(enumerator, metric label).
+#define PGS_TARGETS(X) X(primary, "primary") X(replica, "replica") X(cache, "cache")
+enum class Target : uint8_t {
+#define PGS_X(e, n) e,
+  PGS_TARGETS(PGS_X)
+#undef PGS_X
+};
+inline constexpr size_t kTargetCount = 3;
+std::string_view target_name(Target t);
+
+// Fixed-bucket latency histogram in seconds (Prometheus-style cumulative on rendering).
+struct Histogram {
+  static constexpr std::array<double, 14> kBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                     0.1,    0.25,  0.5,    1,     2.5,   5,     10};
+  std::array<uint64_t, kBounds.size() + 1> buckets{};  // last = +Inf; not cumulative here
+  double sum = 0;
+  uint64_t count = 0;
+  void observe(double seconds);
+  void merge(const Histogram& other);
+};
+
+struct PoolStats {
+  std::string database;
+  std::string user;
+  std::string pool_mode;
+  int size_limit = 0;       // this worker's share of pool_size
+  int cl_active = 0;        // clients bound to a server
+  int cl_waiting = 0;       // clients queued for a server
+  int cl_idle = 0;          // logged in, no server
+  int sv_active = 0;        // servers bound to a client
+  int sv_idle = 0;          // servers idle in the pool
+  int sv_login = 0;         // servers connecting or logging in
+  int sv_total = 0;
+  double maxwait_seconds = 0;  // longest current wait
+  uint64_t xact_count = 0;
+  uint64_t query_count = 0;
+  uint64_t wait_count = 0;
+  double xact_seconds = 0;
+  double wait_seconds = 0;
+  Histogram wait;
+};
+
+struct ClientRow {
+  uint64_t id = 0;
+  int worker = 0;
+  std::string user, database, state, addr, application_name;
+  double connected_seconds = 0;
+  double state_seconds = 0;
+  uint64_t server_id = 0;  // 0: none
+  std::string pinned;      // comma-separated pin reasons, "" if not pinned
+};
+
+struct ServerRow {
+  uint64_t id = 0;
+  int worker = 0;
+  std::string user, database, state, role, addr;
+  int32_t backend_pid = 0;
+  double connected_seconds = 0;
+  double state_seconds = 0;
+  uint64_t client_id = 0;  // 0: none
+  uint64_t prepared_statements = 0;
+};
+
+struct WorkerStats {
+  int worker = 0;
+  std::vector<PoolStats> pools;
+  std::vector<ClientRow> clients;
+  std::vector<ServerRow> servers;
+  // Totals since start (copies of WorkerCounters).
+  uint64_t clients_accepted = 0, clients_refused = 0, login_failures = 0, protocol_errors = 0;
+  uint64_t transactions = 0, queries = 0, server_connects = 0, server_connect_failures = 0;
+  uint64_t cancels_forwarded = 0, session_probes = 0, bytes_received = 0, bytes_sent = 0;
+  std::array<int64_t, kPinReasonCount> pinned_clients{};
+  std::array<Histogram, kTargetCount> query_duration;
+  std::array<Histogram, kTargetCount> transaction_duration;
+  std::array<uint64_t, kTargetCount> queries_by_target{};
+  std::map<std::string, uint64_t> errors_by_class;  // SQLSTATE class (2 chars) -> count, bounded
+  int client_count = 0;
+};
+
+}  // namespace pgs::proxy
