@@ -94,11 +94,13 @@ int Process::run() {
     uv_signal_init(&loop_, sig);
     sig->data = this;
   }
+  // obs: start
   uv_signal_start(&sighup_, &Process::signal_cb, SIGHUP);
   uv_signal_start(&sigterm_, &Process::signal_cb, SIGTERM);
   uv_signal_start(&sigint_, &Process::signal_cb, SIGINT);
   uv_run(&loop_, UV_RUN_DEFAULT);
   for (auto& w : workers_) w->join();
+  // obs: stop
   uv_loop_close(&loop_);
   LOG_INFO("pgsidecar stopped");
   return 0;
