@@ -119,6 +119,10 @@ class MonitorTest : public ::testing::Test {
       Conn c = test::connect(test::superuser_conninfo(port));
       ASSERT_EQ(PQstatus(c.get()), CONNECTION_OK) << "dev Postgres on :" << port << ": " << PQerrorMessage(c.get());
     }
+    // A run killed mid-test (SIGKILL skips the guard) could have left replay paused: only this suite
+    // pauses it, so a paused standby here is ours to resume.
+    Conn su = test::connect(test::superuser_conninfo(test::kReplicaPort));
+    if (test::scalar(su.get(), "SELECT pg_is_wal_replay_paused()") == "t") resume_replay();
   }
 
   // ALWAYS resumes replay (this suite is the only one that pauses it), whatever the test did.
