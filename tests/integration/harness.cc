@@ -167,6 +167,16 @@ PgResult Pg::exec_params(const std::string& sql, const std::vector<std::string>&
                                values.data(), nullptr, nullptr, 0));
 }
 
+std::vector<PgResult> Pg::exec_all(const std::string& sql) {
+  std::vector<PgResult> out;
+  if (PQsendQuery(conn_.get(), sql.c_str()) != 1) {
+    out.emplace_back(PQmakeEmptyPGresult(conn_.get(), PGRES_FATAL_ERROR));
+    return out;
+  }
+  while (PGresult* r = PQgetResult(conn_.get())) out.emplace_back(r);
+  return out;
+}
+
 std::string Pg::scalar(const std::string& sql) {
   PgResult r = exec(sql);
   if (!r.ok() || r.rows() < 1) {

@@ -116,6 +116,9 @@ class Pg {
   PGconn* get() const { return conn_.get(); }
   PgResult exec(const std::string& sql);
   PgResult exec_params(const std::string& sql, const std::vector<std::string>& params);
+  // Every result of one query (PQsendQuery + PQgetResult until NULL). Unlike exec(), which keeps
+  // only the last result, this also shows a server's FATAL ErrorResponse that preceded a close.
+  std::vector<PgResult> exec_all(const std::string& sql);
   // First column of the first row; throws (with SQLSTATE and message) on error or no rows.
   std::string scalar(const std::string& sql);
   // Throws unless the command succeeds.

@@ -245,6 +245,7 @@ TEST_F(LibpqTest, CancelLongQueryWhileAnotherClientCompletes) {
 TEST_F(LibpqTest, CancelOfAnIdleClientCancelsNothing) {
   ProxyOptions o;
   o.pool_size = 1;  // b's query runs on the very server a used a moment ago
+  o.workers = 1;    // pool_size is split across workers: one worker, one server
   Proxy& p = start_proxy(o);
   Pg a(p.spec()), b(p.spec()), su = superuser();
   ASSERT_TRUE(a.ok() && b.ok() && su.ok());
