@@ -95,6 +95,11 @@ struct RoutingConfig {
   Millis health_check_interval{1000};      // replica health + lag probe period (> 0)
   uint32_t max_parse_bytes = 64u << 10;    // statements longer than this skip parsing and go to the primary
   int classifier_cache_entries = 10000;    // memoised classifications per worker; 0 = no memo
+  // Login of the replica health monitor (needs pg_monitor or superuser-free read of the recovery
+  // functions). Empty user: the first [[users]] entry with a server password, on the first database.
+  std::string monitor_user;
+  std::string monitor_password;
+  std::string monitor_dbname;
 };
 
 // [[cache.classes]] — a TTL class: results that read only tables of one class are cached for `ttl`.

@@ -100,6 +100,9 @@ void feature_rows(const Config& c, Rows& rows) {
   rows.emplace_back("routing.health_check_interval", format_duration(r.health_check_interval));
   rows.emplace_back("routing.max_parse_bytes", format_size(r.max_parse_bytes));
   rows.emplace_back("routing.classifier_cache_entries", std::to_string(r.classifier_cache_entries));
+  rows.emplace_back("routing.monitor_user", r.monitor_user);
+  rows.emplace_back("routing.monitor_password", r.monitor_password.empty() ? "" : "********");
+  rows.emplace_back("routing.monitor_dbname", r.monitor_dbname);
   const CacheConfig& k = c.cache;
   rows.emplace_back("cache.enabled", yes_no(k.enabled));
   rows.emplace_back("cache.redis_host", k.redis_host);
