@@ -90,6 +90,24 @@ TEST_F(KilledClient, PsqlProcessKilledMidTransaction) {
   expect_clean(p);
 }
 
+// idle_transaction_timeout: a client that sits inside a transaction too long is closed and its
+// transaction rolled back on the server.
+TEST_F(KilledClient, IdleInTransactionTimeoutReleasesTheLock) {
+  PGS_IT_REQUIRE_PROXY();
+  ProxyOptions o;
+  o.idle_transaction_timeout = "1s";
+  Proxy& p = start_proxy(o);
+  Pg idle(p.spec());
+  ASSERT_TRUE(idle.ok()) << idle.error();
+  idle.must("BEGIN");
+  idle.must("UPDATE " + table_ + " SET n = n + 100 WHERE id = 1");
+  Pg su = superuser(kDatabase);
+  ASSERT_GT(leftovers(su, table_), 0);
+  expect_clean(p);
+  PgResult r = idle.exec("COMMIT");
+  EXPECT_FALSE(r.ok()) << "the timed-out transaction could still commit";
+}
+
 // Load threads: each keeps a connection (reconnecting after errors) and counts answers.
 struct Load {
   std::atomic<bool> stop{false};

@@ -140,6 +140,39 @@ TEST_F(SignalsTest, SigtermDrainsOpenTransactionThenExitsZero) {
   owner.must("DROP TABLE " + t);
 }
 
+// A transaction still open when shutdown_timeout expires is cut off: the process exits 0 and the
+// server is left with no lock and no open transaction.
+TEST_F(SignalsTest, SigtermTimeoutCutsOffStragglers) {
+  PGS_IT_REQUIRE_PROXY();
+  ProxyOptions o;
+  o.shutdown_timeout = "2s";
+  Proxy& p = start_proxy(o);
+  std::string t = "it_straggler_" + std::to_string(getpid());
+  Pg owner(ConnSpec{});
+  ASSERT_TRUE(owner.ok()) << owner.error();
+  owner.must("DROP TABLE IF EXISTS " + t + "; CREATE TABLE " + t + " (n int)");
+  Pg in_tx(p.spec());
+  ASSERT_TRUE(in_tx.ok()) << in_tx.error();
+  in_tx.must("BEGIN");
+  in_tx.must("LOCK TABLE " + t + " IN ACCESS EXCLUSIVE MODE");
+  auto t0 = Clock::now();
+  p.sigterm();
+  std::optional<int> code = p.wait_exit(Millis(10000));
+  ASSERT_TRUE(code.has_value()) << "still running 10 s after SIGTERM with shutdown_timeout 2 s";
+  EXPECT_EQ(*code, 0);
+  EXPECT_GE(Clock::now() - t0, std::chrono::milliseconds(1500)) << "did not wait for the transaction";
+  Pg su = superuser(kDatabase);
+  EXPECT_TRUE(wait_until(
+      [&] {
+        PgResult r = su.exec_params("SELECT count(*) FROM pg_locks WHERE relation = $1::regclass", {t});
+        return r.ok() && r.value(0, 0) == "0";
+      },
+      Millis(5000)))
+      << "the straggler's lock outlived the proxy";
+  EXPECT_FALSE(in_tx.exec("COMMIT").ok());
+  owner.must("DROP TABLE " + t);
+}
+
 TEST_F(SignalsTest, SigtermWithIdleClientsExitsPromptly) {
   PGS_IT_REQUIRE_PROXY();
   ProxyOptions o;
