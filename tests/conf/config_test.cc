@@ -92,9 +92,10 @@ TEST(ShippedConfig, DiffersFromDefaultsOnlyInDevValues) {
     auto it = defaults.find(k);
     if (it != defaults.end() && it->second != v) differing.push_back(k);
   }
-  const std::vector<std::string> dev_values{"primary.port", "databases[0].name", "databases[0].server_dbname",
-                                            "cache.enabled", "cache.redis_port", "routing.monitor_user",
-                                            "routing.monitor_password", "routing.monitor_dbname"};
+  const std::vector<std::string> dev_values{"primary.port",           "databases[0].name",
+                                            "databases[0].server_dbname", "routing.monitor_user",
+                                            "routing.monitor_password",   "routing.monitor_dbname",
+                                            "cache.enabled",              "cache.redis_port"};
   EXPECT_EQ(differing, dev_values);
 }
 
