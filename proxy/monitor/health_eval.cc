@@ -132,7 +132,8 @@ HealthSnapshot apply_round(const HealthSnapshot& prev, const ProbeResult& primar
   next.generation = prev.generation + 1;
   next.taken_at = now;
   next.primary_reachable = primary.reached;
-  next.primary_lsn = std::max(prev.primary_lsn, primary.current_lsn.value_or(0));
+  // This round's value when there is one, even if lower (a re-created cluster starts over); else the last.
+  next.primary_lsn = primary.current_lsn.value_or(prev.primary_lsn);
   next.primary = judged_node(prev.primary, primary, judge_primary(primary), options, now);
   LagLimits limits{options.max_lag_bytes, options.max_lag};
   next.replicas.reserve(prev.replicas.size());

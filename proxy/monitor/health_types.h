@@ -92,7 +92,7 @@ struct HealthSnapshot {
   uint64_t generation = 0;     // completed rounds; 0 = nothing checked yet (all replicas unhealthy)
   std::chrono::steady_clock::time_point taken_at{};
   bool primary_reachable = false;  // the last round reached the primary (raw, no hysteresis)
-  Lsn primary_lsn = 0;         // newest primary LSN the monitor knows (may be from an earlier round)
+  Lsn primary_lsn = 0;         // primary LSN of the last round that read one (this round, if reachable)
   NodeHealth primary;
   std::vector<NodeHealth> replicas;  // same order as given to the monitor (= router replica index)
 };

@@ -241,6 +241,17 @@ TEST(ApplyRound, PrimaryDownKeepsLastLsnAndReplicasServe) {
   EXPECT_FALSE(s.replicas[0].healthy);
 }
 
+TEST(ApplyRound, PrimaryLsnFollowsTheServerEvenBackwards) {
+  auto now = steady_clock::now();
+  MonitorOptions o = limits(100, Millis{0});
+  std::vector<ProbeResult> r = {replica(500, 500)};
+  HealthSnapshot s = apply_round(start_snapshot(1), primary(9000), r, o, now);
+  EXPECT_FALSE(s.replicas[0].healthy);
+  s = apply_round(s, primary(500), r, o, now);  // the dev cluster was re-created: LSNs start over
+  EXPECT_EQ(s.primary_lsn, 500u);
+  EXPECT_EQ(s.replicas[0].lag_bytes, 0u);
+}
+
 TEST(ApplyRound, BackoffKeepsTheLastError) {
   auto now = steady_clock::now();
   MonitorOptions o;
