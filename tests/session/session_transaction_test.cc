@@ -1,0 +1,103 @@
+// Issue 3, transaction boundaries under transaction pooling (pool of 1, so whether the server was
+// released shows as B getting it or timing out with 57014): an error inside a transaction keeps the
+// server until ROLLBACK; ROLLBACK TO SAVEPOINT stays on the same server; COMMIT of a failed
+// transaction reports ROLLBACK; a multi-statement Query's implicit transaction releases after its
+// ReadyForQuery, and one that leaves a transaction open does not.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "tests/session/session_util.h"
+
+namespace pgs::it::session {
+namespace {
+
+using TransactionTest = ProxyTest;
+
+void make_table(Pg& c) {
+  c.must("DROP TABLE IF EXISTS pgs_session_tx");
+  c.must("CREATE TABLE pgs_session_tx (x int)");
+}
+
+TEST_F(TransactionTest, ErrorInsideTransactionKeepsServerUntilRollback) {
+  Proxy& p = start_proxy(small_pool(1, "1s"));
+  Pg a = connect(p.spec());
+  Pg b = connect(p.spec());
+  a.must("BEGIN");
+  const int pid = backend_pid(a);
+  EXPECT_EQ(sqlstate_of(a, "SELECT 1/0"), "22012");
+  if (!p.direct()) {
+    EXPECT_EQ(sqlstate_of(b, "SELECT 1"), "57014") << "A's failed transaction holds the server";
+  }
+  EXPECT_EQ(sqlstate_of(a, "SELECT 1"), "25P02") << "still in A's failed transaction";
+  EXPECT_EQ(PQtransactionStatus(a.get()), PQTRANS_INERROR);
+  a.must("ROLLBACK");
+  EXPECT_EQ(sqlstate_of(b, "SELECT 1"), "");
+  EXPECT_EQ(backend_pid(a), pid);
+}
+
+TEST_F(TransactionTest, RollbackToSavepointStaysOnTheServer) {
+  Proxy& p = start_proxy(small_pool(1, "1s"));
+  Pg a = connect(p.spec());
+  Pg b = connect(p.spec());
+  make_table(a);
+  a.must("BEGIN");
+  a.must("INSERT INTO pgs_session_tx VALUES (1)");
+  a.must("SAVEPOINT sp");
+  a.must("INSERT INTO pgs_session_tx VALUES (2)");
+  EXPECT_EQ(sqlstate_of(a, "SELECT 1/0"), "22012");
+  a.must("ROLLBACK TO SAVEPOINT sp");
+  EXPECT_EQ(PQtransactionStatus(a.get()), PQTRANS_INTRANS);
+  if (!p.direct()) {
+    EXPECT_EQ(sqlstate_of(b, "SELECT 1"), "57014") << "still A's transaction";
+  }
+  a.must("INSERT INTO pgs_session_tx VALUES (3)");
+  a.must("RELEASE SAVEPOINT sp");
+  a.must("COMMIT");
+  EXPECT_EQ(b.scalar("SELECT string_agg(x::text, ',' ORDER BY x) FROM pgs_session_tx"), "1,3");
+}
+
+TEST_F(TransactionTest, CommitOfFailedTransactionReturnsRollback) {
+  Proxy& p = start_proxy(small_pool(1, "1s"));
+  Pg a = connect(p.spec());
+  Pg b = connect(p.spec());
+  make_table(a);
+  a.must("BEGIN");
+  a.must("INSERT INTO pgs_session_tx VALUES (1)");
+  EXPECT_EQ(sqlstate_of(a, "SELECT 1/0"), "22012");
+  PgResult r = a.exec("COMMIT");
+  EXPECT_TRUE(r.ok()) << r.error();
+  EXPECT_STREQ(PQcmdStatus(r.get()), "ROLLBACK");
+  EXPECT_EQ(PQtransactionStatus(a.get()), PQTRANS_IDLE);
+  EXPECT_EQ(b.scalar("SELECT count(*) FROM pgs_session_tx"), "0") << "released, and rolled back";
+}
+
+TEST_F(TransactionTest, MultiStatementQueryImplicitTransaction) {
+  Proxy& p = start_proxy(small_pool(1, "1s"));
+  Pg a = connect(p.spec());
+  Pg b = connect(p.spec());
+  make_table(a);
+  // Fails halfway: the implicit transaction rolls back as a whole, and the server is free after it.
+  EXPECT_EQ(sqlstate_of(a, "INSERT INTO pgs_session_tx VALUES (1); SELECT 1/0; INSERT INTO pgs_session_tx VALUES (2)"),
+            "22012");
+  EXPECT_EQ(PQtransactionStatus(a.get()), PQTRANS_IDLE);
+  EXPECT_EQ(b.scalar("SELECT count(*) FROM pgs_session_tx"), "0");
+  // Succeeds: released after its ReadyForQuery.
+  a.must("INSERT INTO pgs_session_tx VALUES (1); INSERT INTO pgs_session_tx VALUES (2)");
+  EXPECT_EQ(b.scalar("SELECT count(*) FROM pgs_session_tx"), "2");
+  // Leaves a transaction open: the server stays A's until COMMIT.
+  a.must("BEGIN; INSERT INTO pgs_session_tx VALUES (3)");
+  EXPECT_EQ(PQtransactionStatus(a.get()), PQTRANS_INTRANS);
+  if (!p.direct()) {
+    EXPECT_EQ(sqlstate_of(b, "SELECT 1"), "57014") << "A's open transaction holds the server";
+  }
+  a.must("INSERT INTO pgs_session_tx VALUES (4); COMMIT");
+  EXPECT_EQ(b.scalar("SELECT count(*) FROM pgs_session_tx"), "4");
+  // COMMIT in the middle of a Query: what follows runs in its own implicit transaction.
+  a.must("BEGIN; INSERT INTO pgs_session_tx VALUES (5); COMMIT; SELECT 1");
+  EXPECT_EQ(b.scalar("SELECT count(*) FROM pgs_session_tx"), "5");
+  a.must("DROP TABLE pgs_session_tx");
+}
+
+}  // namespace
+}  // namespace pgs::it::session
