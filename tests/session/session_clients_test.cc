@@ -43,13 +43,14 @@ long field(const std::string& out, const std::string& re) {
   return std::regex_search(out, m, std::regex(re)) ? std::stol(m[1]) : -1;
 }
 
-void pgbench_prepared(Proxy& p, const std::string& builtin) {
+// pgbench -M prepared, `clients` clients on `threads` threads, 4 s.
+void pgbench_prepared(Proxy& p, const std::string& builtin, int clients = 32, int threads = 2) {
   RunResult r = run_program({"pgbench", "-n", "-h", p.host(), "-p", std::to_string(p.port()), "-U",
-                             kUser, "-c", "32", "-j", "2", "-T", "4", "-M", "prepared", "-b",
-                             builtin, kBenchDb},
+                             kUser, "-c", std::to_string(clients), "-j", std::to_string(threads), "-T",
+                             "4", "-M", "prepared", "-b", builtin, kBenchDb},
                             client_env(), Millis(60000));
   EXPECT_EQ(r.exit_code, 0) << r.describe();
-  EXPECT_GT(field(r.out, R"(transactions actually processed: (\d+))"), 32) << r.describe();
+  EXPECT_GT(field(r.out, R"(transactions actually processed: (\d+))"), clients) << r.describe();
   EXPECT_EQ(field(r.out, R"(number of failed transactions: (\d+))"), 0) << r.describe();
   EXPECT_EQ(r.err.find("aborted"), std::string::npos) << r.describe();
   EXPECT_EQ(r.err.find("ERROR"), std::string::npos) << r.describe();
@@ -72,10 +73,25 @@ TEST_F(ClientsTest, PgbenchPreparedSelectOnly32ClientsPoolOf4) {
   pgbench_prepared(p, "select-only");
 }
 
+// pgbench 15 prepares a script's statements with a blocking PQprepare (Parse + Sync, outside any
+// transaction) on the client's first transaction, while other clients of the same pgbench thread
+// hold servers inside BEGIN ... END. With 16 clients per thread and 4 servers, the proxy must answer
+// that Parse without waiting for a server (e.g. when the statement is already prepared elsewhere),
+// or the thread deadlocks until query_wait_timeout and clients abort.
 TEST_F(ClientsTest, PgbenchPreparedTpcbLike32ClientsPoolOf4) {
   init_bench_tables();
   Proxy& p = start_proxy(bench_pool());
   pgbench_prepared(p, "tpcb-like");
+}
+
+// The same workload with one client per pgbench thread (no thread can block its own clients):
+// prepared statements carried across transactions on 2 servers shared by 6 clients.
+TEST_F(ClientsTest, PgbenchPreparedTpcbLike6ClientsOwnThreadsPoolOf2) {
+  init_bench_tables();
+  ProxyOptions o = bench_pool();
+  o.pool_size = 2;
+  Proxy& p = start_proxy(o);
+  pgbench_prepared(p, "tpcb-like", 6, 6);
 }
 
 TEST_F(ClientsTest, PsycopgPrepareThresholdZeroFiftyThreadsPoolOf5) {

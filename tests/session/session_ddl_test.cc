@@ -41,6 +41,7 @@ std::string run_once(Pg& c, int id) {
 // DISABLED: the proxy does not yet retry "cached plan must not change result type" (0A000) after
 // re-preparing — the feature of issue 3 item 1 this test is for. Enable with the retry.
 TEST_F(DdlTest, DISABLED_AlterTableInTheMiddleOfPreparedWorkload) {
+  PGS_IT_REQUIRE_PROXY();  // Postgres itself answers 0A000 here: recovering is the proxy's job
   make_table();
   Proxy& p = start_proxy(small_pool(2, "30s"));
   std::vector<Pg> clients;
@@ -66,6 +67,7 @@ TEST_F(DdlTest, DISABLED_AlterTableInTheMiddleOfPreparedWorkload) {
 
 // The same with the workload running concurrently in threads while the DDL happens.
 TEST_F(DdlTest, DISABLED_ConcurrentPreparedWorkloadAcrossDdl) {
+  PGS_IT_REQUIRE_PROXY();
   make_table();
   Proxy& p = start_proxy(small_pool(2, "30s"));
   std::atomic<bool> stop{false};
@@ -93,6 +95,24 @@ TEST_F(DdlTest, DISABLED_ConcurrentPreparedWorkloadAcrossDdl) {
   stop = true;
   for (auto& t : threads) t.join();
   for (int i = 0; i < kClients; ++i) EXPECT_EQ(errors[i], "") << "client " << i;
+}
+
+// A client that prepares the statement only AFTER the DDL must get a working statement (it passes
+// against Postgres directly). Through the proxy the statement text maps to the proxy-wide server name
+// already prepared (before the DDL) on the shared server, so the new client inherits the stale plan.
+// DISABLED for the same missing feature (re-prepare on "cached plan must not change result type").
+TEST_F(DdlTest, DISABLED_ClientPreparingAfterDdlGetsAWorkingStatement) {
+  make_table();
+  Proxy& p = start_proxy(small_pool(1, "30s"));
+  Pg before = connect(p.spec());
+  PgResult r(PQprepare(before.get(), "ddl_q", "SELECT * FROM pgs_session_ddl WHERE id = $1", 0, nullptr));
+  ASSERT_TRUE(r.ok()) << r.error();
+  ASSERT_EQ(run_once(before, 1), "");
+  connect(ConnSpec{}).must("ALTER TABLE pgs_session_ddl ADD COLUMN w text DEFAULT 'x'");
+  Pg after = connect(p.spec());
+  PgResult r2(PQprepare(after.get(), "ddl_q", "SELECT * FROM pgs_session_ddl WHERE id = $1", 0, nullptr));
+  ASSERT_TRUE(r2.ok()) << r2.error();
+  EXPECT_EQ(run_once(after, 2), "");
 }
 
 }  // namespace
