@@ -1,0 +1,24 @@
+#include "cache/redis/worker_cache.h"
+
+namespace pgs::cache::redis {
+
+ConnOptions conn_options(const conf::CacheConfig& config) {
+  ConnOptions o;
+  o.host = config.redis_host;
+  o.port = config.redis_port;
+  o.timeout = config.redis_timeout;
+  return o;
+}
+
+WorkerCache::WorkerCache(uv_loop_t* loop, const conf::CacheConfig& config, Inflight::Options inflight)
+    : names_(config.key_prefix),
+      inflight_(inflight),
+      store_(loop, conn_options(config)),
+      sync_(loop, conn_options(config), names_, generations_) {}
+
+void WorkerCache::start() {
+  store_.start();
+  sync_.start();
+}
+
+}  // namespace pgs::cache::redis

@@ -1,0 +1,43 @@
+// WorkerCache: the result-cache objects one proxy worker owns, built from the [cache] config, on the
+// worker's loop: the store (GET/SET), the generation sync (subscription + bumps), the generation map
+// and the stampede table. Thread affinity and lifetime: as RedisConn (the loop must run once more
+// after destruction).
+#pragma once
+
+#include <uv.h>
+
+#include "cache/generations.h"
+#include "cache/inflight.h"
+#include "cache/key.h"
+#include "cache/redis/generation_sync.h"
+#include "cache/redis/redis_store.h"
+#include "conf/config.h"
+
+namespace pgs::cache::redis {
+
+// Connection options from [cache]: redis_host (an IP address), redis_port, redis_timeout; the rest
+// keep their defaults.
+ConnOptions conn_options(const conf::CacheConfig& config);
+
+class WorkerCache {
+ public:
+  WorkerCache(uv_loop_t* loop, const conf::CacheConfig& config, Inflight::Options inflight = {});
+  void start();  // connects (and keeps reconnecting); nothing is served until ready()
+
+  // SessionFacts::generations_synced: the generation map is current (else bypass the cache).
+  bool ready() const { return sync_.synced(); }
+  RedisStore& store() { return store_; }
+  GenerationSync& sync() { return sync_; }
+  GenerationMap& generations() { return generations_; }
+  Inflight& inflight() { return inflight_; }
+  const RedisNames& names() const { return names_; }
+
+ private:
+  RedisNames names_;
+  GenerationMap generations_;
+  Inflight inflight_;
+  RedisStore store_;
+  GenerationSync sync_;
+};
+
+}  // namespace pgs::cache::redis

@@ -1,0 +1,120 @@
+// The whole library flow one worker runs, against the dev Redis: classify -> decide -> key -> GET miss
+// -> capture -> SET -> GET hit -> decode (same bytes) -> a bump (COMMIT of a write) -> new key -> miss.
+#include <gtest/gtest.h>
+
+#include <optional>
+
+#include "cache/capture.h"
+#include "cache/entry.h"
+#include "cache/lookup.h"
+#include "cache/policy.h"
+#include "cache/redis/worker_cache.h"
+#include "protocol/writer.h"
+#include "redis_env.h"
+#include "router/classify.h"
+
+namespace pgs::cache {
+namespace {
+
+using namespace std::chrono_literals;
+
+class WorkerCacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!testing::SyncRedis(testing::kDevRedisHost, testing::kDevRedisPort).ok()) {
+      GTEST_SKIP() << "dev Redis at 127.0.0.1:16379 is not running (./dev up)";
+    }
+    config_.enabled = true;
+    config_.redis_port = testing::kDevRedisPort;
+    config_.redis_timeout = 1000ms;
+    config_.key_prefix = prefix_;
+    config_.classes = {{"user_profile", 900000ms, {"core.users"}}};
+    cache_.emplace(loop_.get(), config_);
+    cache_->start();
+    ASSERT_TRUE(loop_.run_until([&] { return cache_->ready() && cache_->store().connected(); }, 5s));
+  }
+  void TearDown() override {
+    cache_.reset();
+    testing::SyncRedis(testing::kDevRedisHost, testing::kDevRedisPort).delete_prefix(prefix_);
+  }
+
+  Lookup lookup(const CacheDecision& d) {
+    KeyInput in;
+    in.shape = ReplyShape::simple;
+    in.database = "flopods";
+    in.role = "flopods";
+    in.search_path = facts_.search_path;
+    in.statement = sql_;
+    cache_->sync().refresh_now();
+    return make_lookup(d, cache_->generations(), in, cache_->names());
+  }
+  std::pair<GetStatus, std::string> get(const std::string& key) {
+    std::optional<std::pair<GetStatus, std::string>> out;
+    EXPECT_TRUE(cache_->store().get(key, [&](GetStatus s, std::string v) { out.emplace(s, std::move(v)); }));
+    EXPECT_TRUE(loop_.run_until([&] { return out.has_value(); }, 5s));
+    return out.value_or(std::make_pair(GetStatus::error, std::string()));
+  }
+
+  std::string prefix_ = testing::unique_prefix();
+  conf::CacheConfig config_;
+  SessionFacts facts_;
+  std::string sql_ = "SELECT id, name FROM core.users WHERE id = 1";
+  testing::TestLoop loop_;
+  std::optional<redis::WorkerCache> cache_;
+};
+
+TEST_F(WorkerCacheTest, MissStoreHitThenInvalidatedByABump) {
+  facts_.generations_synced = cache_->ready();
+  CacheDecision d = decide(router::classify(sql_), facts_, config_);
+  ASSERT_TRUE(d.cacheable) << bypass_reason_name(d.reason);
+  Lookup first = lookup(d);
+  EXPECT_EQ(get(first.redis_key).first, GetStatus::miss);
+
+  // Stampede: this worker's first miss leads, an identical one waits.
+  auto now = Inflight::Clock::now();
+  EXPECT_EQ(cache_->inflight().join(first.key, 1, now), Inflight::Role::leader);
+  EXPECT_EQ(cache_->inflight().join(first.key, 2, now), Inflight::Role::wait);
+
+  // The reply streams through the capture, then is stored.
+  std::vector<std::string> reply(4);
+  protocol::write_row_description(reply[0], {{"id", 23, 4}, {"name", 25, -1}});
+  protocol::write_data_row(reply[1], {"1", "Ada"});
+  protocol::write_command_complete(reply[2], "SELECT 1");
+  protocol::write_ready_for_query(reply[3], 'I');
+  ResultCapture cap(ReplyShape::simple, config_.max_result_bytes);
+  for (const std::string& m : reply) {
+    cap.feed(m[0], protocol::Bytes(reinterpret_cast<const uint8_t*>(m.data()), m.size()));
+  }
+  ASSERT_EQ(cap.state(), CaptureState::complete);
+  std::string stored = cap.take();
+  ASSERT_TRUE(cache_->store().set(first.redis_key, encode_entry({ReplyShape::simple, first.class_name, 1, 900000},
+                                                                stored), first.ttl));
+  EXPECT_EQ(cache_->inflight().finish(first.key), std::vector<uint64_t>{2});
+
+  auto [status, value] = get(first.redis_key);
+  ASSERT_EQ(status, GetStatus::hit);
+  auto hit = decode_entry(value, ReplyShape::simple);
+  ASSERT_TRUE(hit.ok()) << hit.error().detail;
+  EXPECT_EQ(hit->messages, reply[0] + reply[1] + reply[2]);
+  EXPECT_EQ(hit->meta.class_name, "user_profile");
+
+  // A committed UPDATE bumps core.users: the same SELECT now has another key, and misses.
+  std::vector<std::string> bump = tables_to_bump(router::classify("UPDATE core.users SET name = 'Bea'"), facts_);
+  std::optional<bool> ok;
+  cache_->sync().bump(bump, [&](bool r) { ok = r; });
+  ASSERT_TRUE(loop_.run_until([&] { return ok.has_value(); }, 5s));
+  ASSERT_TRUE(*ok);
+  Lookup second = lookup(d);
+  EXPECT_NE(second.redis_key, first.redis_key);
+  EXPECT_EQ(get(second.redis_key).first, GetStatus::miss);
+}
+
+TEST_F(WorkerCacheTest, ConnOptionsFromConfig) {
+  redis::ConnOptions o = redis::conn_options(config_);
+  EXPECT_EQ(o.port, testing::kDevRedisPort);
+  EXPECT_EQ(o.timeout, 1000ms);
+  EXPECT_EQ(cache_->names().base, prefix_ + "pgsc:v1:");
+}
+
+}  // namespace
+}  // namespace pgs::cache
