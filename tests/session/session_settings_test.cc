@@ -3,7 +3,9 @@
 // follow the client to another server, and SHOW / current_setting() give the client's own value.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/session/session_util.h"
@@ -175,6 +177,42 @@ TEST_F(SettingsTest, FailedSetChangesNothing) {
   EXPECT_EQ(sqlstate_of(a, "SELECT 1/0"), "22012");
   a.must("COMMIT");  // of a failed transaction: rolls back
   EXPECT_EQ(a.scalar("SHOW statement_timeout"), before);
+}
+
+// Many clients at once on a pool of 2, each with its own settings, some changed inside transactions
+// with SET LOCAL: every answer is the client's own.
+TEST_F(SettingsTest, TwelveClientsTwoServersEachSeesItsOwnSettings) {
+  Proxy& p = start_proxy(small_pool(2, "30s"));
+  constexpr int kClients = 12;
+  std::vector<std::string> errors(kClients);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kClients; ++i) {
+    threads.emplace_back([&, i] {
+      const std::string app = "c" + std::to_string(i), timeout = std::to_string(i + 1) + "s";
+      try {
+        Pg c = connect(p.spec());
+        c.must("SET application_name = '" + app + "'");
+        c.must("SET statement_timeout = '" + timeout + "'");
+        for (int k = 0; k < 30 && errors[i].empty(); ++k) {
+          if (k % 5 == 0) {
+            c.must("BEGIN");
+            c.must("SET LOCAL application_name = 'local" + app + "'");
+            if (c.scalar("SHOW application_name") != "local" + app) errors[i] = "SET LOCAL not seen";
+            c.must("COMMIT");
+          }
+          PgResult r = c.exec(
+              "SELECT current_setting('application_name'), current_setting('statement_timeout')");
+          if (!r.ok()) errors[i] = r.error();
+          else if (r.value(0, 0) != app || r.value(0, 1) != timeout)
+            errors[i] = "saw " + r.value(0, 0) + "/" + r.value(0, 1) + " at round " + std::to_string(k);
+        }
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kClients; ++i) EXPECT_EQ(errors[i], "") << "client " << i;
 }
 
 }  // namespace

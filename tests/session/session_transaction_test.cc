@@ -99,5 +99,28 @@ TEST_F(TransactionTest, MultiStatementQueryImplicitTransaction) {
   a.must("DROP TABLE pgs_session_tx");
 }
 
+// Extended protocol: an error before Sync makes the server skip to the Sync; the server is released
+// after its ReadyForQuery and both clients carry on.
+TEST_F(TransactionTest, PipelineErrorReleasesAfterSync) {
+  Proxy& p = start_proxy(small_pool(1, "1s"));
+  Pg a = connect(p.spec());
+  Pg b = connect(p.spec());
+  ASSERT_EQ(PQenterPipelineMode(a.get()), 1);
+  ASSERT_EQ(PQsendQueryParams(a.get(), "SELECT 1/0", 0, nullptr, nullptr, nullptr, nullptr, 0), 1);
+  ASSERT_EQ(PQsendQueryParams(a.get(), "SELECT 2", 0, nullptr, nullptr, nullptr, nullptr, 0), 1);
+  ASSERT_EQ(PQpipelineSync(a.get()), 1);
+  PgResult first(PQgetResult(a.get()));
+  EXPECT_EQ(first.sqlstate(), "22012");
+  PgResult end1(PQgetResult(a.get()));
+  PgResult second(PQgetResult(a.get()));
+  EXPECT_EQ(second.status(), PGRES_PIPELINE_ABORTED);
+  PgResult end2(PQgetResult(a.get()));
+  PgResult sync(PQgetResult(a.get()));
+  EXPECT_EQ(sync.status(), PGRES_PIPELINE_SYNC);
+  ASSERT_EQ(PQexitPipelineMode(a.get()), 1);
+  EXPECT_EQ(sqlstate_of(b, "SELECT 1"), "") << "released after the Sync's ReadyForQuery";
+  EXPECT_EQ(a.scalar("SELECT 3"), "3");
+}
+
 }  // namespace
 }  // namespace pgs::it::session
