@@ -10,6 +10,14 @@ proxy_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PROXY_PORT" -U "$DB_US
 # proxy_up: returns 2 (after a warning) when the binary or config is missing, so callers carry on; dies on
 # any other failure.
 proxy_up() {
+  if ! managed_running pgsidecar && port_busy "$PROXY_PORT"; then
+    # Someone runs their own proxy (a developer's build): use it rather than fail, but say so.
+    if proxy_ready; then
+      warn "port $PROXY_PORT is served by a process ./dev did not start; using it as is: $(ss -Hltnp "sport = :$PROXY_PORT" | head -n1)"
+      return 0
+    fi
+    die "port $PROXY_PORT is taken by another process: $(ss -Hltnp "sport = :$PROXY_PORT" | head -n1)"
+  fi
   if [[ ! -x "$PROXY_BIN" ]]; then
     warn "proxy binary $PROXY_BIN not built; skipping the proxy"
     return 2
@@ -23,14 +31,6 @@ proxy_up() {
     printf '%s\n' "$check" >&2
     die "pgsidecar --check $PROXY_CONFIG failed (errors above)"
   }
-  if ! managed_running pgsidecar && port_busy "$PROXY_PORT"; then
-    # Someone runs their own proxy (a developer's build): use it rather than fail, but say so.
-    if proxy_ready; then
-      warn "port $PROXY_PORT is served by a process ./dev did not start; using it as is: $(ss -Hltnp "sport = :$PROXY_PORT" | head -n1)"
-      return 0
-    fi
-    die "port $PROXY_PORT is taken by another process: $(ss -Hltnp "sport = :$PROXY_PORT" | head -n1)"
-  fi
   managed_up pgsidecar "$(file_sum "$PROXY_BIN" "$PROXY_CONFIG")" "$WAIT_PROXY" proxy_ready \
     "$PROXY_BIN" --config "$PROXY_CONFIG"
 }
