@@ -1,0 +1,90 @@
+#include "proxy/admin/aggregate.h"
+
+#include <algorithm>
+#include <map>
+
+namespace pgs::proxy::admin {
+
+namespace {
+
+void merge_pool(PoolStats& into, const PoolStats& p) {
+  into.size_limit += p.size_limit;
+  into.cl_active += p.cl_active;
+  into.cl_waiting += p.cl_waiting;
+  into.cl_idle += p.cl_idle;
+  into.sv_active += p.sv_active;
+  into.sv_idle += p.sv_idle;
+  into.sv_login += p.sv_login;
+  into.sv_total += p.sv_total;
+  into.maxwait_seconds = std::max(into.maxwait_seconds, p.maxwait_seconds);
+  into.xact_count += p.xact_count;
+  into.query_count += p.query_count;
+  into.wait_count += p.wait_count;
+  into.xact_seconds += p.xact_seconds;
+  into.wait_seconds += p.wait_seconds;
+  into.wait.merge(p.wait);
+}
+
+void merge_totals(WorkerStats& into, const WorkerStats& w) {
+  into.clients_accepted += w.clients_accepted;
+  into.clients_refused += w.clients_refused;
+  into.login_failures += w.login_failures;
+  into.protocol_errors += w.protocol_errors;
+  into.transactions += w.transactions;
+  into.queries += w.queries;
+  into.server_connects += w.server_connects;
+  into.server_connect_failures += w.server_connect_failures;
+  into.cancels_forwarded += w.cancels_forwarded;
+  into.session_probes += w.session_probes;
+  into.bytes_received += w.bytes_received;
+  into.bytes_sent += w.bytes_sent;
+  into.client_count += w.client_count;
+  for (size_t i = 0; i < into.pinned_clients.size(); ++i) into.pinned_clients[i] += w.pinned_clients[i];
+  for (size_t t = 0; t < kTargetCount; ++t) {
+    into.query_duration[t].merge(w.query_duration[t]);
+    into.transaction_duration[t].merge(w.transaction_duration[t]);
+    into.queries_by_target[t] += w.queries_by_target[t];
+  }
+  for (const auto& [cls, n] : w.errors_by_class) into.errors_by_class[cls] += n;
+}
+
+}  // namespace
+
+WorkerStats aggregate(const std::vector<WorkerStats>& workers) {
+  WorkerStats out;
+  out.worker = -1;
+  std::map<std::pair<std::string, std::string>, PoolStats> pools;
+  for (const WorkerStats& w : workers) {
+    merge_totals(out, w);
+    for (const PoolStats& p : w.pools) {
+      auto [it, fresh] = pools.try_emplace({p.database, p.user});
+      if (fresh) {
+        it->second.database = p.database;
+        it->second.user = p.user;
+        it->second.pool_mode = p.pool_mode;
+      }
+      merge_pool(it->second, p);
+    }
+    out.clients.insert(out.clients.end(), w.clients.begin(), w.clients.end());
+    out.servers.insert(out.servers.end(), w.servers.begin(), w.servers.end());
+  }
+  for (auto& [key, p] : pools) out.pools.push_back(std::move(p));
+  std::sort(out.clients.begin(), out.clients.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  std::sort(out.servers.begin(), out.servers.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  return out;
+}
+
+std::pair<std::string, std::string> split_addr(std::string_view addr) {
+  if (!addr.empty() && addr.front() == '[') {
+    size_t close = addr.find(']');
+    if (close == std::string_view::npos) return {std::string(addr), ""};
+    std::string host(addr.substr(1, close - 1));
+    if (close + 1 < addr.size() && addr[close + 1] == ':') return {host, std::string(addr.substr(close + 2))};
+    return {host, ""};
+  }
+  size_t colon = addr.rfind(':');
+  if (colon == std::string_view::npos || addr.find(':') != colon) return {std::string(addr), ""};
+  return {std::string(addr.substr(0, colon)), std::string(addr.substr(colon + 1))};
+}
+
+}  // namespace pgs::proxy::admin

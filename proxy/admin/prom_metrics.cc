@@ -1,0 +1,107 @@
+#include "proxy/admin/prom_metrics.h"
+
+#include <map>
+
+#include "proxy/admin/aggregate.h"
+#include "proxy/obs/exposition.h"
+#include "proxy/obs/metrics.h"
+
+namespace pgs::proxy::admin {
+
+namespace {
+
+using obs::MetricId;
+
+// Builds MetricData series by series, interning label values in a scrape-local registry.
+class Builder {
+ public:
+  obs::SeriesRegistry reg;
+  obs::MetricData data;
+
+  void counter(MetricId m, std::initializer_list<std::string_view> labels, uint64_t v) {
+    auto& u = data.u[idx(m)];
+    auto s = series(m, labels, u);
+    u[s] += v;
+  }
+  void gauge(MetricId m, std::initializer_list<std::string_view> labels, double v) {
+    auto& d = data.d[idx(m)];
+    auto s = series(m, labels, d);
+    d[s] += v;
+  }
+  void histogram(MetricId m, std::initializer_list<std::string_view> labels, const Histogram& h) {
+    const auto bounds = obs::metric_def(m).buckets.span();
+    const size_t width = bounds.size() + 1;
+    auto& u = data.u[idx(m)];
+    auto& d = data.d[idx(m)];
+    auto s = series(m, labels, d);
+    if (u.size() < (s + 1) * width) u.resize((s + 1) * width, 0);
+    for (size_t b = 0; b < h.buckets.size(); ++b) {
+      size_t target = b < Histogram::kBounds.size() ? obs::bucket_index(bounds, Histogram::kBounds[b]) : bounds.size();
+      u[s * width + target] += h.buckets[b];
+    }
+    d[s] += h.sum;
+  }
+
+ private:
+  static size_t idx(MetricId m) { return static_cast<size_t>(m); }
+  template <typename V>
+  obs::SeriesId series(MetricId m, std::initializer_list<std::string_view> labels, std::vector<V>& v) {
+    obs::SeriesId s = reg.intern(m, labels);
+    if (v.size() <= s) v.resize(s + 1, V{});
+    return s;
+  }
+};
+
+void connections(Builder& b, const WorkerStats& all) {
+  std::map<std::string, int> clients;
+  for (const char* s : {"active", "waiting", "idle"}) clients[s] = 0;
+  for (const ClientRow& c : all.clients) ++clients[c.state];
+  for (const auto& [state, n] : clients) b.gauge(MetricId::client_connections, {state}, n);
+  std::map<std::tuple<std::string, std::string, std::string>, int> servers;
+  for (const ServerRow& s : all.servers) ++servers[{s.database + "/" + s.user, s.role, s.state}];
+  for (const auto& [key, n] : servers) {
+    b.gauge(MetricId::server_connections, {std::get<0>(key), std::get<1>(key), std::get<2>(key)}, n);
+  }
+  for (const PoolStats& p : all.pools) b.histogram(MetricId::pool_wait_seconds, {p.database + "/" + p.user}, p.wait);
+}
+
+void traffic(Builder& b, const WorkerStats& all) {
+  for (size_t t = 0; t < kTargetCount; ++t) {
+    auto name = target_name(static_cast<Target>(t));
+    b.histogram(MetricId::query_duration_seconds, {name}, all.query_duration[t]);
+    b.histogram(MetricId::transaction_duration_seconds, {name}, all.transaction_duration[t]);
+    b.counter(MetricId::queries_total, {name}, all.queries_by_target[t]);
+  }
+  for (const auto& [cls, n] : all.errors_by_class) b.counter(MetricId::errors_total, {cls}, n);
+  b.counter(MetricId::client_bytes_received_total, {}, all.bytes_received);
+  b.counter(MetricId::client_bytes_sent_total, {}, all.bytes_sent);
+  for (size_t r = 0; r < kPinReasonCount; ++r) {
+    b.gauge(MetricId::pinned_clients, {pin_reason_name(static_cast<PinReason>(r))},
+            static_cast<double>(all.pinned_clients[r]));
+  }
+}
+
+void process(Builder& b, const WorkerStats& all, const ProcessFacts& f) {
+  // The workers count failures without a reason yet; one series keeps the name stable.
+  b.counter(MetricId::login_failures_total, {"all"}, all.login_failures);
+  b.counter(MetricId::protocol_errors_total, {"all"}, all.protocol_errors);
+  b.counter(MetricId::config_reloads_total, {"ok"}, f.reloads_ok);
+  b.counter(MetricId::config_reloads_total, {"error"}, f.reloads_failed);
+  b.gauge(MetricId::uptime_seconds, {}, f.uptime_seconds);
+}
+
+}  // namespace
+
+std::string render_metrics(const std::vector<WorkerStats>& workers, const ProcessFacts& facts) {
+  WorkerStats all = aggregate(workers);
+  Builder b;
+  connections(b, all);
+  traffic(b, all);
+  process(b, all, facts);
+  b.counter(MetricId::metric_series_overflow_total, {}, b.reg.overflows());
+  std::string out;
+  obs::render_prometheus(b.data, b.reg.labels(), out);
+  return out;
+}
+
+}  // namespace pgs::proxy::admin

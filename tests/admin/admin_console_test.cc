@@ -1,0 +1,276 @@
+// admin::execute: the reply bytes, decoded with protocol/frame.h and protocol/backend.h.
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "conf/config.h"
+#include "protocol/backend.h"
+#include "protocol/frame.h"
+#include "proxy/admin/admin_console.h"
+#include "proxy/admin/aggregate.h"
+
+namespace pgs::proxy::admin {
+namespace {
+
+namespace be = protocol::backend;
+
+struct Reply {
+  std::vector<std::vector<std::string>> columns;  // per result set
+  std::vector<std::vector<std::vector<std::optional<std::string>>>> rows;
+  std::vector<std::string> tags;
+  std::vector<std::string> notices;
+  std::optional<be::ErrorFields> error;
+  std::string error_message, error_hint, error_detail, error_state;
+  bool empty_query = false;
+};
+
+protocol::Bytes bytes(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+Reply decode(const std::string& wire) {
+  Reply r;
+  protocol::Bytes buf = bytes(wire);
+  while (!buf.empty()) {
+    auto fr = protocol::split_frame(buf, 1u << 24);
+    auto* f = std::get_if<protocol::Frame>(&fr);
+    EXPECT_NE(f, nullptr) << "not a whole frame";
+    if (f == nullptr) return r;
+    EXPECT_TRUE(be::validate(f->type, f->body).ok()) << f->type;
+    switch (f->type) {
+      case 'T': {
+        auto d = be::RowDescription::decode(f->body);
+        r.columns.emplace_back();
+        r.rows.emplace_back();
+        for (auto& fld : d.value().fields) r.columns.back().emplace_back(fld.name);
+        break;
+      }
+      case 'D': {
+        auto d = be::DataRow::decode(f->body);
+        EXPECT_EQ(static_cast<size_t>(d.value().column_count), r.columns.back().size());
+        be::DataRow::Cursor c(d.value());
+        std::optional<protocol::Bytes> v;
+        std::vector<std::optional<std::string>> row;
+        while (c.next(v)) row.push_back(v ? std::optional<std::string>(std::string(v->begin(), v->end())) : std::nullopt);
+        r.rows.back().push_back(std::move(row));
+        break;
+      }
+      case 'C': r.tags.emplace_back(be::CommandComplete::decode(f->body).value().tag); break;
+      case 'N': r.notices.emplace_back(be::ErrorFields::decode(f->body).value().message); break;
+      case 'I': r.empty_query = true; break;
+      case 'E': {
+        auto e = be::ErrorFields::decode(f->body).value();
+        r.error_state = e.sqlstate;
+        r.error_message = e.message;
+        r.error_hint = e.hint;
+        r.error_detail = e.detail;
+        r.error = e;
+        break;
+      }
+      default: ADD_FAILURE() << "unexpected message " << f->type;
+    }
+    buf = buf.subspan(f->size);
+  }
+  return r;
+}
+
+WorkerStats worker(int index, int xacts, double maxwait) {
+  WorkerStats w;
+  w.worker = index;
+  PoolStats p;
+  p.database = "flopods";
+  p.user = "flopods";
+  p.pool_mode = "transaction";
+  p.size_limit = 5;
+  p.cl_active = 1;
+  p.cl_waiting = 2;
+  p.sv_active = 1;
+  p.sv_idle = 3;
+  p.sv_total = 5;
+  p.maxwait_seconds = maxwait;
+  p.xact_count = xacts;
+  p.query_count = xacts * 2;
+  w.pools.push_back(p);
+  ClientRow c;
+  c.id = 10 + index;
+  c.worker = index;
+  c.user = "flopods";
+  c.database = "flopods";
+  c.state = "active";
+  c.addr = "127.0.0.1:5000" + std::to_string(index);
+  w.clients.push_back(c);
+  ServerRow s;
+  s.id = 20 + index;
+  s.user = "flopods";
+  s.database = "flopods";
+  s.state = "active";
+  s.role = "primary";
+  s.addr = "127.0.0.1:15432";
+  s.backend_pid = 4242;
+  w.servers.push_back(s);
+  w.bytes_received = 100;
+  w.bytes_sent = 1000;
+  w.query_duration[0].observe(0.002);
+  return w;
+}
+
+struct Fixture : ::testing::Test {
+  AdminHooks hooks;
+  std::vector<bool> pauses;
+  int shutdowns = 0;
+  bool reload_ok = true;
+  void SetUp() override {
+    hooks.stats = [] { return std::vector<WorkerStats>{worker(0, 3, 0.5), worker(1, 4, 1.25)}; };
+    auto config = std::make_shared<conf::Config>();
+    config->replicas.push_back({"replica1", "127.0.0.1", 15433, 1});
+    hooks.snapshot = [config] { return make_snapshot(config); };
+    hooks.reload = [this](std::string& m) {
+      m = reload_ok ? "configuration reloaded" : "pgsidecar.toml:3: pool_size: must be >= 1\n";
+      return reload_ok;
+    };
+    hooks.set_paused = [this](bool p) { pauses.push_back(p); };
+    hooks.shutdown = [this] { ++shutdowns; };
+    hooks.version = "pgsidecar 0.1.0";
+  }
+};
+
+TEST_F(Fixture, ShowPoolsAggregatesWorkersWithPgBouncerColumns) {
+  Reply r = decode(execute("show pools;", hooks));
+  ASSERT_FALSE(r.error) << r.error_message;
+  ASSERT_EQ(r.columns.size(), 1u);
+  std::vector<std::string> want = {"database", "user", "cl_active", "cl_waiting", "cl_idle", "sv_active", "sv_idle",
+                                   "sv_used", "sv_login", "maxwait", "maxwait_us", "pool_mode", "pool_size"};
+  EXPECT_EQ(r.columns[0], want);
+  ASSERT_EQ(r.rows[0].size(), 1u);
+  auto& row = r.rows[0][0];
+  EXPECT_EQ(*row[0], "flopods");
+  EXPECT_EQ(*row[2], "2");   // cl_active summed
+  EXPECT_EQ(*row[3], "4");   // cl_waiting summed
+  EXPECT_EQ(*row[6], "6");   // sv_idle
+  EXPECT_EQ(*row[7], "2");   // sv_used = total - active - idle - login
+  EXPECT_EQ(*row[9], "1");   // maxwait: max, whole seconds
+  EXPECT_EQ(*row[10], "250000");
+  EXPECT_EQ(*row[11], "transaction");
+  EXPECT_EQ(*row[12], "10");
+  EXPECT_EQ(r.tags, std::vector<std::string>{"SHOW"});
+}
+
+TEST_F(Fixture, ShowStatsHasPerDatabaseAndTotalRows) {
+  Reply r = decode(execute("SHOW STATS", hooks));
+  ASSERT_FALSE(r.error);
+  EXPECT_EQ(r.columns[0][0], "database");
+  EXPECT_EQ(r.columns[0][1], "total_xact_count");
+  EXPECT_EQ(r.columns[0][3], "total_received");
+  ASSERT_EQ(r.rows[0].size(), 2u);
+  EXPECT_EQ(*r.rows[0][0][1], "7");
+  EXPECT_EQ(*r.rows[0][0][2], "14");
+  EXPECT_FALSE(r.rows[0][0][3].has_value());  // bytes only process-wide
+  EXPECT_EQ(*r.rows[0][1][0], "*");
+  EXPECT_EQ(*r.rows[0][1][3], "200");
+  EXPECT_EQ(*r.rows[0][1][4], "2000");
+}
+
+TEST_F(Fixture, ShowClientsAndServersListEveryWorkersRows) {
+  Reply r = decode(execute("SHOW CLIENTS; SHOW SERVERS", hooks));
+  ASSERT_FALSE(r.error);
+  ASSERT_EQ(r.columns.size(), 2u);
+  EXPECT_EQ(r.columns[0][0], "type");
+  EXPECT_EQ(r.columns[0][4], "addr");
+  EXPECT_EQ(r.columns[0][5], "port");
+  ASSERT_EQ(r.rows[0].size(), 2u);
+  EXPECT_EQ(*r.rows[0][0][0], "C");
+  EXPECT_EQ(*r.rows[0][0][4], "127.0.0.1");
+  EXPECT_EQ(*r.rows[0][0][5], "50000");
+  EXPECT_EQ(*r.rows[0][0][10], "0xa");
+  ASSERT_EQ(r.rows[1].size(), 2u);
+  EXPECT_EQ(*r.rows[1][0][0], "S");
+  EXPECT_EQ(*r.rows[1][0][5], "15432");
+  EXPECT_EQ(*r.rows[1][0][10], "4242");
+  EXPECT_EQ(r.tags.size(), 2u);
+}
+
+TEST_F(Fixture, EveryShowCommandAnswersWithColumns) {
+  for (const char* what : {"POOLS", "STATS", "CLIENTS", "SERVERS", "CONFIG", "VERSION", "HELP", "REPLICAS", "CACHE",
+                           "DIGESTS"}) {
+    Reply r = decode(execute(std::string("  sHoW   ") + what + " ;", hooks));
+    EXPECT_FALSE(r.error) << what << ": " << r.error_message;
+    ASSERT_EQ(r.columns.size(), 1u) << what;
+    EXPECT_FALSE(r.columns[0].empty()) << what;
+    EXPECT_EQ(r.tags, std::vector<std::string>{"SHOW"}) << what;
+  }
+}
+
+TEST_F(Fixture, NotWiredCommandsSayNotEnabled) {
+  Reply cache = decode(execute("SHOW CACHE", hooks));
+  ASSERT_EQ(cache.notices.size(), 1u);
+  EXPECT_NE(cache.notices[0].find("not enabled"), std::string::npos);
+  EXPECT_TRUE(cache.rows[0].empty());
+  Reply digests = decode(execute("SHOW DIGESTS", hooks));
+  EXPECT_EQ(digests.columns[0][0], "fingerprint");
+  Reply replicas = decode(execute("SHOW REPLICAS", hooks));
+  ASSERT_EQ(replicas.rows[0].size(), 1u);
+  EXPECT_EQ(*replicas.rows[0][0][0], "replica1");
+  EXPECT_EQ(*replicas.rows[0][0][4], "unknown");
+  Reply help = decode(execute("SHOW HELP", hooks));
+  bool mentions = false;
+  for (auto& row : help.rows[0]) mentions |= row[1]->find("not enabled") != std::string::npos;
+  EXPECT_TRUE(mentions);
+}
+
+TEST_F(Fixture, ShowConfigAndVersion) {
+  Reply r = decode(execute("SHOW CONFIG;SHOW VERSION", hooks));
+  ASSERT_FALSE(r.error);
+  EXPECT_EQ(r.columns[0], (std::vector<std::string>{"key", "value"}));
+  EXPECT_GT(r.rows[0].size(), 5u);
+  EXPECT_EQ(*r.rows[1][0][0], "pgsidecar 0.1.0");
+}
+
+TEST_F(Fixture, ActionsCallHooks) {
+  Reply r = decode(execute("PAUSE; resume ;;reload;shutdown", hooks));
+  ASSERT_FALSE(r.error) << r.error_message;
+  EXPECT_EQ(r.tags, (std::vector<std::string>{"PAUSE", "RESUME", "RELOAD", "SHUTDOWN"}));
+  EXPECT_EQ(pauses, (std::vector<bool>{true, false}));
+  EXPECT_EQ(shutdowns, 1);
+}
+
+TEST_F(Fixture, FailedReloadIsAnErrorWithTheConfigErrors) {
+  reload_ok = false;
+  Reply r = decode(execute("RELOAD; PAUSE", hooks));
+  EXPECT_EQ(r.error_state, "F0000");
+  EXPECT_NE(r.error_detail.find("pool_size"), std::string::npos);
+  EXPECT_TRUE(r.tags.empty());
+  EXPECT_TRUE(pauses.empty());  // the error ended the batch
+}
+
+TEST_F(Fixture, UnknownCommandIs42601WithHint) {
+  Reply r = decode(execute("SHOW POOLS; DROP TABLE x; PAUSE", hooks));
+  EXPECT_EQ(r.tags, std::vector<std::string>{"SHOW"});
+  EXPECT_EQ(r.error_state, "42601");
+  EXPECT_NE(r.error_message.find("DROP TABLE x"), std::string::npos);
+  EXPECT_NE(r.error_hint.find("SHOW POOLS"), std::string::npos);
+  EXPECT_NE(r.error_hint.find("SHUTDOWN"), std::string::npos);
+  EXPECT_TRUE(pauses.empty());
+  EXPECT_EQ(decode(execute("SHOW NOTHING", hooks)).error_state, "42601");
+  EXPECT_EQ(decode(execute("PAUSE NOW", hooks)).error_state, "42601");
+}
+
+TEST_F(Fixture, EmptyQueryAndMissingHooks) {
+  EXPECT_TRUE(decode(execute(" ; ;", hooks)).empty_query);
+  AdminHooks none;
+  Reply r = decode(execute("SHOW POOLS; SHOW CONFIG; RELOAD", none));
+  EXPECT_EQ(r.tags.size(), 2u);
+  EXPECT_EQ(r.error_state, "F0000");
+}
+
+TEST(SplitAddr, Forms) {
+  EXPECT_EQ(split_addr("1.2.3.4:5"), (std::pair<std::string, std::string>{"1.2.3.4", "5"}));
+  EXPECT_EQ(split_addr("[::1]:6432"), (std::pair<std::string, std::string>{"::1", "6432"}));
+  EXPECT_EQ(split_addr("unix"), (std::pair<std::string, std::string>{"unix", ""}));
+  EXPECT_EQ(split_addr("::1"), (std::pair<std::string, std::string>{"::1", ""}));
+}
+
+}  // namespace
+}  // namespace pgs::proxy::admin
