@@ -44,6 +44,7 @@ TEST_F(ConcurrencyTest, FiveHundredClientsOverTwentyServersGetTheirOwnAnswers) {
   raise_nofile_limit(8192);
   ProxyOptions o;
   o.pool_size = 20;
+  o.client_login_timeout = "30s";  // see connect_timeout below
   Proxy& p = start_proxy(o);
   // The dev primary allows 400 connections in all: direct mode uses fewer clients.
   const int clients = p.direct() ? 250 : 500;
@@ -61,7 +62,10 @@ TEST_F(ConcurrencyTest, FiveHundredClientsOverTwentyServersGetTheirOwnAnswers) {
     threads.emplace_back(client_thread, conninfo, i, 20, std::ref(connected), std::ref(go),
                          std::ref(failures), std::ref(mu), std::ref(errors));
   }
+  auto burst_start = Clock::now();
   connected.wait();  // every client has finished its login (or failed it)
+  std::cout << clients << " logins took "
+            << std::chrono::duration_cast<Millis>(Clock::now() - burst_start).count() << " ms\n";
   if (!p.direct()) {
     EXPECT_LE(p.server_backends(kDatabase), 20);
   }

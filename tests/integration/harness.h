@@ -152,7 +152,7 @@ struct ProxyOptions {
   int max_client_conn = 2000;
   std::string query_wait_timeout = "30s";
   std::string shutdown_timeout = "10s";
-  std::string server_connect_timeout = "5s";
+  std::string server_connect_timeout = "10s";  // generous: 2 shared cores, other builds running
   std::string client_login_timeout = "10s";
   std::string idle_transaction_timeout = "0";
   std::optional<uint64_t> max_message_bytes;
