@@ -1,1 +1,186 @@
+// ObservabilityServer in-process with fake WorkerStats: /metrics (checked by promtool and the Python
+// prometheus_client parser), /healthz, /readyz (200/503), /digests, and the start-up error.
 #include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+
+#include "proxy/admin/http_endpoints.h"
+#include "tests/admin/test_util.h"
+
+namespace pgs::proxy::admin {
+namespace {
+
+using admin_test::http_get;
+
+WorkerStats fake(int index) {
+  WorkerStats w;
+  w.worker = index;
+  PoolStats p;
+  p.database = "flopods";
+  p.user = "flopods";
+  p.pool_mode = "transaction";
+  p.wait.observe(0.0001);
+  p.wait.observe(0.3);
+  w.pools.push_back(p);
+  for (const char* state : {"active", "idle", "waiting"}) {
+    ClientRow c;
+    c.state = state;
+    w.clients.push_back(c);
+  }
+  ServerRow s;
+  s.user = "flopods";
+  s.database = "flopods";
+  s.role = "primary";
+  s.state = "idle";
+  w.servers.push_back(s);
+  w.queries_by_target[0] = 100 + index;
+  for (int i = 0; i < 10; ++i) w.query_duration[0].observe(0.003);
+  w.transaction_duration[0].observe(20.0);  // above every proxy bound: only in +Inf
+  w.errors_by_class["42"] = 2;
+  w.bytes_received = 1000;
+  w.bytes_sent = 5000;
+  w.login_failures = 1;
+  w.pinned_clients[0] = 1;
+  return w;
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_.metrics_listen = "127.0.0.1:0";
+    config_.metrics_host = "127.0.0.1";
+    config_.metrics_port = 0;
+  }
+  std::unique_ptr<ObservabilityServer> start(ObservabilitySources s) {
+    auto server = std::make_unique<ObservabilityServer>(config_, std::move(s));
+    std::string error = server->start();
+    EXPECT_EQ(error, "");
+    EXPECT_NE(server->port(), 0);
+    return server;
+  }
+  conf::ObservabilityConfig config_;
+  std::atomic<bool> reachable_{true}, draining_{false};
+};
+
+ObservabilitySources sources(std::atomic<bool>& reachable, std::atomic<bool>& draining) {
+  ObservabilitySources s;
+  s.stats = [] { return std::vector<WorkerStats>{fake(0), fake(1)}; };
+  s.readiness = [&] {
+    obs::Readiness r;
+    r.primary_reachable = reachable.load();
+    r.draining = draining.load();
+    return r;
+  };
+  s.process = [] { return ProcessFacts{.reloads_ok = 3, .reloads_failed = 1}; };
+  return s;
+}
+
+TEST_F(ServerTest, MetricsAggregateWorkers) {
+  auto server = start(sources(reachable_, draining_));
+  auto r = http_get(server->port(), "/metrics");
+  ASSERT_EQ(r.status, 200) << r.headers;
+  EXPECT_NE(r.headers.find("version=0.0.4"), std::string::npos);
+  const std::string& b = r.body;
+  for (const char* line : {
+           "pgsidecar_queries_total{target=\"primary\"} 201\n",
+           "pgsidecar_queries_total{target=\"cache\"} 0\n",
+           "pgsidecar_client_connections{state=\"waiting\"} 2\n",
+           "pgsidecar_server_connections{pool=\"flopods/flopods\",role=\"primary\",state=\"idle\"} 2\n",
+           "pgsidecar_errors_total{sqlstate_class=\"42\"} 4\n",
+           "pgsidecar_client_bytes_received_total 2000\n",
+           "pgsidecar_client_bytes_sent_total 10000\n",
+           "pgsidecar_config_reloads_total{result=\"ok\"} 3\n",
+           "pgsidecar_config_reloads_total{result=\"error\"} 1\n",
+           "pgsidecar_login_failures_total{reason=\"all\"} 2\n",
+           "pgsidecar_pinned_clients{reason=\"listen\"} 2\n",
+           "pgsidecar_query_duration_seconds_bucket{target=\"primary\",le=\"0.0025\"} 0\n",
+           "pgsidecar_query_duration_seconds_bucket{target=\"primary\",le=\"0.005\"} 20\n",
+           "pgsidecar_query_duration_seconds_count{target=\"primary\"} 20\n",
+           "pgsidecar_transaction_duration_seconds_bucket{target=\"primary\",le=\"60\"} 0\n",
+           "pgsidecar_transaction_duration_seconds_count{target=\"primary\"} 2\n",
+           // 0.0001 lands in the proxy's first bucket (<= 0.0005), exported at le=0.0005.
+           "pgsidecar_pool_wait_seconds_bucket{pool=\"flopods/flopods\",le=\"0.0001\"} 0\n",
+           "pgsidecar_pool_wait_seconds_bucket{pool=\"flopods/flopods\",le=\"0.0005\"} 2\n",
+           "pgsidecar_pool_wait_seconds_bucket{pool=\"flopods/flopods\",le=\"0.5\"} 4\n",
+       }) {
+    EXPECT_NE(b.find(line), std::string::npos) << line << "\n" << b;
+  }
+  EXPECT_NE(b.find("pgsidecar_uptime_seconds "), std::string::npos);
+}
+
+TEST_F(ServerTest, MetricsPassPromtoolAndPythonParser) {
+  auto server = start(sources(reachable_, draining_));
+  auto r = http_get(server->port(), "/metrics");
+  ASSERT_EQ(r.status, 200);
+  if (std::string(PGS_PROMTOOL).empty()) GTEST_SKIP() << "promtool not installed";
+  auto lint = admin_test::run_with_stdin(std::string(PGS_PROMTOOL) + " check metrics", r.body);
+  EXPECT_EQ(lint.status, 0) << lint.output;
+  EXPECT_EQ(lint.output, "") << "promtool findings";
+  auto py = admin_test::python_sum(PGS_SYSTEM_PYTHON, "pgsidecar_queries_total", r.body);
+  ASSERT_EQ(py.status, 0) << py.output;
+  EXPECT_EQ(py.output, "201\n");
+  // The check can fail: a broken exposition is rejected.
+  auto bad = admin_test::run_with_stdin(std::string(PGS_PROMTOOL) + " check metrics", r.body + "x{a=\"1 2\n");
+  EXPECT_NE(bad.status, 0);
+}
+
+TEST_F(ServerTest, HealthAndReadiness) {
+  auto server = start(sources(reachable_, draining_));
+  EXPECT_EQ(http_get(server->port(), "/healthz").status, 200);
+  auto ready = http_get(server->port(), "/readyz");
+  EXPECT_EQ(ready.status, 200);
+  EXPECT_NE(ready.body.find("\"ready\":true"), std::string::npos) << ready.body;
+  reachable_ = false;
+  auto down = http_get(server->port(), "/readyz");
+  EXPECT_EQ(down.status, 503);
+  EXPECT_NE(down.body.find("\"primary\":\"down\""), std::string::npos) << down.body;
+  reachable_ = true;
+  draining_ = true;
+  EXPECT_EQ(http_get(server->port(), "/readyz").status, 503);
+  draining_ = false;
+  EXPECT_EQ(http_get(server->port(), "/readyz").status, 200);
+}
+
+TEST_F(ServerTest, DigestsEmptyArrayUntilWiredAndUnknownPath404) {
+  auto server = start(sources(reachable_, draining_));
+  auto d = http_get(server->port(), "/digests");
+  EXPECT_EQ(d.status, 200);
+  EXPECT_EQ(d.body, "[]\n");
+  EXPECT_NE(d.headers.find("application/json"), std::string::npos);
+  EXPECT_EQ(http_get(server->port(), "/nope").status, 404);
+}
+
+TEST_F(ServerTest, BusyPortIsAStartError) {
+  auto first = start(sources(reachable_, draining_));
+  config_.metrics_listen = "127.0.0.1:" + std::to_string(first->port());
+  config_.metrics_port = first->port();
+  ObservabilityServer second(config_, sources(reachable_, draining_));
+  EXPECT_NE(second.start(), "");
+  EXPECT_EQ(second.port(), 0);
+}
+
+TEST_F(ServerTest, EmptyListenStartsNothing) {
+  config_.metrics_listen = "";
+  ObservabilityServer s(config_, sources(reachable_, draining_));
+  EXPECT_EQ(s.start(), "");
+  EXPECT_EQ(s.port(), 0);
+  s.stop();
+  s.stop();
+}
+
+TEST(PostgresReachable, ClosedPortIsUnreachable) {
+  // Bind a port and do not listen: connections are refused.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  EXPECT_FALSE(postgres_reachable("127.0.0.1", ntohs(a.sin_port), 1));
+  ::close(fd);
+}
+
+}  // namespace
+}  // namespace pgs::proxy::admin
