@@ -86,6 +86,9 @@ constexpr std::string_view kVolatileSafe[] = {
     "pg_relation_size", "pg_total_relation_size", "pg_table_size", "pg_indexes_size",
     "pg_database_size", "pg_tablespace_size", "pg_stat_get_numscans", "random_normal",
     "pg_current_logfile", "inet_server_addr", "inet_server_port",
+    // recovery status: VOLATILE in pg_proc, read-only, and the point of asking a replica
+    "pg_is_in_recovery", "pg_last_wal_replay_lsn", "pg_last_wal_receive_lsn",
+    "pg_last_xact_replay_timestamp", "pg_is_wal_replay_paused", "pg_get_wal_replay_pause_state",
 };
 
 struct Unsafe {
