@@ -217,11 +217,13 @@ TEST(Classify, SystemViewsAreNotCacheable) {
 }
 
 // libpq's target_session_attrs=read-write runs SHOW transaction_read_only after connecting: a replica
-// answering it would make libpq reject the proxy.
+// answering it would make libpq reject the proxy. pg_is_in_recovery() is different: libpq 14+ reads the
+// in_hot_standby ParameterStatus (the primary's, which the proxy reports) instead of calling it, and
+// asking it through the proxy is how a user sees that reads reach a replica (issue 4).
 TEST(Classify, NodeIdentityQuestionsGoToThePrimary) {
   EXPECT_FALSE(classify("SELECT current_setting('transaction_read_only')").read_only);
   EXPECT_FALSE(classify("SELECT pg_catalog.current_setting('in_hot_standby')").read_only);
-  EXPECT_FALSE(classify("SELECT pg_is_in_recovery()").read_only);
+  EXPECT_TRUE(classify("SELECT pg_is_in_recovery()").read_only);
   EXPECT_TRUE(classify("SELECT current_setting('search_path')").read_only);
   EXPECT_TRUE(classify("SHOW work_mem").read_only);
 }
