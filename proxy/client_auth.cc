@@ -139,6 +139,7 @@ void ClientConn::finish_auth() {
     return;
   }
   pool_ = worker_.pool_for(request_.database, request_.user);
+  primary_pool_ = pool_;
   if (pool_ == nullptr) {
     fail("3D000", "database \"" + request_.database + "\" does not exist");
     return;

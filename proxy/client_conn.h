@@ -61,7 +61,9 @@ class ClientConn final : public Stream {
   void on_server_bytes();                          // the server appended to our outbox; flush
   void on_server_drained();                        // the server's write queue went down
   void on_server_at_release_point();              // ReadyForQuery 'I' with nothing in flight
-  void on_server_lost(const std::string& message); // the server died under us
+  // The server died under us. `replied`: some of its reply already reached our outbox.
+  void on_server_lost(const std::string& message, bool replied);
+  void reroute_to_primary();                       // a waiting read whose replica failed
   void on_parameter_status(std::string_view name, std::string_view value);  // server reported a setting
   void on_probe_row(const std::vector<std::optional<std::string>>& values);  // session probe result
   bool pinned() const { return tracker_.pinned(); }
@@ -98,6 +100,10 @@ class ClientConn final : public Stream {
   bool forward_describe_or_close(const protocol::Frame& f);
   const PreparedStatement* find_prepared(std::string_view name) const;
   bool note_statement(std::string_view sql, std::string& refusal);
+  Pool* choose_pool();
+  void start_lsn_probe_if_needed(bool& started);
+  void replay_batch();
+  void on_lsn_row(const std::vector<std::optional<std::string>>& values);
   void unpin_metrics();
   void detach_server(bool client_gone);
 
@@ -112,7 +118,17 @@ class ClientConn final : public Stream {
   int32_t cancel_pid_ = 0;
   int32_t cancel_secret_ = 0;
   StartupRequest request_;
-  Pool* pool_ = nullptr;
+  Pool* pool_ = nullptr;          // the pool of the current (or last) transaction
+  Pool* primary_pool_ = nullptr;  // the login pool: (database, user) on the primary
+  // Read/write routing (issue 4).
+  bool batch_read_only_ = false;  // the request that got the current server was provably read-only
+  bool wrote_ = false;            // the current binding may have written (primary): record the LSN
+  int batches_ = 0;               // requests sent in the current binding
+  enum class ProbeKind { none, session, lsn } probe_kind_ = ProbeKind::none;
+  uint64_t lsn_floor_ = 0;        // this client's own read-your-writes floor
+  std::string replica_batch_;     // bytes sent to a replica for this request (for a retry on the primary)
+  bool replica_batch_ok_ = false; // replica_batch_ holds the whole request
+  std::string pending_replay_;    // a request to send again once the new server is bound
   ServerConn* server_ = nullptr;
   const UserSecrets* secrets_ = nullptr;  // valid while the worker's snapshot is
   std::shared_ptr<const void> snapshot_hold_;  // keeps secrets_ alive across a reload

@@ -20,6 +20,7 @@ using protocol::Frame;
 namespace {
 // Statements one client may keep prepared (real servers have no limit; a bound keeps us bounded).
 constexpr size_t kMaxClientStatements = 100000;
+constexpr size_t kMaxReplayBytes = 1 << 20;  // see client_routing.cc
 
 }  // namespace
 
@@ -105,6 +106,7 @@ void ClientConn::process_session() {
     }
     if (state_ == State::idle) {
       // The first message of a transaction: get a server. The frame stays buffered until then.
+      pool_ = choose_pool();
       set_state(State::waiting);
       pool_->request_server(this);
       return;  // on_server_assigned() resumes here
@@ -120,6 +122,15 @@ void ClientConn::process_session() {
 }
 
 bool ClientConn::forward_frame(const Frame& f) {
+  if (replica_batch_ok_) {  // keep the request for a retry on the primary if the replica dies
+    if (replica_batch_.size() + f.size > kMaxReplayBytes) {
+      replica_batch_ok_ = false;
+      replica_batch_.clear();
+    } else {
+      replica_batch_.append(protocol::as_string_view(f.whole));
+    }
+  }
+  if ((f.type == 'Q' || f.type == 'S') && ++batches_ > 1 && !pool_->is_replica()) wrote_ = true;
   switch (f.type) {
     case 'P':
       return forward_parse(f);
@@ -293,6 +304,12 @@ bool ClientConn::note_statement(std::string_view sql, std::string& refusal) {
 }
 
 void ClientConn::on_probe_row(const std::vector<std::optional<std::string>>& values) {
+  ProbeKind kind = probe_kind_;
+  probe_kind_ = ProbeKind::none;
+  if (kind == ProbeKind::lsn) {
+    on_lsn_row(values);
+    return;
+  }
   const std::vector<std::string> names = tracker_.probe_settings();
   if (values.size() != names.size() + kPinReasonCount) {
     LOG_WARN("session probe: " + std::to_string(values.size()) + " values for " + std::to_string(names.size()) +
@@ -348,6 +365,9 @@ void ClientConn::on_server_assigned(ServerConn* server) {
   GucMap applied_after;
   if (!sync_sql.empty()) applied_after = applied_after_sync(request_.gucs, server->defaults());
   server->attach(this, sync_sql, std::move(applied_after));
+  batches_ = 0;
+  wrote_ = !batch_read_only_ && !pool_->is_replica();
+  if (!pending_replay_.empty()) replay_batch();
   if (!reading()) start_reading();
   process_session();
 }
@@ -376,9 +396,13 @@ void ClientConn::on_server_at_release_point() {
   if (!session_mode && tracker_.needs_probe()) {
     // The transaction may have changed session state: ask the server what holds before letting go.
     worker_.counters().session_probes.fetch_add(1, std::memory_order_relaxed);
+    probe_kind_ = ProbeKind::session;
     server_->start_probe(tracker_.begin_probe(request_.user));
     return;
   }
+  bool lsn_probe = false;
+  start_lsn_probe_if_needed(lsn_probe);
+  if (lsn_probe) return;
   if (tracker_.pinned() && !shutting_down_) return;  // LISTEN, advisory lock, temp table ...: keep it
   worker_.counters().transactions.fetch_add(1, std::memory_order_relaxed);
   auto held = Clock::now() - bound_at_;
@@ -387,6 +411,8 @@ void ClientConn::on_server_at_release_point() {
       std::chrono::duration<double>(held).count());
   ServerConn* s = server_;
   server_ = nullptr;
+  replica_batch_.clear();
+  replica_batch_ok_ = false;
   set_state(State::idle);
   if (session_mode) {
     s->detach();
@@ -420,10 +446,6 @@ void ClientConn::refuse_batch(const char* sqlstate, const std::string& message) 
   process_session();
 }
 
-void ClientConn::on_server_lost(const std::string& message) {
-  server_ = nullptr;
-  fail("08006", "pgsidecar: server connection lost: " + message);
-}
 
 void ClientConn::on_parameter_status(std::string_view name, std::string_view value) {
   if (is_tracked_setting(name)) request_.gucs.set(name, value);

@@ -21,8 +21,8 @@ int share_of(int total, int workers, int index, int minimum) {
 }
 }  // namespace
 
-Pool::Pool(Worker& worker, std::string database, std::string user)
-    : worker_(worker), database_(std::move(database)), user_(std::move(user)) {}
+Pool::Pool(Worker& worker, std::string database, std::string user, int target)
+    : worker_(worker), database_(std::move(database)), user_(std::move(user)), target_index_(target) {}
 
 Pool::~Pool() = default;
 
@@ -32,8 +32,11 @@ void Pool::apply_config(const conf::Config& config, const conf::DatabaseConfig& 
   int workers = worker_.process().worker_count();
   size_limit_ = share_of(settings_.pool_size, workers, worker_.index(), 1);
   min_size_ = std::min(share_of(settings_.min_pool_size, workers, worker_.index(), 0), size_limit_);
-  target_.host = config.primary.host;
-  target_.port = config.primary.port;
+  const conf::ServerEndpoint& endpoint =
+      target_index_ < 0 ? config.primary : config.replicas.at(static_cast<size_t>(target_index_));
+  target_.name = endpoint.name;
+  target_.host = endpoint.host;
+  target_.port = endpoint.port;
   target_.server_dbname = db.server_dbname.empty() ? db.name : db.server_dbname;
   target_.user = user.name;
   target_.server_password = server_password;
@@ -127,6 +130,13 @@ void Pool::on_server_login_failed(ServerConn* server, const std::string& error) 
   retry_backoff_ = retry_backoff_.count() == 0 ? kFirstRetryBackoff : std::min(retry_backoff_ * 2, kMaxRetryBackoff);
   retry_at_ = Clock::now() + retry_backoff_;
   (void)server;
+  if (is_replica()) {
+    // Reads waiting for this replica go to the primary now rather than wait for it to come back.
+    worker_.mark_replica_down(target_index_);
+    auto waiters = std::move(waiting_);
+    waiting_.clear();
+    for (ClientConn* c : waiters) c->reroute_to_primary();
+  }
   // A client cannot finish logging in without a server: tell the ones waiting for the welcome now.
   auto waiters = std::move(welcome_waiters_);
   welcome_waiters_.clear();
@@ -238,7 +248,7 @@ void Pool::server_rows(Clock::time_point now, std::vector<ServerRow>& out) const
     row.user = user_;
     row.database = database_;
     row.state = kStates[static_cast<int>(s->state())];
-    row.role = "primary";
+    row.role = is_replica() ? "replica" : "primary";
     row.addr = target_.host + ":" + std::to_string(target_.port);
     row.backend_pid = s->backend_pid();
     row.connected_seconds = std::chrono::duration<double>(now - s->created_at()).count();

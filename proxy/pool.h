@@ -22,6 +22,7 @@ class Worker;
 using Clock = std::chrono::steady_clock;
 
 struct PoolTarget {
+  std::string name;  // "primary", "replica1", ...
   std::string host;
   uint16_t port = 0;
   std::string server_dbname;
@@ -31,12 +32,16 @@ struct PoolTarget {
 
 class Pool {
  public:
-  Pool(Worker& worker, std::string database, std::string user);
+  // target: -1 the primary, i >= 0 replica i of the config.
+  Pool(Worker& worker, std::string database, std::string user, int target = -1);
   ~Pool();
 
   const std::string& database() const { return database_; }
   const std::string& user() const { return user_; }
-  std::string name() const { return database_ + "/" + user_; }
+  std::string name() const { return database_ + "/" + user_ + (target_index_ < 0 ? "" : "@" + target_.name); }
+  int target_index() const { return target_index_; }
+  bool is_replica() const { return target_index_ >= 0; }
+  size_t busy_servers() const { return servers_.size() - idle_.size(); }
   Worker& worker() { return worker_; }
   const conf::PoolConfig& settings() const { return settings_; }
   const PoolTarget& target() const { return target_; }
@@ -91,6 +96,7 @@ class Pool {
   Worker& worker_;
   std::string database_;
   std::string user_;
+  int target_index_ = -1;
   conf::PoolConfig settings_;
   PoolTarget target_;
   int size_limit_ = 1;

@@ -4,7 +4,10 @@
 #include <thread>
 
 #include "conf/config.h"
+#include "proxy/admin/http_endpoints.h"
 #include "proxy/log.h"
+#include "proxy/monitor/adapters.h"
+#include "proxy/monitor/health_monitor.h"
 #include "proxy/worker.h"
 
 namespace pgs::proxy {
@@ -42,6 +45,48 @@ std::vector<WorkerStats> Process::stats() const {
   return out;
 }
 
+std::shared_ptr<const monitor::HealthSnapshot> Process::health() const {
+  return monitor_ ? monitor_->snapshot() : nullptr;
+}
+
+uint64_t Process::health_generation() const { return monitor_ ? monitor_->generation() : 0; }
+
+std::atomic<uint64_t>& Process::lsn_floor(const std::string& database, const std::string& user) {
+  std::lock_guard<std::mutex> lock(floors_mutex_);
+  auto& slot = floors_[{database, user}];
+  if (!slot) slot = std::make_unique<std::atomic<uint64_t>>(0);
+  return *slot;
+}
+
+// The monitor's login: [routing] monitor_* or, by default, the first user with a server password.
+static void start_monitor(const conf::Config& config, std::unique_ptr<monitor::HealthMonitor>& out) {
+  if (config.replicas.empty()) return;
+  const auto& r = config.routing;
+  std::string user = r.monitor_user, password = r.monitor_password, dbname = r.monitor_dbname;
+  if (user.empty()) {
+    for (const auto& u : config.users) {
+      if (!u.server_password.empty()) {
+        user = u.name;
+        password = u.server_password;
+        break;
+      }
+    }
+  }
+  if (dbname.empty() && !config.databases.empty()) {
+    dbname = config.databases.front().server_dbname.empty() ? config.databases.front().name
+                                                            : config.databases.front().server_dbname;
+  }
+  std::vector<monitor::MonitorNode> replicas;
+  for (const auto& e : config.replicas) replicas.push_back(monitor::node_from_endpoint(e));
+  out = std::make_unique<monitor::HealthMonitor>(
+      monitor::options_from_routing(r, user, password, dbname), monitor::node_from_endpoint(config.primary),
+      std::move(replicas), [](const monitor::NodeHealth& node, const monitor::HealthSnapshot&) {
+        LOG_INFO("health: " + node.node.name + (node.healthy ? " is healthy" : " is unhealthy (") +
+                 (node.healthy ? "" : std::string(monitor::reason_name(node.reason)) + ")"));
+      });
+  out->start();
+}
+
 static void log_errors(const std::vector<conf::ConfigError>& errors) {
   for (const auto& e : errors) LOG_ERROR("config: " + e.to_string());
 }
@@ -68,6 +113,7 @@ int Process::run() {
     static_cast<Process*>(h->data)->shutdown(false);
   });
   shutdown_async_.data = this;
+  start_monitor(*snapshot_->config, monitor_);
   int n = snapshot_->config->proxy.workers;
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
@@ -95,12 +141,36 @@ int Process::run() {
     sig->data = this;
   }
   // obs: start
+  admin::ObservabilityServer obs_server(
+      snapshot_->config->observability,
+      {.stats = [this] { return stats(); },
+       .readiness =
+           [this] {
+             // TODO(lead): draining from an atomic stopping_; replicas/redis once the monitor is wired.
+             const auto& primary = snapshot()->config->primary;
+             obs::Readiness r;
+             r.primary_reachable = admin::postgres_reachable(primary.host, primary.port, 2);
+             return r;
+           },
+       .process = [this] { return admin::ProcessFacts{.reloads_ok = reloads_ok(), .reloads_failed = reloads_failed()}; },
+       .digests = {}});
+  const std::string obs_error = obs_server.start();
+  if (!obs_error.empty()) {
+    LOG_ERROR("metrics_listen: " + obs_error);
+    shutdown(true);
+  }
   uv_signal_start(&sighup_, &Process::signal_cb, SIGHUP);
   uv_signal_start(&sigterm_, &Process::signal_cb, SIGTERM);
   uv_signal_start(&sigint_, &Process::signal_cb, SIGINT);
   uv_run(&loop_, UV_RUN_DEFAULT);
   for (auto& w : workers_) w->join();
+  if (monitor_) monitor_->stop();
   // obs: stop
+  obs_server.stop();
+  if (!obs_error.empty()) {
+    uv_loop_close(&loop_);
+    return 1;
+  }
   uv_loop_close(&loop_);
   LOG_INFO("pgsidecar stopped");
   return 0;

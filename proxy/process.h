@@ -5,18 +5,25 @@
 #include <uv.h>
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "proxy/admin/admin_console.h"
+#include "proxy/monitor/health_types.h"
 #include "proxy/secrets.h"
 #include "proxy/stats.h"
 
 namespace pgs::proxy {
 
 class Worker;
+}  // namespace pgs::proxy
+namespace pgs::monitor {
+class HealthMonitor;
+}
+namespace pgs::proxy {
 
 class Process {
  public:
@@ -37,7 +44,16 @@ class Process {
   const admin::AdminHooks& admin_hooks() const { return admin_hooks_; }
   // Reloads the config file now (SIGHUP, admin RELOAD). False, with the errors in `message`, if invalid.
   bool reload(std::string& message);
-  void set_paused(bool paused);  // every worker's latest published copy
+  void set_paused(bool paused);
+
+  // ---- read/write routing (issue 4) ----
+  // Replica health, or nullptr when no replica is configured. Any thread; cheap.
+  std::shared_ptr<const monitor::HealthSnapshot> health() const;
+  uint64_t health_generation() const;
+  // Read-your-writes floor of a (database, user): the primary's WAL position after its last committed
+  // write through this sidecar. Shared by every connection of the pair (an app's pool of connections is
+  // one session for this purpose). The reference lives as long as the process.
+  std::atomic<uint64_t>& lsn_floor(const std::string& database, const std::string& user);  // every worker's latest published copy
   int worker_count() const { return static_cast<int>(workers_.size()); }
   uint64_t reloads_ok() const { return reloads_ok_; }
   uint64_t reloads_failed() const { return reloads_failed_; }
@@ -65,6 +81,9 @@ class Process {
   static void worker_exit_cb(uv_async_t* h) noexcept;
   bool stopping_ = false;
   admin::AdminHooks admin_hooks_;
+  std::unique_ptr<monitor::HealthMonitor> monitor_;
+  std::mutex floors_mutex_;
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<std::atomic<uint64_t>>> floors_;
 };
 
 }  // namespace pgs::proxy

@@ -48,6 +48,8 @@ class ServerConn final : public Stream {
   // True when the server can be handed to another client: nothing in flight, outside a transaction.
   bool at_release_point() const { return expected_.empty() && !unsynced_ && tx_status_ == 'I'; }
   bool running_query() const { return !expected_.empty(); }
+  // Bytes of replies given to the current client since attach() (0: a retry elsewhere is safe).
+  uint64_t replied_bytes() const { return replied_bytes_; }
 
   // Binding to a client (Pool calls these). `sync_sql` (may be empty) runs first, its replies swallowed.
   void attach(ClientConn* client, const std::string& sync_sql, GucMap applied_after);
@@ -144,7 +146,8 @@ class ServerConn final : public Stream {
   bool sync_failed_ = false;
   bool unsynced_ = false;
   char tx_status_ = 'I';
-  size_t passthrough_remaining_ = 0;  // bytes of a large DataRow/CopyData still to forward as they come
+  size_t passthrough_remaining_ = 0;
+  uint64_t replied_bytes_ = 0;  // bytes of a large DataRow/CopyData still to forward as they come
 };
 
 }  // namespace pgs::proxy

@@ -23,6 +23,7 @@ void ServerConn::attach(ClientConn* client, const std::string& sync_sql, GucMap 
   client_ = client;
   set_state(State::active);
   sync_failed_ = false;
+  replied_bytes_ = 0;
   if (!sync_sql.empty()) {
     protocol::write_query(outbox(), sync_sql);
     enqueue(Reply::internal_query);
@@ -208,6 +209,7 @@ void ServerConn::process_active() {
       if (data.empty()) break;
       size_t n = std::min(passthrough_remaining_, data.size());
       if (client_ != nullptr) client_->outbox().append(reinterpret_cast<const char*>(data.data()), n);
+      replied_bytes_ += n;
       rbuf_.consume(n);
       passthrough_remaining_ -= n;
       continue;
@@ -220,6 +222,7 @@ void ServerConn::process_active() {
       bool streamable = data.size() >= kStreamThreshold && (data[0] == 'D' || data[0] == 'd') && !ours;
       if (streamable && client_ != nullptr) {
         client_->outbox().append(reinterpret_cast<const char*>(data.data()), data.size());
+        replied_bytes_ += data.size();
         passthrough_remaining_ = more->at_least - data.size();
         rbuf_.consume(data.size());
         continue;
@@ -280,6 +283,7 @@ bool ServerConn::handle_reply(const Frame& f) {
     return false;
   }
   client_->outbox().append(protocol::as_string_view(f.whole));
+  replied_bytes_ += f.size;
   if (t == 'E') {
     if (auto err = pb::ErrorFields::decode(f.body); err.ok()) pool_.worker().hot().count_error(err->sqlstate);
     if (head.kind == Reply::query) clear_statements_on_ready_ = false;  // DISCARD ALL failed

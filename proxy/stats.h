@@ -91,6 +91,9 @@ struct WorkerStats {
   std::array<Histogram, kTargetCount> transaction_duration;
   std::array<uint64_t, kTargetCount> queries_by_target{};
   std::map<std::string, uint64_t> errors_by_class;  // SQLSTATE class (2 chars) -> count, bounded
+  // Routing decisions: [0] primary, [1] replica, by router::Reason index (router::kReasonNames).
+  std::array<std::array<uint64_t, 16>, 2> routing_decisions{};
+  uint64_t replica_retries = 0;  // reads re-run on the primary after their replica failed
   int client_count = 0;
 };
 

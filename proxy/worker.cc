@@ -10,6 +10,7 @@
 #include "proxy/cancel.h"
 #include "proxy/client_conn.h"
 #include "proxy/log.h"
+#include "proxy/monitor/adapters.h"
 #include "proxy/pool.h"
 #include "proxy/process.h"
 #include "proxy/server_conn.h"
@@ -180,8 +181,9 @@ void Worker::apply_snapshot(std::shared_ptr<const Snapshot> snapshot) {
   const conf::Config& config = *snapshot_->config;
   if (!(classifier_->options() == classify_options(config))) classifier_->reset(classify_options(config));
   for (auto& [key, pool] : pools_) {
-    const auto* db = config.find_database(key.first);
-    const auto* user = config.find_user(key.second);
+    const auto* db = config.find_database(std::get<0>(key));
+    const auto* user = config.find_user(std::get<1>(key));
+    if (std::get<2>(key) >= static_cast<int>(config.replicas.size())) continue;  // replica removed
     if (db == nullptr || user == nullptr) continue;  // removed: its clients keep the old settings
     const UserSecrets* s = snapshot_->secrets_for(user->name);
     pool->apply_config(config, *db, *user, s != nullptr ? s->server_password : std::string());
@@ -190,20 +192,55 @@ void Worker::apply_snapshot(std::shared_ptr<const Snapshot> snapshot) {
 
 // ---- pools and clients ----
 
-Pool* Worker::pool_for(const std::string& database, const std::string& user) {
-  auto key = std::make_pair(database, user);
+Pool* Worker::pool_for(const std::string& database, const std::string& user, int target) {
+  auto key = std::make_tuple(database, user, target);
   auto it = pools_.find(key);
   if (it != pools_.end()) return it->second.get();
   const conf::Config& config = *snapshot_->config;
   const auto* db = config.find_database(database);
   const auto* u = config.find_user(user);
   if (db == nullptr || u == nullptr) return nullptr;
-  auto pool = std::make_unique<Pool>(*this, database, user);
+  if (target >= static_cast<int>(config.replicas.size())) return nullptr;
+  auto pool = std::make_unique<Pool>(*this, database, user, target);
   const UserSecrets* s = snapshot_->secrets_for(user);
   pool->apply_config(config, *db, *u, s != nullptr ? s->server_password : std::string());
   Pool* raw = pool.get();
   pools_.emplace(std::move(key), std::move(pool));
   return raw;
+}
+
+bool Worker::routing_enabled() const {
+  const conf::Config& config = *snapshot_->config;
+  return !config.replicas.empty() && config.routing.consistency != conf::Consistency::primary;
+}
+
+std::span<const router::ReplicaSnapshot> Worker::replica_view() {
+  uint64_t gen = process_.health_generation();
+  if (gen != replica_view_generation_) {
+    auto health = process_.health();
+    if (health) monitor::to_route_replicas(*health, replica_view_);
+    else replica_view_.clear();
+    replica_view_generation_ = gen;
+    replica_down_until_gen_.resize(replica_view_.size(), 0);
+  }
+  for (size_t i = 0; i < replica_view_.size(); ++i) {
+    uint32_t outstanding = 0;
+    for (auto& [key, pool] : pools_) {
+      if (std::get<2>(key) == static_cast<int>(i)) outstanding += static_cast<uint32_t>(pool->busy_servers());
+    }
+    replica_view_[i].outstanding = outstanding;
+    if (replica_down_until_gen_[i] > gen) replica_view_[i].healthy = false;
+  }
+  return replica_view_;
+}
+
+void Worker::mark_replica_down(int replica) {
+  if (replica < 0) return;
+  size_t i = static_cast<size_t>(replica);
+  if (replica_down_until_gen_.size() <= i) replica_down_until_gen_.resize(i + 1, 0);
+  // Two rounds: the monitor's next verdict may still be from before the failure.
+  replica_down_until_gen_[i] = process_.health_generation() + 2;
+  if (i < replica_view_.size()) replica_view_[i].healthy = false;
 }
 
 void Worker::add_client(ClientConn* client) { clients_.insert(client); }
@@ -361,6 +398,8 @@ void Worker::publish_stats(bool with_rows) {
   st.transaction_duration = hot_.transaction_duration;
   st.queries_by_target = hot_.queries_by_target;
   st.errors_by_class = hot_.errors_by_class;
+  st.routing_decisions = hot_.routing_decisions;
+  st.replica_retries = hot_.replica_retries;
   std::lock_guard<std::mutex> lock(stats_mutex_);
   if (!with_rows) {  // keep the last rows; they are refreshed once a second
     st.clients = std::move(published_.clients);

@@ -10,6 +10,8 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <span>
+#include <tuple>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -22,6 +24,7 @@
 #include "proxy/session_tracker.h"
 #include "proxy/stats.h"
 #include "router/classifier_cache.h"
+#include "router/route.h"
 
 namespace pgs::proxy {
 
@@ -52,6 +55,8 @@ struct WorkerHotStats {
   std::array<Histogram, kTargetCount> transaction_duration;
   std::array<uint64_t, kTargetCount> queries_by_target{};
   std::map<std::string, uint64_t> errors_by_class;  // at most 100 classes + "other"
+  std::array<std::array<uint64_t, 16>, 2> routing_decisions{};  // see WorkerStats
+  uint64_t replica_retries = 0;
   uint64_t closed_bytes_received = 0;  // from clients that have gone
   uint64_t closed_bytes_sent = 0;
   void count_error(std::string_view sqlstate);
@@ -80,7 +85,17 @@ class Worker {
   std::shared_ptr<const Snapshot> snapshot_ptr() const { return snapshot_; }
   WorkerCounters& counters() { return counters_; }
   WorkerHotStats& hot() { return hot_; }
-  Pool* pool_for(const std::string& database, const std::string& user);  // nullptr if not configured
+  // The pool of (database, user) on the primary (target router::kPrimary = -1) or on replica `target`.
+  // nullptr if not configured.
+  Pool* pool_for(const std::string& database, const std::string& user, int target = -1);
+  // Routing: true when replicas are configured and reads may go to them.
+  bool routing_enabled() const;
+  // Replica health as the router wants it (refreshed when the monitor publishes), with this worker's
+  // outstanding transactions per replica.
+  std::span<const router::ReplicaSnapshot> replica_view();
+  uint64_t next_route_counter() { return route_counter_++; }
+  // A replica that just failed a login or died is skipped until the monitor's next round.
+  void mark_replica_down(int replica);
   void add_client(ClientConn* client);
   void remove_client(ClientConn* client);
   void allocate_cancel_key(ClientConn* client, int32_t& pid, int32_t& secret);
@@ -130,7 +145,11 @@ class Worker {
   int inbox_pause_ = -1;  // -1 none, 0 resume, 1 pause  // false before start and once the async handle is closed
 
   std::shared_ptr<const Snapshot> snapshot_;
-  std::map<std::pair<std::string, std::string>, std::unique_ptr<Pool>> pools_;
+  std::map<std::tuple<std::string, std::string, int>, std::unique_ptr<Pool>> pools_;
+  std::vector<router::ReplicaSnapshot> replica_view_;
+  std::vector<uint64_t> replica_down_until_gen_;  // skip replica i while the monitor's generation < this
+  uint64_t replica_view_generation_ = UINT64_MAX;
+  uint64_t route_counter_ = 0;
   std::unordered_set<ClientConn*> clients_;
   std::unordered_map<int32_t, ClientConn*> clients_by_pid_;
   uint32_t next_cancel_counter_ = 1;

@@ -1,0 +1,149 @@
+// ClientConn, part 4: read/write routing (issue 4) — which pool the next request goes to, read-your-writes
+// floors, and re-running a read on the primary when its replica fails before answering.
+#include "protocol/frame.h"
+#include "protocol/writer.h"
+#include "proxy/batch_scan.h"
+#include "proxy/client_conn.h"
+#include "proxy/log.h"
+#include "proxy/pool.h"
+#include "proxy/process.h"
+#include "proxy/server_conn.h"
+#include "proxy/worker.h"
+#include "router/lsn.h"
+#include "router/route.h"
+
+namespace pgs::proxy {
+
+namespace {
+constexpr size_t kMaxReplayBytes = 1 << 20;  // a larger read is not retried elsewhere
+
+router::ConsistencyMode consistency_of(conf::Consistency c) {
+  switch (c) {
+    case conf::Consistency::eventual:
+      return router::ConsistencyMode::eventual;
+    case conf::Consistency::primary:
+      return router::ConsistencyMode::primary;
+    default:
+      return router::ConsistencyMode::session;
+  }
+}
+
+router::LoadBalance policy_of(conf::LoadBalance p) {
+  switch (p) {
+    case conf::LoadBalance::round_robin:
+      return router::LoadBalance::round_robin;
+    case conf::LoadBalance::weighted:
+      return router::LoadBalance::weighted;
+    default:
+      return router::LoadBalance::least_outstanding;
+  }
+}
+}  // namespace
+
+Pool* ClientConn::choose_pool() {
+  batch_read_only_ = false;
+  replica_batch_.clear();
+  replica_batch_ok_ = false;
+  if (!worker_.routing_enabled()) return primary_pool_;
+  const conf::Config& config = *worker_.snapshot().config;
+  BatchFacts facts = scan_batch(
+      rbuf_.data(), config.proxy.max_message_bytes, [this](std::string_view sql) { return worker_.classify(sql); },
+      [this](std::string_view name) -> const std::string* {
+        const PreparedStatement* ps = find_prepared(name);
+        return ps != nullptr ? &ps->sql : nullptr;
+      });
+  router::RouteInput in;
+  in.statement = facts.summary;
+  if (!facts.complete) in.statement = router::StatementSummary{};  // unknown: a write
+  if (const std::string* hint = request_.gucs.get("pgsidecar.route")) {
+    if (auto h = router::parse_route_hint(*hint)) in.session.route_hint = *h;
+  }
+  uint64_t shared_floor = worker_.process().lsn_floor(request_.database, request_.user).load(std::memory_order_acquire);
+  in.session.lsn_floor = std::max(lsn_floor_, shared_floor);
+  in.replicas = worker_.replica_view();
+  in.counter = worker_.next_route_counter();
+  router::RouteOptions options;
+  options.consistency = consistency_of(config.routing.consistency);
+  options.policy = policy_of(config.routing.load_balance);
+  options.max_lag_bytes = config.routing.max_replica_lag_bytes;
+  options.max_lag = config.routing.max_replica_lag;
+  router::Decision d = router::route(in, options);
+  auto& counts = worker_.hot().routing_decisions[d.primary() ? 0 : 1];
+  size_t reason = static_cast<size_t>(d.reason);
+  if (reason < counts.size()) ++counts[reason];
+  batch_read_only_ = facts.complete && facts.summary.read_only;
+  if (d.primary()) return primary_pool_;
+  Pool* p = worker_.pool_for(request_.database, request_.user, d.target);
+  if (p == nullptr) return primary_pool_;
+  replica_batch_ok_ = true;
+  return p;
+}
+
+void ClientConn::reroute_to_primary() {
+  if (state_ != State::waiting || primary_pool_ == nullptr) return;
+  pool_ = primary_pool_;
+  replica_batch_.clear();
+  replica_batch_ok_ = false;
+  pool_->request_server(this);
+}
+
+void ClientConn::on_server_lost(const std::string& message, bool replied) {
+  bool retry = pool_ != nullptr && pool_->is_replica() && !replied && replica_batch_ok_ &&
+               !replica_batch_.empty() && tracker_.probe_settings().empty() && !tracker_.pinned();
+  server_ = nullptr;
+  if (!retry) {
+    fail("08006", "pgsidecar: server connection lost: " + message);
+    return;
+  }
+  // Nothing of the reply reached the client: run the same read on the primary instead.
+  LOG_INFO("replica failed (" + message + "): re-running a read on the primary");
+  worker_.mark_replica_down(pool_->target_index());
+  ++worker_.hot().replica_retries;
+  outbox().clear();
+  pending_replay_ = std::move(replica_batch_);
+  replica_batch_.clear();
+  replica_batch_ok_ = false;
+  pool_ = primary_pool_;
+  set_state(State::waiting);
+  pool_->request_server(this);
+}
+
+// Sends the request saved from a failed replica to the server just bound, as if it came now.
+void ClientConn::replay_batch() {
+  std::string bytes = std::move(pending_replay_);
+  pending_replay_.clear();
+  protocol::Bytes view(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  size_t offset = 0;
+  while (offset < view.size() && server_ != nullptr) {
+    auto r = protocol::split_frame(view.subspan(offset), worker_.snapshot().config->proxy.max_message_bytes);
+    const auto* f = std::get_if<protocol::Frame>(&r);
+    if (f == nullptr) break;
+    offset += f->size;
+    if (!forward_frame(*f)) return;
+  }
+}
+
+// After a transaction that may have written on the primary: note the primary's WAL position, so this
+// client's (and its pool's) reads go to a replica only once it has replayed that far.
+void ClientConn::start_lsn_probe_if_needed(bool& started) {
+  started = false;
+  if (!wrote_ || pool_ == nullptr || pool_->is_replica() || !worker_.routing_enabled()) return;
+  if (worker_.snapshot().config->routing.consistency != conf::Consistency::session) return;
+  wrote_ = false;
+  probe_kind_ = ProbeKind::lsn;
+  server_->start_probe("SELECT pg_catalog.pg_current_wal_lsn()");
+  started = true;
+}
+
+void ClientConn::on_lsn_row(const std::vector<std::optional<std::string>>& values) {
+  if (values.size() != 1 || !values[0]) return;
+  auto lsn = router::parse_lsn(*values[0]);
+  if (!lsn) return;
+  lsn_floor_ = std::max(lsn_floor_, *lsn);
+  auto& shared = worker_.process().lsn_floor(request_.database, request_.user);
+  uint64_t cur = shared.load(std::memory_order_relaxed);
+  while (cur < *lsn && !shared.compare_exchange_weak(cur, *lsn, std::memory_order_release)) {
+  }
+}
+
+}  // namespace pgs::proxy
