@@ -158,6 +158,29 @@ TEST_F(PinningTest, WithHoldCursorPinsUntilClose) {
   EXPECT_EQ(sqlstate_of(b, "SELECT 1"), "") << "CLOSE ALL unpins";
 }
 
+// A pinned client disconnects with everything held: whoever gets that server next (pool of 1) sees
+// no LISTEN channel, temp table, WITH HOLD cursor or SQL prepared statement of it.
+TEST_F(PinningTest, DisconnectedPinnedClientLeavesNothingBehind) {
+  Proxy& p = start_proxy(small_pool(1, "5s"));
+  {
+    Pg a = connect(p.spec());
+    a.must("LISTEN pgs_leak_ch");
+    a.must("CREATE TEMP TABLE leak_tmp (x int)");
+    a.must("DECLARE leak_cur CURSOR WITH HOLD FOR SELECT 1");
+    a.must("PREPARE leak_q AS SELECT 1");
+  }
+  Pg b = connect(p.spec());
+  PgResult r = b.exec(
+      "SELECT (SELECT count(*) FROM pg_listening_channels()), to_regclass('pg_temp.leak_tmp') IS NULL, "
+      "(SELECT count(*) FROM pg_cursors), (SELECT count(*) FROM pg_prepared_statements "
+      "WHERE name = 'leak_q')");
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r.value(0, 0), "0") << "LISTEN left behind";
+  EXPECT_EQ(r.value(0, 1), "t") << "temp table left behind";
+  EXPECT_EQ(r.value(0, 2), "0") << "cursor left behind";
+  EXPECT_EQ(r.value(0, 3), "0") << "SQL prepared statement left behind";
+}
+
 // pinning = "refuse": statements that would pin fail with 0A000 and nothing is left behind.
 TEST_F(PinningTest, RefuseModeRejectsWith0A000AndStaysUsable) {
   PGS_IT_REQUIRE_PROXY();
