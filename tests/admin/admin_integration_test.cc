@@ -1,1 +1,239 @@
+// The admin console and the metrics/health endpoints of the real pgsidecar binary, with psql,
+// pgbench, libpq, promtool and the Python prometheus_client parser against the dev Postgres.
 #include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "tests/admin/test_util.h"
+#include "tests/integration/harness.h"
+#include "tests/integration/raw_client.h"
+
+namespace pgs::it {
+namespace {
+
+using admin_test::http_get;
+constexpr const char* kAdminDb = "pgsidecar";
+constexpr const char* kBenchDb = "it_pgbench";
+
+class AdminTest : public ProxyTest {
+ protected:
+  std::string admin_conninfo() { return proxy_->conninfo(kAdminUser, kAdminPassword, kAdminDb); }
+  Pg admin() {
+    Pg pg(admin_conninfo());
+    if (!pg.ok()) throw std::runtime_error("admin login failed: " + pg.error());
+    return pg;
+  }
+};
+
+// Sum of every pgsidecar_queries_total sample; -1 when absent.
+long queries_total(const std::string& body) {
+  static const std::regex re(R"(^pgsidecar_queries_total\{[^}]*\} ([0-9.e+]+)$)", std::regex::multiline);
+  long sum = -1;
+  for (std::sregex_iterator it(body.begin(), body.end(), re), end; it != end; ++it) {
+    sum = (sum < 0 ? 0 : sum) + static_cast<long>(std::stod((*it)[1]));
+  }
+  return sum;
+}
+
+TEST_F(AdminTest, EveryShowCommandThroughPsql) {
+  PGS_IT_REQUIRE_PROXY();
+  ProxyOptions o;
+  o.with_replica = true;
+  Proxy& p = start_proxy(o);
+  Pg client(p.spec());
+  ASSERT_TRUE(client.ok()) << client.error();
+  client.must("SELECT 1");
+  struct Case {
+    const char* command;
+    const char* header;  // a column name psql must print
+    bool rows;           // at least one row expected
+  };
+  const Case cases[] = {{"POOLS", "cl_waiting", true},     {"STATS", "total_xact_count", true},
+                        {"CLIENTS", "connect_time", true}, {"SERVERS", "remote_pid", true},
+                        {"CONFIG", "key", true},           {"VERSION", "version", true},
+                        {"HELP", "description", true},     {"REPLICAS", "lag_bytes", true},
+                        {"CACHE", "hits", false},          {"DIGESTS", "fingerprint", false}};
+  for (const Case& c : cases) {
+    // Client and server rows are published once a second: wait for them.
+    RunResult last;
+    bool ok = wait_until(
+        [&] {
+          last = run_psql(admin_conninfo(), std::string("SHOW ") + c.command + ";\n", {"-v", "ON_ERROR_STOP=1"});
+          if (last.exit_code != 0 || last.out.find(c.header) == std::string::npos) return false;
+          return !c.rows || last.out.find("(0 rows)") == std::string::npos;
+        },
+        Millis(10000), Millis(200));
+    EXPECT_TRUE(ok) << c.command << "\n" << last.describe();
+  }
+  RunResult bad = run_psql(admin_conninfo(), "SHOW NONSENSE;\n", {"-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("42601"), std::string::npos) << bad.describe();
+  EXPECT_NE(bad.err.find("SHOW POOLS"), std::string::npos) << bad.describe();  // the hint
+}
+
+TEST_F(AdminTest, NonAdminUserIsRefused) {
+  PGS_IT_REQUIRE_PROXY();
+  Proxy& p = start_proxy();
+  RawConn c(p.host(), p.port());
+  LoginOutcome out = login(c, kUser, kPassword, kAdminDb);
+  EXPECT_FALSE(out.ok);
+  ASSERT_TRUE(out.error.has_value()) << out.describe();
+  EXPECT_EQ(out.error->sqlstate(), "28000") << out.describe();
+  RawConn a(p.host(), p.port());
+  EXPECT_TRUE(login(a, kAdminUser, kAdminPassword, kAdminDb).ok);
+}
+
+TEST_F(AdminTest, ReloadAppliesAndABrokenFileIsAnErrorThatKeepsServing) {
+  PGS_IT_REQUIRE_PROXY();
+  Proxy& p = start_proxy();
+  Pg a = admin();
+  PgResult ok = a.exec("RELOAD");
+  EXPECT_TRUE(ok.ok()) << ok.error();
+  std::string good = read_file_tail(p.config_path());
+  { std::ofstream(p.config_path(), std::ios::app) << "\n[pool]\npool_size = \"many\"\n"; }
+  PgResult bad = a.exec("RELOAD");
+  EXPECT_FALSE(bad.ok());
+  EXPECT_EQ(bad.sqlstate(), "F0000") << bad.error();
+  Pg client(p.spec());
+  ASSERT_TRUE(client.ok()) << client.error();
+  EXPECT_EQ(client.scalar("SELECT 41 + 1"), "42");
+  { std::ofstream(p.config_path(), std::ios::trunc) << good; }
+  EXPECT_TRUE(a.exec("RELOAD").ok());
+  // Both reload outcomes are counted on /metrics.
+  auto m = http_get(p.metrics_port(), "/metrics");
+  ASSERT_EQ(m.status, 200);
+  EXPECT_NE(m.body.find("pgsidecar_config_reloads_total{result=\"ok\"} 2\n"), std::string::npos) << m.body;
+  EXPECT_NE(m.body.find("pgsidecar_config_reloads_total{result=\"error\"} 1\n"), std::string::npos);
+}
+
+TEST_F(AdminTest, PauseHoldsANewTransactionUntilResume) {
+  PGS_IT_REQUIRE_PROXY();
+  Proxy& p = start_proxy();
+  Pg client(p.spec());
+  ASSERT_TRUE(client.ok()) << client.error();
+  client.must("SELECT 1");
+  Pg a = admin();
+  ASSERT_TRUE(a.exec("PAUSE").ok());
+  ASSERT_EQ(PQsendQuery(client.get(), "SELECT 7"), 1);
+  auto answered = [&] {
+    PQconsumeInput(client.get());
+    return PQisBusy(client.get()) == 0;
+  };
+  // Must still be waiting after a while (the condition is expected NOT to become true).
+  EXPECT_FALSE(wait_until(answered, Millis(800))) << "a paused proxy answered a new transaction";
+  ASSERT_TRUE(a.exec("RESUME").ok());
+  ASSERT_TRUE(wait_until(answered, Millis(10000))) << "RESUME did not release the waiting client";
+  PgResult r(PQgetResult(client.get()));
+  EXPECT_EQ(r.value(0, 0), "7") << r.error();
+  while (PGresult* extra = PQgetResult(client.get())) PQclear(extra);
+}
+
+void init_bench_tables() {
+  ensure_database(kBenchDb);
+  ConnSpec s;
+  s.dbname = kBenchDb;
+  Pg pg(s);
+  if (!pg.ok()) throw std::runtime_error(pg.error());
+  PgResult r = pg.exec("SELECT count(*) FROM pgbench_branches");
+  if (r.ok() && r.value(0, 0) == "1") return;
+  RunResult init = run_program({"pgbench", "-i", "-s", "1", "-q", "-h", kHost, "-p", std::to_string(kPrimaryPort),
+                                "-U", kUser, kBenchDb},
+                               {{"PGPASSWORD", kPassword}, {"PGSSLMODE", "disable"}}, Millis(60000));
+  if (init.exit_code != 0) throw std::runtime_error("pgbench -i failed: " + init.describe());
+}
+
+TEST_F(AdminTest, MetricsDuringPgbenchPassPromtoolAndCountEveryTransaction) {
+  PGS_IT_REQUIRE_PROXY();
+  init_bench_tables();
+  ProxyOptions o;
+  o.databases = {kDatabase, kBenchDb};
+  Proxy& p = start_proxy(o);
+  auto before = http_get(p.metrics_port(), "/metrics");
+  ASSERT_EQ(before.status, 200) << "no /metrics on port " << p.metrics_port();
+  long start_count = std::max(0L, queries_total(before.body));
+  std::string log = p.dir() + "/pgbench.log";
+  Child bench = Child::spawn({"pgbench", "-n", "-h", p.host(), "-p", std::to_string(p.port()), "-U", kUser, "-c",
+                              "64", "-j", "2", "-T", "3", "-b", "select-only", kBenchDb},
+                             {{"PGPASSWORD", kPassword}, {"PGSSLMODE", "disable"}}, log);
+  // Scrape while pgbench runs, until the counter moves.
+  admin_test::HttpReply during;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        during = http_get(p.metrics_port(), "/metrics");
+        return during.status == 200 && queries_total(during.body) > start_count;
+      },
+      Millis(10000), Millis(100)));
+  ASSERT_TRUE(bench.wait_exit(Millis(60000)));
+  std::string out = read_file_tail(log);
+  ASSERT_EQ(bench.exit_code().value_or(-1), 0) << out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(transactions actually processed: (\d+))"))) << out;
+  long processed = std::stol(m[1]);
+  EXPECT_GT(processed, 64);
+  // select-only is one statement per transaction; stats are published every tick.
+  admin_test::HttpReply after;
+  bool counted = wait_until(
+      [&] {
+        after = http_get(p.metrics_port(), "/metrics");
+        return queries_total(after.body) - start_count >= processed;
+      },
+      Millis(10000), Millis(100));
+  EXPECT_TRUE(counted) << "queries_total grew by " << queries_total(after.body) - start_count << ", pgbench: "
+                       << processed;
+  for (const auto* scrape : {&during, &after}) {
+    if (std::string(PGS_PROMTOOL).empty()) break;
+    auto lint = admin_test::run_with_stdin(std::string(PGS_PROMTOOL) + " check metrics", scrape->body);
+    EXPECT_EQ(lint.status, 0) << lint.output;
+    EXPECT_EQ(lint.output, "") << "promtool findings";
+  }
+  auto py = admin_test::python_sum(PGS_SYSTEM_PYTHON, "pgsidecar_queries_total", after.body);
+  ASSERT_EQ(py.status, 0) << py.output;
+  EXPECT_EQ(std::stol(py.output), queries_total(after.body));
+  for (const char* family : {"pgsidecar_client_connections{", "pgsidecar_server_connections{",
+                             "pgsidecar_pool_wait_seconds_bucket{", "pgsidecar_query_duration_seconds_count{",
+                             "pgsidecar_transaction_duration_seconds_count{", "pgsidecar_client_bytes_sent_total ",
+                             "pgsidecar_uptime_seconds "}) {
+    EXPECT_NE(after.body.find(family), std::string::npos) << family;
+  }
+}
+
+TEST_F(AdminTest, HealthzAndReadyzWithThePrimaryUp) {
+  PGS_IT_REQUIRE_PROXY();
+  Proxy& p = start_proxy();
+  EXPECT_EQ(http_get(p.metrics_port(), "/healthz").status, 200);
+  auto r = http_get(p.metrics_port(), "/readyz");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("\"primary\":\"up\""), std::string::npos) << r.body;
+  auto d = http_get(p.metrics_port(), "/digests");
+  EXPECT_EQ(d.status, 200);
+  EXPECT_EQ(d.body.substr(0, 1), "[");
+}
+
+// The shared primary is never stopped: a proxy whose primary port has no listener is unready.
+TEST_F(AdminTest, ReadyzIs503WhenThePrimaryIsUnreachable) {
+  PGS_IT_REQUIRE_PROXY();
+  require_dev_services();
+  char tmpl[] = "/tmp/pgs_admin_itXXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  uint16_t dead = free_port(), listen = free_port(), metrics = free_port();
+  std::string config = render_config(ProxyOptions{}, listen, metrics);
+  std::string from = "port = " + std::to_string(kPrimaryPort);
+  ASSERT_NE(config.find(from), std::string::npos);
+  config.replace(config.find(from), from.size(), "port = " + std::to_string(dead));
+  { std::ofstream(dir + "/pgsidecar.toml") << config; }
+  Child proxy = Child::spawn({proxy_binary(), "--config", dir + "/pgsidecar.toml"}, {}, dir + "/stderr.log");
+  EXPECT_TRUE(wait_until([&] { return http_get(metrics, "/healthz").status == 200; }, Millis(15000)))
+      << read_file_tail(dir + "/stderr.log");
+  auto r = http_get(metrics, "/readyz");
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_NE(r.body.find("\"primary\":\"down\""), std::string::npos) << r.body;
+  proxy.stop(Millis(5000));
+  std::system(("rm -rf '" + dir + "'").c_str());
+}
+
+}  // namespace
+}  // namespace pgs::it
