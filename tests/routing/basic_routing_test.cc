@@ -1,0 +1,153 @@
+// Read/write routing through the real proxy with the shared dev replica (:15433), which these tests
+// only read from: which node answers is told by pg_is_in_recovery() inside the statement itself, and
+// for one statement by pg_stat_statements call counts on each node.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "tests/integration/harness.h"
+#include "tests/routing/routing_support.h"
+
+namespace pgs::it::routing {
+namespace {
+
+constexpr Millis kRouteDeadline(15000);
+
+class BasicRoutingTest : public ProxyTest {
+ protected:
+  static void SetUpTestSuite() {
+    require_dev_services();
+    Pg owner(ConnSpec{});
+    if (!owner.ok()) throw std::runtime_error("flopods login: " + owner.error());
+    owner.must("CREATE TABLE IF NOT EXISTS pgs_routing_basic (id int PRIMARY KEY, v int NOT NULL DEFAULT 0)");
+    owner.must("INSERT INTO pgs_routing_basic VALUES (1, 0) ON CONFLICT DO NOTHING");
+    owner.must("CREATE SEQUENCE IF NOT EXISTS pgs_routing_seq");
+    // Not on the classifier's list of read-only functions: only a replica hint may send it to a replica.
+    owner.must("CREATE OR REPLACE FUNCTION pgs_routing_ro() RETURNS boolean LANGUAGE sql STABLE "
+               "AS 'SELECT pg_catalog.pg_is_in_recovery()'");
+    ConnSpec replica;
+    replica.port = kReplicaPort;
+    bool replicated = wait_until(
+        [&] {
+          Pg r(replica);
+          return r.ok() && r.scalar("SELECT to_regproc('pgs_routing_ro') IS NOT NULL AND "
+                                    "to_regclass('pgs_routing_seq') IS NOT NULL") == "t";
+        },
+        Millis(30000), Millis(50));
+    if (!replicated) throw std::runtime_error("the shared replica did not replay the test objects");
+  }
+
+  void SetUp() override {
+    ProxyTest::SetUp();
+    if (is_direct()) GTEST_SKIP() << "needs the pgsidecar process";
+    start_proxy(routing_options({{"replica1", kReplicaPort}}));
+    pg_ = std::make_unique<Pg>(proxy_->spec());
+    ASSERT_TRUE(pg_->ok()) << pg_->error();
+    // The health monitor needs a round or two before the replica is eligible.
+    ASSERT_TRUE(wait_node(*pg_, "replica", kRouteDeadline)) << node_of(*pg_);
+  }
+
+  // A read after a write waits (deadline) for the replica to pass the read-your-writes floor.
+  void expect_reads_return_to_replica() {
+    EXPECT_TRUE(wait_node(*pg_, "replica", kRouteDeadline)) << node_of(*pg_);
+  }
+
+  std::unique_ptr<Pg> pg_;
+};
+
+TEST_F(BasicRoutingTest, PlainSelectRunsOnReplica) {
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(node_of(*pg_), "replica") << "try " << i;
+  PgResult r = pg_->exec_params("SELECT pg_is_in_recovery(), $1::int", {"7"});
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r.value(0, 0), "t") << "extended-protocol read went to the primary";
+}
+
+TEST_F(BasicRoutingTest, SelectForUpdateRunsOnPrimary) {
+  EXPECT_EQ(node_of(*pg_, "SELECT pg_is_in_recovery() FROM pgs_routing_basic WHERE id = 1 FOR UPDATE"), "primary");
+  EXPECT_EQ(node_of(*pg_, "SELECT pg_is_in_recovery() FROM pgs_routing_basic WHERE id = 1 FOR SHARE"), "primary");
+  PgResult r = pg_->exec_params("SELECT pg_is_in_recovery() FROM pgs_routing_basic WHERE id = $1 FOR UPDATE", {"1"});
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r.value(0, 0), "f");
+}
+
+TEST_F(BasicRoutingTest, NextvalRunsOnPrimary) {
+  EXPECT_EQ(node_of(*pg_, "SELECT pg_is_in_recovery(), nextval('pgs_routing_seq')"), "primary");
+  expect_reads_return_to_replica();
+}
+
+TEST_F(BasicRoutingTest, InsertAndUpdateRunOnPrimary) {
+  EXPECT_EQ(node_of(*pg_, "INSERT INTO pgs_routing_basic (id) VALUES (2) ON CONFLICT (id) DO UPDATE "
+                          "SET v = pgs_routing_basic.v + 1 RETURNING pg_is_in_recovery()"),
+            "primary");
+  EXPECT_EQ(node_of(*pg_, "UPDATE pgs_routing_basic SET v = v + 1 WHERE id = 1 RETURNING pg_is_in_recovery()"),
+            "primary");
+  EXPECT_EQ(node_of(*pg_, "WITH u AS (UPDATE pgs_routing_basic SET v = v + 1 WHERE id = 1 RETURNING v) "
+                          "SELECT pg_is_in_recovery() FROM u"),
+            "primary");
+  expect_reads_return_to_replica();
+}
+
+TEST_F(BasicRoutingTest, ReadWriteTransactionRunsOnPrimary) {
+  pg_->must("BEGIN");
+  EXPECT_EQ(node_of(*pg_), "primary") << "a plain SELECT inside BEGIN ... COMMIT";
+  EXPECT_EQ(node_of(*pg_), "primary");
+  pg_->must("COMMIT");
+  std::vector<PgResult> all = pg_->exec_all("BEGIN; SELECT pg_is_in_recovery(); COMMIT");
+  ASSERT_EQ(all.size(), 3u);
+  ASSERT_TRUE(all[1].ok()) << all[1].error();
+  EXPECT_EQ(all[1].value(0, 0), "f") << "one Query message: BEGIN; SELECT; COMMIT";
+  EXPECT_EQ(node_of(*pg_, "BEGIN; SELECT pg_is_in_recovery(); SELECT pg_is_in_recovery()"), "primary");
+  pg_->must("COMMIT");
+  expect_reads_return_to_replica();
+}
+
+TEST_F(BasicRoutingTest, ReadOnlyTransactionRunsOnReplica) {
+  pg_->must("BEGIN READ ONLY");
+  EXPECT_EQ(node_of(*pg_), "replica");
+  EXPECT_EQ(node_of(*pg_, "SELECT pg_is_in_recovery() FROM pgs_routing_basic WHERE id = 1"), "replica");
+  pg_->must("COMMIT");
+  pg_->must("START TRANSACTION READ ONLY, ISOLATION LEVEL REPEATABLE READ");
+  EXPECT_EQ(node_of(*pg_), "replica");
+  pg_->must("COMMIT");
+}
+
+TEST_F(BasicRoutingTest, CommentHintsWinBothWays) {
+  EXPECT_EQ(node_of(*pg_, "/* pgsidecar: primary */ SELECT pg_is_in_recovery()"), "primary");
+  EXPECT_EQ(node_of(*pg_, "SELECT pgs_routing_ro()"), "primary") << "a function not known read-only";
+  EXPECT_EQ(node_of(*pg_, "/* pgsidecar: replica */ SELECT pgs_routing_ro()"), "replica");
+  EXPECT_EQ(node_of(*pg_, "/* pgsidecar: replica */ SELECT pg_is_in_recovery() FROM pgs_routing_basic "
+                          "WHERE id = 1 FOR UPDATE"),
+            "primary")
+      << "a replica hint must not send a row-locking statement to a replica";
+  PgResult r = pg_->exec_params("/* pgsidecar: primary */ SELECT pg_is_in_recovery(), $1::int", {"1"});
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r.value(0, 0), "f") << "extended protocol: primary hint ignored";
+}
+
+TEST_F(BasicRoutingTest, SetRouteHintAppliesFromNextTransaction) {
+  pg_->must("SET pgsidecar.route = primary");
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(node_of(*pg_), "primary") << "try " << i;
+  pg_->must("SET pgsidecar.route = replica");
+  EXPECT_EQ(node_of(*pg_, "SELECT pgs_routing_ro()"), "replica");
+  pg_->must("SET pgsidecar.route = auto");
+  EXPECT_EQ(node_of(*pg_), "replica");
+  EXPECT_EQ(node_of(*pg_, "SELECT pgs_routing_ro()"), "primary");
+  pg_->must("SET pgsidecar.route = primary");
+  pg_->must("RESET pgsidecar.route");
+  EXPECT_EQ(node_of(*pg_), "replica") << "RESET pgsidecar.route";
+}
+
+// The same statement text, run N times, is counted by pg_stat_statements on the replica only.
+TEST_F(BasicRoutingTest, StatementCountsPerNode) {
+  std::string tag = "pgs_routing_probe_" + std::to_string(std::random_device{}() % 1000000000);
+  std::string sql = "SELECT pg_is_in_recovery() AS " + tag;
+  long primary_before = statement_calls(kPrimaryPort, tag);
+  long replica_before = statement_calls(kReplicaPort, tag);
+  constexpr int kRuns = 25;
+  for (int i = 0; i < kRuns; ++i) ASSERT_EQ(node_of(*pg_, sql), "replica") << "try " << i;
+  EXPECT_EQ(statement_calls(kReplicaPort, tag) - replica_before, kRuns);
+  EXPECT_EQ(statement_calls(kPrimaryPort, tag) - primary_before, 0);
+}
+
+}  // namespace
+}  // namespace pgs::it::routing

@@ -1,0 +1,142 @@
+#include "tests/routing/private_replica.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <stdexcept>
+
+namespace pgs::it::routing {
+
+namespace {
+constexpr const char* kPgBin = "/usr/lib/postgresql/15/bin/";
+constexpr const char* kReplicationUser = "replicator";
+constexpr const char* kReplicationPassword = "replicator-dev";
+
+std::string make_temp_dir() {
+  std::string pattern = "/tmp/pgs-routing-replica-XXXXXX";
+  if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  // The postgres OS user must be able to enter it (the data dir inside is its own, mode 0700).
+  chmod(pattern.c_str(), 0755);
+  return pattern;
+}
+}  // namespace
+
+RunResult PrivateReplica::as_postgres(const std::vector<std::string>& argv, Millis timeout) const {
+  std::vector<std::string> full = {"runuser", "-u", "postgres", "--"};
+  full.insert(full.end(), argv.begin(), argv.end());
+  return run_program(full, {{"PGSSLMODE", "disable"}}, timeout);
+}
+
+PrivateReplica::PrivateReplica() {
+  require_dev_services();
+  dir_ = make_temp_dir();
+  data_ = dir_ + "/data";
+  sock_ = dir_ + "/sock";
+  log_ = dir_ + "/postgres.log";
+  port_ = free_port();
+  RunResult mk = run_program({"install", "-d", "-o", "postgres", "-g", "postgres", "-m", "0700", data_, sock_},
+                             {}, Millis(10000));
+  if (mk.exit_code != 0) throw std::runtime_error("install -d failed: " + mk.describe());
+  RunResult bb = as_postgres({"env", std::string("PGPASSWORD=") + kReplicationPassword,
+                              std::string(kPgBin) + "pg_basebackup", "-h", kHost, "-p",
+                              std::to_string(kPrimaryPort), "-U", kReplicationUser, "-D", data_, "-R",
+                              "-X", "stream", "-c", "fast", "--no-sync"},
+                             Millis(120000));
+  if (bb.exit_code != 0) throw std::runtime_error("pg_basebackup failed: " + bb.describe());
+  write_conf();
+  start();
+}
+
+PrivateReplica::~PrivateReplica() {
+  as_postgres({std::string(kPgBin) + "pg_ctl", "stop", "-D", data_, "-m", "immediate", "-w", "-t", "30"},
+              Millis(40000));
+  if (std::getenv("PGS_IT_KEEP") == nullptr) run_program({"rm", "-rf", dir_}, {}, Millis(60000));
+}
+
+// The copy's dev.conf (included from postgresql.conf) came from the primary; replace it wholesale.
+void PrivateReplica::write_conf() const {
+  std::string path = data_ + "/dev.conf";
+  {
+    std::ofstream f(path, std::ios::trunc);
+    f << "# Written by tests/routing/private_replica.cc\n"
+      << "listen_addresses = '127.0.0.1'\nport = " << port_ << "\nunix_socket_directories = '" << sock_
+      << "'\nmax_connections = 100\nshared_buffers = 32MB\n"
+      << "shared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track = all\n"
+      << "hot_standby = on\nhot_standby_feedback = off\nfsync = off\n"
+      << "recovery_min_apply_delay = '" << apply_delay_ms_ << "ms'\n"
+      << "log_line_prefix = '%m [%p] %q%u@%d '\nlog_min_messages = warning\n";
+    if (!f) throw std::runtime_error("cannot write " + path);
+  }
+  run_program({"chown", "postgres:postgres", path}, {}, Millis(10000));
+}
+
+std::string PrivateReplica::log_tail() const { return read_file_tail(log_, 4000); }
+
+void PrivateReplica::start() {
+  RunResult r = as_postgres({std::string(kPgBin) + "pg_ctl", "start", "-D", data_, "-l", log_, "-w", "-t", "60"},
+                            Millis(70000));
+  if (r.exit_code != 0) throw std::runtime_error("pg_ctl start failed: " + r.describe() + "\n" + log_tail());
+  if (!wait_until([this] { return streaming(); }, Millis(60000), Millis(50))) {
+    throw std::runtime_error("private replica on :" + std::to_string(port_) + " does not stream\n" + log_tail());
+  }
+}
+
+void PrivateReplica::stop() {
+  RunResult r = as_postgres({std::string(kPgBin) + "pg_ctl", "stop", "-D", data_, "-m", "fast", "-w", "-t", "60"},
+                            Millis(70000));
+  if (r.exit_code != 0) throw std::runtime_error("pg_ctl stop failed: " + r.describe());
+}
+
+Pg PrivateReplica::superuser(const std::string& dbname) const {
+  ConnSpec s;
+  s.port = port_;
+  s.dbname = dbname;
+  s.user = kSuperUser;
+  s.password = kSuperPassword;
+  s.extra["connect_timeout"] = "3";
+  s.extra["application_name"] = "pgs-routing-test";
+  return Pg(s);
+}
+
+bool PrivateReplica::streaming() const {
+  Pg pg = superuser();
+  if (!pg.ok()) return false;
+  PgResult r = pg.exec(
+      "SELECT pg_is_in_recovery() AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')");
+  return r.ok() && r.rows() == 1 && r.value(0, 0) == "t";
+}
+
+void PrivateReplica::set_apply_delay(int ms) {
+  apply_delay_ms_ = ms;
+  write_conf();
+  Pg pg = superuser();
+  pg.must("SELECT pg_reload_conf()");
+  std::string want = ms == 0 ? "0" : std::to_string(ms) + "ms";
+  bool ok = wait_until(
+      [&] {
+        Pg fresh = superuser();
+        return fresh.ok() && fresh.scalar("SHOW recovery_min_apply_delay") == want;
+      },
+      Millis(10000), Millis(50));
+  if (!ok) throw std::runtime_error("recovery_min_apply_delay did not become " + want);
+}
+
+void PrivateReplica::pause_replay() { superuser().must("SELECT pg_wal_replay_pause()"); }
+void PrivateReplica::resume_replay() { superuser().must("SELECT pg_wal_replay_resume()"); }
+
+void PrivateReplica::wait_caught_up(Millis deadline) const {
+  std::string target = it::superuser().scalar("SELECT pg_current_wal_lsn()");
+  bool ok = wait_until(
+      [&] {
+        Pg pg = superuser();
+        if (!pg.ok()) return false;
+        PgResult r = pg.exec_params("SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn", {target});
+        return r.ok() && r.rows() == 1 && r.value(0, 0) == "t";
+      },
+      deadline, Millis(20));
+  if (!ok) throw std::runtime_error("private replica did not replay up to " + target + "\n" + log_tail());
+}
+
+}  // namespace pgs::it::routing

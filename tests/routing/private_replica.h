@@ -1,0 +1,52 @@
+// PrivateReplica: a streaming replica of the shared dev primary that only this test process uses, so
+// tests may stop, delay or pause it without touching the shared replica on :15433.
+//
+// It is a slot-less pg_basebackup -R (as the postgres OS user, role replicator) into a temp dir, on a
+// free port, with its own unix socket dir; settings live in the copy's dev.conf, which this class
+// rewrites (the primary's copy would point it at :15433). Every wait has a deadline; failures throw
+// std::runtime_error with the node's log tail. The destructor stops it (immediate) and deletes the dir.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "tests/integration/harness.h"
+
+namespace pgs::it::routing {
+
+class PrivateReplica {
+ public:
+  // Base backup + start + wait until it streams. Throws on failure.
+  PrivateReplica();
+  ~PrivateReplica();
+  PrivateReplica(const PrivateReplica&) = delete;
+  PrivateReplica& operator=(const PrivateReplica&) = delete;
+
+  uint16_t port() const { return port_; }
+  const std::string& dir() const { return dir_; }
+  std::string log_tail() const;
+
+  // pg_ctl start -w / stop -m fast -w. start() then waits until it streams again.
+  void start();
+  void stop();
+  // recovery_min_apply_delay (ms; 0 = off), applied by a reload; waits until SHOW reports it.
+  void set_apply_delay(int ms);
+  // pg_wal_replay_pause() / pg_wal_replay_resume() as the superuser on this node.
+  void pause_replay();
+  void resume_replay();
+  // True when the node accepts connections, is in recovery and its WAL receiver streams.
+  bool streaming() const;
+  // Waits until this node has replayed the primary's current WAL position (deadline).
+  void wait_caught_up(Millis deadline) const;
+  // Superuser connection to this node.
+  Pg superuser(const std::string& dbname = "postgres") const;
+
+ private:
+  void write_conf() const;
+  RunResult as_postgres(const std::vector<std::string>& argv, Millis timeout) const;
+  std::string dir_, data_, sock_, log_;
+  uint16_t port_ = 0;
+  int apply_delay_ms_ = 0;
+};
+
+}  // namespace pgs::it::routing

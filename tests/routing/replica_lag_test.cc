@@ -1,0 +1,56 @@
+// Lag above max_replica_lag_bytes moves reads to the primary: replay is paused on the private replica
+// while the primary writes ~1MB of WAL (limit 64kB; the time limit is 1h, so only bytes count); after
+// resuming, reads come back to the replica.
+#include <gtest/gtest.h>
+
+#include "tests/integration/harness.h"
+#include "tests/routing/private_env.h"
+#include "tests/routing/routing_support.h"
+
+namespace pgs::it::routing {
+namespace {
+
+class ReplicaLagTest : public ProxyTest {
+ protected:
+  void SetUp() override {
+    ProxyTest::SetUp();
+    if (is_direct()) GTEST_SKIP() << "needs the pgsidecar process";
+    PrivateReplica& replica = private_replica();
+    replica.set_apply_delay(0);
+    replica.wait_caught_up(Millis(30000));
+    start_proxy(routing_options({{"private1", replica.port()}},
+                                "max_replica_lag_bytes = \"64kB\"\nmax_replica_lag = \"1h\"\n"));
+  }
+
+  void TearDown() override {
+    if (!is_direct() && paused_) private_replica().resume_replay();
+    ProxyTest::TearDown();
+  }
+
+  bool paused_ = false;
+};
+
+TEST_F(ReplicaLagTest, ReadsLeaveALaggingReplicaAndReturn) {
+  Pg pg(proxy_->spec());
+  ASSERT_TRUE(pg.ok()) << pg.error();
+  ASSERT_TRUE(wait_node(pg, "replica", Millis(15000))) << node_of(pg);
+
+  PrivateReplica& replica = private_replica();
+  replica.pause_replay();
+  paused_ = true;
+  ASSERT_TRUE(wait_until([&] { return replica.superuser().scalar("SELECT pg_get_wal_replay_pause_state()") == "paused"; },
+                         Millis(10000)));
+  Pg su = superuser(kDatabase);
+  ASSERT_TRUE(su.ok()) << su.error();
+  su.must("SELECT pg_logical_emit_message(false, 'pgs-routing-test', repeat('x', 1048576))");
+  EXPECT_TRUE(wait_node(pg, "primary", Millis(10000)))
+      << "reads still go to a replica 1MB behind with max_replica_lag_bytes = 64kB: " << node_of(pg);
+
+  replica.resume_replay();
+  paused_ = false;
+  EXPECT_TRUE(wait_node(pg, "replica", Millis(15000))) << "reads did not come back after replay resumed: "
+                                                       << node_of(pg);
+}
+
+}  // namespace
+}  // namespace pgs::it::routing

@@ -1,0 +1,34 @@
+// Shared helpers of the routing suites: a proxy config with replicas and a [routing] table, and
+// "which node answered" checks through pg_is_in_recovery().
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tests/integration/harness.h"
+
+namespace pgs::it::routing {
+
+struct ReplicaEntry {
+  std::string name;
+  uint16_t port = 0;
+};
+
+// ProxyOptions with `replicas` as [[replicas]] and a [routing] table: the dev monitor login, a fast
+// health check (100ms), then `routing_keys` (extra "key = value" lines of [routing]).
+ProxyOptions routing_options(const std::vector<ReplicaEntry>& replicas, const std::string& routing_keys = "");
+
+// Runs `sql` (first column must be pg_is_in_recovery()) and returns "replica", "primary", or
+// "error: [SQLSTATE] message".
+std::string node_of(Pg& pg, const std::string& sql = "SELECT pg_is_in_recovery()");
+
+// Polls node_of(pg, sql) until it equals `want` ("replica" / "primary"); false at the deadline.
+bool wait_node(Pg& pg, const std::string& want, Millis deadline,
+               const std::string& sql = "SELECT pg_is_in_recovery()");
+
+// Sum of pg_stat_statements.calls on the node at `port` (superuser) for statements whose text
+// contains `needle`.
+long statement_calls(uint16_t port, const std::string& needle);
+
+}  // namespace pgs::it::routing
