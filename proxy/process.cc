@@ -146,13 +146,18 @@ int Process::run() {
       {.stats = [this] { return stats(); },
        .readiness =
            [this] {
-             // TODO(lead): draining from an atomic stopping_; replicas/redis once the monitor is wired.
+             // The monitor's last round reached the primary, or (no monitor, or its login fails) a ping does.
+             // TODO(lead): draining needs stopping_ as std::atomic<bool> (read here on the HTTP thread).
+             auto h = health();
              const auto& primary = snapshot()->config->primary;
-             obs::Readiness r;
-             r.primary_reachable = admin::postgres_reachable(primary.host, primary.port, 2);
-             return r;
+             bool up = (h && h->primary_reachable) || admin::postgres_reachable(primary.host, primary.port, 2);
+             return admin::readiness_from(h.get(), up, false);
            },
-       .process = [this] { return admin::ProcessFacts{.reloads_ok = reloads_ok(), .reloads_failed = reloads_failed()}; },
+       .process =
+           [this] {
+             return admin::ProcessFacts{
+                 .reloads_ok = reloads_ok(), .reloads_failed = reloads_failed(), .health = health()};
+           },
        .digests = {}});
   const std::string obs_error = obs_server.start();
   if (!obs_error.empty()) {

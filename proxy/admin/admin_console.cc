@@ -75,7 +75,12 @@ bool show(std::string& out, const std::string& what, const AdminHooks& hooks) {
     auto snap = snapshot_of(hooks);
     conf::Config empty;
     const conf::Config& config = snap && snap->config ? *snap->config : empty;
-    encode(out, what == "CONFIG" ? show_config(config) : show_replicas(config));
+    if (what == "CONFIG") {
+      encode(out, show_config(config));
+    } else {
+      auto health = hooks.health ? hooks.health() : nullptr;
+      encode(out, show_replicas(config, health.get()));
+    }
     return true;
   }
   return false;

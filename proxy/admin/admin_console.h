@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/monitor/health_types.h"
 #include "proxy/secrets.h"
 #include "proxy/stats.h"
 
@@ -23,6 +24,8 @@ struct AdminHooks {
   std::function<void(bool paused)> set_paused;       // PAUSE (true) / RESUME (false)
   std::function<void()> shutdown;                    // SHUTDOWN: as SIGTERM
   std::string version;
+  // Replica health for SHOW REPLICAS; unset or null: configured replicas listed with state "unknown".
+  std::function<std::shared_ptr<const monitor::HealthSnapshot>()> health;
 };
 
 // Runs one Query message's text (several ';'-separated commands allowed). Returns the reply messages

@@ -46,6 +46,10 @@ void merge_totals(WorkerStats& into, const WorkerStats& w) {
     into.queries_by_target[t] += w.queries_by_target[t];
   }
   for (const auto& [cls, n] : w.errors_by_class) into.errors_by_class[cls] += n;
+  for (size_t t = 0; t < into.routing_decisions.size(); ++t) {
+    for (size_t r = 0; r < into.routing_decisions[t].size(); ++r) into.routing_decisions[t][r] += w.routing_decisions[t][r];
+  }
+  into.replica_retries += w.replica_retries;
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include "proxy/admin/aggregate.h"
 #include "proxy/obs/exposition.h"
 #include "proxy/obs/metrics.h"
+#include "router/route.h"
 
 namespace pgs::proxy::admin {
 
@@ -75,6 +76,13 @@ void traffic(Builder& b, const WorkerStats& all) {
   for (const auto& [cls, n] : all.errors_by_class) b.counter(MetricId::errors_total, {cls}, n);
   b.counter(MetricId::client_bytes_received_total, {}, all.bytes_received);
   b.counter(MetricId::client_bytes_sent_total, {}, all.bytes_sent);
+  for (size_t t = 0; t < all.routing_decisions.size(); ++t) {
+    std::string_view target = t == 0 ? "primary" : "replica";
+    for (size_t r = 0; r < router::kReasonNames.size() && r < all.routing_decisions[t].size(); ++r) {
+      if (all.routing_decisions[t][r] == 0) continue;
+      b.counter(MetricId::routing_decisions_total, {target, router::kReasonNames[r]}, all.routing_decisions[t][r]);
+    }
+  }
   for (size_t r = 0; r < kPinReasonCount; ++r) {
     b.gauge(MetricId::pinned_clients, {pin_reason_name(static_cast<PinReason>(r))},
             static_cast<double>(all.pinned_clients[r]));
@@ -88,9 +96,35 @@ void process(Builder& b, const WorkerStats& all, const ProcessFacts& f) {
   b.counter(MetricId::config_reloads_total, {"ok"}, f.reloads_ok);
   b.counter(MetricId::config_reloads_total, {"error"}, f.reloads_failed);
   b.gauge(MetricId::uptime_seconds, {}, f.uptime_seconds);
+  if (!f.health) return;
+  for (const monitor::NodeHealth& n : f.health->replicas) {
+    const std::string& name = n.node.name;
+    b.gauge(MetricId::replica_healthy, {name}, n.healthy ? 1 : 0);
+    if (n.checked_at == std::chrono::steady_clock::time_point{}) continue;  // never checked: lag unknown
+    b.gauge(MetricId::replica_lag_bytes, {name}, static_cast<double>(n.lag_bytes));
+    b.gauge(MetricId::replica_lag_seconds, {name}, std::chrono::duration<double>(n.lag).count());
+  }
 }
 
 }  // namespace
+
+obs::Readiness readiness_from(const monitor::HealthSnapshot* health, bool primary_reachable, bool draining) {
+  obs::Readiness r;
+  r.primary_reachable = primary_reachable;
+  r.draining = draining;
+  if (health == nullptr) return r;
+  for (const monitor::NodeHealth& n : health->replicas) {
+    obs::ReplicaReadiness rr;
+    rr.name = n.node.name;
+    rr.healthy = n.healthy;
+    if (n.checked_at != std::chrono::steady_clock::time_point{}) {
+      rr.lag_bytes = static_cast<int64_t>(n.lag_bytes);
+      rr.lag_seconds = std::chrono::duration<double>(n.lag).count();
+    }
+    r.replicas.push_back(std::move(rr));
+  }
+  return r;
+}
 
 std::string render_metrics(const std::vector<WorkerStats>& workers, const ProcessFacts& facts) {
   WorkerStats all = aggregate(workers);

@@ -8,9 +8,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "proxy/monitor/health_types.h"
+#include "proxy/obs/endpoints.h"
 #include "proxy/stats.h"
 
 namespace pgs::proxy::admin {
@@ -19,7 +22,12 @@ struct ProcessFacts {
   uint64_t reloads_ok = 0;
   uint64_t reloads_failed = 0;
   double uptime_seconds = 0;
+  std::shared_ptr<const monitor::HealthSnapshot> health;  // null: no replica configured
 };
+
+// /readyz facts from the health monitor's snapshot (may be null) and a primary check. Replica lag is
+// unknown (-1) until a replica was checked once.
+obs::Readiness readiness_from(const monitor::HealthSnapshot* health, bool primary_reachable, bool draining);
 
 // The Prometheus text exposition (format 0.0.4) of every worker's statistics.
 std::string render_metrics(const std::vector<WorkerStats>& workers, const ProcessFacts& facts);

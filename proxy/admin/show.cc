@@ -143,7 +143,7 @@ const std::vector<std::pair<std::string, std::string>>& command_list() {
       {"SHOW CONFIG", "the running configuration (secrets redacted)"},
       {"SHOW VERSION", "the proxy version"},
       {"SHOW HELP", "this list"},
-      {"SHOW REPLICAS", "replica health and lag (not wired yet: configured replicas, state unknown)"},
+      {"SHOW REPLICAS", "primary and replica health and lag from the health monitor"},
       {"SHOW CACHE", "result-cache counters (not enabled yet: empty)"},
       {"SHOW DIGESTS", "per-fingerprint statistics (not enabled yet: empty)"},
       {"RELOAD", "re-read the config file; an invalid file is an ERROR and the old config stays"},
@@ -160,10 +160,21 @@ Table show_help() {
   return t;
 }
 
-Table show_replicas(const conf::Config& config) {
-  Table t{{"name", "host", "port", "weight", "state", "healthy", "lag_bytes", "lag_seconds"},
-          {},
-          "pgsidecar: replica monitoring is not wired into the console yet; states are unknown"};
+Table show_replicas(const conf::Config& config, const monitor::HealthSnapshot* health) {
+  Table t{{"name", "host", "port", "weight", "state", "healthy", "lag_bytes", "lag_seconds"}, {}, {}};
+  if (health != nullptr) {
+    auto row = [&](const monitor::NodeHealth& n, bool replica) {
+      bool checked = n.checked_at != std::chrono::steady_clock::time_point{};
+      Cell lag_b = replica && checked ? Cell(num(n.lag_bytes)) : std::nullopt;
+      Cell lag_s = replica && checked ? Cell(std::to_string(std::chrono::duration<double>(n.lag).count())) : std::nullopt;
+      t.rows.push_back({n.node.name, n.node.host, num(static_cast<int>(n.node.port)), num(static_cast<int>(n.node.weight)),
+                        std::string(monitor::reason_name(n.reason)), n.healthy ? "t" : "f", lag_b, lag_s});
+    };
+    row(health->primary, false);
+    for (const auto& n : health->replicas) row(n, true);
+    return t;
+  }
+  t.notice = "pgsidecar: no replica health available (no replica configured, or the monitor is not running)";
   for (const auto& r : config.replicas) {
     t.rows.push_back({r.name, r.host, num(static_cast<int>(r.port)), num(r.weight), "unknown", std::nullopt,
                       std::nullopt, std::nullopt});

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "proxy/monitor/health_types.h"
 #include "proxy/stats.h"
 
 namespace pgs::proxy::admin {
@@ -31,8 +32,9 @@ Table show_servers(const WorkerStats& all, WallClock::time_point now);
 Table show_config(const conf::Config& config);
 Table show_version(const std::string& version);
 Table show_help();
-// Not wired into the proxy yet: the right columns, configured replicas listed as "unknown", a notice.
-Table show_replicas(const conf::Config& config);
+// Primary and replicas from the health monitor's snapshot; without one (no replica configured, or no
+// hook), the configured replicas with state "unknown" and a notice.
+Table show_replicas(const conf::Config& config, const monitor::HealthSnapshot* health);
 Table show_cache();
 Table show_digests();
 

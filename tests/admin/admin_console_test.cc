@@ -274,3 +274,46 @@ TEST(SplitAddr, Forms) {
 
 }  // namespace
 }  // namespace pgs::proxy::admin
+
+namespace pgs::proxy::admin {
+namespace {
+
+monitor::HealthSnapshot health_snapshot() {
+  monitor::HealthSnapshot h;
+  h.generation = 3;
+  h.primary_reachable = true;
+  h.primary.node = {"primary", "127.0.0.1", 15432, 1};
+  h.primary.is_primary = true;
+  h.primary.healthy = true;
+  h.primary.reason = monitor::Reason::ok;
+  monitor::NodeHealth r;
+  r.node = {"replica1", "127.0.0.1", 15433, 2};
+  r.healthy = false;
+  r.reason = monitor::Reason::lagging_bytes;
+  r.lag_bytes = 123456;
+  r.lag = std::chrono::milliseconds(1500);
+  r.checked_at = std::chrono::steady_clock::now();
+  h.replicas.push_back(r);
+  return h;
+}
+
+TEST_F(Fixture, ShowReplicasFromTheHealthMonitor) {
+  auto h = std::make_shared<const monitor::HealthSnapshot>(health_snapshot());
+  hooks.health = [h] { return h; };
+  Reply r = decode(execute("SHOW REPLICAS", hooks));
+  ASSERT_FALSE(r.error);
+  EXPECT_TRUE(r.notices.empty());
+  ASSERT_EQ(r.rows[0].size(), 2u);
+  EXPECT_EQ(*r.rows[0][0][0], "primary");
+  EXPECT_EQ(*r.rows[0][0][4], "ok");
+  EXPECT_FALSE(r.rows[0][0][6].has_value());
+  EXPECT_EQ(*r.rows[0][1][0], "replica1");
+  EXPECT_EQ(*r.rows[0][1][3], "2");
+  EXPECT_EQ(*r.rows[0][1][4], "lagging_bytes");
+  EXPECT_EQ(*r.rows[0][1][5], "f");
+  EXPECT_EQ(*r.rows[0][1][6], "123456");
+  EXPECT_EQ(r.rows[0][1][7]->substr(0, 3), "1.5");
+}
+
+}  // namespace
+}  // namespace pgs::proxy::admin

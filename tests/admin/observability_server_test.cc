@@ -169,6 +169,38 @@ TEST_F(ServerTest, EmptyListenStartsNothing) {
   s.stop();
 }
 
+TEST(Metrics, ReplicaHealthAndRoutingDecisions) {
+  monitor::HealthSnapshot h;
+  monitor::NodeHealth checked, never;
+  checked.node.name = "replica1";
+  checked.healthy = true;
+  checked.lag_bytes = 4096;
+  checked.lag = std::chrono::milliseconds(250);
+  checked.checked_at = std::chrono::steady_clock::now();
+  never.node.name = "replica2";
+  h.replicas = {checked, never};
+  ProcessFacts facts;
+  facts.health = std::make_shared<const monitor::HealthSnapshot>(h);
+  WorkerStats w;
+  w.routing_decisions[1][0] = 5;
+  std::string text = render_metrics({w, w}, facts);
+  EXPECT_NE(text.find("pgsidecar_replica_healthy{replica=\"replica1\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("pgsidecar_replica_healthy{replica=\"replica2\"} 0\n"), std::string::npos);
+  EXPECT_NE(text.find("pgsidecar_replica_lag_bytes{replica=\"replica1\"} 4096\n"), std::string::npos);
+  EXPECT_NE(text.find("pgsidecar_replica_lag_seconds{replica=\"replica1\"} 0.25\n"), std::string::npos);
+  EXPECT_EQ(text.find("pgsidecar_replica_lag_bytes{replica=\"replica2\"}"), std::string::npos);
+  EXPECT_NE(text.find("pgsidecar_routing_decisions_total{target=\"replica\",reason="), std::string::npos);
+  EXPECT_NE(text.find("} 10\n", text.find("pgsidecar_routing_decisions_total{target=\"replica\"")), std::string::npos);
+
+  obs::Readiness r = readiness_from(facts.health.get(), true, false);
+  ASSERT_EQ(r.replicas.size(), 2u);
+  EXPECT_EQ(r.replicas[0].lag_bytes, 4096);
+  EXPECT_EQ(r.replicas[1].lag_bytes, -1);
+  auto resp = obs::readiness_response(r);
+  EXPECT_EQ(resp.status, 200u);
+  EXPECT_EQ(obs::readiness_response(readiness_from(nullptr, true, true)).status, 503u);
+}
+
 TEST(PostgresReachable, ClosedPortIsUnreachable) {
   // Bind a port and do not listen: connections are refused.
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
