@@ -6,7 +6,7 @@
 
 namespace pgs::it::routing {
 
-// Throws when it cannot be made; later calls retry.
+// Throws when it cannot be made; later calls throw the same reason without another attempt.
 PrivateReplica& private_replica();
 
 }  // namespace pgs::it::routing

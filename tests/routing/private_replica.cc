@@ -34,10 +34,20 @@ PrivateReplica::PrivateReplica() {
   dir_ = make_temp_dir();
   data_ = dir_ + "/data";
   sock_ = dir_ + "/sock";
-  log_ = dir_ + "/postgres.log";
+  log_ = dir_ + "/log/postgres.log";
   port_ = free_port();
-  RunResult mk = run_program({"install", "-d", "-o", "postgres", "-g", "postgres", "-m", "0700", data_, sock_},
-                             {}, Millis(10000));
+  try {
+    init();
+  } catch (...) {
+    cleanup();
+    throw;
+  }
+}
+
+void PrivateReplica::init() {
+  RunResult mk = run_program(
+      {"install", "-d", "-o", "postgres", "-g", "postgres", "-m", "0700", data_, sock_, dir_ + "/log"}, {},
+      Millis(10000));
   if (mk.exit_code != 0) throw std::runtime_error("install -d failed: " + mk.describe());
   RunResult bb = as_postgres({"env", std::string("PGPASSWORD=") + kReplicationPassword,
                               std::string(kPgBin) + "pg_basebackup", "-h", kHost, "-p",
@@ -49,20 +59,23 @@ PrivateReplica::PrivateReplica() {
   start();
 }
 
-PrivateReplica::~PrivateReplica() {
+PrivateReplica::~PrivateReplica() { cleanup(); }
+
+void PrivateReplica::cleanup() {
   as_postgres({std::string(kPgBin) + "pg_ctl", "stop", "-D", data_, "-m", "immediate", "-w", "-t", "30"},
               Millis(40000));
   if (std::getenv("PGS_IT_KEEP") == nullptr) run_program({"rm", "-rf", dir_}, {}, Millis(60000));
 }
 
 // The copy's dev.conf (included from postgresql.conf) came from the primary; replace it wholesale.
+// max_connections must not be below the primary's (400), or recovery refuses to start.
 void PrivateReplica::write_conf() const {
   std::string path = data_ + "/dev.conf";
   {
     std::ofstream f(path, std::ios::trunc);
     f << "# Written by tests/routing/private_replica.cc\n"
       << "listen_addresses = '127.0.0.1'\nport = " << port_ << "\nunix_socket_directories = '" << sock_
-      << "'\nmax_connections = 100\nshared_buffers = 32MB\n"
+      << "'\nmax_connections = 400\nshared_buffers = 32MB\n"
       << "shared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track = all\n"
       << "hot_standby = on\nhot_standby_feedback = off\nfsync = off\n"
       << "recovery_min_apply_delay = '" << apply_delay_ms_ << "ms'\n"

@@ -42,6 +42,8 @@ class PrivateReplica {
   Pg superuser(const std::string& dbname = "postgres") const;
 
  private:
+  void init();     // base backup, config, start (constructor body)
+  void cleanup();  // stop (immediate) and delete the dir; also when init() fails
   void write_conf() const;
   RunResult as_postgres(const std::vector<std::string>& argv, Millis timeout) const;
   std::string dir_, data_, sock_, log_;
