@@ -4,6 +4,7 @@
 #include "proxy/admin/admin_console.h"
 
 #include <cctype>
+#include <optional>
 
 #include "protocol/writer.h"
 #include "proxy/admin/aggregate.h"
@@ -59,38 +60,42 @@ std::shared_ptr<const Snapshot> snapshot_of(const AdminHooks& hooks) {
   return hooks.snapshot ? hooks.snapshot() : nullptr;
 }
 
-// SHOW <what>. False if <what> is unknown.
-bool show(std::string& out, const std::string& what, const AdminHooks& hooks) {
+// SHOW <what>: the table, or nullopt if <what> is unknown.
+std::optional<Table> show(const std::string& what, const AdminHooks& hooks) {
   auto all = [&] { return aggregate(hooks.stats ? hooks.stats() : std::vector<WorkerStats>{}); };
-  auto now = WallClock::now();
-  if (what == "POOLS") return encode(out, show_pools(all())), true;
-  if (what == "STATS") return encode(out, show_stats(all())), true;
-  if (what == "CLIENTS") return encode(out, show_clients(all(), now)), true;
-  if (what == "SERVERS") return encode(out, show_servers(all(), now)), true;
-  if (what == "VERSION") return encode(out, show_version(hooks.version)), true;
-  if (what == "HELP") return encode(out, show_help()), true;
-  if (what == "CACHE") return encode(out, show_cache()), true;
-  if (what == "DIGESTS") return encode(out, show_digests()), true;
-  if (what == "CONFIG" || what == "REPLICAS") {
+  auto config = [&]() -> std::shared_ptr<const conf::Config> {
     auto snap = snapshot_of(hooks);
-    conf::Config empty;
-    const conf::Config& config = snap && snap->config ? *snap->config : empty;
-    if (what == "CONFIG") {
-      encode(out, show_config(config));
-    } else {
-      auto health = hooks.health ? hooks.health() : nullptr;
-      encode(out, show_replicas(config, health.get()));
-    }
-    return true;
+    return snap && snap->config ? snap->config : std::make_shared<const conf::Config>();
+  };
+  auto now = WallClock::now();
+  if (what == "POOLS") return show_pools(all());
+  if (what == "STATS") return show_stats(all());
+  if (what == "CLIENTS") return show_clients(all(), now);
+  if (what == "SERVERS") return show_servers(all(), now);
+  if (what == "VERSION") return show_version(hooks.version);
+  if (what == "HELP") return show_help();
+  if (what == "CACHE") return show_cache();
+  if (what == "DIGESTS") return show_digests();
+  if (what == "CONFIG") return show_config(*config());
+  if (what == "REPLICAS") {
+    auto health = hooks.health ? hooks.health() : nullptr;
+    return show_replicas(*config(), health.get());
   }
-  return false;
+  return std::nullopt;
 }
 
 // One command; false when it ended the batch with an error.
 bool run_one(std::string& out, std::string_view text, const std::vector<std::string>& w, const AdminHooks& hooks) {
-  if (w.size() == 2 && w[0] == "SHOW" && show(out, w[1], hooks)) return true;
-  if (w.size() == 1 && w[0] == "SHOW") return encode(out, show_help()), true;
-  if (w.size() != 1) return unknown(out, text), false;
+  if (w[0] == "SHOW" && w.size() <= 2) {
+    if (auto table = show(w.size() == 2 ? w[1] : "HELP", hooks)) {
+      encode(out, *table);
+      return true;
+    }
+  }
+  if (w.size() != 1) {
+    unknown(out, text);
+    return false;
+  }
   const std::string& c = w[0];
   if (c == "RELOAD") {
     std::string message;
@@ -113,7 +118,8 @@ bool run_one(std::string& out, std::string_view text, const std::vector<std::str
     if (hooks.shutdown) hooks.shutdown();
     return true;
   }
-  return unknown(out, text), false;
+  unknown(out, text);
+  return false;
 }
 
 std::string_view trim(std::string_view s) {
