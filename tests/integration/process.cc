@@ -4,10 +4,12 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -75,6 +77,50 @@ pid_t spawn_with_fds(const std::vector<std::string>& argv, const EnvVars& env, i
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) throw std::runtime_error("spawn " + argv[0] + ": " + std::strerror(rc));
+  return pid;
+}
+
+// argv[0] resolved against PATH (as execvp would), done before fork: the child may only make
+// async-signal-safe calls.
+std::string resolve_program(const std::string& name) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    std::string candidate = dirs.substr(start, end - start) + "/" + name;
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+    start = end + 1;
+  }
+  throw std::runtime_error("spawn " + name + ": not found in PATH");
+}
+
+// fork + exec for long-running children: PR_SET_PDEATHSIG makes the child die with the test
+// process, so a test killed by ctest's timeout does not leave a proxy holding ports and servers.
+pid_t fork_exec_tied(const std::vector<std::string>& argv, const EnvVars& env, int in_fd,
+                     int out_fd) {
+  std::string program = resolve_program(argv.at(0));
+  std::vector<std::string> storage;
+  auto envp = make_envp(env, storage);
+  auto args = make_argv(argv);
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);  // the parent died before prctl
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    for (int sig = 1; sig < NSIG; ++sig) signal(sig, SIG_DFL);
+    dup2(in_fd, 0);
+    dup2(out_fd, 1);
+    dup2(out_fd, 2);
+    execve(program.c_str(), args.data(), envp.data());
+    _exit(127);
+  }
   return pid;
 }
 
@@ -183,7 +229,7 @@ Child Child::spawn(const std::vector<std::string>& argv, const EnvVars& env,
   ::signal(SIGPIPE, SIG_IGN);
   Child c;
   try {
-    c.pid_ = spawn_with_fds(argv, env, in[0], log_fd, log_fd);
+    c.pid_ = fork_exec_tied(argv, env, in[0], log_fd);
   } catch (...) {
     close(log_fd);
     close(in[0]);

@@ -29,8 +29,10 @@ struct RunResult {
 RunResult run_program(const std::vector<std::string>& argv, const EnvVars& env, Millis timeout,
                       const std::string& input = "");
 
-// A long-running child whose stdout+stderr go to `log_path`. stdin is a pipe kept open
-// (write_stdin) so interactive programs (psql) can be driven; close_stdin() sends EOF.
+// A long-running child whose stdout+stderr go to `log_path`. It is SIGKILLed if the test process
+// dies first (PR_SET_PDEATHSIG; tied to the spawning thread, so spawn from the test's thread).
+// stdin is a pipe kept open (write_stdin) so interactive programs (psql) can be driven;
+// close_stdin() sends EOF.
 class Child {
  public:
   Child() = default;
