@@ -235,5 +235,30 @@ TEST_F(AdminTest, ReadyzIs503WhenThePrimaryIsUnreachable) {
   std::system(("rm -rf '" + dir + "'").c_str());
 }
 
+// A busy metrics_listen port is a start-up error: the proxy exits 1 and says why.
+TEST_F(AdminTest, BusyMetricsPortStopsTheProxyWithExitCode1) {
+  PGS_IT_REQUIRE_PROXY();
+  require_dev_services();
+  int holder = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(holder, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(holder, 1), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(holder, reinterpret_cast<sockaddr*>(&a), &len);
+  char tmpl[] = "/tmp/pgs_admin_itXXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  { std::ofstream(dir + "/pgsidecar.toml") << render_config(ProxyOptions{}, free_port(), ntohs(a.sin_port)); }
+  Child proxy = Child::spawn({proxy_binary(), "--config", dir + "/pgsidecar.toml"}, {}, dir + "/stderr.log");
+  ASSERT_TRUE(proxy.wait_exit(Millis(15000))) << read_file_tail(dir + "/stderr.log");
+  EXPECT_EQ(proxy.exit_code().value_or(-1), 1);
+  EXPECT_NE(read_file_tail(dir + "/stderr.log").find("metrics_listen"), std::string::npos)
+      << read_file_tail(dir + "/stderr.log");
+  ::close(holder);
+  std::system(("rm -rf '" + dir + "'").c_str());
+}
+
 }  // namespace
 }  // namespace pgs::it
