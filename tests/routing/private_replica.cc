@@ -96,8 +96,8 @@ void PrivateReplica::start() {
   }
 }
 
-void PrivateReplica::stop() {
-  RunResult r = as_postgres({std::string(kPgBin) + "pg_ctl", "stop", "-D", data_, "-m", "fast", "-w", "-t", "60"},
+void PrivateReplica::stop(const std::string& mode) {
+  RunResult r = as_postgres({std::string(kPgBin) + "pg_ctl", "stop", "-D", data_, "-m", mode, "-w", "-t", "60"},
                             Millis(70000));
   if (r.exit_code != 0) throw std::runtime_error("pg_ctl stop failed: " + r.describe());
 }

@@ -26,9 +26,10 @@ class PrivateReplica {
   const std::string& dir() const { return dir_; }
   std::string log_tail() const;
 
-  // pg_ctl start -w / stop -m fast -w. start() then waits until it streams again.
+  // pg_ctl start -w / stop -m <mode> -w ("fast": backends send FATAL 57P01 then close; "immediate":
+  // they vanish without a word). start() then waits until it streams again.
   void start();
-  void stop();
+  void stop(const std::string& mode = "fast");
   // recovery_min_apply_delay (ms; 0 = off), applied by a reload; waits until SHOW reports it.
   void set_apply_delay(int ms);
   // pg_wal_replay_pause() / pg_wal_replay_resume() as the superuser on this node.

@@ -1,6 +1,7 @@
 // Stopping the private replica during a select-only pgbench run through the proxy (-M extended, 16
 // clients, 8 s) costs no failed transaction: reads in flight are re-run on the primary and new ones go
-// there. Once the replica is started again, reads return to it.
+// there. Once the replica is started again, reads return to it. Two ways to stop: "fast" (each backend
+// sends FATAL 57P01 before closing) and "immediate" (connections just drop).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -28,7 +29,7 @@ void ensure_bench_tables() {
   if (init.exit_code != 0) throw std::runtime_error("pgbench -i failed: " + init.describe());
 }
 
-class ReplicaFailoverTest : public ProxyTest {
+class ReplicaFailoverTest : public ProxyTest, public ::testing::WithParamInterface<std::string> {
  protected:
   void SetUp() override {
     ProxyTest::SetUp();
@@ -48,7 +49,19 @@ class ReplicaFailoverTest : public ProxyTest {
   }
 };
 
-TEST_F(ReplicaFailoverTest, StoppedReplicaCostsNoTransactionAndReadsReturn) {
+class ReplicaDownAtStartTest : public ProxyTest {
+ protected:
+  void SetUp() override {
+    ProxyTest::SetUp();
+    if (is_direct()) GTEST_SKIP() << "needs the pgsidecar process";
+  }
+  void TearDown() override {
+    if (!is_direct() && !private_replica().streaming()) private_replica().start();
+    ProxyTest::TearDown();
+  }
+};
+
+TEST_P(ReplicaFailoverTest, StoppedReplicaCostsNoTransactionAndReadsReturn) {
   Pg pg(proxy_->spec(kUser, kPassword, kBenchDb));
   ASSERT_TRUE(pg.ok()) << pg.error();
   ASSERT_TRUE(wait_node(pg, "replica", Millis(15000))) << node_of(pg);
@@ -64,7 +77,7 @@ TEST_F(ReplicaFailoverTest, StoppedReplicaCostsNoTransactionAndReadsReturn) {
   bool serving = wait_until([&] { return statement_calls(replica.port(), "pgbench_accounts") - replica_before >= 2000; },
                             Millis(6000), Millis(50));
   EXPECT_TRUE(serving) << "the replica never served 2000 pgbench reads";
-  replica.stop();
+  replica.stop(GetParam());
   long primary_at_stop = statement_calls(kPrimaryPort, "pgbench_accounts");
 
   ASSERT_TRUE(bench.wait_exit(Millis(40000))) << read_file_tail(log, 4000);
@@ -79,6 +92,27 @@ TEST_F(ReplicaFailoverTest, StoppedReplicaCostsNoTransactionAndReadsReturn) {
   replica.start();
   EXPECT_TRUE(wait_node(pg, "replica", Millis(30000))) << "reads did not return to the restarted replica: "
                                                        << node_of(pg);
+}
+
+INSTANTIATE_TEST_SUITE_P(StopMode, ReplicaFailoverTest, ::testing::Values("fast", "immediate"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+// The replica is down before the proxy starts: reads are answered by the primary without errors (the
+// monitor's first verdict, or a failed replica login, sends them there); they move to the replica once
+// it is up.
+TEST_F(ReplicaDownAtStartTest, ReadsUsePrimaryUntilReplicaStarts) {
+  PrivateReplica& replica = private_replica();
+  replica.stop("fast");
+  ProxyOptions o = routing_options({{"private1", replica.port()}});
+  start_proxy(o);
+  Pg pg(proxy_->spec());
+  ASSERT_TRUE(pg.ok()) << pg.error();
+  for (int i = 0; i < 50; ++i) ASSERT_EQ(node_of(pg), "primary") << "try " << i;
+  PgResult r = pg.exec_params("SELECT pg_is_in_recovery(), $1::int", {"1"});
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r.value(0, 0), "f");
+  replica.start();
+  EXPECT_TRUE(wait_node(pg, "replica", Millis(30000))) << node_of(pg);
 }
 
 }  // namespace
