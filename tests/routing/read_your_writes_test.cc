@@ -32,10 +32,12 @@ class ReadYourWritesTest : public ProxyTest {
     replica.set_apply_delay(0);
     replica.wait_caught_up(Millis(30000));
     replica.set_apply_delay(500);
-    ProxyOptions o = routing_options({{"private1", replica.port()}});
+    ProxyOptions o = routing_options({{"private1", replica.port()}}, routing_keys());
     o.users.push_back({kOtherUser, kOtherPassword, "", false});
     start_proxy(o);
   }
+
+  virtual std::string routing_keys() const { return "consistency = \"session\"\n"; }
 
   void TearDown() override {
     proxy_.reset();
@@ -87,6 +89,43 @@ TEST_F(ReadYourWritesTest, WriterSeesItsRowsOtherUserStillReadsReplica) {
   PgResult all = writer.exec("SELECT count(*), pg_is_in_recovery() FROM pgs_routing_ryw");
   ASSERT_TRUE(all.ok()) << all.error();
   EXPECT_EQ(all.value(0, 0), std::to_string(kTries));
+}
+
+// The same over the extended protocol (Parse/Bind/Execute/Sync per statement), fewer tries.
+TEST_F(ReadYourWritesTest, WriterSeesItsRowsExtendedProtocol) {
+  Pg writer(proxy_->spec());
+  ASSERT_TRUE(writer.ok()) << writer.error();
+  ASSERT_TRUE(wait_node(writer, "replica", Millis(15000))) << node_of(writer);
+  int missing = 0;
+  for (int i = 1; i <= 300; ++i) {
+    std::string id = std::to_string(i);
+    PgResult w = writer.exec_params("INSERT INTO pgs_routing_ryw VALUES ($1)", {id});
+    ASSERT_TRUE(w.ok()) << "try " << i << ": " << w.error();
+    PgResult r = writer.exec_params("SELECT count(*) FROM pgs_routing_ryw WHERE id = $1", {id});
+    ASSERT_TRUE(r.ok()) << "try " << i << ": " << r.error();
+    if (r.value(0, 0) != "1") ++missing;
+  }
+  EXPECT_EQ(missing, 0) << "extended-protocol reads that did not see the row just inserted";
+}
+
+// Control: with consistency = "eventual" the same pattern reads from the 500ms-late replica and misses
+// rows — so the delay is real and the session-mode tests above can fail.
+class EventualConsistencyTest : public ReadYourWritesTest {
+ protected:
+  std::string routing_keys() const override { return "consistency = \"eventual\"\n"; }
+};
+
+TEST_F(EventualConsistencyTest, ReadsRightAfterWritesMissRows) {
+  Pg writer(proxy_->spec());
+  ASSERT_TRUE(writer.ok()) << writer.error();
+  ASSERT_TRUE(wait_node(writer, "replica", Millis(15000))) << node_of(writer);
+  int missing = 0;
+  for (int i = 1; i <= 50; ++i) {
+    std::string id = std::to_string(i);
+    writer.must("INSERT INTO pgs_routing_ryw VALUES (" + id + ")");
+    if (writer.scalar("SELECT count(*) FROM pgs_routing_ryw WHERE id = " + id) != "1") ++missing;
+  }
+  EXPECT_GT(missing, 40) << "with eventual consistency and a 500ms apply delay, most reads should miss";
 }
 
 }  // namespace
