@@ -3,7 +3,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 
@@ -14,14 +17,36 @@ constexpr const char* kPgBin = "/usr/lib/postgresql/15/bin/";
 constexpr const char* kReplicationUser = "replicator";
 constexpr const char* kReplicationPassword = "replicator-dev";
 
+constexpr const char* kDirPrefix = "pgs-routing-replica-";
+
 std::string make_temp_dir() {
-  std::string pattern = "/tmp/pgs-routing-replica-XXXXXX";
+  std::string pattern = std::string("/tmp/") + kDirPrefix + "XXXXXX";
   if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
   // The postgres OS user must be able to enter it (the data dir inside is its own, mode 0700).
   chmod(pattern.c_str(), 0755);
+  std::ofstream(pattern + "/owner.pid") << getpid() << "\n";
   return pattern;
 }
+
+bool process_alive(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
 }  // namespace
+
+void reap_stale_private_replicas() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/tmp", ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.rfind(kDirPrefix, 0) != 0) continue;
+    pid_t owner = 0;
+    std::ifstream(entry.path() / "owner.pid") >> owner;
+    if (owner == 0 || process_alive(owner)) continue;  // no marker yet, or its test still runs
+    std::string data = (entry.path() / "data").string();
+    run_program({"runuser", "-u", "postgres", "--", std::string(kPgBin) + "pg_ctl", "stop", "-D", data, "-m",
+                 "immediate", "-w", "-t", "30"},
+                {}, Millis(40000));
+    run_program({"rm", "-rf", entry.path().string()}, {}, Millis(60000));
+  }
+}
 
 RunResult PrivateReplica::as_postgres(const std::vector<std::string>& argv, Millis timeout) const {
   std::vector<std::string> full = {"runuser", "-u", "postgres", "--"};
@@ -31,6 +56,7 @@ RunResult PrivateReplica::as_postgres(const std::vector<std::string>& argv, Mill
 
 PrivateReplica::PrivateReplica() {
   require_dev_services();
+  reap_stale_private_replicas();
   dir_ = make_temp_dir();
   data_ = dir_ + "/data";
   sock_ = dir_ + "/sock";
@@ -56,6 +82,7 @@ void PrivateReplica::init() {
                              Millis(120000));
   if (bb.exit_code != 0) throw std::runtime_error("pg_basebackup failed: " + bb.describe());
   write_conf();
+  write_hba("");
   start();
 }
 
@@ -83,6 +110,37 @@ void PrivateReplica::write_conf() const {
     if (!f) throw std::runtime_error("cannot write " + path);
   }
   run_program({"chown", "postgres:postgres", path}, {}, Millis(10000));
+}
+
+// The primary's rules (copied by the base backup), with an optional reject line in front.
+void PrivateReplica::write_hba(const std::string& rejected_user) const {
+  std::string path = data_ + "/pg_hba.conf";
+  {
+    std::ofstream f(path, std::ios::trunc);
+    f << "# Written by tests/routing/private_replica.cc\n";
+    if (!rejected_user.empty()) f << "host all " << rejected_user << " 127.0.0.1/32 reject\n";
+    f << "local all postgres trust\nlocal all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n"
+      << "host replication all 127.0.0.1/32 scram-sha-256\n";
+    if (!f) throw std::runtime_error("cannot write " + path);
+  }
+  run_program({"chown", "postgres:postgres", path}, {}, Millis(10000));
+}
+
+bool PrivateReplica::login_works(const std::string& user, const std::string& password) const {
+  ConnSpec s;
+  s.port = port_;
+  s.user = user;
+  s.password = password;
+  s.extra["connect_timeout"] = "3";
+  return Pg(s).ok();
+}
+
+void PrivateReplica::reject_logins(const std::string& user, const std::string& password, bool reject) {
+  write_hba(reject ? user : "");
+  superuser().must("SELECT pg_reload_conf()");
+  if (!wait_until([&] { return login_works(user, password) != reject; }, Millis(10000), Millis(50))) {
+    throw std::runtime_error("pg_hba change for " + user + " did not take effect");
+  }
 }
 
 std::string PrivateReplica::log_tail() const { return read_file_tail(log_, 4000); }

@@ -14,6 +14,10 @@
 
 namespace pgs::it::routing {
 
+// Stops and deletes private replicas left by earlier test processes that died (killed by a timeout,
+// say): each dir holds owner.pid; a dir whose owner is gone is cleaned. Called by the constructor.
+void reap_stale_private_replicas();
+
 class PrivateReplica {
  public:
   // Base backup + start + wait until it streams. Throws on failure.
@@ -32,6 +36,9 @@ class PrivateReplica {
   void stop(const std::string& mode = "fast");
   // recovery_min_apply_delay (ms; 0 = off), applied by a reload; waits until SHOW reports it.
   void set_apply_delay(int ms);
+  // reject: pg_hba rejects logins of `user` on this node only; else the rules are the primary's again.
+  // Reloads and waits (deadline) until a login of `user` / `password` fails (reject) or works.
+  void reject_logins(const std::string& user, const std::string& password, bool reject);
   // pg_wal_replay_pause() / pg_wal_replay_resume() as the superuser on this node.
   void pause_replay();
   void resume_replay();
@@ -46,6 +53,8 @@ class PrivateReplica {
   void init();     // base backup, config, start (constructor body)
   void cleanup();  // stop (immediate) and delete the dir; also when init() fails
   void write_conf() const;
+  void write_hba(const std::string& rejected_user) const;
+  bool login_works(const std::string& user, const std::string& password) const;
   RunResult as_postgres(const std::vector<std::string>& argv, Millis timeout) const;
   std::string dir_, data_, sock_, log_;
   uint16_t port_ = 0;
