@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -175,6 +176,26 @@ std::vector<PgResult> Pg::exec_all(const std::string& sql) {
   }
   while (PGresult* r = PQgetResult(conn_.get())) out.emplace_back(r);
   return out;
+}
+
+std::optional<PgResult> Pg::exec_within(const std::string& sql, Millis deadline) {
+  PGconn* c = conn_.get();
+  auto end = Clock::now() + deadline;
+  if (PQsendQuery(c, sql.c_str()) != 1) return PgResult(PQmakeEmptyPGresult(c, PGRES_FATAL_ERROR));
+  std::optional<PgResult> last;
+  while (true) {
+    while (!PQisBusy(c)) {
+      PGresult* r = PQgetResult(c);
+      if (r == nullptr) return last;
+      last.emplace(r);
+    }
+    auto left = std::chrono::duration_cast<Millis>(end - Clock::now()).count();
+    pollfd p{PQsocket(c), POLLIN, 0};
+    if (left <= 0 || poll(&p, 1, static_cast<int>(left)) == 0) break;
+    if (PQconsumeInput(c) != 1) return PgResult(PQmakeEmptyPGresult(c, PGRES_FATAL_ERROR));
+  }
+  conn_.reset();
+  return std::nullopt;
 }
 
 std::string Pg::scalar(const std::string& sql) {

@@ -119,6 +119,9 @@ class Pg {
   // Every result of one query (PQsendQuery + PQgetResult until NULL). Unlike exec(), which keeps
   // only the last result, this also shows a server's FATAL ErrorResponse that preceded a close.
   std::vector<PgResult> exec_all(const std::string& sql);
+  // exec() with a deadline (non-blocking libpq + poll): nullopt when no complete answer arrived
+  // in time; the connection is then closed (its state is unknown).
+  std::optional<PgResult> exec_within(const std::string& sql, Millis deadline);
   // First column of the first row; throws (with SQLSTATE and message) on error or no rows.
   std::string scalar(const std::string& sql);
   // Throws unless the command succeeds.

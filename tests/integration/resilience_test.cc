@@ -109,9 +109,10 @@ TEST_F(KilledClient, IdleInTransactionTimeoutReleasesTheLock) {
 }
 
 // Load threads: each keeps a connection (reconnecting after errors) and counts answers.
+// A query that gets no answer within 5 s counts as stuck (and its connection is dropped).
 struct Load {
   std::atomic<bool> stop{false};
-  std::atomic<long> ok{0}, errors{0};
+  std::atomic<long> ok{0}, errors{0}, stuck{0};
   std::atomic<int64_t> last_ok_ns{0};
   void run(const std::string& conninfo) {
     std::unique_ptr<Pg> pg;
@@ -122,8 +123,10 @@ struct Load {
         std::this_thread::sleep_for(Millis(10));  // reconnect pacing while the server is down
         continue;
       }
-      PgResult r = pg->exec("SELECT 1");
-      if (r.ok()) {
+      std::optional<PgResult> r = pg->exec_within("SELECT 1", Millis(5000));
+      if (!r) {
+        ++stuck;
+      } else if (r->ok()) {
         ++ok;
         last_ok_ns = Clock::now().time_since_epoch().count();
       } else {
@@ -133,6 +136,10 @@ struct Load {
   }
 };
 
+Millis since(Clock::time_point t) {
+  return std::chrono::duration_cast<Millis>(Clock::now() - t);
+}
+
 TEST_F(ResilienceTest, PrimaryRestartDuringLoad) {
   Proxy& p = start_proxy();
   Load load;
@@ -140,9 +147,12 @@ TEST_F(ResilienceTest, PrimaryRestartDuringLoad) {
   ConnSpec s = p.spec();
   s.extra["connect_timeout"] = "3";
   for (int i = 0; i < 4; ++i) threads.emplace_back([&] { load.run(s.str()); });
+  auto t0 = Clock::now();
   ASSERT_TRUE(wait_until([&] { return load.ok > 100; }, Millis(10000)));
+  std::cout << since(t0).count() << " ms: load running, restarting the primary" << std::endl;
   RunResult r = restart_primary();
   auto restarted = Clock::now();
+  std::cout << since(t0).count() << " ms: pg_ctl restart returned " << r.exit_code << std::endl;
   EXPECT_EQ(r.exit_code, 0) << r.describe();
   // Through the proxy, a new connection's query and the load's queries succeed within 10 s.
   bool fresh = wait_until([&] { return Pg(s).ok(); }, Millis(10000), Millis(100));
@@ -150,11 +160,12 @@ TEST_F(ResilienceTest, PrimaryRestartDuringLoad) {
   bool load_ok = wait_until(
       [&] { return load.last_ok_ns > restarted.time_since_epoch().count(); }, Millis(10000));
   EXPECT_TRUE(load_ok) << "load got no answer within 10 s of the restart";
-  auto took = Clock::now() - restarted;
+  auto took = since(restarted);
   load.stop = true;
-  for (auto& t : threads) t.join();
-  std::cout << "answers " << load.ok << ", errors " << load.errors << ", recovered in "
-            << std::chrono::duration_cast<Millis>(took).count() << " ms\n";
+  for (auto& t : threads) t.join();  // bounded: every query has a 5 s deadline
+  std::cout << "answers " << load.ok << ", errors " << load.errors << ", stuck " << load.stuck
+            << ", recovered in " << took.count() << " ms" << std::endl;
+  EXPECT_EQ(load.stuck, 0) << "queries got no answer within 5 s (neither a result nor an error)";
   Pg after(s);
   ASSERT_TRUE(after.ok()) << after.error();
   EXPECT_EQ(after.scalar("SELECT 'after restart'"), "after restart");
