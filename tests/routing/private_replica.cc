@@ -75,12 +75,18 @@ void PrivateReplica::init() {
       {"install", "-d", "-o", "postgres", "-g", "postgres", "-m", "0700", data_, sock_, dir_ + "/log"}, {},
       Millis(10000));
   if (mk.exit_code != 0) throw std::runtime_error("install -d failed: " + mk.describe());
-  RunResult bb = as_postgres({"env", std::string("PGPASSWORD=") + kReplicationPassword,
-                              std::string(kPgBin) + "pg_basebackup", "-h", kHost, "-p",
-                              std::to_string(kPrimaryPort), "-U", kReplicationUser, "-D", data_, "-R",
-                              "-X", "stream", "-c", "fast", "--no-sync"},
-                             Millis(120000));
-  if (bb.exit_code != 0) throw std::runtime_error("pg_basebackup failed: " + bb.describe());
+  // Other suites may restart the dev primary (resilience tests): a backup cut short by that is
+  // retried once the primary accepts logins again, up to three attempts.
+  RunResult bb;
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    bb = as_postgres({"env", std::string("PGPASSWORD=") + kReplicationPassword,
+                      std::string(kPgBin) + "pg_basebackup", "-h", kHost, "-p", std::to_string(kPrimaryPort), "-U",
+                      kReplicationUser, "-D", data_, "-R", "-X", "stream", "-c", "fast", "--no-sync"},
+                     Millis(120000));
+    if (bb.exit_code == 0) break;
+    wait_until([] { return it::superuser().ok(); }, Millis(60000), Millis(100));
+  }
+  if (bb.exit_code != 0) throw std::runtime_error("pg_basebackup failed 3 times: " + bb.describe());
   write_conf();
   write_hba("");
   start();
