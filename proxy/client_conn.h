@@ -96,6 +96,7 @@ class ClientConn final : public Stream {
   void process_session();
   bool forward_frame(const protocol::Frame& f);
   bool forward_parse(const protocol::Frame& f);
+  bool answer_prepare_locally(const protocol::Frame& parse_frame);
   bool forward_bind(const protocol::Frame& f);
   bool forward_describe_or_close(const protocol::Frame& f);
   const PreparedStatement* find_prepared(std::string_view name) const;

@@ -105,6 +105,7 @@ void ClientConn::process_session() {
       continue;
     }
     if (state_ == State::idle) {
+      if (f.type == 'P' && answer_prepare_locally(f)) continue;
       // The first message of a transaction: get a server. The frame stays buffered until then.
       pool_ = choose_pool();
       set_state(State::waiting);
@@ -190,6 +191,14 @@ bool ClientConn::forward_parse(const Frame& f) {
     fail("53400", "pgsidecar: too many prepared statements in one session");
     return false;
   }
+  if (const PreparedStatement* existing = find_prepared(parse->name)) {
+    // As a server would: 42P05, and the batch is skipped up to its Sync. Parsing again under the name
+    // the server already has makes the server say so (naming our server-side name).
+    server_->ensure_prepared(existing->server_name, existing->sql, existing->param_types);
+    protocol::write_parse(server_->outbox(), existing->server_name, parse->sql, parse->param_types);
+    server_->expect_reply_to('P');
+    return true;
+  }
   PreparedRef ps = make_prepared(parse->sql, parse->param_types, touches_session);
   prepared_[std::string(parse->name)] = ps;
   if (server_->has_prepared(ps->server_name)) {
@@ -201,6 +210,34 @@ bool ClientConn::forward_parse(const Frame& f) {
   protocol::write_parse(server_->outbox(), ps->server_name, ps->sql, ps->param_types);
   server_->expect_reply_to('P', ps->server_name);
   server_->note_prepared(ps->server_name);
+  return true;
+}
+
+// PQprepare outside a transaction (a named Parse directly followed by Sync) is answered without a
+// server when the parser accepts the text: the statement is prepared on whichever server first runs it.
+// Holding a server for it would deadlock a client program that prepares on one thread while its other
+// connections hold every server inside transactions (pgbench -M prepared). Errors the parser cannot see
+// (an unknown table) then come with the first Bind instead of the Parse.
+bool ClientConn::answer_prepare_locally(const Frame& parse_frame) {
+  auto parse = pf::Parse::decode(parse_frame.body);
+  if (!parse.ok() || parse->name.empty() || find_prepared(parse->name) != nullptr) return false;
+  auto next = protocol::split_frame(rbuf_.data().subspan(parse_frame.size), 16);
+  const Frame* sync = std::get_if<Frame>(&next);
+  if (sync == nullptr || sync->type != 'S') return false;
+  if (prepared_.size() >= kMaxClientStatements) return false;
+  auto c = worker_.classify(parse->sql);
+  if (c->flags.parse_error || c->flags.oversized || c->statements.size() != 1) return false;
+  bool touches_session = false;
+  for (const auto& ch : c->statements.front().session_changes) {
+    touches_session = touches_session || (ch.op != router::SessionOp::execute && !ch.transaction_scoped);
+  }
+  if (touches_session || SessionTracker::pins(*c)) return false;  // keep the usual path for those
+  prepared_[std::string(parse->name)] = make_prepared(parse->sql, parse->param_types, false);
+  size_t consumed = parse_frame.size + sync->size;
+  rbuf_.consume(consumed);
+  protocol::write_parse_complete(outbox());
+  protocol::write_ready_for_query(outbox(), 'I');
+  flush();
   return true;
 }
 
@@ -275,6 +312,7 @@ bool ClientConn::forward_describe_or_close(const Frame& f) {
 // replacement in `refusal` that fails on the server with 0A000 (so the server, not us, handles the
 // error's effect on the transaction).
 bool ClientConn::note_statement(std::string_view sql, std::string& refusal) {
+  tracker_.note_activity();
   if (!may_change_session(sql)) return false;
   auto c = worker_.classify(sql);
   bool session_mode = pool_->settings().pool_mode == conf::PoolMode::session;

@@ -105,6 +105,7 @@ int Process::run() {
   admin_hooks_.set_paused = [this](bool paused) { set_paused(paused); };
   admin_hooks_.shutdown = [this] { uv_async_send(&shutdown_async_); };
   admin_hooks_.version = "pgsidecar 0.1.0";
+  admin_hooks_.health = [this] { return health(); };
 
   uv_loop_init(&loop_);
   uv_async_init(&loop_, &worker_exit_async_, &Process::worker_exit_cb);
@@ -147,11 +148,10 @@ int Process::run() {
        .readiness =
            [this] {
              // The monitor's last round reached the primary, or (no monitor, or its login fails) a ping does.
-             // TODO(lead): draining needs stopping_ as std::atomic<bool> (read here on the HTTP thread).
              auto h = health();
              const auto& primary = snapshot()->config->primary;
              bool up = (h && h->primary_reachable) || admin::postgres_reachable(primary.host, primary.port, 2);
-             return admin::readiness_from(h.get(), up, false);
+             return admin::readiness_from(h.get(), up, stopping_.load());
            },
        .process =
            [this] {

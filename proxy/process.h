@@ -79,7 +79,7 @@ class Process {
   std::atomic<int> workers_running_{0};
   std::mutex exit_mutex_;
   static void worker_exit_cb(uv_async_t* h) noexcept;
-  bool stopping_ = false;
+  std::atomic<bool> stopping_{false};  // read by the HTTP thread (/readyz)
   admin::AdminHooks admin_hooks_;
   std::unique_ptr<monitor::HealthMonitor> monitor_;
   std::mutex floors_mutex_;

@@ -19,8 +19,9 @@ std::string_view pin_reason_name(PinReason r) {
 }
 
 bool may_change_session(std::string_view sql) {
-  static constexpr std::string_view kNeedles[] = {"set",   "discard", "listen",  "advisory", "temp",
-                                                  "hold",  "prepare", "dealloc", "session",  "role"};
+  static constexpr std::string_view kNeedles[] = {"set",     "discard", "listen",  "advisory", "temp",
+                                                  "hold",    "prepare", "dealloc", "session",  "role",
+                                                  "close"};
   std::string lower;
   lower.reserve(std::min<size_t>(sql.size(), 1 << 16));
   for (size_t i = 0; i < sql.size() && i < (1 << 16); ++i) {

@@ -56,6 +56,11 @@ class SessionTracker {
   bool apply_probe(const std::vector<std::optional<std::string>>& values);
 
   bool pinned() const;
+  // While pinned, any statement may release what pins (DROP TABLE of the temp table, an unlock inside a
+  // function): probe again at the end of the transaction.
+  void note_activity() {
+    if (pinned()) probe_needed_ = true;
+  }
   bool pinned_for(PinReason r) const { return counts_[static_cast<size_t>(r)] > 0; }
   // The first reason a statement would pin for, if any (for pinning = "refuse").
   static std::optional<PinReason> pins(const router::Classification& c);
