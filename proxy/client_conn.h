@@ -101,6 +101,7 @@ class ClientConn final : public Stream {
   bool forward_describe_or_close(const protocol::Frame& f);
   const PreparedStatement* find_prepared(std::string_view name) const;
   bool note_statement(std::string_view sql, std::string& refusal);
+  bool deallocate_protocol_statement(const router::Classification& c, std::string& replacement);
   Pool* choose_pool();
   void start_lsn_probe_if_needed(bool& started);
   void replay_batch();

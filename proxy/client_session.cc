@@ -253,11 +253,12 @@ bool ClientConn::forward_bind(const Frame& f) {
     fail("08P01", "invalid Bind message");
     return false;
   }
-  const PreparedStatement* ps = find_prepared(head->statement);
-  if (ps == nullptr) {  // unnamed, or unknown: the server answers (26000 for an unknown name)
+  auto it = head->statement.empty() ? prepared_.end() : prepared_.find(std::string(head->statement));
+  if (it == prepared_.end()) {  // unnamed, or unknown: the server answers (26000 for an unknown name)
     server_->forward('B', protocol::as_string_view(f.whole));
     return true;
   }
+  PreparedRef ps = it->second;  // held: noting the statement may change prepared_
   if (ps->touches_session) {
     std::string ignored;  // a refused statement never got prepared
     note_statement(ps->sql, ignored);
@@ -324,6 +325,7 @@ bool ClientConn::note_statement(std::string_view sql, std::string& refusal) {
       return false;
     }
   }
+  if (deallocate_protocol_statement(*c, refusal)) return false;
   tracker_.note(*c);
   bool changes = false;
   for (const auto& st : c->statements) {
@@ -339,6 +341,23 @@ bool ClientConn::note_statement(std::string_view sql, std::string& refusal) {
     }
   }
   return changes;
+}
+
+// SQL DEALLOCATE of a name the client prepared with the protocol (libpq PQprepare, then DEALLOCATE s1):
+// the server knows the statement under its proxy-wide name, so that is what it deallocates; whoever
+// needs it next on this server gets it prepared again.
+bool ClientConn::deallocate_protocol_statement(const router::Classification& c, std::string& replacement) {
+  if (c.statements.size() != 1 || c.statements.front().session_changes.size() != 1) return false;
+  const auto& ch = c.statements.front().session_changes.front();
+  if (ch.op != router::SessionOp::deallocate) return false;
+  auto it = prepared_.find(ch.name);
+  if (it == prepared_.end() || server_ == nullptr) return false;
+  PreparedRef ps = it->second;
+  prepared_.erase(it);
+  server_->ensure_prepared(ps->server_name, ps->sql, ps->param_types);
+  server_->forget_prepared(ps->server_name);
+  replacement = "DEALLOCATE \"" + ps->server_name + "\"";
+  return true;
 }
 
 void ClientConn::on_probe_row(const std::vector<std::optional<std::string>>& values) {

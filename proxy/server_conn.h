@@ -65,6 +65,7 @@ class ServerConn final : public Stream {
   // Prepared statements on this server (proxy-wide names).
   bool has_prepared(const std::string& name) const { return statements_.contains(name); }
   size_t prepared_count() const { return statements_.size(); }
+  void forget_prepared(const std::string& name) { statements_.erase(name); }
   // Sends Parse for `name` unless the server has it; replies swallowed.
   void ensure_prepared(const std::string& name, std::string_view sql, const std::vector<uint32_t>& types);
   // Records a Parse just written for `name` (may Close the least recently used statement).
