@@ -150,13 +150,22 @@ bool ClientConn::forward_frame(const Frame& f) {
       }
       std::string refusal;
       note_statement(q->sql, refusal);
+      auto text = std::make_shared<const std::string>(q->sql);
       if (!refusal.empty()) {
         protocol::write_query(server_->outbox(), refusal);
         server_->expect_reply_to('Q');
+        server_->annotate_last_request(std::move(text));
         return true;
       }
-      break;
+      server_->forward(f.type, protocol::as_string_view(f.whole));
+      server_->annotate_last_request(std::move(text));
+      return true;
     }
+    case 'S':
+      server_->forward(f.type, protocol::as_string_view(f.whole));
+      server_->annotate_last_request(std::move(batch_sql_));
+      batch_sql_.reset();
+      return true;
     case 'E':
       worker_.counters().queries.fetch_add(1, std::memory_order_relaxed);
       pool_->note_query();
@@ -184,6 +193,7 @@ bool ClientConn::forward_parse(const Frame& f) {
     return true;
   }
   if (parse->name.empty()) {
+    batch_sql_ = std::make_shared<const std::string>(parse->sql);
     server_->forward('P', protocol::as_string_view(f.whole));
     return true;
   }
@@ -259,6 +269,7 @@ bool ClientConn::forward_bind(const Frame& f) {
     return true;
   }
   PreparedRef ps = it->second;  // held: noting the statement may change prepared_
+  batch_sql_ = std::shared_ptr<const std::string>(ps, &ps->sql);  // aliasing: no copy
   if (ps->touches_session) {
     std::string ignored;  // a refused statement never got prepared
     note_statement(ps->sql, ignored);

@@ -8,6 +8,7 @@
 #include "proxy/log.h"
 #include "proxy/monitor/adapters.h"
 #include "proxy/monitor/health_monitor.h"
+#include "proxy/obs/endpoints.h"
 #include "proxy/worker.h"
 
 namespace pgs::proxy {
@@ -50,6 +51,15 @@ std::shared_ptr<const monitor::HealthSnapshot> Process::health() const {
 }
 
 uint64_t Process::health_generation() const { return monitor_ ? monitor_->generation() : 0; }
+
+void Process::log_slow(obs::SlowQueryRecord record) {
+  slow_queries_.fetch_add(1, std::memory_order_relaxed);
+  if (slow_log_) slow_log_->submit(std::move(record));
+}
+
+void Process::publish_digests(obs::DigestTable& worker_table) {
+  if (digest_hub_) digest_hub_->publish(worker_table);
+}
 
 std::atomic<uint64_t>& Process::lsn_floor(const std::string& database, const std::string& user) {
   std::lock_guard<std::mutex> lock(floors_mutex_);
@@ -115,6 +125,18 @@ int Process::run() {
   });
   shutdown_async_.data = this;
   start_monitor(*snapshot_->config, monitor_);
+  const auto& obs_conf = snapshot_->config->observability;
+  if (obs_conf.slow_query.count() > 0) {
+    obs::SlowLogOptions o;
+    o.path = obs_conf.slow_query_log;
+    o.log_parameters = obs_conf.log_parameters;
+    slow_log_ = std::make_unique<obs::SlowLog>(o);
+  }
+  if (obs_conf.digest_top_n > 0) {
+    obs::DigestOptions o;
+    o.capacity = static_cast<size_t>(obs_conf.digest_top_n);
+    digest_hub_ = std::make_unique<obs::DigestHub>(o);
+  }
   int n = snapshot_->config->proxy.workers;
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
@@ -156,9 +178,16 @@ int Process::run() {
        .process =
            [this] {
              return admin::ProcessFacts{
-                 .reloads_ok = reloads_ok(), .reloads_failed = reloads_failed(), .health = health()};
+                 .reloads_ok = reloads_ok(),
+                 .reloads_failed = reloads_failed(),
+                 .slow_queries = slow_queries(),
+                 .health = health()};
            },
-       .digests = {}});
+       .digests =
+           [this](std::string_view query) {
+             if (!digest_hub_) return obs::HttpResponse{200, "application/json", "[]"};
+             return obs::digests_response(*digest_hub_, query);
+           }});
   const std::string obs_error = obs_server.start();
   if (!obs_error.empty()) {
     LOG_ERROR("metrics_listen: " + obs_error);
@@ -187,6 +216,7 @@ void Process::signal_cb(uv_signal_t* h, int signum) noexcept {
     case SIGHUP: {
       std::string message;
       self->reload(message);
+      if (self->slow_log_) self->slow_log_->reopen();  // log rotation
       break;
     }
     case SIGTERM:

@@ -13,6 +13,8 @@
 
 #include "proxy/admin/admin_console.h"
 #include "proxy/monitor/health_types.h"
+#include "proxy/obs/digest.h"
+#include "proxy/obs/slow_log.h"
 #include "proxy/secrets.h"
 #include "proxy/stats.h"
 
@@ -53,6 +55,11 @@ class Process {
   // Read-your-writes floor of a (database, user): the primary's WAL position after its last committed
   // write through this sidecar. Shared by every connection of the pair (an app's pool of connections is
   // one session for this purpose). The reference lives as long as the process.
+  // ---- slow-query log and digests (issue 6) ----
+  void log_slow(obs::SlowQueryRecord record);           // any thread; never blocks
+  void publish_digests(obs::DigestTable& worker_table);  // any thread; empties the table
+  uint64_t slow_queries() const { return slow_queries_.load(std::memory_order_relaxed); }
+
   std::atomic<uint64_t>& lsn_floor(const std::string& database, const std::string& user);  // every worker's latest published copy
   int worker_count() const { return static_cast<int>(workers_.size()); }
   uint64_t reloads_ok() const { return reloads_ok_; }
@@ -82,6 +89,9 @@ class Process {
   std::atomic<bool> stopping_{false};  // read by the HTTP thread (/readyz)
   admin::AdminHooks admin_hooks_;
   std::unique_ptr<monitor::HealthMonitor> monitor_;
+  std::unique_ptr<obs::SlowLog> slow_log_;
+  std::unique_ptr<obs::DigestHub> digest_hub_;
+  std::atomic<uint64_t> slow_queries_{0};
   std::mutex floors_mutex_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<std::atomic<uint64_t>>> floors_;
 };

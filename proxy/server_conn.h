@@ -59,6 +59,8 @@ class ServerConn final : public Stream {
   // After writing a (rewritten) client message of `type` to outbox(): what its replies mean.
   // `statement` is the server-side statement name a Parse creates.
   void expect_reply_to(char type, const std::string& statement = {});
+  // The statement text of the request just queued (a Query, or the Sync ending a batch).
+  void annotate_last_request(std::shared_ptr<const std::string> sql);
   // A reply the proxy gives itself (a ParseComplete for a statement the server already has); it goes to
   // the client when every earlier reply has.
   void push_synthetic(std::string message);
@@ -111,6 +113,7 @@ class ServerConn final : public Stream {
     Reply kind;
     std::string data;  // statement name (parse kinds, injected_close) or the synthetic message
     Clock::time_point sent_at{};  // query / sync: for the query duration histogram
+    std::shared_ptr<const std::string> sql;  // query / sync: the statement text, for digests and slow log
   };
   void enqueue(Reply kind, std::string data = {});
   void emit_synthetics();
@@ -148,7 +151,9 @@ class ServerConn final : public Stream {
   bool unsynced_ = false;
   char tx_status_ = 'I';
   size_t passthrough_remaining_ = 0;
-  uint64_t replied_bytes_ = 0;  // bytes of a large DataRow/CopyData still to forward as they come
+  uint64_t replied_bytes_ = 0;
+  uint64_t request_rows_ = 0;      // rows in CommandComplete tags since the last request ended
+  std::string request_sqlstate_;   // first error since the last request ended  // bytes of a large DataRow/CopyData still to forward as they come
 };
 
 }  // namespace pgs::proxy

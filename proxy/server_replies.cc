@@ -1,5 +1,7 @@
 // ServerConn, part 2: bound to a client — forwarding client messages, matching the server's replies to
 // them, swallowing the replies to what the proxy injected, and streaming large rows through.
+#include <cctype>
+
 #include "protocol/backend.h"
 #include "protocol/writer.h"
 #include "proxy/client_conn.h"
@@ -108,6 +110,25 @@ void ServerConn::expect_reply_to(char type, const std::string& statement) {
       break;  // CopyData / CopyDone / CopyFail: answered within the COPY's own entry
   }
 }
+
+void ServerConn::annotate_last_request(std::shared_ptr<const std::string> sql) {
+  if (expected_.empty()) return;
+  Expected& e = expected_.back();
+  if (e.kind == Reply::query || e.kind == Reply::sync) e.sql = std::move(sql);
+}
+
+namespace {
+// Rows of a CommandComplete tag: its last number ("SELECT 3", "INSERT 0 1", "UPDATE 7").
+uint64_t tag_rows(std::string_view tag) {
+  size_t end = tag.size();
+  while (end > 0 && tag[end - 1] == '\0') --end;
+  size_t start = end;
+  while (start > 0 && std::isdigit(static_cast<unsigned char>(tag[start - 1]))) --start;
+  uint64_t n = 0;
+  for (size_t i = start; i < end && i < start + 19; ++i) n = n * 10 + static_cast<uint64_t>(tag[i] - '0');
+  return n;
+}
+}  // namespace
 
 void ServerConn::push_synthetic(std::string message) { enqueue(Reply::synthetic, std::move(message)); }
 
@@ -284,8 +305,12 @@ bool ServerConn::handle_reply(const Frame& f) {
   }
   client_->outbox().append(protocol::as_string_view(f.whole));
   replied_bytes_ += f.size;
+  if (t == 'C') request_rows_ += tag_rows(protocol::as_string_view(f.body));
   if (t == 'E') {
-    if (auto err = pb::ErrorFields::decode(f.body); err.ok()) pool_.worker().hot().count_error(err->sqlstate);
+    if (auto err = pb::ErrorFields::decode(f.body); err.ok()) {
+      pool_.worker().hot().count_error(err->sqlstate);
+      if (request_sqlstate_.empty()) request_sqlstate_.assign(err->sqlstate);
+    }
     if (head.kind == Reply::query) clear_statements_on_ready_ = false;  // DISCARD ALL failed
     if (head.kind != Reply::query) {  // extended protocol: the server now skips to Sync
       drop_entry(head);
@@ -305,9 +330,13 @@ bool ServerConn::handle_reply(const Frame& f) {
     }
     --pending_ready_;
     auto& hot = pool_.worker().hot();
-    hot.query_duration[static_cast<size_t>(Target::primary)].observe(
-        std::chrono::duration<double>(Clock::now() - head.sent_at).count());
-    ++hot.queries_by_target[static_cast<size_t>(Target::primary)];
+    auto target = pool_.is_replica() ? Target::replica : Target::primary;
+    auto took = Clock::now() - head.sent_at;
+    hot.query_duration[static_cast<size_t>(target)].observe(std::chrono::duration<double>(took).count());
+    ++hot.queries_by_target[static_cast<size_t>(target)];
+    if (head.sql) client_->on_request_done(*head.sql, took, request_rows_, request_sqlstate_);
+    request_rows_ = 0;
+    request_sqlstate_.clear();
     expected_.pop_front();
   } else if (is_final_reply(head.kind, t)) {
     expected_.pop_front();

@@ -14,6 +14,7 @@
 #include "proxy/pool.h"
 #include "proxy/process.h"
 #include "proxy/server_conn.h"
+#include "proxy/statement_text.h"
 
 namespace pgs::proxy {
 
@@ -70,6 +71,11 @@ Worker::~Worker() { join(); }
 
 bool Worker::start(std::string& error) {
   snapshot_ = process_.snapshot();
+  if (snapshot_->config->observability.digest_top_n > 0) {
+    obs::DigestOptions o;
+    o.capacity = static_cast<size_t>(snapshot_->config->observability.digest_top_n);
+    digests_ = std::make_unique<obs::DigestTable>(o);
+  }
   classifier_ = std::make_unique<router::ClassifierCache>(classifier_entries(*snapshot_->config),
                                                           classify_options(*snapshot_->config));
   const auto& pc = snapshot_->config->proxy;
@@ -234,6 +240,12 @@ std::span<const router::ReplicaSnapshot> Worker::replica_view() {
   return replica_view_;
 }
 
+void Worker::record_digest(const std::string& sql, std::chrono::microseconds took, uint64_t rows, bool error) {
+  if (!digests_ || snapshot_->config->observability.digest_top_n <= 0) return;
+  std::string normalized = lexical_normalize(sql);
+  digests_->record(lexical_fingerprint(normalized), normalized, took, rows, error, false);
+}
+
 void Worker::mark_replica_down(int replica) {
   if (replica < 0) return;
   size_t i = static_cast<size_t>(replica);
@@ -333,7 +345,9 @@ void Worker::tick() {
       }
     }
   });
-  publish_stats(++ticks_ % 10 == 0);
+  bool each_second = ++ticks_ % 10 == 0;
+  publish_stats(each_second);
+  if (each_second && digests_) process_.publish_digests(*digests_);
   if (shutting_down_ && now > shutdown_deadline_) {
     for_each_client([](ClientConn& c) { c.fail("57P01", "terminating connection due to administrator command"); });
   }

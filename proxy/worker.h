@@ -22,6 +22,7 @@
 
 #include "proxy/secrets.h"
 #include "proxy/session_tracker.h"
+#include "proxy/obs/digest.h"
 #include "proxy/stats.h"
 #include "router/classifier_cache.h"
 #include "router/route.h"
@@ -96,6 +97,8 @@ class Worker {
   uint64_t next_route_counter() { return route_counter_++; }
   // A replica that just failed a login or died is skipped until the monitor's next round.
   void mark_replica_down(int replica);
+  // Per-fingerprint statistics of a finished request (published to the process once a second).
+  void record_digest(const std::string& sql, std::chrono::microseconds took, uint64_t rows, bool error);
   void add_client(ClientConn* client);
   void remove_client(ClientConn* client);
   void allocate_cancel_key(ClientConn* client, int32_t& pid, int32_t& secret);
@@ -166,6 +169,7 @@ class Worker {
   WorkerStats published_;
   unsigned ticks_ = 0;
   std::unique_ptr<router::ClassifierCache> classifier_;
+  std::unique_ptr<obs::DigestTable> digests_;
 };
 
 }  // namespace pgs::proxy

@@ -96,6 +96,7 @@ void process(Builder& b, const WorkerStats& all, const ProcessFacts& f) {
   b.counter(MetricId::config_reloads_total, {"ok"}, f.reloads_ok);
   b.counter(MetricId::config_reloads_total, {"error"}, f.reloads_failed);
   b.gauge(MetricId::uptime_seconds, {}, f.uptime_seconds);
+  b.counter(MetricId::slow_queries_total, {}, f.slow_queries);
   if (!f.health) return;
   for (const monitor::NodeHealth& n : f.health->replicas) {
     const std::string& name = n.node.name;

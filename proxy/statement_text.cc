@@ -1,0 +1,101 @@
+#include "proxy/statement_text.h"
+
+#include <xxhash.h>
+
+#include <cctype>
+
+namespace pgs::proxy {
+
+namespace {
+bool ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$'; }
+
+// Index just past a quoted run starting at `i` (the opening quote), honouring doubled quotes and, for
+// E'' strings, backslash escapes. Unterminated: the end.
+size_t skip_quoted(std::string_view s, size_t i, char quote, bool backslash_escapes) {
+  for (size_t j = i + 1; j < s.size(); ++j) {
+    if (backslash_escapes && s[j] == '\\') {
+      ++j;
+      continue;
+    }
+    if (s[j] == quote) {
+      if (j + 1 < s.size() && s[j + 1] == quote) {
+        ++j;
+        continue;
+      }
+      return j + 1;
+    }
+  }
+  return s.size();
+}
+
+// $tag$ ... $tag$ starting at `i`; 0 if `i` does not open a dollar quote.
+size_t skip_dollar(std::string_view s, size_t i) {
+  size_t j = i + 1;
+  while (j < s.size() && (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '_')) ++j;
+  if (j >= s.size() || s[j] != '$') return 0;
+  if (j > i + 1 && std::isdigit(static_cast<unsigned char>(s[i + 1]))) return 0;  // $1 parameter
+  std::string_view tag = s.substr(i, j - i + 1);
+  size_t end = s.find(tag, j + 1);
+  return end == std::string_view::npos ? s.size() : end + tag.size();
+}
+}  // namespace
+
+std::string lexical_normalize(std::string_view s, size_t max_bytes) {
+  std::string out;
+  out.reserve(std::min(s.size(), max_bytes));
+  auto put_space = [&] {
+    if (!out.empty() && out.back() != ' ') out.push_back(' ');
+  };
+  size_t i = 0;
+  while (i < s.size() && out.size() < max_bytes) {
+    char c = s[i];
+    char next = i + 1 < s.size() ? s[i + 1] : '\0';
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      put_space();
+      ++i;
+    } else if (c == '-' && next == '-') {  // line comment
+      size_t e = s.find('\n', i);
+      i = e == std::string_view::npos ? s.size() : e;
+      put_space();
+    } else if (c == '/' && next == '*') {  // block comment (nesting is rare enough to ignore here)
+      size_t e = s.find("*/", i + 2);
+      i = e == std::string_view::npos ? s.size() : e + 2;
+      put_space();
+    } else if (c == '\'') {
+      i = skip_quoted(s, i, '\'', false);
+      out.push_back('?');
+    } else if ((c == 'e' || c == 'E') && next == '\'' && (i == 0 || !ident_char(s[i - 1]))) {
+      i = skip_quoted(s, i + 1, '\'', true);
+      out.push_back('?');
+    } else if (c == '"') {  // quoted identifier: kept
+      size_t e = skip_quoted(s, i, '"', false);
+      out.append(s.substr(i, e - i));
+      i = e;
+    } else if (c == '$' && (i == 0 || !ident_char(s[i - 1]))) {
+      size_t e = skip_dollar(s, i);
+      if (e != 0) {
+        out.push_back('?');
+        i = e;
+      } else {  // $1 parameter
+        out.push_back('$');
+        ++i;
+        while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) out.push_back(s[i++]);
+      }
+    } else if (std::isdigit(static_cast<unsigned char>(c)) && (i == 0 || !ident_char(s[i - 1]))) {
+      while (i < s.size() && (std::isalnum(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
+      out.push_back('?');
+    } else {
+      out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+      ++i;
+    }
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  if (out.size() > max_bytes) out.resize(max_bytes);
+  return out;
+}
+
+uint64_t lexical_fingerprint(std::string_view normalized) {
+  return XXH3_64bits(normalized.data(), normalized.size());
+}
+
+}  // namespace pgs::proxy

@@ -1,0 +1,17 @@
+// Statement text for per-fingerprint digests, without the parser: literals (numbers, '...' strings,
+// E'...' strings, $tag$...$tag$ bodies) become '?', comments go, whitespace folds. Cheap enough to run
+// on every statement (a single pass), and no data value ever reaches /digests. The slow-query log, which
+// sees few statements, uses the real parser instead (router/fingerprint.h).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace pgs::proxy {
+
+// At most `max_bytes` of output; longer text is cut (the fingerprint covers what is kept).
+std::string lexical_normalize(std::string_view sql, size_t max_bytes = 2048);
+uint64_t lexical_fingerprint(std::string_view normalized);
+
+}  // namespace pgs::proxy

@@ -1,0 +1,37 @@
+#include "proxy/statement_text.h"
+
+#include <gtest/gtest.h>
+
+namespace pgs::proxy {
+namespace {
+
+TEST(LexicalNormalize, ReplacesLiteralsAndKeepsShape) {
+  struct Case {
+    const char* in;
+    const char* out;
+  };
+  const Case cases[] = {
+      {"SELECT * FROM t WHERE id = 42", "select * from t where id = ?"},
+      {"select 'secret', E'a\\'b', $tag$body$tag$, 1.5e3", "select ?, ?, ?, ?"},
+      {"SELECT a FROM t1 WHERE b = $1  -- comment 7\n AND c = 'x''y'", "select a from t1 where b = $1 and c = ?"},
+      {"/* pgsidecar: primary */ SELECT \"Col1\" FROM x", "select \"Col1\" from x"},
+      {"insert into t values (1,'a'),(2,'b')", "insert into t values (?,?),(?,?)"},
+  };
+  for (const auto& c : cases) EXPECT_EQ(lexical_normalize(c.in), c.out) << c.in;
+}
+
+TEST(LexicalNormalize, SameShapeSameFingerprint) {
+  EXPECT_EQ(lexical_fingerprint(lexical_normalize("select * from t where id = 1")),
+            lexical_fingerprint(lexical_normalize("SELECT *  FROM t WHERE id = 99")));
+  EXPECT_NE(lexical_fingerprint(lexical_normalize("select * from t where id = 1")),
+            lexical_fingerprint(lexical_normalize("select * from u where id = 1")));
+}
+
+TEST(LexicalNormalize, BoundedAndSafeOnUnterminatedText) {
+  EXPECT_EQ(lexical_normalize("select 'never closed"), "select ?");
+  EXPECT_EQ(lexical_normalize("select $a$ never closed"), "select ?");
+  EXPECT_LE(lexical_normalize(std::string(10000, 'x'), 100).size(), 100u);
+}
+
+}  // namespace
+}  // namespace pgs::proxy
