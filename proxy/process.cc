@@ -116,6 +116,11 @@ int Process::run() {
   admin_hooks_.shutdown = [this] { uv_async_send(&shutdown_async_); };
   admin_hooks_.version = "pgsidecar 0.1.0";
   admin_hooks_.health = [this] { return health(); };
+  if (snapshot_->config->observability.digest_top_n > 0) {
+    admin_hooks_.digest_rows = [this](size_t limit) {
+      return digest_hub_ ? digest_hub_->rows(limit) : std::vector<std::vector<std::string>>{};
+    };
+  }
 
   uv_loop_init(&loop_);
   uv_async_init(&loop_, &worker_exit_async_, &Process::worker_exit_cb);

@@ -75,7 +75,10 @@ std::optional<Table> show(const std::string& what, const AdminHooks& hooks) {
   if (what == "VERSION") return show_version(hooks.version);
   if (what == "HELP") return show_help();
   if (what == "CACHE") return show_cache();
-  if (what == "DIGESTS") return show_digests();
+  if (what == "DIGESTS") {
+    if (!hooks.digest_rows) return show_digests(std::nullopt);
+    return show_digests(hooks.digest_rows(100));
+  }
   if (what == "CONFIG") return show_config(*config());
   if (what == "REPLICAS") {
     auto health = hooks.health ? hooks.health() : nullptr;

@@ -24,6 +24,8 @@ struct AdminHooks {
   std::function<void(bool paused)> set_paused;       // PAUSE (true) / RESUME (false)
   std::function<void()> shutdown;                    // SHUTDOWN: as SIGTERM
   std::string version;
+  // SHOW DIGESTS: the top `limit` rows (obs::digest_columns() order); unset when digests are off.
+  std::function<std::vector<std::vector<std::string>>(size_t limit)> digest_rows;
   // Replica health for SHOW REPLICAS; unset or null: configured replicas listed with state "unknown".
   std::function<std::shared_ptr<const monitor::HealthSnapshot>()> health;
 };

@@ -188,11 +188,14 @@ Table show_cache() {
                "pgsidecar: the result cache is not enabled in this build of the console"};
 }
 
-Table show_digests() {
-  return Table{{"fingerprint", "query", "calls", "total_ms", "mean_ms", "p50_ms", "p95_ms", "p99_ms", "rows",
-                "errors", "cache_hits"},
-               {},
-               "pgsidecar: statement digests are not enabled yet"};
+Table show_digests(const std::optional<std::vector<std::vector<std::string>>>& rows) {
+  Table t{{"fingerprint", "query", "calls", "total_ms", "mean_ms", "p50_ms", "p95_ms", "p99_ms", "rows",
+           "errors", "cache_hits"},
+          {},
+          rows ? "" : "pgsidecar: statement digests are off ([observability] digest_top_n = 0)"};
+  if (!rows) return t;
+  for (const auto& r : *rows) t.rows.emplace_back(r.begin(), r.end());
+  return t;
 }
 
 }  // namespace pgs::proxy::admin

@@ -36,7 +36,8 @@ Table show_help();
 // hook), the configured replicas with state "unknown" and a notice.
 Table show_replicas(const conf::Config& config, const monitor::HealthSnapshot* health);
 Table show_cache();
-Table show_digests();
+// rows: nullopt when digests are off ([observability] digest_top_n = 0).
+Table show_digests(const std::optional<std::vector<std::vector<std::string>>>& rows);
 
 // The commands, for HELP and the unknown-command hint.
 const std::vector<std::pair<std::string, std::string>>& command_list();
