@@ -13,6 +13,7 @@
 #include "protocol/auth.h"
 #include "protocol/frame.h"
 #include "proxy/prepared.h"
+#include "proxy/server_conn.h"
 #include "proxy/session_params.h"
 #include "proxy/session_tracker.h"
 #include "proxy/stream.h"
@@ -67,7 +68,8 @@ class ClientConn final : public Stream {
   void on_parameter_status(std::string_view name, std::string_view value);  // server reported a setting
   void on_probe_row(const std::vector<std::optional<std::string>>& values);  // session probe result
   // A request (Query, or a batch up to Sync) finished: digests and the slow-query log.
-  void on_request_done(const std::string& sql, Clock::duration took, uint64_t rows, const std::string& sqlstate);
+  void on_request_done(const std::string& sql, const BindParams* params, Clock::duration took, uint64_t rows,
+                       const std::string& sqlstate);
   bool pinned() const { return tracker_.pinned(); }
   std::string pin_reasons() const;  // "listen,advisory_lock" or ""
   static const char* state_name(State s);
@@ -134,6 +136,8 @@ class ClientConn final : public Stream {
   bool replica_batch_ok_ = false; // replica_batch_ holds the whole request
   std::string pending_replay_;    // a request to send again once the new server is bound
   std::shared_ptr<const std::string> batch_sql_;  // the statement of the current extended batch
+  std::shared_ptr<const BindParams> batch_params_;  // its last Bind's values (log_parameters only)
+  void capture_bind_params(const protocol::Frame& bind);
   ServerConn* server_ = nullptr;
   const UserSecrets* secrets_ = nullptr;  // valid while the worker's snapshot is
   std::shared_ptr<const void> snapshot_hold_;  // keeps secrets_ alive across a reload

@@ -163,8 +163,9 @@ bool ClientConn::forward_frame(const Frame& f) {
     }
     case 'S':
       server_->forward(f.type, protocol::as_string_view(f.whole));
-      server_->annotate_last_request(std::move(batch_sql_));
+      server_->annotate_last_request(std::move(batch_sql_), std::move(batch_params_));
       batch_sql_.reset();
+      batch_params_.reset();
       return true;
     case 'E':
       worker_.counters().queries.fetch_add(1, std::memory_order_relaxed);
@@ -258,6 +259,7 @@ const PreparedStatement* ClientConn::find_prepared(std::string_view name) const 
 }
 
 bool ClientConn::forward_bind(const Frame& f) {
+  capture_bind_params(f);
   auto head = read_bind_head(protocol::as_string_view(f.body));
   if (!head) {
     fail("08P01", "invalid Bind message");

@@ -21,6 +21,7 @@ namespace pgs::proxy {
 
 class ClientConn;
 class Pool;
+using BindParams = std::vector<std::optional<std::string>>;  // text form; nullopt = NULL
 using Clock = std::chrono::steady_clock;
 
 class ServerConn final : public Stream {
@@ -60,7 +61,8 @@ class ServerConn final : public Stream {
   // `statement` is the server-side statement name a Parse creates.
   void expect_reply_to(char type, const std::string& statement = {});
   // The statement text of the request just queued (a Query, or the Sync ending a batch).
-  void annotate_last_request(std::shared_ptr<const std::string> sql);
+  void annotate_last_request(std::shared_ptr<const std::string> sql,
+                             std::shared_ptr<const BindParams> params = nullptr);
   // A reply the proxy gives itself (a ParseComplete for a statement the server already has); it goes to
   // the client when every earlier reply has.
   void push_synthetic(std::string message);
@@ -114,6 +116,7 @@ class ServerConn final : public Stream {
     std::string data;  // statement name (parse kinds, injected_close) or the synthetic message
     Clock::time_point sent_at{};  // query / sync: for the query duration histogram
     std::shared_ptr<const std::string> sql;  // query / sync: the statement text, for digests and slow log
+    std::shared_ptr<const BindParams> params;  // sync: the batch's last Bind values (log_parameters only)
   };
   void enqueue(Reply kind, std::string data = {});
   void emit_synthetics();

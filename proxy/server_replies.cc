@@ -111,10 +111,14 @@ void ServerConn::expect_reply_to(char type, const std::string& statement) {
   }
 }
 
-void ServerConn::annotate_last_request(std::shared_ptr<const std::string> sql) {
+void ServerConn::annotate_last_request(std::shared_ptr<const std::string> sql,
+                                       std::shared_ptr<const BindParams> params) {
   if (expected_.empty()) return;
   Expected& e = expected_.back();
-  if (e.kind == Reply::query || e.kind == Reply::sync) e.sql = std::move(sql);
+  if (e.kind == Reply::query || e.kind == Reply::sync) {
+    e.sql = std::move(sql);
+    e.params = std::move(params);
+  }
 }
 
 namespace {
@@ -334,7 +338,7 @@ bool ServerConn::handle_reply(const Frame& f) {
     auto took = Clock::now() - head.sent_at;
     hot.query_duration[static_cast<size_t>(target)].observe(std::chrono::duration<double>(took).count());
     ++hot.queries_by_target[static_cast<size_t>(target)];
-    if (head.sql) client_->on_request_done(*head.sql, took, request_rows_, request_sqlstate_);
+    if (head.sql) client_->on_request_done(*head.sql, head.params.get(), took, request_rows_, request_sqlstate_);
     request_rows_ = 0;
     request_sqlstate_.clear();
     expected_.pop_front();

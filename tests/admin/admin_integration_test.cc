@@ -222,6 +222,39 @@ TEST_F(AdminTest, HealthzAndReadyzWithThePrimaryUp) {
   EXPECT_EQ(d.body.find("pgs-digest-literal"), std::string::npos) << d.body;
 }
 
+// Issue 6: a slow statement is logged as one JSON line with its fingerprint and normalized text, never
+// its literal values; parameters only with log_parameters = true.
+TEST_F(AdminTest, SlowQueryLogHasFingerprintAndNoLiterals) {
+  PGS_IT_REQUIRE_PROXY();
+  ProxyOptions o;
+  std::string log_path = "/tmp/pgs-slow-" + std::to_string(::getpid()) + ".jsonl";
+  std::remove(log_path.c_str());
+  o.observability_toml = "slow_query_ms = 500\nslow_query_log = \"" + log_path + "\"\nlog_parameters = true\n";
+  Proxy& p = start_proxy(o);
+  Pg c(p.spec());
+  ASSERT_TRUE(c.ok()) << c.error();
+  c.must("SELECT pg_sleep(1.2), 'pgs-secret-literal' AS marker");
+  c.must("SELECT 1");  // fast: not logged
+  auto r = c.exec_params("SELECT pg_sleep($1::float8), $2::text AS bound", {"0.6", "pgs-bound-value"});
+  ASSERT_TRUE(r.ok()) << r.error();
+  std::string text;
+  bool two_lines = wait_until(
+      [&] {
+        std::ifstream in(log_path);
+        text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+        return std::count(text.begin(), text.end(), '\n') >= 2;
+      },
+      Millis(5000));
+  ASSERT_TRUE(two_lines) << text;
+  EXPECT_EQ(text.find("pgs-secret-literal"), std::string::npos) << text;  // normalized: no literal
+  EXPECT_NE(text.find("\"query\":\"SELECT pg_sleep($1), $2 AS marker\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"fingerprint\":\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"database\":\"flopods\""), std::string::npos) << text;
+  EXPECT_EQ(text.find("SELECT 1\""), std::string::npos) << text;
+  EXPECT_NE(text.find("pgs-bound-value"), std::string::npos) << text;  // log_parameters = true
+  std::remove(log_path.c_str());
+}
+
 // The shared primary is never stopped: a proxy whose primary port has no listener is unready.
 TEST_F(AdminTest, ReadyzIs503WhenThePrimaryIsUnreachable) {
   PGS_IT_REQUIRE_PROXY();

@@ -240,7 +240,8 @@ std::string render_config(const ProxyOptions& o, uint16_t listen_port, uint16_t 
     t << "\n[[replicas]]\nname = \"replica1\"\nhost = \"127.0.0.1\"\nport = " << kReplicaPort << "\n";
   }
   t << "\n[cache]\nenabled = false\n\n[observability]\nmetrics_listen = \"127.0.0.1:"
-    << metrics_port << "\"\n";
+    << metrics_port << "\"\n"
+    << o.observability_toml << "\n";
   for (const auto& db : o.databases) t << "\n[[databases]]\nname = " << toml_str(db) << "\n";
   for (const auto& u : o.users) {
     t << "\n[[users]]\nname = " << toml_str(u.name) << "\npassword = " << toml_str(u.password)

@@ -164,6 +164,7 @@ struct ProxyOptions {
                                  {kAdminUser, kAdminPassword, "", true}};
   bool with_replica = false;
   std::string extra_toml;  // appended verbatim (tables not covered above)
+  std::string observability_toml;  // extra keys inside [observability] (slow_query_ms = ...)
 };
 
 std::string render_config(const ProxyOptions& o, uint16_t listen_port, uint16_t metrics_port);
