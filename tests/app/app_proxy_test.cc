@@ -1,0 +1,88 @@
+// flopods-api through a private pgsidecar with replica routing on (see proxy_env.h): the proxy's
+// /readyz, the app's health check of it, reads served by the replica, and read-your-writes across the
+// app's pool (PATCH, then at once GET, many times). The rest of the API suite (app_api_test.cc) runs
+// in the same binary through the same proxy.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <string>
+
+#include "tests/app/proxy_env.h"
+#include "tests/app/world.h"
+
+namespace pgs::app::test {
+namespace {
+
+namespace it = pgs::it;
+
+// Calls, on the replica, of statements whose text contains `needle` (pg_stat_statements).
+long replica_calls(const std::string& needle) {
+  it::ConnSpec s;
+  s.port = it::kReplicaPort;
+  s.user = it::kSuperUser;
+  s.password = it::kSuperPassword;
+  it::Pg pg(s);
+  if (!pg.ok()) throw std::runtime_error("replica superuser login: " + pg.error());
+  it::PgResult r = pg.exec_params(
+      "SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_statements WHERE strpos(query, $1) > 0", {needle});
+  if (!r.ok()) throw std::runtime_error("pg_stat_statements on the replica: " + r.error());
+  return std::stol(r.value(0, 0));
+}
+
+TEST(AppThroughProxy, ProxyReadyzAnswers200) {
+  it::Proxy& proxy = proxy_under_test();
+  if (proxy.direct()) GTEST_SKIP() << "no proxy process in direct mode";
+  auto r = http(proxy.metrics_port(), "GET", "/readyz");
+  EXPECT_EQ(r.status, 200) << r.error << r.body;
+}
+
+TEST(AppThroughProxy, HealthChecksTheProxyReadyz) {
+  if (proxy_under_test().direct()) GTEST_SKIP() << "no proxy process in direct mode";
+  World& w = World::get();
+  auto r = http(w.api->port(), "GET", "/api/v1/health");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json.at("status"), "ok") << r.body;
+  EXPECT_EQ(r.json.at("checks").at("proxy").at("ok"), true) << r.body;
+}
+
+TEST(AppThroughProxy, AppReadsAreServedByTheReplica) {
+  if (proxy_under_test().direct()) GTEST_SKIP() << "no replica routing in direct mode";
+  World& w = World::get();
+  // The /api/v1/me query (handlers_users.cc); only reads, so with no write in between the
+  // read-your-writes floor is already replayed and the replica is eligible.
+  const std::string needle = "AS unread_notifications FROM core.users u WHERE u.id";
+  const long before = replica_calls(needle);
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(http(w.api->port(), "GET", "/api/v1/me", w.bob.token).status, 200);
+  EXPECT_TRUE(wait_for([&] { return replica_calls(needle) > before; }, std::chrono::seconds(5)))
+      << "no /api/v1/me read ran on the replica";
+}
+
+TEST(AppThroughProxy, PatchThenImmediateGetAlwaysSeesTheChange) {
+  World& w = World::get();
+  // Its own instance without rate limits (300 requests by one user); several pooled connections, so
+  // the GET usually runs on another connection than the PATCH: one (database, user) session.
+  ApiServer api({"--pool", "8", "--rate-user", "0", "--rate-anon", "0", "--redis-prefix",
+                 "flopods-test-ryw-" + std::to_string(getpid()) + ":"});
+  const std::string flow = "/api/v1/flows/" + w.flow_alice;
+  const std::string list = "/api/v1/workspaces/" + w.ws_alice + "/flows?limit=1";
+  for (int i = 0; i < 100; ++i) {
+    const std::string desc = "proxy revision " + std::to_string(i);
+    auto p = http(api.port(), "PATCH", flow, w.alice.token, R"({"description":")" + desc + "\"}");
+    ASSERT_EQ(p.status, 200) << p.body;
+    auto g = http(api.port(), "GET", flow, w.alice.token);
+    ASSERT_EQ(g.status, 200) << g.body;
+    EXPECT_EQ(g.json.at("description"), desc.c_str()) << "stale flow after PATCH, round " << i;
+    EXPECT_EQ(g.json.at("version"), p.json.at("version")) << "round " << i;
+    // The list is ordered by updated_at: the flow just patched comes first, with the new text.
+    auto l = http(api.port(), "GET", list, w.alice.token);
+    ASSERT_EQ(l.status, 200) << l.body;
+    const auto& flows = l.json.at("flows").as_array();
+    ASSERT_EQ(flows.size(), 1u);
+    EXPECT_EQ(std::to_string(flows[0].at("id").as_int64()), w.flow_alice) << "stale list, round " << i;
+    EXPECT_EQ(flows[0].at("description"), desc.c_str()) << "stale list, round " << i;
+  }
+}
+
+}  // namespace
+}  // namespace pgs::app::test
