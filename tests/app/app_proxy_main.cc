@@ -23,8 +23,11 @@ it::ProxyOptions options() {
   o.pool_size = 20;
   // As conf/pgsidecar.toml: session consistency (read-your-writes per (database, user)), the
   // pgsidecar role for the health monitor; a fast probe so the replica is eligible quickly.
+  // FLOPODS_TEST_CONSISTENCY=eventual shows that the read-your-writes tests can fail.
+  const char* consistency = std::getenv("FLOPODS_TEST_CONSISTENCY");
   o.extra_toml =
-      "[routing]\nconsistency = \"session\"\nmonitor_user = \"pgsidecar\"\nmonitor_password = \"pgsidecar-dev\"\n"
+      "[routing]\nconsistency = \"" + std::string(consistency != nullptr ? consistency : "session") +
+      "\"\nmonitor_user = \"pgsidecar\"\nmonitor_password = \"pgsidecar-dev\"\n"
       "monitor_dbname = \"flopods\"\nhealth_check_interval = \"100ms\"\n";
   return o;
 }
