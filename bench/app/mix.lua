@@ -14,9 +14,14 @@ assert(data, "FLOPODS_BENCH_DATA is not set")
 dofile(data)
 assert(#users > 0, "no users in " .. data)
 
+-- FLOPODS_BENCH_WRITES (percent, default 10, 0 = reads only) changes the share of writes, split
+-- evenly between PATCH and POST; the reads keep their proportions.
+local writes = tonumber(os.getenv("FLOPODS_BENCH_WRITES") or "10")
+assert(writes and writes >= 0 and writes <= 100, "FLOPODS_BENCH_WRITES must be 0..100")
+local r = (100 - writes) / 90
 local mix = {
-  { 20, "workspace" }, { 20, "flows" }, { 25, "flow" }, { 15, "notifications" },
-  { 10, "search" }, { 5, "patch" }, { 5, "execution" },
+  { 20 * r, "workspace" }, { 20 * r, "flows" }, { 25 * r, "flow" }, { 15 * r, "notifications" },
+  { 10 * r, "search" }, { writes / 2, "patch" }, { writes / 2, "execution" },
 }
 local total_weight = 0
 for _, m in ipairs(mix) do total_weight = total_weight + m[1] end
@@ -40,7 +45,7 @@ local function pick(list)
 end
 
 local function choose()
-  local r = math.random(total_weight)
+  local r = math.random() * total_weight
   for _, m in ipairs(mix) do
     r = r - m[1]
     if r <= 0 then return m[2] end

@@ -11,7 +11,11 @@
 # BENCH_APP_CONCURRENCY ("16 64 256"), BENCH_APP_THREADS (wrk threads, 2), BENCH_APP_TARGETS
 # ("pgsidecar direct"), BENCH_APP_USERS (seeded users used, 20), BENCH_APP_POOL (libpq connections per
 # app instance, 16), BENCH_APP_IO_THREADS (2), FLOPODS_API_BIN (default $BUILD_DIR/app/flopods-api),
-# BENCH_APP_PORT_BASE (18180: the instances listen on +1 pgsidecar, +2 direct).
+# BENCH_APP_PORT_BASE (18180: the instances listen on +1 pgsidecar, +2 direct), BENCH_APP_WRITES
+# (percent of writes in the mix, 10; 0 = reads only).
+# With pgsidecar as a target it also prints the proxy's routing decisions during the bench (deltas of
+# pgsidecar_routing_decisions_total from :9930/metrics): how many reads the replica served, and how
+# many went to the primary because the replica had not yet replayed the session's last write.
 # Results: .dev/bench/app-<UTC time>/ (results.tsv, summary.txt, data.lua, wrk and app logs).
 set -euo pipefail
 
@@ -32,6 +36,7 @@ POOL="${BENCH_APP_POOL:-16}"
 IO_THREADS="${BENCH_APP_IO_THREADS:-2}"
 API_BIN="${FLOPODS_API_BIN:-$BUILD_DIR/app/flopods-api}"
 PORT_BASE="${BENCH_APP_PORT_BASE:-18180}"
+WRITES="${BENCH_APP_WRITES:-10}"
 DIRECT_DB="host=127.0.0.1 port=$PRIMARY_PORT dbname=$DB_NAME user=$DB_USER password=$DB_PASSWORD"
 PROXY_DB="host=127.0.0.1 port=$PROXY_PORT dbname=$DB_NAME user=$DB_USER password=$DB_PASSWORD"
 APP_PIDS=()
@@ -107,7 +112,7 @@ stop_apps() {
 run_wrk() {
   local t="$1" c="$2" s="$3" logfile="$4" threads="$WRK_THREADS"
   ((threads <= c)) || threads="$c"
-  FLOPODS_BENCH_DATA="$OUT/data.lua" wrk -t "$threads" -c "$c" -d "${s}s" --timeout 10s \
+  FLOPODS_BENCH_DATA="$OUT/data.lua" FLOPODS_BENCH_WRITES="$WRITES" wrk -t "$threads" -c "$c" -d "${s}s" --timeout 10s \
     -s "$BENCH_APP_DIR/mix.lua" "http://127.0.0.1:$(target_port "$t")" >"$logfile" 2>&1 || return 1
   awk '$1 == "RESULT" { $1 = ""; print substr($0, 2) }' "$logfile"
 }
@@ -133,6 +138,19 @@ run_all() {
   done
 }
 
+# routing_decisions: "target reason count" lines of the proxy's routing counters (none if unreachable).
+routing_decisions() {
+  curl -s -m 2 "http://127.0.0.1:$METRICS_PORT/metrics" 2>/dev/null |
+    sed -n 's/^pgsidecar_routing_decisions_total{target="\([a-z_]*\)",reason="\([a-z_]*\)"} \([0-9.e+]*\)$/\1 \2 \3/p'
+}
+
+# routing_report BEFORE AFTER: the deltas, one line per (target, reason).
+routing_report() {
+  printf 'pgsidecar routing decisions during the bench (delta of pgsidecar_routing_decisions_total):\n'
+  awk 'NR == FNR { before[$1 " " $2] = $3; next } { printf "  %-8s %-14s %d\n", $1, $2, $3 - before[$1 " " $2] }' \
+    <(printf '%s\n' "$1") <(printf '%s\n' "$2")
+}
+
 main() {
   raise_nofile
   check_prerequisites
@@ -143,13 +161,17 @@ main() {
   log "results in $OUT ($ROUNDS rounds x ${SECONDS_PER_RUN}s, connections: $CONCURRENCY, targets: $TARGETS)"
   prepare_data
   start_apps
+  local routing_before
+  routing_before="$(routing_decisions)"
   run_all
   {
     printf 'flopods-api bench %s, commit %s, %s cores, %s rounds x %ss, wrk -t %s, app --pool %s --threads %s\n' \
       "$(date -u +%FT%TZ)" "$(git -C "$PGS_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')" "$(nproc)" \
       "$ROUNDS" "$SECONDS_PER_RUN" "$WRK_THREADS" "$POOL" "$IO_THREADS"
-    printf 'mix: 90%% reads (workspace, flows list, flow+pods, unread notifications, search), 10%% writes (PATCH flow, POST execution)\n'
+    printf 'mix: %s%% reads (workspace, flows list, flow+pods, unread notifications, search), %s%% writes (PATCH flow, POST execution)\n' \
+      "$((100 - WRITES))" "$WRITES"
     awk -F'\t' -f "$BENCH_APP_DIR/report.awk" "$OUT/results.tsv"
+    if [[ " $TARGETS " == *" pgsidecar "* ]]; then routing_report "$routing_before" "$(routing_decisions)"; fi
   } | tee "$OUT/summary.txt"
   ln -sfn "$OUT" "$DEV_DIR/bench/app-latest"
 }
