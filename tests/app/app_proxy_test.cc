@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <stdexcept>
 #include <string>
 
 #include "tests/app/proxy_env.h"
