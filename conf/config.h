@@ -84,6 +84,8 @@ enum class Consistency {
 };
 enum class LoadBalance { least_outstanding, round_robin, weighted };
 
+enum class ReadYourWrites { client, user };
+
 struct RoutingConfig {
   Consistency consistency = Consistency::session;
   Millis max_replica_lag{10000};           // replicas further behind (replay delay) get no reads; 0 = no limit
@@ -95,6 +97,11 @@ struct RoutingConfig {
   Millis health_check_interval{1000};      // replica health + lag probe period (> 0)
   uint32_t max_parse_bytes = 64u << 10;    // statements longer than this skip parsing and go to the primary
   int classifier_cache_entries = 10000;    // memoised classifications per worker; 0 = no memo
+  // Read-your-writes floor scope (consistency = "session"): "client" — each client connection's own
+  // writes (DESIGN.md; reads of other connections still use replicas); "user" — every connection of the
+  // same (database, user) on this sidecar shares one floor, so an app's pool of connections reads its
+  // own writes whichever connection it uses, at the price of fewer replica reads under write load.
+  ReadYourWrites read_your_writes = ReadYourWrites::client;
   // Login of the replica health monitor (needs pg_monitor or superuser-free read of the recovery
   // functions). Empty user: the first [[users]] entry with a server password, on the first database.
   std::string monitor_user;

@@ -100,6 +100,8 @@ void feature_rows(const Config& c, Rows& rows) {
   rows.emplace_back("routing.health_check_interval", format_duration(r.health_check_interval));
   rows.emplace_back("routing.max_parse_bytes", format_size(r.max_parse_bytes));
   rows.emplace_back("routing.classifier_cache_entries", std::to_string(r.classifier_cache_entries));
+  rows.emplace_back("routing.read_your_writes",
+                    r.read_your_writes == ReadYourWrites::user ? "user" : "client");
   rows.emplace_back("routing.monitor_user", r.monitor_user);
   rows.emplace_back("routing.monitor_password", r.monitor_password.empty() ? "" : "********");
   rows.emplace_back("routing.monitor_dbname", r.monitor_dbname);

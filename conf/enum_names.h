@@ -21,6 +21,8 @@ inline constexpr std::array<EnumName<AuthType>, 3> kAuthTypes{{
     {"scram-sha-256", AuthType::scram_sha_256}, {"md5", AuthType::md5}, {"trust", AuthType::trust}}};
 inline constexpr std::array<EnumName<Consistency>, 3> kConsistencies{{
     {"session", Consistency::session}, {"eventual", Consistency::eventual}, {"primary", Consistency::primary}}};
+inline constexpr std::array<EnumName<ReadYourWrites>, 2> kReadYourWrites{{
+    {"client", ReadYourWrites::client}, {"user", ReadYourWrites::user}}};
 inline constexpr std::array<EnumName<LoadBalance>, 3> kLoadBalances{{
     {"least_outstanding", LoadBalance::least_outstanding},
     {"round_robin", LoadBalance::round_robin},

@@ -70,6 +70,7 @@ void read_routing(TableReader& r, RoutingConfig& c) {
   r.duration("health_check_interval", c.health_check_interval, 10ms, 10min);
   r.size("max_parse_bytes", c.max_parse_bytes, 0, 64 * kMiB);
   r.integer("classifier_cache_entries", c.classifier_cache_entries, 0, 10'000'000);
+  r.enumeration("read_your_writes", c.read_your_writes, kReadYourWrites);
   r.string("monitor_user", c.monitor_user, Length{0, 63});
   r.string("monitor_password", c.monitor_password, Length{0, 1024});
   r.string("monitor_dbname", c.monitor_dbname, Length{0, 63});

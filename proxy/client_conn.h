@@ -62,8 +62,8 @@ class ClientConn final : public Stream {
   void on_server_bytes();                          // the server appended to our outbox; flush
   void on_server_drained();                        // the server's write queue went down
   void on_server_at_release_point();              // ReadyForQuery 'I' with nothing in flight
-  // The server died under us. `replied`: some of its reply already reached our outbox.
-  void on_server_lost(const std::string& message, bool replied);
+  // The server died under us. `between_requests`: nothing was in flight on it.
+  void on_server_lost(const std::string& message, bool between_requests);
   void reroute_to_primary();                       // a waiting read whose replica failed
   void on_parameter_status(std::string_view name, std::string_view value);  // server reported a setting
   void on_probe_row(const std::vector<std::optional<std::string>>& values);  // session probe result
@@ -128,6 +128,8 @@ class ClientConn final : public Stream {
   Pool* primary_pool_ = nullptr;  // the login pool: (database, user) on the primary
   // Read/write routing (issue 4).
   bool batch_read_only_ = false;  // the request that got the current server was provably read-only
+  bool batch_may_write_ = true;   // ... or may have written (not a SET, not a read)
+  bool flushed_since_bind_ = false;  // replies of the current binding reached the socket
   bool wrote_ = false;            // the current binding may have written (primary): record the LSN
   int batches_ = 0;               // requests sent in the current binding
   enum class ProbeKind { none, session, lsn } probe_kind_ = ProbeKind::none;

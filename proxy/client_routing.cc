@@ -42,6 +42,7 @@ router::LoadBalance policy_of(conf::LoadBalance p) {
 
 Pool* ClientConn::choose_pool() {
   batch_read_only_ = false;
+  batch_may_write_ = true;
   replica_batch_.clear();
   replica_batch_ok_ = false;
   if (!worker_.routing_enabled()) return primary_pool_;
@@ -58,8 +59,11 @@ Pool* ClientConn::choose_pool() {
   if (const std::string* hint = request_.gucs.get("pgsidecar.route")) {
     if (auto h = router::parse_route_hint(*hint)) in.session.route_hint = *h;
   }
-  uint64_t shared_floor = worker_.process().lsn_floor(request_.database, request_.user).load(std::memory_order_acquire);
-  in.session.lsn_floor = std::max(lsn_floor_, shared_floor);
+  in.session.lsn_floor = lsn_floor_;
+  if (config.routing.read_your_writes == conf::ReadYourWrites::user) {
+    uint64_t shared = worker_.process().lsn_floor(request_.database, request_.user).load(std::memory_order_acquire);
+    in.session.lsn_floor = std::max(lsn_floor_, shared);
+  }
   in.replicas = worker_.replica_view();
   in.counter = worker_.next_route_counter();
   router::RouteOptions options;
@@ -72,9 +76,10 @@ Pool* ClientConn::choose_pool() {
   size_t reason = static_cast<size_t>(d.reason);
   if (reason < counts.size()) ++counts[reason];
   batch_read_only_ = facts.complete && facts.summary.read_only;
+  batch_may_write_ = !facts.complete || facts.summary.writes;
   if (d.primary()) return primary_pool_;
   Pool* p = worker_.pool_for(request_.database, request_.user, d.target);
-  if (p == nullptr) return primary_pool_;
+  if (p == nullptr || p->recently_refused()) return primary_pool_;
   replica_batch_ok_ = true;
   return p;
 }
@@ -87,10 +92,18 @@ void ClientConn::reroute_to_primary() {
   pool_->request_server(this);
 }
 
-void ClientConn::on_server_lost(const std::string& message, bool replied) {
-  bool retry = pool_ != nullptr && pool_->is_replica() && !replied && replica_batch_ok_ &&
-               !replica_batch_.empty() && tracker_.probe_settings().empty() && !tracker_.pinned();
+void ClientConn::on_server_lost(const std::string& message, bool between_requests) {
+  bool pinned_state = tracker_.pinned() || !tracker_.probe_settings().empty();
+  bool session_mode = pool_ != nullptr && pool_->settings().pool_mode == conf::PoolMode::session;
   server_ = nullptr;
+  if (between_requests && !pinned_state && !session_mode && !shutting_down_) {
+    // Nothing was running on it and the client has no state there: carry on with the next server.
+    set_state(State::idle);
+    if (rbuf_.size() > 0) process_session();
+    return;
+  }
+  bool retry = pool_ != nullptr && pool_->is_replica() && !flushed_since_bind_ && replica_batch_ok_ &&
+               !replica_batch_.empty() && !pinned_state;
   if (!retry) {
     fail("08006", "pgsidecar: server connection lost: " + message);
     return;
@@ -99,7 +112,7 @@ void ClientConn::on_server_lost(const std::string& message, bool replied) {
   LOG_INFO("replica failed (" + message + "): re-running a read on the primary");
   worker_.mark_replica_down(pool_->target_index());
   ++worker_.hot().replica_retries;
-  outbox().clear();
+  outbox().clear();  // held replies of the failed attempt
   pending_replay_ = std::move(replica_batch_);
   replica_batch_.clear();
   replica_batch_ok_ = false;

@@ -436,13 +436,24 @@ void ClientConn::on_server_assigned(ServerConn* server) {
   if (!sync_sql.empty()) applied_after = applied_after_sync(request_.gucs, server->defaults());
   server->attach(this, sync_sql, std::move(applied_after));
   batches_ = 0;
-  wrote_ = !batch_read_only_ && !pool_->is_replica();
+  flushed_since_bind_ = false;
+  wrote_ = batch_may_write_ && !pool_->is_replica();
   if (!pending_replay_.empty()) replay_batch();
   if (!reading()) start_reading();
   process_session();
 }
 
-void ClientConn::on_server_bytes() { flush(); }
+void ClientConn::on_server_bytes() {
+  // A read on a replica keeps its reply here until it is complete (or large): if the replica dies
+  // first, the read is re-run on the primary and the client never sees the failed attempt.
+  constexpr size_t kHoldReplicaReply = 64 * 1024;
+  if (server_ != nullptr && pool_ != nullptr && pool_->is_replica() && replica_batch_ok_ &&
+      server_->pending_ready() > 0 && outbox().size() < kHoldReplicaReply) {
+    return;
+  }
+  if (!outbox().empty()) flushed_since_bind_ = true;
+  flush();
+}
 
 void ClientConn::on_write_progress() {
   // The client drained below the low-water mark: let the server's bytes flow again.

@@ -132,7 +132,13 @@ void Pool::on_server_login_failed(ServerConn* server, const std::string& error) 
   (void)server;
   if (is_replica()) {
     // Reads waiting for this replica go to the primary now rather than wait for it to come back.
-    worker_.mark_replica_down(target_index_);
+    // A refusal of this role or database (SQLSTATE class 28, 3D000) says nothing of the node.
+    bool refused = error.find("SQLSTATE 28") != std::string::npos || error.find("SQLSTATE 3D000") != std::string::npos;
+    if (refused) {
+      refused_until_ = Clock::now() + std::chrono::seconds(5);
+    } else {
+      worker_.mark_replica_down(target_index_);
+    }
     auto waiters = std::move(waiting_);
     waiting_.clear();
     for (ClientConn* c : waiters) c->reroute_to_primary();

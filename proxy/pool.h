@@ -42,6 +42,8 @@ class Pool {
   int target_index() const { return target_index_; }
   bool is_replica() const { return target_index_ >= 0; }
   size_t busy_servers() const { return servers_.size() - idle_.size(); }
+  // A replica pool whose logins were refused for this (database, user) just now: route around it.
+  bool recently_refused() const { return Clock::now() < refused_until_; }
   Worker& worker() { return worker_; }
   const conf::PoolConfig& settings() const { return settings_; }
   const PoolTarget& target() const { return target_; }
@@ -109,6 +111,7 @@ class Pool {
   std::vector<std::pair<std::string, std::string>> welcome_;
   std::string last_connect_error_;
   Clock::time_point retry_at_{};
+  Clock::time_point refused_until_{};
   uint64_t xact_count_ = 0, query_count_ = 0, wait_count_ = 0;
   double xact_seconds_ = 0, wait_seconds_ = 0;
   Histogram wait_histogram_;

@@ -77,7 +77,7 @@ void ServerConn::fail(const std::string& reason) {
   } else if (client_ != nullptr) {
     ClientConn* c = client_;
     client_ = nullptr;
-    c->on_server_lost(reason, replied_bytes_ > 0);
+    c->on_server_lost(reason, at_release_point());
   }
   LOG_DEBUG("server " + std::to_string(id_) + " closed: " + reason);
   set_state(State::closing);

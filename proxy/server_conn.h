@@ -123,6 +123,8 @@ class ServerConn final : public Stream {
   void drop_until_sync();
   void drop_entry(Expected& e);
   static bool is_final_reply(Reply kind, char type);
+  static bool is_fatal(const protocol::Frame& f);
+  static std::string fatal_message(const protocol::Frame& f);
   void process_active();
   bool handle_reply(const protocol::Frame& f);
   bool handle_internal_reply(const protocol::Frame& f);

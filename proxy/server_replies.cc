@@ -134,6 +134,17 @@ uint64_t tag_rows(std::string_view tag) {
 }
 }  // namespace
 
+bool ServerConn::is_fatal(const Frame& f) {
+  auto err = pb::ErrorFields::decode(f.body);
+  return err.ok() && (err->severity == "FATAL" || err->severity == "PANIC");
+}
+
+std::string ServerConn::fatal_message(const Frame& f) {
+  auto err = pb::ErrorFields::decode(f.body);
+  if (!err.ok()) return "?";
+  return std::string(err->message) + " (SQLSTATE " + std::string(err->sqlstate) + ")";
+}
+
 void ServerConn::push_synthetic(std::string message) { enqueue(Reply::synthetic, std::move(message)); }
 
 void ServerConn::ensure_prepared(const std::string& name, std::string_view sql, const std::vector<uint32_t>& types) {
@@ -283,6 +294,12 @@ bool ServerConn::handle_reply(const Frame& f) {
   if (t == 'N' || t == 'A') {  // asynchronous: belong to no request
     if (!internal && client_ != nullptr) client_->outbox().append(protocol::as_string_view(f.whole));
     return true;
+  }
+  if (t == 'E' && is_fatal(f)) {
+    // The server is going away (shutdown, terminate): the connection loss decides what the client
+    // sees — a retry elsewhere when nothing of its request reached it yet, an error otherwise.
+    fail("server terminated the session: " + fatal_message(f));
+    return false;
   }
   if (expected_.empty()) {
     fail(std::string("server sent an unexpected message '") + t + "'");

@@ -27,7 +27,7 @@ it::ProxyOptions options() {
   const char* consistency = std::getenv("FLOPODS_TEST_CONSISTENCY");
   o.extra_toml =
       "[routing]\nconsistency = \"" + std::string(consistency != nullptr ? consistency : "session") +
-      "\"\nmonitor_user = \"pgsidecar\"\nmonitor_password = \"pgsidecar-dev\"\n"
+      "\"\nread_your_writes = \"user\"\nmonitor_user = \"pgsidecar\"\nmonitor_password = \"pgsidecar-dev\"\n"
       "monitor_dbname = \"flopods\"\nhealth_check_interval = \"100ms\"\n";
   return o;
 }

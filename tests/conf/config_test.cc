@@ -93,7 +93,8 @@ TEST(ShippedConfig, DiffersFromDefaultsOnlyInDevValues) {
     if (it != defaults.end() && it->second != v) differing.push_back(k);
   }
   const std::vector<std::string> dev_values{"primary.port",           "databases[0].name",
-                                            "databases[0].server_dbname", "routing.monitor_user",
+                                            "databases[0].server_dbname", "routing.read_your_writes",
+                                            "routing.monitor_user",
                                             "routing.monitor_password",   "routing.monitor_dbname",
                                             "cache.enabled",              "cache.redis_port"};
   EXPECT_EQ(differing, dev_values);
