@@ -134,6 +134,7 @@ class ClientConn final : public Stream {
   int batches_ = 0;               // requests sent in the current binding
   enum class ProbeKind { none, session, lsn } probe_kind_ = ProbeKind::none;
   uint64_t lsn_floor_ = 0;        // this client's own read-your-writes floor
+  static constexpr size_t kMaxReplayBytes = 1 << 20;  // a larger read is not re-run elsewhere
   std::string replica_batch_;     // bytes sent to a replica for this request (for a retry on the primary)
   bool replica_batch_ok_ = false; // replica_batch_ holds the whole request
   std::string pending_replay_;    // a request to send again once the new server is bound

@@ -15,8 +15,6 @@
 namespace pgs::proxy {
 
 namespace {
-constexpr size_t kMaxReplayBytes = 1 << 20;  // a larger read is not retried elsewhere
-
 router::ConsistencyMode consistency_of(conf::Consistency c) {
   switch (c) {
     case conf::Consistency::eventual:

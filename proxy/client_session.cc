@@ -20,7 +20,6 @@ using protocol::Frame;
 namespace {
 // Statements one client may keep prepared (real servers have no limit; a bound keeps us bounded).
 constexpr size_t kMaxClientStatements = 100000;
-constexpr size_t kMaxReplayBytes = 1 << 20;  // see client_routing.cc
 
 }  // namespace
 
@@ -218,6 +217,7 @@ bool ClientConn::forward_parse(const Frame& f) {
     server_->push_synthetic(std::move(reply));
     return true;
   }
+  server_->close_if_stale(ps->server_name);
   protocol::write_parse(server_->outbox(), ps->server_name, ps->sql, ps->param_types);
   server_->expect_reply_to('P', ps->server_name);
   server_->note_prepared(ps->server_name);
@@ -278,7 +278,7 @@ bool ClientConn::forward_bind(const Frame& f) {
   }
   server_->ensure_prepared(ps->server_name, ps->sql, ps->param_types);
   protocol::write_bind(server_->outbox(), head->portal, ps->server_name, head->rest);
-  server_->expect_reply_to('B');
+  server_->expect_reply_to('B', ps->server_name);
   return true;
 }
 

@@ -16,13 +16,6 @@ namespace pgs::proxy {
 namespace pb = protocol::backend;
 using protocol::Frame;
 
-namespace {
-// Server messages can be large (a 100 MB bytea in one DataRow): DataRow and CopyData are streamed through
-// once their header is known instead of being buffered whole. Everything we inspect must fit this cap.
-constexpr uint32_t kMaxServerMessage = 1u << 30;
-constexpr size_t kStreamThreshold = 256 * 1024;
-}  // namespace
-
 ServerConn::ServerConn(Pool& pool, uint64_t id)
     : Stream(pool.worker().loop()),
       pool_(pool),

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -72,6 +73,8 @@ class ServerConn final : public Stream {
   void forget_prepared(const std::string& name) { statements_.erase(name); }
   // Sends Parse for `name` unless the server has it; replies swallowed.
   void ensure_prepared(const std::string& name, std::string_view sql, const std::vector<uint32_t>& types);
+  // Before a Parse of `name`: a Close first if the server holds a stale plan under that name.
+  void close_if_stale(const std::string& name);
   // Records a Parse just written for `name` (may Close the least recently used statement).
   void note_prepared(const std::string& name);
   // The client ran DISCARD ALL / DEALLOCATE ALL: every statement is gone once it succeeds.
@@ -124,6 +127,7 @@ class ServerConn final : public Stream {
   void drop_entry(Expected& e);
   static bool is_final_reply(Reply kind, char type);
   static bool is_fatal(const protocol::Frame& f);
+  static bool is_stale_plan(const protocol::Frame& f);
   static std::string fatal_message(const protocol::Frame& f);
   void process_active();
   bool handle_reply(const protocol::Frame& f);
@@ -150,6 +154,7 @@ class ServerConn final : public Stream {
   bool skip_until_sync_ = false;   // an extended-protocol error with no Sync queued yet
   bool clear_statements_on_ready_ = false;
   ServerStatements statements_;
+  std::unordered_set<std::string> stale_;  // prepared here, but the plan went stale after DDL (bounded)
   std::vector<std::pair<std::string, std::string>> login_params_;  // ParameterStatus at login, as spelled
   int pending_ready_ = 0;   // queued entries answered by ReadyForQuery
   bool sync_failed_ = false;

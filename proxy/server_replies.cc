@@ -89,7 +89,7 @@ void ServerConn::expect_reply_to(char type, const std::string& statement) {
       break;
     case 'B':
       unsynced_ = true;
-      enqueue(Reply::bind);
+      enqueue(Reply::bind, statement);
       break;
     case 'D':
       unsynced_ = true;
@@ -134,6 +134,12 @@ uint64_t tag_rows(std::string_view tag) {
 }
 }  // namespace
 
+bool ServerConn::is_stale_plan(const Frame& f) {
+  auto err = pb::ErrorFields::decode(f.body);
+  return err.ok() && err->sqlstate == "0A000" &&
+         err->message.find("cached plan must not change result type") != std::string_view::npos;
+}
+
 bool ServerConn::is_fatal(const Frame& f) {
   auto err = pb::ErrorFields::decode(f.body);
   return err.ok() && (err->severity == "FATAL" || err->severity == "PANIC");
@@ -152,9 +158,17 @@ void ServerConn::ensure_prepared(const std::string& name, std::string_view sql, 
     statements_.touch(name);
     return;
   }
+  close_if_stale(name);
   protocol::write_parse(outbox(), name, sql, types);
   enqueue(Reply::injected_parse, name);
   note_prepared(name);
+}
+
+void ServerConn::close_if_stale(const std::string& name) {
+  if (stale_.erase(name) == 0) return;
+  // Its plan went stale after DDL: the server still has it under this name, so close it first.
+  protocol::write_close(outbox(), 'S', name);
+  enqueue(Reply::injected_close, name);
 }
 
 void ServerConn::note_prepared(const std::string& name) {
@@ -333,6 +347,11 @@ bool ServerConn::handle_reply(const Frame& f) {
       if (request_sqlstate_.empty()) request_sqlstate_.assign(err->sqlstate);
     }
     if (head.kind == Reply::query) clear_statements_on_ready_ = false;  // DISCARD ALL failed
+    if (head.kind == Reply::bind && !head.data.empty() && is_stale_plan(f)) {
+      // "cached plan must not change result type" after DDL: prepare it afresh at its next use.
+      statements_.erase(head.data);
+      if (stale_.size() < 1024) stale_.insert(head.data);
+    }
     if (head.kind != Reply::query) {  // extended protocol: the server now skips to Sync
       drop_entry(head);
       expected_.pop_front();

@@ -151,10 +151,13 @@ TEST_F(ReplicaTest, StatementsKeptOffReplicasReallyFailThere) {
 }
 
 // SHOW transaction_read_only is how libpq's target_session_attrs tells a primary from a replica.
+// pg_is_in_recovery() may be answered by a replica: asking it through the proxy is how a user sees
+// that reads reach one (libpq 14+ reads the in_hot_standby ParameterStatus instead).
 TEST_F(ReplicaTest, NodeIdentityDiffersSoItIsAskedOfThePrimary) {
   EXPECT_EQ(scalar(replica_.get(), "SHOW transaction_read_only"), "on");
   EXPECT_FALSE(classify("SHOW transaction_read_only").read_only);
-  EXPECT_FALSE(classify("SELECT pg_is_in_recovery()").read_only);
+  EXPECT_TRUE(classify("SELECT pg_is_in_recovery()").read_only);
+  EXPECT_EQ(scalar(replica_.get(), "SELECT pg_is_in_recovery()"), "t");
 }
 
 TEST_F(ReplicaTest, ParserAgreesWithPostgres) {
