@@ -92,6 +92,10 @@ void ClientConn::on_read_error(int) {
   close();
 }
 
+void ClientConn::on_write_error(int status) {
+  on_read_error(status);  // the client is gone either way: release or close its server, then close
+}
+
 void ClientConn::on_closed() {
   unpin_metrics();
   if (admitted_) worker_.process().release_client();

@@ -84,6 +84,7 @@ class ClientConn final : public Stream {
   void on_data() override;
   void on_read_error(int status) override;
   void on_write_progress() override;
+  void on_write_error(int status) override;
   void on_closed() override;
 
  private:

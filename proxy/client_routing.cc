@@ -96,6 +96,8 @@ void ClientConn::on_server_lost(const std::string& message, bool between_request
   server_ = nullptr;
   if (between_requests && !pinned_state && !session_mode && !shutting_down_) {
     // Nothing was running on it and the client has no state there: carry on with the next server.
+    // Its last reply may still sit in the outbox (the server's goodbye came in the same read).
+    flush();
     set_state(State::idle);
     if (rbuf_.size() > 0) process_session();
     return;

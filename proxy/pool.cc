@@ -45,12 +45,22 @@ void Pool::apply_config(const conf::Config& config, const conf::DatabaseConfig& 
 
 // ---- clients ----
 
-void Pool::request_server(ClientConn* client) {
-  if (!idle_.empty() && waiting_.empty() && !worker_.paused()) {
+ServerConn* Pool::take_idle() {
+  // A server that failed or is being closed stays listed until its close callback: never hand it out.
+  while (!idle_.empty()) {
     ServerConn* s = idle_.back();
     idle_.pop_back();
-    hand_over(s, client);
-    return;
+    if (s->state() == ServerConn::State::idle && !s->closing()) return s;
+  }
+  return nullptr;
+}
+
+void Pool::request_server(ClientConn* client) {
+  if (waiting_.empty() && !worker_.paused()) {
+    if (ServerConn* s = take_idle()) {
+      hand_over(s, client);
+      return;
+    }
   }
   waiting_.push_back(client);
   serve_waiters();
@@ -158,9 +168,9 @@ void Pool::on_server_closed(ServerConn* server) {
 void Pool::serve_waiters() {
   if (worker_.paused()) return;
   // Hand idle servers to waiting clients first, then open new ones within the limit.
-  while (!waiting_.empty() && !idle_.empty()) {
-    ServerConn* s = idle_.back();
-    idle_.pop_back();
+  while (!waiting_.empty()) {
+    ServerConn* s = take_idle();
+    if (s == nullptr) break;
     ClientConn* c = waiting_.front();
     waiting_.pop_front();
     hand_over(s, c);

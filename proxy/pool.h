@@ -90,6 +90,7 @@ class Pool {
 
  private:
   void open_server();
+  ServerConn* take_idle();
   void hand_over(ServerConn* server, ClientConn* client);
   void serve_waiters();
   size_t count_opening() const;

@@ -88,6 +88,10 @@ void ServerConn::on_read_error(int status) {
   fail(status == UV_EOF ? "server closed the connection" : std::string("read error: ") + uv_strerror(status));
 }
 
+void ServerConn::on_write_error(int status) {
+  fail(std::string("write error: ") + uv_strerror(status));
+}
+
 void ServerConn::on_write_progress() {
   if (client_ != nullptr) client_->on_server_drained();
 }

@@ -84,7 +84,7 @@ void Stream::flush() {
     if (n > 0) offset = static_cast<size_t>(n);
     else if (n != UV_EAGAIN && n != UV_ENOSYS) {
       outbox_.clear();
-      close();
+      on_write_error(n);
       return;
     }
   }
@@ -99,10 +99,10 @@ void Stream::flush() {
   w->req.data = w;
   uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
   queued_bytes_ += w->data.size();
-  if (uv_write(&w->req, stream(), &b, 1, &Stream::write_cb) != 0) {
+  if (int rc = uv_write(&w->req, stream(), &b, 1, &Stream::write_cb); rc != 0) {
     queued_bytes_ -= w->data.size();
     delete w;
-    close();
+    on_write_error(rc);
   }
 }
 
@@ -112,7 +112,7 @@ void Stream::write_cb(uv_write_t* req, int status) noexcept {
   self->queued_bytes_ -= w->data.size();
   delete w;
   if (status < 0) {
-    self->close();
+    if (!self->closing_) self->on_write_error(status);
     return;
   }
   if (self->close_when_flushed_ && self->queued_bytes_ == 0) {

@@ -62,6 +62,12 @@ class Stream {
   virtual void on_data() = 0;                 // new bytes are in rbuf_
   virtual void on_read_error(int status) = 0; // EOF (UV_EOF) or an error: the peer is gone
   virtual void on_write_progress() {}         // queued bytes went down
+  // A write failed (the peer is gone). The owner must close through its own path so that whoever
+  // depends on this connection hears of it; the default just closes.
+  virtual void on_write_error(int status) {
+    (void)status;
+    close();
+  }
   virtual void on_closed() = 0;               // the handle is closed; may `delete this`
 
   ReadBuffer rbuf_;

@@ -447,11 +447,16 @@ RunResult run_psql(const std::string& conninfo, const std::string& script,
 }
 
 RunResult restart_primary(Millis timeout) {
-  // Same log file and open-file limit as ./dev (scripts/postgres.sh, scripts/lib.sh as_postgres).
-  std::string log = std::string(kPrimaryDataDir) + "/../../log/pg-primary.log";
-  std::string cmd = "ulimit -n 65536 2>/dev/null || ulimit -n \"$(ulimit -Hn)\"; exec pg_ctl -D '" +
-                    std::string(kPrimaryDataDir) + "' -w -t 60 -l '" + log +
-                    "' restart -m fast";
+  // The primary says where its data is (the checkout may be anywhere; ./dev may keep the data under
+  // /var/tmp). Same open-file limit as ./dev (scripts/lib.sh as_postgres); pg_ctl's log in the data dir.
+  std::string data_dir = superuser().scalar("SHOW data_directory");
+  if (data_dir.empty() || data_dir.find('\'') != std::string::npos) {
+    RunResult r;
+    r.err = "cannot read the primary's data_directory";
+    return r;
+  }
+  std::string cmd = "ulimit -n 65536 2>/dev/null || ulimit -n \"$(ulimit -Hn)\"; exec pg_ctl -D '" + data_dir +
+                    "' -w -t 60 -l '" + data_dir + "/pg_ctl_restart.log' restart -m fast";
   return run_program({"runuser", "-u", "postgres", "--", "bash", "-c", cmd},
                      {{"PATH", "/usr/lib/postgresql/15/bin:/usr/bin:/bin"}}, timeout);
 }

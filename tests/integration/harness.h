@@ -42,7 +42,6 @@ inline constexpr const char* kSuperUser = "postgres";
 inline constexpr const char* kSuperPassword = "postgres-dev";
 inline constexpr const char* kAdminUser = "pgsidecar";
 inline constexpr const char* kAdminPassword = "pgsidecar-dev";
-inline constexpr const char* kPrimaryDataDir = "/work/main/.dev/pg/primary";
 
 enum class Target { proxy, direct };
 Target target();  // from PGS_IT_TARGET
