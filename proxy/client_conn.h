@@ -65,6 +65,9 @@ class ClientConn final : public Stream {
   // The server died under us. `between_requests`: nothing was in flight on it.
   void on_server_lost(const std::string& message, bool between_requests);
   void reroute_to_primary();                       // a waiting read whose replica failed
+  // The last extended-protocol batch can be sent again (kept whole, within bounds).
+  bool can_retry_batch() const { return batch_capturable_ && batch_complete_ && !last_batch_.empty(); }
+  void retry_batch();                              // send it again (its plan went stale after DDL)
   void on_parameter_status(std::string_view name, std::string_view value);  // server reported a setting
   void on_probe_row(const std::vector<std::optional<std::string>>& values);  // session probe result
   // A request (Query, or a batch up to Sync) finished: digests and the slow-query log.
@@ -139,6 +142,10 @@ class ClientConn final : public Stream {
   std::string replica_batch_;     // bytes sent to a replica for this request (for a retry on the primary)
   bool replica_batch_ok_ = false; // replica_batch_ holds the whole request
   std::string pending_replay_;    // a request to send again once the new server is bound
+  std::string last_batch_;        // the extended-protocol messages of the current batch (for retry_batch)
+  bool batch_complete_ = true;    // last_batch_ ends with its Sync
+  bool batch_capturable_ = true;  // last_batch_ stayed within kMaxReplayBytes
+  void capture_batch(const protocol::Frame& f);
   std::shared_ptr<const std::string> batch_sql_;  // the statement of the current extended batch
   std::shared_ptr<const BindParams> batch_params_;  // its last Bind's values (log_parameters only)
   void capture_bind_params(const protocol::Frame& bind);

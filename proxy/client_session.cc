@@ -121,7 +121,42 @@ void ClientConn::process_session() {
   }
 }
 
+void ClientConn::capture_batch(const Frame& f) {
+  if (f.type == 'Q' || f.type == 'F' || f.type == 'd' || f.type == 'c' || f.type == 'f') return;
+  if (batch_complete_) {
+    last_batch_.clear();
+    batch_complete_ = false;
+    batch_capturable_ = true;
+  }
+  if (batch_capturable_) {
+    if (last_batch_.size() + f.size > kMaxReplayBytes) {
+      batch_capturable_ = false;
+      last_batch_.clear();
+    } else {
+      last_batch_.append(protocol::as_string_view(f.whole));
+    }
+  }
+  if (f.type == 'S') batch_complete_ = true;
+}
+
+void ClientConn::retry_batch() {
+  std::string bytes = std::move(last_batch_);
+  last_batch_.clear();
+  batch_complete_ = true;
+  protocol::Bytes view(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  size_t offset = 0;
+  while (offset < view.size() && server_ != nullptr && !closing()) {
+    auto r = protocol::split_frame(view.subspan(offset), worker_.snapshot().config->proxy.max_message_bytes);
+    const auto* fr = std::get_if<Frame>(&r);
+    if (fr == nullptr) break;
+    offset += fr->size;
+    if (!forward_frame(*fr)) return;
+  }
+  if (server_ != nullptr) server_->flush();
+}
+
 bool ClientConn::forward_frame(const Frame& f) {
+  capture_batch(f);
   if (replica_batch_ok_) {  // keep the request for a retry on the primary if the replica dies
     if (replica_batch_.size() + f.size > kMaxReplayBytes) {
       replica_batch_ok_ = false;

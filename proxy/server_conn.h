@@ -163,6 +163,8 @@ class ServerConn final : public Stream {
   char tx_status_ = 'I';
   size_t passthrough_remaining_ = 0;
   uint64_t replied_bytes_ = 0;
+  uint64_t batch_client_bytes_ = 0;  // given to the client since the last ReadyForQuery
+  bool retrying_batch_ = false;      // a stale-plan error: swallow up to ReadyForQuery, then resend
   uint64_t request_rows_ = 0;      // rows in CommandComplete tags since the last request ended
   std::string request_sqlstate_;   // first error since the last request ended  // bytes of a large DataRow/CopyData still to forward as they come
 };

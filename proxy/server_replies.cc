@@ -26,6 +26,8 @@ void ServerConn::attach(ClientConn* client, const std::string& sync_sql, GucMap 
   set_state(State::active);
   sync_failed_ = false;
   replied_bytes_ = 0;
+  batch_client_bytes_ = 0;
+  retrying_batch_ = false;
   if (!sync_sql.empty()) {
     protocol::write_query(outbox(), sync_sql);
     enqueue(Reply::internal_query);
@@ -189,6 +191,7 @@ void ServerConn::enqueue(Reply kind, std::string data) {
   }
   if (kind == Reply::sync) skip_until_sync_ = false;
   if (kind == Reply::synthetic && expected_.empty()) {
+    batch_client_bytes_ += data.size();
     if (client_ != nullptr) client_->outbox().append(data);
     return;
   }
@@ -203,6 +206,7 @@ void ServerConn::enqueue(Reply kind, std::string data) {
 
 void ServerConn::emit_synthetics() {
   while (!expected_.empty() && expected_.front().kind == Reply::synthetic) {
+    batch_client_bytes_ += expected_.front().data.size();
     if (client_ != nullptr) client_->outbox().append(expected_.front().data);
     expected_.pop_front();
   }
@@ -260,6 +264,7 @@ void ServerConn::process_active() {
       size_t n = std::min(passthrough_remaining_, data.size());
       if (client_ != nullptr) client_->outbox().append(reinterpret_cast<const char*>(data.data()), n);
       replied_bytes_ += n;
+      batch_client_bytes_ += n;
       rbuf_.consume(n);
       passthrough_remaining_ -= n;
       continue;
@@ -273,6 +278,7 @@ void ServerConn::process_active() {
       if (streamable && client_ != nullptr) {
         client_->outbox().append(reinterpret_cast<const char*>(data.data()), data.size());
         replied_bytes_ += data.size();
+        batch_client_bytes_ += data.size();
         passthrough_remaining_ = more->at_least - data.size();
         rbuf_.consume(data.size());
         continue;
@@ -338,8 +344,29 @@ bool ServerConn::handle_reply(const Frame& f) {
     fail("server replied with no client attached");
     return false;
   }
+  if (retrying_batch_) {  // replies to a batch we send again: swallowed up to its ReadyForQuery
+    if (t != 'Z') return true;
+    --pending_ready_;
+    expected_.pop_front();
+    retrying_batch_ = false;
+    client_->retry_batch();
+    return !closing();
+  }
+  if (t == 'E' && head.kind == Reply::bind && !head.data.empty() && is_stale_plan(f) && batch_client_bytes_ == 0 &&
+      tx_status_ == 'I' && client_->can_retry_batch()) {
+    // "cached plan must not change result type" (DDL changed the statement's result) before anything of
+    // this batch reached the client, outside a transaction: prepare afresh and run the batch again.
+    statements_.erase(head.data);
+    if (stale_.size() < 1024) stale_.insert(head.data);
+    drop_entry(head);
+    expected_.pop_front();
+    drop_until_sync();
+    retrying_batch_ = true;
+    return true;
+  }
   client_->outbox().append(protocol::as_string_view(f.whole));
   replied_bytes_ += f.size;
+  batch_client_bytes_ += f.size;
   if (t == 'C') request_rows_ += tag_rows(protocol::as_string_view(f.body));
   if (t == 'E') {
     if (auto err = pb::ErrorFields::decode(f.body); err.ok()) {
@@ -377,6 +404,7 @@ bool ServerConn::handle_reply(const Frame& f) {
     if (head.sql) client_->on_request_done(*head.sql, head.params.get(), took, request_rows_, request_sqlstate_);
     request_rows_ = 0;
     request_sqlstate_.clear();
+    batch_client_bytes_ = 0;
     expected_.pop_front();
   } else if (is_final_reply(head.kind, t)) {
     expected_.pop_front();

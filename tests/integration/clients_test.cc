@@ -28,10 +28,8 @@ TEST_F(ClientsTest, PsycopgFiftyThreadsUnnamedStatements) {
 }
 
 // prepare_threshold=0: every statement becomes a named prepared statement on the server. Through a
-// transaction pool of 10 that needs per-client prepared-statement tracking (issue 3); enable this
-// test when issue 3 lands. It passes against Postgres directly:
-//   PGS_IT_TARGET=direct clients_test --gtest_also_run_disabled_tests
-TEST_F(ClientsTest, DISABLED_PsycopgFiftyThreadsPreparedStatements) {
+// transaction pool of 10 that needs per-client prepared-statement tracking (issue 3).
+TEST_F(ClientsTest, PsycopgFiftyThreadsPreparedStatements) {
   ProxyOptions o;
   o.pool_size = 10;
   Proxy& p = start_proxy(o);

@@ -37,10 +37,8 @@ std::string run_once(Pg& c, int id) {
 
 // Every client prepared `SELECT * ...` before the DDL; each runs it after each DDL step: no errors,
 // and the new column shows up. Pool of 2 shared by 6 clients (workers = 1).
-//
-// DISABLED: the proxy does not yet retry "cached plan must not change result type" (0A000) after
-// re-preparing — the feature of issue 3 item 1 this test is for. Enable with the retry.
-TEST_F(DdlTest, DISABLED_AlterTableInTheMiddleOfPreparedWorkload) {
+// The proxy closes the stale statement, prepares it afresh and runs the batch again (issue 3 item 1).
+TEST_F(DdlTest, AlterTableInTheMiddleOfPreparedWorkload) {
   PGS_IT_REQUIRE_PROXY();  // Postgres itself answers 0A000 here: recovering is the proxy's job
   make_table();
   Proxy& p = start_proxy(small_pool(2, "30s"));
@@ -66,7 +64,7 @@ TEST_F(DdlTest, DISABLED_AlterTableInTheMiddleOfPreparedWorkload) {
 }
 
 // The same with the workload running concurrently in threads while the DDL happens.
-TEST_F(DdlTest, DISABLED_ConcurrentPreparedWorkloadAcrossDdl) {
+TEST_F(DdlTest, ConcurrentPreparedWorkloadAcrossDdl) {
   PGS_IT_REQUIRE_PROXY();
   make_table();
   Proxy& p = start_proxy(small_pool(2, "30s"));
@@ -99,9 +97,9 @@ TEST_F(DdlTest, DISABLED_ConcurrentPreparedWorkloadAcrossDdl) {
 
 // A client that prepares the statement only AFTER the DDL must get a working statement (it passes
 // against Postgres directly). Through the proxy the statement text maps to the proxy-wide server name
-// already prepared (before the DDL) on the shared server, so the new client inherits the stale plan.
-// DISABLED for the same missing feature (re-prepare on "cached plan must not change result type").
-TEST_F(DdlTest, DISABLED_ClientPreparingAfterDdlGetsAWorkingStatement) {
+// already prepared (before the DDL) on the shared server: the proxy must notice the stale plan and
+// prepare it afresh.
+TEST_F(DdlTest, ClientPreparingAfterDdlGetsAWorkingStatement) {
   make_table();
   Proxy& p = start_proxy(small_pool(1, "30s"));
   Pg before = connect(p.spec());
