@@ -235,6 +235,7 @@ std::string render_config(const ProxyOptions& o, uint16_t listen_port, uint16_t 
   if (o.idle_transaction_timeout != "0") {
     t << "idle_transaction_timeout = " << toml_str(o.idle_transaction_timeout) << "\n";
   }
+  t << o.pool_toml;
   t << "\n[primary]\nname = \"primary\"\nhost = \"127.0.0.1\"\nport = " << kPrimaryPort << "\n";
   if (o.with_replica) {
     t << "\n[[replicas]]\nname = \"replica1\"\nhost = \"127.0.0.1\"\nport = " << kReplicaPort << "\n";
