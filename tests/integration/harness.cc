@@ -236,7 +236,8 @@ std::string render_config(const ProxyOptions& o, uint16_t listen_port, uint16_t 
     t << "idle_transaction_timeout = " << toml_str(o.idle_transaction_timeout) << "\n";
   }
   t << o.pool_toml;
-  t << "\n[primary]\nname = \"primary\"\nhost = \"127.0.0.1\"\nport = " << kPrimaryPort << "\n";
+  t << "\n[primary]\nname = \"primary\"\nhost = \"127.0.0.1\"\nport = " << o.primary_port.value_or(kPrimaryPort)
+    << "\n";
   if (o.with_replica) {
     t << "\n[[replicas]]\nname = \"replica1\"\nhost = \"127.0.0.1\"\nport = " << kReplicaPort << "\n";
   }
