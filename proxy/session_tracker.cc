@@ -19,17 +19,19 @@ std::string_view pin_reason_name(PinReason r) {
 }
 
 bool may_change_session(std::string_view sql) {
-  static constexpr std::string_view kNeedles[] = {"set",     "discard", "listen",  "advisory", "temp",
-                                                  "hold",    "prepare", "dealloc", "session",  "role",
-                                                  "close"};
-  std::string lower;
-  lower.reserve(std::min<size_t>(sql.size(), 1 << 16));
-  for (size_t i = 0; i < sql.size() && i < (1 << 16); ++i) {
-    lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(sql[i]))));
-  }
+  // Runs on every Query and Parse: one pass, no allocation. Case-insensitive match of a few words.
+  static constexpr std::string_view kNeedles[] = {"set",  "discard", "listen",  "advisory", "temp", "hold",
+                                                  "prepare", "dealloc", "session", "role",   "close"};
   if (sql.size() > (1 << 16)) return true;  // too long to scan cheaply: let the parser decide
-  for (auto needle : kNeedles) {
-    if (lower.find(needle) != std::string::npos) return true;
+  auto lower = [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
+  for (size_t i = 0; i < sql.size(); ++i) {
+    char c = lower(sql[i]);
+    for (auto needle : kNeedles) {
+      if (needle[0] != c || sql.size() - i < needle.size()) continue;
+      size_t k = 1;
+      while (k < needle.size() && lower(sql[i + k]) == needle[k]) ++k;
+      if (k == needle.size()) return true;
+    }
   }
   return false;
 }

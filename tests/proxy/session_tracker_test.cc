@@ -1,0 +1,32 @@
+#include "proxy/session_tracker.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace pgs::proxy {
+namespace {
+
+TEST(MayChangeSession, FindsTheWordsCaseInsensitively) {
+  for (const char* sql : {"SET search_path = a", "reset all", "DISCARD ALL", "LISTEN x", "select pg_advisory_lock(1)",
+                          "CREATE TEMP TABLE t(x int)", "DECLARE c CURSOR WITH HOLD FOR SELECT 1",
+                          "PREPARE p AS SELECT 1", "DEALLOCATE p", "SET SESSION AUTHORIZATION x", "SET ROLE r",
+                          "CLOSE c", "select set_config('a.b', 'c', false)"}) {
+    EXPECT_TRUE(may_change_session(sql)) << sql;
+  }
+}
+
+TEST(MayChangeSession, PlainStatementsNeedNoParse) {
+  for (const char* sql : {"SELECT 1", "select abalance from pgbench_accounts where aid = $1",
+                          "INSERT INTO t VALUES (1)", "", "s", "se"}) {
+    EXPECT_FALSE(may_change_session(sql)) << sql;
+  }
+  EXPECT_TRUE(may_change_session("UPDATE t SET x = 1"));  // a false positive costs only a parse
+}
+
+TEST(MayChangeSession, VeryLongTextGoesToTheParser) {
+  EXPECT_TRUE(may_change_session(std::string((1 << 16) + 1, 'x')));
+}
+
+}  // namespace
+}  // namespace pgs::proxy
