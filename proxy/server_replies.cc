@@ -312,7 +312,10 @@ bool ServerConn::handle_reply(const Frame& f) {
     return !closing();
   }
   if (t == 'N' || t == 'A') {  // asynchronous: belong to no request
-    if (!internal && client_ != nullptr) client_->outbox().append(protocol::as_string_view(f.whole));
+    // A notice raised by the proxy's own SQL is the proxy's; a notification is always the client's,
+    // even when it arrives during an internal query (a session probe after a LISTENer's transaction).
+    bool for_client = t == 'A' || !internal;
+    if (for_client && client_ != nullptr) client_->outbox().append(protocol::as_string_view(f.whole));
     return true;
   }
   if (t == 'E' && is_fatal(f)) {

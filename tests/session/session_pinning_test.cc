@@ -46,6 +46,20 @@ TEST_F(PinningTest, ListenNotifyDeliveredToPinnedClient) {
   EXPECT_EQ(wait_notify(a, "pgs_session_ch", Millis(10000)).value_or("<none>"), "second");
 }
 
+// A notification that reaches A's server while the proxy runs its own query there (the session
+// probe after A's LISTEN, racing B's NOTIFY) is A's: none is ever lost.
+TEST_F(PinningTest, NotificationDuringSessionProbeIsDelivered) {
+  Proxy& p = start_proxy(small_pool(2));
+  Pg a = connect(p.spec());
+  Pg b = connect(p.spec());
+  for (int i = 0; i < 40; ++i) {
+    a.must("LISTEN pgs_session_probe_ch");  // each LISTEN is followed by a session probe
+    b.must("NOTIFY pgs_session_probe_ch, '" + std::to_string(i) + "'");
+    ASSERT_EQ(wait_notify(a, "pgs_session_probe_ch", Millis(5000)).value_or("<none>"), std::to_string(i))
+        << "notification " << i;
+  }
+}
+
 // Pool of 1: while A listens, B cannot get the only server (57014 after query_wait_timeout);
 // UNLISTEN * releases it.
 TEST_F(PinningTest, UnlistenAllUnpins) {
