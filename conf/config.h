@@ -123,7 +123,7 @@ struct CacheConfig {
   uint16_t redis_port = 6379;            // Not reloadable.
   Millis redis_timeout{50};              // per Redis command; past it the lookup is a miss (> 0)
   uint32_t max_result_bytes = 1u << 20;  // results larger than this (backend bytes) are not stored
-  std::string key_prefix = "pgs:";       // prefix of every Redis key and channel this proxy uses
+  std::string key_prefix;                // prefix of every Redis key and channel ("" → "pgsc:v1:...")
   std::vector<CacheClass> classes;
   // The class that lists `table` ("schema.name"), or null.
   const CacheClass* class_for_table(std::string_view table) const;

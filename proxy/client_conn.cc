@@ -98,6 +98,7 @@ void ClientConn::on_write_error(int status) {
 
 void ClientConn::on_closed() {
   unpin_metrics();
+  leave_cache();
   if (admitted_) worker_.process().release_client();
   worker_.remove_client(this);
   Worker& w = worker_;

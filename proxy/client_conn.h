@@ -10,8 +10,12 @@
 #include <string>
 #include <unordered_map>
 
+#include "cache/capture.h"
+#include "cache/lookup.h"
+#include "cache/store.h"
 #include "protocol/auth.h"
 #include "protocol/frame.h"
+#include "proxy/cache_request.h"
 #include "proxy/prepared.h"
 #include "proxy/server_conn.h"
 #include "proxy/session_params.h"
@@ -78,6 +82,17 @@ class ClientConn final : public Stream {
   static const char* state_name(State s);
   // No server in time: the client's first request gets an ERROR; the connection stays usable.
   void refuse_batch(const char* sqlstate, const std::string& message);
+  // ---- result cache (issue 5; client_cache.cc) ----
+  // True when the server must show this client's replies to the cache (observe_reply).
+  bool observes_replies() const { return cache_observe_; }
+  // A reply to one of this client's requests, just appended to its outbox: feeds the capture of a
+  // miss and the commit tracking that invalidates what a committed transaction wrote.
+  void observe_reply(char type, protocol::Bytes whole, size_t outbox_offset);
+  // The reply has a part the capture cannot see (a streamed row, a notice, the server lost).
+  void abort_capture();
+  void on_cache_get(uint64_t seq, cache::GetStatus status, std::string value);
+  // A waiter's leader finished: its stored messages (nullptr: the leader failed, or the wait ran out).
+  void on_cache_wait_over(const std::string* messages);
   // Ends the session with a FATAL ErrorResponse.
   void fail(const char* sqlstate, const std::string& message);
   // Shutdown: close now if no transaction is open, otherwise once it ends.
@@ -115,6 +130,17 @@ class ClientConn final : public Stream {
   void replay_batch();
   void on_lsn_row(const std::vector<std::optional<std::string>>& values);
   void unpin_metrics();
+  // Result cache.
+  enum class CacheAttempt { pending, forward };  // pending: a Redis answer (or a leader) resumes us
+  CacheAttempt try_cache();
+  cache::SessionFacts cache_facts() const;
+  bool serve_from_cache(std::string_view messages);
+  void finish_cache_leader(const std::string* messages);
+  void end_capture(char status);
+  void note_cache_writes(std::string_view sql);
+  void on_commit_observed(char status, size_t outbox_offset);
+  void on_bump_done();
+  void leave_cache();  // the client goes: leave a wait, hand a lead on
   void detach_server(bool client_gone);
 
   Worker& worker_;
@@ -161,6 +187,25 @@ class ClientConn final : public Stream {
   bool shutting_down_ = false;
   bool skip_until_sync_ = false;  // a refused extended-protocol batch: ignore up to its Sync
   std::unordered_map<std::string, PreparedRef> prepared_;  // the client's named statements
+  // Result cache state. Lookups happen only with no server bound (outside a transaction).
+  enum class CacheStep : uint8_t { none, lookup, waiting, capturing };
+  bool cache_observe_ = false;   // the worker's cache is on
+  bool cache_checked_ = false;   // the buffered request was looked up already: send it to a server
+  CacheStep cache_step_ = CacheStep::none;
+  bool cache_leader_ = false;    // this client fetches for the waiters on cache_lookup_.key
+  uint64_t cache_seq_ = 0;       // tells a stale Redis callback from the current lookup
+  cache::ReplyShape cache_shape_ = cache::ReplyShape::simple;
+  cache::Lookup cache_lookup_;
+  Clock::time_point cache_started_;
+  std::optional<cache::ResultCapture> capture_;
+  bool capture_started_ = false;  // past ParseComplete/BindComplete
+  // Commit tracking: tables written in the open transaction (sorted, unique), bumped at COMMIT.
+  std::vector<std::string> cache_writes_;
+  std::shared_ptr<const std::string> unnamed_sql_;  // the unnamed statement's text (writes are noted at Bind)
+  bool reply_saw_commit_ = false, reply_saw_error_ = false, reply_last_rollback_ = false;
+  int pending_bumps_ = 0;        // ReadyForQuery held until Redis confirmed the new generations
+  bool bumping_now_ = false;     // inside GenerationSync::bump() (its callback may run at once)
+  static constexpr size_t kMaxClientStatements = 100000;  // named statements one client may keep
   GucMap reported_;
   SessionTracker tracker_;  // session state that pins or must be replayed  // what the client was told via ParameterStatus (welcome + later changes)
 };

@@ -91,6 +91,12 @@ void ClientConn::reroute_to_primary() {
 }
 
 void ClientConn::on_server_lost(const std::string& message, bool between_requests) {
+  abort_capture();
+  if (!cache_writes_.empty() && worker_.result_cache() != nullptr) {
+    // Whether the transaction committed is unknown (a COMMIT may have been in flight): invalidate.
+    worker_.result_cache()->sync().bump(std::move(cache_writes_), nullptr);
+    cache_writes_.clear();
+  }
   bool pinned_state = tracker_.pinned() || !tracker_.probe_settings().empty();
   bool session_mode = pool_ != nullptr && pool_->settings().pool_mode == conf::PoolMode::session;
   server_ = nullptr;

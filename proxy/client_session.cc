@@ -17,11 +17,6 @@ namespace pgs::proxy {
 namespace pf = protocol::frontend;
 using protocol::Frame;
 
-namespace {
-// Statements one client may keep prepared (real servers have no limit; a bound keeps us bounded).
-constexpr size_t kMaxClientStatements = 100000;
-
-}  // namespace
 
 void ClientConn::process_admin() {
   const auto& proxy_conf = worker_.snapshot().config->proxy;
@@ -68,6 +63,9 @@ void ClientConn::process_session() {
     process_admin();
     return;
   }
+  // Input waits while the cache answers (a Redis lookup, an identical query in flight) and while a
+  // commit's invalidation is confirmed (the client has not seen its ReadyForQuery yet).
+  if (cache_step_ == CacheStep::lookup || cache_step_ == CacheStep::waiting || pending_bumps_ > 0) return;
   const auto& proxy_conf = worker_.snapshot().config->proxy;
   while (!closing() && (state_ == State::idle || state_ == State::active)) {
     auto r = protocol::split_frame(rbuf_.data(), proxy_conf.max_message_bytes);
@@ -105,6 +103,8 @@ void ClientConn::process_session() {
     }
     if (state_ == State::idle) {
       if (f.type == 'P' && answer_prepare_locally(f)) continue;
+      if (!cache_checked_ && try_cache() == CacheAttempt::pending) return;  // resumed by the cache
+      cache_checked_ = false;
       // The first message of a transaction: get a server. The frame stays buffered until then.
       pool_ = choose_pool();
       set_state(State::waiting);
@@ -184,6 +184,7 @@ bool ClientConn::forward_frame(const Frame& f) {
       }
       std::string refusal;
       note_statement(q->sql, refusal);
+      note_cache_writes(q->sql);
       auto text = std::make_shared<const std::string>(q->sql);
       if (!refusal.empty()) {
         protocol::write_query(server_->outbox(), refusal);
@@ -229,6 +230,7 @@ bool ClientConn::forward_parse(const Frame& f) {
   }
   if (parse->name.empty()) {
     batch_sql_ = std::make_shared<const std::string>(parse->sql);
+    if (cache_observe_) unnamed_sql_ = batch_sql_;
     server_->forward('P', protocol::as_string_view(f.whole));
     return true;
   }
@@ -302,10 +304,12 @@ bool ClientConn::forward_bind(const Frame& f) {
   }
   auto it = head->statement.empty() ? prepared_.end() : prepared_.find(std::string(head->statement));
   if (it == prepared_.end()) {  // unnamed, or unknown: the server answers (26000 for an unknown name)
+    if (head->statement.empty() && unnamed_sql_) note_cache_writes(*unnamed_sql_);
     server_->forward('B', protocol::as_string_view(f.whole));
     return true;
   }
   PreparedRef ps = it->second;  // held: noting the statement may change prepared_
+  note_cache_writes(ps->sql);
   batch_sql_ = std::shared_ptr<const std::string>(ps, &ps->sql);  // aliasing: no copy
   if (ps->touches_session) {
     std::string ignored;  // a refused statement never got prepared
@@ -466,6 +470,7 @@ void ClientConn::on_server_assigned(ServerConn* server) {
   bound_at_ = now;
   server_ = server;
   set_state(State::active);
+  cache_observe_ = worker_.result_cache() != nullptr && worker_.snapshot().config->cache.enabled;
   std::string sync_sql = build_sync_sql(request_.gucs, server->applied(), server->defaults());
   GucMap applied_after;
   if (!sync_sql.empty()) applied_after = applied_after_sync(request_.gucs, server->defaults());

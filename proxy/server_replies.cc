@@ -276,6 +276,7 @@ void ServerConn::process_active() {
                                          expected_.front().kind == Reply::internal_probe);
       bool streamable = data.size() >= kStreamThreshold && (data[0] == 'D' || data[0] == 'd') && !ours;
       if (streamable && client_ != nullptr) {
+        if (client_->observes_replies()) client_->abort_capture();  // too large to store anyway
         client_->outbox().append(reinterpret_cast<const char*>(data.data()), data.size());
         replied_bytes_ += data.size();
         batch_client_bytes_ += data.size();
@@ -315,7 +316,10 @@ bool ServerConn::handle_reply(const Frame& f) {
     // A notice raised by the proxy's own SQL is the proxy's; a notification is always the client's,
     // even when it arrives during an internal query (a session probe after a LISTENer's transaction).
     bool for_client = t == 'A' || !internal;
-    if (for_client && client_ != nullptr) client_->outbox().append(protocol::as_string_view(f.whole));
+    if (for_client && client_ != nullptr) {
+      client_->outbox().append(protocol::as_string_view(f.whole));
+      if (client_->observes_replies()) client_->abort_capture();  // a cached reply would lack it
+    }
     return true;
   }
   if (t == 'E' && is_fatal(f)) {
@@ -367,6 +371,7 @@ bool ServerConn::handle_reply(const Frame& f) {
     retrying_batch_ = true;
     return true;
   }
+  const size_t reply_offset = client_->outbox().size();
   client_->outbox().append(protocol::as_string_view(f.whole));
   replied_bytes_ += f.size;
   batch_client_bytes_ += f.size;
@@ -411,6 +416,10 @@ bool ServerConn::handle_reply(const Frame& f) {
     expected_.pop_front();
   } else if (is_final_reply(head.kind, t)) {
     expected_.pop_front();
+  }
+  if (client_ != nullptr && client_->observes_replies()) {
+    client_->observe_reply(t, f.whole, reply_offset);  // result cache: capture, commit tracking
+    if (closing()) return false;
   }
   emit_synthetics();
   return true;
@@ -498,7 +507,10 @@ void ServerConn::handle_parameter_status(const Frame& f, bool internal) {
     if (is_tracked_setting(ps->name) && pending_applied_.get(ps->name) != nullptr) {
       pending_applied_.set(ps->name, ps->value);
     }
-  } else if (is_tracked_setting(ps->name)) {
+  } else if (client_ != nullptr && client_->observes_replies()) {
+    client_->abort_capture();  // a reply that changes a setting is not a cacheable one
+  }
+  if (!internal && is_tracked_setting(ps->name)) {
     // The client changed a reported setting itself (SET TimeZone ...): now the client's wish and
     // this server's applied state.
     applied_.set(ps->name, ps->value);

@@ -1,5 +1,7 @@
 #include "proxy/stream.h"
 
+#include <algorithm>
+
 #include <cstring>
 
 namespace pgs::proxy {
@@ -72,6 +74,20 @@ void Stream::read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) noexcept {
 }
 
 void Stream::flush() {
+  if (held_ && !closing_) {
+    hold_at_ = std::min(hold_at_, outbox_.size());  // the outbox was dropped (a replica's held reply)
+    if (hold_at_ == 0) return;
+    std::string held = outbox_.substr(hold_at_);
+    outbox_.resize(hold_at_);
+    hold_at_ = 0;
+    flush_now();
+    if (!closing_) outbox_ = std::move(held);
+    return;
+  }
+  flush_now();
+}
+
+void Stream::flush_now() {
   if (outbox_.empty() || closing_) {
     if (closing_) outbox_.clear();
     return;

@@ -51,6 +51,14 @@ class Stream {
   void flush();
   void send(std::string_view bytes) { outbox_.append(bytes); flush(); }
   size_t queued_bytes() const { return queued_bytes_ + outbox_.size(); }
+  // Output barrier: bytes of the outbox from `offset` on (and everything appended later) stay unsent
+  // until release_output(). Order is kept: what was appended before `offset` goes out as usual.
+  void hold_output_from(size_t offset) {
+    held_ = true;
+    hold_at_ = offset;
+  }
+  void release_output() { held_ = false; }  // the next flush() sends everything
+  bool output_held() const { return held_; }
   uint64_t bytes_read() const { return bytes_read_; }
   uint64_t bytes_written() const { return bytes_written_; }
 
@@ -73,6 +81,7 @@ class Stream {
   ReadBuffer rbuf_;
 
  private:
+  void flush_now();  // flush() without the barrier
   static void alloc_cb(uv_handle_t* h, size_t suggested, uv_buf_t* buf) noexcept;
   static void read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
   static void write_cb(uv_write_t* req, int status) noexcept;
@@ -86,6 +95,8 @@ class Stream {
   bool reading_ = false;
   bool closing_ = false;
   bool close_when_flushed_ = false;
+  bool held_ = false;   // see hold_output_from()
+  size_t hold_at_ = 0;  // outbox offset of the first held byte
 };
 
 }  // namespace pgs::proxy

@@ -100,6 +100,7 @@ bool Worker::start(std::string& error) {
   uv_timer_init(&loop_, &tick_timer_);
   tick_timer_.data = this;
   uv_timer_start(&tick_timer_, &Worker::tick_cb, kTickMs, kTickMs);
+  if (snapshot_->config->cache.enabled) start_result_cache();
   thread_ = std::thread([this] { run(); });
   return true;
 }
@@ -185,6 +186,7 @@ void Worker::drain_inbox() {
 void Worker::apply_snapshot(std::shared_ptr<const Snapshot> snapshot) {
   snapshot_ = std::move(snapshot);
   const conf::Config& config = *snapshot_->config;
+  if (config.cache.enabled && result_cache_ == nullptr && !shutting_down_) start_result_cache();
   if (!(classifier_->options() == classify_options(config))) classifier_->reset(classify_options(config));
   for (auto& [key, pool] : pools_) {
     const auto* db = config.find_database(std::get<0>(key));
@@ -255,10 +257,14 @@ void Worker::mark_replica_down(int replica) {
   if (i < replica_view_.size()) replica_view_[i].healthy = false;
 }
 
-void Worker::add_client(ClientConn* client) { clients_.insert(client); }
+void Worker::add_client(ClientConn* client) {
+  clients_.insert(client);
+  clients_by_id_[client->id()] = client;
+}
 
 void Worker::remove_client(ClientConn* client) {
   clients_.erase(client);
+  clients_by_id_.erase(client->id());
   hot_.closed_bytes_received += client->bytes_read();
   hot_.closed_bytes_sent += client->bytes_written();
   if (client->cancel_pid() != 0) clients_by_pid_.erase(client->cancel_pid());
@@ -345,6 +351,7 @@ void Worker::tick() {
       }
     }
   });
+  expire_cache_waits(now);
   bool each_second = ++ticks_ % 10 == 0;
   publish_stats(each_second);
   if (each_second && digests_) process_.publish_digests(*digests_);
@@ -414,6 +421,15 @@ void Worker::publish_stats(bool with_rows) {
   st.errors_by_class = hot_.errors_by_class;
   st.routing_decisions = hot_.routing_decisions;
   st.replica_retries = hot_.replica_retries;
+  st.cache = hot_.cache;
+  if (result_cache_ != nullptr) {
+    const auto& store = result_cache_->store().stats();
+    const auto& sync = result_cache_->sync().stats();
+    st.cache.workers_enabled = snapshot_->config->cache.enabled ? 1 : 0;
+    st.cache.workers_ready = st.cache.workers_enabled != 0 && result_cache_->ready() ? 1 : 0;
+    st.cache.redis_errors = store.get_errors + store.store_errors + store.refused + sync.bump_failures +
+                            sync.resync_failures;
+  }
   std::lock_guard<std::mutex> lock(stats_mutex_);
   if (!with_rows) {  // keep the last rows; they are refreshed once a second
     st.clients = std::move(published_.clients);
@@ -448,12 +464,28 @@ void Worker::maybe_finish_shutdown() {
   for (auto& [key, pool] : pools_) pool->close_idle_servers();
   if (open_servers_ != 0) return;
   handles_closed_ = true;
+  result_cache_.reset();  // closes its Redis connections; the loop runs on to release their handles
   {
     std::lock_guard<std::mutex> lock(inbox_mutex_);
     inbox_open_ = false;
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_timer_), nullptr);
+}
+
+// ---- result cache ----
+
+void Worker::start_result_cache() {
+  const conf::CacheConfig& c = snapshot_->config->cache;
+  result_cache_ = std::make_unique<cache::redis::WorkerCache>(&loop_, c);  // waits: at most 1 s each
+  result_cache_->start();
+}
+
+void Worker::expire_cache_waits(Clock::time_point now) {
+  if (result_cache_ == nullptr) return;
+  for (uint64_t id : result_cache_->inflight().expire(now)) {
+    if (ClientConn* c = client_by_id(id)) c->on_cache_wait_over(nullptr);
+  }
 }
 
 }  // namespace pgs::proxy

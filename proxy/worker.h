@@ -20,6 +20,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "cache/redis/worker_cache.h"
 #include "proxy/secrets.h"
 #include "proxy/session_tracker.h"
 #include "proxy/obs/digest.h"
@@ -58,6 +59,7 @@ struct WorkerHotStats {
   std::map<std::string, uint64_t> errors_by_class;  // at most 100 classes + "other"
   std::array<std::array<uint64_t, 16>, 2> routing_decisions{};  // see WorkerStats
   uint64_t replica_retries = 0;
+  CacheStats cache;                    // redis_errors and ready are filled in at publication
   uint64_t closed_bytes_received = 0;  // from clients that have gone
   uint64_t closed_bytes_sent = 0;
   void count_error(std::string_view sqlstate);
@@ -99,6 +101,13 @@ class Worker {
   void mark_replica_down(int replica);
   // Per-fingerprint statistics of a finished request (published to the process once a second).
   void record_digest(const std::string& sql, std::chrono::microseconds took, uint64_t rows, bool error);
+  // The result cache of this worker once [cache] was enabled (at start or by a reload), or nullptr.
+  // A reload that disables it keeps the object: lookups stop (check cache.enabled), bumps go on.
+  cache::redis::WorkerCache* result_cache() { return result_cache_.get(); }
+  ClientConn* client_by_id(uint64_t id) const {
+    auto it = clients_by_id_.find(id);
+    return it == clients_by_id_.end() ? nullptr : it->second;
+  }
   void add_client(ClientConn* client);
   void remove_client(ClientConn* client);
   void allocate_cancel_key(ClientConn* client, int32_t& pid, int32_t& secret);
@@ -155,6 +164,10 @@ class Worker {
   uint64_t route_counter_ = 0;
   std::unordered_set<ClientConn*> clients_;
   std::unordered_map<int32_t, ClientConn*> clients_by_pid_;
+  std::unordered_map<uint64_t, ClientConn*> clients_by_id_;  // for callbacks that outlive a client
+  std::unique_ptr<cache::redis::WorkerCache> result_cache_;
+  void start_result_cache();   // once [cache] is enabled
+  void expire_cache_waits(Clock::time_point now);
   uint32_t next_cancel_counter_ = 1;
   uint64_t next_client_id_ = 1;
   uint64_t next_server_id_ = 1;

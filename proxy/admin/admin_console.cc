@@ -74,7 +74,7 @@ std::optional<Table> show(const std::string& what, const AdminHooks& hooks) {
   if (what == "SERVERS") return show_servers(all(), now);
   if (what == "VERSION") return show_version(hooks.version);
   if (what == "HELP") return show_help();
-  if (what == "CACHE") return show_cache();
+  if (what == "CACHE") return show_cache(all());
   if (what == "DIGESTS") {
     if (!hooks.digest_rows) return show_digests(std::nullopt);
     return show_digests(hooks.digest_rows(100));

@@ -50,6 +50,7 @@ void merge_totals(WorkerStats& into, const WorkerStats& w) {
     for (size_t r = 0; r < into.routing_decisions[t].size(); ++r) into.routing_decisions[t][r] += w.routing_decisions[t][r];
   }
   into.replica_retries += w.replica_retries;
+  into.cache.merge(w.cache);
 }
 
 }  // namespace

@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "proxy/admin/prom_metrics.h"
 
 #include <map>
@@ -89,6 +91,25 @@ void traffic(Builder& b, const WorkerStats& all) {
   }
 }
 
+void result_cache(Builder& b, const CacheStats& c) {
+  if (c.workers_enabled == 0) return;
+  for (const auto& [name, k] : c.classes) {
+    b.counter(MetricId::cache_requests_total, {name, "hit"}, k.hits);
+    b.counter(MetricId::cache_requests_total, {name, "miss"}, k.misses);
+    b.counter(MetricId::cache_stores_total, {name, "stored"}, k.stores);
+    b.counter(MetricId::cache_stores_total, {name, "skipped"}, k.not_stored);
+    b.counter(MetricId::cache_invalidations_total, {name}, k.invalidations);
+  }
+  for (size_t r = 0; r < c.bypass.size(); ++r) {
+    if (c.bypass[r] != 0) b.counter(MetricId::cache_bypass_total, {cache::kBypassReasonNames[r]}, c.bypass[r]);
+  }
+  b.counter(MetricId::cache_waits_total, {"served"}, c.waits - std::min(c.waits, c.wait_fallthroughs));
+  b.counter(MetricId::cache_waits_total, {"fell_through"}, c.wait_fallthroughs);
+  b.counter(MetricId::cache_corrupt_entries_total, {}, c.corrupt);
+  b.counter(MetricId::redis_errors_total, {}, c.redis_errors);
+  b.gauge(MetricId::cache_ready, {}, c.workers_ready == c.workers_enabled ? 1 : 0);
+}
+
 void process(Builder& b, const WorkerStats& all, const ProcessFacts& f) {
   // The workers count failures without a reason yet; one series keeps the name stable.
   b.counter(MetricId::login_failures_total, {"all"}, all.login_failures);
@@ -132,6 +153,7 @@ std::string render_metrics(const std::vector<WorkerStats>& workers, const Proces
   Builder b;
   connections(b, all);
   traffic(b, all);
+  result_cache(b, all.cache);
   process(b, all, facts);
   b.counter(MetricId::metric_series_overflow_total, {}, b.reg.overflows());
   std::string out;

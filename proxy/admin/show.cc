@@ -1,5 +1,6 @@
 #include "proxy/admin/show.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -144,7 +145,7 @@ const std::vector<std::pair<std::string, std::string>>& command_list() {
       {"SHOW VERSION", "the proxy version"},
       {"SHOW HELP", "this list"},
       {"SHOW REPLICAS", "primary and replica health and lag from the health monitor"},
-      {"SHOW CACHE", "result-cache counters (not enabled yet: empty)"},
+      {"SHOW CACHE", "result cache per TTL class: hits, misses, stores, invalidations; bypasses, Redis errors"},
       {"SHOW DIGESTS", "per-fingerprint statistics (not enabled yet: empty)"},
       {"RELOAD", "re-read the config file; an invalid file is an ERROR and the old config stays"},
       {"PAUSE", "hold new transactions until RESUME"},
@@ -182,10 +183,40 @@ Table show_replicas(const conf::Config& config, const monitor::HealthSnapshot* h
   return t;
 }
 
-Table show_cache() {
-  return Table{{"class", "hits", "misses", "bypasses", "invalidations", "redis_errors"},
-               {},
-               "pgsidecar: the result cache is not enabled in this build of the console"};
+// One row per TTL class (hits .. invalidations), then one row per total that belongs to no class
+// ("(bypass: reason)", "(redis errors)", ...) with only `count` set.
+Table show_cache(const WorkerStats& all) {
+  const CacheStats& c = all.cache;
+  Table t{{"class", "hits", "misses", "hit_ratio", "stores", "skipped", "invalidations", "count"}, {}, ""};
+  if (c.workers_enabled == 0) {
+    t.notice = "pgsidecar: the result cache is off ([cache] enabled = false)";
+    return t;
+  }
+  if (c.workers_ready < c.workers_enabled) {
+    t.notice = "pgsidecar: the cache is not in sync with Redis on every worker: lookups bypass it meanwhile";
+  }
+  using Cell = std::optional<std::string>;
+  auto u = [](uint64_t v) { return Cell(std::to_string(v)); };
+  for (const auto& [name, k] : c.classes) {
+    uint64_t lookups = k.hits + k.misses;
+    char ratio[32];
+    std::snprintf(ratio, sizeof ratio, "%.3f", lookups == 0 ? 0.0 : static_cast<double>(k.hits) / lookups);
+    t.rows.push_back({name, u(k.hits), u(k.misses), std::string(ratio), u(k.stores), u(k.not_stored),
+                      u(k.invalidations), std::nullopt});
+  }
+  auto total = [&](std::string label, uint64_t n) {
+    t.rows.push_back({std::move(label), std::nullopt, std::nullopt, std::nullopt, std::nullopt, std::nullopt,
+                      std::nullopt, u(n)});
+  };
+  for (size_t r = 0; r < c.bypass.size(); ++r) {
+    if (c.bypass[r] != 0) total("(bypass: " + std::string(cache::kBypassReasonNames[r]) + ")", c.bypass[r]);
+  }
+  total("(waits served)", c.waits - std::min(c.waits, c.wait_fallthroughs));
+  total("(waits fell through)", c.wait_fallthroughs);
+  total("(corrupt entries)", c.corrupt);
+  total("(redis errors)", c.redis_errors);
+  total("(commits that invalidated)", c.bumps);
+  return t;
 }
 
 Table show_digests(const std::optional<std::vector<std::vector<std::string>>>& rows) {

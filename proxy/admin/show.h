@@ -35,7 +35,7 @@ Table show_help();
 // Primary and replicas from the health monitor's snapshot; without one (no replica configured, or no
 // hook), the configured replicas with state "unknown" and a notice.
 Table show_replicas(const conf::Config& config, const monitor::HealthSnapshot* health);
-Table show_cache();
+Table show_cache(const WorkerStats& all);
 // rows: nullopt when digests are off ([observability] digest_top_n = 0).
 Table show_digests(const std::optional<std::vector<std::vector<std::string>>>& rows);
 

@@ -44,13 +44,23 @@
   X(routing_decisions_total, counter, none, "pgsidecar_routing_decisions_total",                        \
     "Routing decisions, by target and reason.", ("target", "reason"), ())                               \
   X(cache_requests_total, counter, none, "pgsidecar_cache_requests_total",                              \
-    "Result-cache lookups, by TTL class and result (hit/miss/bypass).", ("class", "result"), ())        \
+    "Result-cache lookups of cacheable statements, by TTL class and result (hit/miss).", ("class", "result"), ())        \
   X(cache_bypass_total, counter, none, "pgsidecar_cache_bypass_total",                                  \
     "Statements that skipped the result cache, by reason.", ("reason"), ())                             \
   X(cache_invalidations_total, counter, none, "pgsidecar_cache_invalidations_total",                    \
     "Table generation bumps that invalidated cached results, by TTL class.", ("class"), ())             \
   X(redis_errors_total, counter, none, "pgsidecar_redis_errors_total",                                  \
     "Redis commands that failed or timed out (each one was served as a cache miss).", (), ())           \
+  X(cache_stores_total, counter, none, "pgsidecar_cache_stores_total",                                  \
+    "Cache misses whose result was sent to Redis (stored) or could not be kept (skipped), by class.",   \
+    ("class", "result"), ())                                                                            \
+  X(cache_waits_total, counter, none, "pgsidecar_cache_waits_total",                                    \
+    "Misses that waited for an identical query in flight, by outcome (served, fell_through).",          \
+    ("result"), ())                                                                                     \
+  X(cache_corrupt_entries_total, counter, none, "pgsidecar_cache_corrupt_entries_total",                \
+    "Values read from Redis that failed validation (served as misses).", (), ())                        \
+  X(cache_ready, gauge, none, "pgsidecar_cache_ready",                                                  \
+    "1 when the cache is on and every worker's table generations are in sync with Redis.", (), ())      \
   X(replica_lag_bytes, gauge, bytes, "pgsidecar_replica_lag_bytes",                                     \
     "Replica replay lag behind the primary's WAL position.", ("replica"), ())                           \
   X(replica_lag_seconds, gauge, seconds, "pgsidecar_replica_lag_seconds",                               \

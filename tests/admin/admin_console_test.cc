@@ -203,10 +203,10 @@ TEST_F(Fixture, EveryShowCommandAnswersWithColumns) {
   }
 }
 
-TEST_F(Fixture, NotWiredCommandsSayNotEnabled) {
+TEST_F(Fixture, CacheOffAndReplicas) {
   Reply cache = decode(execute("SHOW CACHE", hooks));
   ASSERT_EQ(cache.notices.size(), 1u);
-  EXPECT_NE(cache.notices[0].find("not enabled"), std::string::npos);
+  EXPECT_NE(cache.notices[0].find("cache is off"), std::string::npos);
   EXPECT_TRUE(cache.rows[0].empty());
   Reply digests = decode(execute("SHOW DIGESTS", hooks));
   EXPECT_EQ(digests.columns[0][0], "fingerprint");
@@ -214,10 +214,32 @@ TEST_F(Fixture, NotWiredCommandsSayNotEnabled) {
   ASSERT_EQ(replicas.rows[0].size(), 1u);
   EXPECT_EQ(*replicas.rows[0][0][0], "replica1");
   EXPECT_EQ(*replicas.rows[0][0][4], "unknown");
-  Reply help = decode(execute("SHOW HELP", hooks));
-  bool mentions = false;
-  for (auto& row : help.rows[0]) mentions |= row[1]->find("not enabled") != std::string::npos;
-  EXPECT_TRUE(mentions);
+}
+
+TEST_F(Fixture, ShowCacheRowsPerClassThenTotals) {
+  WorkerStats w;
+  w.cache.workers_enabled = 2;
+  w.cache.workers_ready = 1;
+  w.cache.classes["workspace"] = CacheClassStats{.hits = 3, .misses = 1, .stores = 1, .not_stored = 0, .invalidations = 2};
+  w.cache.bypass[static_cast<size_t>(cache::BypassReason::volatile_function)] = 5;
+  w.cache.redis_errors = 7;
+  hooks.stats = [w] { return std::vector<WorkerStats>{w}; };
+  Reply r = decode(execute("SHOW CACHE", hooks));
+  ASSERT_FALSE(r.error) << r.error_message;
+  ASSERT_EQ(r.notices.size(), 1u) << "one worker is not in sync";
+  const auto& rows = r.rows[0];
+  ASSERT_GE(rows.size(), 3u);
+  EXPECT_EQ(*rows[0][0], "workspace");
+  EXPECT_EQ(*rows[0][1], "3");
+  EXPECT_EQ(*rows[0][3], "0.750");
+  EXPECT_EQ(*rows[0][6], "2");
+  bool bypass = false, redis = false;
+  for (const auto& row : rows) {
+    if (*row[0] == "(bypass: volatile_function)") bypass = *row[7] == "5";
+    if (*row[0] == "(redis errors)") redis = *row[7] == "7";
+  }
+  EXPECT_TRUE(bypass);
+  EXPECT_TRUE(redis);
 }
 
 TEST_F(Fixture, ShowConfigAndVersion) {

@@ -170,7 +170,7 @@ TEST(Defaults, EveryField) {
   EXPECT_EQ(k.redis_port, 6379);
   EXPECT_EQ(k.redis_timeout, 50ms);
   EXPECT_EQ(k.max_result_bytes, 1u << 20);
-  EXPECT_EQ(k.key_prefix, "pgs:");
+  EXPECT_EQ(k.key_prefix, "");
   EXPECT_TRUE(k.classes.empty());
   const ObservabilityConfig& o = c->observability;
   EXPECT_EQ(o.metrics_listen, "127.0.0.1:9930");

@@ -1,0 +1,361 @@
+// ClientConn, part 5: the result cache (issue 5; cache/README.md).
+//
+// Reads: a client with no server bound (outside a transaction) whose first buffered request is one
+// cacheable unit (cache_request.h) and whose statement the policy accepts is looked up in Redis before
+// any server is asked for. A hit is answered here; a miss goes to a server as usual while its reply is
+// captured (observe_reply) and stored. Concurrent misses on one key wait for the first (Inflight).
+//
+// Writes: every statement sent to a server adds the tables it writes to cache_writes_. When a reply
+// shows the transaction committed (COMMIT, or an autocommit statement without error), the generations
+// of those tables are bumped in Redis and the client's ReadyForQuery, with everything after it, is held
+// (an output barrier) until Redis confirmed: the client's next read, through any sidecar, misses.
+// A rolled-back transaction bumps nothing.
+#include <array>
+
+#include "cache/entry.h"
+#include "protocol/writer.h"
+#include "proxy/client_conn.h"
+#include "proxy/log.h"
+#include "proxy/worker.h"
+
+namespace pgs::proxy {
+
+namespace {
+
+constexpr size_t kMaxPendingWrites = 256;  // tables noted in one transaction; beyond: bump "*"
+
+std::string_view command_tag(protocol::Bytes whole) {
+  if (whole.size() <= 5) return {};
+  std::string_view body(reinterpret_cast<const char*>(whole.data()) + 5, whole.size() - 5);
+  if (!body.empty() && body.back() == '\0') body.remove_suffix(1);
+  return body;
+}
+
+uint64_t unix_millis() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+}  // namespace
+
+cache::SessionFacts ClientConn::cache_facts() const {
+  cache::SessionFacts f;
+  f.in_transaction = false;  // lookups happen with no server bound: outside any transaction
+  f.role = request_.user;
+  if (const std::string* role = request_.gucs.get("role"); role != nullptr && *role != "none" && !role->empty()) {
+    f.role = *role;
+  }
+  if (const std::string* path = request_.gucs.get("search_path")) f.search_path = *path;
+  f.may_have_temp_tables = tracker_.pinned_for(PinReason::temp_table);
+  return f;
+}
+
+ClientConn::CacheAttempt ClientConn::try_cache() {
+  cache::redis::WorkerCache* wc = worker_.result_cache();
+  const conf::Config& config = *worker_.snapshot().config;
+  cache_observe_ = wc != nullptr && config.cache.enabled;
+  if (!cache_observe_ || closing()) return CacheAttempt::forward;
+  auto req = scan_cacheable_request(rbuf_.data(), config.proxy.max_message_bytes);
+  if (!req) return CacheAttempt::forward;
+  std::string_view sql = req->sql;
+  const std::vector<uint32_t>* types = &req->param_types;
+  if (!req->has_parse && req->shape != cache::ReplyShape::simple) {
+    const PreparedStatement* ps = find_prepared(req->bind_statement);
+    if (ps == nullptr) return CacheAttempt::forward;  // the unnamed statement of an earlier batch, or unknown
+    sql = ps->sql;
+    types = &ps->param_types;
+  } else if (req->has_parse && find_prepared(req->parse_name) != nullptr) {
+    return CacheAttempt::forward;  // a duplicate name: the server says 42P05
+  }
+  auto& stats = worker_.hot().cache;
+  auto c = worker_.classify(sql);
+  cache::SessionFacts facts = cache_facts();
+  facts.generations_synced = wc->ready();
+  cache::CacheDecision d = cache::decide(*c, facts, config.cache);
+  if (!d.cacheable) {
+    ++stats.bypass[static_cast<size_t>(d.reason)];
+    return CacheAttempt::forward;
+  }
+  wc->sync().refresh_now();  // a bump published just before this request is seen now
+  std::array<cache::Setting, std::size(cache::kResultSettings)> settings;
+  size_t n = 0;
+  for (std::string_view name : cache::kResultSettings) {
+    if (const std::string* v = request_.gucs.get(name)) settings[n++] = {name, *v};
+  }
+  // Declared parameter types change the result (its column types): part of the statement's identity.
+  std::string typed_sql;
+  std::string_view statement = sql;
+  if (!types->empty()) {
+    typed_sql.assign(sql);
+    typed_sql.push_back('\0');
+    for (uint32_t t : *types) typed_sql.append(std::to_string(t)).push_back(',');
+    statement = typed_sql;
+  }
+  cache::KeyInput base;
+  base.shape = req->shape;
+  base.database = request_.database;
+  base.role = facts.role;
+  base.search_path = facts.search_path;
+  base.settings = std::span<const cache::Setting>(settings.data(), n);
+  base.statement = statement;
+  base.params_region = req->params_region;
+  base.result_formats = req->result_formats;
+  cache_lookup_ = cache::make_lookup(d, wc->generations(), base, wc->names());
+  cache_shape_ = req->shape;
+  cache_started_ = Clock::now();
+  switch (wc->inflight().join(cache_lookup_.key, id_, cache_started_)) {
+    case cache::Inflight::Role::fall_through:
+      ++stats.wait_fallthroughs;
+      ++stats.classes[cache_lookup_.class_name].misses;
+      return CacheAttempt::forward;
+    case cache::Inflight::Role::wait:
+      ++stats.waits;
+      cache_step_ = CacheStep::waiting;
+      return CacheAttempt::pending;
+    case cache::Inflight::Role::leader:
+      break;
+  }
+  cache_leader_ = true;
+  uint64_t seq = ++cache_seq_;
+  Worker* w = &worker_;
+  uint64_t id = id_;
+  bool sent = wc->store().get(cache_lookup_.redis_key, [w, id, seq](cache::GetStatus st, std::string value) {
+    if (ClientConn* client = w->client_by_id(id)) client->on_cache_get(seq, st, std::move(value));
+  });
+  if (!sent) {  // Redis down or saturated: a miss, and nothing could be stored either
+    ++stats.classes[cache_lookup_.class_name].misses;
+    finish_cache_leader(nullptr);
+    return CacheAttempt::forward;
+  }
+  cache_step_ = CacheStep::lookup;
+  return CacheAttempt::pending;
+}
+
+void ClientConn::on_cache_get(uint64_t seq, cache::GetStatus status, std::string value) {
+  if (cache_step_ != CacheStep::lookup || seq != cache_seq_ || closing()) return;
+  auto& stats = worker_.hot().cache;
+  const conf::Config& config = *worker_.snapshot().config;
+  if (status == cache::GetStatus::hit) {
+    auto entry = cache::decode_entry(std::string_view(value), cache_shape_, config.proxy.max_message_bytes);
+    if (entry.ok()) {
+      cache_step_ = CacheStep::none;
+      if (serve_from_cache(entry->messages)) {
+        ++stats.classes[cache_lookup_.class_name].hits;
+        std::string messages(entry->messages);
+        finish_cache_leader(&messages);
+        if (!closing() && rbuf_.size() > 0) process_session();
+        return;
+      }
+    } else {
+      ++stats.corrupt;
+    }
+  }
+  ++stats.classes[cache_lookup_.class_name].misses;
+  // To Postgres; the reply is captured for Redis and for whoever waits on this key.
+  cache_step_ = CacheStep::capturing;
+  capture_.emplace(cache_shape_, config.cache.max_result_bytes);
+  capture_started_ = false;
+  cache_checked_ = true;
+  process_session();
+}
+
+void ClientConn::on_cache_wait_over(const std::string* messages) {
+  if (cache_step_ != CacheStep::waiting || closing()) return;
+  cache_step_ = CacheStep::none;
+  auto& stats = worker_.hot().cache;
+  if (messages != nullptr && serve_from_cache(*messages)) {
+    ++stats.classes[cache_lookup_.class_name].hits;
+    if (!closing() && rbuf_.size() > 0) process_session();
+    return;
+  }
+  ++stats.wait_fallthroughs;
+  ++stats.classes[cache_lookup_.class_name].misses;
+  cache_checked_ = true;
+  process_session();
+}
+
+// Answers the buffered request with `messages` (the stored reply of its shape), as Postgres would.
+bool ClientConn::serve_from_cache(std::string_view messages) {
+  const conf::Config& config = *worker_.snapshot().config;
+  auto req = scan_cacheable_request(rbuf_.data(), config.proxy.max_message_bytes);
+  if (!req || req->shape != cache_shape_) return false;
+  std::string sql(req->sql);
+  if (req->has_parse && !req->parse_name.empty()) {
+    if (prepared_.size() >= kMaxClientStatements) return false;
+    prepared_[std::string(req->parse_name)] = make_prepared(req->sql, req->param_types, false);
+  } else if (!req->has_parse && req->shape != cache::ReplyShape::simple) {
+    const PreparedStatement* ps = find_prepared(req->bind_statement);
+    if (ps == nullptr) return false;
+    sql = ps->sql;
+  }
+  write_cache_hit_prefix(*req, outbox());
+  outbox().append(messages);
+  protocol::write_ready_for_query(outbox(), 'I');
+  rbuf_.consume(req->bytes);
+  last_activity_ = Clock::now();
+  flush();
+  worker_.counters().queries.fetch_add(1, std::memory_order_relaxed);
+  auto took = Clock::now() - cache_started_;
+  auto& hot = worker_.hot();
+  hot.query_duration[static_cast<size_t>(Target::cache)].observe(std::chrono::duration<double>(took).count());
+  ++hot.queries_by_target[static_cast<size_t>(Target::cache)];
+  worker_.record_digest(sql, std::chrono::duration_cast<std::chrono::microseconds>(took), 0, false);
+  return true;
+}
+
+void ClientConn::finish_cache_leader(const std::string* messages) {
+  if (!cache_leader_) return;
+  cache_leader_ = false;
+  cache::redis::WorkerCache* wc = worker_.result_cache();
+  if (wc == nullptr) return;
+  std::vector<uint64_t> waiters = wc->inflight().finish(cache_lookup_.key);
+  for (uint64_t id : waiters) {
+    if (ClientConn* c = worker_.client_by_id(id)) c->on_cache_wait_over(messages);
+  }
+}
+
+void ClientConn::observe_reply(char type, protocol::Bytes whole, size_t outbox_offset) {
+  if (cache_step_ == CacheStep::capturing && capture_) {
+    bool preamble = !capture_started_ && cache_shape_ != cache::ReplyShape::simple && (type == '1' || type == '2');
+    if (!preamble) {
+      capture_started_ = true;
+      capture_->feed(type, whole);
+    }
+  }
+  switch (type) {
+    case 'C': {
+      std::string_view tag = command_tag(whole);
+      reply_last_rollback_ = tag == "ROLLBACK";
+      if (tag == "COMMIT") reply_saw_commit_ = true;
+      if (tag == "COMMIT PREPARED") {  // what it wrote was noted by another session: assume anything
+        reply_saw_commit_ = true;
+        cache_writes_.assign(1, std::string(cache::kAllTables));
+      }
+      break;
+    }
+    case 'E':
+      reply_saw_error_ = true;
+      break;
+    case 'Z': {
+      char status = whole.size() >= 6 ? static_cast<char>(whole[5]) : 'I';
+      if (cache_step_ == CacheStep::capturing) end_capture(status);
+      on_commit_observed(status, outbox_offset);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+void ClientConn::end_capture(char status) {
+  cache_step_ = CacheStep::none;
+  auto& stats = worker_.hot().cache.classes[cache_lookup_.class_name];
+  cache::redis::WorkerCache* wc = worker_.result_cache();
+  if (!capture_ || capture_->state() != cache::CaptureState::complete || status != 'I' || wc == nullptr) {
+    ++stats.not_stored;
+    capture_.reset();
+    finish_cache_leader(nullptr);
+    return;
+  }
+  std::string messages = capture_->take();
+  capture_.reset();
+  cache::EntryMeta meta;
+  meta.shape = cache_shape_;
+  meta.class_name = cache_lookup_.class_name;
+  meta.created_at_ms = unix_millis();
+  meta.ttl_ms = static_cast<uint32_t>(cache_lookup_.ttl.count());
+  if (wc->store().set(cache_lookup_.redis_key, cache::encode_entry(meta, messages), cache_lookup_.ttl)) {
+    ++stats.stores;
+  } else {
+    ++stats.not_stored;
+  }
+  finish_cache_leader(&messages);
+}
+
+void ClientConn::abort_capture() {
+  if (cache_step_ != CacheStep::capturing) return;
+  cache_step_ = CacheStep::none;
+  capture_.reset();
+  ++worker_.hot().cache.classes[cache_lookup_.class_name].not_stored;
+  finish_cache_leader(nullptr);
+}
+
+void ClientConn::note_cache_writes(std::string_view sql) {
+  if (!cache_observe_) return;
+  auto c = worker_.classify(sql);
+  std::vector<std::string> tables = cache::tables_to_bump(*c, cache_facts());
+  if (tables.empty()) return;
+  if (!cache_writes_.empty() && cache_writes_.front() == cache::kAllTables) return;
+  for (auto& t : tables) {
+    auto it = std::lower_bound(cache_writes_.begin(), cache_writes_.end(), t);
+    if (it == cache_writes_.end() || *it != t) cache_writes_.insert(it, std::move(t));
+  }
+  if (cache_writes_.size() > kMaxPendingWrites || std::binary_search(cache_writes_.begin(), cache_writes_.end(),
+                                                                     std::string(cache::kAllTables))) {
+    cache_writes_.assign(1, std::string(cache::kAllTables));
+  }
+}
+
+// A ReadyForQuery reached the outbox at `outbox_offset`. Decides whether the transaction's writes
+// committed (COMMIT, or a statement outside a transaction that ended without error) or not (ROLLBACK,
+// a failed implicit transaction); bumps and holds the client's output from this ReadyForQuery on.
+void ClientConn::on_commit_observed(char status, size_t outbox_offset) {
+  bool saw_commit = reply_saw_commit_, saw_error = reply_saw_error_, rollback = reply_last_rollback_;
+  reply_saw_commit_ = reply_saw_error_ = reply_last_rollback_ = false;
+  if (cache_writes_.empty()) return;
+  bool ended = status == 'I';
+  bool committed = saw_commit || (ended && !saw_error && !rollback);
+  if (!committed) {
+    if (ended) cache_writes_.clear();  // rolled back: nothing to invalidate
+    return;
+  }
+  std::vector<std::string> tables = std::move(cache_writes_);
+  cache_writes_.clear();
+  cache::redis::WorkerCache* wc = worker_.result_cache();
+  if (wc == nullptr) return;
+  const conf::Config& config = *worker_.snapshot().config;
+  auto& stats = worker_.hot().cache;
+  ++stats.bumps;
+  for (const std::string& t : tables) {
+    if (t == cache::kAllTables) {
+      for (const auto& cls : config.cache.classes) ++stats.classes[cls.name].invalidations;
+    } else if (const conf::CacheClass* cls = config.cache.class_for_table(t)) {
+      ++stats.classes[cls->name].invalidations;
+    }
+  }
+  if (pending_bumps_++ == 0) hold_output_from(outbox_offset);
+  Worker* w = &worker_;
+  uint64_t id = id_;
+  bumping_now_ = true;
+  wc->sync().bump(std::move(tables), [w, id](bool) {
+    if (ClientConn* c = w->client_by_id(id)) c->on_bump_done();
+  });
+  bumping_now_ = false;
+}
+
+void ClientConn::on_bump_done() {
+  if (pending_bumps_ == 0 || --pending_bumps_ > 0) return;
+  release_output();
+  // A bump done at once (Redis down) runs inside the server's reply processing, which flushes and
+  // carries on by itself; a later one resumes the client's input, which waited (process_session).
+  if (bumping_now_ || closing()) return;
+  flush();
+  if (rbuf_.size() > 0 && (state_ == State::idle || state_ == State::active)) process_session();
+}
+
+void ClientConn::leave_cache() {
+  cache::redis::WorkerCache* wc = worker_.result_cache();
+  if (wc == nullptr) return;
+  if (cache_step_ == CacheStep::waiting) wc->inflight().leave(cache_lookup_.key, id_);
+  cache_step_ = CacheStep::none;
+  capture_.reset();
+  finish_cache_leader(nullptr);
+  if (!cache_writes_.empty()) {
+    // Gone mid-transaction: a COMMIT may have reached the server before we knew. Invalidate anyway.
+    wc->sync().bump(std::move(cache_writes_), nullptr);
+    cache_writes_.clear();
+  }
+}
+
+}  // namespace pgs::proxy
