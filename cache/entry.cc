@@ -92,12 +92,13 @@ Result<uint32_t> check_messages(std::string_view messages, ReplyShape shape, uin
 std::string encode_entry(const EntryMeta& meta, std::string_view messages) {
   std::string_view cls = meta.class_name.substr(0, 255);
   std::string out;
-  out.reserve(4 + 1 + 1 + 4 + 8 + 1 + cls.size() + 4 + messages.size());
+  out.reserve(4 + 1 + 1 + 4 + 8 + 8 + 1 + cls.size() + 4 + messages.size());
   out.append("PGSC");
   out.push_back(static_cast<char>(kEntryVersion));
   out.push_back(static_cast<char>(meta.shape));
   put_u32(out, meta.ttl_ms);
   put_u64(out, meta.created_at_ms);
+  put_u64(out, meta.generations);
   out.push_back(static_cast<char>(cls.size()));
   out.append(cls);
   put_u32(out, static_cast<uint32_t>(messages.size()));
@@ -116,8 +117,10 @@ Result<CachedReply> decode_entry(std::string_view value, ReplyShape expected, ui
   auto ttl = r.read_u32();
   auto hi = r.read_u32();
   auto lo = r.read_u32();
+  auto gen_hi = r.read_u32();
+  auto gen_lo = r.read_u32();
   auto cls_len = r.read_u8();
-  if (!ttl || !hi || !lo || !cls_len) return corrupt("truncated header");
+  if (!ttl || !hi || !lo || !gen_hi || !gen_lo || !cls_len) return corrupt("truncated header");
   auto cls = r.read_n(*cls_len);
   auto msg_len = r.read_u32();
   if (!cls || !msg_len || *msg_len != r.remaining()) return corrupt("length mismatch");
@@ -125,6 +128,7 @@ Result<CachedReply> decode_entry(std::string_view value, ReplyShape expected, ui
   reply.meta.shape = expected;
   reply.meta.ttl_ms = *ttl;
   reply.meta.created_at_ms = (static_cast<uint64_t>(*hi) << 32) | *lo;
+  reply.meta.generations = (static_cast<uint64_t>(*gen_hi) << 32) | *gen_lo;
   reply.meta.class_name = protocol::as_string_view(*cls);
   reply.messages = value.substr(value.size() - *msg_len);
   Result<uint32_t> rows = check_messages(reply.messages, expected, max_message_bytes);

@@ -77,7 +77,6 @@ ClientConn::CacheAttempt ClientConn::try_cache() {
     ++stats.bypass[static_cast<size_t>(d.reason)];
     return CacheAttempt::forward;
   }
-  wc->sync().refresh_now();  // a bump published just before this request is seen now
   std::array<cache::Setting, std::size(cache::kResultSettings)> settings;
   size_t n = 0;
   for (std::string_view name : cache::kResultSettings) {
@@ -101,62 +100,69 @@ ClientConn::CacheAttempt ClientConn::try_cache() {
   base.statement = statement;
   base.params_region = req->params_region;
   base.result_formats = req->result_formats;
-  cache_lookup_ = cache::make_lookup(d, wc->generations(), base, wc->names());
+  cache_lookup_ = cache::make_lookup(d, base, wc->names());
   cache_shape_ = req->shape;
   cache_started_ = Clock::now();
-  switch (wc->inflight().join(cache_lookup_.key, id_, cache_started_)) {
-    case cache::Inflight::Role::fall_through:
-      ++stats.wait_fallthroughs;
-      ++stats.classes[cache_lookup_.class_name].misses;
-      return CacheAttempt::forward;
-    case cache::Inflight::Role::wait:
-      ++stats.waits;
-      cache_step_ = CacheStep::waiting;
-      return CacheAttempt::pending;
-    case cache::Inflight::Role::leader:
-      break;
-  }
-  cache_leader_ = true;
   uint64_t seq = ++cache_seq_;
   Worker* w = &worker_;
   uint64_t id = id_;
-  bool sent = wc->store().get(cache_lookup_.redis_key, [w, id, seq](cache::GetStatus st, std::string value) {
-    if (ClientConn* client = w->client_by_id(id)) client->on_cache_get(seq, st, std::move(value));
-  });
+  bool sent = wc->store().lookup(
+      wc->names().generations, cache_lookup_.generations, cache_lookup_.redis_key,
+      [w, id, seq](cache::GetStatus st, std::vector<uint64_t> gens, std::string value) {
+        if (ClientConn* client = w->client_by_id(id)) client->on_cache_lookup(seq, st, std::move(gens), std::move(value));
+      });
   if (!sent) {  // Redis down or saturated: a miss, and nothing could be stored either
     ++stats.classes[cache_lookup_.class_name].misses;
-    finish_cache_leader(nullptr);
     return CacheAttempt::forward;
   }
   cache_step_ = CacheStep::lookup;
   return CacheAttempt::pending;
 }
 
-void ClientConn::on_cache_get(uint64_t seq, cache::GetStatus status, std::string value) {
+// The generations and the stored value, read together. A value read under other generations is stale.
+void ClientConn::on_cache_lookup(uint64_t seq, cache::GetStatus status, std::vector<uint64_t> gens, std::string value) {
   if (cache_step_ != CacheStep::lookup || seq != cache_seq_ || closing()) return;
+  cache_step_ = CacheStep::none;
   auto& stats = worker_.hot().cache;
+  auto& cls = stats.classes[cache_lookup_.class_name];
   const conf::Config& config = *worker_.snapshot().config;
+  cache::redis::WorkerCache* wc = worker_.result_cache();
+  cache_checked_ = true;  // whatever happens next, this request is not looked up again
+  if (status == cache::GetStatus::error || wc == nullptr) {
+    ++cls.misses;
+    process_session();
+    return;
+  }
+  cache_fingerprint_ = cache::generations_fingerprint(cache_lookup_, gens);
   if (status == cache::GetStatus::hit) {
     auto entry = cache::decode_entry(std::string_view(value), cache_shape_, config.proxy.max_message_bytes);
-    if (entry.ok()) {
-      cache_step_ = CacheStep::none;
-      if (serve_from_cache(entry->messages)) {
-        ++stats.classes[cache_lookup_.class_name].hits;
-        std::string messages(entry->messages);
-        finish_cache_leader(&messages);
-        if (!closing() && rbuf_.size() > 0) process_session();
-        return;
-      }
-    } else {
+    if (!entry.ok()) {
       ++stats.corrupt;
+    } else if (entry->meta.generations == cache_fingerprint_ && serve_from_cache(entry->messages)) {
+      ++cls.hits;
+      cache_checked_ = false;
+      if (!closing() && rbuf_.size() > 0) process_session();
+      return;
     }
   }
-  ++stats.classes[cache_lookup_.class_name].misses;
-  // To Postgres; the reply is captured for Redis and for whoever waits on this key.
-  cache_step_ = CacheStep::capturing;
-  capture_.emplace(cache_shape_, config.cache.max_result_bytes);
-  capture_started_ = false;
-  cache_checked_ = true;
+  ++cls.misses;
+  cache_inflight_ = cache::inflight_key(cache_lookup_, cache_fingerprint_);
+  switch (wc->inflight().join(cache_inflight_, id_, Clock::now())) {
+    case cache::Inflight::Role::fall_through:
+      ++stats.wait_fallthroughs;
+      break;
+    case cache::Inflight::Role::wait:
+      ++stats.waits;
+      cache_step_ = CacheStep::waiting;
+      return;
+    case cache::Inflight::Role::leader:
+      // To Postgres; the reply is captured for Redis and for whoever waits on this key.
+      cache_leader_ = true;
+      cache_step_ = CacheStep::capturing;
+      capture_.emplace(cache_shape_, config.cache.max_result_bytes);
+      capture_started_ = false;
+      break;
+  }
   process_session();
 }
 
@@ -165,12 +171,11 @@ void ClientConn::on_cache_wait_over(const std::string* messages) {
   cache_step_ = CacheStep::none;
   auto& stats = worker_.hot().cache;
   if (messages != nullptr && serve_from_cache(*messages)) {
-    ++stats.classes[cache_lookup_.class_name].hits;
+    cache_checked_ = false;
     if (!closing() && rbuf_.size() > 0) process_session();
     return;
   }
   ++stats.wait_fallthroughs;
-  ++stats.classes[cache_lookup_.class_name].misses;
   cache_checked_ = true;
   process_session();
 }
@@ -209,7 +214,7 @@ void ClientConn::finish_cache_leader(const std::string* messages) {
   cache_leader_ = false;
   cache::redis::WorkerCache* wc = worker_.result_cache();
   if (wc == nullptr) return;
-  std::vector<uint64_t> waiters = wc->inflight().finish(cache_lookup_.key);
+  std::vector<uint64_t> waiters = wc->inflight().finish(cache_inflight_);
   for (uint64_t id : waiters) {
     if (ClientConn* c = worker_.client_by_id(id)) c->on_cache_wait_over(messages);
   }
@@ -265,6 +270,7 @@ void ClientConn::end_capture(char status) {
   meta.class_name = cache_lookup_.class_name;
   meta.created_at_ms = unix_millis();
   meta.ttl_ms = static_cast<uint32_t>(cache_lookup_.ttl.count());
+  meta.generations = cache_fingerprint_;  // the generations read before the query ran
   if (wc->store().set(cache_lookup_.redis_key, cache::encode_entry(meta, messages), cache_lookup_.ttl)) {
     ++stats.stores;
   } else {
@@ -347,7 +353,7 @@ void ClientConn::on_bump_done() {
 void ClientConn::leave_cache() {
   cache::redis::WorkerCache* wc = worker_.result_cache();
   if (wc == nullptr) return;
-  if (cache_step_ == CacheStep::waiting) wc->inflight().leave(cache_lookup_.key, id_);
+  if (cache_step_ == CacheStep::waiting) wc->inflight().leave(cache_inflight_, id_);
   cache_step_ = CacheStep::none;
   capture_.reset();
   finish_cache_leader(nullptr);

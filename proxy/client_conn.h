@@ -90,7 +90,7 @@ class ClientConn final : public Stream {
   void observe_reply(char type, protocol::Bytes whole, size_t outbox_offset);
   // The reply has a part the capture cannot see (a streamed row, a notice, the server lost).
   void abort_capture();
-  void on_cache_get(uint64_t seq, cache::GetStatus status, std::string value);
+  void on_cache_lookup(uint64_t seq, cache::GetStatus status, std::vector<uint64_t> generations, std::string value);
   // A waiter's leader finished: its stored messages (nullptr: the leader failed, or the wait ran out).
   void on_cache_wait_over(const std::string* messages);
   // Ends the session with a FATAL ErrorResponse.
@@ -196,6 +196,8 @@ class ClientConn final : public Stream {
   uint64_t cache_seq_ = 0;       // tells a stale Redis callback from the current lookup
   cache::ReplyShape cache_shape_ = cache::ReplyShape::simple;
   cache::Lookup cache_lookup_;
+  uint64_t cache_fingerprint_ = 0;  // of the generations read with the lookup (stored with a miss)
+  cache::CacheKey cache_inflight_;  // the Inflight key of this miss (slot and generations)
   Clock::time_point cache_started_;
   std::optional<cache::ResultCapture> capture_;
   bool capture_started_ = false;  // past ParseComplete/BindComplete

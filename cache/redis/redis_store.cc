@@ -2,9 +2,28 @@
 
 #include <hiredis/hiredis.h>
 
+#include <charconv>
 #include <string_view>
 
 namespace pgs::cache::redis {
+
+namespace {
+
+// KEYS[1] = generations hash, KEYS[2] = result key; ARGV = tables. Returns {generations, value}.
+constexpr std::string_view kLookupScript = R"lua(
+local g = redis.call('HMGET', KEYS[1], unpack(ARGV))
+local v = redis.call('GET', KEYS[2])
+return {g, v}
+)lua";
+
+uint64_t generation_of(const redisReply* r) {
+  if (r == nullptr || r->type != REDIS_REPLY_STRING) return 0;
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(r->str, r->str + r->len, v);
+  return ec == std::errc{} && end == r->str + r->len ? v : 0;
+}
+
+}  // namespace
 
 RedisStore::RedisStore(uv_loop_t* loop, ConnOptions options) : conn_(loop, std::move(options)) {}
 
@@ -20,6 +39,35 @@ bool RedisStore::get(const std::string& key, GetCallback done) {
     } else {
       ++stats_.get_errors;
       done(GetStatus::error, {});
+    }
+  });
+  if (!sent) ++stats_.refused;
+  return sent;
+}
+
+bool RedisStore::lookup(const std::string& generations_hash, std::span<const std::string> fields,
+                        const std::string& key, LookupCallback done) {
+  if (fields.empty()) return false;  // HMGET needs a field; callers always pass kAllTables
+  std::vector<std::string_view> args = {"EVAL", kLookupScript, "2", generations_hash, key};
+  for (const std::string& f : fields) args.push_back(f);
+  size_t n = fields.size();
+  bool sent = conn_.command(args, [this, n, done = std::move(done)](const redisReply* r, ReplyError err) {
+    bool shaped = err == ReplyError::none && r != nullptr && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+                  r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == n;
+    if (!shaped) {
+      ++stats_.get_errors;
+      done(GetStatus::error, {}, {});
+      return;
+    }
+    std::vector<uint64_t> gens(n);
+    for (size_t i = 0; i < n; ++i) gens[i] = generation_of(r->element[0]->element[i]);
+    const redisReply* v = r->element[1];
+    if (v->type == REDIS_REPLY_STRING) {
+      ++stats_.hits;
+      done(GetStatus::hit, std::move(gens), std::string(v->str, v->len));
+    } else {
+      ++stats_.misses;
+      done(GetStatus::miss, std::move(gens), {});
     }
   });
   if (!sent) ++stats_.refused;

@@ -3,6 +3,10 @@
 // caller and a counter here. Thread affinity: one per worker, on that worker's loop.
 #pragma once
 
+#include <functional>
+#include <span>
+#include <vector>
+
 #include <uv.h>
 
 #include "cache/redis/redis_conn.h"
@@ -25,6 +29,12 @@ class RedisStore final : public Store {
   void start() { conn_.start(); }
 
   bool get(const std::string& key, GetCallback done) override;
+  // One round trip: the current generations (`fields` of the hash `generations_hash`; 0 when absent
+  // or malformed) and the value at `key`. The callback runs exactly once, later (hit / miss / error;
+  // `generations` is filled for hit and miss). False when refused at once, as get().
+  using LookupCallback = std::function<void(GetStatus status, std::vector<uint64_t> generations, std::string value)>;
+  bool lookup(const std::string& generations_hash, std::span<const std::string> fields, const std::string& key,
+              LookupCallback done);
   bool set(const std::string& key, std::string value, std::chrono::milliseconds ttl) override;
 
   bool connected() const { return conn_.connected(); }

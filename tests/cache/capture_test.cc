@@ -201,7 +201,8 @@ TEST(CacheEntry, CorruptValuesAreRejected) {
   std::vector<std::pair<const char*, std::string>> bad = {
       {"empty", ""},
       {"magic", "XGSC" + good.substr(4)},
-      {"version", good.substr(0, 4) + '\x02' + good.substr(5)},
+      {"version 1", good.substr(0, 4) + '\x01' + good.substr(5)},
+      {"version 3", good.substr(0, 4) + '\x03' + good.substr(5)},
       {"truncated", good.substr(0, good.size() - 1)},
       {"extra byte", good + 'x'},
       {"header only", good.substr(0, 20)},

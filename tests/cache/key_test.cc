@@ -98,7 +98,7 @@ TEST(CacheKey, HexAndRedisNames) {
 namespace pgs::cache {
 namespace {
 
-TEST(CacheLookup, BumpOfAnyTableReadOrOfAllTablesChangesTheKey) {
+TEST(CacheLookup, SlotIgnoresGenerationsFingerprintFollowsThem) {
   CacheDecision d;
   d.cacheable = true;
   d.ttl = std::chrono::milliseconds(1000);
@@ -109,17 +109,30 @@ TEST(CacheLookup, BumpOfAnyTableReadOrOfAllTablesChangesTheKey) {
   base.role = "flopods";
   base.statement = "SELECT 1 FROM core.users, core.workspaces";
   RedisNames names("p:");
-  GenerationMap gens;
-  Lookup first = make_lookup(d, gens, base, names);
-  EXPECT_EQ(first.redis_key, "p:pgsc:v1:" + first.key.hex());
-  EXPECT_EQ(make_lookup(d, gens, base, names).key, first.key);
-  std::set<std::string> keys = {first.redis_key};
-  for (const char* t : {"core.users", "core.workspaces", "*"}) {
-    gens.apply(t, 1);
-    EXPECT_TRUE(keys.insert(make_lookup(d, gens, base, names).redis_key).second) << t;
+  Lookup first = make_lookup(d, base, names);
+  EXPECT_EQ(first.redis_key, "p:pgsc:v1:" + first.slot.hex());
+  EXPECT_EQ(first.generations, (std::vector<std::string>{"core.users", "core.workspaces", "*"}));
+  std::vector<TableGeneration> some = {{"core.users", 5}};
+  base.generations = some;
+  EXPECT_EQ(make_lookup(d, base, names).slot, first.slot) << "generations are not part of the slot";
+  // A bump of any table read, or of "*", changes the fingerprint and the Inflight key.
+  std::set<uint64_t> prints;
+  std::set<std::string> inflight;
+  std::vector<uint64_t> gens = {0, 0, 0};
+  prints.insert(generations_fingerprint(first, gens));
+  inflight.insert(inflight_key(first, generations_fingerprint(first, gens)).hex());
+  for (size_t i = 0; i < gens.size(); ++i) {
+    gens[i] += 1;
+    uint64_t fp = generations_fingerprint(first, gens);
+    EXPECT_TRUE(prints.insert(fp).second) << i;
+    EXPECT_TRUE(inflight.insert(inflight_key(first, fp).hex()).second) << i;
   }
-  gens.apply("canvas.flows", 1);  // a table not read: same key
-  EXPECT_FALSE(keys.insert(make_lookup(d, gens, base, names).redis_key).second);
+  EXPECT_EQ(generations_fingerprint(first, gens), generations_fingerprint(first, gens)) << "stable";
+  // Another statement under the same generations: another slot, another Inflight key.
+  base.statement = "SELECT 2 FROM core.users, core.workspaces";
+  Lookup other = make_lookup(d, base, names);
+  EXPECT_NE(other.slot, first.slot);
+  EXPECT_NE(inflight_key(other, 7).hex(), inflight_key(first, 7).hex());
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 // -> capture -> SET -> GET hit -> decode (same bytes) -> a bump (COMMIT of a write) -> new key -> miss.
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include <optional>
 
 #include "cache/capture.h"
@@ -45,8 +47,17 @@ class WorkerCacheTest : public ::testing::Test {
     in.role = "flopods";
     in.search_path = facts_.search_path;
     in.statement = sql_;
-    cache_->sync().refresh_now();
-    return make_lookup(d, cache_->generations(), in, cache_->names());
+    return make_lookup(d, in, cache_->names());
+  }
+  // The generations and the value, in one round trip.
+  std::tuple<GetStatus, std::vector<uint64_t>, std::string> read(const Lookup& l) {
+    std::optional<std::tuple<GetStatus, std::vector<uint64_t>, std::string>> out;
+    EXPECT_TRUE(cache_->store().lookup(cache_->names().generations, l.generations, l.redis_key,
+                                       [&](GetStatus s, std::vector<uint64_t> g, std::string v) {
+                                         out.emplace(s, std::move(g), std::move(v));
+                                       }));
+    EXPECT_TRUE(loop_.run_until([&] { return out.has_value(); }, 5s));
+    return out.value_or(std::make_tuple(GetStatus::error, std::vector<uint64_t>{}, std::string()));
   }
   std::pair<GetStatus, std::string> get(const std::string& key) {
     std::optional<std::pair<GetStatus, std::string>> out;
@@ -68,14 +79,17 @@ TEST_F(WorkerCacheTest, MissStoreHitThenInvalidatedByABump) {
   CacheDecision d = decide(router::classify(sql_), facts_, config_);
   ASSERT_TRUE(d.cacheable) << bypass_reason_name(d.reason);
   Lookup first = lookup(d);
-  EXPECT_EQ(get(first.redis_key).first, GetStatus::miss);
+  auto [status0, gens0, value0] = read(first);
+  EXPECT_EQ(status0, GetStatus::miss);
+  ASSERT_EQ(gens0.size(), 2u) << "core.users and *";
+  uint64_t fp = generations_fingerprint(first, gens0);
 
   // Stampede: this worker's first miss leads, an identical one waits.
   auto now = Inflight::Clock::now();
-  EXPECT_EQ(cache_->inflight().join(first.key, 1, now), Inflight::Role::leader);
-  EXPECT_EQ(cache_->inflight().join(first.key, 2, now), Inflight::Role::wait);
+  EXPECT_EQ(cache_->inflight().join(inflight_key(first, fp), 1, now), Inflight::Role::leader);
+  EXPECT_EQ(cache_->inflight().join(inflight_key(first, fp), 2, now), Inflight::Role::wait);
 
-  // The reply streams through the capture, then is stored.
+  // The reply streams through the capture, then is stored with the generations it was read under.
   std::vector<std::string> reply(4);
   protocol::write_row_description(reply[0], {{"id", 23, 4}, {"name", 25, -1}});
   protocol::write_data_row(reply[1], {"1", "Ada"});
@@ -87,26 +101,28 @@ TEST_F(WorkerCacheTest, MissStoreHitThenInvalidatedByABump) {
   }
   ASSERT_EQ(cap.state(), CaptureState::complete);
   std::string stored = cap.take();
-  ASSERT_TRUE(cache_->store().set(first.redis_key, encode_entry({ReplyShape::simple, first.class_name, 1, 900000},
-                                                                stored), first.ttl));
-  EXPECT_EQ(cache_->inflight().finish(first.key), std::vector<uint64_t>{2});
+  EntryMeta meta{ReplyShape::simple, first.class_name, 1, 900000, fp};
+  ASSERT_TRUE(cache_->store().set(first.redis_key, encode_entry(meta, stored), first.ttl));
+  EXPECT_EQ(cache_->inflight().finish(inflight_key(first, fp)), std::vector<uint64_t>{2});
 
-  auto [status, value] = get(first.redis_key);
-  ASSERT_EQ(status, GetStatus::hit);
-  auto hit = decode_entry(value, ReplyShape::simple);
+  auto [status1, gens1, value1] = read(first);
+  ASSERT_EQ(status1, GetStatus::hit);
+  auto hit = decode_entry(value1, ReplyShape::simple);
   ASSERT_TRUE(hit.ok()) << hit.error().detail;
   EXPECT_EQ(hit->messages, reply[0] + reply[1] + reply[2]);
   EXPECT_EQ(hit->meta.class_name, "user_profile");
+  EXPECT_EQ(hit->meta.generations, generations_fingerprint(first, gens1)) << "still current";
 
-  // A committed UPDATE bumps core.users: the same SELECT now has another key, and misses.
+  // A committed UPDATE bumps core.users: the value is still there, but read under other generations.
   std::vector<std::string> bump = tables_to_bump(router::classify("UPDATE core.users SET name = 'Bea'"), facts_);
   std::optional<bool> ok;
   cache_->sync().bump(bump, [&](bool r) { ok = r; });
   ASSERT_TRUE(loop_.run_until([&] { return ok.has_value(); }, 5s));
   ASSERT_TRUE(*ok);
-  Lookup second = lookup(d);
-  EXPECT_NE(second.redis_key, first.redis_key);
-  EXPECT_EQ(get(second.redis_key).first, GetStatus::miss);
+  auto [status2, gens2, value2] = read(first);
+  ASSERT_EQ(status2, GetStatus::hit);
+  EXPECT_GT(gens2[0], gens1[0]);
+  EXPECT_NE(generations_fingerprint(first, gens2), hit->meta.generations) << "stale: served as a miss";
 }
 
 TEST_F(WorkerCacheTest, ConnOptionsFromConfig) {

@@ -241,7 +241,8 @@ std::string render_config(const ProxyOptions& o, uint16_t listen_port, uint16_t 
   if (o.with_replica) {
     t << "\n[[replicas]]\nname = \"replica1\"\nhost = \"127.0.0.1\"\nport = " << kReplicaPort << "\n";
   }
-  t << "\n[cache]\nenabled = false\n\n[observability]\nmetrics_listen = \"127.0.0.1:"
+  t << "\n[cache]\n" << (o.cache_toml.empty() ? std::string("enabled = false\n") : o.cache_toml)
+    << "\n[observability]\nmetrics_listen = \"127.0.0.1:"
     << metrics_port << "\"\n"
     << o.observability_toml << "\n";
   for (const auto& db : o.databases) t << "\n[[databases]]\nname = " << toml_str(db) << "\n";

@@ -1,0 +1,355 @@
+// Issue 5 end to end: the real pgsidecar with the result cache on, real Postgres, real Redis.
+// How often Postgres itself ran a statement is read from pg_stat_statements on the primary (each
+// test uses its own table, so the counts are its own).
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "tests/cache/redis_env.h"
+#include "tests/cache_proxy/cache_util.h"
+#include "tests/integration/raw_client.h"
+#include "tests/session/session_util.h"
+
+namespace pgs::it::cache_proxy {
+namespace {
+
+using session::metric_value;
+using session::scrape_metrics;
+
+class CacheProxyTest : public ProxyTest {
+ protected:
+  void SetUp() override {
+    ProxyTest::SetUp();
+    if (is_direct()) GTEST_SKIP() << "needs the pgsidecar process";
+    prefix_ = unique_prefix();
+    table_ = "pgs_cache_e2e_" + std::to_string(counter_++) + "_" + std::to_string(getpid());
+    create_table(table_);
+  }
+  void TearDown() override {
+    ProxyTest::TearDown();
+    if (!table_.empty()) drop_table(table_);
+    if (!prefix_.empty()) redis_delete_prefix(kRedisPort, prefix_);
+  }
+  // A proxy on the dev Redis whose class "t" (ttl) covers this test's table.
+  Proxy& start(const std::string& ttl = "1m", int workers = 1) {
+    return start_proxy(cache_options(kRedisPort, prefix_, {"t:" + ttl + ":public." + table_}, workers));
+  }
+  std::string select_sql(int id = 1) const {
+    return "SELECT id, v FROM public." + table_ + " WHERE id = " + std::to_string(id);
+  }
+  long calls() const { return statement_calls(table_); }
+  double metric(const Proxy& p, const std::string& name, const std::string& labels) const {
+    return metric_value(scrape_metrics(p), name, labels);
+  }
+  // Waits until the proxy's published counter reaches `at_least` (published every 100 ms).
+  bool wait_metric(const Proxy& p, const std::string& name, const std::string& labels, double at_least) const {
+    return wait_until([&] { return metric(p, name, labels) >= at_least; }, Millis(5000), Millis(50));
+  }
+
+  static inline int counter_ = 0;
+  std::string prefix_;
+  std::string table_;
+};
+
+// A repeated SELECT runs once on Postgres; the rest are answered by the proxy, with the same values.
+TEST_F(CacheProxyTest, SimpleQueryHitIsServedWithoutPostgres) {
+  Proxy& p = start();
+  Pg c{p.spec()};
+  ASSERT_TRUE(c.ok()) << c.error();
+  long before = calls();
+  for (int i = 0; i < 5; ++i) {
+    PgResult r = c.exec(select_sql(3));
+    ASSERT_TRUE(r.ok()) << r.error();
+    ASSERT_EQ(r.rows(), 1);
+    EXPECT_EQ(r.value(0, 1), "v3");
+  }
+  EXPECT_EQ(calls() - before, 1) << "one miss, four hits";
+  EXPECT_TRUE(wait_metric(p, "pgsidecar_cache_requests_total", "class=\"t\",result=\"hit\"", 4));
+  EXPECT_GE(metric(p, "pgsidecar_cache_stores_total", "class=\"t\",result=\"stored\""), 1);
+  EXPECT_EQ(metric(p, "pgsidecar_cache_ready", ""), 1);
+  // The admin console shows the class.
+  Pg admin{p.spec(kAdminUser, kAdminPassword, "pgsidecar")};
+  ASSERT_TRUE(admin.ok()) << admin.error();
+  PgResult show = admin.exec("SHOW CACHE");
+  ASSERT_TRUE(show.ok()) << show.error();
+  ASSERT_GE(show.rows(), 1);
+  EXPECT_EQ(show.value(0, 0), "t");
+  EXPECT_GE(std::stoi(show.value(0, 1)), 4);
+}
+
+// Extended protocol: unnamed (PQexecParams), named (PQprepare/PQexecPrepared) and binary results hit
+// too, with the same values as Postgres gives.
+TEST_F(CacheProxyTest, ExtendedProtocolNamedUnnamedAndBinaryHit) {
+  Proxy& p = start();
+  Pg c{p.spec()};
+  ASSERT_TRUE(c.ok()) << c.error();
+  const std::string sql = "SELECT id, v FROM public." + table_ + " WHERE id = $1";
+  long before = calls();
+  const char* values[] = {"4"};
+  for (int i = 0; i < 3; ++i) {
+    PgResultPtr r(PQexecParams(c.get(), sql.c_str(), 1, nullptr, values, nullptr, nullptr, 0));
+    ASSERT_EQ(PQresultStatus(r.get()), PGRES_TUPLES_OK) << PQerrorMessage(c.get());
+    EXPECT_STREQ(PQgetvalue(r.get(), 0, 1), "v4");
+  }
+  EXPECT_EQ(calls() - before, 1) << "unnamed: one miss";
+  PgResultPtr prep(PQprepare(c.get(), "s1", sql.c_str(), 1, nullptr));
+  ASSERT_EQ(PQresultStatus(prep.get()), PGRES_COMMAND_OK) << PQerrorMessage(c.get());
+  for (int i = 0; i < 3; ++i) {
+    PgResultPtr r(PQexecPrepared(c.get(), "s1", 1, values, nullptr, nullptr, 0));
+    ASSERT_EQ(PQresultStatus(r.get()), PGRES_TUPLES_OK) << PQerrorMessage(c.get());
+    EXPECT_STREQ(PQgetvalue(r.get(), 0, 1), "v4");
+  }
+  EXPECT_EQ(calls() - before, 1) << "a named statement with the same text and values shares the entry";
+  long before_binary = calls();
+  for (int i = 0; i < 3; ++i) {
+    PgResultPtr r(PQexecParams(c.get(), sql.c_str(), 1, nullptr, values, nullptr, nullptr, 1));
+    ASSERT_EQ(PQresultStatus(r.get()), PGRES_TUPLES_OK) << PQerrorMessage(c.get());
+    ASSERT_EQ(PQgetlength(r.get(), 0, 0), 4);
+    EXPECT_EQ(std::string(PQgetvalue(r.get(), 0, 0), 4), std::string("\0\0\0\4", 4));
+  }
+  EXPECT_EQ(calls() - before_binary, 1) << "binary results are their own entry";
+  // Another parameter value is another entry.
+  const char* other[] = {"5"};
+  PgResultPtr r5(PQexecPrepared(c.get(), "s1", 1, other, nullptr, nullptr, 0));
+  EXPECT_STREQ(PQgetvalue(r5.get(), 0, 1), "v5");
+  EXPECT_EQ(calls() - before_binary, 2);
+}
+
+// The bytes a hit sends are the bytes Postgres sends: compared message by message against a direct
+// connection, for simple and extended queries over NULLs, unicode, bytea, numeric, arrays, binary
+// results and an empty result.
+TEST_F(CacheProxyTest, HitsAreByteIdenticalToPostgres) {
+  Proxy& p = start();
+  {
+    Pg c{ConnSpec{}};
+    c.must("ALTER TABLE public." + table_ +
+           " ADD COLUMN n numeric, ADD COLUMN b bytea, ADD COLUMN u text, ADD COLUMN a int[], ADD COLUMN z text");
+    c.must("UPDATE public." + table_ +
+           " SET n = 12345.678900, b = '\\x00ff10'::bytea, u = 'zoë ✓ 日本', a = ARRAY[1,NULL,3]");
+  }
+  const std::string q = "SELECT id, v, n, b, u, a, z FROM public." + table_ + " WHERE id <= 3 ORDER BY id";
+  const std::string empty = "SELECT id, v FROM public." + table_ + " WHERE id < 0";
+  auto simple = [&](uint16_t port, const std::string& sql, int times) {
+    RawConn conn(kHost, port);
+    auto login_outcome = login(conn, kUser, kPassword, kDatabase);
+    if (!login_outcome.ok) throw std::runtime_error(login_outcome.describe());
+    std::vector<std::vector<Msg>> replies;
+    for (int i = 0; i < times; ++i) replies.push_back(simple_query(conn, sql).messages);
+    return replies;
+  };
+  // Parse, Bind (no parameters; result format `fmt` for every column), Describe portal, Execute, Sync.
+  auto extended = [&](uint16_t port, const std::string& sql, int16_t fmt, int times) {
+    RawConn conn(kHost, port);
+    auto login_outcome = login(conn, kUser, kPassword, kDatabase);
+    if (!login_outcome.ok) throw std::runtime_error(login_outcome.describe());
+    std::string parse = std::string(1, '\0') + sql + std::string(1, '\0') + std::string("\0\0", 2);
+    std::string bind = std::string("\0\0", 2) + std::string("\0\0", 2) + std::string("\0\0", 2) +
+                       std::string("\0\1", 2) + std::string(1, '\0') + std::string(1, static_cast<char>(fmt));
+    std::string batch = typed_message('P', parse) + typed_message('B', bind) +
+                        typed_message('D', std::string("P\0", 2)) +
+                        typed_message('E', std::string(1, '\0') + std::string("\0\0\0\0", 4)) + typed_message('S', "");
+    std::vector<std::vector<Msg>> replies;
+    for (int i = 0; i < times; ++i) {
+      conn.send(batch);
+      replies.push_back(read_until_ready(conn).messages);
+    }
+    return replies;
+  };
+  auto same = [](const std::vector<Msg>& a, const std::vector<Msg>& b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (a[i].type != b[i].type || a[i].body != b[i].body) return false;
+    }
+    return true;
+  };
+  for (const std::string& sql : {q, empty}) {
+    auto direct = simple(kPrimaryPort, sql, 1);
+    auto proxied = simple(p.port(), sql, 3);  // miss, hit, hit
+    ASSERT_FALSE(direct[0].empty());
+    for (const auto& reply : proxied) EXPECT_TRUE(same(direct[0], reply)) << sql;
+    for (int16_t fmt : {0, 1}) {
+      auto d = extended(kPrimaryPort, sql, fmt, 1);
+      auto x = extended(p.port(), sql, fmt, 3);
+      for (const auto& reply : x) EXPECT_TRUE(same(d[0], reply)) << sql << " format " << fmt;
+    }
+  }
+  EXPECT_TRUE(wait_metric(p, "pgsidecar_cache_requests_total", "class=\"t\",result=\"hit\"", 12));
+}
+
+// An UPDATE through sidecar A followed at once by the SELECT through sidecar B returns the new row,
+// every time (1000 rounds; autocommit and explicit transactions, simple and extended protocol).
+TEST_F(CacheProxyTest, WriteThroughOneSidecarIsSeenThroughAnotherAtOnce) {
+  Proxy& a = start("5m", 2);
+  auto b = Proxy::start(cache_options(kRedisPort, prefix_, {"t:5m:public." + table_}, 2));
+  Pg wa{a.spec()};
+  Pg rb{b->spec()};
+  ASSERT_TRUE(wa.ok() && rb.ok());
+  const std::string read = "SELECT v FROM public." + table_ + " WHERE id = 7";
+  const std::string read_params = "SELECT v FROM public." + table_ + " WHERE id = $1";
+  int wrong = 0;
+  for (int i = 0; i < 1000; ++i) {
+    std::string value = "round" + std::to_string(i);
+    rb.scalar(read);  // B has the previous value cached
+    std::string update = "UPDATE public." + table_ + " SET v = '" + value + "' WHERE id = 7";
+    switch (i % 3) {
+      case 0: wa.must(update); break;
+      case 1: wa.must("BEGIN; " + update + "; COMMIT"); break;
+      default: {
+        wa.must("BEGIN");
+        PgResult r = wa.exec_params("UPDATE public." + table_ + " SET v = $1 WHERE id = 7", {value});
+        ASSERT_TRUE(r.ok()) << r.error();
+        wa.must("COMMIT");
+      }
+    }
+    std::string seen = i % 2 == 0 ? rb.scalar(read) : rb.exec_params(read_params, {"7"}).value(0, 0);
+    if (seen != value) ++wrong;
+  }
+  EXPECT_EQ(wrong, 0);
+  EXPECT_GT(metric(*b, "pgsidecar_cache_requests_total", "class=\"t\",result=\"hit\""), 0)
+      << "B served hits between the writes";
+}
+
+// ROLLBACK invalidates nothing, and neither does a write that failed.
+TEST_F(CacheProxyTest, RollbackAndFailedWritesInvalidateNothing) {
+  Proxy& p = start();
+  Pg c{p.spec()};
+  ASSERT_TRUE(c.ok());
+  c.scalar(select_sql(2));  // stored
+  long before = calls();
+  c.must("BEGIN");
+  c.must("UPDATE public." + table_ + " SET v = 'rolled back' WHERE id = 2");
+  c.must("ROLLBACK");
+  PgResult failed = c.exec("UPDATE public." + table_ + " SET v = (1/0)::text WHERE id = 2");
+  EXPECT_EQ(failed.sqlstate(), "22012");
+  c.must("BEGIN");
+  c.exec("UPDATE public." + table_ + " SET v = 'x' WHERE id = 2");
+  c.exec("SELECT 1/0");
+  c.exec("COMMIT");  // of a failed transaction: Postgres rolls back
+  PgResult r = c.exec(select_sql(2));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.value(0, 1), "v2");
+  // pg_stat_statements counts the two UPDATEs that completed (rolled back later), not the one that
+  // failed; the SELECT adds one only if it missed.
+  EXPECT_EQ(calls() - before, 2) << "the SELECT after the rollbacks was a hit";
+  ASSERT_TRUE(wait_metric(p, "pgsidecar_cache_requests_total", "class=\"t\",result=\"hit\"", 1));
+  EXPECT_EQ(metric(p, "pgsidecar_cache_invalidations_total", "class=\"t\""), 0);
+  // A committed one does invalidate.
+  c.must("UPDATE public." + table_ + " SET v = 'committed' WHERE id = 2");
+  EXPECT_EQ(c.exec(select_sql(2)).value(0, 1), "committed");
+  EXPECT_TRUE(wait_metric(p, "pgsidecar_cache_invalidations_total", "class=\"t\"", 1));
+}
+
+// An entry lives for its class's TTL, then the statement runs on Postgres again.
+TEST_F(CacheProxyTest, EntriesExpireWithTheirTtl) {
+  Proxy& p = start("700ms");
+  Pg c{p.spec()};
+  ASSERT_TRUE(c.ok());
+  long before = calls();
+  c.scalar(select_sql(1));
+  c.scalar(select_sql(1));
+  ASSERT_EQ(calls() - before, 1) << "the second read, right after the first, is a hit";
+  auto stored_at = std::chrono::steady_clock::now();
+  // Each probe either hits (inside the TTL) or misses once it expired.
+  bool expired = wait_until([&] {
+    c.scalar(select_sql(1));
+    return calls() - before == 2;
+  }, Millis(10000), Millis(100));
+  EXPECT_TRUE(expired);
+  EXPECT_GE(std::chrono::steady_clock::now() - stored_at, Millis(650)) << "not before the TTL";
+}
+
+// Hints: "no cache" always runs on Postgres; "cache ttl=" caches a table in no class; a volatile
+// function is never cached, hint or not.
+TEST_F(CacheProxyTest, HintsAndVolatileFunctions) {
+  Proxy& p = start();
+  std::string other = table_ + "_other";
+  create_table(other);
+  Pg c{p.spec()};
+  long before = calls();
+  for (int i = 0; i < 3; ++i) c.scalar("/* pgsidecar: no cache */ " + select_sql(1));
+  EXPECT_EQ(calls() - before, 3);
+  long before_other = statement_calls(other);
+  for (int i = 0; i < 3; ++i) c.scalar("/* pgsidecar: cache ttl=30s */ SELECT v FROM public." + other + " WHERE id = 1");
+  EXPECT_EQ(statement_calls(other) - before_other, 1);
+  before = calls();
+  for (int i = 0; i < 3; ++i) {
+    c.scalar("/* pgsidecar: cache ttl=30s */ SELECT v, now() FROM public." + table_ + " WHERE id = 1");
+  }
+  EXPECT_EQ(calls() - before, 3);
+  EXPECT_TRUE(wait_metric(p, "pgsidecar_cache_bypass_total", "reason=\"hint_no_cache\"", 3));
+  EXPECT_TRUE(wait_metric(p, "pgsidecar_cache_bypass_total", "reason=\"volatile_function\"", 3));
+  drop_table(other);
+}
+
+// Concurrent misses on one key cause one query: the first client asks Postgres (blocked here by a
+// lock), the others wait for its result.
+TEST_F(CacheProxyTest, ConcurrentMissesOnOneKeyRunOnce) {
+  Proxy& p = start();
+  Pg locker{ConnSpec{}};
+  locker.must("BEGIN");
+  locker.must("LOCK TABLE public." + table_ + " IN ACCESS EXCLUSIVE MODE");
+  constexpr int kClients = 8;
+  std::vector<std::unique_ptr<Pg>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(std::make_unique<Pg>(p.spec()));
+    ASSERT_TRUE(clients.back()->ok());
+  }
+  long before = calls();
+  for (auto& c : clients) ASSERT_EQ(PQsendQuery(c->get(), select_sql(6).c_str()), 1);
+  // All but the leader wait in the proxy (the waits counter is published every 100 ms).
+  bool all_waiting = wait_until([&] {
+    std::string page = scrape_metrics(p);
+    return metric_value(page, "pgsidecar_cache_waits_total", "result=\"served\"") +
+               metric_value(page, "pgsidecar_cache_waits_total", "result=\"fell_through\"") >=
+           kClients - 1;
+  }, Millis(900), Millis(20));
+  locker.must("COMMIT");
+  for (auto& c : clients) {
+    PgResultPtr r(PQgetResult(c->get()));
+    ASSERT_EQ(PQresultStatus(r.get()), PGRES_TUPLES_OK) << PQerrorMessage(c->get());
+    EXPECT_STREQ(PQgetvalue(r.get(), 0, 1), "v6");
+    while (PGresult* rest = PQgetResult(c->get())) PQclear(rest);
+  }
+  ASSERT_TRUE(all_waiting) << "the waiters did not queue in time (slow machine?)";
+  EXPECT_EQ(calls() - before, 1) << "one query for " << kClients << " clients";
+}
+
+// Redis stopped (SIGSTOP: slow), then killed and restarted during a pgbench run on cached reads: no
+// transaction fails; errors are counted; hits resume once Redis is back.
+TEST_F(CacheProxyTest, RedisTroubleDuringPgbenchCostsNoTransaction) {
+  pgs::cache::testing::PrivateRedis redis;
+  ASSERT_TRUE(redis.running());
+  Proxy& p = start_proxy(cache_options(redis.port(), prefix_, {"t:1m:public." + table_}, 2));
+  std::string script = "\\set id random(1, 10)\nSELECT v FROM public." + table_ + " WHERE id = :id;\n";
+  std::string script_path = p.dir() + "/cached.sql";
+  {
+    FILE* f = std::fopen(script_path.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(script.c_str(), f);
+    std::fclose(f);
+  }
+  RunResult bench;
+  std::thread runner([&] {
+    bench = run_program({"pgbench", "-n", "-h", kHost, "-p", std::to_string(p.port()), "-U", kUser, "-c", "8", "-j",
+                         "2", "-T", "9", "-M", "extended", "-f", script_path, kDatabase},
+                        {{"PGPASSWORD", kPassword}}, Millis(60000));
+  });
+  EXPECT_TRUE(wait_metric(p, "pgsidecar_cache_requests_total", "class=\"t\",result=\"hit\"", 100));
+  redis.stop_process();
+  EXPECT_TRUE(wait_metric(p, "pgsidecar_redis_errors_total", "", 1)) << "timeouts are counted";
+  redis.continue_process();
+  redis.kill_server();
+  double errors = metric(p, "pgsidecar_redis_errors_total", "");
+  EXPECT_TRUE(wait_metric(p, "pgsidecar_redis_errors_total", "", errors + 1)) << "refused while down";
+  ASSERT_TRUE(redis.start());
+  EXPECT_TRUE(wait_until([&] { return metric(p, "pgsidecar_cache_ready", "") == 1; }, Millis(8000), Millis(50)));
+  double hits = metric(p, "pgsidecar_cache_requests_total", "class=\"t\",result=\"hit\"");
+  EXPECT_TRUE(wait_metric(p, "pgsidecar_cache_requests_total", "class=\"t\",result=\"hit\"", hits + 10))
+      << "hits resume once Redis is back";
+  runner.join();
+  EXPECT_EQ(bench.exit_code, 0) << bench.describe();
+  EXPECT_NE(bench.out.find("number of failed transactions: 0 (0.000%)"), std::string::npos) << bench.out;
+}
+
+}  // namespace
+}  // namespace pgs::it::cache_proxy

@@ -1,0 +1,82 @@
+#include "tests/cache_proxy/cache_util.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <sstream>
+#include <stdexcept>
+
+namespace pgs::it::cache_proxy {
+
+void create_table(const std::string& name, int rows) {
+  Pg c{ConnSpec{}};
+  if (!c.ok()) throw std::runtime_error("create_table: " + c.error());
+  c.must("DROP TABLE IF EXISTS public." + name);
+  c.must("CREATE TABLE public." + name + " (id int PRIMARY KEY, v text)");
+  c.must("INSERT INTO public." + name + " SELECT g, 'v' || g FROM generate_series(1, " + std::to_string(rows) +
+         ") g");
+}
+
+void drop_table(const std::string& name) {
+  Pg c{ConnSpec{}};
+  if (c.ok()) c.exec("DROP TABLE IF EXISTS public." + name);
+}
+
+ProxyOptions cache_options(uint16_t redis_port, const std::string& prefix, const std::vector<std::string>& classes,
+                           int workers) {
+  ProxyOptions o;
+  o.workers = workers;
+  o.pool_size = 4;
+  std::ostringstream c;
+  c << "enabled = true\nredis_host = \"127.0.0.1\"\nredis_port = " << redis_port << "\nkey_prefix = \"" << prefix
+    << "\"\nredis_timeout = \"200ms\"\n";
+  o.cache_toml = c.str();
+  std::ostringstream x;
+  for (const std::string& spec : classes) {
+    auto a = spec.find(':');
+    auto b = spec.find(':', a + 1);
+    x << "\n[[cache.classes]]\nname = \"" << spec.substr(0, a) << "\"\nttl = \"" << spec.substr(a + 1, b - a - 1)
+      << "\"\ntables = [\"" << spec.substr(b + 1) << "\"]\n";
+  }
+  o.extra_toml = x.str();
+  return o;
+}
+
+long statement_calls(const std::string& needle) {
+  Pg su = superuser(kDatabase);
+  if (!su.ok()) throw std::runtime_error("statement_calls: " + su.error());
+  PgResult r = su.exec_params(
+      "SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_statements WHERE query LIKE '%' || $1 || '%' "
+      "AND query NOT LIKE '%pg_stat_statements%'",
+      {needle});
+  if (!r.ok() || r.rows() != 1) throw std::runtime_error("statement_calls: " + r.error());
+  return std::stol(r.value(0, 0));
+}
+
+std::string unique_prefix() {
+  static std::atomic<int> counter{0};
+  return "pgsc-e2e-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + ":";
+}
+
+long redis_keys(uint16_t port, const std::string& prefix) {
+  RunResult r = run_program({"redis-cli", "-p", std::to_string(port), "--scan", "--pattern", prefix + "*"}, {},
+                            Millis(10000));
+  if (r.exit_code != 0) return -1;
+  long n = 0;
+  for (char ch : r.out) n += ch == '\n';
+  return n;
+}
+
+void redis_delete_prefix(uint16_t port, const std::string& prefix) {
+  RunResult r = run_program({"redis-cli", "-p", std::to_string(port), "--scan", "--pattern", prefix + "*"}, {},
+                            Millis(10000));
+  if (r.exit_code != 0 || r.out.empty()) return;
+  std::vector<std::string> argv = {"redis-cli", "-p", std::to_string(port), "DEL"};
+  std::istringstream lines(r.out);
+  for (std::string k; std::getline(lines, k);) {
+    if (!k.empty()) argv.push_back(k);
+  }
+  if (argv.size() > 4) run_program(argv, {}, Millis(10000));
+}
+
+}  // namespace pgs::it::cache_proxy

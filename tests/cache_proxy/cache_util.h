@@ -1,0 +1,31 @@
+// Helpers for the end-to-end result-cache tests (issue 5): a proxy with the cache on, pointed at a
+// Redis (the dev one with a per-test key prefix, or a private one), tables created for one test, and
+// the number of times Postgres itself executed a statement (pg_stat_statements on the primary).
+#pragma once
+
+#include <string>
+
+#include "tests/integration/harness.h"
+
+namespace pgs::it::cache_proxy {
+
+// A table `name` (public schema, owned by flopods) with rows (id, v) for id 1..rows, v = 'v<id>'.
+void create_table(const std::string& name, int rows = 10);
+void drop_table(const std::string& name);
+
+// Options for a proxy with the cache on: Redis at `redis_port` with `prefix`, one class per entry of
+// `classes` ("name:ttl:table"), one worker unless told otherwise.
+ProxyOptions cache_options(uint16_t redis_port, const std::string& prefix, const std::vector<std::string>& classes,
+                           int workers = 1);
+
+// Calls of every statement that mentions `needle`, as counted by pg_stat_statements on the primary.
+long statement_calls(const std::string& needle);
+
+// "pgsc-e2e-<pid>-<counter>:": a Redis key prefix unique to one test.
+std::string unique_prefix();
+
+// Keys under `prefix` in the dev Redis (redis-cli), -1 when it cannot be asked.
+long redis_keys(uint16_t port, const std::string& prefix);
+void redis_delete_prefix(uint16_t port, const std::string& prefix);
+
+}  // namespace pgs::it::cache_proxy
