@@ -20,6 +20,7 @@
 #include "proxy/server_conn.h"
 #include "proxy/session_params.h"
 #include "proxy/session_tracker.h"
+#include "proxy/sql_prepared.h"
 #include "proxy/stream.h"
 
 namespace pgs::proxy {
@@ -74,6 +75,11 @@ class ClientConn final : public Stream {
   void retry_batch();                              // send it again (its plan went stale after DDL)
   void on_parameter_status(std::string_view name, std::string_view value);  // server reported a setting
   void on_probe_row(const std::vector<std::optional<std::string>>& values);  // session probe result
+  // A statement of this client's changed its SQL-prepared statements (the server confirmed it).
+  void apply_sql_effect(const SqlPrepEffect& e) { sql_prepared_.apply(e); }
+  // The statements that bring the server to this client's SQL-prepared state were answered: send the
+  // held request, or answer it with their `error` (a whole ErrorResponse) and the server's `status`.
+  void on_sql_sync_done(std::string error, char status);
   // A request (Query, or a batch up to Sync) finished: digests and the slow-query log.
   void on_request_done(const std::string& sql, const BindParams* params, Clock::duration took, uint64_t rows,
                        const std::string& sqlstate);
@@ -124,6 +130,13 @@ class ClientConn final : public Stream {
   bool forward_describe_or_close(const protocol::Frame& f);
   const PreparedStatement* find_prepared(std::string_view name) const;
   bool note_statement(std::string_view sql, std::string& refusal);
+  // SQL-level prepared statements (sql_prepared.h) before a frame goes to the server.
+  enum class SqlGate { pass, wait, failed };
+  SqlGate sql_gate(const protocol::Frame& f);
+  void sql_names_of_request(SqlPrepRequest& names);
+  bool sql_names_of_frame(const protocol::Frame& f, SqlPrepRequest& names, std::vector<std::string>* parsed);
+  void sql_names_of_text(std::string_view sql, SqlPrepRequest& names);
+  SqlPrepEffectsRef sql_effects_of(std::string_view sql);
   bool deallocate_protocol_statement(const router::Classification& c, std::string& replacement);
   Pool* choose_pool();
   void start_lsn_probe_if_needed(bool& started);
@@ -208,6 +221,12 @@ class ClientConn final : public Stream {
   int pending_bumps_ = 0;        // ReadyForQuery held until Redis confirmed the new generations
   bool bumping_now_ = false;     // inside GenerationSync::bump() (its callback may run at once)
   static constexpr size_t kMaxClientStatements = 100000;  // named statements one client may keep
+  SqlStatementSet sql_prepared_;    // the client's SQL-level prepared statements (PREPARE name AS ...)
+  bool sql_sync_running_ = false;   // the server is being brought to sql_prepared_: the request waits
+  bool sql_synced_ = false;         // ... and was: the frame at the head of rbuf_ goes out unchecked
+  char skip_status_ = 'I';          // the ReadyForQuery status that ends a refused batch
+  SqlPrepEffectsRef unnamed_sql_effects_;  // of the unnamed statement (Parse "PREPARE q AS ...")
+  std::unordered_map<std::string, SqlPrepEffectsRef> portal_sql_effects_;  // portals bound from such
   GucMap reported_;
   SessionTracker tracker_;  // session state that pins or must be replayed  // what the client was told via ParameterStatus (welcome + later changes)
 };

@@ -100,6 +100,10 @@ void ClientConn::on_server_lost(const std::string& message, bool between_request
   bool pinned_state = tracker_.pinned() || !tracker_.probe_settings().empty();
   bool session_mode = pool_ != nullptr && pool_->settings().pool_mode == conf::PoolMode::session;
   server_ = nullptr;
+  sql_sync_running_ = false;  // a held request is sent afresh to the next server
+  sql_synced_ = false;
+  portal_sql_effects_.clear();
+  unnamed_sql_effects_.reset();
   if (between_requests && !pinned_state && !session_mode && !shutting_down_) {
     // Nothing was running on it and the client has no state there: carry on with the next server.
     // Its last reply may still sit in the outbox (the server's goodbye came in the same read).

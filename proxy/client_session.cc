@@ -67,7 +67,7 @@ void ClientConn::process_session() {
   // commit's invalidation is confirmed (the client has not seen its ReadyForQuery yet).
   if (cache_step_ == CacheStep::lookup || cache_step_ == CacheStep::waiting || pending_bumps_ > 0) return;
   const auto& proxy_conf = worker_.snapshot().config->proxy;
-  while (!closing() && (state_ == State::idle || state_ == State::active)) {
+  while (!closing() && (state_ == State::idle || state_ == State::active) && !sql_sync_running_) {
     auto r = protocol::split_frame(rbuf_.data(), proxy_conf.max_message_bytes);
     if (std::holds_alternative<protocol::NeedMore>(r)) break;
     if (auto* bad = std::get_if<protocol::Invalid>(&r)) {
@@ -96,7 +96,8 @@ void ClientConn::process_session() {
       rbuf_.consume(f.size);
       if (f.type == 'S') {
         skip_until_sync_ = false;
-        protocol::write_ready_for_query(outbox(), 'I');
+        protocol::write_ready_for_query(outbox(), skip_status_);
+        skip_status_ = 'I';
         flush();
       }
       continue;
@@ -111,6 +112,9 @@ void ClientConn::process_session() {
       pool_->request_server(this);
       return;  // on_server_assigned() resumes here
     }
+    SqlGate gate = sql_gate(f);
+    if (gate == SqlGate::failed) return;
+    if (gate == SqlGate::wait) break;  // on_sql_sync_done() resumes here
     if (!forward_frame(f)) return;
     rbuf_.consume(f.size);
   }
@@ -194,6 +198,7 @@ bool ClientConn::forward_frame(const Frame& f) {
       }
       server_->forward(f.type, protocol::as_string_view(f.whole));
       server_->annotate_last_request(std::move(text));
+      server_->attach_sql_effects(sql_effects_of(q->sql));
       return true;
     }
     case 'S':
@@ -202,10 +207,17 @@ bool ClientConn::forward_frame(const Frame& f) {
       batch_sql_.reset();
       batch_params_.reset();
       return true;
-    case 'E':
+    case 'E': {
       worker_.counters().queries.fetch_add(1, std::memory_order_relaxed);
       pool_->note_query();
-      break;
+      server_->forward(f.type, protocol::as_string_view(f.whole));
+      if (!portal_sql_effects_.empty()) {  // Execute of a portal bound from "PREPARE q AS ..."
+        std::string_view body = protocol::as_string_view(f.body);
+        auto it = portal_sql_effects_.find(std::string(body.substr(0, body.find('\0'))));
+        if (it != portal_sql_effects_.end()) server_->attach_sql_effects(it->second);
+      }
+      return true;
+    }
     default:
       break;
   }
@@ -229,6 +241,7 @@ bool ClientConn::forward_parse(const Frame& f) {
     return true;
   }
   if (parse->name.empty()) {
+    unnamed_sql_effects_ = sql_effects_of(parse->sql);
     batch_sql_ = std::make_shared<const std::string>(parse->sql);
     if (cache_observe_) unnamed_sql_ = batch_sql_;
     server_->forward('P', protocol::as_string_view(f.whole));
@@ -303,7 +316,19 @@ bool ClientConn::forward_bind(const Frame& f) {
     return false;
   }
   auto it = head->statement.empty() ? prepared_.end() : prepared_.find(std::string(head->statement));
-  if (it == prepared_.end()) {  // unnamed, or unknown: the server answers (26000 for an unknown name)
+  // The portal runs a "PREPARE q AS ..." / "DEALLOCATE q" statement: its Execute changes the client's
+  // SQL-prepared statements.
+  SqlPrepEffectsRef effects = head->statement.empty()                                ? unnamed_sql_effects_
+                              : it != prepared_.end() && it->second->names_sql_prepared ? sql_effects_of(it->second->sql)
+                                                                                         : nullptr;
+  if (effects) {
+    portal_sql_effects_[std::string(head->portal)] = std::move(effects);
+  } else if (!portal_sql_effects_.empty()) {
+    portal_sql_effects_.erase(std::string(head->portal));
+  }
+  if (it == prepared_.end()) {
+    // Unnamed, or not a protocol-level name: the server answers, with the client's SQL-prepared
+    // statement of that name (sql_gate brought the server to it) or 26000.
     if (head->statement.empty() && unnamed_sql_) note_cache_writes(*unnamed_sql_);
     server_->forward('B', protocol::as_string_view(f.whole));
     return true;
@@ -344,6 +369,12 @@ bool ClientConn::forward_describe_or_close(const Frame& f) {
   const PreparedStatement* ps = kind == 'S' ? find_prepared(name) : nullptr;
   if (ps == nullptr) {
     server_->forward(f.type, protocol::as_string_view(f.whole));
+    if (f.type == 'C' && kind == 'S' && !name.empty()) {
+      // Close of a SQL-prepared name (sql_gate made the server's match the client's): it is gone.
+      auto effects = std::make_shared<SqlPrepEffects>();
+      effects->by_statement.emplace_back(SqlPrepEffect{SqlPrepEffect::Op::deallocate, std::string(name), {}, {}});
+      server_->attach_sql_effects(std::move(effects));
+    }
     return true;
   }
   if (f.type == 'C') {
@@ -379,6 +410,7 @@ bool ClientConn::note_statement(std::string_view sql, std::string& refusal) {
   }
   if (deallocate_protocol_statement(*c, refusal)) return false;
   tracker_.note(*c);
+  if (may_prepare_unseen(sql, *c)) tracker_.request_probe();  // PREPARE by dynamic SQL: may pin
   bool changes = false;
   for (const auto& st : c->statements) {
     for (const auto& ch : st.session_changes) {
@@ -412,19 +444,30 @@ bool ClientConn::deallocate_protocol_statement(const router::Classification& c, 
   return true;
 }
 
-void ClientConn::on_probe_row(const std::vector<std::optional<std::string>>& values) {
+void ClientConn::on_probe_row(const std::vector<std::optional<std::string>>& row) {
   ProbeKind kind = probe_kind_;
   probe_kind_ = ProbeKind::none;
   if (kind == ProbeKind::lsn) {
-    on_lsn_row(values);
+    on_lsn_row(row);
     return;
   }
+  std::vector<std::optional<std::string>> values = row;
   const std::vector<std::string> names = tracker_.probe_settings();
   if (values.size() != names.size() + kPinReasonCount) {
     LOG_WARN("session probe: " + std::to_string(values.size()) + " values for " + std::to_string(names.size()) +
              " settings");
     fail("08006", "pgsidecar: unexpected session probe reply");
     return;
+  }
+  if (values.size() == names.size() + kPinReasonCount) {
+    // The probe counts every SQL-prepared statement on the server; those the proxy tracks do not pin.
+    auto& v = values[names.size() + static_cast<size_t>(PinReason::sql_prepare)];
+    size_t known = server_ != nullptr ? server_->sql_statements().size() : 0;
+    size_t count = 0;
+    for (char ch : v.value_or("")) {
+      if (ch >= '0' && ch <= '9' && count < 1000000000) count = count * 10 + static_cast<size_t>(ch - '0');
+    }
+    v = std::to_string(count > known ? count - known : 0);
   }
   for (size_t i = 0; i < names.size(); ++i) {
     if (values[i]) {
@@ -532,6 +575,8 @@ void ClientConn::on_server_at_release_point() {
       std::chrono::duration<double>(held).count());
   ServerConn* s = server_;
   server_ = nullptr;
+  portal_sql_effects_.clear();  // portals and the unnamed statement stay with the server
+  unnamed_sql_effects_.reset();
   replica_batch_.clear();
   replica_batch_ok_ = false;
   set_state(State::idle);

@@ -1,5 +1,7 @@
 #include "proxy/prepared.h"
 
+#include "proxy/sql_prepared.h"
+
 #include <xxhash.h>
 
 #include <cstring>
@@ -23,6 +25,7 @@ PreparedRef make_prepared(std::string_view sql, const std::vector<uint32_t>& par
   p->sql.assign(sql);
   p->param_types = param_types;
   p->touches_session = touches_session;
+  p->names_sql_prepared = mentions_sql_prepared(sql);
   return p;
 }
 

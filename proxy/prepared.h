@@ -20,6 +20,7 @@ struct PreparedStatement {
   std::string sql;
   std::vector<uint32_t> param_types;
   bool touches_session = false;       // may change session state (SET, LISTEN, ...): probe after use
+  bool names_sql_prepared = false;    // may name a SQL-level prepared statement (EXECUTE q): see sql_prepared.h
 };
 using PreparedRef = std::shared_ptr<const PreparedStatement>;
 

@@ -16,6 +16,7 @@
 #include "protocol/frame.h"
 #include "proxy/prepared.h"
 #include "proxy/session_params.h"
+#include "proxy/sql_prepared.h"
 #include "proxy/stream.h"
 
 namespace pgs::proxy {
@@ -79,6 +80,16 @@ class ServerConn final : public Stream {
   void note_prepared(const std::string& name);
   // The client ran DISCARD ALL / DEALLOCATE ALL: every statement is gone once it succeeds.
   void expect_statements_cleared() { clear_statements_on_ready_ = true; }
+  // SQL-level prepared statements this server holds under their clients' names (see sql_prepared.h);
+  // bounded by sql_capacity() through plan_sql_sync's evictions.
+  SqlStatementSet& sql_statements() { return sql_statements_; }
+  size_t sql_capacity() const;
+  // What the statements of the request just queued (a Query, an Execute, a Close) do to SQL-prepared
+  // statements; applied as their CommandComplete (CloseComplete) arrives.
+  void attach_sql_effects(SqlPrepEffectsRef effects);
+  // Sends the statements that bring this server to the client's state before its request (replies
+  // swallowed). When they are answered, client()->on_sql_sync_done() says how it went.
+  void start_sql_sync(const SqlSyncPlan& plan);
   // Runs the session-state probe (see SessionTracker); the row reaches client()->on_probe_row().
   void start_probe(const std::string& sql);
   // The probe read a setting's value on this server (nullopt: not set at all).
@@ -111,6 +122,7 @@ class ServerConn final : public Stream {
     parse, bind, describe, execute, close,
     internal_query,  // our own statement (settings sync, DISCARD ALL): every reply swallowed
     internal_probe,  // our session-state probe: its one DataRow goes to the client's tracker
+    internal_sql,    // our SQL-prepared sync statements: replies swallowed, the outcome goes to the client
     injected_parse,  // a Parse the client did not send: ParseComplete swallowed
     injected_close,  // a Close of an evicted statement: CloseComplete swallowed
     synthetic,       // no server reply: `data` goes to the client in this position
@@ -121,6 +133,8 @@ class ServerConn final : public Stream {
     Clock::time_point sent_at{};  // query / sync: for the query duration histogram
     std::shared_ptr<const std::string> sql;  // query / sync: the statement text, for digests and slow log
     std::shared_ptr<const BindParams> params;  // sync: the batch's last Bind values (log_parameters only)
+    SqlPrepEffectsRef sql_effects;  // query / execute / close / internal_sql: SQL-prepared effects
+    uint32_t completed = 0;         // CommandCompletes seen so far (the statement ordinal)
   };
   void enqueue(Reply kind, std::string data = {});
   void emit_synthetics();
@@ -134,6 +148,8 @@ class ServerConn final : public Stream {
   bool handle_reply(const protocol::Frame& f);
   bool handle_internal_reply(const protocol::Frame& f);
   bool handle_probe_reply(const protocol::Frame& f);
+  bool handle_sql_sync_reply(const protocol::Frame& f);
+  void apply_sql_effect(Expected& e, std::string_view tag);
   void handle_parameter_status(const protocol::Frame& f, bool internal);
   void process_idle();
   void fail(const std::string& reason);
@@ -155,6 +171,9 @@ class ServerConn final : public Stream {
   bool skip_until_sync_ = false;   // an extended-protocol error with no Sync queued yet
   bool clear_statements_on_ready_ = false;
   ServerStatements statements_;
+  SqlStatementSet sql_statements_;
+  bool sql_sync_done_ = false;     // the sync statements were answered: tell the client
+  std::string sql_sync_error_;     // their first ErrorResponse (whole message), "" when they succeeded
   std::unordered_set<std::string> stale_;  // prepared here, but the plan went stale after DDL (bounded)
   std::vector<std::pair<std::string, std::string>> login_params_;  // ParameterStatus at login, as spelled
   int pending_ready_ = 0;   // queued entries answered by ReadyForQuery

@@ -5,6 +5,7 @@
 #include "protocol/backend.h"
 #include "protocol/writer.h"
 #include "proxy/client_conn.h"
+#include "proxy/log.h"
 #include "proxy/pool.h"
 #include "proxy/server_conn.h"
 #include "proxy/worker.h"
@@ -52,6 +53,44 @@ void ServerConn::reset_and_release() {
   clear_statements_on_ready_ = true;
   flush();
   start_reading();
+}
+
+size_t ServerConn::sql_capacity() const {
+  return static_cast<size_t>(pool_.worker().snapshot().config->session.max_prepared_statements);
+}
+
+void ServerConn::attach_sql_effects(SqlPrepEffectsRef effects) {
+  if (expected_.empty() || !effects) return;
+  Expected& e = expected_.back();
+  if (e.kind == Reply::query || e.kind == Reply::execute || e.kind == Reply::close) e.sql_effects = std::move(effects);
+}
+
+// Sent only at a request boundary (never inside an extended-protocol batch), so it always gets its own
+// ReadyForQuery; the client holds its request until then.
+void ServerConn::start_sql_sync(const SqlSyncPlan& plan) {
+  protocol::write_query(outbox(), plan.sql);
+  enqueue(Reply::internal_sql);
+  expected_.back().sql_effects = plan.effects;
+  sql_sync_done_ = false;
+  sql_sync_error_.clear();
+  flush();
+}
+
+// The n-th CommandComplete of a request confirms the effect of its n-th statement (a failed statement
+// ends the request with an ErrorResponse instead, so what it would have done never happens).
+void ServerConn::apply_sql_effect(Expected& e, std::string_view tag) {
+  if (!e.sql_effects) return;
+  size_t i = e.completed++;
+  const auto& list = e.sql_effects->by_statement;
+  if (i >= list.size() || !list[i]) return;
+  const SqlPrepEffect& eff = *list[i];
+  while (!tag.empty() && tag.back() == '\0') tag.remove_suffix(1);
+  if (eff.tag != tag) {
+    LOG_WARN("SQL prepared statement tracking: expected " + eff.tag + ", server said " + std::string(tag));
+    return;
+  }
+  sql_statements_.apply(eff);
+  if (!e.sql_effects->injected && client_ != nullptr) client_->apply_sql_effect(eff);
 }
 
 void ServerConn::start_probe(const std::string& sql) {
@@ -183,7 +222,7 @@ void ServerConn::note_prepared(const std::string& name) {
 // ---- the reply queue ----
 
 void ServerConn::enqueue(Reply kind, std::string data) {
-  bool ours = kind == Reply::internal_query || kind == Reply::internal_probe;
+  bool ours = kind == Reply::internal_query || kind == Reply::internal_probe || kind == Reply::internal_sql;
   if (skip_until_sync_ && kind != Reply::sync && !ours) {
     Expected e{kind, std::move(data)};
     drop_entry(e);  // the server will skip this message: it gets no reply
@@ -196,7 +235,7 @@ void ServerConn::enqueue(Reply kind, std::string data) {
     return;
   }
   if (kind == Reply::query || kind == Reply::sync || kind == Reply::internal_query ||
-      kind == Reply::internal_probe) {
+      kind == Reply::internal_probe || kind == Reply::internal_sql) {
     ++pending_ready_;
   }
   Expected e{kind, std::move(data)};
@@ -273,7 +312,8 @@ void ServerConn::process_active() {
     if (auto* more = std::get_if<protocol::NeedMore>(&r)) {
       // A large DataRow/CopyData whose header we have: forward what is here and the rest as it comes.
       bool ours = !expected_.empty() && (expected_.front().kind == Reply::internal_query ||
-                                         expected_.front().kind == Reply::internal_probe);
+                                         expected_.front().kind == Reply::internal_probe ||
+                                         expected_.front().kind == Reply::internal_sql);
       bool streamable = data.size() >= kStreamThreshold && (data[0] == 'D' || data[0] == 'd') && !ours;
       if (streamable && client_ != nullptr) {
         if (client_->observes_replies()) client_->abort_capture();  // too large to store anyway
@@ -296,6 +336,12 @@ void ServerConn::process_active() {
   }
   if (closing() || state_ != State::active || client_ == nullptr) return;
   client_->on_server_bytes();
+  if (sql_sync_done_ && client_ != nullptr) {
+    // Before the release check below: the client's held request goes out now (or is answered).
+    sql_sync_done_ = false;
+    client_->on_sql_sync_done(std::exchange(sql_sync_error_, {}), tx_status_);
+    if (closing() || state_ != State::active) return;
+  }
   // Backpressure: stop reading the server while the client has too much queued.
   if (client_ != nullptr &&
       client_->queued_bytes() > pool_.worker().snapshot().config->proxy.client_buffer_high_water) {
@@ -307,7 +353,8 @@ void ServerConn::process_active() {
 bool ServerConn::handle_reply(const Frame& f) {
   char t = f.type;
   bool probe = !expected_.empty() && expected_.front().kind == Reply::internal_probe;
-  bool internal = probe || (!expected_.empty() && expected_.front().kind == Reply::internal_query);
+  bool sql_sync = !expected_.empty() && expected_.front().kind == Reply::internal_sql;
+  bool internal = probe || sql_sync || (!expected_.empty() && expected_.front().kind == Reply::internal_query);
   if (t == 'S') {
     handle_parameter_status(f, internal);
     return !closing();
@@ -333,6 +380,7 @@ bool ServerConn::handle_reply(const Frame& f) {
     return false;
   }
   if (probe) return handle_probe_reply(f);
+  if (sql_sync) return handle_sql_sync_reply(f);
   if (internal) return handle_internal_reply(f);
   Expected& head = expected_.front();
   if (head.kind == Reply::injected_parse || head.kind == Reply::injected_close) {
@@ -375,7 +423,12 @@ bool ServerConn::handle_reply(const Frame& f) {
   client_->outbox().append(protocol::as_string_view(f.whole));
   replied_bytes_ += f.size;
   batch_client_bytes_ += f.size;
-  if (t == 'C') request_rows_ += tag_rows(protocol::as_string_view(f.body));
+  if (t == 'C') {
+    request_rows_ += tag_rows(protocol::as_string_view(f.body));
+    apply_sql_effect(head, protocol::as_string_view(f.body));
+  } else if (t == '3' && head.kind == Reply::close) {
+    apply_sql_effect(head, "");  // a protocol Close of a SQL-prepared name
+  }
   if (t == 'E') {
     if (auto err = pb::ErrorFields::decode(f.body); err.ok()) {
       pool_.worker().hot().count_error(err->sqlstate);
@@ -450,6 +503,7 @@ bool ServerConn::handle_internal_reply(const Frame& f) {
       }
       if (state_ == State::resetting) {
         applied_ = GucMap{};
+        sql_statements_.clear();  // DISCARD ALL succeeded
         set_state(State::idle);
         pool_.on_server_ready(this);
         return false;
@@ -459,6 +513,32 @@ bool ServerConn::handle_internal_reply(const Frame& f) {
     }
     default:
       return true;  // CommandComplete, RowDescription, DataRow of our own statement
+  }
+}
+
+bool ServerConn::handle_sql_sync_reply(const Frame& f) {
+  switch (f.type) {
+    case 'C':
+      apply_sql_effect(expected_.front(), protocol::as_string_view(f.body));
+      return true;
+    case 'E':
+      if (sql_sync_error_.empty()) sql_sync_error_.assign(protocol::as_string_view(f.whole));
+      return true;
+    case 'Z': {
+      auto rfq = pb::ReadyForQuery::decode(f.body);
+      if (!rfq.ok()) {
+        fail("malformed ReadyForQuery from server");
+        return false;
+      }
+      tx_status_ = rfq->status;
+      expected_.pop_front();
+      --pending_ready_;
+      sql_sync_done_ = true;
+      emit_synthetics();
+      return true;
+    }
+    default:
+      return true;
   }
 }
 

@@ -49,8 +49,6 @@ std::optional<PinReason> SessionTracker::pins(const router::Classification& c) {
           return PinReason::temp_table;
         case SessionOp::declare_with_hold:
           return PinReason::hold_cursor;
-        case SessionOp::prepare:
-          return PinReason::sql_prepare;
         case SessionOp::set:
           if (ch.name == "session_authorization") return PinReason::session_authorization;
           break;
@@ -75,6 +73,8 @@ void SessionTracker::note(const router::Classification& c) {
   for (const auto& st : c.statements) {
     for (const auto& ch : st.session_changes) {
       if (ch.transaction_scoped || ch.op == SessionOp::execute) continue;
+      // SQL-level PREPARE / DEALLOCATE are tracked from the server's replies (sql_prepared.h).
+      if (ch.op == SessionOp::prepare || ch.op == SessionOp::deallocate || ch.op == SessionOp::deallocate_all) continue;
       probe_needed_ = true;
       switch (ch.op) {
         case SessionOp::set:

@@ -17,6 +17,9 @@
 namespace pgs::proxy {
 
 // Why a client keeps its server across transactions. X(enumerator, metric label).
+// sql_prepare: the server holds SQL-level prepared statements the proxy did not see being prepared
+// (PREPARE run as dynamic SQL inside a DO block or a function, or in a text too long to parse), so it
+// cannot replay them elsewhere. A PREPARE the proxy sees never pins: it is tracked (sql_prepared.h).
 #define PGS_PIN_REASONS(X)                                                         \
   X(listen, "listen") X(advisory_lock, "advisory_lock") X(temp_table, "temp_table") \
   X(hold_cursor, "hold_cursor") X(sql_prepare, "sql_prepare")                       \
@@ -43,6 +46,8 @@ class SessionTracker {
   void note(const router::Classification& c);
   // True when the transaction that just ended may have changed session state: probe before release.
   bool needs_probe() const { return probe_needed_; }
+  // Something may have changed session state that no classification shows: probe at the end.
+  void request_probe() { probe_needed_ = true; }
   // Starts a probe: the statement (one row: the settings' values, NULL when unset, then the state
   // counts). `login_user` is who the client logged in as (to notice SET SESSION AUTHORIZATION).
   // Statements noted while it runs belong to the next probe.

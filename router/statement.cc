@@ -74,6 +74,10 @@ void explain_stmt(Ctx& c, std::string_view, const json::object& body) {
     c.out.tables_read.insert(c.out.tables_read.end(), c.out.tables_written.begin(), c.out.tables_written.end());
     c.out.tables_written.clear();
     c.out.flags.session_state = false;
+    // EXECUTE q still needs q to plan it: keep that dependency (never a change of state).
+    for (auto& ch : inner.session_changes) {
+      if (ch.op == SessionOp::execute) c.out.session_changes.push_back(std::move(ch));
+    }
   }
   // Only the plan of something that could itself run on a replica is read-only, ANALYZE or not.
   bool readable = inner.kind == Kind::select || inner.kind == Kind::values || inner.kind == Kind::table;

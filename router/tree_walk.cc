@@ -96,6 +96,11 @@ void TreeWalker::typed(std::string_view type, const json::value& body) {
     ++depth_;
     query(type, b);
     --depth_;
+  } else if (type == "ExecuteStmt") {
+    // EXECUTE inside another statement (CREATE TABLE ... AS EXECUTE q): it needs the prepared statement.
+    SessionChange ch{SessionOp::execute, std::string(str_field(b, "name"))};
+    out_.session_changes.push_back(std::move(ch));
+    walk(body);
   } else if (type == "ColumnRef" || type == "A_Const" || type == "String" || type == "TypeName" ||
              type == "ParamRef" || type == "A_Star") {
     return;  // leaves: nothing to collect

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "router/classify.h"
+
 namespace pgs::proxy {
 namespace {
 
@@ -26,6 +28,21 @@ TEST(MayChangeSession, PlainStatementsNeedNoParse) {
 
 TEST(MayChangeSession, VeryLongTextGoesToTheParser) {
   EXPECT_TRUE(may_change_session(std::string((1 << 16) + 1, 'x')));
+}
+
+// SQL-level PREPARE / DEALLOCATE are tracked from the server's replies (sql_prepared.h): they neither
+// pin nor cost a probe; DISCARD ALL still does (settings).
+TEST(SessionTracker, SqlPrepareNeitherPinsNorProbes) {
+  for (const char* sql : {"PREPARE p AS SELECT 1", "DEALLOCATE p", "DEALLOCATE ALL", "EXECUTE p"}) {
+    router::Classification c = router::classify(sql);
+    EXPECT_FALSE(SessionTracker::pins(c).has_value()) << sql;
+    SessionTracker t;
+    t.note(c);
+    EXPECT_FALSE(t.needs_probe()) << sql;
+  }
+  SessionTracker t;
+  t.note(router::classify("DISCARD ALL"));
+  EXPECT_TRUE(t.needs_probe());
 }
 
 }  // namespace

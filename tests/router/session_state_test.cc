@@ -102,6 +102,20 @@ TEST(SessionState, SetKeepsReplayableSql) {
   EXPECT_EQ(only_change(c).sql, "PREPARE p AS SELECT 1");
 }
 
+// EXECUTE nested in another statement still depends on the prepared statement (the proxy must have
+// the client's definition on the server first), with or without EXPLAIN's ANALYZE.
+TEST(SessionState, NestedExecuteIsADependency) {
+  for (const char* sql : {"EXPLAIN EXECUTE q(1)", "EXPLAIN ANALYZE EXECUTE q(1)",
+                          "CREATE TABLE t AS EXECUTE q(1)", "EXPLAIN (COSTS OFF) EXECUTE q"}) {
+    Classification c = classify(sql);
+    ASSERT_FALSE(c.flags.parse_error) << sql << ": " << c.error;
+    const SessionChange& ch = only_change(c);
+    EXPECT_EQ(ch.op, SessionOp::execute) << sql;
+    EXPECT_EQ(ch.name, "q") << sql;
+    EXPECT_FALSE(c.flags.session_state) << sql;
+  }
+}
+
 TEST(SessionState, SetConfigWithNonConstantValue) {
   Classification c = classify("SELECT set_config('app.user', current_user, false)");
   const SessionChange& ch = only_change(c);
