@@ -598,6 +598,7 @@ void ClientConn::refuse_batch(const char* sqlstate, const std::string& message) 
   // No server was bound, so the client is outside any transaction: answer its first request with an
   // ERROR as a server would, and keep the connection (a pool of app connections survives a busy spell).
   set_state(State::idle);
+  abort_capture();  // a cache miss that never reached a server: its waiters ask Postgres themselves
   protocol::write_error(outbox(), {.severity = "ERROR", .sqlstate = sqlstate, .message = message});
   auto r = protocol::split_frame(rbuf_.data(), worker_.snapshot().config->proxy.max_message_bytes);
   const Frame* first = std::get_if<Frame>(&r);

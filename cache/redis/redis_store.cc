@@ -10,7 +10,8 @@ namespace pgs::cache::redis {
 namespace {
 
 // KEYS[1] = generations hash, KEYS[2] = result key; ARGV = tables. Returns {generations, value}.
-constexpr std::string_view kLookupScript = R"lua(
+// no-writes: allowed when Redis is full (maxmemory with noeviction refuses scripts that may write).
+constexpr std::string_view kLookupScript = R"lua(#!lua flags=no-writes
 local g = redis.call('HMGET', KEYS[1], unpack(ARGV))
 local v = redis.call('GET', KEYS[2])
 return {g, v}

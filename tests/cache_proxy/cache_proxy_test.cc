@@ -281,6 +281,53 @@ TEST_F(CacheProxyTest, HintsAndVolatileFunctions) {
   drop_table(other);
 }
 
+// Two roles never share an entry: a role without SELECT on the table gets 42501 from Postgres, not
+// the rows another role cached; a role with it gets its own entry.
+TEST_F(CacheProxyTest, RolesNeverShareAnEntry) {
+  const std::string role = "pgs_cache_e2e_role";
+  {
+    Pg su = superuser(kDatabase);
+    su.exec("DROP OWNED BY " + role);
+    su.exec("DROP ROLE IF EXISTS " + role);
+    su.must("CREATE ROLE " + role + " LOGIN PASSWORD 'role-pw'");
+    su.must("GRANT CONNECT ON DATABASE flopods TO " + role);
+  }
+  ProxyOptions o = cache_options(kRedisPort, prefix_, {"t:1m:public." + table_});
+  o.users.push_back({role, "role-pw", "", false});
+  Proxy& p = start_proxy(o);
+  Pg owner{p.spec()};
+  Pg other{p.spec(role, "role-pw")};
+  ASSERT_TRUE(owner.ok() && other.ok()) << other.error();
+  for (int i = 0; i < 2; ++i) ASSERT_EQ(owner.exec(select_sql(1)).value(0, 1), "v1");
+  for (int i = 0; i < 2; ++i) EXPECT_EQ(other.exec(select_sql(1)).sqlstate(), "42501") << "never the owner's rows";
+  Pg{ConnSpec{}}.must("GRANT SELECT ON public." + table_ + " TO " + role);
+  long before = calls();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(other.exec(select_sql(1)).value(0, 1), "v1");
+  EXPECT_EQ(calls() - before, 1) << "the other role's own entry: one miss, then hits";
+  Pg su = superuser(kDatabase);
+  su.exec("DROP OWNED BY " + role);
+  su.exec("DROP ROLE IF EXISTS " + role);
+}
+
+// A class hint caches a table in no class; a result above max_result_bytes is never stored.
+TEST_F(CacheProxyTest, ClassHintAndResultSizeLimit) {
+  ProxyOptions o = cache_options(kRedisPort, prefix_, {"t:1m:public." + table_});
+  o.cache_toml += "max_result_bytes = \"1KB\"\n";
+  Proxy& p = start_proxy(o);
+  std::string other = table_ + "_cls";
+  create_table(other, 200);
+  Pg c{p.spec()};
+  long before = statement_calls(other);
+  for (int i = 0; i < 3; ++i) c.scalar("/* pgsidecar: cache class=t */ SELECT v FROM public." + other + " WHERE id = 9");
+  EXPECT_EQ(statement_calls(other) - before, 1);
+  before = calls();
+  Pg{ConnSpec{}}.must("INSERT INTO public." + table_ + " SELECT g, repeat('x', 20) FROM generate_series(100, 300) g");
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(c.exec("SELECT id, v FROM public." + table_ + " ORDER BY id").rows(), 211);
+  EXPECT_EQ(calls() - before, 3 + 1) << "too large to store: every read runs (plus the INSERT)";
+  EXPECT_TRUE(wait_metric(p, "pgsidecar_cache_stores_total", "class=\"t\",result=\"skipped\"", 3));
+  drop_table(other);
+}
+
 // Concurrent misses on one key cause one query: the first client asks Postgres (blocked here by a
 // lock), the others wait for its result.
 TEST_F(CacheProxyTest, ConcurrentMissesOnOneKeyRunOnce) {
@@ -312,6 +359,31 @@ TEST_F(CacheProxyTest, ConcurrentMissesOnOneKeyRunOnce) {
   }
   ASSERT_TRUE(all_waiting) << "the waiters did not queue in time (slow machine?)";
   EXPECT_EQ(calls() - before, 1) << "one query for " << kClients << " clients";
+}
+
+// Redis full (maxmemory reached, noeviction): stores and bumps fail, every query still succeeds with
+// fresh data (a failed bump makes the sidecar bypass the cache until Redis takes it), errors are counted.
+TEST_F(CacheProxyTest, RedisFullIsAMissNeverAnError) {
+  pgs::cache::testing::PrivateRedis redis;
+  ASSERT_TRUE(redis.running());
+  Proxy& p = start_proxy(cache_options(redis.port(), prefix_, {"t:1m:public." + table_}));
+  Pg c{p.spec()};
+  ASSERT_TRUE(wait_until([&] { return metric(p, "pgsidecar_cache_ready", "") == 1; }, Millis(5000)));
+  ASSERT_TRUE(wait_until([&] {
+    EXPECT_EQ(c.exec(select_sql(2)).value(0, 1), "v2");
+    return metric(p, "pgsidecar_cache_requests_total", "class=\"t\",result=\"hit\"") >= 1;
+  }, Millis(5000), Millis(50))) << "the entry is stored before Redis fills up";
+  pgs::cache::testing::SyncRedis admin(pgs::cache::testing::kDevRedisHost, redis.port());
+  admin.run({"CONFIG", "SET", "maxmemory-policy", "noeviction"});
+  admin.run({"CONFIG", "SET", "maxmemory", "1"});
+  for (int i = 3; i <= 6; ++i) EXPECT_EQ(c.exec(select_sql(i)).value(0, 1), "v" + std::to_string(i));
+  c.must("UPDATE public." + table_ + " SET v = 'full' WHERE id = 2");
+  EXPECT_EQ(c.exec(select_sql(2)).value(0, 1), "full") << "never the entry stored before the write";
+  EXPECT_TRUE(wait_metric(p, "pgsidecar_redis_errors_total", "", 2));
+  admin.run({"CONFIG", "SET", "maxmemory", "0"});
+  EXPECT_TRUE(wait_until([&] { return metric(p, "pgsidecar_cache_ready", "") == 1; }, Millis(5000)))
+      << "the failed bump is retried, then the cache is used again";
+  EXPECT_EQ(c.exec(select_sql(2)).value(0, 1), "full");
 }
 
 // Redis stopped (SIGSTOP: slow), then killed and restarted during a pgbench run on cached reads: no
