@@ -59,12 +59,11 @@ ClientConn::CacheAttempt ClientConn::try_cache() {
   auto req = scan_cacheable_request(rbuf_.data(), config.proxy.max_message_bytes);
   if (!req) return CacheAttempt::forward;
   std::string_view sql = req->sql;
-  const std::vector<uint32_t>* types = &req->param_types;
+  const PreparedStatement* named = nullptr;
   if (!req->has_parse && req->shape != cache::ReplyShape::simple) {
-    const PreparedStatement* ps = find_prepared(req->bind_statement);
-    if (ps == nullptr) return CacheAttempt::forward;  // the unnamed statement of an earlier batch, or unknown
-    sql = ps->sql;
-    types = &ps->param_types;
+    named = find_prepared(req->bind_statement);
+    if (named == nullptr) return CacheAttempt::forward;  // the unnamed statement of an earlier batch, or unknown
+    sql = named->sql;
   } else if (req->has_parse && find_prepared(req->parse_name) != nullptr) {
     return CacheAttempt::forward;  // a duplicate name: the server says 42P05
   }
@@ -72,9 +71,22 @@ ClientConn::CacheAttempt ClientConn::try_cache() {
   auto c = worker_.classify(sql);
   cache::SessionFacts facts = cache_facts();
   facts.generations_synced = wc->ready();
+  // Clients repeat their statements: a bypass decided for this very classification, session and
+  // config is not decided again (decide() resolves table names, which allocates).
+  if (bypass_memo_.classification == c && bypass_memo_.snapshot.get() == &worker_.snapshot() &&
+      facts.generations_synced &&
+      bypass_memo_.role == facts.role && bypass_memo_.search_path == facts.search_path &&
+      bypass_memo_.temp_tables == facts.may_have_temp_tables) {
+    ++stats.bypass[static_cast<size_t>(bypass_memo_.reason)];
+    return CacheAttempt::forward;
+  }
   cache::CacheDecision d = cache::decide(*c, facts, config.cache);
   if (!d.cacheable) {
     ++stats.bypass[static_cast<size_t>(d.reason)];
+    if (d.reason != cache::BypassReason::generations_unsynced && d.reason != cache::BypassReason::disabled) {
+      bypass_memo_ = BypassMemo{c, worker_.snapshot_ptr(), std::string(facts.role), std::string(facts.search_path),
+                                facts.may_have_temp_tables, d.reason};
+    }
     return CacheAttempt::forward;
   }
   std::array<cache::Setting, std::size(cache::kResultSettings)> settings;
@@ -85,10 +97,20 @@ ClientConn::CacheAttempt ClientConn::try_cache() {
   // Declared parameter types change the result (its column types): part of the statement's identity.
   std::string typed_sql;
   std::string_view statement = sql;
-  if (!types->empty()) {
+  if (req->has_parse && req->param_types.size() > 2) {
     typed_sql.assign(sql);
     typed_sql.push_back('\0');
-    for (uint32_t t : *types) typed_sql.append(std::to_string(t)).push_back(',');
+    typed_sql.append(reinterpret_cast<const char*>(req->param_types.data()), req->param_types.size());
+    statement = typed_sql;
+  } else if (named != nullptr && !named->param_types.empty()) {
+    typed_sql.assign(sql);
+    typed_sql.push_back('\0');
+    uint16_t count = static_cast<uint16_t>(named->param_types.size());
+    typed_sql.push_back(static_cast<char>(count >> 8));
+    typed_sql.push_back(static_cast<char>(count & 0xff));
+    for (uint32_t t : named->param_types) {
+      for (int shift = 24; shift >= 0; shift -= 8) typed_sql.push_back(static_cast<char>((t >> shift) & 0xff));
+    }
     statement = typed_sql;
   }
   cache::KeyInput base;
@@ -98,8 +120,7 @@ ClientConn::CacheAttempt ClientConn::try_cache() {
   base.search_path = facts.search_path;
   base.settings = std::span<const cache::Setting>(settings.data(), n);
   base.statement = statement;
-  base.params_region = req->params_region;
-  base.result_formats = req->result_formats;
+  base.params_region = req->params_region;  // result formats included
   cache_lookup_ = cache::make_lookup(d, base, wc->names());
   cache_shape_ = req->shape;
   cache_started_ = Clock::now();
@@ -187,8 +208,9 @@ bool ClientConn::serve_from_cache(std::string_view messages) {
   if (!req || req->shape != cache_shape_) return false;
   std::string sql(req->sql);
   if (req->has_parse && !req->parse_name.empty()) {
-    if (prepared_.size() >= kMaxClientStatements) return false;
-    prepared_[std::string(req->parse_name)] = make_prepared(req->sql, req->param_types, false);
+    auto types = decode_param_types(req->param_types);
+    if (!types || prepared_.size() >= kMaxClientStatements) return false;
+    prepared_[std::string(req->parse_name)] = make_prepared(req->sql, *types, false);
   } else if (!req->has_parse && req->shape != cache::ReplyShape::simple) {
     const PreparedStatement* ps = find_prepared(req->bind_statement);
     if (ps == nullptr) return false;

@@ -209,6 +209,13 @@ class ClientConn final : public Stream {
   uint64_t cache_seq_ = 0;       // tells a stale Redis callback from the current lookup
   cache::ReplyShape cache_shape_ = cache::ReplyShape::simple;
   cache::Lookup cache_lookup_;
+  struct BypassMemo {  // the last bypass decision, reused while nothing it depends on changed
+    std::shared_ptr<const router::Classification> classification;
+    std::shared_ptr<const void> snapshot;  // held: a reloaded config is never mistaken for this one
+    std::string role, search_path;
+    bool temp_tables = false;
+    cache::BypassReason reason = cache::BypassReason::disabled;
+  } bypass_memo_;
   uint64_t cache_fingerprint_ = 0;  // of the generations read with the lookup (stored with a miss)
   cache::CacheKey cache_inflight_;  // the Inflight key of this miss (slot and generations)
   Clock::time_point cache_started_;

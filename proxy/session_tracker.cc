@@ -1,9 +1,11 @@
 #include "proxy/session_tracker.h"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 
 #include "proxy/session_params.h"
+#include "proxy/statement_text.h"
 
 namespace pgs::proxy {
 
@@ -23,9 +25,15 @@ bool may_change_session(std::string_view sql) {
   static constexpr std::string_view kNeedles[] = {"set",  "discard", "listen",  "advisory", "temp", "hold",
                                                   "prepare", "dealloc", "session", "role",   "close"};
   if (sql.size() > (1 << 16)) return true;  // too long to scan cheaply: let the parser decide
-  auto lower = [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
+  constexpr auto lower = ascii_lower;
+  static constexpr auto kFirst = [] {
+    std::array<bool, 256> first{};
+    for (auto needle : kNeedles) first[static_cast<unsigned char>(needle[0])] = true;
+    return first;
+  }();
   for (size_t i = 0; i < sql.size(); ++i) {
     char c = lower(sql[i]);
+    if (!kFirst[static_cast<unsigned char>(c)]) continue;
     for (auto needle : kNeedles) {
       if (needle[0] != c || sql.size() - i < needle.size()) continue;
       size_t k = 1;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "proxy/statement_text.h"
+
 namespace pgs::proxy {
 
 using router::SessionOp;
@@ -10,7 +12,7 @@ using router::SessionOp;
 bool mentions_sql_prepared(std::string_view sql) {
   // Runs on every Query and Parse that reaches a server: one pass, case-insensitive, no allocation.
   static constexpr std::string_view kNeedles[] = {"prepare", "execute", "dealloc", "discard"};
-  auto lower = [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
+  constexpr auto lower = ascii_lower;
   for (size_t i = 0; i < sql.size(); ++i) {
     char c = lower(sql[i]);
     if (c != 'p' && c != 'e' && c != 'd') continue;
@@ -30,7 +32,7 @@ bool may_prepare_unseen(std::string_view sql, const router::Classification& c) {
       if (ch.op == SessionOp::prepare) return false;
     }
   }
-  auto lower = [](char ch) { return static_cast<char>(std::tolower(static_cast<unsigned char>(ch))); };
+  constexpr auto lower = ascii_lower;
   static constexpr std::string_view kWord = "prepare";
   for (size_t i = 0; i + kWord.size() <= sql.size(); ++i) {
     size_t k = 0;

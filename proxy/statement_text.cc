@@ -85,7 +85,7 @@ std::string lexical_normalize(std::string_view s, size_t max_bytes) {
       while (i < s.size() && (std::isalnum(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
       out.push_back('?');
     } else {
-      out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+      out.push_back(ascii_lower(c));
       ++i;
     }
   }

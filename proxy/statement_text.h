@@ -14,4 +14,8 @@ namespace pgs::proxy {
 std::string lexical_normalize(std::string_view sql, size_t max_bytes = 2048);
 uint64_t lexical_fingerprint(std::string_view normalized);
 
+// ASCII lower case (SQL keywords are ASCII): no locale, inlined — the keyword scans that run on every
+// statement call it per byte, where std::tolower (a libc call) showed up in profiles.
+constexpr char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
+
 }  // namespace pgs::proxy

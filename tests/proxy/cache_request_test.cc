@@ -47,8 +47,9 @@ TEST(CacheRequest, ParseBindDescribeExecuteSync) {
   EXPECT_EQ(r->shape, cache::ReplyShape::extended_described);
   EXPECT_TRUE(r->has_parse);
   EXPECT_EQ(r->sql, "SELECT $1");
-  EXPECT_EQ(r->param_types, std::vector<uint32_t>{23});
-  EXPECT_EQ(r->result_formats, std::vector<int16_t>{1});
+  EXPECT_EQ(decode_param_types(r->param_types), std::vector<uint32_t>{23});
+  EXPECT_EQ(r->params_region.size(), 8u) << "formats, values and result formats, raw";
+  EXPECT_EQ(r->params_region.back(), 1) << "binary results";
   EXPECT_EQ(r->bytes, whole);
   std::string prefix;
   write_cache_hit_prefix(*r, prefix);
