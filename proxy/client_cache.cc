@@ -227,7 +227,15 @@ bool ClientConn::serve_from_cache(std::string_view messages) {
   auto& hot = worker_.hot();
   hot.query_duration[static_cast<size_t>(Target::cache)].observe(std::chrono::duration<double>(took).count());
   ++hot.queries_by_target[static_cast<size_t>(Target::cache)];
-  worker_.record_digest(sql, std::chrono::duration_cast<std::chrono::microseconds>(took), 0, false);
+  uint64_t rows = 0;  // DataRows replayed
+  for (protocol::Bytes rest(reinterpret_cast<const uint8_t*>(messages.data()), messages.size()); !rest.empty();) {
+    auto r = protocol::split_frame(rest, config.proxy.max_message_bytes);
+    const auto* f = std::get_if<protocol::Frame>(&r);
+    if (f == nullptr) break;
+    rows += f->type == 'D';
+    rest = rest.subspan(f->size);
+  }
+  worker_.record_digest(sql, std::chrono::duration_cast<std::chrono::microseconds>(took), rows, false, true);
   return true;
 }
 

@@ -242,10 +242,11 @@ std::span<const router::ReplicaSnapshot> Worker::replica_view() {
   return replica_view_;
 }
 
-void Worker::record_digest(const std::string& sql, std::chrono::microseconds took, uint64_t rows, bool error) {
+void Worker::record_digest(const std::string& sql, std::chrono::microseconds took, uint64_t rows, bool error,
+                           bool cache_hit) {
   if (!digests_ || snapshot_->config->observability.digest_top_n <= 0) return;
   std::string normalized = lexical_normalize(sql);
-  digests_->record(lexical_fingerprint(normalized), normalized, took, rows, error, false);
+  digests_->record(lexical_fingerprint(normalized), normalized, took, rows, error, cache_hit);
 }
 
 void Worker::mark_replica_down(int replica) {

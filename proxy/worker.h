@@ -100,7 +100,8 @@ class Worker {
   // A replica that just failed a login or died is skipped until the monitor's next round.
   void mark_replica_down(int replica);
   // Per-fingerprint statistics of a finished request (published to the process once a second).
-  void record_digest(const std::string& sql, std::chrono::microseconds took, uint64_t rows, bool error);
+  void record_digest(const std::string& sql, std::chrono::microseconds took, uint64_t rows, bool error,
+                     bool cache_hit = false);
   // The result cache of this worker once [cache] was enabled (at start or by a reload), or nullptr.
   // A reload that disables it keeps the object: lookups stop (check cache.enabled), bumps go on.
   cache::redis::WorkerCache* result_cache() { return result_cache_.get(); }

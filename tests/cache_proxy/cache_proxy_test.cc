@@ -75,6 +75,14 @@ TEST_F(CacheProxyTest, SimpleQueryHitIsServedWithoutPostgres) {
   ASSERT_GE(show.rows(), 1);
   EXPECT_EQ(show.value(0, 0), "t");
   EXPECT_GE(std::stoi(show.value(0, 1)), 4);
+  // The statement's digest counts its cache hits (digests are published once a second).
+  EXPECT_TRUE(wait_until([&] {
+    PgResult d = admin.exec("SHOW DIGESTS");
+    for (int r = 0; d.ok() && r < d.rows(); ++r) {
+      if (d.value(r, 1).find(table_) != std::string::npos && d.value(r, 10) == "4") return true;
+    }
+    return false;
+  }, Millis(5000), Millis(100))) << "SHOW DIGESTS: cache_hits = 4 for the statement";
 }
 
 // Extended protocol: unnamed (PQexecParams), named (PQprepare/PQexecPrepared) and binary results hit
