@@ -5,6 +5,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
+
+#include <unistd.h>
 
 #include "tests/app/proxy_env.h"
 
@@ -16,6 +19,21 @@ namespace it = pgs::it;
 // Static: constructed (empty) before World::get()'s function-local static, so it is destroyed after
 // it. World's destructor deletes the test rows through this proxy.
 std::unique_ptr<it::Proxy> g_proxy;
+
+std::string cache_prefix() { return "pgsc-app-" + std::to_string(getpid()) + ":"; }
+
+// Deletes this run's keys from the dev Redis (entries would expire; the generations hash would not).
+void delete_cache_keys() {
+  it::RunResult keys = it::run_program(
+      {"redis-cli", "-p", std::to_string(it::kRedisPort), "--scan", "--pattern", cache_prefix() + "*"}, {},
+      it::Millis(10000));
+  std::vector<std::string> argv = {"redis-cli", "-p", std::to_string(it::kRedisPort), "DEL"};
+  size_t start = 0;
+  for (size_t nl; (nl = keys.out.find('\n', start)) != std::string::npos; start = nl + 1) {
+    if (nl > start) argv.push_back(keys.out.substr(start, nl - start));
+  }
+  if (argv.size() > 4) it::run_program(argv, {}, it::Millis(10000));
+}
 
 it::ProxyOptions options() {
   it::ProxyOptions o;
@@ -29,6 +47,20 @@ it::ProxyOptions options() {
       "[routing]\nconsistency = \"" + std::string(consistency != nullptr ? consistency : "session") +
       "\"\nread_your_writes = \"user\"\nmonitor_user = \"pgsidecar\"\nmonitor_password = \"pgsidecar-dev\"\n"
       "monitor_dbname = \"flopods\"\nhealth_check_interval = \"100ms\"\n";
+  // The result cache as conf/pgsidecar.toml ships it (dev Redis, the app's classes), under a key
+  // prefix of this run: every API test also checks that no cached read is stale after a write.
+  // FLOPODS_TEST_CACHE=off runs without it.
+  const char* cache = std::getenv("FLOPODS_TEST_CACHE");
+  if (cache == nullptr || std::string(cache) != "off") {
+    o.cache_toml = "enabled = true\nredis_host = \"127.0.0.1\"\nredis_port = " + std::to_string(it::kRedisPort) +
+                   "\nkey_prefix = \"" + cache_prefix() + "\"\n";
+    o.extra_toml +=
+        "\n[[cache.classes]]\nname = \"workspace\"\nttl = \"5m\"\n"
+        "tables = [\"core.workspaces\", \"core.workspace_members\"]\n"
+        "\n[[cache.classes]]\nname = \"user_profile\"\nttl = \"15m\"\ntables = [\"core.users\"]\n"
+        "\n[[cache.classes]]\nname = \"flow_metadata\"\nttl = \"1m\"\ntables = [\"canvas.flows\", \"canvas.pods\"]\n"
+        "\n[[cache.classes]]\nname = \"document_list\"\nttl = \"30s\"\ntables = [\"documents.documents\"]\n";
+  }
   return o;
 }
 
@@ -74,5 +106,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   pgs::app::test::point_the_suite_at(*g_proxy);
-  return RUN_ALL_TESTS();
+  int rc = RUN_ALL_TESTS();
+  pgs::app::test::delete_cache_keys();
+  return rc;
 }

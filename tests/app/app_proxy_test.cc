@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 
@@ -67,6 +68,39 @@ TEST(AppThroughProxy, AppReadsAreServedByTheReplica) {
     EXPECT_EQ(http(api.port(), "GET", "/api/v1/me", w.bob.token).status, 200);
     return replica_calls(needle) > before;
   }, std::chrono::seconds(20))) << "no /api/v1/me read ran on the replica";
+}
+
+// Cache hits on the proxy's /metrics, all classes together (-1 when the page cannot be read).
+double cache_hits(it::Proxy& proxy) {
+  auto r = http(proxy.metrics_port(), "GET", "/metrics");
+  if (r.status != 200) return -1;
+  double sum = 0;
+  const std::string series = "pgsidecar_cache_requests_total{";
+  for (size_t at = r.body.find(series); at != std::string::npos; at = r.body.find(series, at + 1)) {
+    size_t end = r.body.find('\n', at);
+    std::string line = r.body.substr(at, end - at);
+    if (line.find("result=\"hit\"") == std::string::npos) continue;
+    sum += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return sum;
+}
+
+// The app's hot reads (a workspace, a flow) are answered from the cache on repeats, and a PATCH is
+// seen at once (PatchThenImmediateGetAlwaysSeesTheChange runs with the cache on too).
+TEST(AppThroughProxy, RepeatedReadsHitTheCache) {
+  if (proxy_under_test().direct()) GTEST_SKIP() << "no cache in direct mode";
+  if (const char* c = std::getenv("FLOPODS_TEST_CACHE"); c != nullptr && std::string(c) == "off") {
+    GTEST_SKIP() << "FLOPODS_TEST_CACHE=off";
+  }
+  World& w = World::get();
+  ApiServer api = unlimited_api("cache");
+  const double before = cache_hits(proxy_under_test());
+  ASSERT_GE(before, 0);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(http(api.port(), "GET", "/api/v1/flows/" + w.flow_alice, w.alice.token).status, 200);
+  }
+  EXPECT_TRUE(wait_for([&] { return cache_hits(proxy_under_test()) >= before + 4; }, std::chrono::seconds(5)))
+      << "repeated GETs of one flow were not served from the cache";
 }
 
 TEST(AppThroughProxy, PatchThenImmediateGetAlwaysSeesTheChange) {
