@@ -156,6 +156,15 @@ void ClientConn::start_lsn_probe_if_needed(bool& started) {
   started = true;
 }
 
+bool ClientConn::hold_reply_until_lsn_recorded() const {
+  if (!wrote_ || server_ == nullptr || pool_ == nullptr || pool_->is_replica() || !server_->at_release_point()) {
+    return false;
+  }
+  const conf::RoutingConfig& routing = worker_.snapshot().config->routing;
+  return worker_.routing_enabled() && routing.consistency == conf::Consistency::session &&
+         routing.read_your_writes == conf::ReadYourWrites::user;
+}
+
 void ClientConn::on_lsn_row(const std::vector<std::optional<std::string>>& values) {
   if (values.size() != 1 || !values[0]) return;
   auto lsn = router::parse_lsn(*values[0]);

@@ -111,6 +111,9 @@ void ClientConn::process_session() {
       pool_->request_server(this);
       return;  // on_server_assigned() resumes here
     }
+    // The proxy's own probe runs after the client's transaction ended (its ReadyForQuery already went
+    // out): the next request waits for the release and is routed afresh, not sent to this server.
+    if (probe_kind_ != ProbeKind::none) break;
     if (!forward_frame(f)) return;
     rbuf_.consume(f.size);
   }
@@ -486,6 +489,7 @@ void ClientConn::on_server_bytes() {
       server_->pending_ready() > 0 && outbox().size() < kHoldReplicaReply) {
     return;
   }
+  if (hold_reply_until_lsn_recorded()) return;  // flushed after the LSN probe (client_routing.cc)
   if (!outbox().empty()) flushed_since_bind_ = true;
   flush();
 }
@@ -507,6 +511,7 @@ void ClientConn::on_server_drained() {
 
 void ClientConn::on_server_at_release_point() {
   if (server_ == nullptr) return;
+  probe_kind_ = ProbeKind::none;  // nothing is in flight here: a probe, if any, has ended
   bool session_mode = pool_->settings().pool_mode == conf::PoolMode::session;
   if (session_mode && !shutting_down_) return;  // session mode keeps the server until the client leaves
   if (!session_mode && tracker_.needs_probe()) {
