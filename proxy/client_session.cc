@@ -524,7 +524,10 @@ void ClientConn::on_server_at_release_point() {
   bool lsn_probe = false;
   start_lsn_probe_if_needed(lsn_probe);
   if (lsn_probe) return;
-  if (tracker_.pinned() && !shutting_down_) return;  // LISTEN, advisory lock, temp table ...: keep it
+  if (tracker_.pinned() && !shutting_down_) {  // LISTEN, advisory lock, temp table ...: keep it
+    if (rbuf_.size() > 0) process_session();     // what the client sent during the probe
+    return;
+  }
   worker_.counters().transactions.fetch_add(1, std::memory_order_relaxed);
   auto held = Clock::now() - bound_at_;
   pool_->note_transaction(held);
