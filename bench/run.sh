@@ -7,7 +7,8 @@
 # BENCH_THREADS (2), BENCH_SCALE (10), BENCH_WORKLOADS ("select-extended"; names of
 # bench/workloads/*.sh), BENCH_TARGETS ("pgsidecar pgbouncer direct"; also "replica"). Workloads present: select-extended,
 # select-simple, select-prepared, select-replica, read-heavy, cache-workspaces. BENCH_SERVICES=running
-# uses the Postgres and Redis already running (started by another checkout) instead of `./dev services`.
+# uses the Postgres and Redis already running (started by another checkout) instead of `./dev services`;
+# with PGS_PG_STATE_DIR pointing at that checkout's .dev (for the Unix sockets).
 # Results: .dev/bench/<UTC time>/ (results.tsv, summary.txt, one pgbench log per run; a workload's own
 # report, such as read-heavy's per-node counts, goes to <workload>.report and the end of summary.txt).
 set -euo pipefail
@@ -113,6 +114,10 @@ main() {
   raise_nofile
   if [[ "${BENCH_SERVICES:-}" == running ]]; then
     log "BENCH_SERVICES=running: using the primary :$PRIMARY_PORT, replica :$REPLICA_PORT and Redis as they are"
+    # Without their sockets every superuser check fails, and pgbench_init would re-create the tables.
+    [[ -S "$PG_SOCK_DIR/.s.PGSQL.$PRIMARY_PORT" ]] ||
+      die "BENCH_SERVICES=running: no socket of the primary in $PG_SOCK_DIR; set PGS_PG_STATE_DIR to the state dir of the checkout that runs them (e.g. /work/main/.dev)"
+    mkdir -p "$LOG_DIR" "$RUN_DIR"  # for the proxy this checkout starts
   else
     "$PGS_ROOT/dev" services
   fi

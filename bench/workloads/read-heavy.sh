@@ -39,10 +39,12 @@ read_heavy_snapshot() {
     "$(read_heavy_calls "$PRIMARY_PORT" "$READ_HEAVY_UPDATE")"
 }
 
-# read_heavy_decisions: "target reason count" lines of the proxy's routing counters (none if unreachable).
+# read_heavy_decisions: "target reason count" lines of the proxy's routing counters (none if unreachable:
+# before bench/run.sh starts the proxy, which then counts from 0).
 read_heavy_decisions() {
-  curl -s -m 2 "http://127.0.0.1:$METRICS_PORT/metrics" 2>/dev/null |
-    sed -n 's/^pgsidecar_routing_decisions_total{target="\([a-z_]*\)",reason="\([a-z_]*\)"} \([0-9.e+]*\)$/\1 \2 \3/p'
+  local page
+  page="$(curl -s -m 2 "http://127.0.0.1:$METRICS_PORT/metrics" 2>/dev/null)" || return 0
+  sed -n 's/^pgsidecar_routing_decisions_total{target="\([a-z_]*\)",reason="\([a-z_]*\)"} \([0-9.e+]*\)$/\1 \2 \3/p' <<<"$page"
 }
 
 # workload_finish (after the rounds; bench/run.sh keeps its output in read-heavy.report and
