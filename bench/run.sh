@@ -6,8 +6,11 @@
 # Environment: BENCH_ROUNDS (3), BENCH_SECONDS (20), BENCH_WARMUP (3, 0 = none), BENCH_CLIENTS (64),
 # BENCH_THREADS (2), BENCH_SCALE (10), BENCH_WORKLOADS ("select-extended"; names of
 # bench/workloads/*.sh), BENCH_TARGETS ("pgsidecar pgbouncer direct"; also "replica"). Workloads present: select-extended,
-# select-simple, select-prepared, select-replica, cache-workspaces.
-# Results: .dev/bench/<UTC time>/ (results.tsv, summary.txt, one pgbench log per run).
+# select-simple, select-prepared, select-replica, read-heavy, cache-workspaces. BENCH_SERVICES=running
+# uses the Postgres and Redis already running (started by another checkout) instead of `./dev services`;
+# with PGS_PG_STATE_DIR pointing at that checkout's .dev (for the Unix sockets).
+# Results: .dev/bench/<UTC time>/ (results.tsv, summary.txt, one pgbench log per run; a workload's own
+# report, such as read-heavy's per-node counts, goes to <workload>.report and the end of summary.txt).
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -31,14 +34,15 @@ available_workloads() {
 }
 
 # load_workload NAME: defines WORKLOAD_DESCRIPTION, WORKLOAD_PGBENCH_ARGS, WORKLOAD_TARGETS and
-# optionally workload_prepare (run once before the workload; non-zero = skip it).
+# optionally workload_prepare (run once before the workload; non-zero = skip it) and workload_finish
+# (run once after its rounds; what it prints to stdout is kept in $BENCH_OUT/NAME.report).
 load_workload() {
   local file="$BENCH_DIR/workloads/$1.sh"
   [[ -f "$file" ]] || die "no workload $1 (have: $(available_workloads))"
   WORKLOAD_DESCRIPTION="$1"
   WORKLOAD_PGBENCH_ARGS=()
   WORKLOAD_TARGETS=()
-  unset -f workload_prepare
+  unset -f workload_prepare workload_finish
   # shellcheck source=/dev/null
   source "$file"
 }
@@ -90,6 +94,7 @@ run_workload() {
       run_one "$name" "$round" "$((i + 1))" "${targets[$(((i + round - 1) % n))]}"
     done
   done
+  if declare -F workload_finish >/dev/null; then workload_finish | tee "$BENCH_OUT/$name.report" >&2; fi
 }
 
 bench_header() {
@@ -107,7 +112,15 @@ main() {
   [[ $EUID -eq 0 ]] || die "bench/run.sh must run as root (it starts PgBouncer as the postgres OS user)"
   export PGSSLMODE=disable
   raise_nofile
-  "$PGS_ROOT/dev" services
+  if [[ "${BENCH_SERVICES:-}" == running ]]; then
+    log "BENCH_SERVICES=running: using the primary :$PRIMARY_PORT, replica :$REPLICA_PORT and Redis as they are"
+    # Without their sockets every superuser check fails, and pgbench_init would re-create the tables.
+    [[ -S "$PG_SOCK_DIR/.s.PGSQL.$PRIMARY_PORT" ]] ||
+      die "BENCH_SERVICES=running: no socket of the primary in $PG_SOCK_DIR; set PGS_PG_STATE_DIR to the state dir of the checkout that runs them (e.g. /work/main/.dev)"
+    mkdir -p "$LOG_DIR" "$RUN_DIR"  # for the proxy this checkout starts
+  else
+    "$PGS_ROOT/dev" services
+  fi
   BENCH_OUT="$DEV_DIR/bench/$(date -u +%Y%m%dT%H%M%SZ)"
   mkdir -p "$BENCH_OUT"
   : >"$BENCH_OUT/results.tsv"
@@ -119,6 +132,10 @@ main() {
   {
     bench_header
     awk -F'\t' -f "$BENCH_DIR/report.awk" "$BENCH_OUT/results.tsv"
+    local report
+    for report in "$BENCH_OUT"/*.report; do
+      if [[ -f "$report" ]]; then printf '\n== %s ==\n%s\n' "$(basename "$report" .report)" "$(cat "$report")"; fi
+    done
   } | tee "$BENCH_OUT/summary.txt"
   ln -sfn "$BENCH_OUT" "$DEV_DIR/bench/latest"
   if awk -F'\t' '$9 != "ok" { bad = 1 } END { exit !bad }' "$BENCH_OUT/results.tsv"; then

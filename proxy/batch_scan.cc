@@ -22,12 +22,7 @@ void combine(router::StatementSummary& acc, const router::StatementSummary& next
     acc = next;
     return;
   }
-  acc.read_only = acc.read_only && next.read_only;
-  acc.writes = acc.writes || next.writes;
-  acc.replica_capable = acc.replica_capable && next.replica_capable;
-  acc.parse_error = acc.parse_error || next.parse_error;
-  acc.oversized = acc.oversized || next.oversized;
-  if (acc.hint == router::RouteHint::none) acc.hint = next.hint;
+  router::combine_statements(acc, next);
 }
 
 }  // namespace

@@ -140,6 +140,9 @@ class ClientConn final : public Stream {
   bool deallocate_protocol_statement(const router::Classification& c, std::string& replacement);
   Pool* choose_pool();
   void start_lsn_probe_if_needed(bool& started);
+  // read_your_writes = "user": the end of a transaction that may have written reaches the client only
+  // after its LSN is recorded, so another connection of the same user that hears of the commit reads it.
+  bool hold_reply_until_lsn_recorded() const;
   void replay_batch();
   void on_lsn_row(const std::vector<std::optional<std::string>>& values);
   void unpin_metrics();

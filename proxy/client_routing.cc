@@ -36,6 +36,13 @@ router::LoadBalance policy_of(conf::LoadBalance p) {
       return router::LoadBalance::least_outstanding;
   }
 }
+// pgsidecar_routing_decisions_total{target, reason}: one per request routed outside a transaction (the
+// statements of a transaction follow its first request, see route.h).
+void count_decision(Worker& worker, const router::Decision& d) {
+  auto& counts = worker.hot().routing_decisions[d.primary() ? 0 : 1];
+  size_t reason = static_cast<size_t>(d.reason);
+  if (reason < counts.size()) ++counts[reason];
+}
 }  // namespace
 
 Pool* ClientConn::choose_pool() {
@@ -70,17 +77,18 @@ Pool* ClientConn::choose_pool() {
   options.max_lag_bytes = config.routing.max_replica_lag_bytes;
   options.max_lag = config.routing.max_replica_lag;
   router::Decision d = router::route(in, options);
-  auto& counts = worker_.hot().routing_decisions[d.primary() ? 0 : 1];
-  size_t reason = static_cast<size_t>(d.reason);
-  if (reason < counts.size()) ++counts[reason];
   batch_read_only_ = facts.complete && facts.summary.read_only;
   batch_may_write_ = !facts.complete || facts.summary.writes;
+  Pool* p = d.primary() ? nullptr : worker_.pool_for(request_.database, request_.user, d.target);
+  if (!d.primary() && (p == nullptr || p->recently_refused())) {
+    d = router::Decision{router::kPrimary, router::Reason::no_replica};  // this role cannot log in there
+  }
+  count_decision(worker_, d);
   if (d.primary()) return primary_pool_;
-  Pool* p = worker_.pool_for(request_.database, request_.user, d.target);
-  if (p == nullptr || p->recently_refused()) return primary_pool_;
   replica_batch_ok_ = true;
   return p;
 }
+
 
 void ClientConn::reroute_to_primary() {
   if (state_ != State::waiting || primary_pool_ == nullptr) return;
@@ -156,6 +164,15 @@ void ClientConn::start_lsn_probe_if_needed(bool& started) {
   probe_kind_ = ProbeKind::lsn;
   server_->start_probe("SELECT pg_catalog.pg_current_wal_lsn()");
   started = true;
+}
+
+bool ClientConn::hold_reply_until_lsn_recorded() const {
+  if (!wrote_ || server_ == nullptr || pool_ == nullptr || pool_->is_replica() || !server_->at_release_point()) {
+    return false;
+  }
+  const conf::RoutingConfig& routing = worker_.snapshot().config->routing;
+  return worker_.routing_enabled() && routing.consistency == conf::Consistency::session &&
+         routing.read_your_writes == conf::ReadYourWrites::user;
 }
 
 void ClientConn::on_lsn_row(const std::vector<std::optional<std::string>>& values) {

@@ -112,6 +112,9 @@ void ClientConn::process_session() {
       pool_->request_server(this);
       return;  // on_server_assigned() resumes here
     }
+    // The proxy's own probe runs after the client's transaction ended (its ReadyForQuery already went
+    // out): the next request waits for the release and is routed afresh, not sent to this server.
+    if (probe_kind_ != ProbeKind::none) break;
     SqlGate gate = sql_gate(f);
     if (gate == SqlGate::failed) return;
     if (gate == SqlGate::wait) break;  // on_sql_sync_done() resumes here
@@ -534,6 +537,7 @@ void ClientConn::on_server_bytes() {
       server_->pending_ready() > 0 && outbox().size() < kHoldReplicaReply) {
     return;
   }
+  if (hold_reply_until_lsn_recorded()) return;  // flushed after the LSN probe (client_routing.cc)
   if (!outbox().empty()) flushed_since_bind_ = true;
   flush();
 }
@@ -555,6 +559,7 @@ void ClientConn::on_server_drained() {
 
 void ClientConn::on_server_at_release_point() {
   if (server_ == nullptr) return;
+  probe_kind_ = ProbeKind::none;  // nothing is in flight here: a probe, if any, has ended
   bool session_mode = pool_->settings().pool_mode == conf::PoolMode::session;
   if (session_mode && !shutting_down_) return;  // session mode keeps the server until the client leaves
   if (!session_mode && tracker_.needs_probe()) {
@@ -567,7 +572,10 @@ void ClientConn::on_server_at_release_point() {
   bool lsn_probe = false;
   start_lsn_probe_if_needed(lsn_probe);
   if (lsn_probe) return;
-  if (tracker_.pinned() && !shutting_down_) return;  // LISTEN, advisory lock, temp table ...: keep it
+  if (tracker_.pinned() && !shutting_down_) {  // LISTEN, advisory lock, temp table ...: keep it
+    if (rbuf_.size() > 0) process_session();     // what the client sent during the probe
+    return;
+  }
   worker_.counters().transactions.fetch_add(1, std::memory_order_relaxed);
   auto held = Clock::now() - bound_at_;
   pool_->note_transaction(held);

@@ -67,6 +67,7 @@ struct Flags {
                                      // pg_catalog / information_schema / pg_* views): not cacheable
   bool session_state = false;        // at least one session-scoped SessionChange (not EXECUTE)
   bool transaction_read_only = false;  // BEGIN/START ... READ ONLY or SET TRANSACTION READ ONLY
+  bool serializable = false;         // BEGIN/START/SET TRANSACTION ... ISOLATION LEVEL SERIALIZABLE
   bool writes_unknown_tables = false;  // may write relations not listed (CALL, DO, EXECUTE, unknown
                                        // functions, parse error, oversized): invalidate broadly
   bool unqualified_tables = false;   // some TableRef has no schema

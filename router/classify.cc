@@ -24,6 +24,7 @@ Flags& Flags::operator|=(const Flags& o) {
   volatile_functions |= o.volatile_functions;
   session_state |= o.session_state;
   transaction_read_only |= o.transaction_read_only;
+  serializable |= o.serializable;
   writes_unknown_tables |= o.writes_unknown_tables;
   unqualified_tables |= o.unqualified_tables;
   parse_error |= o.parse_error;
@@ -79,6 +80,17 @@ void summarize(Classification& c) {
     return;
   }
   c.kind = c.statements.size() == 1 ? c.statements.front().kind : Kind::multi;
+  // "BEGIN; SET TRANSACTION READ ONLY; ..." starts a read-only transaction, as BEGIN READ ONLY does.
+  if (c.statements.size() >= 2) {
+    StatementClass& begin = c.statements[0];
+    const StatementClass& set = c.statements[1];
+    if (begin.kind == Kind::begin && !begin.flags.serializable && set.kind == Kind::set_transaction &&
+        set.read_only) {
+      begin.kind = Kind::begin_read_only;
+      begin.read_only = true;
+      begin.flags.transaction_read_only = true;
+    }
+  }
   c.read_only = true;
   for (const auto& s : c.statements) {
     c.read_only = c.read_only && s.read_only;

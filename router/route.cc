@@ -1,5 +1,6 @@
 #include "router/route.h"
 
+#include <algorithm>
 #include <vector>
 
 namespace pgs::router {
@@ -17,7 +18,27 @@ StatementSummary summarize(const Classification& c) {
   s.replica_capable = readable && !s.writes && !c.flags.any_row_lock() && !c.flags.session_state &&
                       !c.flags.writes_temp && !s.parse_error && !s.oversized;
   s.hint = c.hint.route;
+  s.begins_transaction = !c.statements.empty() && c.statements.front().kind == Kind::begin;
+  s.serializable = c.flags.serializable;
+  s.statements = static_cast<uint32_t>(std::max<size_t>(c.statements.size(), 1));
   return s;
+}
+
+void combine_statements(StatementSummary& acc, const StatementSummary& next) {
+  if (acc.statements == 1 && acc.kind == Kind::begin && !acc.serializable && next.kind == Kind::set_transaction &&
+      next.read_only) {
+    acc.kind = Kind::begin_read_only;  // BEGIN; SET TRANSACTION READ ONLY
+    acc.read_only = true;
+    acc.begins_transaction = false;
+  }
+  acc.read_only = acc.read_only && next.read_only;
+  acc.writes = acc.writes || next.writes;
+  acc.replica_capable = acc.replica_capable && next.replica_capable;
+  acc.parse_error = acc.parse_error || next.parse_error;
+  acc.oversized = acc.oversized || next.oversized;
+  acc.serializable = acc.serializable || next.serializable;
+  if (acc.hint == RouteHint::none) acc.hint = next.hint;
+  acc.statements += next.statements;
 }
 
 namespace {
@@ -65,8 +86,8 @@ Decision pick_replica(const RouteInput& in, const RouteOptions& o, Reason ok) {
   Reason why = Reason::no_replica;  // the filter that removed the last candidate
   for (size_t i = 0; i < in.replicas.size(); ++i) {
     const ReplicaSnapshot& r = in.replicas[i];
-    if (!r.healthy || r.weight == 0) continue;
-    if (!lag_ok(r, o)) {
+    if (r.weight == 0 || (!r.healthy && !r.lagging)) continue;
+    if (r.lagging || !lag_ok(r, o)) {
       if (why == Reason::no_replica) why = Reason::replica_lagging;
       continue;
     }
@@ -94,6 +115,7 @@ Decision route(const RouteInput& in, const RouteOptions& o) {
   const StatementSummary& st = in.statement;
   if (s.bound_target) return Decision{*s.bound_target, s.pinned ? Reason::pinned : Reason::in_transaction};
   if (s.in_transaction && !s.transaction_read_only) return primary(Reason::in_transaction);
+  if (st.begins_transaction) return primary(Reason::in_transaction);
   if (o.consistency == ConsistencyMode::primary) return primary(Reason::consistency_primary);
   RouteHint hint = st.hint != RouteHint::none ? st.hint : s.route_hint;
   if (hint == RouteHint::primary) return primary(Reason::hint_primary);

@@ -3,7 +3,8 @@
 //
 // Rules, in order (the first that applies decides):
 //  1. The client already holds a server (pinned session state, or inside a transaction): stay there.
-//  2. In a read-write transaction: primary.
+//  2. In a read-write transaction, or starting one (the request begins with BEGIN / START TRANSACTION
+//     without READ ONLY): primary, reason in_transaction.
 //  3. consistency = primary: primary.
 //  4. Route hint (statement comment first, else SET pgsidecar.route): primary -> primary.
 //  5. Parse error / oversized: primary. Writes (or may write): primary.
@@ -11,8 +12,11 @@
 //     and takes no row locks and changes no session state (replica_capable).
 //  7. A replica, among the healthy ones within max lag and (consistency = session) at or past the
 //     client's LSN floor, chosen by the load-balance policy; none left: primary, with the reason of the
-//     filter that removed the last candidate (no_replica, replica_lagging, lsn_floor).
-// BEGIN READ ONLY counts as read-only (rule 7): the whole transaction may then run on a replica.
+//     filter that removed the last candidate (no_replica, replica_lagging, lsn_floor). A replica the
+//     monitor reports as lagging (ReplicaSnapshot::lagging) counts as lagging, not as down.
+// BEGIN READ ONLY counts as read-only (rule 7): the whole transaction may then run on a replica. So does
+// BEGIN directly followed by SET TRANSACTION READ ONLY in the same request (one Query string, or one
+// extended-protocol batch up to Sync): classify() and combine_statements() make that a begin_read_only.
 #pragma once
 
 #include <array>
@@ -65,8 +69,16 @@ struct StatementSummary {
   bool parse_error = false;
   bool oversized = false;
   RouteHint hint = RouteHint::none;  // from the leading comment
+  bool begins_transaction = false;   // the first statement is BEGIN / START TRANSACTION (read-write)
+  bool serializable = false;         // some statement asks for SERIALIZABLE (a hot standby refuses it)
+  uint32_t statements = 1;           // how many statements were combined into this summary
 };
 StatementSummary summarize(const Classification& c);
+
+// Adds the next statement of the same request (an extended-protocol batch) to `acc`: read-only only if
+// both are, a write if either is, the first hint wins. A lone BEGIN followed by SET TRANSACTION READ
+// ONLY becomes a read-only transaction start (begin_read_only), as classify() does within one string.
+void combine_statements(StatementSummary& acc, const StatementSummary& next);
 
 struct SessionView {
   bool in_transaction = false;        // last ReadyForQuery was 'T' or 'E'
@@ -84,6 +96,7 @@ struct ReplicaSnapshot {
   std::chrono::milliseconds lag{0};
   uint32_t outstanding = 0;  // queries or transactions in flight on it (this worker's view)
   uint32_t weight = 1;       // 0 = takes no reads
+  bool lagging = false;      // reachable standby, but the monitor's last check found it beyond max lag
 };
 
 struct RouteInput {

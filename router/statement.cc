@@ -130,6 +130,7 @@ void transaction_stmt(Ctx& c, std::string_view, const json::object& body) {
   c.out.kind = transaction_kind(str_field(body, "kind"));
   if (c.out.kind != Kind::begin) return;
   TxOptions t = transaction_options(body.if_contains("options"), c.sql);
+  c.out.flags.serializable = t.serializable;
   if (!t.read_only) return;
   c.out.kind = Kind::begin_read_only;
   c.out.flags.transaction_read_only = true;
@@ -171,8 +172,14 @@ void variable_set_stmt(Ctx& c, std::string_view, const json::object& body) {
   std::string_view name = str_field(body, "name");
   bool local = bool_field(body, "is_local");
   if (kind == "VAR_SET_MULTI" && name == "TRANSACTION") {
+    // SET TRANSACTION READ ONLY is harmless on a standby: outside a transaction it only warns, and after a
+    // BEGIN in the same request it makes that transaction read-only. Anything else it sets stays off
+    // replicas (SERIALIZABLE is refused there).
     c.out.kind = Kind::set_transaction;
-    c.out.flags.transaction_read_only = transaction_options(body.if_contains("args"), c.sql).read_only;
+    TxOptions t = transaction_options(body.if_contains("args"), c.sql);
+    c.out.flags.transaction_read_only = t.read_only;
+    c.out.flags.serializable = t.serializable;
+    if (!t.read_only || t.serializable) c.not_read_only = true;
     return;
   }
   SessionChange ch;
@@ -299,7 +306,7 @@ bool readable_kind(Kind k) {
   switch (k) {
     case Kind::select: case Kind::values: case Kind::table: case Kind::show:
     case Kind::begin_read_only: case Kind::commit: case Kind::rollback: case Kind::savepoint:
-    case Kind::release: case Kind::rollback_to: case Kind::empty:
+    case Kind::release: case Kind::rollback_to: case Kind::empty: case Kind::set_transaction:
       return true;
     default:
       return false;

@@ -3,12 +3,16 @@
 # Read-heavy mix through pgsidecar with read/write routing: pgbench's select-only script with weight
 # READ_HEAVY_READS (19) and simple-update with weight READ_HEAVY_WRITES (1; 0 = reads only),
 # -M extended. It shows where the reads ran: pg_stat_statements call counts of pgbench's
-# "SELECT abalance FROM pgbench_accounts WHERE aid = $1" on the primary and on the replica, taken
-# before the workload and reported when bench/run.sh exits (also in $BENCH_OUT/read-heavy-nodes.txt).
-# Counts are deltas (nothing is reset), so other traffic on the dev servers at the same time is
-# included. Under routing.consistency = "session" every pgbench client is the same (database, user),
-# so each write raises the read-your-writes floor for all of them: with writes in the mix, expect a
-# share of the reads on the primary; with READ_HEAVY_WRITES=0, expect nearly all on the replica.
+# "SELECT abalance FROM pgbench_accounts WHERE aid = $1" on the primary and on the replica, and the
+# proxy's routing decisions by reason, as deltas over the workload (warm-up included); printed after
+# its rounds and kept in $BENCH_OUT/read-heavy.report and summary.txt. Nothing is reset, so other
+# traffic on the dev servers at the same time is included. A pgbench transaction is one request here,
+# so each is one routing decision. The proxy runs the dev config (conf/pgsidecar.toml): consistency =
+# "session" with read_your_writes = "user", so every pgbench client (one database, one user) shares one
+# floor and each commit of an update holds everyone's reads on the primary until the replica replayed
+# it (reason lsn_floor): with writes in the mix expect a good share of the reads on the primary; with
+# READ_HEAVY_WRITES=0 nearly all go to the replica. With read_your_writes = "client" only the writing
+# client waits.
 #
 #   bench/workloads/read-heavy.sh             runs bench/run.sh with this workload against pgsidecar
 #   BENCH_WORKLOADS=read-heavy bench/run.sh   the same, inside a larger run
@@ -35,31 +39,49 @@ read_heavy_snapshot() {
     "$(read_heavy_calls "$PRIMARY_PORT" "$READ_HEAVY_UPDATE")"
 }
 
-# read_heavy_report: per-node deltas since workload_prepare, to stderr and read-heavy-nodes.txt.
-read_heavy_report() {
+# read_heavy_decisions: "target reason count" lines of the proxy's routing counters (none if unreachable:
+# before bench/run.sh starts the proxy, which then counts from 0).
+read_heavy_decisions() {
+  local page
+  page="$(curl -s -m 2 "http://127.0.0.1:$METRICS_PORT/metrics" 2>/dev/null)" || return 0
+  sed -n 's/^pgsidecar_routing_decisions_total{target="\([a-z_]*\)",reason="\([a-z_]*\)"} \([0-9.e+]*\)$/\1 \2 \3/p' <<<"$page"
+}
+
+# workload_finish (after the rounds; bench/run.sh keeps its output in read-heavy.report and
+# summary.txt): TPS per round, then where the reads ran — pg_stat_statements deltas per node — and why,
+# from the proxy's routing decisions (deltas of pgsidecar_routing_decisions_total).
+workload_finish() {
   local p0 r0 u0 p1 r1 u1
+  printf 'pgsidecar tps per round (read-heavy):'
+  awk -F'\t' '$1 == "read-heavy" && $4 == "pgsidecar" { printf " %s%s", $5, ($9 == "ok" ? "" : " (FAILED)") }' \
+    "$BENCH_OUT/results.tsv"
+  printf '\n'
   read -r p0 r0 u0 <<<"$READ_HEAVY_BASELINE"
   read -r p1 r1 u1 <<<"$(read_heavy_snapshot)"
   if [[ "$p0$r0$u0$p1$r1$u1" == *"?"* ]]; then
-    warn "read-heavy: pg_stat_statements unreadable; no per-node counts"
-    return 0
+    printf 'per-node counts: pg_stat_statements unreadable\n'
+  else
+    local primary=$((p1 - p0)) replica=$((r1 - r0)) updates=$((u1 - u0))
+    printf 'queries per node (pg_stat_statements deltas over warm-up and rounds):\n'
+    printf '  %-8s %12s %12s\n' node reads updates
+    printf '  %-8s %12s %12s\n' primary "$primary" "$updates" replica "$replica" 0
+    printf '  replica share of reads: %s%%\n' \
+      "$(awk -v p="$primary" -v r="$replica" 'BEGIN { printf "%.1f", (p + r) ? 100 * r / (p + r) : 0 }')"
   fi
-  local primary=$((p1 - p0)) replica=$((r1 - r0)) updates=$((u1 - u0))
-  local share
-  share="$(awk -v p="$primary" -v r="$replica" 'BEGIN { printf "%.1f", (p + r) ? 100 * r / (p + r) : 0 }')"
-  printf 'read-heavy per node (pg_stat_statements deltas):\n  reads on primary: %s\n  reads on replica: %s (%s%%)\n  updates on primary: %s\n' \
-    "$primary" "$replica" "$share" "$updates" | tee "$BENCH_OUT/read-heavy-nodes.txt" >&2
+  printf 'routing decisions (delta of pgsidecar_routing_decisions_total; one per transaction):\n'
+  awk 'NR == FNR { before[$1 " " $2] = $3; next }
+       { n = $3 - before[$1 " " $2]; if (n > 0) printf "  %-8s %-16s %d\n", $1, $2, n }' \
+    <(printf '%s\n' "$READ_HEAVY_DECISIONS") <(read_heavy_decisions)
 }
 
-# workload_prepare: needs pg_stat_statements on both nodes; records the baseline and reports at exit
-# (chained in front of bench/run.sh's own EXIT trap, which is `cleanup`).
+# workload_prepare: needs pg_stat_statements on both nodes; records the baselines.
 workload_prepare() {
   READ_HEAVY_BASELINE="$(read_heavy_snapshot)"
   if [[ "$READ_HEAVY_BASELINE" == *"?"* ]]; then
     warn "read-heavy: pg_stat_statements unreadable on the primary or the replica"
     return 1
   fi
-  trap 'read_heavy_report; cleanup' EXIT
+  READ_HEAVY_DECISIONS="$(read_heavy_decisions)"
 }
 
 # Run directly: this workload only, against pgsidecar.

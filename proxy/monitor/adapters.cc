@@ -32,6 +32,8 @@ void to_route_replicas(const HealthSnapshot& snapshot, std::vector<router::Repli
     const NodeHealth& n = snapshot.replicas[i];
     router::ReplicaSnapshot& r = out[i];
     r.healthy = n.healthy;
+    // Reachable and in recovery but behind the lag limits: the router says "replica_lagging", not "down".
+    r.lagging = n.reachable && n.in_recovery && (n.reason == Reason::lagging_bytes || n.reason == Reason::lagging_time);
     r.replay_lsn = n.replay_lsn;
     r.lag_bytes = n.lag_bytes;
     r.lag = n.lag;

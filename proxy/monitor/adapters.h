@@ -19,7 +19,8 @@ MonitorOptions options_from_routing(const conf::RoutingConfig& routing, std::str
                                     std::string dbname);
 
 // One router::ReplicaSnapshot per snapshot replica, same order (the router's replica index): healthy,
-// replay_lsn, lag_bytes, lag and weight; `outstanding` is 0 for the worker to fill with its own count.
+// replay_lsn, lag_bytes, lag, weight and lagging (reachable standby beyond the lag limits, so the router
+// reports replica_lagging rather than no_replica); `outstanding` is 0 for the worker to fill with its own count.
 // The second form reuses `out`'s storage (no allocation once it has grown).
 std::vector<router::ReplicaSnapshot> to_route_replicas(const HealthSnapshot& snapshot);
 void to_route_replicas(const HealthSnapshot& snapshot, std::vector<router::ReplicaSnapshot>& out);

@@ -301,6 +301,25 @@ TEST(Adapters, ToRouteReplicas) {
   EXPECT_EQ(to_route_replicas(s).size(), 2u);
 }
 
+// A standby the monitor took out for lag is "lagging" to the router (reason replica_lagging), one that
+// is unreachable is just down (no_replica).
+TEST(Adapters, LaggingReplicaIsFlagged) {
+  MonitorOptions o;
+  o.max_lag_bytes = 1000;
+  auto now = std::chrono::steady_clock::now();
+  HealthSnapshot s0 = start_snapshot(2);
+  std::vector<ProbeResult> r = {replica(100, 100), down(Reason::unreachable)};
+  HealthSnapshot s1 = apply_round(s0, primary(100000), r, o, now);
+  ASSERT_EQ(s1.replicas[0].reason, Reason::lagging_bytes);
+  std::vector<router::ReplicaSnapshot> out = to_route_replicas(s1);
+  EXPECT_FALSE(out[0].healthy);
+  EXPECT_TRUE(out[0].lagging);
+  EXPECT_FALSE(out[1].healthy);
+  EXPECT_FALSE(out[1].lagging);
+  HealthSnapshot s2 = apply_round(s1, primary(100), r, o, now);
+  EXPECT_FALSE(to_route_replicas(s2)[0].lagging) << "caught up";
+}
+
 TEST(Adapters, FromConfig) {
   conf::RoutingConfig routing;
   routing.health_check_interval = Millis{250};

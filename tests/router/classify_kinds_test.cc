@@ -77,7 +77,12 @@ INSTANTIATE_TEST_SUITE_P(
         KindCase{"ROLLBACK PREPARED 'x'", Kind::rollback_prepared, false},
         KindCase{"SET search_path = app, public", Kind::set, false},
         KindCase{"SET LOCAL statement_timeout = '5s'", Kind::set_local, false},
-        KindCase{"SET TRANSACTION READ ONLY", Kind::set_transaction, false},
+        // Harmless on a standby (outside a transaction it only warns): lets "BEGIN; SET TRANSACTION READ
+        // ONLY" start a read-only transaction.
+        KindCase{"SET TRANSACTION READ ONLY", Kind::set_transaction, true},
+        KindCase{"SET TRANSACTION READ WRITE", Kind::set_transaction, false},
+        KindCase{"SET TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ ONLY", Kind::set_transaction, false},
+        KindCase{"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", Kind::set_transaction, false},
         KindCase{"RESET ALL", Kind::reset, false},
         KindCase{"DISCARD ALL", Kind::discard_all, false},
         KindCase{"DISCARD PLANS", Kind::discard, false},

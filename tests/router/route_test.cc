@@ -68,7 +68,19 @@ INSTANTIATE_TEST_SUITE_P(
         RouteCase{"INSERT INTO t VALUES (1)", false, Reason::write},
         RouteCase{"SELECT 1; DELETE FROM t", false, Reason::write},
         RouteCase{"CALL p()", false, Reason::write},
-        RouteCase{"BEGIN", false, Reason::not_read_only},
+        RouteCase{"BEGIN", false, Reason::in_transaction},
+        RouteCase{"START TRANSACTION ISOLATION LEVEL REPEATABLE READ", false, Reason::in_transaction},
+        RouteCase{"BEGIN; SELECT 1; COMMIT", false, Reason::in_transaction},
+        RouteCase{"/* pgsidecar: replica */ BEGIN", false, Reason::in_transaction},
+        RouteCase{"BEGIN; SET TRANSACTION READ ONLY", true, Reason::read_only},
+        RouteCase{"BEGIN; SET TRANSACTION READ ONLY; SELECT 1; COMMIT", true, Reason::read_only},
+        RouteCase{"START TRANSACTION; SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", true,
+                  Reason::read_only},
+        RouteCase{"BEGIN; SET TRANSACTION READ WRITE", false, Reason::in_transaction},
+        RouteCase{"BEGIN ISOLATION LEVEL SERIALIZABLE; SET TRANSACTION READ ONLY", false, Reason::in_transaction},
+        RouteCase{"BEGIN; SET TRANSACTION ISOLATION LEVEL SERIALIZABLE READ ONLY", false, Reason::in_transaction},
+        RouteCase{"BEGIN; SELECT 1; SET TRANSACTION READ ONLY", false, Reason::in_transaction},
+        RouteCase{"SET TRANSACTION READ ONLY", true, Reason::read_only},
         RouteCase{"SET search_path = a", false, Reason::not_read_only},
         RouteCase{"LISTEN ch", false, Reason::not_read_only},
         RouteCase{"SELEC 1", false, Reason::parse_error},
@@ -123,6 +135,53 @@ TEST(Route, LaggingReplicas) {
   unlimited.max_lag = milliseconds(0);
   d = route_sql("SELECT 1", {lag_bytes, lag_time}, {}, unlimited);
   EXPECT_FALSE(d.primary());
+}
+
+// The monitor takes a replica beyond max lag out (healthy = false) and says why: the router reports
+// replica_lagging for it, no_replica for one that is down.
+TEST(Route, MonitorLaggingReplicaIsLaggingNotDown) {
+  ReplicaSnapshot lagging = down();
+  lagging.lagging = true;
+  Decision d = route_sql("SELECT 1", {lagging});
+  EXPECT_TRUE(d.primary());
+  EXPECT_EQ(reason_name(d.reason), "replica_lagging");
+  d = route_sql("SELECT 1", {down(), lagging});
+  EXPECT_EQ(reason_name(d.reason), "replica_lagging");
+  d = route_sql("SELECT 1", {lagging, up()});
+  EXPECT_EQ(d.target, 1);
+  ReplicaSnapshot healthy_but_flagged = up();
+  healthy_but_flagged.lagging = true;
+  d = route_sql("SELECT 1", {healthy_but_flagged});
+  EXPECT_TRUE(d.primary()) << "a replica flagged lagging takes no reads";
+  EXPECT_EQ(reason_name(d.reason), "replica_lagging");
+}
+
+// Extended protocol: the statements of one batch are combined one by one.
+TEST(Route, CombineStatementsOfABatch) {
+  auto combined = [](std::vector<const char*> sqls) {
+    StatementSummary acc = summarize(classify(sqls.front()));
+    for (size_t i = 1; i < sqls.size(); ++i) combine_statements(acc, summarize(classify(sqls[i])));
+    RouteInput in;
+    in.statement = acc;
+    std::vector<ReplicaSnapshot> rs{up()};
+    in.replicas = rs;
+    return route(in, {});
+  };
+  Decision d = combined({"BEGIN", "SET TRANSACTION READ ONLY"});
+  EXPECT_FALSE(d.primary());
+  EXPECT_EQ(reason_name(d.reason), "read_only");
+  d = combined({"BEGIN", "SET TRANSACTION READ ONLY", "SELECT 1"});
+  EXPECT_FALSE(d.primary());
+  d = combined({"BEGIN", "SELECT 1", "SET TRANSACTION READ ONLY"});
+  EXPECT_EQ(reason_name(d.reason), "in_transaction");
+  d = combined({"BEGIN ISOLATION LEVEL SERIALIZABLE", "SET TRANSACTION READ ONLY"});
+  EXPECT_EQ(reason_name(d.reason), "in_transaction");
+  d = combined({"BEGIN", "SET TRANSACTION READ ONLY", "INSERT INTO t VALUES (1)"});
+  EXPECT_TRUE(d.primary());
+  d = combined({"SELECT 1", "SELECT 2"});
+  EXPECT_EQ(reason_name(d.reason), "read_only");
+  d = combined({"SELECT 1", "/* pgsidecar: primary */ SELECT 2"});
+  EXPECT_EQ(reason_name(d.reason), "hint_primary");
 }
 
 TEST(Route, LsnFloorReadYourWrites) {

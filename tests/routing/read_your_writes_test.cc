@@ -79,6 +79,12 @@ TEST_F(ReadYourWritesTest, WriterSeesItsRowsOtherUserStillReadsReplica) {
     }
   }
   EXPECT_EQ(missing, 0) << "reads that did not see the row just inserted; first: " << first_miss;
+  // Every read of the writer that went to the primary was kept off the replica by its LSN floor, and is
+  // counted so: pgsidecar_routing_decisions_total{target="primary",reason="lsn_floor"}.
+  EXPECT_EQ(wait_decisions(*proxy_, {{"primary", "lsn_floor", static_cast<double>(kTries - writer_on_replica)}},
+                           Millis(10000)),
+            "");
+  EXPECT_EQ(routing_decisions(*proxy_, "primary", "lsn_floor"), kTries - writer_on_replica);
   EXPECT_EQ(other_on_primary, 0) << "of " << other_checks
                                  << " reads by another user (no writes of its own), this many left the replica";
   // Informational: with a 500ms apply delay, practically every read of the writer went to the primary.
@@ -107,6 +113,48 @@ TEST_F(ReadYourWritesTest, WriterSeesItsRowsExtendedProtocol) {
   }
   EXPECT_EQ(missing, 0) << "extended-protocol reads that did not see the row just inserted";
 }
+
+// How the floor scales with read_your_writes (consistency = "session"): "client" (default) — another
+// connection of the same user is not held back by the writer's floor and keeps reading the (500ms late)
+// replica; "user" — every connection of the same (database, user) shares the floor, so a read on another
+// connection right after the write sees the row, and goes to the primary until the replica caught up.
+class ReadYourWritesScopeTest : public ReadYourWritesTest, public ::testing::WithParamInterface<std::string> {
+ protected:
+  std::string routing_keys() const override {
+    return "consistency = \"session\"\nread_your_writes = \"" + GetParam() + "\"\n";
+  }
+};
+
+TEST_P(ReadYourWritesScopeTest, AnotherConnectionOfTheSameUser) {
+  Pg writer(proxy_->spec());
+  Pg reader(proxy_->spec());
+  ASSERT_TRUE(writer.ok()) << writer.error();
+  ASSERT_TRUE(reader.ok()) << reader.error();
+  ASSERT_TRUE(wait_node(reader, "replica", Millis(15000))) << node_of(reader);
+  constexpr int kReads = 100;
+  int missing = 0, on_replica = 0;
+  for (int i = 1; i <= kReads; ++i) {
+    std::string id = std::to_string(i);
+    writer.must("INSERT INTO pgs_routing_ryw VALUES (" + id + ")");
+    PgResult r = reader.exec("SELECT count(*), pg_is_in_recovery() FROM pgs_routing_ryw WHERE id = " + id);
+    ASSERT_TRUE(r.ok()) << "try " << i << ": " << r.error();
+    if (r.value(0, 0) != "1") ++missing;
+    if (r.value(0, 1) == "t") ++on_replica;
+  }
+  RecordProperty("reader_reads_on_replica", on_replica);
+  RecordProperty("reader_missing_rows", missing);
+  if (GetParam() == "user") {
+    EXPECT_EQ(missing, 0) << "user-wide floor: another connection of the writer's user missed rows";
+    EXPECT_EQ(wait_decisions(*proxy_, {{"primary", "lsn_floor", static_cast<double>(kReads - on_replica)}},
+                             Millis(10000)),
+              "");
+  } else {
+    EXPECT_EQ(on_replica, kReads) << "per-client floor: another connection was held back by the writer's writes";
+    EXPECT_GT(missing, kReads / 2) << "with a 500ms apply delay the other connection should miss most rows";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Scope, ReadYourWritesScopeTest, ::testing::Values("client", "user"));
 
 // Control: with consistency = "eventual" the same pattern reads from the 500ms-late replica and misses
 // rows — so the delay is real and the session-mode tests above can fail.

@@ -34,6 +34,9 @@ TEST_F(ReplicaLagTest, ReadsLeaveALaggingReplicaAndReturn) {
   Pg pg(proxy_->spec());
   ASSERT_TRUE(pg.ok()) << pg.error();
   ASSERT_TRUE(wait_node(pg, "replica", Millis(15000))) << node_of(pg);
+  // Reads before the monitor's first verdict count as no_replica; once the replica read shows, those are in.
+  ASSERT_EQ(wait_decisions(*proxy_, {{"replica", "read_only", 1}}, Millis(10000)), "");
+  double no_replica_before = routing_decisions(*proxy_, "primary", "no_replica");
 
   PrivateReplica& replica = private_replica();
   replica.pause_replay();
@@ -45,6 +48,11 @@ TEST_F(ReplicaLagTest, ReadsLeaveALaggingReplicaAndReturn) {
   su.must("SELECT pg_logical_emit_message(false, 'pgs-routing-test', repeat('x', 1048576))");
   EXPECT_TRUE(wait_node(pg, "primary", Millis(10000)))
       << "reads still go to a replica 1MB behind with max_replica_lag_bytes = 64kB: " << node_of(pg);
+  // Counted as lagging, not as a replica that is down.
+  double lagging = routing_decisions(*proxy_, "primary", "replica_lagging");
+  EXPECT_EQ(node_of(pg), "primary");
+  EXPECT_EQ(wait_decisions(*proxy_, {{"primary", "replica_lagging", lagging + 1}}, Millis(10000)), "");
+  EXPECT_EQ(routing_decisions(*proxy_, "primary", "no_replica"), no_replica_before) << "a lagging replica counted as down";
 
   replica.resume_replay();
   paused_ = false;

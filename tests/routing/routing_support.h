@@ -13,6 +13,7 @@ namespace pgs::it::routing {
 struct ReplicaEntry {
   std::string name;
   uint16_t port = 0;
+  int weight = 1;  // [[replicas]] weight (load_balance = "weighted")
 };
 
 // ProxyOptions with `replicas` as [[replicas]] and a [routing] table: the dev monitor login, a fast
@@ -30,5 +31,17 @@ bool wait_node(Pg& pg, const std::string& want, Millis deadline,
 // Sum of pg_stat_statements.calls on the node at `port` (superuser) for statements whose text
 // contains `needle`.
 long statement_calls(uint16_t port, const std::string& needle);
+
+// pgsidecar_routing_decisions_total{target, reason} from the proxy's /metrics (0 when the series is
+// absent: the proxy writes only counters that moved; -1 when /metrics cannot be read).
+double routing_decisions(const Proxy& proxy, const std::string& target, const std::string& reason);
+
+// Waits (deadline) until every listed routing_decisions counter is at least `want`; workers publish their
+// counters about once a second. Returns "" when reached, else the counters seen last ("t/r=N want M").
+struct DecisionCount {
+  std::string target, reason;
+  double want = 0;
+};
+std::string wait_decisions(const Proxy& proxy, const std::vector<DecisionCount>& wanted, Millis deadline);
 
 }  // namespace pgs::it::routing
