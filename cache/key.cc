@@ -81,6 +81,19 @@ CacheKey make_key(const KeyInput& in) {
 RedisNames::RedisNames(std::string_view prefix)
     : base(std::string(prefix) + "pgsc:v1:"), generations(base + "gens"), channel(base + "gen") {}
 
-std::string RedisNames::result_key(const CacheKey& key) const { return base + key.hex(); }
+std::string RedisNames::result_key(const CacheKey& key, std::string_view class_name) const {
+  std::string out;
+  out.reserve(base.size() + 2 + class_name.size() + 1 + 32);
+  out.append(base).append("r:").append(class_name).push_back(':');
+  out.append(key.hex());
+  return out;
+}
+
+std::string_view RedisNames::class_of(std::string_view key) const {
+  constexpr size_t kTail = 1 + 32;  // ":" and the hex digits
+  if (key.size() < base.size() + 2 + 1 + kTail || key.substr(0, base.size()) != base) return {};
+  if (key.substr(base.size(), 2) != "r:" || key[key.size() - kTail] != ':') return {};
+  return key.substr(base.size() + 2, key.size() - kTail - base.size() - 2);
+}
 
 }  // namespace pgs::cache

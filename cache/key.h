@@ -68,7 +68,10 @@ CacheKey make_key(const KeyInput& in);
 // [cache].key_prefix (lets several fleets share one Redis; tests use a per-run prefix).
 struct RedisNames {
   explicit RedisNames(std::string_view prefix = {});
-  std::string result_key(const CacheKey& key) const;  // <ns><32 hex>
+  // <ns>r:<class>:<32 hex>: the class in the name lets an eviction be counted against it.
+  std::string result_key(const CacheKey& key, std::string_view class_name) const;
+  // The class named in a result key of this namespace; "" when `key` is not one.
+  std::string_view class_of(std::string_view key) const;
   std::string base;         // <prefix>pgsc:v1:
   std::string generations;  // <ns>gens     hash: table -> generation
   std::string channel;      // <ns>gen      pub/sub: "table generation"

@@ -9,7 +9,7 @@ Lookup make_lookup(const CacheDecision& decision, KeyInput base, const RedisName
   base.generations = {};
   Lookup out;
   out.slot = make_key(base);
-  out.redis_key = names.result_key(out.slot);
+  out.redis_key = names.result_key(out.slot, decision.class_name);
   out.generations.reserve(decision.tables.size() + 1);
   out.generations = decision.tables;
   out.generations.emplace_back(kAllTables);

@@ -85,6 +85,7 @@ struct CacheClassStats {
   uint64_t stores = 0;          // misses whose result was sent to Redis
   uint64_t not_stored = 0;      // misses whose result could not be stored (error, notice, too large...)
   uint64_t invalidations = 0;   // generation bumps of this class's tables
+  uint64_t evictions = 0;       // entries Redis evicted (maxmemory), counted by worker 0 only
 };
 
 struct CacheStats {

@@ -430,6 +430,7 @@ void Worker::publish_stats(bool with_rows) {
     st.cache.workers_ready = st.cache.workers_enabled != 0 && result_cache_->ready() ? 1 : 0;
     st.cache.redis_errors = store.get_errors + store.store_errors + store.refused + sync.bump_failures +
                             sync.resync_failures;
+    for (const auto& [cls, n] : sync.evictions) st.cache.classes[cls].evictions = n;
   }
   std::lock_guard<std::mutex> lock(stats_mutex_);
   if (!with_rows) {  // keep the last rows; they are refreshed once a second
@@ -478,7 +479,8 @@ void Worker::maybe_finish_shutdown() {
 
 void Worker::start_result_cache() {
   const conf::CacheConfig& c = snapshot_->config->cache;
-  result_cache_ = std::make_unique<cache::redis::WorkerCache>(&loop_, c);  // waits: at most 1 s each
+  // Waits: at most 1 s each (Inflight defaults). Worker 0 counts Redis's evictions for the process.
+  result_cache_ = std::make_unique<cache::redis::WorkerCache>(&loop_, c, cache::Inflight::Options{}, index_ == 0);
   result_cache_->start();
 }
 

@@ -17,7 +17,8 @@ redis_up() {
   log "starting redis on 127.0.0.1:$REDIS_PORT (log $LOG_DIR/redis.log)"
   redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes \
     --dir "$DEV_DIR/redis" --pidfile "$REDIS_PIDFILE" --logfile "$LOG_DIR/redis.log" \
-    --save '' --appendonly no --maxclients 10000 --maxmemory 256mb --maxmemory-policy volatile-lru ||
+    --save '' --appendonly no --maxclients 10000 --maxmemory 256mb --maxmemory-policy volatile-lru \
+    --notify-keyspace-events Ee ||
     die "redis-server failed to start; see $LOG_DIR/redis.log"
   wait_until "$WAIT_REDIS" "redis on :$REDIS_PORT" redis_ready ||
     die "redis does not answer PING on :$REDIS_PORT; see $LOG_DIR/redis.log"

@@ -8,6 +8,9 @@
 namespace pgs::cache::redis {
 namespace {
 
+// Keyspace notifications of evicted keys in database 0 (the one every connection here uses).
+constexpr std::string_view kEvictedChannel = "__keyevent@0__:evicted";
+
 // KEYS[1] = generations hash, KEYS[2] = channel; ARGV = tables. Returns the new generations.
 constexpr std::string_view kBumpScript = R"lua(
 local t = redis.call('TIME')
@@ -40,9 +43,10 @@ std::optional<uint64_t> to_u64(std::string_view s) {
 
 }  // namespace
 
-GenerationSync::GenerationSync(uv_loop_t* loop, ConnOptions options, RedisNames names, GenerationMap& map)
+GenerationSync::GenerationSync(uv_loop_t* loop, ConnOptions options, RedisNames names, GenerationMap& map,
+                               bool count_evictions)
     : map_(map), names_(std::move(names)), sub_(loop, options), cmd_(loop, options),
-      retry_timer_(loop, [this] { retry_failed(); }) {
+      retry_timer_(loop, [this] { retry_failed(); }), count_evictions_(count_evictions) {
   sub_.on_connect = [this] { on_sub_connect(); };
   sub_.on_disconnect = [this] {
     subscribed_ = false;
@@ -62,13 +66,31 @@ void GenerationSync::start() {
 void GenerationSync::on_sub_connect() {
   subscribed_ = false;
   loaded_ = false;
-  if (!sub_.subscribe(names_.channel, [this](const redisReply* r) { on_push(r); })) sub_.drop();
+  if (!sub_.subscribe(names_.channel, [this](const redisReply* r) { on_push(r); })) {
+    sub_.drop();
+    return;
+  }
+  if (count_evictions_ && !sub_.subscribe(kEvictedChannel, [this](const redisReply* r) { on_push(r); })) sub_.drop();
 }
 
-// ["subscribe", channel, n] confirms; ["message", channel, payload] announces one bump.
+// ["subscribe", channel, n] confirms; ["message", channel, payload] announces one bump (or, on the
+// eviction channel, names an evicted key).
 void GenerationSync::on_push(const redisReply* r) {
-  if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || !is_text(r->element[0])) return;
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || !is_text(r->element[0]) || !is_text(r->element[1])) return;
   std::string_view kind = text(r->element[0]);
+  std::string_view channel = text(r->element[1]);
+  if (channel == kEvictedChannel) {
+    if (kind != "message" || !is_text(r->element[2])) return;
+    std::string_view cls = names_.class_of(text(r->element[2]));
+    if (cls.empty()) return;  // not one of our result keys
+    constexpr size_t kMaxClasses = 256;  // other fleets' names could be anything: stay bounded
+    auto it = stats_.evictions.find(cls);
+    if (it == stats_.evictions.end()) {
+      it = stats_.evictions.emplace(stats_.evictions.size() < kMaxClasses ? std::string(cls) : "other", 0).first;
+    }
+    ++it->second;
+    return;
+  }
   if (kind == "subscribe") {
     subscribed_ = true;
     load_all();

@@ -21,6 +21,7 @@
 #include <uv.h>
 
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -39,11 +40,17 @@ struct SyncStats {
   uint64_t resync_failures = 0;
   uint64_t bumps = 0;          // tables bumped and confirmed by Redis
   uint64_t bump_failures = 0;  // bump() calls that failed (retried later)
+  // Result entries Redis evicted (maxmemory), by the class in their key: counted from keyspace
+  // notifications (Redis needs notify-keyspace-events with "Ee"), when count_evictions is on.
+  std::map<std::string, uint64_t, std::less<>> evictions;
 };
 
 class GenerationSync {
  public:
-  GenerationSync(uv_loop_t* loop, ConnOptions options, RedisNames names, GenerationMap& map);
+  // `count_evictions`: also subscribe to Redis's eviction events (one sidecar worker should: every
+  // subscriber sees every eviction of the shared Redis).
+  GenerationSync(uv_loop_t* loop, ConnOptions options, RedisNames names, GenerationMap& map,
+                 bool count_evictions = false);
   void start();
 
   bool synced() const { return subscribed_ && loaded_ && retry_.empty(); }
@@ -73,6 +80,7 @@ class GenerationSync {
   bool subscribed_ = false;
   bool loaded_ = false;
   bool loading_ = false;
+  bool count_evictions_ = false;
   std::set<std::string> retry_;  // tables whose bump failed, to send again
   SyncStats stats_;
 };

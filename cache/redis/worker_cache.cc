@@ -10,11 +10,12 @@ ConnOptions conn_options(const conf::CacheConfig& config) {
   return o;
 }
 
-WorkerCache::WorkerCache(uv_loop_t* loop, const conf::CacheConfig& config, Inflight::Options inflight)
+WorkerCache::WorkerCache(uv_loop_t* loop, const conf::CacheConfig& config, Inflight::Options inflight,
+                         bool count_evictions)
     : names_(config.key_prefix),
       inflight_(inflight),
       store_(loop, conn_options(config)),
-      sync_(loop, conn_options(config), names_, generations_) {}
+      sync_(loop, conn_options(config), names_, generations_, count_evictions) {}
 
 void WorkerCache::start() {
   store_.start();

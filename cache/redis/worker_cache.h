@@ -21,7 +21,9 @@ ConnOptions conn_options(const conf::CacheConfig& config);
 
 class WorkerCache {
  public:
-  WorkerCache(uv_loop_t* loop, const conf::CacheConfig& config, Inflight::Options inflight = {});
+  // `count_evictions`: this worker counts Redis's evictions of result entries (one worker should).
+  WorkerCache(uv_loop_t* loop, const conf::CacheConfig& config, Inflight::Options inflight = {},
+              bool count_evictions = false);
   void start();  // connects (and keeps reconnecting); nothing is served until ready()
 
   // SessionFacts::generations_synced: the generation map is current (else bypass the cache).

@@ -99,6 +99,7 @@ void result_cache(Builder& b, const CacheStats& c) {
     b.counter(MetricId::cache_stores_total, {name, "stored"}, k.stores);
     b.counter(MetricId::cache_stores_total, {name, "skipped"}, k.not_stored);
     b.counter(MetricId::cache_invalidations_total, {name}, k.invalidations);
+    b.counter(MetricId::cache_evictions_total, {name}, k.evictions);
   }
   for (size_t r = 0; r < c.bypass.size(); ++r) {
     if (c.bypass[r] != 0) b.counter(MetricId::cache_bypass_total, {cache::kBypassReasonNames[r]}, c.bypass[r]);

@@ -187,7 +187,9 @@ Table show_replicas(const conf::Config& config, const monitor::HealthSnapshot* h
 // ("(bypass: reason)", "(redis errors)", ...) with only `count` set.
 Table show_cache(const WorkerStats& all) {
   const CacheStats& c = all.cache;
-  Table t{{"class", "hits", "misses", "hit_ratio", "stores", "skipped", "invalidations", "count"}, {}, ""};
+  Table t{{"class", "hits", "misses", "hit_ratio", "stores", "skipped", "invalidations", "evictions", "count"},
+          {},
+          ""};
   if (c.workers_enabled == 0) {
     t.notice = "pgsidecar: the result cache is off ([cache] enabled = false)";
     return t;
@@ -202,11 +204,11 @@ Table show_cache(const WorkerStats& all) {
     char ratio[32];
     std::snprintf(ratio, sizeof ratio, "%.3f", lookups == 0 ? 0.0 : static_cast<double>(k.hits) / lookups);
     t.rows.push_back({name, u(k.hits), u(k.misses), std::string(ratio), u(k.stores), u(k.not_stored),
-                      u(k.invalidations), std::nullopt});
+                      u(k.invalidations), u(k.evictions), std::nullopt});
   }
   auto total = [&](std::string label, uint64_t n) {
     t.rows.push_back({std::move(label), std::nullopt, std::nullopt, std::nullopt, std::nullopt, std::nullopt,
-                      std::nullopt, u(n)});
+                      std::nullopt, std::nullopt, u(n)});
   };
   for (size_t r = 0; r < c.bypass.size(); ++r) {
     if (c.bypass[r] != 0) total("(bypass: " + std::string(cache::kBypassReasonNames[r]) + ")", c.bypass[r]);

@@ -54,6 +54,9 @@
   X(cache_stores_total, counter, none, "pgsidecar_cache_stores_total",                                  \
     "Cache misses whose result was sent to Redis (stored) or could not be kept (skipped), by class.",   \
     ("class", "result"), ())                                                                            \
+  X(cache_evictions_total, counter, none, "pgsidecar_cache_evictions_total",                            \
+    "Cached results Redis evicted under maxmemory, by class (needs notify-keyspace-events Ee).",        \
+    ("class"), ())                                                                                      \
   X(cache_waits_total, counter, none, "pgsidecar_cache_waits_total",                                    \
     "Misses that waited for an identical query in flight, by outcome (served, fell_through).",          \
     ("result"), ())                                                                                     \

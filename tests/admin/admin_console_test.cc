@@ -235,8 +235,8 @@ TEST_F(Fixture, ShowCacheRowsPerClassThenTotals) {
   EXPECT_EQ(*rows[0][6], "2");
   bool bypass = false, redis = false;
   for (const auto& row : rows) {
-    if (*row[0] == "(bypass: volatile_function)") bypass = *row[7] == "5";
-    if (*row[0] == "(redis errors)") redis = *row[7] == "7";
+    if (*row[0] == "(bypass: volatile_function)") bypass = *row[8] == "5";
+    if (*row[0] == "(redis errors)") redis = *row[8] == "7";
   }
   EXPECT_TRUE(bypass);
   EXPECT_TRUE(redis);

@@ -86,7 +86,11 @@ TEST(CacheKey, HexAndRedisNames) {
   CacheKey k{0x0123456789abcdefull, 0xfedcba9876543210ull};
   EXPECT_EQ(k.hex(), "0123456789abcdeffedcba9876543210");
   RedisNames names("t1:");
-  EXPECT_EQ(names.result_key(k), "t1:pgsc:v1:0123456789abcdeffedcba9876543210");
+  EXPECT_EQ(names.result_key(k, "workspace"), "t1:pgsc:v1:r:workspace:0123456789abcdeffedcba9876543210");
+  EXPECT_EQ(names.class_of(names.result_key(k, "workspace")), "workspace");
+  EXPECT_EQ(names.class_of("t1:pgsc:v1:gens"), "");
+  EXPECT_EQ(names.class_of("t2:pgsc:v1:r:workspace:0123456789abcdeffedcba9876543210"), "") << "another prefix";
+  EXPECT_EQ(names.class_of("t1:pgsc:v1:r:workspace:0123"), "");
   EXPECT_EQ(names.generations, "t1:pgsc:v1:gens");
   EXPECT_EQ(names.channel, "t1:pgsc:v1:gen");
   EXPECT_EQ(RedisNames().channel, "pgsc:v1:gen");
@@ -110,7 +114,7 @@ TEST(CacheLookup, SlotIgnoresGenerationsFingerprintFollowsThem) {
   base.statement = "SELECT 1 FROM core.users, core.workspaces";
   RedisNames names("p:");
   Lookup first = make_lookup(d, base, names);
-  EXPECT_EQ(first.redis_key, "p:pgsc:v1:" + first.slot.hex());
+  EXPECT_EQ(first.redis_key, "p:pgsc:v1:r:user_profile:" + first.slot.hex());
   EXPECT_EQ(first.generations, (std::vector<std::string>{"core.users", "core.workspaces", "*"}));
   std::vector<TableGeneration> some = {{"core.users", 5}};
   base.generations = some;

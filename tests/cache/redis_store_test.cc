@@ -48,7 +48,7 @@ class RedisStoreTest : public ::testing::Test {
 };
 
 TEST_F(RedisStoreTest, SetThenGetReturnsTheSameBytes) {
-  std::string key = RedisNames(prefix_).result_key(CacheKey{1, 2});
+  std::string key = RedisNames(prefix_).result_key(CacheKey{1, 2}, "test");
   std::string value("PGSC\0\1binary\xff\x00 value", 20);
   ASSERT_TRUE(store_->set(key, value, 60s));
   ASSERT_TRUE(loop_.run_until([&] { return store_->stats().stores == 1; }, 5s));

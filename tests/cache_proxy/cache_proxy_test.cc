@@ -394,6 +394,33 @@ TEST_F(CacheProxyTest, RedisFullIsAMissNeverAnError) {
   EXPECT_EQ(c.exec(select_sql(2)).value(0, 1), "full");
 }
 
+// Entries Redis evicts under maxmemory (volatile-lru: only entries, never the generations hash) are
+// counted per class from its keyspace notifications; every query still succeeds.
+TEST_F(CacheProxyTest, EvictionsAreCountedPerClass) {
+  pgs::cache::testing::PrivateRedis redis;
+  ASSERT_TRUE(redis.running());
+  pgs::cache::testing::SyncRedis admin(pgs::cache::testing::kDevRedisHost, redis.port());
+  admin.run({"CONFIG", "SET", "notify-keyspace-events", "Ee"});
+  std::string info = admin.run({"INFO", "memory"});
+  size_t at = info.find("used_memory:");
+  ASSERT_NE(at, std::string::npos) << info;
+  long used = std::stol(info.substr(at + 12));
+  admin.run({"CONFIG", "SET", "maxmemory-policy", "volatile-lru"});
+  admin.run({"CONFIG", "SET", "maxmemory", std::to_string(used + 512 * 1024)});
+  Proxy& p = start_proxy(cache_options(redis.port(), prefix_, {"t:1m:public." + table_}));
+  ASSERT_TRUE(wait_until([&] { return metric(p, "pgsidecar_cache_ready", "") == 1; }, Millis(5000)));
+  Pg{ConnSpec{}}.must("INSERT INTO public." + table_ + " SELECT g, repeat('x', 2000) FROM generate_series(11, 1000) g");
+  Pg c{p.spec()};
+  for (int id = 11; id <= 1000; ++id) ASSERT_EQ(c.exec(select_sql(id)).rows(), 1);
+  EXPECT_TRUE(wait_metric(p, "pgsidecar_cache_evictions_total", "class=\"t\"", 1))
+      << "about 2 MB of entries under a 512 kB budget";
+  Pg admin_console{p.spec(kAdminUser, kAdminPassword, "pgsidecar")};
+  PgResult show = admin_console.exec("SHOW CACHE");
+  ASSERT_TRUE(show.ok()) << show.error();
+  EXPECT_EQ(show.value(0, 0), "t");
+  EXPECT_GT(std::stol(show.value(0, 7)), 0) << "SHOW CACHE evictions";
+}
+
 // Redis stopped (SIGSTOP: slow), then killed and restarted during a pgbench run on cached reads: no
 // transaction fails; errors are counted; hits resume once Redis is back.
 TEST_F(CacheProxyTest, RedisTroubleDuringPgbenchCostsNoTransaction) {
