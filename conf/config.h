@@ -94,7 +94,7 @@ struct RoutingConfig {
   // Functions (lowercase, optionally schema-qualified "schema.fn") that the classifier may treat as
   // read-only in addition to its built-in list of immutable/stable catalog functions.
   std::vector<std::string> replica_safe_functions;
-  Millis health_check_interval{1000};      // replica health + lag probe period (> 0)
+  Millis health_check_interval{100};       // replica health + lag probe period (> 0)
   uint32_t max_parse_bytes = 64u << 10;    // statements longer than this skip parsing and go to the primary
   int classifier_cache_entries = 10000;    // memoised classifications per worker; 0 = no memo
   // Read-your-writes floor scope (consistency = "session"): "client" — each client connection's own

@@ -14,7 +14,10 @@ namespace pgs::monitor {
 MonitorNode node_from_endpoint(const conf::ServerEndpoint& endpoint);
 
 // interval, max_lag and max_lag_bytes from [routing]; the monitor login from the caller (the config
-// has no monitor user yet). check_timeout = min(1 s, interval), so rounds do not pile up.
+// has no monitor user yet). check_timeout = the interval within [kMinCheckTimeout, 1 s]: a slow node
+// cannot stretch a round much, yet a short interval (fresh replay positions for read-your-writes)
+// still leaves a (re)connect with SCRAM time to finish — at 10 ms every check timed out.
+inline constexpr Millis kMinCheckTimeout{250};
 MonitorOptions options_from_routing(const conf::RoutingConfig& routing, std::string user, std::string password,
                                     std::string dbname);
 

@@ -93,7 +93,8 @@ TEST(ShippedConfig, DiffersFromDefaultsOnlyInDevValues) {
     if (it != defaults.end() && it->second != v) differing.push_back(k);
   }
   const std::vector<std::string> dev_values{"primary.port",           "databases[0].name",
-                                            "databases[0].server_dbname", "routing.read_your_writes",
+                                            "databases[0].server_dbname", "routing.health_check_interval",
+                                            "routing.read_your_writes",
                                             "routing.monitor_user",
                                             "routing.monitor_password",   "routing.monitor_dbname",
                                             "cache.enabled",              "cache.redis_port"};
@@ -161,7 +162,7 @@ TEST(Defaults, EveryField) {
   EXPECT_EQ(r.max_replica_lag_bytes, 16u << 20);
   EXPECT_EQ(r.load_balance, LoadBalance::least_outstanding);
   EXPECT_TRUE(r.replica_safe_functions.empty());
-  EXPECT_EQ(r.health_check_interval, 1s);
+  EXPECT_EQ(r.health_check_interval, 100ms);
   EXPECT_EQ(r.max_parse_bytes, 64u << 10);
   EXPECT_EQ(r.classifier_cache_entries, 10000);
   const CacheConfig& k = c->cache;

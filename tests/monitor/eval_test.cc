@@ -333,7 +333,13 @@ TEST(Adapters, FromConfig) {
   EXPECT_EQ(o.check_timeout, Millis{250});
   EXPECT_EQ(o.max_lag, Millis{3000});
   EXPECT_EQ(o.max_lag_bytes, 4096u);
-  EXPECT_EQ(options_from_routing(conf::RoutingConfig{}, "u", "p", "d").check_timeout, Millis{1000});
+  EXPECT_EQ(options_from_routing(conf::RoutingConfig{}, "u", "p", "d").check_timeout, kMinCheckTimeout)
+      << "the default 100 ms interval";
+  routing.health_check_interval = Millis{5000};
+  EXPECT_EQ(options_from_routing(routing, "u", "p", "d").check_timeout, Millis{1000}) << "at most 1 s";
+  routing.health_check_interval = Millis{10};
+  EXPECT_EQ(options_from_routing(routing, "u", "p", "d").check_timeout, kMinCheckTimeout)
+      << "a 10 ms interval still gives a check time to log in";
   MonitorNode n = node_from_endpoint({"replica1", "10.0.0.2", 5433, -4});
   EXPECT_EQ(n.name, "replica1");
   EXPECT_EQ(n.host, "10.0.0.2");
