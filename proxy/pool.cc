@@ -221,6 +221,7 @@ PoolStats Pool::stats(Clock::time_point now) const {
   PoolStats st;
   st.database = database_;
   st.user = user_;
+  st.node = target().name;
   st.pool_mode = settings_.pool_mode == conf::PoolMode::session ? "session" : "transaction";
   st.size_limit = size_limit_;
   st.cl_waiting = static_cast<int>(waiting_.size());

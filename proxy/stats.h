@@ -39,6 +39,7 @@ struct Histogram {
 struct PoolStats {
   std::string database;
   std::string user;
+  std::string node;  // "primary" or the replica's name: the servers this pool connects to
   std::string pool_mode;
   int size_limit = 0;       // this worker's share of pool_size
   int cl_active = 0;        // clients bound to a server

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <tuple>
 
 namespace pgs::proxy::admin {
 
@@ -58,14 +59,16 @@ void merge_totals(WorkerStats& into, const WorkerStats& w) {
 WorkerStats aggregate(const std::vector<WorkerStats>& workers) {
   WorkerStats out;
   out.worker = -1;
-  std::map<std::pair<std::string, std::string>, PoolStats> pools;
+  // One row per (database, user, node): a replica's pool is not the primary's.
+  std::map<std::tuple<std::string, std::string, std::string>, PoolStats> pools;
   for (const WorkerStats& w : workers) {
     merge_totals(out, w);
     for (const PoolStats& p : w.pools) {
-      auto [it, fresh] = pools.try_emplace({p.database, p.user});
+      auto [it, fresh] = pools.try_emplace({p.database, p.user, p.node});
       if (fresh) {
         it->second.database = p.database;
         it->second.user = p.user;
+        it->second.node = p.node;
         it->second.pool_mode = p.pool_mode;
       }
       merge_pool(it->second, p);

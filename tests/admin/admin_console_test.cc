@@ -83,6 +83,7 @@ WorkerStats worker(int index, int xacts, double maxwait) {
   PoolStats p;
   p.database = "flopods";
   p.user = "flopods";
+  p.node = "primary";
   p.pool_mode = "transaction";
   p.size_limit = 5;
   p.cl_active = 1;
@@ -142,7 +143,7 @@ TEST_F(Fixture, ShowPoolsAggregatesWorkersWithPgBouncerColumns) {
   ASSERT_FALSE(r.error) << r.error_message;
   ASSERT_EQ(r.columns.size(), 1u);
   std::vector<std::string> want = {"database", "user", "cl_active", "cl_waiting", "cl_idle", "sv_active", "sv_idle",
-                                   "sv_used", "sv_login", "maxwait", "maxwait_us", "pool_mode", "pool_size"};
+                                   "sv_used", "sv_login", "maxwait", "maxwait_us", "pool_mode", "pool_size", "node"};
   EXPECT_EQ(r.columns[0], want);
   ASSERT_EQ(r.rows[0].size(), 1u);
   auto& row = r.rows[0][0];
@@ -155,7 +156,27 @@ TEST_F(Fixture, ShowPoolsAggregatesWorkersWithPgBouncerColumns) {
   EXPECT_EQ(*row[10], "250000");
   EXPECT_EQ(*row[11], "transaction");
   EXPECT_EQ(*row[12], "10");
+  EXPECT_EQ(*row[13], "primary");
   EXPECT_EQ(r.tags, std::vector<std::string>{"SHOW"});
+}
+
+// A replica's pool of the same (database, user) is its own row: its saturation is not hidden.
+TEST_F(Fixture, ShowPoolsKeepsReplicaPoolsApart) {
+  hooks.stats = [] {
+    WorkerStats a = worker(0, 3, 0.5);
+    PoolStats replica = a.pools[0];
+    replica.node = "replica1";
+    replica.cl_waiting = 7;
+    a.pools.push_back(replica);
+    return std::vector<WorkerStats>{a, worker(1, 4, 1.25)};
+  };
+  Reply r = decode(execute("SHOW POOLS", hooks));
+  ASSERT_FALSE(r.error) << r.error_message;
+  ASSERT_EQ(r.rows[0].size(), 2u);
+  EXPECT_EQ(*r.rows[0][0][13], "primary");
+  EXPECT_EQ(*r.rows[0][0][3], "4") << "the primary pools of both workers";
+  EXPECT_EQ(*r.rows[0][1][13], "replica1");
+  EXPECT_EQ(*r.rows[0][1][3], "7");
 }
 
 TEST_F(Fixture, ShowStatsHasPerDatabaseAndTotalRows) {
