@@ -27,8 +27,11 @@ std::string_view target_name(Target t);
 
 // Fixed-bucket latency histogram in seconds (Prometheus-style cumulative on rendering).
 struct Histogram {
-  static constexpr std::array<double, 14> kBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                     0.1,    0.25,  0.5,    1,     2.5,   5,     10};
+  // The union of the exported bucket bounds (proxy/obs/metrics_table.h: latency and wait buckets), so
+  // that every exported cumulative count is exact (tests/admin checks the table against this list).
+  static constexpr std::array<double, 20> kBounds = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                     0.01,    0.025,  0.05,    0.1,    0.25,  0.5,    1,
+                                                     2.5,     5,      10,      30,     60,    120};
   std::array<uint64_t, kBounds.size() + 1> buckets{};  // last = +Inf; not cumulative here
   double sum = 0;
   uint64_t count = 0;

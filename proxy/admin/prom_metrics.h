@@ -1,10 +1,9 @@
 // /metrics from the proxy's aggregated WorkerStats, rendered through pgs_obs's metric table and
 // exposition (one source of names, help and types).
 //
-// Histograms: the proxy's Histogram (proxy/stats.h) has its own bounds; each of its buckets is
-// counted under the smallest table bound >= its own upper bound (the +Inf bucket under +Inf). So
-// every exported cumulative count is a true count of observations <= that bound, exact at bounds
-// both sets share (all of Histogram::kBounds for the latency metrics) and a lower bound elsewhere.
+// Histograms: the proxy's Histogram (proxy/stats.h) has its own bounds, a superset of every table
+// bound it is exported under; each of its buckets is counted under the smallest table bound >= its
+// own upper bound (the +Inf bucket under +Inf), so every exported cumulative count is exact.
 #pragma once
 
 #include <cstdint>

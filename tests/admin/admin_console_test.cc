@@ -11,6 +11,7 @@
 #include "protocol/frame.h"
 #include "proxy/admin/admin_console.h"
 #include "proxy/admin/aggregate.h"
+#include "proxy/obs/metrics.h"
 
 namespace pgs::proxy::admin {
 namespace {
@@ -356,6 +357,22 @@ TEST_F(Fixture, ShowReplicasFromTheHealthMonitor) {
   EXPECT_EQ(*r.rows[0][1][5], "f");
   EXPECT_EQ(*r.rows[0][1][6], "123456");
   EXPECT_EQ(r.rows[0][1][7]->substr(0, 3), "1.5");
+}
+
+// Every bucket bound a proxy Histogram is exported under is one of its own bounds: the exported
+// cumulative counts are exact (a cache hit of 80 µs is counted at le="0.0001").
+TEST(HistogramBounds, CoverEveryExportedBound) {
+  for (obs::MetricId m : {obs::MetricId::query_duration_seconds, obs::MetricId::transaction_duration_seconds,
+                          obs::MetricId::pool_wait_seconds}) {
+    for (double bound : obs::metric_def(m).buckets.span()) {
+      bool found = false;
+      for (double own : Histogram::kBounds) found = found || own == bound;
+      EXPECT_TRUE(found) << obs::metric_def(m).name << " le=" << bound;
+    }
+  }
+  Histogram h;
+  h.observe(0.00008);
+  EXPECT_EQ(h.buckets[1], 1u) << "80 µs: the 100 µs bucket";
 }
 
 }  // namespace

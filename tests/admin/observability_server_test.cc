@@ -36,7 +36,7 @@ WorkerStats fake(int index) {
   w.servers.push_back(s);
   w.queries_by_target[0] = 100 + index;
   for (int i = 0; i < 10; ++i) w.query_duration[0].observe(0.003);
-  w.transaction_duration[0].observe(20.0);  // above every proxy bound: only in +Inf
+  w.transaction_duration[0].observe(20.0);  // between the 10 s and 30 s bounds
   w.errors_by_class["42"] = 2;
   w.bytes_received = 1000;
   w.bytes_sent = 5000;
@@ -97,10 +97,12 @@ TEST_F(ServerTest, MetricsAggregateWorkers) {
            "pgsidecar_query_duration_seconds_bucket{target=\"primary\",le=\"0.0025\"} 0\n",
            "pgsidecar_query_duration_seconds_bucket{target=\"primary\",le=\"0.005\"} 20\n",
            "pgsidecar_query_duration_seconds_count{target=\"primary\"} 20\n",
-           "pgsidecar_transaction_duration_seconds_bucket{target=\"primary\",le=\"60\"} 0\n",
+           "pgsidecar_transaction_duration_seconds_bucket{target=\"primary\",le=\"10\"} 0\n",
+           "pgsidecar_transaction_duration_seconds_bucket{target=\"primary\",le=\"30\"} 2\n",
            "pgsidecar_transaction_duration_seconds_count{target=\"primary\"} 2\n",
-           // 0.0001 lands in the proxy's first bucket (<= 0.0005), exported at le=0.0005.
-           "pgsidecar_pool_wait_seconds_bucket{pool=\"flopods/flopods\",le=\"0.0001\"} 0\n",
+           // Exact at every exported bound: 0.0001 is counted at le=0.0001 (not only from le=0.0005 on).
+           "pgsidecar_pool_wait_seconds_bucket{pool=\"flopods/flopods\",le=\"5e-05\"} 0\n",
+           "pgsidecar_pool_wait_seconds_bucket{pool=\"flopods/flopods\",le=\"0.0001\"} 2\n",
            "pgsidecar_pool_wait_seconds_bucket{pool=\"flopods/flopods\",le=\"0.0005\"} 2\n",
            "pgsidecar_pool_wait_seconds_bucket{pool=\"flopods/flopods\",le=\"0.5\"} 4\n",
        }) {
