@@ -81,7 +81,6 @@ void ClientConn::process_auth() {
 
 bool ClientConn::handle_password_message(const Frame& f) {
   auto auth_failed = [this] {
-    worker_.counters().login_failures.fetch_add(1, std::memory_order_relaxed);
     fail("28P01", "password authentication failed for user \"" + request_.user + "\"");
     return false;
   };

@@ -71,13 +71,13 @@ void ClientConn::process_session() {
     auto r = protocol::split_frame(rbuf_.data(), proxy_conf.max_message_bytes);
     if (std::holds_alternative<protocol::NeedMore>(r)) break;
     if (auto* bad = std::get_if<protocol::Invalid>(&r)) {
-      worker_.counters().protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      worker_.counters().count_protocol_error(ProtocolError::invalid_message);
       fail("08P01", "invalid message from client: " + std::string(bad->reason));
       return;
     }
     const Frame& f = std::get<Frame>(r);
     if (!pf::is_known_type(f.type)) {
-      worker_.counters().protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      worker_.counters().count_protocol_error(ProtocolError::unsupported_message);
       fail("08P01", std::string("unsupported frontend message type 0x") + "0123456789abcdef"[(f.type >> 4) & 0xf] +
                         "0123456789abcdef"[f.type & 0xf]);
       return;

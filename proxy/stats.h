@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cache/policy.h"
@@ -38,6 +39,31 @@ struct Histogram {
   void observe(double seconds);
   void merge(const Histogram& other);
 };
+
+// Why a login was refused (pgsidecar_login_failures_total{reason}), from the SQLSTATE the client got.
+#define PGS_LOGIN_FAILURES(X)                                                                      \
+  X(password, "password") X(not_allowed, "not_allowed") X(unknown_database, "unknown_database")   \
+  X(too_many_clients, "too_many_clients") X(timeout, "timeout") X(protocol, "protocol")           \
+  X(shutdown, "shutdown") X(other, "other")
+enum class LoginFailure : uint8_t {
+#define PGS_X(e, n) e,
+  PGS_LOGIN_FAILURES(PGS_X)
+#undef PGS_X
+};
+inline constexpr size_t kLoginFailureCount = 0
+#define PGS_X(e, n) +1
+    PGS_LOGIN_FAILURES(PGS_X)
+#undef PGS_X
+    ;
+std::string_view login_failure_name(LoginFailure f);
+// 28P01 password, 28000 not_allowed, 3D000 unknown_database, 53300 too_many_clients, 57P0x shutdown,
+// 08P01 protocol (timeout when the message says client_login_timeout), anything else other.
+LoginFailure login_failure_of(std::string_view sqlstate, std::string_view message);
+
+// Why a connection was closed for a protocol violation (pgsidecar_protocol_errors_total{reason}).
+enum class ProtocolError : uint8_t { invalid_startup, invalid_message, unsupported_message };
+inline constexpr std::array<std::string_view, 3> kProtocolErrorNames = {"invalid_startup", "invalid_message",
+                                                                        "unsupported_message"};
 
 struct PoolStats {
   std::string database;
@@ -113,6 +139,8 @@ struct WorkerStats {
   // Totals since start (copies of WorkerCounters).
   uint64_t clients_accepted = 0, clients_refused = 0, login_failures = 0, protocol_errors = 0;
   uint64_t transactions = 0, queries = 0, server_connects = 0, server_connect_failures = 0;
+  std::array<uint64_t, kLoginFailureCount> login_failures_by{};  // sums to login_failures
+  std::array<uint64_t, kProtocolErrorNames.size()> protocol_errors_by{};  // sums to protocol_errors
   uint64_t cancels_forwarded = 0, session_probes = 0, bytes_received = 0, bytes_sent = 0;
   std::array<int64_t, kPinReasonCount> pinned_clients{};
   std::array<Histogram, kTargetCount> query_duration;

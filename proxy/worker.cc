@@ -406,7 +406,9 @@ void Worker::publish_stats(bool with_rows) {
   st.clients_accepted = rd(counters_.clients_accepted);
   st.clients_refused = rd(counters_.clients_refused);
   st.login_failures = rd(counters_.login_failures);
+  for (size_t i = 0; i < kLoginFailureCount; ++i) st.login_failures_by[i] = rd(counters_.login_failures_by[i]);
   st.protocol_errors = rd(counters_.protocol_errors);
+  for (size_t i = 0; i < st.protocol_errors_by.size(); ++i) st.protocol_errors_by[i] = rd(counters_.protocol_errors_by[i]);
   st.transactions = rd(counters_.transactions);
   st.queries = rd(counters_.queries);
   st.server_connects = rd(counters_.server_connects);

@@ -41,7 +41,13 @@ struct WorkerCounters {
   std::atomic<uint64_t> clients_accepted{0};
   std::atomic<uint64_t> clients_refused{0};
   std::atomic<uint64_t> login_failures{0};
+  std::array<std::atomic<uint64_t>, kLoginFailureCount> login_failures_by{};
   std::atomic<uint64_t> protocol_errors{0};
+  std::array<std::atomic<uint64_t>, kProtocolErrorNames.size()> protocol_errors_by{};
+  void count_protocol_error(ProtocolError e) {
+    protocol_errors.fetch_add(1, std::memory_order_relaxed);
+    protocol_errors_by[static_cast<size_t>(e)].fetch_add(1, std::memory_order_relaxed);
+  }
   std::atomic<uint64_t> transactions{0};
   std::atomic<uint64_t> queries{0};
   std::atomic<uint64_t> server_connects{0};

@@ -30,7 +30,9 @@ void merge_totals(WorkerStats& into, const WorkerStats& w) {
   into.clients_accepted += w.clients_accepted;
   into.clients_refused += w.clients_refused;
   into.login_failures += w.login_failures;
+  for (size_t i = 0; i < into.login_failures_by.size(); ++i) into.login_failures_by[i] += w.login_failures_by[i];
   into.protocol_errors += w.protocol_errors;
+  for (size_t i = 0; i < into.protocol_errors_by.size(); ++i) into.protocol_errors_by[i] += w.protocol_errors_by[i];
   into.transactions += w.transactions;
   into.queries += w.queries;
   into.server_connects += w.server_connects;

@@ -112,9 +112,13 @@ void result_cache(Builder& b, const CacheStats& c) {
 }
 
 void process(Builder& b, const WorkerStats& all, const ProcessFacts& f) {
-  // The workers count failures without a reason yet; one series keeps the name stable.
-  b.counter(MetricId::login_failures_total, {"all"}, all.login_failures);
-  b.counter(MetricId::protocol_errors_total, {"all"}, all.protocol_errors);
+  for (size_t i = 0; i < kLoginFailureCount; ++i) {
+    b.counter(MetricId::login_failures_total, {login_failure_name(static_cast<LoginFailure>(i))},
+              all.login_failures_by[i]);
+  }
+  for (size_t i = 0; i < kProtocolErrorNames.size(); ++i) {
+    b.counter(MetricId::protocol_errors_total, {kProtocolErrorNames[i]}, all.protocol_errors_by[i]);
+  }
   b.counter(MetricId::config_reloads_total, {"ok"}, f.reloads_ok);
   b.counter(MetricId::config_reloads_total, {"error"}, f.reloads_failed);
   b.gauge(MetricId::uptime_seconds, {}, f.uptime_seconds);

@@ -375,5 +375,17 @@ TEST(HistogramBounds, CoverEveryExportedBound) {
   EXPECT_EQ(h.buckets[1], 1u) << "80 µs: the 100 µs bucket";
 }
 
+TEST(LoginFailures, ReasonFromTheSqlstate) {
+  EXPECT_EQ(login_failure_of("28P01", "password authentication failed"), LoginFailure::password);
+  EXPECT_EQ(login_failure_of("28000", "may not use the admin console"), LoginFailure::not_allowed);
+  EXPECT_EQ(login_failure_of("3D000", "database does not exist"), LoginFailure::unknown_database);
+  EXPECT_EQ(login_failure_of("53300", "too many clients"), LoginFailure::too_many_clients);
+  EXPECT_EQ(login_failure_of("08P01", "pgsidecar: client_login_timeout"), LoginFailure::timeout);
+  EXPECT_EQ(login_failure_of("08P01", "invalid startup packet"), LoginFailure::protocol);
+  EXPECT_EQ(login_failure_of("57P01", "terminating"), LoginFailure::shutdown);
+  EXPECT_EQ(login_failure_of("XX000", "?"), LoginFailure::other);
+  EXPECT_EQ(login_failure_name(LoginFailure::unknown_database), "unknown_database");
+}
+
 }  // namespace
 }  // namespace pgs::proxy::admin

@@ -86,6 +86,35 @@ TEST_F(AdminTest, NonAdminUserIsRefused) {
   EXPECT_TRUE(login(a, kAdminUser, kAdminPassword, kAdminDb).ok);
 }
 
+// Refused logins are counted by reason: a wrong password, an unknown database, a non-admin user at
+// the console.
+TEST_F(AdminTest, LoginFailuresAreCountedByReason) {
+  PGS_IT_REQUIRE_PROXY();
+  Proxy& p = start_proxy();
+  auto count = [&](const std::string& reason) {
+    auto m = http_get(p.metrics_port(), "/metrics");
+    std::smatch match;
+    std::regex re("pgsidecar_login_failures_total\\{reason=\"" + reason + "\"\\} ([0-9]+)");
+    return std::regex_search(m.body, match, re) ? std::stol(match[1]) : -1L;
+  };
+  {
+    RawConn c(p.host(), p.port());
+    EXPECT_EQ(login(c, kUser, "wrong", kDatabase).error.value_or(ErrorFields{}).sqlstate(), "28P01");
+  }
+  {
+    RawConn c(p.host(), p.port());
+    EXPECT_EQ(login(c, kUser, kPassword, "no_such_db").error.value_or(ErrorFields{}).sqlstate(), "3D000");
+  }
+  {
+    RawConn c(p.host(), p.port());
+    EXPECT_EQ(login(c, kUser, kPassword, kAdminDb).error.value_or(ErrorFields{}).sqlstate(), "28000");
+  }
+  EXPECT_TRUE(wait_until([&] {
+    return count("password") == 1 && count("unknown_database") == 1 && count("not_allowed") == 1;
+  }, Millis(5000), Millis(50))) << "password " << count("password") << ", unknown_database "
+                                << count("unknown_database") << ", not_allowed " << count("not_allowed");
+}
+
 TEST_F(AdminTest, ReloadAppliesAndABrokenFileIsAnErrorThatKeepsServing) {
   PGS_IT_REQUIRE_PROXY();
   Proxy& p = start_proxy();

@@ -41,6 +41,9 @@ WorkerStats fake(int index) {
   w.bytes_received = 1000;
   w.bytes_sent = 5000;
   w.login_failures = 1;
+  w.login_failures_by[static_cast<size_t>(LoginFailure::password)] = 1;
+  w.protocol_errors = 1;
+  w.protocol_errors_by[static_cast<size_t>(ProtocolError::unsupported_message)] = 1;
   w.pinned_clients[0] = 1;
   return w;
 }
@@ -92,7 +95,10 @@ TEST_F(ServerTest, MetricsAggregateWorkers) {
            "pgsidecar_client_bytes_sent_total 10000\n",
            "pgsidecar_config_reloads_total{result=\"ok\"} 3\n",
            "pgsidecar_config_reloads_total{result=\"error\"} 1\n",
-           "pgsidecar_login_failures_total{reason=\"all\"} 2\n",
+           "pgsidecar_login_failures_total{reason=\"password\"} 2\n",
+           "pgsidecar_login_failures_total{reason=\"unknown_database\"} 0\n",
+           "pgsidecar_protocol_errors_total{reason=\"unsupported_message\"} 2\n",
+           "pgsidecar_protocol_errors_total{reason=\"invalid_startup\"} 0\n",
            "pgsidecar_pinned_clients{reason=\"listen\"} 2\n",
            "pgsidecar_query_duration_seconds_bucket{target=\"primary\",le=\"0.0025\"} 0\n",
            "pgsidecar_query_duration_seconds_bucket{target=\"primary\",le=\"0.005\"} 20\n",
