@@ -144,6 +144,7 @@ ClientConn::CacheAttempt ClientConn::try_cache() {
 void ClientConn::on_cache_lookup(uint64_t seq, cache::GetStatus status, std::vector<uint64_t> gens, std::string value) {
   if (cache_step_ != CacheStep::lookup || seq != cache_seq_ || closing()) return;
   cache_step_ = CacheStep::none;
+  if (!reading()) start_reading();
   auto& stats = worker_.hot().cache;
   auto& cls = stats.classes[cache_lookup_.class_name];
   const conf::Config& config = *worker_.snapshot().config;
@@ -190,6 +191,7 @@ void ClientConn::on_cache_lookup(uint64_t seq, cache::GetStatus status, std::vec
 void ClientConn::on_cache_wait_over(const std::string* messages) {
   if (cache_step_ != CacheStep::waiting || closing()) return;
   cache_step_ = CacheStep::none;
+  if (!reading()) start_reading();
   auto& stats = worker_.hot().cache;
   if (messages != nullptr && serve_from_cache(*messages)) {
     cache_checked_ = false;
@@ -377,6 +379,7 @@ void ClientConn::on_bump_done() {
   // carries on by itself; a later one resumes the client's input, which waited (process_session).
   if (bumping_now_ || closing()) return;
   flush();
+  if (!reading()) start_reading();
   if (rbuf_.size() > 0 && (state_ == State::idle || state_ == State::active)) process_session();
 }
 

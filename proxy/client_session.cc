@@ -65,7 +65,10 @@ void ClientConn::process_session() {
   }
   // Input waits while the cache answers (a Redis lookup, an identical query in flight) and while a
   // commit's invalidation is confirmed (the client has not seen its ReadyForQuery yet).
-  if (cache_step_ == CacheStep::lookup || cache_step_ == CacheStep::waiting || pending_bumps_ > 0) return;
+  if (cache_step_ == CacheStep::lookup || cache_step_ == CacheStep::waiting || pending_bumps_ > 0) {
+    stop_reading();  // bounded: what arrives meanwhile stays in the socket (resumed by the cache)
+    return;
+  }
   const auto& proxy_conf = worker_.snapshot().config->proxy;
   while (!closing() && (state_ == State::idle || state_ == State::active) && !sql_sync_running_) {
     auto r = protocol::split_frame(rbuf_.data(), proxy_conf.max_message_bytes);

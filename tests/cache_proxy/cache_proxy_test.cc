@@ -421,6 +421,47 @@ TEST_F(CacheProxyTest, EvictionsAreCountedPerClass) {
   EXPECT_GT(std::stol(show.value(0, 7)), 0) << "SHOW CACHE evictions";
 }
 
+// A hostile client: a cacheable query pipelined with garbage (hit and miss alike) is answered, then
+// the garbage gets 08P01 and the connection closes; a malformed Bind in a cacheable-looking batch is
+// a miss that Postgres rejects. The proxy keeps serving others.
+TEST_F(CacheProxyTest, GarbageAfterACacheableRequest) {
+  Proxy& p = start();
+  for (int round = 0; round < 2; ++round) {  // miss, then hit
+    RawConn c(p.host(), p.port());
+    ASSERT_TRUE(login(c, kUser, kPassword, kDatabase).ok);
+    c.send(query_message(select_sql(4)) + typed_message('z', "junk"));
+    // The query may be answered first (a hit is answered before the next frame is read; a miss may
+    // be cut short when the proxy meets the garbage): either way an 08P01 ends the connection.
+    std::optional<std::string> sqlstate;
+    for (int i = 0; i < 10 && !sqlstate; ++i) {
+      QueryOutcome out = read_until_ready(c, Millis(5000));
+      for (const Msg& m : out.messages) {
+        if (m.type == 'D') EXPECT_NE(m.body.find("v4"), std::string::npos) << "round " << round;
+      }
+      if (out.error) sqlstate = out.error->sqlstate();
+      if (out.closed) break;
+    }
+    EXPECT_EQ(sqlstate.value_or("none"), "08P01") << "round " << round;
+    EXPECT_TRUE(c.closed() || c.drain(Millis(2000)).closed) << "round " << round;
+  }
+  {
+    RawConn c(p.host(), p.port());
+    ASSERT_TRUE(login(c, kUser, kPassword, kDatabase).ok);
+    std::string sql = "SELECT v FROM public." + table_ + " WHERE id = $1";
+    std::string parse = std::string(1, '\0') + sql + std::string(1, '\0') + std::string("\0\0", 2);
+    // Bind: no formats, 1 parameter whose length says 100 bytes but 2 follow, no result formats.
+    std::string bind = std::string("\0\0", 2) + std::string("\0\0", 2) + std::string("\0\1", 2) +
+                       std::string("\0\0\0\x64", 4) + "42" + std::string("\0\0", 2);
+    c.send(typed_message('P', parse) + typed_message('B', bind) +
+           typed_message('E', std::string(1, '\0') + std::string("\0\0\0\0", 4)) + typed_message('S', ""));
+    QueryOutcome out = read_until_ready(c, Millis(5000));
+    ASSERT_TRUE(out.error.has_value()) << "the server rejects the malformed Bind";
+    EXPECT_EQ(out.error->sqlstate(), "08P01");
+  }
+  Pg other{p.spec()};
+  EXPECT_EQ(other.scalar("SELECT v FROM public." + table_ + " WHERE id = 5"), "v5");
+}
+
 // Redis stopped (SIGSTOP: slow), then killed and restarted during a pgbench run on cached reads: no
 // transaction fails; errors are counted; hits resume once Redis is back.
 TEST_F(CacheProxyTest, RedisTroubleDuringPgbenchCostsNoTransaction) {
