@@ -1,7 +1,6 @@
 #include "proxy/session_tracker.h"
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 
 #include "proxy/session_params.h"
@@ -22,26 +21,10 @@ std::string_view pin_reason_name(PinReason r) {
 
 bool may_change_session(std::string_view sql) {
   // Runs on every Query and Parse: one pass, no allocation. Case-insensitive match of a few words.
-  static constexpr std::string_view kNeedles[] = {"set",  "discard", "listen",  "advisory", "temp", "hold",
-                                                  "prepare", "dealloc", "session", "role",   "close"};
+  static constexpr std::string_view kWords[] = {"set",  "discard", "listen",  "advisory", "temp", "hold",
+                                                "prepare", "dealloc", "session", "role",   "close"};
   if (sql.size() > (1 << 16)) return true;  // too long to scan cheaply: let the parser decide
-  constexpr auto lower = ascii_lower;
-  static constexpr auto kFirst = [] {
-    std::array<bool, 256> first{};
-    for (auto needle : kNeedles) first[static_cast<unsigned char>(needle[0])] = true;
-    return first;
-  }();
-  for (size_t i = 0; i < sql.size(); ++i) {
-    char c = lower(sql[i]);
-    if (!kFirst[static_cast<unsigned char>(c)]) continue;
-    for (auto needle : kNeedles) {
-      if (needle[0] != c || sql.size() - i < needle.size()) continue;
-      size_t k = 1;
-      while (k < needle.size() && lower(sql[i + k]) == needle[k]) ++k;
-      if (k == needle.size()) return true;
-    }
-  }
-  return false;
+  return mentions_any(sql, kWords);
 }
 
 std::optional<PinReason> SessionTracker::pins(const router::Classification& c) {

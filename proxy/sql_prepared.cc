@@ -11,19 +11,8 @@ using router::SessionOp;
 
 bool mentions_sql_prepared(std::string_view sql) {
   // Runs on every Query and Parse that reaches a server: one pass, case-insensitive, no allocation.
-  static constexpr std::string_view kNeedles[] = {"prepare", "execute", "dealloc", "discard"};
-  constexpr auto lower = ascii_lower;
-  for (size_t i = 0; i < sql.size(); ++i) {
-    char c = lower(sql[i]);
-    if (c != 'p' && c != 'e' && c != 'd') continue;
-    for (auto needle : kNeedles) {
-      if (needle[0] != c || sql.size() - i < needle.size()) continue;
-      size_t k = 1;
-      while (k < needle.size() && lower(sql[i + k]) == needle[k]) ++k;
-      if (k == needle.size()) return true;
-    }
-  }
-  return false;
+  static constexpr std::string_view kWords[] = {"prepare", "execute", "dealloc", "discard"};
+  return mentions_any(sql, kWords);
 }
 
 bool may_prepare_unseen(std::string_view sql, const router::Classification& c) {

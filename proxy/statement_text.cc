@@ -98,4 +98,22 @@ uint64_t lexical_fingerprint(std::string_view normalized) {
   return XXH3_64bits(normalized.data(), normalized.size());
 }
 
+bool mentions_any(std::string_view sql, std::span<const std::string_view> words) {
+  uint32_t first = 0;  // bit (c - 'a') set when a word starts with c
+  for (std::string_view w : words) {
+    if (!w.empty() && w[0] >= 'a' && w[0] <= 'z') first |= 1u << (w[0] - 'a');
+  }
+  for (size_t i = 0; i < sql.size(); ++i) {
+    char c = ascii_lower(sql[i]);
+    if (c < 'a' || c > 'z' || (first & (1u << (c - 'a'))) == 0) continue;
+    for (std::string_view w : words) {
+      if (w.empty() || w[0] != c || sql.size() - i < w.size()) continue;
+      size_t k = 1;
+      while (k < w.size() && ascii_lower(sql[i + k]) == w[k]) ++k;
+      if (k == w.size()) return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace pgs::proxy

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -17,5 +18,9 @@ uint64_t lexical_fingerprint(std::string_view normalized);
 // ASCII lower case (SQL keywords are ASCII): no locale, inlined — the keyword scans that run on every
 // statement call it per byte, where std::tolower (a libc call) showed up in profiles.
 constexpr char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
+
+// True when `sql` contains one of `words` (lower-case ASCII letters) anywhere, case-insensitively: the
+// cheap pre-checks that decide whether a statement is worth parsing. One pass, no allocation.
+bool mentions_any(std::string_view sql, std::span<const std::string_view> words);
 
 }  // namespace pgs::proxy

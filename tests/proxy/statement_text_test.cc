@@ -35,3 +35,19 @@ TEST(LexicalNormalize, BoundedAndSafeOnUnterminatedText) {
 
 }  // namespace
 }  // namespace pgs::proxy
+
+namespace pgs::proxy {
+namespace {
+
+TEST(MentionsAny, CaseInsensitiveAnywhere) {
+  static constexpr std::string_view kWords[] = {"prepare", "set"};
+  EXPECT_TRUE(mentions_any("PREPARE q AS SELECT 1", kWords));
+  EXPECT_TRUE(mentions_any("select 1; ReSeT all", kWords)) << "inside a word too: a cheap pre-check";
+  EXPECT_FALSE(mentions_any("SELECT abalance FROM pgbench_accounts WHERE aid = $1", kWords));
+  EXPECT_FALSE(mentions_any("prepar", kWords)) << "a prefix cut by the end of the text";
+  EXPECT_FALSE(mentions_any("", kWords));
+  EXPECT_TRUE(mentions_any("\xc3\xa9 set", kWords)) << "non-ASCII bytes are skipped";
+}
+
+}  // namespace
+}  // namespace pgs::proxy
