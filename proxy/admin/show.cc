@@ -137,7 +137,7 @@ Table show_version(const std::string& version) { return Table{{"version"}, {{ver
 
 const std::vector<std::pair<std::string, std::string>>& command_list() {
   static const std::vector<std::pair<std::string, std::string>> kList = {
-      {"SHOW POOLS", "clients and servers per (database, user) pool"},
+      {"SHOW POOLS", "clients and servers per (database, user, node) pool"},
       {"SHOW STATS", "transaction/query/wait totals per database; row '*' = process totals"},
       {"SHOW CLIENTS", "one row per client connection"},
       {"SHOW SERVERS", "one row per server connection"},
@@ -145,8 +145,8 @@ const std::vector<std::pair<std::string, std::string>>& command_list() {
       {"SHOW VERSION", "the proxy version"},
       {"SHOW HELP", "this list"},
       {"SHOW REPLICAS", "primary and replica health and lag from the health monitor"},
-      {"SHOW CACHE", "result cache per TTL class: hits, misses, stores, invalidations; bypasses, Redis errors"},
-      {"SHOW DIGESTS", "per-fingerprint statistics (not enabled yet: empty)"},
+      {"SHOW CACHE", "result cache per TTL class: hits, misses, stores, invalidations, evictions; bypasses, Redis errors"},
+      {"SHOW DIGESTS", "per-fingerprint statistics: calls, latency percentiles, rows, errors, cache hits (top 100)"},
       {"RELOAD", "re-read the config file; an invalid file is an ERROR and the old config stays"},
       {"PAUSE", "hold new transactions until RESUME"},
       {"RESUME", "release paused clients"},
