@@ -12,10 +12,12 @@
 // A rolled-back transaction bumps nothing.
 #include <array>
 
+#include "cache/dependencies.h"
 #include "cache/entry.h"
 #include "protocol/writer.h"
 #include "proxy/client_conn.h"
 #include "proxy/log.h"
+#include "proxy/process.h"
 #include "proxy/worker.h"
 
 namespace pgs::proxy {
@@ -324,6 +326,8 @@ void ClientConn::note_cache_writes(std::string_view sql) {
   auto c = worker_.classify(sql);
   std::vector<std::string> tables = cache::tables_to_bump(*c, cache_facts());
   if (tables.empty()) return;
+  // Cascading foreign keys, partitions, triggers and rules write more than the statement names.
+  if (auto deps = worker_.process().write_dependencies()) deps->expand(tables);
   if (!cache_writes_.empty() && cache_writes_.front() == cache::kAllTables) return;
   for (auto& t : tables) {
     auto it = std::lower_bound(cache_writes_.begin(), cache_writes_.end(), t);

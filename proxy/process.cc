@@ -7,6 +7,7 @@
 #include "proxy/admin/http_endpoints.h"
 #include "proxy/log.h"
 #include "proxy/monitor/adapters.h"
+#include "proxy/catalog_watcher.h"
 #include "proxy/monitor/health_monitor.h"
 #include "proxy/obs/endpoints.h"
 #include "proxy/worker.h"
@@ -97,6 +98,41 @@ static void start_monitor(const conf::Config& config, std::unique_ptr<monitor::H
   out->start();
 }
 
+// The result cache's write dependencies (cache/dependencies.h), read from the primary's catalog of
+// every served database as the first configured user with a server password (any user may read
+// pg_constraint, pg_inherits, pg_trigger and pg_rewrite), at start and every 30 s.
+static void start_catalog_watcher(const Snapshot& snapshot, std::unique_ptr<CatalogWatcher>& out) {
+  const conf::Config& config = *snapshot.config;
+  if (!config.cache.enabled) return;
+  std::string user, password;
+  for (const auto& u : config.users) {
+    const UserSecrets* s = snapshot.secrets_for(u.name);
+    if (s != nullptr && !s->server_password.empty()) {
+      user = u.name;
+      password = s->server_password;
+      break;
+    }
+  }
+  if (user.empty()) {
+    LOG_WARN("cache: no user with a server password: foreign-key cascades, partitions and triggers are not "
+             "known, so writes they cause are only bounded by the TTL");
+    return;
+  }
+  std::vector<CatalogTarget> targets;
+  for (const auto& db : config.databases) {
+    targets.push_back({config.primary.host, config.primary.port, db.server_dbname.empty() ? db.name : db.server_dbname,
+                       user, password});
+  }
+  out = std::make_unique<CatalogWatcher>(std::move(targets), std::chrono::seconds(30));
+  out->start();
+}
+
+std::shared_ptr<const cache::WriteDependencies> Process::write_dependencies() const {
+  return catalog_ ? catalog_->current() : nullptr;
+}
+
+uint64_t Process::catalog_loads() const { return catalog_ ? catalog_->loads() : 0; }
+
 static void log_errors(const std::vector<conf::ConfigError>& errors) {
   for (const auto& e : errors) LOG_ERROR("config: " + e.to_string());
 }
@@ -130,6 +166,7 @@ int Process::run() {
   });
   shutdown_async_.data = this;
   start_monitor(*snapshot_->config, monitor_);
+  start_catalog_watcher(*snapshot_, catalog_);
   const auto& obs_conf = snapshot_->config->observability;
   if (obs_conf.slow_query.count() > 0) {
     obs::SlowLogOptions o;
@@ -186,6 +223,7 @@ int Process::run() {
                  .reloads_ok = reloads_ok(),
                  .reloads_failed = reloads_failed(),
                  .slow_queries = slow_queries(),
+                 .catalog_reads = catalog_loads(),
                  .health = health()};
            },
        .digests =
@@ -204,6 +242,7 @@ int Process::run() {
   uv_run(&loop_, UV_RUN_DEFAULT);
   for (auto& w : workers_) w->join();
   if (monitor_) monitor_->stop();
+  if (catalog_) catalog_->stop();
   // obs: stop
   obs_server.stop();
   if (!obs_error.empty()) {

@@ -21,7 +21,11 @@
 namespace pgs::proxy {
 
 class Worker;
+class CatalogWatcher;
 }  // namespace pgs::proxy
+namespace pgs::cache {
+class WriteDependencies;
+}
 namespace pgs::monitor {
 class HealthMonitor;
 }
@@ -55,6 +59,11 @@ class Process {
   // Read-your-writes floor of a (database, user): the primary's WAL position after its last committed
   // write through this sidecar. Shared by every connection of the pair (an app's pool of connections is
   // one session for this purpose). The reference lives as long as the process.
+  // ---- result cache (issue 5) ----
+  // What else a write to a table may write (catalog: cascades, partitions, triggers, rules); nullptr
+  // when the cache is off or no login could read the catalog. Any thread; a lock and a refcount.
+  std::shared_ptr<const cache::WriteDependencies> write_dependencies() const;
+  uint64_t catalog_loads() const;  // complete catalog reads so far
   // ---- slow-query log and digests (issue 6) ----
   void log_slow(obs::SlowQueryRecord record);           // any thread; never blocks
   void publish_digests(obs::DigestTable& worker_table);  // any thread; empties the table
@@ -89,6 +98,7 @@ class Process {
   std::atomic<bool> stopping_{false};  // read by the HTTP thread (/readyz)
   admin::AdminHooks admin_hooks_;
   std::unique_ptr<monitor::HealthMonitor> monitor_;
+  std::unique_ptr<CatalogWatcher> catalog_;
   std::unique_ptr<obs::SlowLog> slow_log_;
   std::unique_ptr<obs::DigestHub> digest_hub_;
   std::atomic<uint64_t> slow_queries_{0};

@@ -421,6 +421,53 @@ TEST_F(CacheProxyTest, EvictionsAreCountedPerClass) {
   EXPECT_GT(std::stol(show.value(0, 7)), 0) << "SHOW CACHE evictions";
 }
 
+// A write reaches more tables than it names: ON DELETE CASCADE children, a partitioned table's parent
+// when a partition is written, whatever a trigger writes. The catalog tells the proxy (read at start),
+// so cached results of those tables are invalidated too.
+TEST_F(CacheProxyTest, CascadesPartitionsAndTriggersInvalidateWhatTheyWrite) {
+  const std::string P = table_ + "_p", C = table_ + "_c", R = table_ + "_r", A = table_ + "_a", B = table_ + "_b";
+  {
+    Pg d{ConnSpec{}};
+    for (const std::string& t : {C, P, R, A, B}) d.must("DROP TABLE IF EXISTS public." + t + " CASCADE");
+    d.must("CREATE TABLE public." + P + " (id int PRIMARY KEY)");
+    d.must("CREATE TABLE public." + C + " (id int PRIMARY KEY, p int REFERENCES public." + P + " ON DELETE CASCADE)");
+    d.must("INSERT INTO public." + P + " VALUES (1), (2)");
+    d.must("INSERT INTO public." + C + " VALUES (1, 1), (2, 2), (3, 2)");
+    d.must("CREATE TABLE public." + R + " (id int) PARTITION BY RANGE (id)");
+    d.must("CREATE TABLE public." + R + "_1 PARTITION OF public." + R + " FOR VALUES FROM (0) TO (1000)");
+    d.must("INSERT INTO public." + R + " VALUES (1)");
+    d.must("CREATE TABLE public." + B + " (n int)");
+    d.must("CREATE TABLE public." + A + " (n int)");
+    d.must("CREATE FUNCTION public." + A + "_f() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO public." + B +
+           " VALUES (NEW.n); RETURN NEW; END$$");
+    d.must("CREATE TRIGGER t AFTER INSERT ON public." + A + " FOR EACH ROW EXECUTE FUNCTION public." + A + "_f()");
+  }
+  Proxy& p = start_proxy(cache_options(kRedisPort, prefix_,
+                                       {"c:1m:public." + C, "r:1m:public." + R, "b:1m:public." + B}));
+  ASSERT_TRUE(wait_metric(p, "pgsidecar_cache_catalog_reads_total", "", 1)) << "the catalog was read";
+  Pg c{p.spec()};
+  auto twice = [&](const std::string& sql) {  // the second read is a hit
+    std::string first = c.scalar(sql);
+    EXPECT_EQ(c.scalar(sql), first);
+    return first;
+  };
+  const std::string children = "SELECT count(*) FROM public." + C;
+  EXPECT_EQ(twice(children), "3");
+  c.must("DELETE FROM public." + P + " WHERE id = 2");
+  EXPECT_EQ(c.scalar(children), "1") << "ON DELETE CASCADE removed two children";
+  const std::string parent = "SELECT count(*) FROM public." + R;
+  EXPECT_EQ(twice(parent), "1");
+  c.must("INSERT INTO public." + R + "_1 VALUES (2)");
+  EXPECT_EQ(c.scalar(parent), "2") << "a write into the partition";
+  const std::string triggered = "SELECT count(*) FROM public." + B;
+  EXPECT_EQ(twice(triggered), "0");
+  c.must("INSERT INTO public." + A + " VALUES (7)");
+  EXPECT_EQ(c.scalar(triggered), "1") << "written by the trigger";
+  Pg d{ConnSpec{}};
+  for (const std::string& t : {C, P, R, A, B}) d.exec("DROP TABLE IF EXISTS public." + t + " CASCADE");
+  d.exec("DROP FUNCTION IF EXISTS public." + A + "_f()");
+}
+
 // A hostile client: a cacheable query pipelined with garbage (hit and miss alike) is answered, then
 // the garbage gets 08P01 and the connection closes; a malformed Bind in a cacheable-looking batch is
 // a miss that Postgres rejects. The proxy keeps serving others.
