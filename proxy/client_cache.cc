@@ -324,6 +324,10 @@ void ClientConn::abort_capture() {
 void ClientConn::note_cache_writes(std::string_view sql) {
   if (!cache_observe_) return;
   auto c = worker_.classify(sql);
+  for (const auto& st : c->statements) {
+    if (st.kind == router::Kind::ddl && cache_writes_.empty()) cache_writes_.emplace_back(cache::kAllTables);
+    cache_ddl_ = cache_ddl_ || st.kind == router::Kind::ddl;
+  }
   std::vector<std::string> tables = cache::tables_to_bump(*c, cache_facts());
   if (tables.empty()) return;
   // Cascading foreign keys, partitions, triggers and rules write more than the statement names.
@@ -349,11 +353,18 @@ void ClientConn::on_commit_observed(char status, size_t outbox_offset) {
   bool ended = status == 'I';
   bool committed = saw_commit || (ended && !saw_error && !rollback);
   if (!committed) {
-    if (ended) cache_writes_.clear();  // rolled back: nothing to invalidate
+    if (ended) {  // rolled back: nothing to invalidate
+      cache_writes_.clear();
+      cache_ddl_ = false;
+    }
     return;
   }
   std::vector<std::string> tables = std::move(cache_writes_);
   cache_writes_.clear();
+  if (cache_ddl_) {  // a committed DDL may have added a foreign key, a partition or a trigger
+    cache_ddl_ = false;
+    worker_.process().refresh_write_dependencies();
+  }
   cache::redis::WorkerCache* wc = worker_.result_cache();
   if (wc == nullptr) return;
   const conf::Config& config = *worker_.snapshot().config;

@@ -228,6 +228,7 @@ class ClientConn final : public Stream {
   std::vector<std::string> cache_writes_;
   std::shared_ptr<const std::string> unnamed_sql_;  // the unnamed statement's text (writes are noted at Bind)
   bool reply_saw_commit_ = false, reply_saw_error_ = false, reply_last_rollback_ = false;
+  bool cache_ddl_ = false;       // the open transaction ran DDL: re-read the catalog after its commit
   int pending_bumps_ = 0;        // ReadyForQuery held until Redis confirmed the new generations
   bool bumping_now_ = false;     // inside GenerationSync::bump() (its callback may run at once)
   static constexpr size_t kMaxClientStatements = 100000;  // named statements one client may keep

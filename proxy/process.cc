@@ -133,6 +133,10 @@ std::shared_ptr<const cache::WriteDependencies> Process::write_dependencies() co
 
 uint64_t Process::catalog_loads() const { return catalog_ ? catalog_->loads() : 0; }
 
+void Process::refresh_write_dependencies() {
+  if (catalog_) catalog_->refresh_soon();
+}
+
 static void log_errors(const std::vector<conf::ConfigError>& errors) {
   for (const auto& e : errors) LOG_ERROR("config: " + e.to_string());
 }

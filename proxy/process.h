@@ -64,6 +64,7 @@ class Process {
   // when the cache is off or no login could read the catalog. Any thread; a lock and a refcount.
   std::shared_ptr<const cache::WriteDependencies> write_dependencies() const;
   uint64_t catalog_loads() const;  // complete catalog reads so far
+  void refresh_write_dependencies();  // re-read soon (a DDL committed through this sidecar); any thread
   // ---- slow-query log and digests (issue 6) ----
   void log_slow(obs::SlowQueryRecord record);           // any thread; never blocks
   void publish_digests(obs::DigestTable& worker_table);  // any thread; empties the table

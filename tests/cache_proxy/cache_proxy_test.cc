@@ -468,6 +468,34 @@ TEST_F(CacheProxyTest, CascadesPartitionsAndTriggersInvalidateWhatTheyWrite) {
   d.exec("DROP FUNCTION IF EXISTS public." + A + "_f()");
 }
 
+// A DDL committed through the proxy (here a new trigger) makes it read the catalog again at once, so
+// the new dependency counts before the periodic re-read (30 s).
+TEST_F(CacheProxyTest, DdlThroughTheProxyRefreshesTheDependencies) {
+  const std::string A = table_ + "_da", B = table_ + "_db";
+  {
+    Pg d{ConnSpec{}};
+    for (const std::string& t : {A, B}) d.must("DROP TABLE IF EXISTS public." + t + " CASCADE");
+    d.must("CREATE TABLE public." + B + " (n int)");
+    d.must("CREATE TABLE public." + A + " (n int)");
+  }
+  Proxy& p = start_proxy(cache_options(kRedisPort, prefix_, {"b:1m:public." + B}));
+  ASSERT_TRUE(wait_metric(p, "pgsidecar_cache_catalog_reads_total", "", 1));
+  double reads = metric(p, "pgsidecar_cache_catalog_reads_total", "");
+  Pg c{p.spec()};
+  c.must("CREATE FUNCTION public." + A + "_f() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO public." + B +
+         " VALUES (NEW.n); RETURN NEW; END$$");
+  c.must("CREATE TRIGGER t AFTER INSERT ON public." + A + " FOR EACH ROW EXECUTE FUNCTION public." + A + "_f()");
+  ASSERT_TRUE(wait_metric(p, "pgsidecar_cache_catalog_reads_total", "", reads + 1)) << "re-read after the DDL";
+  const std::string triggered = "SELECT count(*) FROM public." + B;
+  EXPECT_EQ(c.scalar(triggered), "0");
+  EXPECT_EQ(c.scalar(triggered), "0");
+  c.must("INSERT INTO public." + A + " VALUES (1)");
+  EXPECT_EQ(c.scalar(triggered), "1");
+  Pg d{ConnSpec{}};
+  for (const std::string& t : {A, B}) d.exec("DROP TABLE IF EXISTS public." + t + " CASCADE");
+  d.exec("DROP FUNCTION IF EXISTS public." + A + "_f()");
+}
+
 // A hostile client: a cacheable query pipelined with garbage (hit and miss alike) is answered, then
 // the garbage gets 08P01 and the connection closes; a malformed Bind in a cacheable-looking batch is
 // a miss that Postgres rejects. The proxy keeps serving others.
