@@ -32,14 +32,6 @@ bool GenerationMap::apply_message(std::string_view payload) {
   return true;
 }
 
-std::vector<TableGeneration> GenerationMap::for_tables(const std::vector<std::string>& tables) const {
-  std::vector<TableGeneration> out;
-  out.reserve(tables.size() + 1);
-  for (const std::string& t : tables) out.push_back({t, get(t)});
-  out.push_back({kAllTables, get(kAllTables)});
-  return out;
-}
-
 std::optional<std::pair<std::string_view, uint64_t>> parse_generation_message(std::string_view payload) {
   size_t sp = payload.rfind(' ');
   if (sp == std::string_view::npos || sp == 0 || sp + 1 >= payload.size()) return std::nullopt;

@@ -28,9 +28,6 @@ class GenerationMap {
   // A pub/sub payload "table generation" (table names have no spaces: the last space splits).
   // False (nothing applied) for a malformed message.
   bool apply_message(std::string_view payload);
-  // The generations to hash for a decision's tables: each table plus kAllTables, in the order given
-  // (the views borrow from `tables` and from this map's constant name).
-  std::vector<TableGeneration> for_tables(const std::vector<std::string>& tables) const;
   size_t size() const { return gens_.size(); }
   uint64_t updates() const { return updates_; }  // apply() calls that changed something
 

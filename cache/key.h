@@ -3,7 +3,8 @@
 // Hashed, each field length-prefixed so that no two different inputs can concatenate to the same
 // bytes: format version, reply shape, database, role, search_path, the result-affecting settings
 // (sorted by name), the statement text, the Bind parameter region and result formats (extended), and
-// the generation of every table read plus the generation of kAllTables. Two roles never share an entry.
+// any table generations given (the proxy's Redis slots give none: lookup.h). Two roles never share an
+// entry.
 #pragma once
 
 #include <cstdint>
@@ -48,7 +49,9 @@ struct KeyInput {
   std::string_view statement;                // SQL text exactly as sent (Query or Parse)
   protocol::Bytes params_region;             // frontend::Bind::params_region (extended), else empty
   std::span<const int16_t> result_formats;   // frontend::Bind::result_formats (extended), else empty
-  std::span<const TableGeneration> generations;  // every table read, and kAllTables; any order
+  // Table generations to fold into the key (any order). make_lookup() leaves it empty: the Redis slot
+  // does not depend on generations, entries carry them instead (lookup.h).
+  std::span<const TableGeneration> generations;
 };
 
 struct CacheKey {

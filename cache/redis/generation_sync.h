@@ -55,9 +55,6 @@ class GenerationSync {
 
   bool synced() const { return subscribed_ && loaded_ && retry_.empty(); }
   void bump(std::vector<std::string> tables, std::function<void(bool ok)> done);
-  // Applies pub/sub messages already in the socket buffer now (call before computing a key, so that a
-  // bump announced just before the client's query is seen even if the loop has not polled it yet).
-  void refresh_now() { sub_.read_now(); }
 
   const SyncStats& stats() const { return stats_; }
   RedisConn& subscription() { return sub_; }

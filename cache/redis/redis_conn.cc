@@ -252,8 +252,4 @@ void RedisConn::on_push_cb(redisAsyncContext* ac, void* reply, void* /*privdata*
   }
 }
 
-void RedisConn::read_now() {
-  if (state_ == State::connected && ctx_ != nullptr) redisAsyncHandleRead(ctx_);
-}
-
 }  // namespace pgs::cache::redis

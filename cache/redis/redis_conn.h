@@ -78,8 +78,6 @@ class RedisConn {
   // SUBSCRIBE: every reply on the channel (the subscribe confirmation, then each message) goes to
   // `push`. It lasts for this connection; subscribe again from on_connect after a reconnect.
   bool subscribe(std::string_view channel, PushCallback push);
-  // Processes what the socket has already buffered (pub/sub messages) without waiting for the loop.
-  void read_now();
   // Closes the current connection (in-flight requests fail) and reconnects after the backoff.
   void drop();
 

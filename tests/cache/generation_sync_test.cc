@@ -94,23 +94,6 @@ TEST_F(GenerationSyncTest, GenerationsNeverRepeatEvenIfTheHashIsLost) {
   EXPECT_EQ(fresh.get("core.users"), 0u);
 }
 
-TEST_F(GenerationSyncTest, RefreshNowReadsAnnouncedBumpsWithoutRunningTheLoop) {
-  TestLoop loop_a, loop_b;
-  GenerationMap map_a, map_b;
-  redis::GenerationSync a(loop_a.get(), dev_options(), names_, map_a);
-  redis::GenerationSync b(loop_b.get(), dev_options(), names_, map_b);
-  a.start();
-  b.start();
-  ASSERT_TRUE(loop_a.run_until([&] { return a.synced(); }, 5s));
-  ASSERT_TRUE(loop_b.run_until([&] { return b.synced(); }, 5s));
-  ASSERT_TRUE(bump(loop_a, a, {"documents.documents"}));
-  uint64_t now = map_a.get("documents.documents");
-  // Loop B does not run: only refresh_now() can read the PUBLISH already in B's socket.
-  auto start = std::chrono::steady_clock::now();
-  while (map_b.get("documents.documents") < now && std::chrono::steady_clock::now() - start < 2s) b.refresh_now();
-  EXPECT_EQ(map_b.get("documents.documents"), now);
-}
-
 // Sidecar B runs on its own thread and loop; it publishes what its map holds through an atomic.
 class Sidecar {
  public:

@@ -75,18 +75,5 @@ TEST(GenerationMap, MonotonicAndMessages) {
   EXPECT_EQ(m.get("core.users"), 5u);
 }
 
-TEST(GenerationMap, ForTablesAddsAllTables) {
-  GenerationMap m;
-  m.apply("core.users", 2);
-  m.apply(kAllTables, 9);
-  std::vector<std::string> tables = {"core.users", "core.workspaces"};
-  std::vector<TableGeneration> g = m.for_tables(tables);
-  ASSERT_EQ(g.size(), 3u);
-  EXPECT_EQ(g[0].generation, 2u);
-  EXPECT_EQ(g[1].generation, 0u);
-  EXPECT_EQ(g[2].table, kAllTables);
-  EXPECT_EQ(g[2].generation, 9u);
-}
-
 }  // namespace
 }  // namespace pgs::cache
