@@ -258,21 +258,19 @@ void Worker::mark_replica_down(int replica) {
   if (i < replica_view_.size()) replica_view_[i].healthy = false;
 }
 
-void Worker::add_client(ClientConn* client) {
-  clients_.insert(client);
-  clients_by_id_[client->id()] = client;
-}
+void Worker::add_client(ClientConn* client) { clients_[client->id()] = client; }
 
 void Worker::remove_client(ClientConn* client) {
-  clients_.erase(client);
-  clients_by_id_.erase(client->id());
+  clients_.erase(client->id());
   hot_.closed_bytes_received += client->bytes_read();
   hot_.closed_bytes_sent += client->bytes_written();
   if (client->cancel_pid() != 0) clients_by_pid_.erase(client->cancel_pid());
 }
 
 void Worker::for_each_client(const std::function<void(ClientConn&)>& fn) {
-  std::vector<ClientConn*> copy(clients_.begin(), clients_.end());
+  std::vector<ClientConn*> copy;
+  copy.reserve(clients_.size());
+  for (const auto& [id, c] : clients_) copy.push_back(c);
   for (ClientConn* c : copy) fn(*c);
 }
 
@@ -380,7 +378,7 @@ void Worker::publish_stats(bool with_rows) {
   st.worker = index_;
   for (auto& [key, pool] : pools_) st.pools.push_back(pool->stats(now));
   uint64_t in = hot_.closed_bytes_received, out = hot_.closed_bytes_sent;
-  for (ClientConn* c : clients_) {
+  for (const auto& [id, c] : clients_) {
     in += c->bytes_read();
     out += c->bytes_written();
     if (!with_rows) continue;

@@ -112,8 +112,8 @@ class Worker {
   // A reload that disables it keeps the object: lookups stop (check cache.enabled), bumps go on.
   cache::redis::WorkerCache* result_cache() { return result_cache_.get(); }
   ClientConn* client_by_id(uint64_t id) const {
-    auto it = clients_by_id_.find(id);
-    return it == clients_by_id_.end() ? nullptr : it->second;
+    auto it = clients_.find(id);
+    return it == clients_.end() ? nullptr : it->second;
   }
   void add_client(ClientConn* client);
   void remove_client(ClientConn* client);
@@ -169,9 +169,8 @@ class Worker {
   std::vector<uint64_t> replica_down_until_gen_;  // skip replica i while the monitor's generation < this
   uint64_t replica_view_generation_ = UINT64_MAX;
   uint64_t route_counter_ = 0;
-  std::unordered_set<ClientConn*> clients_;
+  std::unordered_map<uint64_t, ClientConn*> clients_;  // by id: callbacks that outlive a client look it up
   std::unordered_map<int32_t, ClientConn*> clients_by_pid_;
-  std::unordered_map<uint64_t, ClientConn*> clients_by_id_;  // for callbacks that outlive a client
   std::unique_ptr<cache::redis::WorkerCache> result_cache_;
   void start_result_cache();   // once [cache] is enabled
   void expire_cache_waits(Clock::time_point now);
