@@ -393,8 +393,7 @@ void ClientConn::on_bump_done() {
   // A bump done at once (Redis down) runs inside the server's reply processing, which flushes and
   // carries on by itself; a later one resumes the client's input, which waited (process_session).
   if (bumping_now_ || closing()) return;
-  // With a user-wide read-your-writes floor the reply also waits for the LSN probe: its reply flushes.
-  if (probe_kind_ != ProbeKind::lsn && !hold_reply_until_lsn_recorded()) flush();
+  flush();  // sends what no other hold (a read-your-writes floor being recorded) keeps
   if (!reading()) start_reading();
   if (rbuf_.size() > 0 && (state_ == State::idle || state_ == State::active)) process_session();
 }

@@ -143,6 +143,8 @@ class ClientConn final : public Stream {
   // read_your_writes = "user": the end of a transaction that may have written reaches the client only
   // after its LSN is recorded, so another connection of the same user that hears of the commit reads it.
   bool hold_reply_until_lsn_recorded() const;
+  void release_lsn_hold();
+  bool lsn_hold_ = false;  // the client's output is held (Stream barrier) until the LSN probe's row
   void replay_batch();
   void on_lsn_row(const std::vector<std::optional<std::string>>& values);
   void unpin_metrics();

@@ -98,7 +98,14 @@ void ClientConn::reroute_to_primary() {
   pool_->request_server(this);
 }
 
+void ClientConn::release_lsn_hold() {
+  if (!lsn_hold_) return;
+  lsn_hold_ = false;
+  release_output();
+}
+
 void ClientConn::on_server_lost(const std::string& message, bool between_requests) {
+  release_lsn_hold();
   abort_capture();
   if (!cache_writes_.empty() && worker_.result_cache() != nullptr) {
     // Whether the transaction committed is unknown (a COMMIT may have been in flight): invalidate.
@@ -170,6 +177,9 @@ bool ClientConn::hold_reply_until_lsn_recorded() const {
   if (!wrote_ || server_ == nullptr || pool_ == nullptr || pool_->is_replica() || !server_->at_release_point()) {
     return false;
   }
+  // Only transaction pooling runs the LSN probe (on_server_at_release_point): a session-mode reply
+  // held for it would never be sent.
+  if (pool_->settings().pool_mode != conf::PoolMode::transaction) return false;
   const conf::RoutingConfig& routing = worker_.snapshot().config->routing;
   return worker_.routing_enabled() && routing.consistency == conf::Consistency::session &&
          routing.read_your_writes == conf::ReadYourWrites::user;

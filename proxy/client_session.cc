@@ -455,6 +455,7 @@ void ClientConn::on_probe_row(const std::vector<std::optional<std::string>>& row
   probe_kind_ = ProbeKind::none;
   if (kind == ProbeKind::lsn) {
     on_lsn_row(row);
+    release_lsn_hold();  // flushed with the probe's reply (on_server_bytes)
     return;
   }
   std::vector<std::optional<std::string>> values = row;
@@ -540,7 +541,11 @@ void ClientConn::on_server_bytes() {
       server_->pending_ready() > 0 && outbox().size() < kHoldReplicaReply) {
     return;
   }
-  if (hold_reply_until_lsn_recorded()) return;  // flushed after the LSN probe (client_routing.cc)
+  if (!lsn_hold_ && hold_reply_until_lsn_recorded()) {
+    // The reply that ends a write transaction waits until its LSN is the user's floor (on_probe_row).
+    lsn_hold_ = true;
+    hold_output_from(0);
+  }
   if (!outbox().empty()) flushed_since_bind_ = true;
   flush();
 }
@@ -584,6 +589,7 @@ void ClientConn::on_server_at_release_point() {
   pool_->note_transaction(held);
   worker_.hot().transaction_duration[static_cast<size_t>(Target::primary)].observe(
       std::chrono::duration<double>(held).count());
+  release_lsn_hold();  // never outlives the binding (a probe that returned no row)
   ServerConn* s = server_;
   server_ = nullptr;
   portal_sql_effects_.clear();  // portals and the unnamed statement stay with the server

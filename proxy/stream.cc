@@ -74,7 +74,7 @@ void Stream::read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) noexcept {
 }
 
 void Stream::flush() {
-  if (held_ && !closing_) {
+  if (holds_ > 0 && !closing_) {
     hold_at_ = std::min(hold_at_, outbox_.size());  // the outbox was dropped (a replica's held reply)
     if (hold_at_ == 0) return;
     std::string held = outbox_.substr(hold_at_);

@@ -5,6 +5,8 @@
 
 #include <uv.h>
 
+#include <algorithm>
+
 #include <cstdint>
 #include <span>
 #include <string>
@@ -53,12 +55,16 @@ class Stream {
   size_t queued_bytes() const { return queued_bytes_ + outbox_.size(); }
   // Output barrier: bytes of the outbox from `offset` on (and everything appended later) stay unsent
   // until release_output(). Order is kept: what was appended before `offset` goes out as usual.
+  // Holds nest (a commit's cache invalidation, a read-your-writes floor): the output flows again when
+  // each hold was released, from the earliest offset held.
   void hold_output_from(size_t offset) {
-    held_ = true;
-    hold_at_ = offset;
+    hold_at_ = holds_ == 0 ? offset : std::min(hold_at_, offset);
+    ++holds_;
   }
-  void release_output() { held_ = false; }  // the next flush() sends everything
-  bool output_held() const { return held_; }
+  void release_output() {  // the next flush() sends what no other hold keeps
+    if (holds_ > 0) --holds_;
+  }
+  bool output_held() const { return holds_ > 0; }
   uint64_t bytes_read() const { return bytes_read_; }
   uint64_t bytes_written() const { return bytes_written_; }
 
@@ -95,7 +101,7 @@ class Stream {
   bool reading_ = false;
   bool closing_ = false;
   bool close_when_flushed_ = false;
-  bool held_ = false;   // see hold_output_from()
+  int holds_ = 0;       // see hold_output_from()
   size_t hold_at_ = 0;  // outbox offset of the first held byte
 };
 

@@ -167,3 +167,28 @@ TEST_F(BasicRoutingTest, StatementCountsPerNode) {
 
 }  // namespace
 }  // namespace pgs::it::routing
+
+namespace pgs::it::routing {
+namespace {
+
+// Session pooling with a replica configured and a user-wide read-your-writes floor: a write's reply
+// reaches the client (the floor's LSN probe runs only in transaction pooling; the reply must not wait
+// for one that never comes).
+TEST(SessionModeRouting, WriteRepliesArriveWithAUserWideFloor) {
+  require_dev_services();
+  if (is_direct()) GTEST_SKIP() << "needs the pgsidecar process";
+  Pg{ConnSpec{}}.must("CREATE TABLE IF NOT EXISTS pgs_routing_basic (id int PRIMARY KEY, v int NOT NULL DEFAULT 0)");
+  ProxyOptions o = routing_options({{"replica1", kReplicaPort}}, "read_your_writes = \"user\"\n");
+  o.pool_mode = "session";
+  auto proxy = Proxy::start(o);
+  Pg c(proxy->spec());
+  ASSERT_TRUE(c.ok()) << c.error();
+  for (int i = 0; i < 3; ++i) {
+    auto r = c.exec_within("UPDATE pgs_routing_basic SET v = v + 1 WHERE id = 1", Millis(5000));
+    ASSERT_TRUE(r.has_value()) << "the UPDATE's reply never arrived (round " << i << ")";
+    EXPECT_TRUE(r->ok()) << r->error();
+  }
+}
+
+}  // namespace
+}  // namespace pgs::it::routing
