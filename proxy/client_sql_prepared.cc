@@ -77,7 +77,7 @@ bool ClientConn::sql_names_of_frame(const Frame& f, SqlPrepRequest& names, std::
     default:
       return true;
   }
-  if (statement.empty()) return true;
+  if (statement.empty() || is_reserved_statement_name(statement)) return true;  // see forward_bind
   if (const PreparedStatement* ps = find_prepared(statement)) {
     if (ps->names_sql_prepared) sql_names_of_text(ps->sql, names);  // PQprepare(s, "EXECUTE q")
     return true;
@@ -115,6 +115,9 @@ ClientConn::SqlGate ClientConn::sql_gate(const Frame& f) {
     sql_synced_ = false;
     return SqlGate::pass;
   }
+  // Neither side holds a SQL-prepared statement: nothing can differ, so nothing to scan (the common
+  // case, on every message of clients that never PREPARE).
+  if (sql_prepared_.size() == 0 && server_->sql_statements().size() == 0) return SqlGate::pass;
   bool request_start = f.type == 'Q' || !server_->unsynced();
   SqlPrepRequest names;
   if (request_start) {
