@@ -336,6 +336,12 @@ bool ClientConn::forward_bind(const Frame& f) {
     // Unnamed, or not a protocol-level name: the server answers, with the client's SQL-prepared
     // statement of that name (sql_gate brought the server to it) or 26000.
     if (head->statement.empty() && unnamed_sql_) note_cache_writes(*unnamed_sql_);
+    if (is_reserved_statement_name(head->statement)) {  // another client's server-side statement
+      std::string bind;
+      protocol::write_bind(bind, head->portal, kNoSuchStatement, head->rest);
+      server_->forward('B', bind);
+      return true;
+    }
     server_->forward('B', protocol::as_string_view(f.whole));
     return true;
   }
@@ -373,6 +379,19 @@ bool ClientConn::forward_describe_or_close(const Frame& f) {
     name = c->name;
   }
   const PreparedStatement* ps = kind == 'S' ? find_prepared(name) : nullptr;
+  if (ps == nullptr && kind == 'S' && is_reserved_statement_name(name)) {
+    // Another client's server-side statement: a Describe answers 26000 (as for any unknown name), a
+    // Close completes without touching it (closing an unknown name is no error).
+    std::string reply;
+    if (f.type == 'C') {
+      protocol::write_close_complete(reply);
+      server_->push_synthetic(std::move(reply));
+    } else {
+      protocol::write_describe(reply, 'S', kNoSuchStatement);
+      server_->forward('D', reply);
+    }
+    return true;
+  }
   if (ps == nullptr) {
     server_->forward(f.type, protocol::as_string_view(f.whole));
     if (f.type == 'C' && kind == 'S' && !name.empty()) {
@@ -405,6 +424,17 @@ bool ClientConn::note_statement(std::string_view sql, std::string& refusal) {
   tracker_.note_activity();
   if (!may_change_session(sql)) return false;
   auto c = worker_.classify(sql);
+  for (const auto& st : c->statements) {
+    for (const auto& ch : st.session_changes) {
+      bool names_statement = ch.op == router::SessionOp::prepare || ch.op == router::SessionOp::execute ||
+                             ch.op == router::SessionOp::deallocate;
+      if (names_statement && is_reserved_statement_name(ch.name)) {
+        refusal = "DO $pgsidecar$BEGIN RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = "
+                  "'pgsidecar: prepared statement names starting with pgsidecar_ are reserved'; END$pgsidecar$";
+        return false;
+      }
+    }
+  }
   bool session_mode = pool_->settings().pool_mode == conf::PoolMode::session;
   if (!session_mode && worker_.snapshot().config->session.pinning == conf::Pinning::refuse) {
     if (auto reason = SessionTracker::pins(*c)) {

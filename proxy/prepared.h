@@ -46,6 +46,15 @@ class ServerStatements {
   std::unordered_map<std::string, std::list<std::string>::iterator> index_;
 };
 
+// Statement names starting with "pgsidecar_" belong to the proxy (server-side names of clients'
+// statements, shared by every client of a pool): a client may not prepare, execute, bind, describe,
+// close or deallocate them directly — that would run or replace another client's statement.
+inline constexpr std::string_view kReservedStatementPrefix = "pgsidecar_";
+inline bool is_reserved_statement_name(std::string_view name) { return name.starts_with(kReservedStatementPrefix); }
+// What a client's Bind/Describe of a reserved name is sent as: a name nothing ever prepares, so the
+// server answers 26000 as for any statement the client does not have.
+inline constexpr std::string_view kNoSuchStatement = "pgsidecar_reserved";
+
 // The few fields of a Bind/Describe/Close we rewrite, read without decoding the rest (bounds-checked).
 struct BindHead {
   std::string_view portal;

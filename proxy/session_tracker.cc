@@ -22,7 +22,8 @@ std::string_view pin_reason_name(PinReason r) {
 bool may_change_session(std::string_view sql) {
   // Runs on every Query and Parse: one pass, no allocation. Case-insensitive match of a few words.
   static constexpr std::string_view kWords[] = {"set",  "discard", "listen",  "advisory", "temp", "hold",
-                                                "prepare", "dealloc", "session", "role",   "close"};
+                                                "prepare", "dealloc", "session", "role",   "close",
+                                                "pgsidecar_"};  // reserved statement names (note_statement)
   if (sql.size() > (1 << 16)) return true;  // too long to scan cheaply: let the parser decide
   return mentions_any(sql, kWords);
 }

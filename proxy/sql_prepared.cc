@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "proxy/prepared.h"
 #include "proxy/statement_text.h"
 
 namespace pgs::proxy {
@@ -71,6 +72,7 @@ SqlPrepRequest sql_prep_request(const router::Classification& c) {
   std::shared_ptr<SqlPrepEffects> effects;
   for (size_t i = 0; i < c.statements.size(); ++i) {
     for (const auto& ch : c.statements[i].session_changes) {
+      if (is_reserved_statement_name(ch.name)) continue;  // refused by note_statement, never synced
       if (ch.op == SessionOp::prepare || ch.op == SessionOp::execute) {
         if (std::find(r.names.begin(), r.names.end(), ch.name) == r.names.end()) r.names.push_back(ch.name);
       } else if (ch.op == SessionOp::deallocate) {

@@ -48,6 +48,31 @@ TEST_F(PreparedTest, SameNameDifferentClientsOnOneServer) {
   EXPECT_EQ(run(a, "nope", {}).substr(0, 11), "ERROR 26000");
 }
 
+// The proxy's server-side statement names (pgsidecar_<hash>, shared by every client of the pool) are
+// out of a client's reach: SQL PREPARE/EXECUTE/DEALLOCATE of one gets 42501, a Bind or Describe of
+// one 26000 (as any statement the client does not have); the owner's statement keeps working.
+TEST_F(PreparedTest, ProxyStatementNamesAreReserved) {
+  PGS_IT_REQUIRE_PROXY();
+  Proxy& p = start_proxy(small_pool(1));
+  Pg a = connect(p.spec());
+  Pg b = connect(p.spec());
+  ASSERT_TRUE(prepare(a, "s1", "SELECT $1::int * 3").ok());
+  a.must("BEGIN");
+  EXPECT_EQ(run(a, "s1", {"2"}), "6");
+  std::string name = a.scalar("SELECT name FROM pg_prepared_statements WHERE name LIKE 'pgsidecar%' LIMIT 1");
+  a.must("COMMIT");
+  ASSERT_EQ(name.rfind("pgsidecar_", 0), 0u) << name;
+  EXPECT_EQ(sqlstate_of(b, "EXECUTE " + name + "(4)"), "42501");
+  EXPECT_EQ(sqlstate_of(b, "DEALLOCATE " + name), "42501");
+  EXPECT_EQ(sqlstate_of(b, "PREPARE " + name + " AS SELECT 666"), "42501");
+  EXPECT_EQ(run(b, name, {"4"}).substr(0, 11), "ERROR 26000") << "Bind of the server-side name";
+  PgResultPtr d(PQdescribePrepared(b.get(), name.c_str()));
+  EXPECT_EQ(std::string(PQresultErrorField(d.get(), PG_DIAG_SQLSTATE) ? PQresultErrorField(d.get(), PG_DIAG_SQLSTATE) : ""),
+            "26000");
+  EXPECT_EQ(sqlstate_of(b, "SELECT 1"), "") << "B's session goes on";
+  EXPECT_EQ(run(a, "s1", {"5"}), "15") << "A's statement is untouched";
+}
+
 // Parse with a name the client already uses fails with 42P05 and leaves the statement alone.
 TEST_F(PreparedTest, DuplicateNameGets42P05) {
   Proxy& p = start_proxy(small_pool(1));
