@@ -1,4 +1,5 @@
 // ClientConn, part 3: the pooled session — binding servers, forwarding, releasing, failing.
+#include <algorithm>
 #include <array>
 #include <cctype>
 
@@ -566,9 +567,12 @@ void ClientConn::on_server_assigned(ServerConn* server) {
 void ClientConn::on_server_bytes() {
   // A read on a replica keeps its reply here until it is complete (or large): if the replica dies
   // first, the read is re-run on the primary and the client never sees the failed attempt.
-  constexpr size_t kHoldReplicaReply = 64 * 1024;
+  // Below half the backpressure mark: a larger hold would stop the server's reads (process_active)
+  // while nothing drains the client, and neither would ever resume.
+  const size_t hold_limit =
+      std::min<size_t>(64 * 1024, worker_.snapshot().config->proxy.client_buffer_high_water / 2);
   if (server_ != nullptr && pool_ != nullptr && pool_->is_replica() && replica_batch_ok_ &&
-      server_->pending_ready() > 0 && outbox().size() < kHoldReplicaReply) {
+      server_->pending_ready() > 0 && outbox().size() < hold_limit) {
     return;
   }
   if (!lsn_hold_ && hold_reply_until_lsn_recorded()) {

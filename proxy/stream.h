@@ -52,7 +52,9 @@ class Stream {
   // Writes the outbox: as much as the socket takes now, the rest queued with uv_write.
   void flush();
   void send(std::string_view bytes) { outbox_.append(bytes); flush(); }
-  size_t queued_bytes() const { return queued_bytes_ + outbox_.size(); }
+  // Bytes on their way out, for backpressure: bytes behind an output barrier do not count (they wait
+  // for the proxy, not for the peer; counting them could stop the very reads that release them).
+  size_t queued_bytes() const { return queued_bytes_ + (holds_ > 0 ? std::min(hold_at_, outbox_.size()) : outbox_.size()); }
   // Output barrier: bytes of the outbox from `offset` on (and everything appended later) stay unsent
   // until release_output(). Order is kept: what was appended before `offset` goes out as usual.
   // Holds nest (a commit's cache invalidation, a read-your-writes floor): the output flows again when

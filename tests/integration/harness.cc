@@ -227,7 +227,7 @@ std::string render_config(const ProxyOptions& o, uint16_t listen_port, uint16_t 
     << "listen_port = " << listen_port << "\nworkers = " << o.workers
     << "\nauth_type = " << toml_str(o.auth_type) << "\nmax_client_conn = " << o.max_client_conn
     << "\nshutdown_timeout = " << toml_str(o.shutdown_timeout)
-    << "\nclient_login_timeout = " << toml_str(o.client_login_timeout) << "\n";
+    << "\nclient_login_timeout = " << toml_str(o.client_login_timeout) << "\n" << o.proxy_toml;
   if (o.max_message_bytes) t << "max_message_bytes = " << *o.max_message_bytes << "\n";
   t << "\n[pool]\npool_mode = " << toml_str(o.pool_mode) << "\npool_size = " << o.pool_size
     << "\nquery_wait_timeout = " << toml_str(o.query_wait_timeout)

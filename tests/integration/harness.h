@@ -165,6 +165,7 @@ struct ProxyOptions {
   std::string extra_toml;  // appended verbatim (tables not covered above)
   std::string observability_toml;  // extra keys inside [observability] (slow_query_ms = ...)
   std::string pool_toml;           // extra keys inside [pool] (min_pool_size = ...)
+  std::string proxy_toml;          // extra keys inside [proxy] (client_buffer_high_water = ...)
   std::string cache_toml;          // keys inside [cache]; "" = enabled = false ([[cache.classes]]: extra_toml)
   std::optional<uint16_t> primary_port;  // [primary] port (default: the dev primary)
 };

@@ -190,5 +190,24 @@ TEST(SessionModeRouting, WriteRepliesArriveWithAUserWideFloor) {
   }
 }
 
+// A replica's reply is held back until complete (a retry on the primary stays invisible), but never
+// beyond what backpressure allows: with a small client_buffer_high_water a 40 kB row still arrives.
+TEST(SmallBuffersRouting, LargeReplicaReplyWithASmallHighWaterMark) {
+  require_dev_services();
+  if (is_direct()) GTEST_SKIP() << "needs the pgsidecar process";
+  ProxyOptions o = routing_options({{"replica1", kReplicaPort}});
+  o.proxy_toml = "client_buffer_high_water = \"8KB\"\n";
+  auto proxy = Proxy::start(o);
+  Pg c(proxy->spec());
+  ASSERT_TRUE(c.ok()) << c.error();
+  ASSERT_TRUE(wait_node(c, "replica", Millis(20000))) << "reads reach the replica";
+  for (int i = 0; i < 3; ++i) {
+    auto r = c.exec_within("SELECT pg_is_in_recovery(), repeat('x', 40000) FROM generate_series(1, 3)", Millis(5000));
+    ASSERT_TRUE(r.has_value()) << "the replica's reply never arrived (round " << i << ")";
+    ASSERT_EQ(r->rows(), 3) << r->error();
+    EXPECT_EQ(r->value(0, 1).size(), 40000u);
+  }
+}
+
 }  // namespace
 }  // namespace pgs::it::routing
