@@ -175,7 +175,6 @@ class ClientConn final : public Stream {
   Pool* pool_ = nullptr;          // the pool of the current (or last) transaction
   Pool* primary_pool_ = nullptr;  // the login pool: (database, user) on the primary
   // Read/write routing (issue 4).
-  bool batch_read_only_ = false;  // the request that got the current server was provably read-only
   bool batch_may_write_ = true;   // ... or may have written (not a SET, not a read)
   bool flushed_since_bind_ = false;  // replies of the current binding reached the socket
   bool wrote_ = false;            // the current binding may have written (primary): record the LSN

@@ -46,7 +46,6 @@ void count_decision(Worker& worker, const router::Decision& d) {
 }  // namespace
 
 Pool* ClientConn::choose_pool() {
-  batch_read_only_ = false;
   batch_may_write_ = true;
   replica_batch_.clear();
   replica_batch_ok_ = false;
@@ -77,7 +76,6 @@ Pool* ClientConn::choose_pool() {
   options.max_lag_bytes = config.routing.max_replica_lag_bytes;
   options.max_lag = config.routing.max_replica_lag;
   router::Decision d = router::route(in, options);
-  batch_read_only_ = facts.complete && facts.summary.read_only;
   batch_may_write_ = !facts.complete || facts.summary.writes;
   Pool* p = d.primary() ? nullptr : worker_.pool_for(request_.database, request_.user, d.target);
   if (!d.primary() && (p == nullptr || p->recently_refused())) {

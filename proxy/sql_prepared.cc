@@ -22,14 +22,8 @@ bool may_prepare_unseen(std::string_view sql, const router::Classification& c) {
       if (ch.op == SessionOp::prepare) return false;
     }
   }
-  constexpr auto lower = ascii_lower;
-  static constexpr std::string_view kWord = "prepare";
-  for (size_t i = 0; i + kWord.size() <= sql.size(); ++i) {
-    size_t k = 0;
-    while (k < kWord.size() && lower(sql[i + k]) == kWord[k]) ++k;
-    if (k == kWord.size()) return true;
-  }
-  return false;
+  static constexpr std::string_view kWords[] = {"prepare"};
+  return mentions_any(sql, kWords);
 }
 
 namespace {
