@@ -42,6 +42,11 @@ std::shared_ptr<const cache::WriteDependencies> CatalogWatcher::current() const 
   return current_;
 }
 
+std::shared_ptr<const SessionCodeCatalog> CatalogWatcher::session_code() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return session_code_;
+}
+
 bool CatalogWatcher::read_target(const CatalogTarget& t, std::vector<cache::CatalogRow>& rows,
                                  std::string& error) const {
   const char* keys[] = {"host", "port", "dbname", "user", "password", "connect_timeout", "sslmode",
@@ -55,19 +60,24 @@ bool CatalogWatcher::read_target(const CatalogTarget& t, std::vector<cache::Cata
     PQfinish(conn);
     return false;
   }
-  std::string query(cache::kCatalogQuery);
-  PGresult* res = PQexec(conn, query.c_str());
-  bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQnfields(res) == 3;
-  if (ok) {
-    rows.clear();
-    for (int i = 0; i < PQntuples(res); ++i) {
-      rows.push_back({PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2)});
+  bool ok = true;
+  std::vector<cache::CatalogRow> read;
+  for (std::string_view q : {cache::kCatalogQuery, kSessionCodeQuery}) {
+    std::string query(q);
+    PGresult* res = PQexec(conn, query.c_str());
+    ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQnfields(res) == 3;
+    if (ok) {
+      for (int i = 0; i < PQntuples(res); ++i) {
+        read.push_back({PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2)});
+      }
+    } else {
+      error = PQresultErrorMessage(res);
     }
-  } else {
-    error = PQresultErrorMessage(res);
+    PQclear(res);
+    if (!ok) break;
   }
-  PQclear(res);
   PQfinish(conn);
+  if (ok) rows = std::move(read);
   return ok;
 }
 
@@ -84,14 +94,17 @@ void CatalogWatcher::run() {
         last_rows_[i] = std::move(rows);
       } else {
         all = false;
-        LOG_WARN("catalog: cannot read write dependencies of database " + targets_[i].dbname + ": " + error);
+        LOG_WARN("catalog: cannot read write dependencies and session code of database " + targets_[i].dbname + ": " + error);
       }
     }
     std::vector<cache::CatalogRow> merged;
     for (const auto& rows : last_rows_) merged.insert(merged.end(), rows.begin(), rows.end());
     auto deps = std::make_shared<const cache::WriteDependencies>(cache::WriteDependencies::from_rows(merged));
+    auto code = std::make_shared<const SessionCodeCatalog>(SessionCodeCatalog::from_rows(merged));
     lock.lock();
     current_ = std::move(deps);
+    session_code_ = std::move(code);
+    version_.fetch_add(1, std::memory_order_release);
     if (all) loads_.fetch_add(1, std::memory_order_release);
     wake_.wait_for(lock, period_, [this] { return stopping_ || poke_; });
   }

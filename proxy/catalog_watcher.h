@@ -1,6 +1,7 @@
 // CatalogWatcher: reads, from the primary's catalog of each served database, what else a write to a
-// table may write (cache/dependencies.h: cascading foreign keys, partitions, triggers, rules) — at
-// start and then every `period` — and publishes it for the result cache's invalidation.
+// table may write (cache/dependencies.h: cascading foreign keys, partitions, triggers, rules) and which
+// relations run user code (session_code.h) — at start and then every `period` — and publishes them for
+// the result cache's invalidation and the session tracking's default-deny.
 //
 // Threads: its own thread makes blocking libpq calls (connect and statement timeouts of a few
 // seconds); current() from any thread; start()/stop() from the owner. A database it cannot read keeps
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "cache/dependencies.h"
+#include "proxy/session_code.h"
 
 namespace pgs::proxy {
 
@@ -41,7 +43,11 @@ class CatalogWatcher {
 
   // The latest dependencies (empty before the first read); loads() counts successful full reads.
   std::shared_ptr<const cache::WriteDependencies> current() const;
+  // The latest session-code facts (null before the first read: nothing is known to be plain).
+  std::shared_ptr<const SessionCodeCatalog> session_code() const;
   uint64_t loads() const { return loads_.load(std::memory_order_acquire); }
+  // Counts publications (a read of some or all databases): a reader holding an older copy re-fetches.
+  uint64_t version() const { return version_.load(std::memory_order_acquire); }
 
  private:
   void run();
@@ -54,8 +60,10 @@ class CatalogWatcher {
   bool stopping_ = false;
   bool poke_ = false;
   std::shared_ptr<const cache::WriteDependencies> current_ = std::make_shared<cache::WriteDependencies>();
+  std::shared_ptr<const SessionCodeCatalog> session_code_;
   std::vector<std::vector<cache::CatalogRow>> last_rows_;  // per target: kept when a read fails
   std::atomic<uint64_t> loads_{0};
+  std::atomic<uint64_t> version_{0};
   std::thread thread_;
 };
 

@@ -128,6 +128,7 @@ class ClientConn final : public Stream {
   bool answer_prepare_locally(const protocol::Frame& parse_frame);
   bool forward_bind(const protocol::Frame& f);
   bool forward_describe_or_close(const protocol::Frame& f);
+  bool unnamed_statement_is_ours(std::string_view name) const;  // see unnamed_parsed_
   const PreparedStatement* find_prepared(std::string_view name) const;
   bool note_statement(std::string_view sql, std::string& refusal);
   // SQL-level prepared statements (sql_prepared.h) before a frame goes to the server.
@@ -228,6 +229,10 @@ class ClientConn final : public Stream {
   // Commit tracking: tables written in the open transaction (sorted, unique), bumped at COMMIT.
   std::vector<std::string> cache_writes_;
   std::shared_ptr<const std::string> unnamed_sql_;  // the unnamed statement's text (writes are noted at Bind)
+  // This client sent a Parse of the unnamed statement since its server was bound. Without one, the
+  // server's unnamed statement is another client's (or stale): a Bind or Describe of "" gets 26000, as on
+  // a fresh server (transaction pooling; session pooling keeps the server's own semantics).
+  bool unnamed_parsed_ = false;
   bool reply_saw_commit_ = false, reply_saw_error_ = false, reply_last_rollback_ = false;
   bool cache_ddl_ = false;       // the open transaction ran DDL: re-read the catalog after its commit
   int pending_bumps_ = 0;        // ReadyForQuery held until Redis confirmed the new generations

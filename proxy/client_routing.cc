@@ -50,6 +50,12 @@ Pool* ClientConn::choose_pool() {
   replica_batch_.clear();
   replica_batch_ok_ = false;
   if (!worker_.routing_enabled()) return primary_pool_;
+  if (primary_pool_ != nullptr && primary_pool_->settings().pool_mode == conf::PoolMode::session) {
+    // Session pooling: the server is the client's session (its SETs, temp tables, prepared statements,
+    // its own writes), so everything runs there — on the primary, hints included.
+    count_decision(worker_, router::Decision{router::kPrimary, router::Reason::session_pooling});
+    return primary_pool_;
+  }
   const conf::Config& config = *worker_.snapshot().config;
   BatchFacts facts = scan_batch(
       rbuf_.data(), config.proxy.max_message_bytes, [this](std::string_view sql) { return worker_.classify(sql); },

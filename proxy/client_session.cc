@@ -214,6 +214,14 @@ bool ClientConn::forward_frame(const Frame& f) {
       batch_sql_.reset();
       batch_params_.reset();
       return true;
+    case 'F':
+      // FunctionCall (libpq PQfn, the large-object API): runs a function by OID, unseen by the parser.
+      tracker_.request_full_probe();
+      if (const SessionCodeCatalog* code = worker_.session_code()) {
+        for (const auto& name : code->custom_settings()) tracker_.watch_setting(name);
+      }
+      server_->mark_settings_unknown();
+      break;
     case 'E': {
       worker_.counters().queries.fetch_add(1, std::memory_order_relaxed);
       pool_->note_query();
@@ -248,6 +256,7 @@ bool ClientConn::forward_parse(const Frame& f) {
     return true;
   }
   if (parse->name.empty()) {
+    unnamed_parsed_ = true;
     unnamed_sql_effects_ = sql_effects_of(parse->sql);
     batch_sql_ = std::make_shared<const std::string>(parse->sql);
     if (cache_observe_) unnamed_sql_ = batch_sql_;
@@ -299,6 +308,7 @@ bool ClientConn::answer_prepare_locally(const Frame& parse_frame) {
   for (const auto& ch : c->statements.front().session_changes) {
     touches_session = touches_session || (ch.op != router::SessionOp::execute && !ch.transaction_scoped);
   }
+  touches_session = touches_session || may_run_session_code(*c, worker_.session_code());
   if (touches_session || SessionTracker::pins(*c)) return false;  // keep the usual path for those
   prepared_[std::string(parse->name)] = make_prepared(parse->sql, parse->param_types, false);
   size_t consumed = parse_frame.size + sync->size;
@@ -337,7 +347,8 @@ bool ClientConn::forward_bind(const Frame& f) {
     // Unnamed, or not a protocol-level name: the server answers, with the client's SQL-prepared
     // statement of that name (sql_gate brought the server to it) or 26000.
     if (head->statement.empty() && unnamed_sql_) note_cache_writes(*unnamed_sql_);
-    if (is_reserved_statement_name(head->statement)) {  // another client's server-side statement
+    if (is_reserved_statement_name(head->statement) || !unnamed_statement_is_ours(head->statement)) {
+      // Another client's server-side statement, or an unnamed statement this client did not parse here.
       std::string bind;
       protocol::write_bind(bind, head->portal, kNoSuchStatement, head->rest);
       server_->forward('B', bind);
@@ -349,7 +360,9 @@ bool ClientConn::forward_bind(const Frame& f) {
   PreparedRef ps = it->second;  // held: noting the statement may change prepared_
   note_cache_writes(ps->sql);
   batch_sql_ = std::shared_ptr<const std::string>(ps, &ps->sql);  // aliasing: no copy
-  if (ps->touches_session) {
+  const SessionCodeCatalog* code = worker_.session_code();
+  if (ps->touches_session || code == nullptr || !code->code_free()) {
+    // Also when the catalog changed since the Parse (a trigger added): checked again, memoised.
     std::string ignored;  // a refused statement never got prepared
     note_statement(ps->sql, ignored);
   }
@@ -357,6 +370,11 @@ bool ClientConn::forward_bind(const Frame& f) {
   protocol::write_bind(server_->outbox(), head->portal, ps->server_name, head->rest);
   server_->expect_reply_to('B', ps->server_name);
   return true;
+}
+
+bool ClientConn::unnamed_statement_is_ours(std::string_view name) const {
+  return !name.empty() || unnamed_parsed_ || pool_ == nullptr ||
+         pool_->settings().pool_mode == conf::PoolMode::session;
 }
 
 bool ClientConn::forward_describe_or_close(const Frame& f) {
@@ -380,7 +398,7 @@ bool ClientConn::forward_describe_or_close(const Frame& f) {
     name = c->name;
   }
   const PreparedStatement* ps = kind == 'S' ? find_prepared(name) : nullptr;
-  if (ps == nullptr && kind == 'S' && is_reserved_statement_name(name)) {
+  if (ps == nullptr && kind == 'S' && (is_reserved_statement_name(name) || !unnamed_statement_is_ours(name))) {
     // Another client's server-side statement: a Describe answers 26000 (as for any unknown name), a
     // Close completes without touching it (closing an unknown name is no error).
     std::string reply;
@@ -423,7 +441,10 @@ bool ClientConn::forward_describe_or_close(const Frame& f) {
 // error's effect on the transaction).
 bool ClientConn::note_statement(std::string_view sql, std::string& refusal) {
   tracker_.note_activity();
-  if (!may_change_session(sql)) return false;
+  const SessionCodeCatalog* code = worker_.session_code();
+  // Default-deny: without user code in the databases, only the statement's own words can change the
+  // session; otherwise every statement is classified (memoised) and checked against the catalog.
+  if (!may_change_session(sql) && code != nullptr && code->code_free()) return false;
   auto c = worker_.classify(sql);
   for (const auto& st : c->statements) {
     for (const auto& ch : st.session_changes) {
@@ -449,6 +470,18 @@ bool ClientConn::note_statement(std::string_view sql, std::string& refusal) {
   tracker_.note(*c);
   if (may_prepare_unseen(sql, *c)) tracker_.request_probe();  // PREPARE by dynamic SQL: may pin
   bool changes = false;
+  if (may_run_session_code(*c, code)) {
+    // Code the proxy cannot see may have changed anything: read back what can be read (every real
+    // setting, the custom ones whose names the text or the catalog spells out), reset the rest before
+    // another client uses this server.
+    tracker_.request_full_probe();
+    for (const auto& name : custom_setting_names(sql)) tracker_.watch_setting(name);
+    if (code != nullptr) {
+      for (const auto& name : code->custom_settings()) tracker_.watch_setting(name);
+    }
+    if (server_ != nullptr) server_->mark_settings_unknown();
+    changes = true;
+  }
   for (const auto& st : c->statements) {
     for (const auto& ch : st.session_changes) {
       if (ch.op != router::SessionOp::execute && !ch.transaction_scoped) changes = true;
@@ -491,13 +524,13 @@ void ClientConn::on_probe_row(const std::vector<std::optional<std::string>>& row
   }
   std::vector<std::optional<std::string>> values = row;
   const std::vector<std::string> names = tracker_.probe_settings();
-  if (values.size() != names.size() + kPinReasonCount) {
+  if (values.size() != tracker_.probe_columns()) {
     LOG_WARN("session probe: " + std::to_string(values.size()) + " values for " + std::to_string(names.size()) +
              " settings");
     fail("08006", "pgsidecar: unexpected session probe reply");
     return;
   }
-  if (values.size() == names.size() + kPinReasonCount) {
+  {
     // The probe counts every SQL-prepared statement on the server; those the proxy tracks do not pin.
     auto& v = values[names.size() + static_cast<size_t>(PinReason::sql_prepare)];
     size_t known = server_ != nullptr ? server_->sql_statements().size() : 0;
@@ -517,7 +550,15 @@ void ClientConn::on_probe_row(const std::vector<std::optional<std::string>>& row
   }
   std::array<bool, kPinReasonCount> before{};
   for (size_t r = 0; r < kPinReasonCount; ++r) before[r] = tracker_.pinned_for(static_cast<PinReason>(r));
-  tracker_.apply_probe(values);
+  std::vector<std::pair<std::string, std::string>> discovered;  // set where the proxy could not see
+  if (!tracker_.apply_probe(values, &discovered)) {
+    fail("08006", "pgsidecar: unexpected session probe reply");
+    return;
+  }
+  for (const auto& [name, value] : discovered) {
+    request_.gucs.set(name, value);
+    if (server_ != nullptr) server_->set_applied(name, value);
+  }
   for (size_t r = 0; r < kPinReasonCount; ++r) {
     bool after = tracker_.pinned_for(static_cast<PinReason>(r));
     if (after != before[r]) worker_.counters().pinned_clients[r].fetch_add(after ? 1 : -1);
@@ -552,12 +593,20 @@ void ClientConn::on_server_assigned(ServerConn* server) {
   server_ = server;
   set_state(State::active);
   cache_observe_ = worker_.result_cache() != nullptr && worker_.snapshot().config->cache.enabled;
-  std::string sync_sql = build_sync_sql(request_.gucs, server->applied(), server->defaults());
+  std::string sync_sql;
+  if (server->settings_unknown()) {
+    // Unseen code may have left settings nobody can list: start from the connection's defaults.
+    sync_sql = "RESET ALL;" + build_sync_sql(request_.gucs, GucMap{}, server->defaults());
+    server->clear_settings_unknown();
+  } else {
+    sync_sql = build_sync_sql(request_.gucs, server->applied(), server->defaults());
+  }
   GucMap applied_after;
   if (!sync_sql.empty()) applied_after = applied_after_sync(request_.gucs, server->defaults());
   server->attach(this, sync_sql, std::move(applied_after));
   batches_ = 0;
   flushed_since_bind_ = false;
+  unnamed_parsed_ = false;
   wrote_ = batch_may_write_ && !pool_->is_replica();
   if (!pending_replay_.empty()) replay_batch();
   if (!reading()) start_reading();
@@ -608,7 +657,11 @@ void ClientConn::on_server_at_release_point() {
     // The transaction may have changed session state: ask the server what holds before letting go.
     worker_.counters().session_probes.fetch_add(1, std::memory_order_relaxed);
     probe_kind_ = ProbeKind::session;
-    server_->start_probe(tracker_.begin_probe(request_.user));
+    std::vector<std::string> known;
+    if (tracker_.full_probe_requested()) {
+      for (const auto& [name, value] : request_.gucs.items()) known.push_back(name);
+    }
+    server_->start_probe(tracker_.begin_probe(request_.user, known));
     return;
   }
   bool lsn_probe = false;

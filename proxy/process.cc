@@ -101,9 +101,10 @@ static void start_monitor(const conf::Config& config, std::unique_ptr<monitor::H
 // The result cache's write dependencies (cache/dependencies.h), read from the primary's catalog of
 // every served database as the first configured user with a server password (any user may read
 // pg_constraint, pg_inherits, pg_trigger and pg_rewrite), at start and every 30 s.
+// Also which relations run user code (session_code.h): without it every statement that names a relation
+// makes the proxy probe the server's session state after its transaction, so it runs without the cache too.
 static void start_catalog_watcher(const Snapshot& snapshot, std::unique_ptr<CatalogWatcher>& out) {
   const conf::Config& config = *snapshot.config;
-  if (!config.cache.enabled) return;
   std::string user, password;
   for (const auto& u : config.users) {
     const UserSecrets* s = snapshot.secrets_for(u.name);
@@ -114,8 +115,9 @@ static void start_catalog_watcher(const Snapshot& snapshot, std::unique_ptr<Cata
     }
   }
   if (user.empty()) {
-    LOG_WARN("cache: no user with a server password: foreign-key cascades, partitions and triggers are not "
-             "known, so writes they cause are only bounded by the TTL");
+    LOG_WARN("catalog: no user with a server password: foreign-key cascades, partitions and triggers are not "
+             "known (cached results of tables they write are only bounded by the TTL), and every statement "
+             "naming a relation is followed by a session-state probe");
     return;
   }
   std::vector<CatalogTarget> targets;
@@ -132,6 +134,12 @@ std::shared_ptr<const cache::WriteDependencies> Process::write_dependencies() co
 }
 
 uint64_t Process::catalog_loads() const { return catalog_ ? catalog_->loads() : 0; }
+
+std::shared_ptr<const SessionCodeCatalog> Process::session_code() const {
+  return catalog_ ? catalog_->session_code() : nullptr;
+}
+
+uint64_t Process::catalog_version() const { return catalog_ ? catalog_->version() : 0; }
 
 void Process::refresh_write_dependencies() {
   if (catalog_) catalog_->refresh_soon();

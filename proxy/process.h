@@ -22,6 +22,7 @@ namespace pgs::proxy {
 
 class Worker;
 class CatalogWatcher;
+class SessionCodeCatalog;
 }  // namespace pgs::proxy
 namespace pgs::cache {
 class WriteDependencies;
@@ -64,6 +65,9 @@ class Process {
   // when the cache is off or no login could read the catalog. Any thread; a lock and a refcount.
   std::shared_ptr<const cache::WriteDependencies> write_dependencies() const;
   uint64_t catalog_loads() const;  // complete catalog reads so far
+  // Which relations run user code (null before the first read); catalog_version() changes with it.
+  std::shared_ptr<const SessionCodeCatalog> session_code() const;
+  uint64_t catalog_version() const;
   void refresh_write_dependencies();  // re-read soon (a DDL committed through this sidecar); any thread
   // ---- slow-query log and digests (issue 6) ----
   void log_slow(obs::SlowQueryRecord record);           // any thread; never blocks

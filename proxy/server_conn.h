@@ -100,6 +100,11 @@ class ServerConn final : public Stream {
   void resume_reading() { if (state_ == State::active) start_reading(); }
 
   const GucMap& applied() const { return applied_; }
+  // Code the proxy could not see ran here (session_code.h): the session may hold custom settings that no
+  // query can list (placeholders are not in pg_settings), so the next client's sync starts with RESET ALL.
+  void mark_settings_unknown() { settings_unknown_ = true; }
+  bool settings_unknown() const { return settings_unknown_; }
+  void clear_settings_unknown() { settings_unknown_ = false; }
   const GucMap& defaults() const { return defaults_; }
   void terminate();  // sends Terminate and closes
 
@@ -167,6 +172,7 @@ class ServerConn final : public Stream {
   GucMap applied_;       // settings explicitly set on this server (others are at their defaults)
   GucMap defaults_;      // ParameterStatus values reported at login
   GucMap pending_applied_;  // what `applied_` becomes once the sync statement succeeds
+  bool settings_unknown_ = false;  // see mark_settings_unknown()
   std::deque<Expected> expected_;
   bool skip_until_sync_ = false;   // an extended-protocol error with no Sync queued yet
   bool clear_statements_on_ready_ = false;

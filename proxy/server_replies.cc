@@ -50,6 +50,7 @@ void ServerConn::reset_and_release() {
   protocol::write_query(outbox(), "DISCARD ALL");
   enqueue(Reply::internal_query);
   pending_applied_ = GucMap{};
+  settings_unknown_ = false;  // DISCARD ALL includes RESET ALL
   clear_statements_on_ready_ = true;
   flush();
   start_reading();

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include <boost/json.hpp>
+
 #include "proxy/session_params.h"
 #include "proxy/statement_text.h"
 
@@ -21,8 +23,11 @@ std::string_view pin_reason_name(PinReason r) {
 
 bool may_change_session(std::string_view sql) {
   // Runs on every Query and Parse: one pass, no allocation. Case-insensitive match of a few words.
+  // "do", "call", "execute" and "load" run or load code; with user code in the database every statement
+  // is classified anyway (SessionCodeCatalog::code_free).
   static constexpr std::string_view kWords[] = {"set",  "discard", "listen",  "advisory", "temp", "hold",
                                                 "prepare", "dealloc", "session", "role",   "close",
+                                                "do", "call", "execute", "load",
                                                 "pgsidecar_"};  // reserved statement names (note_statement)
   if (sql.size() > (1 << 16)) return true;  // too long to scan cheaply: let the parser decide
   return mentions_any(sql, kWords);
@@ -74,7 +79,9 @@ void SessionTracker::note(const router::Classification& c) {
           watch_setting(ch.name);
           break;
         case SessionOp::set_config:
-          if (ch.value_known) watch_setting(ch.name);
+          // A bound or computed value is read back all the same; a computed name cannot be watched
+          // (the classification marks it opaque: a full probe reads every setting).
+          if (!ch.name.empty()) watch_setting(ch.name);
           break;
         default:
           break;  // RESET ALL / DISCARD ALL: the caller re-reads every setting it tracks
@@ -87,10 +94,15 @@ bool SessionTracker::pinned() const {
   return std::any_of(counts_.begin(), counts_.end(), [](int64_t n) { return n > 0; });
 }
 
-std::string SessionTracker::begin_probe(std::string_view login_user) {
+std::string SessionTracker::begin_probe(std::string_view login_user, const std::vector<std::string>& known) {
+  inflight_full_ = full_probe_;
+  if (full_probe_) {
+    for (const auto& name : known) watch_setting(name);
+  }
   inflight_settings_ = std::move(probe_settings_);
   probe_settings_.clear();
   probe_needed_ = false;
+  full_probe_ = false;
   std::string sql = "SELECT ";
   for (const auto& name : inflight_settings_) {
     sql += "pg_catalog.current_setting(" + quote_literal(name) + ", true), ";
@@ -104,12 +116,44 @@ std::string SessionTracker::begin_probe(std::string_view login_user) {
       "(SELECT count(*) FROM pg_catalog.pg_prepared_statements WHERE name NOT LIKE 'pgsidecar\\_%'), "
       "(SELECT CASE WHEN pg_catalog.current_setting('session_authorization') = " +
       quote_literal(login_user) + " THEN 0 ELSE 1 END)";
+  if (inflight_full_) {
+    // Custom (placeholder) settings are listed in pg_settings too once a session set them.
+    sql +=
+        ", (SELECT pg_catalog.json_object_agg(name, pg_catalog.current_setting(name)) FROM pg_catalog.pg_settings "
+        "WHERE source = 'session')";
+  }
   return sql;
 }
 
-bool SessionTracker::apply_probe(const std::vector<std::optional<std::string>>& values) {
+namespace {
+
+// The full probe's JSON object {"name": "value", ...}; settings already read by name are skipped.
+bool parse_session_settings(std::string_view text, const std::vector<std::string>& already,
+                            std::vector<std::pair<std::string, std::string>>& out) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(boost::json::string_view(text.data(), text.size()), ec);
+  if (ec || !v.is_object()) return false;
+  for (const auto& kv : v.get_object()) {
+    if (!kv.value().is_string()) return false;
+    std::string name = fold_guc_name(std::string_view(kv.key().data(), kv.key().size()));
+    if (!valid_guc_name(name) || name == "session_authorization") continue;  // that one pins instead
+    if (std::find(already.begin(), already.end(), name) != already.end()) continue;
+    const auto& value = kv.value().get_string();
+    out.emplace_back(std::move(name), std::string(value.data(), value.size()));
+  }
+  return true;
+}
+
+}  // namespace
+
+bool SessionTracker::apply_probe(const std::vector<std::optional<std::string>>& values,
+                                 std::vector<std::pair<std::string, std::string>>* discovered) {
   size_t n = inflight_settings_.size();
-  if (values.size() != n + kPinReasonCount) return false;
+  if (values.size() != probe_columns()) return false;
+  if (inflight_full_ && values.back().has_value() && discovered != nullptr &&
+      !parse_session_settings(*values.back(), inflight_settings_, *discovered)) {
+    return false;
+  }
   for (size_t i = 0; i < kPinReasonCount; ++i) {
     const auto& v = values[n + i];
     int64_t count = 0;
@@ -123,6 +167,7 @@ bool SessionTracker::apply_probe(const std::vector<std::optional<std::string>>& 
     counts_[i] = count;
   }
   inflight_settings_.clear();
+  inflight_full_ = false;
   return true;
 }
 

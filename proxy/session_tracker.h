@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "router/classification.h"
@@ -48,17 +49,31 @@ class SessionTracker {
   bool needs_probe() const { return probe_needed_; }
   // Something may have changed session state that no classification shows: probe at the end.
   void request_probe() { probe_needed_ = true; }
+  // Code the proxy cannot see ran (a DO block, CALL, a user function, a trigger, a FunctionCall message):
+  // any setting may have changed, so the next probe also reads every setting the server's session set
+  // (pg_settings.source = 'session'), besides every setting the caller knows of.
+  void request_full_probe() {
+    probe_needed_ = true;
+    full_probe_ = true;
+  }
+  bool full_probe_requested() const { return full_probe_; }
   // Starts a probe: the statement (one row: the settings' values, NULL when unset, then the state
-  // counts). `login_user` is who the client logged in as (to notice SET SESSION AUTHORIZATION).
-  // Statements noted while it runs belong to the next probe.
-  std::string begin_probe(std::string_view login_user);
+  // counts, then for a full probe a JSON object of every session-set setting). `login_user` is who the
+  // client logged in as (to notice SET SESSION AUTHORIZATION); `known` are the settings the client has
+  // (a full probe reads them all). Statements noted while it runs belong to the next probe.
+  std::string begin_probe(std::string_view login_user, const std::vector<std::string>& known = {});
   // Adds a setting to read back at the next probe (RESET ALL / DISCARD ALL: every known one).
   void watch_setting(const std::string& name);
   // The settings the running probe reads, in its column order.
   const std::vector<std::string>& probe_settings() const { return inflight_settings_; }
+  // The number of values the running probe's row has.
+  size_t probe_columns() const { return inflight_settings_.size() + kPinReasonCount + (inflight_full_ ? 1 : 0); }
   // Applies the probe's row: values[i] for probe_settings()[i], then the counts in PinReason order.
-  // Returns false if the row has the wrong shape. The caller reads the settings' values first.
-  bool apply_probe(const std::vector<std::optional<std::string>>& values);
+  // Returns false if the row has the wrong shape. The caller reads the settings' values first. A full
+  // probe's settings that are not among probe_settings() go to `discovered` (name folded, value) — the
+  // session changed them where the proxy could not see (replayable names only).
+  bool apply_probe(const std::vector<std::optional<std::string>>& values,
+                   std::vector<std::pair<std::string, std::string>>* discovered = nullptr);
 
   bool pinned() const;
   // While pinned, any statement may release what pins (DROP TABLE of the temp table, an unlock inside a
@@ -74,6 +89,8 @@ class SessionTracker {
   bool probe_needed_ = false;
   std::vector<std::string> probe_settings_;     // settings to read back at the next probe (lower case)
   std::vector<std::string> inflight_settings_;  // what the running probe reads
+  bool full_probe_ = false;                     // the next probe reads every session-set setting
+  bool inflight_full_ = false;                  // ... and the running one does
   std::array<int64_t, kPinReasonCount> counts_{};
 };
 

@@ -492,3 +492,16 @@ void Worker::expire_cache_waits(Clock::time_point now) {
 }
 
 }  // namespace pgs::proxy
+
+namespace pgs::proxy {
+
+const SessionCodeCatalog* Worker::session_code() {
+  uint64_t version = process_.catalog_version();  // one atomic load; the lock only when it moved
+  if (version != session_code_version_ || !session_code_) {
+    session_code_ = process_.session_code();
+    session_code_version_ = version;
+  }
+  return session_code_.get();
+}
+
+}  // namespace pgs::proxy

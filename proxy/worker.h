@@ -22,6 +22,7 @@
 
 #include "cache/redis/worker_cache.h"
 #include "proxy/secrets.h"
+#include "proxy/session_code.h"
 #include "proxy/session_tracker.h"
 #include "proxy/obs/digest.h"
 #include "proxy/stats.h"
@@ -123,6 +124,9 @@ class Worker {
   uint64_t next_server_id() { return next_server_id_++; }
   // Memoised statement classification (router); one per worker, no locks.
   std::shared_ptr<const router::Classification> classify(std::string_view sql) { return classifier_->classify(sql); }
+  // Which relations run user code (session_code.h), this worker's copy of the catalog watcher's latest;
+  // nullptr before the first read. Valid until the next call.
+  const SessionCodeCatalog* session_code();
   bool shutting_down() const { return shutting_down_; }
   bool paused() const { return paused_; }
   void maybe_finish_shutdown();
@@ -189,6 +193,8 @@ class Worker {
   unsigned ticks_ = 0;
   std::unique_ptr<router::ClassifierCache> classifier_;
   std::unique_ptr<obs::DigestTable> digests_;
+  std::shared_ptr<const SessionCodeCatalog> session_code_;  // see session_code()
+  uint64_t session_code_version_ = 0;
 };
 
 }  // namespace pgs::proxy

@@ -70,6 +70,10 @@ struct Flags {
   bool serializable = false;         // BEGIN/START/SET TRANSACTION ... ISOLATION LEVEL SERIALIZABLE
   bool writes_unknown_tables = false;  // may write relations not listed (CALL, DO, EXECUTE, unknown
                                        // functions, parse error, oversized): invalidate broadly
+  bool opaque_session = false;       // may change session state in ways session_changes cannot show:
+                                     // runs code the classifier cannot see (DO, CALL, EXECUTE, functions
+                                     // outside the built-in table, set_config of a computed name), is DDL
+                                     // or a statement of kind `other` (LOAD, ...), or was not parsed
   bool unqualified_tables = false;   // some TableRef has no schema
   bool parse_error = false;          // libpg_query rejected the text (`Classification::error`)
   bool oversized = false;            // above max_parse_bytes / max_parse_tokens: not parsed

@@ -26,6 +26,7 @@ Flags& Flags::operator|=(const Flags& o) {
   transaction_read_only |= o.transaction_read_only;
   serializable |= o.serializable;
   writes_unknown_tables |= o.writes_unknown_tables;
+  opaque_session |= o.opaque_session;
   unqualified_tables |= o.unqualified_tables;
   parse_error |= o.parse_error;
   oversized |= o.oversized;
@@ -64,6 +65,7 @@ void mark_unparsed(Classification& c) {
   c.kind = Kind::other;
   c.read_only = false;
   c.flags.writes_unknown_tables = true;
+  c.flags.opaque_session = true;
 }
 
 template <typename T>

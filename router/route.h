@@ -34,7 +34,7 @@ namespace pgs::router {
 #define PGS_ROUTER_REASONS(X)                                                             \
   X(read_only) X(hint_primary) X(hint_replica) X(in_transaction) X(pinned) X(write)       \
   X(lsn_floor) X(replica_lagging) X(no_replica) X(not_read_only) X(parse_error)           \
-  X(oversized) X(consistency_primary)
+  X(oversized) X(consistency_primary) X(session_pooling)
 
 enum class Reason : uint8_t {
 #define PGS_X(e) e,

@@ -323,7 +323,10 @@ void finish(Ctx& c) {
   StatementClass& o = c.out;
   for (const auto& ch : o.session_changes) {
     if (!ch.transaction_scoped && ch.op != SessionOp::execute) o.flags.session_state = true;
+    if (ch.op == SessionOp::set_config && ch.name.empty()) o.flags.opaque_session = true;  // computed name
   }
+  // Default-deny for session state: whatever may run code we cannot see, or is not a kind we model.
+  if (o.flags.writes_unknown_tables || o.kind == Kind::other || o.kind == Kind::ddl) o.flags.opaque_session = true;
   const Flags& f = o.flags;
   bool clean = !f.any_row_lock() && !f.data_modifying_cte && !f.select_into && !f.writes_temp &&
                !f.calls_unsafe_function && !f.session_state && o.tables_written.empty();

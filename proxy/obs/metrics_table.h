@@ -63,7 +63,7 @@
   X(cache_corrupt_entries_total, counter, none, "pgsidecar_cache_corrupt_entries_total",                \
     "Values read from Redis that failed validation (served as misses).", (), ())                        \
   X(cache_catalog_reads_total, counter, none, "pgsidecar_cache_catalog_reads_total",                    \
-    "Complete reads of the catalog's write dependencies (cascades, partitions, triggers, rules).", (), ()) \
+    "Complete reads of the catalog: write dependencies and relations that run user code.", (), ()) \
   X(cache_ready, gauge, none, "pgsidecar_cache_ready",                                                  \
     "1 when the cache is on and every worker's table generations are in sync with Redis.", (), ())      \
   X(replica_lag_bytes, gauge, bytes, "pgsidecar_replica_lag_bytes",                                     \

@@ -190,6 +190,39 @@ TEST(SessionModeRouting, WriteRepliesArriveWithAUserWideFloor) {
   }
 }
 
+// Issue 10 item 1: session pooling keeps the session's semantics with a replica configured — a read
+// first, then a write on the same connection (psql -c "select" -c "insert", psycopg2, node sql.begin)
+// all run on the primary; nothing is sent to the replica, not even the read.
+TEST(SessionModeRouting, WritesAfterAReadReachThePrimary) {
+  require_dev_services();
+  if (is_direct()) GTEST_SKIP() << "needs the pgsidecar process";
+  Pg{ConnSpec{}}.must("CREATE TABLE IF NOT EXISTS pgs_routing_session (id int)");
+  ProxyOptions o = routing_options({{"replica1", kReplicaPort}});
+  o.pool_mode = "session";
+  auto proxy = Proxy::start(o);
+  // The replica is healthy (the monitor says so) before the session starts: a read could go there.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        std::string page = metrics_page(*proxy);
+        return page.find("pgsidecar_replica_healthy{replica=\"replica1\"} 1") != std::string::npos;
+      },
+      Millis(20000)))
+      << "the replica never became healthy";
+  for (int round = 0; round < 3; ++round) {
+    Pg c(proxy->spec());
+    ASSERT_TRUE(c.ok()) << c.error();
+    EXPECT_EQ(c.scalar("SELECT count(*) >= 0 FROM pgs_routing_session"), "t");
+    PgResult w = c.exec("INSERT INTO pgs_routing_session VALUES (1)");
+    EXPECT_TRUE(w.ok()) << "round " << round << ": " << w.error();
+    EXPECT_EQ(node_of(c), "primary");
+    c.must("BEGIN");
+    EXPECT_EQ(node_of(c), "primary");
+    EXPECT_TRUE(c.exec("UPDATE pgs_routing_session SET id = 2 WHERE id = 3").ok());
+    c.must("COMMIT");
+  }
+  EXPECT_EQ(routing_decisions(*proxy, "replica", "read_only"), 0) << "a session-mode read went to the replica";
+}
+
 // A replica's reply is held back until complete (a retry on the primary stays invisible), but never
 // beyond what backpressure allows: with a small client_buffer_high_water a 40 kB row still arrives.
 TEST(SmallBuffersRouting, LargeReplicaReplyWithASmallHighWaterMark) {

@@ -46,7 +46,6 @@ long statement_calls(uint16_t port, const std::string& needle) {
   return std::stol(r.value(0, 0));
 }
 
-namespace {
 std::string metrics_page(const Proxy& proxy) {
   if (proxy.direct() || proxy.metrics_port() == 0) return "";
   try {
@@ -58,6 +57,7 @@ std::string metrics_page(const Proxy& proxy) {
   }
 }
 
+namespace {
 double decisions_in(const std::string& page, const std::string& target, const std::string& reason) {
   if (page.find("HTTP/1.") != 0) return -1;
   std::string series = "pgsidecar_routing_decisions_total{target=\"" + target + "\",reason=\"" + reason + "\"} ";

@@ -32,6 +32,9 @@ bool wait_node(Pg& pg, const std::string& want, Millis deadline,
 // contains `needle`.
 long statement_calls(uint16_t port, const std::string& needle);
 
+// The proxy's /metrics response (status line and headers included); "" when it cannot be read.
+std::string metrics_page(const Proxy& proxy);
+
 // pgsidecar_routing_decisions_total{target, reason} from the proxy's /metrics (0 when the series is
 // absent: the proxy writes only counters that moved; -1 when /metrics cannot be read).
 double routing_decisions(const Proxy& proxy, const std::string& target, const std::string& reason);
