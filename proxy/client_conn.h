@@ -27,6 +27,7 @@ namespace pgs::proxy {
 
 class Pool;
 class ServerConn;
+class SessionCodeCatalog;
 class Worker;
 struct UserSecrets;
 using Clock = std::chrono::steady_clock;
@@ -131,6 +132,7 @@ class ClientConn final : public Stream {
   bool unnamed_statement_is_ours(std::string_view name) const;  // see unnamed_parsed_
   const PreparedStatement* find_prepared(std::string_view name) const;
   bool note_statement(std::string_view sql, std::string& refusal);
+  bool runs_unseen_code(const router::Classification& c, const SessionCodeCatalog* code);
   // SQL-level prepared statements (sql_prepared.h) before a frame goes to the server.
   enum class SqlGate { pass, wait, failed };
   SqlGate sql_gate(const protocol::Frame& f);

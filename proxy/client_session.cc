@@ -11,6 +11,8 @@
 #include "proxy/log.h"
 #include "proxy/pool.h"
 #include "proxy/server_conn.h"
+#include "proxy/session_code.h"
+#include "proxy/statement_text.h"
 #include "proxy/worker.h"
 
 namespace pgs::proxy {
@@ -470,7 +472,7 @@ bool ClientConn::note_statement(std::string_view sql, std::string& refusal) {
   tracker_.note(*c);
   if (may_prepare_unseen(sql, *c)) tracker_.request_probe();  // PREPARE by dynamic SQL: may pin
   bool changes = false;
-  if (may_run_session_code(*c, code)) {
+  if (runs_unseen_code(*c, code)) {
     // Code the proxy cannot see may have changed anything: read back what can be read (every real
     // setting, the custom ones whose names the text or the catalog spells out), reset the rest before
     // another client uses this server.
@@ -495,6 +497,20 @@ bool ClientConn::note_statement(std::string_view sql, std::string& refusal) {
     }
   }
   return changes;
+}
+
+// may_run_session_code(), except that an EXECUTE of a SQL-prepared statement the proxy tracks is judged
+// by the statement it prepared: EXECUTE alone runs nothing unseen.
+bool ClientConn::runs_unseen_code(const router::Classification& c, const SessionCodeCatalog* code) {
+  if (c.kind != router::Kind::execute || c.statements.size() != 1 || !c.unsafe_functions.empty()) {
+    return may_run_session_code(c, code);
+  }
+  const auto& changes = c.statements.front().session_changes;
+  if (changes.empty() || changes.front().op != router::SessionOp::execute) return true;
+  const std::string* definition = sql_prepared_.find(changes.front().name);
+  if (definition == nullptr) return true;  // prepared where the proxy did not see it
+  auto body = prepared_statement_body(*definition);
+  return !body || may_run_session_code(*worker_.classify(*body), code);
 }
 
 // SQL DEALLOCATE of a name the client prepared with the protocol (libpq PQprepare, then DEALLOCATE s1):

@@ -116,4 +116,58 @@ bool mentions_any(std::string_view sql, std::span<const std::string_view> words)
   return false;
 }
 
+namespace {
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+size_t skip_space(std::string_view s, size_t i) {
+  while (i < s.size() && is_space(s[i])) ++i;
+  return i;
+}
+bool keyword_at(std::string_view s, size_t i, std::string_view word) {
+  if (s.size() - i < word.size()) return false;
+  for (size_t k = 0; k < word.size(); ++k) {
+    if (ascii_lower(s[i + k]) != word[k]) return false;
+  }
+  size_t end = i + word.size();
+  return end == s.size() || is_space(s[end]) || s[end] == '(' || s[end] == '"';
+}
+}  // namespace
+
+std::optional<std::string_view> prepared_statement_body(std::string_view sql) {
+  size_t i = skip_space(sql, 0);
+  if (!keyword_at(sql, i, "prepare")) return std::nullopt;
+  i = skip_space(sql, i + 7);
+  // The name: a quoted identifier ("" escapes a quote) or a plain one.
+  if (i < sql.size() && sql[i] == '"') {
+    for (++i; i < sql.size(); ++i) {
+      if (sql[i] != '"') continue;
+      if (i + 1 < sql.size() && sql[i + 1] == '"') {
+        ++i;
+        continue;
+      }
+      break;
+    }
+    if (i >= sql.size()) return std::nullopt;
+    ++i;
+  } else {
+    size_t start = i;
+    while (i < sql.size() && !is_space(sql[i]) && sql[i] != '(') ++i;
+    if (i == start) return std::nullopt;
+  }
+  i = skip_space(sql, i);
+  if (i < sql.size() && sql[i] == '(') {  // parameter types: balanced parentheses, no quotes inside
+    int depth = 0;
+    for (; i < sql.size(); ++i) {
+      if (sql[i] == '\'' || sql[i] == '"') return std::nullopt;
+      if (sql[i] == '(') ++depth;
+      if (sql[i] == ')' && --depth == 0) break;
+    }
+    if (i >= sql.size()) return std::nullopt;
+    i = skip_space(sql, i + 1);
+  }
+  if (!keyword_at(sql, i, "as")) return std::nullopt;
+  i = skip_space(sql, i + 2);
+  if (i >= sql.size()) return std::nullopt;
+  return sql.substr(i);
+}
+
 }  // namespace pgs::proxy

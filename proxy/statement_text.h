@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -22,5 +23,9 @@ constexpr char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<c
 // True when `sql` contains one of `words` (lower-case ASCII letters) anywhere, case-insensitively: the
 // cheap pre-checks that decide whether a statement is worth parsing. One pass, no allocation.
 bool mentions_any(std::string_view sql, std::span<const std::string_view> words);
+
+// The statement a `PREPARE name [(type, ...)] AS statement` text prepares; nullopt when the text is not
+// of that shape (a leading comment, say): the caller then assumes the worst.
+std::optional<std::string_view> prepared_statement_body(std::string_view prepare_sql);
 
 }  // namespace pgs::proxy

@@ -49,5 +49,16 @@ TEST(MentionsAny, CaseInsensitiveAnywhere) {
   EXPECT_TRUE(mentions_any("\xc3\xa9 set", kWords)) << "non-ASCII bytes are skipped";
 }
 
+TEST(PreparedStatementBody, FindsTheStatementAfterAs) {
+  EXPECT_EQ(prepared_statement_body("PREPARE q AS SELECT 1").value_or("<none>"), "SELECT 1");
+  EXPECT_EQ(prepared_statement_body("  prepare \"Q x\"\"y\" (int, numeric(10,2)) as\n  UPDATE t SET a = $1").value_or("<none>"),
+            "UPDATE t SET a = $1");
+  EXPECT_EQ(prepared_statement_body("PREPARE q(int)AS SELECT $1").value_or("<none>"), "SELECT $1");
+  for (const char* bad : {"SELECT 1", "/* c */ PREPARE q AS SELECT 1", "PREPARE q SELECT 1", "PREPARE \"q AS SELECT 1",
+                          "PREPARE q (int AS SELECT 1", "PREPARE q AS", "PREPAREq AS SELECT 1", ""}) {
+    EXPECT_FALSE(prepared_statement_body(bad).has_value()) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace pgs::proxy

@@ -220,6 +220,10 @@ TEST(SessionModeRouting, WritesAfterAReadReachThePrimary) {
     EXPECT_TRUE(c.exec("UPDATE pgs_routing_session SET id = 2 WHERE id = 3").ok());
     c.must("COMMIT");
   }
+  // psql -c "select" -c "insert": one session, a read then a write.
+  RunResult r = run_psql(proxy->conninfo(), "",
+                         {"-c", "SELECT count(*) FROM pgs_routing_session", "-c", "INSERT INTO pgs_routing_session VALUES (4)"});
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
   EXPECT_EQ(routing_decisions(*proxy, "replica", "read_only"), 0) << "a session-mode read went to the replica";
 }
 

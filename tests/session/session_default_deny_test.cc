@@ -3,8 +3,6 @@
 // the next client of that server connection: the proxy probes the server after such a transaction and
 // replays the settings it finds or pins the client; when the client leaves, its server is reset. A pool of
 // ONE server makes any leak visible: every client of the proxy shares that server.
-#include <arpa/inet.h>
-
 #include <gtest/gtest.h>
 
 #include <string>
@@ -147,6 +145,38 @@ TEST_F(DefaultDenyTest, FunctionCallMessageLockDoesNotOutliveItsClient) {
     EXPECT_EQ(sqlstate_of(b, "SELECT 1"), "57014") << "the server holding A's lock is not lent to B";
   }
   EXPECT_TRUE(wait_until([&] { return two_key_rows() == 0; }, Millis(10000))) << "the lock outlived its client";
+}
+
+// Real clients through a pool of one server: psycopg 3 binds the value server-side (extended
+// protocol), psycopg2 interpolates it; a DO block from each; the other connection never sees it, and
+// the lock a DO block took is gone once its connection closed.
+TEST_F(DefaultDenyTest, PsycopgClientsNeverSeeAnothersState) {
+  PGS_IT_REQUIRE_PROXY();
+  Proxy& p = start_proxy(small_pool(1, "1s"));
+  const std::string script = R"PY(
+import sys, psycopg, psycopg2
+dsn = sys.argv[1]
+def other(mod):
+    c = mod.connect(dsn); c.autocommit = True
+    cur = c.cursor(); cur.execute("SELECT coalesce(current_setting('app.tenant', true), '')")
+    v = cur.fetchone()[0]; c.close(); return v
+a = psycopg.connect(dsn, autocommit=True)
+a.execute("SELECT set_config('app.tenant', %s, false)", ("p3",))
+assert other(psycopg2) == "", "psycopg2 saw psycopg 3's bound setting"
+assert a.execute("SELECT current_setting('app.tenant')").fetchone()[0] == "p3"
+a.close()
+b = psycopg2.connect(dsn); b.autocommit = True
+cur = b.cursor()
+cur.execute("DO $$ BEGIN PERFORM set_config('app.tenant', 'p2', false); PERFORM pg_advisory_lock(424203); END $$")
+b.close()
+assert other(psycopg) == "", "psycopg 3 saw psycopg2's DO-block setting"
+c = psycopg.connect(dsn, autocommit=True)
+assert c.execute("SELECT pg_advisory_unlock(424203)").fetchone()[0] is False, "the lock outlived its client"
+print("ok")
+)PY";
+  std::string dsn = p.spec().str();
+  RunResult r = run_program({"/usr/bin/python3", "-c", script, dsn}, {}, Millis(60000));
+  EXPECT_EQ(r.exit_code, 0) << r.describe();
 }
 
 // Item 4: the unnamed statement and portal are as on a fresh server for every client: a Bind of ""
