@@ -307,6 +307,50 @@ TEST_F(AdminTest, ReadyzIs503WhenThePrimaryIsUnreachable) {
   std::system(("rm -rf '" + dir + "'").c_str());
 }
 
+// A primary that accepts connections and never answers (a hung host): before the fix /readyz pinged
+// it on the HTTP thread and took libpq's whole connect timeout (>= 2 s) per request, holding /metrics
+// behind it. Now /readyz reads the latest background ping and both answer at once.
+TEST_F(AdminTest, ReadyzAnswersPromptlyWhileThePrimaryHangs) {
+  PGS_IT_REQUIRE_PROXY();
+  require_dev_services();
+  int hung = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(hung, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(hung, 128), 0);  // the kernel completes connections; nobody reads them
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::getsockname(hung, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  char tmpl[] = "/tmp/pgs_admin_itXXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  uint16_t listen = free_port(), metrics = free_port();
+  std::string config = render_config(ProxyOptions{}, listen, metrics);
+  std::string from = "port = " + std::to_string(kPrimaryPort);
+  ASSERT_NE(config.find(from), std::string::npos);
+  config.replace(config.find(from), from.size(), "port = " + std::to_string(ntohs(a.sin_port)));
+  { std::ofstream(dir + "/pgsidecar.toml") << config; }
+  Child proxy = Child::spawn({proxy_binary(), "--config", dir + "/pgsidecar.toml"}, {}, dir + "/stderr.log");
+  EXPECT_TRUE(wait_until([&] { return http_get(metrics, "/healthz").status == 200; }, Millis(15000)))
+      << read_file_tail(dir + "/stderr.log");
+  using Clock = std::chrono::steady_clock;
+  for (int i = 0; i < 5; ++i) {
+    auto t0 = Clock::now();
+    auto r = http_get(metrics, "/readyz", Millis(5000));
+    auto took = Clock::now() - t0;
+    EXPECT_EQ(r.status, 503) << r.body;
+    EXPECT_NE(r.body.find("\"primary\":\"down\""), std::string::npos) << r.body;
+    EXPECT_LT(took, Millis(1000)) << "/readyz took "
+                                  << std::chrono::duration_cast<Millis>(took).count() << " ms";
+    t0 = Clock::now();
+    EXPECT_EQ(http_get(metrics, "/metrics", Millis(5000)).status, 200);
+    EXPECT_LT(Clock::now() - t0, Millis(1000));
+  }
+  proxy.stop(Millis(5000));
+  ::close(hung);
+  std::system(("rm -rf '" + dir + "'").c_str());
+}
+
 // A busy metrics_listen port is a start-up error: the proxy exits 1 and says why.
 TEST_F(AdminTest, BusyMetricsPortStopsTheProxyWithExitCode1) {
   PGS_IT_REQUIRE_PROXY();
