@@ -115,6 +115,43 @@ TEST_F(AdminTest, LoginFailuresAreCountedByReason) {
                                 << count("unknown_database") << ", not_allowed " << count("not_allowed");
 }
 
+// A random source that fails (rand_fail_shim.c makes 4-byte RAND_bytes requests fail): before the
+// fix the result was ignored and the client logged in with a predictable cancel key. Now the login
+// ends with FATAL XX000, counted as login_failures_total{reason="other"} and logged.
+TEST_F(AdminTest, LoginFailsClosedWhenTheRandomSourceFails) {
+  PGS_IT_REQUIRE_PROXY();
+  require_dev_services();
+  char tmpl[] = "/tmp/pgs_admin_itXXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  uint16_t listen = free_port(), metrics = free_port();
+  { std::ofstream(dir + "/pgsidecar.toml") << render_config(ProxyOptions{}, listen, metrics); }
+  Child proxy = Child::spawn({proxy_binary(), "--config", dir + "/pgsidecar.toml"},
+                             {{"LD_PRELOAD", PGS_RAND_FAIL_SHIM}}, dir + "/stderr.log");
+  ASSERT_TRUE(wait_until([&] { return http_get(metrics, "/healthz").status == 200; }, Millis(15000)))
+      << read_file_tail(dir + "/stderr.log");
+  for (const char* database : {kDatabase, kAdminDb}) {
+    RawConn c("127.0.0.1", listen);
+    const std::string user = database == std::string(kAdminDb) ? kAdminUser : kUser;
+    LoginOutcome l = login(c, user, user == kUser ? kPassword : kAdminPassword, database);
+    EXPECT_FALSE(l.ok) << database << ": logged in with a cancel key from a failed random source";
+    ASSERT_TRUE(l.error) << l.describe();
+    EXPECT_EQ(l.error->sqlstate(), "XX000") << l.error->describe();
+    EXPECT_EQ(l.error->get('S'), "FATAL");
+    EXPECT_EQ(l.error->message(), "could not generate a random cancel key");
+  }
+  auto other = [&] {
+    std::smatch match;
+    std::string body = http_get(metrics, "/metrics").body;
+    static const std::regex re(R"(pgsidecar_login_failures_total\{reason="other"\} ([0-9]+))");
+    return std::regex_search(body, match, re) ? std::stol(match[1]) : -1L;
+  };
+  EXPECT_TRUE(wait_until([&] { return other() == 2; }, Millis(5000), Millis(50))) << other();
+  EXPECT_NE(read_file_tail(dir + "/stderr.log").find("no random cancel key"), std::string::npos);
+  proxy.stop(Millis(5000));
+  std::system(("rm -rf '" + dir + "'").c_str());
+}
+
 TEST_F(AdminTest, ReloadAppliesAndABrokenFileIsAnErrorThatKeepsServing) {
   PGS_IT_REQUIRE_PROXY();
   Proxy& p = start_proxy();
