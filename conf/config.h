@@ -129,13 +129,16 @@ struct CacheConfig {
   const CacheClass* class_for_table(std::string_view table) const;
 };
 
-// [observability] — metrics, logs, digests. Reloadable except metrics_listen.
+// [observability] — metrics, logs, digests. Reloadable except metrics_listen and http_read_timeout.
 enum class LogLevel { debug, info, warning, error };
 
 struct ObservabilityConfig {
   std::string metrics_listen = "127.0.0.1:9930";  // "host:port" or "[v6]:port"; "" = no HTTP. Not reloadable.
   std::string metrics_host = "127.0.0.1";         // derived from metrics_listen by the loader
   uint16_t metrics_port = 9930;                   // derived from metrics_listen; 0 when disabled
+  // An HTTP connection must deliver each whole request within this long of connecting or of its
+  // previous reply, else it is closed (bounds keep-alive idle time too). Not reloadable.
+  Millis http_read_timeout{5000};
   Millis slow_query{1000};          // key slow_query_ms: log statements slower than this; 0 = off
   std::string slow_query_log;       // "" = stderr, else a file path (appended to)
   bool log_parameters = false;      // include bind parameter values in the slow log

@@ -120,6 +120,7 @@ void feature_rows(const Config& c, Rows& rows) {
   }
   const ObservabilityConfig& o = c.observability;
   rows.emplace_back("observability.metrics_listen", o.metrics_listen);
+  rows.emplace_back("observability.http_read_timeout", format_duration(o.http_read_timeout));
   rows.emplace_back("observability.slow_query_ms", std::to_string(o.slow_query.count()));
   rows.emplace_back("observability.slow_query_log", o.slow_query_log);
   rows.emplace_back("observability.log_parameters", yes_no(o.log_parameters));

@@ -102,6 +102,7 @@ void read_cache(TableReader& r, CacheConfig& c) {
 
 void read_observability(TableReader& r, ObservabilityConfig& c) {
   r.string("metrics_listen", c.metrics_listen, Length{0, 300});
+  r.duration("http_read_timeout", c.http_read_timeout, 100ms, 1h);
   r.millis("slow_query_ms", c.slow_query, 0ms, kDay);
   r.string("slow_query_log", c.slow_query_log, Length{0, 4096});
   r.boolean("log_parameters", c.log_parameters);

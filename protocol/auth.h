@@ -10,15 +10,25 @@
 
 namespace pgs::protocol {
 
+// MD5 can be unavailable (OpenSSL refuses it under a FIPS provider). Every server-side use fails
+// closed then: no stored hash, no expected response, no login by md5.
+
 // "md5" + hex(md5(hex(md5(password + user)) + salt)): what a client sends for AuthenticationMD5.
+// "" when MD5 is unavailable (the server then refuses the login).
 std::string md5_password_response(std::string_view user, std::string_view password,
                                   const uint8_t salt[4]);
 // "md5" + hex(md5(password + user)): the form pg_authid stores; md5_response_from_hash uses it.
-std::string md5_stored_hash(std::string_view user, std::string_view password);
-std::string md5_response_from_hash(std::string_view stored_hash, const uint8_t salt[4]);
+// Errc::unavailable without MD5.
+Result<std::string> md5_stored_hash(std::string_view user, std::string_view password);
+// The response a client must send for `stored_hash` ("md5" + 32 hex digits) and `salt`.
+// Errc::unavailable without MD5; Errc::malformed when stored_hash is not of that form.
+Result<std::string> md5_response_from_hash(std::string_view stored_hash, const uint8_t salt[4]);
 // Server side: does a client's PasswordMessage answer AuthenticationMD5(salt) for this stored
-// hash? Compared in constant time.
+// hash? Compared in constant time; false whenever the expected response cannot be computed.
 bool md5_verify(std::string_view stored_hash, const uint8_t salt[4], std::string_view client_response);
+// The comparison md5_verify makes, given the expected response as computed (or not): true only for
+// an expected value of the right shape ("md5" + 32 hex digits) equal to the client's response.
+bool md5_response_matches(const Result<std::string>& expected, std::string_view client_response);
 
 namespace scram {
 
@@ -26,15 +36,27 @@ namespace scram {
 // ClientExchange refuses server-first-messages asking for more PBKDF2 iterations than this.
 inline constexpr int kMaxClientIterations = 10'000'000;
 
+// Salt length of the verifiers the proxy makes (as Postgres's SCRAM_DEFAULT_SALT_LEN), and the
+// default iteration count (Postgres's scram_iterations default).
+inline constexpr size_t kSaltBytes = 16;
+inline constexpr int kDefaultIterations = 4096;
+
 // A stored verifier: SCRAM-SHA-256$<iter>:<base64 salt>$<base64 StoredKey>:<base64 ServerKey>.
 struct Verifier {
-  int iterations = 4096;
+  int iterations = kDefaultIterations;
   std::string salt;  // raw bytes
   std::array<uint8_t, 32> stored_key{};
   std::array<uint8_t, 32> server_key{};
 
   static Result<Verifier> parse(std::string_view text);
   static Verifier from_password(std::string_view password, std::string_view salt, int iterations);
+  // kSaltBytes bytes of HMAC-SHA-256(key, "salt" NUL name): a salt that is stable for one name under
+  // one key (a per-process secret) and unrelated between names.
+  static std::string derived_salt(std::string_view key, std::string_view name);
+  // A verifier for a name that has none (an unknown user), so that its exchange looks like a real
+  // one: derived_salt(key, name), the given iteration count, and keys derived from (key, name) that
+  // no password is known to produce, so every proof fails. No PBKDF2: as cheap as a stored verifier.
+  static Verifier decoy(std::string_view key, std::string_view name, int iterations);
   std::string to_string() const;
 };
 

@@ -49,10 +49,12 @@ Digest32 pbkdf2_sha256(std::string_view password, std::string_view salt, int ite
   return out;
 }
 
-std::string md5_hex(std::string_view data) {
+std::optional<std::string> md5_hex(std::string_view data) {
   unsigned char digest[16];
   unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &len, EVP_md5(), nullptr) != 1) return {};
+  if (EVP_Digest(data.data(), data.size(), digest, &len, EVP_md5(), nullptr) != 1 || len != 16) {
+    return std::nullopt;
+  }
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out(32, '0');
   for (int i = 0; i < 16; ++i) {

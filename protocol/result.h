@@ -14,6 +14,7 @@ enum class Errc {
   too_large,        // a length is above the configured cap
   unsupported,      // a valid message we do not implement
   auth_failed,      // wrong password / proof
+  unavailable,      // a primitive the platform refuses (MD5 under a FIPS provider)
 };
 
 struct Error {

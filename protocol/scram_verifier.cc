@@ -66,6 +66,27 @@ Verifier Verifier::from_password(std::string_view password, std::string_view sal
   return v;
 }
 
+std::string Verifier::derived_salt(std::string_view key, std::string_view name) {
+  std::string input("salt");
+  input.push_back('\0');
+  input.append(name);
+  const crypto::Digest32 mac = crypto::hmac_sha256(key, input);
+  return std::string(crypto::view(mac).substr(0, kSaltBytes));
+}
+
+Verifier Verifier::decoy(std::string_view key, std::string_view name, int iterations) {
+  Verifier v;
+  v.iterations = iterations < 1 ? 1 : iterations;
+  v.salt = derived_salt(key, name);
+  std::string input("keys");
+  input.push_back('\0');
+  input.append(name);
+  const crypto::Digest32 seed = crypto::hmac_sha256(key, input);
+  v.stored_key = crypto::hmac_sha256(crypto::view(seed), "Stored Key");
+  v.server_key = crypto::hmac_sha256(crypto::view(seed), "Server Key");
+  return v;
+}
+
 std::string Verifier::to_string() const {
   return std::string(kPrefix) + std::to_string(iterations) + ":" + base64_encode(salt) + "$" +
          base64_encode(stored_key) + ":" + base64_encode(server_key);

@@ -1,5 +1,9 @@
 #include "proxy/cancel.h"
 
+#include <openssl/rand.h>
+
+#include <cstring>
+
 #include "protocol/writer.h"
 #include "proxy/log.h"
 
@@ -31,6 +35,15 @@ struct CancelSender {
 };
 
 }  // namespace
+
+bool random_cancel_secret(int32_t& secret, RandomFill fill) {
+  if (fill == nullptr) fill = &RAND_bytes;
+  unsigned char raw[sizeof secret];
+  secret = 0;
+  if (fill(raw, static_cast<int>(sizeof raw)) != 1) return false;
+  std::memcpy(&secret, raw, sizeof secret);
+  return true;
+}
 
 void send_cancel_request(uv_loop_t* loop, const std::string& host, uint16_t port, int32_t pid, int32_t secret) {
   sockaddr_storage addr{};

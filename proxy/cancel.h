@@ -9,6 +9,14 @@
 
 namespace pgs::proxy {
 
+// The random source of cancel keys, shaped like OpenSSL's RAND_bytes (1 on success). A seam for tests.
+using RandomFill = int (*)(unsigned char* out, int size);
+
+// A cancel key's secret from `fill` (RAND_bytes by default). False when the source failed: `secret`
+// is then left 0 and no key may be handed out (a predictable key lets anyone cancel the client's
+// queries), so the login must fail.
+[[nodiscard]] bool random_cancel_secret(int32_t& secret, RandomFill fill = nullptr);
+
 // Self-owned: deletes itself when its handle is closed.
 void send_cancel_request(uv_loop_t* loop, const std::string& host, uint16_t port, int32_t pid, int32_t secret);
 

@@ -1,5 +1,4 @@
 // ClientConn, part 2: authenticating the client (SCRAM-SHA-256, md5, trust) and finishing the login.
-#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "protocol/frontend.h"
@@ -18,18 +17,6 @@ using protocol::Frame;
 
 namespace {
 constexpr uint32_t kMaxAuthMessage = 64 * 1024;
-
-bool equal_constant_time(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
-}
-
-// A verifier nobody knows the password of: an unknown user goes through the same exchange as a known
-// one and fails the same way, so user names cannot be probed.
-const protocol::scram::Verifier& unknown_user_verifier() {
-  static const protocol::scram::Verifier v =
-      protocol::scram::Verifier::from_password(protocol::scram::random_nonce(), "pgsidecar-unknown", 4096);
-  return v;
-}
 }  // namespace
 
 void ClientConn::begin_auth() {
@@ -43,10 +30,17 @@ void ClientConn::begin_auth() {
     return;
   }
   bool can_scram = fake_auth_ || secrets_->has_scram;
-  bool can_md5 = !fake_auth_ && !secrets_->md5_hash.empty();
+  // An unknown user is offered what a known one would be (md5 under auth_type = "md5" when MD5 is
+  // available), so the method asked for tells nothing about the name.
+  bool can_md5 = fake_auth_ ? protocol::md5_stored_hash("", "").ok() : !secrets_->md5_hash.empty();
   bool use_md5 = (type == conf::AuthType::md5 && can_md5) || (!can_scram && can_md5);
   if (use_md5) {
-    RAND_bytes(md5_salt_, sizeof md5_salt_);
+    // A predictable salt would let a recorded response be replayed: no salt, no md5 login.
+    if (RAND_bytes(md5_salt_, sizeof md5_salt_) != 1) {
+      LOG_ERROR("client " + peer_ + ": RAND_bytes failed: no random md5 salt; login refused");
+      fail("XX000", "could not generate a random authentication salt");
+      return;
+    }
     protocol::write_auth_md5(outbox(), md5_salt_);
     auth_step_ = AuthStep::md5;
   } else if (can_scram) {
@@ -88,8 +82,10 @@ bool ClientConn::handle_password_message(const Frame& f) {
     case AuthStep::md5: {
       auto pw = pf::PasswordMessage::decode(f.body);
       if (!pw.ok()) return auth_failed();
-      std::string expected = protocol::md5_response_from_hash(secrets_->md5_hash, md5_salt_);
-      if (!equal_constant_time(pw->password, expected)) return auth_failed();
+      // Fails closed: a hash that could not be computed (no MD5 under FIPS) never matches.
+      if (fake_auth_ || !protocol::md5_verify(secrets_->md5_hash, md5_salt_, pw->password)) {
+        return auth_failed();
+      }
       finish_auth();
       return state_ != State::closing;
     }
@@ -103,8 +99,11 @@ bool ClientConn::handle_password_message(const Frame& f) {
         fail("28000", "client selected an invalid SASL authentication mechanism");
         return false;
       }
-      const auto& verifier = fake_auth_ ? unknown_user_verifier() : secrets_->scram;
-      scram_ = std::make_unique<protocol::scram::ServerExchange>(verifier, protocol::scram::random_nonce());
+      // An unknown user runs the same exchange against a decoy (salt and iterations like a real
+      // user's, stable per name) and fails like a wrong password after the proof.
+      auto verifier = fake_auth_ ? worker_.snapshot().decoy_verifier(request_.user) : secrets_->scram;
+      scram_ = std::make_unique<protocol::scram::ServerExchange>(std::move(verifier),
+                                                                 protocol::scram::random_nonce());
       auto reply = scram_->on_client_first(init->data);
       if (!reply.ok()) {
         fail("08P01", "malformed SCRAM message: " + std::string(reply.error().detail));
@@ -157,8 +156,8 @@ void ClientConn::finish_admin_login() {
       {"server_version", "15.0 (pgsidecar admin)"}, {"server_encoding", "UTF8"}, {"client_encoding", "UTF8"},
       {"DateStyle", "ISO, MDY"}, {"integer_datetimes", "on"}, {"standard_conforming_strings", "on"},
       {"application_name", ""}, {"TimeZone", "UTC"}, {"is_superuser", "off"}};
+  if (!allocate_cancel_key()) return;
   for (const auto& [name, value] : kWelcome) protocol::write_parameter_status(outbox(), name, value);
-  worker_.allocate_cancel_key(this, cancel_pid_, cancel_secret_);
   protocol::write_backend_key_data(outbox(), cancel_pid_, cancel_secret_);
   protocol::write_ready_for_query(outbox(), 'I');
   set_state(State::idle);
@@ -166,11 +165,20 @@ void ClientConn::finish_admin_login() {
   if (rbuf_.size() > 0) process_admin();
 }
 
+bool ClientConn::allocate_cancel_key() {
+  if (worker_.allocate_cancel_key(this, cancel_pid_, cancel_secret_)) return true;
+  // Never hand out a predictable key: anyone could cancel this client's queries with it.
+  LOG_ERROR("client " + peer_ + ": RAND_bytes failed: no random cancel key; login refused");
+  fail("XX000", "could not generate a random cancel key");
+  return false;
+}
+
 void ClientConn::on_welcome_ready() {
   if (state_ == State::login_wait) finish_login();
 }
 
 void ClientConn::finish_login() {
+  if (!allocate_cancel_key()) return;
   // ParameterStatus as a real server would send it, with the client's own settings where it gave them.
   for (const auto& [name, server_value] : pool_->welcome()) {
     const std::string* mine = request_.gucs.get(name);
@@ -178,7 +186,6 @@ void ClientConn::finish_login() {
     protocol::write_parameter_status(outbox(), name, value);
     reported_.set(name, value);
   }
-  worker_.allocate_cancel_key(this, cancel_pid_, cancel_secret_);
   protocol::write_backend_key_data(outbox(), cancel_pid_, cancel_secret_);
   protocol::write_ready_for_query(outbox(), 'I');
   set_state(State::idle);

@@ -122,6 +122,7 @@ class ClientConn final : public Stream {
   void finish_auth();
   void finish_login();
   void finish_admin_login();
+  bool allocate_cancel_key();  // false: the random source failed and the login was failed
   void process_admin();
   void process_session();
   bool forward_frame(const protocol::Frame& f);

@@ -5,6 +5,7 @@
 
 #include "conf/config.h"
 #include "proxy/admin/http_endpoints.h"
+#include "proxy/admin/reachability.h"
 #include "proxy/log.h"
 #include "proxy/monitor/adapters.h"
 #include "proxy/catalog_watcher.h"
@@ -217,16 +218,21 @@ int Process::run() {
     uv_signal_init(&loop_, sig);
     sig->data = this;
   }
-  // obs: start
+  // obs: start. /readyz never pings on the HTTP thread (a primary that accepts and never answers
+  // would stall every endpoint): the probe pings on its own thread; the first ping starts now.
+  admin::ReachabilityProbe primary_probe;
+  (void)primary_probe.reachable(snapshot_->config->primary.host, snapshot_->config->primary.port,
+                                admin::ReachabilityProbe::Millis(0));
   admin::ObservabilityServer obs_server(
       snapshot_->config->observability,
       {.stats = [this] { return stats(); },
        .readiness =
-           [this] {
-             // The monitor's last round reached the primary, or (no monitor, or its login fails) a ping does.
+           [this, &primary_probe] {
+             // The monitor's last round reached the primary, or (no monitor, or its login fails) the
+             // latest background ping did.
              auto h = health();
              const auto& primary = snapshot()->config->primary;
-             bool up = (h && h->primary_reachable) || admin::postgres_reachable(primary.host, primary.port, 2);
+             bool up = (h && h->primary_reachable) || primary_probe.reachable(primary.host, primary.port);
              return admin::readiness_from(h.get(), up, stopping_.load());
            },
        .process =

@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "conf/config.h"
@@ -13,7 +14,7 @@ namespace pgs::proxy {
 struct UserSecrets {
   bool has_scram = false;
   protocol::scram::Verifier scram;  // for clients (from the cleartext password or a stored verifier)
-  std::string md5_hash;             // "md5..." for md5 client auth; empty if unknown
+  std::string md5_hash;             // "md5..." for md5 client auth; empty if unknown or MD5 unavailable
   std::string server_password;      // what the proxy uses to log in to servers as this user
 };
 
@@ -21,12 +22,25 @@ struct UserSecrets {
 struct Snapshot {
   std::shared_ptr<const conf::Config> config;
   std::unordered_map<std::string, UserSecrets> secrets;  // by user name
+  // The SCRAM iteration count an unknown user is offered: the one most configured users have
+  // (protocol::scram::kDefaultIterations when none has a verifier), so it tells nothing apart.
+  int decoy_iterations = protocol::scram::kDefaultIterations;
+
   const UserSecrets* secrets_for(const std::string& user) const {
     auto it = secrets.find(user);
     return it == secrets.end() ? nullptr : &it->second;
   }
+  // The verifier an unknown user's SCRAM exchange runs against, so that the exchange looks like a
+  // known user's with a wrong password: the same name always gets the same salt in this process
+  // (also across reloads), two names get unrelated salts, and no proof is ever accepted.
+  protocol::scram::Verifier decoy_verifier(std::string_view user) const;
 };
 
 std::shared_ptr<const Snapshot> make_snapshot(std::shared_ptr<const conf::Config> config);
+
+// 32 random bytes drawn once per process (the first call; make_snapshot makes it at start-up).
+// Keys the salts of verifiers made from cleartext passwords and of decoys. Aborts the process when
+// the random source fails then: no login could be made safe.
+const std::string& process_secret();
 
 }  // namespace pgs::proxy

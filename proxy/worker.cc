@@ -1,7 +1,6 @@
 #include "proxy/worker.h"
 
 #include <netinet/in.h>
-#include <openssl/rand.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -274,15 +273,19 @@ void Worker::for_each_client(const std::function<void(ClientConn&)>& fn) {
   for (ClientConn* c : copy) fn(*c);
 }
 
-void Worker::allocate_cancel_key(ClientConn* client, int32_t& pid, int32_t& secret) {
+bool Worker::allocate_cancel_key(ClientConn* client, int32_t& pid, int32_t& secret) {
   // pid: worker index in bits 22..29, a counter below; always positive. secret: random.
+  if (!random_cancel_secret(secret)) {
+    pid = 0;
+    return false;
+  }
   do {
     uint32_t counter = next_cancel_counter_++ & ((1u << Process::kCancelWorkerShift) - 1);
     if (counter == 0) counter = next_cancel_counter_++;
     pid = static_cast<int32_t>((static_cast<uint32_t>(index_) << Process::kCancelWorkerShift) | counter);
   } while (clients_by_pid_.count(pid) != 0);
-  RAND_bytes(reinterpret_cast<unsigned char*>(&secret), sizeof secret);
   clients_by_pid_[pid] = client;
+  return true;
 }
 
 void Worker::route_cancel(int32_t pid, int32_t secret) {

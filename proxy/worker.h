@@ -118,7 +118,9 @@ class Worker {
   }
   void add_client(ClientConn* client);
   void remove_client(ClientConn* client);
-  void allocate_cancel_key(ClientConn* client, int32_t& pid, int32_t& secret);
+  // A cancel key for `client`, registered for route_cancel. False (nothing registered) when the random
+  // source failed: the login must fail rather than hand out a predictable key.
+  [[nodiscard]] bool allocate_cancel_key(ClientConn* client, int32_t& pid, int32_t& secret);
   void send_cancel(const struct PoolTarget& target, int32_t backend_pid, int32_t backend_secret);
   void route_cancel(int32_t pid, int32_t secret);  // from a CancelRequest on this worker's listener
   uint64_t next_server_id() { return next_server_id_++; }

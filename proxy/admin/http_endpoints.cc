@@ -21,7 +21,10 @@ std::string ObservabilityServer::start() {
     return obs::HttpResponse{200, "application/json", "[]\n"};
   };
   http_ = std::make_unique<obs::HttpServer>(
-      obs::HttpOptions{.host = config_.metrics_host, .port = config_.metrics_port}, std::move(handlers));
+      obs::HttpOptions{.host = config_.metrics_host,
+                       .port = config_.metrics_port,
+                       .read_timeout = config_.http_read_timeout},
+      std::move(handlers));
   std::string error = http_->start();
   if (!error.empty()) http_.reset();
   return error;

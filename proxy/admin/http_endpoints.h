@@ -51,7 +51,8 @@ class ObservabilityServer {
 };
 
 // True when a Postgres server answers at host:port (libpq PQpingParams: it accepts connections, no
-// login needed). Blocks up to timeout_seconds (>= 1); for /readyz, on the HTTP thread.
+// login needed). Blocks up to timeout_seconds (libpq counts at least 2): never on the HTTP thread
+// (/readyz reads a ReachabilityProbe, reachability.h, which runs this on its own thread).
 bool postgres_reachable(const std::string& host, uint16_t port, int timeout_seconds = 2);
 
 }  // namespace pgs::proxy::admin

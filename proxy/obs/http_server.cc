@@ -1,6 +1,7 @@
 #include "proxy/obs/http_server.h"
 
 #include <atomic>
+#include <list>
 #include <optional>
 #include <thread>
 
@@ -17,6 +18,8 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using tcp = asio::ip::tcp;
 
+class HttpSession;
+
 struct HttpServer::Impl {
   HttpOptions options;
   HttpHandlers handlers;
@@ -26,9 +29,13 @@ struct HttpServer::Impl {
   std::atomic<uint16_t> port{0};
   // Touched only on the HTTP thread except through stats(), hence atomics.
   std::atomic<size_t> open_connections{0};
-  std::atomic<uint64_t> accepted{0}, rejected{0}, requests{0};
+  std::atomic<uint64_t> accepted{0}, rejected{0}, evicted{0}, requests{0};
+  // HTTP thread only: connections waiting for (the rest of) a request, longest waiting first.
+  std::list<HttpSession*> waiting;
 
   void do_accept();
+  void on_accept(tcp::socket socket);
+  bool make_room();  // at max_connections: closes the longest-waiting connection; false if none waits
   HttpResponse dispatch(std::string_view target);
 };
 
@@ -41,16 +48,27 @@ HttpResponse plain(unsigned status, std::string body) {
   return HttpResponse{status, "text/plain; charset=utf-8", std::move(body)};
 }
 
-// One connection. Lives as long as a pending operation holds a shared_ptr to it.
-class Session : public std::enable_shared_from_this<Session> {
+}  // namespace
+
+// One connection. Lives as long as a pending operation holds a shared_ptr to it. It holds one of
+// max_connections slots from accept until close() (not until destruction: an evicted session's
+// aborted read completes later, and its slot must be free at once).
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  Session(tcp::socket socket, HttpServer::Impl& server)
+  HttpSession(tcp::socket socket, HttpServer::Impl& server)
       : stream_(std::move(socket)),
         server_(server),
-        buffer_(server.options.max_header_bytes + server.options.max_body_bytes + 1024) {}
-  ~Session() { server_.open_connections.fetch_sub(1); }
+        buffer_(server.options.max_header_bytes + server.options.max_body_bytes + 1024) {
+    server_.open_connections.fetch_add(1);
+  }
+  ~HttpSession() { release_slot(); }
 
   void start() { do_read(); }
+  // Closes a connection that waits for a request, so that a new one can be served.
+  void evict() {
+    server_.evicted.fetch_add(1);
+    close();
+  }
 
  private:
   void do_read() {
@@ -58,11 +76,25 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->header_limit(static_cast<uint32_t>(server_.options.max_header_bytes));
     parser_->body_limit(server_.options.max_body_bytes);
     stream_.expires_after(server_.options.read_timeout);
+    waiting_ = server_.waiting.insert(server_.waiting.end(), this);
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
   }
 
+  void stop_waiting() {
+    if (waiting_) server_.waiting.erase(*waiting_);
+    waiting_.reset();
+  }
+
+  void release_slot() {
+    stop_waiting();
+    if (holds_slot_) server_.open_connections.fetch_sub(1);
+    holds_slot_ = false;
+  }
+
   void on_read(beast::error_code ec) {
+    stop_waiting();
+    if (!holds_slot_) return;  // evicted or closed meanwhile
     if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::eof ||
         ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
       return close();
@@ -119,6 +151,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void close() {
+    release_slot();
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     stream_.socket().close(ignored);
@@ -129,9 +162,9 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   Response response_;
+  bool holds_slot_ = true;
+  std::optional<std::list<HttpSession*>::iterator> waiting_;  // in server_.waiting while reading
 };
-
-}  // namespace
 
 HttpResponse HttpServer::Impl::dispatch(std::string_view target) {
   const size_t q = target.find('?');
@@ -156,19 +189,26 @@ HttpResponse HttpServer::Impl::dispatch(std::string_view target) {
 void HttpServer::Impl::do_accept() {
   acceptor->async_accept([this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
-    if (!ec) {
-      if (open_connections.load() >= options.max_connections) {
-        rejected.fetch_add(1);
-        beast::error_code ignored;
-        socket.close(ignored);
-      } else {
-        accepted.fetch_add(1);
-        open_connections.fetch_add(1);
-        std::make_shared<Session>(std::move(socket), *this)->start();
-      }
-    }
+    if (!ec) on_accept(std::move(socket));
     do_accept();
   });
+}
+
+void HttpServer::Impl::on_accept(tcp::socket socket) {
+  if (open_connections.load() >= options.max_connections && !make_room()) {
+    rejected.fetch_add(1);
+    beast::error_code ignored;
+    socket.close(ignored);
+    return;
+  }
+  accepted.fetch_add(1);
+  std::make_shared<HttpSession>(std::move(socket), *this)->start();
+}
+
+bool HttpServer::Impl::make_room() {
+  if (waiting.empty()) return false;
+  waiting.front()->evict();  // leaves `waiting` and frees its slot at once
+  return true;
 }
 
 HttpServer::HttpServer(HttpOptions options, HttpHandlers handlers) : impl_(std::make_unique<Impl>()) {
@@ -208,7 +248,7 @@ void HttpServer::stop() {
   if (!s.ioc) return;
   s.ioc->stop();
   if (s.thread.joinable()) s.thread.join();
-  // Destroying the io_context destroys pending handlers and so every Session (closing its socket)
+  // Destroying the io_context destroys pending handlers and so every HttpSession (closing its socket)
   // while Impl's counters are still alive.
   s.acceptor.reset();
   s.ioc.reset();
@@ -217,7 +257,10 @@ void HttpServer::stop() {
 uint16_t HttpServer::port() const { return impl_->port.load(); }
 
 HttpServerStats HttpServer::stats() const {
-  return HttpServerStats{impl_->accepted.load(), impl_->rejected.load(), impl_->requests.load()};
+  return HttpServerStats{.connections_accepted = impl_->accepted.load(),
+                         .connections_rejected = impl_->rejected.load(),
+                         .connections_evicted = impl_->evicted.load(),
+                         .requests = impl_->requests.load()};
 }
 
 }  // namespace pgs::obs

@@ -8,7 +8,10 @@
 //    parse error 400; each of those closes the connection after the reply.
 //  - A request must arrive completely within read_timeout of the previous reply (or of accept);
 //    otherwise the connection is closed silently. This also bounds keep-alive idle time.
-//  - At most max_connections at once: further connections are accepted and closed at once.
+//  - At most max_connections at once. A connection beyond that closes the one that has waited longest
+//    for a request (idle keep-alive, or a request still arriving) and is served; only when every
+//    connection is busy writing a reply is the new one closed at once. So clients that connect and
+//    send nothing cannot lock a scraper out, not even for read_timeout.
 //  - Handlers run on the HTTP thread, one at a time, and must be thread-safe with respect to the
 //    workers (read hubs/snapshots, never worker state). An exception from a handler becomes a 500.
 #pragma once
@@ -44,14 +47,15 @@ struct HttpOptions {
   uint16_t port = 9930;            // 0 = any free port (see HttpServer::port())
   size_t max_header_bytes = 8192;
   size_t max_body_bytes = 4096;
-  std::chrono::milliseconds read_timeout{10000};   // whole request, and keep-alive idle time
+  std::chrono::milliseconds read_timeout{5000};    // whole request, and keep-alive idle time
   std::chrono::milliseconds write_timeout{10000};  // whole reply
   size_t max_connections = 64;
 };
 
 struct HttpServerStats {
   uint64_t connections_accepted = 0;
-  uint64_t connections_rejected = 0;  // over max_connections
+  uint64_t connections_rejected = 0;  // over max_connections with none waiting for a request
+  uint64_t connections_evicted = 0;   // waiting for a request, closed to make room for a new one
   uint64_t requests = 0;
 };
 

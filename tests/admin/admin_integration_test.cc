@@ -115,6 +115,43 @@ TEST_F(AdminTest, LoginFailuresAreCountedByReason) {
                                 << count("unknown_database") << ", not_allowed " << count("not_allowed");
 }
 
+// A random source that fails (rand_fail_shim.c makes 4-byte RAND_bytes requests fail): before the
+// fix the result was ignored and the client logged in with a predictable cancel key. Now the login
+// ends with FATAL XX000, counted as login_failures_total{reason="other"} and logged.
+TEST_F(AdminTest, LoginFailsClosedWhenTheRandomSourceFails) {
+  PGS_IT_REQUIRE_PROXY();
+  require_dev_services();
+  char tmpl[] = "/tmp/pgs_admin_itXXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  uint16_t listen = free_port(), metrics = free_port();
+  { std::ofstream(dir + "/pgsidecar.toml") << render_config(ProxyOptions{}, listen, metrics); }
+  Child proxy = Child::spawn({proxy_binary(), "--config", dir + "/pgsidecar.toml"},
+                             {{"LD_PRELOAD", PGS_RAND_FAIL_SHIM}}, dir + "/stderr.log");
+  ASSERT_TRUE(wait_until([&] { return http_get(metrics, "/healthz").status == 200; }, Millis(15000)))
+      << read_file_tail(dir + "/stderr.log");
+  for (const char* database : {kDatabase, kAdminDb}) {
+    RawConn c("127.0.0.1", listen);
+    const std::string user = database == std::string(kAdminDb) ? kAdminUser : kUser;
+    LoginOutcome l = login(c, user, user == kUser ? kPassword : kAdminPassword, database);
+    EXPECT_FALSE(l.ok) << database << ": logged in with a cancel key from a failed random source";
+    ASSERT_TRUE(l.error) << l.describe();
+    EXPECT_EQ(l.error->sqlstate(), "XX000") << l.error->describe();
+    EXPECT_EQ(l.error->get('S'), "FATAL");
+    EXPECT_EQ(l.error->message(), "could not generate a random cancel key");
+  }
+  auto other = [&] {
+    std::smatch match;
+    std::string body = http_get(metrics, "/metrics").body;
+    static const std::regex re(R"(pgsidecar_login_failures_total\{reason="other"\} ([0-9]+))");
+    return std::regex_search(body, match, re) ? std::stol(match[1]) : -1L;
+  };
+  EXPECT_TRUE(wait_until([&] { return other() == 2; }, Millis(5000), Millis(50))) << other();
+  EXPECT_NE(read_file_tail(dir + "/stderr.log").find("no random cancel key"), std::string::npos);
+  proxy.stop(Millis(5000));
+  std::system(("rm -rf '" + dir + "'").c_str());
+}
+
 TEST_F(AdminTest, ReloadAppliesAndABrokenFileIsAnErrorThatKeepsServing) {
   PGS_IT_REQUIRE_PROXY();
   Proxy& p = start_proxy();
@@ -304,6 +341,50 @@ TEST_F(AdminTest, ReadyzIs503WhenThePrimaryIsUnreachable) {
   EXPECT_EQ(r.status, 503) << r.body;
   EXPECT_NE(r.body.find("\"primary\":\"down\""), std::string::npos) << r.body;
   proxy.stop(Millis(5000));
+  std::system(("rm -rf '" + dir + "'").c_str());
+}
+
+// A primary that accepts connections and never answers (a hung host): before the fix /readyz pinged
+// it on the HTTP thread and took libpq's whole connect timeout (>= 2 s) per request, holding /metrics
+// behind it. Now /readyz reads the latest background ping and both answer at once.
+TEST_F(AdminTest, ReadyzAnswersPromptlyWhileThePrimaryHangs) {
+  PGS_IT_REQUIRE_PROXY();
+  require_dev_services();
+  int hung = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(hung, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(hung, 128), 0);  // the kernel completes connections; nobody reads them
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::getsockname(hung, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  char tmpl[] = "/tmp/pgs_admin_itXXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  uint16_t listen = free_port(), metrics = free_port();
+  std::string config = render_config(ProxyOptions{}, listen, metrics);
+  std::string from = "port = " + std::to_string(kPrimaryPort);
+  ASSERT_NE(config.find(from), std::string::npos);
+  config.replace(config.find(from), from.size(), "port = " + std::to_string(ntohs(a.sin_port)));
+  { std::ofstream(dir + "/pgsidecar.toml") << config; }
+  Child proxy = Child::spawn({proxy_binary(), "--config", dir + "/pgsidecar.toml"}, {}, dir + "/stderr.log");
+  EXPECT_TRUE(wait_until([&] { return http_get(metrics, "/healthz").status == 200; }, Millis(15000)))
+      << read_file_tail(dir + "/stderr.log");
+  using Clock = std::chrono::steady_clock;
+  for (int i = 0; i < 5; ++i) {
+    auto t0 = Clock::now();
+    auto r = http_get(metrics, "/readyz", Millis(5000));
+    auto took = Clock::now() - t0;
+    EXPECT_EQ(r.status, 503) << r.body;
+    EXPECT_NE(r.body.find("\"primary\":\"down\""), std::string::npos) << r.body;
+    EXPECT_LT(took, Millis(1000)) << "/readyz took "
+                                  << std::chrono::duration_cast<Millis>(took).count() << " ms";
+    t0 = Clock::now();
+    EXPECT_EQ(http_get(metrics, "/metrics", Millis(5000)).status, 200);
+    EXPECT_LT(Clock::now() - t0, Millis(1000));
+  }
+  proxy.stop(Millis(5000));
+  ::close(hung);
   std::system(("rm -rf '" + dir + "'").c_str());
 }
 

@@ -3,9 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <functional>
 #include <mutex>
+#include <thread>
 
 #include "proxy/admin/http_endpoints.h"
+#include "proxy/admin/reachability.h"
 #include "tests/admin/test_util.h"
 
 namespace pgs::proxy::admin {
@@ -220,6 +224,72 @@ TEST(PostgresReachable, ClosedPortIsUnreachable) {
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
   EXPECT_FALSE(postgres_reachable("127.0.0.1", ntohs(a.sin_port), 1));
   ::close(fd);
+}
+
+// A ping that blocks until released, as PQping does against a primary that accepts and never answers.
+class HangingPing {
+ public:
+  bool ping(const std::string&, uint16_t) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    ++calls_;
+    released_cv_.wait(lock, [&] { return released_; });
+    return answer_;
+  }
+  void release(bool answer) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      released_ = true;
+      answer_ = answer;
+    }
+    released_cv_.notify_all();
+  }
+  int calls() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return calls_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable released_cv_;
+  bool released_ = false, answer_ = false;
+  int calls_ = 0;
+};
+
+bool wait_for(const std::function<bool()>& cond, std::chrono::milliseconds deadline) {
+  const auto end = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < end) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // poll interval, not a wait for an event
+  }
+  return cond();
+}
+
+// /readyz reads the probe on the HTTP thread: it must answer at once while a ping hangs (before the
+// fix the ping ran there and held every endpoint for its whole connect timeout).
+TEST(ReachabilityProbe, AnswersWithoutWaitingForAHangingPing) {
+  HangingPing hang;
+  using Ms = std::chrono::milliseconds;
+  {
+    ReachabilityProbe probe([&](const std::string& h, uint16_t p) { return hang.ping(h, p); }, Ms(50));
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_FALSE(probe.reachable("127.0.0.1", 5432, Ms(100)));  // no answer yet: waits at most 100 ms
+    for (int i = 0; i < 20; ++i) EXPECT_FALSE(probe.reachable("127.0.0.1", 5432, Ms(100)));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, Ms(1000));  // 100 ms once, not 21 times
+    EXPECT_EQ(hang.calls(), 1);  // one ping at a time
+    hang.release(true);
+    EXPECT_TRUE(wait_for([&] { return probe.reachable("127.0.0.1", 5432, Ms(0)); }, Ms(5000)));
+    // Stale after max_age: a new ping is asked for, the latest answer is served meanwhile.
+    EXPECT_TRUE(wait_for([&] { return hang.calls() >= 2 || !probe.reachable("127.0.0.1", 5432, Ms(0)); },
+                         Ms(5000)));
+    EXPECT_TRUE(probe.reachable("127.0.0.1", 5432, Ms(0)));
+  }  // the destructor joins the thread
+}
+
+TEST(ReachabilityProbe, ANewTargetHasNoAnswerUntilPinged) {
+  using Ms = std::chrono::milliseconds;
+  ReachabilityProbe probe([](const std::string&, uint16_t port) { return port == 1111; }, Ms(1000));
+  EXPECT_TRUE(probe.reachable("127.0.0.1", 1111, Ms(5000)));   // waits for its first answer
+  EXPECT_FALSE(probe.reachable("127.0.0.1", 2222, Ms(5000)));  // another target: its own answer
 }
 
 }  // namespace

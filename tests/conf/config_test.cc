@@ -177,6 +177,7 @@ TEST(Defaults, EveryField) {
   EXPECT_EQ(o.metrics_listen, "127.0.0.1:9930");
   EXPECT_EQ(o.metrics_host, "127.0.0.1");
   EXPECT_EQ(o.metrics_port, 9930);
+  EXPECT_EQ(o.http_read_timeout, 5000ms);
   EXPECT_EQ(o.slow_query, 1000ms);
   EXPECT_EQ(o.slow_query_log, "");
   EXPECT_FALSE(o.log_parameters);
@@ -218,6 +219,7 @@ ttl = "1h"
 tables = ["Core.Users"]
 [observability]
 metrics_listen = ""
+http_read_timeout = "750ms"
 slow_query_ms = "2s"
 log_level = "debug"
 [session]
@@ -248,6 +250,7 @@ server_dbname = "app_prod"
   EXPECT_EQ(c->cache.classes[0].tables, std::vector<std::string>{"core.users"});
   EXPECT_EQ(c->observability.metrics_port, 0);
   EXPECT_EQ(c->observability.slow_query, 2s);
+  EXPECT_EQ(c->observability.http_read_timeout, 750ms);
   EXPECT_EQ(c->observability.log_level, LogLevel::debug);
   EXPECT_EQ(c->session.pinning, Pinning::refuse);
   EXPECT_EQ(c->databases[0].server_dbname, "app_prod");

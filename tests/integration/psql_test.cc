@@ -141,6 +141,15 @@ TEST_F(PsqlTest, Md5Auth) {
     ASSERT_TRUE(l.error) << l.describe();
     EXPECT_EQ(l.error->sqlstate(), "28P01");
   }
+  {
+    // An unknown name is asked for md5 too (before, SCRAM: the method told it apart), then 28P01.
+    RawConn c(p.host(), p.port());
+    LoginOutcome l = login(c, "pgs_psql_nobody", "whatever", kDatabase);
+    ASSERT_TRUE(l.error) << l.describe();
+    EXPECT_EQ(l.auth_code, 5);
+    EXPECT_EQ(l.error->sqlstate(), "28P01");
+    EXPECT_EQ(l.error->message(), "password authentication failed for user \"pgs_psql_nobody\"");
+  }
   RunResult r = run_psql(p.conninfo(), "SELECT 'md5 ok';\n", {"-At"});
   EXPECT_EQ(r.exit_code, 0) << r.describe();
   EXPECT_EQ(r.out, "md5 ok\n");

@@ -212,6 +212,81 @@ TEST_F(RawSocketTest, WrongPassword) {
   EXPECT_TRUE(c->drain(Millis(5000)).closed);
 }
 
+// The SCRAM exchange up to the server-first-message, then a client-final with a proof that fits no
+// password: what a user-name prober sees of one name.
+struct ScramProbe {
+  std::string salt_b64;    // "s=" of the server-first-message
+  std::string iterations;  // "i="
+  std::optional<ErrorFields> error;  // the answer to the bogus proof
+  std::string problem;
+};
+
+std::string scram_attribute(const std::string& msg, char key) {
+  for (size_t pos = 0; pos < msg.size();) {
+    size_t end = msg.find(',', pos);
+    if (end == std::string::npos) end = msg.size();
+    if (end - pos >= 2 && msg[pos] == key && msg[pos + 1] == '=') return msg.substr(pos + 2, end - pos - 2);
+    pos = end + 1;
+  }
+  return "";
+}
+
+ScramProbe probe_scram(const std::string& host, uint16_t port, const std::string& user) {
+  ScramProbe out;
+  RawConn c(host, port);
+  c.send(startup_packet({{"user", user}, {"database", kDatabase}}));
+  auto sasl = c.read_message(Millis(5000));
+  if (!sasl || sasl->type != 'R' || sasl->body.size() < 4 || sasl->body[3] != 10) {
+    out.problem = "no AuthenticationSASL";
+    return out;
+  }
+  const std::string data = "n,,n=,r=pgsprobe0123456789";
+  c.send(typed_message('p', std::string("SCRAM-SHA-256") + '\0' + be32(uint32_t(data.size())) + data));
+  auto cont = c.read_message(Millis(5000));
+  if (!cont || cont->type != 'R' || cont->body.size() < 4 || cont->body[3] != 11) {
+    out.problem = "no AuthenticationSASLContinue";
+    return out;
+  }
+  const std::string server_first = cont->body.substr(4);
+  out.salt_b64 = scram_attribute(server_first, 's');
+  out.iterations = scram_attribute(server_first, 'i');
+  const std::string final_msg = "c=biws,r=" + scram_attribute(server_first, 'r') +
+                                ",p=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+  c.send(typed_message('p', final_msg));
+  auto answer = c.read_message(Millis(5000));
+  if (!answer || answer->type != 'E') {
+    out.problem = "no ErrorResponse after the proof";
+    return out;
+  }
+  out.error = parse_error_fields(answer->body);
+  return out;
+}
+
+// Before the fix every unknown name got one fixed salt, so two probes with two made-up names
+// told unknown names (same salt) from configured ones. Now a name always gets the same salt, two
+// names different ones, with the iteration count and salt length of a configured user, and the
+// exchange ends like a wrong password.
+TEST_F(RawSocketTest, UnknownUsersGetStablePerNameSaltsLikeKnownUsers) {
+  PGS_IT_REQUIRE_PROXY();
+  const ScramProbe a = probe_scram(proxy_->host(), proxy_->port(), "pgs_harden_nobody_a");
+  const ScramProbe a_again = probe_scram(proxy_->host(), proxy_->port(), "pgs_harden_nobody_a");
+  const ScramProbe b = probe_scram(proxy_->host(), proxy_->port(), "pgs_harden_nobody_b");
+  const ScramProbe known = probe_scram(proxy_->host(), proxy_->port(), kUser);
+  for (const ScramProbe* p : {&a, &a_again, &b, &known}) {
+    ASSERT_EQ(p->problem, "");
+    ASSERT_TRUE(p->error);
+    EXPECT_EQ(p->error->sqlstate(), "28P01") << p->error->describe();
+    EXPECT_EQ(p->error->get('S'), "FATAL");
+  }
+  EXPECT_NE(a.salt_b64, b.salt_b64) << "two unknown names share a salt";
+  EXPECT_EQ(a.salt_b64, a_again.salt_b64) << "one unknown name got two salts";
+  EXPECT_NE(a.salt_b64, known.salt_b64);
+  EXPECT_EQ(a.salt_b64.size(), known.salt_b64.size());
+  EXPECT_EQ(a.iterations, known.iterations);
+  EXPECT_EQ(a.error->message(), "password authentication failed for user \"pgs_harden_nobody_a\"");
+  EXPECT_EQ(known.error->message(), "password authentication failed for user \"" + std::string(kUser) + "\"");
+}
+
 TEST_F(RawSocketTest, BogusCancelRequestGetsNoReply) {
   auto c = open();
   ASSERT_TRUE(c->send(startup_packet_raw(80877102, be32(12345) + be32(67890))));

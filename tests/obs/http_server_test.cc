@@ -12,6 +12,7 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <thread>
+#include <vector>
 
 namespace pgs::obs {
 namespace {
@@ -190,18 +191,48 @@ TEST_F(HttpServerTest, IdleConnectionIsClosedAfterReadTimeout) {
   EXPECT_LT(waited, 4s);
 }
 
-TEST_F(HttpServerTest, ConnectionsBeyondTheLimitAreClosed) {
+// At the limit, a new connection closes the one that has waited longest for a request and is served.
+TEST_F(HttpServerTest, ConnectionsBeyondTheLimitCloseTheLongestWaiting) {
   HttpOptions o;
   o.max_connections = 2;
   start(o);
   Client a(server->port()), b(server->port());
-  // Make sure both are accepted and counted before the third arrives.
+  // Make sure both are accepted and counted (a waits longer than b) before the third arrives.
   EXPECT_EQ(a.request(http::verb::get, "/healthz").result_int(), 200u);
   EXPECT_EQ(b.request(http::verb::get, "/healthz").result_int(), 200u);
   Client c(server->port());
-  EXPECT_TRUE(c.closed_by_peer());
-  EXPECT_EQ(server->stats().connections_rejected, 1u);
-  EXPECT_EQ(a.request(http::verb::get, "/healthz").result_int(), 200u);
+  EXPECT_EQ(c.request(http::verb::get, "/healthz").result_int(), 200u);
+  EXPECT_TRUE(a.closed_by_peer());
+  EXPECT_EQ(server->stats().connections_evicted, 1u);
+  EXPECT_EQ(server->stats().connections_rejected, 0u);
+  EXPECT_EQ(b.request(http::verb::get, "/healthz").result_int(), 200u);
+}
+
+// Before the fix, 64 connections that sent nothing locked every scrape out for the read timeout:
+// further connections were closed at once. Now a scrape behind 100 idle connections is answered.
+TEST_F(HttpServerTest, IdleConnectionsDoNotLockOutAScrape) {
+  HttpOptions o;
+  o.read_timeout = 30s;  // far beyond the test's deadline: only making room can serve the scrape
+  start(o);
+  std::vector<std::unique_ptr<Client>> idle;
+  for (int i = 0; i < 100; ++i) idle.push_back(std::make_unique<Client>(server->port()));
+  // Each is accepted before the scrape's connection (the listener accepts in order).
+  const auto t0 = std::chrono::steady_clock::now();
+  Client scrape(server->port());
+  struct timeval tv{2, 0};
+  setsockopt(scrape.stream.socket().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  beast::error_code ec;
+  http::request<http::empty_body> req{http::verb::get, "/metrics", 11};
+  req.set(http::field::host, "127.0.0.1");
+  http::write(scrape.stream, req, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  http::response<http::string_body> res;
+  http::read(scrape.stream, scrape.buffer, res, ec);
+  ASSERT_FALSE(ec) << "no answer to /metrics behind 100 idle connections: " << ec.message();
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_EQ(res.body(), "pgsidecar_up 1\n");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_GE(server->stats().connections_evicted, 37u);  // 101 connections, 64 slots
 }
 
 TEST(HttpServerStart, ReportsABusyPort) {

@@ -1,4 +1,6 @@
 // md5 and SCRAM-SHA-256 (RFC 5802, RFC 7677) on both sides, checked against external vectors.
+#include <openssl/evp.h>
+
 #include "protocol/auth.h"
 #include "protocol/base64.h"
 #include "tests/protocol/test_util.h"
@@ -13,15 +15,53 @@ using scram::Verifier;
 // Reference values computed with Python's hashlib (an independent implementation):
 // "md5" + md5("flopods-dev" + "flopods"), then with the salt 01 02 03 04.
 TEST(Md5, StoredHashAndResponse) {
-  EXPECT_EQ(md5_stored_hash("flopods", "flopods-dev"), "md57a74ae47813429c3a95efbb1fa28373f");
+  EXPECT_EQ(md5_stored_hash("flopods", "flopods-dev").value(), "md57a74ae47813429c3a95efbb1fa28373f");
   const uint8_t salt[4] = {1, 2, 3, 4};
   EXPECT_EQ(md5_password_response("flopods", "flopods-dev", salt), "md57e31179cc6e650affbd66a665fe8e988");
-  EXPECT_EQ(md5_response_from_hash("md57a74ae47813429c3a95efbb1fa28373f", salt),
+  EXPECT_EQ(md5_response_from_hash("md57a74ae47813429c3a95efbb1fa28373f", salt).value(),
             "md57e31179cc6e650affbd66a665fe8e988");
   EXPECT_TRUE(md5_verify("md57a74ae47813429c3a95efbb1fa28373f", salt, "md57e31179cc6e650affbd66a665fe8e988"));
   EXPECT_FALSE(md5_verify("md57a74ae47813429c3a95efbb1fa28373f", salt, "md57e31179cc6e650affbd66a665fe8e989"));
   EXPECT_FALSE(md5_verify("md57a74ae47813429c3a95efbb1fa28373f", salt, ""));
   EXPECT_FALSE(md5_verify("", salt, "md5"));  // a missing stored hash never matches
+  EXPECT_FALSE(md5_response_from_hash("md5short", salt).ok());
+}
+
+// The comparison behind md5 client auth, given the expected response as computed: before the fix the
+// proxy compared the client's response with "md5" + md5_hex(...), which is just "md5" when MD5 is
+// unavailable, so a client sending "md5" logged in. Now an expected value that could not be computed,
+// or has the wrong shape, never matches anything.
+TEST(Md5, ResponseMatchesFailsClosed) {
+  const std::string good = "md57e31179cc6e650affbd66a665fe8e988";
+  EXPECT_TRUE(md5_response_matches(good, good));
+  EXPECT_FALSE(md5_response_matches(good, "md57e31179cc6e650affbd66a665fe8e989"));
+  EXPECT_FALSE(md5_response_matches(good, good.substr(0, 34)));
+  EXPECT_FALSE(md5_response_matches(make_error(Errc::unavailable, "MD5 is not available"), "md5"));
+  EXPECT_FALSE(md5_response_matches(make_error(Errc::unavailable, "MD5 is not available"), ""));
+  EXPECT_FALSE(md5_response_matches(std::string("md5"), "md5"));  // what the old code compared against
+  EXPECT_FALSE(md5_response_matches(std::string(""), ""));
+}
+
+// OpenSSL with FIPS default properties and no FIPS provider refuses MD5 (as a FIPS build does): every
+// md5 computation reports it, and no response is accepted, not even the value the old code expected.
+TEST(Md5, WithoutMd5NothingMatches) {
+  const uint8_t salt[4] = {1, 2, 3, 4};
+  const std::string stored = "md57a74ae47813429c3a95efbb1fa28373f";
+  ASSERT_EQ(EVP_default_properties_enable_fips(nullptr, 1), 1);
+  auto computed = md5_stored_hash("flopods", "flopods-dev");
+  auto expected = md5_response_from_hash(stored, salt);
+  const bool right_accepted = md5_verify(stored, salt, "md57e31179cc6e650affbd66a665fe8e988");
+  const bool bare_accepted = md5_verify(stored, salt, "md5");
+  const std::string client_response = md5_password_response("flopods", "flopods-dev", salt);
+  ASSERT_EQ(EVP_default_properties_enable_fips(nullptr, 0), 1);
+  ASSERT_FALSE(computed.ok()) << "MD5 still available under FIPS properties: " << computed.value();
+  EXPECT_EQ(computed.error().code, Errc::unavailable);
+  ASSERT_FALSE(expected.ok());
+  EXPECT_EQ(expected.error().code, Errc::unavailable);
+  EXPECT_FALSE(right_accepted);
+  EXPECT_FALSE(bare_accepted);
+  EXPECT_EQ(client_response, "");
+  EXPECT_TRUE(md5_stored_hash("flopods", "flopods-dev").ok());  // restored
 }
 
 TEST(Base64, StrictRoundTrip) {
@@ -109,6 +149,39 @@ TEST(Scram, ClientAgainstServer) {
   auto server_final = server.on_client_final(*final_msg);
   ASSERT_TRUE(server_final.ok());
   EXPECT_TRUE(client.on_server_final(*server_final).ok());
+}
+
+// Unknown users: a decoy verifier per name. The same name gets the same salt, other names (or another
+// process secret) unrelated ones, all of the configured length, with the iteration count asked for.
+TEST(ScramDecoy, StablePerNameAndDistinctAcrossNames) {
+  const std::string key(32, 'k'), other_key(32, 'o');
+  Verifier a1 = Verifier::decoy(key, "alice", 4096), a2 = Verifier::decoy(key, "alice", 4096);
+  Verifier b = Verifier::decoy(key, "bob", 4096);
+  EXPECT_EQ(a1.salt, a2.salt);
+  EXPECT_EQ(a1.stored_key, a2.stored_key);
+  EXPECT_NE(a1.salt, b.salt);
+  EXPECT_NE(a1.stored_key, b.stored_key);
+  EXPECT_NE(Verifier::decoy(other_key, "alice", 4096).salt, a1.salt);
+  EXPECT_EQ(a1.salt.size(), scram::kSaltBytes);
+  EXPECT_EQ(a1.salt, Verifier::derived_salt(key, "alice"));
+  EXPECT_EQ(Verifier::decoy(key, "alice", 10000).iterations, 10000);
+  EXPECT_TRUE(Verifier::parse(a1.to_string()).ok());
+}
+
+// A decoy's exchange runs to the proof like a real one and then fails like a wrong password.
+TEST(ScramDecoy, EveryProofFailsAsAWrongPassword) {
+  const std::string key(32, 'k');
+  for (std::string password : {"", "pgsidecar-unknown", "alice", "flopods-dev"}) {
+    ServerExchange server(Verifier::decoy(key, "alice", 4096), scram::random_nonce());
+    ClientExchange client(password, scram::random_nonce());
+    auto first = server.on_client_first(client.client_first());
+    ASSERT_TRUE(first.ok());
+    auto final_msg = client.on_server_first(*first);
+    ASSERT_TRUE(final_msg.ok());
+    auto r = server.on_client_final(*final_msg);
+    ASSERT_FALSE(r.ok()) << password;
+    EXPECT_EQ(r.error().code, Errc::auth_failed);
+  }
 }
 
 TEST(Scram, WrongPasswordIsAuthFailed) {

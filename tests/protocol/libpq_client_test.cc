@@ -68,7 +68,7 @@ bool authenticate(WireConn& c, Method method, const std::string& user) {
     auto f = c.read_frame();
     if (!f || f->type != 'p') return false;
     auto pw = frontend::PasswordMessage::decode(f->bytes());
-    return pw.ok() && md5_verify(md5_stored_hash(user, kPassword), salt, pw->password);
+    return pw.ok() && md5_verify(md5_stored_hash(user, kPassword).value(), salt, pw->password);
   }
   write_auth_sasl(out, {"SCRAM-SHA-256"});
   c.send(out);
