@@ -6,11 +6,13 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "conf/config.h"
+#include "proxy/cancel.h"
 #include "proxy/session_params.h"
 #include "proxy/stats.h"
 
@@ -76,6 +78,15 @@ class Pool {
   void close_idle_servers();
   void resume() { serve_waiters(); }  // after admin RESUME
 
+  // ---- cancels (see cancel.h) ----
+  // A CancelRequest for the query running on `server` was forwarded to Postgres. Until every such
+  // cancel is resolved, the server goes to no other client: reaching its release point meanwhile, it
+  // waits apart (being canceled), then rejoins the idle list; if one cannot be resolved (outcome
+  // unknown) it is closed instead, since that cancel could still hit the next client's query.
+  void cancel_forwarded(const ServerConn* server);
+  void on_cancel_done(uint64_t server_id, CancelOutcome outcome);
+  size_t being_canceled() const { return being_canceled_.size(); }
+
   // ---- counts for admin/metrics ----
   void note_wait(Clock::duration waited);
   void note_transaction(Clock::duration held);
@@ -95,6 +106,8 @@ class Pool {
   void serve_waiters();
   size_t count_opening() const;
   void fail_waiters(const std::string& sqlstate, const std::string& message);
+  // At a release point: true when cancels to `server` keep it from the idle list (held or closed).
+  bool hold_for_cancels(ServerConn* server);
 
   Worker& worker_;
   std::string database_;
@@ -107,6 +120,12 @@ class Pool {
   std::unordered_set<ServerConn*> servers_;
   std::vector<ServerConn*> idle_;  // LIFO: the most recently used server is the warmest
   std::deque<ClientConn*> waiting_;
+  struct CancelState {
+    int in_flight = 0;     // forwarded, not resolved yet
+    bool unknown = false;  // one was never resolved: do not reuse the server
+  };
+  std::unordered_map<uint64_t, CancelState> cancels_;  // by server id; live servers only
+  std::vector<ServerConn*> being_canceled_;  // at a release point, waiting for their cancels
   std::vector<ClientConn*> welcome_waiters_;
   bool has_welcome_ = false;
   std::vector<std::pair<std::string, std::string>> welcome_;

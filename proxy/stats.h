@@ -76,6 +76,7 @@ struct PoolStats {
   int cl_idle = 0;          // logged in, no server
   int sv_active = 0;        // servers bound to a client
   int sv_idle = 0;          // servers idle in the pool
+  int sv_being_canceled = 0;  // at a release point, held until the cancels sent to them are resolved
   int sv_login = 0;         // servers connecting or logging in
   int sv_total = 0;
   double maxwait_seconds = 0;  // longest current wait

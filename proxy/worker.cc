@@ -21,6 +21,8 @@ namespace pgs::proxy {
 namespace {
 constexpr uint64_t kTickMs = 100;
 constexpr int kListenBacklog = 4096;
+// A cancel sent for a server that is being closed: nobody waits for it, but its connection is bounded.
+constexpr std::chrono::milliseconds kCancelDeadline{10000};
 
 // A listening socket with SO_REUSEPORT so every worker has its own and the kernel spreads connections.
 int open_reuseport_listener(const std::string& host, uint16_t port, std::string& error) {
@@ -298,15 +300,29 @@ void Worker::deliver_cancel(int32_t pid, int32_t secret) {
   // Ownership is checked now, on the owning thread: the server the client holds at this moment.
   auto it = clients_by_pid_.find(pid);
   if (it == clients_by_pid_.end() || it->second->cancel_secret() != secret) return;
+  // Only a query of this client that runs on the server it holds now; never one queued or finished.
   ClientConn* client = it->second;
   ServerConn* server = client->server();
-  if (server == nullptr || !server->running_query() || client->pool() == nullptr) return;
-  send_cancel(client->pool()->target(), server->backend_pid(), server->backend_secret());
+  if (server == nullptr || server->client() != client || !server->running_query()) return;
+  forward_cancel(*server);
+}
+
+void Worker::forward_cancel(ServerConn& server) {
+  counters_.cancels_forwarded.fetch_add(1, std::memory_order_relaxed);
+  // The server's own pool: a read routed to a replica holds a replica server, with the replica's key.
+  Pool& pool = server.pool();
+  pool.cancel_forwarded(&server);  // first: the outcome may be reported before the call returns
+  const PoolTarget& t = pool.target();
+  uint64_t id = server.id();
+  // Pools live as long as the loop, and the loop runs until this request's handles are closed.
+  send_cancel_request(&loop_, t.host, t.port, server.backend_pid(), server.backend_secret(),
+                      pool.settings().server_connect_timeout,
+                      [&pool, id](CancelOutcome outcome) { pool.on_cancel_done(id, outcome); });
 }
 
 void Worker::send_cancel(const PoolTarget& target, int32_t backend_pid, int32_t backend_secret) {
   counters_.cancels_forwarded.fetch_add(1, std::memory_order_relaxed);
-  send_cancel_request(&loop_, target.host, target.port, backend_pid, backend_secret);
+  send_cancel_request(&loop_, target.host, target.port, backend_pid, backend_secret, kCancelDeadline, nullptr);
 }
 
 // ---- accept ----

@@ -144,7 +144,8 @@ TEST_F(Fixture, ShowPoolsAggregatesWorkersWithPgBouncerColumns) {
   ASSERT_FALSE(r.error) << r.error_message;
   ASSERT_EQ(r.columns.size(), 1u);
   std::vector<std::string> want = {"database", "user", "cl_active", "cl_waiting", "cl_idle", "sv_active", "sv_idle",
-                                   "sv_used", "sv_login", "maxwait", "maxwait_us", "pool_mode", "pool_size", "node"};
+                                   "sv_used", "sv_login", "maxwait", "maxwait_us", "pool_mode", "pool_size", "node",
+                                   "sv_being_canceled"};
   EXPECT_EQ(r.columns[0], want);
   ASSERT_EQ(r.rows[0].size(), 1u);
   auto& row = r.rows[0][0];
