@@ -259,13 +259,15 @@ void Pool::note_transaction(Clock::duration held) {
   xact_seconds_ += std::chrono::duration<double>(held).count();
 }
 
-PoolStats Pool::stats(Clock::time_point now) const {
+PoolStats Pool::stats(Clock::time_point now, PoolClientCount clients) const {
   PoolStats st;
   st.database = database_;
   st.user = user_;
   st.node = target().name;
   st.pool_mode = settings_.pool_mode == conf::PoolMode::session ? "session" : "transaction";
   st.size_limit = size_limit_;
+  st.cl_active = clients.active;
+  st.cl_idle = clients.idle;
   st.cl_waiting = static_cast<int>(waiting_.size());
   if (!waiting_.empty()) {
     st.maxwait_seconds = std::chrono::duration<double>(now - waiting_.front()->state_since()).count();
@@ -293,7 +295,6 @@ PoolStats Pool::stats(Clock::time_point now) const {
     --st.sv_idle;  // counted above by its state: it is idle, but not available
   }
   st.sv_total = static_cast<int>(servers_.size());
-  st.cl_active = st.sv_active;
   st.xact_count = xact_count_;
   st.query_count = query_count_;
   st.wait_count = wait_count_;

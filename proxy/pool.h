@@ -23,6 +23,13 @@ class ServerConn;
 class Worker;
 using Clock = std::chrono::steady_clock;
 
+// Logged-in clients a pool answers for in SHOW POOLS (counted by the worker from its clients): those
+// bound to one of its servers, and those idle between transactions whose login pool it is.
+struct PoolClientCount {
+  int active = 0;  // bound to a server, or idle (PgBouncer's cl_active; waiting ones are cl_waiting)
+  int idle = 0;    // of `active`, the ones with no server right now
+};
+
 struct PoolTarget {
   std::string name;  // "primary", "replica1", ...
   std::string host;
@@ -91,7 +98,7 @@ class Pool {
   void note_wait(Clock::duration waited);
   void note_transaction(Clock::duration held);
   void note_query() { ++query_count_; }
-  PoolStats stats(Clock::time_point now) const;
+  PoolStats stats(Clock::time_point now, PoolClientCount clients) const;
   void server_rows(Clock::time_point now, std::vector<ServerRow>& out) const;
   size_t waiting_clients() const { return waiting_.size(); }
   size_t idle_servers() const { return idle_.size(); }

@@ -392,7 +392,22 @@ void Worker::publish_stats(bool with_rows) {
   auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
   WorkerStats st;
   st.worker = index_;
-  for (auto& [key, pool] : pools_) st.pools.push_back(pool->stats(now));
+  // Logged-in clients per pool (SHOW POOLS cl_active/cl_idle): bound to one of its servers, or
+  // idle and logged in to it. Waiting clients are the pools' own queues (cl_waiting).
+  std::unordered_map<const Pool*, PoolClientCount> client_counts;
+  for (const auto& [id, c] : clients_) {
+    if (c->state() == ClientConn::State::active && c->pool() != nullptr) {
+      ++client_counts[c->pool()].active;
+    } else if (c->state() == ClientConn::State::idle && c->login_pool() != nullptr) {
+      PoolClientCount& n = client_counts[c->login_pool()];
+      ++n.active;
+      ++n.idle;
+    }
+  }
+  for (auto& [key, pool] : pools_) {
+    auto it = client_counts.find(pool.get());
+    st.pools.push_back(pool->stats(now, it == client_counts.end() ? PoolClientCount{} : it->second));
+  }
   uint64_t in = hot_.closed_bytes_received, out = hot_.closed_bytes_sent;
   for (const auto& [id, c] : clients_) {
     in += c->bytes_read();
