@@ -382,6 +382,25 @@ void WorkerHotStats::count_error(std::string_view sqlstate) {
   ++errors_by_class[cls];
 }
 
+namespace {
+// Logged-in clients per pool (SHOW POOLS cl_active/cl_idle): bound to one of its servers, or idle and
+// logged in to it. Waiting clients are the pools' own queues (cl_waiting), not counted here.
+std::unordered_map<const Pool*, PoolClientCount> clients_per_pool(
+    const std::unordered_map<uint64_t, ClientConn*>& clients) {
+  std::unordered_map<const Pool*, PoolClientCount> counts;
+  for (const auto& [id, c] : clients) {
+    if (c->state() == ClientConn::State::active && c->pool() != nullptr) {
+      ++counts[c->pool()].active;
+    } else if (c->state() == ClientConn::State::idle && c->login_pool() != nullptr) {
+      PoolClientCount& n = counts[c->login_pool()];
+      ++n.active;
+      ++n.idle;
+    }
+  }
+  return counts;
+}
+}  // namespace
+
 WorkerStats Worker::published_stats() const {
   std::lock_guard<std::mutex> lock(stats_mutex_);
   return published_;
@@ -392,18 +411,7 @@ void Worker::publish_stats(bool with_rows) {
   auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
   WorkerStats st;
   st.worker = index_;
-  // Logged-in clients per pool (SHOW POOLS cl_active/cl_idle): bound to one of its servers, or
-  // idle and logged in to it. Waiting clients are the pools' own queues (cl_waiting).
-  std::unordered_map<const Pool*, PoolClientCount> client_counts;
-  for (const auto& [id, c] : clients_) {
-    if (c->state() == ClientConn::State::active && c->pool() != nullptr) {
-      ++client_counts[c->pool()].active;
-    } else if (c->state() == ClientConn::State::idle && c->login_pool() != nullptr) {
-      PoolClientCount& n = client_counts[c->login_pool()];
-      ++n.active;
-      ++n.idle;
-    }
-  }
+  auto client_counts = clients_per_pool(clients_);
   for (auto& [key, pool] : pools_) {
     auto it = client_counts.find(pool.get());
     st.pools.push_back(pool->stats(now, it == client_counts.end() ? PoolClientCount{} : it->second));
