@@ -92,7 +92,6 @@ class Pool {
   // unknown) it is closed instead, since that cancel could still hit the next client's query.
   void cancel_forwarded(const ServerConn* server);
   void on_cancel_done(uint64_t server_id, CancelOutcome outcome);
-  size_t being_canceled() const { return being_canceled_.size(); }
 
   // ---- counts for admin/metrics ----
   void note_wait(Clock::duration waited);
