@@ -1,10 +1,17 @@
 // Forwards a CancelRequest to a server on a fresh connection (docs: "Canceling Requests in Progress"):
-// connect, write the 16-byte packet, close. No reply is expected; failures are only logged.
+// connect, write the 16-byte packet, then wait for the server to close the connection. Postgres's
+// child for that connection signals the backend (SIGINT, processCancelRequest) and only then exits,
+// so the close is the moment the cancel has been delivered. The signal's handler runs before the
+// backend reads anything more from its client; a cancel that finds the backend between commands
+// (DoingCommandRead) is ignored by ProcessInterrupts. Hence a server whose forwarded cancels are all
+// `delivered` or `not_sent` can serve the next client safely, and one with an `unknown` cancel cannot.
 #pragma once
 
 #include <uv.h>
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace pgs::proxy {
@@ -17,7 +24,18 @@ using RandomFill = int (*)(unsigned char* out, int size);
 // queries), so the login must fail.
 [[nodiscard]] bool random_cancel_secret(int32_t& secret, RandomFill fill = nullptr);
 
-// Self-owned: deletes itself when its handle is closed.
-void send_cancel_request(uv_loop_t* loop, const std::string& host, uint16_t port, int32_t pid, int32_t secret);
+enum class CancelOutcome : uint8_t {
+  delivered,  // the server closed the cancel connection after reading the packet
+  not_sent,   // no connection (bad address, refused): the server never saw the packet
+  unknown,    // written, but no close before the deadline (or a write/read error): may still land
+};
+
+using CancelDone = std::function<void(CancelOutcome)>;
+
+// Self-owned: deletes itself when its handles are closed. `done` (may be empty) runs exactly once, on
+// `loop`'s thread; it may run before this call returns (bad address, connect refused at once), so
+// the caller records what `done` undoes first. `deadline` bounds the whole exchange.
+void send_cancel_request(uv_loop_t* loop, const std::string& host, uint16_t port, int32_t pid, int32_t secret,
+                         std::chrono::milliseconds deadline, CancelDone done);
 
 }  // namespace pgs::proxy

@@ -57,6 +57,7 @@ class ClientConn final : public Stream {
   const std::string& peer() const { return peer_; }
   ServerConn* server() const { return server_; }
   Pool* pool() const { return pool_; }
+  Pool* login_pool() const { return primary_pool_; }  // (database, user) on the primary; null before login
   Clock::time_point state_since() const { return state_since_; }
   Clock::time_point created_at() const { return created_at_; }
   Clock::time_point last_activity() const { return last_activity_; }

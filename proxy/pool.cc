@@ -118,6 +118,7 @@ void Pool::open_server() {
 
 void Pool::on_server_ready(ServerConn* server) {
   if (server->state() != ServerConn::State::idle) return;
+  if (hold_for_cancels(server)) return;
   retry_backoff_ = std::chrono::milliseconds{0};
   last_connect_error_.clear();
   if (!waiting_.empty() && !worker_.shutting_down() && !worker_.paused()) {
@@ -160,9 +161,47 @@ void Pool::on_server_login_failed(ServerConn* server, const std::string& error) 
 }
 
 void Pool::on_server_closed(ServerConn* server) {
+  cancels_.erase(server->id());
+  being_canceled_.erase(std::remove(being_canceled_.begin(), being_canceled_.end(), server), being_canceled_.end());
   if (servers_.erase(server) == 0) return;
   idle_.erase(std::remove(idle_.begin(), idle_.end(), server), idle_.end());
   serve_waiters();
+}
+
+// ---- cancels ----
+
+void Pool::cancel_forwarded(const ServerConn* server) { ++cancels_[server->id()].in_flight; }
+
+bool Pool::hold_for_cancels(ServerConn* server) {
+  auto it = cancels_.find(server->id());
+  if (it == cancels_.end()) return false;
+  if (it->second.in_flight > 0) {
+    being_canceled_.push_back(server);
+    return true;
+  }
+  // Every cancel is over but one was never confirmed: it may still land on whatever runs next.
+  cancels_.erase(it);
+  server->terminate();
+  serve_waiters();  // a replacement may be opened for waiting clients
+  return true;
+}
+
+void Pool::on_cancel_done(uint64_t server_id, CancelOutcome outcome) {
+  auto it = cancels_.find(server_id);
+  if (it == cancels_.end()) return;  // the server is gone
+  CancelState& st = it->second;
+  if (st.in_flight > 0) --st.in_flight;
+  if (outcome == CancelOutcome::unknown) st.unknown = true;
+  if (st.in_flight > 0) return;
+  bool unknown = st.unknown;
+  if (!unknown) cancels_.erase(it);
+  auto held = std::find_if(being_canceled_.begin(), being_canceled_.end(),
+                           [server_id](const ServerConn* s) { return s->id() == server_id; });
+  // Not held: still with its client; its release point decides (an unknown entry closes it then).
+  if (held == being_canceled_.end()) return;
+  ServerConn* server = *held;
+  being_canceled_.erase(held);
+  on_server_ready(server);  // idle, or handed to a waiting client; closed if `unknown`
 }
 
 void Pool::serve_waiters() {
@@ -203,6 +242,9 @@ void Pool::close_idle_servers() {
   auto idle = std::move(idle_);
   idle_.clear();
   for (ServerConn* s : idle) s->terminate();
+  auto held = std::move(being_canceled_);
+  being_canceled_.clear();
+  for (ServerConn* s : held) s->terminate();
 }
 
 void Pool::note_wait(Clock::duration waited) {
@@ -217,13 +259,15 @@ void Pool::note_transaction(Clock::duration held) {
   xact_seconds_ += std::chrono::duration<double>(held).count();
 }
 
-PoolStats Pool::stats(Clock::time_point now) const {
+PoolStats Pool::stats(Clock::time_point now, PoolClientCount clients) const {
   PoolStats st;
   st.database = database_;
   st.user = user_;
   st.node = target().name;
   st.pool_mode = settings_.pool_mode == conf::PoolMode::session ? "session" : "transaction";
   st.size_limit = size_limit_;
+  st.cl_active = clients.active;
+  st.cl_idle = clients.idle;
   st.cl_waiting = static_cast<int>(waiting_.size());
   if (!waiting_.empty()) {
     st.maxwait_seconds = std::chrono::duration<double>(now - waiting_.front()->state_since()).count();
@@ -245,8 +289,12 @@ PoolStats Pool::stats(Clock::time_point now) const {
         break;
     }
   }
+  for (const ServerConn* s : being_canceled_) {
+    if (s->state() != ServerConn::State::idle) continue;
+    ++st.sv_being_canceled;
+    --st.sv_idle;  // counted above by its state: it is idle, but not available
+  }
   st.sv_total = static_cast<int>(servers_.size());
-  st.cl_active = st.sv_active;
   st.xact_count = xact_count_;
   st.query_count = query_count_;
   st.wait_count = wait_count_;
@@ -264,7 +312,8 @@ void Pool::server_rows(Clock::time_point now, std::vector<ServerRow>& out) const
     row.worker = worker_.index();
     row.user = user_;
     row.database = database_;
-    row.state = kStates[static_cast<int>(s->state())];
+    bool held = std::find(being_canceled_.begin(), being_canceled_.end(), s) != being_canceled_.end();
+    row.state = held ? "being_canceled" : kStates[static_cast<int>(s->state())];
     row.role = is_replica() ? "replica" : "primary";
     row.addr = target_.host + ":" + std::to_string(target_.port);
     row.backend_pid = s->backend_pid();

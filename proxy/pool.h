@@ -6,11 +6,13 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "conf/config.h"
+#include "proxy/cancel.h"
 #include "proxy/session_params.h"
 #include "proxy/stats.h"
 
@@ -20,6 +22,13 @@ class ClientConn;
 class ServerConn;
 class Worker;
 using Clock = std::chrono::steady_clock;
+
+// Logged-in clients a pool answers for in SHOW POOLS (counted by the worker from its clients): those
+// bound to one of its servers, and those idle between transactions whose login pool it is.
+struct PoolClientCount {
+  int active = 0;  // bound to a server, or idle (PgBouncer's cl_active; waiting ones are cl_waiting)
+  int idle = 0;    // of `active`, the ones with no server right now
+};
 
 struct PoolTarget {
   std::string name;  // "primary", "replica1", ...
@@ -76,11 +85,19 @@ class Pool {
   void close_idle_servers();
   void resume() { serve_waiters(); }  // after admin RESUME
 
+  // ---- cancels (see cancel.h) ----
+  // A CancelRequest for the query running on `server` was forwarded to Postgres. Until every such
+  // cancel is resolved, the server goes to no other client: reaching its release point meanwhile, it
+  // waits apart (being canceled), then rejoins the idle list; if one cannot be resolved (outcome
+  // unknown) it is closed instead, since that cancel could still hit the next client's query.
+  void cancel_forwarded(const ServerConn* server);
+  void on_cancel_done(uint64_t server_id, CancelOutcome outcome);
+
   // ---- counts for admin/metrics ----
   void note_wait(Clock::duration waited);
   void note_transaction(Clock::duration held);
   void note_query() { ++query_count_; }
-  PoolStats stats(Clock::time_point now) const;
+  PoolStats stats(Clock::time_point now, PoolClientCount clients) const;
   void server_rows(Clock::time_point now, std::vector<ServerRow>& out) const;
   size_t waiting_clients() const { return waiting_.size(); }
   size_t idle_servers() const { return idle_.size(); }
@@ -95,6 +112,8 @@ class Pool {
   void serve_waiters();
   size_t count_opening() const;
   void fail_waiters(const std::string& sqlstate, const std::string& message);
+  // At a release point: true when cancels to `server` keep it from the idle list (held or closed).
+  bool hold_for_cancels(ServerConn* server);
 
   Worker& worker_;
   std::string database_;
@@ -107,6 +126,12 @@ class Pool {
   std::unordered_set<ServerConn*> servers_;
   std::vector<ServerConn*> idle_;  // LIFO: the most recently used server is the warmest
   std::deque<ClientConn*> waiting_;
+  struct CancelState {
+    int in_flight = 0;     // forwarded, not resolved yet
+    bool unknown = false;  // one was never resolved: do not reuse the server
+  };
+  std::unordered_map<uint64_t, CancelState> cancels_;  // by server id; live servers only
+  std::vector<ServerConn*> being_canceled_;  // at a release point, waiting for their cancels
   std::vector<ClientConn*> welcome_waiters_;
   bool has_welcome_ = false;
   std::vector<std::pair<std::string, std::string>> welcome_;

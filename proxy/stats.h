@@ -71,11 +71,12 @@ struct PoolStats {
   std::string node;  // "primary" or the replica's name: the servers this pool connects to
   std::string pool_mode;
   int size_limit = 0;       // this worker's share of pool_size
-  int cl_active = 0;        // clients bound to a server
+  int cl_active = 0;        // logged-in clients not waiting: bound to a server, or idle (PgBouncer's)
   int cl_waiting = 0;       // clients queued for a server
-  int cl_idle = 0;          // logged in, no server
+  int cl_idle = 0;          // of cl_active, those with no server (idle between transactions)
   int sv_active = 0;        // servers bound to a client
   int sv_idle = 0;          // servers idle in the pool
+  int sv_being_canceled = 0;  // at a release point, held until the cancels sent to them are resolved
   int sv_login = 0;         // servers connecting or logging in
   int sv_total = 0;
   double maxwait_seconds = 0;  // longest current wait

@@ -20,6 +20,8 @@ namespace pgs::proxy {
 namespace {
 constexpr uint64_t kTickMs = 100;
 constexpr int kListenBacklog = 4096;
+// A cancel sent for a server that is being closed: nobody waits for it, but its connection is bounded.
+constexpr std::chrono::milliseconds kCancelDeadline{10000};
 
 // A listening socket with SO_REUSEPORT so every worker has its own and the kernel spreads connections.
 int open_reuseport_listener(const std::string& host, uint16_t port, std::string& error) {
@@ -301,15 +303,29 @@ void Worker::deliver_cancel(int32_t pid, int32_t secret) {
   // Ownership is checked now, on the owning thread: the server the client holds at this moment.
   auto it = clients_by_pid_.find(pid);
   if (it == clients_by_pid_.end() || it->second->cancel_secret() != secret) return;
+  // Only a query of this client that runs on the server it holds now; never one queued or finished.
   ClientConn* client = it->second;
   ServerConn* server = client->server();
-  if (server == nullptr || !server->running_query() || client->pool() == nullptr) return;
-  send_cancel(client->pool()->target(), server->backend_pid(), server->backend_secret());
+  if (server == nullptr || server->client() != client || !server->running_query()) return;
+  forward_cancel(*server);
+}
+
+void Worker::forward_cancel(ServerConn& server) {
+  counters_.cancels_forwarded.fetch_add(1, std::memory_order_relaxed);
+  // The server's own pool: a read routed to a replica holds a replica server, with the replica's key.
+  Pool& pool = server.pool();
+  pool.cancel_forwarded(&server);  // first: the outcome may be reported before the call returns
+  const PoolTarget& t = pool.target();
+  uint64_t id = server.id();
+  // Pools live as long as the loop, and the loop runs until this request's handles are closed.
+  send_cancel_request(&loop_, t.host, t.port, server.backend_pid(), server.backend_secret(),
+                      pool.settings().server_connect_timeout,
+                      [&pool, id](CancelOutcome outcome) { pool.on_cancel_done(id, outcome); });
 }
 
 void Worker::send_cancel(const PoolTarget& target, int32_t backend_pid, int32_t backend_secret) {
   counters_.cancels_forwarded.fetch_add(1, std::memory_order_relaxed);
-  send_cancel_request(&loop_, target.host, target.port, backend_pid, backend_secret);
+  send_cancel_request(&loop_, target.host, target.port, backend_pid, backend_secret, kCancelDeadline, nullptr);
 }
 
 // ---- accept ----
@@ -369,6 +385,25 @@ void WorkerHotStats::count_error(std::string_view sqlstate) {
   ++errors_by_class[cls];
 }
 
+namespace {
+// Logged-in clients per pool (SHOW POOLS cl_active/cl_idle): bound to one of its servers, or idle and
+// logged in to it. Waiting clients are the pools' own queues (cl_waiting), not counted here.
+std::unordered_map<const Pool*, PoolClientCount> clients_per_pool(
+    const std::unordered_map<uint64_t, ClientConn*>& clients) {
+  std::unordered_map<const Pool*, PoolClientCount> counts;
+  for (const auto& [id, c] : clients) {
+    if (c->state() == ClientConn::State::active && c->pool() != nullptr) {
+      ++counts[c->pool()].active;
+    } else if (c->state() == ClientConn::State::idle && c->login_pool() != nullptr) {
+      PoolClientCount& n = counts[c->login_pool()];
+      ++n.active;
+      ++n.idle;
+    }
+  }
+  return counts;
+}
+}  // namespace
+
 WorkerStats Worker::published_stats() const {
   std::lock_guard<std::mutex> lock(stats_mutex_);
   return published_;
@@ -379,7 +414,11 @@ void Worker::publish_stats(bool with_rows) {
   auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
   WorkerStats st;
   st.worker = index_;
-  for (auto& [key, pool] : pools_) st.pools.push_back(pool->stats(now));
+  auto client_counts = clients_per_pool(clients_);
+  for (auto& [key, pool] : pools_) {
+    auto it = client_counts.find(pool.get());
+    st.pools.push_back(pool->stats(now, it == client_counts.end() ? PoolClientCount{} : it->second));
+  }
   uint64_t in = hot_.closed_bytes_received, out = hot_.closed_bytes_sent;
   for (const auto& [id, c] : clients_) {
     in += c->bytes_read();

@@ -121,7 +121,11 @@ class Worker {
   // A cancel key for `client`, registered for route_cancel. False (nothing registered) when the random
   // source failed: the login must fail rather than hand out a predictable key.
   [[nodiscard]] bool allocate_cancel_key(ClientConn* client, int32_t& pid, int32_t& secret);
+  // Fire and forget: cancels a query on a server that is being closed anyway (its client left).
   void send_cancel(const struct PoolTarget& target, int32_t backend_pid, int32_t backend_secret);
+  // Cancels the query `server` runs for its client now; the server's pool holds it back from other
+  // clients until Postgres has taken the cancel (Pool::cancel_forwarded). Works for replica servers.
+  void forward_cancel(ServerConn& server);
   void route_cancel(int32_t pid, int32_t secret);  // from a CancelRequest on this worker's listener
   uint64_t next_server_id() { return next_server_id_++; }
   // Memoised statement classification (router); one per worker, no locks.

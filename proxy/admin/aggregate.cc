@@ -15,6 +15,7 @@ void merge_pool(PoolStats& into, const PoolStats& p) {
   into.cl_idle += p.cl_idle;
   into.sv_active += p.sv_active;
   into.sv_idle += p.sv_idle;
+  into.sv_being_canceled += p.sv_being_canceled;
   into.sv_login += p.sv_login;
   into.sv_total += p.sv_total;
   into.maxwait_seconds = std::max(into.maxwait_seconds, p.maxwait_seconds);

@@ -65,6 +65,11 @@ void connections(Builder& b, const WorkerStats& all) {
   for (const auto& [key, n] : servers) {
     b.gauge(MetricId::server_connections, {std::get<0>(key), std::get<1>(key), std::get<2>(key)}, n);
   }
+  for (const PoolStats& p : all.pools) {
+    std::string pool = p.database + "/" + p.user;
+    b.gauge(MetricId::pool_clients, {pool, p.node, "active"}, p.cl_active);
+    b.gauge(MetricId::pool_clients, {pool, p.node, "waiting"}, p.cl_waiting);
+  }
   for (const PoolStats& p : all.pools) b.histogram(MetricId::pool_wait_seconds, {p.database + "/" + p.user}, p.wait);
 }
 

@@ -40,16 +40,17 @@ std::string hex_ptr(uint64_t id) {
 
 Table show_pools(const WorkerStats& all) {
   Table t{{"database", "user", "cl_active", "cl_waiting", "cl_idle", "sv_active", "sv_idle", "sv_used",
-           "sv_login", "maxwait", "maxwait_us", "pool_mode", "pool_size", "node"},
+           "sv_login", "maxwait", "maxwait_us", "pool_mode", "pool_size", "node", "sv_being_canceled"},
           {},
           {}};
   for (const PoolStats& p : all.pools) {
-    int used = std::max(0, p.sv_total - p.sv_active - p.sv_idle - p.sv_login);
+    int used = std::max(0, p.sv_total - p.sv_active - p.sv_idle - p.sv_login - p.sv_being_canceled);
     auto whole = static_cast<uint64_t>(std::floor(std::max(0.0, p.maxwait_seconds)));
     auto frac = static_cast<uint64_t>(std::llround((std::max(0.0, p.maxwait_seconds) - whole) * 1e6));
     t.rows.push_back({p.database, p.user, num(p.cl_active), num(p.cl_waiting), num(p.cl_idle),
                       num(p.sv_active), num(p.sv_idle), num(used), num(p.sv_login), num(whole),
-                      num(std::min<uint64_t>(frac, 999999)), p.pool_mode, num(p.size_limit), p.node});
+                      num(std::min<uint64_t>(frac, 999999)), p.pool_mode, num(p.size_limit), p.node,
+                      num(p.sv_being_canceled)});
   }
   return t;
 }

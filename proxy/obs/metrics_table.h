@@ -25,6 +25,9 @@
     "Client connections by state (waiting = waiting for a server).", ("state"), ())                    \
   X(server_connections, gauge, none, "pgsidecar_server_connections",                                    \
     "Server connections by pool, role (primary/replica) and state.", ("pool", "role", "state"), ())     \
+  X(pool_clients, gauge, none, "pgsidecar_pool_clients",                                                \
+    "Logged-in clients by pool, node and state, as SHOW POOLS counts them (active = bound to a server "  \
+    "or idle, waiting = queued for a server).", ("pool", "node", "state"), ())                          \
   X(pool_wait_seconds, histogram, seconds, "pgsidecar_pool_wait_seconds",                               \
     "Time a client waited for a server connection.", ("pool"), PGS_OBS_WAIT_BUCKETS)                    \
   X(query_duration_seconds, histogram, seconds, "pgsidecar_query_duration_seconds",                     \

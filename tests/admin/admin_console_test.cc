@@ -144,7 +144,8 @@ TEST_F(Fixture, ShowPoolsAggregatesWorkersWithPgBouncerColumns) {
   ASSERT_FALSE(r.error) << r.error_message;
   ASSERT_EQ(r.columns.size(), 1u);
   std::vector<std::string> want = {"database", "user", "cl_active", "cl_waiting", "cl_idle", "sv_active", "sv_idle",
-                                   "sv_used", "sv_login", "maxwait", "maxwait_us", "pool_mode", "pool_size", "node"};
+                                   "sv_used", "sv_login", "maxwait", "maxwait_us", "pool_mode", "pool_size", "node",
+                                   "sv_being_canceled"};
   EXPECT_EQ(r.columns[0], want);
   ASSERT_EQ(r.rows[0].size(), 1u);
   auto& row = r.rows[0][0];
@@ -159,6 +160,23 @@ TEST_F(Fixture, ShowPoolsAggregatesWorkersWithPgBouncerColumns) {
   EXPECT_EQ(*row[12], "10");
   EXPECT_EQ(*row[13], "primary");
   EXPECT_EQ(r.tags, std::vector<std::string>{"SHOW"});
+}
+
+// A server held until the cancels sent to it are resolved is neither idle nor "used".
+TEST_F(Fixture, ShowPoolsCountsServersBeingCanceledApart) {
+  hooks.stats = [] {
+    WorkerStats a = worker(0, 3, 0.5);
+    a.pools[0].sv_idle = 2;
+    a.pools[0].sv_being_canceled = 1;
+    return std::vector<WorkerStats>{a, worker(1, 4, 1.25)};
+  };
+  Reply r = decode(execute("SHOW POOLS", hooks));
+  ASSERT_FALSE(r.error) << r.error_message;
+  ASSERT_EQ(r.rows[0].size(), 1u);
+  auto& row = r.rows[0][0];
+  EXPECT_EQ(*row[6], "5");   // sv_idle: 2 + 3
+  EXPECT_EQ(*row[7], "2");   // sv_used: 10 total - 2 active - 5 idle - 0 login - 1 being canceled
+  EXPECT_EQ(*row[14], "1");  // sv_being_canceled
 }
 
 // A replica's pool of the same (database, user) is its own row: its saturation is not hidden.
