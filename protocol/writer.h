@@ -88,8 +88,10 @@ void write_parse(std::string& out, std::string_view name, std::string_view sql,
 void write_close(std::string& out, char kind, std::string_view name);
 // A Bind re-addressed to another statement name: `params_region` is frontend::Bind::params_region
 // of the client's Bind, copied unchanged.
+// `streamed_tail`: bytes of the params region that follow `params_region` and are sent after this
+// message's first part (a Bind larger than the proxy buffers); the length field counts them.
 void write_bind(std::string& out, std::string_view portal, std::string_view statement,
-                std::string_view params_region);
+                std::string_view params_region, size_t streamed_tail = 0);
 void write_describe(std::string& out, char kind, std::string_view name);
 void write_execute(std::string& out, std::string_view portal, int32_t max_rows);
 void write_sync(std::string& out);

@@ -115,3 +115,59 @@ TEST(SplitFrame, GarbageNeverOverreads) {
 
 }  // namespace
 }  // namespace pgs::protocol
+
+namespace pgs::protocol {
+namespace {
+
+// split_frame_streaming: a message above the inspect window comes out as its first bytes plus a count
+// of the body bytes still to arrive; smaller ones as split_frame gives them.
+TEST(SplitFrameStreaming, SmallMessageIsWhole) {
+  std::string wire;
+  write_query(wire, "select 1");
+  FrameResult r = split_frame_streaming(test::bytes_of(wire), 1u << 20, 64);
+  ASSERT_TRUE(std::holds_alternative<Frame>(r));
+  EXPECT_EQ(std::get<Frame>(r).streamed, 0u);
+  EXPECT_EQ(std::get<Frame>(r).size, wire.size());
+}
+
+TEST(SplitFrameStreaming, LargeMessageWaitsForTheWindowThenStreams) {
+  std::string sql(1000, 'x');
+  std::string wire;
+  write_query(wire, sql);  // body 1001 bytes
+  FrameResult more = split_frame_streaming(test::bytes_of(wire).first(50), 1u << 20, 100);
+  ASSERT_TRUE(std::holds_alternative<NeedMore>(more));
+  EXPECT_EQ(std::get<NeedMore>(more).at_least, 105u);
+  FrameResult r = split_frame_streaming(test::bytes_of(wire).first(300), 1u << 20, 100);
+  ASSERT_TRUE(std::holds_alternative<Frame>(r));
+  const Frame& f = std::get<Frame>(r);
+  EXPECT_EQ(f.type, 'Q');
+  EXPECT_EQ(f.size, 105u);
+  EXPECT_EQ(f.body.size(), 100u);
+  EXPECT_EQ(f.streamed, 901u);
+  EXPECT_EQ(f.whole.size(), 105u);
+  EXPECT_EQ(f.size + f.streamed, wire.size());
+}
+
+TEST(SplitFrameStreaming, AboveTheCapIsInvalidAndPeekTellsItsSize) {
+  std::string wire;
+  write_query(wire, std::string(1000, 'x'));
+  FrameResult r = split_frame_streaming(test::bytes_of(wire).first(10), 500, 100);
+  EXPECT_TRUE(std::holds_alternative<Invalid>(r));
+  auto head = peek_frame_header(test::bytes_of(wire).first(10));
+  ASSERT_TRUE(head.has_value());
+  EXPECT_EQ(head->type, 'Q');
+  EXPECT_EQ(head->body_size, 1001u);
+  EXPECT_FALSE(peek_frame_header(test::bytes_of(wire).first(4)).has_value());
+}
+
+TEST(WriteBind, StreamedTailIsCountedInTheLength) {
+  std::string out;
+  write_bind(out, "", "pgsidecar_1", "abc", 1000);
+  auto head = peek_frame_header(test::bytes_of(out));
+  ASSERT_TRUE(head.has_value());
+  EXPECT_EQ(head->type, 'B');
+  EXPECT_EQ(head->body_size, out.size() - 5 + 1000);
+}
+
+}  // namespace
+}  // namespace pgs::protocol
