@@ -39,7 +39,7 @@ struct ProxyConfig {
                                                   // the client (and the client above this many queued to the
                                                   // server or to itself); resume below half of it. Reloadable.
   // A connection's read buffer or outbox that grew beyond this (one large message) is released once it
-  // drains. Bytes. Reloadable (applies as buffers drain).
+  // drains. Bytes. Reloadable (connections opened after the reload).
   uint32_t buffer_release_bytes = 256u << 10;
   Millis shutdown_timeout{30000};         // SIGTERM: time given to running transactions. Reloadable.
   Millis client_login_timeout{15000};     // a client must finish startup + auth within this. Reloadable.

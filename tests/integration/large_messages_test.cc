@@ -7,7 +7,11 @@
 // max_client_conn from accept; the open-file limit is raised at start.
 #include <openssl/evp.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -87,6 +91,7 @@ TEST_F(LargeMessagesTest, SimpleQueryOf80MBStreamsWithBoundedMemory) {
   EXPECT_EQ(r.value(0, 0), std::to_string(blob.size()));
   EXPECT_EQ(r.value(0, 1), md5_hex(blob));
   const long grew_mb = (hwm_kb() - before) / 1024;
+  RecordProperty("proxy_peak_growth_mb", static_cast<int>(grew_mb));
   EXPECT_LT(grew_mb, 16) << "the proxy's peak memory grew by " << grew_mb << " MB for an 80 MB message";
   EXPECT_EQ(c.scalar("SELECT 2"), "2");  // framing carries on after the streamed message
 }
@@ -117,6 +122,7 @@ TEST_F(LargeMessagesTest, BindOf20MBBinaryParameterNamedAndUnnamed) {
     EXPECT_EQ(named.value(0, 1), md5_hex(blob));
   }
   const long grew_mb = (hwm_kb() - before) / 1024;
+  RecordProperty("proxy_peak_growth_mb", static_cast<int>(grew_mb));
   EXPECT_LT(grew_mb, 12) << "peak memory grew by " << grew_mb << " MB for 20 MB Binds";
   EXPECT_EQ(c.scalar("SELECT 3"), "3");
 }
@@ -140,6 +146,7 @@ TEST_F(LargeMessagesTest, CopyInOfOne50MBRow) {
   while (PGresult* extra = PQgetResult(c.get())) PQclear(extra);
   EXPECT_EQ(c.scalar("SELECT length(t) FROM it_stream_copy"), std::to_string(50 * kMiB));
   const long grew_mb = (hwm_kb() - before) / 1024;
+  RecordProperty("proxy_peak_growth_mb", static_cast<int>(grew_mb));
   EXPECT_LT(grew_mb, 16) << "peak memory grew by " << grew_mb << " MB for a 50 MB CopyData";
   c.must("DROP TABLE it_stream_copy");
 }
@@ -155,6 +162,7 @@ TEST_F(LargeMessagesTest, ReplyOf80MBStreamsWithBoundedMemory) {
   ASSERT_TRUE(r.ok()) << r.error();
   EXPECT_EQ(std::string(PQgetvalue(r.get(), 0, 0)).size(), 80 * kMiB);
   const long grew_mb = (hwm_kb() - before) / 1024;
+  RecordProperty("proxy_peak_growth_mb", static_cast<int>(grew_mb));
   EXPECT_LT(grew_mb, 16) << "peak memory grew by " << grew_mb << " MB for an 80 MB DataRow";
 }
 
@@ -238,6 +246,26 @@ TEST_F(LargeMessagesTest, StreamedQueryIsProbedForSessionState) {
   } else {
     EXPECT_EQ(r.sqlstate(), "57014") << r.error();  // the only server stays pinned to its client
   }
+}
+
+// A streamed Query may name any SQL-prepared statement: the server is brought to every one of this
+// client's definitions first, so it never runs another client's statement of the same name.
+TEST_F(LargeMessagesTest, StreamedQueryRunsTheClientsOwnSqlPreparedStatement) {
+  PGS_IT_REQUIRE_PROXY();
+  ProxyOptions o;
+  o.pool_size = 1;
+  o.proxy_toml = "max_parse_bytes = \"64kB\"\n";
+  Proxy& p = start(o);
+  Pg c(p.spec());
+  ASSERT_TRUE(c.ok()) << c.error();
+  c.must("PREPARE it_stream_q AS SELECT 42");
+  {
+    Pg other(p.spec());
+    ASSERT_TRUE(other.ok()) << other.error();
+    other.must("PREPARE it_stream_q AS SELECT 7");  // the only server now holds the other definition
+    EXPECT_EQ(other.scalar("EXECUTE it_stream_q"), "7");
+  }
+  EXPECT_EQ(c.scalar("SELECT '" + std::string(200000, 's') + "'; EXECUTE it_stream_q"), "42");
 }
 
 // A buffer grown by one large message is released once it drained (max_parse_bytes raised so that the
@@ -324,6 +352,42 @@ TEST_F(LargeMessagesTest, OpenFileSoftLimitIsRaisedAtStart) {
   EXPECT_EQ(soft, std::to_string(saved.rlim_max));
 }
 
+// When even the hard limit is too low, the proxy says so clearly in its log, and still serves. The
+// proxy runs under a wrapper that lowers both limits for it alone.
+TEST_F(LargeMessagesTest, TooLowHardOpenFileLimitIsLogged) {
+  PGS_IT_REQUIRE_PROXY();
+  const std::string real = proxy_binary();
+  char dir_template[] = "/tmp/pgs-it-nofile-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string wrapper = std::string(dir_template) + "/pgsidecar";
+  {
+    std::ofstream w(wrapper);
+    w << "#!/bin/sh\nulimit -Sn 1024 && ulimit -Hn 1024 && exec '" << real << "' \"$@\"\n";
+  }
+  ASSERT_EQ(chmod(wrapper.c_str(), 0755), 0);
+  const char* before = getenv("PGSIDECAR_BIN");
+  std::string saved = before != nullptr ? before : "";
+  setenv("PGSIDECAR_BIN", wrapper.c_str(), 1);
+  std::unique_ptr<Proxy> started;
+  try {
+    ProxyOptions o;  // max_client_conn 2000 needs more than 1024
+    o.workers = 1;
+    started = Proxy::start(o);
+  } catch (...) {
+    before != nullptr ? setenv("PGSIDECAR_BIN", saved.c_str(), 1) : unsetenv("PGSIDECAR_BIN");
+    throw;
+  }
+  before != nullptr ? setenv("PGSIDECAR_BIN", saved.c_str(), 1) : unsetenv("PGSIDECAR_BIN");
+  EXPECT_NE(started->log_tail().find("open-file limit (RLIMIT_NOFILE) is 1024"), std::string::npos)
+      << started->log_tail();
+  Pg c(started->spec());
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_EQ(c.scalar("SELECT 7"), "7");
+  started.reset();
+  std::remove(wrapper.c_str());
+  rmdir(dir_template);
+}
+
 }  // namespace
 }  // namespace pgs::it
 
@@ -343,6 +407,7 @@ TEST_F(LargeMessagesTest, PythonClientsWithA20MBBlob) {
   EXPECT_EQ(r.exit_code, 0) << r.describe();
   EXPECT_NE(r.out.find("ok psycopg3-binary-prepared"), std::string::npos) << r.describe();
   const long grew_mb = (hwm_kb() - before) / 1024;
+  RecordProperty("proxy_peak_growth_mb", static_cast<int>(grew_mb));
   EXPECT_LT(grew_mb, 16) << "peak memory grew by " << grew_mb << " MB";
 }
 
