@@ -47,6 +47,11 @@ struct ErrorSpec {
   std::string_view hint = {};
 };
 void write_error(std::string& out, const ErrorSpec& e);   // 'E' with S, V, C, M (+D, H)
+// An ErrorResponse / NoticeResponse ('E' / 'N') of which only the first bytes of the body are at hand
+// (a server message too large to buffer): its complete fields, then the field that was cut with
+// "... (truncated by pgsidecar, N bytes in all)" appended, then the terminator. `total_body` is the
+// body size the original declared. Fields the original had after the cut are lost.
+void write_truncated_notice(std::string& out, char type, std::string_view partial_body, size_t total_body);
 void write_notice(std::string& out, const ErrorSpec& e);  // 'N'
 void write_ready_for_query(std::string& out, char status);
 void write_auth_ok(std::string& out);

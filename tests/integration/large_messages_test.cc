@@ -166,6 +166,30 @@ TEST_F(LargeMessagesTest, ReplyOf80MBStreamsWithBoundedMemory) {
   EXPECT_LT(grew_mb, 16) << "peak memory grew by " << grew_mb << " MB for an 80 MB DataRow";
 }
 
+// An error or notice of tens of MB (Postgres quotes the bad value) is not buffered whole: the client
+// gets it shortened — its fields up to the cut, the cut one marked — with the SQLSTATE intact.
+TEST_F(LargeMessagesTest, HugeErrorAndNoticeAreShortenedNotBuffered) {
+  PGS_IT_REQUIRE_PROXY();
+  Proxy& p = start();
+  Pg c(p.spec());
+  ASSERT_TRUE(c.ok()) << c.error();
+  c.must("SELECT 1");
+  const long before = hwm_kb();
+  PgResult r = c.exec("SELECT ('" + std::string(30 * kMiB, 'x') + "')::int");
+  EXPECT_EQ(r.sqlstate(), "22P02") << r.error().substr(0, 200);
+  EXPECT_NE(r.error().find("invalid input syntax for type integer"), std::string::npos) << r.error().substr(0, 200);
+  EXPECT_NE(r.error().find("truncated by pgsidecar"), std::string::npos);
+  EXPECT_LT(r.error().size(), 4 * kMiB);
+  static std::string notice;
+  PQsetNoticeProcessor(c.get(), [](void*, const char* m) { notice = m; }, nullptr);
+  c.must("DO $$BEGIN RAISE NOTICE '%', repeat('n', 30 * 1024 * 1024); END$$");
+  EXPECT_NE(notice.find("truncated by pgsidecar"), std::string::npos) << notice.substr(0, 200);
+  const long grew_mb = (hwm_kb() - before) / 1024;
+  RecordProperty("proxy_peak_growth_mb", static_cast<int>(grew_mb));
+  EXPECT_LT(grew_mb, 16) << "peak memory grew by " << grew_mb << " MB for a 30 MB ErrorResponse";
+  EXPECT_EQ(c.scalar("SELECT 8"), "8");
+}
+
 // Above the hard cap: an ErrorResponse the client reads (not a reset), and no server leaked — with a
 // pool of one, the next client gets a server, also after a refusal inside a transaction.
 TEST_F(LargeMessagesTest, MessageAboveMaxMessageBytesGetsAReadable54000) {

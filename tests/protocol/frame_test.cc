@@ -171,3 +171,29 @@ TEST(WriteBind, StreamedTailIsCountedInTheLength) {
 
 }  // namespace
 }  // namespace pgs::protocol
+
+namespace pgs::protocol {
+namespace {
+
+TEST(WriteTruncatedNotice, KeepsCompleteFieldsAndMarksTheCutOne) {
+  std::string body("SERROR\0VERROR\0C22P02\0Minvalid input: \"xxxxxxxx", 46);
+  std::string out;
+  write_truncated_notice(out, 'E', body, 1000000);
+  FrameResult r = split_frame(test::bytes_of(out), 1u << 20);
+  ASSERT_TRUE(std::holds_alternative<Frame>(r));
+  std::string_view b = as_string_view(std::get<Frame>(r).body);
+  EXPECT_NE(b.find(std::string_view("C22P02\0", 7)), std::string_view::npos);
+  EXPECT_NE(b.find("Minvalid input: \"xxxxxxxx... (truncated by pgsidecar, 1000000 bytes in all)"), std::string_view::npos);
+  EXPECT_EQ(b.substr(b.size() - 2), std::string_view("\0\0", 2));  // the cut field's NUL, then the end
+}
+
+TEST(WriteTruncatedNotice, NeverEndsInsideAUtf8Sequence) {
+  std::string body = std::string("SNOTICE\0Mabc", 12) + "\xc3";  // the first byte of "é"
+  std::string out;
+  write_truncated_notice(out, 'N', body, 99);
+  EXPECT_EQ(out.find('\xc3'), std::string::npos);
+  EXPECT_NE(out.find("Mabc... (truncated"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pgs::protocol
