@@ -166,6 +166,30 @@ TEST_F(LargeMessagesTest, ReplyOf80MBStreamsWithBoundedMemory) {
   EXPECT_LT(grew_mb, 16) << "peak memory grew by " << grew_mb << " MB for an 80 MB DataRow";
 }
 
+TEST_F(LargeMessagesTest, CopyOutOfOne50MBRow) {
+  PGS_IT_REQUIRE_PROXY();
+  Proxy& p = start();
+  Pg c(p.spec());
+  ASSERT_TRUE(c.ok()) << c.error();
+  c.must("SELECT 1");
+  const long before = hwm_kb();
+  PgResult out = c.exec("COPY (SELECT repeat('o', 50 * 1024 * 1024)) TO STDOUT");
+  ASSERT_EQ(out.status(), PGRES_COPY_OUT) << out.error();
+  size_t got = 0;
+  char* buf = nullptr;
+  int n = 0;
+  while ((n = PQgetCopyData(c.get(), &buf, 0)) > 0) {
+    got += static_cast<size_t>(n);
+    PQfreemem(buf);
+  }
+  EXPECT_EQ(n, -1) << c.error();
+  EXPECT_EQ(got, 50 * kMiB + 1);  // the row and its newline
+  while (PGresult* rest = PQgetResult(c.get())) PQclear(rest);
+  const long grew_mb = (hwm_kb() - before) / 1024;
+  RecordProperty("proxy_peak_growth_mb", static_cast<int>(grew_mb));
+  EXPECT_LT(grew_mb, 16) << "peak memory grew by " << grew_mb << " MB for a 50 MB CopyData";
+}
+
 // An error or notice of tens of MB (Postgres quotes the bad value) is not buffered whole: the client
 // gets it shortened — its fields up to the cut, the cut one marked — with the SQLSTATE intact.
 TEST_F(LargeMessagesTest, HugeErrorAndNoticeAreShortenedNotBuffered) {
