@@ -245,6 +245,29 @@ TEST_F(LargeMessagesTest, MessageAboveMaxMessageBytesGetsAReadable54000) {
   EXPECT_EQ(next.scalar("SELECT 4"), "4");
 }
 
+// A client that vanishes halfway through a streamed message: its server holds half a message and is
+// closed, never handed on; with a pool of one the next client still gets a (new) server.
+TEST_F(LargeMessagesTest, ClientGoneMidStreamLeaksNoServer) {
+  PGS_IT_REQUIRE_PROXY();
+  ProxyOptions o;
+  o.pool_size = 1;
+  Proxy& p = start(o);
+  {
+    RawConn c(p.host(), p.port());
+    LoginOutcome l = login(c, kUser, kPassword, kDatabase);
+    ASSERT_TRUE(l.ok) << l.describe();
+    std::string sql = "SELECT length('" + std::string(20 * kMiB, 'h') + "')";
+    std::string msg = query_message(sql);
+    ASSERT_TRUE(c.send(std::string_view(msg).substr(0, msg.size() / 2)));
+    c.close_with_reset();
+  }
+  Pg next(p.spec());
+  ASSERT_TRUE(next.ok()) << next.error();
+  std::optional<PgResult> r = next.exec_within("SELECT 9", Millis(10000));
+  ASSERT_TRUE(r.has_value()) << "no server for the next client";
+  EXPECT_EQ(r->value(0, 0), "9");
+}
+
 // A named Parse beyond max_parse_bytes cannot be kept for re-preparing elsewhere: a readable 54000.
 TEST_F(LargeMessagesTest, NamedParseAboveMaxParseBytesGetsAReadable54000) {
   PGS_IT_REQUIRE_PROXY();
