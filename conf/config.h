@@ -25,10 +25,22 @@ struct ProxyConfig {
   uint16_t listen_port = 6432;            // client listener port. Not reloadable.
   int workers = 0;                        // worker threads (libuv loops); 0 = number of cores. Not reloadable.
   AuthType auth_type = AuthType::scram_sha_256;  // how clients authenticate. Reloadable.
-  int max_client_conn = 10000;            // clients beyond this get 53300. Reloadable.
-  uint32_t max_message_bytes = 64u << 20; // largest client message accepted (bytes). Reloadable.
+  // Client connections, counted from accept (before the startup packet); beyond this a new connection
+  // gets FATAL 53300 and is closed. Reloadable.
+  int max_client_conn = 10000;
+  // Largest client message accepted (bytes); a larger one gets FATAL 54000. Postgres's own limit is 1 GB.
+  // Reloadable.
+  uint32_t max_message_bytes = 1u << 30;
+  // A client message up to this size is buffered whole and inspected (routing, cache, prepared
+  // statements, session tracking); a larger one is streamed to the server (header, then the body in
+  // chunks) and routed conservatively: primary, no cache, session state probed. Bytes. Reloadable.
+  uint32_t max_parse_bytes = 1u << 20;
   uint32_t client_buffer_high_water = 1u << 20;  // stop reading the server above this many bytes queued to
-                                                  // the client; resume below half of it. Reloadable.
+                                                  // the client (and the client above this many queued to the
+                                                  // server or to itself); resume below half of it. Reloadable.
+  // A connection's read buffer or outbox that grew beyond this (one large message) is released once it
+  // drains. Bytes. Reloadable (connections opened after the reload).
+  uint32_t buffer_release_bytes = 256u << 10;
   Millis shutdown_timeout{30000};         // SIGTERM: time given to running transactions. Reloadable.
   Millis client_login_timeout{15000};     // a client must finish startup + auth within this. Reloadable.
   std::string admin_database = "pgsidecar";  // name of the admin console database. Not reloadable.

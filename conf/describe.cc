@@ -44,7 +44,9 @@ void proxy_rows(const Config& c, Rows& rows) {
   rows.emplace_back("proxy.auth_type", std::string(to_string(p.auth_type)));
   rows.emplace_back("proxy.max_client_conn", std::to_string(p.max_client_conn));
   rows.emplace_back("proxy.max_message_bytes", format_size(p.max_message_bytes));
+  rows.emplace_back("proxy.max_parse_bytes", format_size(p.max_parse_bytes));
   rows.emplace_back("proxy.client_buffer_high_water", format_size(p.client_buffer_high_water));
+  rows.emplace_back("proxy.buffer_release_bytes", format_size(p.buffer_release_bytes));
   rows.emplace_back("proxy.shutdown_timeout", format_duration(p.shutdown_timeout));
   rows.emplace_back("proxy.client_login_timeout", format_duration(p.client_login_timeout));
   rows.emplace_back("proxy.admin_database", p.admin_database);

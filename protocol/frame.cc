@@ -30,6 +30,31 @@ FrameResult split_frame(Bytes buf, uint32_t max_message_bytes) {
   return f;
 }
 
+std::optional<FrameHeader> peek_frame_header(Bytes buf) {
+  if (buf.size() < 5) return std::nullopt;
+  const uint32_t len = load_u32(buf.data() + 1);
+  if (len < 4) return std::nullopt;
+  return FrameHeader{static_cast<char>(buf[0]), len - 4};
+}
+
+FrameResult split_frame_streaming(Bytes buf, uint32_t max_message_bytes, uint32_t inspect_bytes) {
+  auto head = peek_frame_header(buf);
+  if (!head || head->body_size <= inspect_bytes || head->body_size > max_message_bytes ||
+      head->body_size > 0x7fffffffu - 4) {
+    return split_frame(buf, max_message_bytes);  // whole, NeedMore or Invalid, as usual
+  }
+  constexpr size_t kHeader = 5;
+  const size_t window = kHeader + inspect_bytes;
+  if (buf.size() < window) return NeedMore{window};
+  Frame f;
+  f.type = head->type;
+  f.body = buf.subspan(kHeader, inspect_bytes);
+  f.size = window;
+  f.whole = buf.first(window);
+  f.streamed = head->body_size - inspect_bytes;
+  return f;
+}
+
 // Startup-phase packet (docs "Message Flow / Start-up"): Int32 length including itself, Int32 code.
 // A direct-TLS ClientHello starts with 0x16, which as a length would be ≥ 369 MB: it can never
 // be a valid startup packet, so it is reported on the first byte.

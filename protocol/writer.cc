@@ -55,6 +55,31 @@ void MessageWriter::finish() {
   out_[start_ + 3] = static_cast<char>(len & 0xff);
 }
 
+void write_truncated_notice(std::string& out, char type, std::string_view partial_body, size_t total_body) {
+  MessageWriter w(out);
+  w.begin(type);
+  size_t pos = 0;
+  while (pos < partial_body.size() && partial_body[pos] != '\0') {
+    const char code = partial_body[pos];
+    size_t end = partial_body.find('\0', pos + 1);
+    if (end == std::string_view::npos) {  // the field that was cut
+      std::string_view cut = partial_body.substr(pos + 1);
+      // Never end inside a UTF-8 sequence: drop the last (possibly incomplete) character.
+      size_t keep = cut.size();
+      while (keep > 0 && (static_cast<uint8_t>(cut[keep - 1]) & 0xc0) == 0x80) --keep;
+      if (keep > 0 && static_cast<uint8_t>(cut[keep - 1]) >= 0xc0) --keep;
+      else if (keep < cut.size()) keep = cut.size();  // continuation bytes after ASCII: leave as is
+      w.u8(static_cast<uint8_t>(code))
+          .cstr(std::string(cut.substr(0, keep)) + "... (truncated by pgsidecar, " +
+                std::to_string(total_body) + " bytes in all)");
+      break;
+    }
+    w.u8(static_cast<uint8_t>(code)).cstr(partial_body.substr(pos + 1, end - pos - 1));
+    pos = end + 1;
+  }
+  w.u8(0).finish();
+}
+
 namespace {
 
 // ErrorResponse / NoticeResponse fields (docs "Error and Notice Message Fields"). 'S' may be

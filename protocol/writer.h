@@ -47,6 +47,11 @@ struct ErrorSpec {
   std::string_view hint = {};
 };
 void write_error(std::string& out, const ErrorSpec& e);   // 'E' with S, V, C, M (+D, H)
+// An ErrorResponse / NoticeResponse ('E' / 'N') of which only the first bytes of the body are at hand
+// (a server message too large to buffer): its complete fields, then the field that was cut with
+// "... (truncated by pgsidecar, N bytes in all)" appended, then the terminator. `total_body` is the
+// body size the original declared. Fields the original had after the cut are lost.
+void write_truncated_notice(std::string& out, char type, std::string_view partial_body, size_t total_body);
 void write_notice(std::string& out, const ErrorSpec& e);  // 'N'
 void write_ready_for_query(std::string& out, char status);
 void write_auth_ok(std::string& out);
@@ -88,8 +93,10 @@ void write_parse(std::string& out, std::string_view name, std::string_view sql,
 void write_close(std::string& out, char kind, std::string_view name);
 // A Bind re-addressed to another statement name: `params_region` is frontend::Bind::params_region
 // of the client's Bind, copied unchanged.
+// `streamed_tail`: bytes of the params region that follow `params_region` and are sent after this
+// message's first part (a Bind larger than the proxy buffers); the length field counts them.
 void write_bind(std::string& out, std::string_view portal, std::string_view statement,
-                std::string_view params_region);
+                std::string_view params_region, size_t streamed_tail = 0);
 void write_describe(std::string& out, char kind, std::string_view name);
 void write_execute(std::string& out, std::string_view portal, int32_t max_rows);
 void write_sync(std::string& out);

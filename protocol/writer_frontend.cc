@@ -50,8 +50,13 @@ void write_close(std::string& out, char kind, std::string_view name) {
 }
 
 void write_bind(std::string& out, std::string_view portal, std::string_view statement,
-                std::string_view params_region) {
+                std::string_view params_region, size_t streamed_tail) {
+  const size_t start = out.size();
   MessageWriter(out).begin('B').cstr(portal).cstr(statement).raw(params_region).finish();
+  if (streamed_tail == 0) return;
+  // The length field (after the type byte) counts the tail the caller streams after this part.
+  uint32_t len = static_cast<uint32_t>(out.size() - start - 1 + streamed_tail);
+  for (int i = 0; i < 4; ++i) out[start + 1 + static_cast<size_t>(i)] = static_cast<char>((len >> (24 - 8 * i)) & 0xff);
 }
 
 void write_describe(std::string& out, char kind, std::string_view name) {

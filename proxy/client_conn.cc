@@ -41,6 +41,17 @@ void ClientConn::start() {
   peer_ = peer_name(tcp());
   uv_tcp_nodelay(tcp(), 1);
   worker_.add_client(this);
+  set_buffer_release_bytes(worker_.snapshot().config->proxy.buffer_release_bytes);
+  // Counted from accept, not from the startup packet: connections that never send one hold a socket
+  // too (each until client_login_timeout), and a flood of them must not exhaust the descriptors.
+  if (!worker_.process().try_admit_client()) {
+    worker_.counters().clients_refused.fetch_add(1, std::memory_order_relaxed);
+    protocol::write_error(outbox(), {.severity = "FATAL", .sqlstate = "53300", .message = "sorry, too many clients already"});
+    set_state(State::closing);
+    close_after_flush();
+    return;
+  }
+  admitted_ = true;
   start_reading();
 }
 
@@ -64,11 +75,12 @@ void ClientConn::on_data() {
       break;
     case State::login_wait:
     case State::waiting:
-      // Keep what the client pipelines, but bounded: stop reading past one maximal message.
-      if (rbuf_.size() > worker_.snapshot().config->proxy.max_message_bytes) stop_reading();
+      // Keep what the client pipelines, but bounded: stop reading past one inspect window (a larger
+      // message streams once a server is bound).
+      if (rbuf_.size() > worker_.snapshot().config->proxy.max_parse_bytes) stop_reading();
       break;
     case State::closing:
-      rbuf_.consume(rbuf_.size());
+      drain_refused_message();
       break;
   }
 }
@@ -188,12 +200,6 @@ bool ClientConn::handle_startup_packet(const protocol::StartupFrame& f) {
     fail("3D000", "database \"" + request_.database + "\" does not exist");
     return false;
   }
-  if (!worker_.process().try_admit_client()) {
-    worker_.counters().clients_refused.fetch_add(1, std::memory_order_relaxed);
-    fail("53300", "sorry, too many clients already");
-    return false;
-  }
-  admitted_ = true;
   begin_auth();
   return true;
 }

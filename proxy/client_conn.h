@@ -165,6 +165,22 @@ class ClientConn final : public Stream {
   void on_bump_done();
   void leave_cache();  // the client goes: leave a wait, hand a lead on
   void detach_server(bool client_gone);
+  // Messages larger than max_parse_bytes (client_stream.cc): forwarded as their first bytes, then
+  // the rest of the body passes through as it arrives.
+  bool forward_large_frame(const protocol::Frame& f);
+  bool pump_large_message();  // true once the current large message passed (or was dropped) whole
+  void note_unknown_writes();  // a statement the proxy cannot read may write any table
+  // The request at the head of rbuf_ is a Query (or FunctionCall) that gets an error instead of running:
+  // drops it (a large one as it arrives). False when the head is another message (or incomplete).
+  bool drop_head_query();
+  // A limit was hit: FATAL 54000, then the rest of the message (`total_bytes` from its first byte,
+  // part of it buffered) is read and dropped before the close, so that the client reads the error.
+  void refuse_large_message(uint64_t total_bytes, const std::string& message);
+  void refuse_oversized_message(const protocol::FrameHeader& head, uint32_t max_message_bytes);
+  void drain_refused_message();
+  size_t inbound_remaining_ = 0;  // body bytes of the current large message still to pass through
+  bool inbound_discard_ = false;  // ... to drop instead (a refused batch's message)
+  uint64_t drain_before_close_ = 0;  // bytes of a refused message still to drop (State::closing)
 
   Worker& worker_;
   uint64_t id_;

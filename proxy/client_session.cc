@@ -23,8 +23,10 @@ using protocol::Frame;
 
 void ClientConn::process_admin() {
   const auto& proxy_conf = worker_.snapshot().config->proxy;
+  // The console buffers whole messages: none larger than max_parse_bytes.
+  const uint32_t max_bytes = std::min(proxy_conf.max_parse_bytes, proxy_conf.max_message_bytes);
   while (!closing() && state_ == State::idle) {
-    auto r = protocol::split_frame(rbuf_.data(), proxy_conf.max_message_bytes);
+    auto r = protocol::split_frame(rbuf_.data(), max_bytes);
     if (std::holds_alternative<protocol::NeedMore>(r)) break;
     if (auto* bad = std::get_if<protocol::Invalid>(&r)) {
       fail("08P01", "invalid message from client: " + std::string(bad->reason));
@@ -73,10 +75,27 @@ void ClientConn::process_session() {
     return;
   }
   const auto& proxy_conf = worker_.snapshot().config->proxy;
+  const uint32_t inspect = std::min(proxy_conf.max_parse_bytes, proxy_conf.max_message_bytes);
+  // Input pauses (bounded memory) while the proxy runs its own statements or a queue is full.
+  bool pause = sql_sync_running_;
   while (!closing() && (state_ == State::idle || state_ == State::active) && !sql_sync_running_) {
-    auto r = protocol::split_frame(rbuf_.data(), proxy_conf.max_message_bytes);
+    if (inbound_remaining_ > 0) {  // the rest of a large message (client_stream.cc)
+      if (!pump_large_message()) break;
+      continue;
+    }
+    // Replies answered here (the cache) or not read by the client: wait below the mark.
+    if (queued_bytes() > proxy_conf.client_buffer_high_water) {
+      pause = true;
+      break;
+    }
+    auto r = protocol::split_frame_streaming(rbuf_.data(), proxy_conf.max_message_bytes, inspect);
     if (std::holds_alternative<protocol::NeedMore>(r)) break;
     if (auto* bad = std::get_if<protocol::Invalid>(&r)) {
+      auto head = protocol::peek_frame_header(rbuf_.data());
+      if (head && head->body_size > proxy_conf.max_message_bytes) {
+        refuse_oversized_message(*head, proxy_conf.max_message_bytes);
+        return;
+      }
       worker_.counters().count_protocol_error(ProtocolError::invalid_message);
       fail("08P01", "invalid message from client: " + std::string(bad->reason));
       return;
@@ -100,6 +119,8 @@ void ClientConn::process_session() {
     }
     if (skip_until_sync_) {  // the batch was refused: ignore up to its Sync, as a server would
       rbuf_.consume(f.size);
+      inbound_remaining_ = f.streamed;
+      inbound_discard_ = f.streamed > 0;
       if (f.type == 'S') {
         skip_until_sync_ = false;
         protocol::write_ready_for_query(outbox(), skip_status_);
@@ -109,7 +130,7 @@ void ClientConn::process_session() {
       continue;
     }
     if (state_ == State::idle) {
-      if (f.type == 'P' && answer_prepare_locally(f)) continue;
+      if (f.type == 'P' && f.streamed == 0 && answer_prepare_locally(f)) continue;
       if (!cache_checked_ && try_cache() == CacheAttempt::pending) return;  // resumed by the cache
       cache_checked_ = false;
       // The first message of a transaction: get a server. The frame stays buffered until then.
@@ -120,17 +141,36 @@ void ClientConn::process_session() {
     }
     // The proxy's own probe runs after the client's transaction ended (its ReadyForQuery already went
     // out): the next request waits for the release and is routed afresh, not sent to this server.
-    if (probe_kind_ != ProbeKind::none) break;
+    if (probe_kind_ != ProbeKind::none) {  // the release resumes here
+      pause = true;
+      break;
+    }
     SqlGate gate = sql_gate(f);
     if (gate == SqlGate::failed) return;
-    if (gate == SqlGate::wait) break;  // on_sql_sync_done() resumes here
+    if (gate == SqlGate::wait) {  // on_sql_sync_done() resumes here
+      pause = true;
+      break;
+    }
+    if (f.streamed > 0) {
+      if (!forward_large_frame(f)) return;
+      rbuf_.consume(f.size);
+      inbound_remaining_ = f.streamed;
+      continue;
+    }
     if (!forward_frame(f)) return;
     rbuf_.consume(f.size);
   }
   if (server_ != nullptr && !closing()) {
     server_->flush();
-    // Backpressure towards the client: a COPY flood stops while the server's queue is full.
-    if (server_ != nullptr && server_->queued_bytes() > proxy_conf.client_buffer_high_water) stop_reading();
+    // Backpressure towards the client: a COPY flood (or a large message) stops while the server's
+    // queue is full; on_server_drained() resumes.
+    if (server_ != nullptr && server_->queued_bytes() > proxy_conf.client_buffer_high_water) pause = true;
+  }
+  if (closing() || (state_ != State::idle && state_ != State::active)) return;
+  if (pause) {
+    stop_reading();
+  } else if (!reading()) {
+    start_reading();
   }
 }
 
@@ -328,7 +368,7 @@ const PreparedStatement* ClientConn::find_prepared(std::string_view name) const 
 }
 
 bool ClientConn::forward_bind(const Frame& f) {
-  capture_bind_params(f);
+  if (f.streamed == 0) capture_bind_params(f);  // a streamed Bind's values are not all here
   auto head = read_bind_head(protocol::as_string_view(f.body));
   if (!head) {
     fail("08P01", "invalid Bind message");
@@ -352,7 +392,7 @@ bool ClientConn::forward_bind(const Frame& f) {
     if (is_reserved_statement_name(head->statement) || !unnamed_statement_is_ours(head->statement)) {
       // Another client's server-side statement, or an unnamed statement this client did not parse here.
       std::string bind;
-      protocol::write_bind(bind, head->portal, kNoSuchStatement, head->rest);
+      protocol::write_bind(bind, head->portal, kNoSuchStatement, head->rest, f.streamed);
       server_->forward('B', bind);
       return true;
     }
@@ -369,7 +409,8 @@ bool ClientConn::forward_bind(const Frame& f) {
     note_statement(ps->sql, ignored);
   }
   server_->ensure_prepared(ps->server_name, ps->sql, ps->param_types);
-  protocol::write_bind(server_->outbox(), head->portal, ps->server_name, head->rest);
+  // A streamed Bind: the header changes length with the name, the tail streams unchanged.
+  protocol::write_bind(server_->outbox(), head->portal, ps->server_name, head->rest, f.streamed);
   server_->expect_reply_to('B', ps->server_name);
   return true;
 }
@@ -650,10 +691,11 @@ void ClientConn::on_server_bytes() {
 }
 
 void ClientConn::on_write_progress() {
-  // The client drained below the low-water mark: let the server's bytes flow again.
-  if (server_ != nullptr && queued_bytes() < worker_.snapshot().config->proxy.client_buffer_high_water / 2) {
-    server_->resume_reading();
-  }
+  // The client drained below the low-water mark: let the server's bytes flow again, and the client's
+  // own requests if they waited for it (replies answered from the cache).
+  if (queued_bytes() >= worker_.snapshot().config->proxy.client_buffer_high_water / 2) return;
+  if (server_ != nullptr) server_->resume_reading();
+  if (!reading() && (state_ == State::idle || state_ == State::active)) process_session();
 }
 
 void ClientConn::on_server_drained() {
@@ -684,7 +726,7 @@ void ClientConn::on_server_at_release_point() {
   start_lsn_probe_if_needed(lsn_probe);
   if (lsn_probe) return;
   if (tracker_.pinned() && !shutting_down_) {  // LISTEN, advisory lock, temp table ...: keep it
-    if (rbuf_.size() > 0) process_session();     // what the client sent during the probe
+    if (rbuf_.size() > 0 || !reading()) process_session();  // what the client sent during the probe
     return;
   }
   worker_.counters().transactions.fetch_add(1, std::memory_order_relaxed);
@@ -710,7 +752,7 @@ void ClientConn::on_server_at_release_point() {
     fail("57P01", "terminating connection due to administrator command");
     return;
   }
-  if (rbuf_.size() > 0) process_session();
+  if (rbuf_.size() > 0 || !reading()) process_session();
 }
 
 void ClientConn::refuse_batch(const char* sqlstate, const std::string& message) {
@@ -720,10 +762,7 @@ void ClientConn::refuse_batch(const char* sqlstate, const std::string& message) 
   set_state(State::idle);
   abort_capture();  // a cache miss that never reached a server: its waiters ask Postgres themselves
   protocol::write_error(outbox(), {.severity = "ERROR", .sqlstate = sqlstate, .message = message});
-  auto r = protocol::split_frame(rbuf_.data(), worker_.snapshot().config->proxy.max_message_bytes);
-  const Frame* first = std::get_if<Frame>(&r);
-  if (first != nullptr && (first->type == 'Q' || first->type == 'F')) {
-    rbuf_.consume(first->size);
+  if (drop_head_query()) {
     protocol::write_ready_for_query(outbox(), 'I');
   } else {
     skip_until_sync_ = true;  // extended protocol: the batch ends at its Sync

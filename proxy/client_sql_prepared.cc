@@ -120,7 +120,13 @@ ClientConn::SqlGate ClientConn::sql_gate(const Frame& f) {
   if (sql_prepared_.size() == 0 && server_->sql_statements().size() == 0) return SqlGate::pass;
   bool request_start = f.type == 'Q' || !server_->unsynced();
   SqlPrepRequest names;
-  if (request_start) {
+  if (f.streamed > 0 && (f.type == 'Q' || f.type == 'P')) {
+    // A text larger than the proxy reads (client_stream.cc) may name any of them: bring them all.
+    names.names = sql_prepared_.least_recent(sql_prepared_.size(), {});
+    for (auto& n : server_->sql_statements().least_recent(server_->sql_statements().size(), {})) {
+      if (std::find(names.names.begin(), names.names.end(), n) == names.names.end()) names.names.push_back(std::move(n));
+    }
+  } else if (request_start) {
     sql_names_of_request(names);
   } else {
     sql_names_of_frame(f, names, nullptr);
@@ -156,10 +162,7 @@ void ClientConn::on_sql_sync_done(std::string error, char status) {
     // The statement the client's request depends on could not be made (its table was dropped, the
     // transaction is aborted): that is the request's error, and the request does not run.
     outbox() += error;
-    auto r = protocol::split_frame(rbuf_.data(), worker_.snapshot().config->proxy.max_message_bytes);
-    const Frame* f = std::get_if<Frame>(&r);
-    if (f != nullptr && f->type == 'Q') {
-      rbuf_.consume(f->size);
+    if (drop_head_query()) {
       protocol::write_ready_for_query(outbox(), status);
     } else {
       skip_until_sync_ = true;

@@ -9,6 +9,7 @@
 #include "proxy/log.h"
 #include "proxy/monitor/adapters.h"
 #include "proxy/catalog_watcher.h"
+#include "proxy/fd_limit.h"
 #include "proxy/monitor/health_monitor.h"
 #include "proxy/obs/endpoints.h"
 #include "proxy/worker.h"
@@ -194,6 +195,10 @@ int Process::run() {
   }
   int n = snapshot_->config->proxy.workers;
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Checked at start only: a reload that raises max_client_conn or pool sizes is not re-checked.
+  if (std::string warning = ensure_descriptor_limit(descriptors_needed(*snapshot_->config, n)); !warning.empty()) {
+    LOG_WARN(warning);
+  }
   for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
   for (auto& w : workers_) {
     std::string error;

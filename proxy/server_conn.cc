@@ -32,6 +32,7 @@ void ServerConn::set_state(State s) {
 }
 
 void ServerConn::connect() {
+  set_buffer_release_bytes(pool_.worker().snapshot().config->proxy.buffer_release_bytes);
   sockaddr_storage addr{};
   const PoolTarget& t = pool_.target();
   int rc = uv_ip4_addr(t.host.c_str(), t.port, reinterpret_cast<sockaddr_in*>(&addr));

@@ -187,6 +187,7 @@ class ServerConn final : public Stream {
   bool unsynced_ = false;
   char tx_status_ = 'I';
   size_t passthrough_remaining_ = 0;
+  size_t discard_remaining_ = 0;  // bytes of a large ErrorResponse/NoticeResponse handled shortened
   uint64_t replied_bytes_ = 0;
   uint64_t batch_client_bytes_ = 0;  // given to the client since the last ReadyForQuery
   bool retrying_batch_ = false;      // a stale-plan error: swallow up to ReadyForQuery, then resend

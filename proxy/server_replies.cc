@@ -309,8 +309,34 @@ void ServerConn::process_active() {
       passthrough_remaining_ -= n;
       continue;
     }
+    if (discard_remaining_ > 0) {  // the rest of an ErrorResponse/NoticeResponse handled shortened
+      if (data.empty()) break;
+      size_t n = std::min(discard_remaining_, data.size());
+      rbuf_.consume(n);
+      discard_remaining_ -= n;
+      continue;
+    }
     auto r = protocol::split_frame(data, kMaxServerMessage);
     if (auto* more = std::get_if<protocol::NeedMore>(&r)) {
+      if (data.size() >= kStreamThreshold && (data[0] == 'E' || data[0] == 'N')) {
+        // An error or notice too large to buffer ("invalid input syntax ...: <the 80 MB value>"): the
+        // proxy must read its fields (SQLSTATE, severity), so it is handled shortened — its fields as
+        // far as they are here, the cut one marked — and the rest of it is dropped as it arrives.
+        std::string shortened;
+        protocol::write_truncated_notice(shortened, static_cast<char>(data[0]),
+                                         protocol::as_string_view(data.subspan(5)), more->at_least - 5);
+        discard_remaining_ = more->at_least - data.size();
+        rbuf_.consume(data.size());
+        auto sr = protocol::split_frame(protocol::Bytes(reinterpret_cast<const uint8_t*>(shortened.data()), shortened.size()),
+                                        kMaxServerMessage);
+        const Frame* sf = std::get_if<Frame>(&sr);
+        if (sf == nullptr) {
+          fail("invalid message from server");
+          return;
+        }
+        if (!handle_reply(*sf)) return;
+        continue;
+      }
       // A large DataRow/CopyData whose header we have: forward what is here and the rest as it comes.
       bool ours = !expected_.empty() && (expected_.front().kind == Reply::internal_query ||
                                          expected_.front().kind == Reply::internal_probe ||

@@ -7,7 +7,6 @@
 namespace pgs::proxy {
 namespace {
 constexpr size_t kMinReadSpace = 64 * 1024;
-constexpr size_t kIdleShrinkAbove = 1 << 20;
 
 struct WriteReq {
   uv_write_t req;
@@ -33,11 +32,13 @@ uv_buf_t ReadBuffer::prepare(size_t min_free) {
   return uv_buf_init(reinterpret_cast<char*>(buf_.data() + end_), static_cast<unsigned>(buf_.size() - end_));
 }
 
-void ReadBuffer::shrink_if_idle() {
-  if (begin_ == end_ && buf_.size() > kIdleShrinkAbove) {
-    std::vector<uint8_t>().swap(buf_);
-    begin_ = end_ = 0;
-  }
+bool ReadBuffer::release_above(size_t limit) {
+  if (buf_.size() <= limit || size() >= limit / 2) return false;
+  std::vector<uint8_t> kept(buf_.begin() + static_cast<ptrdiff_t>(begin_), buf_.begin() + static_cast<ptrdiff_t>(end_));
+  buf_.swap(kept);
+  end_ = end_ - begin_;
+  begin_ = 0;
+  return true;
 }
 
 Stream::Stream(uv_loop_t* loop) {
@@ -67,6 +68,8 @@ void Stream::read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) noexcept {
     self->rbuf_.commit(static_cast<size_t>(nread));
     self->bytes_read_ += static_cast<uint64_t>(nread);
     self->on_data();
+    // Once one large message has passed, do not keep its buffer for the connection's lifetime.
+    self->rbuf_.release_above(self->release_above_);
   } else if (nread < 0) {
     self->stop_reading();
     self->on_read_error(static_cast<int>(nread));
@@ -106,12 +109,14 @@ void Stream::flush_now() {
   }
   if (offset == outbox_.size()) {
     outbox_.clear();
+    if (outbox_.capacity() > release_above_) std::string().swap(outbox_);
     return;
   }
   auto* w = new WriteReq{};
   w->owner = this;
   w->data = offset == 0 ? std::move(outbox_) : outbox_.substr(offset);
   outbox_.clear();
+  if (outbox_.capacity() > release_above_) std::string().swap(outbox_);
   w->req.data = w;
   uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
   queued_bytes_ += w->data.size();

@@ -24,7 +24,9 @@ class ReadBuffer {
   uv_buf_t prepare(size_t min_free);
   void commit(size_t n) { end_ += n; }
   size_t capacity() const { return buf_.size(); }
-  void shrink_if_idle();  // releases a large buffer once it is empty
+  // A buffer grown beyond `limit` (one large message) is released, keeping only the bytes still unread,
+  // once fewer than limit / 2 are. Returns true when it was.
+  bool release_above(size_t limit);
 
  private:
   std::vector<uint8_t> buf_;
@@ -67,6 +69,8 @@ class Stream {
     if (holds_ > 0) --holds_;
   }
   bool output_held() const { return holds_ > 0; }
+  // Read buffer and outbox grown beyond this are freed once drained (buffer_release_bytes).
+  void set_buffer_release_bytes(size_t n) { release_above_ = n; }
   uint64_t bytes_read() const { return bytes_read_; }
   uint64_t bytes_written() const { return bytes_written_; }
 
@@ -103,6 +107,7 @@ class Stream {
   bool reading_ = false;
   bool closing_ = false;
   bool close_when_flushed_ = false;
+  size_t release_above_ = 1 << 20;  // see set_buffer_release_bytes()
   int holds_ = 0;       // see hold_output_from()
   size_t hold_at_ = 0;  // outbox offset of the first held byte
 };

@@ -360,6 +360,11 @@ void Worker::tick() {
       c.fail("08P01", "pgsidecar: client_login_timeout");
       return;
     }
+    // A closing client that neither reads its last error nor finishes sending a refused message.
+    if (st == ClientConn::State::closing && login_limit.count() > 0 && now - c.state_since() > login_limit) {
+      c.close();
+      return;
+    }
     if (st == ClientConn::State::active && c.pool() != nullptr && c.server() != nullptr) {
       auto limit = c.pool()->settings().idle_transaction_timeout;
       const ServerConn* s = c.server();

@@ -7,7 +7,7 @@ DEV_PACKAGES=(
   libboost1.81-dev libboost-json1.81-dev libgtest-dev libgmock-dev libpg-query-dev libssl-dev
   libbenchmark-dev
   postgresql-15 postgresql-client-15 redis-server pgbouncer prometheus
-  python3-psycopg python3-prometheus-client
+  python3-psycopg python3-psycopg2 python3-prometheus-client
   clang-14 libclang-rt-14-dev
   wrk curl jq iproute2
 )

@@ -133,7 +133,9 @@ TEST(Defaults, EveryField) {
   EXPECT_EQ(p.workers, 0);
   EXPECT_EQ(p.auth_type, AuthType::scram_sha_256);
   EXPECT_EQ(p.max_client_conn, 10000);
-  EXPECT_EQ(p.max_message_bytes, 64u << 20);
+  EXPECT_EQ(p.max_message_bytes, 1u << 30);
+  EXPECT_EQ(p.max_parse_bytes, 1u << 20);
+  EXPECT_EQ(p.buffer_release_bytes, 256u << 10);
   EXPECT_EQ(p.client_buffer_high_water, 1u << 20);
   EXPECT_EQ(p.shutdown_timeout, 30s);
   EXPECT_EQ(p.client_login_timeout, 15s);
@@ -358,7 +360,7 @@ TEST(ConfigRows, MasksPasswordsAndListsKeysInOrder) {
   EXPECT_EQ(m.at("users[0].password"), "********");
   EXPECT_EQ(m.at("users[0].server_password"), "********");
   EXPECT_EQ(m.at("pool.query_wait_timeout"), "2m");
-  EXPECT_EQ(m.at("proxy.max_message_bytes"), "64MB");
+  EXPECT_EQ(m.at("proxy.max_message_bytes"), "1GB");
   EXPECT_EQ(m.at("cache.classes[0].tables"), "core.workspaces,core.workspace_members");
   EXPECT_EQ(m.at("databases[0].pool_size"), "");
   const std::string text = describe(*r.config);

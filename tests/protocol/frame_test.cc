@@ -115,3 +115,85 @@ TEST(SplitFrame, GarbageNeverOverreads) {
 
 }  // namespace
 }  // namespace pgs::protocol
+
+namespace pgs::protocol {
+namespace {
+
+// split_frame_streaming: a message above the inspect window comes out as its first bytes plus a count
+// of the body bytes still to arrive; smaller ones as split_frame gives them.
+TEST(SplitFrameStreaming, SmallMessageIsWhole) {
+  std::string wire;
+  write_query(wire, "select 1");
+  FrameResult r = split_frame_streaming(test::bytes_of(wire), 1u << 20, 64);
+  ASSERT_TRUE(std::holds_alternative<Frame>(r));
+  EXPECT_EQ(std::get<Frame>(r).streamed, 0u);
+  EXPECT_EQ(std::get<Frame>(r).size, wire.size());
+}
+
+TEST(SplitFrameStreaming, LargeMessageWaitsForTheWindowThenStreams) {
+  std::string sql(1000, 'x');
+  std::string wire;
+  write_query(wire, sql);  // body 1001 bytes
+  FrameResult more = split_frame_streaming(test::bytes_of(wire).first(50), 1u << 20, 100);
+  ASSERT_TRUE(std::holds_alternative<NeedMore>(more));
+  EXPECT_EQ(std::get<NeedMore>(more).at_least, 105u);
+  FrameResult r = split_frame_streaming(test::bytes_of(wire).first(300), 1u << 20, 100);
+  ASSERT_TRUE(std::holds_alternative<Frame>(r));
+  const Frame& f = std::get<Frame>(r);
+  EXPECT_EQ(f.type, 'Q');
+  EXPECT_EQ(f.size, 105u);
+  EXPECT_EQ(f.body.size(), 100u);
+  EXPECT_EQ(f.streamed, 901u);
+  EXPECT_EQ(f.whole.size(), 105u);
+  EXPECT_EQ(f.size + f.streamed, wire.size());
+}
+
+TEST(SplitFrameStreaming, AboveTheCapIsInvalidAndPeekTellsItsSize) {
+  std::string wire;
+  write_query(wire, std::string(1000, 'x'));
+  FrameResult r = split_frame_streaming(test::bytes_of(wire).first(10), 500, 100);
+  EXPECT_TRUE(std::holds_alternative<Invalid>(r));
+  auto head = peek_frame_header(test::bytes_of(wire).first(10));
+  ASSERT_TRUE(head.has_value());
+  EXPECT_EQ(head->type, 'Q');
+  EXPECT_EQ(head->body_size, 1001u);
+  EXPECT_FALSE(peek_frame_header(test::bytes_of(wire).first(4)).has_value());
+}
+
+TEST(WriteBind, StreamedTailIsCountedInTheLength) {
+  std::string out;
+  write_bind(out, "", "pgsidecar_1", "abc", 1000);
+  auto head = peek_frame_header(test::bytes_of(out));
+  ASSERT_TRUE(head.has_value());
+  EXPECT_EQ(head->type, 'B');
+  EXPECT_EQ(head->body_size, out.size() - 5 + 1000);
+}
+
+}  // namespace
+}  // namespace pgs::protocol
+
+namespace pgs::protocol {
+namespace {
+
+TEST(WriteTruncatedNotice, KeepsCompleteFieldsAndMarksTheCutOne) {
+  std::string body("SERROR\0VERROR\0C22P02\0Minvalid input: \"xxxxxxxx", 46);
+  std::string out;
+  write_truncated_notice(out, 'E', body, 1000000);
+  FrameResult r = split_frame(test::bytes_of(out), 1u << 20);
+  ASSERT_TRUE(std::holds_alternative<Frame>(r));
+  std::string_view b = as_string_view(std::get<Frame>(r).body);
+  EXPECT_NE(b.find(std::string_view("C22P02\0", 7)), std::string_view::npos);
+  EXPECT_NE(b.find("Minvalid input: \"xxxxxxxx... (truncated by pgsidecar, 1000000 bytes in all)"), std::string_view::npos);
+  EXPECT_EQ(b.substr(b.size() - 2), std::string_view("\0\0", 2));  // the cut field's NUL, then the end
+}
+
+TEST(WriteTruncatedNotice, NeverEndsInsideAUtf8Sequence) {
+  std::string body = std::string("SNOTICE\0Mabc", 12) + "\xc3";  // the first byte of "é"
+  std::string out;
+  write_truncated_notice(out, 'N', body, 99);
+  EXPECT_EQ(out.find('\xc3'), std::string::npos);
+  EXPECT_NE(out.find("Mabc... (truncated"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pgs::protocol
