@@ -237,6 +237,30 @@ TEST_F(HostileTest, DISABLED_UnknownTypeByteRefusedAtOnce) {
   expect_clean("unknown type bytes");
 }
 
+// BUG-2 (proxy, high: a hang): a Sync or a Flush with a non-empty body. Postgres answers
+// ErrorResponse 08P01 "invalid message format" and then ReadyForQuery (a Sync's error is not followed
+// by skip-to-Sync; a Flush's is, and the next Sync ends it). Through the proxy the client gets the
+// ErrorResponse but never the ReadyForQuery (the server itself is released: an honest client gets
+// it), so a client that waits for its ReadyForQuery (libpq) hangs. Sequences: 'S' len=8 "junk";
+// 'H' len=8 "junk" then 'S' len=4. No log line. (The live fuzzer's BUG-1 sessions sent such a Sync
+// just before an honest client's query was lost; the two may share a cause: the proxy's handling of
+// the server's ReadyForQuery after an ErrorResponse.)
+TEST_F(HostileTest, DISABLED_SyncOrFlushWithABodyIsAnswered) {
+  const std::pair<const char*, std::string> cases[] = {
+      {"Sync with a body", typed_message('S', "junk")},
+      {"Flush with a body, then Sync", typed_message('H', "junk") + sync_msg()},
+  };
+  for (const auto& [name, bytes] : cases) {
+    SCOPED_TRACE(name);
+    auto c = open_logged_in();
+    EXPECT_TRUE(send_or_closed(*c, bytes));
+    Verdict v = read_verdict(*c, kAnswerDeadline);
+    EXPECT_TRUE(v.error) << v.describe();
+    EXPECT_EQ(v.ready, 'I') << "no ReadyForQuery after the error: " << v.describe();
+    expect_clean(std::string(name) + ", the client still connected");  // its server must be free
+  }
+}
+
 // Messages whose length promises more than is sent: the client then half-closes (the proxy must
 // close, not wait), or holds the partial message while an honest client uses the only server.
 TEST_F(HostileTest, LengthLongerThanBody) {

@@ -231,6 +231,11 @@ class Fuzzer {
       return;
     }
     RawConn c(p_.host(), p_.port());
+    if (tally_.trace != nullptr) {
+      std::lock_guard<std::mutex> lock(tally_.mu);
+      auto ms = std::chrono::duration_cast<Millis>(Clock::now().time_since_epoch()).count();
+      std::fprintf(tally_.trace, "%lld START\n", static_cast<long long>(ms));
+    }
     LoginOutcome l = login(c, kUser, kPassword, kDatabase, {{"application_name", "fuzz"}}, Millis(10000));
     if (!l.ok) {
       std::lock_guard<std::mutex> lock(tally_.mu);
