@@ -242,9 +242,8 @@ TEST_F(HostileTest, DISABLED_UnknownTypeByteRefusedAtOnce) {
 // by skip-to-Sync; a Flush's is, and the next Sync ends it). Through the proxy the client gets the
 // ErrorResponse but never the ReadyForQuery (the server itself is released: an honest client gets
 // it), so a client that waits for its ReadyForQuery (libpq) hangs. Sequences: 'S' len=8 "junk";
-// 'H' len=8 "junk" then 'S' len=4. No log line. (The live fuzzer's BUG-1 sessions sent such a Sync
-// just before an honest client's query was lost; the two may share a cause: the proxy's handling of
-// the server's ReadyForQuery after an ErrorResponse.)
+// 'H' len=8 "junk" then 'S' len=4. No log line. Same cause as BUG-1 (hostile_session_test.cc): the
+// ErrorResponse pops the Sync's expected reply, and the ReadyForQuery then has no taker.
 TEST_F(HostileTest, DISABLED_SyncOrFlushWithABodyIsAnswered) {
   const std::pair<const char*, std::string> cases[] = {
       {"Sync with a body", typed_message('S', "junk")},
