@@ -49,6 +49,7 @@ struct Tally {
   uint64_t sessions = 0, batches = 0, bytes = 0, closes = 0, send_stalls = 0, login_failures = 0;
   uint64_t probes = 0, hangs = 0;  // end-of-session liveness probes, and those never answered
   std::map<std::string, uint64_t> sqlstates;
+  std::string connection_errors;  // the first message of each class-08 SQLSTATE but 08P01
   std::string foreign;     // first honest marker a fuzz connection received
   std::string first_hang;  // hex of the first hanging session's bytes
   std::string foreign_session, foreign_replies;  // what that session sent (hex) and received
@@ -185,7 +186,10 @@ class Fuzzer {
   void note(const Verdict& v) {
     session_replies_ += all_bodies(v.messages).substr(0, 4000);
     std::lock_guard<std::mutex> lock(tally_.mu);
-    if (v.error) ++tally_.sqlstates[v.error->sqlstate()];
+    if (v.error && tally_.sqlstates[v.error->sqlstate()]++ == 0 && v.error->sqlstate().rfind("08", 0) == 0 &&
+        v.error->sqlstate() != "08P01") {
+      tally_.connection_errors += v.error->describe() + "; ";  // first of each: worth a look
+    }
     if (v.closed) ++tally_.closes;
     std::string bodies = all_bodies(v.messages);
     size_t at = bodies.find("honest-secret");
@@ -443,6 +447,7 @@ void LiveFuzzTest::run(bool strict) {
               << ", closes seen " << tally.closes << ", probes " << tally.probes << ", hangs " << tally.hangs << ", send stalls " << tally.send_stalls << ", honest ok "
               << honest_ok.load() << " (query_wait_timeout " << honest_waits.load() << ", slowest " << honest_max_ms.load() << " ms, server lost " << honest_lost.load() << ")\n[ FUZZ     ] SQLSTATEs:";
     for (const auto& [code, n] : tally.sqlstates) std::cout << ' ' << code << '=' << n;
+    if (!tally.connection_errors.empty()) std::cout << "\n[ FUZZ     ] first connection errors: " << tally.connection_errors;
     std::cout << "\n[ RSS      ] pgsidecar VmRSS start " << start_kb << " kB, peak seen " << peak_kb << " kB, after "
               << after_kb << " kB (bound " << bound_kb << " kB)\n";
     EXPECT_EQ(tally.login_failures, 0u) << "proper logins failed during the run";
