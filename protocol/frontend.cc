@@ -20,6 +20,27 @@ const char* type_name(char type_byte) {
 
 bool is_known_type(char type_byte) { return type_name(type_byte) != nullptr; }
 
+const char* malformed_reason(char type_byte, Bytes body, size_t streamed) {
+  switch (type_byte) {
+    case 'S': case 'H': case 'c': case 'X':
+      return body.empty() && streamed == 0 ? nullptr : "a message with no body has one";
+    case 'E':
+      return streamed == 0 && Execute::decode(body).ok() ? nullptr : "invalid Execute message";
+    case 'D':
+      return streamed == 0 && Describe::decode(body).ok() ? nullptr : "invalid Describe message";
+    case 'C':
+      return streamed == 0 && Close::decode(body).ok() ? nullptr : "invalid Close message";
+    case 'f':
+      return streamed > 0 || CopyFail::decode(body).ok() ? nullptr : "invalid CopyFail message";
+    case 'Q':
+      return streamed > 0 || Query::decode(body).ok() ? nullptr : "invalid Query message";
+    case 'P':
+      return streamed > 0 || Parse::decode(body).ok() ? nullptr : "invalid Parse message";
+    default:
+      return nullptr;
+  }
+}
+
 Result<Query> Query::decode(Bytes body) {
   ByteReader r(body);
   PGS_TRY(sql, r.read_cstr());

@@ -38,6 +38,15 @@ enum class Type : char {
 const char* type_name(char type_byte);
 bool is_known_type(char type_byte);
 
+// Why a client message of a known type cannot be what it says, or nullptr when it can: Sync, Flush,
+// CopyDone and Terminate carry no body; Execute, Describe, Close, CopyFail, Query and Parse decode with
+// no trailing bytes (when whole: `streamed` counts body bytes not buffered yet). The server would reject
+// such a message too, but its answers to a broken Sync or Flush do not follow the message flow a pooler
+// counts replies by (an ErrorResponse and a ReadyForQuery that answer no Sync), so the proxy refuses
+// them before they reach a server. Bind and FunctionCall are left to the server (their errors keep the
+// flow: skip to the next Sync, or one ReadyForQuery).
+const char* malformed_reason(char type_byte, Bytes body, size_t streamed);
+
 // Startup message (protocol 3.0): name/value pairs, terminated by an empty name.
 // decode() accepts any 3.x version: for a minor above 0, or any "_pq_." option, the proxy answers
 // NegotiateProtocolVersion(0, protocol_options()) and carries on in 3.0 (docs "Protocol versions").

@@ -88,6 +88,15 @@ void ClientConn::process_session() {
       pause = true;
       break;
     }
+    // Postgres refuses an unknown type byte before reading the length: so does the proxy (no waiting
+    // for a body of up to max_message_bytes that nobody will read).
+    if (rbuf_.size() > 0 && !pf::is_known_type(static_cast<char>(rbuf_.data()[0]))) {
+      const auto type = static_cast<uint8_t>(rbuf_.data()[0]);
+      worker_.counters().count_protocol_error(ProtocolError::unsupported_message);
+      fail("08P01", std::string("unsupported frontend message type 0x") + "0123456789abcdef"[(type >> 4) & 0xf] +
+                        "0123456789abcdef"[type & 0xf]);
+      return;
+    }
     auto r = protocol::split_frame_streaming(rbuf_.data(), proxy_conf.max_message_bytes, inspect);
     if (std::holds_alternative<protocol::NeedMore>(r)) break;
     if (auto* bad = std::get_if<protocol::Invalid>(&r)) {
@@ -101,10 +110,9 @@ void ClientConn::process_session() {
       return;
     }
     const Frame& f = std::get<Frame>(r);
-    if (!pf::is_known_type(f.type)) {
-      worker_.counters().count_protocol_error(ProtocolError::unsupported_message);
-      fail("08P01", std::string("unsupported frontend message type 0x") + "0123456789abcdef"[(f.type >> 4) & 0xf] +
-                        "0123456789abcdef"[f.type & 0xf]);
+    if (const char* why = pf::malformed_reason(f.type, f.body, f.streamed)) {
+      worker_.counters().count_protocol_error(ProtocolError::invalid_message);
+      fail("08P01", std::string("invalid message from client: ") + why);
       return;
     }
     if (f.type == 'X') {  // Terminate

@@ -133,7 +133,11 @@ void ClientConn::refuse_large_message(uint64_t total_bytes, const std::string& m
   size_t now = static_cast<size_t>(std::min<uint64_t>(total_bytes, rbuf_.size()));
   rbuf_.consume(now);
   drain_before_close_ = total_bytes - now;
-  if (drain_before_close_ == 0) {
+  // Draining lets the client read the error (a close with its bytes unread would reset the connection),
+  // but nobody sends a gigabyte to be thrown away: a declared length beyond this is a lie or a mistake.
+  constexpr uint64_t kMaxDrainBytes = 256ull << 20;
+  if (drain_before_close_ == 0 || drain_before_close_ > kMaxDrainBytes) {
+    drain_before_close_ = 0;
     close_after_flush();
     return;
   }

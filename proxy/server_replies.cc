@@ -467,7 +467,9 @@ bool ServerConn::handle_reply(const Frame& f) {
       statements_.erase(head.data);
       if (stale_.size() < 1024) stale_.insert(head.data);
     }
-    if (head.kind != Reply::query) {  // extended protocol: the server now skips to Sync
+    // Extended protocol: the server now skips to Sync. An error raised by the Sync itself (the implicit
+    // transaction's COMMIT: a deferred constraint) is followed by that Sync's ReadyForQuery: keep it.
+    if (head.kind != Reply::query && head.kind != Reply::sync) {
       drop_entry(head);
       expected_.pop_front();
       drop_until_sync();

@@ -480,15 +480,15 @@ TEST_F(LiveFuzzTest, MutatedFrontendTraffic) {
   run(false);
 }
 
-// BUG-1 (proxy, critical; cause and a direct reproducer: hostile_session_test.cc
-// DISABLED_NoStrayReadyForQueryForTheNextClient): under this fuzz load an honest client's Query is sometimes lost: it gets no
+// Was BUG-1 (critical; fixed — cause and a direct reproducer: hostile_session_test.cc
+// NoStrayReadyForQueryForTheNextClient): under this fuzz load an honest client's Query is sometimes lost: it gets no
 // answer at all (10 s; SHOW CLIENTS then shows it `idle` with no server link, and the pool has no
 // server left), and with several fuzz connections its RowDescription/DataRow/CommandComplete/
 // ReadyForQuery (and a ParameterStatus application_name=honest) were delivered to a fuzz
 // connection instead: another client's rows. Seen with the default seed (about 1 run in 3), with
 // FUZZ_LIVE_SEED=2 (4 connections, most runs) and FUZZ_LIVE_SEED=4 FUZZ_LIVE_CONNS=1. No log line.
-// FUZZ_LIVE_TRACE=file writes every fuzz session's bytes for a replay. Re-enable when fixed.
-TEST_F(LiveFuzzTest, DISABLED_HonestTrafficUntouchedDuringFuzz) {
+// FUZZ_LIVE_TRACE=file writes every fuzz session's bytes for a replay.
+TEST_F(LiveFuzzTest, HonestTrafficUntouchedDuringFuzz) {
   PGS_IT_REQUIRE_PROXY();
   run(true);
 }

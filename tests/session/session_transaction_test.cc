@@ -122,5 +122,32 @@ TEST_F(TransactionTest, PipelineErrorReleasesAfterSync) {
   EXPECT_EQ(a.scalar("SELECT 3"), "3");
 }
 
+// An error raised by a Sync itself — the implicit transaction's COMMIT failing on a deferred foreign
+// key — is followed by that Sync's ReadyForQuery. The proxy must not count it as the batch's end twice:
+// a stray ReadyForQuery would answer the next client's query on that server (pool of one).
+TEST_F(TransactionTest, DeferredConstraintFailingAtSyncKeepsTheMessageFlow) {
+  {
+    Pg su = superuser(kDatabase);
+    su.must("DROP TABLE IF EXISTS pgs_tx_deferred_child, pgs_tx_deferred_parent");
+    su.must("CREATE TABLE pgs_tx_deferred_parent (id int PRIMARY KEY)");
+    su.must("CREATE TABLE pgs_tx_deferred_child (pid int REFERENCES pgs_tx_deferred_parent "
+            "DEFERRABLE INITIALLY DEFERRED)");
+    su.must("GRANT ALL ON pgs_tx_deferred_parent, pgs_tx_deferred_child TO " + std::string(kUser));
+  }
+  Proxy& p = start_proxy(small_pool(1));
+  Pg a = connect(p.spec());
+  Pg b = connect(p.spec());
+  for (int i = 0; i < 5; ++i) {
+    PgResult r = a.exec_params("INSERT INTO pgs_tx_deferred_child VALUES ($1)", {"42"});
+    EXPECT_EQ(r.sqlstate(), "23503") << "round " << i << ": " << r.error();
+    auto own = a.exec_within("SELECT 'a-" + std::to_string(i) + "'", Millis(5000));
+    ASSERT_TRUE(own.has_value()) << "A's next query got no answer";
+    EXPECT_EQ(own->value(0, 0), "a-" + std::to_string(i));
+    auto other = b.exec_within("SELECT 'b-" + std::to_string(i) + "'", Millis(5000));
+    ASSERT_TRUE(other.has_value()) << "B's query got no answer";
+    EXPECT_EQ(other->value(0, 0), "b-" + std::to_string(i));
+  }
+}
+
 }  // namespace
 }  // namespace pgs::it::session
