@@ -13,8 +13,11 @@ namespace {
 
 // KEYS[1] = generations hash, KEYS[2] = result key, KEYS[3] = commit LSN hash; ARGV = tables.
 // Returns {generations, value, lsn entries}: one script, so the LSNs belong to those generations.
-// no-writes: allowed when Redis is full (maxmemory with noeviction refuses scripts that may write).
-constexpr std::string_view kLookupScript = R"lua(#!lua flags=no-writes
+// Deliberately *not* flagged no-writes, although it writes nothing: Redis then treats it as a write,
+// so whatever stops bumps (CLIENT PAUSE WRITE, maxmemory with noeviction, a read-only replica) stops
+// lookups too, and they are misses. A bump that fails that way can never be followed by a hit on the
+// entries it should have invalidated (issue 12 item 3; cache/README.md).
+constexpr std::string_view kLookupScript = R"lua(#!lua
 local g = redis.call('HMGET', KEYS[1], unpack(ARGV))
 local v = redis.call('GET', KEYS[2])
 local l = redis.call('HMGET', KEYS[3], unpack(ARGV))
