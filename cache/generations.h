@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -42,5 +43,24 @@ class GenerationMap {
 
 // "table generation" -> (table, generation); nullopt when malformed.
 std::optional<std::pair<std::string_view, uint64_t>> parse_generation_message(std::string_view payload);
+
+// Commit LSNs (issue 12; cache/README.md "No stale store"). Next to the generations hash, the hash
+// `lsn_hash_name(generations hash)` holds, per table, "generation lsn": the primary's WAL position
+// (pg_current_wal_lsn() after the commit) at or past every write whose bump made that generation,
+// written by the same bump script. A result a replica answered may be stored only if the replica had
+// replayed up to the largest such LSN of the tables read. The entry counts only when its generation
+// is the table's current one: a bump without an LSN (an older sidecar, a probe that failed, a session
+// pool) leaves it behind, and then the table's LSN is unknown.
+std::string lsn_hash_name(std::string_view generations_hash);
+
+// "generation lsn" -> (generation, lsn); nullopt when malformed.
+std::optional<std::pair<uint64_t, uint64_t>> parse_lsn_entry(std::string_view entry);
+
+// The LSN a replica must have replayed for a result read under `generations` to be stored: the max of
+// the tables' commit LSNs. `entries[i]` is table i's entry (nullopt: absent). A table never bumped
+// (generation 0, no entry) needs nothing; an entry missing, malformed or of another generation makes
+// the answer unknown (nullopt: never store a replica's answer). Sizes differ: unknown.
+std::optional<uint64_t> replica_floor(std::span<const uint64_t> generations,
+                                      std::span<const std::optional<std::string>> entries);
 
 }  // namespace pgs::cache

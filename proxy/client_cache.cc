@@ -17,6 +17,7 @@
 #include "protocol/writer.h"
 #include "proxy/client_conn.h"
 #include "proxy/log.h"
+#include "proxy/pool.h"
 #include "proxy/process.h"
 #include "proxy/worker.h"
 
@@ -131,8 +132,10 @@ ClientConn::CacheAttempt ClientConn::try_cache() {
   uint64_t id = id_;
   bool sent = wc->store().lookup(
       wc->names().generations, cache_lookup_.generations, cache_lookup_.redis_key,
-      [w, id, seq](cache::GetStatus st, std::vector<uint64_t> gens, std::string value) {
-        if (ClientConn* client = w->client_by_id(id)) client->on_cache_lookup(seq, st, std::move(gens), std::move(value));
+      [w, id, seq](cache::GetStatus st, std::vector<uint64_t> gens, std::string value, std::optional<uint64_t> floor) {
+        if (ClientConn* client = w->client_by_id(id)) {
+          client->on_cache_lookup(seq, st, std::move(gens), std::move(value), floor);
+        }
       });
   if (!sent) {  // Redis down or saturated: a miss, and nothing could be stored either
     ++stats.classes[cache_lookup_.class_name].misses;
@@ -143,7 +146,8 @@ ClientConn::CacheAttempt ClientConn::try_cache() {
 }
 
 // The generations and the stored value, read together. A value read under other generations is stale.
-void ClientConn::on_cache_lookup(uint64_t seq, cache::GetStatus status, std::vector<uint64_t> gens, std::string value) {
+void ClientConn::on_cache_lookup(uint64_t seq, cache::GetStatus status, std::vector<uint64_t> gens, std::string value,
+                                 std::optional<uint64_t> replica_floor) {
   if (cache_step_ != CacheStep::lookup || seq != cache_seq_ || closing()) return;
   cache_step_ = CacheStep::none;
   if (!reading()) start_reading();
@@ -158,6 +162,7 @@ void ClientConn::on_cache_lookup(uint64_t seq, cache::GetStatus status, std::vec
     return;
   }
   cache_fingerprint_ = cache::generations_fingerprint(cache_lookup_, gens);
+  cache_replica_floor_ = replica_floor;
   if (status == cache::GetStatus::hit) {
     auto entry = cache::decode_entry(std::string_view(value), cache_shape_, config.proxy.max_message_bytes);
     if (!entry.ok()) {
@@ -183,6 +188,7 @@ void ClientConn::on_cache_lookup(uint64_t seq, cache::GetStatus status, std::vec
       // To Postgres; the reply is captured for Redis and for whoever waits on this key.
       cache_leader_ = true;
       cache_step_ = CacheStep::capturing;
+      cache_read_replay_.reset();  // note_cache_read_target() tells once a server is bound
       capture_.emplace(cache_shape_, config.cache.max_result_bytes);
       capture_started_ = false;
       break;
@@ -299,6 +305,14 @@ void ClientConn::end_capture(char status) {
   }
   std::string messages = capture_->take();
   capture_.reset();
+  if (!replica_read_storable()) {
+    // A replica answered before replaying every write whose bump the lookup saw: the client gets
+    // what it asked a replica for, but storing it would serve that past to everyone (also to the
+    // writer) until the TTL ends. Waiters run their own query: they may need the primary.
+    ++stats.replica_behind;
+    finish_cache_leader(nullptr);
+    return;
+  }
   cache::EntryMeta meta;
   meta.shape = cache_shape_;
   meta.class_name = cache_lookup_.class_name;
@@ -311,6 +325,24 @@ void ClientConn::end_capture(char status) {
     ++stats.not_stored;
   }
   finish_cache_leader(&messages);
+}
+
+void ClientConn::note_cache_read_target() {
+  if (cache_step_ != CacheStep::capturing) return;
+  cache_read_replay_.reset();
+  if (pool_ == nullptr || !pool_->is_replica()) return;
+  // The monitor's last view: replay positions only grow, so a view taken before the query runs is a
+  // lower bound of what the replica had replayed when it answered. Unknown counts as nothing replayed.
+  auto view = worker_.replica_view();
+  size_t i = static_cast<size_t>(pool_->target_index());
+  cache_read_replay_ = i < view.size() ? view[i].replay_lsn : 0;
+}
+
+// No stale store: a primary's answer always reflects every committed write; a replica's only when it
+// had replayed past the commit LSN of every table read (unknown LSN = not storable).
+bool ClientConn::replica_read_storable() const {
+  if (!cache_read_replay_) return true;
+  return cache_replica_floor_.has_value() && *cache_read_replay_ >= *cache_replica_floor_;
 }
 
 void ClientConn::abort_capture() {
@@ -378,13 +410,49 @@ void ClientConn::on_commit_observed(char status, size_t outbox_offset) {
     }
   }
   if (pending_bumps_++ == 0) hold_output_from(outbox_offset);
+  // The bump carries the commit LSN when the release point's LSN probe will learn it (a primary
+  // server of a transaction pool, routing on): the client's ReadyForQuery is held meanwhile anyway.
+  // Only at the release point (nothing more in flight: the probe runs at once after this reply); a
+  // commit followed by more of the batch, or by an open transaction, is bumped now without an LSN.
+  bool lsn_probe_follows = status == 'I' && server_ != nullptr && server_->at_release_point() && pool_ != nullptr &&
+                           !pool_->is_replica() && pool_->settings().pool_mode == conf::PoolMode::transaction &&
+                           worker_.routing_enabled();
+  if (lsn_probe_follows) {
+    if (!cache_commit_tables_.empty()) --pending_bumps_;  // one hold, one bump for the binding's commits
+    for (auto& t : tables) {
+      auto it = std::lower_bound(cache_commit_tables_.begin(), cache_commit_tables_.end(), t);
+      if (it == cache_commit_tables_.end() || *it != t) cache_commit_tables_.insert(it, std::move(t));
+    }
+    return;
+  }
+  send_bump(std::move(tables), std::nullopt);
+}
+
+void ClientConn::send_bump(std::vector<std::string> tables, std::optional<uint64_t> commit_lsn) {
+  cache::redis::WorkerCache* wc = worker_.result_cache();
+  if (wc == nullptr) {
+    on_bump_done();
+    return;
+  }
   Worker* w = &worker_;
   uint64_t id = id_;
+  bool nested = bumping_now_;
   bumping_now_ = true;
-  wc->sync().bump(std::move(tables), [w, id](bool) {
+  wc->sync().bump(std::move(tables), commit_lsn, [w, id](bool) {
     if (ClientConn* c = w->client_by_id(id)) c->on_bump_done();
   });
-  bumping_now_ = false;
+  bumping_now_ = nested;
+}
+
+// The LSN probe answered (or the binding ends without its row): bump the binding's committed tables.
+void ClientConn::send_commit_bump(std::optional<uint64_t> commit_lsn) {
+  if (cache_commit_tables_.empty()) return;
+  std::vector<std::string> tables = std::move(cache_commit_tables_);
+  cache_commit_tables_.clear();
+  bool nested = bumping_now_;
+  bumping_now_ = true;  // inside the server's reply processing, which flushes and carries on itself
+  send_bump(std::move(tables), commit_lsn);
+  bumping_now_ = nested;
 }
 
 void ClientConn::on_bump_done() {
@@ -405,6 +473,10 @@ void ClientConn::leave_cache() {
   cache_step_ = CacheStep::none;
   capture_.reset();
   finish_cache_leader(nullptr);
+  if (!cache_commit_tables_.empty()) {  // committed; the LSN probe will not answer this client now
+    wc->sync().bump(std::move(cache_commit_tables_), nullptr);
+    cache_commit_tables_.clear();
+  }
   if (!cache_writes_.empty()) {
     // Gone mid-transaction: a COMMIT may have reached the server before we knew. Invalidate anyway.
     wc->sync().bump(std::move(cache_writes_), nullptr);

@@ -98,7 +98,8 @@ class ClientConn final : public Stream {
   void observe_reply(char type, protocol::Bytes whole, size_t outbox_offset);
   // The reply has a part the capture cannot see (a streamed row, a notice, the server lost).
   void abort_capture();
-  void on_cache_lookup(uint64_t seq, cache::GetStatus status, std::vector<uint64_t> generations, std::string value);
+  void on_cache_lookup(uint64_t seq, cache::GetStatus status, std::vector<uint64_t> generations, std::string value,
+                       std::optional<uint64_t> replica_floor);
   // A waiter's leader finished: its stored messages (nullptr: the leader failed, or the wait ran out).
   void on_cache_wait_over(const std::string* messages);
   // Ends the session with a FATAL ErrorResponse.
@@ -163,6 +164,14 @@ class ClientConn final : public Stream {
   void note_cache_writes(std::string_view sql);
   void on_commit_observed(char status, size_t outbox_offset);
   void on_bump_done();
+  // Committed writes whose bump waits for the primary's WAL position (the LSN probe at the release
+  // point): the probe's row, or nullopt when none came (the bump then carries no LSN).
+  bool commit_bump_waits_for_lsn() const { return !cache_commit_tables_.empty(); }
+  void send_commit_bump(std::optional<uint64_t> commit_lsn);
+  void send_bump(std::vector<std::string> tables, std::optional<uint64_t> commit_lsn);
+  bool replica_read_storable() const;
+  // A server was bound: where the captured miss (if any) is read, for the store decision.
+  void note_cache_read_target();
   void leave_cache();  // the client goes: leave a wait, hand a lead on
   void detach_server(bool client_gone);
   // Messages larger than max_parse_bytes (client_stream.cc): forwarded as their first bytes, then
@@ -256,6 +265,15 @@ class ClientConn final : public Stream {
   bool reply_saw_commit_ = false, reply_saw_error_ = false, reply_last_rollback_ = false;
   bool cache_ddl_ = false;       // the open transaction ran DDL: re-read the catalog after its commit
   int pending_bumps_ = 0;        // ReadyForQuery held until Redis confirmed the new generations
+  // Committed tables of this binding, bumped with the commit LSN after the release point's LSN probe
+  // (one pending_bumps_ hold for all of them); see send_commit_bump().
+  std::vector<std::string> cache_commit_tables_;
+  bool cache_lsn_probe_sent_ = false;  // the LSN probe running was started for cache_commit_tables_
+  // No stale store (cache/README.md): the LSN a replica must have replayed for this miss's result to
+  // be stored (nullopt: unknown), and the replay LSN the monitor last saw on the replica bound to run
+  // it (nullopt: the primary runs it).
+  std::optional<uint64_t> cache_replica_floor_;
+  std::optional<uint64_t> cache_read_replay_;
   bool bumping_now_ = false;     // inside GenerationSync::bump() (its callback may run at once)
   static constexpr size_t kMaxClientStatements = 100000;  // named statements one client may keep
   SqlStatementSet sql_prepared_;    // the client's SQL-level prepared statements (PREPARE name AS ...)

@@ -111,6 +111,8 @@ void ClientConn::release_lsn_hold() {
 void ClientConn::on_server_lost(const std::string& message, bool between_requests) {
   release_lsn_hold();
   abort_capture();
+  cache_lsn_probe_sent_ = false;
+  send_commit_bump(std::nullopt);  // committed (the server said so); its LSN is unknown now
   if (!cache_writes_.empty() && worker_.result_cache() != nullptr) {
     // Whether the transaction committed is unknown (a COMMIT may have been in flight): invalidate.
     worker_.result_cache()->sync().bump(std::move(cache_writes_), nullptr);
@@ -166,12 +168,23 @@ void ClientConn::replay_batch() {
 }
 
 // After a transaction that may have written on the primary: note the primary's WAL position, so this
-// client's (and its pool's) reads go to a replica only once it has replayed that far.
+// client's (and its pool's) reads go to a replica only once it has replayed that far, and so the
+// cache's bump of its committed tables carries it (their commit LSN: cache/README.md).
 void ClientConn::start_lsn_probe_if_needed(bool& started) {
   started = false;
-  if (!wrote_ || pool_ == nullptr || pool_->is_replica() || !worker_.routing_enabled()) return;
-  if (worker_.snapshot().config->routing.consistency != conf::Consistency::session) return;
+  if (cache_lsn_probe_sent_) {  // the last probe ended without a row: bump without the LSN
+    cache_lsn_probe_sent_ = false;
+    send_commit_bump(std::nullopt);
+  }
+  if (pool_ == nullptr || pool_->is_replica() || !worker_.routing_enabled()) {
+    send_commit_bump(std::nullopt);
+    return;
+  }
+  bool for_routing = wrote_ && worker_.snapshot().config->routing.consistency == conf::Consistency::session;
+  bool for_cache = commit_bump_waits_for_lsn();
+  if (!for_routing && !for_cache) return;
   wrote_ = false;
+  cache_lsn_probe_sent_ = for_cache;
   probe_kind_ = ProbeKind::lsn;
   server_->start_probe("SELECT pg_catalog.pg_current_wal_lsn()");
   started = true;
@@ -190,9 +203,13 @@ bool ClientConn::hold_reply_until_lsn_recorded() const {
 }
 
 void ClientConn::on_lsn_row(const std::vector<std::optional<std::string>>& values) {
-  if (values.size() != 1 || !values[0]) return;
-  auto lsn = router::parse_lsn(*values[0]);
-  if (!lsn) return;
+  std::optional<router::Lsn> lsn;
+  if (values.size() == 1 && values[0]) lsn = router::parse_lsn(*values[0]);
+  if (cache_lsn_probe_sent_) {
+    cache_lsn_probe_sent_ = false;
+    send_commit_bump(lsn ? std::optional<uint64_t>(*lsn) : std::nullopt);
+  }
+  if (!lsn || worker_.snapshot().config->routing.consistency != conf::Consistency::session) return;
   lsn_floor_ = std::max(lsn_floor_, *lsn);
   auto& shared = worker_.process().lsn_floor(request_.database, request_.user);
   uint64_t cur = shared.load(std::memory_order_relaxed);

@@ -673,6 +673,7 @@ void ClientConn::on_server_assigned(ServerConn* server) {
   flushed_since_bind_ = false;
   unnamed_parsed_ = false;
   wrote_ = batch_may_write_ && !pool_->is_replica();
+  note_cache_read_target();
   if (!pending_replay_.empty()) replay_batch();
   if (!reading()) start_reading();
   process_session();

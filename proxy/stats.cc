@@ -58,6 +58,7 @@ void CacheStats::merge(const CacheStats& other) {
     into.not_stored += c.not_stored;
     into.invalidations += c.invalidations;
     into.evictions += c.evictions;
+    into.replica_behind += c.replica_behind;
   }
   for (size_t i = 0; i < bypass.size(); ++i) bypass[i] += other.bypass[i];
   redis_errors += other.redis_errors;

@@ -117,6 +117,9 @@ struct CacheClassStats {
   uint64_t not_stored = 0;      // misses whose result could not be stored (error, notice, too large...)
   uint64_t invalidations = 0;   // generation bumps of this class's tables
   uint64_t evictions = 0;       // entries Redis evicted (maxmemory), counted by worker 0 only
+  // Misses a replica answered before replaying the newest write of the tables read (or with that
+  // write's LSN unknown): served, not stored (issue 12, "no stale store").
+  uint64_t replica_behind = 0;
 };
 
 struct CacheStats {

@@ -3,6 +3,7 @@
 #include <hiredis/hiredis.h>
 
 #include <charconv>
+#include <optional>
 #include <string_view>
 
 namespace pgs::cache::redis {
@@ -11,17 +12,40 @@ namespace {
 // Keyspace notifications of evicted keys in database 0 (the one every connection here uses).
 constexpr std::string_view kEvictedChannel = "__keyevent@0__:evicted";
 
-// KEYS[1] = generations hash, KEYS[2] = channel; ARGV = tables. Returns the new generations.
+// KEYS[1] = generations hash, KEYS[2] = channel, KEYS[3] = commit LSN hash; ARGV[1] = the commit
+// LSN (decimal) or "" when unknown, ARGV[2..] = tables. Returns the new generations.
+// The LSN entry "generation lsn" is the max of this LSN and the previous entry's when that entry
+// belonged to the previous generation (so the LSN of every write whose bump made the generation is
+// covered, whatever order the writers' probes ran in); an unknown LSN deletes it. LSNs are compared
+// as decimal strings (Lua numbers are doubles: exact only below 2^53).
 constexpr std::string_view kBumpScript = R"lua(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local lsn = ARGV[1]
+local function larger(a, b)
+  if #a ~= #b then return #a > #b end
+  return a > b
+end
 local out = {}
-for i, tbl in ipairs(ARGV) do
-  local old = tonumber(redis.call('HGET', KEYS[1], tbl) or '0') or 0
+for i = 2, #ARGV do
+  local tbl = ARGV[i]
+  local olds = redis.call('HGET', KEYS[1], tbl)
+  local old = tonumber(olds or '0') or 0
   local g = now
   if old >= g then g = old + 1 end
   local s = string.format('%.0f', g)
   redis.call('HSET', KEYS[1], tbl, s)
+  if lsn == '' then
+    redis.call('HDEL', KEYS[3], tbl)
+  else
+    local l = lsn
+    local prev = redis.call('HGET', KEYS[3], tbl)
+    if prev and olds then
+      local pg, pl = string.match(prev, '^(%d+) (%d+)$')
+      if pg == olds and pl and larger(pl, l) then l = pl end
+    end
+    redis.call('HSET', KEYS[3], tbl, s .. ' ' .. l)
+  end
   redis.call('PUBLISH', KEYS[2], tbl .. ' ' .. s)
   out[#out + 1] = s
 end
@@ -45,7 +69,7 @@ std::optional<uint64_t> to_u64(std::string_view s) {
 
 GenerationSync::GenerationSync(uv_loop_t* loop, ConnOptions options, RedisNames names, GenerationMap& map,
                                bool count_evictions)
-    : map_(map), names_(std::move(names)), sub_(loop, options), cmd_(loop, options),
+    : map_(map), names_(std::move(names)), lsn_hash_(lsn_hash_name(names_.generations)), sub_(loop, options), cmd_(loop, options),
       retry_timer_(loop, [this] { retry_failed(); }), count_evictions_(count_evictions) {
   sub_.on_connect = [this] { on_sub_connect(); };
   sub_.on_disconnect = [this] {
@@ -128,16 +152,25 @@ void GenerationSync::on_loaded(const redisReply* r) {
 }
 
 void GenerationSync::bump(std::vector<std::string> tables, std::function<void(bool ok)> done) {
+  bump(std::move(tables), std::nullopt, std::move(done));
+}
+
+void GenerationSync::bump(std::vector<std::string> tables, std::optional<uint64_t> commit_lsn,
+                          std::function<void(bool ok)> done) {
   if (tables.empty()) {
     if (done) done(true);
     return;
   }
-  send_bump(std::move(tables), std::move(done));
+  if (commit_lsn) ++stats_.bumps_with_lsn;
+  send_bump(std::move(tables), commit_lsn, std::move(done));
 }
 
-void GenerationSync::send_bump(std::vector<std::string> tables, std::function<void(bool)> done) {
-  std::string nkeys = "2";
-  std::vector<std::string_view> args = {"EVAL", kBumpScript, nkeys, names_.generations, names_.channel};
+void GenerationSync::send_bump(std::vector<std::string> tables, std::optional<uint64_t> commit_lsn,
+                               std::function<void(bool)> done) {
+  std::string nkeys = "3";
+  std::string lsn = commit_lsn ? std::to_string(*commit_lsn) : std::string();
+  std::vector<std::string_view> args = {"EVAL", kBumpScript, nkeys, names_.generations, names_.channel, lsn_hash_,
+                                        lsn};
   for (const std::string& t : tables) args.push_back(t);
   auto fail = [this](const std::vector<std::string>& ts) {
     ++stats_.bump_failures;
@@ -172,7 +205,7 @@ void GenerationSync::retry_failed() {
   }
   std::vector<std::string> tables(retry_.begin(), retry_.end());
   retry_.clear();
-  send_bump(std::move(tables), [this](bool ok) {
+  send_bump(std::move(tables), std::nullopt, [this](bool ok) {  // which commit: unknown, so no LSN
     if (!ok && !retry_timer_.active()) retry_timer_.start(retry_interval);
   });
 }

@@ -22,6 +22,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -40,6 +41,7 @@ struct SyncStats {
   uint64_t resync_failures = 0;
   uint64_t bumps = 0;          // tables bumped and confirmed by Redis
   uint64_t bump_failures = 0;  // bump() calls that failed (retried later)
+  uint64_t bumps_with_lsn = 0; // bump() calls that carried a commit LSN
   // Result entries Redis evicted (maxmemory), by the class in their key: counted from keyspace
   // notifications (Redis needs notify-keyspace-events with "Ee"), when count_evictions is on.
   std::map<std::string, uint64_t, std::less<>> evictions;
@@ -55,6 +57,10 @@ class GenerationSync {
 
   bool synced() const { return subscribed_ && loaded_ && retry_.empty(); }
   void bump(std::vector<std::string> tables, std::function<void(bool ok)> done);
+  // Also records `commit_lsn` (the primary's WAL position after the commit of these writes; nullopt
+  // = unknown) as the tables' commit LSN for the new generations (lsn_hash_name() in generations.h):
+  // replicas' answers read under them are stored only once a replica replayed that far.
+  void bump(std::vector<std::string> tables, std::optional<uint64_t> commit_lsn, std::function<void(bool ok)> done);
 
   const SyncStats& stats() const { return stats_; }
   RedisConn& subscription() { return sub_; }
@@ -66,11 +72,12 @@ class GenerationSync {
   void on_push(const struct redisReply* reply);
   void load_all();
   void on_loaded(const struct redisReply* reply);
-  void send_bump(std::vector<std::string> tables, std::function<void(bool)> done);
+  void send_bump(std::vector<std::string> tables, std::optional<uint64_t> commit_lsn, std::function<void(bool)> done);
   void retry_failed();
 
   GenerationMap& map_;
   RedisNames names_;
+  std::string lsn_hash_;  // lsn_hash_name(names_.generations)
   RedisConn sub_;
   RedisConn cmd_;
   Timer retry_timer_;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -30,9 +31,13 @@ class RedisStore final : public Store {
 
   bool get(const std::string& key, GetCallback done) override;
   // One round trip: the current generations (`fields` of the hash `generations_hash`; 0 when absent
-  // or malformed) and the value at `key`. The callback runs exactly once, later (hit / miss / error;
-  // `generations` is filled for hit and miss). False when refused at once, as get().
-  using LookupCallback = std::function<void(GetStatus status, std::vector<uint64_t> generations, std::string value)>;
+  // or malformed), the value at `key`, and the commit LSNs of those generations (lsn_hash_name()).
+  // The callback runs exactly once, later (hit / miss / error; `generations` is filled for hit and
+  // miss). `replica_floor`: the WAL position a replica must have replayed for a result read under
+  // these generations to be stored (replica_floor() in generations.h); nullopt = unknown (an error,
+  // or a generation bumped without an LSN): store no replica's answer. False when refused, as get().
+  using LookupCallback = std::function<void(GetStatus status, std::vector<uint64_t> generations, std::string value,
+                                            std::optional<uint64_t> replica_floor)>;
   bool lookup(const std::string& generations_hash, std::span<const std::string> fields, const std::string& key,
               LookupCallback done);
   bool set(const std::string& key, std::string value, std::chrono::milliseconds ttl) override;

@@ -103,6 +103,7 @@ void result_cache(Builder& b, const CacheStats& c) {
     b.counter(MetricId::cache_requests_total, {name, "miss"}, k.misses);
     b.counter(MetricId::cache_stores_total, {name, "stored"}, k.stores);
     b.counter(MetricId::cache_stores_total, {name, "skipped"}, k.not_stored);
+    b.counter(MetricId::cache_stores_total, {name, "replica_behind"}, k.replica_behind);
     b.counter(MetricId::cache_invalidations_total, {name}, k.invalidations);
     b.counter(MetricId::cache_evictions_total, {name}, k.evictions);
   }

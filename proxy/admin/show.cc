@@ -219,6 +219,9 @@ Table show_cache(const WorkerStats& all) {
   total("(corrupt entries)", c.corrupt);
   total("(redis errors)", c.redis_errors);
   total("(commits that invalidated)", c.bumps);
+  uint64_t behind = 0;
+  for (const auto& [name, k] : c.classes) behind += k.replica_behind;
+  total("(not stored: replica behind)", behind);
   return t;
 }
 

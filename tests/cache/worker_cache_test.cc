@@ -53,8 +53,10 @@ class WorkerCacheTest : public ::testing::Test {
   std::tuple<GetStatus, std::vector<uint64_t>, std::string> read(const Lookup& l) {
     std::optional<std::tuple<GetStatus, std::vector<uint64_t>, std::string>> out;
     EXPECT_TRUE(cache_->store().lookup(cache_->names().generations, l.generations, l.redis_key,
-                                       [&](GetStatus s, std::vector<uint64_t> g, std::string v) {
+                                       [&](GetStatus s, std::vector<uint64_t> g, std::string v,
+                                           std::optional<uint64_t> floor) {
                                          out.emplace(s, std::move(g), std::move(v));
+                                         floor_ = floor;
                                        }));
     EXPECT_TRUE(loop_.run_until([&] { return out.has_value(); }, 5s));
     return out.value_or(std::make_tuple(GetStatus::error, std::vector<uint64_t>{}, std::string()));
@@ -66,6 +68,7 @@ class WorkerCacheTest : public ::testing::Test {
     return out.value_or(std::make_pair(GetStatus::error, std::string()));
   }
 
+  std::optional<uint64_t> floor_;  // replica_floor of the last read()
   std::string prefix_ = testing::unique_prefix();
   conf::CacheConfig config_;
   SessionFacts facts_;
@@ -123,6 +126,42 @@ TEST_F(WorkerCacheTest, MissStoreHitThenInvalidatedByABump) {
   ASSERT_EQ(status2, GetStatus::hit);
   EXPECT_GT(gens2[0], gens1[0]);
   EXPECT_NE(generations_fingerprint(first, gens2), hit->meta.generations) << "stale: served as a miss";
+}
+
+// No stale store (issue 12): the lookup returns, with the generations, the commit LSN a replica must
+// have replayed. Never bumped: 0. A bump with an LSN: at least that LSN (the max over the writes whose
+// bumps made the generation). A bump without one (an older sidecar, a lost probe): unknown.
+TEST_F(WorkerCacheTest, LookupReturnsTheCommitLsnOfTheGenerationsRead) {
+  facts_.generations_synced = cache_->ready();
+  CacheDecision d = decide(router::classify(sql_), facts_, config_);
+  ASSERT_TRUE(d.cacheable) << bypass_reason_name(d.reason);
+  Lookup l = lookup(d);
+  read(l);
+  EXPECT_EQ(floor_, std::optional<uint64_t>(0)) << "never bumped";
+  auto bump = [&](std::vector<std::string> tables, std::optional<uint64_t> lsn) {
+    std::optional<bool> ok;
+    cache_->sync().bump(std::move(tables), lsn, [&](bool r) { ok = r; });
+    EXPECT_TRUE(loop_.run_until([&] { return ok.has_value(); }, 5s));
+    EXPECT_TRUE(ok.value_or(false));
+  };
+  bump({"core.users"}, 5000);
+  read(l);
+  EXPECT_EQ(floor_, std::optional<uint64_t>(5000));
+  // A second writer whose probe ran earlier (smaller LSN) bumps later: the first write stays covered.
+  bump({"core.users"}, 4000);
+  read(l);
+  EXPECT_EQ(floor_, std::optional<uint64_t>(5000));
+  bump({"*"}, 7000);  // kAllTables is read by every lookup
+  read(l);
+  EXPECT_EQ(floor_, std::optional<uint64_t>(7000));
+  bump({"core.users"}, std::nullopt);  // unknown LSN: no replica's answer may be stored
+  read(l);
+  EXPECT_EQ(floor_, std::nullopt);
+  // LSNs beyond 2^53 (Lua's exact doubles) are compared exactly.
+  bump({"core.users"}, 18446744073709551000ull);
+  bump({"core.users"}, 18446744073709550999ull);
+  read(l);
+  EXPECT_EQ(floor_, std::optional<uint64_t>(18446744073709551000ull));
 }
 
 TEST_F(WorkerCacheTest, ConnOptionsFromConfig) {
