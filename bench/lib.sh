@@ -149,7 +149,8 @@ idle_clients_measure() {
       idle_proxy_start
       port="$BENCH_IDLE_PROXY_PORT" pid="$IDLE_PROXY_PID" ;;
     pgbouncer)
-      if ! pid_alive "$PGBOUNCER_PIDFILE"; then PGBOUNCER_STARTED_HERE=1; fi
+      # A fresh process, as pgsidecar's (bench/run.sh stops it at the end).
+      pgbouncer_down >&2
       PGBOUNCER_MAX_CLIENT_CONN=$((BENCH_IDLE_CLIENTS + 100)) pgbouncer_up >&2
       port="$PGBOUNCER_PORT" pid="$(target_pid pgbouncer)" ;;
     *) warn "idle-clients: no such target $target"; return 0 ;;

@@ -91,6 +91,8 @@ run_workload() {
   ((n > 0)) || { warn "workload $name: no target left of \"$BENCH_TARGETS\"; skipped"; return 0; }
   log "workload $name: $WORKLOAD_DESCRIPTION; targets: ${targets[*]}"
   if declare -F workload_custom >/dev/null; then
+    # It runs in a subshell (piped): what it starts must be known here to be stopped at the end.
+    if [[ " ${targets[*]} " == *" pgbouncer "* ]]; then PGBOUNCER_STARTED_HERE=1; fi
     workload_custom "${targets[@]}" | tee "$BENCH_OUT/$name.report" >&2
     return 0
   fi

@@ -5,7 +5,8 @@
 # BENCH_IDLE_SETTLE (3) seconds after the last one left. pgsidecar runs as a process of its own,
 # started from this checkout's build on BENCH_IDLE_PROXY_PORT (16532; metrics on
 # BENCH_IDLE_METRICS_PORT, 19932) with the proxy config, so that the figures are this build's and
-# start from a fresh process; PgBouncer runs with max_client_conn raised to fit. The clients are one
+# start from a fresh process; PgBouncer is restarted (a fresh process too) with max_client_conn raised
+# to fit, and stopped at the end. The clients are one
 # asyncio process (bench/idle_clients.py). No pgbench rounds: the figures are in idle-clients.report.
 #
 #   BENCH_WORKLOADS=idle-clients bench/run.sh
