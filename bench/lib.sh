@@ -99,3 +99,83 @@ run_one() {
     "$((after - before))" "$cpu_us" "$status" >>"$BENCH_OUT/results.tsv"
   log "$workload round $round: $target $tps tps, cpu ${cpu_us} us/txn"
 }
+
+# ---- idle clients (bench/workloads/idle-clients.sh) ----
+BENCH_IDLE_CLIENTS="${BENCH_IDLE_CLIENTS:-10000}"
+BENCH_IDLE_SETTLE="${BENCH_IDLE_SETTLE:-3}"
+BENCH_IDLE_PROXY_PORT="${BENCH_IDLE_PROXY_PORT:-16532}"
+BENCH_IDLE_METRICS_PORT="${BENCH_IDLE_METRICS_PORT:-19932}"
+IDLE_PROXY_PID=""
+
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+# established_on PORT: client connections the listener on PORT holds now.
+established_on() { ss -Htn state established "sport = :$1" | wc -l; }
+
+idle_proxy_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$BENCH_IDLE_PROXY_PORT" -U "$DB_USER" -d "$DB_NAME" -t 2; }
+
+# idle_proxy_start: a pgsidecar of this checkout's build on BENCH_IDLE_PROXY_PORT, its own process (the
+# dev proxy on :6432 may be another checkout's). Sets IDLE_PROXY_PID.
+idle_proxy_start() {
+  [[ -x "$PROXY_BIN" ]] || die "idle-clients: $PROXY_BIN not built"
+  port_busy "$BENCH_IDLE_PROXY_PORT" && die "idle-clients: port $BENCH_IDLE_PROXY_PORT is taken"
+  local config="$BENCH_OUT/idle-pgsidecar.toml"
+  sed -e "s/^listen_port = .*/listen_port = $BENCH_IDLE_PROXY_PORT/" \
+    -e "s/^metrics_listen = .*/metrics_listen = \"127.0.0.1:$BENCH_IDLE_METRICS_PORT\"/" \
+    -e "s/^max_client_conn = .*/max_client_conn = $((BENCH_IDLE_CLIENTS + 100))/" \
+    "$PROXY_CONFIG" >"$config"
+  "$PROXY_BIN" --config "$config" >"$BENCH_OUT/idle-pgsidecar.log" 2>&1 </dev/null &
+  IDLE_PROXY_PID=$!
+  wait_until "$WAIT_PROXY" "pgsidecar on :$BENCH_IDLE_PROXY_PORT" idle_proxy_ready ||
+    die "idle-clients: pgsidecar did not start; see $BENCH_OUT/idle-pgsidecar.log"
+}
+
+idle_proxy_stop() {
+  [[ -n "$IDLE_PROXY_PID" ]] || return 0
+  kill -TERM "$IDLE_PROXY_PID" 2>/dev/null || true
+  wait "$IDLE_PROXY_PID" 2>/dev/null || true
+  IDLE_PROXY_PID=""
+}
+
+idle_report_header() {
+  printf '%-10s %7s %13s %13s %13s %10s %9s\n' target clients rss_before rss_with rss_after per_client after/before
+}
+
+# idle_clients_measure TARGET: one line of the report (sizes in kB, per_client in bytes).
+idle_clients_measure() {
+  local target="$1" port pid before with after
+  case "$target" in
+    pgsidecar)
+      idle_proxy_start
+      port="$BENCH_IDLE_PROXY_PORT" pid="$IDLE_PROXY_PID" ;;
+    pgbouncer)
+      # A fresh process, as pgsidecar's (bench/run.sh stops it at the end).
+      pgbouncer_down >&2
+      PGBOUNCER_MAX_CLIENT_CONN=$((BENCH_IDLE_CLIENTS + 100)) pgbouncer_up >&2
+      port="$PGBOUNCER_PORT" pid="$(target_pid pgbouncer)" ;;
+    *) warn "idle-clients: no such target $target"; return 0 ;;
+  esac
+  # One login first, so the pool's first server (and its parameters) is not counted per client.
+  PGPASSWORD="$DB_PASSWORD" "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$port" -U "$DB_USER" -d "$DB_NAME" -c 'SELECT 1' >/dev/null
+  before="$(rss_kb "$pid")"
+  local line status=ok
+  coproc IDLE { PGPASSWORD="$DB_PASSWORD" exec python3 "$BENCH_DIR/idle_clients.py" --port "$port" \
+    --user "$DB_USER" --dbname "$DB_NAME" -n "$BENCH_IDLE_CLIENTS" 2>"$BENCH_OUT/idle-$target.err"; }
+  local client_pid="$IDLE_PID"
+  if read -r -t 600 line <&"${IDLE[0]}" && [[ "$line" == ready* ]]; then
+    with="$(rss_kb "$pid")"
+  else
+    warn "idle-clients $target: ${line:-no answer from bench/idle_clients.py}; see $BENCH_OUT/idle-$target.err"
+    status=failed with=0
+  fi
+  echo >&"${IDLE[1]}" || true
+  read -r -t 120 line <&"${IDLE[0]}" || true
+  wait "$client_pid" 2>/dev/null || true
+  wait_until 60 "$target to see its idle clients go" bash -c "(( \$(ss -Htn state established 'sport = :$port' | wc -l) == 0 ))" || true
+  sleep "$BENCH_IDLE_SETTLE"  # what the proxy frees on its own timers (bounded, then measured once)
+  after="$(rss_kb "$pid")"
+  [[ "$target" == pgsidecar ]] && idle_proxy_stop
+  printf '%-10s %7s %10s kB %10s kB %10s kB %8s B %8s%% %s\n' "$target" "$BENCH_IDLE_CLIENTS" "$before" "$with" "$after" \
+    "$(((with - before) * 1024 / BENCH_IDLE_CLIENTS))" "$(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.0f", a * 100 / b }')" \
+    "$([[ $status == ok ]] || echo FAILED)"
+}

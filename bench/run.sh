@@ -6,7 +6,8 @@
 # Environment: BENCH_ROUNDS (3), BENCH_SECONDS (20), BENCH_WARMUP (3, 0 = none), BENCH_CLIENTS (64),
 # BENCH_THREADS (2), BENCH_SCALE (10), BENCH_WORKLOADS ("select-extended"; names of
 # bench/workloads/*.sh), BENCH_TARGETS ("pgsidecar pgbouncer direct"; also "replica"). Workloads present: select-extended,
-# select-simple, select-prepared, select-replica, read-heavy, cache-workspaces. BENCH_SERVICES=running
+# select-simple, select-prepared, select-replica, read-heavy, cache-workspaces, tpcb-like (pgbench's default
+# script), idle-clients (proxy memory with BENCH_IDLE_CLIENTS idle logged-in clients; see its file). BENCH_SERVICES=running
 # uses the Postgres and Redis already running (started by another checkout) instead of `./dev services`;
 # with PGS_PG_STATE_DIR pointing at that checkout's .dev (for the Unix sockets).
 # Results: .dev/bench/<UTC time>/ (results.tsv, summary.txt, one pgbench log per run; a workload's own
@@ -34,15 +35,17 @@ available_workloads() {
 }
 
 # load_workload NAME: defines WORKLOAD_DESCRIPTION, WORKLOAD_PGBENCH_ARGS, WORKLOAD_TARGETS and
-# optionally workload_prepare (run once before the workload; non-zero = skip it) and workload_finish
-# (run once after its rounds; what it prints to stdout is kept in $BENCH_OUT/NAME.report).
+# optionally workload_prepare (run once before the workload; non-zero = skip it), workload_finish
+# (run once after its rounds; what it prints to stdout is kept in $BENCH_OUT/NAME.report) and
+# workload_custom (called with the targets instead of the pgbench rounds; it starts what it needs, and
+# its stdout is the report: idle-clients).
 load_workload() {
   local file="$BENCH_DIR/workloads/$1.sh"
   [[ -f "$file" ]] || die "no workload $1 (have: $(available_workloads))"
   WORKLOAD_DESCRIPTION="$1"
   WORKLOAD_PGBENCH_ARGS=()
   WORKLOAD_TARGETS=()
-  unset -f workload_prepare workload_finish
+  unset -f workload_prepare workload_finish workload_custom
   # shellcheck source=/dev/null
   source "$file"
 }
@@ -87,6 +90,12 @@ run_workload() {
   n=${#targets[@]}
   ((n > 0)) || { warn "workload $name: no target left of \"$BENCH_TARGETS\"; skipped"; return 0; }
   log "workload $name: $WORKLOAD_DESCRIPTION; targets: ${targets[*]}"
+  if declare -F workload_custom >/dev/null; then
+    # It runs in a subshell (piped): what it starts must be known here to be stopped at the end.
+    if [[ " ${targets[*]} " == *" pgbouncer "* ]]; then PGBOUNCER_STARTED_HERE=1; fi
+    workload_custom "${targets[@]}" | tee "$BENCH_OUT/$name.report" >&2
+    return 0
+  fi
   start_targets "${targets[@]}"
   warm_up "${targets[@]}"
   for ((round = 1; round <= BENCH_ROUNDS; round++)); do
@@ -105,6 +114,7 @@ bench_header() {
 }
 
 cleanup() {
+  idle_proxy_stop
   if ((PGBOUNCER_STARTED_HERE)); then pgbouncer_down; fi
 }
 

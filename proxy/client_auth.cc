@@ -191,7 +191,11 @@ void ClientConn::finish_login() {
   set_state(State::idle);
   flush();
   if (!reading()) start_reading();
-  if (rbuf_.size() > 0) process_session();
+  if (rbuf_.size() > 0) {
+    process_session();
+  } else {
+    release_idle_buffers();  // most clients now wait for their first query: keep no buffer for it
+  }
 }
 
 }  // namespace pgs::proxy

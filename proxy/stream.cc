@@ -15,12 +15,58 @@ struct WriteReq {
 };
 }  // namespace
 
+namespace {
+thread_local bool pool_gone = false;  // trivially destructible: readable after the pool's destructor
+struct ThreadPool {
+  BufferPool pool;
+  ~ThreadPool() { pool_gone = true; }
+};
+}  // namespace
+
+BufferPool* BufferPool::for_this_thread() {
+  if (pool_gone) return nullptr;
+  thread_local ThreadPool holder;
+  return &holder.pool;
+}
+
+std::vector<uint8_t> BufferPool::take() {
+  if (free_.empty()) return std::vector<uint8_t>(kBlockBytes);
+  std::vector<uint8_t> block = std::move(free_.back());
+  free_.pop_back();
+  low_water_ = std::min(low_water_, free_.size());
+  return block;
+}
+
+void BufferPool::give(std::vector<uint8_t>&& block) {
+  if (block.size() == kBlockBytes && block.capacity() == kBlockBytes && free_.size() < max_free_) {
+    free_.push_back(std::move(block));
+  }
+  std::vector<uint8_t>().swap(block);  // freed here when not kept
+}
+
+void BufferPool::trim(size_t keep) {
+  while (free_.size() > keep) free_.pop_back();
+  if (free_.empty()) std::vector<std::vector<uint8_t>>().swap(free_);
+  low_water_ = std::min(low_water_, free_.size());
+}
+
+size_t BufferPool::release_unused() {
+  size_t unused = std::min(low_water_, free_.size());
+  trim(free_.size() - unused);
+  low_water_ = free_.size();
+  return unused * kBlockBytes;
+}
+
 void ReadBuffer::consume(size_t n) {
   begin_ += n;
   if (begin_ == end_) begin_ = end_ = 0;
 }
 
 uv_buf_t ReadBuffer::prepare(size_t min_free) {
+  if (buf_.empty() && min_free <= BufferPool::kBlockBytes) {
+    BufferPool* pool = BufferPool::for_this_thread();
+    if (pool != nullptr) buf_ = pool->take();
+  }
   if (buf_.size() - end_ < min_free) {
     if (begin_ > 0) {  // compact first
       std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
@@ -30,6 +76,15 @@ uv_buf_t ReadBuffer::prepare(size_t min_free) {
     if (buf_.size() - end_ < min_free) buf_.resize(end_ + min_free);
   }
   return uv_buf_init(reinterpret_cast<char*>(buf_.data() + end_), static_cast<unsigned>(buf_.size() - end_));
+}
+
+bool ReadBuffer::release_if_empty() {
+  if (begin_ != end_ || buf_.capacity() == 0) return false;
+  begin_ = end_ = 0;
+  BufferPool* pool = BufferPool::for_this_thread();
+  if (pool != nullptr && buf_.size() == BufferPool::kBlockBytes) pool->give(std::move(buf_));
+  std::vector<uint8_t>().swap(buf_);
+  return true;
 }
 
 bool ReadBuffer::release_above(size_t limit) {
@@ -74,6 +129,20 @@ void Stream::read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) noexcept {
     self->stop_reading();
     self->on_read_error(static_cast<int>(nread));
   }
+  // A closed handle reads nothing more: what is left unread is dropped now rather than in the next
+  // loop iteration, so that a burst of closing clients (1,000 per epoll_wait) holds no read blocks.
+  if (self->closing_) self->rbuf_.clear();
+  // Everything read was consumed (or nothing came: EAGAIN): the block goes back to the pool.
+  self->rbuf_.release_if_empty();
+}
+
+void Stream::release_idle_buffers() {
+  rbuf_.release_if_empty();
+  if (outbox_.empty()) std::string().swap(outbox_);
+}
+
+void Stream::shrink_outbox() {
+  if (outbox_.capacity() > kOutboxKeepBytes) std::string().swap(outbox_);
 }
 
 void Stream::flush() {
@@ -109,14 +178,14 @@ void Stream::flush_now() {
   }
   if (offset == outbox_.size()) {
     outbox_.clear();
-    if (outbox_.capacity() > release_above_) std::string().swap(outbox_);
+    shrink_outbox();
     return;
   }
   auto* w = new WriteReq{};
   w->owner = this;
   w->data = offset == 0 ? std::move(outbox_) : outbox_.substr(offset);
   outbox_.clear();
-  if (outbox_.capacity() > release_above_) std::string().swap(outbox_);
+  shrink_outbox();
   w->req.data = w;
   uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
   queued_bytes_ += w->data.size();

@@ -1,6 +1,9 @@
 // A TCP stream on a libuv loop: a growable read buffer, an outbox flushed with uv_try_write first and
 // uv_write for the rest, and one close path. Thread affinity: the owning worker's loop thread only.
 // Lifetime: the object lives until its close callback (on_closed), which may delete it.
+// Memory of an idle connection (issue 11): its read buffer is taken from the thread's BufferPool when
+// bytes arrive and given back once they were all consumed, and a drained outbox keeps at most
+// kOutboxKeepBytes, so 10,000 idle clients cost their objects, not 10,000 read buffers.
 #pragma once
 
 #include <uv.h>
@@ -15,8 +18,37 @@
 
 namespace pgs::proxy {
 
+// Read blocks of kBlockBytes for one thread (each worker is one loop thread): a free list of at most
+// max_free() blocks, the rest freed. Not thread-safe: use for_this_thread() on the thread that reads.
+class BufferPool {
+ public:
+  static constexpr size_t kBlockBytes = 64 * 1024;  // one read's worth (libuv suggests 64 kB)
+  static constexpr size_t kDefaultMaxFree = 64;     // 4 MB kept per thread for the next burst of reads
+  explicit BufferPool(size_t max_free = kDefaultMaxFree) : max_free_(max_free) {}
+  // This thread's pool; nullptr once the thread's pool was destroyed (a buffer freed at thread exit).
+  static BufferPool* for_this_thread();
+
+  std::vector<uint8_t> take();                 // size() == kBlockBytes
+  void give(std::vector<uint8_t>&& block);     // kept when block-sized and the free list has room
+  size_t free_blocks() const { return free_.size(); }
+  size_t max_free() const { return max_free_; }
+  void trim(size_t keep);                       // frees free blocks beyond `keep`
+  // Called once a second (a worker's tick): frees the blocks that stayed on the free list all through
+  // the interval (nobody needed them: the free list's low-water mark). Returns the bytes freed.
+  size_t release_unused();
+
+ private:
+  std::vector<std::vector<uint8_t>> free_;
+  size_t max_free_;
+  size_t low_water_ = 0;  // fewest free blocks since the last release_unused()
+};
+
 class ReadBuffer {
  public:
+  ReadBuffer() = default;
+  ~ReadBuffer() { release_if_empty(); }
+  ReadBuffer(const ReadBuffer&) = delete;
+  ReadBuffer& operator=(const ReadBuffer&) = delete;
   std::span<const uint8_t> data() const { return {buf_.data() + begin_, end_ - begin_}; }
   size_t size() const { return end_ - begin_; }
   void consume(size_t n);
@@ -27,6 +59,10 @@ class ReadBuffer {
   // A buffer grown beyond `limit` (one large message) is released, keeping only the bytes still unread,
   // once fewer than limit / 2 are. Returns true when it was.
   bool release_above(size_t limit);
+  // With nothing unread, the buffer goes back to the thread's pool (a pool-sized block) or is freed;
+  // the next prepare() takes another. Returns true when memory was released.
+  bool release_if_empty();
+  void clear() { begin_ = end_ = 0; }  // drops what is unread
 
  private:
   std::vector<uint8_t> buf_;
@@ -36,6 +72,9 @@ class ReadBuffer {
 
 class Stream {
  public:
+  // A drained outbox keeps this much capacity for the next reply; a larger one is freed.
+  static constexpr size_t kOutboxKeepBytes = 4096;
+
   explicit Stream(uv_loop_t* loop);
   virtual ~Stream() = default;
   Stream(const Stream&) = delete;
@@ -71,6 +110,10 @@ class Stream {
   bool output_held() const { return holds_ > 0; }
   // Read buffer and outbox grown beyond this are freed once drained (buffer_release_bytes).
   void set_buffer_release_bytes(size_t n) { release_above_ = n; }
+  // Frees what an idle connection need not keep: an empty read buffer and an empty outbox's capacity.
+  void release_idle_buffers();
+  size_t outbox_capacity() const { return outbox_.capacity(); }
+  size_t read_capacity() const { return rbuf_.capacity(); }
   uint64_t bytes_read() const { return bytes_read_; }
   uint64_t bytes_written() const { return bytes_written_; }
 
@@ -94,6 +137,7 @@ class Stream {
 
  private:
   void flush_now();  // flush() without the barrier
+  void shrink_outbox();  // the outbox is empty: keep at most kOutboxKeepBytes of capacity
   static void alloc_cb(uv_handle_t* h, size_t suggested, uv_buf_t* buf) noexcept;
   static void read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
   static void write_cb(uv_write_t* req, int status) noexcept;

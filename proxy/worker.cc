@@ -3,6 +3,9 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <cstring>
 
@@ -66,7 +69,25 @@ size_t classifier_entries(const conf::Config& config) {
 }
 }  // namespace
 
-Worker::Worker(Process& process, int index) : process_(process), index_(index) {}
+namespace {
+// Fixed glibc thresholds, set once before the first worker thread starts. By default both adapt: once a
+// large block (a grown buffer, a map's buckets for 10,000 clients) was mmapped and freed, the mmap
+// threshold rises to its size and the trim threshold to twice that, and a worker's arena then keeps
+// that much free memory at its top for the rest of the process (malloc_trim does not shrink the top
+// of a thread's arena). Fixed values keep large blocks mmapped (unmapped when freed) and arenas trimmed
+// back on free.
+void fix_malloc_thresholds() {
+#ifdef __GLIBC__
+  static std::once_flag once;
+  std::call_once(once, [] {
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+  });
+#endif
+}
+}  // namespace
+
+Worker::Worker(Process& process, int index) : process_(process), index_(index) { fix_malloc_thresholds(); }
 
 Worker::~Worker() { join(); }
 
@@ -259,7 +280,38 @@ void Worker::mark_replica_down(int replica) {
   if (i < replica_view_.size()) replica_view_[i].healthy = false;
 }
 
-void Worker::add_client(ClientConn* client) { clients_[client->id()] = client; }
+void Worker::add_client(ClientConn* client) {
+  clients_[client->id()] = client;
+  clients_peak_ = std::max(clients_peak_, clients_.size());
+}
+
+// Memory goes back to the OS once it is not needed (issue 11: RSS falls back once 10,000 idle clients
+// left). Once a second: read blocks nobody took during the last second leave this thread's pool. After
+// a burst of clients left (the count fell by kTrimMinDrop and a quarter since its peak), or when the
+// pool just freed kTrimMinBytes, and for a few seconds after a burst, malloc_trim gives the free pages glibc keeps in all its arenas back
+// (freed chunks below the mmap threshold stay mapped otherwise); it walks the arenas under their
+// locks, so it does not run for ordinary churn.
+void Worker::release_memory_after_burst() {
+  constexpr size_t kTrimMinDrop = 256;
+  constexpr size_t kTrimMinBytes = 1 << 20;
+  constexpr int kTrimTicksAfterBurst = 5;
+  size_t freed = 0;
+  if (BufferPool* pool = BufferPool::for_this_thread()) freed = pool->release_unused();
+  size_t now = clients_.size();
+  size_t dropped = clients_peak_ - std::min(clients_peak_, now);
+  bool burst_left = dropped >= kTrimMinDrop && dropped >= clients_peak_ / 4;
+  if (burst_left) {
+    clients_peak_ = now;
+    clients_.rehash(0);
+    clients_by_pid_.rehash(0);
+    trim_ticks_left_ = kTrimTicksAfterBurst;  // the last of the burst may still be closing
+  }
+  if (trim_ticks_left_ == 0 && freed < kTrimMinBytes) return;
+  if (trim_ticks_left_ > 0) --trim_ticks_left_;
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
 
 void Worker::remove_client(ClientConn* client) {
   clients_.erase(client->id());
@@ -377,6 +429,7 @@ void Worker::tick() {
   expire_cache_waits(now);
   bool each_second = ++ticks_ % 10 == 0;
   publish_stats(each_second);
+  if (each_second) release_memory_after_burst();
   if (each_second && digests_) process_.publish_digests(*digests_);
   if (shutting_down_ && now > shutdown_deadline_) {
     for_each_client([](ClientConn& c) { c.fail("57P01", "terminating connection due to administrator command"); });

@@ -155,6 +155,7 @@ class Worker {
   void publish_stats(bool with_rows);
   void begin_shutdown(bool immediate);
   void close_loop_handles();
+  void release_memory_after_burst();  // see worker.cc
 
   Process& process_;
   int index_;
@@ -181,6 +182,8 @@ class Worker {
   uint64_t route_counter_ = 0;
   std::unordered_map<uint64_t, ClientConn*> clients_;  // by id: callbacks that outlive a client look it up
   std::unordered_map<int32_t, ClientConn*> clients_by_pid_;
+  size_t clients_peak_ = 0;  // most clients at once since memory was last given back
+  int trim_ticks_left_ = 0;  // seconds of malloc_trim still due after a burst left
   std::unique_ptr<cache::redis::WorkerCache> result_cache_;
   void start_result_cache();   // once [cache] is enabled
   void expire_cache_waits(Clock::time_point now);

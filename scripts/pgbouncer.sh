@@ -6,6 +6,8 @@
 PGBOUNCER_DIR="$PG_STATE_DIR/pgbouncer"
 PGBOUNCER_PIDFILE="$PGBOUNCER_DIR/pgbouncer.pid"
 PGBOUNCER_POOL_SIZE="${PGBOUNCER_POOL_SIZE:-20}"
+# Raised by the idle-clients benchmark (bench/workloads/idle-clients.sh) to hold its clients.
+PGBOUNCER_MAX_CLIENT_CONN="${PGBOUNCER_MAX_CLIENT_CONN:-1000}"
 
 pgbouncer_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PGBOUNCER_PORT" -U "$DB_USER" -d "$DB_NAME" -t 2; }
 
@@ -33,7 +35,7 @@ auth_file = $PGBOUNCER_DIR/userlist.txt
 admin_users = postgres
 pool_mode = transaction
 default_pool_size = $PGBOUNCER_POOL_SIZE
-max_client_conn = 1000
+max_client_conn = $PGBOUNCER_MAX_CLIENT_CONN
 server_login_retry = 1
 server_tls_sslmode = disable
 ignore_startup_parameters = extra_float_digits
