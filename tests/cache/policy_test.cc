@@ -4,6 +4,7 @@
 #include <set>
 
 #include "cache/policy.h"
+#include "row_security_stub.h"
 #include "router/classify.h"
 
 namespace pgs::cache {
@@ -78,14 +79,14 @@ TEST(CachePolicy, StatementsOutsideTransactions) {
       {"/* pgsidecar: cache ttl=30s */ SELECT now() FROM core.users", false, BypassReason::volatile_function, 0,
        ""},
   };
-  SessionFacts facts;
+  SessionFacts facts = testing::known_facts();
   facts.role = "flopods";
   for (const Case& k : cases) check(k, facts, test_config());
 }
 
 TEST(CachePolicy, DisabledAndUnsynced) {
   conf::CacheConfig config = test_config();
-  SessionFacts facts;
+  SessionFacts facts = testing::known_facts();
   config.enabled = false;
   check({"SELECT * FROM core.users", false, BypassReason::disabled, 0, ""}, facts, config);
   config.enabled = true;
@@ -95,7 +96,7 @@ TEST(CachePolicy, DisabledAndUnsynced) {
 
 TEST(CachePolicy, Transactions) {
   const conf::CacheConfig config = test_config();
-  SessionFacts facts;
+  SessionFacts facts = testing::known_facts();
   facts.in_transaction = true;  // read-write by default (unknown)
   check({"SELECT * FROM core.users", false, BypassReason::in_transaction, 0, ""}, facts, config);
   facts.transaction_read_write = false;
@@ -106,7 +107,7 @@ TEST(CachePolicy, Transactions) {
 
 TEST(CachePolicy, UnqualifiedTablesResolveThroughSearchPath) {
   const conf::CacheConfig config = test_config();
-  SessionFacts facts;
+  SessionFacts facts = testing::known_facts();
   facts.role = "flopods";
   struct PathCase {
     const char* search_path;
@@ -146,7 +147,7 @@ TEST(CachePolicy, UnqualifiedTablesResolveThroughSearchPath) {
 }
 
 TEST(CachePolicy, DecisionListsResolvedTablesSortedUnique) {
-  SessionFacts facts;
+  SessionFacts facts = testing::known_facts();
   facts.search_path = "core";
   CacheDecision d = decide(router::classify("SELECT * FROM users u, core.users v, core.workspaces w"), facts,
                            test_config());
@@ -155,7 +156,7 @@ TEST(CachePolicy, DecisionListsResolvedTablesSortedUnique) {
 }
 
 TEST(CachePolicy, TablesToBump) {
-  SessionFacts facts;
+  SessionFacts facts = testing::known_facts();
   facts.role = "app";
   facts.search_path = "\"$user\", public";
   EXPECT_EQ(tables_to_bump(router::classify("UPDATE core.users SET a = 1"), facts),
@@ -167,6 +168,30 @@ TEST(CachePolicy, TablesToBump) {
   EXPECT_EQ(call, std::vector<std::string>{std::string(kAllTables)});
   EXPECT_EQ(tables_to_bump(router::classify("TRUNCATE core.users, documents.documents"), facts),
             (std::vector<std::string>{"core.users", "documents.documents"}));
+}
+
+// Issue 12 item 4: row-level security, default-deny. A relation with RLS (or a view over one) is never
+// cached, hints or not; nor is one the catalog does not know, nor anything before the catalog is read.
+TEST(CachePolicy, RowSecurityDefaultDeny) {
+  const conf::CacheConfig config = test_config();
+  testing::FixedRowSecurity catalog;
+  catalog.on = {"core.users"};
+  catalog.unknown = {"documents.documents"};
+  SessionFacts facts = testing::known_facts();
+  facts.row_security = &catalog;
+  const Case cases[] = {
+      {"SELECT * FROM core.users WHERE id = 1", false, BypassReason::row_security, 0, ""},
+      {"SELECT * FROM core.workspaces w JOIN core.users u ON u.id = w.owner", false, BypassReason::row_security, 0,
+       ""},
+      {"/* pgsidecar: cache ttl=30s */ SELECT * FROM core.users", false, BypassReason::row_security, 0, ""},
+      {"/* pgsidecar: cache class=workspace */ SELECT * FROM core.users", false, BypassReason::row_security, 0, ""},
+      {"SELECT * FROM documents.documents", false, BypassReason::row_security_unknown, 0, ""},
+      {"SELECT * FROM core.workspaces", true, {}, 300000, "workspace"},
+      {"/* pgsidecar: cache ttl=5s */ SELECT 1", true, {}, 5000, "hint"},  // no table: nothing to protect
+  };
+  for (const Case& k : cases) check(k, facts, config);
+  facts.row_security = nullptr;  // the catalog was not read yet
+  check({"SELECT * FROM core.workspaces", false, BypassReason::row_security_unknown, 0, ""}, facts, config);
 }
 
 TEST(CachePolicy, ReasonNamesAreUnique) {
