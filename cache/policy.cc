@@ -146,7 +146,10 @@ std::string resolve_table(const router::TableRef& table, const SessionFacts& fac
     if (schema.empty()) return {};
     std::string qualified = schema + "." + table.name;
     if (config.class_for_table(qualified) != nullptr) return qualified;
-    return {};  // this schema may hold such a table: not certain
+    // Not listed: the catalog decides whether the name exists in this schema (Postgres takes the
+    // first that has it) or not (Postgres looks further). Without a catalog: not certain.
+    if (facts.row_security == nullptr) return {};
+    if (facts.row_security->row_security(facts.database, qualified) != RowSecurity::unknown) return qualified;
   }
   return {};
 }

@@ -15,7 +15,7 @@
 //                                                        -> bypass in_transaction; inside a read-only
 //     transaction whose isolation is not known to be READ COMMITTED (a snapshot must not see newer
 //     results)                                           -> bypass in_snapshot_transaction
-//  8. an unqualified table that the search_path does not resolve with certainty -> bypass
+//  8. an unqualified table that the search_path and the catalog do not resolve with certainty -> bypass
 //     unqualified_table_unresolved (see resolve_table())
 //  8b. row-level security, default-deny (hints cannot override): a relation with RLS enabled, or a
 //     view reading one, is never cached (its policies may read anything the session holds: role,
@@ -119,8 +119,12 @@ CacheDecision decide(const router::Classification& c, const SessionFacts& facts,
 // names folded to lower case; "$user" kept as written). Empty optional when the text cannot be parsed.
 std::optional<std::vector<std::string>> parse_search_path(std::string_view search_path);
 
-// Resolves an unqualified table name the way Postgres would, but only when certain: the first schema
-// of the path in which a table of that name may exist must be one where the config lists it.
+// Resolves an unqualified table name the way Postgres would, but only when certain: along the path,
+// the first schema where the config lists the name, or where the catalog (facts.row_security, of the
+// client's database) has a relation of that name, is the one; a schema where the catalog has no such
+// relation is passed over, as Postgres does. Without a catalog, the first candidate schema must be one
+// where the config lists the name. (A relation created since the last catalog read, outside the proxy,
+// in an earlier schema is not seen until the next read, at most 30 s.)
 // pg_catalog is searched first implicitly (its relations are pg_*; those reads are volatile anyway);
 // "$user" means the schema named after `role`; pg_temp first when `may_have_temp_tables`.
 // Returns "" when not certain.

@@ -35,9 +35,10 @@ namespace pgs::proxy {
 //   ('user_functions', count, '') functions outside pg_catalog and information_schema that are not
 //     members of a well-known extension that keeps no session state (pg_stat_statements, pgcrypto ...).
 //   ('rls', 'schema.name', 't' | 'f' followed by current_database()) for every relation of the kinds
-//     above: 't' when it has row-level security enabled, or is a view reading such a relation (directly
-//     or through other views). The result cache never caches those, nor relations without a row
-//     (cache/policy.h rule 8b).
+//     above and every sequence: 't' when it has row-level security enabled, or is a view reading such a
+//     relation (directly or through other views), or is a sequence (its values change without writes).
+//     The result cache never caches those, nor relations without a row (cache/policy.h rule 8b); an
+//     unqualified name resolves to the first schema of the search_path that has a row for it.
 //   ('custom_setting', 'prefix.name', '') quoted custom setting names that user functions' bodies spell
 //     out ('app.tenant'): a full probe reads them back (custom settings are not listed in pg_settings).
 inline constexpr std::string_view kSessionCodeQuery = R"sql(
@@ -88,9 +89,10 @@ SELECT 'user_functions', pg_catalog.count(*)::text, ''
                               'cube', 'earthdistance', 'tablefunc', 'pg_buffercache', 'pgstattuple'))
 UNION ALL
 SELECT 'rls', n.nspname || '.' || c.relname,
-       CASE WHEN c.oid IN (SELECT oid FROM rls) THEN 't' ELSE 'f' END || pg_catalog.current_database()
+       CASE WHEN c.relkind = 'S' OR c.oid IN (SELECT oid FROM rls) THEN 't' ELSE 'f' END
+         || pg_catalog.current_database()
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
- WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname NOT LIKE 'pg\_toast%'
+ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND n.nspname NOT LIKE 'pg\_toast%'
    AND n.nspname NOT LIKE 'pg\_temp\_%'
 UNION ALL
 (SELECT DISTINCT 'custom_setting', pg_catalog.lower(m[1]), ''

@@ -8,15 +8,18 @@
 
 namespace pgs::cache::testing {
 
-// Every relation is known in every database and has no row-level security, except those listed.
+// Every relation is known in every database and has no row-level security, except those listed; when
+// `only` is not empty, the catalog has just those relations (and those in `on`).
 class FixedRowSecurity : public RowSecurityFacts {
  public:
   std::set<std::string> on;       // RLS enabled (or a view over such a table)
   std::set<std::string> unknown;  // not in the catalog
+  std::set<std::string> only;
   RowSecurity row_security(std::string_view, std::string_view qualified) const override {
     std::string name(qualified);
-    if (unknown.count(name) != 0) return RowSecurity::unknown;
-    return on.count(name) != 0 ? RowSecurity::on : RowSecurity::off;
+    if (on.count(name) != 0) return RowSecurity::on;
+    if (unknown.count(name) != 0 || (!only.empty() && only.count(name) == 0)) return RowSecurity::unknown;
+    return RowSecurity::off;
   }
 };
 

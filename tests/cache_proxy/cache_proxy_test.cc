@@ -733,5 +733,29 @@ TEST_F(CacheProxyTest, PsycopgNamedAndUnnamedShareOneEntry) {
   EXPECT_TRUE(wait_metric(p, "pgsidecar_cache_requests_total", "class=\"t\",result=\"hit\"", 18));
 }
 
+// Issue 12 item 5: an unqualified name under the default search_path ("$user", public) resolves from
+// the catalog: no relation of that name in the role's schema, so Postgres reads public's, and so does
+// the cache (one miss, then hits, in the simple and the extended protocol).
+TEST_F(CacheProxyTest, UnqualifiedNamesUnderTheDefaultSearchPathAreCached) {
+  Proxy& p = start();
+  Pg c{p.spec()};
+  ASSERT_TRUE(c.ok()) << c.error();
+  ASSERT_EQ(c.scalar("SHOW search_path"), "\"$user\", public");
+  const std::string sql = "SELECT v FROM " + table_ + " WHERE id = 6";
+  long before = calls();
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(c.scalar(sql), "v6");
+  const std::string params = "SELECT v FROM " + table_ + " WHERE id = $1";
+  const char* values[] = {"6"};
+  for (int i = 0; i < 4; ++i) {
+    PgResultPtr r(PQexecParams(c.get(), params.c_str(), 1, nullptr, values, nullptr, nullptr, 0));
+    ASSERT_EQ(PQresultStatus(r.get()), PGRES_TUPLES_OK) << PQerrorMessage(c.get());
+    EXPECT_STREQ(PQgetvalue(r.get(), 0, 0), "v6");
+  }
+  EXPECT_EQ(calls() - before, 2) << "one miss per statement, then hits";
+  // A write through the proxy to the unqualified name invalidates the entry.
+  c.must("UPDATE " + table_ + " SET v = 'changed' WHERE id = 6");
+  EXPECT_EQ(c.scalar(sql), "changed");
+}
+
 }  // namespace
 }  // namespace pgs::it::cache_proxy
