@@ -81,11 +81,13 @@ ClientConn::CacheAttempt ClientConn::try_cache() {
   auto c = worker_.classify(sql);
   cache::SessionFacts facts = cache_facts();
   facts.generations_synced = wc->ready();
+  uint64_t catalog_version = worker_.process().catalog_version();  // read first: never newer than the facts
   add_row_security_facts(facts);
-  // Clients repeat their statements: a bypass decided for this very classification, session and
-  // config is not decided again (decide() resolves table names, which allocates).
+  // Clients repeat their statements: a bypass decided for this very classification, session, config
+  // and catalog is not decided again (decide() resolves table names, which allocates). The catalog
+  // decides row-level security and which schema an unqualified name is in.
   if (bypass_memo_.classification == c && bypass_memo_.snapshot.get() == &worker_.snapshot() &&
-      facts.generations_synced &&
+      facts.generations_synced && bypass_memo_.catalog_version == catalog_version &&
       bypass_memo_.role == facts.role && bypass_memo_.search_path == facts.search_path &&
       bypass_memo_.temp_tables == facts.may_have_temp_tables) {
     ++stats.bypass[static_cast<size_t>(bypass_memo_.reason)];
@@ -94,12 +96,14 @@ ClientConn::CacheAttempt ClientConn::try_cache() {
   cache::CacheDecision d = cache::decide(*c, facts, config.cache);
   if (!d.cacheable) {
     ++stats.bypass[static_cast<size_t>(d.reason)];
-    // Not memoised: reasons that change without the statement, session or config changing (Redis
-    // synced, the catalog read again).
-    if (d.reason != cache::BypassReason::generations_unsynced && d.reason != cache::BypassReason::disabled &&
-        d.reason != cache::BypassReason::row_security && d.reason != cache::BypassReason::row_security_unknown) {
-      bypass_memo_ = BypassMemo{c, worker_.snapshot_ptr(), std::string(facts.role), std::string(facts.search_path),
-                                facts.may_have_temp_tables, d.reason};
+    if (d.reason != cache::BypassReason::generations_unsynced && d.reason != cache::BypassReason::disabled) {
+      bypass_memo_ = BypassMemo{c,
+                                worker_.snapshot_ptr(),
+                                std::string(facts.role),
+                                std::string(facts.search_path),
+                                facts.may_have_temp_tables,
+                                catalog_version,
+                                d.reason};
     }
     return CacheAttempt::forward;
   }

@@ -241,6 +241,7 @@ class ClientConn final : public Stream {
     std::shared_ptr<const void> snapshot;  // held: a reloaded config is never mistaken for this one
     std::string role, search_path;
     bool temp_tables = false;
+    uint64_t catalog_version = 0;  // Process::catalog_version() when decided
     cache::BypassReason reason = cache::BypassReason::disabled;
   } bypass_memo_;
   uint64_t cache_fingerprint_ = 0;  // of the generations read with the lookup (stored with a miss)
