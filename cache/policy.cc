@@ -84,6 +84,19 @@ CacheDecision classify_ttl(const Classification& c, std::vector<std::string> tab
   return cacheable(std::move(tables), tight->ttl, tight->name);
 }
 
+// Rule 8b, default-deny: every table read must be known to the catalog and have no row-level security.
+std::optional<BypassReason> row_security_bypass(const std::vector<std::string>& tables, const SessionFacts& facts) {
+  bool unknown = false;
+  for (const std::string& t : tables) {
+    RowSecurity rs = facts.row_security != nullptr ? facts.row_security->row_security(facts.database, t)
+                                                   : RowSecurity::unknown;
+    if (rs == RowSecurity::on) return BypassReason::row_security;
+    unknown = unknown || rs == RowSecurity::unknown;
+  }
+  if (unknown) return BypassReason::row_security_unknown;
+  return std::nullopt;
+}
+
 // One element of a search_path: `"Quoted"`, `'quoted'`, or a bare name (folded to lower case).
 std::optional<std::string> path_element(std::string_view e) {
   while (!e.empty() && std::isspace(static_cast<unsigned char>(e.front()))) e.remove_prefix(1);
@@ -133,7 +146,10 @@ std::string resolve_table(const router::TableRef& table, const SessionFacts& fac
     if (schema.empty()) return {};
     std::string qualified = schema + "." + table.name;
     if (config.class_for_table(qualified) != nullptr) return qualified;
-    return {};  // this schema may hold such a table: not certain
+    // Not listed: the catalog decides whether the name exists in this schema (Postgres takes the
+    // first that has it) or not (Postgres looks further). Without a catalog: not certain.
+    if (facts.row_security == nullptr) return {};
+    if (facts.row_security->row_security(facts.database, qualified) != RowSecurity::unknown) return qualified;
   }
   return {};
 }
@@ -151,6 +167,7 @@ CacheDecision decide(const Classification& c, const SessionFacts& facts, const c
   }
   std::sort(tables.begin(), tables.end());
   tables.erase(std::unique(tables.begin(), tables.end()), tables.end());
+  if (std::optional<BypassReason> r = row_security_bypass(tables, facts)) return bypass(*r);
   return classify_ttl(c, std::move(tables), config);
 }
 

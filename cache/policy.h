@@ -15,8 +15,13 @@
 //                                                        -> bypass in_transaction; inside a read-only
 //     transaction whose isolation is not known to be READ COMMITTED (a snapshot must not see newer
 //     results)                                           -> bypass in_snapshot_transaction
-//  8. an unqualified table that the search_path does not resolve with certainty -> bypass
+//  8. an unqualified table that the search_path and the catalog do not resolve with certainty -> bypass
 //     unqualified_table_unresolved (see resolve_table())
+//  8b. row-level security, default-deny (hints cannot override): a relation with RLS enabled, or a
+//     view reading one, is never cached (its policies may read anything the session holds: role,
+//     custom settings, session_user ...)       -> bypass row_security
+//     the catalog was not read yet, or does not know the relation in the client's database (created
+//     since the last read, a temp table) -> bypass row_security_unknown
 //  9. hint class=NAME: NAME must exist (else bypass hint_unknown_class); its TTL, unless ttl= is given
 // 10. hint ttl=D (with or without tables in classes)   -> cacheable, ttl D, class of the tables or "hint"
 // 11. no tables read                                    -> bypass no_tables
@@ -45,7 +50,7 @@ namespace pgs::cache {
   X(disabled) X(generations_unsynced) X(hint_no_cache) X(not_parsed) X(multi_statement)       \
   X(not_select) X(not_read_only) X(volatile_function) X(in_transaction)                       \
   X(in_snapshot_transaction) X(unqualified_table_unresolved) X(hint_unknown_class)            \
-  X(no_tables) X(table_not_in_class)
+  X(no_tables) X(table_not_in_class) X(row_security) X(row_security_unknown)
 
 enum class BypassReason : uint8_t {
 #define PGS_X(e) e,
@@ -71,6 +76,17 @@ inline constexpr std::string_view bypass_reason_name(BypassReason r) {
 // The class label used when a ttl= hint caches tables that belong to no class.
 inline constexpr std::string_view kHintClass = "hint";
 
+// Whether a relation has row-level security, as the catalog of one database says (the proxy's catalog
+// reader implements it: proxy/session_code.h). `on` also for a view that reads such a relation, directly
+// or through other views. `unknown` when the relation is not in the last catalog read of `database`.
+enum class RowSecurity : uint8_t { off, on, unknown };
+class RowSecurityFacts {
+ public:
+  virtual ~RowSecurityFacts() = default;
+  // `database` as the server knows it (current_database()); `qualified` is "schema.name".
+  virtual RowSecurity row_security(std::string_view database, std::string_view qualified) const = 0;
+};
+
 // What the proxy knows about the client's session (and this worker) when the statement arrives.
 struct SessionFacts {
   bool in_transaction = false;          // last ReadyForQuery was 'T' or 'E', or a BEGIN is in this batch
@@ -81,6 +97,10 @@ struct SessionFacts {
   std::string_view search_path = "\"$user\", public";
   bool may_have_temp_tables = false;    // the session created temp tables (pg_temp is searched first)
   bool generations_synced = true;       // GenerationSync::synced() of this worker
+  // Row-level security facts (rule 8b); null = the catalog was not read: nothing that reads a table is
+  // cached. `database` is the server's name of the client's database.
+  const RowSecurityFacts* row_security = nullptr;
+  std::string_view database;
 };
 
 struct CacheDecision {
@@ -99,8 +119,12 @@ CacheDecision decide(const router::Classification& c, const SessionFacts& facts,
 // names folded to lower case; "$user" kept as written). Empty optional when the text cannot be parsed.
 std::optional<std::vector<std::string>> parse_search_path(std::string_view search_path);
 
-// Resolves an unqualified table name the way Postgres would, but only when certain: the first schema
-// of the path in which a table of that name may exist must be one where the config lists it.
+// Resolves an unqualified table name the way Postgres would, but only when certain: along the path,
+// the first schema where the config lists the name, or where the catalog (facts.row_security, of the
+// client's database) has a relation of that name, is the one; a schema where the catalog has no such
+// relation is passed over, as Postgres does. Without a catalog, the first candidate schema must be one
+// where the config lists the name. (A relation created since the last catalog read, outside the proxy,
+// in an earlier schema is not seen until the next read, at most 30 s.)
 // pg_catalog is searched first implicitly (its relations are pg_*; those reads are volatile anyway);
 // "$user" means the schema named after `role`; pg_temp first when `may_have_temp_tables`.
 // Returns "" when not certain.

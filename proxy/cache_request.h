@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -39,6 +40,23 @@ std::optional<CacheableRequest> scan_cacheable_request(protocol::Bytes buffered,
 
 // The Parse's parameter types as a list (for a statement registered on a hit); nullopt if malformed.
 std::optional<std::vector<uint32_t>> decode_param_types(protocol::Bytes block);
+
+// The request as the cache key sees it (issue 12 item 6): one entry per statement, whatever the client
+// calls it. Built from the statement text, its declared parameter types (the Parse's, or those the
+// named statement was parsed with; trailing unspecified (0) types dropped: Postgres treats them as not
+// given), the Bind's parameter values and formats, and its result formats, each in a canonical form
+// (all-text formats, given as no codes, one code or one per column, are one form). Never the statement
+// or portal name. A statement without parameters whose results are all text is keyed and stored as the
+// simple Query of the same text when it is described: the reply bytes are the same.
+struct KeyedStatement {
+  cache::ReplyShape entry_shape = cache::ReplyShape::simple;  // the shape the entry is stored under
+  std::string statement;  // text, then "\0" and the canonical type block when types are declared
+  std::string params;     // canonical parameter formats, values and result formats ("" for simple)
+};
+// `sql` and `param_types` are the statement the Bind uses (a Parse's in `r`, or a named one); nullopt
+// when the Bind region is malformed (the server rejects it: not cached).
+std::optional<KeyedStatement> keyed_statement(const CacheableRequest& r, std::string_view sql,
+                                              const std::vector<uint32_t>& param_types);
 
 // The replies the proxy writes around stored messages on a hit: [ParseComplete] [BindComplete].
 void write_cache_hit_prefix(const CacheableRequest& r, std::string& out);

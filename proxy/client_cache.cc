@@ -54,6 +54,13 @@ cache::SessionFacts ClientConn::cache_facts() const {
   return f;
 }
 
+// Row-level security facts for decide(): this worker's copy of the catalog (null before the first read)
+// and the client's database as the catalog names it.
+void ClientConn::add_row_security_facts(cache::SessionFacts& f) {
+  f.row_security = worker_.session_code();
+  if (primary_pool_ != nullptr) f.database = primary_pool_->target().server_dbname;
+}
+
 ClientConn::CacheAttempt ClientConn::try_cache() {
   cache::redis::WorkerCache* wc = worker_.result_cache();
   const conf::Config& config = *worker_.snapshot().config;
@@ -74,10 +81,13 @@ ClientConn::CacheAttempt ClientConn::try_cache() {
   auto c = worker_.classify(sql);
   cache::SessionFacts facts = cache_facts();
   facts.generations_synced = wc->ready();
-  // Clients repeat their statements: a bypass decided for this very classification, session and
-  // config is not decided again (decide() resolves table names, which allocates).
+  uint64_t catalog_version = worker_.process().catalog_version();  // read first: never newer than the facts
+  add_row_security_facts(facts);
+  // Clients repeat their statements: a bypass decided for this very classification, session, config
+  // and catalog is not decided again (decide() resolves table names, which allocates). The catalog
+  // decides row-level security and which schema an unqualified name is in.
   if (bypass_memo_.classification == c && bypass_memo_.snapshot.get() == &worker_.snapshot() &&
-      facts.generations_synced &&
+      facts.generations_synced && bypass_memo_.catalog_version == catalog_version &&
       bypass_memo_.role == facts.role && bypass_memo_.search_path == facts.search_path &&
       bypass_memo_.temp_tables == facts.may_have_temp_tables) {
     ++stats.bypass[static_cast<size_t>(bypass_memo_.reason)];
@@ -87,45 +97,45 @@ ClientConn::CacheAttempt ClientConn::try_cache() {
   if (!d.cacheable) {
     ++stats.bypass[static_cast<size_t>(d.reason)];
     if (d.reason != cache::BypassReason::generations_unsynced && d.reason != cache::BypassReason::disabled) {
-      bypass_memo_ = BypassMemo{c, worker_.snapshot_ptr(), std::string(facts.role), std::string(facts.search_path),
-                                facts.may_have_temp_tables, d.reason};
+      bypass_memo_ = BypassMemo{c,
+                                worker_.snapshot_ptr(),
+                                std::string(facts.role),
+                                std::string(facts.search_path),
+                                facts.may_have_temp_tables,
+                                catalog_version,
+                                d.reason};
     }
     return CacheAttempt::forward;
   }
-  std::array<cache::Setting, std::size(cache::kResultSettings)> settings;
-  size_t n = 0;
+  // Every custom setting (a dotted name: app.tenant) the session holds is part of the key: a view, a
+  // function or a default may read it with current_setting().
+  std::vector<cache::Setting> settings;
   for (std::string_view name : cache::kResultSettings) {
-    if (const std::string* v = request_.gucs.get(name)) settings[n++] = {name, *v};
+    if (const std::string* v = request_.gucs.get(name)) settings.emplace_back(name, *v);
   }
-  // Declared parameter types change the result (its column types): part of the statement's identity.
-  std::string typed_sql;
-  std::string_view statement = sql;
-  if (req->has_parse && req->param_types.size() > 2) {
-    typed_sql.assign(sql);
-    typed_sql.push_back('\0');
-    typed_sql.append(reinterpret_cast<const char*>(req->param_types.data()), req->param_types.size());
-    statement = typed_sql;
-  } else if (named != nullptr && !named->param_types.empty()) {
-    typed_sql.assign(sql);
-    typed_sql.push_back('\0');
-    uint16_t count = static_cast<uint16_t>(named->param_types.size());
-    typed_sql.push_back(static_cast<char>(count >> 8));
-    typed_sql.push_back(static_cast<char>(count & 0xff));
-    for (uint32_t t : named->param_types) {
-      for (int shift = 24; shift >= 0; shift -= 8) typed_sql.push_back(static_cast<char>((t >> shift) & 0xff));
-    }
-    statement = typed_sql;
+  for (const auto& [name, value] : request_.gucs.items()) {
+    if (name.find('.') != std::string::npos) settings.emplace_back(name, value);
   }
+  // The statement, never its name: the unnamed and a named form share one entry (keyed_statement()).
+  std::vector<uint32_t> parse_types;
+  if (req->has_parse) {
+    auto types = decode_param_types(req->param_types);
+    if (!types) return CacheAttempt::forward;  // malformed: the server says so
+    parse_types = std::move(*types);
+  }
+  auto keyed = keyed_statement(*req, sql, named != nullptr ? named->param_types : parse_types);
+  if (!keyed) return CacheAttempt::forward;
   cache::KeyInput base;
-  base.shape = req->shape;
+  base.shape = keyed->entry_shape;
   base.database = request_.database;
   base.role = facts.role;
   base.search_path = facts.search_path;
-  base.settings = std::span<const cache::Setting>(settings.data(), n);
-  base.statement = statement;
-  base.params_region = req->params_region;  // result formats included
+  base.settings = settings;
+  base.statement = keyed->statement;
+  base.params_region = protocol::Bytes(reinterpret_cast<const uint8_t*>(keyed->params.data()), keyed->params.size());
   cache_lookup_ = cache::make_lookup(d, base, wc->names());
   cache_shape_ = req->shape;
+  cache_entry_shape_ = keyed->entry_shape;
   cache_started_ = Clock::now();
   uint64_t seq = ++cache_seq_;
   Worker* w = &worker_;
@@ -164,7 +174,7 @@ void ClientConn::on_cache_lookup(uint64_t seq, cache::GetStatus status, std::vec
   cache_fingerprint_ = cache::generations_fingerprint(cache_lookup_, gens);
   cache_replica_floor_ = replica_floor;
   if (status == cache::GetStatus::hit) {
-    auto entry = cache::decode_entry(std::string_view(value), cache_shape_, config.proxy.max_message_bytes);
+    auto entry = cache::decode_entry(std::string_view(value), cache_entry_shape_, config.proxy.max_message_bytes);
     if (!entry.ok()) {
       ++stats.corrupt;
     } else if (entry->meta.generations == cache_fingerprint_ && serve_from_cache(entry->messages)) {
@@ -314,7 +324,7 @@ void ClientConn::end_capture(char status) {
     return;
   }
   cache::EntryMeta meta;
-  meta.shape = cache_shape_;
+  meta.shape = cache_entry_shape_;
   meta.class_name = cache_lookup_.class_name;
   meta.created_at_ms = unix_millis();
   meta.ttl_ms = static_cast<uint32_t>(cache_lookup_.ttl.count());

@@ -158,6 +158,7 @@ class ClientConn final : public Stream {
   enum class CacheAttempt { pending, forward };  // pending: a Redis answer (or a leader) resumes us
   CacheAttempt try_cache();
   cache::SessionFacts cache_facts() const;
+  void add_row_security_facts(cache::SessionFacts& f);
   bool serve_from_cache(std::string_view messages);
   void finish_cache_leader(const std::string* messages);
   void end_capture(char status);
@@ -241,13 +242,15 @@ class ClientConn final : public Stream {
   CacheStep cache_step_ = CacheStep::none;
   bool cache_leader_ = false;    // this client fetches for the waiters on cache_lookup_.key
   uint64_t cache_seq_ = 0;       // tells a stale Redis callback from the current lookup
-  cache::ReplyShape cache_shape_ = cache::ReplyShape::simple;
+  cache::ReplyShape cache_shape_ = cache::ReplyShape::simple;        // of the request
+  cache::ReplyShape cache_entry_shape_ = cache::ReplyShape::simple;  // of its entry (keyed_statement())
   cache::Lookup cache_lookup_;
   struct BypassMemo {  // the last bypass decision, reused while nothing it depends on changed
     std::shared_ptr<const router::Classification> classification;
     std::shared_ptr<const void> snapshot;  // held: a reloaded config is never mistaken for this one
     std::string role, search_path;
     bool temp_tables = false;
+    uint64_t catalog_version = 0;  // Process::catalog_version() when decided
     cache::BypassReason reason = cache::BypassReason::disabled;
   } bypass_memo_;
   uint64_t cache_fingerprint_ = 0;  // of the generations read with the lookup (stored with a miss)

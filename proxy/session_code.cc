@@ -33,6 +33,12 @@ SessionCodeCatalog SessionCodeCatalog::from_rows(const std::vector<cache::Catalo
       if (ec != std::errc{} || p != r.from.data() + r.from.size()) n = 1;  // unreadable: assume some
       out.user_functions_ += n;
       saw_functions = true;
+    } else if (r.kind == "rls" && !r.to.empty() && (r.to[0] == 't' || r.to[0] == 'f')) {
+      std::string key = r.to.substr(1);
+      key.push_back('\0');
+      key.append(r.from);
+      auto [it, inserted] = out.row_security_.emplace(std::move(key), r.to[0] == 't');
+      if (!inserted) it->second = it->second || r.to[0] == 't';
     } else if (r.kind == "custom_setting" && !r.from.empty()) {
       out.custom_settings_.push_back(r.from);
     } else if ((r.kind == "cascade" || r.kind == "partition") && !r.to.empty()) {
@@ -70,6 +76,15 @@ bool SessionCodeCatalog::plain(const router::TableRef& t) const {
   const auto& map = t.qualified() ? qualified_ : unqualified_;
   auto it = map.find(t.qualified() ? t.schema + "." + t.name : t.name);
   return it != map.end() && it->second;
+}
+
+cache::RowSecurity SessionCodeCatalog::row_security(std::string_view database, std::string_view qualified) const {
+  std::string key(database);
+  key.push_back('\0');
+  key.append(qualified);
+  auto it = row_security_.find(key);
+  if (it == row_security_.end()) return cache::RowSecurity::unknown;
+  return it->second ? cache::RowSecurity::on : cache::RowSecurity::off;
 }
 
 bool may_run_session_code(const router::Classification& c, const SessionCodeCatalog* catalog) {

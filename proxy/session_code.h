@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cache/dependencies.h"
+#include "cache/policy.h"
 #include "router/classification.h"
 
 namespace pgs::proxy {
@@ -33,9 +34,22 @@ namespace pgs::proxy {
 //     relations are 'plain' (their views call built-in functions only).
 //   ('user_functions', count, '') functions outside pg_catalog and information_schema that are not
 //     members of a well-known extension that keeps no session state (pg_stat_statements, pgcrypto ...).
+//   ('rls', 'schema.name', 't' | 'f' followed by current_database()) for every relation of the kinds
+//     above and every sequence: 't' when it has row-level security enabled, or is a view reading such a
+//     relation (directly or through other views), or is a sequence (its values change without writes).
+//     The result cache never caches those, nor relations without a row (cache/policy.h rule 8b); an
+//     unqualified name resolves to the first schema of the search_path that has a row for it.
 //   ('custom_setting', 'prefix.name', '') quoted custom setting names that user functions' bodies spell
 //     out ('app.tenant'): a full probe reads them back (custom settings are not listed in pg_settings).
 inline constexpr std::string_view kSessionCodeQuery = R"sql(
+WITH RECURSIVE rls(oid) AS (
+  SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relrowsecurity
+  UNION
+  SELECT r.ev_class
+    FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid JOIN rls ON rls.oid = d.refobjid
+   WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+     AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND r.ev_class <> d.refobjid
+)
 SELECT 'relation', n.nspname || '.' || c.relname,
        CASE WHEN n.nspname IN ('pg_catalog', 'information_schema') THEN 'plain'
             WHEN c.relkind IN ('v', 'f') OR c.relrowsecurity
@@ -74,6 +88,13 @@ SELECT 'user_functions', pg_catalog.count(*)::text, ''
                               'btree_gin', 'btree_gist', 'unaccent', 'fuzzystrmatch', 'intarray', 'ltree',
                               'cube', 'earthdistance', 'tablefunc', 'pg_buffercache', 'pgstattuple'))
 UNION ALL
+SELECT 'rls', n.nspname || '.' || c.relname,
+       CASE WHEN c.relkind = 'S' OR c.oid IN (SELECT oid FROM rls) THEN 't' ELSE 'f' END
+         || pg_catalog.current_database()
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND n.nspname NOT LIKE 'pg\_toast%'
+   AND n.nspname NOT LIKE 'pg\_temp\_%'
+UNION ALL
 (SELECT DISTINCT 'custom_setting', pg_catalog.lower(m[1]), ''
    FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace,
         pg_catalog.regexp_matches(p.prosrc, '''([A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z_][A-Za-z0-9_$]*)''', 'g') m
@@ -81,7 +102,7 @@ UNION ALL
   LIMIT 1000)
 )sql";
 
-class SessionCodeCatalog {
+class SessionCodeCatalog : public cache::RowSecurityFacts {
  public:
   // From the rows of every served database together (kSessionCodeQuery and cache::kCatalogQuery);
   // a name that is code in any database is code. Malformed rows are ignored.
@@ -101,10 +122,14 @@ class SessionCodeCatalog {
   // Custom setting names spelled out in user functions (bounded by the query's LIMIT).
   const std::vector<std::string>& custom_settings() const { return custom_settings_; }
   size_t relations() const { return qualified_.size(); }
+  // From the 'rls' rows of `database` (its current_database()): unknown when that database was not
+  // read or has no such relation.
+  cache::RowSecurity row_security(std::string_view database, std::string_view qualified) const override;
 
  private:
   std::unordered_map<std::string, bool> qualified_;    // "schema.name" -> plain
   std::unordered_map<std::string, bool> unqualified_;  // "name" -> plain in every schema that has it
+  std::unordered_map<std::string, bool> row_security_;  // "database\0schema.name" -> RLS on
   std::vector<std::string> custom_settings_;
   uint64_t user_functions_ = 0;
   bool any_code_ = false;

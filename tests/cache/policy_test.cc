@@ -4,6 +4,7 @@
 #include <set>
 
 #include "cache/policy.h"
+#include "row_security_stub.h"
 #include "router/classify.h"
 
 namespace pgs::cache {
@@ -78,14 +79,14 @@ TEST(CachePolicy, StatementsOutsideTransactions) {
       {"/* pgsidecar: cache ttl=30s */ SELECT now() FROM core.users", false, BypassReason::volatile_function, 0,
        ""},
   };
-  SessionFacts facts;
+  SessionFacts facts = testing::known_facts();
   facts.role = "flopods";
   for (const Case& k : cases) check(k, facts, test_config());
 }
 
 TEST(CachePolicy, DisabledAndUnsynced) {
   conf::CacheConfig config = test_config();
-  SessionFacts facts;
+  SessionFacts facts = testing::known_facts();
   config.enabled = false;
   check({"SELECT * FROM core.users", false, BypassReason::disabled, 0, ""}, facts, config);
   config.enabled = true;
@@ -95,7 +96,7 @@ TEST(CachePolicy, DisabledAndUnsynced) {
 
 TEST(CachePolicy, Transactions) {
   const conf::CacheConfig config = test_config();
-  SessionFacts facts;
+  SessionFacts facts = testing::known_facts();
   facts.in_transaction = true;  // read-write by default (unknown)
   check({"SELECT * FROM core.users", false, BypassReason::in_transaction, 0, ""}, facts, config);
   facts.transaction_read_write = false;
@@ -106,7 +107,11 @@ TEST(CachePolicy, Transactions) {
 
 TEST(CachePolicy, UnqualifiedTablesResolveThroughSearchPath) {
   const conf::CacheConfig config = test_config();
-  SessionFacts facts;
+  SessionFacts facts = testing::known_facts();
+  // The catalog of the client's database: no public.users, no schema named after the role.
+  testing::FixedRowSecurity catalog;
+  catalog.only = {"core.users", "core.workspaces", "public.things", "documents.documents", "Core.members"};
+  facts.row_security = &catalog;
   facts.role = "flopods";
   struct PathCase {
     const char* search_path;
@@ -118,8 +123,10 @@ TEST(CachePolicy, UnqualifiedTablesResolveThroughSearchPath) {
       {"'core', public", "SELECT * FROM users", true},
       {"\"core\"", "SELECT * FROM users", true},
       {"pg_catalog, core", "SELECT * FROM users", true},
-      {"public, core", "SELECT * FROM users", false},   // public.users might exist and shadow core.users
-      {"\"$user\", public", "SELECT * FROM things", false},  // schema flopods may exist
+      {"public, core", "SELECT * FROM users", true},  // the catalog has no public.users: Postgres takes core's
+      {"\"$user\", public", "SELECT * FROM things", true},  // no flopods.things (issue 12 item 5)
+      {"\"$user\", public", "SELECT * FROM users", false},   // in core only: not on the path
+      {"\"Core\", public", "SELECT * FROM members", false},  // Core.members exists, in no class
       {"public", "SELECT * FROM things", true},
       {"\"Core\"", "SELECT * FROM users", false},  // a different schema ("Core" is case-sensitive)
       {"core,", "SELECT * FROM users", false},     // unparsable path
@@ -130,8 +137,22 @@ TEST(CachePolicy, UnqualifiedTablesResolveThroughSearchPath) {
     facts.search_path = p.search_path;
     CacheDecision d = decide(router::classify(p.sql), facts, config);
     EXPECT_EQ(d.cacheable, p.cacheable) << bypass_reason_name(d.reason);
-    if (!p.cacheable) EXPECT_EQ(d.reason, BypassReason::unqualified_table_unresolved);
+    if (!p.cacheable && std::string_view(p.sql).find("members") == std::string_view::npos) {
+      EXPECT_EQ(d.reason, BypassReason::unqualified_table_unresolved);
+    }
   }
+  // A relation of that name in an earlier schema shadows the listed one, whatever its class.
+  catalog.only.insert("public.users");
+  facts.search_path = "public, core";
+  EXPECT_EQ(decide(router::classify("SELECT * FROM users"), facts, config).reason, BypassReason::table_not_in_class);
+  catalog.only.erase("public.users");
+  // Without a catalog, only a listed first candidate resolves.
+  facts.row_security = nullptr;
+  facts.search_path = "\"$user\", public";
+  EXPECT_EQ(resolve_table({"", "things"}, facts, config), "");
+  facts.search_path = "core";
+  EXPECT_EQ(resolve_table({"", "users"}, facts, config), "core.users");
+  facts.row_security = &catalog;
   facts.search_path = "core";
   router::TableRef pg_named{"", "pg_users"};  // pg_catalog is searched first: could shadow core.pg_users
   EXPECT_EQ(resolve_table(pg_named, facts, config), "");
@@ -146,7 +167,7 @@ TEST(CachePolicy, UnqualifiedTablesResolveThroughSearchPath) {
 }
 
 TEST(CachePolicy, DecisionListsResolvedTablesSortedUnique) {
-  SessionFacts facts;
+  SessionFacts facts = testing::known_facts();
   facts.search_path = "core";
   CacheDecision d = decide(router::classify("SELECT * FROM users u, core.users v, core.workspaces w"), facts,
                            test_config());
@@ -155,7 +176,7 @@ TEST(CachePolicy, DecisionListsResolvedTablesSortedUnique) {
 }
 
 TEST(CachePolicy, TablesToBump) {
-  SessionFacts facts;
+  SessionFacts facts = testing::known_facts();
   facts.role = "app";
   facts.search_path = "\"$user\", public";
   EXPECT_EQ(tables_to_bump(router::classify("UPDATE core.users SET a = 1"), facts),
@@ -167,6 +188,30 @@ TEST(CachePolicy, TablesToBump) {
   EXPECT_EQ(call, std::vector<std::string>{std::string(kAllTables)});
   EXPECT_EQ(tables_to_bump(router::classify("TRUNCATE core.users, documents.documents"), facts),
             (std::vector<std::string>{"core.users", "documents.documents"}));
+}
+
+// Issue 12 item 4: row-level security, default-deny. A relation with RLS (or a view over one) is never
+// cached, hints or not; nor is one the catalog does not know, nor anything before the catalog is read.
+TEST(CachePolicy, RowSecurityDefaultDeny) {
+  const conf::CacheConfig config = test_config();
+  testing::FixedRowSecurity catalog;
+  catalog.on = {"core.users"};
+  catalog.unknown = {"documents.documents"};
+  SessionFacts facts = testing::known_facts();
+  facts.row_security = &catalog;
+  const Case cases[] = {
+      {"SELECT * FROM core.users WHERE id = 1", false, BypassReason::row_security, 0, ""},
+      {"SELECT * FROM core.workspaces w JOIN core.users u ON u.id = w.owner", false, BypassReason::row_security, 0,
+       ""},
+      {"/* pgsidecar: cache ttl=30s */ SELECT * FROM core.users", false, BypassReason::row_security, 0, ""},
+      {"/* pgsidecar: cache class=workspace */ SELECT * FROM core.users", false, BypassReason::row_security, 0, ""},
+      {"SELECT * FROM documents.documents", false, BypassReason::row_security_unknown, 0, ""},
+      {"SELECT * FROM core.workspaces", true, {}, 300000, "workspace"},
+      {"/* pgsidecar: cache ttl=5s */ SELECT 1", true, {}, 5000, "hint"},  // no table: nothing to protect
+  };
+  for (const Case& k : cases) check(k, facts, config);
+  facts.row_security = nullptr;  // the catalog was not read yet
+  check({"SELECT * FROM core.workspaces", false, BypassReason::row_security_unknown, 0, ""}, facts, config);
 }
 
 TEST(CachePolicy, ReasonNamesAreUnique) {

@@ -13,6 +13,7 @@
 #include "cache/redis/worker_cache.h"
 #include "protocol/writer.h"
 #include "redis_env.h"
+#include "row_security_stub.h"
 #include "router/classify.h"
 
 namespace pgs::cache {
@@ -71,7 +72,7 @@ class WorkerCacheTest : public ::testing::Test {
   std::optional<uint64_t> floor_;  // replica_floor of the last read()
   std::string prefix_ = testing::unique_prefix();
   conf::CacheConfig config_;
-  SessionFacts facts_;
+  SessionFacts facts_ = testing::known_facts();
   std::string sql_ = "SELECT id, name FROM core.users WHERE id = 1";
   testing::TestLoop loop_;
   std::optional<redis::WorkerCache> cache_;

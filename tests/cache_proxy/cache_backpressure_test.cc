@@ -33,6 +33,7 @@ class CacheBackpressureTest : public ProxyTest {
 
 TEST_F(CacheBackpressureTest, PipelinedCacheHitsDoNotGrowTheOutbox) {
   Proxy& p = start_proxy(cache_options(kRedisPort, prefix_, {"t:1m:public." + table_}, 1));
+  ASSERT_TRUE(wait_catalog_read(p)) << "nothing is cached before the catalog is read";
   const std::string sql = "SELECT v FROM public." + table_ + " WHERE id = 1";
   {
     Pg warm{p.spec()};

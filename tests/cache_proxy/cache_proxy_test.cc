@@ -30,6 +30,13 @@ class CacheProxyTest : public ProxyTest {
     if (!table_.empty()) drop_table(table_);
     if (!prefix_.empty()) redis_delete_prefix(kRedisPort, prefix_);
   }
+  // Every proxy of these tests: it caches nothing until it read the catalog (row-level security is
+  // default-deny), so a test starts once it has.
+  Proxy& start_proxy(const ProxyOptions& o) {
+    Proxy& p = ProxyTest::start_proxy(o);
+    EXPECT_TRUE(wait_catalog_read(p)) << "the catalog was not read";
+    return p;
+  }
   // A proxy on the dev Redis whose class "t" (ttl) covers this test's table.
   Proxy& start(const std::string& ttl = "1m", int workers = 1) {
     return start_proxy(cache_options(kRedisPort, prefix_, {"t:" + ttl + ":public." + table_}, workers));
@@ -189,6 +196,7 @@ TEST_F(CacheProxyTest, HitsAreByteIdenticalToPostgres) {
 TEST_F(CacheProxyTest, WriteThroughOneSidecarIsSeenThroughAnotherAtOnce) {
   Proxy& a = start("5m", 2);
   auto b = Proxy::start(cache_options(kRedisPort, prefix_, {"t:5m:public." + table_}, 2));
+  ASSERT_TRUE(wait_catalog_read(*b));
   Pg wa{a.spec()};
   Pg rb{b->spec()};
   ASSERT_TRUE(wa.ok() && rb.ok());
@@ -269,9 +277,9 @@ TEST_F(CacheProxyTest, EntriesExpireWithTheirTtl) {
 // Hints: "no cache" always runs on Postgres; "cache ttl=" caches a table in no class; a volatile
 // function is never cached, hint or not.
 TEST_F(CacheProxyTest, HintsAndVolatileFunctions) {
-  Proxy& p = start();
   std::string other = table_ + "_other";
-  create_table(other);
+  create_table(other);  // before the proxy reads the catalog: an unknown table is never cached
+  Proxy& p = start();
   Pg c{p.spec()};
   long before = calls();
   for (int i = 0; i < 3; ++i) c.scalar("/* pgsidecar: no cache */ " + select_sql(1));
@@ -321,9 +329,9 @@ TEST_F(CacheProxyTest, RolesNeverShareAnEntry) {
 TEST_F(CacheProxyTest, ClassHintAndResultSizeLimit) {
   ProxyOptions o = cache_options(kRedisPort, prefix_, {"t:1m:public." + table_});
   o.cache_toml += "max_result_bytes = \"1KB\"\n";
-  Proxy& p = start_proxy(o);
   std::string other = table_ + "_cls";
-  create_table(other, 200);
+  create_table(other, 200);  // before the proxy reads the catalog: an unknown table is never cached
+  Proxy& p = start_proxy(o);
   Pg c{p.spec()};
   long before = statement_calls(other);
   for (int i = 0; i < 3; ++i) c.scalar("/* pgsidecar: cache class=t */ SELECT v FROM public." + other + " WHERE id = 9");
@@ -605,6 +613,148 @@ TEST_F(CacheProxyTest, RedisTroubleDuringPgbenchCostsNoTransaction) {
   runner.join();
   EXPECT_EQ(bench.exit_code, 0) << bench.describe();
   EXPECT_NE(bench.out.find("number of failed transactions: 0 (0.000%)"), std::string::npos) << bench.out;
+}
+
+// Issue 12 item 4: row-level security. Two tenants share one role; a policy reads the session's
+// app.tenant. A table with RLS is never cached (each tenant sees only its rows, every time), while a
+// plain table next to it still hits.
+TEST_F(CacheProxyTest, RowLevelSecurityTablesAreNotSharedBetweenTenants) {
+  const std::string R = table_ + "_rls";
+  {
+    Pg d{ConnSpec{}};
+    d.must("DROP TABLE IF EXISTS public." + R);
+    d.must("CREATE TABLE public." + R + " (id int PRIMARY KEY, tenant text, v text)");
+    d.must("INSERT INTO public." + R + " VALUES (1, 'a', 'a1'), (2, 'a', 'a2'), (3, 'b', 'b3')");
+    d.must("ALTER TABLE public." + R + " ENABLE ROW LEVEL SECURITY");
+    d.must("ALTER TABLE public." + R + " FORCE ROW LEVEL SECURITY");  // the test role owns it
+    d.must("CREATE POLICY tenant_rows ON public." + R + " USING (tenant = current_setting('app.tenant', true))");
+  }
+  Proxy& p = start_proxy(cache_options(kRedisPort, prefix_, {"t:1m:public." + table_, "r:1m:public." + R}));
+  Pg a{p.spec()}, b{p.spec()};
+  ASSERT_TRUE(a.ok() && b.ok());
+  a.must("SET app.tenant = 'a'");
+  b.must("SET app.tenant = 'b'");
+  const std::string rows = "SELECT string_agg(v, ',' ORDER BY id) FROM public." + R;
+  const char* values[] = {"0"};
+  const std::string rows_params = "SELECT string_agg(v, ',' ORDER BY id) FROM public." + R + " WHERE id > $1";
+  // (pg_stat_statements: R's name contains the plain table's, so the plain reads are told by their text.)
+  auto plain_calls = [&] { return statement_calls("public." + table_ + " WHERE"); };
+  long plain_before = plain_calls(), rls_before = statement_calls(R);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(a.scalar(rows), "a1,a2") << "round " << i;
+    EXPECT_EQ(b.scalar(rows), "b3") << "round " << i;
+    for (const auto& [c, want] : {std::pair<Pg*, const char*>{&a, "a1,a2"}, {&b, "b3"}}) {
+      PgResultPtr r(PQexecParams(c->get(), rows_params.c_str(), 1, nullptr, values, nullptr, nullptr, 0));
+      ASSERT_EQ(PQresultStatus(r.get()), PGRES_TUPLES_OK) << PQerrorMessage(c->get());
+      EXPECT_STREQ(PQgetvalue(r.get(), 0, 0), want) << "round " << i;
+    }
+    EXPECT_EQ(a.scalar(select_sql(1)), "1");
+    EXPECT_EQ(b.scalar(select_sql(1)), "1");
+  }
+  EXPECT_EQ(plain_calls() - plain_before, 2)
+      << "the plain table is still cached: one miss per tenant (app.tenant is in every key), six hits";
+  EXPECT_EQ(statement_calls(R) - rls_before, 16) << "every read of the RLS table reached Postgres";
+  EXPECT_TRUE(wait_metric(p, "pgsidecar_cache_bypass_total", "reason=\"row_security\"", 16));
+  Pg admin{p.spec(kAdminUser, kAdminPassword, "pgsidecar")};
+  PgResult show = admin.exec("SHOW CACHE");
+  ASSERT_TRUE(show.ok()) << show.error();
+  bool listed = false;
+  for (int r = 0; r < show.rows(); ++r) listed = listed || show.value(r, 0) == "(bypass: row_security)";
+  EXPECT_TRUE(listed) << "SHOW CACHE lists the bypass";
+  Pg d{ConnSpec{}};
+  d.exec("DROP TABLE IF EXISTS public." + R);
+}
+
+// Default-deny: a table the catalog does not know yet (created after the proxy read it, not through
+// the proxy) is not cached; once the catalog is read again it is.
+TEST_F(CacheProxyTest, TablesUnknownToTheCatalogAreNotCached) {
+  const std::string N = table_ + "_new";
+  Proxy& p = start_proxy(cache_options(kRedisPort, prefix_, {"n:1m:public." + N}));
+  create_table(N, 3);
+  Pg c{p.spec()};
+  const std::string sql = "SELECT v FROM public." + N + " WHERE id = 2";
+  long before = statement_calls(N);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(c.scalar(sql), "v2");
+  EXPECT_EQ(statement_calls(N) - before, 3);
+  EXPECT_TRUE(wait_metric(p, "pgsidecar_cache_bypass_total", "reason=\"row_security_unknown\"", 3));
+  // A DDL committed through the proxy makes it read the catalog again at once.
+  double reads = metric(p, "pgsidecar_cache_catalog_reads_total", "");
+  c.must("COMMENT ON TABLE public." + N + " IS 'known now'");
+  ASSERT_TRUE(wait_metric(p, "pgsidecar_cache_catalog_reads_total", "", reads + 1));
+  before = statement_calls(N);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(c.scalar(sql), "v2");
+  EXPECT_EQ(statement_calls(N) - before, 1) << "known now: one miss, two hits";
+  drop_table(N);
+}
+
+// Issue 12 item 4: custom settings are part of every key. A view reads current_setting('app.x'):
+// SET app.x = '1' and '2' are two entries, each hit again later.
+TEST_F(CacheProxyTest, CustomSettingsArePartOfTheKey) {
+  const std::string V = table_ + "_v";
+  {
+    Pg d{ConnSpec{}};
+    d.must("CREATE VIEW public." + V + " AS SELECT id, current_setting('app.x', true) AS x FROM public." + table_);
+  }
+  Proxy& p = start_proxy(cache_options(kRedisPort, prefix_, {"v:1m:public." + V}));
+  Pg c{p.spec()}, other{p.spec()};
+  ASSERT_TRUE(c.ok() && other.ok());
+  const std::string sql = "SELECT x FROM public." + V + " WHERE id = 1";
+  long before = statement_calls(V);
+  c.must("SET app.x = '1'");
+  EXPECT_EQ(c.scalar(sql), "1");
+  EXPECT_EQ(c.scalar(sql), "1");
+  c.must("SET app.x = '2'");
+  EXPECT_EQ(c.scalar(sql), "2");
+  other.must("SET app.x = '1'");
+  EXPECT_EQ(other.scalar(sql), "1") << "another connection with app.x = 1 hits the first entry";
+  c.must("SET app.x = '1'");
+  EXPECT_EQ(c.scalar(sql), "1");
+  EXPECT_EQ(statement_calls(V) - before, 2) << "two entries, each read once from Postgres";
+  EXPECT_TRUE(wait_metric(p, "pgsidecar_cache_requests_total", "class=\"v\",result=\"hit\"", 3));
+  Pg d{ConnSpec{}};
+  d.exec("DROP VIEW IF EXISTS public." + V);
+}
+
+// Issue 12 item 6: psycopg 3 sends a statement unnamed until prepare_threshold, then as a named
+// prepared statement; both forms share one entry: ten calls of each statement reach Postgres once.
+TEST_F(CacheProxyTest, PsycopgNamedAndUnnamedShareOneEntry) {
+  Proxy& p = start();
+  long before = calls();
+  RunResult r = run_program({"/usr/bin/python3", std::string(PGS_CACHE_PROXY_DIR) + "/psycopg_prepare.py", "--dsn",
+                             p.conninfo(), "--table", table_, "--times", "10", "--prepare-threshold", "5"},
+                            {{"PGPASSWORD", kPassword}, {"PGSSLMODE", "disable"}}, Millis(60000));
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_NE(r.out.find("param " + std::to_string(i) + " 3 v3\n"), std::string::npos) << r.describe();
+    EXPECT_NE(r.out.find("plain " + std::to_string(i) + " 2 v2\n"), std::string::npos) << r.describe();
+  }
+  EXPECT_NE(r.out.find("prepared 2\n"), std::string::npos) << "psycopg prepared both: " << r.describe();
+  EXPECT_EQ(calls() - before, 2) << "one miss per statement, the named calls hit the unnamed entries";
+  EXPECT_TRUE(wait_metric(p, "pgsidecar_cache_requests_total", "class=\"t\",result=\"hit\"", 18));
+}
+
+// Issue 12 item 5: an unqualified name under the default search_path ("$user", public) resolves from
+// the catalog: no relation of that name in the role's schema, so Postgres reads public's, and so does
+// the cache (one miss, then hits, in the simple and the extended protocol).
+TEST_F(CacheProxyTest, UnqualifiedNamesUnderTheDefaultSearchPathAreCached) {
+  Proxy& p = start();
+  Pg c{p.spec()};
+  ASSERT_TRUE(c.ok()) << c.error();
+  ASSERT_EQ(c.scalar("SHOW search_path"), "\"$user\", public");
+  const std::string sql = "SELECT v FROM " + table_ + " WHERE id = 6";
+  long before = calls();
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(c.scalar(sql), "v6");
+  const std::string params = "SELECT v FROM " + table_ + " WHERE id = $1";
+  const char* values[] = {"6"};
+  for (int i = 0; i < 4; ++i) {
+    PgResultPtr r(PQexecParams(c.get(), params.c_str(), 1, nullptr, values, nullptr, nullptr, 0));
+    ASSERT_EQ(PQresultStatus(r.get()), PGRES_TUPLES_OK) << PQerrorMessage(c.get());
+    EXPECT_STREQ(PQgetvalue(r.get(), 0, 0), "v6");
+  }
+  EXPECT_EQ(calls() - before, 2) << "one miss per statement, then hits";
+  // A write through the proxy to the unqualified name invalidates the entry.
+  c.must("UPDATE " + table_ + " SET v = 'changed' WHERE id = 6");
+  EXPECT_EQ(c.scalar(sql), "changed");
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "tests/session/session_util.h"
+
 namespace pgs::it::cache_proxy {
 
 void create_table(const std::string& name, int rows) {
@@ -40,6 +42,12 @@ ProxyOptions cache_options(uint16_t redis_port, const std::string& prefix, const
   }
   o.extra_toml = x.str();
   return o;
+}
+
+bool wait_catalog_read(const Proxy& p) {
+  return wait_until([&] {
+    return session::metric_value(session::scrape_metrics(p), "pgsidecar_cache_catalog_reads_total", "") >= 1;
+  }, Millis(10000), Millis(20));
 }
 
 long statement_calls(const std::string& needle) {

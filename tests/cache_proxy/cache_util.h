@@ -18,6 +18,10 @@ void drop_table(const std::string& name);
 ProxyOptions cache_options(uint16_t redis_port, const std::string& prefix, const std::vector<std::string>& classes,
                            int workers = 1);
 
+// Waits (up to 10 s) until the proxy read the catalog once: before that it caches nothing (it does not
+// know which tables have row-level security). False when it did not.
+bool wait_catalog_read(const Proxy& p);
+
 // Calls of every statement that mentions `needle`, as counted by pg_stat_statements on the primary.
 long statement_calls(const std::string& needle);
 

@@ -127,5 +127,96 @@ TEST(CacheRequest, NotOneUnit) {
   EXPECT_FALSE(scan_cacheable_request(view(""), 1 << 20));
 }
 
+// Issue 12 item 6: one entry per statement. The key's view of a request depends on the text, the
+// declared types, the parameter bytes and formats and the result formats, never on the statement name.
+std::string bind_region(const std::vector<std::string>& values, std::vector<int16_t> param_formats,
+                        std::vector<int16_t> result_formats) {
+  std::string r;
+  auto put16 = [&](int v) { r.push_back(static_cast<char>((v >> 8) & 0xff)); r.push_back(static_cast<char>(v & 0xff)); };
+  put16(static_cast<int>(param_formats.size()));
+  for (int16_t f : param_formats) put16(f);
+  put16(static_cast<int>(values.size()));
+  for (const auto& v : values) {
+    uint32_t n = static_cast<uint32_t>(v.size());
+    for (int shift = 24; shift >= 0; shift -= 8) r.push_back(static_cast<char>((n >> shift) & 0xff));
+    r.append(v);
+  }
+  put16(static_cast<int>(result_formats.size()));
+  for (int16_t f : result_formats) put16(f);
+  return r;
+}
+
+// [Parse(parse_name)] Bind(statement) [Describe] Execute Sync, scanned.
+std::optional<CacheableRequest> scan_one(std::string& b, bool parse, std::string_view name, const std::string& region,
+                                         const std::vector<uint32_t>& types, bool describe = true) {
+  if (parse) protocol::write_parse(b, name, "SELECT v FROM t WHERE id = $1", types);
+  protocol::write_bind(b, "", name, region);
+  if (describe) protocol::write_describe(b, 'P', "");
+  protocol::write_execute(b, "", 0);
+  protocol::write_sync(b);
+  return scan_cacheable_request(view(b), 1 << 20);
+}
+
+TEST(CacheRequest, KeyedStatementIgnoresTheStatementName) {
+  const std::string sql = "SELECT v FROM t WHERE id = $1";
+  const std::string region = bind_region({"4"}, {}, {0});
+  std::string b1, b2, b3;
+  auto unnamed = scan_one(b1, true, "", region, {0});
+  auto parse_named = scan_one(b2, true, "_pg3_0", region, {0});
+  auto bind_named = scan_one(b3, false, "_pg3_0", region, {});
+  ASSERT_TRUE(unnamed && parse_named && bind_named);
+  auto k1 = keyed_statement(*unnamed, sql, {0});
+  auto k2 = keyed_statement(*parse_named, sql, {0});
+  auto k3 = keyed_statement(*bind_named, sql, {});  // the named statement was parsed without types
+  ASSERT_TRUE(k1 && k2 && k3);
+  EXPECT_EQ(k1->statement, k2->statement);
+  EXPECT_EQ(k1->statement, k3->statement) << "an unspecified (0) type is no type";
+  EXPECT_EQ(k1->params, k2->params);
+  EXPECT_EQ(k1->params, k3->params);
+  EXPECT_EQ(k1->entry_shape, cache::ReplyShape::extended_described);
+  // All-text results, however the Bind spells them, are one form; binary ones are another entry.
+  std::string b4, b5, b6;
+  auto no_codes = keyed_statement(*scan_one(b4, true, "", bind_region({"4"}, {0}, {}), {}), sql, {});
+  auto binary = keyed_statement(*scan_one(b5, true, "", bind_region({"4"}, {}, {1}), {}), sql, {});
+  auto other_value = keyed_statement(*scan_one(b6, true, "", bind_region({"5"}, {}, {0}), {}), sql, {});
+  ASSERT_TRUE(no_codes && binary && other_value);
+  EXPECT_EQ(no_codes->params, k1->params);
+  EXPECT_NE(binary->params, k1->params);
+  EXPECT_NE(other_value->params, k1->params);
+  auto typed = keyed_statement(*unnamed, sql, {23});
+  EXPECT_NE(typed->statement, k1->statement) << "declared types change the result";
+}
+
+// A described statement without parameters whose results are text gets the bytes a simple Query of
+// the same text gets: psycopg sends it as a Query until it prepares it, then as Bind(name).
+TEST(CacheRequest, KeyedStatementWithoutParametersIsTheSimpleQuery) {
+  const std::string sql = "SELECT v FROM t";
+  std::string q;
+  protocol::write_query(q, sql);
+  auto simple = scan_cacheable_request(view(q), 1 << 20);
+  ASSERT_TRUE(simple);
+  auto ks = keyed_statement(*simple, sql, {});
+  std::string b1, b2;
+  auto named = scan_one(b1, false, "_pg3_1", bind_region({}, {}, {0}), {});
+  auto kn = keyed_statement(*named, sql, {});
+  ASSERT_TRUE(ks && kn);
+  EXPECT_EQ(ks->entry_shape, cache::ReplyShape::simple);
+  EXPECT_EQ(kn->entry_shape, cache::ReplyShape::simple);
+  EXPECT_EQ(ks->statement, kn->statement);
+  EXPECT_EQ(ks->params, kn->params);
+  auto undescribed = keyed_statement(*scan_one(b2, false, "_pg3_1", bind_region({}, {}, {0}), {}, false), sql, {});
+  ASSERT_TRUE(undescribed);
+  EXPECT_EQ(undescribed->entry_shape, cache::ReplyShape::extended) << "no RowDescription: its own entry";
+}
+
+TEST(CacheRequest, KeyedStatementRejectsAMalformedBind) {
+  std::string b;
+  std::string region = bind_region({"4"}, {}, {0});
+  region.pop_back();
+  auto r = scan_one(b, true, "", region, {});
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(keyed_statement(*r, "SELECT v FROM t WHERE id = $1", {}));
+}
+
 }  // namespace
 }  // namespace pgs::proxy
