@@ -136,6 +136,7 @@ class ClientConn final : public Stream {
   const PreparedStatement* find_prepared(std::string_view name) const;
   bool note_statement(std::string_view sql, std::string& refusal);
   bool runs_unseen_code(const router::Classification& c, const SessionCodeCatalog* code);
+  void note_unseen_code(std::string_view sql, const SessionCodeCatalog* code);
   // SQL-level prepared statements (sql_prepared.h) before a frame goes to the server.
   enum class SqlGate { pass, wait, failed };
   SqlGate sql_gate(const protocol::Frame& f);

@@ -493,9 +493,17 @@ bool ClientConn::forward_describe_or_close(const Frame& f) {
 bool ClientConn::note_statement(std::string_view sql, std::string& refusal) {
   tracker_.note_activity();
   const SessionCodeCatalog* code = worker_.session_code();
-  // Default-deny: without user code in the databases, only the statement's own words can change the
-  // session; otherwise every statement is classified (memoised) and checked against the catalog.
-  if (!may_change_session(sql) && code != nullptr && code->code_free()) return false;
+  if (!may_change_session(sql)) {
+    // Default-deny: no word of the statement changes the session, so only code it runs unseen could.
+    // Without user code in the databases it runs none; otherwise the answer depends only on the
+    // statement's shape (its literals name no table or function), memoised per worker.
+    if (code != nullptr && code->code_free()) return false;
+    if (!worker_.runs_session_code(sql, [&] { return runs_unseen_code(*worker_.classify(sql), code); })) {
+      return false;
+    }
+    note_unseen_code(sql, code);
+    return true;
+  }
   auto c = worker_.classify(sql);
   for (const auto& st : c->statements) {
     for (const auto& ch : st.session_changes) {
@@ -522,15 +530,7 @@ bool ClientConn::note_statement(std::string_view sql, std::string& refusal) {
   if (may_prepare_unseen(sql, *c)) tracker_.request_probe();  // PREPARE by dynamic SQL: may pin
   bool changes = false;
   if (runs_unseen_code(*c, code)) {
-    // Code the proxy cannot see may have changed anything: read back what can be read (every real
-    // setting, the custom ones whose names the text or the catalog spells out), reset the rest before
-    // another client uses this server.
-    tracker_.request_full_probe();
-    for (const auto& name : custom_setting_names(sql)) tracker_.watch_setting(name);
-    if (code != nullptr) {
-      for (const auto& name : code->custom_settings()) tracker_.watch_setting(name);
-    }
-    if (server_ != nullptr) server_->mark_settings_unknown();
+    note_unseen_code(sql, code);
     changes = true;
   }
   for (const auto& st : c->statements) {
@@ -546,6 +546,18 @@ bool ClientConn::note_statement(std::string_view sql, std::string& refusal) {
     }
   }
   return changes;
+}
+
+// Code the proxy cannot see may have changed anything: read back what can be read (every real setting,
+// the custom ones whose names the text or the catalog spells out), reset the rest before another client
+// uses this server.
+void ClientConn::note_unseen_code(std::string_view sql, const SessionCodeCatalog* code) {
+  tracker_.request_full_probe();
+  for (const auto& name : custom_setting_names(sql)) tracker_.watch_setting(name);
+  if (code != nullptr) {
+    for (const auto& name : code->custom_settings()) tracker_.watch_setting(name);
+  }
+  if (server_ != nullptr) server_->mark_settings_unknown();
 }
 
 // may_run_session_code(), except that an EXECUTE of a SQL-prepared statement the proxy tracks is judged

@@ -604,4 +604,21 @@ const SessionCodeCatalog* Worker::session_code() {
   return session_code_.get();
 }
 
+bool Worker::runs_session_code(std::string_view sql, const std::function<bool()>& decide) {
+  constexpr size_t kMaxShapeBytes = 2048;  // lexical_normalize's window: the whole text must fit
+  constexpr size_t kMaxEntries = 8192;
+  if (sql.size() > kMaxShapeBytes) return decide();
+  session_code();  // refresh the catalog copy: a new version invalidates every decision
+  if (session_code_memo_version_ != session_code_version_) {
+    session_code_memo_.clear();
+    session_code_memo_version_ = session_code_version_;
+  }
+  uint64_t shape = lexical_fingerprint(lexical_normalize(sql, kMaxShapeBytes));
+  if (auto it = session_code_memo_.find(shape); it != session_code_memo_.end()) return it->second;
+  bool runs = decide();
+  if (session_code_memo_.size() >= kMaxEntries) session_code_memo_.clear();
+  session_code_memo_.emplace(shape, runs);
+  return runs;
+}
+
 }  // namespace pgs::proxy

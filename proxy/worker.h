@@ -133,6 +133,10 @@ class Worker {
   // Which relations run user code (session_code.h), this worker's copy of the catalog watcher's latest;
   // nullptr before the first read. Valid until the next call.
   const SessionCodeCatalog* session_code();
+  // Whether a statement with no session-changing word runs code the proxy cannot see: `decide()` (which
+  // classifies) once per statement shape — the lexically normalised text, literals folded — and per
+  // catalog version; bounded. Texts too long to normalise whole are decided every time.
+  bool runs_session_code(std::string_view sql, const std::function<bool()>& decide);
   bool shutting_down() const { return shutting_down_; }
   bool paused() const { return paused_; }
   void maybe_finish_shutdown();
@@ -204,6 +208,8 @@ class Worker {
   std::unique_ptr<obs::DigestTable> digests_;
   std::shared_ptr<const SessionCodeCatalog> session_code_;  // see session_code()
   uint64_t session_code_version_ = 0;
+  std::unordered_map<uint64_t, bool> session_code_memo_;  // statement shape -> runs unseen code
+  uint64_t session_code_memo_version_ = 0;                 // the catalog version the memo is for
 };
 
 }  // namespace pgs::proxy

@@ -112,9 +112,14 @@ TEST_F(DefaultDenyTest, TriggerEffectsStayWithItsClient) {
   wait_catalog(p);
   Pg a = connect(p.spec());
   Pg b = connect(p.spec());
-  a.must("INSERT INTO pgs_dd_trig VALUES (1)");
-  EXPECT_EQ(setting(b, "app.audit"), "") << "B saw the setting A's trigger made";
-  EXPECT_EQ(setting(a, "app.audit"), "on");
+  // The same statement shape with other literals: the memoised decision (per shape) still probes.
+  for (int i = 1; i <= 3; ++i) {
+    a.must("INSERT INTO pgs_dd_trig VALUES (" + std::to_string(i) + ")");
+    EXPECT_EQ(setting(b, "app.audit"), "") << "B saw the setting A's trigger made (round " << i << ")";
+    EXPECT_EQ(setting(a, "app.audit"), "on");
+    b.must("SELECT set_config('app.audit', '', false)");  // B's own setting, not A's
+    a.must("RESET app.audit");
+  }
 }
 
 // FunctionCall ('F', libpq PQfn): pg_advisory_lock(int4, int4) called by OID.
