@@ -420,7 +420,7 @@ int Proxy::server_backends(const std::string& dbname) const {
   if (!su.ok()) throw std::runtime_error("superuser: " + su.error());
   PgResult r = su.exec_params(
       "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND client_port = ANY($2::int[]) "
-      "AND client_addr = '127.0.0.1'",
+      "AND client_addr = '127.0.0.1' AND application_name <> 'pgsidecar-catalog'",
       {dbname, ports});
   if (!r.ok()) throw std::runtime_error(r.error());
   return std::stoi(r.value(0, 0));

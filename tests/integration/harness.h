@@ -214,7 +214,8 @@ class Proxy {
   // from /proc/<pid>/fd and /proc/net/tcp; -1 in direct mode.
   int server_connections(uint16_t server_port = kPrimaryPort) const;
   // The proxy's server connections to the primary that are in database `dbname` (its connections'
-  // local ports matched against pg_stat_activity.client_port); -1 in direct mode.
+  // local ports matched against pg_stat_activity.client_port; the catalog reader's own connection, which
+  // is no pool server, is not counted); -1 in direct mode.
   int server_backends(const std::string& dbname) const;
 
  private:
