@@ -266,11 +266,7 @@ bool ClientConn::forward_frame(const Frame& f) {
       return true;
     case 'F':
       // FunctionCall (libpq PQfn, the large-object API): runs a function by OID, unseen by the parser.
-      tracker_.request_full_probe();
-      if (const SessionCodeCatalog* code = worker_.session_code()) {
-        for (const auto& name : code->custom_settings()) tracker_.watch_setting(name);
-      }
-      server_->mark_settings_unknown();
+      note_unseen_code({}, worker_.session_code());
       break;
     case 'E': {
       worker_.counters().queries.fetch_add(1, std::memory_order_relaxed);

@@ -34,11 +34,7 @@ bool ClientConn::forward_large_frame(const Frame& f) {
   if (unreadable_sql) {
     // Not inspected: whatever it does to the session is read back, or reset, like unseen code.
     tracker_.note_activity();
-    tracker_.request_full_probe();
-    if (const SessionCodeCatalog* code = worker_.session_code()) {
-      for (const auto& name : code->custom_settings()) tracker_.watch_setting(name);
-    }
-    server_->mark_settings_unknown();
+    note_unseen_code({}, worker_.session_code());
     note_unknown_writes();
   }
   switch (f.type) {
