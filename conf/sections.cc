@@ -56,8 +56,8 @@ void read_database(TableReader& r, DatabaseConfig& c) {
 
 void read_user(TableReader& r, UserConfig& c) {
   r.string("name", c.name, kIdentifier);
-  r.string("password", c.password, Length{0, 1024});
-  r.string("server_password", c.server_password, Length{0, 1024});
+  r.secret("password", c.password, Length{0, 1024});
+  r.secret("server_password", c.server_password, Length{0, 1024});
   r.boolean("admin", c.admin);
   r.optional_integer("pool_size", c.pool_size, 1, kMaxPool);
   r.optional_enumeration("pool_mode", c.pool_mode, kPoolModes);
@@ -74,7 +74,7 @@ void read_routing(TableReader& r, RoutingConfig& c) {
   r.integer("classifier_cache_entries", c.classifier_cache_entries, 0, 10'000'000);
   r.enumeration("read_your_writes", c.read_your_writes, kReadYourWrites);
   r.string("monitor_user", c.monitor_user, Length{0, 63});
-  r.string("monitor_password", c.monitor_password, Length{0, 1024});
+  r.secret("monitor_password", c.monitor_password, Length{0, 1024});
   r.string("monitor_dbname", c.monitor_dbname, Length{0, 63});
 }
 

@@ -1,6 +1,8 @@
 #include "conf/table_reader.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <fstream>
 
 #include "conf/units.h"
 
@@ -114,6 +116,67 @@ void TableReader::string(std::string_view key, std::string& out, Length length) 
   } else {
     out = v;
   }
+}
+
+void TableReader::secret(std::string_view key, std::string& out, Length length) {
+  const std::string file_key = std::string(key) + "_file";
+  const std::string env_key = std::string(key) + "_env";
+  const toml::node* inline_node = table_.get(key);
+  const toml::node* file_node = table_.get(file_key);
+  const toml::node* env_node = table_.get(env_key);
+  int given = (inline_node != nullptr) + (file_node != nullptr) + (env_node != nullptr);
+  if (given > 1) {
+    const toml::node& at = file_node != nullptr ? *file_node : *env_node;
+    take(file_key);
+    take(env_key);
+    take(key);
+    error(file_node != nullptr ? std::string_view(file_key) : std::string_view(env_key), at,
+          "set only one of " + std::string(key) + ", " + file_key + " and " + env_key);
+    return;
+  }
+  if (file_node == nullptr && env_node == nullptr) {
+    take(file_key);
+    take(env_key);
+    string(key, out, length);
+    return;
+  }
+  take(key);
+  std::string source;
+  std::string_view source_key = file_node != nullptr ? std::string_view(file_key) : std::string_view(env_key);
+  string(source_key, source, Length{1, 4096});
+  if (source.empty()) return;  // the error is recorded
+  const toml::node& at = file_node != nullptr ? *file_node : *env_node;
+  if (env_node != nullptr) {
+    take(file_key);
+    const char* value = std::getenv(source.c_str());
+    if (value == nullptr) {
+      error(env_key, at, "environment variable " + source + " is not set");
+      return;
+    }
+    source = value;
+  } else {
+    take(env_key);
+    std::ifstream in(source, std::ios::binary);
+    std::string contents;
+    if (in) {
+      contents.resize(length.max + 3);
+      in.read(contents.data(), static_cast<std::streamsize>(contents.size()));
+      contents.resize(static_cast<size_t>(in.gcount()));
+    }
+    if (!in && !in.eof()) {
+      error(file_key, at, "cannot read " + source);
+      return;
+    }
+    if (!contents.empty() && contents.back() == '\n') contents.pop_back();
+    if (!contents.empty() && contents.back() == '\r') contents.pop_back();
+    source = std::move(contents);
+  }
+  if (source.size() < length.min || source.size() > length.max) {
+    error(source_key, at, "the secret's length must be between " + std::to_string(length.min) + " and " +
+                              std::to_string(length.max) + " bytes, got " + std::to_string(source.size()));
+    return;
+  }
+  out = std::move(source);
 }
 
 void TableReader::string_list(std::string_view key, std::vector<std::string>& out, Length length) {

@@ -39,6 +39,10 @@ class TableReader {
   void port(std::string_view key, uint16_t& out);
   void boolean(std::string_view key, bool& out);
   void string(std::string_view key, std::string& out, Length length = {});
+  // A secret: `key` itself, or `key`_file (a file's contents, one trailing newline dropped) or `key`_env
+  // (an environment variable's value) — at most one of the three. Read at every load, so a reload
+  // (SIGHUP) picks up a rotated file. An unreadable file or an unset variable is an error.
+  void secret(std::string_view key, std::string& out, Length length = {});
   // A list of strings, each within `length`; replaces `out` when present.
   void string_list(std::string_view key, std::vector<std::string>& out, Length length = {});
   // "5s", "250ms" ... or the integer 0. Bounds inclusive.

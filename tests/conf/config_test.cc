@@ -337,6 +337,53 @@ admin = true
   EXPECT_EQ(c->find_user("admin_only")->server_password, "");
 }
 
+// Issue 13 item 3 (part): secrets from a file or an environment variable instead of the config file.
+TEST(Secrets, FromAFileOrAnEnvironmentVariable) {
+  std::string path = ::testing::TempDir() + "pgs_secret_test.txt";
+  {
+    std::ofstream f(path, std::ios::trunc);
+    f << "from-file\n";
+  }
+  ::setenv("PGS_TEST_SECRET", "from-env", 1);
+  auto c = load_ok(R"(
+[[databases]]
+name = "app"
+[[users]]
+name = "u1"
+password = "pw"
+server_password_file = ")" + path + R"("
+[[users]]
+name = "u2"
+password_env = "PGS_TEST_SECRET"
+[routing]
+monitor_user = "u1"
+monitor_password_env = "PGS_TEST_SECRET"
+)");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->find_user("u1")->server_password, "from-file") << "one trailing newline dropped";
+  EXPECT_EQ(c->find_user("u2")->password, "from-env");
+  EXPECT_EQ(c->find_user("u2")->server_password, "from-env") << "a cleartext password serves both";
+  EXPECT_EQ(c->routing.monitor_password, "from-env");
+}
+
+TEST(Secrets, ErrorsNameTheKey) {
+  ::unsetenv("PGS_TEST_SECRET_UNSET");
+  struct Case {
+    std::string users;
+    std::string key_and_message;
+  } cases[] = {
+      {"password = \"pw\"\nserver_password = \"a\"\nserver_password_env = \"HOME\"\n", "set only one of"},
+      {"password = \"pw\"\nserver_password_file = \"/nonexistent/pgs-secret\"\n", "cannot read /nonexistent/pgs-secret"},
+      {"password = \"pw\"\nserver_password_env = \"PGS_TEST_SECRET_UNSET\"\n", "PGS_TEST_SECRET_UNSET is not set"},
+  };
+  for (const auto& c : cases) {
+    auto r = load_config_string("[[databases]]\nname = \"app\"\n[[users]]\nname = \"u\"\n" + c.users);
+    ASSERT_FALSE(r.errors.empty()) << c.users;
+    EXPECT_NE(r.errors[0].message.find(c.key_and_message), std::string::npos) << r.errors[0].to_string();
+    EXPECT_NE(r.errors[0].key.find("server_password"), std::string::npos) << r.errors[0].to_string();
+  }
+}
+
 TEST(TrustAuth, UsersWithoutPasswords) {
   auto c = load_ok(R"(
 [proxy]
