@@ -82,6 +82,9 @@ std::string hostile_prelude(RawConn& c, Proxy& p);
 // What the honest client found; empty `problems` means clean.
 struct HonestReport {
   std::vector<std::string> problems;
+  // SQL-prepared statements of other clients listed in pg_prepared_statements (not executable): a
+  // problem unless check_honest was told they are expected (see below).
+  int foreign_sql_prepared = 0;
   bool ok() const { return problems.empty(); }
   std::string describe() const;
 };
@@ -91,7 +94,11 @@ struct HonestReport {
 // visible; the hostile statement cannot be EXECUTEd; no reply carries the hostile secret; the
 // advisory lock is released (seen by the superuser on the primary); at most `max_servers` server
 // connections of the proxy to the primary remain in database flopods.
-HonestReport check_honest(Proxy& p, int max_servers = 1, Millis deadline = Millis(10000));
+// `listed_foreign_statements_ok`: SQL-prepared statements another client left on the server (cached by
+// the proxy's SQL PREPARE tracking; EXECUTE of them still fails) are counted, not a problem. Known gap,
+// issue 10 open: their text is visible in pg_prepared_statements.
+HonestReport check_honest(Proxy& p, int max_servers = 1, Millis deadline = Millis(10000),
+                          bool listed_foreign_statements_ok = false);
 
 // The proxy's pool counters from SHOW POOLS (admin console) for flopods/flopods on the primary:
 // sv_active + sv_used + sv_login (servers not idle), and cl_active + cl_waiting. nullopt when the
