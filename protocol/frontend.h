@@ -39,12 +39,12 @@ const char* type_name(char type_byte);
 bool is_known_type(char type_byte);
 
 // Why a client message of a known type cannot be what it says, or nullptr when it can: Sync, Flush,
-// CopyDone and Terminate carry no body; Execute, Describe, Close, CopyFail, Query and Parse decode with
-// no trailing bytes (when whole: `streamed` counts body bytes not buffered yet). The server would reject
-// such a message too, but its answers to a broken Sync or Flush do not follow the message flow a pooler
-// counts replies by (an ErrorResponse and a ReadyForQuery that answer no Sync), so the proxy refuses
-// them before they reach a server. Bind and FunctionCall are left to the server (their errors keep the
-// flow: skip to the next Sync, or one ReadyForQuery).
+// CopyDone and Terminate carry no body; Execute and CopyFail decode with no trailing bytes (`streamed`
+// counts body bytes not buffered yet). The server would reject such a message too, but its answers to a
+// broken Sync or Flush do not follow the message flow a pooler counts replies by (an ErrorResponse and a
+// ReadyForQuery that answer no Sync), so the proxy refuses them before they reach a server. Query, Parse,
+// Describe and Close are decoded once where the proxy forwards them (a failed decode is refused there);
+// Bind and FunctionCall are left to the server (their errors keep the flow).
 const char* malformed_reason(char type_byte, Bytes body, size_t streamed);
 
 // Startup message (protocol 3.0): name/value pairs, terminated by an empty name.
