@@ -407,10 +407,14 @@ bool ClientConn::forward_bind(const Frame& f) {
   note_cache_writes(ps->sql);
   batch_sql_ = std::shared_ptr<const std::string>(ps, &ps->sql);  // aliasing: no copy
   const SessionCodeCatalog* code = worker_.session_code();
-  if (ps->touches_session || code == nullptr || !code->code_free()) {
-    // Also when the catalog changed since the Parse (a trigger added): checked again, memoised.
+  bool proven = code != nullptr && (code->code_free() || ps->neutral_under_catalog == worker_.session_code_version());
+  if (ps->touches_session || !proven) {
+    // Checked again at each Bind until proven under the current catalog (a trigger added since the
+    // Parse makes it unproven): then the Bind costs one comparison.
     std::string ignored;  // a refused statement never got prepared
-    note_statement(ps->sql, ignored);
+    if (!note_statement(ps->sql, ignored) && !ps->touches_session && code != nullptr) {
+      ps->neutral_under_catalog = worker_.session_code_version();
+    }
   }
   server_->ensure_prepared(ps->server_name, ps->sql, ps->param_types);
   // A streamed Bind: the header changes length with the name, the tail streams unchanged.

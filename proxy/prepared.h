@@ -21,6 +21,9 @@ struct PreparedStatement {
   std::vector<uint32_t> param_types;
   bool touches_session = false;       // may change session state (SET, LISTEN, ...): probe after use
   bool names_sql_prepared = false;    // may name a SQL-level prepared statement (EXECUTE q): see sql_prepared.h
+  // The worker's catalog version (Worker::session_code_version) under which the statement was proven to
+  // run no code the proxy cannot see; 0 = not proven. Only the owning worker's thread touches it.
+  mutable uint64_t neutral_under_catalog = 0;
 };
 using PreparedRef = std::shared_ptr<const PreparedStatement>;
 

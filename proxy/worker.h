@@ -133,6 +133,7 @@ class Worker {
   // Which relations run user code (session_code.h), this worker's copy of the catalog watcher's latest;
   // nullptr before the first read. Valid until the next call.
   const SessionCodeCatalog* session_code();
+  uint64_t session_code_version() const { return session_code_version_; }  // of what session_code() gave
   // Whether a statement with no session-changing word runs code the proxy cannot see: `decide()` (which
   // classifies) once per statement shape — the lexically normalised text, literals folded — and per
   // catalog version; bounded. Texts too long to normalise whole are decided every time.
