@@ -831,7 +831,13 @@ void ClientConn::begin_shutdown() {
   shutting_down_ = true;
   switch (state_) {
     case State::active:
-      return;  // closes at the end of its transaction (on_server_at_release_point)
+      // Closes at the end of its transaction (on_server_at_release_point). A client that holds its
+      // server between transactions (session mode, pinned) may already be there: nothing runs, so
+      // it goes now rather than when it next speaks or shutdown_timeout cuts it off.
+      if (server_ != nullptr && probe_kind_ == ProbeKind::none && server_->at_release_point()) {
+        on_server_at_release_point();
+      }
+      return;
     case State::closing:
       return;
     default:

@@ -478,7 +478,8 @@ void LiveFuzzTest::run(bool strict) {
   EXPECT_TRUE(idle) << "SHOW POOLS after the run: "
                     << (pools ? "sv_active " + std::to_string(pools->sv_active) + " cl_active " +
                                     std::to_string(pools->cl_active) + " cl_waiting " + std::to_string(pools->cl_waiting)
-                              : std::string("no answer"));
+                              : std::string("no answer"))
+                    << "\n" << (idle ? std::string() : diagnose(p));
 }
 
 // The CI run: every invariant except the honest client's answers during the run (BUG-1).

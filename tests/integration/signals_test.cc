@@ -190,5 +190,41 @@ TEST_F(SignalsTest, SigtermWithIdleClientsExitsPromptly) {
   EXPECT_LT(Clock::now() - t0, std::chrono::seconds(10));
 }
 
+// A client that holds its server between transactions (session mode, or pinned by LISTEN) is idle
+// as far as shutdown goes: nothing runs, so it is told 57P01 and the process exits without waiting
+// for shutdown_timeout.
+class SignalsHeldServerTest : public ProxyTest {
+ protected:
+  void expect_prompt_exit_with_held_server(const std::string& pool_mode, const std::string& sql);
+};
+
+void SignalsHeldServerTest::expect_prompt_exit_with_held_server(const std::string& pool_mode, const std::string& sql) {
+  ProxyOptions o;
+  o.shutdown_timeout = "30s";
+  o.pool_mode = pool_mode;
+  Proxy& p = start_proxy(o);
+  Pg held(p.spec());
+  ASSERT_TRUE(held.ok()) << held.error();
+  held.must(sql);
+  ASSERT_EQ(held.scalar("SELECT 1"), "1");
+  auto t0 = Clock::now();
+  p.sigterm();
+  std::optional<int> code = p.wait_exit(Millis(10000));
+  ASSERT_TRUE(code.has_value()) << pool_mode << " client after `" << sql << "` kept the proxy up 10 s";
+  EXPECT_EQ(*code, 0);
+  PgResult after = held.exec("SELECT 1");
+  EXPECT_FALSE(after.ok()) << "the client outlived the proxy";
+}
+
+TEST_F(SignalsHeldServerTest, SigtermWithAPinnedIdleClientExitsPromptly) {
+  PGS_IT_REQUIRE_PROXY();
+  expect_prompt_exit_with_held_server("transaction", "LISTEN it_shutdown_chan");
+}
+
+TEST_F(SignalsHeldServerTest, SigtermWithAnIdleSessionModeClientExitsPromptly) {
+  PGS_IT_REQUIRE_PROXY();
+  expect_prompt_exit_with_held_server("session", "SET application_name = 'held'");
+}
+
 }  // namespace
 }  // namespace pgs::it
