@@ -110,6 +110,11 @@ void ClientConn::on_read_error(int) {
   close();
 }
 
+void ClientConn::notice_hangup_while_paused() {
+  if (reading() || closing() || state_ == State::closing || state_ == State::startup || state_ == State::auth) return;
+  if (peer_hung_up()) on_read_error(UV_EOF);
+}
+
 void ClientConn::on_write_error(int status) {
   on_read_error(status);  // the client is gone either way: release or close its server, then close
 }

@@ -106,6 +106,10 @@ class ClientConn final : public Stream {
   void fail(const char* sqlstate, const std::string& message);
   // Shutdown: close now if no transaction is open, otherwise once it ends.
   void begin_shutdown();
+  // The worker's tick: a client whose input is paused (waiting on its server, the cache, a full
+  // queue) and that has left is handled as if its end had been read, so that what it held (a server
+  // that may itself wait for this client, as a COPY does) is let go.
+  void notice_hangup_while_paused();
 
  protected:
   void on_data() override;

@@ -1,5 +1,7 @@
 #include "proxy/stream.h"
 
+#include <poll.h>
+
 #include <algorithm>
 
 #include <cstring>
@@ -110,6 +112,13 @@ void Stream::stop_reading() {
   if (!reading_) return;
   uv_read_stop(stream());
   reading_ = false;
+}
+
+bool Stream::peer_hung_up() {
+  uv_os_fd_t fd;
+  if (closing_ || uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) != 0) return false;
+  pollfd p{fd, POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 void Stream::alloc_cb(uv_handle_t* h, size_t, uv_buf_t* buf) noexcept {

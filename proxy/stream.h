@@ -87,6 +87,11 @@ class Stream {
   void start_reading();
   void stop_reading();
   bool reading() const { return reading_; }
+  // True when the peer closed or reset its side, checked without reading (poll with POLLRDHUP, as
+  // Postgres's client_connection_check_interval does). For a stream whose reads are paused: libuv
+  // reports the peer's end only once reading resumes, which may be never if the pause waits on a
+  // server that in turn waits on this peer.
+  bool peer_hung_up();
 
   // Bytes appended here go out on the next flush().
   std::string& outbox() { return outbox_; }

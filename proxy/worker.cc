@@ -417,6 +417,10 @@ void Worker::tick() {
       c.close();
       return;
     }
+    if (!c.reading()) {
+      c.notice_hangup_while_paused();
+      if (c.state() == ClientConn::State::closing) return;
+    }
     if (st == ClientConn::State::active && c.pool() != nullptr && c.server() != nullptr) {
       auto limit = c.pool()->settings().idle_transaction_timeout;
       const ServerConn* s = c.server();

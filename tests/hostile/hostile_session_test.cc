@@ -143,6 +143,37 @@ TEST_F(HostileTest, DisconnectAtBadMoments) {
   EXPECT_LT(Clock::now() - t0, std::chrono::seconds(10));
 }
 
+// The proxy pauses a client's input while it runs statements of its own on the client's server (here:
+// preparing again a SQL-PREPAREd statement on a server that lacks it, which waits for a lock another
+// session holds). A paused input is not read, so the client's leaving is seen by a check of the
+// socket (POLLRDHUP), not by a read: its server is cancelled and closed at once rather than when the
+// lock goes (never, for a lock that waits on the proxy).
+TEST_F(HostileTest, ClientLeavingWhilePausedFreesItsServer) {
+  auto c = open_logged_in();
+  QueryOutcome prep = simple_query(*c, "PREPARE hostile_paused AS SELECT * FROM hostile_rows");
+  ASSERT_EQ(prep.status, 'I') << (prep.error ? prep.error->describe() : "no ReadyForQuery");
+  Pg su = superuser(kDatabase);
+  // The only server ends: the next one lacks hostile_paused, which the proxy prepares first.
+  su.must("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'flopods' AND "
+          "usename = 'flopods' AND application_name = 'hostile'");
+  ASSERT_TRUE(wait_until([&] { return proxy_->server_backends(kDatabase) == 0; }, Millis(5000)));
+  Pg locker = superuser(kDatabase);
+  locker.must("BEGIN");
+  locker.must("LOCK TABLE hostile_rows IN ACCESS EXCLUSIVE MODE");
+  ASSERT_TRUE(c->send(query_message("EXECUTE hostile_paused")));
+  auto waiting_backends = [&] {
+    return su.scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = 'flopods' AND usename = 'flopods' "
+                     "AND wait_event_type = 'Lock'");
+  };
+  ASSERT_TRUE(wait_until([&] { return waiting_backends() == "1"; }, Millis(5000)))
+      << "the proxy's PREPARE never waited for the lock";
+  c->close_with_reset();
+  bool freed = wait_until([&] { return proxy_->server_backends(kDatabase) == 0; }, Millis(3000));
+  locker.must("ROLLBACK");
+  EXPECT_TRUE(freed) << "the server of a client that left stayed bound until the lock went";
+  expect_clean("a client that left while its input was paused");
+}
+
 // A server released in the middle of a pipeline: Syncs sent, replies not read, client gone.
 TEST_F(HostileTest, DisconnectMidPipeline) {
   auto c = open_logged_in();
