@@ -112,7 +112,14 @@ void ClientConn::on_read_error(int) {
 
 void ClientConn::notice_hangup_while_paused() {
   if (reading() || closing() || state_ == State::closing || state_ == State::startup || state_ == State::auth) return;
-  if (peer_hung_up()) on_read_error(UV_EOF);
+  if (!peer_hung_up()) return;
+  // Worth a line: most pauses end by themselves within milliseconds.
+  LOG_INFO("client " + peer_ + " left while its input was paused (state " + state_name(state_) +
+           (sql_sync_running_ ? ", SQL-prepare sync" : "") + (probe_kind_ != ProbeKind::none ? ", probe" : "") +
+           (cache_step_ != CacheStep::none ? ", cache" : "") + (pending_bumps_ > 0 ? ", invalidation" : "") +
+           ", " + std::to_string(queued_bytes()) + " bytes queued to it, " + std::to_string(rbuf_.size()) +
+           " unread" + (server_ != nullptr ? ", server " + server_->describe_queue() : std::string()) + ")");
+  on_read_error(UV_EOF);
 }
 
 void ClientConn::on_write_error(int status) {

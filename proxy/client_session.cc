@@ -670,16 +670,19 @@ void ClientConn::on_server_assigned(ServerConn* server) {
   server_ = server;
   set_state(State::active);
   cache_observe_ = worker_.result_cache() != nullptr && worker_.snapshot().config->cache.enabled;
-  std::string sync_sql;
+  std::string settings_sql;
   if (server->settings_unknown()) {
     // Unseen code may have left settings nobody can list: start from the connection's defaults.
-    sync_sql = "RESET ALL;" + build_sync_sql(request_.gucs, GucMap{}, server->defaults());
+    settings_sql = "RESET ALL;" + build_sync_sql(request_.gucs, GucMap{}, server->defaults());
     server->clear_settings_unknown();
   } else {
-    sync_sql = build_sync_sql(request_.gucs, server->applied(), server->defaults());
+    settings_sql = build_sync_sql(request_.gucs, server->applied(), server->defaults());
   }
-  GucMap applied_after;
-  if (!sync_sql.empty()) applied_after = applied_after_sync(request_.gucs, server->defaults());
+  GucMap applied_after = settings_sql.empty() ? server->applied() : applied_after_sync(request_.gucs, server->defaults());
+  // Another client's SQL-prepared statements go first (nothing to do for apps that never PREPARE).
+  std::string sync_sql =
+      server->sql_statements().size() == 0 ? std::string() : deallocate_strangers(sql_prepared_, server->sql_statements());
+  sync_sql += settings_sql;
   server->attach(this, sync_sql, std::move(applied_after));
   batches_ = 0;
   flushed_since_bind_ = false;

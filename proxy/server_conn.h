@@ -51,6 +51,8 @@ class ServerConn final : public Stream {
   // True when the server can be handed to another client: nothing in flight, outside a transaction.
   bool at_release_point() const { return expected_.empty() && !unsynced_ && tx_status_ == 'I'; }
   bool running_query() const { return !expected_.empty(); }
+  // "queue=[query,sync] unsynced tx=I": what the proxy waits for, for a log line.
+  std::string describe_queue() const;
   // Bytes of replies given to the current client since attach() (0: a retry elsewhere is safe).
   uint64_t replied_bytes() const { return replied_bytes_; }
 

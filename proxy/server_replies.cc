@@ -222,6 +222,27 @@ void ServerConn::note_prepared(const std::string& name) {
 
 // ---- the reply queue ----
 
+std::string ServerConn::describe_queue() const {
+  static constexpr const char* kKinds[] = {"query", "sync", "parse", "bind", "describe", "execute", "close",
+                                           "internal_query", "internal_probe", "internal_sql", "injected_parse",
+                                           "injected_close", "synthetic"};
+  std::string out = "queue=[";
+  size_t shown = 0;
+  for (const Expected& e : expected_) {
+    if (shown++ == 8) {
+      out += ",+" + std::to_string(expected_.size() - 8);
+      break;
+    }
+    if (shown > 1) out += ',';
+    out += kKinds[static_cast<int>(e.kind)];
+  }
+  out += "]";
+  if (unsynced_) out += " unsynced";
+  if (skip_until_sync_) out += " skipping";
+  out += std::string(" tx=") + tx_status_;
+  return out;
+}
+
 void ServerConn::enqueue(Reply kind, std::string data) {
   bool ours = kind == Reply::internal_query || kind == Reply::internal_probe || kind == Reply::internal_sql;
   if (skip_until_sync_ && kind != Reply::sync && !ours) {

@@ -153,6 +153,18 @@ std::string quote_ident(std::string_view name) {
   return out;
 }
 
+std::string deallocate_strangers(const SqlStatementSet& client, SqlStatementSet& server) {
+  std::string sql;
+  for (const auto& name : server.least_recent(server.size(), {})) {
+    const std::string* mine = client.find(name);
+    const std::string* there = server.find(name);
+    if (mine != nullptr && there != nullptr && *mine == *there) continue;
+    sql += "DEALLOCATE " + quote_ident(name) + ";";
+    server.erase(name);
+  }
+  return sql;
+}
+
 SqlSyncPlan plan_sql_sync(const std::vector<std::string>& names, const std::vector<std::string>& dealloc_names,
                           const SqlStatementSet& client, SqlStatementSet& server, size_t capacity, bool may_evict) {
   auto effects = std::make_shared<SqlPrepEffects>();

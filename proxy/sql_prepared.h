@@ -86,6 +86,12 @@ struct SqlSyncPlan {
 SqlSyncPlan plan_sql_sync(const std::vector<std::string>& names, const std::vector<std::string>& dealloc_names,
                           const SqlStatementSet& client, SqlStatementSet& server, size_t capacity, bool may_evict);
 
+// What `server` holds that `client` does not hold under the same name with the same definition (the
+// statements another client left there) is deallocated before `client` uses the server: a statement's
+// text may hold literals, and pg_prepared_statements would list it. Returns the DEALLOCATE statements
+// ("" when none) and erases those names from `server` (if they fail, the server is closed).
+std::string deallocate_strangers(const SqlStatementSet& client, SqlStatementSet& server);
+
 // "name" quoted as an identifier for DEALLOCATE.
 std::string quote_ident(std::string_view name);
 

@@ -81,6 +81,27 @@ TEST_F(HostileTest, HonestCheckSeesAHeldServer) {
   expect_clean("the hostile client left");
 }
 
+// A client that PREPAREs in SQL and stays connected, idle: the server it used goes back to the pool,
+// and the next client of that server lists no statement of it in pg_prepared_statements (the text may
+// hold literals). The first client's EXECUTE still works: the proxy prepares it again where needed.
+TEST_F(HostileTest, SqlPreparedStatementsAreNotListedToTheNextClient) {
+  auto c = open_logged_in();
+  QueryOutcome prep = simple_query(*c, std::string("PREPARE hostile_listed AS SELECT '") + kHostileSecret + "'");
+  ASSERT_EQ(prep.status, 'I') << (prep.error ? prep.error->describe() : "no ReadyForQuery");
+  Pg honest(proxy_->spec());
+  ASSERT_TRUE(honest.ok()) << honest.error();
+  EXPECT_EQ(honest.scalar("SELECT count(*) FROM pg_prepared_statements WHERE name NOT LIKE 'pgsidecar%'"), "0");
+  EXPECT_EQ(honest.scalar(std::string("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%") +
+                          kHostileSecret + "%'"),
+            "0");
+  PgResult own = honest.exec("EXECUTE hostile_listed");
+  EXPECT_EQ(own.sqlstate(), "26000") << "another client's statement ran";
+  QueryOutcome again = simple_query(*c, "EXECUTE hostile_listed");
+  auto rows = data_rows(again.messages);
+  ASSERT_EQ(rows.size(), 1u) << (again.error ? again.error->describe() : "no row");
+  EXPECT_EQ(rows[0][0], std::optional<std::string>(kHostileSecret));
+}
+
 // Waits until the superuser sees a backend of the proxy running `needle`.
 bool query_is_running(const std::string& needle) {
   Pg su = superuser(kDatabase);

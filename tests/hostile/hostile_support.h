@@ -94,9 +94,9 @@ struct HonestReport {
 // visible; the hostile statement cannot be EXECUTEd; no reply carries the hostile secret; the
 // advisory lock is released (seen by the superuser on the primary); at most `max_servers` server
 // connections of the proxy to the primary remain in database flopods.
-// `listed_foreign_statements_ok`: SQL-prepared statements another client left on the server (cached by
-// the proxy's SQL PREPARE tracking; EXECUTE of them still fails) are counted, not a problem. Known gap,
-// issue 10 open: their text is visible in pg_prepared_statements.
+// `listed_foreign_statements_ok`: SQL-prepared statements of another client listed in
+// pg_prepared_statements are counted, not a problem (none should be: the proxy deallocates them
+// before another client's request runs on that server).
 HonestReport check_honest(Proxy& p, int max_servers = 1, Millis deadline = Millis(10000),
                           bool listed_foreign_statements_ok = false);
 

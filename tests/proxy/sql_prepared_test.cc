@@ -141,6 +141,25 @@ TEST(SqlPrepared, SyncForDeallocateNeedsOnlyAName) {
   EXPECT_EQ(server.find("other"), nullptr);
 }
 
+TEST(SqlPrepared, StrangersAreDeallocatedAndTheClientsOwnKept) {
+  SqlStatementSet client, server;
+  client.put("mine", "PREPARE mine AS SELECT 1");
+  client.put("changed", "PREPARE changed AS SELECT 'new'");
+  server.put("mine", "PREPARE mine AS SELECT 1");
+  server.put("changed", "PREPARE changed AS SELECT 'old'");
+  server.put("Theirs\"", "PREPARE \"Theirs\"\"\" AS SELECT 'secret'");
+  std::string sql = deallocate_strangers(client, server);
+  EXPECT_NE(sql.find("DEALLOCATE \"changed\";"), std::string::npos) << sql;
+  EXPECT_NE(sql.find("DEALLOCATE \"Theirs\"\"\";"), std::string::npos) << sql;
+  EXPECT_EQ(sql.find("mine"), std::string::npos) << sql;
+  EXPECT_EQ(server.size(), 1u);
+  EXPECT_NE(server.find("mine"), nullptr);
+  EXPECT_EQ(deallocate_strangers(client, server), "");
+  SqlStatementSet none;
+  EXPECT_EQ(deallocate_strangers(none, server), "DEALLOCATE \"mine\";");
+  EXPECT_EQ(server.size(), 0u);
+}
+
 TEST(SqlPrepared, QuoteIdent) {
   EXPECT_EQ(quote_ident("q"), "\"q\"");
   EXPECT_EQ(quote_ident("we\"ird"), "\"we\"\"ird\"");
