@@ -44,15 +44,22 @@ void ClientConn::start() {
   set_buffer_release_bytes(worker_.snapshot().config->proxy.buffer_release_bytes);
   // Counted from accept, not from the startup packet: connections that never send one hold a socket
   // too (each until client_login_timeout), and a flood of them must not exhaust the descriptors.
-  if (!worker_.process().try_admit_client()) {
-    worker_.counters().clients_refused.fetch_add(1, std::memory_order_relaxed);
-    protocol::write_error(outbox(), {.severity = "FATAL", .sqlstate = "53300", .message = "sorry, too many clients already"});
-    set_state(State::closing);
-    close_after_flush();
+  if (worker_.process().try_admit_client()) {
+    admitted_ = true;
+  } else if (worker_.process().try_admit_cancel_only()) {
+    cancel_only_ = true;  // handle_startup_packet: a CancelRequest is served, anything else refused
+  } else {
+    refuse_too_many();
     return;
   }
-  admitted_ = true;
   start_reading();
+}
+
+void ClientConn::refuse_too_many() {
+  worker_.counters().clients_refused.fetch_add(1, std::memory_order_relaxed);
+  protocol::write_error(outbox(), {.severity = "FATAL", .sqlstate = "53300", .message = "sorry, too many clients already"});
+  set_state(State::closing);
+  close_after_flush();
 }
 
 void ClientConn::set_state(State s) {
@@ -130,6 +137,7 @@ void ClientConn::on_closed() {
   unpin_metrics();
   leave_cache();
   if (admitted_) worker_.process().release_client();
+  if (cancel_only_) worker_.process().release_cancel_only();
   worker_.remove_client(this);
   Worker& w = worker_;
   delete this;
@@ -168,6 +176,10 @@ bool ClientConn::handle_startup_packet(const protocol::StartupFrame& f) {
     if (c.ok()) worker_.route_cancel(c->pid, c->secret);
     set_state(State::closing);
     close();  // no reply to a CancelRequest, ever
+    return false;
+  }
+  if (cancel_only_) {  // beyond max_client_conn: in only to cancel
+    refuse_too_many();
     return false;
   }
   uint32_t major = f.code >> 16, minor = f.code & 0xffff;

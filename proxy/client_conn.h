@@ -104,6 +104,10 @@ class ClientConn final : public Stream {
   void on_cache_wait_over(const std::string* messages);
   // Ends the session with a FATAL ErrorResponse.
   void fail(const char* sqlstate, const std::string& message);
+  // FATAL 53300 "sorry, too many clients already", then close (max_client_conn reached).
+  void refuse_too_many();
+  // Accepted beyond max_client_conn only to read a CancelRequest (fd_limit.h kCancelReserveConnections).
+  bool cancel_only() const { return cancel_only_; }
   // Shutdown: close now if no transaction is open, otherwise once it ends.
   void begin_shutdown();
   // The worker's tick: a client whose input is paused (waiting on its server, the cache, a full
@@ -236,6 +240,7 @@ class ClientConn final : public Stream {
   std::unique_ptr<protocol::scram::ServerExchange> scram_;
   bool admin_ = false;         // connected to the admin console database
   bool admitted_ = false;      // counted against max_client_conn
+  bool cancel_only_ = false;   // beyond it, in the cancel reserve: its startup packet may only cancel
   bool fake_auth_ = false;     // unknown user: run the exchange, then fail like a wrong password
   bool shutting_down_ = false;
   bool skip_until_sync_ = false;  // a refused extended-protocol batch: ignore up to its Sync

@@ -22,7 +22,7 @@ uint64_t descriptors_needed(const conf::Config& config, int workers) {
       servers += per_node * nodes;
     }
   }
-  return static_cast<uint64_t>(config.proxy.max_client_conn) + servers +
+  return static_cast<uint64_t>(config.proxy.max_client_conn) + kCancelReserveConnections + servers +
          kMarginPerWorker * static_cast<uint64_t>(std::max(workers, 1)) + kMarginProcess;
 }
 

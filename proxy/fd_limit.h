@@ -9,6 +9,11 @@
 
 namespace pgs::proxy {
 
+// Connections accepted beyond max_client_conn only to read one startup packet: a CancelRequest is
+// served (Postgres serves cancels when it is full too, and a full proxy is when they matter most),
+// anything else gets 53300. Process-wide.
+inline constexpr int kCancelReserveConnections = 32;
+
 // Descriptors the configuration may hold at once (an upper bound).
 uint64_t descriptors_needed(const conf::Config& config, int workers);
 

@@ -37,6 +37,14 @@ bool Process::try_admit_client() {
 
 void Process::release_client() { clients_.fetch_sub(1, std::memory_order_relaxed); }
 
+bool Process::try_admit_cancel_only() {
+  if (cancel_only_.fetch_add(1, std::memory_order_relaxed) < kCancelReserveConnections) return true;
+  cancel_only_.fetch_sub(1, std::memory_order_relaxed);
+  return false;
+}
+
+void Process::release_cancel_only() { cancel_only_.fetch_sub(1, std::memory_order_relaxed); }
+
 void Process::route_cancel(int32_t pid, int32_t secret) {
   size_t owner = (static_cast<uint32_t>(pid) >> kCancelWorkerShift) & 0xff;
   if (owner < workers_.size()) workers_[owner]->post_cancel(pid, secret);

@@ -44,6 +44,9 @@ class Process {
   // Client admission across workers (max_client_conn is process-wide).
   bool try_admit_client();
   void release_client();
+  // Beyond max_client_conn: a connection that may only cancel (fd_limit.h kCancelReserveConnections).
+  bool try_admit_cancel_only();
+  void release_cancel_only();
   int client_count() const { return clients_.load(std::memory_order_relaxed); }
   void route_cancel(int32_t pid, int32_t secret);
   void on_worker_exit();  // from a worker thread, as its loop ends
@@ -91,6 +94,7 @@ class Process {
   std::shared_ptr<const Snapshot> snapshot_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<int> clients_{0};
+  std::atomic<int> cancel_only_{0};
   std::atomic<uint64_t> reloads_ok_{0};
   std::atomic<uint64_t> reloads_failed_{0};
   uv_loop_t loop_{};

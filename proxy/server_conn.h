@@ -142,9 +142,11 @@ class ServerConn final : public Stream {
     std::shared_ptr<const BindParams> params;  // sync: the batch's last Bind values (log_parameters only)
     SqlPrepEffectsRef sql_effects;  // query / execute / close / internal_sql: SQL-prepared effects
     uint32_t completed = 0;         // CommandCompletes seen so far (the statement ordinal)
+    bool copy_end_after = false;    // the client's CopyDone/CopyFail was forwarded right after this entry
   };
   void enqueue(Reply kind, std::string data = {});
   void emit_synthetics();
+  void note_copy_in_started();
   void drop_until_sync();
   void drop_entry(Expected& e);
   static bool is_final_reply(Reply kind, char type);
@@ -187,6 +189,9 @@ class ServerConn final : public Stream {
   int pending_ready_ = 0;   // queued entries answered by ReadyForQuery
   bool sync_failed_ = false;
   bool unsynced_ = false;
+  // The server is in COPY FROM STDIN (its CopyInResponse came) and the client has not ended it yet: a
+  // Sync or Flush it sends meanwhile is ignored by the server, and gets no ReadyForQuery.
+  bool copy_in_open_ = false;
   char tx_status_ = 'I';
   size_t passthrough_remaining_ = 0;
   size_t discard_remaining_ = 0;  // bytes of a large ErrorResponse/NoticeResponse handled shortened

@@ -1,5 +1,6 @@
 // ServerConn, part 2: bound to a client — forwarding client messages, matching the server's replies to
 // them, swallowing the replies to what the proxy injected, and streaming large rows through.
+#include <algorithm>
 #include <cctype>
 
 #include "protocol/backend.h"
@@ -122,6 +123,7 @@ void ServerConn::expect_reply_to(char type, const std::string& statement) {
       enqueue(Reply::query);
       break;
     case 'S':
+      if (copy_in_open_) break;  // ignored in COPY FROM STDIN (Postgres CopyGetData): no reply
       unsynced_ = false;
       enqueue(Reply::sync);
       break;
@@ -146,10 +148,21 @@ void ServerConn::expect_reply_to(char type, const std::string& statement) {
       enqueue(Reply::close);
       break;
     case 'H':
+      if (copy_in_open_) break;
       unsynced_ = true;  // Flush: no reply of its own; the batch stays open until Sync
       break;
+    case 'c':
+    case 'f':
+      // CopyDone / CopyFail: answered within the COPY's own entry. Remember where the COPY ended in
+      // the queue: the CopyInResponse may come later (a pipelining client), see note_copy_in_started().
+      if (copy_in_open_) {
+        copy_in_open_ = false;
+      } else if (!expected_.empty()) {
+        expected_.back().copy_end_after = true;
+      }
+      break;
     default:
-      break;  // CopyData / CopyDone / CopyFail: answered within the COPY's own entry
+      break;  // CopyData
   }
 }
 
@@ -270,6 +283,28 @@ void ServerConn::emit_synthetics() {
     batch_client_bytes_ += expected_.front().data.size();
     if (client_ != nullptr) client_->outbox().append(expected_.front().data);
     expected_.pop_front();
+  }
+}
+
+// The head request (an Execute or a Query) started COPY FROM STDIN. Until the client's CopyDone or
+// CopyFail the server ignores Sync and Flush (libpq sends a Sync right after the Execute, and another
+// after CopyDone): the Syncs forwarded in between get no ReadyForQuery and leave the queue, and an
+// extended-protocol batch stays open until the Sync after the COPY.
+void ServerConn::note_copy_in_started() {
+  bool ended = expected_.front().copy_end_after;
+  for (auto it = std::next(expected_.begin()); !ended && it != expected_.end();) {
+    ended = it->copy_end_after;
+    if (it->kind == Reply::sync) {
+      --pending_ready_;
+      it = expected_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  copy_in_open_ = !ended;
+  if (expected_.front().kind != Reply::query &&
+      std::none_of(expected_.begin(), expected_.end(), [](const Expected& e) { return e.kind == Reply::sync; })) {
+    unsynced_ = true;
   }
 }
 
@@ -471,6 +506,11 @@ bool ServerConn::handle_reply(const Frame& f) {
   client_->outbox().append(protocol::as_string_view(f.whole));
   replied_bytes_ += f.size;
   batch_client_bytes_ += f.size;
+  if (t == 'G' && (head.kind == Reply::execute || head.kind == Reply::query)) {
+    note_copy_in_started();
+  } else if (t == 'E' || t == 'C') {
+    copy_in_open_ = false;  // a COPY, if one ran, is over
+  }
   if (t == 'C') {
     request_rows_ += tag_rows(protocol::as_string_view(f.body));
     apply_sql_effect(head, protocol::as_string_view(f.body));

@@ -408,6 +408,11 @@ void Worker::tick() {
     auto st = c.state();
     bool logging_in = st == ClientConn::State::startup || st == ClientConn::State::auth ||
                       st == ClientConn::State::login_wait;
+    // A connection in the cancel reserve has a second to send its CancelRequest (libpq sends it at once).
+    if (c.cancel_only() && st == ClientConn::State::startup && now - c.created_at() > std::chrono::seconds(1)) {
+      c.refuse_too_many();
+      return;
+    }
     if (logging_in && login_limit.count() > 0 && now - c.created_at() > login_limit) {
       c.fail("08P01", "pgsidecar: client_login_timeout");
       return;

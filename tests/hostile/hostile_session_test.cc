@@ -195,6 +195,25 @@ TEST_F(HostileTest, ClientLeavingWhilePausedFreesItsServer) {
   expect_clean("a client that left while its input was paused");
 }
 
+// An extended-protocol COPY FROM STDIN sent in one write, its data and both Syncs included (the first
+// reaches the server in COPY mode and is ignored; the CopyInResponse reaches the proxy after all of it
+// was forwarded): one ReadyForQuery, and the server goes back to the pool.
+TEST_F(HostileTest, PipelinedExtendedCopyReleasesTheServer) {
+  auto c = open_logged_in();
+  for (bool fail_it : {false, true}) {
+    SCOPED_TRACE(fail_it ? "CopyFail" : "CopyDone");
+    ASSERT_TRUE(c->send(parse_msg("", "COPY hostile_rows FROM STDIN") + bind_msg("", "") + execute_msg("") +
+                        sync_msg() + copy_data_msg("5\tpipelined\n") +
+                        (fail_it ? copy_fail_msg("gave up") : copy_done_msg()) + sync_msg()));
+    Verdict v = read_verdict(*c, kAnswerDeadline, false);
+    ASSERT_FALSE(v.timed_out) << v.describe();
+    EXPECT_EQ(v.ready, 'I') << v.describe();
+    EXPECT_EQ(bool(v.error), fail_it) << v.describe();
+    expect_in_sync(*c, "after a pipelined extended COPY");
+    expect_clean("a pipelined extended COPY");
+  }
+}
+
 // A server released in the middle of a pipeline: Syncs sent, replies not read, client gone.
 TEST_F(HostileTest, DisconnectMidPipeline) {
   auto c = open_logged_in();

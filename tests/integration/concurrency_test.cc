@@ -101,6 +101,40 @@ TEST_F(ConcurrencyTest, MaxClientConnExceededIs53300) {
       << "a slot freed by a disconnect is not reused";
 }
 
+// At max_client_conn a CancelRequest still gets through (Postgres serves cancels when full too): a
+// few connections beyond the limit are read for their startup packet, and only a cancel is served.
+TEST_F(ConcurrencyTest, CancelRequestIsServedAtMaxClientConn) {
+  PGS_IT_REQUIRE_PROXY();
+  ProxyOptions o;
+  o.max_client_conn = 2;
+  Proxy& p = start_proxy(o);
+  Pg sleeper(p.spec());
+  ASSERT_TRUE(sleeper.ok()) << sleeper.error();
+  Pg other(p.spec());
+  ASSERT_TRUE(wait_until([&] { return other.ok() || (other = Pg(p.spec())).ok(); }, Millis(5000))) << other.error();
+  {
+    RawConn c(p.host(), p.port());
+    LoginOutcome l = login(c, kUser, kPassword, kDatabase);
+    ASSERT_TRUE(l.error) << l.describe();
+    EXPECT_EQ(l.error->sqlstate(), "53300") << l.error->describe();
+  }
+  ASSERT_EQ(PQsendQuery(sleeper.get(), "SELECT pg_sleep(30)"), 1);
+  Pg su = superuser(kDatabase);
+  ASSERT_TRUE(wait_until([&] {
+    return su.scalar("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'") == "1";
+  }, Millis(5000)));
+  auto t0 = Clock::now();
+  PGcancel* cancel = PQgetCancel(sleeper.get());
+  char err[256] = {0};
+  EXPECT_EQ(PQcancel(cancel, err, sizeof err), 1) << err;
+  PQfreeCancel(cancel);
+  PgResult r(PQgetResult(sleeper.get()));
+  EXPECT_EQ(r.sqlstate(), "57014") << r.error();
+  PQclear(PQgetResult(sleeper.get()));
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(10));
+  EXPECT_EQ(other.scalar("SELECT 'still in'"), "still in");
+}
+
 TEST_F(ConcurrencyTest, QueryWaitTimeoutGivesAClearError) {
   PGS_IT_REQUIRE_PROXY();
   ProxyOptions o;

@@ -154,6 +154,42 @@ TEST_F(LibpqTest, CopyInAndOutChecksum) {
   pg.must("DROP TABLE " + t);
 }
 
+// COPY FROM STDIN through the extended protocol (libpq PQexecParams): the Sync libpq sends after the
+// Execute reaches the server in COPY mode, which ignores it, and libpq sends another after CopyDone or
+// CopyFail. The proxy must count one ReadyForQuery, not two: otherwise it waits for one that never
+// comes and the server is never released (pool of one: the next client times out).
+TEST_F(LibpqTest, ExtendedProtocolCopyReleasesTheServer) {
+  ProxyOptions o;
+  o.pool_size = 1;
+  o.query_wait_timeout = "3s";
+  Proxy& p = start_proxy(o);
+  Pg pg(p.spec());
+  ASSERT_TRUE(pg.ok()) << pg.error();
+  std::string t = "it_xcopy_" + std::to_string(getpid());
+  pg.must("DROP TABLE IF EXISTS " + t + "; CREATE TABLE " + t + " (id int, v text)");
+  for (const char* end : {"done", "fail"}) {
+    SCOPED_TRACE(end);
+    PgResult copy(PQexecParams(pg.get(), ("COPY " + t + " FROM STDIN").c_str(), 0, nullptr, nullptr, nullptr,
+                               nullptr, 0));
+    ASSERT_EQ(copy.status(), PGRES_COPY_IN) << copy.error();
+    ASSERT_EQ(PQputCopyData(pg.get(), "1\tx\n", 4), 1);
+    ASSERT_EQ(PQputCopyEnd(pg.get(), std::string(end) == "done" ? nullptr : "client gave up"), 1);
+    PgResult result(PQgetResult(pg.get()));
+    if (std::string(end) == "done") {
+      EXPECT_EQ(result.status(), PGRES_COMMAND_OK) << result.error();
+    } else {
+      EXPECT_EQ(result.sqlstate(), "57014") << result.error();
+    }
+    PQclear(PQgetResult(pg.get()));
+    EXPECT_EQ(pg.scalar("SELECT count(*) FROM " + t), "1");
+    Pg other(p.spec());
+    ASSERT_TRUE(other.ok()) << other.error();
+    PgResult r = other.exec("SELECT 'the only server was released'");
+    EXPECT_TRUE(r.ok()) << "[" << r.sqlstate() << "] " << r.error();
+  }
+  pg.must("DROP TABLE " + t);
+}
+
 // Reads the whole result at ~`bytes_per_sec`, sampling the proxy's RSS; returns the DataRow count.
 long slow_read(RawConn& c, Proxy& p, double bytes_per_sec, long* max_rss_kb, std::string* error) {
   auto start = Clock::now();
