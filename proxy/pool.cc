@@ -163,6 +163,7 @@ void Pool::on_server_login_failed(ServerConn* server, const std::string& error) 
 void Pool::on_server_closed(ServerConn* server) {
   cancels_.erase(server->id());
   being_canceled_.erase(std::remove(being_canceled_.begin(), being_canceled_.end(), server), being_canceled_.end());
+  reset_pending_.erase(server->id());
   if (servers_.erase(server) == 0) return;
   idle_.erase(std::remove(idle_.begin(), idle_.end(), server), idle_.end());
   serve_waiters();
@@ -186,6 +187,14 @@ bool Pool::hold_for_cancels(ServerConn* server) {
   return true;
 }
 
+bool Pool::defer_reset_for_cancels(ServerConn* server) {
+  auto it = cancels_.find(server->id());
+  if (it == cancels_.end() || it->second.in_flight == 0) return false;
+  being_canceled_.push_back(server);
+  reset_pending_.insert(server->id());
+  return true;
+}
+
 void Pool::on_cancel_done(uint64_t server_id, CancelOutcome outcome) {
   auto it = cancels_.find(server_id);
   if (it == cancels_.end()) return;  // the server is gone
@@ -201,6 +210,10 @@ void Pool::on_cancel_done(uint64_t server_id, CancelOutcome outcome) {
   if (held == being_canceled_.end()) return;
   ServerConn* server = *held;
   being_canceled_.erase(held);
+  if (reset_pending_.erase(server_id) > 0) {
+    server->reset_and_release();  // then on_server_ready, which closes it if `unknown`
+    return;
+  }
   on_server_ready(server);  // idle, or handed to a waiting client; closed if `unknown`
 }
 

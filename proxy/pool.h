@@ -92,6 +92,10 @@ class Pool {
   // unknown) it is closed instead, since that cancel could still hit the next client's query.
   void cancel_forwarded(const ServerConn* server);
   void on_cancel_done(uint64_t server_id, CancelOutcome outcome);
+  // A server about to be reset (DISCARD ALL: session mode, a pinned client's end) with cancels still
+  // in flight: true when it waits apart until they are resolved, then resets (a cancel landing on the
+  // DISCARD ALL would fail it and cost the connection).
+  bool defer_reset_for_cancels(ServerConn* server);
 
   // ---- counts for admin/metrics ----
   void note_wait(Clock::duration waited);
@@ -132,6 +136,7 @@ class Pool {
   };
   std::unordered_map<uint64_t, CancelState> cancels_;  // by server id; live servers only
   std::vector<ServerConn*> being_canceled_;  // at a release point, waiting for their cancels
+  std::unordered_set<uint64_t> reset_pending_;  // of those, the ones to reset once they are resolved
   std::vector<ClientConn*> welcome_waiters_;
   bool has_welcome_ = false;
   std::vector<std::pair<std::string, std::string>> welcome_;

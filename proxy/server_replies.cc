@@ -48,6 +48,7 @@ void ServerConn::detach() {
 void ServerConn::reset_and_release() {
   set_state(State::resetting);
   client_ = nullptr;
+  if (pool_.defer_reset_for_cancels(this)) return;  // Pool::on_cancel_done calls this again
   protocol::write_query(outbox(), "DISCARD ALL");
   enqueue(Reply::internal_query);
   pending_applied_ = GucMap{};

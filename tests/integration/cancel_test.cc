@@ -195,5 +195,51 @@ TEST_F(CancelTest, LongQueryOnAReplicaIsCanceled) {
                              "it-replica-cancel-" + std::to_string(getpid()), kReplicaPort);
 }
 
+// Session mode: a client's server is reset (DISCARD ALL) when the client leaves. A cancel of the
+// client still in flight then must not hit the DISCARD ALL (which closed the server: a lost
+// connection, another login for the next client): the reset waits for it, as a release does.
+TEST_F(CancelTest, ACancelInFlightAtASessionsEndKeepsTheServer) {
+  PGS_IT_REQUIRE_PROXY();
+  ProxyOptions o;
+  o.pool_size = 1;
+  o.workers = 1;
+  o.pool_mode = "session";
+  Proxy& p = start_proxy(o);
+  std::string first_pid;
+  int reconnects = 0, rounds = 0, cancels = 0;
+  for (auto t0 = Clock::now(); rounds < 10 && Clock::now() - t0 < std::chrono::seconds(15); ++rounds) {
+    {
+      Pg a(p.spec());
+      ASSERT_TRUE(a.ok()) << a.error();
+      std::string pid = a.scalar("SELECT pg_backend_pid()");
+      if (first_pid.empty()) first_pid = pid;
+      if (pid != first_pid) {
+        ++reconnects;
+        first_pid = pid;
+      }
+      // Temporary tables make the DISCARD ALL at the session's end take a while: a window for the
+      // cancels still in flight.
+      a.must("DO $$BEGIN FOR i IN 1..200 LOOP EXECUTE format('CREATE TEMP TABLE it_tmp_%s (a int)', i); END LOOP; END$$");
+      PGcancel* cancel = PQgetCancel(a.get());
+      std::atomic<bool> stop{false};
+      std::atomic<int> sent{0};
+      ASSERT_EQ(PQsendQuery(a.get(), "SELECT pg_sleep(5)"), 1);
+      std::thread storm(cancel_storm, cancel, std::cref(stop), std::ref(sent));
+      PQclear(PQgetResult(a.get()));  // canceled by the first cancel that lands
+      PQclear(PQgetResult(a.get()));
+      a.close();  // while the storm still runs: the last cancels are in flight as the session ends
+      stop = true;
+      storm.join();
+      PQfreeCancel(cancel);
+      cancels += sent.load();
+    }
+  }
+  Pg b(p.spec());
+  ASSERT_TRUE(b.ok()) << b.error();
+  if (b.scalar("SELECT pg_backend_pid()") != first_pid) ++reconnects;
+  std::cout << rounds << " sessions, " << cancels << " cancel requests, " << reconnects << " server reconnects\n";
+  EXPECT_EQ(reconnects, 0) << "a cancel in flight at a session's end cost the pool its server";
+}
+
 }  // namespace
 }  // namespace pgs::it
