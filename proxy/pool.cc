@@ -153,6 +153,13 @@ void Pool::on_server_login_failed(ServerConn* server, const std::string& error) 
     auto waiters = std::move(waiting_);
     waiting_.clear();
     for (ClientConn* c : waiters) c->reroute_to_primary();
+  } else if (!has_live_server()) {
+    // Nothing can free up for the clients waiting here (every server is gone and a new one failed:
+    // the primary is down, restarting or refusing): they get the error now, as a direct connection
+    // would, and keep their connection, rather than wait out query_wait_timeout.
+    auto waiters = std::move(waiting_);
+    waiting_.clear();
+    for (ClientConn* c : waiters) c->refuse_batch("08006", "pgsidecar: cannot connect to the server: " + error);
   }
   // A client cannot finish logging in without a server: tell the ones waiting for the welcome now.
   auto waiters = std::move(welcome_waiters_);
@@ -245,10 +252,12 @@ size_t Pool::count_opening() const {
   return opening;
 }
 
-void Pool::fail_waiters(const std::string& sqlstate, const std::string& message) {
-  auto waiters = std::move(waiting_);
-  waiting_.clear();
-  for (ClientConn* c : waiters) c->fail(sqlstate.c_str(), message);
+bool Pool::has_live_server() const {
+  for (const ServerConn* s : servers_) {
+    auto st = s->state();
+    if (st == ServerConn::State::idle || st == ServerConn::State::active || st == ServerConn::State::resetting) return true;
+  }
+  return false;
 }
 
 void Pool::close_idle_servers() {

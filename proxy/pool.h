@@ -115,7 +115,8 @@ class Pool {
   void hand_over(ServerConn* server, ClientConn* client);
   void serve_waiters();
   size_t count_opening() const;
-  void fail_waiters(const std::string& sqlstate, const std::string& message);
+  // A server that is or will be free without a new login: idle, bound to a client, or resetting.
+  bool has_live_server() const;
   // At a release point: true when cancels to `server` keep it from the idle list (held or closed).
   bool hold_for_cancels(ServerConn* server);
 

@@ -135,6 +135,41 @@ TEST_F(ConcurrencyTest, CancelRequestIsServedAtMaxClientConn) {
   EXPECT_EQ(other.scalar("SELECT 'still in'"), "still in");
 }
 
+// When every server of a pool is gone and a new one cannot log in (the primary down, restarting or
+// refusing), a client waiting for a server gets that error at once, and keeps its connection, instead
+// of waiting out query_wait_timeout. Here the role may not log in (CONNECTION LIMIT 0) after its
+// servers were terminated.
+TEST_F(ConcurrencyTest, WaitingClientsGetTheErrorWhenNoServerCanLogIn) {
+  PGS_IT_REQUIRE_PROXY();
+  ProxyOptions o;
+  o.query_wait_timeout = "20s";
+  o.workers = 1;
+  Proxy& p = start_proxy(o);
+  Pg client(p.spec());
+  ASSERT_TRUE(client.ok()) << client.error();
+  ASSERT_EQ(client.scalar("SELECT 1"), "1");
+  Pg su = superuser(kDatabase);
+  struct Restore {
+    Pg& su;
+    ~Restore() { su.exec("ALTER ROLE flopods CONNECTION LIMIT -1"); }
+  } restore{su};
+  su.must("ALTER ROLE flopods CONNECTION LIMIT 0");
+  su.must("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'flopods' AND datname = 'flopods'");
+  ASSERT_TRUE(wait_until([&] { return p.server_backends(kDatabase) == 0; }, Millis(5000)));
+  auto t0 = Clock::now();
+  PgResult r = client.exec("SELECT 'should not run'");
+  auto waited = Clock::now() - t0;
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.sqlstate(), "08006") << r.error();
+  EXPECT_NE(r.error().find("cannot connect to the server"), std::string::npos) << r.error();
+  EXPECT_LT(waited, std::chrono::seconds(5)) << "waited for query_wait_timeout";
+  su.must("ALTER ROLE flopods CONNECTION LIMIT -1");
+  EXPECT_TRUE(wait_until([&] {
+    PgResult again = client.exec("SELECT 'served again'");
+    return again.ok() && again.value(0, 0) == "served again";
+  }, Millis(10000))) << "the client's connection did not serve again once logins were allowed";
+}
+
 TEST_F(ConcurrencyTest, QueryWaitTimeoutGivesAClearError) {
   PGS_IT_REQUIRE_PROXY();
   ProxyOptions o;
