@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <iterator>
 
+#include "router/sql_scan.h"
+
 namespace pgs::router {
 
 ClassifierCache::ClassifierCache(size_t max_entries, ClassifyOptions options, size_t max_text_bytes,
@@ -14,32 +16,83 @@ ClassifierCache::ClassifierCache(size_t max_entries, ClassifyOptions options, si
       max_total_text_bytes_(max_total_text_bytes),
       options_(std::move(options)) {}
 
+namespace {
+// Hash seed of shape keys: a shape and a statement text never share a key.
+constexpr uint64_t kShapeSeed = 0x5348415045ull;
+
+// Nothing in `c` can depend on the value of a numeric constant (see the header).
+bool shape_safe(const Classification& c) {
+  if (c.statements.size() != 1 || !c.error.empty() || c.flags.parse_error || c.flags.oversized ||
+      c.flags.opaque_session || c.flags.session_state || !c.session_changes.empty() || !c.functions.empty() ||
+      !c.unsafe_functions.empty()) {
+    return false;
+  }
+  switch (c.kind) {
+    case Kind::select: case Kind::values: case Kind::table: case Kind::insert: case Kind::update: case Kind::delete_:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// `value` served for `sql`, another text of its shape: the same classification, its lengths adjusted.
+std::shared_ptr<const Classification> for_text(std::shared_ptr<const Classification> value, std::string_view sql) {
+  if (value->length == sql.size()) return value;
+  auto copy = std::make_shared<Classification>(*value);
+  const auto delta = static_cast<int64_t>(sql.size()) - static_cast<int64_t>(value->length);
+  copy->length = static_cast<uint32_t>(sql.size());
+  StatementClass& only = copy->statements.front();  // every constant lies within the one statement
+  only.length = static_cast<uint32_t>(static_cast<int64_t>(only.length) + delta);
+  return copy;
+}
+}  // namespace
+
+std::shared_ptr<const Classification> ClassifierCache::find(uint64_t hash, bool shape, std::string_view text) {
+  auto it = index_.find(hash);
+  if (it == index_.end() || it->second->shape != shape || it->second->text != text) return nullptr;
+  lru_.splice(lru_.begin(), lru_, it->second);
+  return it->second->value;
+}
+
 std::shared_ptr<const Classification> ClassifierCache::classify(std::string_view sql) {
   uint64_t h = XXH3_64bits(sql.data(), sql.size());
-  if (auto it = index_.find(h); it != index_.end() && it->second->text == sql) {
+  if (auto value = find(h, false, sql)) {
     ++stats_.hits;
-    lru_.splice(lru_.begin(), lru_, it->second);
-    return it->second->value;
+    return value;
   }
   ++stats_.misses;
+  const bool storable = sql.size() <= max_text_bytes_ && max_entries_ > 0;
+  const bool shaped = storable && detail::numeric_shape(sql, shape_);
+  const uint64_t shape_hash = shaped ? XXH3_64bits_withSeed(shape_.data(), shape_.size(), kShapeSeed) : 0;
+  if (shaped) {
+    if (auto value = find(shape_hash, true, shape_)) {
+      ++stats_.shape_hits;
+      return for_text(std::move(value), sql);
+    }
+  }
   auto value = std::make_shared<const Classification>(router::classify(sql, options_));
-  if (sql.size() > max_text_bytes_ || max_entries_ == 0) {
+  if (!storable) {
     ++stats_.uncached;
+    return value;
+  }
+  if (shaped && shape_safe(*value)) {
+    insert(shape_hash, true, shape_, value);  // the shape serves this text too: one entry, not two
   } else {
-    insert(h, sql, value);
+    insert(h, false, sql, value);
   }
   return value;
 }
 
-void ClassifierCache::insert(uint64_t hash, std::string_view sql, std::shared_ptr<const Classification> value) {
+void ClassifierCache::insert(uint64_t hash, bool shape, std::string_view text,
+                             std::shared_ptr<const Classification> value) {
   if (auto it = index_.find(hash); it != index_.end()) erase(it->second);  // a collision: newer text wins
-  while (!lru_.empty() && (index_.size() >= max_entries_ || text_bytes_ + sql.size() > max_total_text_bytes_)) {
+  while (!lru_.empty() && (index_.size() >= max_entries_ || text_bytes_ + text.size() > max_total_text_bytes_)) {
     erase(std::prev(lru_.end()));
     ++stats_.evictions;
   }
-  lru_.push_front(Entry{hash, std::string(sql), std::move(value)});
+  lru_.push_front(Entry{hash, shape, std::string(text), std::move(value)});
   index_.emplace(hash, lru_.begin());
-  text_bytes_ += sql.size();
+  text_bytes_ += text.size();
 }
 
 void ClassifierCache::erase(List::iterator it) {

@@ -4,6 +4,14 @@
 // wrong answer. Bounded LRU: at most max_entries entries holding at most max_total_text_bytes of SQL
 // text; texts longer than max_text_bytes are classified but not stored. The returned shared_ptr keeps
 // its Classification alive after eviction.
+//
+// Shapes: texts that differ only in numeric constants (`... WHERE aid = 41` and `... = 97`, sent by
+// simple-protocol clients with their values inline) share one classification when nothing in it can
+// depend on a number: one statement that parsed, a plain read or write (SELECT, VALUES, TABLE,
+// INSERT, UPDATE, DELETE), no function call, no session change. Such a classification is stored a
+// second time under the text's shape (sql_scan.h numeric_shape), and a text missing from the cache
+// is looked up by its shape before it is parsed. Served for another text of the shape, its length
+// fields are those of that text.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +32,7 @@ class ClassifierCache {
     uint64_t misses = 0;
     uint64_t evictions = 0;
     uint64_t uncached = 0;  // classified but too long to store
+    uint64_t shape_hits = 0;  // of the misses, answered by the text's shape (no parse)
   };
 
   explicit ClassifierCache(size_t max_entries = 4096, ClassifyOptions options = {},
@@ -44,12 +53,14 @@ class ClassifierCache {
  private:
   struct Entry {
     uint64_t hash;
+    bool shape;  // `text` is a numeric shape, not a statement text
     std::string text;
     std::shared_ptr<const Classification> value;
   };
   using List = std::list<Entry>;  // most recently used first
 
-  void insert(uint64_t hash, std::string_view sql, std::shared_ptr<const Classification> value);
+  void insert(uint64_t hash, bool shape, std::string_view text, std::shared_ptr<const Classification> value);
+  std::shared_ptr<const Classification> find(uint64_t hash, bool shape, std::string_view text);
   void erase(List::iterator it);
 
   size_t max_entries_;
@@ -60,6 +71,7 @@ class ClassifierCache {
   List lru_;
   std::unordered_map<uint64_t, List::iterator> index_;
   Stats stats_;
+  std::string shape_;  // scratch for numeric_shape
 };
 
 }  // namespace pgs::router

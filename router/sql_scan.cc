@@ -188,6 +188,54 @@ ScanStats scan_stats(std::string_view s) {
   return st;
 }
 
+bool numeric_shape(std::string_view s, std::string& out) {
+  out.clear();
+  size_t pos = 0, copied = 0;
+  auto digit = [&](size_t at) { return at < s.size() && std::isdigit(static_cast<unsigned char>(s[at])); };
+  while (pos < s.size()) {
+    char c = s[pos];
+    bool backslash = false;
+    if (c == '\0' || c == '\x01') return false;
+    if (starts_comment(s, pos)) {
+      pos = skip_comment(s, pos);
+    } else if (c == '\'' || c == '"') {
+      pos = skip_quoted(s, pos, c, false);
+    } else if (size_t q = prefixed_quote(s, pos, &backslash); q != std::string_view::npos) {
+      pos = skip_quoted(s, q, s[q], backslash);
+    } else if (c == '$') {
+      size_t end = skip_dollar_quoted(s, pos);
+      pos = end ? end : pos + 1;
+      while (!end && digit(pos)) ++pos;  // $1: a parameter, kept
+    } else if (is_ident_start(c)) {
+      while (pos < s.size() && is_ident_char(s[pos])) ++pos;  // digits inside a name are the name's
+    } else if (digit(pos) || (c == '.' && digit(pos + 1))) {
+      // Postgres's {integer}, {decimal} and {real}: digits [. digits] [(e|E) [+-] digits].
+      size_t end = pos;
+      while (digit(end)) ++end;
+      if (end < s.size() && s[end] == '.' && !(end + 1 < s.size() && s[end + 1] == '.')) {
+        ++end;
+        while (digit(end)) ++end;
+      }
+      if (end < s.size() && (s[end] == 'e' || s[end] == 'E')) {
+        size_t exp = end + 1;
+        if (exp < s.size() && (s[exp] == '+' || s[exp] == '-')) ++exp;
+        if (digit(exp)) {
+          end = exp;
+          while (digit(end)) ++end;
+        }
+      }
+      out.append(s.substr(copied, pos - copied));
+      out.push_back('\x01');
+      copied = pos = end;
+    } else {
+      ++pos;
+    }
+  }
+  if (copied == 0) return false;
+  out.append(s.substr(copied));
+  return true;
+}
+
 std::string_view literal_at(std::string_view sql, size_t pos) {
   if (pos >= sql.size()) return {};
   size_t end = pos;

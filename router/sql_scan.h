@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -40,6 +41,12 @@ std::string_view first_word(std::string_view sql);
 // quotes), "" if there is none. Used to read values whose JSON form libpg_query 15-4.0 gets wrong
 // (negative integers are printed as {}).
 std::string_view literal_at(std::string_view sql, size_t pos);
+
+// The text with every numeric constant (123, 1.5, .5, 1e-3) replaced by one 0x01 byte, a byte no SQL
+// token may contain, so that texts differing only in numeric constants share one shape; strings,
+// identifiers, comments (hints), $n parameters and dollar quotes are kept as written. False when the
+// text has no numeric constant or holds a NUL or 0x01 byte (`out` is then unspecified).
+bool numeric_shape(std::string_view sql, std::string& out);
 
 // ASCII case-insensitive equality.
 bool iequals(std::string_view a, std::string_view b);

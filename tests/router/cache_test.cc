@@ -4,6 +4,7 @@
 #include <string>
 
 #include "router/classifier_cache.h"
+#include "router/sql_scan.h"
 
 namespace pgs::router {
 namespace {
@@ -23,15 +24,17 @@ TEST(ClassifierCache, HitReturnsTheSameObject) {
 
 TEST(ClassifierCache, BoundedLru) {
   ClassifierCache cache(3);
-  for (int i = 0; i < 3; ++i) (void)cache.classify("SELECT " + std::to_string(i));
-  (void)cache.classify("SELECT 0");  // 0 is now most recent; 1 is the oldest
-  (void)cache.classify("SELECT 3");  // evicts 1
+  // String constants: texts differing in numbers alone would share one shape (below).
+  auto sel = [](int i) { return "SELECT '" + std::to_string(i) + "'"; };
+  for (int i = 0; i < 3; ++i) (void)cache.classify(sel(i));
+  (void)cache.classify(sel(0));  // 0 is now most recent; 1 is the oldest
+  (void)cache.classify(sel(3));  // evicts 1
   EXPECT_EQ(cache.size(), 3u);
   EXPECT_EQ(cache.stats().evictions, 1u);
   uint64_t hits = cache.stats().hits;
-  (void)cache.classify("SELECT 0");
+  (void)cache.classify(sel(0));
   EXPECT_EQ(cache.stats().hits, hits + 1);
-  (void)cache.classify("SELECT 1");
+  (void)cache.classify(sel(1));
   EXPECT_EQ(cache.stats().hits, hits + 1);  // was evicted: a miss
   EXPECT_LE(cache.size(), 3u);
 }
@@ -55,7 +58,7 @@ TEST(ClassifierCache, LongTextsAreNotStored) {
 
 TEST(ClassifierCache, TotalTextBudget) {
   ClassifierCache cache(100, {}, 64, 100);  // 100 bytes of text at most
-  for (int i = 0; i < 20; ++i) (void)cache.classify("SELECT " + std::to_string(1000000 + i));  // 14 bytes
+  for (int i = 0; i < 20; ++i) (void)cache.classify("SELECT a" + std::to_string(100000 + i));  // 14 bytes
   EXPECT_LE(cache.text_bytes(), 100u);
   EXPECT_EQ(cache.size(), 7u);
   EXPECT_EQ(cache.stats().evictions, 13u);
@@ -77,6 +80,69 @@ TEST(ClassifierCache, ZeroCapacityStillClassifies) {
   ClassifierCache cache(0);
   EXPECT_TRUE(cache.classify("SELECT 1")->read_only);
   EXPECT_EQ(cache.size(), 0u);
+}
+
+// Texts that differ only in numeric constants share one classification, parsed once.
+TEST(ClassifierCache, NumericConstantsShareAShape) {
+  ClassifierCache cache(8);
+  auto a = cache.classify("SELECT abalance FROM pgbench_accounts WHERE aid = 41");
+  auto b = cache.classify("SELECT abalance FROM pgbench_accounts WHERE aid = 97");
+  auto c = cache.classify("SELECT abalance FROM pgbench_accounts WHERE aid = 12345 /* 7 */");
+  EXPECT_EQ(cache.stats().shape_hits, 1u);  // c's comment differs from theirs: its own shape
+  EXPECT_EQ(a.get(), b.get());
+  EXPECT_EQ(cache.size(), 2u);
+  auto d = cache.classify("SELECT abalance FROM pgbench_accounts WHERE aid = 1.5e3");
+  EXPECT_EQ(cache.stats().shape_hits, 2u);
+  EXPECT_EQ(d->length, 55u);
+  ASSERT_EQ(d->statements.size(), 1u);
+  EXPECT_EQ(d->statements.front().length, 55u);
+  EXPECT_EQ(d->kind, Kind::select);
+  ASSERT_EQ(d->tables_read.size(), 1u);
+  EXPECT_EQ(d->tables_read.front().name, "pgbench_accounts");
+  auto u = cache.classify("UPDATE pgbench_accounts SET abalance = abalance + -4 WHERE aid = 8");
+  auto v = cache.classify("UPDATE pgbench_accounts SET abalance = abalance + -4000 WHERE aid = 80000");
+  EXPECT_EQ(cache.stats().shape_hits, 3u);
+  EXPECT_TRUE(v->writes());
+  EXPECT_EQ(v->statements.front().length, 73u);
+}
+
+// What may depend on a number is never shared: function calls (an advisory lock's key, a sequence),
+// session changes, several statements, parse errors, and names holding digits are names.
+TEST(ClassifierCache, WhatMayDependOnANumberIsNotShared) {
+  for (auto [first, second] : std::vector<std::pair<std::string, std::string>>{
+           {"SELECT pg_advisory_lock(1)", "SELECT pg_advisory_lock(2)"},
+           {"SET statement_timeout = 1000", "SET statement_timeout = 2000"},
+           {"SELECT 1; SELECT 2", "SELECT 3; SELECT 4"},
+           {"SELECT 1 +", "SELECT 2 +"},
+           {"FETCH 5 FROM c", "FETCH 6 FROM c"},
+       }) {
+    ClassifierCache cache(8);
+    (void)cache.classify(first);
+    (void)cache.classify(second);
+    EXPECT_EQ(cache.stats().shape_hits, 0u) << first;
+  }
+  ClassifierCache cache(8);
+  auto t1 = cache.classify("SELECT * FROM t1 WHERE a = 1");
+  auto t2 = cache.classify("SELECT * FROM t2 WHERE a = 1");
+  EXPECT_EQ(cache.stats().shape_hits, 0u);
+  EXPECT_EQ(t2->tables_read.front().name, "t2");
+  auto s1 = cache.classify("SELECT '1' FROM t WHERE a = 1");
+  auto s2 = cache.classify("SELECT '2' FROM t WHERE a = 2");  // strings are kept: its own shape
+  EXPECT_EQ(cache.stats().shape_hits, 0u);
+}
+
+TEST(NumericShape, ReplacesNumbersOnly) {
+  std::string out;
+  ASSERT_TRUE(detail::numeric_shape("SELECT 1, 2.5, .5, 1e-3, 7E+2 FROM t9 WHERE a = $1", out));
+  EXPECT_EQ(out, "SELECT \x01, \x01, \x01, \x01, \x01 FROM t9 WHERE a = $1");
+  ASSERT_TRUE(detail::numeric_shape("SELECT '12', \"c3\", E'\\'4', $q$5$q$, 6 -- 7\n/* 8 /* 9 */ */", out));
+  EXPECT_EQ(out, "SELECT '12', \"c3\", E'\\'4', $q$5$q$, \x01 -- 7\n/* 8 /* 9 */ */");
+  ASSERT_TRUE(detail::numeric_shape("SELECT 123abc, x-1", out));
+  EXPECT_EQ(out, "SELECT \x01" "abc, x-\x01");
+  EXPECT_FALSE(detail::numeric_shape("SELECT a FROM t", out));         // nothing to replace
+  EXPECT_FALSE(detail::numeric_shape("SELECT 'x' || $1", out));
+  EXPECT_FALSE(detail::numeric_shape(std::string("SELECT 1\x01", 9), out));  // the marker itself
+  EXPECT_FALSE(detail::numeric_shape(std::string("SELECT 1\0", 9), out));
 }
 
 }  // namespace
