@@ -99,6 +99,23 @@ size_t prefixed_quote(std::string_view s, size_t pos, bool* backslash) {
   return std::string_view::npos;
 }
 
+// When a quoted string, a quoted identifier, a dollar quote or a $n parameter starts at `pos` (whose
+// contents are no code tokens), the position after it; npos otherwise. Comments are the caller's.
+size_t skip_quoted_token(std::string_view s, size_t pos) {
+  char c = s[pos];
+  bool backslash = false;
+  if (c == '\'' || c == '"') return skip_quoted(s, pos, c, false);
+  if (size_t q = prefixed_quote(s, pos, &backslash); q != std::string_view::npos) {
+    return skip_quoted(s, q, s[q], backslash);
+  }
+  if (c != '$') return std::string_view::npos;
+  size_t end = skip_dollar_quoted(s, pos);
+  if (end != 0) return end;
+  end = pos + 1;
+  while (end < s.size() && std::isdigit(static_cast<unsigned char>(s[end]))) ++end;
+  return end;
+}
+
 }  // namespace
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -156,7 +173,6 @@ ScanStats scan_stats(std::string_view s) {
   size_t pos = 0;
   while (pos < s.size()) {
     char c = s[pos];
-    bool backslash = false;
     if (c == '\0') {
       st.has_nul = true;
       ++pos;
@@ -164,14 +180,8 @@ ScanStats scan_stats(std::string_view s) {
       ++pos;
     } else if (starts_comment(s, pos)) {
       pos = c == '/' ? skip_block_comment(s, pos, &st.max_comment_depth) : skip_line_comment(s, pos);
-    } else if (c == '\'' || c == '"') {
-      pos = skip_quoted(s, pos, c, false);
-    } else if (size_t q = prefixed_quote(s, pos, &backslash); q != std::string_view::npos) {
-      pos = skip_quoted(s, q, s[q], backslash);
-    } else if (c == '$') {
-      size_t end = skip_dollar_quoted(s, pos);
-      pos = end ? end : pos + 1;
-      while (!end && pos < s.size() && std::isdigit(static_cast<unsigned char>(s[pos]))) ++pos;
+    } else if (size_t end = skip_quoted_token(s, pos); end != std::string_view::npos) {
+      pos = end;
     } else if (std::isdigit(static_cast<unsigned char>(c))) {
       while (pos < s.size() && (is_ident_char(s[pos]) || s[pos] == '.')) ++pos;
     } else if (is_ident_start(c)) {
@@ -194,18 +204,11 @@ bool numeric_shape(std::string_view s, std::string& out) {
   auto digit = [&](size_t at) { return at < s.size() && std::isdigit(static_cast<unsigned char>(s[at])); };
   while (pos < s.size()) {
     char c = s[pos];
-    bool backslash = false;
     if (c == '\0' || c == '\x01') return false;
     if (starts_comment(s, pos)) {
       pos = skip_comment(s, pos);
-    } else if (c == '\'' || c == '"') {
-      pos = skip_quoted(s, pos, c, false);
-    } else if (size_t q = prefixed_quote(s, pos, &backslash); q != std::string_view::npos) {
-      pos = skip_quoted(s, q, s[q], backslash);
-    } else if (c == '$') {
-      size_t end = skip_dollar_quoted(s, pos);
-      pos = end ? end : pos + 1;
-      while (!end && digit(pos)) ++pos;  // $1: a parameter, kept
+    } else if (size_t end = skip_quoted_token(s, pos); end != std::string_view::npos) {
+      pos = end;  // kept as written ($1 too)
     } else if (is_ident_start(c)) {
       while (pos < s.size() && is_ident_char(s[pos])) ++pos;  // digits inside a name are the name's
     } else if (digit(pos) || (c == '.' && digit(pos + 1))) {
