@@ -128,11 +128,13 @@ struct CacheClass {
   std::vector<std::string> tables;  // schema-qualified, lowercase: "core.workspaces"; each table in one class
 };
 
-// [cache] — result cache in Redis (cache/). Reloadable except redis_host/redis_port.
+// [cache] — result cache in Redis (cache/). Reloadable except redis_host/redis_port/redis_user/redis_password.
 struct CacheConfig {
   bool enabled = false;
   std::string redis_host = "127.0.0.1";  // Not reloadable.
   uint16_t redis_port = 6379;            // Not reloadable.
+  std::string redis_user;                // ACL user for AUTH ("" = the default user). Not reloadable.
+  std::string redis_password;            // AUTH after connect when set (_file / _env too). Not reloadable.
   Millis redis_timeout{50};              // per Redis command; past it the lookup is a miss (> 0)
   uint32_t max_result_bytes = 1u << 20;  // results larger than this (backend bytes) are not stored
   std::string key_prefix;                // prefix of every Redis key and channel ("" → "pgsc:v1:...")

@@ -13,9 +13,10 @@ using Rows = std::vector<std::pair<std::string, std::string>>;
 constexpr std::string_view kMask = "********";
 
 // Keys that only take effect at start-up (see the field comments in conf/config.h).
-constexpr std::array<std::string_view, 7> kNotReloadable{
+constexpr std::array<std::string_view, 9> kNotReloadable{
     "proxy.listen_host", "proxy.listen_port", "proxy.workers", "proxy.admin_database",
-    "cache.redis_host", "cache.redis_port", "observability.metrics_listen"};
+    "cache.redis_host", "cache.redis_port", "cache.redis_user", "cache.redis_password",
+    "observability.metrics_listen"};
 
 std::string masked(const std::string& secret) { return secret.empty() ? "" : std::string(kMask); }
 std::string yes_no(bool b) { return b ? "true" : "false"; }
@@ -111,6 +112,8 @@ void feature_rows(const Config& c, Rows& rows) {
   rows.emplace_back("cache.enabled", yes_no(k.enabled));
   rows.emplace_back("cache.redis_host", k.redis_host);
   rows.emplace_back("cache.redis_port", std::to_string(k.redis_port));
+  rows.emplace_back("cache.redis_user", k.redis_user);
+  rows.emplace_back("cache.redis_password", masked(k.redis_password));
   rows.emplace_back("cache.redis_timeout", format_duration(k.redis_timeout));
   rows.emplace_back("cache.max_result_bytes", format_size(k.max_result_bytes));
   rows.emplace_back("cache.key_prefix", k.key_prefix);

@@ -88,6 +88,8 @@ void read_cache(TableReader& r, CacheConfig& c) {
   r.boolean("enabled", c.enabled);
   r.string("redis_host", c.redis_host, kHost);
   r.port("redis_port", c.redis_port);
+  r.string("redis_user", c.redis_user, Length{0, 256});
+  r.secret("redis_password", c.redis_password, Length{0, 1024});
   r.duration("redis_timeout", c.redis_timeout, 1ms, 1min);
   r.size("max_result_bytes", c.max_result_bytes, 1, 512 * kMiB);
   r.string("key_prefix", c.key_prefix, Length{0, 64});

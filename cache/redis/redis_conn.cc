@@ -64,7 +64,11 @@ void RedisConn::schedule_reconnect() {
 void RedisConn::on_timer() {
   if (state_ == State::waiting) {
     connect_now();
-  } else if (state_ == State::connecting) {
+  } else if (state_ == State::connecting || state_ == State::authenticating) {
+    if (state_ == State::authenticating) {
+      ++stats_.auth_failures;
+      last_error_ = "no reply to AUTH within the connect timeout";
+    }
     redisAsyncContext* ac = ctx_;
     ctx_ = nullptr;
     ac->data = nullptr;
@@ -84,11 +88,49 @@ void RedisConn::on_connect_cb(const redisAsyncContext* ac, int status) noexcept 
     self->schedule_reconnect();
     return;
   }
-  self->state_ = State::connected;
-  ++self->stats_.connects;
-  if (self->on_connect) {
+  if (!self->options_.password.empty()) {
+    // Nothing else is sent before AUTH is answered; the connect deadline covers it too.
+    std::vector<const char*> argv{"AUTH"};
+    std::vector<size_t> lens{4};
+    if (!self->options_.user.empty()) {
+      argv.push_back(self->options_.user.data());
+      lens.push_back(self->options_.user.size());
+    }
+    argv.push_back(self->options_.password.data());
+    lens.push_back(self->options_.password.size());
+    self->state_ = State::authenticating;
+    self->reconnect_timer_.start(self->options_.connect_timeout);
+    if (redisAsyncCommandArgv(self->ctx_, &RedisConn::on_auth_cb, self, static_cast<int>(argv.size()), argv.data(),
+                              lens.data()) != REDIS_OK) {
+      ++self->stats_.auth_failures;
+      self->drop();
+    }
+    return;
+  }
+  self->established();
+}
+
+void RedisConn::on_auth_cb(redisAsyncContext* ac, void* reply, void* privdata) noexcept {
+  auto* self = static_cast<RedisConn*>(privdata);
+  if (self == nullptr || ac->data != self || self->ctx_ != ac || self->state_ != State::authenticating) return;
+  self->reconnect_timer_.stop();
+  const auto* r = static_cast<const redisReply*>(reply);
+  if (r != nullptr && r->type == REDIS_REPLY_STATUS) {
+    self->last_error_.clear();
+    self->established();
+    return;
+  }
+  ++self->stats_.auth_failures;
+  self->last_error_ = r != nullptr && r->type == REDIS_REPLY_ERROR ? std::string(r->str, r->len) : "no reply to AUTH";
+  self->drop();  // reconnects after the backoff, and tries again
+}
+
+void RedisConn::established() {
+  state_ = State::connected;
+  ++stats_.connects;
+  if (on_connect) {
     try {
-      self->on_connect();
+      on_connect();
     } catch (...) {
     }
   }

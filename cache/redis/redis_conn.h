@@ -40,6 +40,12 @@ struct ConnOptions {
   // A request that timed out and is still unanswered this long after its deadline means Redis is
   // stuck (stopped, overloaded): the connection is dropped and reconnected.
   milliseconds stuck_after{1000};
+  // AUTH after every connect when `password` is set ([cache] redis_user / redis_password): with a
+  // user, an ACL login (Redis 6+); without, the default user's password. Until Redis accepts it the
+  // connection counts as connecting (commands are refused: every lookup a miss); a refusal is counted,
+  // kept in last_error(), and retried after the backoff.
+  std::string user;
+  std::string password;
 };
 
 enum class ReplyError : uint8_t { none, timeout, disconnected };
@@ -55,6 +61,7 @@ struct ConnStats {
   uint64_t connects = 0;
   uint64_t connect_failures = 0;
   uint64_t disconnects = 0;      // established connections lost or dropped
+  uint64_t auth_failures = 0;    // AUTH refused (wrong user or password) or unanswered
 };
 
 class RedisConn {
@@ -85,11 +92,12 @@ class RedisConn {
   std::function<void()> on_disconnect;  // after an established connection was lost or dropped
 
   const ConnStats& stats() const { return stats_; }
+  const std::string& last_error() const { return last_error_; }  // the last AUTH refusal, as Redis said it
   const ConnOptions& options() const { return options_; }
   size_t inflight() const { return pending_.size(); }
 
  private:
-  enum class State : uint8_t { idle, connecting, connected, waiting };
+  enum class State : uint8_t { idle, connecting, authenticating, connected, waiting };
   struct Pending {
     RedisConn* conn;
     ReplyCallback done;
@@ -102,6 +110,8 @@ class RedisConn {
   static void on_disconnect_cb(const redisAsyncContext* ac, int status) noexcept;
   static void on_reply_cb(redisAsyncContext* ac, void* reply, void* privdata) noexcept;
   static void on_push_cb(redisAsyncContext* ac, void* reply, void* privdata) noexcept;
+  static void on_auth_cb(redisAsyncContext* ac, void* reply, void* privdata) noexcept;
+  void established();
 
   void connect_now();
   void schedule_reconnect();
@@ -124,6 +134,7 @@ class RedisConn {
   Timer deadline_timer_;
   Timer reconnect_timer_;  // backoff wait, or the connect deadline while connecting
   ConnStats stats_;
+  std::string last_error_;
 };
 
 }  // namespace pgs::cache::redis

@@ -7,6 +7,8 @@ ConnOptions conn_options(const conf::CacheConfig& config) {
   o.host = config.redis_host;
   o.port = config.redis_port;
   o.timeout = config.redis_timeout;
+  o.user = config.redis_user;
+  o.password = config.redis_password;
   return o;
 }
 

@@ -120,6 +120,33 @@ TEST_F(RedisFailureTest, ReconnectsAfterRestart) {
   EXPECT_GT(map.get("core.users"), 0u);
 }
 
+// AUTH: an ACL login that Redis refuses keeps the connection from being used (every command refused:
+// a miss), is counted with Redis's message, and is tried again; the right one connects.
+TEST_F(RedisFailureTest, AclLoginRefusedThenAccepted) {
+  {
+    testing::SyncRedis admin("127.0.0.1", server_.port());
+    ASSERT_TRUE(admin.ok());
+    ASSERT_EQ(admin.run({"ACL", "SETUSER", "pgs_conn", "on", ">good", "~*", "&*", "+@all"}), "OK");
+  }
+  redis::ConnOptions wrong = private_options(server_.port());
+  wrong.user = "pgs_conn";
+  wrong.password = "bad";
+  redis::RedisStore refused(loop_.get(), wrong);
+  refused.start();
+  ASSERT_TRUE(loop_.run_until([&] { return refused.conn_stats().auth_failures >= 2; }, 5s)) << "retried";
+  EXPECT_FALSE(refused.connected());
+  EXPECT_NE(refused.conn().last_error().find("WRONGPASS"), std::string::npos) << refused.conn().last_error();
+  EXPECT_FALSE(refused.get("k", [](GetStatus, std::string) {})) << "refused while not logged in";
+
+  redis::ConnOptions right = wrong;
+  right.password = "good";
+  redis::RedisStore store(loop_.get(), right);
+  store.start();
+  ASSERT_TRUE(loop_.run_until([&] { return store.connected(); }, 5s));
+  EXPECT_EQ(store.conn_stats().auth_failures, 0u);
+  ASSERT_EQ(get(store, "k")->first, GetStatus::miss);
+}
+
 TEST_F(RedisFailureTest, FullRedisIsAStoreErrorNotAFailure) {
   testing::SyncRedis direct("127.0.0.1", server_.port());
   ASSERT_EQ(direct.run({"SET", "existing", "x"}), "OK");

@@ -615,6 +615,55 @@ TEST_F(CacheProxyTest, RedisTroubleDuringPgbenchCostsNoTransaction) {
   EXPECT_NE(bench.out.find("number of failed transactions: 0 (0.000%)"), std::string::npos) << bench.out;
 }
 
+// Issue 13 item 4 (AUTH part): a Redis that requires an ACL login. With the right redis_user and
+// redis_password (here from a file) the cache works; with a wrong one every lookup is a miss, never a
+// client error, the refusal is logged and counted, and nothing is stored.
+TEST_F(CacheProxyTest, RedisAclLoginWithTheRightPasswordAndAMissWithAWrongOne) {
+  pgs::cache::testing::PrivateRedis redis;
+  ASSERT_TRUE(redis.running());
+  {
+    pgs::cache::testing::SyncRedis admin("127.0.0.1", redis.port());
+    ASSERT_TRUE(admin.ok());
+    ASSERT_EQ(admin.run({"ACL", "SETUSER", "pgs_cache", "on", ">right-secret", "~*", "&*", "+@all"}), "OK");
+    ASSERT_EQ(admin.run({"ACL", "SETUSER", "default", "off"}), "OK");  // no unauthenticated access
+  }
+  for (bool right : {true, false}) {
+    SCOPED_TRACE(right ? "right password" : "wrong password");
+    ProxyOptions o = cache_options(redis.port(), prefix_, {"t:1m:public." + table_}, 1);
+    std::string secret_file = "/tmp/pgs-redis-secret-" + std::to_string(getpid());
+    {
+      FILE* f = std::fopen(secret_file.c_str(), "w");
+      ASSERT_NE(f, nullptr);
+      std::fputs(right ? "right-secret\n" : "wrong-secret\n", f);
+      std::fclose(f);
+    }
+    o.cache_toml += "redis_user = \"pgs_cache\"\nredis_password_file = \"" + secret_file + "\"\n";
+    proxy_.reset();
+    Proxy& p = right ? start_proxy(o) : ProxyTest::start_proxy(o);
+    std::remove(secret_file.c_str());
+    Pg c{p.spec()};
+    ASSERT_TRUE(c.ok()) << c.error();
+    if (right) {
+      EXPECT_TRUE(wait_until([&] { return metric(p, "pgsidecar_cache_ready", "") == 1; }, Millis(5000), Millis(50)));
+      long before = calls();
+      for (int i = 0; i < 3; ++i) EXPECT_EQ(c.exec(select_sql(2)).value(0, 1), "v2");
+      EXPECT_EQ(calls() - before, 1) << "one miss, two hits";
+      EXPECT_TRUE(wait_metric(p, "pgsidecar_cache_requests_total", "class=\"t\",result=\"hit\"", 2));
+    } else {
+      EXPECT_TRUE(wait_metric(p, "pgsidecar_redis_errors_total", "", 1)) << "the refused AUTH is counted";
+      long before = calls();
+      for (int i = 0; i < 3; ++i) {
+        PgResult r = c.exec(select_sql(2));
+        ASSERT_TRUE(r.ok()) << r.error();
+        EXPECT_EQ(r.value(0, 1), "v2");
+      }
+      EXPECT_EQ(calls() - before, 3) << "every lookup a miss";
+      EXPECT_LE(metric(p, "pgsidecar_cache_requests_total", "class=\"t\",result=\"hit\""), 0);  // -1: none yet
+      EXPECT_NE(p.log_tail().find("Redis refused AUTH"), std::string::npos) << p.log_tail();
+    }
+  }
+}
+
 // Issue 12 item 4: row-level security. Two tenants share one role; a policy reads the session's
 // app.tenant. A table with RLS is never cached (each tenant sees only its rows, every time), while a
 // plain table next to it still hits.
