@@ -17,6 +17,7 @@ namespace pgs::conf {
 using Millis = std::chrono::milliseconds;
 
 enum class PoolMode { transaction, session };
+enum class ClientTls { disable, allow, require };
 enum class AuthType { scram_sha_256, md5, trust };
 
 // [proxy] — the process.
@@ -171,8 +172,18 @@ struct SessionConfig {
   Pinning pinning = Pinning::pin;
 };
 
+// [tls] — TLS to clients (proxy/tls.h). Restart: read at start (a reload does not swap certificates yet).
+struct TlsConfig {
+  // "disable": SSLRequest answered N (plaintext only). "allow": TLS when the client asks (sslmode=prefer,
+  // require, verify-*). "require": a client that does not ask gets FATAL 28000 (CancelRequest excepted).
+  ClientTls client_tls = ClientTls::disable;
+  std::string cert_file;  // PEM certificate chain (server certificate first); required unless disable
+  std::string key_file;   // PEM private key of that certificate
+};
+
 struct Config {
   ProxyConfig proxy;
+  TlsConfig tls;
   PoolConfig pool;
   ServerEndpoint primary{"primary", "127.0.0.1", 5432, 1};
   std::vector<ServerEndpoint> replicas;
@@ -223,6 +234,7 @@ std::vector<std::string> non_reloadable_changes(const Config& running, const Con
 
 // Names as written in the file ("transaction", "scram-sha-256", ...).
 std::string_view to_string(PoolMode mode);
+std::string_view to_string(ClientTls mode);
 std::string_view to_string(AuthType type);
 std::string_view to_string(Consistency consistency);
 std::string_view to_string(LoadBalance balance);

@@ -13,8 +13,9 @@ using Rows = std::vector<std::pair<std::string, std::string>>;
 constexpr std::string_view kMask = "********";
 
 // Keys that only take effect at start-up (see the field comments in conf/config.h).
-constexpr std::array<std::string_view, 9> kNotReloadable{
+constexpr std::array<std::string_view, 12> kNotReloadable{
     "proxy.listen_host", "proxy.listen_port", "proxy.workers", "proxy.admin_database",
+    "tls.client_tls", "tls.cert_file", "tls.key_file",
     "cache.redis_host", "cache.redis_port", "cache.redis_user", "cache.redis_password",
     "observability.metrics_listen"};
 
@@ -51,6 +52,9 @@ void proxy_rows(const Config& c, Rows& rows) {
   rows.emplace_back("proxy.shutdown_timeout", format_duration(p.shutdown_timeout));
   rows.emplace_back("proxy.client_login_timeout", format_duration(p.client_login_timeout));
   rows.emplace_back("proxy.admin_database", p.admin_database);
+  rows.emplace_back("tls.client_tls", std::string(to_string(c.tls.client_tls)));
+  rows.emplace_back("tls.cert_file", c.tls.cert_file);
+  rows.emplace_back("tls.key_file", c.tls.key_file);
   const PoolConfig& pool = c.pool;
   rows.emplace_back("pool.pool_mode", std::string(to_string(pool.pool_mode)));
   rows.emplace_back("pool.pool_size", std::to_string(pool.pool_size));

@@ -17,6 +17,8 @@ struct EnumName {
 
 inline constexpr std::array<EnumName<PoolMode>, 2> kPoolModes{{
     {"transaction", PoolMode::transaction}, {"session", PoolMode::session}}};
+inline constexpr std::array<EnumName<ClientTls>, 3> kClientTls{{
+    {"disable", ClientTls::disable}, {"allow", ClientTls::allow}, {"require", ClientTls::require}}};
 inline constexpr std::array<EnumName<AuthType>, 3> kAuthTypes{{
     {"scram-sha-256", AuthType::scram_sha_256}, {"md5", AuthType::md5}, {"trust", AuthType::trust}}};
 inline constexpr std::array<EnumName<Consistency>, 3> kConsistencies{{

@@ -29,6 +29,12 @@ void read_proxy(TableReader& r, ProxyConfig& c) {
   r.string("admin_database", c.admin_database, kIdentifier);
 }
 
+void read_tls(TableReader& r, TlsConfig& c) {
+  r.enumeration("client_tls", c.client_tls, kClientTls);
+  r.string("cert_file", c.cert_file, Length{0, 4096});
+  r.string("key_file", c.key_file, Length{0, 4096});
+}
+
 void read_pool(TableReader& r, PoolConfig& c) {
   r.enumeration("pool_mode", c.pool_mode, kPoolModes);
   r.integer("pool_size", c.pool_size, 1, kMaxPool);
@@ -146,6 +152,7 @@ void read_array(TableReader& root, std::string_view key, std::vector<T>& out, Re
 void read_document(const toml::table& root, Config& config, Diagnostics& diag) {
   TableReader r(root, "", diag);
   read_table(r, "proxy", config.proxy, read_proxy);
+  read_table(r, "tls", config.tls, read_tls);
   read_table(r, "pool", config.pool, read_pool);
   read_table(r, "primary", config.primary, [](TableReader& t, ServerEndpoint& s) { read_server(t, s, false); });
   read_array(r, "replicas", config.replicas, [](TableReader& t, ServerEndpoint& s) {

@@ -139,9 +139,16 @@ void check_users(Config& c, Diagnostics& diag) {
   }
 }
 
+void check_tls(const TlsConfig& tls, Diagnostics& diag) {
+  if (tls.client_tls == ClientTls::disable) return;
+  if (tls.cert_file.empty()) report(diag, "tls.cert_file", "tls", "required when client_tls is not \"disable\"");
+  if (tls.key_file.empty()) report(diag, "tls.key_file", "tls", "required when client_tls is not \"disable\"");
+}
+
 }  // namespace
 
 void validate(Config& config, Diagnostics& diag) {
+  check_tls(config.tls, diag);
   check_pools(config, diag);
   check_servers(config, diag);
   check_databases(config, diag);

@@ -167,8 +167,23 @@ void ClientConn::process_startup() {
 }
 
 bool ClientConn::handle_startup_packet(const protocol::StartupFrame& f) {
-  if (f.code == protocol::kSslRequestCode || f.code == protocol::kGssEncRequestCode) {
-    send("N");  // no TLS / GSS encryption yet: the client carries on in plain text or gives up
+  if (f.code == protocol::kSslRequestCode) {
+    const auto& tls = worker_.process().tls_context();
+    if (tls == nullptr || tls_active() || cancel_only_) {
+      send("N");  // no TLS here: the client carries on in plain text (sslmode=prefer) or gives up
+      return true;
+    }
+    if (rbuf_.size() > 0) {
+      // Bytes sent before the handshake would be taken as part of the encrypted session (CVE-2021-23222).
+      fail("08P01", "received unencrypted data after SSL request");
+      return false;
+    }
+    send("S");
+    start_tls(tls);  // the handshake runs as the client's next bytes arrive (stream.cc)
+    return true;
+  }
+  if (f.code == protocol::kGssEncRequestCode) {
+    send("N");  // no GSS encryption: the client carries on in plain text or gives up
     return true;
   }
   if (f.code == protocol::kCancelRequestCode) {
@@ -180,6 +195,10 @@ bool ClientConn::handle_startup_packet(const protocol::StartupFrame& f) {
   }
   if (cancel_only_) {  // beyond max_client_conn: in only to cancel
     refuse_too_many();
+    return false;
+  }
+  if (!tls_active() && worker_.snapshot().config->tls.client_tls == conf::ClientTls::require) {
+    fail("28000", "pgsidecar: TLS is required (client_tls = \"require\"): connect with sslmode=require or stronger");
     return false;
   }
   uint32_t major = f.code >> 16, minor = f.code & 0xffff;

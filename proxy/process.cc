@@ -10,6 +10,7 @@
 #include "proxy/monitor/adapters.h"
 #include "proxy/catalog_watcher.h"
 #include "proxy/fd_limit.h"
+#include "proxy/tls.h"
 #include "proxy/monitor/health_monitor.h"
 #include "proxy/obs/endpoints.h"
 #include "proxy/worker.h"
@@ -166,6 +167,14 @@ int Process::run() {
     return 2;
   }
   snapshot_ = make_snapshot(loaded.config);
+  if (loaded.config->tls.client_tls != conf::ClientTls::disable) {
+    std::string error;
+    tls_ = TlsContext::load(loaded.config->tls, error);
+    if (tls_ == nullptr) {
+      LOG_ERROR("cannot start TLS: " + error);
+      return 2;
+    }
+  }
   std::signal(SIGPIPE, SIG_IGN);
   admin_hooks_.stats = [this] { return stats(); };
   admin_hooks_.snapshot = [this] { return snapshot(); };

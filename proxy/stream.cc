@@ -1,5 +1,7 @@
 #include "proxy/stream.h"
 
+#include "proxy/tls.h"
+
 #include <poll.h>
 
 #include <algorithm>
@@ -103,6 +105,8 @@ Stream::Stream(uv_loop_t* loop) {
   tcp_.data = this;
 }
 
+Stream::~Stream() = default;
+
 void Stream::start_reading() {
   if (reading_ || closing_) return;
   if (uv_read_start(stream(), &Stream::alloc_cb, &Stream::read_cb) == 0) reading_ = true;
@@ -121,14 +125,55 @@ bool Stream::peer_hung_up() {
   return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
+void Stream::start_tls(std::shared_ptr<const TlsContext> context) {
+  tls_ = std::make_unique<TlsSession>(std::move(context));
+}
+
+namespace {
+// Ciphertext of a TLS stream is read here and handed to OpenSSL at once (alloc_cb and read_cb run back
+// to back on the loop's thread), so a TLS connection keeps no ciphertext buffer of its own.
+thread_local uint8_t tls_read_scratch[64 * 1024];
+}  // namespace
+
 void Stream::alloc_cb(uv_handle_t* h, size_t, uv_buf_t* buf) noexcept {
   auto* self = static_cast<Stream*>(h->data);
+  if (self->tls_) {
+    *buf = uv_buf_init(reinterpret_cast<char*>(tls_read_scratch), sizeof tls_read_scratch);
+    return;
+  }
   *buf = self->rbuf_.prepare(kMinReadSpace);
+}
+
+// TLS: the ciphertext in the scratch buffer is decrypted into rbuf_ (driving the handshake, whose
+// replies go out at once). False when the session failed (the peer is then handled as gone).
+bool Stream::decrypt_into_rbuf(size_t nread) {
+  tls_->feed(tls_read_scratch, nread);
+  while (true) {
+    uv_buf_t space = rbuf_.prepare(16 * 1024);
+    size_t written = 0;
+    auto status = tls_->read_plain(reinterpret_cast<uint8_t*>(space.base), space.len, written);
+    rbuf_.commit(written);
+    if (status != TlsSession::Status::ok) return false;
+    if (written < space.len) break;
+  }
+  std::string wire;
+  tls_->take_output(wire);  // handshake messages, alerts
+  if (!wire.empty()) write_bytes(wire);
+  return true;
 }
 
 void Stream::read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) noexcept {
   auto* self = static_cast<Stream*>(s->data);
-  if (nread > 0) {
+  if (nread > 0 && self->tls_) {
+    self->bytes_read_ += static_cast<uint64_t>(nread);
+    if (!self->decrypt_into_rbuf(static_cast<size_t>(nread))) {
+      self->stop_reading();
+      self->on_read_error(UV_EPROTO);
+    } else if (self->rbuf_.size() > 0 && !self->closing_) {
+      self->on_data();
+      self->rbuf_.release_above(self->release_above_);
+    }
+  } else if (nread > 0) {
     self->rbuf_.commit(static_cast<size_t>(nread));
     self->bytes_read_ += static_cast<uint64_t>(nread);
     self->on_data();
@@ -173,28 +218,47 @@ void Stream::flush_now() {
     if (closing_) outbox_.clear();
     return;
   }
+  if (tls_) {
+    bytes_written_ += outbox_.size();
+    bool ok = tls_->write_plain(outbox_) == TlsSession::Status::ok;
+    outbox_.clear();
+    shrink_outbox();
+    if (!ok) {
+      on_write_error(UV_EPROTO);
+      return;
+    }
+    std::string wire;
+    tls_->take_output(wire);
+    write_bytes(wire);
+    return;
+  }
   bytes_written_ += outbox_.size();
+  write_bytes(outbox_);
+  shrink_outbox();
+}
+
+// Puts `data` on the socket (what it does not take now goes in a uv_write, in order) and leaves
+// `data` empty.
+void Stream::write_bytes(std::string& data) {
   size_t offset = 0;
   if (queued_bytes_ == 0) {  // nothing in flight: order is kept if we try a direct write
-    uv_buf_t b = uv_buf_init(outbox_.data(), static_cast<unsigned>(outbox_.size()));
+    uv_buf_t b = uv_buf_init(data.data(), static_cast<unsigned>(data.size()));
     int n = uv_try_write(stream(), &b, 1);
     if (n > 0) offset = static_cast<size_t>(n);
     else if (n != UV_EAGAIN && n != UV_ENOSYS) {
-      outbox_.clear();
+      data.clear();
       on_write_error(n);
       return;
     }
   }
-  if (offset == outbox_.size()) {
-    outbox_.clear();
-    shrink_outbox();
+  if (offset == data.size()) {
+    data.clear();
     return;
   }
   auto* w = new WriteReq{};
   w->owner = this;
-  w->data = offset == 0 ? std::move(outbox_) : outbox_.substr(offset);
-  outbox_.clear();
-  shrink_outbox();
+  w->data = offset == 0 ? std::move(data) : data.substr(offset);
+  data.clear();
   w->req.data = w;
   uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
   queued_bytes_ += w->data.size();

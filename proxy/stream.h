@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include <algorithm>
+#include <memory>
 
 #include <cstdint>
 #include <span>
@@ -17,6 +18,9 @@
 #include <vector>
 
 namespace pgs::proxy {
+
+class TlsContext;
+class TlsSession;
 
 // Read blocks of kBlockBytes for one thread (each worker is one loop thread): a free list of at most
 // max_free() blocks, the rest freed. Not thread-safe: use for_this_thread() on the thread that reads.
@@ -76,7 +80,7 @@ class Stream {
   static constexpr size_t kOutboxKeepBytes = 4096;
 
   explicit Stream(uv_loop_t* loop);
-  virtual ~Stream() = default;
+  virtual ~Stream();
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
@@ -86,6 +90,11 @@ class Stream {
 
   void start_reading();
   void stop_reading();
+  // From now on the bytes on the socket are TLS records (server side, handshake pending): what is read
+  // is decrypted into the read buffer and the outbox is encrypted on flush. Call with the read buffer
+  // empty and the plaintext said before it flushed.
+  void start_tls(std::shared_ptr<const TlsContext> context);
+  bool tls_active() const { return tls_ != nullptr; }
   bool reading() const { return reading_; }
   // True when the peer closed or reset its side, checked without reading (poll with POLLRDHUP, as
   // Postgres's client_connection_check_interval does). For a stream whose reads are paused: libuv
@@ -142,6 +151,8 @@ class Stream {
 
  private:
   void flush_now();  // flush() without the barrier
+  void write_bytes(std::string& data);  // to the socket, in order; leaves `data` empty
+  bool decrypt_into_rbuf(size_t nread);
   void shrink_outbox();  // the outbox is empty: keep at most kOutboxKeepBytes of capacity
   static void alloc_cb(uv_handle_t* h, size_t suggested, uv_buf_t* buf) noexcept;
   static void read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
@@ -149,6 +160,7 @@ class Stream {
   static void close_cb(uv_handle_t* h) noexcept;
 
   uv_tcp_t tcp_{};
+  std::unique_ptr<TlsSession> tls_;  // set by start_tls()
   std::string outbox_;
   size_t queued_bytes_ = 0;
   uint64_t bytes_read_ = 0;

@@ -252,6 +252,7 @@ std::string render_config(const ProxyOptions& o, uint16_t listen_port, uint16_t 
     if (!u.server_password.empty()) t << "server_password = " << toml_str(u.server_password) << "\n";
     if (u.admin) t << "admin = true\n";
   }
+  if (!o.tls_toml.empty()) t << "\n[tls]\n" << o.tls_toml << "\n";
   t << "\n" << o.extra_toml << "\n";
   return t.str();
 }
@@ -298,6 +299,7 @@ void Proxy::wait_ready(const ProxyOptions& options, Millis deadline) {
   bool login = options.auth_type == "trust" || is_cleartext(u.password);
   ConnSpec s = spec(u.name, u.password, options.databases.at(0));
   s.extra["connect_timeout"] = "2";
+  if (!options.tls_toml.empty()) s.extra["sslmode"] = "prefer";  // client_tls = "require" refuses plaintext
   std::string last;
   bool ready = wait_until(
       [&] {

@@ -167,6 +167,7 @@ struct ProxyOptions {
   std::string pool_toml;           // extra keys inside [pool] (min_pool_size = ...)
   std::string proxy_toml;          // extra keys inside [proxy] (client_buffer_high_water = ...)
   std::string cache_toml;          // keys inside [cache]; "" = enabled = false ([[cache.classes]]: extra_toml)
+  std::string tls_toml;            // keys inside [tls] (client_tls = ...); when set, readiness uses sslmode=prefer
   std::optional<uint16_t> primary_port;  // [primary] port (default: the dev primary)
 };
 

@@ -1,0 +1,66 @@
+// TLS for client connections (issue 13, item 1): the server context built from [tls], and one
+// connection's TLS state over memory BIOs, so that libuv keeps doing all socket I/O and nothing blocks.
+// Ciphertext read from the socket goes in with feed(); plaintext comes out of read_plain(); plaintext to
+// send goes in with write_plain(); the ciphertext to put on the socket comes out of take_output().
+// Thread affinity: a TlsSession belongs to its connection's loop thread; a TlsContext may be shared by
+// every worker (SSL_CTX is safe for concurrent SSL_new) and lives as long as any session made from it.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "conf/config.h"
+
+namespace pgs::proxy {
+
+class TlsContext {
+ public:
+  // TLS 1.2 or later, OpenSSL's default cipher list for those (no RC4, no export, no anonymous suites).
+  // nullptr with `error` set when the certificate or key cannot be loaded or do not match.
+  static std::shared_ptr<TlsContext> load(const conf::TlsConfig& config, std::string& error);
+  ~TlsContext();
+  TlsContext(const TlsContext&) = delete;
+  TlsContext& operator=(const TlsContext&) = delete;
+  SSL_CTX* get() const { return ctx_; }
+
+ private:
+  explicit TlsContext(SSL_CTX* ctx) : ctx_(ctx) {}
+  SSL_CTX* ctx_;
+};
+
+class TlsSession {
+ public:
+  enum class Status : uint8_t { ok, failed };
+
+  explicit TlsSession(std::shared_ptr<const TlsContext> context);  // server side, handshake pending
+  ~TlsSession();
+  TlsSession(const TlsSession&) = delete;
+  TlsSession& operator=(const TlsSession&) = delete;
+
+  // Ciphertext from the peer.
+  void feed(const uint8_t* data, size_t n);
+  // Decrypts what it can into [out, out + capacity): the bytes written (0: nothing more until the next
+  // feed). Drives the handshake first. `failed` on a handshake or protocol error (see error()).
+  Status read_plain(uint8_t* out, size_t capacity, size_t& written);
+  // Encrypts `plain` (the handshake must be done: the proxy speaks only after the client did).
+  Status write_plain(std::string_view plain);
+  // Ciphertext produced so far (handshake messages, records, alerts), appended to `out`.
+  void take_output(std::string& out);
+  bool handshake_done() const { return SSL_is_init_finished(ssl_) == 1; }
+  const std::string& error() const { return error_; }
+
+ private:
+  Status fail(const char* what, int ret);
+
+  std::shared_ptr<const TlsContext> context_;
+  SSL* ssl_ = nullptr;
+  BIO* in_ = nullptr;   // owned by ssl_
+  BIO* out_ = nullptr;  // owned by ssl_
+  std::string error_;
+};
+
+}  // namespace pgs::proxy
