@@ -13,9 +13,8 @@ using Rows = std::vector<std::pair<std::string, std::string>>;
 constexpr std::string_view kMask = "********";
 
 // Keys that only take effect at start-up (see the field comments in conf/config.h).
-constexpr std::array<std::string_view, 12> kNotReloadable{
+constexpr std::array<std::string_view, 9> kNotReloadable{
     "proxy.listen_host", "proxy.listen_port", "proxy.workers", "proxy.admin_database",
-    "tls.client_tls", "tls.cert_file", "tls.key_file",
     "cache.redis_host", "cache.redis_port", "cache.redis_user", "cache.redis_password",
     "observability.metrics_listen"};
 

@@ -64,13 +64,18 @@ struct Verifier {
 class ServerExchange {
  public:
   // nonce: random printable characters (no ','), supplied by the caller so tests are repeatable.
-  ServerExchange(Verifier verifier, std::string server_nonce);
+  // channel_binding: over TLS, the tls-server-end-point data (the hash of the server's certificate,
+  // RFC 5929), and the server then offers SCRAM-SHA-256-PLUS; "" without TLS. `plus`: the client chose
+  // SCRAM-SHA-256-PLUS (then binding is required and checked).
+  ServerExchange(Verifier verifier, std::string server_nonce, std::string channel_binding = {}, bool plus = false);
   // client-first-message (the SASLInitialResponse data) -> server-first-message.
   Result<std::string> on_client_first(std::string_view client_first);
   // client-final-message -> server-final-message ("v=..."); Errc::auth_failed on a wrong proof.
   // The proof is compared in constant time.
-  // Errors: Errc::unsupported for channel binding ("p=..."), an authzid or a mandatory extension;
-  // Errc::malformed for bad syntax, a nonce that does not match, or a call out of order.
+  // Errors: Errc::unsupported for channel binding the exchange cannot do ("p=..." without PLUS, a
+  // binding type other than tls-server-end-point, "y" from a client that saw PLUS offered: a downgrade),
+  // an authzid or a mandatory extension; Errc::malformed for bad syntax, a binding or nonce that does
+  // not match, or a call out of order.
   Result<std::string> on_client_final(std::string_view client_final);
 
  private:
@@ -80,7 +85,10 @@ class ServerExchange {
   std::string client_first_bare_;
   std::string server_first_;
   std::string combined_nonce_;
-  std::string gs2_header_;  // "n,," or "y,,": the client-final "c=" must carry it back
+  std::string channel_binding_;  // tls-server-end-point data; "" without TLS
+  bool plus_ = false;
+  std::string gs2_header_;  // "n,,", "y,," or "p=tls-server-end-point,,": "c=" carries it back (with the
+                            // binding data after it for PLUS)
   Step step_ = Step::client_first;
 };
 
@@ -89,8 +97,11 @@ class ClientExchange {
  public:
   // client_nonce: printable characters without ','. `user` goes into "n=" (escaped as RFC 5802
   // saslname); Postgres ignores it and libpq leaves it empty, which is the default.
-  ClientExchange(std::string password, std::string client_nonce, std::string_view user = {});
-  std::string client_first() const;  // "n,,n=<user>,r=<nonce>"
+  // channel_binding: tls-server-end-point data to bind to (SCRAM-SHA-256-PLUS: the caller names that
+  // mechanism); "" for none.
+  ClientExchange(std::string password, std::string client_nonce, std::string_view user = {},
+                 std::string channel_binding = {});
+  std::string client_first() const;  // "n,,n=<user>,r=<nonce>" ("p=tls-server-end-point,,..." with binding)
   // server-first-message -> client-final-message.
   Result<std::string> on_server_first(std::string_view server_first);
   // Checks the server signature in server-final-message. Errc::auth_failed for a wrong
@@ -100,6 +111,8 @@ class ClientExchange {
  private:
   enum class Step : uint8_t { server_first, server_final, done };
   std::string password_;
+  std::string gs2_header_;          // "n,," or "p=tls-server-end-point,,"
+  std::string channel_binding_attr_;  // "c=" + base64(gs2 header + binding data)
   std::string client_nonce_;
   std::string client_first_bare_;
   std::string auth_message_;

@@ -12,8 +12,6 @@ namespace pgs::protocol::scram {
 
 namespace {
 
-constexpr std::string_view kGs2Header = "n,,";         // no channel binding (no TLS yet)
-constexpr std::string_view kChannelBinding = "c=biws";  // base64("n,,")
 
 Result<int> parse_iterations(std::string_view s) {
   int out = 0;
@@ -43,12 +41,15 @@ std::string escape_saslname(std::string_view user) {
 
 }  // namespace
 
-ClientExchange::ClientExchange(std::string password, std::string client_nonce, std::string_view user)
+ClientExchange::ClientExchange(std::string password, std::string client_nonce, std::string_view user,
+                               std::string channel_binding)
     : password_(std::move(password)),
+      gs2_header_(channel_binding.empty() ? "n,," : "p=tls-server-end-point,,"),
+      channel_binding_attr_("c=" + base64_encode(gs2_header_ + channel_binding)),
       client_nonce_(std::move(client_nonce)),
       client_first_bare_("n=" + escape_saslname(user) + ",r=" + client_nonce_) {}
 
-std::string ClientExchange::client_first() const { return std::string(kGs2Header) + client_first_bare_; }
+std::string ClientExchange::client_first() const { return gs2_header_ + client_first_bare_; }
 
 // server-first-message = r=<client nonce + server nonce>,s=<salt>,i=<iterations>; nothing else
 // is accepted (libpq's "garbage at end of server-first-message").
@@ -74,7 +75,7 @@ Result<std::string> ClientExchange::on_server_first(std::string_view server_firs
   const crypto::Digest32 stored_key = crypto::sha256(crypto::view(client_key));
   server_key_ = crypto::hmac_sha256(crypto::view(salted), "Server Key");
 
-  const std::string without_proof = std::string(kChannelBinding) + ",r=" + std::string(*nonce);
+  const std::string without_proof = channel_binding_attr_ + ",r=" + std::string(*nonce);
   auth_message_ = client_first_bare_ + "," + std::string(server_first) + "," +
                   without_proof;
   const crypto::Digest32 signature = crypto::hmac_sha256(crypto::view(stored_key), auth_message_);

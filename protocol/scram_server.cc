@@ -10,11 +10,26 @@ namespace pgs::protocol::scram {
 
 namespace {
 
+constexpr std::string_view kPlusHeader = "p=tls-server-end-point,";
+
 // gs2-header: "n,," (no channel binding), "y,," (client could bind, thinks we cannot), or
-// "p=<type>,," (binding required: only over TLS, which we do not offer). An authzid "a=..." is
-// refused, as Postgres does. Returns the header's length.
-Result<size_t> read_gs2_header(std::string_view msg) {
-  if (msg.starts_with("p=")) return make_error(Errc::unsupported, "SCRAM channel binding not supported");
+// "p=tls-server-end-point,," (binding, with SCRAM-SHA-256-PLUS only). As in Postgres's auth-scram.c:
+// "p" without PLUS, PLUS without "p", and "y" when PLUS was offered (someone removed it on the way) are
+// refused, and so is an authzid "a=...". Returns the header's length.
+Result<size_t> read_gs2_header(std::string_view msg, bool offered_plus, bool plus) {
+  if (plus) {
+    if (!msg.starts_with("p=")) return make_error(Errc::unsupported, "SCRAM-SHA-256-PLUS without channel binding");
+    if (!msg.starts_with(kPlusHeader)) return make_error(Errc::unsupported, "unsupported SCRAM channel binding type");
+    size_t at = kPlusHeader.size();
+    if (msg.size() > at && msg[at] == 'a') return make_error(Errc::unsupported, "SCRAM authzid not supported");
+    if (msg.size() <= at || msg[at] != ',') return make_error(Errc::malformed, "bad SCRAM gs2 header");
+    return at + 1;
+  }
+  if (msg.starts_with("p=")) return make_error(Errc::unsupported, "SCRAM channel binding requested without PLUS");
+  if (msg.starts_with("y,") && offered_plus) {
+    return make_error(Errc::unsupported, "SCRAM channel binding negotiation error: the client thinks the server "
+                                         "offered no channel binding");
+  }
   if (!msg.starts_with("n,") && !msg.starts_with("y,")) {
     return make_error(Errc::malformed, "bad SCRAM gs2 header");
   }
@@ -25,15 +40,20 @@ Result<size_t> read_gs2_header(std::string_view msg) {
 
 }  // namespace
 
-ServerExchange::ServerExchange(Verifier verifier, std::string server_nonce)
-    : verifier_(std::move(verifier)), server_nonce_(std::move(server_nonce)) {}
+ServerExchange::ServerExchange(Verifier verifier, std::string server_nonce, std::string channel_binding, bool plus)
+    : verifier_(std::move(verifier)),
+      server_nonce_(std::move(server_nonce)),
+      channel_binding_(std::move(channel_binding)),
+      plus_(plus && !channel_binding_.empty()) {
+  if (plus && channel_binding_.empty()) step_ = Step::done;  // PLUS without TLS: every message fails
+}
 
 // client-first-message = gs2-header client-first-bare; client-first-bare = [m=ext,] n=user,r=nonce
 // [,extensions]. The user name is ignored: the startup packet's "user" is the role (as in Postgres).
 Result<std::string> ServerExchange::on_client_first(std::string_view client_first) {
   if (step_ != Step::client_first) return make_error(Errc::malformed, "SCRAM message out of order");
   step_ = Step::done;  // any failure ends the exchange
-  PGS_TRY(gs2_len, read_gs2_header(client_first));
+  PGS_TRY(gs2_len, read_gs2_header(client_first, !channel_binding_.empty(), plus_));
   gs2_header_ = std::string(client_first.substr(0, *gs2_len));
   std::string_view bare = client_first.substr(*gs2_len);
   AttrReader attrs(bare);
@@ -61,7 +81,8 @@ Result<std::string> ServerExchange::on_client_final(std::string_view client_fina
   AttrReader attrs(client_final);
   PGS_TRY(cbind, attrs.expect('c'));
   auto cbind_raw = base64_decode(*cbind);
-  if (!cbind_raw || *cbind_raw != gs2_header_) {
+  const std::string expected = plus_ ? gs2_header_ + channel_binding_ : gs2_header_;
+  if (!cbind_raw || !crypto::equal_constant_time(*cbind_raw, expected)) {
     return make_error(Errc::malformed, "SCRAM channel binding does not match");
   }
   PGS_TRY(nonce, attrs.expect('r'));

@@ -44,7 +44,12 @@ void ClientConn::begin_auth() {
     protocol::write_auth_md5(outbox(), md5_salt_);
     auth_step_ = AuthStep::md5;
   } else if (can_scram) {
-    protocol::write_auth_sasl(outbox(), {"SCRAM-SHA-256"});
+    // Over TLS, channel binding is offered first (libpq channel_binding=prefer takes it, =require needs it).
+    if (!tls_channel_binding().empty()) {
+      protocol::write_auth_sasl(outbox(), {"SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"});
+    } else {
+      protocol::write_auth_sasl(outbox(), {"SCRAM-SHA-256"});
+    }
     auth_step_ = AuthStep::scram_first;
   } else {
     fail("28P01", "password authentication failed for user \"" + request_.user + "\"");
@@ -95,15 +100,16 @@ bool ClientConn::handle_password_message(const Frame& f) {
         fail("08P01", "malformed SASLInitialResponse");
         return false;
       }
-      if (init->mechanism != "SCRAM-SHA-256") {
+      const bool plus = init->mechanism == "SCRAM-SHA-256-PLUS" && !tls_channel_binding().empty();
+      if (init->mechanism != "SCRAM-SHA-256" && !plus) {
         fail("28000", "client selected an invalid SASL authentication mechanism");
         return false;
       }
       // An unknown user runs the same exchange against a decoy (salt and iterations like a real
       // user's, stable per name) and fails like a wrong password after the proof.
       auto verifier = fake_auth_ ? worker_.snapshot().decoy_verifier(request_.user) : secrets_->scram;
-      scram_ = std::make_unique<protocol::scram::ServerExchange>(std::move(verifier),
-                                                                 protocol::scram::random_nonce());
+      scram_ = std::make_unique<protocol::scram::ServerExchange>(
+          std::move(verifier), protocol::scram::random_nonce(), std::string(tls_channel_binding()), plus);
       auto reply = scram_->on_client_first(init->data);
       if (!reply.ok()) {
         fail("08P01", "malformed SCRAM message: " + std::string(reply.error().detail));

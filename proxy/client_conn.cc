@@ -168,7 +168,7 @@ void ClientConn::process_startup() {
 
 bool ClientConn::handle_startup_packet(const protocol::StartupFrame& f) {
   if (f.code == protocol::kSslRequestCode) {
-    const auto& tls = worker_.process().tls_context();
+    const auto& tls = worker_.snapshot().tls;
     if (tls == nullptr || tls_active() || cancel_only_) {
       send("N");  // no TLS here: the client carries on in plain text (sslmode=prefer) or gives up
       return true;

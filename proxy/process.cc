@@ -160,21 +160,29 @@ static void log_errors(const std::vector<conf::ConfigError>& errors) {
   for (const auto& e : errors) LOG_ERROR("config: " + e.to_string());
 }
 
+namespace {
+// The TLS context [tls] asks for (null when client_tls = "disable"); false with `error` when the
+// certificate or key cannot be loaded.
+bool load_tls(const conf::Config& config, std::shared_ptr<const TlsContext>& out, std::string& error) {
+  out = nullptr;
+  if (config.tls.client_tls == conf::ClientTls::disable) return true;
+  out = TlsContext::load(config.tls, error);
+  return out != nullptr;
+}
+}  // namespace
+
 int Process::run() {
   auto loaded = conf::load_config_file(config_path_);
   if (!loaded.errors.empty()) {
     log_errors(loaded.errors);
     return 2;
   }
-  snapshot_ = make_snapshot(loaded.config);
-  if (loaded.config->tls.client_tls != conf::ClientTls::disable) {
-    std::string error;
-    tls_ = TlsContext::load(loaded.config->tls, error);
-    if (tls_ == nullptr) {
-      LOG_ERROR("cannot start TLS: " + error);
-      return 2;
-    }
+  std::shared_ptr<const TlsContext> tls;
+  if (std::string error; !load_tls(*loaded.config, tls, error)) {
+    LOG_ERROR("cannot start TLS: " + error);
+    return 2;
   }
+  snapshot_ = make_snapshot(loaded.config, std::move(tls));
   std::signal(SIGPIPE, SIG_IGN);
   admin_hooks_.stats = [this] { return stats(); };
   admin_hooks_.snapshot = [this] { return snapshot(); };
@@ -314,6 +322,7 @@ void Process::signal_cb(uv_signal_t* h, int signum) noexcept {
   }
 }
 
+
 bool Process::reload(std::string& message) {
   auto loaded = conf::load_config_file(config_path_);
   if (!loaded.errors.empty()) {
@@ -324,11 +333,20 @@ bool Process::reload(std::string& message) {
     for (const auto& e : loaded.errors) message += e.to_string() + "\n";
     return false;
   }
+  // The certificate files are read again (a rotated certificate at the same path takes effect); new
+  // TLS sessions use them, running ones keep theirs.
+  std::shared_ptr<const TlsContext> tls;
+  if (std::string error; !load_tls(*loaded.config, tls, error)) {
+    reloads_failed_.fetch_add(1);
+    LOG_ERROR("reload failed; keeping the running configuration: " + error);
+    message = error + "\n";
+    return false;
+  }
   auto current = snapshot();
   for (const auto& key : conf::non_reloadable_changes(*current->config, *loaded.config)) {
     LOG_WARN("reload: " + key + " changes only on restart");
   }
-  auto snap = make_snapshot(loaded.config);
+  auto snap = make_snapshot(loaded.config, std::move(tls));
   {
     std::lock_guard<std::mutex> lock(snapshot_mutex_);
     snapshot_ = snap;

@@ -23,7 +23,6 @@ namespace pgs::proxy {
 class Worker;
 class CatalogWatcher;
 class SessionCodeCatalog;
-class TlsContext;
 }  // namespace pgs::proxy
 namespace pgs::cache {
 class WriteDependencies;
@@ -50,8 +49,6 @@ class Process {
   void release_cancel_only();
   int client_count() const { return clients_.load(std::memory_order_relaxed); }
   void route_cancel(int32_t pid, int32_t secret);
-  // The TLS context for clients ([tls], loaded at start); null when client_tls = "disable".
-  const std::shared_ptr<const TlsContext>& tls_context() const { return tls_; }
   void on_worker_exit();  // from a worker thread, as its loop ends
   std::vector<WorkerStats> stats() const;
   const admin::AdminHooks& admin_hooks() const { return admin_hooks_; }
@@ -97,7 +94,6 @@ class Process {
   std::shared_ptr<const Snapshot> snapshot_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<int> clients_{0};
-  std::shared_ptr<const TlsContext> tls_;
   std::atomic<int> cancel_only_{0};
   std::atomic<uint64_t> reloads_ok_{0};
   std::atomic<uint64_t> reloads_failed_{0};

@@ -19,8 +19,13 @@ struct UserSecrets {
 };
 
 // An immutable view of the live configuration and what is derived from it. Shared by workers.
+class TlsContext;
+
 struct Snapshot {
   std::shared_ptr<const conf::Config> config;
+  // [tls] loaded (certificate files read) with this config: null when client_tls = "disable". A
+  // connection's TLS session keeps the context it started with across reloads.
+  std::shared_ptr<const TlsContext> tls;
   std::unordered_map<std::string, UserSecrets> secrets;  // by user name
   // The SCRAM iteration count an unknown user is offered: the one most configured users have
   // (protocol::scram::kDefaultIterations when none has a verifier), so it tells nothing apart.
@@ -36,7 +41,8 @@ struct Snapshot {
   protocol::scram::Verifier decoy_verifier(std::string_view user) const;
 };
 
-std::shared_ptr<const Snapshot> make_snapshot(std::shared_ptr<const conf::Config> config);
+std::shared_ptr<const Snapshot> make_snapshot(std::shared_ptr<const conf::Config> config,
+                                              std::shared_ptr<const TlsContext> tls = nullptr);
 
 // 32 random bytes drawn once per process (the first call; make_snapshot makes it at start-up).
 // Keys the salts of verifiers made from cleartext passwords and of decoys. Aborts the process when

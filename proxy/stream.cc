@@ -129,6 +129,10 @@ void Stream::start_tls(std::shared_ptr<const TlsContext> context) {
   tls_ = std::make_unique<TlsSession>(std::move(context));
 }
 
+std::string_view Stream::tls_channel_binding() const {
+  return tls_ ? std::string_view(tls_->channel_binding()) : std::string_view();
+}
+
 namespace {
 // Ciphertext of a TLS stream is read here and handed to OpenSSL at once (alloc_cb and read_cb run back
 // to back on the loop's thread), so a TLS connection keeps no ciphertext buffer of its own.

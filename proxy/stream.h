@@ -95,6 +95,8 @@ class Stream {
   // empty and the plaintext said before it flushed.
   void start_tls(std::shared_ptr<const TlsContext> context);
   bool tls_active() const { return tls_ != nullptr; }
+  // The tls-server-end-point channel binding data of this TLS session; empty without TLS.
+  std::string_view tls_channel_binding() const;
   bool reading() const { return reading_; }
   // True when the peer closed or reset its side, checked without reading (poll with POLLRDHUP, as
   // Postgres's client_connection_check_interval does). For a stream whose reads are paused: libuv

@@ -1,6 +1,9 @@
 #include "proxy/tls.h"
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
 
 namespace pgs::proxy {
 namespace {
@@ -42,6 +45,17 @@ std::shared_ptr<TlsContext> TlsContext::load(const conf::TlsConfig& config, std:
   if (SSL_CTX_check_private_key(ctx) != 1) {
     error = openssl_error("tls.key_file does not match tls.cert_file");
     return nullptr;
+  }
+  if (X509* cert = SSL_CTX_get0_certificate(ctx)) {
+    int md_nid = NID_undef, pk_nid = NID_undef;
+    if (OBJ_find_sigid_algs(X509_get_signature_nid(cert), &md_nid, &pk_nid) == 1 && md_nid != NID_undef) {
+      const EVP_MD* md = md_nid == NID_md5 || md_nid == NID_sha1 ? EVP_sha256() : EVP_get_digestbynid(md_nid);
+      unsigned char hash[EVP_MAX_MD_SIZE];
+      unsigned int len = 0;
+      if (md != nullptr && X509_digest(cert, md, hash, &len) == 1) {
+        context->end_point_.assign(reinterpret_cast<const char*>(hash), len);
+      }
+    }
   }
   return context;
 }

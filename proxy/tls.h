@@ -26,10 +26,15 @@ class TlsContext {
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
   SSL_CTX* get() const { return ctx_; }
+  // tls-server-end-point (RFC 5929): the certificate's hash with its signature's digest (SHA-256 for
+  // MD5 and SHA-1), as Postgres computes it for SCRAM-SHA-256-PLUS. Empty when the signature algorithm
+  // names no digest (Ed25519): channel binding is then not offered.
+  const std::string& server_end_point() const { return end_point_; }
 
  private:
   explicit TlsContext(SSL_CTX* ctx) : ctx_(ctx) {}
   SSL_CTX* ctx_;
+  std::string end_point_;
 };
 
 class TlsSession {
@@ -52,6 +57,7 @@ class TlsSession {
   void take_output(std::string& out);
   bool handshake_done() const { return SSL_is_init_finished(ssl_) == 1; }
   const std::string& error() const { return error_; }
+  const std::string& channel_binding() const { return context_->server_end_point(); }
 
  private:
   Status fail(const char* what, int ret);

@@ -6,7 +6,8 @@
 // before the handshake are refused (CVE-2021-23222); "disable" answers 'N'.
 #include <unistd.h>
 
-#include <fstream>
+#include <filesystem>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -24,24 +25,36 @@ struct Certificates {
   std::string error;
 };
 
+// The directories made here, removed when the process exits.
+struct MadeDirs {
+  std::vector<std::string> dirs;
+  ~MadeDirs() {
+    for (const auto& d : dirs) std::filesystem::remove_all(d);
+  }
+};
+MadeDirs made_dirs;
+
+Certificates make_certificates(const std::string& name) {
+  Certificates out;
+  out.dir = "/tmp/pgs-tls-" + std::to_string(getpid()) + "-" + name;
+  made_dirs.dirs.push_back(out.dir);
+  out.ca = out.dir + "/ca.crt";
+  out.cert = out.dir + "/server.crt";
+  out.key = out.dir + "/server.key";
+  std::string script =
+      "set -e; mkdir -p '" + out.dir + "'; cd '" + out.dir + "'\n"
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=pgsidecar-test-ca -keyout ca.key -out ca.crt\n"
+      "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out server.csr\n"
+      "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ext.cnf\n"
+      "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile ext.cnf "
+      "-out server.crt\n";
+  RunResult r = run_program({"bash", "-c", script}, {}, Millis(30000));
+  if (r.exit_code != 0) out.error = r.describe();
+  return out;
+}
+
 const Certificates& certificates() {
-  static Certificates c = [] {
-    Certificates out;
-    out.dir = "/tmp/pgs-tls-" + std::to_string(getpid());
-    out.ca = out.dir + "/ca.crt";
-    out.cert = out.dir + "/server.crt";
-    out.key = out.dir + "/server.key";
-    std::string script =
-        "set -e; mkdir -p '" + out.dir + "'; cd '" + out.dir + "'\n"
-        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=pgsidecar-test-ca -keyout ca.key -out ca.crt\n"
-        "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out server.csr\n"
-        "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ext.cnf\n"
-        "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile ext.cnf "
-        "-out server.crt\n";
-    RunResult r = run_program({"bash", "-c", script}, {}, Millis(30000));
-    if (r.exit_code != 0) out.error = r.describe();
-    return out;
-  }();
+  static Certificates c = make_certificates("a");
   return c;
 }
 
@@ -52,16 +65,16 @@ class TlsTest : public ProxyTest {
     if (is_direct()) GTEST_SKIP() << "tests the pgsidecar process";
     ASSERT_EQ(certificates().error, "");
   }
-  Proxy& start_tls(const std::string& mode) {
+  static ProxyOptions tls_options(const std::string& mode, const Certificates& c = certificates()) {
     ProxyOptions o;
-    const Certificates& c = certificates();
     o.tls_toml = "client_tls = \"" + mode + "\"\ncert_file = \"" + c.cert + "\"\nkey_file = \"" + c.key + "\"\n";
-    return start_proxy(o);
+    return o;
   }
+  Proxy& start_tls(const std::string& mode) { return start_proxy(tls_options(mode)); }
   // libpq connection string through the proxy with `sslmode` (verify-full checks "localhost").
-  static std::string conninfo(const Proxy& p, const std::string& sslmode) {
+  static std::string conninfo(const Proxy& p, const std::string& sslmode, const std::string& ca = certificates().ca) {
     return "host=localhost port=" + std::to_string(p.port()) + " user=" + kUser + " password=" + kPassword +
-           " dbname=" + kDatabase + " sslmode=" + sslmode + " sslrootcert=" + certificates().ca + " connect_timeout=10";
+           " dbname=" + kDatabase + " sslmode=" + sslmode + " sslrootcert=" + ca + " connect_timeout=10";
   }
 };
 
@@ -85,6 +98,19 @@ TEST_F(TlsTest, PsqlAndLibpqWithRequireAndVerifyFull) {
   ASSERT_TRUE(plain.ok()) << plain.error();
   EXPECT_EQ(PQsslInUse(plain.get()), 0);
   EXPECT_EQ(plain.scalar("SELECT 'plain'"), "plain");
+}
+
+// Over TLS the proxy offers SCRAM-SHA-256-PLUS: libpq with channel_binding=require logs in (bound to
+// the proxy's certificate); without TLS there is nothing to bind to and libpq refuses to go on.
+TEST_F(TlsTest, ScramChannelBindingOverTls) {
+  Proxy& p = start_tls("allow");
+  Pg bound(conninfo(p, "verify-full") + " channel_binding=require");
+  ASSERT_TRUE(bound.ok()) << bound.error();
+  EXPECT_EQ(bound.scalar("SELECT 'bound'"), "bound");
+  Pg plain(conninfo(p, "disable") + " channel_binding=require");
+  EXPECT_FALSE(plain.ok());
+  Pg unbound(conninfo(p, "require") + " channel_binding=disable");
+  ASSERT_TRUE(unbound.ok()) << unbound.error();
 }
 
 TEST_F(TlsTest, PsycopgVerifyFullWithATwentyMegabyteParameter) {
@@ -185,6 +211,30 @@ TEST_F(TlsTest, DisabledAnswersN) {
   Pg require(conninfo(p, "require"));
   EXPECT_FALSE(require.ok());
   EXPECT_NE(require.error().find("does not support SSL"), std::string::npos) << require.error();
+}
+
+// SIGHUP reads [tls] again: a new certificate (another CA here) serves new connections, a running TLS
+// session carries on, client_tls may change; a certificate that cannot be loaded refuses the reload.
+TEST_F(TlsTest, ReloadSwapsTheCertificateAndTheMode) {
+  Proxy& p = start_tls("allow");
+  Pg running(conninfo(p, "verify-full"));
+  ASSERT_TRUE(running.ok()) << running.error();
+  static const Certificates second = make_certificates("b");
+  ASSERT_EQ(second.error, "");
+  p.rewrite_config(tls_options("require", second));
+  p.sighup();
+  ASSERT_TRUE(wait_until([&] { return Pg(conninfo(p, "verify-full", second.ca)).ok(); }, Millis(5000)))
+      << Pg(conninfo(p, "verify-full", second.ca)).error();
+  EXPECT_FALSE(Pg(conninfo(p, "verify-full")).ok()) << "the old CA still verifies the new certificate";
+  Pg plain(conninfo(p, "disable"));
+  EXPECT_NE(plain.error().find("TLS is required"), std::string::npos) << plain.error();
+  EXPECT_EQ(running.scalar("SELECT 'still on the old session'"), "still on the old session");
+  ProxyOptions broken = tls_options("require", second);
+  broken.tls_toml = "client_tls = \"require\"\ncert_file = \"/nonexistent.crt\"\nkey_file = \"" + second.key + "\"\n";
+  p.rewrite_config(broken);
+  p.sighup();
+  EXPECT_TRUE(wait_until([&] { return p.log_tail().find("reload failed") != std::string::npos; }, Millis(5000)));
+  EXPECT_TRUE(Pg(conninfo(p, "verify-full", second.ca)).ok()) << "the running TLS configuration was kept";
 }
 
 // A certificate that cannot be loaded stops the start with a message naming the key.

@@ -151,6 +151,54 @@ TEST(Scram, ClientAgainstServer) {
   EXPECT_TRUE(client.on_server_final(*server_final).ok());
 }
 
+// SCRAM-SHA-256-PLUS over TLS: the client binds to the server certificate's hash; the server checks
+// it. Another hash (a man in the middle's certificate) fails, as do the downgrades Postgres refuses.
+TEST(Scram, ChannelBindingPlus) {
+  Verifier v = Verifier::from_password("s3cret", "0123456789abcdef", 4096);
+  const std::string end_point(32, '\x5a');
+  {
+    ServerExchange server(v, scram::random_nonce(), end_point, true);
+    ClientExchange client("s3cret", scram::random_nonce(), {}, end_point);
+    EXPECT_TRUE(client.client_first().starts_with("p=tls-server-end-point,,"));
+    auto first = server.on_client_first(client.client_first());
+    ASSERT_TRUE(first.ok()) << first.error().detail;
+    auto final_msg = client.on_server_first(*first);
+    ASSERT_TRUE(final_msg.ok());
+    auto server_final = server.on_client_final(*final_msg);
+    ASSERT_TRUE(server_final.ok()) << server_final.error().detail;
+    EXPECT_TRUE(client.on_server_final(*server_final).ok());
+  }
+  {  // the client saw another certificate
+    ServerExchange server(v, scram::random_nonce(), end_point, true);
+    ClientExchange client("s3cret", scram::random_nonce(), {}, std::string(32, '\x66'));
+    auto first = server.on_client_first(client.client_first());
+    ASSERT_TRUE(first.ok());
+    auto final_msg = client.on_server_first(*first);
+    ASSERT_TRUE(final_msg.ok());
+    EXPECT_FALSE(server.on_client_final(*final_msg).ok());
+  }
+  {  // "y" while PLUS was offered: someone took it out of the list on the way
+    ServerExchange server(v, scram::random_nonce(), end_point, false);
+    auto r = server.on_client_first("y,,n=,r=abc");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, Errc::unsupported);
+  }
+  {  // PLUS chosen, no binding asked; and a binding type we do not do
+    ServerExchange server(v, scram::random_nonce(), end_point, true);
+    EXPECT_EQ(server.on_client_first("n,,n=,r=abc").error().code, Errc::unsupported);
+    ServerExchange other(v, scram::random_nonce(), end_point, true);
+    EXPECT_EQ(other.on_client_first("p=tls-unique,,n=,r=abc").error().code, Errc::unsupported);
+  }
+  {  // over TLS without PLUS, "n" still works (libpq channel_binding=disable)
+    ServerExchange server(v, scram::random_nonce(), end_point, false);
+    ClientExchange client("s3cret", scram::random_nonce());
+    auto first = server.on_client_first(client.client_first());
+    ASSERT_TRUE(first.ok());
+    auto final_msg = client.on_server_first(*first);
+    ASSERT_TRUE(server.on_client_final(*final_msg).ok());
+  }
+}
+
 // Unknown users: a decoy verifier per name. The same name gets the same salt, other names (or another
 // process secret) unrelated ones, all of the configured length, with the iteration count asked for.
 TEST(ScramDecoy, StablePerNameAndDistinctAcrossNames) {
