@@ -152,18 +152,18 @@ void Stream::alloc_cb(uv_handle_t* h, size_t, uv_buf_t* buf) noexcept {
 // replies go out at once). False when the session failed (the peer is then handled as gone).
 bool Stream::decrypt_into_rbuf(size_t nread) {
   tls_->feed(tls_read_scratch, nread);
+  bool ok = true;
   while (true) {
     uv_buf_t space = rbuf_.prepare(16 * 1024);
     size_t written = 0;
-    auto status = tls_->read_plain(reinterpret_cast<uint8_t*>(space.base), space.len, written);
+    ok = tls_->read_plain(reinterpret_cast<uint8_t*>(space.base), space.len, written) == TlsSession::Status::ok;
     rbuf_.commit(written);
-    if (status != TlsSession::Status::ok) return false;
-    if (written < space.len) break;
+    if (!ok || written < space.len) break;
   }
   std::string wire;
-  tls_->take_output(wire);  // handshake messages, alerts
+  tls_->take_output(wire);  // handshake messages; on a failure, the alert that says why
   if (!wire.empty()) write_bytes(wire);
-  return true;
+  return ok;
 }
 
 void Stream::read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) noexcept {
