@@ -154,6 +154,8 @@ struct WorkerStats {
   // Routing decisions: [0] primary, [1] replica, by router::Reason index (router::kReasonNames).
   std::array<std::array<uint64_t, 16>, 2> routing_decisions{};
   uint64_t replica_retries = 0;  // reads re-run on the primary after their replica failed
+  // Statement classifications (router::ClassifierCache): by text, by numeric shape, parsed.
+  uint64_t classified_hits = 0, classified_shape_hits = 0, classified_parsed = 0;
   CacheStats cache;
   int client_count = 0;
 };

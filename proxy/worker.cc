@@ -531,6 +531,12 @@ void Worker::publish_stats(bool with_rows) {
   st.errors_by_class = hot_.errors_by_class;
   st.routing_decisions = hot_.routing_decisions;
   st.replica_retries = hot_.replica_retries;
+  {
+    const auto& k = classifier_->stats();
+    st.classified_hits = k.hits;
+    st.classified_shape_hits = k.shape_hits;
+    st.classified_parsed = k.misses - std::min(k.misses, k.shape_hits);
+  }
   st.cache = hot_.cache;
   if (result_cache_ != nullptr) {
     const auto& store = result_cache_->store().stats();

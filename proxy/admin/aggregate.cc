@@ -54,6 +54,9 @@ void merge_totals(WorkerStats& into, const WorkerStats& w) {
     for (size_t r = 0; r < into.routing_decisions[t].size(); ++r) into.routing_decisions[t][r] += w.routing_decisions[t][r];
   }
   into.replica_retries += w.replica_retries;
+  into.classified_hits += w.classified_hits;
+  into.classified_shape_hits += w.classified_shape_hits;
+  into.classified_parsed += w.classified_parsed;
   into.cache.merge(w.cache);
 }
 

@@ -125,6 +125,9 @@ void process(Builder& b, const WorkerStats& all, const ProcessFacts& f) {
   for (size_t i = 0; i < kProtocolErrorNames.size(); ++i) {
     b.counter(MetricId::protocol_errors_total, {kProtocolErrorNames[i]}, all.protocol_errors_by[i]);
   }
+  b.counter(MetricId::classifier_lookups_total, {"hit"}, all.classified_hits);
+  b.counter(MetricId::classifier_lookups_total, {"shape_hit"}, all.classified_shape_hits);
+  b.counter(MetricId::classifier_lookups_total, {"parsed"}, all.classified_parsed);
   b.counter(MetricId::config_reloads_total, {"ok"}, f.reloads_ok);
   b.counter(MetricId::config_reloads_total, {"error"}, f.reloads_failed);
   b.gauge(MetricId::uptime_seconds, {}, f.uptime_seconds);

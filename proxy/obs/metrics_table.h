@@ -52,6 +52,10 @@
     "Statements that skipped the result cache, by reason.", ("reason"), ())                             \
   X(cache_invalidations_total, counter, none, "pgsidecar_cache_invalidations_total",                    \
     "Table generation bumps that invalidated cached results, by TTL class.", ("class"), ())             \
+  X(classifier_lookups_total, counter, none, "pgsidecar_classifier_lookups_total",                      \
+    "Statements classified for routing, caching and session tracking, by result: hit (the same text "   \
+    "was classified before), shape_hit (a text differing only in numeric constants was), parsed.",     \
+    ("result"), ())                                                                                     \
   X(redis_errors_total, counter, none, "pgsidecar_redis_errors_total",                                  \
     "Redis commands that failed or timed out (each one was served as a cache miss).", (), ())           \
   X(cache_stores_total, counter, none, "pgsidecar_cache_stores_total",                                  \

@@ -208,5 +208,29 @@ TEST_F(RoutingConfigTest, DownReplicaCountsNoReplica) {
   EXPECT_EQ(routing_decisions(*proxy_, "replica", "read_only"), 0);
 }
 
+// Texts that differ only in numeric constants are classified once (the shape cache): the same reads
+// with other ids are shape hits, still routed to the replica; /metrics counts them.
+TEST_F(RoutingConfigTest, NumericConstantsAreClassifiedOnceAndRoutedAlike) {
+  PGS_IT_REQUIRE_PROXY();
+  start_proxy(routing_options({{"replica1", kReplicaPort}}));
+  Pg pg(proxy_->spec());
+  ASSERT_TRUE(pg.ok()) << pg.error();
+  ASSERT_TRUE(wait_node(pg, "replica", kRouteDeadline)) << node_of(pg);
+  for (int id = 1; id <= 20; ++id) {
+    PgResult r = pg.exec("SELECT v FROM pgs_routing_basic WHERE id = 1 OR id = " + std::to_string(id * 7919));
+    EXPECT_TRUE(r.ok() && r.rows() == 1) << r.error();  // no function call: shape-safe
+  }
+  EXPECT_EQ(node_of(pg, "SELECT pg_catalog.pg_is_in_recovery() FROM pgs_routing_basic WHERE id = 12345 OR true"),
+            "replica");
+  auto shape_hits = [&] {
+    std::string page = metrics_page(*proxy_);
+    const std::string series = "pgsidecar_classifier_lookups_total{result=\"shape_hit\"} ";
+    size_t at = page.find(series);
+    return at == std::string::npos ? 0.0 : std::atof(page.c_str() + at + series.size());
+  };
+  EXPECT_TRUE(wait_until([&] { return shape_hits() >= 19; }, kMetricsDeadline)) << shape_hits();
+  EXPECT_EQ(wait_decisions(*proxy_, {{"replica", "read_only", 20}}, kMetricsDeadline), "");
+}
+
 }  // namespace
 }  // namespace pgs::it::routing
