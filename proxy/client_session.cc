@@ -608,14 +608,26 @@ void ClientConn::on_probe_row(const std::vector<std::optional<std::string>>& row
     return;
   }
   {
-    // The probe counts every SQL-prepared statement on the server; those the proxy tracks do not pin.
+    // The SQL-prepared statements the server really holds. Code the proxy cannot see may have dropped
+    // some it tracks (a DEALLOCATE in a DO block): they are forgotten, by the server's record and by
+    // this session's, as Postgres did. Ones it does not track pin (apply_probe gets their number).
     auto& v = values[names.size() + static_cast<size_t>(PinReason::sql_prepare)];
-    size_t known = server_ != nullptr ? server_->sql_statements().size() : 0;
-    size_t count = 0;
-    for (char ch : v.value_or("")) {
-      if (ch >= '0' && ch <= '9' && count < 1000000000) count = count * 10 + static_cast<size_t>(ch - '0');
+    auto held = parse_json_names(v.value_or("[]"));
+    if (!held) {
+      fail("08006", "pgsidecar: unexpected session probe reply");
+      return;
     }
-    v = std::to_string(count > known ? count - known : 0);
+    size_t untracked = held->size();
+    if (server_ != nullptr) {
+      SqlStatementSet& tracked = server_->sql_statements();
+      for (const std::string& name : tracked.least_recent(tracked.size(), {})) {
+        if (std::find(held->begin(), held->end(), name) != held->end()) continue;
+        tracked.erase(name);
+        sql_prepared_.erase(name);
+      }
+      untracked -= std::min(untracked, tracked.size());
+    }
+    v = std::to_string(untracked);
   }
   for (size_t i = 0; i < names.size(); ++i) {
     if (values[i]) {

@@ -113,7 +113,10 @@ std::string SessionTracker::begin_probe(std::string_view login_user, const std::
       "pid = pg_catalog.pg_backend_pid()), "
       "(SELECT count(*) FROM pg_catalog.pg_class WHERE relnamespace = pg_catalog.pg_my_temp_schema()), "
       "(SELECT count(*) FROM pg_catalog.pg_cursors WHERE is_holdable), "
-      "(SELECT count(*) FROM pg_catalog.pg_prepared_statements WHERE name NOT LIKE 'pgsidecar\\_%'), "
+      // The names, not a count: the caller reconciles them with what it tracks (ClientConn::on_probe_row)
+      // and hands apply_probe() the number it does not track.
+      "(SELECT pg_catalog.json_agg(name) FROM pg_catalog.pg_prepared_statements WHERE name NOT LIKE "
+      "'pgsidecar\\_%'), "
       "(SELECT CASE WHEN pg_catalog.current_setting('session_authorization') = " +
       quote_literal(login_user) + " THEN 0 ELSE 1 END)";
   if (inflight_full_) {
@@ -123,6 +126,18 @@ std::string SessionTracker::begin_probe(std::string_view login_user, const std::
         "WHERE source = 'session')";
   }
   return sql;
+}
+
+std::optional<std::vector<std::string>> parse_json_names(std::string_view json) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(boost::json::string_view(json.data(), json.size()), ec);
+  if (ec || !v.is_array()) return std::nullopt;
+  std::vector<std::string> out;
+  for (const auto& item : v.get_array()) {
+    if (!item.is_string()) return std::nullopt;
+    out.emplace_back(item.get_string());
+  }
+  return out;
 }
 
 namespace {

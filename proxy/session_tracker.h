@@ -17,6 +17,9 @@
 
 namespace pgs::proxy {
 
+// A JSON array of strings (the probe's pg_prepared_statements names); nullopt when it is not one.
+std::optional<std::vector<std::string>> parse_json_names(std::string_view json);
+
 // Why a client keeps its server across transactions. X(enumerator, metric label).
 // sql_prepare: the server holds SQL-level prepared statements the proxy did not see being prepared
 // (PREPARE run as dynamic SQL inside a DO block or a function, or in a text too long to parse), so it

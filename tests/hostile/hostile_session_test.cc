@@ -102,6 +102,24 @@ TEST_F(HostileTest, SqlPreparedStatementsAreNotListedToTheNextClient) {
   EXPECT_EQ(rows[0][0], std::optional<std::string>(kHostileSecret));
 }
 
+// Code the proxy cannot see deallocates a statement it tracks (dynamic SQL in a DO block): the session
+// probe reads which SQL-prepared statements the server really holds, so the next client of that server
+// is not handed a DEALLOCATE of a statement that is gone (which failed its settings sync: FATAL).
+TEST_F(HostileTest, StatementDeallocatedByUnseenCodeIsForgotten) {
+  auto c = open_logged_in();
+  ASSERT_EQ(simple_query(*c, "PREPARE hostile_unseen AS SELECT 1").status, 'I');
+  QueryOutcome gone = simple_query(*c, "DO $$BEGIN EXECUTE 'DEALLOCATE hostile_unseen'; END$$");
+  ASSERT_EQ(gone.status, 'I') << (gone.error ? gone.error->describe() : "no ReadyForQuery");
+  Pg next(proxy_->spec());
+  ASSERT_TRUE(next.ok()) << next.error();
+  PgResult r = next.exec("SELECT 'the next client of that server'");
+  EXPECT_TRUE(r.ok()) << "[" << r.sqlstate() << "] " << r.error();
+  QueryOutcome own = simple_query(*c, "EXECUTE hostile_unseen");
+  ASSERT_TRUE(own.error.has_value()) << "the statement was deallocated";
+  EXPECT_EQ(own.error->sqlstate(), "26000");
+  expect_clean("a statement deallocated by unseen code");
+}
+
 // Waits until the superuser sees a backend of the proxy running `needle`.
 bool query_is_running(const std::string& needle) {
   Pg su = superuser(kDatabase);
