@@ -34,17 +34,6 @@ bool shape_safe(const Classification& c) {
       return false;
   }
 }
-
-// `value` served for `sql`, another text of its shape: the same classification, its lengths adjusted.
-std::shared_ptr<const Classification> for_text(std::shared_ptr<const Classification> value, std::string_view sql) {
-  if (value->length == sql.size()) return value;
-  auto copy = std::make_shared<Classification>(*value);
-  const auto delta = static_cast<int64_t>(sql.size()) - static_cast<int64_t>(value->length);
-  copy->length = static_cast<uint32_t>(sql.size());
-  StatementClass& only = copy->statements.front();  // every constant lies within the one statement
-  only.length = static_cast<uint32_t>(static_cast<int64_t>(only.length) + delta);
-  return copy;
-}
 }  // namespace
 
 std::shared_ptr<const Classification> ClassifierCache::find(uint64_t hash, bool shape, std::string_view text) {
@@ -63,11 +52,16 @@ std::shared_ptr<const Classification> ClassifierCache::classify(std::string_view
   ++stats_.misses;
   const bool storable = sql.size() <= max_text_bytes_ && max_entries_ > 0;
   const bool shaped = storable && detail::numeric_shape(sql, shape_);
-  const uint64_t shape_hash = shaped ? XXH3_64bits_withSeed(shape_.data(), shape_.size(), kShapeSeed) : 0;
+  uint64_t shape_hash = 0;
   if (shaped) {
+    // The text's length is part of the key: a shared classification's location and length fields are
+    // then exactly the text's, and it is served as is (no copy per statement).
+    shape_ += '\x01';
+    shape_ += std::to_string(sql.size());
+    shape_hash = XXH3_64bits_withSeed(shape_.data(), shape_.size(), kShapeSeed);
     if (auto value = find(shape_hash, true, shape_)) {
       ++stats_.shape_hits;
-      return for_text(std::move(value), sql);
+      return value;
     }
   }
   auto value = std::make_shared<const Classification>(router::classify(sql, options_));

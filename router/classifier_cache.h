@@ -10,8 +10,9 @@
 // depend on a number: one statement that parsed, a plain read or write (SELECT, VALUES, TABLE,
 // INSERT, UPDATE, DELETE), no function call, no session change. Such a classification is stored a
 // second time under the text's shape (sql_scan.h numeric_shape), and a text missing from the cache
-// is looked up by its shape before it is parsed. Served for another text of the shape, its length
-// fields are those of that text.
+// is looked up by its shape before it is parsed. The shape key includes the text's length, so the
+// shared classification's location/length fields are exact (texts whose constants differ in length
+// get one entry per length: a handful per statement).
 #pragma once
 
 #include <cstdint>
