@@ -197,6 +197,7 @@ void Stream::read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) noexcept {
 void Stream::release_idle_buffers() {
   rbuf_.release_if_empty();
   if (outbox_.empty()) std::string().swap(outbox_);
+  if (tls_wire_.empty()) std::string().swap(tls_wire_);
 }
 
 void Stream::shrink_outbox() {
@@ -231,9 +232,9 @@ void Stream::flush_now() {
       on_write_error(UV_EPROTO);
       return;
     }
-    std::string wire;
-    tls_->take_output(wire);
-    write_bytes(wire);
+    tls_->take_output(tls_wire_);  // kept between flushes, up to kOutboxKeepBytes, like the outbox
+    write_bytes(tls_wire_);
+    if (tls_wire_.capacity() > kOutboxKeepBytes) std::string().swap(tls_wire_);
     return;
   }
   bytes_written_ += outbox_.size();

@@ -163,6 +163,7 @@ class Stream {
 
   uv_tcp_t tcp_{};
   std::unique_ptr<TlsSession> tls_;  // set by start_tls()
+  std::string tls_wire_;             // ciphertext of the outbox being flushed (TLS only)
   std::string outbox_;
   size_t queued_bytes_ = 0;
   uint64_t bytes_read_ = 0;
