@@ -21,26 +21,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using CancelTest = ProxyTest;
 
-// Waits until a backend runs a query containing `marker` (as seen by the superuser, on `port`).
-bool wait_running(const std::string& marker, Millis deadline, uint16_t port = kPrimaryPort) {
-  ConnSpec spec;
-  spec.port = port;
-  spec.user = kSuperUser;
-  spec.password = kSuperPassword;
-  spec.dbname = "postgres";
-  Pg su(spec);
-  if (!su.ok()) return false;
-  return wait_until(
-      [&] {
-        PgResult r = su.exec_params(
-            "SELECT 1 FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1 "
-            "AND pid <> pg_backend_pid()",
-            {"%" + marker + "%"});
-        return r.ok() && r.rows() > 0;
-      },
-      deadline);
-}
-
 // What the bystanders saw: queries run, how many of them were canceled, other errors.
 struct Tally {
   std::atomic<int> queries{0};
@@ -151,7 +131,7 @@ void expect_long_query_canceled(Proxy& p, const std::string& sql, const std::str
   Pg a(p.spec()), b(p.spec());
   ASSERT_TRUE(a.ok() && b.ok()) << a.error() << b.error();
   ASSERT_EQ(PQsendQuery(a.get(), (sql + " /* " + marker + " */").c_str()), 1);
-  ASSERT_TRUE(wait_running(marker, Millis(5000), port)) << "the long query never started on port " << port;
+  ASSERT_TRUE(wait_query_running(marker, Millis(5000), port)) << "the long query never started on port " << port;
   auto t0 = Clock::now();
   PGcancel* cancel = PQgetCancel(a.get());
   char err[256];

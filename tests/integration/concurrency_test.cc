@@ -118,11 +118,8 @@ TEST_F(ConcurrencyTest, CancelRequestIsServedAtMaxClientConn) {
     ASSERT_TRUE(l.error) << l.describe();
     EXPECT_EQ(l.error->sqlstate(), "53300") << l.error->describe();
   }
-  ASSERT_EQ(PQsendQuery(sleeper.get(), "SELECT pg_sleep(30)"), 1);
-  Pg su = superuser(kDatabase);
-  ASSERT_TRUE(wait_until([&] {
-    return su.scalar("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'") == "1";
-  }, Millis(5000)));
+  ASSERT_EQ(PQsendQuery(sleeper.get(), "SELECT pg_sleep(30) /* it-cancel-at-max */"), 1);
+  ASSERT_TRUE(wait_query_running("it-cancel-at-max", Millis(5000)));
   auto t0 = Clock::now();
   PGcancel* cancel = PQgetCancel(sleeper.get());
   char err[256] = {0};

@@ -451,6 +451,24 @@ RunResult run_psql(const std::string& conninfo, const std::string& script,
                      script);
 }
 
+bool wait_query_running(const std::string& needle, Millis deadline, uint16_t port) {
+  ConnSpec spec;
+  spec.port = port;
+  spec.user = kSuperUser;
+  spec.password = kSuperPassword;
+  spec.dbname = "postgres";
+  Pg su(spec);
+  if (!su.ok()) return false;
+  return wait_until(
+      [&] {
+        PgResult r = su.exec_params(
+            "SELECT 1 FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1 AND pid <> pg_backend_pid()",
+            {"%" + needle + "%"});
+        return r.ok() && r.rows() > 0;
+      },
+      deadline);
+}
+
 RunResult restart_primary(Millis timeout) {
   // The primary says where its data is (the checkout may be anywhere; ./dev may keep the data under
   // /var/tmp). Same open-file limit as ./dev (scripts/lib.sh as_postgres); pg_ctl's log in the data dir.

@@ -55,6 +55,9 @@ inline bool is_direct() { return target() == Target::direct; }
 
 // Polls `pred` every `interval` until it returns true (-> true) or `deadline` passes (-> false).
 bool wait_until(const std::function<bool()>& pred, Millis deadline, Millis interval = Millis(20));
+// Waits (deadline) until the superuser sees an active backend, on the node at `port`, whose query
+// contains `needle` (a marker comment): a query is running, so a cancel has something to cancel.
+bool wait_query_running(const std::string& needle, Millis deadline, uint16_t port = kPrimaryPort);
 
 // Waits (once per process, deadline PGS_IT_SERVICES_WAIT) until the primary accepts the superuser;
 // throws with a clear message otherwise.

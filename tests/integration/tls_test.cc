@@ -175,11 +175,7 @@ TEST_F(TlsTest, RequireRefusesPlaintextButServesCancels) {
   Pg tls(conninfo(p, "require"));
   ASSERT_TRUE(tls.ok()) << tls.error();
   ASSERT_EQ(PQsendQuery(tls.get(), "SELECT pg_sleep(30) /* it-tls-cancel */"), 1);
-  Pg su = superuser(kDatabase);
-  ASSERT_TRUE(wait_until([&] {
-    return su.scalar("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%it-tls-cancel%' "
-                     "AND pid <> pg_backend_pid()") == "1";
-  }, Millis(5000)));
+  ASSERT_TRUE(wait_query_running("it-tls-cancel", Millis(5000)));
   auto t0 = Clock::now();
   PGcancel* cancel = PQgetCancel(tls.get());
   char err[256] = {0};
