@@ -612,10 +612,17 @@ void ClientConn::on_probe_row(const std::vector<std::optional<std::string>>& row
     // some it tracks (a DEALLOCATE in a DO block): they are forgotten, by the server's record and by
     // this session's, as Postgres did. Ones it does not track pin (apply_probe gets their number).
     auto& v = values[names.size() + static_cast<size_t>(PinReason::sql_prepare)];
-    auto held = parse_json_names(v.value_or("[]"));
-    if (!held) {
+    auto all = parse_json_names(v.value_or("[]"));
+    if (!all) {
       fail("08006", "pgsidecar: unexpected session probe reply");
       return;
+    }
+    // The proxy's shared protocol-level statements: one a DEALLOCATE ALL in unseen code dropped is
+    // prepared again at its next Bind, not bound as if it were there (26000 for whoever comes next).
+    if (server_ != nullptr) server_->keep_prepared_only(*all);
+    auto held = std::make_optional<std::vector<std::string>>();
+    for (auto& name : *all) {
+      if (!is_reserved_statement_name(name)) held->push_back(std::move(name));
     }
     size_t untracked = held->size();
     if (server_ != nullptr) {

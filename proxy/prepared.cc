@@ -1,5 +1,7 @@
 #include "proxy/prepared.h"
 
+#include <algorithm>
+
 #include "proxy/sql_prepared.h"
 
 #include <xxhash.h>
@@ -55,6 +57,17 @@ void ServerStatements::erase(const std::string& name) {
   if (it == index_.end()) return;
   lru_.erase(it->second);
   index_.erase(it);
+}
+
+void ServerStatements::keep_only(const std::vector<std::string>& held) {
+  for (auto it = lru_.begin(); it != lru_.end();) {
+    if (std::find(held.begin(), held.end(), *it) != held.end()) {
+      ++it;
+      continue;
+    }
+    index_.erase(*it);
+    it = lru_.erase(it);
+  }
 }
 
 void ServerStatements::clear() {

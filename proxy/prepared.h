@@ -42,6 +42,9 @@ class ServerStatements {
   void clear();
   size_t size() const { return index_.size(); }
   void set_capacity(size_t capacity) { capacity_ = capacity == 0 ? 1 : capacity; }
+  // Forgets every name `held` does not list (the server no longer has them: they are prepared again
+  // at their next use).
+  void keep_only(const std::vector<std::string>& held);
 
  private:
   size_t capacity_;

@@ -74,6 +74,8 @@ class ServerConn final : public Stream {
   bool has_prepared(const std::string& name) const { return statements_.contains(name); }
   size_t prepared_count() const { return statements_.size(); }
   void forget_prepared(const std::string& name) { statements_.erase(name); }
+  // The session probe's list of the statements the server holds: tracked ones it lacks are forgotten.
+  void keep_prepared_only(const std::vector<std::string>& held) { statements_.keep_only(held); }
   // Sends Parse for `name` unless the server has it; replies swallowed.
   void ensure_prepared(const std::string& name, std::string_view sql, const std::vector<uint32_t>& types);
   // Before a Parse of `name`: a Close first if the server holds a stale plan under that name.

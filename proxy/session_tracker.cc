@@ -113,10 +113,10 @@ std::string SessionTracker::begin_probe(std::string_view login_user, const std::
       "pid = pg_catalog.pg_backend_pid()), "
       "(SELECT count(*) FROM pg_catalog.pg_class WHERE relnamespace = pg_catalog.pg_my_temp_schema()), "
       "(SELECT count(*) FROM pg_catalog.pg_cursors WHERE is_holdable), "
-      // The names, not a count: the caller reconciles them with what it tracks (ClientConn::on_probe_row)
-      // and hands apply_probe() the number it does not track.
-      "(SELECT pg_catalog.json_agg(name) FROM pg_catalog.pg_prepared_statements WHERE name NOT LIKE "
-      "'pgsidecar\\_%'), "
+      // The names, not a count (the proxy's own pgsidecar_* statements included): the caller reconciles
+      // them with what it tracks (ClientConn::on_probe_row) and hands apply_probe() the number of
+      // SQL-prepared statements it does not track.
+      "(SELECT pg_catalog.json_agg(name) FROM pg_catalog.pg_prepared_statements), "
       "(SELECT CASE WHEN pg_catalog.current_setting('session_authorization') = " +
       quote_literal(login_user) + " THEN 0 ELSE 1 END)";
   if (inflight_full_) {

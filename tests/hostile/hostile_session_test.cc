@@ -120,6 +120,31 @@ TEST_F(HostileTest, StatementDeallocatedByUnseenCodeIsForgotten) {
   expect_clean("a statement deallocated by unseen code");
 }
 
+// DEALLOCATE ALL in code the proxy cannot see also drops the proxy's shared protocol-level statements:
+// the next client that binds the same statement on that server gets it prepared again, not 26000.
+TEST_F(HostileTest, ProtocolStatementsDroppedByUnseenCodeArePreparedAgain) {
+  const char* sql = "SELECT 'shared statement'::text /* hostile-unseen-all */";
+  {
+    Pg a(proxy_->spec());
+    ASSERT_TRUE(a.ok()) << a.error();
+    PgResult prep(PQprepare(a.get(), "s", sql, 0, nullptr));
+    ASSERT_TRUE(prep.ok()) << prep.error();
+    PgResult run(PQexecPrepared(a.get(), "s", 0, nullptr, nullptr, nullptr, 0));
+    ASSERT_TRUE(run.ok()) << run.error();
+    PgResult dropped = a.exec("DO $$BEGIN EXECUTE 'DEALLOCATE ALL'; END$$");
+    ASSERT_TRUE(dropped.ok()) << dropped.error();
+    // a stays connected (no reset at its leave): b gets the same server as it was left.
+    Pg b(proxy_->spec());
+    ASSERT_TRUE(b.ok()) << b.error();
+    PgResult prep_b(PQprepare(b.get(), "t", sql, 0, nullptr));
+    ASSERT_TRUE(prep_b.ok()) << prep_b.error();
+    PgResult run_b(PQexecPrepared(b.get(), "t", 0, nullptr, nullptr, nullptr, 0));
+    EXPECT_TRUE(run_b.ok()) << "[" << run_b.sqlstate() << "] " << run_b.error();
+    EXPECT_EQ(run_b.ok() ? run_b.value(0, 0) : "", "shared statement");
+  }
+  expect_clean("protocol statements dropped by unseen code");
+}
+
 // Waits until the superuser sees a backend of the proxy running `needle`.
 bool query_is_running(const std::string& needle) {
   Pg su = superuser(kDatabase);
