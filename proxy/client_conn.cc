@@ -65,6 +65,14 @@ void ClientConn::refuse_too_many() {
 void ClientConn::set_state(State s) {
   state_ = s;
   state_since_ = Clock::now();
+  Pool* owner = nullptr;
+  if (s == State::login_wait || s == State::idle) owner = primary_pool_;
+  if (s == State::waiting || s == State::active) owner = pool_;
+  if (owner != nullptr) {
+    owner->clients(s).push_back(this);
+  } else {
+    ConnList<ClientConn>::unlink(this);
+  }
 }
 
 void ClientConn::on_data() {
@@ -121,7 +129,7 @@ void ClientConn::notice_hangup_while_paused() {
   if (reading() || closing() || state_ == State::closing || state_ == State::startup || state_ == State::auth) return;
   if (!peer_hung_up()) return;
   // Worth a line: most pauses end by themselves within milliseconds.
-  LOG_INFO("client " + peer_ + " left while its input was paused (state " + state_name(state_) +
+  LOG_INFO("client " + peer_ + " left while its input was paused (state " + std::string(state_name(state_)) +
            (sql_sync_running_ ? ", SQL-prepare sync" : "") + (probe_kind_ != ProbeKind::none ? ", probe" : "") +
            (cache_step_ != CacheStep::none ? ", cache" : "") + (pending_bumps_ > 0 ? ", invalidation" : "") +
            ", " + std::to_string(queued_bytes()) + " bytes queued to it, " + std::to_string(rbuf_.size()) +

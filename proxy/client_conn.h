@@ -15,6 +15,8 @@
 #include "cache/store.h"
 #include "protocol/auth.h"
 #include "protocol/frame.h"
+#include "proxy/core/conn_list.h"
+#include "proxy/core/conn_state.h"
 #include "proxy/cache_request.h"
 #include "proxy/prepared.h"
 #include "proxy/server_conn.h"
@@ -34,20 +36,15 @@ using Clock = std::chrono::steady_clock;
 
 class ClientConn final : public Stream {
  public:
-  enum class State {
-    startup,     // waiting for the startup packet (SSLRequest/GSSENCRequest answered 'N')
-    auth,        // password exchange in progress
-    login_wait,  // authenticated; waiting for the pool to learn server parameters
-    idle,        // logged in, no server bound
-    waiting,     // queued for a server
-    active,      // bound to a server
-    closing,
-  };
+  using State = ClientState;
 
   ClientConn(Worker& worker, uint64_t id);
+  ~ClientConn() override { ConnList<ClientConn>::unlink(this); }
   void start();  // after accept
 
   State state() const { return state_; }
+  ConnListHook<ClientConn>& list_hook() { return list_hook_; }
+  const ConnListHook<ClientConn>& list_hook() const { return list_hook_; }
   uint64_t id() const { return id_; }
   int32_t cancel_pid() const { return cancel_pid_; }
   int32_t cancel_secret() const { return cancel_secret_; }
@@ -87,7 +84,6 @@ class ClientConn final : public Stream {
                        const std::string& sqlstate);
   bool pinned() const { return tracker_.pinned(); }
   std::string pin_reasons() const;  // "listen,advisory_lock" or ""
-  static const char* state_name(State s);
   // No server in time: the client's first request gets an ERROR; the connection stays usable.
   void refuse_batch(const char* sqlstate, const std::string& message);
   // ---- result cache (issue 5; client_cache.cc) ----
@@ -123,6 +119,8 @@ class ClientConn final : public Stream {
   void on_closed() override;
 
  private:
+  // The one place a client changes state: it also moves to that state's list of the pool it belongs to
+  // then (login_wait, idle: its login pool; waiting, active: the pool it runs on; otherwise none).
   void set_state(State s);
   void process_startup();
   bool handle_startup_packet(const protocol::StartupFrame& f);
@@ -204,6 +202,7 @@ class ClientConn final : public Stream {
   Worker& worker_;
   uint64_t id_;
   State state_ = State::startup;
+  ConnListHook<ClientConn> list_hook_;
   Clock::time_point created_at_;
   Clock::time_point state_since_;
   Clock::time_point last_activity_;

@@ -99,6 +99,9 @@ void ClientConn::reroute_to_primary() {
   pool_ = primary_pool_;
   replica_batch_.clear();
   replica_batch_ok_ = false;
+  Clock::time_point waiting_since = state_since_;
+  set_state(State::waiting);  // to the end of the primary pool's waiting list
+  state_since_ = waiting_since;  // still the same wait (query_wait_timeout, maxwait)
   pool_->request_server(this);
 }
 

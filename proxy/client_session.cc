@@ -667,11 +667,6 @@ void ClientConn::unpin_metrics() {
   }
 }
 
-const char* ClientConn::state_name(State s) {
-  static constexpr const char* kNames[] = {"startup", "auth", "login_wait", "idle", "waiting", "active", "closing"};
-  return kNames[static_cast<int>(s)];
-}
-
 std::string ClientConn::pin_reasons() const {
   std::string out;
   for (size_t r = 0; r < kPinReasonCount; ++r) {
@@ -827,7 +822,7 @@ void ClientConn::on_parameter_status(std::string_view name, std::string_view val
 void ClientConn::detach_server(bool client_gone) {
   (void)client_gone;
   if (state_ == State::waiting || state_ == State::login_wait) {
-    if (pool_ != nullptr) pool_->forget_client(this);
+    ConnList<ClientConn>::unlink(this);  // no pool may hand it anything now; set_state(closing) follows
   }
   if (server_ == nullptr) return;
   ServerConn* s = server_;

@@ -1,6 +1,7 @@
 #include "proxy/pool.h"
 
 #include <algorithm>
+#include <type_traits>
 
 #include "proxy/client_conn.h"
 #include "proxy/log.h"
@@ -24,7 +25,13 @@ int share_of(int total, int workers, int index, int minimum) {
 Pool::Pool(Worker& worker, std::string database, std::string user, int target)
     : worker_(worker), database_(std::move(database)), user_(std::move(user)), target_index_(target) {}
 
-Pool::~Pool() = default;
+Pool::~Pool() = default;  // the lists unlink whatever they still hold
+
+size_t Pool::total_servers() const {
+  size_t n = 0;
+  for (const auto& list : servers_) n += list.size();
+  return n;
+}
 
 void Pool::apply_config(const conf::Config& config, const conf::DatabaseConfig& db, const conf::UserConfig& user,
                         const std::string& server_password) {
@@ -46,30 +53,19 @@ void Pool::apply_config(const conf::Config& config, const conf::DatabaseConfig& 
 // ---- clients ----
 
 ServerConn* Pool::take_idle() {
-  // A server that failed or is being closed stays listed until its close callback: never hand it out.
-  while (!idle_.empty()) {
-    ServerConn* s = idle_.back();
-    idle_.pop_back();
-    if (s->state() == ServerConn::State::idle && !s->closing()) return s;
+  ConnList<ServerConn>& idle = servers(ServerState::idle);
+  // LIFO: the most recently used server is the warmest. One whose socket is already closing (its
+  // state follows at its close callback) is never handed out.
+  while (ServerConn* s = idle.back()) {
+    if (!s->closing()) return s;
+    s->set_state(ServerState::closing);
   }
   return nullptr;
 }
 
 void Pool::request_server(ClientConn* client) {
-  if (waiting_.empty() && !worker_.paused()) {
-    if (ServerConn* s = take_idle()) {
-      hand_over(s, client);
-      return;
-    }
-  }
-  waiting_.push_back(client);
+  (void)client;  // at the end of clients(waiting): served in turn
   serve_waiters();
-}
-
-void Pool::forget_client(ClientConn* client) {
-  waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), client), waiting_.end());
-  welcome_waiters_.erase(std::remove(welcome_waiters_.begin(), welcome_waiters_.end(), client),
-                         welcome_waiters_.end());
 }
 
 void Pool::hand_over(ServerConn* server, ClientConn* client) {
@@ -92,26 +88,24 @@ void Pool::release(ServerConn* server, bool clean) {
 }
 
 void Pool::request_welcome(ClientConn* client) {
-  welcome_waiters_.push_back(client);
-  if (count_opening() == 0 && static_cast<int>(servers_.size()) < size_limit_) open_server();
+  (void)client;  // in clients(login_wait) until record_welcome or a failed login
+  if (count_opening() == 0 && static_cast<int>(total_servers()) < size_limit_) open_server();
 }
 
 void Pool::record_welcome(const std::vector<std::pair<std::string, std::string>>& params) {
   welcome_ = params;
   bool first = !has_welcome_;
   has_welcome_ = true;
-  if (first || !welcome_waiters_.empty()) {
-    auto waiters = std::move(welcome_waiters_);
-    welcome_waiters_.clear();
-    for (ClientConn* c : waiters) c->on_welcome_ready();
+  if (first || !clients(ClientState::login_wait).empty()) {
+    // A client's close is deferred to its close callback, so the copy stays valid through the loop.
+    for (ClientConn* c : clients(ClientState::login_wait).snapshot()) c->on_welcome_ready();
   }
 }
 
 // ---- servers ----
 
 void Pool::open_server() {
-  auto* s = new ServerConn(*this, worker_.next_server_id());
-  servers_.insert(s);
+  auto* s = new ServerConn(*this, worker_.next_server_id());  // joins servers(connecting)
   worker_.counters().server_connects.fetch_add(1, std::memory_order_relaxed);
   s->connect();
 }
@@ -121,17 +115,13 @@ void Pool::on_server_ready(ServerConn* server) {
   if (hold_for_cancels(server)) return;
   retry_backoff_ = std::chrono::milliseconds{0};
   last_connect_error_.clear();
-  if (!waiting_.empty() && !worker_.shutting_down() && !worker_.paused()) {
-    ClientConn* c = waiting_.front();
-    waiting_.pop_front();
-    hand_over(server, c);
+  ClientConn* first_waiting = clients(ClientState::waiting).front();
+  if (first_waiting != nullptr && !worker_.shutting_down() && !worker_.paused()) {
+    hand_over(server, first_waiting);
     return;
   }
-  if (worker_.shutting_down()) {
-    server->terminate();
-    return;
-  }
-  idle_.push_back(server);
+  if (worker_.shutting_down()) server->terminate();
+  // Otherwise it stays where its state put it: at the warm end of servers(idle).
 }
 
 void Pool::on_server_login_failed(ServerConn* server, const std::string& error) {
@@ -150,29 +140,25 @@ void Pool::on_server_login_failed(ServerConn* server, const std::string& error) 
     } else {
       worker_.mark_replica_down(target_index_);
     }
-    auto waiters = std::move(waiting_);
-    waiting_.clear();
-    for (ClientConn* c : waiters) c->reroute_to_primary();
+    for (ClientConn* c : clients(ClientState::waiting).snapshot()) c->reroute_to_primary();
   } else if (!has_live_server()) {
     // Nothing can free up for the clients waiting here (every server is gone and a new one failed:
     // the primary is down, restarting or refusing): they get the error now, as a direct connection
     // would, and keep their connection, rather than wait out query_wait_timeout.
-    auto waiters = std::move(waiting_);
-    waiting_.clear();
-    for (ClientConn* c : waiters) c->refuse_batch("08006", "pgsidecar: cannot connect to the server: " + error);
+    for (ClientConn* c : clients(ClientState::waiting).snapshot()) {
+      c->refuse_batch("08006", "pgsidecar: cannot connect to the server: " + error);
+    }
   }
   // A client cannot finish logging in without a server: tell the ones waiting for the welcome now.
-  auto waiters = std::move(welcome_waiters_);
-  welcome_waiters_.clear();
-  for (ClientConn* c : waiters) c->fail("08006", "pgsidecar: could not log in to the server: " + error);
+  for (ClientConn* c : clients(ClientState::login_wait).snapshot()) {
+    c->fail("08006", "pgsidecar: could not log in to the server: " + error);
+  }
 }
 
 void Pool::on_server_closed(ServerConn* server) {
   cancels_.erase(server->id());
-  being_canceled_.erase(std::remove(being_canceled_.begin(), being_canceled_.end(), server), being_canceled_.end());
   reset_pending_.erase(server->id());
-  if (servers_.erase(server) == 0) return;
-  idle_.erase(std::remove(idle_.begin(), idle_.end(), server), idle_.end());
+  ConnList<ServerConn>::unlink(server);
   serve_waiters();
 }
 
@@ -184,7 +170,7 @@ bool Pool::hold_for_cancels(ServerConn* server) {
   auto it = cancels_.find(server->id());
   if (it == cancels_.end()) return false;
   if (it->second.in_flight > 0) {
-    being_canceled_.push_back(server);
+    server->set_state(ServerState::being_canceled);
     return true;
   }
   // Every cancel is over but one was never confirmed: it may still land on whatever runs next.
@@ -197,7 +183,7 @@ bool Pool::hold_for_cancels(ServerConn* server) {
 bool Pool::defer_reset_for_cancels(ServerConn* server) {
   auto it = cancels_.find(server->id());
   if (it == cancels_.end() || it->second.in_flight == 0) return false;
-  being_canceled_.push_back(server);
+  server->set_state(ServerState::being_canceled);
   reset_pending_.insert(server->id());
   return true;
 }
@@ -211,62 +197,51 @@ void Pool::on_cancel_done(uint64_t server_id, CancelOutcome outcome) {
   if (st.in_flight > 0) return;
   bool unknown = st.unknown;
   if (!unknown) cancels_.erase(it);
-  auto held = std::find_if(being_canceled_.begin(), being_canceled_.end(),
-                           [server_id](const ServerConn* s) { return s->id() == server_id; });
+  ServerConn* server = servers(ServerState::being_canceled).front();
+  while (server != nullptr && server->id() != server_id) server = ConnList<ServerConn>::next(server);
   // Not held: still with its client; its release point decides (an unknown entry closes it then).
-  if (held == being_canceled_.end()) return;
-  ServerConn* server = *held;
-  being_canceled_.erase(held);
+  if (server == nullptr) return;
   if (reset_pending_.erase(server_id) > 0) {
     server->reset_and_release();  // then on_server_ready, which closes it if `unknown`
     return;
   }
-  on_server_ready(server);  // idle, or handed to a waiting client; closed if `unknown`
+  server->set_state(ServerState::idle);
+  on_server_ready(server);  // stays idle, or handed to a waiting client; closed if `unknown`
 }
 
 void Pool::serve_waiters() {
   if (worker_.paused()) return;
   // Hand idle servers to waiting clients first, then open new ones within the limit.
-  while (!waiting_.empty()) {
+  const ConnList<ClientConn>& waiting = clients(ClientState::waiting);
+  while (ClientConn* c = waiting.front()) {
     ServerConn* s = take_idle();
     if (s == nullptr) break;
-    ClientConn* c = waiting_.front();
-    waiting_.pop_front();
-    hand_over(s, c);
+    hand_over(s, c);  // c leaves the waiting list (active, or refused)
   }
   if (worker_.shutting_down()) return;
   size_t opening = count_opening();
   if (Clock::now() < retry_at_) return;
-  while (waiting_.size() > opening && static_cast<int>(servers_.size()) < size_limit_) {
+  while (waiting.size() > opening && static_cast<int>(total_servers()) < size_limit_) {
     open_server();
     ++opening;
   }
 }
 
 size_t Pool::count_opening() const {
-  size_t opening = 0;
-  for (ServerConn* s : servers_) {
-    auto st = s->state();
-    if (st == ServerConn::State::connecting || st == ServerConn::State::login) ++opening;
-  }
-  return opening;
+  return servers(ServerState::connecting).size() + servers(ServerState::login).size();
 }
 
 bool Pool::has_live_server() const {
-  for (const ServerConn* s : servers_) {
-    auto st = s->state();
-    if (st == ServerConn::State::idle || st == ServerConn::State::active || st == ServerConn::State::resetting) return true;
+  for (ServerState st : {ServerState::idle, ServerState::active, ServerState::resetting, ServerState::being_canceled}) {
+    if (!servers(st).empty()) return true;
   }
   return false;
 }
 
 void Pool::close_idle_servers() {
-  auto idle = std::move(idle_);
-  idle_.clear();
-  for (ServerConn* s : idle) s->terminate();
-  auto held = std::move(being_canceled_);
-  being_canceled_.clear();
-  for (ServerConn* s : held) s->terminate();
+  for (ServerState st : {ServerState::idle, ServerState::being_canceled}) {
+    for (ServerConn* s : servers(st).snapshot()) s->terminate();
+  }
 }
 
 void Pool::note_wait(Clock::duration waited) {
@@ -281,42 +256,32 @@ void Pool::note_transaction(Clock::duration held) {
   xact_seconds_ += std::chrono::duration<double>(held).count();
 }
 
-PoolStats Pool::stats(Clock::time_point now, PoolClientCount clients) const {
+PoolStats Pool::stats(Clock::time_point now) const {
   PoolStats st;
   st.database = database_;
   st.user = user_;
   st.node = target().name;
   st.pool_mode = settings_.pool_mode == conf::PoolMode::session ? "session" : "transaction";
   st.size_limit = size_limit_;
-  st.cl_active = clients.active;
-  st.cl_idle = clients.idle;
-  st.cl_waiting = static_cast<int>(waiting_.size());
-  if (!waiting_.empty()) {
-    st.maxwait_seconds = std::chrono::duration<double>(now - waiting_.front()->state_since()).count();
-  }
-  for (ServerConn* s : servers_) {
-    switch (s->state()) {
-      case ServerConn::State::active:
-      case ServerConn::State::resetting:
-        ++st.sv_active;
-        break;
-      case ServerConn::State::idle:
-        ++st.sv_idle;
-        break;
-      case ServerConn::State::connecting:
-      case ServerConn::State::login:
-        ++st.sv_login;
-        break;
-      default:
-        break;
+  auto count = [this](auto state) {
+    if constexpr (std::is_same_v<decltype(state), ClientState>) {
+      return static_cast<int>(clients(state).size());
+    } else {
+      return static_cast<int>(servers(state).size());
     }
+  };
+  // PgBouncer's cl_active: logged-in clients not waiting, bound to a server or idle in between.
+  st.cl_idle = count(ClientState::idle);
+  st.cl_active = count(ClientState::active) + st.cl_idle;
+  st.cl_waiting = count(ClientState::waiting);
+  if (const ClientConn* first = clients(ClientState::waiting).front()) {
+    st.maxwait_seconds = std::chrono::duration<double>(now - first->state_since()).count();
   }
-  for (const ServerConn* s : being_canceled_) {
-    if (s->state() != ServerConn::State::idle) continue;
-    ++st.sv_being_canceled;
-    --st.sv_idle;  // counted above by its state: it is idle, but not available
-  }
-  st.sv_total = static_cast<int>(servers_.size());
+  st.sv_active = count(ServerState::active) + count(ServerState::resetting);
+  st.sv_idle = count(ServerState::idle);
+  st.sv_being_canceled = count(ServerState::being_canceled);
+  st.sv_login = count(ServerState::connecting) + count(ServerState::login);
+  st.sv_total = static_cast<int>(total_servers());
   st.xact_count = xact_count_;
   st.query_count = query_count_;
   st.wait_count = wait_count_;
@@ -327,42 +292,41 @@ PoolStats Pool::stats(Clock::time_point now, PoolClientCount clients) const {
 }
 
 void Pool::server_rows(Clock::time_point now, std::vector<ServerRow>& out) const {
-  static constexpr const char* kStates[] = {"connecting", "login", "idle", "active", "resetting", "closing"};
-  for (ServerConn* s : servers_) {
-    ServerRow row;
-    row.id = s->id();
-    row.worker = worker_.index();
-    row.user = user_;
-    row.database = database_;
-    bool held = std::find(being_canceled_.begin(), being_canceled_.end(), s) != being_canceled_.end();
-    row.state = held ? "being_canceled" : kStates[static_cast<int>(s->state())];
-    row.role = is_replica() ? "replica" : "primary";
-    row.addr = target_.host + ":" + std::to_string(target_.port);
-    row.backend_pid = s->backend_pid();
-    row.connected_seconds = std::chrono::duration<double>(now - s->created_at()).count();
-    row.state_seconds = std::chrono::duration<double>(now - s->state_since()).count();
-    row.client_id = s->client() != nullptr ? s->client()->id() : 0;
-    row.prepared_statements = s->prepared_count();
-    out.push_back(std::move(row));
+  for (const auto& list : servers_) {
+    for (const ServerConn* s = list.front(); s != nullptr; s = ConnList<ServerConn>::next(s)) {
+      ServerRow row;
+      row.id = s->id();
+      row.worker = worker_.index();
+      row.user = user_;
+      row.database = database_;
+      row.state = std::string(state_name(s->state()));
+      row.role = is_replica() ? "replica" : "primary";
+      row.addr = target_.host + ":" + std::to_string(target_.port);
+      row.backend_pid = s->backend_pid();
+      row.connected_seconds = std::chrono::duration<double>(now - s->created_at()).count();
+      row.state_seconds = std::chrono::duration<double>(now - s->state_since()).count();
+      row.client_id = s->client() != nullptr ? s->client()->id() : 0;
+      row.prepared_statements = s->prepared_count();
+      out.push_back(std::move(row));
+    }
   }
 }
 
 void Pool::tick(Clock::time_point now) {
   // Clients that waited too long for a server.
   auto wait_limit = settings_.query_wait_timeout;
-  while (wait_limit.count() > 0 && !waiting_.empty() && now - waiting_.front()->state_since() > wait_limit) {
-    ClientConn* c = waiting_.front();
-    waiting_.pop_front();
+  const ConnList<ClientConn>& waiting = clients(ClientState::waiting);
+  while (wait_limit.count() > 0 && !waiting.empty() && now - waiting.front()->state_since() > wait_limit) {
+    ClientConn* c = waiting.front();  // refuse_batch moves it to idle
     std::string why = "pgsidecar: query_wait_timeout: no server connection became free within " +
                       std::to_string(wait_limit.count()) + " ms";
     if (!last_connect_error_.empty()) why += " (last server error: " + last_connect_error_ + ")";
     c->refuse_batch("57014", why);
   }
   // Servers stuck connecting or logging in.
-  for (ServerConn* s : std::vector<ServerConn*>(servers_.begin(), servers_.end())) {
-    auto st = s->state();
-    if ((st == ServerConn::State::connecting || st == ServerConn::State::login) &&
-        now - s->state_since() > settings_.server_connect_timeout) {
+  for (ServerState opening : {ServerState::connecting, ServerState::login}) {
+    for (ServerConn* s : servers(opening).snapshot()) {
+      if (now - s->state_since() <= settings_.server_connect_timeout) continue;
       on_server_login_failed(s, "server_connect_timeout");
       s->terminate();
     }
@@ -370,21 +334,15 @@ void Pool::tick(Clock::time_point now) {
   // Idle servers past their idle timeout or lifetime, keeping min_pool_size.
   auto idle_limit = settings_.server_idle_timeout;
   auto lifetime = settings_.server_lifetime;
-  for (size_t i = 0; i < idle_.size();) {
-    ServerConn* s = idle_[i];
+  for (ServerConn* s : servers(ServerState::idle).snapshot()) {
     bool too_idle = idle_limit.count() > 0 && now - s->state_since() > idle_limit &&
-                    static_cast<int>(servers_.size()) > min_size_;
+                    static_cast<int>(total_servers() - servers(ServerState::closing).size()) > min_size_;
     bool too_old = lifetime.count() > 0 && now - s->created_at() > lifetime;
-    if (too_idle || too_old) {
-      idle_.erase(idle_.begin() + static_cast<long>(i));
-      s->terminate();
-      continue;
-    }
-    ++i;
+    if (too_idle || too_old) s->terminate();
   }
   if (!worker_.shutting_down()) {
     serve_waiters();
-    while (static_cast<int>(servers_.size()) < min_size_ && now >= retry_at_) open_server();
+    while (static_cast<int>(total_servers()) < min_size_ && now >= retry_at_) open_server();
   }
 }
 

@@ -1,9 +1,14 @@
 // A pool of server connections for one (database, user) on one worker. Its share of the process-wide
 // pool_size is pool_size / workers (at least 1). Clients wait in FIFO order for a server.
+//
+// States are the pool's lists: one ConnList of servers per ServerState and one of clients per
+// ClientState (conn_state.h). A connection's set_state() is the only thing that moves it between them,
+// so the counts of SHOW POOLS and /metrics are the lists' sizes, and "an idle server" or "the first
+// waiting client" is a list's end, never a search.
 #pragma once
 
+#include <array>
 #include <chrono>
-#include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -13,6 +18,8 @@
 
 #include "conf/config.h"
 #include "proxy/cancel.h"
+#include "proxy/core/conn_list.h"
+#include "proxy/core/conn_state.h"
 #include "proxy/session_params.h"
 #include "proxy/stats.h"
 
@@ -22,13 +29,6 @@ class ClientConn;
 class ServerConn;
 class Worker;
 using Clock = std::chrono::steady_clock;
-
-// Logged-in clients a pool answers for in SHOW POOLS (counted by the worker from its clients): those
-// bound to one of its servers, and those idle between transactions whose login pool it is.
-struct PoolClientCount {
-  int active = 0;  // bound to a server, or idle (PgBouncer's cl_active; waiting ones are cl_waiting)
-  int idle = 0;    // of `active`, the ones with no server right now
-};
 
 struct PoolTarget {
   std::string name;  // "primary", "replica1", ...
@@ -50,7 +50,7 @@ class Pool {
   std::string name() const { return database_ + "/" + user_ + (target_index_ < 0 ? "" : "@" + target_.name); }
   int target_index() const { return target_index_; }
   bool is_replica() const { return target_index_ >= 0; }
-  size_t busy_servers() const { return servers_.size() - idle_.size(); }
+  size_t busy_servers() const { return total_servers() - idle_servers(); }
   // A replica pool whose logins were refused for this (database, user) just now: route around it.
   bool recently_refused() const { return Clock::now() < refused_until_; }
   Worker& worker() { return worker_; }
@@ -62,10 +62,16 @@ class Pool {
   void apply_config(const conf::Config& config, const conf::DatabaseConfig& db, const conf::UserConfig& user,
                     const std::string& server_password);
 
+  // ---- the lists (moved only by the connections' set_state) ----
+  ConnList<ServerConn>& servers(ServerState s) { return servers_[static_cast<size_t>(s)]; }
+  const ConnList<ServerConn>& servers(ServerState s) const { return servers_[static_cast<size_t>(s)]; }
+  ConnList<ClientConn>& clients(ClientState s) { return clients_[static_cast<size_t>(s)]; }
+  const ConnList<ClientConn>& clients(ClientState s) const { return clients_[static_cast<size_t>(s)]; }
+
   // ---- clients ----
-  // A client needs a server: assigned now (client->on_server_assigned) or queued.
+  // A client just joined this pool's waiting list: it is assigned a server now
+  // (client->on_server_assigned) or when one is free, in FIFO order.
   void request_server(ClientConn* client);
-  void forget_client(ClientConn* client);  // a waiting client went away
   // A client is done with its server. `clean` = at a release point and reusable.
   void release(ServerConn* server, bool clean);
   // Welcome parameters (ParameterStatus of a real server) are needed to finish a client's login.
@@ -101,13 +107,12 @@ class Pool {
   void note_wait(Clock::duration waited);
   void note_transaction(Clock::duration held);
   void note_query() { ++query_count_; }
-  PoolStats stats(Clock::time_point now, PoolClientCount clients) const;
+  PoolStats stats(Clock::time_point now) const;
   void server_rows(Clock::time_point now, std::vector<ServerRow>& out) const;
-  size_t waiting_clients() const { return waiting_.size(); }
-  size_t idle_servers() const { return idle_.size(); }
-  size_t total_servers() const { return servers_.size(); }
+  size_t waiting_clients() const { return clients(ClientState::waiting).size(); }
+  size_t idle_servers() const { return servers(ServerState::idle).size(); }
+  size_t total_servers() const;  // in any state, closing ones included (they still hold a socket)
   size_t connecting_servers() const { return count_opening(); }
-  bool empty() const { return servers_.empty() && waiting_.empty() && welcome_waiters_.empty(); }
 
  private:
   void open_server();
@@ -128,17 +133,14 @@ class Pool {
   PoolTarget target_;
   int size_limit_ = 1;
   int min_size_ = 0;
-  std::unordered_set<ServerConn*> servers_;
-  std::vector<ServerConn*> idle_;  // LIFO: the most recently used server is the warmest
-  std::deque<ClientConn*> waiting_;
+  std::array<ConnList<ServerConn>, kServerStateCount> servers_;
+  std::array<ConnList<ClientConn>, kClientStateCount> clients_;  // startup, auth, closing stay empty
   struct CancelState {
     int in_flight = 0;     // forwarded, not resolved yet
     bool unknown = false;  // one was never resolved: do not reuse the server
   };
   std::unordered_map<uint64_t, CancelState> cancels_;  // by server id; live servers only
-  std::vector<ServerConn*> being_canceled_;  // at a release point, waiting for their cancels
-  std::unordered_set<uint64_t> reset_pending_;  // of those, the ones to reset once they are resolved
-  std::vector<ClientConn*> welcome_waiters_;
+  std::unordered_set<uint64_t> reset_pending_;  // being canceled, to reset once they are resolved
   bool has_welcome_ = false;
   std::vector<std::pair<std::string, std::string>> welcome_;
   std::string last_connect_error_;

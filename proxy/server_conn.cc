@@ -24,11 +24,13 @@ ServerConn::ServerConn(Pool& pool, uint64_t id)
       state_since_(created_at_),
       statements_(static_cast<size_t>(pool.worker().snapshot().config->session.max_prepared_statements)) {
   pool_.worker().server_opened();
+  set_state(State::connecting);
 }
 
 void ServerConn::set_state(State s) {
   state_ = s;
   state_since_ = Clock::now();
+  pool_.servers(s).push_back(this);
 }
 
 void ServerConn::connect() {
@@ -123,6 +125,7 @@ void ServerConn::on_data() {
       return;
     }
     case State::idle:
+    case State::being_canceled:  // at a release point: nothing of ours is in flight
       process_idle();
       return;
     case State::active:

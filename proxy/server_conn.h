@@ -14,6 +14,8 @@
 
 #include "protocol/auth.h"
 #include "protocol/frame.h"
+#include "proxy/core/conn_list.h"
+#include "proxy/core/conn_state.h"
 #include "proxy/prepared.h"
 #include "proxy/session_params.h"
 #include "proxy/sql_prepared.h"
@@ -28,12 +30,17 @@ using Clock = std::chrono::steady_clock;
 
 class ServerConn final : public Stream {
  public:
-  enum class State { connecting, login, idle, active, resetting, closing };
+  using State = ServerState;
 
   ServerConn(Pool& pool, uint64_t id);
+  ~ServerConn() override { ConnList<ServerConn>::unlink(this); }
   void connect();
 
   State state() const { return state_; }
+  // The one place a server changes state: it also moves to that state's list of its pool (pool.h).
+  void set_state(State s);
+  ConnListHook<ServerConn>& list_hook() { return list_hook_; }
+  const ConnListHook<ServerConn>& list_hook() const { return list_hook_; }
   uint64_t id() const { return id_; }
   Pool& pool() { return pool_; }
   ClientConn* client() const { return client_; }
@@ -122,7 +129,6 @@ class ServerConn final : public Stream {
  private:
   static void connect_cb(uv_connect_t* req, int status) noexcept;
   void on_connected(int status);
-  void set_state(State s);
   bool handle_login_message(const protocol::Frame& f);
   bool handle_auth_request(const protocol::Frame& f);
   enum class Reply : uint8_t {
@@ -168,6 +174,7 @@ class ServerConn final : public Stream {
   Pool& pool_;
   uint64_t id_;
   State state_ = State::connecting;
+  ConnListHook<ServerConn> list_hook_;
   uv_connect_t connect_req_{};
   ClientConn* client_ = nullptr;
   Clock::time_point created_at_;

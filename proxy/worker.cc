@@ -452,25 +452,6 @@ void WorkerHotStats::count_error(std::string_view sqlstate) {
   ++errors_by_class[cls];
 }
 
-namespace {
-// Logged-in clients per pool (SHOW POOLS cl_active/cl_idle): bound to one of its servers, or idle and
-// logged in to it. Waiting clients are the pools' own queues (cl_waiting), not counted here.
-std::unordered_map<const Pool*, PoolClientCount> clients_per_pool(
-    const std::unordered_map<uint64_t, ClientConn*>& clients) {
-  std::unordered_map<const Pool*, PoolClientCount> counts;
-  for (const auto& [id, c] : clients) {
-    if (c->state() == ClientConn::State::active && c->pool() != nullptr) {
-      ++counts[c->pool()].active;
-    } else if (c->state() == ClientConn::State::idle && c->login_pool() != nullptr) {
-      PoolClientCount& n = counts[c->login_pool()];
-      ++n.active;
-      ++n.idle;
-    }
-  }
-  return counts;
-}
-}  // namespace
-
 WorkerStats Worker::published_stats() const {
   std::lock_guard<std::mutex> lock(stats_mutex_);
   return published_;
@@ -481,11 +462,7 @@ void Worker::publish_stats(bool with_rows) {
   auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
   WorkerStats st;
   st.worker = index_;
-  auto client_counts = clients_per_pool(clients_);
-  for (auto& [key, pool] : pools_) {
-    auto it = client_counts.find(pool.get());
-    st.pools.push_back(pool->stats(now, it == client_counts.end() ? PoolClientCount{} : it->second));
-  }
+  for (auto& [key, pool] : pools_) st.pools.push_back(pool->stats(now));
   uint64_t in = hot_.closed_bytes_received, out = hot_.closed_bytes_sent;
   for (const auto& [id, c] : clients_) {
     in += c->bytes_read();
@@ -496,7 +473,7 @@ void Worker::publish_stats(bool with_rows) {
     row.worker = index_;
     row.user = c->user();
     row.database = c->database();
-    row.state = ClientConn::state_name(c->state());
+    row.state = std::string(state_name(c->state()));
     row.addr = c->peer();
     row.application_name = c->application_name();
     row.connected_seconds = seconds(now - c->created_at());
