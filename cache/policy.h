@@ -77,7 +77,7 @@ inline constexpr std::string_view bypass_reason_name(BypassReason r) {
 inline constexpr std::string_view kHintClass = "hint";
 
 // Whether a relation has row-level security, as the catalog of one database says (the proxy's catalog
-// reader implements it: proxy/session_code.h). `on` also for a view that reads such a relation, directly
+// reader implements it: proxy/session/session_code.h). `on` also for a view that reads such a relation, directly
 // or through other views. `unknown` when the relation is not in the last catalog read of `database`.
 enum class RowSecurity : uint8_t { off, on, unknown };
 class RowSecurityFacts {

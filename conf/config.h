@@ -172,7 +172,7 @@ struct SessionConfig {
   Pinning pinning = Pinning::pin;
 };
 
-// [tls] — TLS to clients (proxy/tls.h). Reloadable: SIGHUP reads the files again (new sessions use them).
+// [tls] — TLS to clients (proxy/net/tls.h). Reloadable: SIGHUP reads the files again (new sessions use them).
 struct TlsConfig {
   // "disable": SSLRequest answered N (plaintext only). "allow": TLS when the client asks (sslmode=prefer,
   // require, verify-*). "require": a client that does not ask gets FATAL 28000 (CancelRequest excepted).

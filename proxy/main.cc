@@ -5,8 +5,8 @@
 #include <string>
 
 #include "conf/config.h"
-#include "proxy/log.h"
-#include "proxy/process.h"
+#include "proxy/core/log.h"
+#include "proxy/core/process.h"
 
 namespace {
 constexpr const char* kVersion = "pgsidecar 0.1.0";

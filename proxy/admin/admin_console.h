@@ -11,9 +11,9 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/core/secrets.h"
+#include "proxy/core/stats.h"
 #include "proxy/monitor/health_types.h"
-#include "proxy/secrets.h"
-#include "proxy/stats.h"
 
 namespace pgs::proxy::admin {
 

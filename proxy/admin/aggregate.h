@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "proxy/stats.h"
+#include "proxy/core/stats.h"
 
 namespace pgs::proxy::admin {
 

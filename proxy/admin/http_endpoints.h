@@ -14,9 +14,9 @@
 
 #include "conf/config.h"
 #include "proxy/admin/prom_metrics.h"
+#include "proxy/core/stats.h"
 #include "proxy/obs/endpoints.h"
 #include "proxy/obs/http_server.h"
-#include "proxy/stats.h"
 
 namespace pgs::proxy::admin {
 

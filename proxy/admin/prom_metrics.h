@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "proxy/core/stats.h"
 #include "proxy/monitor/health_types.h"
 #include "proxy/obs/endpoints.h"
-#include "proxy/stats.h"
 
 namespace pgs::proxy::admin {
 

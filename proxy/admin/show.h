@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "proxy/core/stats.h"
 #include "proxy/monitor/health_types.h"
-#include "proxy/stats.h"
 
 namespace pgs::proxy::admin {
 

@@ -390,7 +390,7 @@ TEST_F(HostileTest, MemoryReturnsWithinBound) {
 // body before it reaches a server (FATAL 08P01), and by keeping a Sync's entry when the Sync itself fails.
 // The history: a Sync with a body makes Postgres
 // answer ErrorResponse 08P01 then ReadyForQuery (postgres.c: an error while processing 'S' is not
-// followed by skip-to-Sync). The proxy (proxy/server_replies.cc, the 'E' branch: `if (head.kind !=
+// followed by skip-to-Sync). The proxy (proxy/server/server_replies.cc, the 'E' branch: `if (head.kind !=
 // Reply::query) { drop_entry(head); expected_.pop_front(); drop_until_sync(); }`) pops the Sync's own
 // entry on that ErrorResponse, so its server looks at a release point right after the error and is
 // handed to the next waiting client while the ReadyForQuery is still on its way (Postgres flushes an

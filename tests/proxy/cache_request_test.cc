@@ -1,5 +1,5 @@
 // scan_cacheable_request: which buffered requests are one unit the result cache may answer.
-#include "proxy/cache_request.h"
+#include "proxy/request/cache_request.h"
 
 #include <gtest/gtest.h>
 

@@ -13,7 +13,7 @@
 
 #include <gtest/gtest.h>
 
-#include "proxy/cancel.h"
+#include "proxy/pool/cancel.h"
 
 namespace pgs::proxy {
 namespace {

@@ -1,5 +1,5 @@
 // descriptors_needed: clients, every pool's servers on every node (rounded up to one per worker), a margin.
-#include "proxy/fd_limit.h"
+#include "proxy/core/fd_limit.h"
 
 #include <gtest/gtest.h>
 

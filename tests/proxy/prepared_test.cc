@@ -1,4 +1,4 @@
-#include "proxy/prepared.h"
+#include "proxy/session/prepared.h"
 
 #include <gtest/gtest.h>
 

@@ -5,8 +5,8 @@
 
 #include <cstring>
 
-#include "proxy/cancel.h"
-#include "proxy/secrets.h"
+#include "proxy/core/secrets.h"
+#include "proxy/pool/cancel.h"
 
 namespace pgs::proxy {
 namespace {

@@ -1,13 +1,13 @@
 // Issue 10, default-deny session tracking: which statements provably cannot change session state
-// (proxy/session_code.h) and what a full probe reads back (proxy/session_tracker.h).
-#include "proxy/session_code.h"
+// (proxy/session/session_code.h) and what a full probe reads back (proxy/session/session_tracker.h).
+#include "proxy/session/session_code.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-#include "proxy/session_tracker.h"
+#include "proxy/session/session_tracker.h"
 #include "router/classify.h"
 
 namespace pgs::proxy {

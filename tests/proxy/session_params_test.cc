@@ -1,4 +1,4 @@
-#include "proxy/session_params.h"
+#include "proxy/session/session_params.h"
 
 #include <gtest/gtest.h>
 

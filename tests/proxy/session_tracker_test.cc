@@ -1,4 +1,4 @@
-#include "proxy/session_tracker.h"
+#include "proxy/session/session_tracker.h"
 
 #include <gtest/gtest.h>
 

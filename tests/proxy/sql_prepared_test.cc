@@ -1,6 +1,6 @@
 // SQL-level prepared statements under transaction pooling: what a request names and changes, and the
-// statements that bring a server to a client's state (proxy/sql_prepared.h).
-#include "proxy/sql_prepared.h"
+// statements that bring a server to a client's state (proxy/session/sql_prepared.h).
+#include "proxy/session/sql_prepared.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "proxy/statement_text.h"
+#include "proxy/session/statement_text.h"
 
 #include <gtest/gtest.h>
 

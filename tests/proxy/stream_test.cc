@@ -12,7 +12,7 @@
 
 #include <gtest/gtest.h>
 
-#include "proxy/stream.h"
+#include "proxy/net/stream.h"
 
 namespace pgs::proxy {
 namespace {

@@ -1,0 +1,301 @@
+// One client connection: start-up and authentication, then the pooled session. In transaction mode a
+// server is bound from the first message of a transaction to the ReadyForQuery 'I' that ends it.
+// Thread affinity: its worker's loop.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <vector>
+#include <string>
+#include <unordered_map>
+
+#include "cache/capture.h"
+#include "cache/lookup.h"
+#include "cache/store.h"
+#include "protocol/auth.h"
+#include "protocol/frame.h"
+#include "proxy/core/conn_list.h"
+#include "proxy/core/conn_state.h"
+#include "proxy/net/stream.h"
+#include "proxy/request/cache_request.h"
+#include "proxy/server/server_conn.h"
+#include "proxy/session/prepared.h"
+#include "proxy/session/session_params.h"
+#include "proxy/session/session_tracker.h"
+#include "proxy/session/sql_prepared.h"
+
+namespace pgs::proxy {
+
+class Pool;
+class ServerConn;
+class SessionCodeCatalog;
+class Worker;
+struct UserSecrets;
+using Clock = std::chrono::steady_clock;
+
+class ClientConn final : public Stream {
+ public:
+  using State = ClientState;
+
+  ClientConn(Worker& worker, uint64_t id);
+  ~ClientConn() override { ConnList<ClientConn>::unlink(this); }
+  void start();  // after accept
+
+  State state() const { return state_; }
+  ConnListHook<ClientConn>& list_hook() { return list_hook_; }
+  const ConnListHook<ClientConn>& list_hook() const { return list_hook_; }
+  uint64_t id() const { return id_; }
+  int32_t cancel_pid() const { return cancel_pid_; }
+  int32_t cancel_secret() const { return cancel_secret_; }
+  const std::string& user() const { return request_.user; }
+  const std::string& database() const { return request_.database; }
+  const std::string& application_name() const { return request_.application_name; }
+  const std::string& peer() const { return peer_; }
+  ServerConn* server() const { return server_; }
+  Pool* pool() const { return pool_; }
+  Pool* login_pool() const { return primary_pool_; }  // (database, user) on the primary; null before login
+  Clock::time_point state_since() const { return state_since_; }
+  Clock::time_point created_at() const { return created_at_; }
+  Clock::time_point last_activity() const { return last_activity_; }
+  const GucMap& settings() const { return request_.gucs; }
+
+  // ---- from the pool / server ----
+  void on_welcome_ready();                         // pool knows server parameters now
+  void on_server_assigned(ServerConn* server);     // may run the sync statement first
+  void on_server_bytes();                          // the server appended to our outbox; flush
+  void on_server_drained();                        // the server's write queue went down
+  void on_server_at_release_point();              // ReadyForQuery 'I' with nothing in flight
+  // The server died under us. `between_requests`: nothing was in flight on it.
+  void on_server_lost(const std::string& message, bool between_requests);
+  void reroute_to_primary();                       // a waiting read whose replica failed
+  // The last extended-protocol batch can be sent again (kept whole, within bounds).
+  bool can_retry_batch() const { return batch_capturable_ && batch_complete_ && !last_batch_.empty(); }
+  void retry_batch();                              // send it again (its plan went stale after DDL)
+  void on_parameter_status(std::string_view name, std::string_view value);  // server reported a setting
+  void on_probe_row(const std::vector<std::optional<std::string>>& values);  // session probe result
+  // A statement of this client's changed its SQL-prepared statements (the server confirmed it).
+  void apply_sql_effect(const SqlPrepEffect& e) { sql_prepared_.apply(e); }
+  // The statements that bring the server to this client's SQL-prepared state were answered: send the
+  // held request, or answer it with their `error` (a whole ErrorResponse) and the server's `status`.
+  void on_sql_sync_done(std::string error, char status);
+  // A request (Query, or a batch up to Sync) finished: digests and the slow-query log.
+  void on_request_done(const std::string& sql, const BindParams* params, Clock::duration took, uint64_t rows,
+                       const std::string& sqlstate);
+  bool pinned() const { return tracker_.pinned(); }
+  std::string pin_reasons() const;  // "listen,advisory_lock" or ""
+  // No server in time: the client's first request gets an ERROR; the connection stays usable.
+  void refuse_batch(const char* sqlstate, const std::string& message);
+  // ---- result cache (issue 5; client_cache.cc) ----
+  // True when the server must show this client's replies to the cache (observe_reply).
+  bool observes_replies() const { return cache_observe_; }
+  // A reply to one of this client's requests, just appended to its outbox: feeds the capture of a
+  // miss and the commit tracking that invalidates what a committed transaction wrote.
+  void observe_reply(char type, protocol::Bytes whole, size_t outbox_offset);
+  // The reply has a part the capture cannot see (a streamed row, a notice, the server lost).
+  void abort_capture();
+  void on_cache_lookup(uint64_t seq, cache::GetStatus status, std::vector<uint64_t> generations, std::string value,
+                       std::optional<uint64_t> replica_floor);
+  // A waiter's leader finished: its stored messages (nullptr: the leader failed, or the wait ran out).
+  void on_cache_wait_over(const std::string* messages);
+  // Ends the session with a FATAL ErrorResponse.
+  void fail(const char* sqlstate, const std::string& message);
+  // FATAL 53300 "sorry, too many clients already", then close (max_client_conn reached).
+  void refuse_too_many();
+  // Accepted beyond max_client_conn only to read a CancelRequest (fd_limit.h kCancelReserveConnections).
+  bool cancel_only() const { return cancel_only_; }
+  // Shutdown: close now if no transaction is open, otherwise once it ends.
+  void begin_shutdown();
+  // The worker's tick: a client whose input is paused (waiting on its server, the cache, a full
+  // queue) and that has left is handled as if its end had been read, so that what it held (a server
+  // that may itself wait for this client, as a COPY does) is let go.
+  void notice_hangup_while_paused();
+
+ protected:
+  void on_data() override;
+  void on_read_error(int status) override;
+  void on_write_progress() override;
+  void on_write_error(int status) override;
+  void on_closed() override;
+
+ private:
+  // The one place a client changes state: it also moves to that state's list of the pool it belongs to
+  // then (login_wait, idle: its login pool; waiting, active: the pool it runs on; otherwise none).
+  void set_state(State s);
+  void process_startup();
+  bool handle_startup_packet(const protocol::StartupFrame& f);
+  void begin_auth();
+  void process_auth();
+  bool handle_password_message(const protocol::Frame& f);
+  void finish_auth();
+  void finish_login();
+  void finish_admin_login();
+  bool allocate_cancel_key();  // false: the random source failed and the login was failed
+  void process_admin();
+  void process_session();
+  bool forward_frame(const protocol::Frame& f);
+  bool forward_parse(const protocol::Frame& f);
+  bool answer_prepare_locally(const protocol::Frame& parse_frame);
+  bool forward_bind(const protocol::Frame& f);
+  bool forward_describe_or_close(const protocol::Frame& f);
+  bool unnamed_statement_is_ours(std::string_view name) const;  // see unnamed_parsed_
+  const PreparedStatement* find_prepared(std::string_view name) const;
+  bool note_statement(std::string_view sql, std::string& refusal);
+  bool runs_unseen_code(const router::Classification& c, const SessionCodeCatalog* code);
+  void note_unseen_code(std::string_view sql, const SessionCodeCatalog* code);
+  // SQL-level prepared statements (sql_prepared.h) before a frame goes to the server.
+  enum class SqlGate { pass, wait, failed };
+  SqlGate sql_gate(const protocol::Frame& f);
+  void sql_names_of_request(SqlPrepRequest& names);
+  bool sql_names_of_frame(const protocol::Frame& f, SqlPrepRequest& names, std::vector<std::string>* parsed);
+  void sql_names_of_text(std::string_view sql, SqlPrepRequest& names);
+  SqlPrepEffectsRef sql_effects_of(std::string_view sql);
+  bool deallocate_protocol_statement(const router::Classification& c, std::string& replacement);
+  Pool* choose_pool();
+  void start_lsn_probe_if_needed(bool& started);
+  // read_your_writes = "user": the end of a transaction that may have written reaches the client only
+  // after its LSN is recorded, so another connection of the same user that hears of the commit reads it.
+  bool hold_reply_until_lsn_recorded() const;
+  void release_lsn_hold();
+  bool lsn_hold_ = false;  // the client's output is held (Stream barrier) until the LSN probe's row
+  void replay_batch();
+  void on_lsn_row(const std::vector<std::optional<std::string>>& values);
+  void unpin_metrics();
+  // Result cache.
+  enum class CacheAttempt { pending, forward };  // pending: a Redis answer (or a leader) resumes us
+  CacheAttempt try_cache();
+  cache::SessionFacts cache_facts() const;
+  void add_row_security_facts(cache::SessionFacts& f);
+  bool serve_from_cache(std::string_view messages);
+  void finish_cache_leader(const std::string* messages);
+  void end_capture(char status);
+  void note_cache_writes(std::string_view sql);
+  void on_commit_observed(char status, size_t outbox_offset);
+  void on_bump_done();
+  // Committed writes whose bump waits for the primary's WAL position (the LSN probe at the release
+  // point): the probe's row, or nullopt when none came (the bump then carries no LSN).
+  bool commit_bump_waits_for_lsn() const { return !cache_commit_tables_.empty(); }
+  void send_commit_bump(std::optional<uint64_t> commit_lsn);
+  void send_bump(std::vector<std::string> tables, std::optional<uint64_t> commit_lsn);
+  bool replica_read_storable() const;
+  // A server was bound: where the captured miss (if any) is read, for the store decision.
+  void note_cache_read_target();
+  void leave_cache();  // the client goes: leave a wait, hand a lead on
+  void detach_server(bool client_gone);
+  // Messages larger than max_parse_bytes (client_stream.cc): forwarded as their first bytes, then
+  // the rest of the body passes through as it arrives.
+  bool forward_large_frame(const protocol::Frame& f);
+  bool pump_large_message();  // true once the current large message passed (or was dropped) whole
+  void note_unknown_writes();  // a statement the proxy cannot read may write any table
+  // The request at the head of rbuf_ is a Query (or FunctionCall) that gets an error instead of running:
+  // drops it (a large one as it arrives). False when the head is another message (or incomplete).
+  bool drop_head_query();
+  // A limit was hit: FATAL 54000, then the rest of the message (`total_bytes` from its first byte,
+  // part of it buffered) is read and dropped before the close, so that the client reads the error.
+  void refuse_large_message(uint64_t total_bytes, const std::string& message);
+  void refuse_oversized_message(const protocol::FrameHeader& head, uint32_t max_message_bytes);
+  void drain_refused_message();
+  size_t inbound_remaining_ = 0;  // body bytes of the current large message still to pass through
+  bool inbound_discard_ = false;  // ... to drop instead (a refused batch's message)
+  uint64_t drain_before_close_ = 0;  // bytes of a refused message still to drop (State::closing)
+
+  Worker& worker_;
+  uint64_t id_;
+  State state_ = State::startup;
+  ConnListHook<ClientConn> list_hook_;
+  Clock::time_point created_at_;
+  Clock::time_point state_since_;
+  Clock::time_point last_activity_;
+  Clock::time_point bound_at_;  // when the current server was assigned
+  std::string peer_;
+  int32_t cancel_pid_ = 0;
+  int32_t cancel_secret_ = 0;
+  StartupRequest request_;
+  Pool* pool_ = nullptr;          // the pool of the current (or last) transaction
+  Pool* primary_pool_ = nullptr;  // the login pool: (database, user) on the primary
+  // Read/write routing (issue 4).
+  bool batch_may_write_ = true;   // ... or may have written (not a SET, not a read)
+  bool flushed_since_bind_ = false;  // replies of the current binding reached the socket
+  bool wrote_ = false;            // the current binding may have written (primary): record the LSN
+  int batches_ = 0;               // requests sent in the current binding
+  enum class ProbeKind { none, session, lsn } probe_kind_ = ProbeKind::none;
+  uint64_t lsn_floor_ = 0;        // this client's own read-your-writes floor
+  static constexpr size_t kMaxReplayBytes = 1 << 20;  // a larger read is not re-run elsewhere
+  std::string replica_batch_;     // bytes sent to a replica for this request (for a retry on the primary)
+  bool replica_batch_ok_ = false; // replica_batch_ holds the whole request
+  std::string pending_replay_;    // a request to send again once the new server is bound
+  std::string last_batch_;        // the extended-protocol messages of the current batch (for retry_batch)
+  bool batch_complete_ = true;    // last_batch_ ends with its Sync
+  bool batch_capturable_ = true;  // last_batch_ stayed within kMaxReplayBytes
+  void capture_batch(const protocol::Frame& f);
+  std::shared_ptr<const std::string> batch_sql_;  // the statement of the current extended batch
+  std::shared_ptr<const BindParams> batch_params_;  // its last Bind's values (log_parameters only)
+  void capture_bind_params(const protocol::Frame& bind);
+  ServerConn* server_ = nullptr;
+  const UserSecrets* secrets_ = nullptr;  // valid while the worker's snapshot is
+  std::shared_ptr<const void> snapshot_hold_;  // keeps secrets_ alive across a reload
+  enum class AuthStep { none, md5, scram_first, scram_final, cleartext } auth_step_ = AuthStep::none;
+  uint8_t md5_salt_[4]{};
+  std::unique_ptr<protocol::scram::ServerExchange> scram_;
+  bool admin_ = false;         // connected to the admin console database
+  bool admitted_ = false;      // counted against max_client_conn
+  bool cancel_only_ = false;   // beyond it, in the cancel reserve: its startup packet may only cancel
+  bool fake_auth_ = false;     // unknown user: run the exchange, then fail like a wrong password
+  bool shutting_down_ = false;
+  bool skip_until_sync_ = false;  // a refused extended-protocol batch: ignore up to its Sync
+  std::unordered_map<std::string, PreparedRef> prepared_;  // the client's named statements
+  // Result cache state. Lookups happen only with no server bound (outside a transaction).
+  enum class CacheStep : uint8_t { none, lookup, waiting, capturing };
+  bool cache_observe_ = false;   // the worker's cache is on
+  bool cache_checked_ = false;   // the buffered request was looked up already: send it to a server
+  CacheStep cache_step_ = CacheStep::none;
+  bool cache_leader_ = false;    // this client fetches for the waiters on cache_lookup_.key
+  uint64_t cache_seq_ = 0;       // tells a stale Redis callback from the current lookup
+  cache::ReplyShape cache_shape_ = cache::ReplyShape::simple;        // of the request
+  cache::ReplyShape cache_entry_shape_ = cache::ReplyShape::simple;  // of its entry (keyed_statement())
+  cache::Lookup cache_lookup_;
+  struct BypassMemo {  // the last bypass decision, reused while nothing it depends on changed
+    std::shared_ptr<const router::Classification> classification;
+    std::shared_ptr<const void> snapshot;  // held: a reloaded config is never mistaken for this one
+    std::string role, search_path;
+    bool temp_tables = false;
+    uint64_t catalog_version = 0;  // Process::catalog_version() when decided
+    cache::BypassReason reason = cache::BypassReason::disabled;
+  } bypass_memo_;
+  uint64_t cache_fingerprint_ = 0;  // of the generations read with the lookup (stored with a miss)
+  cache::CacheKey cache_inflight_;  // the Inflight key of this miss (slot and generations)
+  Clock::time_point cache_started_;
+  std::optional<cache::ResultCapture> capture_;
+  bool capture_started_ = false;  // past ParseComplete/BindComplete
+  // Commit tracking: tables written in the open transaction (sorted, unique), bumped at COMMIT.
+  std::vector<std::string> cache_writes_;
+  std::shared_ptr<const std::string> unnamed_sql_;  // the unnamed statement's text (writes are noted at Bind)
+  // This client sent a Parse of the unnamed statement since its server was bound. Without one, the
+  // server's unnamed statement is another client's (or stale): a Bind or Describe of "" gets 26000, as on
+  // a fresh server (transaction pooling; session pooling keeps the server's own semantics).
+  bool unnamed_parsed_ = false;
+  bool reply_saw_commit_ = false, reply_saw_error_ = false, reply_last_rollback_ = false;
+  bool cache_ddl_ = false;       // the open transaction ran DDL: re-read the catalog after its commit
+  int pending_bumps_ = 0;        // ReadyForQuery held until Redis confirmed the new generations
+  // Committed tables of this binding, bumped with the commit LSN after the release point's LSN probe
+  // (one pending_bumps_ hold for all of them); see send_commit_bump().
+  std::vector<std::string> cache_commit_tables_;
+  bool cache_lsn_probe_sent_ = false;  // the LSN probe running was started for cache_commit_tables_
+  // No stale store (cache/README.md): the LSN a replica must have replayed for this miss's result to
+  // be stored (nullopt: unknown), and the replay LSN the monitor last saw on the replica bound to run
+  // it (nullopt: the primary runs it).
+  std::optional<uint64_t> cache_replica_floor_;
+  std::optional<uint64_t> cache_read_replay_;
+  bool bumping_now_ = false;     // inside GenerationSync::bump() (its callback may run at once)
+  static constexpr size_t kMaxClientStatements = 100000;  // named statements one client may keep
+  SqlStatementSet sql_prepared_;    // the client's SQL-level prepared statements (PREPARE name AS ...)
+  bool sql_sync_running_ = false;   // the server is being brought to sql_prepared_: the request waits
+  bool sql_synced_ = false;         // ... and was: the frame at the head of rbuf_ goes out unchecked
+  char skip_status_ = 'I';          // the ReadyForQuery status that ends a refused batch
+  SqlPrepEffectsRef unnamed_sql_effects_;  // of the unnamed statement (Parse "PREPARE q AS ...")
+  std::unordered_map<std::string, SqlPrepEffectsRef> portal_sql_effects_;  // portals bound from such
+  GucMap reported_;
+  SessionTracker tracker_;  // session state that pins or must be replayed  // what the client was told via ParameterStatus (welcome + later changes)
+};
+
+}  // namespace pgs::proxy

@@ -1,0 +1,480 @@
+// ClientConn, part 3: the pooled session — binding servers, forwarding, releasing, failing.
+#include <algorithm>
+#include <array>
+#include <cctype>
+
+#include "protocol/frontend.h"
+#include "protocol/writer.h"
+#include "proxy/admin/admin_console.h"
+#include "proxy/client/client_conn.h"
+#include "proxy/core/log.h"
+#include "proxy/core/process.h"
+#include "proxy/core/worker.h"
+#include "proxy/pool/pool.h"
+#include "proxy/server/server_conn.h"
+#include "proxy/session/session_code.h"
+#include "proxy/session/statement_text.h"
+
+namespace pgs::proxy {
+
+namespace pf = protocol::frontend;
+using protocol::Frame;
+
+
+void ClientConn::process_admin() {
+  const auto& proxy_conf = worker_.snapshot().config->proxy;
+  // The console buffers whole messages: none larger than max_parse_bytes.
+  const uint32_t max_bytes = std::min(proxy_conf.max_parse_bytes, proxy_conf.max_message_bytes);
+  while (!closing() && state_ == State::idle) {
+    auto r = protocol::split_frame(rbuf_.data(), max_bytes);
+    if (std::holds_alternative<protocol::NeedMore>(r)) break;
+    if (auto* bad = std::get_if<protocol::Invalid>(&r)) {
+      fail("08P01", "invalid message from client: " + std::string(bad->reason));
+      return;
+    }
+    const Frame& f = std::get<Frame>(r);
+    rbuf_.consume(f.size);
+    switch (f.type) {
+      case 'X':
+        set_state(State::closing);
+        close();
+        return;
+      case 'Q': {
+        auto q = pf::Query::decode(f.body);
+        if (!q.ok()) {
+          fail("08P01", "invalid Query message");
+          return;
+        }
+        outbox() += admin::execute(q->sql, worker_.process().admin_hooks());
+        protocol::write_ready_for_query(outbox(), 'I');
+        break;
+      }
+      case 'S':
+        protocol::write_ready_for_query(outbox(), 'I');
+        break;
+      case 'P':
+        protocol::write_error(outbox(), {.sqlstate = "0A000",
+                                         .message = "the pgsidecar admin console speaks the simple query protocol only"});
+        break;
+      default:
+        break;  // the rest of a refused extended batch, up to its Sync
+    }
+  }
+  flush();
+}
+
+void ClientConn::process_session() {
+  if (admin_) {
+    process_admin();
+    return;
+  }
+  // Input waits while the cache answers (a Redis lookup, an identical query in flight) and while a
+  // commit's invalidation is confirmed (the client has not seen its ReadyForQuery yet).
+  if (cache_step_ == CacheStep::lookup || cache_step_ == CacheStep::waiting || pending_bumps_ > 0) {
+    stop_reading();  // bounded: what arrives meanwhile stays in the socket (resumed by the cache)
+    return;
+  }
+  const auto& proxy_conf = worker_.snapshot().config->proxy;
+  const uint32_t inspect = std::min(proxy_conf.max_parse_bytes, proxy_conf.max_message_bytes);
+  // Input pauses (bounded memory) while the proxy runs its own statements or a queue is full.
+  bool pause = sql_sync_running_;
+  while (!closing() && (state_ == State::idle || state_ == State::active) && !sql_sync_running_) {
+    if (inbound_remaining_ > 0) {  // the rest of a large message (client_stream.cc)
+      if (!pump_large_message()) break;
+      continue;
+    }
+    // Replies answered here (the cache) or not read by the client: wait below the mark.
+    if (queued_bytes() > proxy_conf.client_buffer_high_water) {
+      pause = true;
+      break;
+    }
+    // Postgres refuses an unknown type byte before reading the length: so does the proxy (no waiting
+    // for a body of up to max_message_bytes that nobody will read).
+    if (rbuf_.size() > 0 && !pf::is_known_type(static_cast<char>(rbuf_.data()[0]))) {
+      const auto type = static_cast<uint8_t>(rbuf_.data()[0]);
+      worker_.counters().count_protocol_error(ProtocolError::unsupported_message);
+      fail("08P01", std::string("unsupported frontend message type 0x") + "0123456789abcdef"[(type >> 4) & 0xf] +
+                        "0123456789abcdef"[type & 0xf]);
+      return;
+    }
+    auto r = protocol::split_frame_streaming(rbuf_.data(), proxy_conf.max_message_bytes, inspect);
+    if (std::holds_alternative<protocol::NeedMore>(r)) break;
+    if (auto* bad = std::get_if<protocol::Invalid>(&r)) {
+      auto head = protocol::peek_frame_header(rbuf_.data());
+      if (head && head->body_size > proxy_conf.max_message_bytes) {
+        refuse_oversized_message(*head, proxy_conf.max_message_bytes);
+        return;
+      }
+      worker_.counters().count_protocol_error(ProtocolError::invalid_message);
+      fail("08P01", "invalid message from client: " + std::string(bad->reason));
+      return;
+    }
+    const Frame& f = std::get<Frame>(r);
+    if (const char* why = pf::malformed_reason(f.type, f.body, f.streamed)) {
+      worker_.counters().count_protocol_error(ProtocolError::invalid_message);
+      fail("08P01", std::string("invalid message from client: ") + why);
+      return;
+    }
+    if (f.type == 'X') {  // Terminate
+      detach_server(true);
+      set_state(State::closing);
+      close();
+      return;
+    }
+    if (f.type == 'p') {
+      fail("08P01", "unexpected password message after authentication");
+      return;
+    }
+    if (skip_until_sync_) {  // the batch was refused: ignore up to its Sync, as a server would
+      rbuf_.consume(f.size);
+      inbound_remaining_ = f.streamed;
+      inbound_discard_ = f.streamed > 0;
+      if (f.type == 'S') {
+        skip_until_sync_ = false;
+        protocol::write_ready_for_query(outbox(), skip_status_);
+        skip_status_ = 'I';
+        flush();
+      }
+      continue;
+    }
+    if (state_ == State::idle) {
+      if (f.type == 'P' && f.streamed == 0 && answer_prepare_locally(f)) continue;
+      if (!cache_checked_ && try_cache() == CacheAttempt::pending) return;  // resumed by the cache
+      cache_checked_ = false;
+      // The first message of a transaction: get a server. The frame stays buffered until then.
+      pool_ = choose_pool();
+      set_state(State::waiting);
+      pool_->request_server(this);
+      return;  // on_server_assigned() resumes here
+    }
+    // The proxy's own probe runs after the client's transaction ended (its ReadyForQuery already went
+    // out): the next request waits for the release and is routed afresh, not sent to this server.
+    if (probe_kind_ != ProbeKind::none) {  // the release resumes here
+      pause = true;
+      break;
+    }
+    SqlGate gate = sql_gate(f);
+    if (gate == SqlGate::failed) return;
+    if (gate == SqlGate::wait) {  // on_sql_sync_done() resumes here
+      pause = true;
+      break;
+    }
+    if (f.streamed > 0) {
+      if (!forward_large_frame(f)) return;
+      rbuf_.consume(f.size);
+      inbound_remaining_ = f.streamed;
+      continue;
+    }
+    if (!forward_frame(f)) return;
+    rbuf_.consume(f.size);
+  }
+  if (server_ != nullptr && !closing()) {
+    server_->flush();
+    // Backpressure towards the client: a COPY flood (or a large message) stops while the server's
+    // queue is full; on_server_drained() resumes.
+    if (server_ != nullptr && server_->queued_bytes() > proxy_conf.client_buffer_high_water) pause = true;
+  }
+  if (closing() || (state_ != State::idle && state_ != State::active)) return;
+  if (pause) {
+    stop_reading();
+  } else if (!reading()) {
+    start_reading();
+  }
+}
+
+void ClientConn::capture_batch(const Frame& f) {
+  if (f.type == 'Q' || f.type == 'F' || f.type == 'd' || f.type == 'c' || f.type == 'f') return;
+  if (batch_complete_) {
+    last_batch_.clear();
+    batch_complete_ = false;
+    batch_capturable_ = true;
+  }
+  if (batch_capturable_) {
+    if (last_batch_.size() + f.size > kMaxReplayBytes) {
+      batch_capturable_ = false;
+      last_batch_.clear();
+    } else {
+      last_batch_.append(protocol::as_string_view(f.whole));
+    }
+  }
+  if (f.type == 'S') batch_complete_ = true;
+}
+
+void ClientConn::retry_batch() {
+  std::string bytes = std::move(last_batch_);
+  last_batch_.clear();
+  batch_complete_ = true;
+  protocol::Bytes view(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  size_t offset = 0;
+  while (offset < view.size() && server_ != nullptr && !closing()) {
+    auto r = protocol::split_frame(view.subspan(offset), worker_.snapshot().config->proxy.max_message_bytes);
+    const auto* fr = std::get_if<Frame>(&r);
+    if (fr == nullptr) break;
+    offset += fr->size;
+    if (!forward_frame(*fr)) return;
+  }
+  if (server_ != nullptr) server_->flush();
+}
+
+bool ClientConn::forward_frame(const Frame& f) {
+  capture_batch(f);
+  if (replica_batch_ok_) {  // keep the request for a retry on the primary if the replica dies
+    if (replica_batch_.size() + f.size > kMaxReplayBytes) {
+      replica_batch_ok_ = false;
+      replica_batch_.clear();
+    } else {
+      replica_batch_.append(protocol::as_string_view(f.whole));
+    }
+  }
+  if ((f.type == 'Q' || f.type == 'S') && ++batches_ > 1 && !pool_->is_replica()) wrote_ = true;
+  switch (f.type) {
+    case 'P':
+      return forward_parse(f);
+    case 'B':
+      return forward_bind(f);
+    case 'D':
+    case 'C':
+      return forward_describe_or_close(f);
+    case 'Q': {
+      worker_.counters().queries.fetch_add(1, std::memory_order_relaxed);
+      pool_->note_query();
+      auto q = pf::Query::decode(f.body);
+      if (!q.ok()) {
+        fail("08P01", "invalid Query message");
+        return false;
+      }
+      std::string refusal;
+      note_statement(q->sql, refusal);
+      note_cache_writes(q->sql);
+      auto text = std::make_shared<const std::string>(q->sql);
+      if (!refusal.empty()) {
+        protocol::write_query(server_->outbox(), refusal);
+        server_->expect_reply_to('Q');
+        server_->annotate_last_request(std::move(text));
+        return true;
+      }
+      server_->forward(f.type, protocol::as_string_view(f.whole));
+      server_->annotate_last_request(std::move(text));
+      server_->attach_sql_effects(sql_effects_of(q->sql));
+      return true;
+    }
+    case 'S':
+      server_->forward(f.type, protocol::as_string_view(f.whole));
+      server_->annotate_last_request(std::move(batch_sql_), std::move(batch_params_));
+      batch_sql_.reset();
+      batch_params_.reset();
+      return true;
+    case 'F':
+      // FunctionCall (libpq PQfn, the large-object API): runs a function by OID, unseen by the parser.
+      note_unseen_code({}, worker_.session_code());
+      break;
+    case 'E': {
+      worker_.counters().queries.fetch_add(1, std::memory_order_relaxed);
+      pool_->note_query();
+      server_->forward(f.type, protocol::as_string_view(f.whole));
+      if (!portal_sql_effects_.empty()) {  // Execute of a portal bound from "PREPARE q AS ..."
+        std::string_view body = protocol::as_string_view(f.body);
+        auto it = portal_sql_effects_.find(std::string(body.substr(0, body.find('\0'))));
+        if (it != portal_sql_effects_.end()) server_->attach_sql_effects(it->second);
+      }
+      return true;
+    }
+    default:
+      break;
+  }
+  server_->forward(f.type, protocol::as_string_view(f.whole));
+  return true;
+}
+
+// Session-state effects of a statement being sent (issue 3). Returns true if it may change session
+// state. With session.pinning = "refuse" in transaction mode, a statement that would pin gets a
+// replacement in `refusal` that fails on the server with 0A000 (so the server, not us, handles the
+// error's effect on the transaction).
+bool ClientConn::note_statement(std::string_view sql, std::string& refusal) {
+  tracker_.note_activity();
+  const SessionCodeCatalog* code = worker_.session_code();
+  if (!may_change_session(sql)) {
+    // Default-deny: no word of the statement changes the session, so only code it runs unseen could.
+    // Without user code in the databases it runs none; otherwise the answer depends only on the
+    // statement's shape (its literals name no table or function), memoised per worker.
+    if (code != nullptr && code->code_free()) return false;
+    if (!worker_.runs_session_code(sql, [&] { return runs_unseen_code(*worker_.classify(sql), code); })) {
+      return false;
+    }
+    note_unseen_code(sql, code);
+    return true;
+  }
+  auto c = worker_.classify(sql);
+  for (const auto& st : c->statements) {
+    for (const auto& ch : st.session_changes) {
+      bool names_statement = ch.op == router::SessionOp::prepare || ch.op == router::SessionOp::execute ||
+                             ch.op == router::SessionOp::deallocate;
+      if (names_statement && is_reserved_statement_name(ch.name)) {
+        refusal = "DO $pgsidecar$BEGIN RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = "
+                  "'pgsidecar: prepared statement names starting with pgsidecar_ are reserved'; END$pgsidecar$";
+        return false;
+      }
+    }
+  }
+  bool session_mode = pool_->settings().pool_mode == conf::PoolMode::session;
+  if (!session_mode && worker_.snapshot().config->session.pinning == conf::Pinning::refuse) {
+    if (auto reason = SessionTracker::pins(*c)) {
+      refusal = "DO $pgsidecar$BEGIN RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = "
+                "'pgsidecar: " + std::string(pin_reason_name(*reason)) +
+                " is not supported in transaction pooling (session.pinning = refuse)'; END$pgsidecar$";
+      return false;
+    }
+  }
+  if (deallocate_protocol_statement(*c, refusal)) return false;
+  tracker_.note(*c);
+  if (may_prepare_unseen(sql, *c)) tracker_.request_probe();  // PREPARE by dynamic SQL: may pin
+  bool changes = false;
+  if (runs_unseen_code(*c, code)) {
+    note_unseen_code(sql, code);
+    changes = true;
+  }
+  for (const auto& st : c->statements) {
+    for (const auto& ch : st.session_changes) {
+      if (ch.op != router::SessionOp::execute && !ch.transaction_scoped) changes = true;
+      if (ch.op == router::SessionOp::reset_all || ch.op == router::SessionOp::discard_all) {
+        for (const auto& [name, value] : request_.gucs.items()) tracker_.watch_setting(name);
+      }
+      if (ch.op == router::SessionOp::discard_all || ch.op == router::SessionOp::deallocate_all) {
+        prepared_.clear();
+        server_->expect_statements_cleared();
+      }
+    }
+  }
+  return changes;
+}
+
+// Code the proxy cannot see may have changed anything: read back what can be read (every real setting,
+// the custom ones whose names the text or the catalog spells out), reset the rest before another client
+// uses this server.
+void ClientConn::note_unseen_code(std::string_view sql, const SessionCodeCatalog* code) {
+  tracker_.request_full_probe();
+  for (const auto& name : custom_setting_names(sql)) tracker_.watch_setting(name);
+  if (code != nullptr) {
+    for (const auto& name : code->custom_settings()) tracker_.watch_setting(name);
+  }
+  if (server_ != nullptr) server_->mark_settings_unknown();
+}
+
+// may_run_session_code(), except that an EXECUTE of a SQL-prepared statement the proxy tracks is judged
+// by the statement it prepared: EXECUTE alone runs nothing unseen.
+bool ClientConn::runs_unseen_code(const router::Classification& c, const SessionCodeCatalog* code) {
+  if (c.kind != router::Kind::execute || c.statements.size() != 1 || !c.unsafe_functions.empty()) {
+    return may_run_session_code(c, code);
+  }
+  const auto& changes = c.statements.front().session_changes;
+  if (changes.empty() || changes.front().op != router::SessionOp::execute) return true;
+  const std::string* definition = sql_prepared_.find(changes.front().name);
+  if (definition == nullptr) return true;  // prepared where the proxy did not see it
+  auto body = prepared_statement_body(*definition);
+  return !body || may_run_session_code(*worker_.classify(*body), code);
+}
+
+// SQL DEALLOCATE of a name the client prepared with the protocol (libpq PQprepare, then DEALLOCATE s1):
+// the server knows the statement under its proxy-wide name, so that is what it deallocates; whoever
+// needs it next on this server gets it prepared again.
+bool ClientConn::deallocate_protocol_statement(const router::Classification& c, std::string& replacement) {
+  if (c.statements.size() != 1 || c.statements.front().session_changes.size() != 1) return false;
+  const auto& ch = c.statements.front().session_changes.front();
+  if (ch.op != router::SessionOp::deallocate) return false;
+  auto it = prepared_.find(ch.name);
+  if (it == prepared_.end() || server_ == nullptr) return false;
+  PreparedRef ps = it->second;
+  prepared_.erase(it);
+  server_->ensure_prepared(ps->server_name, ps->sql, ps->param_types);
+  server_->forget_prepared(ps->server_name);
+  replacement = "DEALLOCATE \"" + ps->server_name + "\"";
+  return true;
+}
+
+void ClientConn::on_probe_row(const std::vector<std::optional<std::string>>& row) {
+  ProbeKind kind = probe_kind_;
+  probe_kind_ = ProbeKind::none;
+  if (kind == ProbeKind::lsn) {
+    on_lsn_row(row);
+    release_lsn_hold();  // flushed with the probe's reply (on_server_bytes)
+    return;
+  }
+  std::vector<std::optional<std::string>> values = row;
+  const std::vector<std::string> names = tracker_.probe_settings();
+  if (values.size() != tracker_.probe_columns()) {
+    LOG_WARN("session probe: " + std::to_string(values.size()) + " values for " + std::to_string(names.size()) +
+             " settings");
+    fail("08006", "pgsidecar: unexpected session probe reply");
+    return;
+  }
+  {
+    // The SQL-prepared statements the server really holds. Code the proxy cannot see may have dropped
+    // some it tracks (a DEALLOCATE in a DO block): they are forgotten, by the server's record and by
+    // this session's, as Postgres did. Ones it does not track pin (apply_probe gets their number).
+    auto& v = values[names.size() + static_cast<size_t>(PinReason::sql_prepare)];
+    auto all = parse_json_names(v.value_or("[]"));
+    if (!all) {
+      fail("08006", "pgsidecar: unexpected session probe reply");
+      return;
+    }
+    // The proxy's shared protocol-level statements: one a DEALLOCATE ALL in unseen code dropped is
+    // prepared again at its next Bind, not bound as if it were there (26000 for whoever comes next).
+    if (server_ != nullptr) server_->keep_prepared_only(*all);
+    auto held = std::make_optional<std::vector<std::string>>();
+    for (auto& name : *all) {
+      if (!is_reserved_statement_name(name)) held->push_back(std::move(name));
+    }
+    size_t untracked = held->size();
+    if (server_ != nullptr) {
+      SqlStatementSet& tracked = server_->sql_statements();
+      for (const std::string& name : tracked.least_recent(tracked.size(), {})) {
+        if (std::find(held->begin(), held->end(), name) != held->end()) continue;
+        tracked.erase(name);
+        sql_prepared_.erase(name);
+      }
+      untracked -= std::min(untracked, tracked.size());
+    }
+    v = std::to_string(untracked);
+  }
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (values[i]) {
+      request_.gucs.set(names[i], *values[i]);
+    } else {
+      request_.gucs.erase(names[i]);
+    }
+    if (server_ != nullptr) server_->set_applied(names[i], values[i]);
+  }
+  std::array<bool, kPinReasonCount> before{};
+  for (size_t r = 0; r < kPinReasonCount; ++r) before[r] = tracker_.pinned_for(static_cast<PinReason>(r));
+  std::vector<std::pair<std::string, std::string>> discovered;  // set where the proxy could not see
+  if (!tracker_.apply_probe(values, &discovered)) {
+    fail("08006", "pgsidecar: unexpected session probe reply");
+    return;
+  }
+  for (const auto& [name, value] : discovered) {
+    request_.gucs.set(name, value);
+    if (server_ != nullptr) server_->set_applied(name, value);
+  }
+  for (size_t r = 0; r < kPinReasonCount; ++r) {
+    bool after = tracker_.pinned_for(static_cast<PinReason>(r));
+    if (after != before[r]) worker_.counters().pinned_clients[r].fetch_add(after ? 1 : -1);
+  }
+}
+
+void ClientConn::unpin_metrics() {
+  for (size_t r = 0; r < kPinReasonCount; ++r) {
+    if (tracker_.pinned_for(static_cast<PinReason>(r))) worker_.counters().pinned_clients[r].fetch_sub(1);
+  }
+}
+
+std::string ClientConn::pin_reasons() const {
+  std::string out;
+  for (size_t r = 0; r < kPinReasonCount; ++r) {
+    if (!tracker_.pinned_for(static_cast<PinReason>(r))) continue;
+    if (!out.empty()) out += ",";
+    out += pin_reason_name(static_cast<PinReason>(r));
+  }
+  return out;
+}
+
+}  // namespace pgs::proxy

@@ -1,0 +1,158 @@
+// ClientConn, part 5: client messages larger than the proxy buffers (max_parse_bytes). Such a message
+// is not held whole: once its first max_parse_bytes are buffered it is routed conservatively (the
+// scanners see an incomplete request: primary, no cache), its header and first bytes go to the server
+// (a Bind re-addressed to the server-side statement name, its length adjusted), and the rest of its
+// body passes through as it arrives, with backpressure both ways (process_session). Memory per client
+// stays bounded by max_parse_bytes + client_buffer_high_water, whatever the message size (≤ 1 GB).
+//
+// What the proxy cannot read is treated as possibly doing anything: the session state is probed before
+// the server is released (a SET, a temporary table, a PREPARE in there), every cached table is
+// invalidated when the transaction commits, and nothing of the request is kept for a retry elsewhere.
+#include <algorithm>
+
+#include "cache/policy.h"
+#include "protocol/writer.h"
+#include "proxy/client/client_conn.h"
+#include "proxy/core/log.h"
+#include "proxy/core/worker.h"
+#include "proxy/pool/pool.h"
+#include "proxy/server/server_conn.h"
+#include "proxy/session/session_code.h"
+
+namespace pgs::proxy {
+
+using protocol::Frame;
+
+bool ClientConn::forward_large_frame(const Frame& f) {
+  // Nothing of this request can be sent again (a stale plan's retry, a failed replica's re-run).
+  if (batch_complete_) batch_complete_ = false;
+  batch_capturable_ = false;
+  last_batch_.clear();
+  replica_batch_ok_ = false;
+  replica_batch_.clear();
+  const bool unreadable_sql = f.type == 'Q' || f.type == 'P' || f.type == 'F';
+  if (unreadable_sql) {
+    // Not inspected: whatever it does to the session is read back, or reset, like unseen code.
+    tracker_.note_activity();
+    note_unseen_code({}, worker_.session_code());
+    note_unknown_writes();
+  }
+  switch (f.type) {
+    case 'Q':
+      worker_.counters().queries.fetch_add(1, std::memory_order_relaxed);
+      pool_->note_query();
+      if (++batches_ > 1 && !pool_->is_replica()) wrote_ = true;
+      server_->forward('Q', protocol::as_string_view(f.whole));
+      return true;
+    case 'P': {
+      std::string_view body = protocol::as_string_view(f.body);
+      size_t end = body.find('\0');
+      if (end == std::string_view::npos) {
+        fail("08P01", "invalid Parse message");
+        return false;
+      }
+      if (end > 0) {
+        // A protocol-level prepared statement is re-prepared from its text on whichever server the
+        // client lands on: the proxy would have to keep the whole text. That is the limit the client hits.
+        refuse_large_message(f.size + f.streamed, "pgsidecar: a named prepared statement larger than "
+                                                  "max_parse_bytes is not supported (" +
+                                                      std::to_string(f.size + f.streamed) + " bytes)");
+        return false;
+      }
+      unnamed_parsed_ = true;
+      unnamed_sql_effects_.reset();  // a "PREPARE q AS ..." in there pins through the probe
+      unnamed_sql_.reset();          // its writes were noted above
+      batch_sql_.reset();
+      server_->forward('P', protocol::as_string_view(f.whole));
+      return true;
+    }
+    case 'B':
+      return forward_bind(f);  // re-addressed there; the tail keeps its bytes
+    case 'E':
+      worker_.counters().queries.fetch_add(1, std::memory_order_relaxed);
+      server_->forward('E', protocol::as_string_view(f.whole));
+      return true;
+    default:  // CopyData, FunctionCall, and anything else: the server judges it
+      server_->forward(f.type, protocol::as_string_view(f.whole));
+      return true;
+  }
+}
+
+// The body bytes of the current large message that are buffered now go to the server (or nowhere, when
+// the message is being dropped). Returns true once the message is complete.
+bool ClientConn::pump_large_message() {
+  size_t n = std::min(inbound_remaining_, rbuf_.size());
+  if (n > 0) {
+    if (!inbound_discard_ && server_ != nullptr) {
+      server_->outbox().append(reinterpret_cast<const char*>(rbuf_.data().data()), n);
+    }
+    rbuf_.consume(n);
+    inbound_remaining_ -= n;
+  }
+  if (inbound_remaining_ > 0) return false;
+  inbound_discard_ = false;
+  return true;
+}
+
+bool ClientConn::drop_head_query() {
+  auto head = protocol::peek_frame_header(rbuf_.data());
+  if (!head || (head->type != 'Q' && head->type != 'F')) return false;
+  const uint64_t total = uint64_t{head->body_size} + 5;
+  const size_t now = static_cast<size_t>(std::min<uint64_t>(total, rbuf_.size()));
+  if (now < total && now < size_t{5} + std::min<uint64_t>(head->body_size, worker_.snapshot().config->proxy.max_parse_bytes)) {
+    return false;  // not even its inspect window is here: a small message still arriving
+  }
+  rbuf_.consume(now);
+  inbound_remaining_ = static_cast<size_t>(total - now);
+  inbound_discard_ = inbound_remaining_ > 0;
+  return true;
+}
+
+void ClientConn::note_unknown_writes() {
+  if (!cache_observe_) return;
+  cache_writes_.assign(1, std::string(cache::kAllTables));
+  cache_ddl_ = true;  // it may have been DDL too: re-read the catalog after the commit
+}
+
+// A limit was hit by a message the client is still sending. A close now would make the client's
+// kernel answer its next bytes with a reset, and the client would lose our ErrorResponse with them
+// ("server closed the connection unexpectedly"): so the rest of the message is read and dropped
+// first, and the connection closes once the client has sent it all (client_login_timeout bounds a
+// client that stops sending).
+void ClientConn::refuse_large_message(uint64_t total_bytes, const std::string& message) {
+  worker_.counters().count_protocol_error(ProtocolError::invalid_message);
+  LOG_INFO("client " + peer_ + ": " + message);
+  protocol::write_error(outbox(), {.severity = "FATAL", .sqlstate = "54000", .message = message});
+  flush();
+  detach_server(true);  // a server mid-request is closed, never handed on; an idle one goes back
+  set_state(State::closing);
+  size_t now = static_cast<size_t>(std::min<uint64_t>(total_bytes, rbuf_.size()));
+  rbuf_.consume(now);
+  drain_before_close_ = total_bytes - now;
+  // Draining lets the client read the error (a close with its bytes unread would reset the connection),
+  // but nobody sends a gigabyte to be thrown away: a declared length beyond this is a lie or a mistake.
+  constexpr uint64_t kMaxDrainBytes = 256ull << 20;
+  if (drain_before_close_ == 0 || drain_before_close_ > kMaxDrainBytes) {
+    drain_before_close_ = 0;
+    close_after_flush();
+    return;
+  }
+  start_reading();
+}
+
+void ClientConn::refuse_oversized_message(const protocol::FrameHeader& head, uint32_t max_message_bytes) {
+  refuse_large_message(uint64_t{head.body_size} + 5,
+                       "pgsidecar: message of " + std::to_string(uint64_t{head.body_size} + 5) +
+                           " bytes exceeds max_message_bytes (" + std::to_string(max_message_bytes) + ")");
+}
+
+// In State::closing: bytes of a refused message still arriving are dropped; the close follows the last.
+void ClientConn::drain_refused_message() {
+  size_t n = rbuf_.size();
+  rbuf_.consume(n);
+  if (drain_before_close_ == 0) return;
+  drain_before_close_ -= std::min<uint64_t>(drain_before_close_, n);
+  if (drain_before_close_ == 0) close_after_flush();
+}
+
+}  // namespace pgs::proxy

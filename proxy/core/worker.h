@@ -1,0 +1,217 @@
+// A worker: one thread, one libuv loop, its own SO_REUSEPORT listener, clients, servers and pools.
+// Nothing mutable is shared with other workers; config snapshots and cancel requests arrive through a
+// mutex-protected inbox and a uv_async wake-up.
+#pragma once
+
+#include <uv.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <span>
+#include <tuple>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "cache/redis/worker_cache.h"
+#include "proxy/core/secrets.h"
+#include "proxy/core/stats.h"
+#include "proxy/obs/digest.h"
+#include "proxy/session/session_code.h"
+#include "proxy/session/session_tracker.h"
+#include "router/classifier_cache.h"
+#include "router/route.h"
+
+namespace pgs::proxy {
+
+class ClientConn;
+class Pool;
+class Process;
+class ServerConn;
+using Clock = std::chrono::steady_clock;
+
+// Counters owned by one worker thread (read by others only through snapshots; relaxed atomics).
+struct WorkerCounters {
+  std::atomic<uint64_t> clients_accepted{0};
+  std::atomic<uint64_t> clients_refused{0};
+  std::atomic<uint64_t> login_failures{0};
+  std::array<std::atomic<uint64_t>, kLoginFailureCount> login_failures_by{};
+  std::atomic<uint64_t> protocol_errors{0};
+  std::array<std::atomic<uint64_t>, kProtocolErrorNames.size()> protocol_errors_by{};
+  void count_protocol_error(ProtocolError e) {
+    protocol_errors.fetch_add(1, std::memory_order_relaxed);
+    protocol_errors_by[static_cast<size_t>(e)].fetch_add(1, std::memory_order_relaxed);
+  }
+  std::atomic<uint64_t> transactions{0};
+  std::atomic<uint64_t> queries{0};
+  std::atomic<uint64_t> server_connects{0};
+  std::atomic<uint64_t> server_connect_failures{0};
+  std::atomic<uint64_t> cancels_forwarded{0};
+  std::array<std::atomic<int64_t>, kPinReasonCount> pinned_clients{};  // gauge, by reason
+  std::atomic<uint64_t> session_probes{0};
+};
+
+// Statistics only the worker thread touches; copied into WorkerStats at each tick.
+struct WorkerHotStats {
+  std::array<Histogram, kTargetCount> query_duration;
+  std::array<Histogram, kTargetCount> transaction_duration;
+  std::array<uint64_t, kTargetCount> queries_by_target{};
+  std::map<std::string, uint64_t> errors_by_class;  // at most 100 classes + "other"
+  std::array<std::array<uint64_t, 16>, 2> routing_decisions{};  // see WorkerStats
+  uint64_t replica_retries = 0;
+  CacheStats cache;                    // redis_errors and ready are filled in at publication
+  uint64_t closed_bytes_received = 0;  // from clients that have gone
+  uint64_t closed_bytes_sent = 0;
+  void count_error(std::string_view sqlstate);
+};
+
+class Worker {
+ public:
+  Worker(Process& process, int index);
+  ~Worker();
+
+  // ---- any thread ----
+  bool start(std::string& error);  // binds the listener, starts the thread
+  void join();
+  void post_snapshot(std::shared_ptr<const Snapshot> snapshot);
+  void post_cancel(int32_t pid, int32_t secret);
+  void post_shutdown(bool immediate);
+  void post_pause(bool paused);  // admin PAUSE / RESUME: new transactions wait for a server
+  int index() const { return index_; }
+  const WorkerCounters& counters() const { return counters_; }
+  WorkerStats published_stats() const;  // the latest copy (any thread)
+
+  // ---- loop thread ----
+  uv_loop_t* loop() { return &loop_; }
+  Process& process() { return process_; }
+  const Snapshot& snapshot() const { return *snapshot_; }
+  std::shared_ptr<const Snapshot> snapshot_ptr() const { return snapshot_; }
+  WorkerCounters& counters() { return counters_; }
+  WorkerHotStats& hot() { return hot_; }
+  // The pool of (database, user) on the primary (target router::kPrimary = -1) or on replica `target`.
+  // nullptr if not configured.
+  Pool* pool_for(const std::string& database, const std::string& user, int target = -1);
+  // Routing: true when replicas are configured and reads may go to them.
+  bool routing_enabled() const;
+  // Replica health as the router wants it (refreshed when the monitor publishes), with this worker's
+  // outstanding transactions per replica.
+  std::span<const router::ReplicaSnapshot> replica_view();
+  uint64_t next_route_counter() { return route_counter_++; }
+  // A replica that just failed a login or died is skipped until the monitor's next round.
+  void mark_replica_down(int replica);
+  // Per-fingerprint statistics of a finished request (published to the process once a second).
+  void record_digest(const std::string& sql, std::chrono::microseconds took, uint64_t rows, bool error,
+                     bool cache_hit = false);
+  // The result cache of this worker once [cache] was enabled (at start or by a reload), or nullptr.
+  // A reload that disables it keeps the object: lookups stop (check cache.enabled), bumps go on.
+  cache::redis::WorkerCache* result_cache() { return result_cache_.get(); }
+  ClientConn* client_by_id(uint64_t id) const {
+    auto it = clients_.find(id);
+    return it == clients_.end() ? nullptr : it->second;
+  }
+  void add_client(ClientConn* client);
+  void remove_client(ClientConn* client);
+  // A cancel key for `client`, registered for route_cancel. False (nothing registered) when the random
+  // source failed: the login must fail rather than hand out a predictable key.
+  [[nodiscard]] bool allocate_cancel_key(ClientConn* client, int32_t& pid, int32_t& secret);
+  // Fire and forget: cancels a query on a server that is being closed anyway (its client left).
+  void send_cancel(const struct PoolTarget& target, int32_t backend_pid, int32_t backend_secret);
+  // Cancels the query `server` runs for its client now; the server's pool holds it back from other
+  // clients until Postgres has taken the cancel (Pool::cancel_forwarded). Works for replica servers.
+  void forward_cancel(ServerConn& server);
+  void route_cancel(int32_t pid, int32_t secret);  // from a CancelRequest on this worker's listener
+  uint64_t next_server_id() { return next_server_id_++; }
+  // Memoised statement classification (router); one per worker, no locks.
+  std::shared_ptr<const router::Classification> classify(std::string_view sql) { return classifier_->classify(sql); }
+  // Which relations run user code (session_code.h), this worker's copy of the catalog watcher's latest;
+  // nullptr before the first read. Valid until the next call.
+  const SessionCodeCatalog* session_code();
+  uint64_t session_code_version() const { return session_code_version_; }  // of what session_code() gave
+  // Whether a statement with no session-changing word runs code the proxy cannot see: `decide()` (which
+  // classifies) once per statement shape — the lexically normalised text, literals folded — and per
+  // catalog version; bounded. Texts too long to normalise whole are decided every time.
+  bool runs_session_code(std::string_view sql, const std::function<bool()>& decide);
+  bool shutting_down() const { return shutting_down_; }
+  bool paused() const { return paused_; }
+  void maybe_finish_shutdown();
+  void server_opened() { ++open_servers_; }
+  void server_closed() { --open_servers_; maybe_finish_shutdown(); }
+  size_t client_count() const { return clients_.size(); }
+
+  void for_each_client(const std::function<void(ClientConn&)>& fn);
+
+ private:
+  static void async_cb(uv_async_t* h) noexcept;
+  static void tick_cb(uv_timer_t* h) noexcept;
+  static void accept_cb(uv_stream_t* s, int status) noexcept;
+  void run();
+  void drain_inbox();
+  void apply_snapshot(std::shared_ptr<const Snapshot> snapshot);
+  void deliver_cancel(int32_t pid, int32_t secret);
+  void on_accept(int status);
+  void tick();
+  void publish_stats(bool with_rows);
+  void begin_shutdown(bool immediate);
+  void close_loop_handles();
+  void release_memory_after_burst();  // see worker.cc
+
+  Process& process_;
+  int index_;
+  uv_loop_t loop_{};
+  uv_tcp_t listener_{};
+  uv_async_t async_{};
+  uv_timer_t tick_timer_{};
+  std::thread thread_;
+  bool listener_open_ = false;
+
+  std::mutex inbox_mutex_;
+  std::shared_ptr<const Snapshot> inbox_snapshot_;
+  std::vector<std::pair<int32_t, int32_t>> inbox_cancels_;
+  bool inbox_shutdown_ = false;
+  bool inbox_immediate_ = false;
+  bool inbox_open_ = false;
+  int inbox_pause_ = -1;  // -1 none, 0 resume, 1 pause  // false before start and once the async handle is closed
+
+  std::shared_ptr<const Snapshot> snapshot_;
+  std::map<std::tuple<std::string, std::string, int>, std::unique_ptr<Pool>> pools_;
+  std::vector<router::ReplicaSnapshot> replica_view_;
+  std::vector<uint64_t> replica_down_until_gen_;  // skip replica i while the monitor's generation < this
+  uint64_t replica_view_generation_ = UINT64_MAX;
+  uint64_t route_counter_ = 0;
+  std::unordered_map<uint64_t, ClientConn*> clients_;  // by id: callbacks that outlive a client look it up
+  std::unordered_map<int32_t, ClientConn*> clients_by_pid_;
+  size_t clients_peak_ = 0;  // most clients at once since memory was last given back
+  int trim_ticks_left_ = 0;  // seconds of malloc_trim still due after a burst left
+  std::unique_ptr<cache::redis::WorkerCache> result_cache_;
+  void start_result_cache();   // once [cache] is enabled
+  void expire_cache_waits(Clock::time_point now);
+  uint32_t next_cancel_counter_ = 1;
+  uint64_t next_client_id_ = 1;
+  uint64_t next_server_id_ = 1;
+  size_t open_servers_ = 0;
+  bool shutting_down_ = false;
+  bool paused_ = false;
+  bool handles_closed_ = false;
+  Clock::time_point shutdown_deadline_{};
+  WorkerCounters counters_;
+  WorkerHotStats hot_;
+  mutable std::mutex stats_mutex_;
+  WorkerStats published_;
+  unsigned ticks_ = 0;
+  std::unique_ptr<router::ClassifierCache> classifier_;
+  std::unique_ptr<obs::DigestTable> digests_;
+  std::shared_ptr<const SessionCodeCatalog> session_code_;  // see session_code()
+  uint64_t session_code_version_ = 0;
+  std::unordered_map<uint64_t, bool> session_code_memo_;  // statement shape -> runs unseen code
+  uint64_t session_code_memo_version_ = 0;                 // the catalog version the memo is for
+  uint64_t logged_auth_failures_ = 0;  // Redis AUTH refusals already logged (publish_stats)
+};
+
+}  // namespace pgs::proxy

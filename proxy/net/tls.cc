@@ -1,0 +1,136 @@
+#include "proxy/net/tls.h"
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+
+namespace pgs::proxy {
+namespace {
+
+std::string openssl_error(const char* what) {
+  std::string out = what;
+  unsigned long code = ERR_get_error();
+  if (code != 0) {
+    char buf[256];
+    ERR_error_string_n(code, buf, sizeof buf);
+    out += ": ";
+    out += buf;
+  }
+  ERR_clear_error();
+  return out;
+}
+
+}  // namespace
+
+std::shared_ptr<TlsContext> TlsContext::load(const conf::TlsConfig& config, std::string& error) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  if (ctx == nullptr) {
+    error = openssl_error("SSL_CTX_new");
+    return nullptr;
+  }
+  auto context = std::shared_ptr<TlsContext>(new TlsContext(ctx));
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  // Connections are not resumed across sidecar restarts anyway; no session cache to bound.
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  if (SSL_CTX_use_certificate_chain_file(ctx, config.cert_file.c_str()) != 1) {
+    error = openssl_error(("tls.cert_file " + config.cert_file).c_str());
+    return nullptr;
+  }
+  if (SSL_CTX_use_PrivateKey_file(ctx, config.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    error = openssl_error(("tls.key_file " + config.key_file).c_str());
+    return nullptr;
+  }
+  if (SSL_CTX_check_private_key(ctx) != 1) {
+    error = openssl_error("tls.key_file does not match tls.cert_file");
+    return nullptr;
+  }
+  if (X509* cert = SSL_CTX_get0_certificate(ctx)) {
+    int md_nid = NID_undef, pk_nid = NID_undef;
+    if (OBJ_find_sigid_algs(X509_get_signature_nid(cert), &md_nid, &pk_nid) == 1 && md_nid != NID_undef) {
+      const EVP_MD* md = md_nid == NID_md5 || md_nid == NID_sha1 ? EVP_sha256() : EVP_get_digestbynid(md_nid);
+      unsigned char hash[EVP_MAX_MD_SIZE];
+      unsigned int len = 0;
+      if (md != nullptr && X509_digest(cert, md, hash, &len) == 1) {
+        context->end_point_.assign(reinterpret_cast<const char*>(hash), len);
+      }
+    }
+  }
+  return context;
+}
+
+TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
+
+TlsSession::TlsSession(std::shared_ptr<const TlsContext> context) : context_(std::move(context)) {
+  ssl_ = SSL_new(context_->get());
+  in_ = BIO_new(BIO_s_mem());
+  out_ = BIO_new(BIO_s_mem());
+  if (ssl_ == nullptr || in_ == nullptr || out_ == nullptr) {
+    error_ = openssl_error("SSL_new");
+    return;
+  }
+  BIO_set_mem_eof_return(in_, -1);  // an empty input BIO means "more to come", not end of stream
+  SSL_set_bio(ssl_, in_, out_);
+  SSL_set_accept_state(ssl_);
+}
+
+TlsSession::~TlsSession() {
+  if (ssl_ != nullptr) {
+    SSL_free(ssl_);  // frees both BIOs
+  } else {
+    BIO_free(in_);
+    BIO_free(out_);
+  }
+}
+
+void TlsSession::feed(const uint8_t* data, size_t n) {
+  if (ssl_ != nullptr && n > 0) BIO_write(in_, data, static_cast<int>(n));
+}
+
+TlsSession::Status TlsSession::fail(const char* what, int ret) {
+  int code = SSL_get_error(ssl_, ret);
+  if (code == SSL_ERROR_ZERO_RETURN) {
+    error_ = "the client closed the TLS session";
+  } else {
+    error_ = openssl_error(what);
+  }
+  return Status::failed;
+}
+
+TlsSession::Status TlsSession::read_plain(uint8_t* out, size_t capacity, size_t& written) {
+  written = 0;
+  if (ssl_ == nullptr) return Status::failed;
+  while (written < capacity) {
+    int n = SSL_read(ssl_, out + written, static_cast<int>(std::min<size_t>(capacity - written, 1 << 30)));
+    if (n > 0) {
+      written += static_cast<size_t>(n);
+      continue;
+    }
+    int code = SSL_get_error(ssl_, n);
+    if (code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE) return Status::ok;
+    return fail(handshake_done() ? "TLS read" : "TLS handshake", n);
+  }
+  return Status::ok;
+}
+
+TlsSession::Status TlsSession::write_plain(std::string_view plain) {
+  if (ssl_ == nullptr) return Status::failed;
+  while (!plain.empty()) {
+    int n = SSL_write(ssl_, plain.data(), static_cast<int>(std::min<size_t>(plain.size(), 1 << 30)));
+    if (n <= 0) return fail("TLS write", n);  // memory BIOs never ask to wait
+    plain.remove_prefix(static_cast<size_t>(n));
+  }
+  return Status::ok;
+}
+
+void TlsSession::take_output(std::string& out) {
+  if (out_ == nullptr) return;
+  char* data = nullptr;
+  long n = BIO_get_mem_data(out_, &data);
+  if (n <= 0) return;
+  out.append(data, static_cast<size_t>(n));
+  (void)BIO_reset(out_);
+}
+
+}  // namespace pgs::proxy

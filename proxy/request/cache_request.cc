@@ -1,0 +1,184 @@
+#include "proxy/request/cache_request.h"
+
+#include <variant>
+
+#include "protocol/writer.h"
+
+namespace pgs::proxy {
+
+namespace {
+
+// A NUL-terminated string at the start of `b`; advances `b` past it.
+std::optional<std::string_view> take_cstr(protocol::Bytes& b) {
+  for (size_t i = 0; i < b.size(); ++i) {
+    if (b[i] == 0) {
+      std::string_view s(reinterpret_cast<const char*>(b.data()), i);
+      b = b.subspan(i + 1);
+      return s;
+    }
+  }
+  return std::nullopt;
+}
+
+uint32_t be32(const uint8_t* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
+}
+
+}  // namespace
+
+std::optional<CacheableRequest> scan_cacheable_request(protocol::Bytes buffered, uint32_t max_message_bytes) {
+  size_t offset = 0;
+  auto next = [&]() -> std::optional<protocol::Frame> {
+    if (offset >= buffered.size()) return std::nullopt;
+    auto r = protocol::split_frame(buffered.subspan(offset), max_message_bytes);
+    const auto* f = std::get_if<protocol::Frame>(&r);
+    if (f == nullptr) return std::nullopt;
+    offset += f->size;
+    return *f;
+  };
+  auto f = next();
+  if (!f) return std::nullopt;
+  CacheableRequest out;
+  if (f->type == 'Q') {
+    protocol::Bytes body = f->body;
+    auto sql = take_cstr(body);
+    if (!sql || !body.empty()) return std::nullopt;
+    out.shape = cache::ReplyShape::simple;
+    out.sql = *sql;
+    out.bytes = offset;
+    return out;
+  }
+  if (f->type == 'P') {
+    protocol::Bytes body = f->body;
+    auto name = take_cstr(body);
+    auto sql = name ? take_cstr(body) : std::nullopt;
+    if (!sql || body.size() < 2) return std::nullopt;
+    out.has_parse = true;
+    out.parse_name = *name;
+    out.sql = *sql;
+    out.param_types = body;
+    f = next();
+    if (!f) return std::nullopt;
+  }
+  if (f->type != 'B') return std::nullopt;
+  protocol::Bytes bind = f->body;
+  auto portal = take_cstr(bind);
+  auto statement = portal ? take_cstr(bind) : std::nullopt;
+  if (!statement || !portal->empty()) return std::nullopt;
+  if (out.has_parse && *statement != out.parse_name) return std::nullopt;
+  out.bind_statement = *statement;
+  out.params_region = bind;
+  f = next();
+  if (!f) return std::nullopt;
+  out.shape = cache::ReplyShape::extended;
+  if (f->type == 'D') {
+    protocol::Bytes body = f->body;
+    if (body.size() != 2 || body[0] != 'P' || body[1] != 0) return std::nullopt;  // the unnamed portal
+    out.shape = cache::ReplyShape::extended_described;
+    f = next();
+    if (!f) return std::nullopt;
+  }
+  // Execute of the unnamed portal with no row limit: "\0" then int32 0.
+  if (f->type != 'E' || f->body.size() != 5 || f->body[0] != 0 || be32(f->body.data() + 1) != 0) return std::nullopt;
+  f = next();
+  if (!f || f->type != 'S') return std::nullopt;
+  out.bytes = offset;
+  return out;
+}
+
+std::optional<std::vector<uint32_t>> decode_param_types(protocol::Bytes block) {
+  if (block.size() < 2) return std::nullopt;
+  size_t n = (size_t{block[0]} << 8) | block[1];
+  if (block.size() != 2 + 4 * n) return std::nullopt;
+  std::vector<uint32_t> types(n);
+  for (size_t i = 0; i < n; ++i) types[i] = be32(block.data() + 2 + 4 * i);
+  return types;
+}
+
+namespace {
+
+uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>((uint16_t{p[0]} << 8) | p[1]); }
+
+void put16(std::string& out, uint16_t v) {
+  out.push_back(static_cast<char>(v >> 8));
+  out.push_back(static_cast<char>(v & 0xff));
+}
+
+// Format codes as Bind gives them (none, one for all, or one each): "" when all are text, else one
+// code per item (`items` known) or the codes as given (result columns: their count is not known here).
+std::string canonical_formats(const std::vector<uint16_t>& codes, size_t items, bool expand) {
+  bool all_text = true;
+  for (uint16_t c : codes) all_text = all_text && c == 0;
+  if (all_text) return {};
+  std::string out;
+  size_t n = expand ? items : codes.size();
+  put16(out, static_cast<uint16_t>(n));
+  for (size_t i = 0; i < n; ++i) put16(out, codes.size() == 1 ? codes[0] : codes[i]);
+  return out;
+}
+
+// Reads `count` int16 codes after an int16 count from `b`; advances `b`.
+std::optional<std::vector<uint16_t>> take_codes(protocol::Bytes& b) {
+  if (b.size() < 2) return std::nullopt;
+  size_t n = be16(b.data());
+  if (b.size() < 2 + 2 * n) return std::nullopt;
+  std::vector<uint16_t> codes(n);
+  for (size_t i = 0; i < n; ++i) codes[i] = be16(b.data() + 2 + 2 * i);
+  b = b.subspan(2 + 2 * n);
+  return codes;
+}
+
+}  // namespace
+
+std::optional<KeyedStatement> keyed_statement(const CacheableRequest& r, std::string_view sql,
+                                              const std::vector<uint32_t>& param_types) {
+  KeyedStatement out;
+  out.statement.assign(sql);
+  if (r.shape == cache::ReplyShape::simple) return out;
+  size_t declared = param_types.size();
+  while (declared > 0 && param_types[declared - 1] == 0) --declared;
+  if (declared > 0) {
+    out.statement.push_back('\0');
+    put16(out.statement, static_cast<uint16_t>(declared));
+    for (size_t i = 0; i < declared; ++i) {
+      for (int shift = 24; shift >= 0; shift -= 8) out.statement.push_back(static_cast<char>((param_types[i] >> shift) & 0xff));
+    }
+  }
+  protocol::Bytes b = r.params_region;
+  auto param_formats = take_codes(b);
+  if (!param_formats || b.size() < 2) return std::nullopt;
+  size_t nparams = be16(b.data());
+  if (param_formats->size() > 1 && param_formats->size() != nparams) return std::nullopt;
+  protocol::Bytes values = b;  // the count, then each value (int32 length, -1 = NULL, then its bytes)
+  b = b.subspan(2);
+  for (size_t i = 0; i < nparams; ++i) {
+    if (b.size() < 4) return std::nullopt;
+    int32_t len = static_cast<int32_t>(be32(b.data()));
+    size_t skip = 4 + (len > 0 ? static_cast<size_t>(len) : 0);
+    if (len < -1 || b.size() < skip) return std::nullopt;
+    b = b.subspan(skip);
+  }
+  values = values.first(values.size() - b.size());
+  auto result_formats = take_codes(b);
+  if (!result_formats || !b.empty()) return std::nullopt;
+  std::string results = canonical_formats(*result_formats, 0, false);
+  out.entry_shape = r.shape;
+  if (nparams == 0 && declared == 0 && results.empty() && r.shape == cache::ReplyShape::extended_described) {
+    out.entry_shape = cache::ReplyShape::simple;  // the bytes a simple Query of this text gets back
+    return out;
+  }
+  std::string formats = canonical_formats(*param_formats, nparams, true);
+  put16(out.params, static_cast<uint16_t>(formats.size()));
+  out.params.append(formats);
+  out.params.append(reinterpret_cast<const char*>(values.data()), values.size());
+  out.params.append(results);
+  return out;
+}
+
+void write_cache_hit_prefix(const CacheableRequest& r, std::string& out) {
+  if (r.shape == cache::ReplyShape::simple) return;
+  if (r.has_parse) protocol::write_parse_complete(out);
+  protocol::write_bind_complete(out);
+}
+
+}  // namespace pgs::proxy

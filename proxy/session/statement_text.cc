@@ -1,0 +1,173 @@
+#include "proxy/session/statement_text.h"
+
+#include <xxhash.h>
+
+#include <cctype>
+
+namespace pgs::proxy {
+
+namespace {
+bool ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$'; }
+
+// Index just past a quoted run starting at `i` (the opening quote), honouring doubled quotes and, for
+// E'' strings, backslash escapes. Unterminated: the end.
+size_t skip_quoted(std::string_view s, size_t i, char quote, bool backslash_escapes) {
+  for (size_t j = i + 1; j < s.size(); ++j) {
+    if (backslash_escapes && s[j] == '\\') {
+      ++j;
+      continue;
+    }
+    if (s[j] == quote) {
+      if (j + 1 < s.size() && s[j + 1] == quote) {
+        ++j;
+        continue;
+      }
+      return j + 1;
+    }
+  }
+  return s.size();
+}
+
+// $tag$ ... $tag$ starting at `i`; 0 if `i` does not open a dollar quote.
+size_t skip_dollar(std::string_view s, size_t i) {
+  size_t j = i + 1;
+  while (j < s.size() && (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '_')) ++j;
+  if (j >= s.size() || s[j] != '$') return 0;
+  if (j > i + 1 && std::isdigit(static_cast<unsigned char>(s[i + 1]))) return 0;  // $1 parameter
+  std::string_view tag = s.substr(i, j - i + 1);
+  size_t end = s.find(tag, j + 1);
+  return end == std::string_view::npos ? s.size() : end + tag.size();
+}
+}  // namespace
+
+std::string lexical_normalize(std::string_view s, size_t max_bytes) {
+  std::string out;
+  out.reserve(std::min(s.size(), max_bytes));
+  auto put_space = [&] {
+    if (!out.empty() && out.back() != ' ') out.push_back(' ');
+  };
+  size_t i = 0;
+  while (i < s.size() && out.size() < max_bytes) {
+    char c = s[i];
+    char next = i + 1 < s.size() ? s[i + 1] : '\0';
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      put_space();
+      ++i;
+    } else if (c == '-' && next == '-') {  // line comment
+      size_t e = s.find('\n', i);
+      i = e == std::string_view::npos ? s.size() : e;
+      put_space();
+    } else if (c == '/' && next == '*') {  // block comment (nesting is rare enough to ignore here)
+      size_t e = s.find("*/", i + 2);
+      i = e == std::string_view::npos ? s.size() : e + 2;
+      put_space();
+    } else if (c == '\'') {
+      i = skip_quoted(s, i, '\'', false);
+      out.push_back('?');
+    } else if ((c == 'e' || c == 'E') && next == '\'' && (i == 0 || !ident_char(s[i - 1]))) {
+      i = skip_quoted(s, i + 1, '\'', true);
+      out.push_back('?');
+    } else if (c == '"') {  // quoted identifier: kept
+      size_t e = skip_quoted(s, i, '"', false);
+      out.append(s.substr(i, e - i));
+      i = e;
+    } else if (c == '$' && (i == 0 || !ident_char(s[i - 1]))) {
+      size_t e = skip_dollar(s, i);
+      if (e != 0) {
+        out.push_back('?');
+        i = e;
+      } else {  // $1 parameter
+        out.push_back('$');
+        ++i;
+        while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) out.push_back(s[i++]);
+      }
+    } else if (std::isdigit(static_cast<unsigned char>(c)) && (i == 0 || !ident_char(s[i - 1]))) {
+      while (i < s.size() && (std::isalnum(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
+      out.push_back('?');
+    } else {
+      out.push_back(ascii_lower(c));
+      ++i;
+    }
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  if (out.size() > max_bytes) out.resize(max_bytes);
+  return out;
+}
+
+uint64_t lexical_fingerprint(std::string_view normalized) {
+  return XXH3_64bits(normalized.data(), normalized.size());
+}
+
+bool mentions_any(std::string_view sql, std::span<const std::string_view> words) {
+  uint32_t first = 0;  // bit (c - 'a') set when a word starts with c
+  for (std::string_view w : words) {
+    if (!w.empty() && w[0] >= 'a' && w[0] <= 'z') first |= 1u << (w[0] - 'a');
+  }
+  for (size_t i = 0; i < sql.size(); ++i) {
+    char c = ascii_lower(sql[i]);
+    if (c < 'a' || c > 'z' || (first & (1u << (c - 'a'))) == 0) continue;
+    for (std::string_view w : words) {
+      if (w.empty() || w[0] != c || sql.size() - i < w.size()) continue;
+      size_t k = 1;
+      while (k < w.size() && ascii_lower(sql[i + k]) == w[k]) ++k;
+      if (k == w.size()) return true;
+    }
+  }
+  return false;
+}
+
+namespace {
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+size_t skip_space(std::string_view s, size_t i) {
+  while (i < s.size() && is_space(s[i])) ++i;
+  return i;
+}
+bool keyword_at(std::string_view s, size_t i, std::string_view word) {
+  if (s.size() - i < word.size()) return false;
+  for (size_t k = 0; k < word.size(); ++k) {
+    if (ascii_lower(s[i + k]) != word[k]) return false;
+  }
+  size_t end = i + word.size();
+  return end == s.size() || is_space(s[end]) || s[end] == '(' || s[end] == '"';
+}
+}  // namespace
+
+std::optional<std::string_view> prepared_statement_body(std::string_view sql) {
+  size_t i = skip_space(sql, 0);
+  if (!keyword_at(sql, i, "prepare")) return std::nullopt;
+  i = skip_space(sql, i + 7);
+  // The name: a quoted identifier ("" escapes a quote) or a plain one.
+  if (i < sql.size() && sql[i] == '"') {
+    for (++i; i < sql.size(); ++i) {
+      if (sql[i] != '"') continue;
+      if (i + 1 < sql.size() && sql[i + 1] == '"') {
+        ++i;
+        continue;
+      }
+      break;
+    }
+    if (i >= sql.size()) return std::nullopt;
+    ++i;
+  } else {
+    size_t start = i;
+    while (i < sql.size() && !is_space(sql[i]) && sql[i] != '(') ++i;
+    if (i == start) return std::nullopt;
+  }
+  i = skip_space(sql, i);
+  if (i < sql.size() && sql[i] == '(') {  // parameter types: balanced parentheses, no quotes inside
+    int depth = 0;
+    for (; i < sql.size(); ++i) {
+      if (sql[i] == '\'' || sql[i] == '"') return std::nullopt;
+      if (sql[i] == '(') ++depth;
+      if (sql[i] == ')' && --depth == 0) break;
+    }
+    if (i >= sql.size()) return std::nullopt;
+    i = skip_space(sql, i + 1);
+  }
+  if (!keyword_at(sql, i, "as")) return std::nullopt;
+  i = skip_space(sql, i + 2);
+  if (i >= sql.size()) return std::nullopt;
+  return sql.substr(i);
+}
+
+}  // namespace pgs::proxy
