@@ -7,7 +7,7 @@
 
 #include "tests/cache/redis_env.h"
 #include "tests/cache_proxy/cache_util.h"
-#include "tests/integration/raw_client.h"
+#include "tests/support/raw_client.h"
 #include "tests/session/session_util.h"
 
 namespace pgs::it::cache_proxy {

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "tests/integration/harness.h"
-#include "tests/integration/raw_client.h"
+#include "tests/support/raw_client.h"
 
 namespace pgs::it::hostile {
 

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/integration/harness.h"
-#include "tests/integration/process.h"
+#include "tests/support/process.h"
 #include "tests/routing/private_env.h"
 
 namespace pgs::it::routing {

@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <sstream>
 
-#include "tests/integration/raw_client.h"
+#include "tests/support/raw_client.h"
 
 namespace pgs::it::routing {
 

@@ -4,7 +4,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "tests/integration/raw_client.h"
+#include "tests/support/raw_client.h"
 
 namespace pgs::it::session {
 
