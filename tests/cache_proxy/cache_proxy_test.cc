@@ -13,9 +13,6 @@
 namespace pgs::it::cache_proxy {
 namespace {
 
-using session::metric_value;
-using session::scrape_metrics;
-
 class CacheProxyTest : public ProxyTest {
  protected:
   void SetUp() override {
