@@ -16,9 +16,8 @@
 
 namespace pgs::it::hostile {
 
-// ---- frontend message encoders (protocol "Message Formats") ----
-std::string be16(uint16_t v);
-std::string cstr(std::string_view s);
+// ---- frontend message encoders (protocol "Message Formats"); be16, be32, cstr and typed_message
+// are tests/support/raw_client.h ----
 // A typed message whose length field says `declared` whatever the body's real size.
 std::string with_length(char type, uint32_t declared, std::string_view body);
 
