@@ -1,6 +1,10 @@
 // The admin console and the metrics/health endpoints of the real pgsidecar binary, with psql,
 // pgbench, libpq, promtool and the Python prometheus_client parser against the dev Postgres.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdlib.h>
 
 #include <fstream>
@@ -9,13 +13,12 @@
 
 #include "tests/admin/test_util.h"
 #include "tests/integration/harness.h"
-#include "tests/integration/raw_client.h"
+#include "tests/support/raw_client.h"
 
 namespace pgs::it {
 namespace {
 
-using admin_test::http_get;
-constexpr const char* kAdminDb = "pgsidecar";
+constexpr const char* kAdminDb = kAdminDatabase;
 constexpr const char* kBenchDb = "it_pgbench";
 
 class AdminTest : public ProxyTest {
@@ -30,12 +33,7 @@ class AdminTest : public ProxyTest {
 
 // Sum of every pgsidecar_queries_total sample; -1 when absent.
 long queries_total(const std::string& body) {
-  static const std::regex re(R"(^pgsidecar_queries_total\{[^}]*\} ([0-9.e+]+)$)", std::regex::multiline);
-  long sum = -1;
-  for (std::sregex_iterator it(body.begin(), body.end(), re), end; it != end; ++it) {
-    sum = (sum < 0 ? 0 : sum) + static_cast<long>(std::stod((*it)[1]));
-  }
-  return sum;
+  return static_cast<long>(metric_sum(body, "pgsidecar_queries_total"));
 }
 
 TEST_F(AdminTest, EveryShowCommandThroughPsql) {
@@ -92,10 +90,8 @@ TEST_F(AdminTest, LoginFailuresAreCountedByReason) {
   PGS_IT_REQUIRE_PROXY();
   Proxy& p = start_proxy();
   auto count = [&](const std::string& reason) {
-    auto m = http_get(p.metrics_port(), "/metrics");
-    std::smatch match;
-    std::regex re("pgsidecar_login_failures_total\\{reason=\"" + reason + "\"\\} ([0-9]+)");
-    return std::regex_search(m.body, match, re) ? std::stol(match[1]) : -1L;
+    return static_cast<long>(
+        metric_value(scrape_metrics(p.metrics_port()), "pgsidecar_login_failures_total", "reason=\"" + reason + "\""));
   };
   {
     RawConn c(p.host(), p.port());
@@ -141,10 +137,8 @@ TEST_F(AdminTest, LoginFailsClosedWhenTheRandomSourceFails) {
     EXPECT_EQ(l.error->message(), "could not generate a random cancel key");
   }
   auto other = [&] {
-    std::smatch match;
-    std::string body = http_get(metrics, "/metrics").body;
-    static const std::regex re(R"(pgsidecar_login_failures_total\{reason="other"\} ([0-9]+))");
-    return std::regex_search(body, match, re) ? std::stol(match[1]) : -1L;
+    return static_cast<long>(
+        metric_value(scrape_metrics(metrics), "pgsidecar_login_failures_total", "reason=\"other\""));
   };
   EXPECT_TRUE(wait_until([&] { return other() == 2; }, Millis(5000), Millis(50))) << other();
   EXPECT_NE(read_file_tail(dir + "/stderr.log").find("no random cancel key"), std::string::npos);
@@ -225,7 +219,7 @@ TEST_F(AdminTest, MetricsDuringPgbenchPassPromtoolAndCountEveryTransaction) {
                               "64", "-j", "2", "-T", "3", "-b", "select-only", kBenchDb},
                              {{"PGPASSWORD", kPassword}, {"PGSSLMODE", "disable"}}, log);
   // Scrape while pgbench runs, until the counter moves.
-  admin_test::HttpReply during;
+  HttpReply during;
   EXPECT_TRUE(wait_until(
       [&] {
         during = http_get(p.metrics_port(), "/metrics");
@@ -240,7 +234,7 @@ TEST_F(AdminTest, MetricsDuringPgbenchPassPromtoolAndCountEveryTransaction) {
   long processed = std::stol(m[1]);
   EXPECT_GT(processed, 64);
   // select-only is one statement per transaction; stats are published every tick.
-  admin_test::HttpReply after;
+  HttpReply after;
   bool counted = wait_until(
       [&] {
         after = http_get(p.metrics_port(), "/metrics");

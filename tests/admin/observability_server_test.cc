@@ -1,6 +1,10 @@
 // ObservabilityServer in-process with fake WorkerStats: /metrics (checked by promtool and the Python
 // prometheus_client parser), /healthz, /readyz (200/503), /digests, and the start-up error.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -11,11 +15,13 @@
 #include "proxy/admin/http_endpoints.h"
 #include "proxy/admin/reachability.h"
 #include "tests/admin/test_util.h"
+#include "tests/support/metrics.h"
+#include "tests/support/wait.h"
 
 namespace pgs::proxy::admin {
 namespace {
 
-using admin_test::http_get;
+using ::pgs::test::http_get;
 
 WorkerStats fake(int index) {
   WorkerStats w;
@@ -256,12 +262,7 @@ class HangingPing {
 };
 
 bool wait_for(const std::function<bool()>& cond, std::chrono::milliseconds deadline) {
-  const auto end = std::chrono::steady_clock::now() + deadline;
-  while (std::chrono::steady_clock::now() < end) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // poll interval, not a wait for an event
-  }
-  return cond();
+  return ::pgs::test::wait_until(cond, deadline, std::chrono::milliseconds(1));
 }
 
 // /readyz reads the probe on the HTTP thread: it must answer at once while a ping hangs (before the

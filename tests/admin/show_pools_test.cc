@@ -4,15 +4,13 @@
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
-#include <regex>
 
-#include "tests/admin/test_util.h"
 #include "tests/integration/harness.h"
 
 namespace pgs::it {
 namespace {
 
-constexpr const char* kAdminDb = "pgsidecar";
+constexpr const char* kAdminDb = kAdminDatabase;
 
 // The client columns of the (flopods, flopods, primary) row; -1 when absent or on error.
 struct PoolCounts {
@@ -43,11 +41,9 @@ class ShowPoolsTest : public ProxyTest {
 
   // pgsidecar_pool_clients{pool="flopods/flopods",node="primary",state=...}; -1 when absent.
   long metric(const std::string& state) {
-    auto m = admin_test::http_get(proxy_->metrics_port(), "/metrics");
-    std::regex re("pgsidecar_pool_clients\\{pool=\"flopods/flopods\",node=\"primary\",state=\"" + state +
-                  "\"\\} ([0-9]+)");
-    std::smatch match;
-    return std::regex_search(m.body, match, re) ? std::stol(match[1]) : -1L;
+    std::string page = scrape_metrics(*proxy_);
+    return static_cast<long>(
+        metric_value(page, "pgsidecar_pool_clients", "pool=\"flopods/flopods\",node=\"primary\",state=\"" + state + "\""));
   }
 
   // Published once per worker tick: wait (deadline) for the expected counts.

@@ -1,65 +1,15 @@
-// Helpers shared by the admin suites: a minimal HTTP/1.0 GET client (test side only; the server
-// uses Beast), and running promtool / the system Python on a text.
+// Helpers shared by the admin suites: running promtool / the system Python on a text. (The HTTP GET
+// client is tests/support/metrics.h.)
 #pragma once
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
 namespace pgs::admin_test {
-
-struct HttpReply {
-  int status = 0;  // 0: no reply (connect failed, timeout, garbage)
-  std::string headers;
-  std::string body;
-};
-
-// GET http://127.0.0.1:port/path with Connection: close; reads until EOF or `timeout`.
-inline HttpReply http_get(uint16_t port, const std::string& path,
-                          std::chrono::milliseconds timeout = std::chrono::milliseconds(10000)) {
-  HttpReply r;
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return r;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return r;
-  }
-  std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
-    ::close(fd);
-    return r;
-  }
-  std::string all;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  char buf[16384];
-  while (true) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) break;
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    all.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  size_t end = all.find("\r\n\r\n");
-  if (all.rfind("HTTP/1.", 0) != 0 || end == std::string::npos || all.size() < 12) return r;
-  r.status = std::atoi(all.substr(9, 3).c_str());
-  r.headers = all.substr(0, end);
-  r.body = all.substr(end + 4);
-  return r;
-}
 
 struct CommandResult {
   int status = -1;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "tests/app/proxy_env.h"
+#include "tests/support/redis_server.h"
 
 namespace pgs::app::test {
 namespace {
@@ -23,17 +24,7 @@ std::unique_ptr<it::Proxy> g_proxy;
 std::string cache_prefix() { return "pgsc-app-" + std::to_string(getpid()) + ":"; }
 
 // Deletes this run's keys from the dev Redis (entries would expire; the generations hash would not).
-void delete_cache_keys() {
-  it::RunResult keys = it::run_program(
-      {"redis-cli", "-p", std::to_string(it::kRedisPort), "--scan", "--pattern", cache_prefix() + "*"}, {},
-      it::Millis(10000));
-  std::vector<std::string> argv = {"redis-cli", "-p", std::to_string(it::kRedisPort), "DEL"};
-  size_t start = 0;
-  for (size_t nl; (nl = keys.out.find('\n', start)) != std::string::npos; start = nl + 1) {
-    if (nl > start) argv.push_back(keys.out.substr(start, nl - start));
-  }
-  if (argv.size() > 4) it::run_program(argv, {}, it::Millis(10000));
-}
+void delete_cache_keys() { it::redis_delete_prefix(it::kRedisPort, cache_prefix()); }
 
 it::ProxyOptions options() {
   it::ProxyOptions o;
@@ -45,8 +36,7 @@ it::ProxyOptions options() {
   const char* consistency = std::getenv("FLOPODS_TEST_CONSISTENCY");
   o.extra_toml =
       "[routing]\nconsistency = \"" + std::string(consistency != nullptr ? consistency : "session") +
-      "\"\nread_your_writes = \"user\"\nmonitor_user = \"pgsidecar\"\nmonitor_password = \"pgsidecar-dev\"\n"
-      "monitor_dbname = \"flopods\"\nhealth_check_interval = \"100ms\"\n";
+      "\"\nread_your_writes = \"user\"\n" + it::monitor_toml() + "health_check_interval = \"100ms\"\n";
   // The result cache as conf/pgsidecar.toml ships it (dev Redis, the app's classes), under a key
   // prefix of this run: every API test also checks that no cached read is stale after a write.
   // FLOPODS_TEST_CACHE=off runs without it.

@@ -6,8 +6,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
-#include <stdexcept>
 #include <string>
 
 #include "tests/app/proxy_env.h"
@@ -19,18 +19,7 @@ namespace {
 namespace it = pgs::it;
 
 // Calls, on the replica, of statements whose text contains `needle` (pg_stat_statements).
-long replica_calls(const std::string& needle) {
-  it::ConnSpec s;
-  s.port = it::kReplicaPort;
-  s.user = it::kSuperUser;
-  s.password = it::kSuperPassword;
-  it::Pg pg(s);
-  if (!pg.ok()) throw std::runtime_error("replica superuser login: " + pg.error());
-  it::PgResult r = pg.exec_params(
-      "SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_statements WHERE strpos(query, $1) > 0", {needle});
-  if (!r.ok()) throw std::runtime_error("pg_stat_statements on the replica: " + r.error());
-  return std::stol(r.value(0, 0));
-}
+long replica_calls(const std::string& needle) { return it::statement_calls(it::kReplicaPort, needle); }
 
 // A flopods-api instance of its own, through the proxy, without rate limits (these tests send
 // hundreds of requests as one user), with several pooled connections.
@@ -72,17 +61,9 @@ TEST(AppThroughProxy, AppReadsAreServedByTheReplica) {
 
 // Cache hits on the proxy's /metrics, all classes together (-1 when the page cannot be read).
 double cache_hits(it::Proxy& proxy) {
-  auto r = http(proxy.metrics_port(), "GET", "/metrics");
-  if (r.status != 200) return -1;
-  double sum = 0;
-  const std::string series = "pgsidecar_cache_requests_total{";
-  for (size_t at = r.body.find(series); at != std::string::npos; at = r.body.find(series, at + 1)) {
-    size_t end = r.body.find('\n', at);
-    std::string line = r.body.substr(at, end - at);
-    if (line.find("result=\"hit\"") == std::string::npos) continue;
-    sum += std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return sum;
+  const std::string page = it::scrape_metrics(proxy);
+  if (page.empty()) return -1;
+  return std::max(0.0, it::metric_sum(page, "pgsidecar_cache_requests_total", "result=\"hit\""));
 }
 
 // The app's hot reads (a workspace, a flow) are answered from the cache on repeats, and a PATCH is

@@ -11,6 +11,7 @@
 #include <boost/asio/write.hpp>
 
 #include "tests/app/world.h"
+#include "tests/support/redis_server.h"
 
 namespace pgs::app::test {
 namespace {
@@ -43,35 +44,19 @@ TEST(RateLimit, The61stAnonymousRequestInAMinuteIs429) {
   EXPECT_NE(user_limited.header("retry-after"), "");
 }
 
-// A redis-server of our own, so the shared one is never stopped.
+// A redis-server of our own (pgs::test::PrivateRedis), so the shared one is never stopped.
 class PrivateRedis {
  public:
-  PrivateRedis() : port_(free_port()) { start(); }
+  PrivateRedis() { start(); }
   void start() {
-    proc_ = std::make_unique<Process>("redis-server",
-                                      std::vector<std::string>{"--port", std::to_string(port_), "--bind", "127.0.0.1",
-                                                               "--save", "", "--appendonly", "no"},
-                                      "redis");
-    const bool up = wait_for([this] { return ping(); }, std::chrono::seconds(10));
-    ASSERT_TRUE(up) << proc_->output();
+    const bool up = server_.start() && ::pgs::test::wait_for_redis(server_.port(), std::chrono::seconds(10));
+    ASSERT_TRUE(up) << server_.log_tail();
   }
-  void stop() { proc_->stop(); }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-  bool ping() const {
-    boost::asio::io_context ioc;
-    boost::asio::ip::tcp::socket s(ioc);
-    boost::system::error_code ec;
-    s.connect({boost::asio::ip::make_address("127.0.0.1"), port_}, ec);
-    if (ec) return false;
-    boost::asio::write(s, boost::asio::buffer(std::string("PING\r\n")), ec);
-    char buf[7] = {};
-    boost::asio::read(s, boost::asio::buffer(buf, 7), ec);
-    return !ec && std::string(buf, 7) == "+PONG\r\n";
-  }
+  void stop() { server_.stop(); }
+  std::string address() const { return server_.address(); }
 
  private:
-  unsigned short port_;
-  std::unique_ptr<Process> proc_;
+  ::pgs::test::PrivateRedis server_;
 };
 
 TEST(Resilience, RedisStoppedTheAppStillAnswers) {

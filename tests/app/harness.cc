@@ -1,20 +1,17 @@
 #include "tests/app/harness.h"
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <fstream>
-#include <sstream>
-#include <thread>
+
+#include "tests/support/dev_env.h"
+#include "tests/support/wait.h"
 
 namespace pgs::app::test {
 
@@ -22,31 +19,25 @@ namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using tcp = boost::asio::ip::tcp;
 
+namespace support = ::pgs::test;
+
 std::string db_conninfo() {
   const char* env = std::getenv("FLOPODS_TEST_DB");
-  return env != nullptr ? env : "host=127.0.0.1 port=15432 dbname=flopods user=flopods password=flopods-dev";
+  return env != nullptr ? env
+                        : "host=" + std::string(support::kHost) + " port=" + std::to_string(support::kPrimaryPort) +
+                              " dbname=" + support::kDatabase + " user=" + support::kUser +
+                              " password=" + support::kPassword;
 }
 
 std::string redis_address() {
   const char* env = std::getenv("FLOPODS_TEST_REDIS");
-  return env != nullptr ? env : "127.0.0.1:16379";
+  return env != nullptr ? env : std::string(support::kHost) + ":" + std::to_string(support::kRedisPort);
 }
 
 std::string api_binary() { return FLOPODS_API_BIN; }
 
 bool wait_for(const std::function<bool()>& cond, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    if (cond()) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval, not a guess at timing
-  }
-}
-
-unsigned short free_port() {
-  boost::asio::io_context ioc;
-  tcp::acceptor a(ioc, tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
-  return a.local_endpoint().port();
+  return support::wait_until(cond, timeout);
 }
 
 namespace {
@@ -54,25 +45,13 @@ std::string temp_path(const std::string& name) {
   static int counter = 0;
   return "/tmp/flopods-test-" + std::to_string(getpid()) + "-" + std::to_string(++counter) + "-" + name + ".log";
 }
-
-pid_t spawn(const std::string& program, const std::vector<std::string>& args, const std::string& out_path) {
-  const pid_t pid = fork();
-  if (pid != 0) return pid;
-  const int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  dup2(fd, 1);
-  dup2(fd, 2);
-  std::vector<char*> argv;
-  argv.push_back(const_cast<char*>(program.c_str()));
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  execvp(program.c_str(), argv.data());
-  _exit(127);
-}
 }  // namespace
 
 Process::Process(const std::string& program, const std::vector<std::string>& args, const std::string& name)
     : out_path_(temp_path(name)) {
-  pid_ = spawn(program, args, out_path_);
+  std::vector<std::string> argv{program};
+  argv.insert(argv.end(), args.begin(), args.end());
+  child_ = support::Child::spawn(argv, {}, out_path_);
 }
 
 Process::~Process() {
@@ -80,45 +59,21 @@ Process::~Process() {
   unlink(out_path_.c_str());
 }
 
-bool Process::running() {
-  if (pid_ <= 0) return false;
-  int status = 0;
-  if (waitpid(pid_, &status, WNOHANG) == pid_) {
-    status_ = status;
-    pid_ = -1;
-    return false;
-  }
-  return true;
-}
-
 int Process::stop(std::chrono::milliseconds grace) {
-  if (!running()) return status_;
-  kill(pid_, SIGTERM);
-  if (!wait_for([this] { return !running(); }, grace)) {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, &status_, 0);
-    pid_ = -1;
-  }
-  return status_;
+  child_.stop(grace);
+  return child_.exit_code().value_or(-1);
 }
 
-std::string Process::output() const {
-  std::ifstream in(out_path_);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string Process::output() const { return support::read_file_tail(out_path_); }
 
 int run_to_end(const std::string& program, const std::vector<std::string>& args, std::string* output,
                std::chrono::milliseconds timeout) {
-  Process p(program, args, "run");
-  if (!wait_for([&p] { return !p.running(); }, timeout)) {
-    p.stop();
-    return -1;
-  }
-  if (output != nullptr) *output = p.output();
-  const int status = p.stop();
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::vector<std::string> argv{program};
+  argv.insert(argv.end(), args.begin(), args.end());
+  support::RunResult r = support::run_program(argv, {}, timeout);
+  if (output != nullptr) *output = r.out + r.err;
+  if (r.timed_out) return -1;
+  return r.exit_code < 128 ? r.exit_code : -1;
 }
 
 ApiServer::ApiServer(std::vector<std::string> extra_args, std::string db, std::string redis) {
@@ -192,35 +147,23 @@ HttpResult http(unsigned short port, const std::string& method, const std::strin
 
 Db::Db() {
   const std::string ci = db_conninfo();
-  const bool up = wait_for(
-      [&] {
-        if (conn_ != nullptr) PQfinish(conn_);
-        conn_ = PQconnectdb(ci.c_str());
-        return PQstatus(conn_) == CONNECTION_OK;
-      },
-      std::chrono::seconds(60));
-  if (!up) ADD_FAILURE() << "cannot connect to " << ci << ": " << PQerrorMessage(conn_);
-  PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+  pg_.emplace(support::connect_within(ci, std::chrono::seconds(60), std::chrono::milliseconds(20)));
+  if (!pg_->ok()) ADD_FAILURE() << "cannot connect to " << ci << ": " << pg_->error();
+  PQsetNoticeProcessor(pg_->get(), [](void*, const char*) {}, nullptr);
 }
 
-Db::~Db() { PQfinish(conn_); }
-
 std::vector<std::vector<std::string>> Db::q(const std::string& sql, const std::vector<std::string>& params) {
-  std::vector<const char*> values;
-  for (const auto& p : params) values.push_back(p.c_str());
-  PGresult* res = PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
-                               nullptr, 0);
+  support::PgResult res = pg_->exec_params(sql, params);
   std::vector<std::vector<std::string>> rows;
-  const auto st = PQresultStatus(res);
+  const auto st = res.status();
   if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-    ADD_FAILURE() << "SQL failed: " << sql << "\n" << PQresultErrorMessage(res);
+    ADD_FAILURE() << "SQL failed: " << sql << "\n" << res.error();
   } else {
-    for (int r = 0; r < PQntuples(res); ++r) {
+    for (int r = 0; r < res.rows(); ++r) {
       rows.emplace_back();
-      for (int c = 0; c < PQnfields(res); ++c) rows.back().emplace_back(PQgetvalue(res, r, c));
+      for (int c = 0; c < PQnfields(res.get()); ++c) rows.back().emplace_back(res.value(r, c));
     }
   }
-  PQclear(res);
   return rows;
 }
 

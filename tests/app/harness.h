@@ -1,9 +1,9 @@
 // Process-level harness for the flopods-api tests: the real binary on a free loopback port, a real
 // HTTP client (Beast), real Postgres (FLOPODS_TEST_DB, default the dev primary) and Redis
-// (FLOPODS_TEST_REDIS, default 127.0.0.1:16379). Every wait has a deadline; nothing sleeps blindly.
+// (FLOPODS_TEST_REDIS, default the dev Redis). Processes, waits, libpq and the dev addresses are
+// tests/support (pgs_test_support). Every wait has a deadline; nothing sleeps blindly.
 #pragma once
 
-#include <libpq-fe.h>
 #include <sys/types.h>
 
 #include <boost/json.hpp>
@@ -15,35 +15,38 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/net.h"
+#include "tests/support/pg.h"
+#include "tests/support/process.h"
+
 namespace pgs::app::test {
 
 std::string db_conninfo();
 std::string redis_address();  // "host:port"
 std::string api_binary();
 
-// Polls `cond` every few milliseconds until it holds or `timeout` passes.
+// Polls `cond` every 20 ms until it holds or `timeout` passes (pgs::test::wait_until).
 bool wait_for(const std::function<bool()>& cond, std::chrono::milliseconds timeout);
 
-// A port that was free a moment ago (bind to :0, read, close).
-unsigned short free_port();
+using ::pgs::test::free_port;
 
-// A child process with stdout and stderr captured to files.
+// A child process (pgs::test::Child) with stdout and stderr captured to a temp file.
 class Process {
  public:
   Process(const std::string& program, const std::vector<std::string>& args, const std::string& name);
   ~Process();
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
-  bool running();
-  // SIGTERM, then SIGKILL if it has not exited within `grace`. Returns the exit status (or -1).
+  bool running() { return child_.running(); }
+  // SIGTERM, then SIGKILL if it has not exited within `grace`. Returns the exit code (0: a clean
+  // exit; 128 + signal when killed), -1 when unknown.
   int stop(std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
   std::string output() const;  // stdout + stderr so far
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return child_.pid(); }
 
  private:
-  pid_t pid_ = -1;
   std::string out_path_;
-  int status_ = -1;
+  ::pgs::test::Child child_;
 };
 
 // Runs a program to completion (with a deadline); returns its exit code, -1 on timeout.
@@ -81,7 +84,6 @@ HttpResult http(unsigned short port, const std::string& method, const std::strin
 class Db {
  public:
   Db();
-  ~Db();
   // Runs a statement with text parameters; fails the test on error. Returns rows as strings.
   std::vector<std::vector<std::string>> q(const std::string& sql, const std::vector<std::string>& params = {});
   std::string one(const std::string& sql, const std::vector<std::string>& params = {});
@@ -90,7 +92,7 @@ class Db {
   std::string one_eventually(const std::string& sql, const std::vector<std::string>& params = {});
 
  private:
-  PGconn* conn_ = nullptr;
+  std::optional<::pgs::test::Pg> pg_;
 };
 
 // A user with a fresh random token (only its hash is stored).

@@ -12,9 +12,11 @@
 #include "protocol/backend.h"
 #include "protocol/writer.h"
 #include "tests/protocol/wire_conn.h"
+#include "tests/support/dev_env.h"
 
 namespace pgs::cache {
 namespace {
+
 
 using protocol::test::OwnedFrame;
 using protocol::test::WireConn;
@@ -30,11 +32,11 @@ protocol::Bytes bytes(const std::string& s) { return {reinterpret_cast<const uin
 // Startup + SCRAM as user flopods; true once ReadyForQuery arrived.
 bool login(WireConn& c) {
   std::string out;
-  protocol::write_startup(out, {{"user", "flopods"}, {"database", "flopods"}});
+  protocol::write_startup(out, {{"user", test::kUser}, {"database", test::kDatabase}});
   if (!c.send(out)) return false;
   auto f = c.read_frame();
   if (!f || f->type != 'R') return false;
-  protocol::scram::ClientExchange scram("flopods-dev", protocol::scram::random_nonce());
+  protocol::scram::ClientExchange scram(test::kPassword, protocol::scram::random_nonce());
   out.clear();
   protocol::write_sasl_initial_response(out, "SCRAM-SHA-256", scram.client_first());
   if (!c.send(out) || !(f = c.read_frame()) || f->type != 'R') return false;
@@ -93,7 +95,7 @@ const char* kQueries[] = {
 class LiveCapture : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto fd = WireConn::connect_until(15432, std::chrono::steady_clock::now() + std::chrono::seconds(30));
+    auto fd = WireConn::connect_until(test::kPrimaryPort, std::chrono::steady_clock::now() + std::chrono::seconds(30));
     if (!fd) GTEST_SKIP() << "dev primary at 127.0.0.1:15432 is not running (./dev up)";
     conn_ = std::make_unique<WireConn>(*fd);
     ASSERT_TRUE(login(*conn_));

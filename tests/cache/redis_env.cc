@@ -1,11 +1,5 @@
-#include "redis_env.h"
+#include "tests/cache/redis_env.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <random>
@@ -90,79 +84,6 @@ void SyncRedis::delete_prefix(const std::string& prefix) {
     }
     freeReplyObject(r);
   } while (cursor != "0");
-}
-
-bool wait_for_redis(uint16_t port, std::chrono::milliseconds within) {
-  auto deadline = std::chrono::steady_clock::now() + within;
-  while (std::chrono::steady_clock::now() < deadline) {
-    SyncRedis r("127.0.0.1", port);
-    if (r.ok() && r.run({"PING"}) == "PONG") return true;
-    // Connection refused returns at once: poll with a short blocking wait on nothing else.
-    timeval tv{0, 20000};
-    select(0, nullptr, nullptr, nullptr, &tv);
-  }
-  return false;
-}
-
-namespace {
-
-uint16_t free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-}  // namespace
-
-PrivateRedis::PrivateRedis() : port_(free_port()) { start(); }
-
-PrivateRedis::~PrivateRedis() {
-  if (pid_ > 0) {
-    kill(pid_, SIGCONT);
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-  }
-}
-
-bool PrivateRedis::start() {
-  if (pid_ > 0) return true;
-  pid_t pid = fork();
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a crashed test
-    std::string port = std::to_string(port_);
-    execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
-           "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning", "--logfile", "/dev/null",
-           static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  pid_ = pid;
-  stopped_ = false;
-  return wait_for_redis(port_, std::chrono::milliseconds(10000));
-}
-
-void PrivateRedis::stop_process() {
-  if (pid_ > 0) kill(pid_, SIGSTOP);
-  stopped_ = true;
-}
-
-void PrivateRedis::continue_process() {
-  if (pid_ > 0) kill(pid_, SIGCONT);
-  stopped_ = false;
-}
-
-void PrivateRedis::kill_server() {
-  if (pid_ <= 0) return;
-  kill(pid_, SIGCONT);
-  kill(pid_, SIGKILL);
-  waitpid(pid_, nullptr, 0);
-  pid_ = -1;
 }
 
 }  // namespace pgs::cache::testing

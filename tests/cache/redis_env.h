@@ -1,10 +1,10 @@
 // Test helpers for the Redis integration tests: a libuv loop driven until a condition holds (with a
-// deadline, never a fixed sleep), a blocking hiredis client for setup/cleanup, and a private
-// redis-server child process (free port, SIGSTOP/SIGCONT, restart).
+// deadline, never a fixed sleep) and a blocking hiredis client for setup/cleanup. The private
+// redis-server child process (free port, SIGSTOP/SIGCONT, restart) and the dev Redis address are
+// tests/support.
 #pragma once
 
 #include <hiredis/hiredis.h>
-#include <sys/types.h>
 #include <uv.h>
 
 #include <chrono>
@@ -12,10 +12,15 @@
 #include <functional>
 #include <string>
 
+#include "tests/support/dev_env.h"
+#include "tests/support/redis_server.h"
+
 namespace pgs::cache::testing {
 
-inline constexpr const char* kDevRedisHost = "127.0.0.1";
-inline constexpr uint16_t kDevRedisPort = 16379;
+inline constexpr const char* kDevRedisHost = ::pgs::test::kHost;
+inline constexpr uint16_t kDevRedisPort = ::pgs::test::kRedisPort;
+using ::pgs::test::PrivateRedis;
+using ::pgs::test::wait_for_redis;
 
 // "pgsc-test-<pid>-<random>:": a key prefix unique to this test run.
 std::string unique_prefix();
@@ -46,26 +51,6 @@ class SyncRedis {
 
  private:
   redisContext* ctx_ = nullptr;
-};
-
-// Waits (with a deadline) until a PING on host:port answers.
-bool wait_for_redis(uint16_t port, std::chrono::milliseconds within);
-
-class PrivateRedis {
- public:
-  PrivateRedis();   // picks a free port and starts redis-server on it
-  ~PrivateRedis();  // SIGCONT, SIGTERM, reaps
-  uint16_t port() const { return port_; }
-  bool running() const { return pid_ > 0; }
-  void stop_process();      // SIGSTOP
-  void continue_process();  // SIGCONT
-  void kill_server();       // SIGKILL and reap
-  bool start();             // (re)starts on the same port; true once it answers PING
-
- private:
-  uint16_t port_ = 0;
-  pid_t pid_ = -1;
-  bool stopped_ = false;
 };
 
 }  // namespace pgs::cache::testing

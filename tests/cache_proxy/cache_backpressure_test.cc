@@ -7,7 +7,7 @@
 #include <fstream>
 
 #include "tests/cache_proxy/cache_util.h"
-#include "tests/integration/raw_client.h"
+#include "tests/support/raw_client.h"
 
 namespace pgs::it::cache_proxy {
 namespace {

@@ -10,9 +10,6 @@
 namespace pgs::it::cache_proxy {
 namespace {
 
-using session::metric_value;
-using session::scrape_metrics;
-
 class CacheCommitTest : public ProxyTest {
  protected:
   void SetUp() override {

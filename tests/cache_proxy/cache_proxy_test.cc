@@ -7,14 +7,11 @@
 
 #include "tests/cache/redis_env.h"
 #include "tests/cache_proxy/cache_util.h"
-#include "tests/integration/raw_client.h"
+#include "tests/support/raw_client.h"
 #include "tests/session/session_util.h"
 
 namespace pgs::it::cache_proxy {
 namespace {
-
-using session::metric_value;
-using session::scrape_metrics;
 
 class CacheProxyTest : public ProxyTest {
  protected:

@@ -14,8 +14,6 @@ namespace {
 
 using routing::private_replica;
 using routing::PrivateReplica;
-using session::metric_value;
-using session::scrape_metrics;
 
 // Resumes replay however the test ends: the replica is this process's, but a paused one would stall
 // every later test of the binary.

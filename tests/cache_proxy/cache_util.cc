@@ -6,8 +6,6 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "tests/session/session_util.h"
-
 namespace pgs::it::cache_proxy {
 
 void create_table(const std::string& name, int rows) {
@@ -46,7 +44,7 @@ ProxyOptions cache_options(uint16_t redis_port, const std::string& prefix, const
 
 bool wait_catalog_read(const Proxy& p) {
   return wait_until([&] {
-    return session::metric_value(session::scrape_metrics(p), "pgsidecar_cache_catalog_reads_total", "") >= 1;
+    return metric_value(scrape_metrics(p), "pgsidecar_cache_catalog_reads_total", "") >= 1;
   }, Millis(10000), Millis(20));
 }
 
@@ -64,27 +62,6 @@ long statement_calls(const std::string& needle) {
 std::string unique_prefix() {
   static std::atomic<int> counter{0};
   return "pgsc-e2e-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + ":";
-}
-
-long redis_keys(uint16_t port, const std::string& prefix) {
-  RunResult r = run_program({"redis-cli", "-p", std::to_string(port), "--scan", "--pattern", prefix + "*"}, {},
-                            Millis(10000));
-  if (r.exit_code != 0) return -1;
-  long n = 0;
-  for (char ch : r.out) n += ch == '\n';
-  return n;
-}
-
-void redis_delete_prefix(uint16_t port, const std::string& prefix) {
-  RunResult r = run_program({"redis-cli", "-p", std::to_string(port), "--scan", "--pattern", prefix + "*"}, {},
-                            Millis(10000));
-  if (r.exit_code != 0 || r.out.empty()) return;
-  std::vector<std::string> argv = {"redis-cli", "-p", std::to_string(port), "DEL"};
-  std::istringstream lines(r.out);
-  for (std::string k; std::getline(lines, k);) {
-    if (!k.empty()) argv.push_back(k);
-  }
-  if (argv.size() > 4) run_program(argv, {}, Millis(10000));
 }
 
 }  // namespace pgs::it::cache_proxy

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "tests/integration/harness.h"
+#include "tests/support/redis_server.h"
 
 namespace pgs::it::cache_proxy {
 
@@ -28,8 +29,6 @@ long statement_calls(const std::string& needle);
 // "pgsc-e2e-<pid>-<counter>:": a Redis key prefix unique to one test.
 std::string unique_prefix();
 
-// Keys under `prefix` in the dev Redis (redis-cli), -1 when it cannot be asked.
-long redis_keys(uint16_t port, const std::string& prefix);
-void redis_delete_prefix(uint16_t port, const std::string& prefix);
+// redis_keys(port, prefix) and redis_delete_prefix(port, prefix) are tests/support/redis_server.h.
 
 }  // namespace pgs::it::cache_proxy

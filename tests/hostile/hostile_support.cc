@@ -9,25 +9,6 @@
 #include <sstream>
 
 namespace pgs::it::hostile {
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-int ms_left(Clock::time_point end) {
-  auto left = std::chrono::duration_cast<Millis>(end - Clock::now()).count();
-  return left < 0 ? 0 : static_cast<int>(left);
-}
-
-uint32_t get_be32(const std::string& s, size_t at) {
-  return (uint32_t(uint8_t(s[at])) << 24) | (uint32_t(uint8_t(s[at + 1])) << 16) |
-         (uint32_t(uint8_t(s[at + 2])) << 8) | uint32_t(uint8_t(s[at + 3]));
-}
-
-}  // namespace
-
-std::string be16(uint16_t v) { return {char(v >> 8), char(v)}; }
-
-std::string cstr(std::string_view s) { return std::string(s) + '\0'; }
 
 std::string with_length(char type, uint32_t declared, std::string_view body) {
   return std::string(1, type) + be32(declared) + std::string(body);

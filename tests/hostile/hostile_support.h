@@ -12,13 +12,12 @@
 #include <vector>
 
 #include "tests/integration/harness.h"
-#include "tests/integration/raw_client.h"
+#include "tests/support/raw_client.h"
 
 namespace pgs::it::hostile {
 
-// ---- frontend message encoders (protocol "Message Formats") ----
-std::string be16(uint16_t v);
-std::string cstr(std::string_view s);
+// ---- frontend message encoders (protocol "Message Formats"); be16, be32, cstr and typed_message
+// are tests/support/raw_client.h ----
 // A typed message whose length field says `declared` whatever the body's real size.
 std::string with_length(char type, uint32_t declared, std::string_view body);
 

@@ -163,8 +163,7 @@ TEST_F(CancelTest, LongQueryOnAReplicaIsCanceled) {
   o.workers = 1;
   o.extra_toml =
       "\n[[replicas]]\nname = \"replica1\"\nhost = \"127.0.0.1\"\nport = " + std::to_string(kReplicaPort) +
-      "\n\n[routing]\nmonitor_user = \"pgsidecar\"\nmonitor_password = \"pgsidecar-dev\"\n"
-      "monitor_dbname = \"flopods\"\nhealth_check_interval = \"100ms\"\n";
+      "\n\n[routing]\n" + monitor_toml() + "health_check_interval = \"100ms\"\n";
   Proxy& p = start_proxy(o);
   Pg pg(p.spec());
   ASSERT_TRUE(pg.ok()) << pg.error();

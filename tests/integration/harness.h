@@ -1,6 +1,9 @@
-// Process-level integration harness: dev services, the real pgsidecar binary with a generated
-// config, libpq helpers, waits with deadlines. Test helpers throw std::runtime_error on failure
-// (GoogleTest reports an escaped exception as a failure); they never sleep without a condition.
+// The proxy-process fixture of the integration suites: the real pgsidecar binary with a generated
+// config (Proxy, ProxyOptions), the ProxyTest fixture, and the direct-mode switch. Everything generic
+// (processes, waits, libpq, the raw wire client, /metrics, the dev ports and passwords) is
+// tests/support (pgs_test_support); namespace pgs::it sees all of it.
+// Test helpers throw std::runtime_error on failure (GoogleTest reports an escaped exception as a
+// failure); they never sleep without a condition.
 //
 // Environment:
 //   PGS_IT_TARGET=direct   run against the primary directly (no proxy process); tests that need the
@@ -10,15 +13,10 @@
 //   PGS_IT_SERVICES_WAIT=s how long to wait for the dev services (default 120 s)
 #pragma once
 
-#include <libpq-fe.h>
-#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <csignal>
 
-#include <chrono>
-#include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,22 +24,17 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/integration/process.h"
+#include "tests/support/dev_env.h"
+#include "tests/support/metrics.h"
+#include "tests/support/net.h"
+#include "tests/support/pg.h"
+#include "tests/support/process.h"
+#include "tests/support/raw_client.h"
+#include "tests/support/wait.h"
 
 namespace pgs::it {
 
-// ---- dev services (./dev services) ----
-inline constexpr const char* kHost = "127.0.0.1";
-inline constexpr uint16_t kPrimaryPort = 15432;
-inline constexpr uint16_t kReplicaPort = 15433;
-inline constexpr uint16_t kRedisPort = 16379;
-inline constexpr const char* kDatabase = "flopods";
-inline constexpr const char* kUser = "flopods";
-inline constexpr const char* kPassword = "flopods-dev";
-inline constexpr const char* kSuperUser = "postgres";
-inline constexpr const char* kSuperPassword = "postgres-dev";
-inline constexpr const char* kAdminUser = "pgsidecar";
-inline constexpr const char* kAdminPassword = "pgsidecar-dev";
+using namespace ::pgs::test;  // the support library, unqualified in every integration suite
 
 enum class Target { proxy, direct };
 Target target();  // from PGS_IT_TARGET
@@ -52,93 +45,6 @@ inline bool is_direct() { return target() == Target::direct; }
   do {                                                                           \
     if (::pgs::it::is_direct()) GTEST_SKIP() << "needs the pgsidecar process"; \
   } while (0)
-
-// Polls `pred` every `interval` until it returns true (-> true) or `deadline` passes (-> false).
-bool wait_until(const std::function<bool()>& pred, Millis deadline, Millis interval = Millis(20));
-// Waits (deadline) until the superuser sees an active backend, on the node at `port`, whose query
-// contains `needle` (a marker comment): a query is running, so a cancel has something to cancel.
-bool wait_query_running(const std::string& needle, Millis deadline, uint16_t port = kPrimaryPort);
-
-// Waits (once per process, deadline PGS_IT_SERVICES_WAIT) until the primary accepts the superuser;
-// throws with a clear message otherwise.
-void require_dev_services();
-
-// A port that was free a moment ago (bind 127.0.0.1:0, read it back, close).
-uint16_t free_port();
-
-// Established TCP connections of process `pid` to 127.0.0.1:`remote_port` (IPv4).
-int tcp_connections(pid_t pid, uint16_t remote_port);
-// Local ports of those connections (to match pg_stat_activity.client_port).
-std::vector<uint16_t> tcp_local_ports(pid_t pid, uint16_t remote_port);
-
-// Raises this process's RLIMIT_NOFILE soft limit to min(want, hard).
-void raise_nofile_limit(rlim_t want);
-
-// ---- libpq ----
-// key=value conninfo; values are quoted. sslmode=disable and connect_timeout=10 unless given.
-struct ConnSpec {
-  std::string host = kHost;
-  uint16_t port = kPrimaryPort;
-  std::string dbname = kDatabase;
-  std::string user = kUser;
-  std::optional<std::string> password = std::string(kPassword);
-  std::map<std::string, std::string> extra;  // application_name, options, sslmode ...
-  std::string str() const;
-};
-
-struct PGresultDeleter {
-  void operator()(PGresult* r) const { PQclear(r); }
-};
-using PgResultPtr = std::unique_ptr<PGresult, PGresultDeleter>;
-
-// One result: status, error fields, values.
-class PgResult {
- public:
-  explicit PgResult(PGresult* r) : r_(r) {}
-  bool ok() const;  // COMMAND_OK or TUPLES_OK (or COPY_* states)
-  ExecStatusType status() const { return PQresultStatus(r_.get()); }
-  std::string sqlstate() const;  // "" when none
-  std::string error() const;
-  int rows() const { return PQntuples(r_.get()); }
-  std::string value(int row, int col) const;
-  bool is_null(int row, int col) const { return PQgetisnull(r_.get(), row, col) != 0; }
-  PGresult* get() const { return r_.get(); }
-
- private:
-  PgResultPtr r_;
-};
-
-// A libpq connection. Construction connects (blocking); check ok().
-class Pg {
- public:
-  explicit Pg(const std::string& conninfo);
-  explicit Pg(const ConnSpec& spec) : Pg(spec.str()) {}
-  bool ok() const { return conn_ && PQstatus(conn_.get()) == CONNECTION_OK; }
-  std::string error() const { return conn_ ? PQerrorMessage(conn_.get()) : "no connection"; }
-  PGconn* get() const { return conn_.get(); }
-  PgResult exec(const std::string& sql);
-  PgResult exec_params(const std::string& sql, const std::vector<std::string>& params);
-  // Every result of one query (PQsendQuery + PQgetResult until NULL). Unlike exec(), which keeps
-  // only the last result, this also shows a server's FATAL ErrorResponse that preceded a close.
-  std::vector<PgResult> exec_all(const std::string& sql);
-  // exec() with a deadline (non-blocking libpq + poll): nullopt when no complete answer arrived
-  // in time; the connection is then closed (its state is unknown).
-  std::optional<PgResult> exec_within(const std::string& sql, Millis deadline);
-  // First column of the first row; throws (with SQLSTATE and message) on error or no rows.
-  std::string scalar(const std::string& sql);
-  // Throws unless the command succeeds.
-  void must(const std::string& sql);
-  void close() { conn_.reset(); }
-
- private:
-  struct Deleter {
-    void operator()(PGconn* c) const { PQfinish(c); }
-  };
-  std::unique_ptr<PGconn, Deleter> conn_;
-};
-
-// Superuser on the primary (to inspect pg_stat_activity / pg_locks, create databases).
-Pg superuser(const std::string& dbname = "postgres");
 
 // ---- the proxy process ----
 struct UserSpec {
@@ -175,6 +81,10 @@ struct ProxyOptions {
 };
 
 std::string render_config(const ProxyOptions& o, uint16_t listen_port, uint16_t metrics_port);
+
+// The [routing] keys of the health monitor's dev login (monitor_user, monitor_password,
+// monitor_dbname), one "key = value" line each.
+std::string monitor_toml();
 
 // Path of the proxy binary: env PGSIDECAR_BIN, else the CMake-provided path, else
 // <repo>/build/proxy/pgsidecar (the first that exists).
@@ -242,15 +152,12 @@ class ProxyTest : public ::testing::Test {
   std::unique_ptr<Proxy> proxy_;
 };
 
-// ---- external programs ----
-// psql -X -q (no psqlrc) against `conninfo`, script on stdin; env PGSSLMODE=disable.
-RunResult run_psql(const std::string& conninfo, const std::string& script,
-                   const std::vector<std::string>& extra_args = {}, Millis timeout = Millis(30000));
+// The proxy's /metrics page (body); "" in direct mode or when it cannot be read. (By port:
+// pgs::test::scrape_metrics, also visible here.)
+std::string scrape_metrics(const Proxy& p);
+using ::pgs::test::scrape_metrics;
 
 // `pg_ctl restart -m fast` of the dev primary as the postgres OS user (ulimit raised).
 RunResult restart_primary(Millis timeout = Millis(60000));
-
-// Creates database `name` owned by flopods if missing (as superuser).
-void ensure_database(const std::string& name);
 
 }  // namespace pgs::it

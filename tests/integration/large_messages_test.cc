@@ -5,7 +5,6 @@
 // gets FATAL 54000 that the client reads, and leaks no server (a pool of one keeps working).
 // Memory per client (item 5): buffers that grew are released; connections count against
 // max_client_conn from accept; the open-file limit is raised at start.
-#include <openssl/evp.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,7 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/integration/harness.h"
-#include "tests/integration/raw_client.h"
+#include "tests/support/raw_client.h"
 
 namespace pgs::it {
 namespace {
@@ -40,19 +39,6 @@ std::string random_bytes(size_t n, uint32_t seed) {
   std::mt19937 gen(seed);
   std::string out(n, '\0');
   for (auto& c : out) c = static_cast<char>(gen() & 0xff);
-  return out;
-}
-
-std::string md5_hex(const std::string& data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), digest, &len, EVP_md5(), nullptr);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 0xf];
-  }
   return out;
 }
 

@@ -1,7 +1,6 @@
 // libpq through the proxy: pipeline mode across several Syncs, COPY in and out, a 100 MB result
 // read by a slow client with the proxy's memory bounded, and PQcancel of one client's query while
 // another client's query completes.
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <thread>
@@ -9,25 +8,13 @@
 #include <gtest/gtest.h>
 
 #include "tests/integration/harness.h"
-#include "tests/integration/raw_client.h"
+#include "tests/support/raw_client.h"
 
 namespace pgs::it {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using LibpqTest = ProxyTest;
-
-std::string md5_hex(const std::string& data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_md5(), nullptr);
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += "0123456789abcdef"[md[i] >> 4];
-    out += "0123456789abcdef"[md[i] & 15];
-  }
-  return out;
-}
 
 void send_param_query(PGconn* c, const std::string& sql, const std::string& param) {
   const char* values[1] = {param.c_str()};
@@ -239,26 +226,13 @@ TEST_F(LibpqTest, HundredMegabytesToASlowClientKeepsMemoryBounded) {
   EXPECT_EQ(q.status, 'I');
 }
 
-// Waits until a backend runs a query containing `marker` (as seen by the superuser).
-bool wait_running(Pg& su, const std::string& marker, Millis deadline) {
-  return wait_until(
-      [&] {
-        PgResult r = su.exec_params(
-            "SELECT 1 FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1 "
-            "AND pid <> pg_backend_pid()",
-            {"%" + marker + "%"});
-        return r.ok() && r.rows() > 0;
-      },
-      deadline);
-}
-
 TEST_F(LibpqTest, CancelLongQueryWhileAnotherClientCompletes) {
   Proxy& p = start_proxy();
   Pg a(p.spec()), b(p.spec()), su = superuser();
   ASSERT_TRUE(a.ok() && b.ok() && su.ok()) << a.error() << b.error() << su.error();
   std::string marker = "it-cancel-" + std::to_string(getpid());
   ASSERT_EQ(PQsendQuery(a.get(), ("SELECT pg_sleep(30) /* " + marker + " */").c_str()), 1);
-  ASSERT_TRUE(wait_running(su, marker, Millis(5000)));
+  ASSERT_TRUE(wait_query_running(marker, Millis(5000)));
   ASSERT_EQ(PQsendQuery(b.get(), "SELECT pg_sleep(0.3), 'b-answer'"), 1);
   auto t0 = Clock::now();
   PGcancel* cancel = PQgetCancel(a.get());
@@ -288,7 +262,7 @@ TEST_F(LibpqTest, CancelOfAnIdleClientCancelsNothing) {
   EXPECT_EQ(a.scalar("SELECT 'a ran first'"), "a ran first");
   std::string marker = "it-idle-cancel-" + std::to_string(getpid());
   ASSERT_EQ(PQsendQuery(b.get(), ("SELECT pg_sleep(1), 'b' /* " + marker + " */").c_str()), 1);
-  ASSERT_TRUE(wait_running(su, marker, Millis(5000)));
+  ASSERT_TRUE(wait_query_running(marker, Millis(5000)));
   // `a` holds no server now: its cancel must not reach b's query, although b runs on the server
   // that served a (forwarding with that server's key would cancel a stranger's query).
   PGcancel* cancel = PQgetCancel(a.get());

@@ -13,7 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/integration/harness.h"
-#include "tests/integration/raw_client.h"
+#include "tests/support/raw_client.h"
 
 namespace pgs::it {
 namespace {

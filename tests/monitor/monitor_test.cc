@@ -24,9 +24,9 @@ using test::Conn;
 
 MonitorOptions dev_options(Millis interval) {
   MonitorOptions o;
-  o.user = "pgsidecar";
-  o.password = "pgsidecar-dev";
-  o.dbname = "flopods";
+  o.user = ::pgs::test::kAdminUser;
+  o.password = ::pgs::test::kAdminPassword;
+  o.dbname = ::pgs::test::kDatabase;
   o.interval = interval;
   o.check_timeout = 1000ms;
   o.extra_conninfo = {{"sslmode", "disable"}};

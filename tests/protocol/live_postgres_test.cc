@@ -13,6 +13,7 @@
 #include "protocol/writer.h"
 #include "tests/protocol/test_util.h"
 #include "tests/protocol/wire_conn.h"
+#include "tests/support/dev_env.h"
 
 namespace pgs::protocol {
 namespace {
@@ -20,7 +21,7 @@ namespace {
 using test::OwnedFrame;
 using test::WireConn;
 
-constexpr uint16_t kPrimaryPort = 15432;
+using ::pgs::test::kPrimaryPort;
 
 std::unique_ptr<WireConn> connect_primary() {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);

@@ -2,8 +2,6 @@
 // Every read has a deadline (SO_RCVTIMEO), so a silent peer fails the test instead of hanging it.
 #pragma once
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -12,11 +10,12 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <thread>
 #include <variant>
 
 #include "protocol/backend.h"
 #include "protocol/frame.h"
+#include "tests/support/net.h"
+#include "tests/support/wait.h"
 
 namespace pgs::protocol::test {
 
@@ -38,17 +37,11 @@ class WireConn {
 
   // Connects to 127.0.0.1:port, retrying until `deadline` (the dev services may still be starting).
   static std::optional<int> connect_until(uint16_t port, std::chrono::steady_clock::time_point deadline) {
-    for (;;) {
-      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in addr{};
-      addr.sin_family = AF_INET;
-      addr.sin_port = htons(port);
-      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return fd;
-      ::close(fd);
-      if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // retry interval, bounded by deadline
-    }
+    int fd = -1;
+    bool up = ::pgs::test::wait_until([&] { return (fd = ::pgs::test::connect_loopback(port)) >= 0; },
+                                      ::pgs::test::time_left(deadline), std::chrono::milliseconds(100));
+    if (!up) return std::nullopt;
+    return fd;
   }
 
   bool send(const std::string& bytes) {

@@ -7,10 +7,11 @@
 #include <chrono>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "router/classify.h"
 #include "router/lsn.h"
+#include "tests/support/pg.h"
+#include "tests/support/wait.h"
 
 namespace pgs::router {
 namespace {
@@ -18,21 +19,25 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using Conn = std::unique_ptr<PGconn, decltype(&PQfinish)>;
 
-constexpr const char* kPrimary =
-    "host=127.0.0.1 port=15432 dbname=flopods user=postgres password=postgres-dev sslmode=disable "
-    "application_name=pgs-router-test";
-constexpr const char* kReplica =
-    "host=127.0.0.1 port=15433 dbname=flopods user=postgres password=postgres-dev sslmode=disable "
-    "application_name=pgs-router-test";
+// The superuser on the dev node at `port`, database flopods.
+std::string superuser_at(uint16_t port) {
+  test::ConnSpec s = test::superuser_spec(port, test::kDatabase);
+  s.extra["application_name"] = "pgs-router-test";
+  return s.str();
+}
+const std::string kPrimary = superuser_at(test::kPrimaryPort);
+const std::string kReplica = superuser_at(test::kReplicaPort);
 
 // The dev services may still be starting: retry until a deadline, never sleep blindly.
-Conn connect(const char* conninfo) {
-  auto deadline = Clock::now() + std::chrono::seconds(30);
-  for (;;) {
-    Conn c(PQconnectdb(conninfo), &PQfinish);
-    if (PQstatus(c.get()) == CONNECTION_OK || Clock::now() > deadline) return c;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // poll interval, bounded by deadline
-  }
+Conn connect(const std::string& conninfo) {
+  Conn c(nullptr, &PQfinish);
+  test::wait_until(
+      [&] {
+        c.reset(PQconnectdb(conninfo.c_str()));
+        return PQstatus(c.get()) == CONNECTION_OK;
+      },
+      std::chrono::seconds(30), std::chrono::milliseconds(100));
+  return c;
 }
 
 struct Outcome {
@@ -76,13 +81,13 @@ class ReplicaTest : public ::testing::Test {
     ASSERT_TRUE(target.has_value());
     Conn r = connect(kReplica);
     ASSERT_EQ(PQstatus(r.get()), CONNECTION_OK) << PQerrorMessage(r.get());
-    auto deadline = Clock::now() + std::chrono::seconds(30);
-    for (;;) {
-      auto replayed = parse_lsn(scalar(r.get(), "SELECT pg_last_wal_replay_lsn()"));
-      if (replayed && *replayed >= *target) break;
-      ASSERT_LT(Clock::now(), deadline) << "replica did not replay the setup in 30 s";
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    bool replayed_setup = test::wait_until(
+        [&] {
+          auto replayed = parse_lsn(scalar(r.get(), "SELECT pg_last_wal_replay_lsn()"));
+          return replayed && *replayed >= *target;
+        },
+        std::chrono::seconds(30), std::chrono::milliseconds(20));
+    ASSERT_TRUE(replayed_setup) << "replica did not replay the setup in 30 s";
   }
 
   void SetUp() override {

@@ -203,7 +203,7 @@ TEST(SessionModeRouting, WritesAfterAReadReachThePrimary) {
   // The replica is healthy (the monitor says so) before the session starts: a read could go there.
   ASSERT_TRUE(wait_until(
       [&] {
-        std::string page = metrics_page(*proxy);
+        std::string page = scrape_metrics(*proxy);
         return page.find("pgsidecar_replica_healthy{replica=\"replica1\"} 1") != std::string::npos;
       },
       Millis(20000)))

@@ -223,7 +223,7 @@ TEST_F(RoutingConfigTest, NumericConstantsAreClassifiedOnceAndRoutedAlike) {
   EXPECT_EQ(node_of(pg, "SELECT pg_catalog.pg_is_in_recovery() FROM pgs_routing_basic WHERE id = 12345 OR true"),
             "replica");
   auto shape_hits = [&] {
-    std::string page = metrics_page(*proxy_);
+    std::string page = scrape_metrics(*proxy_);
     const std::string series = "pgsidecar_classifier_lookups_total{result=\"shape_hit\"} ";
     size_t at = page.find(series);
     return at == std::string::npos ? 0.0 : std::atof(page.c_str() + at + series.size());

@@ -13,19 +13,16 @@
 namespace pgs::it::routing {
 
 namespace {
-constexpr const char* kPgBin = "/usr/lib/postgresql/15/bin/";
-constexpr const char* kReplicationUser = "replicator";
-constexpr const char* kReplicationPassword = "replicator-dev";
+const std::string kPgBin = kPgBinDir;
 
 constexpr const char* kDirPrefix = "pgs-routing-replica-";
 
-std::string make_temp_dir() {
-  std::string pattern = std::string("/tmp/") + kDirPrefix + "XXXXXX";
-  if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+std::string make_owned_dir() {
+  std::string dir = make_temp_dir(kDirPrefix);
   // The postgres OS user must be able to enter it (the data dir inside is its own, mode 0700).
-  chmod(pattern.c_str(), 0755);
-  std::ofstream(pattern + "/owner.pid") << getpid() << "\n";
-  return pattern;
+  chmod(dir.c_str(), 0755);
+  std::ofstream(dir + "/owner.pid") << getpid() << "\n";
+  return dir;
 }
 
 bool process_alive(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
@@ -41,7 +38,7 @@ void reap_stale_private_replicas() {
     std::ifstream(entry.path() / "owner.pid") >> owner;
     if (owner == 0 || process_alive(owner)) continue;  // no marker yet, or its test still runs
     std::string data = (entry.path() / "data").string();
-    run_program({"runuser", "-u", "postgres", "--", std::string(kPgBin) + "pg_ctl", "stop", "-D", data, "-m",
+    run_program({"runuser", "-u", "postgres", "--", kPgBin + "pg_ctl", "stop", "-D", data, "-m",
                  "immediate", "-w", "-t", "30"},
                 {}, Millis(40000));
     run_program({"rm", "-rf", entry.path().string()}, {}, Millis(60000));
@@ -57,7 +54,7 @@ RunResult PrivateReplica::as_postgres(const std::vector<std::string>& argv, Mill
 PrivateReplica::PrivateReplica() {
   require_dev_services();
   reap_stale_private_replicas();
-  dir_ = make_temp_dir();
+  dir_ = make_owned_dir();
   data_ = dir_ + "/data";
   sock_ = dir_ + "/sock";
   log_ = dir_ + "/log/postgres.log";
@@ -80,7 +77,7 @@ void PrivateReplica::init() {
   RunResult bb;
   for (int attempt = 1; attempt <= 3; ++attempt) {
     bb = as_postgres({"env", std::string("PGPASSWORD=") + kReplicationPassword,
-                      std::string(kPgBin) + "pg_basebackup", "-h", kHost, "-p", std::to_string(kPrimaryPort), "-U",
+                      kPgBin + "pg_basebackup", "-h", kHost, "-p", std::to_string(kPrimaryPort), "-U",
                       kReplicationUser, "-D", data_, "-R", "-X", "stream", "-c", "fast", "--no-sync"},
                      Millis(120000));
     if (bb.exit_code == 0) break;
@@ -95,7 +92,7 @@ void PrivateReplica::init() {
 PrivateReplica::~PrivateReplica() { cleanup(); }
 
 void PrivateReplica::cleanup() {
-  as_postgres({std::string(kPgBin) + "pg_ctl", "stop", "-D", data_, "-m", "immediate", "-w", "-t", "30"},
+  as_postgres({kPgBin + "pg_ctl", "stop", "-D", data_, "-m", "immediate", "-w", "-t", "30"},
               Millis(40000));
   if (std::getenv("PGS_IT_KEEP") == nullptr) run_program({"rm", "-rf", dir_}, {}, Millis(60000));
 }
@@ -144,15 +141,14 @@ bool PrivateReplica::login_works(const std::string& user, const std::string& pas
 void PrivateReplica::reject_logins(const std::string& user, const std::string& password, bool reject) {
   write_hba(reject ? user : "");
   superuser().must("SELECT pg_reload_conf()");
-  if (!wait_until([&] { return login_works(user, password) != reject; }, Millis(10000), Millis(50))) {
-    throw std::runtime_error("pg_hba change for " + user + " did not take effect");
-  }
+  wait_until([&] { return login_works(user, password) != reject; }, Millis(10000),
+             "the pg_hba change for " + user + " to take effect", Millis(50));
 }
 
 std::string PrivateReplica::log_tail() const { return read_file_tail(log_, 4000); }
 
 void PrivateReplica::start() {
-  RunResult r = as_postgres({std::string(kPgBin) + "pg_ctl", "start", "-D", data_, "-l", log_, "-w", "-t", "60"},
+  RunResult r = as_postgres({kPgBin + "pg_ctl", "start", "-D", data_, "-l", log_, "-w", "-t", "60"},
                             Millis(70000));
   if (r.exit_code != 0) throw std::runtime_error("pg_ctl start failed: " + r.describe() + "\n" + log_tail());
   if (!wait_until([this] { return streaming(); }, Millis(60000), Millis(50))) {
@@ -161,17 +157,13 @@ void PrivateReplica::start() {
 }
 
 void PrivateReplica::stop(const std::string& mode) {
-  RunResult r = as_postgres({std::string(kPgBin) + "pg_ctl", "stop", "-D", data_, "-m", mode, "-w", "-t", "60"},
+  RunResult r = as_postgres({kPgBin + "pg_ctl", "stop", "-D", data_, "-m", mode, "-w", "-t", "60"},
                             Millis(70000));
   if (r.exit_code != 0) throw std::runtime_error("pg_ctl stop failed: " + r.describe());
 }
 
 Pg PrivateReplica::superuser(const std::string& dbname) const {
-  ConnSpec s;
-  s.port = port_;
-  s.dbname = dbname;
-  s.user = kSuperUser;
-  s.password = kSuperPassword;
+  ConnSpec s = superuser_spec(port_, dbname);
   s.extra["connect_timeout"] = "3";
   s.extra["application_name"] = "pgs-routing-test";
   return Pg(s);
@@ -191,13 +183,12 @@ void PrivateReplica::set_apply_delay(int ms) {
   Pg pg = superuser();
   pg.must("SELECT pg_reload_conf()");
   std::string want = ms == 0 ? "0" : std::to_string(ms) + "ms";
-  bool ok = wait_until(
+  wait_until(
       [&] {
         Pg fresh = superuser();
         return fresh.ok() && fresh.scalar("SHOW recovery_min_apply_delay") == want;
       },
-      Millis(10000), Millis(50));
-  if (!ok) throw std::runtime_error("recovery_min_apply_delay did not become " + want);
+      Millis(10000), "recovery_min_apply_delay to become " + want, Millis(50));
 }
 
 void PrivateReplica::pause_replay() { superuser().must("SELECT pg_wal_replay_pause()"); }

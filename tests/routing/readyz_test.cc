@@ -4,17 +4,15 @@
 #include <gtest/gtest.h>
 
 #include "tests/integration/harness.h"
-#include "tests/integration/process.h"
 #include "tests/routing/private_env.h"
 
 namespace pgs::it::routing {
 namespace {
 
+// The HTTP status of /readyz; -1 when there is no answer within 5 s.
 int readyz_status(uint16_t metrics_port) {
-  RunResult r = run_program({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5",
-                             "http://127.0.0.1:" + std::to_string(metrics_port) + "/readyz"},
-                            {}, Millis(10000));
-  return r.exit_code == 0 ? std::atoi(r.out.c_str()) : -1;
+  int status = http_get(metrics_port, "/readyz", Millis(5000)).status;
+  return status == 0 ? -1 : status;
 }
 
 class ReadyzTest : public ProxyTest {

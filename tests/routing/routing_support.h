@@ -28,12 +28,8 @@ std::string node_of(Pg& pg, const std::string& sql = "SELECT pg_is_in_recovery()
 bool wait_node(Pg& pg, const std::string& want, Millis deadline,
                const std::string& sql = "SELECT pg_is_in_recovery()");
 
-// Sum of pg_stat_statements.calls on the node at `port` (superuser) for statements whose text
-// contains `needle`.
-long statement_calls(uint16_t port, const std::string& needle);
-
-// The proxy's /metrics response (status line and headers included); "" when it cannot be read.
-std::string metrics_page(const Proxy& proxy);
+// statement_calls(port, needle) (pg_stat_statements on a node) is tests/support/pg.h; the proxy's
+// /metrics page is scrape_metrics(proxy) (tests/integration/harness.h).
 
 // pgsidecar_routing_decisions_total{target, reason} from the proxy's /metrics (0 when the series is
 // absent: the proxy writes only counters that moved; -1 when /metrics cannot be read).

@@ -8,7 +8,7 @@
 #include <tuple>
 #include <vector>
 
-#include "tests/integration/raw_client.h"
+#include "tests/support/raw_client.h"
 #include "tests/session/session_util.h"
 
 namespace pgs::it::session {

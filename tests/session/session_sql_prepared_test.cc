@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/integration/process.h"
+#include "tests/support/process.h"
 #include "tests/session/session_util.h"
 
 namespace pgs::it::session {

@@ -1,10 +1,6 @@
 #include "tests/session/session_util.h"
 
-#include <cstdlib>
-#include <sstream>
 #include <stdexcept>
-
-#include "tests/integration/raw_client.h"
 
 namespace pgs::it::session {
 
@@ -45,27 +41,6 @@ int advisory_lock_rows(long key) {
   return std::stoi(su.scalar(
       "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND objid = " +
       std::to_string(key & 0xffffffffL) + " AND classid = " + std::to_string(key >> 32)));
-}
-
-std::string scrape_metrics(const Proxy& p) {
-  if (p.direct() || p.metrics_port() == 0) return "";
-  try {
-    RawConn c(kHost, p.metrics_port());
-    c.send("GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-    return c.drain(Millis(5000)).bytes;
-  } catch (const std::exception&) {
-    return "";
-  }
-}
-
-double metric_value(const std::string& page, const std::string& name, const std::string& labels) {
-  std::string series = labels.empty() ? name + " " : name + "{" + labels + "} ";
-  std::istringstream in(page);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(series, 0) == 0) return std::strtod(line.c_str() + series.size(), nullptr);
-  }
-  return -1;
 }
 
 }  // namespace pgs::it::session

@@ -27,9 +27,7 @@ bool wait_backend_gone(int pid, Millis deadline);
 // Rows in pg_locks (on the primary) for the session advisory lock `key` (one bigint key).
 int advisory_lock_rows(long key);
 
-// Reads the proxy's /metrics page over plain HTTP/1.0; "" when it cannot be read.
-std::string scrape_metrics(const Proxy& p);
-// The value of the series `name{labels}` (labels verbatim, e.g. `reason="listen"`), -1 when absent.
-double metric_value(const std::string& page, const std::string& name, const std::string& labels);
+// /metrics: scrape_metrics(proxy) (tests/integration/harness.h) and metric_value(page, name, labels)
+// (tests/support/metrics.h).
 
 }  // namespace pgs::it::session

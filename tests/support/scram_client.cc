@@ -6,9 +6,9 @@
 
 #include <stdexcept>
 
-#include "tests/integration/raw_client.h"
+#include "tests/support/raw_client.h"
 
-namespace pgs::it {
+namespace pgs::test {
 namespace {
 
 using Bytes = std::string;
@@ -62,6 +62,8 @@ std::string attribute(const std::string& msg, char key) {
   throw std::runtime_error(std::string("SCRAM attribute missing: ") + key);
 }
 
+}  // namespace
+
 std::string md5_hex(const std::string& data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
@@ -74,8 +76,6 @@ std::string md5_hex(const std::string& data) {
   }
   return out;
 }
-
-}  // namespace
 
 std::string scram_client_final(const std::string& password, const std::string& client_first_bare,
                                const std::string& server_first, std::string* server_signature_b64) {
@@ -105,4 +105,4 @@ std::string md5_response(const std::string& user, const std::string& password,
   return "md5" + md5_hex(md5_hex(password + user) + salt4);
 }
 
-}  // namespace pgs::it
+}  // namespace pgs::test

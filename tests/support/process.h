@@ -1,18 +1,19 @@
-// Child processes for integration tests: spawn with redirected output, run-to-completion with a
-// deadline, signals. POSIX only (posix_spawn + waitpid); never blocks without a deadline.
+// Child processes for tests: spawn with redirected output, run-to-completion with a deadline,
+// signals. POSIX only (posix_spawn, fork + exec, waitpid); never blocks without a deadline.
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
-#include <chrono>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
-namespace pgs::it {
+#include "tests/support/wait.h"
 
-using Millis = std::chrono::milliseconds;
+namespace pgs::test {
+
 using EnvVars = std::vector<std::pair<std::string, std::string>>;
 
 // Result of run_program: exit_code is the exit status, or 128 + signal when killed by a signal.
@@ -69,4 +70,10 @@ class Child {
 // Whole file, or "" when it cannot be read; the last `max_bytes` only when non-zero.
 std::string read_file_tail(const std::string& path, size_t max_bytes = 0);
 
-}  // namespace pgs::it
+// A new empty directory /tmp/<prefix>XXXXXX (mkdtemp); throws when it cannot be made.
+std::string make_temp_dir(const std::string& prefix);
+
+// Raises this process's RLIMIT_NOFILE soft limit to min(want, hard).
+void raise_nofile_limit(rlim_t want);
+
+}  // namespace pgs::test

@@ -11,9 +11,9 @@
 #include <utility>
 #include <vector>
 
-#include "tests/integration/process.h"
+#include "tests/support/wait.h"
 
-namespace pgs::it {
+namespace pgs::test {
 
 // One typed backend message: type byte and body (without the length).
 struct Msg {
@@ -31,8 +31,12 @@ struct ErrorFields {
 };
 ErrorFields parse_error_fields(const std::string& body);
 
-// ---- encoders ----
+// ---- encoders and decoders ----
+std::string be16(uint16_t v);
 std::string be32(uint32_t v);
+std::string cstr(std::string_view s);  // s + NUL
+// The big-endian uint32 at `at` (the caller checks that 4 bytes are there).
+uint32_t get_be32(const std::string& s, size_t at);
 // Untyped startup-phase packet: length, code, body.
 std::string startup_packet_raw(uint32_t code, const std::string& body);
 // Protocol 3.0 StartupMessage with the given parameters (user, database, ...).
@@ -114,5 +118,7 @@ std::string scram_client_final(const std::string& password, const std::string& c
                                const std::string& server_first, std::string* server_signature_b64);
 std::string md5_response(const std::string& user, const std::string& password,
                          const std::string& salt4);
+// Lower-case hex MD5 of `data` (also for checksums of test payloads).
+std::string md5_hex(const std::string& data);
 
-}  // namespace pgs::it
+}  // namespace pgs::test

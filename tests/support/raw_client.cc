@@ -1,4 +1,4 @@
-#include "tests/integration/raw_client.h"
+#include "tests/support/raw_client.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -12,22 +12,8 @@
 #include <random>
 #include <stdexcept>
 
-namespace pgs::it {
+namespace pgs::test {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-int ms_left(Clock::time_point end) {
-  auto left = std::chrono::duration_cast<Millis>(end - Clock::now()).count();
-  return left < 0 ? 0 : static_cast<int>(left);
-}
-
-uint32_t get_be32(const std::string& s, size_t at) {
-  return (uint32_t(uint8_t(s[at])) << 24) | (uint32_t(uint8_t(s[at + 1])) << 16) |
-         (uint32_t(uint8_t(s[at + 2])) << 8) | uint32_t(uint8_t(s[at + 3]));
-}
-
-std::string cstr(const std::string& s) { return s + '\0'; }
 
 std::string random_nonce() {
   static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -99,6 +85,15 @@ ErrorFields parse_error_fields(const std::string& body) {
   }
   return f;
 }
+
+uint32_t get_be32(const std::string& s, size_t at) {
+  return (uint32_t(uint8_t(s[at])) << 24) | (uint32_t(uint8_t(s[at + 1])) << 16) |
+         (uint32_t(uint8_t(s[at + 2])) << 8) | uint32_t(uint8_t(s[at + 3]));
+}
+
+std::string cstr(std::string_view s) { return std::string(s) + '\0'; }
+
+std::string be16(uint16_t v) { return {char(v >> 8), char(v)}; }
 
 std::string be32(uint32_t v) {
   std::string s(4, '\0');
@@ -316,4 +311,4 @@ QueryOutcome simple_query(RawConn& c, const std::string& sql, Millis deadline) {
   return read_until_ready(c, deadline);
 }
 
-}  // namespace pgs::it
+}  // namespace pgs::test

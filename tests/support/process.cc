@@ -1,4 +1,4 @@
-#include "tests/integration/process.h"
+#include "tests/support/process.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -14,14 +14,11 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
-#include <thread>
 
 extern char** environ;
 
-namespace pgs::it {
+namespace pgs::test {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 // environ with `env` applied (same names replaced). The strings live in `storage`.
 std::vector<char*> make_envp(const EnvVars& env, std::vector<std::string>& storage) {
@@ -133,10 +130,10 @@ bool pump(int in_fd, int out_fd, int err_fd, const std::string& input, RunResult
   if (input.empty()) { close(in_fd); in_fd = -1; }
   char buf[65536];
   while (out_fd >= 0 || err_fd >= 0) {
-    auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now()).count();
+    int left = ms_left(deadline);
     if (left <= 0) return false;
     pollfd fds[3] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}, {in_fd, POLLOUT, 0}};
-    if (poll(fds, 3, static_cast<int>(left)) < 0 && errno != EINTR) return false;
+    if (poll(fds, 3, left) < 0 && errno != EINTR) return false;
     for (int i = 0; i < 2; ++i) {
       if (fds[i].fd < 0 || fds[i].revents == 0) continue;
       ssize_t n = read(fds[i].fd, buf, sizeof buf);
@@ -184,13 +181,12 @@ RunResult run_program(const std::vector<std::string>& argv, const EnvVars& env, 
     kill(pid, SIGKILL);
   }
   int status = 0;
-  // Output is closed; the child is exiting (or was killed). Reap with a deadline anyway.
-  while (waitpid(pid, &status, WNOHANG) == 0) {
-    if (Clock::now() > deadline && !r.timed_out) {
-      r.timed_out = true;
-      kill(pid, SIGKILL);
-    }
-    std::this_thread::sleep_for(Millis(5));  // poll interval while reaping, not a wait for a state
+  // Output is closed; the child is exiting (or was killed). Reap with a deadline anyway; once
+  // SIGKILLed it cannot linger, so the last waitpid may block.
+  if (!wait_until([&] { return waitpid(pid, &status, WNOHANG) != 0; }, time_left(deadline), Millis(5))) {
+    r.timed_out = true;
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
   }
   r.exit_code = decode_status(status, nullptr);
   return r;
@@ -260,12 +256,8 @@ void Child::signal(int sig) {
 }
 
 bool Child::wait_exit(Millis deadline) {
-  auto end = Clock::now() + deadline;
-  while (running()) {
-    if (Clock::now() >= end) return false;
-    std::this_thread::sleep_for(Millis(5));  // waitpid has no timeout; poll the condition
-  }
-  return true;
+  // waitpid has no timeout: poll the condition.
+  return wait_until([this] { return !running(); }, deadline, Millis(5));
 }
 
 void Child::stop(Millis grace) {
@@ -301,4 +293,21 @@ std::string read_file_tail(const std::string& path, size_t max_bytes) {
   return s;
 }
 
-}  // namespace pgs::it
+std::string make_temp_dir(const std::string& prefix) {
+  std::string pattern = "/tmp/" + prefix + "XXXXXX";
+  if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp " + pattern + ": " + std::strerror(errno));
+  return pattern;
+}
+
+void raise_nofile_limit(rlim_t want) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  rlim_t target = want;
+  if (rl.rlim_max != RLIM_INFINITY && target > rl.rlim_max) target = rl.rlim_max;
+  if (rl.rlim_cur < target) {
+    rl.rlim_cur = target;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+}  // namespace pgs::test

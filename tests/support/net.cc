@@ -1,0 +1,84 @@
+#include "tests/support/net.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace pgs::test {
+
+namespace {
+sockaddr_in loopback(uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  return a;
+}
+}  // namespace
+
+uint16_t free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error("socket failed");
+  sockaddr_in a = loopback(0);
+  socklen_t len = sizeof a;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    close(fd);
+    throw std::runtime_error("bind to port 0 failed");
+  }
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+int connect_loopback(uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in a = loopback(port);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int tcp_connections(pid_t pid, uint16_t remote_port) {
+  return static_cast<int>(tcp_local_ports(pid, remote_port).size());
+}
+
+std::vector<uint16_t> tcp_local_ports(pid_t pid, uint16_t remote_port) {
+  std::set<std::string> inodes;
+  std::string fd_dir = "/proc/" + std::to_string(pid) + "/fd";
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(fd_dir, ec)) {
+    std::string target = std::filesystem::read_symlink(e.path(), ec).string();
+    if (target.rfind("socket:[", 0) == 0) inodes.insert(target.substr(8, target.size() - 9));
+  }
+  // /proc/net/tcp columns: sl local_address rem_address st ... uid timeout inode
+  std::ifstream tcp("/proc/net/tcp");
+  std::string line;
+  std::getline(tcp, line);
+  char port_hex[8];
+  std::snprintf(port_hex, sizeof port_hex, "%04X", remote_port);
+  std::vector<uint16_t> ports;
+  while (std::getline(tcp, line)) {
+    std::istringstream is(line);
+    std::string sl, local, remote, state, queues, tr, retr, uid, timeout, inode;
+    is >> sl >> local >> remote >> state >> queues >> tr >> retr >> uid >> timeout >> inode;
+    bool to_port = remote.size() > 5 && remote.substr(remote.size() - 4) == port_hex;
+    if (to_port && state == "01" && inodes.count(inode) && local.size() > 5) {  // 01 = ESTABLISHED
+      ports.push_back(static_cast<uint16_t>(std::stoul(local.substr(local.size() - 4), nullptr, 16)));
+    }
+  }
+  return ports;
+}
+
+}  // namespace pgs::test

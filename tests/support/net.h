@@ -1,0 +1,23 @@
+// Loopback sockets for tests: free ports, plain TCP connects, and which TCP connections a process
+// holds (from /proc).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace pgs::test {
+
+// A port that was free a moment ago (bind 127.0.0.1:0, read it back, close).
+uint16_t free_port();
+
+// A connected TCP socket to 127.0.0.1:`port` (blocking, close-on-exec), or -1 when the connect fails.
+int connect_loopback(uint16_t port);
+
+// Established TCP connections of process `pid` to 127.0.0.1:`remote_port` (IPv4).
+int tcp_connections(pid_t pid, uint16_t remote_port);
+// Local ports of those connections (to match pg_stat_activity.client_port).
+std::vector<uint16_t> tcp_local_ports(pid_t pid, uint16_t remote_port);
+
+}  // namespace pgs::test
