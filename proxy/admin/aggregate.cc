@@ -28,36 +28,8 @@ void merge_pool(PoolStats& into, const PoolStats& p) {
 }
 
 void merge_totals(WorkerStats& into, const WorkerStats& w) {
-  into.clients_accepted += w.clients_accepted;
-  into.clients_refused += w.clients_refused;
-  into.login_failures += w.login_failures;
-  for (size_t i = 0; i < into.login_failures_by.size(); ++i) into.login_failures_by[i] += w.login_failures_by[i];
-  into.protocol_errors += w.protocol_errors;
-  for (size_t i = 0; i < into.protocol_errors_by.size(); ++i) into.protocol_errors_by[i] += w.protocol_errors_by[i];
-  into.transactions += w.transactions;
-  into.queries += w.queries;
-  into.server_connects += w.server_connects;
-  into.server_connect_failures += w.server_connect_failures;
-  into.cancels_forwarded += w.cancels_forwarded;
-  into.session_probes += w.session_probes;
-  into.bytes_received += w.bytes_received;
-  into.bytes_sent += w.bytes_sent;
+  into.metrics.merge(w.metrics);
   into.client_count += w.client_count;
-  for (size_t i = 0; i < into.pinned_clients.size(); ++i) into.pinned_clients[i] += w.pinned_clients[i];
-  for (size_t t = 0; t < kTargetCount; ++t) {
-    into.query_duration[t].merge(w.query_duration[t]);
-    into.transaction_duration[t].merge(w.transaction_duration[t]);
-    into.queries_by_target[t] += w.queries_by_target[t];
-  }
-  for (const auto& [cls, n] : w.errors_by_class) into.errors_by_class[cls] += n;
-  for (size_t t = 0; t < into.routing_decisions.size(); ++t) {
-    for (size_t r = 0; r < into.routing_decisions[t].size(); ++r) into.routing_decisions[t][r] += w.routing_decisions[t][r];
-  }
-  into.replica_retries += w.replica_retries;
-  into.classified_hits += w.classified_hits;
-  into.classified_shape_hits += w.classified_shape_hits;
-  into.classified_parsed += w.classified_parsed;
-  into.cache.merge(w.cache);
 }
 
 }  // namespace

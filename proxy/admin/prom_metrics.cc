@@ -76,23 +76,23 @@ void connections(Builder& b, const WorkerStats& all) {
 void traffic(Builder& b, const WorkerStats& all) {
   for (size_t t = 0; t < kTargetCount; ++t) {
     auto name = target_name(static_cast<Target>(t));
-    b.histogram(MetricId::query_duration_seconds, {name}, all.query_duration[t]);
-    b.histogram(MetricId::transaction_duration_seconds, {name}, all.transaction_duration[t]);
-    b.counter(MetricId::queries_total, {name}, all.queries_by_target[t]);
+    b.histogram(MetricId::query_duration_seconds, {name}, all.metrics.query_duration[t]);
+    b.histogram(MetricId::transaction_duration_seconds, {name}, all.metrics.transaction_duration[t]);
+    b.counter(MetricId::queries_total, {name}, all.metrics.queries_by_target[t]);
   }
-  for (const auto& [cls, n] : all.errors_by_class) b.counter(MetricId::errors_total, {cls}, n);
-  b.counter(MetricId::client_bytes_received_total, {}, all.bytes_received);
-  b.counter(MetricId::client_bytes_sent_total, {}, all.bytes_sent);
-  for (size_t t = 0; t < all.routing_decisions.size(); ++t) {
+  for (const auto& [cls, n] : all.metrics.errors_by_class) b.counter(MetricId::errors_total, {cls}, n);
+  b.counter(MetricId::client_bytes_received_total, {}, all.metrics.bytes_received);
+  b.counter(MetricId::client_bytes_sent_total, {}, all.metrics.bytes_sent);
+  for (size_t t = 0; t < all.metrics.routing_decisions.size(); ++t) {
     std::string_view target = t == 0 ? "primary" : "replica";
-    for (size_t r = 0; r < router::kReasonNames.size() && r < all.routing_decisions[t].size(); ++r) {
-      if (all.routing_decisions[t][r] == 0) continue;
-      b.counter(MetricId::routing_decisions_total, {target, router::kReasonNames[r]}, all.routing_decisions[t][r]);
+    for (size_t r = 0; r < router::kReasonNames.size() && r < all.metrics.routing_decisions[t].size(); ++r) {
+      if (all.metrics.routing_decisions[t][r] == 0) continue;
+      b.counter(MetricId::routing_decisions_total, {target, router::kReasonNames[r]}, all.metrics.routing_decisions[t][r]);
     }
   }
   for (size_t r = 0; r < kPinReasonCount; ++r) {
     b.gauge(MetricId::pinned_clients, {pin_reason_name(static_cast<PinReason>(r))},
-            static_cast<double>(all.pinned_clients[r]));
+            static_cast<double>(all.metrics.pinned_clients[r]));
   }
 }
 
@@ -120,14 +120,21 @@ void result_cache(Builder& b, const CacheStats& c) {
 void process(Builder& b, const WorkerStats& all, const ProcessFacts& f) {
   for (size_t i = 0; i < kLoginFailureCount; ++i) {
     b.counter(MetricId::login_failures_total, {login_failure_name(static_cast<LoginFailure>(i))},
-              all.login_failures_by[i]);
+              all.metrics.login_failures[i]);
   }
   for (size_t i = 0; i < kProtocolErrorNames.size(); ++i) {
-    b.counter(MetricId::protocol_errors_total, {kProtocolErrorNames[i]}, all.protocol_errors_by[i]);
+    b.counter(MetricId::protocol_errors_total, {kProtocolErrorNames[i]}, all.metrics.protocol_errors[i]);
   }
-  b.counter(MetricId::classifier_lookups_total, {"hit"}, all.classified_hits);
-  b.counter(MetricId::classifier_lookups_total, {"shape_hit"}, all.classified_shape_hits);
-  b.counter(MetricId::classifier_lookups_total, {"parsed"}, all.classified_parsed);
+  const WorkerMetrics& m = all.metrics;
+  b.counter(MetricId::clients_accepted_total, {}, m.clients_accepted);
+  b.counter(MetricId::server_connects_total, {}, m.server_connects);
+  b.counter(MetricId::server_connect_failures_total, {}, m.server_connect_failures);
+  b.counter(MetricId::cancels_forwarded_total, {}, m.cancels_forwarded);
+  b.counter(MetricId::session_probes_total, {}, m.session_probes);
+  b.counter(MetricId::replica_retries_total, {}, m.replica_retries);
+  b.counter(MetricId::classifier_lookups_total, {"hit"}, all.metrics.classified_hits);
+  b.counter(MetricId::classifier_lookups_total, {"shape_hit"}, all.metrics.classified_shape_hits);
+  b.counter(MetricId::classifier_lookups_total, {"parsed"}, all.metrics.classified_parsed);
   b.counter(MetricId::config_reloads_total, {"ok"}, f.reloads_ok);
   b.counter(MetricId::config_reloads_total, {"error"}, f.reloads_failed);
   b.gauge(MetricId::uptime_seconds, {}, f.uptime_seconds);
@@ -168,7 +175,7 @@ std::string render_metrics(const std::vector<WorkerStats>& workers, const Proces
   Builder b;
   connections(b, all);
   traffic(b, all);
-  result_cache(b, all.cache);
+  result_cache(b, all.metrics.cache);
   process(b, all, facts);
   b.counter(MetricId::metric_series_overflow_total, {}, b.reg.overflows());
   std::string out;

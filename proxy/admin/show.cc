@@ -85,11 +85,11 @@ Table show_stats(const WorkerStats& all) {
   }
   double query_s = 0;
   uint64_t query_n = 0;
-  for (const Histogram& h : all.query_duration) {
+  for (const Histogram& h : all.metrics.query_duration) {
     query_s += h.sum;
     query_n += h.count;
   }
-  t.rows.push_back({"*", num(total.xacts), num(total.queries), num(all.bytes_received), num(all.bytes_sent),
+  t.rows.push_back({"*", num(total.xacts), num(total.queries), num(all.metrics.bytes_received), num(all.metrics.bytes_sent),
                     micros(total.xact_s), micros(query_s), micros(total.wait_s), num(total.waits),
                     avg(total.xact_s, total.xacts), avg(query_s, query_n), avg(total.wait_s, total.waits)});
   return t;
@@ -187,7 +187,7 @@ Table show_replicas(const conf::Config& config, const monitor::HealthSnapshot* h
 // One row per TTL class (hits .. invalidations), then one row per total that belongs to no class
 // ("(bypass: reason)", "(redis errors)", ...) with only `count` set.
 Table show_cache(const WorkerStats& all) {
-  const CacheStats& c = all.cache;
+  const CacheStats& c = all.metrics.cache;
   Table t{{"class", "hits", "misses", "hit_ratio", "stores", "skipped", "invalidations", "evictions", "count"},
           {},
           ""};

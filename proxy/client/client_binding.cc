@@ -94,7 +94,7 @@ void ClientConn::on_server_at_release_point() {
   if (session_mode && !shutting_down_) return;  // session mode keeps the server until the client leaves
   if (!session_mode && tracker_.needs_probe()) {
     // The transaction may have changed session state: ask the server what holds before letting go.
-    worker_.counters().session_probes.fetch_add(1, std::memory_order_relaxed);
+    ++worker_.metrics().session_probes;
     probe_kind_ = ProbeKind::session;
     std::vector<std::string> known;
     if (tracker_.full_probe_requested()) {
@@ -110,10 +110,9 @@ void ClientConn::on_server_at_release_point() {
     if (rbuf_.size() > 0 || !reading()) process_session();  // what the client sent during the probe
     return;
   }
-  worker_.counters().transactions.fetch_add(1, std::memory_order_relaxed);
   auto held = Clock::now() - bound_at_;
   pool_->note_transaction(held);
-  worker_.hot().transaction_duration[static_cast<size_t>(Target::primary)].observe(
+  worker_.metrics().transaction_duration[static_cast<size_t>(Target::primary)].observe(
       std::chrono::duration<double>(held).count());
   release_lsn_hold();  // never outlives the binding (a probe that returned no row)
   ServerConn* s = server_;

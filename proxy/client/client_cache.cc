@@ -77,7 +77,7 @@ ClientConn::CacheAttempt ClientConn::try_cache() {
   } else if (req->has_parse && find_prepared(req->parse_name) != nullptr) {
     return CacheAttempt::forward;  // a duplicate name: the server says 42P05
   }
-  auto& stats = worker_.hot().cache;
+  auto& stats = worker_.metrics().cache;
   auto c = worker_.classify(sql);
   cache::SessionFacts facts = cache_facts();
   facts.generations_synced = wc->ready();
@@ -161,7 +161,7 @@ void ClientConn::on_cache_lookup(uint64_t seq, cache::GetStatus status, std::vec
   if (cache_step_ != CacheStep::lookup || seq != cache_seq_ || closing()) return;
   cache_step_ = CacheStep::none;
   if (!reading()) start_reading();
-  auto& stats = worker_.hot().cache;
+  auto& stats = worker_.metrics().cache;
   auto& cls = stats.classes[cache_lookup_.class_name];
   const conf::Config& config = *worker_.snapshot().config;
   cache::redis::WorkerCache* wc = worker_.result_cache();
@@ -210,7 +210,7 @@ void ClientConn::on_cache_wait_over(const std::string* messages) {
   if (cache_step_ != CacheStep::waiting || closing()) return;
   cache_step_ = CacheStep::none;
   if (!reading()) start_reading();
-  auto& stats = worker_.hot().cache;
+  auto& stats = worker_.metrics().cache;
   if (messages != nullptr && serve_from_cache(*messages)) {
     cache_checked_ = false;
     if (!closing() && rbuf_.size() > 0) process_session();
@@ -242,9 +242,8 @@ bool ClientConn::serve_from_cache(std::string_view messages) {
   rbuf_.consume(req->bytes);
   last_activity_ = Clock::now();
   flush();
-  worker_.counters().queries.fetch_add(1, std::memory_order_relaxed);
   auto took = Clock::now() - cache_started_;
-  auto& hot = worker_.hot();
+  auto& hot = worker_.metrics();
   hot.query_duration[static_cast<size_t>(Target::cache)].observe(std::chrono::duration<double>(took).count());
   ++hot.queries_by_target[static_cast<size_t>(Target::cache)];
   uint64_t rows = 0;  // DataRows replayed
@@ -305,7 +304,7 @@ void ClientConn::observe_reply(char type, protocol::Bytes whole, size_t outbox_o
 
 void ClientConn::end_capture(char status) {
   cache_step_ = CacheStep::none;
-  auto& stats = worker_.hot().cache.classes[cache_lookup_.class_name];
+  auto& stats = worker_.metrics().cache.classes[cache_lookup_.class_name];
   cache::redis::WorkerCache* wc = worker_.result_cache();
   if (!capture_ || capture_->state() != cache::CaptureState::complete || status != 'I' || wc == nullptr) {
     ++stats.not_stored;
@@ -359,7 +358,7 @@ void ClientConn::abort_capture() {
   if (cache_step_ != CacheStep::capturing) return;
   cache_step_ = CacheStep::none;
   capture_.reset();
-  ++worker_.hot().cache.classes[cache_lookup_.class_name].not_stored;
+  ++worker_.metrics().cache.classes[cache_lookup_.class_name].not_stored;
   finish_cache_leader(nullptr);
 }
 
@@ -410,7 +409,7 @@ void ClientConn::on_commit_observed(char status, size_t outbox_offset) {
   cache::redis::WorkerCache* wc = worker_.result_cache();
   if (wc == nullptr) return;
   const conf::Config& config = *worker_.snapshot().config;
-  auto& stats = worker_.hot().cache;
+  auto& stats = worker_.metrics().cache;
   ++stats.bumps;
   for (const std::string& t : tables) {
     if (t == cache::kAllTables) {

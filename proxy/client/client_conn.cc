@@ -56,7 +56,7 @@ void ClientConn::start() {
 }
 
 void ClientConn::refuse_too_many() {
-  worker_.counters().clients_refused.fetch_add(1, std::memory_order_relaxed);
+  worker_.metrics().count_login_failure(LoginFailure::too_many_clients);
   protocol::write_error(outbox(), {.severity = "FATAL", .sqlstate = "53300", .message = "sorry, too many clients already"});
   set_state(State::closing);
   close_after_flush();
@@ -103,10 +103,7 @@ void ClientConn::on_data() {
 void ClientConn::fail(const char* sqlstate, const std::string& message) {
   if (state_ == State::closing || closing()) return;
   if (state_ == State::startup || state_ == State::auth || state_ == State::login_wait) {
-    auto& counters = worker_.counters();
-    counters.login_failures.fetch_add(1, std::memory_order_relaxed);
-    counters.login_failures_by[static_cast<size_t>(login_failure_of(sqlstate, message))].fetch_add(
-        1, std::memory_order_relaxed);
+    worker_.metrics().count_login_failure(login_failure_of(sqlstate, message));
   }
   LOG_DEBUG("client " + peer_ + ": " + sqlstate + " " + message);
   protocol::write_error(outbox(), {.severity = "FATAL", .sqlstate = sqlstate, .message = message});
@@ -159,7 +156,7 @@ void ClientConn::process_startup() {
     auto r = protocol::split_startup(rbuf_.data());
     if (std::holds_alternative<protocol::NeedMore>(r)) return;
     if (auto* bad = std::get_if<protocol::Invalid>(&r)) {
-      worker_.counters().count_protocol_error(ProtocolError::invalid_startup);
+      worker_.metrics().count_protocol_error(ProtocolError::invalid_startup);
       if (!rbuf_.data().empty() && rbuf_.data()[0] == protocol::kTlsHandshakeByte) {
         close();  // a direct TLS ClientHello: we offer no TLS, and it is no startup packet
         return;

@@ -39,7 +39,7 @@ router::LoadBalance policy_of(conf::LoadBalance p) {
 // pgsidecar_routing_decisions_total{target, reason}: one per request routed outside a transaction (the
 // statements of a transaction follow its first request, see route.h).
 void count_decision(Worker& worker, const router::Decision& d) {
-  auto& counts = worker.hot().routing_decisions[d.primary() ? 0 : 1];
+  auto& counts = worker.metrics().routing_decisions[d.primary() ? 0 : 1];
   size_t reason = static_cast<size_t>(d.reason);
   if (reason < counts.size()) ++counts[reason];
 }
@@ -145,7 +145,7 @@ void ClientConn::on_server_lost(const std::string& message, bool between_request
   // Nothing of the reply reached the client: run the same read on the primary instead.
   LOG_INFO("replica failed (" + message + "): re-running a read on the primary");
   worker_.mark_replica_down(pool_->target_index());
-  ++worker_.hot().replica_retries;
+  ++worker_.metrics().replica_retries;
   outbox().clear();  // held replies of the failed attempt
   pending_replay_ = std::move(replica_batch_);
   replica_batch_.clear();

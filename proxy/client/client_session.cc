@@ -92,7 +92,7 @@ void ClientConn::process_session() {
     // for a body of up to max_message_bytes that nobody will read).
     if (rbuf_.size() > 0 && !pf::is_known_type(static_cast<char>(rbuf_.data()[0]))) {
       const auto type = static_cast<uint8_t>(rbuf_.data()[0]);
-      worker_.counters().count_protocol_error(ProtocolError::unsupported_message);
+      worker_.metrics().count_protocol_error(ProtocolError::unsupported_message);
       fail("08P01", std::string("unsupported frontend message type 0x") + "0123456789abcdef"[(type >> 4) & 0xf] +
                         "0123456789abcdef"[type & 0xf]);
       return;
@@ -105,13 +105,13 @@ void ClientConn::process_session() {
         refuse_oversized_message(*head, proxy_conf.max_message_bytes);
         return;
       }
-      worker_.counters().count_protocol_error(ProtocolError::invalid_message);
+      worker_.metrics().count_protocol_error(ProtocolError::invalid_message);
       fail("08P01", "invalid message from client: " + std::string(bad->reason));
       return;
     }
     const Frame& f = std::get<Frame>(r);
     if (const char* why = pf::malformed_reason(f.type, f.body, f.streamed)) {
-      worker_.counters().count_protocol_error(ProtocolError::invalid_message);
+      worker_.metrics().count_protocol_error(ProtocolError::invalid_message);
       fail("08P01", std::string("invalid message from client: ") + why);
       return;
     }
@@ -236,7 +236,6 @@ bool ClientConn::forward_frame(const Frame& f) {
     case 'C':
       return forward_describe_or_close(f);
     case 'Q': {
-      worker_.counters().queries.fetch_add(1, std::memory_order_relaxed);
       pool_->note_query();
       auto q = pf::Query::decode(f.body);
       if (!q.ok()) {
@@ -269,7 +268,6 @@ bool ClientConn::forward_frame(const Frame& f) {
       note_unseen_code({}, worker_.session_code());
       break;
     case 'E': {
-      worker_.counters().queries.fetch_add(1, std::memory_order_relaxed);
       pool_->note_query();
       server_->forward(f.type, protocol::as_string_view(f.whole));
       if (!portal_sql_effects_.empty()) {  // Execute of a portal bound from "PREPARE q AS ..."
@@ -457,13 +455,13 @@ void ClientConn::on_probe_row(const std::vector<std::optional<std::string>>& row
   }
   for (size_t r = 0; r < kPinReasonCount; ++r) {
     bool after = tracker_.pinned_for(static_cast<PinReason>(r));
-    if (after != before[r]) worker_.counters().pinned_clients[r].fetch_add(after ? 1 : -1);
+    if (after != before[r]) worker_.metrics().pinned_clients[r] += after ? 1 : -1;
   }
 }
 
 void ClientConn::unpin_metrics() {
   for (size_t r = 0; r < kPinReasonCount; ++r) {
-    if (tracker_.pinned_for(static_cast<PinReason>(r))) worker_.counters().pinned_clients[r].fetch_sub(1);
+    if (tracker_.pinned_for(static_cast<PinReason>(r))) --worker_.metrics().pinned_clients[r];
   }
 }
 

@@ -39,7 +39,6 @@ bool ClientConn::forward_large_frame(const Frame& f) {
   }
   switch (f.type) {
     case 'Q':
-      worker_.counters().queries.fetch_add(1, std::memory_order_relaxed);
       pool_->note_query();
       if (++batches_ > 1 && !pool_->is_replica()) wrote_ = true;
       server_->forward('Q', protocol::as_string_view(f.whole));
@@ -69,7 +68,6 @@ bool ClientConn::forward_large_frame(const Frame& f) {
     case 'B':
       return forward_bind(f);  // re-addressed there; the tail keeps its bytes
     case 'E':
-      worker_.counters().queries.fetch_add(1, std::memory_order_relaxed);
       server_->forward('E', protocol::as_string_view(f.whole));
       return true;
     default:  // CopyData, FunctionCall, and anything else: the server judges it
@@ -120,7 +118,7 @@ void ClientConn::note_unknown_writes() {
 // first, and the connection closes once the client has sent it all (client_login_timeout bounds a
 // client that stops sending).
 void ClientConn::refuse_large_message(uint64_t total_bytes, const std::string& message) {
-  worker_.counters().count_protocol_error(ProtocolError::invalid_message);
+  worker_.metrics().count_protocol_error(ProtocolError::invalid_message);
   LOG_INFO("client " + peer_ + ": " + message);
   protocol::write_error(outbox(), {.severity = "FATAL", .sqlstate = "54000", .message = message});
   flush();

@@ -68,4 +68,44 @@ void CacheStats::merge(const CacheStats& other) {
   bumps += other.bumps;
 }
 
+namespace {
+template <typename T, size_t N>
+void add_all(std::array<T, N>& into, const std::array<T, N>& from) {
+  for (size_t i = 0; i < N; ++i) into[i] += from[i];
+}
+void add_all(std::array<Histogram, kTargetCount>& into, const std::array<Histogram, kTargetCount>& from) {
+  for (size_t i = 0; i < kTargetCount; ++i) into[i].merge(from[i]);
+}
+}  // namespace
+
+void WorkerMetrics::count_error(std::string_view sqlstate) {
+  std::string cls(sqlstate.substr(0, 2));
+  if (cls.size() != 2) cls = "??";
+  if (errors_by_class.size() >= 100 && errors_by_class.count(cls) == 0) cls = "other";
+  ++errors_by_class[cls];
+}
+
+void WorkerMetrics::merge(const WorkerMetrics& o) {
+  clients_accepted += o.clients_accepted;
+  add_all(login_failures, o.login_failures);
+  add_all(protocol_errors, o.protocol_errors);
+  server_connects += o.server_connects;
+  server_connect_failures += o.server_connect_failures;
+  cancels_forwarded += o.cancels_forwarded;
+  session_probes += o.session_probes;
+  replica_retries += o.replica_retries;
+  add_all(pinned_clients, o.pinned_clients);
+  add_all(query_duration, o.query_duration);
+  add_all(transaction_duration, o.transaction_duration);
+  add_all(queries_by_target, o.queries_by_target);
+  for (const auto& [cls, n] : o.errors_by_class) errors_by_class[cls] += n;
+  for (size_t t = 0; t < routing_decisions.size(); ++t) add_all(routing_decisions[t], o.routing_decisions[t]);
+  classified_hits += o.classified_hits;
+  classified_shape_hits += o.classified_shape_hits;
+  classified_parsed += o.classified_parsed;
+  cache.merge(o.cache);
+  bytes_received += o.bytes_received;
+  bytes_sent += o.bytes_sent;
+}
+
 }  // namespace pgs::proxy

@@ -135,28 +135,43 @@ struct CacheStats {
   void merge(const CacheStats& other);
 };
 
+// Everything one worker counts, in one struct that only its thread writes. publish_stats() copies it
+// whole (under the stats mutex, adding the live connections' bytes) and aggregate() adds the workers'
+// copies with merge(). Every field is exported on /metrics (admin/prom_metrics.cc), some also in SHOW.
+struct WorkerMetrics {
+  uint64_t clients_accepted = 0;
+  std::array<uint64_t, kLoginFailureCount> login_failures{};              // by LoginFailure
+  std::array<uint64_t, kProtocolErrorNames.size()> protocol_errors{};    // by ProtocolError
+  uint64_t server_connects = 0;          // server connections opened
+  uint64_t server_connect_failures = 0;  // ... that failed to connect or log in
+  uint64_t cancels_forwarded = 0;        // CancelRequests sent on to Postgres
+  uint64_t session_probes = 0;           // session-state probes run (default-deny: state not provable)
+  uint64_t replica_retries = 0;          // reads re-run on the primary after their replica failed
+  std::array<int64_t, kPinReasonCount> pinned_clients{};  // gauge, by PinReason
+  std::array<Histogram, kTargetCount> query_duration;
+  std::array<Histogram, kTargetCount> transaction_duration;
+  std::array<uint64_t, kTargetCount> queries_by_target{};
+  std::map<std::string, uint64_t> errors_by_class;  // SQLSTATE class (2 chars) -> count; at most 100 + "other"
+  // Routing decisions: [0] primary, [1] replica, by router::Reason index (router::kReasonNames).
+  std::array<std::array<uint64_t, 16>, 2> routing_decisions{};
+  // Statement classifications (router::ClassifierCache): by text, by numeric shape, parsed. Filled in
+  // at publication from the worker's classifier.
+  uint64_t classified_hits = 0, classified_shape_hits = 0, classified_parsed = 0;
+  CacheStats cache;  // redis_errors, evictions and readiness filled in at publication
+  uint64_t bytes_received = 0, bytes_sent = 0;  // clients' bytes: closed ones here, live ones added at publication
+
+  void count_error(std::string_view sqlstate);
+  void count_protocol_error(ProtocolError e) { ++protocol_errors[static_cast<size_t>(e)]; }
+  void count_login_failure(LoginFailure f) { ++login_failures[static_cast<size_t>(f)]; }
+  void merge(const WorkerMetrics& other);
+};
+
 struct WorkerStats {
   int worker = 0;
   std::vector<PoolStats> pools;
   std::vector<ClientRow> clients;
   std::vector<ServerRow> servers;
-  // Totals since start (copies of WorkerCounters).
-  uint64_t clients_accepted = 0, clients_refused = 0, login_failures = 0, protocol_errors = 0;
-  uint64_t transactions = 0, queries = 0, server_connects = 0, server_connect_failures = 0;
-  std::array<uint64_t, kLoginFailureCount> login_failures_by{};  // sums to login_failures
-  std::array<uint64_t, kProtocolErrorNames.size()> protocol_errors_by{};  // sums to protocol_errors
-  uint64_t cancels_forwarded = 0, session_probes = 0, bytes_received = 0, bytes_sent = 0;
-  std::array<int64_t, kPinReasonCount> pinned_clients{};
-  std::array<Histogram, kTargetCount> query_duration;
-  std::array<Histogram, kTargetCount> transaction_duration;
-  std::array<uint64_t, kTargetCount> queries_by_target{};
-  std::map<std::string, uint64_t> errors_by_class;  // SQLSTATE class (2 chars) -> count, bounded
-  // Routing decisions: [0] primary, [1] replica, by router::Reason index (router::kReasonNames).
-  std::array<std::array<uint64_t, 16>, 2> routing_decisions{};
-  uint64_t replica_retries = 0;  // reads re-run on the primary after their replica failed
-  // Statement classifications (router::ClassifierCache): by text, by numeric shape, parsed.
-  uint64_t classified_hits = 0, classified_shape_hits = 0, classified_parsed = 0;
-  CacheStats cache;
+  WorkerMetrics metrics;
   int client_count = 0;
 };
 

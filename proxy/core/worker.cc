@@ -313,8 +313,8 @@ void Worker::release_memory_after_burst() {
 
 void Worker::remove_client(ClientConn* client) {
   clients_.erase(client->id());
-  hot_.closed_bytes_received += client->bytes_read();
-  hot_.closed_bytes_sent += client->bytes_written();
+  metrics_.bytes_received += client->bytes_read();
+  metrics_.bytes_sent += client->bytes_written();
   if (client->cancel_pid() != 0) clients_by_pid_.erase(client->cancel_pid());
 }
 
@@ -336,7 +336,7 @@ void Worker::on_accept(int status) {
     client->close();  // on_closed deletes it
     return;
   }
-  counters_.clients_accepted.fetch_add(1, std::memory_order_relaxed);
+  ++metrics_.clients_accepted;
   client->start();
 }
 

@@ -37,41 +37,6 @@ class Process;
 class ServerConn;
 using Clock = std::chrono::steady_clock;
 
-// Counters owned by one worker thread (read by others only through snapshots; relaxed atomics).
-struct WorkerCounters {
-  std::atomic<uint64_t> clients_accepted{0};
-  std::atomic<uint64_t> clients_refused{0};
-  std::atomic<uint64_t> login_failures{0};
-  std::array<std::atomic<uint64_t>, kLoginFailureCount> login_failures_by{};
-  std::atomic<uint64_t> protocol_errors{0};
-  std::array<std::atomic<uint64_t>, kProtocolErrorNames.size()> protocol_errors_by{};
-  void count_protocol_error(ProtocolError e) {
-    protocol_errors.fetch_add(1, std::memory_order_relaxed);
-    protocol_errors_by[static_cast<size_t>(e)].fetch_add(1, std::memory_order_relaxed);
-  }
-  std::atomic<uint64_t> transactions{0};
-  std::atomic<uint64_t> queries{0};
-  std::atomic<uint64_t> server_connects{0};
-  std::atomic<uint64_t> server_connect_failures{0};
-  std::atomic<uint64_t> cancels_forwarded{0};
-  std::array<std::atomic<int64_t>, kPinReasonCount> pinned_clients{};  // gauge, by reason
-  std::atomic<uint64_t> session_probes{0};
-};
-
-// Statistics only the worker thread touches; copied into WorkerStats at each tick.
-struct WorkerHotStats {
-  std::array<Histogram, kTargetCount> query_duration;
-  std::array<Histogram, kTargetCount> transaction_duration;
-  std::array<uint64_t, kTargetCount> queries_by_target{};
-  std::map<std::string, uint64_t> errors_by_class;  // at most 100 classes + "other"
-  std::array<std::array<uint64_t, 16>, 2> routing_decisions{};  // see WorkerStats
-  uint64_t replica_retries = 0;
-  CacheStats cache;                    // redis_errors and ready are filled in at publication
-  uint64_t closed_bytes_received = 0;  // from clients that have gone
-  uint64_t closed_bytes_sent = 0;
-  void count_error(std::string_view sqlstate);
-};
-
 class Worker {
  public:
   Worker(Process& process, int index);
@@ -85,7 +50,6 @@ class Worker {
   void post_shutdown(bool immediate);
   void post_pause(bool paused);  // admin PAUSE / RESUME: new transactions wait for a server
   int index() const { return index_; }
-  const WorkerCounters& counters() const { return counters_; }
   WorkerStats published_stats() const;  // the latest copy (any thread)
 
   // ---- loop thread ----
@@ -93,8 +57,7 @@ class Worker {
   Process& process() { return process_; }
   const Snapshot& snapshot() const { return *snapshot_; }
   std::shared_ptr<const Snapshot> snapshot_ptr() const { return snapshot_; }
-  WorkerCounters& counters() { return counters_; }
-  WorkerHotStats& hot() { return hot_; }
+  WorkerMetrics& metrics() { return metrics_; }  // this thread only; others read published_stats()
   // The pool of (database, user) on the primary (target router::kPrimary = -1) or on replica `target`.
   // nullptr if not configured.
   Pool* pool_for(const std::string& database, const std::string& user, int target = -1);
@@ -200,8 +163,7 @@ class Worker {
   bool paused_ = false;
   bool handles_closed_ = false;
   Clock::time_point shutdown_deadline_{};
-  WorkerCounters counters_;
-  WorkerHotStats hot_;
+  WorkerMetrics metrics_;
   mutable std::mutex stats_mutex_;
   WorkerStats published_;
   unsigned ticks_ = 0;

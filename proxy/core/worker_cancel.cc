@@ -50,7 +50,7 @@ void Worker::deliver_cancel(int32_t pid, int32_t secret) {
 }
 
 void Worker::forward_cancel(ServerConn& server) {
-  counters_.cancels_forwarded.fetch_add(1, std::memory_order_relaxed);
+  ++metrics_.cancels_forwarded;
   // The server's own pool: a read routed to a replica holds a replica server, with the replica's key.
   Pool& pool = server.pool();
   pool.cancel_forwarded(&server);  // first: the outcome may be reported before the call returns
@@ -63,7 +63,7 @@ void Worker::forward_cancel(ServerConn& server) {
 }
 
 void Worker::send_cancel(const PoolTarget& target, int32_t backend_pid, int32_t backend_secret) {
-  counters_.cancels_forwarded.fetch_add(1, std::memory_order_relaxed);
+  ++metrics_.cancels_forwarded;
   send_cancel_request(&loop_, target.host, target.port, backend_pid, backend_secret, kCancelDeadline, nullptr);
 }
 

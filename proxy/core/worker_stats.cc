@@ -7,13 +7,6 @@
 
 namespace pgs::proxy {
 
-void WorkerHotStats::count_error(std::string_view sqlstate) {
-  std::string cls(sqlstate.substr(0, 2));
-  if (cls.size() != 2) cls = "??";
-  if (errors_by_class.size() >= 100 && errors_by_class.count(cls) == 0) cls = "other";
-  ++errors_by_class[cls];
-}
-
 WorkerStats Worker::published_stats() const {
   std::lock_guard<std::mutex> lock(stats_mutex_);
   return published_;
@@ -25,10 +18,11 @@ void Worker::publish_stats(bool with_rows) {
   WorkerStats st;
   st.worker = index_;
   for (auto& [key, pool] : pools_) st.pools.push_back(pool->stats(now));
-  uint64_t in = hot_.closed_bytes_received, out = hot_.closed_bytes_sent;
+  st.metrics = metrics_;  // one copy of everything counted; what follows adds what lives elsewhere
+  WorkerMetrics& m = st.metrics;
   for (const auto& [id, c] : clients_) {
-    in += c->bytes_read();
-    out += c->bytes_written();
+    m.bytes_received += c->bytes_read();
+    m.bytes_sent += c->bytes_written();
     if (!with_rows) continue;
     ClientRow row;
     row.id = c->id();
@@ -48,40 +42,17 @@ void Worker::publish_stats(bool with_rows) {
     for (auto& [key, pool] : pools_) pool->server_rows(now, st.servers);
   }
   st.client_count = static_cast<int>(clients_.size());
-  auto rd = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
-  st.clients_accepted = rd(counters_.clients_accepted);
-  st.clients_refused = rd(counters_.clients_refused);
-  st.login_failures = rd(counters_.login_failures);
-  for (size_t i = 0; i < kLoginFailureCount; ++i) st.login_failures_by[i] = rd(counters_.login_failures_by[i]);
-  st.protocol_errors = rd(counters_.protocol_errors);
-  for (size_t i = 0; i < st.protocol_errors_by.size(); ++i) st.protocol_errors_by[i] = rd(counters_.protocol_errors_by[i]);
-  st.transactions = rd(counters_.transactions);
-  st.queries = rd(counters_.queries);
-  st.server_connects = rd(counters_.server_connects);
-  st.server_connect_failures = rd(counters_.server_connect_failures);
-  st.cancels_forwarded = rd(counters_.cancels_forwarded);
-  st.session_probes = rd(counters_.session_probes);
-  st.bytes_received = in;
-  st.bytes_sent = out;
-  for (size_t r = 0; r < kPinReasonCount; ++r) st.pinned_clients[r] = counters_.pinned_clients[r].load();
-  st.query_duration = hot_.query_duration;
-  st.transaction_duration = hot_.transaction_duration;
-  st.queries_by_target = hot_.queries_by_target;
-  st.errors_by_class = hot_.errors_by_class;
-  st.routing_decisions = hot_.routing_decisions;
-  st.replica_retries = hot_.replica_retries;
   {
     const auto& k = classifier_->stats();
-    st.classified_hits = k.hits;
-    st.classified_shape_hits = k.shape_hits;
-    st.classified_parsed = k.misses - std::min(k.misses, k.shape_hits);
+    m.classified_hits = k.hits;
+    m.classified_shape_hits = k.shape_hits;
+    m.classified_parsed = k.misses - std::min(k.misses, k.shape_hits);
   }
-  st.cache = hot_.cache;
   if (result_cache_ != nullptr) {
     const auto& store = result_cache_->store().stats();
     const auto& sync = result_cache_->sync().stats();
-    st.cache.workers_enabled = snapshot_->config->cache.enabled ? 1 : 0;
-    st.cache.workers_ready = st.cache.workers_enabled != 0 && result_cache_->ready() ? 1 : 0;
+    m.cache.workers_enabled = snapshot_->config->cache.enabled ? 1 : 0;
+    m.cache.workers_ready = m.cache.workers_enabled != 0 && result_cache_->ready() ? 1 : 0;
     // A refused AUTH (wrong redis_user / redis_password) is an error of each connection that tried.
     uint64_t auth_failures = 0;
     const std::string* auth_error = nullptr;
@@ -95,9 +66,9 @@ void Worker::publish_stats(bool with_rows) {
                "redis_user and redis_password");
     }
     logged_auth_failures_ = auth_failures;
-    st.cache.redis_errors = store.get_errors + store.store_errors + store.refused + sync.bump_failures +
+    m.cache.redis_errors = store.get_errors + store.store_errors + store.refused + sync.bump_failures +
                             sync.resync_failures + auth_failures;
-    for (const auto& [cls, n] : sync.evictions) st.cache.classes[cls].evictions = n;
+    for (const auto& [cls, n] : sync.evictions) m.cache.classes[cls].evictions = n;
   }
   std::lock_guard<std::mutex> lock(stats_mutex_);
   if (!with_rows) {  // keep the last rows; they are refreshed once a second

@@ -92,6 +92,19 @@
     "Client logins refused, by reason.", ("reason"), ())                                                \
   X(protocol_errors_total, counter, none, "pgsidecar_protocol_errors_total",                            \
     "Connections closed for a protocol violation, by reason.", ("reason"), ())                          \
+  X(clients_accepted_total, counter, none, "pgsidecar_clients_accepted_total",                          \
+    "Client connections accepted, before any login (refused ones are in login_failures_total).", (), ()) \
+  X(server_connects_total, counter, none, "pgsidecar_server_connects_total",                            \
+    "Server connections the pools opened (to the primary and the replicas).", (), ())                  \
+  X(server_connect_failures_total, counter, none, "pgsidecar_server_connect_failures_total",            \
+    "Server connections that failed to connect or log in.", (), ())                                     \
+  X(cancels_forwarded_total, counter, none, "pgsidecar_cancels_forwarded_total",                        \
+    "CancelRequests sent on to a server (a client's, or the proxy's for a client that left).", (), ())  \
+  X(session_probes_total, counter, none, "pgsidecar_session_probes_total",                              \
+    "Session-state probes run after a statement whose effect on the session could not be proven.",     \
+    (), ())                                                                                             \
+  X(replica_retries_total, counter, none, "pgsidecar_replica_retries_total",                            \
+    "Reads re-run on the primary because their replica failed before answering.", (), ())              \
   X(metric_series_overflow_total, counter, none, "pgsidecar_metric_series_overflow_total",              \
     "Label sets folded into the \"other\" series because a metric reached its series limit.", (), ())   \
   X(uptime_seconds, gauge, seconds, "pgsidecar_uptime_seconds",                                         \

@@ -106,7 +106,7 @@ void Pool::record_welcome(const std::vector<std::pair<std::string, std::string>>
 
 void Pool::open_server() {
   auto* s = new ServerConn(*this, worker_.next_server_id());  // joins servers(connecting)
-  worker_.counters().server_connects.fetch_add(1, std::memory_order_relaxed);
+  ++worker_.metrics().server_connects;
   s->connect();
 }
 
@@ -126,7 +126,7 @@ void Pool::on_server_ready(ServerConn* server) {
 
 void Pool::on_server_login_failed(ServerConn* server, const std::string& error) {
   LOG_WARN("pool " + name() + ": server login failed: " + error);
-  worker_.counters().server_connect_failures.fetch_add(1, std::memory_order_relaxed);
+  ++worker_.metrics().server_connect_failures;
   last_connect_error_ = error;
   retry_backoff_ = retry_backoff_.count() == 0 ? kFirstRetryBackoff : std::min(retry_backoff_ * 2, kMaxRetryBackoff);
   retry_at_ = Clock::now() + retry_backoff_;

@@ -341,7 +341,7 @@ bool ServerConn::handle_reply(const Frame& f) {
   }
   if (t == 'E') {
     if (auto err = pb::ErrorFields::decode(f.body); err.ok()) {
-      pool_.worker().hot().count_error(err->sqlstate);
+      pool_.worker().metrics().count_error(err->sqlstate);
       if (request_sqlstate_.empty()) request_sqlstate_.assign(err->sqlstate);
     }
     if (head.kind == Reply::query) clear_statements_on_ready_ = false;  // DISCARD ALL failed
@@ -369,7 +369,7 @@ bool ServerConn::handle_reply(const Frame& f) {
       clear_statements_on_ready_ = false;
     }
     --pending_ready_;
-    auto& hot = pool_.worker().hot();
+    auto& hot = pool_.worker().metrics();
     auto target = pool_.is_replica() ? Target::replica : Target::primary;
     auto took = Clock::now() - head.sent_at;
     hot.query_duration[static_cast<size_t>(target)].observe(std::chrono::duration<double>(took).count());

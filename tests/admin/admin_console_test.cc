@@ -113,9 +113,9 @@ WorkerStats worker(int index, int xacts, double maxwait) {
   s.addr = "127.0.0.1:15432";
   s.backend_pid = 4242;
   w.servers.push_back(s);
-  w.bytes_received = 100;
-  w.bytes_sent = 1000;
-  w.query_duration[0].observe(0.002);
+  w.metrics.bytes_received = 100;
+  w.metrics.bytes_sent = 1000;
+  w.metrics.query_duration[0].observe(0.002);
   return w;
 }
 
@@ -258,11 +258,11 @@ TEST_F(Fixture, CacheOffAndReplicas) {
 
 TEST_F(Fixture, ShowCacheRowsPerClassThenTotals) {
   WorkerStats w;
-  w.cache.workers_enabled = 2;
-  w.cache.workers_ready = 1;
-  w.cache.classes["workspace"] = CacheClassStats{.hits = 3, .misses = 1, .stores = 1, .not_stored = 0, .invalidations = 2};
-  w.cache.bypass[static_cast<size_t>(cache::BypassReason::volatile_function)] = 5;
-  w.cache.redis_errors = 7;
+  w.metrics.cache.workers_enabled = 2;
+  w.metrics.cache.workers_ready = 1;
+  w.metrics.cache.classes["workspace"] = CacheClassStats{.hits = 3, .misses = 1, .stores = 1, .not_stored = 0, .invalidations = 2};
+  w.metrics.cache.bypass[static_cast<size_t>(cache::BypassReason::volatile_function)] = 5;
+  w.metrics.cache.redis_errors = 7;
   hooks.stats = [w] { return std::vector<WorkerStats>{w}; };
   Reply r = decode(execute("SHOW CACHE", hooks));
   ASSERT_FALSE(r.error) << r.error_message;

@@ -2,6 +2,8 @@
 // pgbench, libpq, promtool and the Python prometheus_client parser against the dev Postgres.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+
+#include <memory>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -109,6 +111,36 @@ TEST_F(AdminTest, LoginFailuresAreCountedByReason) {
     return count("password") == 1 && count("unknown_database") == 1 && count("not_allowed") == 1;
   }, Millis(5000), Millis(50))) << "password " << count("password") << ", unknown_database "
                                 << count("unknown_database") << ", not_allowed " << count("not_allowed");
+}
+
+// What the workers count is exported: a login refused at max_client_conn is a login failure of its
+// own reason (it was counted apart and never exported), and the connection, server and probe counters
+// move with the traffic that drives them.
+TEST_F(AdminTest, EveryWorkerCounterIsExported) {
+  PGS_IT_REQUIRE_PROXY();
+  ProxyOptions o;
+  o.workers = 1;
+  o.max_client_conn = 1;
+  Proxy& p = start_proxy(o);
+  auto value = [&](const std::string& name, const std::string& labels = "") {
+    return static_cast<long>(metric_value(scrape_metrics(p.metrics_port()), name, labels));
+  };
+  std::unique_ptr<Pg> c;  // the one slot may still be held by the start-up readiness check for a moment
+  ASSERT_TRUE(wait_until([&] { return (c = std::make_unique<Pg>(p.spec()))->ok(); }, Millis(5000), Millis(20)))
+      << c->error();
+  c->must("DO $$BEGIN PERFORM 1; END$$");  // code the proxy cannot see: the session is probed after it
+  {
+    RawConn refused(p.host(), p.port());
+    EXPECT_EQ(login(refused, kUser, kPassword, kDatabase).error.value_or(ErrorFields{}).sqlstate(), "53300");
+  }
+  EXPECT_TRUE(wait_until([&] {
+    return value("pgsidecar_login_failures_total", "reason=\"too_many_clients\"") >= 1 &&
+           value("pgsidecar_clients_accepted_total") >= 2 && value("pgsidecar_server_connects_total") >= 1 &&
+           value("pgsidecar_session_probes_total") >= 1;
+  }, Millis(5000), Millis(50))) << scrape_metrics(p.metrics_port());
+  EXPECT_EQ(value("pgsidecar_server_connect_failures_total"), 0);
+  EXPECT_EQ(value("pgsidecar_cancels_forwarded_total"), 0);
+  EXPECT_EQ(value("pgsidecar_replica_retries_total"), 0);
 }
 
 // A random source that fails (rand_fail_shim.c makes 4-byte RAND_bytes requests fail): before the

@@ -44,17 +44,15 @@ WorkerStats fake(int index) {
   s.role = "primary";
   s.state = "idle";
   w.servers.push_back(s);
-  w.queries_by_target[0] = 100 + index;
-  for (int i = 0; i < 10; ++i) w.query_duration[0].observe(0.003);
-  w.transaction_duration[0].observe(20.0);  // between the 10 s and 30 s bounds
-  w.errors_by_class["42"] = 2;
-  w.bytes_received = 1000;
-  w.bytes_sent = 5000;
-  w.login_failures = 1;
-  w.login_failures_by[static_cast<size_t>(LoginFailure::password)] = 1;
-  w.protocol_errors = 1;
-  w.protocol_errors_by[static_cast<size_t>(ProtocolError::unsupported_message)] = 1;
-  w.pinned_clients[0] = 1;
+  w.metrics.queries_by_target[0] = 100 + index;
+  for (int i = 0; i < 10; ++i) w.metrics.query_duration[0].observe(0.003);
+  w.metrics.transaction_duration[0].observe(20.0);  // between the 10 s and 30 s bounds
+  w.metrics.errors_by_class["42"] = 2;
+  w.metrics.bytes_received = 1000;
+  w.metrics.bytes_sent = 5000;
+  w.metrics.count_login_failure(LoginFailure::password);
+  w.metrics.count_protocol_error(ProtocolError::unsupported_message);
+  w.metrics.pinned_clients[0] = 1;
   return w;
 }
 
@@ -200,7 +198,7 @@ TEST(Metrics, ReplicaHealthAndRoutingDecisions) {
   ProcessFacts facts;
   facts.health = std::make_shared<const monitor::HealthSnapshot>(h);
   WorkerStats w;
-  w.routing_decisions[1][0] = 5;
+  w.metrics.routing_decisions[1][0] = 5;
   std::string text = render_metrics({w, w}, facts);
   EXPECT_NE(text.find("pgsidecar_replica_healthy{replica=\"replica1\"} 1\n"), std::string::npos) << text;
   EXPECT_NE(text.find("pgsidecar_replica_healthy{replica=\"replica2\"} 0\n"), std::string::npos);
