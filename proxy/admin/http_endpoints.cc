@@ -57,8 +57,10 @@ obs::HttpResponse ObservabilityServer::readyz() {
 bool postgres_reachable(const std::string& host, uint16_t port, int timeout_seconds) {
   std::string port_text = std::to_string(port);
   std::string timeout = std::to_string(timeout_seconds < 1 ? 1 : timeout_seconds);
-  const char* keys[] = {"host", "port", "connect_timeout", "sslmode", "dbname", nullptr};
-  const char* values[] = {host.c_str(), port_text.c_str(), timeout.c_str(), "disable", "postgres", nullptr};
+  // Named, so that a DBA can tell the proxy's pings in the server's log from anyone else's.
+  const char* keys[] = {"host", "port", "connect_timeout", "sslmode", "dbname", "application_name", nullptr};
+  const char* values[] = {host.c_str(), port_text.c_str(), timeout.c_str(), "disable", "postgres", "pgsidecar-ping",
+                          nullptr};
   PGPing ping = PQpingParams(keys, values, 0);
   return ping == PQPING_OK;  // REJECT: starting up or shutting down, not ready
 }

@@ -1,0 +1,176 @@
+// The proxy's server side, message by message, against a scripted server (tests/support/fake_server.h)
+// instead of Postgres: what the proxy sends a server for a client's request, how it matches the replies,
+// and what it does when a server misbehaves in ways a real one does only by accident (a FATAL while idle
+// in the pool, a close in the middle of a reply, a ParameterStatus inside a result). A pool of one server
+// makes a leaked or wrongly reused connection visible.
+#include <gtest/gtest.h>
+
+#include <future>
+#include <memory>
+#include <string>
+
+#include "tests/integration/harness.h"
+#include "tests/support/fake_server.h"
+
+namespace pgs::it {
+namespace {
+
+constexpr Millis kStep{5000};  // deadline of one step of a conversation
+
+class FakeServerTest : public ProxyTest {
+ protected:
+  // A proxy whose primary is `fake`, one worker, a pool of one. Its start-up login opens the one
+  // server connection (for the welcome parameters): returned, idle in the pool.
+  std::unique_ptr<FakeBackend> start(FakeServer& fake, Proxy*& proxy) {
+    ProxyOptions o;
+    o.workers = 1;
+    o.pool_size = 1;
+    o.primary_port = fake.port();
+    proxy = &start_proxy(o);
+    return fake.accept(kStep);
+  }
+
+  // The client's next statement as the server sees it: the Query text, after answering what the
+  // proxy sends on its own, as Postgres would: a SET that brings the server to the client's settings,
+  // and the session-state probe (this server has no catalog for the proxy to read, so a statement that
+  // names a relation or calls a function may have run code the proxy cannot see: default-deny).
+  static std::string next_query(FakeBackend& server) {
+    while (auto m = server.read(kStep)) {
+      if (m->type != 'Q') return std::string("unexpected message ") + m->type;
+      std::string sql = m->body.substr(0, m->body.size() - 1);
+      if (sql.rfind("SET ", 0) == 0 || sql.rfind("RESET ", 0) == 0) {
+        server.send(FakeBackend::command_complete("SET") + FakeBackend::ready('I'));
+      } else if (sql.find("pg_listening_channels()") != std::string::npos) {
+        // Nothing listens, no advisory lock, no temp table or held cursor, no prepared statement, the
+        // login role, no session setting.
+        server.send(FakeBackend::row_description({"l", "a", "t", "c", "p", "r", "s"}) +
+                    FakeBackend::data_row({"0", "0", "0", "0", std::nullopt, "0", std::nullopt}) +
+                    FakeBackend::command_complete("SELECT 1") + FakeBackend::ready('I'));
+      } else {
+        return sql;
+      }
+    }
+    return "no message";
+  }
+};
+
+TEST_F(FakeServerTest, QueryIsForwardedAsSentAndTheServerIsReusedAfterReadyForQuery) {
+  PGS_IT_REQUIRE_PROXY();
+  FakeServer fake;
+  Proxy* p = nullptr;
+  auto server = start(fake, p);
+  ASSERT_TRUE(server) << "the proxy did not log in to the fake server";
+  Pg c(p->spec());
+  ASSERT_TRUE(c.ok()) << c.error();
+  for (int i = 0; i < 3; ++i) {
+    auto reply = std::async(std::launch::async, [&] { return c.scalar("SELECT 42"); });
+    EXPECT_EQ(next_query(*server), "SELECT 42");
+    server->send(FakeBackend::select_one("answer", "42"));
+    ASSERT_EQ(reply.wait_for(kStep), std::future_status::ready);
+    EXPECT_EQ(reply.get(), "42");
+  }
+  EXPECT_EQ(fake.pool_connections(), 1) << "each transaction should reuse the one server";
+}
+
+TEST_F(FakeServerTest, AnIdleServerThatSendsFatalIsReplacedWithoutAnErrorToAnyone) {
+  PGS_IT_REQUIRE_PROXY();
+  FakeServer fake;
+  Proxy* p = nullptr;
+  auto server = start(fake, p);
+  ASSERT_TRUE(server);
+  // What Postgres sends to every backend at a fast shutdown or pg_terminate_backend().
+  server->send(FakeBackend::error("FATAL", "57P01", "terminating connection due to administrator command"));
+  server->close();
+  Pg c(p->spec());
+  ASSERT_TRUE(c.ok()) << c.error();
+  auto reply = std::async(std::launch::async, [&] { return c.exec("SELECT 42"); });
+  auto fresh = fake.accept(kStep);
+  ASSERT_TRUE(fresh) << "no new server connection after the idle one died";
+  EXPECT_EQ(next_query(*fresh), "SELECT 42");
+  fresh->send(FakeBackend::select_one("answer", "42"));
+  ASSERT_EQ(reply.wait_for(kStep), std::future_status::ready);
+  PgResult r = reply.get();
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r.value(0, 0), "42");
+}
+
+TEST_F(FakeServerTest, AServerLostInTheMiddleOfAReplyIsAnErrorNotAHang) {
+  PGS_IT_REQUIRE_PROXY();
+  FakeServer fake;
+  Proxy* p = nullptr;
+  auto server = start(fake, p);
+  ASSERT_TRUE(server);
+  Pg c(p->spec());
+  ASSERT_TRUE(c.ok()) << c.error();
+  auto reply = std::async(std::launch::async, [&] { return c.exec_within("SELECT 42", kStep); });
+  EXPECT_EQ(next_query(*server), "SELECT 42");
+  server->send(FakeBackend::row_description({"answer"}));  // half a reply, then the connection ends
+  server->close();
+  ASSERT_EQ(reply.wait_for(kStep + kStep), std::future_status::ready);
+  std::optional<PgResult> r = reply.get();
+  ASSERT_TRUE(r.has_value()) << "the client got no answer: it hangs";
+  // FATAL 08006 from the proxy, then the close; libpq keeps the message (its SQLSTATE field may be lost
+  // when it builds the result after the close).
+  EXPECT_EQ(r->status(), PGRES_FATAL_ERROR);
+  EXPECT_NE(r->error().find("server connection lost"), std::string::npos) << r->error();
+  // The pool is not left without a server: the next client gets a new one.
+  Pg next(p->spec());
+  ASSERT_TRUE(next.ok()) << next.error();
+  auto second = std::async(std::launch::async, [&] { return next.exec("SELECT 1"); });
+  auto fresh = fake.accept(kStep);
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ(next_query(*fresh), "SELECT 1");
+  fresh->send(FakeBackend::select_one("x", "1"));
+  ASSERT_EQ(second.wait_for(kStep), std::future_status::ready);
+  EXPECT_TRUE(second.get().ok());
+}
+
+// After an ErrorResponse in an extended-protocol batch, Postgres answers nothing more until the Sync.
+// The proxy must match that ReadyForQuery to the batch, not wait for the skipped replies, and keep the
+// server for the next transaction.
+TEST_F(FakeServerTest, AnErrorInABatchSkipsToItsSyncAndTheServerStaysInUse) {
+  PGS_IT_REQUIRE_PROXY();
+  FakeServer fake;
+  Proxy* p = nullptr;
+  auto server = start(fake, p);
+  ASSERT_TRUE(server);
+  Pg c(p->spec());
+  ASSERT_TRUE(c.ok()) << c.error();
+  auto reply = std::async(std::launch::async, [&] { return c.exec_params("SELECT * FROM missing WHERE a = $1", {"x"}); });
+  std::vector<Msg> batch = server->read_until('S', kStep);
+  ASSERT_FALSE(batch.empty()) << "no Sync reached the server";
+  EXPECT_EQ(batch.front().type, 'P');
+  server->send(FakeBackend::error("ERROR", "42P01", "relation \"missing\" does not exist") + FakeBackend::ready('I'));
+  ASSERT_EQ(reply.wait_for(kStep), std::future_status::ready);
+  EXPECT_EQ(reply.get().sqlstate(), "42P01");
+  auto again = std::async(std::launch::async, [&] { return c.scalar("SELECT 7"); });
+  EXPECT_EQ(next_query(*server), "SELECT 7");
+  server->send(FakeBackend::select_one("x", "7"));
+  ASSERT_EQ(again.wait_for(kStep), std::future_status::ready);
+  EXPECT_EQ(again.get(), "7");
+  EXPECT_EQ(fake.pool_connections(), 1);
+}
+
+// A ParameterStatus in the middle of a result (a SET inside a function, say) reaches the client, which
+// then reports the new value.
+TEST_F(FakeServerTest, AParameterStatusInsideAResultReachesTheClient) {
+  PGS_IT_REQUIRE_PROXY();
+  FakeServer fake;
+  Proxy* p = nullptr;
+  auto server = start(fake, p);
+  ASSERT_TRUE(server);
+  Pg c(p->spec());
+  ASSERT_TRUE(c.ok()) << c.error();
+  auto reply = std::async(std::launch::async, [&] { return c.scalar("SELECT set_zone()"); });
+  EXPECT_EQ(next_query(*server), "SELECT set_zone()");
+  server->send(FakeBackend::row_description({"set_zone"}) + FakeBackend::data_row({std::string("ok")}) +
+               FakeBackend::parameter_status("TimeZone", "Europe/Paris") + FakeBackend::command_complete("SELECT 1") +
+               FakeBackend::ready('I'));
+  ASSERT_EQ(reply.wait_for(kStep), std::future_status::ready);
+  EXPECT_EQ(reply.get(), "ok");
+  const char* zone = PQparameterStatus(c.get(), "TimeZone");
+  EXPECT_STREQ(zone != nullptr ? zone : "(none)", "Europe/Paris");
+}
+
+}  // namespace
+}  // namespace pgs::it
