@@ -61,6 +61,27 @@ void ClientConn::add_row_security_facts(cache::SessionFacts& f) {
   if (primary_pool_ != nullptr) f.database = primary_pool_->target().server_dbname;
 }
 
+bool ClientConn::bypass_memo_applies(const router::Classification* c, const cache::SessionFacts& facts,
+                                     uint64_t catalog_version) const {
+  return bypass_memo_.classification.get() == c && bypass_memo_.snapshot.get() == &worker_.snapshot() &&
+         facts.generations_synced && bypass_memo_.catalog_version == catalog_version &&
+         bypass_memo_.role == facts.role && bypass_memo_.search_path == facts.search_path &&
+         bypass_memo_.temp_tables == facts.may_have_temp_tables;
+}
+
+// The settings a result may depend on. Every custom setting (a dotted name: app.tenant) the session
+// holds is part of the key: a view, a function or a default may read it with current_setting().
+std::vector<cache::Setting> ClientConn::result_settings() const {
+  std::vector<cache::Setting> settings;
+  for (std::string_view name : cache::kResultSettings) {
+    if (const std::string* v = request_.gucs.get(name)) settings.emplace_back(name, *v);
+  }
+  for (const auto& [name, value] : request_.gucs.items()) {
+    if (name.find('.') != std::string::npos) settings.emplace_back(name, value);
+  }
+  return settings;
+}
+
 ClientConn::CacheAttempt ClientConn::try_cache() {
   cache::redis::WorkerCache* wc = worker_.result_cache();
   const conf::Config& config = *worker_.snapshot().config;
@@ -86,10 +107,7 @@ ClientConn::CacheAttempt ClientConn::try_cache() {
   // Clients repeat their statements: a bypass decided for this very classification, session, config
   // and catalog is not decided again (decide() resolves table names, which allocates). The catalog
   // decides row-level security and which schema an unqualified name is in.
-  if (bypass_memo_.classification == c && bypass_memo_.snapshot.get() == &worker_.snapshot() &&
-      facts.generations_synced && bypass_memo_.catalog_version == catalog_version &&
-      bypass_memo_.role == facts.role && bypass_memo_.search_path == facts.search_path &&
-      bypass_memo_.temp_tables == facts.may_have_temp_tables) {
+  if (bypass_memo_applies(c.get(), facts, catalog_version)) {
     ++stats.bypass[static_cast<size_t>(bypass_memo_.reason)];
     return CacheAttempt::forward;
   }
@@ -107,15 +125,6 @@ ClientConn::CacheAttempt ClientConn::try_cache() {
     }
     return CacheAttempt::forward;
   }
-  // Every custom setting (a dotted name: app.tenant) the session holds is part of the key: a view, a
-  // function or a default may read it with current_setting().
-  std::vector<cache::Setting> settings;
-  for (std::string_view name : cache::kResultSettings) {
-    if (const std::string* v = request_.gucs.get(name)) settings.emplace_back(name, *v);
-  }
-  for (const auto& [name, value] : request_.gucs.items()) {
-    if (name.find('.') != std::string::npos) settings.emplace_back(name, value);
-  }
   // The statement, never its name: the unnamed and a named form share one entry (keyed_statement()).
   std::vector<uint32_t> parse_types;
   if (req->has_parse) {
@@ -130,6 +139,7 @@ ClientConn::CacheAttempt ClientConn::try_cache() {
   base.database = request_.database;
   base.role = facts.role;
   base.search_path = facts.search_path;
+  const std::vector<cache::Setting> settings = result_settings();  // base.settings views it
   base.settings = settings;
   base.statement = keyed->statement;
   base.params_region = protocol::Bytes(reinterpret_cast<const uint8_t*>(keyed->params.data()), keyed->params.size());

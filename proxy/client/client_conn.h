@@ -133,6 +133,12 @@ class ClientConn final : public Stream {
   bool allocate_cancel_key();  // false: the random source failed and the login was failed
   void process_admin();
   void process_session();
+  // The next whole (or streamed) message of the session, checked; nullopt when more bytes are needed,
+  // or when it was refused (the session is then failed: check state()).
+  std::optional<protocol::Frame> next_client_frame();
+  void skip_refused_frame(const protocol::Frame& f);
+  void begin_transaction();  // the buffered request starts one: the cache, or a server
+  void end_session_pass(bool pause);
   bool forward_frame(const protocol::Frame& f);
   bool forward_parse(const protocol::Frame& f);
   bool answer_prepare_locally(const protocol::Frame& parse_frame);
@@ -164,6 +170,10 @@ class ClientConn final : public Stream {
   // Result cache.
   enum class CacheAttempt { pending, forward };  // pending: a Redis answer (or a leader) resumes us
   CacheAttempt try_cache();
+  // The last bypass decision holds for this classification, session and catalog (bypass_memo_).
+  bool bypass_memo_applies(const router::Classification* c, const cache::SessionFacts& facts,
+                           uint64_t catalog_version) const;
+  std::vector<cache::Setting> result_settings() const;  // the key's settings (cache/key.h)
   cache::SessionFacts cache_facts() const;
   void add_row_security_facts(cache::SessionFacts& f);
   bool serve_from_cache(std::string_view messages);

@@ -75,7 +75,6 @@ void ClientConn::process_session() {
     return;
   }
   const auto& proxy_conf = worker_.snapshot().config->proxy;
-  const uint32_t inspect = std::min(proxy_conf.max_parse_bytes, proxy_conf.max_message_bytes);
   // Input pauses (bounded memory) while the proxy runs its own statements or a queue is full.
   bool pause = sql_sync_running_;
   while (!closing() && (state_ == State::idle || state_ == State::active) && !sql_sync_running_) {
@@ -88,64 +87,26 @@ void ClientConn::process_session() {
       pause = true;
       break;
     }
-    // Postgres refuses an unknown type byte before reading the length: so does the proxy (no waiting
-    // for a body of up to max_message_bytes that nobody will read).
-    if (rbuf_.size() > 0 && !pf::is_known_type(static_cast<char>(rbuf_.data()[0]))) {
-      const auto type = static_cast<uint8_t>(rbuf_.data()[0]);
-      worker_.metrics().count_protocol_error(ProtocolError::unsupported_message);
-      fail("08P01", std::string("unsupported frontend message type 0x") + "0123456789abcdef"[(type >> 4) & 0xf] +
-                        "0123456789abcdef"[type & 0xf]);
-      return;
+    std::optional<Frame> next = next_client_frame();
+    if (!next) {
+      if (closing() || state_ == State::closing) return;  // refused (the reason was sent)
+      break;                                                // the rest of it has not arrived yet
     }
-    auto r = protocol::split_frame_streaming(rbuf_.data(), proxy_conf.max_message_bytes, inspect);
-    if (std::holds_alternative<protocol::NeedMore>(r)) break;
-    if (auto* bad = std::get_if<protocol::Invalid>(&r)) {
-      auto head = protocol::peek_frame_header(rbuf_.data());
-      if (head && head->body_size > proxy_conf.max_message_bytes) {
-        refuse_oversized_message(*head, proxy_conf.max_message_bytes);
-        return;
-      }
-      worker_.metrics().count_protocol_error(ProtocolError::invalid_message);
-      fail("08P01", "invalid message from client: " + std::string(bad->reason));
-      return;
-    }
-    const Frame& f = std::get<Frame>(r);
-    if (const char* why = pf::malformed_reason(f.type, f.body, f.streamed)) {
-      worker_.metrics().count_protocol_error(ProtocolError::invalid_message);
-      fail("08P01", std::string("invalid message from client: ") + why);
-      return;
-    }
+    const Frame& f = *next;
     if (f.type == 'X') {  // Terminate
       detach_server(true);
       set_state(State::closing);
       close();
       return;
     }
-    if (f.type == 'p') {
-      fail("08P01", "unexpected password message after authentication");
-      return;
-    }
     if (skip_until_sync_) {  // the batch was refused: ignore up to its Sync, as a server would
-      rbuf_.consume(f.size);
-      inbound_remaining_ = f.streamed;
-      inbound_discard_ = f.streamed > 0;
-      if (f.type == 'S') {
-        skip_until_sync_ = false;
-        protocol::write_ready_for_query(outbox(), skip_status_);
-        skip_status_ = 'I';
-        flush();
-      }
+      skip_refused_frame(f);
       continue;
     }
     if (state_ == State::idle) {
       if (f.type == 'P' && f.streamed == 0 && answer_prepare_locally(f)) continue;
-      if (!cache_checked_ && try_cache() == CacheAttempt::pending) return;  // resumed by the cache
-      cache_checked_ = false;
-      // The first message of a transaction: get a server. The frame stays buffered until then.
-      pool_ = choose_pool();
-      set_state(State::waiting);
-      pool_->request_server(this);
-      return;  // on_server_assigned() resumes here
+      begin_transaction();  // the frame stays buffered: the cache or the bound server resumes here
+      return;
     }
     // The proxy's own probe runs after the client's transaction ended (its ReadyForQuery already went
     // out): the next request waits for the release and is routed afresh, not sent to this server.
@@ -168,6 +129,69 @@ void ClientConn::process_session() {
     if (!forward_frame(f)) return;
     rbuf_.consume(f.size);
   }
+  end_session_pass(pause);
+}
+
+std::optional<Frame> ClientConn::next_client_frame() {
+  const auto& proxy_conf = worker_.snapshot().config->proxy;
+  const uint32_t inspect = std::min(proxy_conf.max_parse_bytes, proxy_conf.max_message_bytes);
+  // Postgres refuses an unknown type byte before reading the length: so does the proxy (no waiting
+  // for a body of up to max_message_bytes that nobody will read).
+  if (rbuf_.size() > 0 && !pf::is_known_type(static_cast<char>(rbuf_.data()[0]))) {
+    const auto type = static_cast<uint8_t>(rbuf_.data()[0]);
+    worker_.metrics().count_protocol_error(ProtocolError::unsupported_message);
+    fail("08P01", std::string("unsupported frontend message type 0x") + "0123456789abcdef"[(type >> 4) & 0xf] +
+                      "0123456789abcdef"[type & 0xf]);
+    return std::nullopt;
+  }
+  auto r = protocol::split_frame_streaming(rbuf_.data(), proxy_conf.max_message_bytes, inspect);
+  if (std::holds_alternative<protocol::NeedMore>(r)) return std::nullopt;
+  if (auto* bad = std::get_if<protocol::Invalid>(&r)) {
+    auto head = protocol::peek_frame_header(rbuf_.data());
+    if (head && head->body_size > proxy_conf.max_message_bytes) {
+      refuse_oversized_message(*head, proxy_conf.max_message_bytes);
+      return std::nullopt;
+    }
+    worker_.metrics().count_protocol_error(ProtocolError::invalid_message);
+    fail("08P01", "invalid message from client: " + std::string(bad->reason));
+    return std::nullopt;
+  }
+  const Frame& f = std::get<Frame>(r);
+  if (const char* why = pf::malformed_reason(f.type, f.body, f.streamed)) {
+    worker_.metrics().count_protocol_error(ProtocolError::invalid_message);
+    fail("08P01", std::string("invalid message from client: ") + why);
+    return std::nullopt;
+  }
+  if (f.type == 'p') {
+    fail("08P01", "unexpected password message after authentication");
+    return std::nullopt;
+  }
+  return f;
+}
+
+void ClientConn::skip_refused_frame(const Frame& f) {
+  rbuf_.consume(f.size);
+  inbound_remaining_ = f.streamed;
+  inbound_discard_ = f.streamed > 0;
+  if (f.type == 'S') {
+    skip_until_sync_ = false;
+    protocol::write_ready_for_query(outbox(), skip_status_);
+    skip_status_ = 'I';
+    flush();
+  }
+}
+
+void ClientConn::begin_transaction() {
+  if (!cache_checked_ && try_cache() == CacheAttempt::pending) return;  // resumed by the cache
+  cache_checked_ = false;
+  // The first message of a transaction: get a server.
+  pool_ = choose_pool();
+  set_state(State::waiting);
+  pool_->request_server(this);  // on_server_assigned() resumes process_session()
+}
+
+void ClientConn::end_session_pass(bool pause) {
+  const auto& proxy_conf = worker_.snapshot().config->proxy;
   if (server_ != nullptr && !closing()) {
     server_->flush();
     // Backpressure towards the client: a COPY flood (or a large message) stops while the server's

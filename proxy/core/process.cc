@@ -171,19 +171,7 @@ bool load_tls(const conf::Config& config, std::shared_ptr<const TlsContext>& out
 }
 }  // namespace
 
-int Process::run() {
-  auto loaded = conf::load_config_file(config_path_);
-  if (!loaded.errors.empty()) {
-    log_errors(loaded.errors);
-    return 2;
-  }
-  std::shared_ptr<const TlsContext> tls;
-  if (std::string error; !load_tls(*loaded.config, tls, error)) {
-    LOG_ERROR("cannot start TLS: " + error);
-    return 2;
-  }
-  snapshot_ = make_snapshot(loaded.config, std::move(tls));
-  std::signal(SIGPIPE, SIG_IGN);
+void Process::install_admin_hooks() {
   admin_hooks_.stats = [this] { return stats(); };
   admin_hooks_.snapshot = [this] { return snapshot(); };
   admin_hooks_.reload = [this](std::string& message) { return reload(message); };
@@ -196,16 +184,10 @@ int Process::run() {
       return digest_hub_ ? digest_hub_->rows(limit) : std::vector<std::vector<std::string>>{};
     };
   }
+}
 
-  uv_loop_init(&loop_);
-  uv_async_init(&loop_, &worker_exit_async_, &Process::worker_exit_cb);
-  worker_exit_async_.data = this;
-  uv_async_init(&loop_, &shutdown_async_, [](uv_async_t* h) noexcept {
-    static_cast<Process*>(h->data)->shutdown(false);
-  });
-  shutdown_async_.data = this;
-  start_monitor(*snapshot_->config, monitor_);
-  start_catalog_watcher(*snapshot_, catalog_);
+// The slow-query log and the per-fingerprint digests, when configured.
+void Process::start_query_sinks() {
   const auto& obs_conf = snapshot_->config->observability;
   if (obs_conf.slow_query.count() > 0) {
     obs::SlowLogOptions o;
@@ -218,6 +200,10 @@ int Process::run() {
     o.capacity = static_cast<size_t>(obs_conf.digest_top_n);
     digest_hub_ = std::make_unique<obs::DigestHub>(o);
   }
+}
+
+// False (every worker stopped again, the error logged) when one cannot start: its port is taken, say.
+bool Process::start_workers() {
   int n = snapshot_->config->proxy.workers;
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   // Checked at start only: a reload that raises max_client_conn or pool sizes is not re-checked.
@@ -233,16 +219,47 @@ int Process::run() {
       LOG_ERROR(error);
       for (auto& other : workers_) other->post_shutdown(true);
       for (auto& other : workers_) other->join();
-      uv_close(reinterpret_cast<uv_handle_t*>(&worker_exit_async_), nullptr);
-      uv_close(reinterpret_cast<uv_handle_t*>(&shutdown_async_), nullptr);
-      uv_run(&loop_, UV_RUN_DEFAULT);
-      uv_loop_close(&loop_);
-      return 1;
+      return false;
     }
   }
   const auto& pc = snapshot_->config->proxy;
   LOG_INFO("pgsidecar listening on " + pc.listen_host + ":" + std::to_string(pc.listen_port) + " with " +
            std::to_string(n) + " workers");
+  return true;
+}
+
+int Process::run() {
+  auto loaded = conf::load_config_file(config_path_);
+  if (!loaded.errors.empty()) {
+    log_errors(loaded.errors);
+    return 2;
+  }
+  std::shared_ptr<const TlsContext> tls;
+  if (std::string error; !load_tls(*loaded.config, tls, error)) {
+    LOG_ERROR("cannot start TLS: " + error);
+    return 2;
+  }
+  snapshot_ = make_snapshot(loaded.config, std::move(tls));
+  std::signal(SIGPIPE, SIG_IGN);
+  install_admin_hooks();
+
+  uv_loop_init(&loop_);
+  uv_async_init(&loop_, &worker_exit_async_, &Process::worker_exit_cb);
+  worker_exit_async_.data = this;
+  uv_async_init(&loop_, &shutdown_async_, [](uv_async_t* h) noexcept {
+    static_cast<Process*>(h->data)->shutdown(false);
+  });
+  shutdown_async_.data = this;
+  start_monitor(*snapshot_->config, monitor_);
+  start_catalog_watcher(*snapshot_, catalog_);
+  start_query_sinks();
+  if (!start_workers()) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&worker_exit_async_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&shutdown_async_), nullptr);
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+    return 1;
+  }
 
   for (auto* sig : {&sighup_, &sigterm_, &sigint_}) {
     uv_signal_init(&loop_, sig);

@@ -86,6 +86,9 @@ class Process {
   static constexpr int kCancelWorkerShift = 22;
 
  private:
+  void install_admin_hooks();
+  void start_query_sinks();
+  bool start_workers();
   static void signal_cb(uv_signal_t* h, int signum) noexcept;
   void shutdown(bool immediate);
 

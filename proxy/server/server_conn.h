@@ -163,6 +163,12 @@ class ServerConn final : public Stream {
   static std::string fatal_message(const protocol::Frame& f);
   void process_active();
   bool handle_reply(const protocol::Frame& f);
+  bool handle_async_message(const protocol::Frame& f, bool internal);
+  bool handle_retried_batch_reply(const protocol::Frame& f);
+  bool start_stale_plan_retry(const protocol::Frame& f, Expected& head);
+  bool relay_to_client(const protocol::Frame& f, Expected& head);
+  void on_error_reply(const protocol::Frame& f, Expected& head);
+  bool on_ready_for_query(const protocol::Frame& f, Expected& head);
   bool handle_internal_reply(const protocol::Frame& f);
   bool handle_probe_reply(const protocol::Frame& f);
   bool handle_sql_sync_reply(const protocol::Frame& f);

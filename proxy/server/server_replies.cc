@@ -260,20 +260,7 @@ bool ServerConn::handle_reply(const Frame& f) {
   bool probe = !expected_.empty() && expected_.front().kind == Reply::internal_probe;
   bool sql_sync = !expected_.empty() && expected_.front().kind == Reply::internal_sql;
   bool internal = probe || sql_sync || (!expected_.empty() && expected_.front().kind == Reply::internal_query);
-  if (t == 'S') {
-    handle_parameter_status(f, internal);
-    return !closing();
-  }
-  if (t == 'N' || t == 'A') {  // asynchronous: belong to no request
-    // A notice raised by the proxy's own SQL is the proxy's; a notification is always the client's,
-    // even when it arrives during an internal query (a session probe after a LISTENer's transaction).
-    bool for_client = t == 'A' || !internal;
-    if (for_client && client_ != nullptr) {
-      client_->outbox().append(protocol::as_string_view(f.whole));
-      if (client_->observes_replies()) client_->abort_capture();  // a cached reply would lack it
-    }
-    return true;
-  }
+  if (t == 'S' || t == 'N' || t == 'A') return handle_async_message(f, internal);
   if (t == 'E' && is_fatal(f)) {
     // The server is going away (shutdown, terminate): the connection loss decides what the client
     // sees — a retry elsewhere when nothing of its request reached it yet, an error otherwise.
@@ -304,26 +291,56 @@ bool ServerConn::handle_reply(const Frame& f) {
     fail("server replied with no client attached");
     return false;
   }
-  if (retrying_batch_) {  // replies to a batch we send again: swallowed up to its ReadyForQuery
-    if (t != 'Z') return true;
-    --pending_ready_;
-    expected_.pop_front();
-    retrying_batch_ = false;
-    client_->retry_batch();
+  if (retrying_batch_) return handle_retried_batch_reply(f);
+  if (start_stale_plan_retry(f, head)) return true;
+  return relay_to_client(f, head);
+}
+
+// ParameterStatus, NoticeResponse, NotificationResponse: they answer no request.
+bool ServerConn::handle_async_message(const Frame& f, bool internal) {
+  if (f.type == 'S') {
+    handle_parameter_status(f, internal);
     return !closing();
   }
-  if (t == 'E' && head.kind == Reply::bind && !head.data.empty() && is_stale_plan(f) && batch_client_bytes_ == 0 &&
-      tx_status_ == 'I' && client_->can_retry_batch()) {
-    // "cached plan must not change result type" (DDL changed the statement's result) before anything of
-    // this batch reached the client, outside a transaction: prepare afresh and run the batch again.
-    statements_.erase(head.data);
-    if (stale_.size() < 1024) stale_.insert(head.data);
-    drop_entry(head);
-    expected_.pop_front();
-    drop_until_sync();
-    retrying_batch_ = true;
-    return true;
+  // A notice raised by the proxy's own SQL is the proxy's; a notification is always the client's,
+  // even when it arrives during an internal query (a session probe after a LISTENer's transaction).
+  bool for_client = f.type == 'A' || !internal;
+  if (for_client && client_ != nullptr) {
+    client_->outbox().append(protocol::as_string_view(f.whole));
+    if (client_->observes_replies()) client_->abort_capture();  // a cached reply would lack it
   }
+  return true;
+}
+
+// Replies to a batch the proxy sends again (retry_batch): swallowed up to its ReadyForQuery.
+bool ServerConn::handle_retried_batch_reply(const Frame& f) {
+  if (f.type != 'Z') return true;
+  --pending_ready_;
+  expected_.pop_front();
+  retrying_batch_ = false;
+  client_->retry_batch();
+  return !closing();
+}
+
+// "cached plan must not change result type" (DDL changed the statement's result) before anything of
+// this batch reached the client, outside a transaction: prepare afresh and run the batch again.
+bool ServerConn::start_stale_plan_retry(const Frame& f, Expected& head) {
+  if (f.type != 'E' || head.kind != Reply::bind || head.data.empty() || !is_stale_plan(f) ||
+      batch_client_bytes_ != 0 || tx_status_ != 'I' || !client_->can_retry_batch()) {
+    return false;
+  }
+  statements_.erase(head.data);
+  if (stale_.size() < 1024) stale_.insert(head.data);
+  drop_entry(head);
+  expected_.pop_front();
+  drop_until_sync();
+  retrying_batch_ = true;
+  return true;
+}
+
+// A reply to the client's own request: to its outbox, then what it means for the queue.
+bool ServerConn::relay_to_client(const Frame& f, Expected& head) {
+  char t = f.type;
   const size_t reply_offset = client_->outbox().size();
   client_->outbox().append(protocol::as_string_view(f.whole));
   replied_bytes_ += f.size;
@@ -340,45 +357,9 @@ bool ServerConn::handle_reply(const Frame& f) {
     apply_sql_effect(head, "");  // a protocol Close of a SQL-prepared name
   }
   if (t == 'E') {
-    if (auto err = pb::ErrorFields::decode(f.body); err.ok()) {
-      pool_.worker().metrics().count_error(err->sqlstate);
-      if (request_sqlstate_.empty()) request_sqlstate_.assign(err->sqlstate);
-    }
-    if (head.kind == Reply::query) clear_statements_on_ready_ = false;  // DISCARD ALL failed
-    if (head.kind == Reply::bind && !head.data.empty() && is_stale_plan(f)) {
-      // "cached plan must not change result type" after DDL: prepare it afresh at its next use.
-      statements_.erase(head.data);
-      if (stale_.size() < 1024) stale_.insert(head.data);
-    }
-    // Extended protocol: the server now skips to Sync. An error raised by the Sync itself (the implicit
-    // transaction's COMMIT: a deferred constraint) is followed by that Sync's ReadyForQuery: keep it.
-    if (head.kind != Reply::query && head.kind != Reply::sync) {
-      drop_entry(head);
-      expected_.pop_front();
-      drop_until_sync();
-    }
+    on_error_reply(f, head);  // may drop `head`
   } else if (t == 'Z') {
-    auto rfq = pb::ReadyForQuery::decode(f.body);
-    if (!rfq.ok()) {
-      fail("malformed ReadyForQuery from server");
-      return false;
-    }
-    tx_status_ = rfq->status;
-    if (clear_statements_on_ready_) {
-      statements_.clear();
-      clear_statements_on_ready_ = false;
-    }
-    --pending_ready_;
-    auto& hot = pool_.worker().metrics();
-    auto target = pool_.is_replica() ? Target::replica : Target::primary;
-    auto took = Clock::now() - head.sent_at;
-    hot.query_duration[static_cast<size_t>(target)].observe(std::chrono::duration<double>(took).count());
-    ++hot.queries_by_target[static_cast<size_t>(target)];
-    if (head.sql) client_->on_request_done(*head.sql, head.params.get(), took, request_rows_, request_sqlstate_);
-    request_rows_ = 0;
-    request_sqlstate_.clear();
-    batch_client_bytes_ = 0;
-    expected_.pop_front();
+    if (!on_ready_for_query(f, head)) return false;
   } else if (is_final_reply(head.kind, t)) {
     expected_.pop_front();
   }
@@ -387,6 +368,52 @@ bool ServerConn::handle_reply(const Frame& f) {
     if (closing()) return false;
   }
   emit_synthetics();
+  return true;
+}
+
+void ServerConn::on_error_reply(const Frame& f, Expected& head) {
+  if (auto err = pb::ErrorFields::decode(f.body); err.ok()) {
+    pool_.worker().metrics().count_error(err->sqlstate);
+    if (request_sqlstate_.empty()) request_sqlstate_.assign(err->sqlstate);
+  }
+  if (head.kind == Reply::query) clear_statements_on_ready_ = false;  // DISCARD ALL failed
+  if (head.kind == Reply::bind && !head.data.empty() && is_stale_plan(f)) {
+    // "cached plan must not change result type" after DDL: prepare it afresh at its next use.
+    statements_.erase(head.data);
+    if (stale_.size() < 1024) stale_.insert(head.data);
+  }
+  // Extended protocol: the server now skips to Sync. An error raised by the Sync itself (the implicit
+  // transaction's COMMIT: a deferred constraint) is followed by that Sync's ReadyForQuery: keep it.
+  if (head.kind != Reply::query && head.kind != Reply::sync) {
+    drop_entry(head);
+    expected_.pop_front();
+    drop_until_sync();
+  }
+}
+
+// The end of a request (Query, or a batch's Sync): its statistics, then the queue moves on.
+bool ServerConn::on_ready_for_query(const Frame& f, Expected& head) {
+  auto rfq = pb::ReadyForQuery::decode(f.body);
+  if (!rfq.ok()) {
+    fail("malformed ReadyForQuery from server");
+    return false;
+  }
+  tx_status_ = rfq->status;
+  if (clear_statements_on_ready_) {
+    statements_.clear();
+    clear_statements_on_ready_ = false;
+  }
+  --pending_ready_;
+  auto& metrics = pool_.worker().metrics();
+  auto target = pool_.is_replica() ? Target::replica : Target::primary;
+  auto took = Clock::now() - head.sent_at;
+  metrics.query_duration[static_cast<size_t>(target)].observe(std::chrono::duration<double>(took).count());
+  ++metrics.queries_by_target[static_cast<size_t>(target)];
+  if (head.sql) client_->on_request_done(*head.sql, head.params.get(), took, request_rows_, request_sqlstate_);
+  request_rows_ = 0;
+  request_sqlstate_.clear();
+  batch_client_bytes_ = 0;
+  expected_.pop_front();
   return true;
 }
 
