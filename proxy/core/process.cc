@@ -228,6 +228,33 @@ bool Process::start_workers() {
   return true;
 }
 
+// What /metrics, /readyz and /digests read. /readyz never pings on the HTTP thread (a primary that
+// accepts and never answers would stall every endpoint): `primary_probe` pings on its own thread.
+admin::ObservabilitySources Process::observability_sources(admin::ReachabilityProbe& primary_probe) {
+  admin::ObservabilitySources sources;
+  sources.stats = [this] { return stats(); };
+  sources.readiness = [this, &primary_probe] {
+    // The monitor's last round reached the primary, or (no monitor, or its login fails) the latest
+    // background ping did.
+    auto h = health();
+    const auto& primary = snapshot()->config->primary;
+    bool up = (h && h->primary_reachable) || primary_probe.reachable(primary.host, primary.port);
+    return admin::readiness_from(h.get(), up, stopping_.load());
+  };
+  sources.process = [this] {
+    return admin::ProcessFacts{.reloads_ok = reloads_ok(),
+                               .reloads_failed = reloads_failed(),
+                               .slow_queries = slow_queries(),
+                               .catalog_reads = catalog_loads(),
+                               .health = health()};
+  };
+  sources.digests = [this](std::string_view query) {
+    if (!digest_hub_) return obs::HttpResponse{200, "application/json", "[]"};
+    return obs::digests_response(*digest_hub_, query);
+  };
+  return sources;
+}
+
 int Process::run() {
   auto loaded = conf::load_config_file(config_path_);
   if (!loaded.errors.empty()) {
@@ -270,32 +297,7 @@ int Process::run() {
   admin::ReachabilityProbe primary_probe;
   (void)primary_probe.reachable(snapshot_->config->primary.host, snapshot_->config->primary.port,
                                 admin::ReachabilityProbe::Millis(0));
-  admin::ObservabilityServer obs_server(
-      snapshot_->config->observability,
-      {.stats = [this] { return stats(); },
-       .readiness =
-           [this, &primary_probe] {
-             // The monitor's last round reached the primary, or (no monitor, or its login fails) the
-             // latest background ping did.
-             auto h = health();
-             const auto& primary = snapshot()->config->primary;
-             bool up = (h && h->primary_reachable) || primary_probe.reachable(primary.host, primary.port);
-             return admin::readiness_from(h.get(), up, stopping_.load());
-           },
-       .process =
-           [this] {
-             return admin::ProcessFacts{
-                 .reloads_ok = reloads_ok(),
-                 .reloads_failed = reloads_failed(),
-                 .slow_queries = slow_queries(),
-                 .catalog_reads = catalog_loads(),
-                 .health = health()};
-           },
-       .digests =
-           [this](std::string_view query) {
-             if (!digest_hub_) return obs::HttpResponse{200, "application/json", "[]"};
-             return obs::digests_response(*digest_hub_, query);
-           }});
+  admin::ObservabilityServer obs_server(snapshot_->config->observability, observability_sources(primary_probe));
   const std::string obs_error = obs_server.start();
   if (!obs_error.empty()) {
     LOG_ERROR("metrics_listen: " + obs_error);

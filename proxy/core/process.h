@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "proxy/admin/admin_console.h"
+#include "proxy/admin/http_endpoints.h"
+#include "proxy/admin/reachability.h"
 #include "proxy/core/secrets.h"
 #include "proxy/core/stats.h"
 #include "proxy/monitor/health_types.h"
@@ -89,6 +91,7 @@ class Process {
   void install_admin_hooks();
   void start_query_sinks();
   bool start_workers();
+  admin::ObservabilitySources observability_sources(admin::ReachabilityProbe& primary_probe);
   static void signal_cb(uv_signal_t* h, int signum) noexcept;
   void shutdown(bool immediate);
 
