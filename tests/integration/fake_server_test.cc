@@ -19,16 +19,25 @@ constexpr Millis kStep{5000};  // deadline of one step of a conversation
 
 class FakeServerTest : public ProxyTest {
  protected:
-  // A proxy whose primary is `fake`, one worker, a pool of one. Its start-up login opens the one
-  // server connection (for the welcome parameters): returned, idle in the pool.
-  std::unique_ptr<FakeBackend> start(FakeServer& fake, Proxy*& proxy) {
+  // A proxy whose primary is fake_, one worker, a pool of one, and a client logged in through it.
+  // The proxy's start-up login opened the one server connection (for the welcome parameters): server_,
+  // idle in the pool.
+  void begin() {
     ProxyOptions o;
     o.workers = 1;
     o.pool_size = 1;
-    o.primary_port = fake.port();
-    proxy = &start_proxy(o);
-    return fake.accept(kStep);
+    o.primary_port = fake_.port();
+    proxy_ = &start_proxy(o);
+    server_ = fake_.accept(kStep);
+    ASSERT_TRUE(server_) << "the proxy did not log in to the fake server";
+    client_ = std::make_unique<Pg>(proxy_->spec());
+    ASSERT_TRUE(client_->ok()) << client_->error();
   }
+
+  FakeServer fake_;
+  Proxy* proxy_ = nullptr;
+  std::unique_ptr<FakeBackend> server_;
+  std::unique_ptr<Pg> client_;
 
   // The client's next statement as the server sees it: the Query text, after answering what the
   // proxy sends on its own, as Postgres would: a SET that brings the server to the client's settings,
@@ -56,12 +65,9 @@ class FakeServerTest : public ProxyTest {
 
 TEST_F(FakeServerTest, QueryIsForwardedAsSentAndTheServerIsReusedAfterReadyForQuery) {
   PGS_IT_REQUIRE_PROXY();
-  FakeServer fake;
-  Proxy* p = nullptr;
-  auto server = start(fake, p);
-  ASSERT_TRUE(server) << "the proxy did not log in to the fake server";
-  Pg c(p->spec());
-  ASSERT_TRUE(c.ok()) << c.error();
+  ASSERT_NO_FATAL_FAILURE(begin());
+  Pg& c = *client_;
+  FakeBackend* server = server_.get();
   for (int i = 0; i < 3; ++i) {
     auto reply = std::async(std::launch::async, [&] { return c.scalar("SELECT 42"); });
     EXPECT_EQ(next_query(*server), "SELECT 42");
@@ -69,22 +75,19 @@ TEST_F(FakeServerTest, QueryIsForwardedAsSentAndTheServerIsReusedAfterReadyForQu
     ASSERT_EQ(reply.wait_for(kStep), std::future_status::ready);
     EXPECT_EQ(reply.get(), "42");
   }
-  EXPECT_EQ(fake.pool_connections(), 1) << "each transaction should reuse the one server";
+  EXPECT_EQ(fake_.pool_connections(), 1) << "each transaction should reuse the one server";
 }
 
 TEST_F(FakeServerTest, AnIdleServerThatSendsFatalIsReplacedWithoutAnErrorToAnyone) {
   PGS_IT_REQUIRE_PROXY();
-  FakeServer fake;
-  Proxy* p = nullptr;
-  auto server = start(fake, p);
-  ASSERT_TRUE(server);
+  ASSERT_NO_FATAL_FAILURE(begin());
+  Pg& c = *client_;
+  FakeBackend* server = server_.get();
   // What Postgres sends to every backend at a fast shutdown or pg_terminate_backend().
   server->send(FakeBackend::error("FATAL", "57P01", "terminating connection due to administrator command"));
   server->close();
-  Pg c(p->spec());
-  ASSERT_TRUE(c.ok()) << c.error();
   auto reply = std::async(std::launch::async, [&] { return c.exec("SELECT 42"); });
-  auto fresh = fake.accept(kStep);
+  auto fresh = fake_.accept(kStep);
   ASSERT_TRUE(fresh) << "no new server connection after the idle one died";
   EXPECT_EQ(next_query(*fresh), "SELECT 42");
   fresh->send(FakeBackend::select_one("answer", "42"));
@@ -96,12 +99,9 @@ TEST_F(FakeServerTest, AnIdleServerThatSendsFatalIsReplacedWithoutAnErrorToAnyon
 
 TEST_F(FakeServerTest, AServerLostInTheMiddleOfAReplyIsAnErrorNotAHang) {
   PGS_IT_REQUIRE_PROXY();
-  FakeServer fake;
-  Proxy* p = nullptr;
-  auto server = start(fake, p);
-  ASSERT_TRUE(server);
-  Pg c(p->spec());
-  ASSERT_TRUE(c.ok()) << c.error();
+  ASSERT_NO_FATAL_FAILURE(begin());
+  Pg& c = *client_;
+  FakeBackend* server = server_.get();
   auto reply = std::async(std::launch::async, [&] { return c.exec_within("SELECT 42", kStep); });
   EXPECT_EQ(next_query(*server), "SELECT 42");
   server->send(FakeBackend::row_description({"answer"}));  // half a reply, then the connection ends
@@ -114,10 +114,10 @@ TEST_F(FakeServerTest, AServerLostInTheMiddleOfAReplyIsAnErrorNotAHang) {
   EXPECT_EQ(r->status(), PGRES_FATAL_ERROR);
   EXPECT_NE(r->error().find("server connection lost"), std::string::npos) << r->error();
   // The pool is not left without a server: the next client gets a new one.
-  Pg next(p->spec());
+  Pg next(proxy_->spec());
   ASSERT_TRUE(next.ok()) << next.error();
   auto second = std::async(std::launch::async, [&] { return next.exec("SELECT 1"); });
-  auto fresh = fake.accept(kStep);
+  auto fresh = fake_.accept(kStep);
   ASSERT_TRUE(fresh);
   EXPECT_EQ(next_query(*fresh), "SELECT 1");
   fresh->send(FakeBackend::select_one("x", "1"));
@@ -130,12 +130,9 @@ TEST_F(FakeServerTest, AServerLostInTheMiddleOfAReplyIsAnErrorNotAHang) {
 // server for the next transaction.
 TEST_F(FakeServerTest, AnErrorInABatchSkipsToItsSyncAndTheServerStaysInUse) {
   PGS_IT_REQUIRE_PROXY();
-  FakeServer fake;
-  Proxy* p = nullptr;
-  auto server = start(fake, p);
-  ASSERT_TRUE(server);
-  Pg c(p->spec());
-  ASSERT_TRUE(c.ok()) << c.error();
+  ASSERT_NO_FATAL_FAILURE(begin());
+  Pg& c = *client_;
+  FakeBackend* server = server_.get();
   auto reply = std::async(std::launch::async, [&] { return c.exec_params("SELECT * FROM missing WHERE a = $1", {"x"}); });
   std::vector<Msg> batch = server->read_until('S', kStep);
   ASSERT_FALSE(batch.empty()) << "no Sync reached the server";
@@ -148,19 +145,16 @@ TEST_F(FakeServerTest, AnErrorInABatchSkipsToItsSyncAndTheServerStaysInUse) {
   server->send(FakeBackend::select_one("x", "7"));
   ASSERT_EQ(again.wait_for(kStep), std::future_status::ready);
   EXPECT_EQ(again.get(), "7");
-  EXPECT_EQ(fake.pool_connections(), 1);
+  EXPECT_EQ(fake_.pool_connections(), 1);
 }
 
 // A ParameterStatus in the middle of a result (a SET inside a function, say) reaches the client, which
 // then reports the new value.
 TEST_F(FakeServerTest, AParameterStatusInsideAResultReachesTheClient) {
   PGS_IT_REQUIRE_PROXY();
-  FakeServer fake;
-  Proxy* p = nullptr;
-  auto server = start(fake, p);
-  ASSERT_TRUE(server);
-  Pg c(p->spec());
-  ASSERT_TRUE(c.ok()) << c.error();
+  ASSERT_NO_FATAL_FAILURE(begin());
+  Pg& c = *client_;
+  FakeBackend* server = server_.get();
   auto reply = std::async(std::launch::async, [&] { return c.scalar("SELECT set_zone()"); });
   EXPECT_EQ(next_query(*server), "SELECT set_zone()");
   server->send(FakeBackend::row_description({"set_zone"}) + FakeBackend::data_row({std::string("ok")}) +
