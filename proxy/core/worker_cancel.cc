@@ -46,6 +46,7 @@ void Worker::deliver_cancel(int32_t pid, int32_t secret) {
   ClientConn* client = it->second;
   ServerConn* server = client->server();
   if (server == nullptr || server->client() != client || !server->running_query()) return;
+  if (server->pool().defer_cancel_if_in_flight(server)) return;
   forward_cancel(*server);
 }
 

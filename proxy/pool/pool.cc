@@ -164,7 +164,18 @@ void Pool::on_server_closed(ServerConn* server) {
 
 // ---- cancels ----
 
-void Pool::cancel_forwarded(const ServerConn* server) { ++cancels_[server->id()].in_flight; }
+void Pool::cancel_forwarded(ServerConn* server) {
+  CancelState& st = cancels_[server->id()];
+  ++st.in_flight;
+  st.server = server;
+}
+
+bool Pool::defer_cancel_if_in_flight(ServerConn* server) {
+  auto it = cancels_.find(server->id());
+  if (it == cancels_.end() || it->second.in_flight == 0) return false;
+  it->second.again = true;
+  return true;
+}
 
 bool Pool::hold_for_cancels(ServerConn* server) {
   auto it = cancels_.find(server->id());
@@ -196,11 +207,20 @@ void Pool::on_cancel_done(uint64_t server_id, CancelOutcome outcome) {
   if (outcome == CancelOutcome::unknown) st.unknown = true;
   if (st.in_flight > 0) return;
   bool unknown = st.unknown;
+  bool again = std::exchange(st.again, false);
+  ServerConn* cancelled = st.server;
   if (!unknown) cancels_.erase(it);
   ServerConn* server = servers(ServerState::being_canceled).front();
   while (server != nullptr && server->id() != server_id) server = ConnList<ServerConn>::next(server);
-  // Not held: still with its client; its release point decides (an unknown entry closes it then).
-  if (server == nullptr) return;
+  // Not held: still with its client; its release point decides (an unknown entry closes it then). A
+  // cancel deferred meanwhile goes now if the client's query still runs (it is the same client: the
+  // server stayed bound, or it would be held); a held server's query is over, and so is the need.
+  if (server == nullptr) {
+    if (again && cancelled->state() == ServerState::active && cancelled->running_query()) {
+      worker_.forward_cancel(*cancelled);
+    }
+    return;
+  }
   if (reset_pending_.erase(server_id) > 0) {
     server->reset_and_release();  // then on_server_ready, which closes it if `unknown`
     return;

@@ -96,7 +96,12 @@ class Pool {
   // cancel is resolved, the server goes to no other client: reaching its release point meanwhile, it
   // waits apart (being canceled), then rejoins the idle list; if one cannot be resolved (outcome
   // unknown) it is closed instead, since that cancel could still hit the next client's query.
-  void cancel_forwarded(const ServerConn* server);
+  void cancel_forwarded(ServerConn* server);
+  // Another cancel for `server`'s query while one is in flight to it: true when it is deferred, and
+  // sent once that one is resolved if the client's query still runs. One cancel connection per server
+  // at a time: a client's cancel storm cannot flood Postgres (whose listen backlog then drops
+  // connections, so that cancels end unresolved and the server is lost).
+  bool defer_cancel_if_in_flight(ServerConn* server);
   void on_cancel_done(uint64_t server_id, CancelOutcome outcome);
   // A server about to be reset (DISCARD ALL: session mode, a pinned client's end) with cancels still
   // in flight: true when it waits apart until they are resolved, then resets (a cancel landing on the
@@ -138,6 +143,8 @@ class Pool {
   struct CancelState {
     int in_flight = 0;     // forwarded, not resolved yet
     bool unknown = false;  // one was never resolved: do not reuse the server
+    bool again = false;    // another was asked for meanwhile (defer_cancel_if_in_flight)
+    ServerConn* server = nullptr;  // valid while the entry is: on_server_closed erases it
   };
   std::unordered_map<uint64_t, CancelState> cancels_;  // by server id; live servers only
   std::unordered_set<uint64_t> reset_pending_;  // being canceled, to reset once they are resolved
