@@ -34,6 +34,14 @@ class FakeServerTest : public ProxyTest {
     ASSERT_TRUE(client_->ok()) << client_->error();
   }
 
+  // The conversation ends before the proxy is stopped: a server left waiting for an answer (the
+  // proxy's session probe, say) would hold the proxy's shutdown for its whole timeout.
+  void TearDown() override {
+    client_.reset();
+    server_.reset();
+    ProxyTest::TearDown();
+  }
+
   FakeServer fake_;
   Proxy* proxy_ = nullptr;
   std::unique_ptr<FakeBackend> server_;
@@ -164,6 +172,33 @@ TEST_F(FakeServerTest, AParameterStatusInsideAResultReachesTheClient) {
   EXPECT_EQ(reply.get(), "ok");
   const char* zone = PQparameterStatus(c.get(), "TimeZone");
   EXPECT_STREQ(zone != nullptr ? zone : "(none)", "Europe/Paris");
+}
+
+// A client that sends cancel after cancel while one is in flight (Postgres has not closed its cancel
+// connection yet) opens one cancel connection, not one per request: a storm cannot flood the server.
+// The one that waited is sent once the first is resolved, since the query still runs.
+TEST_F(FakeServerTest, CancelsToOneServerAreForwardedOneAtATime) {
+  PGS_IT_REQUIRE_PROXY();
+  ASSERT_NO_FATAL_FAILURE(begin());
+  Pg& c = *client_;
+  FakeBackend* server = server_.get();
+  ASSERT_EQ(PQsendQuery(c.get(), "SELECT pg_sleep(60)"), 1);
+  EXPECT_EQ(next_query(*server), "SELECT pg_sleep(60)");  // running: the server does not answer yet
+  fake_.hold_cancels(true);
+  PGcancel* cancel = PQgetCancel(c.get());
+  char err[256];
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(PQcancel(cancel, err, sizeof err), 1) << err;
+  PQfreeCancel(cancel);
+  ASSERT_TRUE(wait_until([&] { return fake_.cancel_requests() >= 1; }, kStep));
+  EXPECT_FALSE(wait_until([&] { return fake_.cancel_requests() > 1; }, Millis(1000)))
+      << fake_.cancel_requests() << " cancel connections in flight to one server at once";
+  fake_.hold_cancels(false);  // the first is resolved: the one that waited goes now
+  EXPECT_TRUE(wait_until([&] { return fake_.cancel_requests() == 2; }, kStep)) << fake_.cancel_requests();
+  server->send(FakeBackend::error("ERROR", "57014", "canceling statement due to user request") + FakeBackend::ready('I'));
+  PgResult r(PQgetResult(c.get()));
+  EXPECT_EQ(r.sqlstate(), "57014") << r.error();
+  while (PGresult* more = PQgetResult(c.get())) PQclear(more);
+  EXPECT_EQ(fake_.cancel_requests(), 2);
 }
 
 }  // namespace

@@ -15,6 +15,8 @@ namespace pgs::test {
 namespace {
 constexpr uint32_t kSslRequest = 80877103;
 constexpr uint32_t kGssEncRequest = 80877104;
+constexpr uint32_t kCancelRequest = 80877102;
+const std::string kCancelMarker = "\x01cancel";  // a startup "parameter" no real startup packet has
 constexpr uint32_t kProtocol3 = 196608;
 constexpr Millis kLoginDeadline{3000};
 
@@ -62,6 +64,7 @@ std::optional<std::map<std::string, std::string>> read_startup(int fd) {
       if (!send_all(fd, "N")) return std::nullopt;
       continue;
     }
+    if (code == kCancelRequest) return std::map<std::string, std::string>{{kCancelMarker, body}};
     if (code != kProtocol3) return std::nullopt;
     std::map<std::string, std::string> params;
     size_t i = 0;
@@ -194,6 +197,7 @@ FakeServer::FakeServer() {
 FakeServer::~FakeServer() {
   stopping_ = true;
   if (acceptor_.joinable()) acceptor_.join();
+  hold_cancels(false);
   for (std::thread& t : background_) t.join();
   ::close(listen_fd_);
 }
@@ -207,13 +211,27 @@ void FakeServer::run() {
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     auto startup = read_startup(fd);
+    if (startup && startup->contains(kCancelMarker)) {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++cancel_requests_;
+      if (hold_cancels_) {
+        held_cancels_.push_back(fd);
+      } else {
+        ::close(fd);  // as Postgres does once the backend is signalled
+      }
+      continue;
+    }
     int32_t pid = next_pid_++;
     if (!startup || !send_all(fd, login_reply(pid))) {
       ::close(fd);
       continue;
     }
     auto conn = std::make_unique<FakeBackend>(fd, std::move(*startup), pid);
-    if (conn->startup().contains("application_name")) {
+    // libpq's connections (the catalog watcher, the monitor, the /readyz ping to database postgres)
+    // are not the pool's.
+    auto db = conn->startup().find("database");
+    bool to_postgres = db != conn->startup().end() && db->second == "postgres";
+    if (conn->startup().contains("application_name") || to_postgres) {
       serve_in_background(std::move(conn));
       continue;
     }
@@ -238,6 +256,19 @@ void FakeServer::serve_in_background(std::unique_ptr<FakeBackend> conn) {
       }
     }
   });
+}
+
+void FakeServer::hold_cancels(bool hold) {
+  std::lock_guard<std::mutex> lock(mu_);
+  hold_cancels_ = hold;
+  if (hold) return;
+  for (int fd : held_cancels_) ::close(fd);
+  held_cancels_.clear();
+}
+
+int FakeServer::cancel_requests() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return cancel_requests_;
 }
 
 std::unique_ptr<FakeBackend> FakeServer::accept(Millis deadline) {

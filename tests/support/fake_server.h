@@ -80,6 +80,10 @@ class FakeServer {
   std::unique_ptr<FakeBackend> accept(Millis deadline);
   // Pool connections logged in so far (taken or not).
   int pool_connections() const { return pool_connections_.load(); }
+  // CancelRequests received. Each cancel connection is closed at once (as Postgres closes it once the
+  // backend is signalled), or, while held, kept open until hold_cancels(false): a cancel in flight.
+  int cancel_requests() const;
+  void hold_cancels(bool hold);
 
  private:
   void run();
@@ -92,7 +96,10 @@ class FakeServer {
   std::atomic<int32_t> next_pid_{10000};
   std::thread acceptor_;
   std::vector<std::thread> background_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
+  bool hold_cancels_ = false;
+  int cancel_requests_ = 0;
+  std::vector<int> held_cancels_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<FakeBackend>> ready_;
 };
