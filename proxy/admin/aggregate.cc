@@ -8,25 +8,6 @@ namespace pgs::proxy::admin {
 
 namespace {
 
-void merge_pool(PoolStats& into, const PoolStats& p) {
-  into.size_limit += p.size_limit;
-  into.cl_active += p.cl_active;
-  into.cl_waiting += p.cl_waiting;
-  into.cl_idle += p.cl_idle;
-  into.sv_active += p.sv_active;
-  into.sv_idle += p.sv_idle;
-  into.sv_being_canceled += p.sv_being_canceled;
-  into.sv_login += p.sv_login;
-  into.sv_total += p.sv_total;
-  into.maxwait_seconds = std::max(into.maxwait_seconds, p.maxwait_seconds);
-  into.xact_count += p.xact_count;
-  into.query_count += p.query_count;
-  into.wait_count += p.wait_count;
-  into.xact_seconds += p.xact_seconds;
-  into.wait_seconds += p.wait_seconds;
-  into.wait.merge(p.wait);
-}
-
 void merge_totals(WorkerStats& into, const WorkerStats& w) {
   into.metrics.merge(w.metrics);
   into.client_count += w.client_count;
@@ -49,7 +30,7 @@ WorkerStats aggregate(const std::vector<WorkerStats>& workers) {
         it->second.node = p.node;
         it->second.pool_mode = p.pool_mode;
       }
-      merge_pool(it->second, p);
+      it->second.merge(p);
     }
     out.clients.insert(out.clients.end(), w.clients.begin(), w.clients.end());
     out.servers.insert(out.servers.end(), w.servers.begin(), w.servers.end());

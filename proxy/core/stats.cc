@@ -1,5 +1,7 @@
 #include "proxy/core/stats.h"
 
+#include <algorithm>
+
 namespace pgs::proxy {
 
 std::string_view target_name(Target t) {
@@ -77,6 +79,25 @@ void add_all(std::array<Histogram, kTargetCount>& into, const std::array<Histogr
   for (size_t i = 0; i < kTargetCount; ++i) into[i].merge(from[i]);
 }
 }  // namespace
+
+void PoolStats::merge(const PoolStats& p) {
+  size_limit += p.size_limit;
+  cl_active += p.cl_active;
+  cl_waiting += p.cl_waiting;
+  cl_idle += p.cl_idle;
+  sv_active += p.sv_active;
+  sv_idle += p.sv_idle;
+  sv_being_canceled += p.sv_being_canceled;
+  sv_login += p.sv_login;
+  sv_total += p.sv_total;
+  maxwait_seconds = std::max(maxwait_seconds, p.maxwait_seconds);
+  xact_count += p.xact_count;
+  query_count += p.query_count;
+  wait_count += p.wait_count;
+  xact_seconds += p.xact_seconds;
+  wait_seconds += p.wait_seconds;
+  wait.merge(p.wait);
+}
 
 void WorkerMetrics::count_error(std::string_view sqlstate) {
   std::string cls(sqlstate.substr(0, 2));

@@ -86,6 +86,7 @@ struct PoolStats {
   double xact_seconds = 0;
   double wait_seconds = 0;
   Histogram wait;
+  void merge(const PoolStats& other);  // another worker's share of the same pool: sums, the longest wait
 };
 
 struct ClientRow {
