@@ -333,6 +333,33 @@ TEST_F(HostileTest, CountsBeyondTheBody) {
   expect_clean("counts beyond the body");
 }
 
+// A message that does not decode is refused where it is read, before the request asks for a server:
+// with the pool's only server held by another client, the client hears why at once, not after a
+// wait for a server it would never have used.
+TEST_F(HostileTest, AMessageThatDoesNotDecodeIsRefusedBeforeItWaitsForAServer) {
+  Pg holder(proxy_->spec());
+  ASSERT_TRUE(holder.ok()) << holder.error();
+  holder.must("BEGIN");  // the pool's one server stays bound to this transaction
+  const std::string z("\0", 1);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"Parse", typed_message('P', z + cstr("SELECT 1") + be16(3))},
+      {"Bind", typed_message('B', "no terminators")},
+      {"Describe", typed_message('D', "Sabc")},
+      {"Query", typed_message('Q', cstr("SELECT 1") + cstr("SELECT 2"))},
+  };
+  for (const auto& [type, bytes] : cases) {
+    SCOPED_TRACE(type);
+    auto c = open_logged_in();
+    EXPECT_TRUE(send_or_closed(*c, bytes + sync_msg()));
+    Verdict v = read_verdict(*c, kAnswerDeadline, true);
+    ASSERT_TRUE(v.error) << v.describe();
+    EXPECT_EQ(v.error->sqlstate(), "08P01") << v.describe();
+    EXPECT_NE(v.error->message().find("invalid " + type + " message"), std::string::npos) << v.describe();
+  }
+  holder.must("COMMIT");
+  expect_clean("messages that do not decode, with the server held");
+}
+
 TEST_F(HostileTest, BogusLengths) {
   for (const TypeSample& s : frontend_samples()) {
     for (uint32_t len : {0u, 1u, 3u, 0x40000001u, 0x7fffffffu, 0x80000000u, 0xffffffffu}) {
