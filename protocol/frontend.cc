@@ -50,10 +50,74 @@ Result<Parse> Parse::decode(Bytes body) {
   // Check the count against the bytes present before reserving: a short message must not make
   // us allocate for 65535 entries.
   if (r.remaining() != size_t{*count} * 4) return make_error(Errc::malformed, "Parse type count");
-  Parse p{*name, *sql, {}};
-  p.param_types.reserve(*count);
-  for (uint16_t i = 0; i < *count; ++i) p.param_types.push_back(*r.read_u32());
-  return p;
+  return Parse{*name, *sql, body.subspan(body.size() - 2 - size_t{*count} * 4)};
+}
+
+Result<std::string_view> Parse::decode_name(Bytes head) {
+  ByteReader r(head);
+  PGS_TRY(name, r.read_cstr());
+  return *name;
+}
+
+uint16_t Parse::param_count() const {
+  return static_cast<uint16_t>((uint16_t{param_type_block[0]} << 8) | param_type_block[1]);
+}
+
+uint32_t Parse::param_type(size_t i) const {
+  const uint8_t* p = param_type_block.data() + 2 + 4 * i;
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
+}
+
+std::vector<uint32_t> Parse::param_types() const {
+  std::vector<uint32_t> out(param_count());
+  for (size_t i = 0; i < out.size(); ++i) out[i] = param_type(i);
+  return out;
+}
+
+Result<BindView> BindView::decode(Bytes body) {
+  ByteReader r(body);
+  PGS_TRY(portal, r.read_cstr());
+  PGS_TRY(statement, r.read_cstr());
+  return BindView{*portal, *statement, r.rest()};
+}
+
+namespace {
+
+template <typename View>
+Result<Message> with_view(const Frame& f, Result<View> view) {
+  if (!view.ok()) return view.error();
+  return Message{f, std::move(view.value())};
+}
+
+}  // namespace
+
+Result<Message> decode_message(const Frame& f) {
+  const bool whole = f.streamed == 0;
+  switch (f.type) {
+    case 'Q':
+      if (!whole) return Message{f, {}};
+      return with_view(f, Query::decode(f.body));
+    case 'P':
+      if (!whole) {
+        auto name = Parse::decode_name(f.body);
+        if (!name.ok()) return name.error();
+        return Message{f, ParseName{*name}};
+      }
+      return with_view(f, Parse::decode(f.body));
+    case 'B':
+      return with_view(f, BindView::decode(f.body));
+    case 'D':
+      if (!whole) return make_error(Errc::malformed, "larger than the inspect window");
+      return with_view(f, Describe::decode(f.body));
+    case 'C':
+      if (!whole) return make_error(Errc::malformed, "larger than the inspect window");
+      return with_view(f, Close::decode(f.body));
+    case 'E':
+      if (!whole) return make_error(Errc::malformed, "larger than the inspect window");
+      return with_view(f, Execute::decode(f.body));
+    default:
+      return Message{f, {}};
+  }
 }
 
 Result<Describe> Describe::decode(Bytes body) {

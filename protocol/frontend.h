@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "protocol/byte_reader.h"
@@ -72,13 +73,30 @@ struct Query {
   static Result<Query> decode(Bytes body);
 };
 
+// Read in place: the parameter types stay in their wire block (checked against its count by decode).
 struct Parse {
   std::string_view name;  // "" = unnamed statement
   std::string_view sql;
-  std::vector<uint32_t> param_types;  // OIDs (0 = unspecified)
+  Bytes param_type_block;  // Int16 count, then that many Int32 OIDs (0 = unspecified)
+  uint16_t param_count() const;
+  uint32_t param_type(size_t i) const;  // i < param_count()
+  std::vector<uint32_t> param_types() const;  // allocates: for a statement the proxy keeps
   static Result<Parse> decode(Bytes body);
+  // The statement name alone, from the first bytes of a Parse not all buffered (a streamed one).
+  static Result<std::string_view> decode_name(Bytes head);
 };
 
+// Bind read in place, without allocating: the two names a pooler rewrites, and the rest as it came.
+// Only the names are checked (the server checks the rest, and its error keeps the message flow), so
+// it also reads the head of a Bind whose values are still streaming in.
+struct BindView {
+  std::string_view portal;
+  std::string_view statement;
+  Bytes rest;  // parameter formats, values and result formats: forwarded unchanged, keyed by the cache
+  static Result<BindView> decode(Bytes body);
+};
+
+// Bind decoded whole (allocates; for logging its values and for validation).
 struct Bind {
   std::string_view portal;
   std::string_view statement;
@@ -139,6 +157,25 @@ struct FunctionCall {
   int16_t result_format;
   static Result<FunctionCall> decode(Bytes body);
 };
+
+// A message of the pooled session, decoded once where it is read: the frame and the view of its type,
+// which every part of the proxy then reads (routing, prepared statements, session tracking, the cache).
+// Query, Parse, Bind (its names), Describe, Close and Execute have a view; other types carry none. A
+// streamed message (body not all buffered, Frame::streamed > 0) carries what its head holds: a Bind's
+// BindView, a Parse's name (ParseName); a Query none.
+struct ParseName {
+  std::string_view name;
+};
+struct Message {
+  Frame frame;
+  std::variant<std::monostate, Query, Parse, ParseName, BindView, Describe, Close, Execute> view;
+  char type() const { return frame.type; }
+  template <typename T>
+  const T* as() const { return std::get_if<T>(&view); }
+};
+// Errc::malformed when the view of a known type does not decode (the caller names the message type
+// in its 08P01: type_name()).
+Result<Message> decode_message(const Frame& f);
 
 // Checks the layout of any typed frontend message body (the decode of its view, or "empty" for
 // Sync/Flush/Terminate/CopyDone). Errc::unsupported for an unknown type byte. 'p' is only checked

@@ -50,13 +50,12 @@ Result<Unit> check_format_count(size_t formats, size_t values) {
 }  // namespace
 
 Result<Bind> Bind::decode(Bytes body) {
-  ByteReader r(body);
+  PGS_TRY(head, BindView::decode(body));
   Bind b;
-  PGS_TRY(portal, r.read_cstr());
-  PGS_TRY(statement, r.read_cstr());
-  b.portal = *portal;
-  b.statement = *statement;
-  b.params_region = r.rest();
+  b.portal = head->portal;
+  b.statement = head->statement;
+  b.params_region = head->rest;
+  ByteReader r(head->rest);
   PGS_TRY(formats, read_formats(r, b.param_formats));
   PGS_TRY(values, read_values(r, b.params, b.param_is_null));
   PGS_TRY(count_ok, check_format_count(b.param_formats.size(), b.params.size()));

@@ -91,11 +91,11 @@ ClientConn::CacheAttempt ClientConn::try_cache() {
   if (!req) return CacheAttempt::forward;
   std::string_view sql = req->sql;
   const PreparedStatement* named = nullptr;
-  if (!req->has_parse && req->shape != cache::ReplyShape::simple) {
-    named = find_prepared(req->bind_statement);
+  if (!req->parse && req->shape != cache::ReplyShape::simple) {
+    named = find_prepared(req->bind.statement);
     if (named == nullptr) return CacheAttempt::forward;  // the unnamed statement of an earlier batch, or unknown
     sql = named->sql;
-  } else if (req->has_parse && find_prepared(req->parse_name) != nullptr) {
+  } else if (req->parse && find_prepared(req->parse->name) != nullptr) {
     return CacheAttempt::forward;  // a duplicate name: the server says 42P05
   }
   auto& stats = worker_.metrics().cache;
@@ -126,13 +126,7 @@ ClientConn::CacheAttempt ClientConn::try_cache() {
     return CacheAttempt::forward;
   }
   // The statement, never its name: the unnamed and a named form share one entry (keyed_statement()).
-  std::vector<uint32_t> parse_types;
-  if (req->has_parse) {
-    auto types = decode_param_types(req->param_types);
-    if (!types) return CacheAttempt::forward;  // malformed: the server says so
-    parse_types = std::move(*types);
-  }
-  auto keyed = keyed_statement(*req, sql, named != nullptr ? named->param_types : parse_types);
+  auto keyed = keyed_statement(*req, sql, named != nullptr ? &named->param_types : nullptr);
   if (!keyed) return CacheAttempt::forward;
   cache::KeyInput base;
   base.shape = keyed->entry_shape;
@@ -237,12 +231,11 @@ bool ClientConn::serve_from_cache(std::string_view messages) {
   auto req = scan_cacheable_request(rbuf_.data(), config.proxy.max_message_bytes);
   if (!req || req->shape != cache_shape_) return false;
   std::string sql(req->sql);
-  if (req->has_parse && !req->parse_name.empty()) {
-    auto types = decode_param_types(req->param_types);
-    if (!types || prepared_.size() >= kMaxClientStatements) return false;
-    prepared_[std::string(req->parse_name)] = make_prepared(req->sql, *types, false);
-  } else if (!req->has_parse && req->shape != cache::ReplyShape::simple) {
-    const PreparedStatement* ps = find_prepared(req->bind_statement);
+  if (req->parse && !req->parse->name.empty()) {
+    if (prepared_.size() >= kMaxClientStatements) return false;
+    prepared_[std::string(req->parse->name)] = make_prepared(req->sql, req->parse->param_types(), false);
+  } else if (!req->parse && req->shape != cache::ReplyShape::simple) {
+    const PreparedStatement* ps = find_prepared(req->bind.statement);
     if (ps == nullptr) return false;
     sql = ps->sql;
   }

@@ -15,6 +15,7 @@
 #include "cache/store.h"
 #include "protocol/auth.h"
 #include "protocol/frame.h"
+#include "protocol/frontend.h"
 #include "proxy/core/conn_list.h"
 #include "proxy/core/conn_state.h"
 #include "proxy/net/stream.h"
@@ -136,14 +137,22 @@ class ClientConn final : public Stream {
   // The next whole (or streamed) message of the session, checked; nullopt when more bytes are needed,
   // or when it was refused (the session is then failed: check state()).
   std::optional<protocol::Frame> next_client_frame();
+  // The message decoded once: the view every handler below reads. nullopt: it does not decode, and
+  // the session was failed (08P01).
+  std::optional<protocol::frontend::Message> decode_client_message(const protocol::Frame& f);
   void skip_refused_frame(const protocol::Frame& f);
   void begin_transaction();  // the buffered request starts one: the cache, or a server
   void end_session_pass(bool pause);
-  bool forward_frame(const protocol::Frame& f);
-  bool forward_parse(const protocol::Frame& f);
-  bool answer_prepare_locally(const protocol::Frame& parse_frame);
-  bool forward_bind(const protocol::Frame& f);
-  bool forward_describe_or_close(const protocol::Frame& f);
+  bool forward_message(const protocol::frontend::Message& m);
+  // A request kept whole (a stale plan's retry, a failed replica's re-run), forwarded again message by
+  // message. False when the client failed meanwhile.
+  bool forward_saved_request(const std::string& bytes);
+  bool forward_query(const protocol::Frame& f, std::string_view sql);
+  bool forward_parse(const protocol::Frame& f, const protocol::frontend::Parse& parse);
+  bool answer_prepare_locally(const protocol::Frame& parse_frame, const protocol::frontend::Parse& parse);
+  bool forward_bind(const protocol::Frame& f, const protocol::frontend::BindView& bind);
+  // Describe ('D') or Close ('C') of a statement or portal (`kind` 'S' or 'P').
+  bool forward_describe_or_close(const protocol::Frame& f, char kind, std::string_view name);
   bool unnamed_statement_is_ours(std::string_view name) const;  // see unnamed_parsed_
   const PreparedStatement* find_prepared(std::string_view name) const;
   bool note_statement(std::string_view sql, std::string& refusal);
@@ -151,9 +160,10 @@ class ClientConn final : public Stream {
   void note_unseen_code(std::string_view sql, const SessionCodeCatalog* code);
   // SQL-level prepared statements (sql_prepared.h) before a frame goes to the server.
   enum class SqlGate { pass, wait, failed };
-  SqlGate sql_gate(const protocol::Frame& f);
+  SqlGate sql_gate(const protocol::frontend::Message& m);
   void sql_names_of_request(SqlPrepRequest& names);
-  bool sql_names_of_frame(const protocol::Frame& f, SqlPrepRequest& names, std::vector<std::string>* parsed);
+  void sql_names_of_message(const protocol::frontend::Message& m, SqlPrepRequest& names,
+                            std::vector<std::string>* parsed);
   void sql_names_of_text(std::string_view sql, SqlPrepRequest& names);
   SqlPrepEffectsRef sql_effects_of(std::string_view sql);
   bool deallocate_protocol_statement(const router::Classification& c, std::string& replacement);
@@ -194,7 +204,7 @@ class ClientConn final : public Stream {
   void detach_server(bool client_gone);
   // Messages larger than max_parse_bytes (client_stream.cc): forwarded as their first bytes, then
   // the rest of the body passes through as it arrives.
-  bool forward_large_frame(const protocol::Frame& f);
+  bool forward_large_message(const protocol::frontend::Message& m);
   bool pump_large_message();  // true once the current large message passed (or was dropped) whole
   void note_unknown_writes();  // a statement the proxy cannot read may write any table
   // The request at the head of rbuf_ is a Query (or FunctionCall) that gets an error instead of running:

@@ -22,41 +22,34 @@ using protocol::Frame;
 
 // A named Parse becomes a Parse of the proxy-wide name, or nothing at all (and a ParseComplete of our
 // own) when this server already has the statement.
-bool ClientConn::forward_parse(const Frame& f) {
-  auto parse = pf::Parse::decode(f.body);
-  if (!parse.ok()) {
-    fail("08P01", "invalid Parse message: " + std::string(parse.error().detail));
-    return false;
-  }
+bool ClientConn::forward_parse(const Frame& f, const pf::Parse& parse) {
   std::string refusal;
-  bool touches_session = note_statement(parse->sql, refusal);
+  bool touches_session = note_statement(parse.sql, refusal);
   if (!refusal.empty()) {
-    protocol::write_parse(server_->outbox(), parse->name.empty() ? "" : "pgsidecar_refused", refusal, {});
-    server_->expect_reply_to('P');
+    server_->send_parse(parse.name.empty() ? "" : "pgsidecar_refused", refusal, {}, false);
     return true;
   }
-  if (parse->name.empty()) {
+  if (parse.name.empty()) {
     unnamed_parsed_ = true;
-    unnamed_sql_effects_ = sql_effects_of(parse->sql);
-    batch_sql_ = std::make_shared<const std::string>(parse->sql);
+    unnamed_sql_effects_ = sql_effects_of(parse.sql);
+    batch_sql_ = std::make_shared<const std::string>(parse.sql);
     if (cache_observe_) unnamed_sql_ = batch_sql_;
     server_->forward('P', protocol::as_string_view(f.whole));
     return true;
   }
-  if (prepared_.size() >= kMaxClientStatements && prepared_.count(std::string(parse->name)) == 0) {
+  if (prepared_.size() >= kMaxClientStatements && prepared_.count(std::string(parse.name)) == 0) {
     fail("53400", "pgsidecar: too many prepared statements in one session");
     return false;
   }
-  if (const PreparedStatement* existing = find_prepared(parse->name)) {
+  if (const PreparedStatement* existing = find_prepared(parse.name)) {
     // As a server would: 42P05, and the batch is skipped up to its Sync. Parsing again under the name
     // the server already has makes the server say so (naming our server-side name).
     server_->ensure_prepared(existing->server_name, existing->sql, existing->param_types);
-    protocol::write_parse(server_->outbox(), existing->server_name, parse->sql, parse->param_types);
-    server_->expect_reply_to('P');
+    server_->send_parse(existing->server_name, parse.sql, parse.param_types(), false);
     return true;
   }
-  PreparedRef ps = make_prepared(parse->sql, parse->param_types, touches_session);
-  prepared_[std::string(parse->name)] = ps;
+  PreparedRef ps = make_prepared(parse.sql, parse.param_types(), touches_session);
+  prepared_[std::string(parse.name)] = ps;
   if (server_->has_prepared(ps->server_name)) {
     std::string reply;
     protocol::write_parse_complete(reply);
@@ -64,8 +57,7 @@ bool ClientConn::forward_parse(const Frame& f) {
     return true;
   }
   server_->close_if_stale(ps->server_name);
-  protocol::write_parse(server_->outbox(), ps->server_name, ps->sql, ps->param_types);
-  server_->expect_reply_to('P', ps->server_name);
+  server_->send_parse(ps->server_name, ps->sql, ps->param_types, true);
   server_->note_prepared(ps->server_name);
   return true;
 }
@@ -75,14 +67,13 @@ bool ClientConn::forward_parse(const Frame& f) {
 // Holding a server for it would deadlock a client program that prepares on one thread while its other
 // connections hold every server inside transactions (pgbench -M prepared). Errors the parser cannot see
 // (an unknown table) then come with the first Bind instead of the Parse.
-bool ClientConn::answer_prepare_locally(const Frame& parse_frame) {
-  auto parse = pf::Parse::decode(parse_frame.body);
-  if (!parse.ok() || parse->name.empty() || find_prepared(parse->name) != nullptr) return false;
+bool ClientConn::answer_prepare_locally(const Frame& parse_frame, const pf::Parse& parse) {
+  if (parse.name.empty() || find_prepared(parse.name) != nullptr) return false;
   auto next = protocol::split_frame(rbuf_.data().subspan(parse_frame.size), 16);
   const Frame* sync = std::get_if<Frame>(&next);
   if (sync == nullptr || sync->type != 'S') return false;
   if (prepared_.size() >= kMaxClientStatements) return false;
-  auto c = worker_.classify(parse->sql);
+  auto c = worker_.classify(parse.sql);
   if (c->flags.parse_error || c->flags.oversized || c->statements.size() != 1) return false;
   bool touches_session = false;
   for (const auto& ch : c->statements.front().session_changes) {
@@ -90,7 +81,7 @@ bool ClientConn::answer_prepare_locally(const Frame& parse_frame) {
   }
   touches_session = touches_session || may_run_session_code(*c, worker_.session_code());
   if (touches_session || SessionTracker::pins(*c)) return false;  // keep the usual path for those
-  prepared_[std::string(parse->name)] = make_prepared(parse->sql, parse->param_types, false);
+  prepared_[std::string(parse.name)] = make_prepared(parse.sql, parse.param_types(), false);
   size_t consumed = parse_frame.size + sync->size;
   rbuf_.consume(consumed);
   protocol::write_parse_complete(outbox());
@@ -105,33 +96,27 @@ const PreparedStatement* ClientConn::find_prepared(std::string_view name) const 
   return it == prepared_.end() ? nullptr : it->second.get();
 }
 
-bool ClientConn::forward_bind(const Frame& f) {
+bool ClientConn::forward_bind(const Frame& f, const pf::BindView& head) {
   if (f.streamed == 0) capture_bind_params(f);  // a streamed Bind's values are not all here
-  auto head = read_bind_head(protocol::as_string_view(f.body));
-  if (!head) {
-    fail("08P01", "invalid Bind message");
-    return false;
-  }
-  auto it = head->statement.empty() ? prepared_.end() : prepared_.find(std::string(head->statement));
+  auto it = head.statement.empty() ? prepared_.end() : prepared_.find(std::string(head.statement));
   // The portal runs a "PREPARE q AS ..." / "DEALLOCATE q" statement: its Execute changes the client's
   // SQL-prepared statements.
-  SqlPrepEffectsRef effects = head->statement.empty()                                ? unnamed_sql_effects_
+  SqlPrepEffectsRef effects = head.statement.empty()                                ? unnamed_sql_effects_
                               : it != prepared_.end() && it->second->names_sql_prepared ? sql_effects_of(it->second->sql)
                                                                                          : nullptr;
   if (effects) {
-    portal_sql_effects_[std::string(head->portal)] = std::move(effects);
+    portal_sql_effects_[std::string(head.portal)] = std::move(effects);
   } else if (!portal_sql_effects_.empty()) {
-    portal_sql_effects_.erase(std::string(head->portal));
+    portal_sql_effects_.erase(std::string(head.portal));
   }
   if (it == prepared_.end()) {
     // Unnamed, or not a protocol-level name: the server answers, with the client's SQL-prepared
     // statement of that name (sql_gate brought the server to it) or 26000.
-    if (head->statement.empty() && unnamed_sql_) note_cache_writes(*unnamed_sql_);
-    if (is_reserved_statement_name(head->statement) || !unnamed_statement_is_ours(head->statement)) {
+    if (head.statement.empty() && unnamed_sql_) note_cache_writes(*unnamed_sql_);
+    if (is_reserved_statement_name(head.statement) || !unnamed_statement_is_ours(head.statement)) {
       // Another client's server-side statement, or an unnamed statement this client did not parse here.
-      std::string bind;
-      protocol::write_bind(bind, head->portal, kNoSuchStatement, head->rest, f.streamed);
-      server_->forward('B', bind);
+      server_->send_bind(head.portal, std::string(kNoSuchStatement), protocol::as_string_view(head.rest), f.streamed,
+                         false);
       return true;
     }
     server_->forward('B', protocol::as_string_view(f.whole));
@@ -152,8 +137,7 @@ bool ClientConn::forward_bind(const Frame& f) {
   }
   server_->ensure_prepared(ps->server_name, ps->sql, ps->param_types);
   // A streamed Bind: the header changes length with the name, the tail streams unchanged.
-  protocol::write_bind(server_->outbox(), head->portal, ps->server_name, head->rest, f.streamed);
-  server_->expect_reply_to('B', ps->server_name);
+  server_->send_bind(head.portal, ps->server_name, protocol::as_string_view(head.rest), f.streamed, true);
   return true;
 }
 
@@ -162,26 +146,7 @@ bool ClientConn::unnamed_statement_is_ours(std::string_view name) const {
          pool_->settings().pool_mode == conf::PoolMode::session;
 }
 
-bool ClientConn::forward_describe_or_close(const Frame& f) {
-  char kind = 0;
-  std::string_view name;
-  if (f.type == 'D') {
-    auto d = pf::Describe::decode(f.body);
-    if (!d.ok()) {
-      fail("08P01", "invalid Describe message");
-      return false;
-    }
-    kind = d->kind;
-    name = d->name;
-  } else {
-    auto c = pf::Close::decode(f.body);
-    if (!c.ok()) {
-      fail("08P01", "invalid Close message");
-      return false;
-    }
-    kind = c->kind;
-    name = c->name;
-  }
+bool ClientConn::forward_describe_or_close(const Frame& f, char kind, std::string_view name) {
   const PreparedStatement* ps = kind == 'S' ? find_prepared(name) : nullptr;
   if (ps == nullptr && kind == 'S' && (is_reserved_statement_name(name) || !unnamed_statement_is_ours(name))) {
     // Another client's server-side statement: a Describe answers 26000 (as for any unknown name), a
@@ -191,8 +156,7 @@ bool ClientConn::forward_describe_or_close(const Frame& f) {
       protocol::write_close_complete(reply);
       server_->push_synthetic(std::move(reply));
     } else {
-      protocol::write_describe(reply, 'S', kNoSuchStatement);
-      server_->forward('D', reply);
+      server_->send_describe_statement(std::string(kNoSuchStatement));
     }
     return true;
   }
@@ -215,8 +179,7 @@ bool ClientConn::forward_describe_or_close(const Frame& f) {
     return true;
   }
   server_->ensure_prepared(ps->server_name, ps->sql, ps->param_types);
-  protocol::write_describe(server_->outbox(), 'S', ps->server_name);
-  server_->expect_reply_to('D');
+  server_->send_describe_statement(ps->server_name);
   return true;
 }
 

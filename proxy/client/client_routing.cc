@@ -159,15 +159,7 @@ void ClientConn::on_server_lost(const std::string& message, bool between_request
 void ClientConn::replay_batch() {
   std::string bytes = std::move(pending_replay_);
   pending_replay_.clear();
-  protocol::Bytes view(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-  size_t offset = 0;
-  while (offset < view.size() && server_ != nullptr) {
-    auto r = protocol::split_frame(view.subspan(offset), worker_.snapshot().config->proxy.max_message_bytes);
-    const auto* f = std::get_if<protocol::Frame>(&r);
-    if (f == nullptr) break;
-    offset += f->size;
-    if (!forward_frame(*f)) return;
-  }
+  forward_saved_request(bytes);
 }
 
 // After a transaction that may have written on the primary: note the primary's WAL position, so this

@@ -103,8 +103,11 @@ void ClientConn::process_session() {
       skip_refused_frame(f);
       continue;
     }
+    std::optional<pf::Message> decoded = decode_client_message(f);
+    if (!decoded) return;  // refused
+    const pf::Message& m = *decoded;
     if (state_ == State::idle) {
-      if (f.type == 'P' && f.streamed == 0 && answer_prepare_locally(f)) continue;
+      if (const auto* parse = m.as<pf::Parse>(); parse != nullptr && answer_prepare_locally(f, *parse)) continue;
       begin_transaction();  // the frame stays buffered: the cache or the bound server resumes here
       return;
     }
@@ -114,19 +117,19 @@ void ClientConn::process_session() {
       pause = true;
       break;
     }
-    SqlGate gate = sql_gate(f);
+    SqlGate gate = sql_gate(m);
     if (gate == SqlGate::failed) return;
     if (gate == SqlGate::wait) {  // on_sql_sync_done() resumes here
       pause = true;
       break;
     }
     if (f.streamed > 0) {
-      if (!forward_large_frame(f)) return;
+      if (!forward_large_message(m)) return;
       rbuf_.consume(f.size);
       inbound_remaining_ = f.streamed;
       continue;
     }
-    if (!forward_frame(f)) return;
+    if (!forward_message(m)) return;
     rbuf_.consume(f.size);
   }
   end_session_pass(pause);
@@ -167,6 +170,16 @@ std::optional<Frame> ClientConn::next_client_frame() {
     return std::nullopt;
   }
   return f;
+}
+
+std::optional<pf::Message> ClientConn::decode_client_message(const Frame& f) {
+  auto m = pf::decode_message(f);
+  if (!m.ok()) {
+    worker_.metrics().count_protocol_error(ProtocolError::invalid_message);
+    fail("08P01", std::string("invalid ") + pf::type_name(f.type) + " message: " + std::string(m.error().detail));
+    return std::nullopt;
+  }
+  return std::move(m.value());
 }
 
 void ClientConn::skip_refused_frame(const Frame& f) {
@@ -228,6 +241,11 @@ void ClientConn::retry_batch() {
   std::string bytes = std::move(last_batch_);
   last_batch_.clear();
   batch_complete_ = true;
+  if (!forward_saved_request(bytes)) return;
+  if (server_ != nullptr) server_->flush();
+}
+
+bool ClientConn::forward_saved_request(const std::string& bytes) {
   protocol::Bytes view(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
   size_t offset = 0;
   while (offset < view.size() && server_ != nullptr && !closing()) {
@@ -235,12 +253,16 @@ void ClientConn::retry_batch() {
     const auto* fr = std::get_if<Frame>(&r);
     if (fr == nullptr) break;
     offset += fr->size;
-    if (!forward_frame(*fr)) return;
+    auto m = pf::decode_message(*fr);  // it decoded when it first came
+    if (!m.ok() || !forward_message(*m)) return false;
   }
-  if (server_ != nullptr) server_->flush();
+  return true;
 }
 
-bool ClientConn::forward_frame(const Frame& f) {
+// One decoded message to the bound server, by type: rewritten (prepared statements), refused, answered
+// here, or forwarded as it came.
+bool ClientConn::forward_message(const pf::Message& m) {
+  const Frame& f = m.frame;
   capture_batch(f);
   if (replica_batch_ok_) {  // keep the request for a retry on the primary if the replica dies
     if (replica_batch_.size() + f.size > kMaxReplayBytes) {
@@ -253,34 +275,15 @@ bool ClientConn::forward_frame(const Frame& f) {
   if ((f.type == 'Q' || f.type == 'S') && ++batches_ > 1 && !pool_->is_replica()) wrote_ = true;
   switch (f.type) {
     case 'P':
-      return forward_parse(f);
+      return forward_parse(f, *m.as<pf::Parse>());
     case 'B':
-      return forward_bind(f);
+      return forward_bind(f, *m.as<pf::BindView>());
     case 'D':
+      return forward_describe_or_close(f, m.as<pf::Describe>()->kind, m.as<pf::Describe>()->name);
     case 'C':
-      return forward_describe_or_close(f);
-    case 'Q': {
-      pool_->note_query();
-      auto q = pf::Query::decode(f.body);
-      if (!q.ok()) {
-        fail("08P01", "invalid Query message");
-        return false;
-      }
-      std::string refusal;
-      note_statement(q->sql, refusal);
-      note_cache_writes(q->sql);
-      auto text = std::make_shared<const std::string>(q->sql);
-      if (!refusal.empty()) {
-        protocol::write_query(server_->outbox(), refusal);
-        server_->expect_reply_to('Q');
-        server_->annotate_last_request(std::move(text));
-        return true;
-      }
-      server_->forward(f.type, protocol::as_string_view(f.whole));
-      server_->annotate_last_request(std::move(text));
-      server_->attach_sql_effects(sql_effects_of(q->sql));
-      return true;
-    }
+      return forward_describe_or_close(f, m.as<pf::Close>()->kind, m.as<pf::Close>()->name);
+    case 'Q':
+      return forward_query(f, m.as<pf::Query>()->sql);
     case 'S':
       server_->forward(f.type, protocol::as_string_view(f.whole));
       server_->annotate_last_request(std::move(batch_sql_), std::move(batch_params_));
@@ -295,8 +298,7 @@ bool ClientConn::forward_frame(const Frame& f) {
       pool_->note_query();
       server_->forward(f.type, protocol::as_string_view(f.whole));
       if (!portal_sql_effects_.empty()) {  // Execute of a portal bound from "PREPARE q AS ..."
-        std::string_view body = protocol::as_string_view(f.body);
-        auto it = portal_sql_effects_.find(std::string(body.substr(0, body.find('\0'))));
+        auto it = portal_sql_effects_.find(std::string(m.as<pf::Execute>()->portal));
         if (it != portal_sql_effects_.end()) server_->attach_sql_effects(it->second);
       }
       return true;
@@ -305,6 +307,23 @@ bool ClientConn::forward_frame(const Frame& f) {
       break;
   }
   server_->forward(f.type, protocol::as_string_view(f.whole));
+  return true;
+}
+
+bool ClientConn::forward_query(const Frame& f, std::string_view sql) {
+  pool_->note_query();
+  std::string refusal;
+  note_statement(sql, refusal);
+  note_cache_writes(sql);
+  auto text = std::make_shared<const std::string>(sql);
+  if (!refusal.empty()) {
+    server_->send_query(refusal);
+    server_->annotate_last_request(std::move(text));
+    return true;
+  }
+  server_->forward(f.type, protocol::as_string_view(f.whole));
+  server_->annotate_last_request(std::move(text));
+  server_->attach_sql_effects(sql_effects_of(sql));
   return true;
 }
 

@@ -37,55 +37,37 @@ void ClientConn::sql_names_of_text(std::string_view sql, SqlPrepRequest& names) 
 }
 
 // The SQL-prepared names one message depends on. `parsed`: protocol-level names Parsed earlier in the
-// same batch (not yet in prepared_). Returns false when the message does not decode (forwarding fails it).
-bool ClientConn::sql_names_of_frame(const Frame& f, SqlPrepRequest& names, std::vector<std::string>* parsed) {
+// same batch (not yet in prepared_).
+void ClientConn::sql_names_of_message(const pf::Message& m, SqlPrepRequest& names, std::vector<std::string>* parsed) {
   std::string_view statement;
-  switch (f.type) {
-    case 'Q': {
-      auto q = pf::Query::decode(f.body);
-      if (!q.ok()) return false;
-      sql_names_of_text(q->sql, names);
-      return true;
-    }
-    case 'P': {
-      auto p = pf::Parse::decode(f.body);
-      if (!p.ok()) return false;
-      if (parsed != nullptr && !p->name.empty()) parsed->emplace_back(p->name);
-      sql_names_of_text(p->sql, names);
-      return true;
-    }
-    case 'B': {
-      auto head = read_bind_head(protocol::as_string_view(f.body));
-      if (!head) return false;
-      statement = head->statement;
-      break;
-    }
-    case 'D': {
-      auto d = pf::Describe::decode(f.body);
-      if (!d.ok()) return false;
-      if (d->kind != 'S') return true;
-      statement = d->name;
-      break;
-    }
-    case 'C': {
-      auto c = pf::Close::decode(f.body);
-      if (!c.ok()) return false;
-      if (c->kind != 'S') return true;
-      statement = c->name;
-      break;
-    }
-    default:
-      return true;
+  if (const auto* q = m.as<pf::Query>()) {
+    sql_names_of_text(q->sql, names);
+    return;
   }
-  if (statement.empty() || is_reserved_statement_name(statement)) return true;  // see forward_bind
+  if (const auto* p = m.as<pf::Parse>()) {
+    if (parsed != nullptr && !p->name.empty()) parsed->emplace_back(p->name);
+    sql_names_of_text(p->sql, names);
+    return;
+  }
+  if (const auto* b = m.as<pf::BindView>()) {
+    statement = b->statement;
+  } else if (const auto* d = m.as<pf::Describe>()) {
+    if (d->kind != 'S') return;
+    statement = d->name;
+  } else if (const auto* c = m.as<pf::Close>()) {
+    if (c->kind != 'S') return;
+    statement = c->name;
+  } else {
+    return;
+  }
+  if (statement.empty() || is_reserved_statement_name(statement)) return;  // see forward_bind
   if (const PreparedStatement* ps = find_prepared(statement)) {
     if (ps->names_sql_prepared) sql_names_of_text(ps->sql, names);  // PQprepare(s, "EXECUTE q")
-    return true;
+    return;
   }
-  if (parsed != nullptr && std::find(parsed->begin(), parsed->end(), statement) != parsed->end()) return true;
+  if (parsed != nullptr && std::find(parsed->begin(), parsed->end(), statement) != parsed->end()) return;
   // Bind / Describe / Close of a SQL-prepared name (Close only needs to find one when the client has one).
-  add_unique(f.type == 'C' ? names.dealloc_names : names.names, statement);
-  return true;
+  add_unique(m.type() == 'C' ? names.dealloc_names : names.names, statement);
 }
 
 // A request: a Query, or extended-protocol messages up to their Sync (as far as they are buffered).
@@ -99,12 +81,16 @@ void ClientConn::sql_names_of_request(SqlPrepRequest& names) {
     const Frame* fr = std::get_if<Frame>(&r);
     if (fr == nullptr || fr->type == 'S') return;
     offset += fr->size;
-    if (!sql_names_of_frame(*fr, names, &parsed) || fr->type == 'Q') return;
+    auto m = pf::decode_message(*fr);
+    if (!m.ok()) return;  // refused when it reaches the head of the buffer
+    sql_names_of_message(*m, names, &parsed);
+    if (fr->type == 'Q') return;
   }
 }
 
-// `f` is the message at the head of rbuf_, about to be forwarded to server_.
-ClientConn::SqlGate ClientConn::sql_gate(const Frame& f) {
+// `m` is the message at the head of rbuf_, about to be forwarded to server_.
+ClientConn::SqlGate ClientConn::sql_gate(const pf::Message& m) {
+  const Frame& f = m.frame;
   switch (f.type) {
     case 'Q': case 'P': case 'B': case 'D': case 'C': case 'E': case 'H':
       break;
@@ -129,7 +115,7 @@ ClientConn::SqlGate ClientConn::sql_gate(const Frame& f) {
   } else if (request_start) {
     sql_names_of_request(names);
   } else {
-    sql_names_of_frame(f, names, nullptr);
+    sql_names_of_message(m, names, nullptr);
   }
   // Evictions only between requests with nothing in flight: a DEALLOCATE must not race a statement
   // that uses the name, and cannot run in a failed transaction.

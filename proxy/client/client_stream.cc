@@ -11,6 +11,7 @@
 #include <algorithm>
 
 #include "cache/policy.h"
+#include "protocol/frontend.h"
 #include "protocol/writer.h"
 #include "proxy/client/client_conn.h"
 #include "proxy/core/log.h"
@@ -21,9 +22,11 @@
 
 namespace pgs::proxy {
 
+namespace pf = protocol::frontend;
 using protocol::Frame;
 
-bool ClientConn::forward_large_frame(const Frame& f) {
+bool ClientConn::forward_large_message(const pf::Message& m) {
+  const Frame& f = m.frame;
   // Nothing of this request can be sent again (a stale plan's retry, a failed replica's re-run).
   if (batch_complete_) batch_complete_ = false;
   batch_capturable_ = false;
@@ -44,13 +47,7 @@ bool ClientConn::forward_large_frame(const Frame& f) {
       server_->forward('Q', protocol::as_string_view(f.whole));
       return true;
     case 'P': {
-      std::string_view body = protocol::as_string_view(f.body);
-      size_t end = body.find('\0');
-      if (end == std::string_view::npos) {
-        fail("08P01", "invalid Parse message");
-        return false;
-      }
-      if (end > 0) {
+      if (!m.as<pf::ParseName>()->name.empty()) {
         // A protocol-level prepared statement is re-prepared from its text on whichever server the
         // client lands on: the proxy would have to keep the whole text. That is the limit the client hits.
         refuse_large_message(f.size + f.streamed, "pgsidecar: a named prepared statement larger than "
@@ -66,7 +63,7 @@ bool ClientConn::forward_large_frame(const Frame& f) {
       return true;
     }
     case 'B':
-      return forward_bind(f);  // re-addressed there; the tail keeps its bytes
+      return forward_bind(f, *m.as<pf::BindView>());  // re-addressed there; the tail keeps its bytes
     case 'E':
       server_->forward('E', protocol::as_string_view(f.whole));
       return true;
@@ -82,7 +79,7 @@ bool ClientConn::pump_large_message() {
   size_t n = std::min(inbound_remaining_, rbuf_.size());
   if (n > 0) {
     if (!inbound_discard_ && server_ != nullptr) {
-      server_->outbox().append(reinterpret_cast<const char*>(rbuf_.data().data()), n);
+      server_->forward_continuation(protocol::as_string_view(rbuf_.data().first(n)));
     }
     rbuf_.consume(n);
     inbound_remaining_ -= n;

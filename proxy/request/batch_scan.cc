@@ -2,7 +2,6 @@
 
 #include "protocol/frame.h"
 #include "protocol/frontend.h"
-#include "proxy/session/prepared.h"
 
 namespace pgs::proxy {
 
@@ -39,48 +38,34 @@ BatchFacts scan_batch(protocol::Bytes buffered, uint32_t max_message_bytes, cons
     const auto* f = std::get_if<protocol::Frame>(&r);
     if (f == nullptr) return facts;  // incomplete or invalid: the primary decides nothing wrong
     offset += f->size;
+    auto m = pf::decode_message(*f);
+    if (!m.ok()) return facts;  // refused when it reaches the head of the buffer
     std::string_view sql;
     bool has_sql = false;
-    switch (f->type) {
-      case 'Q': {
-        auto q = pf::Query::decode(f->body);
-        if (!q.ok()) return facts;
-        combine(facts.summary, router::summarize(*classify(q->sql)), first);
-        facts.complete = true;
-        return facts;
-      }
-      case 'P': {
-        auto p = pf::Parse::decode(f->body);
-        if (!p.ok()) return facts;
-        sql = p->sql;
-        has_sql = true;
-        if (p->name.empty()) parsed_unnamed = true;
-        break;
-      }
-      case 'B': {
-        auto head = read_bind_head(protocol::as_string_view(f->body));
-        if (!head) return facts;
-        if (head->statement.empty()) {
-          if (!parsed_unnamed) return facts;  // an unnamed statement from an earlier request: unknown
-          break;
-        }
-        const std::string* text = prepared_sql(head->statement);
+    if (const auto* q = m->as<pf::Query>()) {
+      combine(facts.summary, router::summarize(*classify(q->sql)), first);
+      facts.complete = true;
+      return facts;
+    }
+    if (const auto* p = m->as<pf::Parse>()) {
+      sql = p->sql;
+      has_sql = true;
+      if (p->name.empty()) parsed_unnamed = true;
+    } else if (const auto* b = m->as<pf::BindView>()) {
+      if (b->statement.empty()) {
+        if (!parsed_unnamed) return facts;  // an unnamed statement from an earlier request: unknown
+      } else {
+        const std::string* text = prepared_sql(b->statement);
         if (text == nullptr) return facts;
         sql = *text;
         has_sql = true;
-        break;
       }
-      case 'S':
-        facts.complete = !first;  // a lone Sync: nothing to route, the primary answers it
-        if (first) facts.summary = unknown_write();
-        return facts;
-      case 'D':
-      case 'E':
-      case 'C':
-      case 'H':
-        break;
-      default:
-        return facts;  // FunctionCall, COPY data: primary
+    } else if (m->type() == 'S') {
+      facts.complete = !first;  // a lone Sync: nothing to route, the primary answers it
+      if (first) facts.summary = unknown_write();
+      return facts;
+    } else if (m->type() != 'D' && m->type() != 'E' && m->type() != 'C' && m->type() != 'H') {
+      return facts;  // FunctionCall, COPY data: primary
     }
     if (has_sql) {
       combine(facts.summary, router::summarize(*classify(sql)), first);

@@ -2,23 +2,14 @@
 
 #include <variant>
 
+#include "protocol/frontend.h"
 #include "protocol/writer.h"
 
 namespace pgs::proxy {
 
-namespace {
+namespace pf = protocol::frontend;
 
-// A NUL-terminated string at the start of `b`; advances `b` past it.
-std::optional<std::string_view> take_cstr(protocol::Bytes& b) {
-  for (size_t i = 0; i < b.size(); ++i) {
-    if (b[i] == 0) {
-      std::string_view s(reinterpret_cast<const char*>(b.data()), i);
-      b = b.subspan(i + 1);
-      return s;
-    }
-  }
-  return std::nullopt;
-}
+namespace {
 
 uint32_t be32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
@@ -28,71 +19,51 @@ uint32_t be32(const uint8_t* p) {
 
 std::optional<CacheableRequest> scan_cacheable_request(protocol::Bytes buffered, uint32_t max_message_bytes) {
   size_t offset = 0;
-  auto next = [&]() -> std::optional<protocol::Frame> {
+  auto next = [&]() -> std::optional<protocol::frontend::Message> {
     if (offset >= buffered.size()) return std::nullopt;
     auto r = protocol::split_frame(buffered.subspan(offset), max_message_bytes);
     const auto* f = std::get_if<protocol::Frame>(&r);
     if (f == nullptr) return std::nullopt;
+    auto m = pf::decode_message(*f);
+    if (!m.ok()) return std::nullopt;  // malformed: the server (or the session's check) says so
     offset += f->size;
-    return *f;
+    return *m;
   };
-  auto f = next();
-  if (!f) return std::nullopt;
+  auto m = next();
+  if (!m) return std::nullopt;
   CacheableRequest out;
-  if (f->type == 'Q') {
-    protocol::Bytes body = f->body;
-    auto sql = take_cstr(body);
-    if (!sql || !body.empty()) return std::nullopt;
+  if (const auto* q = m->as<pf::Query>()) {
     out.shape = cache::ReplyShape::simple;
-    out.sql = *sql;
+    out.sql = q->sql;
     out.bytes = offset;
     return out;
   }
-  if (f->type == 'P') {
-    protocol::Bytes body = f->body;
-    auto name = take_cstr(body);
-    auto sql = name ? take_cstr(body) : std::nullopt;
-    if (!sql || body.size() < 2) return std::nullopt;
-    out.has_parse = true;
-    out.parse_name = *name;
-    out.sql = *sql;
-    out.param_types = body;
-    f = next();
-    if (!f) return std::nullopt;
+  if (const auto* p = m->as<pf::Parse>()) {
+    out.parse = *p;
+    out.sql = p->sql;
+    m = next();
+    if (!m) return std::nullopt;
   }
-  if (f->type != 'B') return std::nullopt;
-  protocol::Bytes bind = f->body;
-  auto portal = take_cstr(bind);
-  auto statement = portal ? take_cstr(bind) : std::nullopt;
-  if (!statement || !portal->empty()) return std::nullopt;
-  if (out.has_parse && *statement != out.parse_name) return std::nullopt;
-  out.bind_statement = *statement;
-  out.params_region = bind;
-  f = next();
-  if (!f) return std::nullopt;
+  const auto* bind = m->as<pf::BindView>();
+  if (bind == nullptr || !bind->portal.empty()) return std::nullopt;
+  if (out.parse && bind->statement != out.parse->name) return std::nullopt;
+  out.bind = *bind;
+  m = next();
+  if (!m) return std::nullopt;
   out.shape = cache::ReplyShape::extended;
-  if (f->type == 'D') {
-    protocol::Bytes body = f->body;
-    if (body.size() != 2 || body[0] != 'P' || body[1] != 0) return std::nullopt;  // the unnamed portal
+  if (const auto* d = m->as<pf::Describe>()) {
+    if (d->kind != 'P' || !d->name.empty()) return std::nullopt;  // the unnamed portal
     out.shape = cache::ReplyShape::extended_described;
-    f = next();
-    if (!f) return std::nullopt;
+    m = next();
+    if (!m) return std::nullopt;
   }
-  // Execute of the unnamed portal with no row limit: "\0" then int32 0.
-  if (f->type != 'E' || f->body.size() != 5 || f->body[0] != 0 || be32(f->body.data() + 1) != 0) return std::nullopt;
-  f = next();
-  if (!f || f->type != 'S') return std::nullopt;
+  // Execute of the unnamed portal with no row limit.
+  const auto* e = m->as<pf::Execute>();
+  if (e == nullptr || !e->portal.empty() || e->max_rows != 0) return std::nullopt;
+  m = next();
+  if (!m || m->type() != 'S') return std::nullopt;
   out.bytes = offset;
   return out;
-}
-
-std::optional<std::vector<uint32_t>> decode_param_types(protocol::Bytes block) {
-  if (block.size() < 2) return std::nullopt;
-  size_t n = (size_t{block[0]} << 8) | block[1];
-  if (block.size() != 2 + 4 * n) return std::nullopt;
-  std::vector<uint32_t> types(n);
-  for (size_t i = 0; i < n; ++i) types[i] = be32(block.data() + 2 + 4 * i);
-  return types;
 }
 
 namespace {
@@ -131,20 +102,23 @@ std::optional<std::vector<uint16_t>> take_codes(protocol::Bytes& b) {
 }  // namespace
 
 std::optional<KeyedStatement> keyed_statement(const CacheableRequest& r, std::string_view sql,
-                                              const std::vector<uint32_t>& param_types) {
+                                              const std::vector<uint32_t>* named_types) {
   KeyedStatement out;
   out.statement.assign(sql);
   if (r.shape == cache::ReplyShape::simple) return out;
-  size_t declared = param_types.size();
-  while (declared > 0 && param_types[declared - 1] == 0) --declared;
+  // The declared types: the named statement's, or the Parse's (read in place), or none.
+  size_t count = named_types != nullptr ? named_types->size() : r.parse ? r.parse->param_count() : 0;
+  auto type = [&](size_t i) { return named_types != nullptr ? (*named_types)[i] : r.parse->param_type(i); };
+  size_t declared = count;
+  while (declared > 0 && type(declared - 1) == 0) --declared;
   if (declared > 0) {
     out.statement.push_back('\0');
     put16(out.statement, static_cast<uint16_t>(declared));
     for (size_t i = 0; i < declared; ++i) {
-      for (int shift = 24; shift >= 0; shift -= 8) out.statement.push_back(static_cast<char>((param_types[i] >> shift) & 0xff));
+      for (int shift = 24; shift >= 0; shift -= 8) out.statement.push_back(static_cast<char>((type(i) >> shift) & 0xff));
     }
   }
-  protocol::Bytes b = r.params_region;
+  protocol::Bytes b = r.bind.rest;
   auto param_formats = take_codes(b);
   if (!param_formats || b.size() < 2) return std::nullopt;
   size_t nparams = be16(b.data());
@@ -177,7 +151,7 @@ std::optional<KeyedStatement> keyed_statement(const CacheableRequest& r, std::st
 
 void write_cache_hit_prefix(const CacheableRequest& r, std::string& out) {
   if (r.shape == cache::ReplyShape::simple) return;
-  if (r.has_parse) protocol::write_parse_complete(out);
+  if (r.parse) protocol::write_parse_complete(out);
   protocol::write_bind_complete(out);
 }
 

@@ -17,6 +17,7 @@
 
 #include "cache/key.h"
 #include "protocol/frame.h"
+#include "protocol/frontend.h"
 
 namespace pgs::proxy {
 
@@ -24,22 +25,15 @@ struct CacheableRequest {
   cache::ReplyShape shape = cache::ReplyShape::simple;
   size_t bytes = 0;                  // the unit's frames at the start of the buffer, Sync included
   std::string_view sql;              // Query text, or the Parse's text ("" when only a Bind names it)
-  bool has_parse = false;
-  std::string_view parse_name;       // the statement the Parse creates ("" = unnamed)
-  protocol::Bytes param_types;       // the Parse's parameter-type block (count, then OIDs), raw
-  std::string_view bind_statement;   // the statement the Bind uses ("" = unnamed)
-  protocol::Bytes params_region;     // Bind's parameter formats, values and result formats, raw
+  std::optional<protocol::frontend::Parse> parse;  // the Parse, when the unit has one
+  protocol::frontend::BindView bind;  // its Bind: the statement it uses ("" = unnamed) and the raw rest
 };
-// Read in place, without allocating (this runs on every request while the cache is on). Raw blocks are
-// length-checked only as far as the key needs: a malformed one can only miss, and then the server
-// rejects it.
+// Read in place through protocol/frontend's views, without allocating (this runs on every request
+// while the cache is on). A message that does not decode makes no unit: the session refuses it.
 
 // `buffered` starts at a message boundary. nullopt when the first request is not a cacheable unit
 // (or is not complete yet).
 std::optional<CacheableRequest> scan_cacheable_request(protocol::Bytes buffered, uint32_t max_message_bytes);
-
-// The Parse's parameter types as a list (for a statement registered on a hit); nullopt if malformed.
-std::optional<std::vector<uint32_t>> decode_param_types(protocol::Bytes block);
 
 // The request as the cache key sees it (issue 12 item 6): one entry per statement, whatever the client
 // calls it. Built from the statement text, its declared parameter types (the Parse's, or those the
@@ -53,10 +47,11 @@ struct KeyedStatement {
   std::string statement;  // text, then "\0" and the canonical type block when types are declared
   std::string params;     // canonical parameter formats, values and result formats ("" for simple)
 };
-// `sql` and `param_types` are the statement the Bind uses (a Parse's in `r`, or a named one); nullopt
-// when the Bind region is malformed (the server rejects it: not cached).
+// `sql` is the statement the Bind uses: the Parse's in `r`, or a named one's, whose declared types are
+// then `named_types` (null: the Parse's, read in place). nullopt when the Bind's rest is malformed (the
+// server rejects it: not cached).
 std::optional<KeyedStatement> keyed_statement(const CacheableRequest& r, std::string_view sql,
-                                              const std::vector<uint32_t>& param_types);
+                                              const std::vector<uint32_t>* named_types);
 
 // The replies the proxy writes around stored messages on a hit: [ParseComplete] [BindComplete].
 void write_cache_hit_prefix(const CacheableRequest& r, std::string& out);

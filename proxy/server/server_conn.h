@@ -66,11 +66,25 @@ class ServerConn final : public Stream {
   // Binding to a client (Pool calls these). `sync_sql` (may be empty) runs first, its replies swallowed.
   void attach(ClientConn* client, const std::string& sync_sql, GucMap applied_after);
   void detach();
+  // ---- what the client sends ----
+  // Each of these writes the message and queues the replies it is owed in one step: nothing reaches
+  // the server without its entry in the reply queue (the client cannot write to outbox()).
   // A client message, forwarded unchanged.
   void forward(char type, std::string_view whole_message);
-  // After writing a (rewritten) client message of `type` to outbox(): what its replies mean.
-  // `statement` is the server-side statement name a Parse creates.
-  void expect_reply_to(char type, const std::string& statement = {});
+  // More body bytes of the streamed message forwarded last (its entry is queued already).
+  void forward_continuation(std::string_view body_bytes) { outbox().append(body_bytes); }
+  // A Query written by the proxy in place of the client's (a refusal that fails on the server).
+  void send_query(std::string_view sql);
+  // A Parse of `statement` (a server-side name, or "" for the unnamed statement). `tracked`: the
+  // statement is the proxy's shared one, recorded as prepared on this server once ParseComplete comes.
+  void send_parse(const std::string& statement, std::string_view sql, const std::vector<uint32_t>& types,
+                  bool tracked);
+  // A Bind addressed to `statement`, with the client's parameter formats, values and result formats
+  // (`rest`; `streamed` more of them follow through forward_continuation). `tracked` as for send_parse.
+  void send_bind(std::string_view portal, const std::string& statement, std::string_view rest, size_t streamed,
+                 bool tracked);
+  // A Describe of the statement `statement`.
+  void send_describe_statement(const std::string& statement);
   // The statement text of the request just queued (a Query, or the Sync ending a batch).
   void annotate_last_request(std::shared_ptr<const std::string> sql,
                              std::shared_ptr<const BindParams> params = nullptr);
@@ -131,6 +145,11 @@ class ServerConn final : public Stream {
   void on_connected(int status);
   bool handle_login_message(const protocol::Frame& f);
   bool handle_auth_request(const protocol::Frame& f);
+  // What the replies to a message of `type` just written to outbox() mean. `statement` is the
+  // server-side statement name a Parse creates (or a Bind uses).
+  void expect_reply_to(char type, const std::string& statement = {});
+  // Only this class writes to the server: see "what the client sends" above.
+  using Stream::outbox;
   enum class Reply : uint8_t {
     query,           // Query / FunctionCall: replies up to ReadyForQuery
     sync,            // Sync: ReadyForQuery

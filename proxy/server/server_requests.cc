@@ -110,6 +110,28 @@ void ServerConn::forward(char type, std::string_view whole_message) {
   expect_reply_to(type);
 }
 
+void ServerConn::send_query(std::string_view sql) {
+  protocol::write_query(outbox(), sql);
+  expect_reply_to('Q');
+}
+
+void ServerConn::send_parse(const std::string& statement, std::string_view sql, const std::vector<uint32_t>& types,
+                            bool tracked) {
+  protocol::write_parse(outbox(), statement, sql, types);
+  expect_reply_to('P', tracked ? statement : std::string());
+}
+
+void ServerConn::send_bind(std::string_view portal, const std::string& statement, std::string_view rest,
+                           size_t streamed, bool tracked) {
+  protocol::write_bind(outbox(), portal, statement, rest, streamed);
+  expect_reply_to('B', tracked ? statement : std::string());
+}
+
+void ServerConn::send_describe_statement(const std::string& statement) {
+  protocol::write_describe(outbox(), 'S', statement);
+  expect_reply_to('D');
+}
+
 void ServerConn::expect_reply_to(char type, const std::string& statement) {
   switch (type) {
     case 'Q':

@@ -75,12 +75,4 @@ void ServerStatements::clear() {
   index_.clear();
 }
 
-std::optional<BindHead> read_bind_head(std::string_view body) {
-  size_t a = body.find('\0');
-  if (a == std::string_view::npos) return std::nullopt;
-  size_t b = body.find('\0', a + 1);
-  if (b == std::string_view::npos) return std::nullopt;
-  return BindHead{body.substr(0, a), body.substr(a + 1, b - a - 1), body.substr(b + 1)};
-}
-
 }  // namespace pgs::proxy

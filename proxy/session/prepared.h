@@ -61,12 +61,4 @@ inline bool is_reserved_statement_name(std::string_view name) { return name.star
 // server answers 26000 as for any statement the client does not have.
 inline constexpr std::string_view kNoSuchStatement = "pgsidecar_reserved";
 
-// The few fields of a Bind/Describe/Close we rewrite, read without decoding the rest (bounds-checked).
-struct BindHead {
-  std::string_view portal;
-  std::string_view statement;
-  std::string_view rest;  // everything after the statement name, forwarded unchanged
-};
-std::optional<BindHead> read_bind_head(std::string_view body);
-
 }  // namespace pgs::proxy

@@ -55,7 +55,90 @@ TEST(FrontendDecode, ParseRoundTrip) {
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(p->name, "s1");
   EXPECT_EQ(p->sql, "select $1::int, $2");
-  EXPECT_EQ(p->param_types, (std::vector<uint32_t>{23, 0}));
+  EXPECT_EQ(p->param_count(), 2u);
+  EXPECT_EQ(p->param_type(0), 23u);
+  EXPECT_EQ(p->param_types(), (std::vector<uint32_t>{23, 0}));
+  EXPECT_EQ(as_string_view(p->param_type_block), be16(2) + be32(23) + be32(0));
+}
+
+TEST(FrontendDecode, ParseNameFromTheHeadOfAStreamedParse) {
+  EXPECT_EQ(*Parse::decode_name(bytes_of(S("s1\0select repeat("))), "s1");
+  EXPECT_FALSE(Parse::decode_name(bytes_of(S("s1 without its end"))).ok());
+}
+
+TEST(FrontendDecode, BindViewReadsTheNamesAndLeavesTheRestAsItCame) {
+  std::string body = bind_body("p1", "s1", {0, 1}, {"42", std::nullopt}, {1});
+  auto v = BindView::decode(bytes_of(body));
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->portal, "p1");
+  EXPECT_EQ(v->statement, "s1");
+  EXPECT_EQ(as_string_view(v->rest), std::string_view(body).substr(6));
+  // The head of a Bind whose values are still streaming in reads the same.
+  auto head = BindView::decode(bytes_of(body.substr(0, 8)));
+  ASSERT_TRUE(head.ok());
+  EXPECT_EQ(head->statement, "s1");
+  EXPECT_EQ(head->rest.size(), 2u);
+  EXPECT_FALSE(BindView::decode(bytes_of(S("p1\0s1"))).ok());
+  EXPECT_FALSE(BindView::decode(bytes_of(S("p1"))).ok());
+  EXPECT_FALSE(BindView::decode(bytes_of(S(""))).ok());
+}
+
+TEST(FrontendDecodeMessage, EachTypeGetsItsViewOnce) {
+  std::string wire;
+  write_query(wire, "select 1");
+  write_parse(wire, "s1", "select $1", {23});
+  wire += msg('B', bind_body("", "s1", {}, {"7"}, {}));
+  write_describe(wire, 'P', "");
+  write_execute(wire, "", 0);
+  write_close(wire, 'S', "s1");
+  write_sync(wire);
+  std::vector<Message> got;
+  Bytes rest = bytes_of(wire);
+  while (!rest.empty()) {
+    auto r = split_frame(rest, 1 << 20);
+    const Frame& f = std::get<Frame>(r);
+    auto m = decode_message(f);
+    ASSERT_TRUE(m.ok()) << f.type;
+    got.push_back(*m);
+    rest = rest.subspan(f.size);
+  }
+  ASSERT_EQ(got.size(), 7u);
+  EXPECT_EQ(got[0].as<Query>()->sql, "select 1");
+  EXPECT_EQ(got[1].as<Parse>()->name, "s1");
+  EXPECT_EQ(got[1].as<Parse>()->param_type(0), 23u);
+  EXPECT_EQ(got[2].as<BindView>()->statement, "s1");
+  EXPECT_EQ(got[3].as<Describe>()->kind, 'P');
+  EXPECT_EQ(got[4].as<Execute>()->max_rows, 0);
+  EXPECT_EQ(got[5].as<Close>()->name, "s1");
+  EXPECT_EQ(got[6].type(), 'S');
+  EXPECT_TRUE(std::holds_alternative<std::monostate>(got[6].view));
+}
+
+TEST(FrontendDecodeMessage, ABrokenViewIsAnErrorAndAStreamedHeadIsRead) {
+  auto decodes = [](char type, const std::string& body) {
+    const std::string wire = msg(type, body);
+    return decode_message(only_frame(wire)).ok();
+  };
+  EXPECT_FALSE(decodes('Q', "no terminator"));
+  EXPECT_FALSE(decodes('P', S("s1\0select 1\0") + be16(3)));
+  EXPECT_FALSE(decodes('D', S("X\0")));
+  EXPECT_FALSE(decodes('C', S("S")));
+  EXPECT_FALSE(decodes('E', S("\0") + be16(0)));
+  EXPECT_TRUE(decodes('B', S("\0\0")));
+  // A streamed Parse (the rest of it not buffered yet) is read as far as its name.
+  const std::string wire = msg('P', S("s1\0select 1\0") + be16(0));
+  Frame f = only_frame(wire);
+  f.streamed = 100;
+  auto m = decode_message(f);
+  ASSERT_TRUE(m.ok());
+  ASSERT_NE(m->as<ParseName>(), nullptr);
+  EXPECT_EQ(m->as<ParseName>()->name, "s1");
+  const std::string query = msg('Q', "select");
+  Frame q = only_frame(query);
+  q.streamed = 100;
+  auto mq = decode_message(q);
+  ASSERT_TRUE(mq.ok());
+  EXPECT_TRUE(std::holds_alternative<std::monostate>(mq->view));
 }
 
 TEST(FrontendDecode, ParseCountMustMatchBytes) {

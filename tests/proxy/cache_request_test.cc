@@ -45,11 +45,11 @@ TEST(CacheRequest, ParseBindDescribeExecuteSync) {
   auto r = scan_cacheable_request(view(b), 1 << 20);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->shape, cache::ReplyShape::extended_described);
-  EXPECT_TRUE(r->has_parse);
+  ASSERT_TRUE(r->parse);
   EXPECT_EQ(r->sql, "SELECT $1");
-  EXPECT_EQ(decode_param_types(r->param_types), std::vector<uint32_t>{23});
-  EXPECT_EQ(r->params_region.size(), 8u) << "formats, values and result formats, raw";
-  EXPECT_EQ(r->params_region.back(), 1) << "binary results";
+  EXPECT_EQ(r->parse->param_types(), std::vector<uint32_t>{23});
+  EXPECT_EQ(r->bind.rest.size(), 8u) << "formats, values and result formats, raw";
+  EXPECT_EQ(r->bind.rest.back(), 1) << "binary results";
   EXPECT_EQ(r->bytes, whole);
   std::string prefix;
   write_cache_hit_prefix(*r, prefix);
@@ -64,8 +64,8 @@ TEST(CacheRequest, NamedStatementWithoutParseOrDescribe) {
   auto r = scan_cacheable_request(view(b), 1 << 20);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->shape, cache::ReplyShape::extended);
-  EXPECT_FALSE(r->has_parse);
-  EXPECT_EQ(r->bind_statement, "s1");
+  EXPECT_FALSE(r->parse);
+  EXPECT_EQ(r->bind.statement, "s1");
   std::string prefix;
   write_cache_hit_prefix(*r, prefix);
   EXPECT_EQ(prefix, std::string("2\0\0\0\4", 5));
@@ -146,6 +146,8 @@ std::string bind_region(const std::vector<std::string>& values, std::vector<int1
   return r;
 }
 
+const std::vector<uint32_t> kNoTypes;  // a named statement parsed without declared types
+
 // [Parse(parse_name)] Bind(statement) [Describe] Execute Sync, scanned.
 std::optional<CacheableRequest> scan_one(std::string& b, bool parse, std::string_view name, const std::string& region,
                                          const std::vector<uint32_t>& types, bool describe = true) {
@@ -165,9 +167,9 @@ TEST(CacheRequest, KeyedStatementIgnoresTheStatementName) {
   auto parse_named = scan_one(b2, true, "_pg3_0", region, {0});
   auto bind_named = scan_one(b3, false, "_pg3_0", region, {});
   ASSERT_TRUE(unnamed && parse_named && bind_named);
-  auto k1 = keyed_statement(*unnamed, sql, {0});
-  auto k2 = keyed_statement(*parse_named, sql, {0});
-  auto k3 = keyed_statement(*bind_named, sql, {});  // the named statement was parsed without types
+  auto k1 = keyed_statement(*unnamed, sql, nullptr);  // the Parse's types
+  auto k2 = keyed_statement(*parse_named, sql, nullptr);
+  auto k3 = keyed_statement(*bind_named, sql, &kNoTypes);  // the named statement was parsed without types
   ASSERT_TRUE(k1 && k2 && k3);
   EXPECT_EQ(k1->statement, k2->statement);
   EXPECT_EQ(k1->statement, k3->statement) << "an unspecified (0) type is no type";
@@ -176,14 +178,16 @@ TEST(CacheRequest, KeyedStatementIgnoresTheStatementName) {
   EXPECT_EQ(k1->entry_shape, cache::ReplyShape::extended_described);
   // All-text results, however the Bind spells them, are one form; binary ones are another entry.
   std::string b4, b5, b6;
-  auto no_codes = keyed_statement(*scan_one(b4, true, "", bind_region({"4"}, {0}, {}), {}), sql, {});
-  auto binary = keyed_statement(*scan_one(b5, true, "", bind_region({"4"}, {}, {1}), {}), sql, {});
-  auto other_value = keyed_statement(*scan_one(b6, true, "", bind_region({"5"}, {}, {0}), {}), sql, {});
+  auto no_codes = keyed_statement(*scan_one(b4, true, "", bind_region({"4"}, {0}, {}), {}), sql, nullptr);
+  auto binary = keyed_statement(*scan_one(b5, true, "", bind_region({"4"}, {}, {1}), {}), sql, nullptr);
+  auto other_value = keyed_statement(*scan_one(b6, true, "", bind_region({"5"}, {}, {0}), {}), sql, nullptr);
   ASSERT_TRUE(no_codes && binary && other_value);
   EXPECT_EQ(no_codes->params, k1->params);
   EXPECT_NE(binary->params, k1->params);
   EXPECT_NE(other_value->params, k1->params);
-  auto typed = keyed_statement(*unnamed, sql, {23});
+  std::string b7;
+  auto typed = keyed_statement(*scan_one(b7, true, "", region, {23}), sql, nullptr);
+  ASSERT_TRUE(typed);
   EXPECT_NE(typed->statement, k1->statement) << "declared types change the result";
 }
 
@@ -195,16 +199,16 @@ TEST(CacheRequest, KeyedStatementWithoutParametersIsTheSimpleQuery) {
   protocol::write_query(q, sql);
   auto simple = scan_cacheable_request(view(q), 1 << 20);
   ASSERT_TRUE(simple);
-  auto ks = keyed_statement(*simple, sql, {});
+  auto ks = keyed_statement(*simple, sql, nullptr);
   std::string b1, b2;
   auto named = scan_one(b1, false, "_pg3_1", bind_region({}, {}, {0}), {});
-  auto kn = keyed_statement(*named, sql, {});
+  auto kn = keyed_statement(*named, sql, &kNoTypes);
   ASSERT_TRUE(ks && kn);
   EXPECT_EQ(ks->entry_shape, cache::ReplyShape::simple);
   EXPECT_EQ(kn->entry_shape, cache::ReplyShape::simple);
   EXPECT_EQ(ks->statement, kn->statement);
   EXPECT_EQ(ks->params, kn->params);
-  auto undescribed = keyed_statement(*scan_one(b2, false, "_pg3_1", bind_region({}, {}, {0}), {}, false), sql, {});
+  auto undescribed = keyed_statement(*scan_one(b2, false, "_pg3_1", bind_region({}, {}, {0}), {}, false), sql, &kNoTypes);
   ASSERT_TRUE(undescribed);
   EXPECT_EQ(undescribed->entry_shape, cache::ReplyShape::extended) << "no RowDescription: its own entry";
 }
@@ -215,7 +219,7 @@ TEST(CacheRequest, KeyedStatementRejectsAMalformedBind) {
   region.pop_back();
   auto r = scan_one(b, true, "", region, {});
   ASSERT_TRUE(r);
-  EXPECT_FALSE(keyed_statement(*r, "SELECT v FROM t WHERE id = $1", {}));
+  EXPECT_FALSE(keyed_statement(*r, "SELECT v FROM t WHERE id = $1", nullptr));
 }
 
 }  // namespace

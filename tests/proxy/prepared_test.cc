@@ -35,20 +35,5 @@ TEST(ServerStatements, EvictsLeastRecentlyUsed) {
   EXPECT_EQ(s.size(), 0u);
 }
 
-TEST(BindHead, SplitsPortalStatementAndRest) {
-  std::string body("p1\0stmt\0\0\1\0\0", 12);
-  auto h = read_bind_head(body);
-  ASSERT_TRUE(h);
-  EXPECT_EQ(h->portal, "p1");
-  EXPECT_EQ(h->statement, "stmt");
-  EXPECT_EQ(h->rest.size(), 4u);
-}
-
-TEST(BindHead, RejectsTruncated) {
-  EXPECT_FALSE(read_bind_head(std::string_view("p1\0stmt", 7)));
-  EXPECT_FALSE(read_bind_head(std::string_view("p1", 2)));
-  EXPECT_FALSE(read_bind_head(std::string_view()));
-}
-
 }  // namespace
 }  // namespace pgs::proxy
