@@ -9,8 +9,8 @@
 #include "protocol/backend.h"
 #include "protocol/frame.h"
 #include "protocol/writer.h"
-#include "proxy/client/login_exchange.h"
-#include "proxy/core/secrets.h"
+#include "proxy/login/login_exchange.h"
+#include "proxy/login/user_secrets.h"
 
 namespace pgs::proxy {
 namespace {

@@ -1,10 +1,9 @@
-#include "proxy/client/login_exchange.h"
+#include "proxy/login/login_exchange.h"
 
 #include <openssl/rand.h>
 
 #include "protocol/frontend.h"
 #include "protocol/writer.h"
-#include "proxy/core/secrets.h"
 
 namespace pgs::proxy {
 

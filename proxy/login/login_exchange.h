@@ -14,10 +14,9 @@
 #include "conf/config.h"
 #include "protocol/auth.h"
 #include "protocol/frame.h"
+#include "proxy/login/user_secrets.h"
 
 namespace pgs::proxy {
-
-struct UserSecrets;
 
 enum class LoginOutcome : uint8_t {
   wait,           // write `reply`, then wait for the client's next password message
