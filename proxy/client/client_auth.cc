@@ -1,6 +1,6 @@
 // ClientConn, part 2: the login after the startup packet. The authentication exchange itself is
-// LoginExchange (proxy/login/login_exchange.h); here its messages are framed, its answers acted on, and the login
-// finished (the login pool, its welcome parameters, the cancel key).
+// LoginExchange (proxy/login/login_exchange.h); here its messages are framed, its answers acted on,
+// and the login finished (the login pool, its welcome parameters, the cancel key).
 #include "protocol/frame.h"
 #include "protocol/writer.h"
 #include "proxy/client/client_conn.h"

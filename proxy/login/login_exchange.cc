@@ -86,6 +86,7 @@ LoginAction LoginExchange::on_sasl_initial_response(protocol::Bytes body) {
   }
   // An unknown user runs the same exchange against a decoy (salt and iterations like a real user's,
   // stable per name) and fails like a wrong password after the proof.
+  if (unknown_user_ && !in_.decoy) return password_failed();
   auto verifier = unknown_user_ ? in_.decoy() : in_.secrets->scram;
   scram_ = std::make_unique<protocol::scram::ServerExchange>(std::move(verifier), protocol::scram::random_nonce(),
                                                              in_.channel_binding, plus);

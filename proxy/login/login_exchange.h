@@ -44,7 +44,7 @@ class LoginExchange {
     // the exchange (the connection holds the config snapshot they belong to).
     const UserSecrets* secrets = nullptr;
     // The verifier an unknown user's SCRAM exchange runs against (Snapshot::decoy_verifier): asked for
-    // only when such a user sends its SASLInitialResponse.
+    // only when such a user sends its SASLInitialResponse. Without one, that user is refused there.
     std::function<protocol::scram::Verifier()> decoy;
     // tls-server-end-point data (RFC 5929) of the client's TLS session; "" without TLS. Only with it is
     // SCRAM-SHA-256-PLUS offered and accepted.

@@ -2,7 +2,6 @@
 // (protocol/auth.h's client side of SCRAM and md5) and reads what the exchange answers.
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <string>
 #include <vector>
 
