@@ -320,6 +320,16 @@ TEST(LoginExchange, UnknownUserRunsTheMd5ExchangeAndFailsAfterTheResponse) {
   expect_refused(send_password(x, md5_response(kPassword, salt)), "28P01", kPasswordFailed);
 }
 
+// A caller that gives no decoy gets a refusal at the SASLInitialResponse, never an exception.
+TEST(LoginExchange, UnknownUserWithoutADecoyIsRefusedAtItsFirstResponse) {
+  LoginExchange x;
+  auto in = inputs(AuthType::scram_sha_256, nullptr);
+  in.decoy = nullptr;
+  EXPECT_EQ(mechanisms_offered(x.begin(std::move(in))), std::vector<std::string>{"SCRAM-SHA-256"});
+  scram::ClientExchange client(kPassword, scram::random_nonce());
+  expect_refused(send_sasl_initial(x, "SCRAM-SHA-256", client.client_first()), "28P01", kPasswordFailed);
+}
+
 TEST(LoginExchange, UserWithNoUsableSecretIsRefused28P01) {
   UserSecrets none;  // no verifier, no md5 hash
   LoginExchange x;
