@@ -1,7 +1,7 @@
-// ClientConn, part 2: authenticating the client (SCRAM-SHA-256, md5, trust) and finishing the login.
-#include <openssl/rand.h>
-
-#include "protocol/frontend.h"
+// ClientConn, part 2: the login after the startup packet. The authentication exchange itself is
+// LoginExchange (proxy/login/login_exchange.h); here its messages are framed, its answers acted on,
+// and the login finished (the login pool, its welcome parameters, the cancel key).
+#include "protocol/frame.h"
 #include "protocol/writer.h"
 #include "proxy/client/client_conn.h"
 #include "proxy/core/log.h"
@@ -12,7 +12,6 @@
 
 namespace pgs::proxy {
 
-namespace pf = protocol::frontend;
 using protocol::Frame;
 
 namespace {
@@ -21,41 +20,15 @@ constexpr uint32_t kMaxAuthMessage = 64 * 1024;
 
 void ClientConn::begin_auth() {
   set_state(State::auth);
-  const conf::Config& config = *worker_.snapshot().config;
-  secrets_ = worker_.snapshot().secrets_for(request_.user);
-  fake_auth_ = secrets_ == nullptr;
-  auto type = config.proxy.auth_type;
-  if (type == conf::AuthType::trust && !fake_auth_) {
-    finish_auth();
-    return;
-  }
-  bool can_scram = fake_auth_ || secrets_->has_scram;
-  // An unknown user is offered what a known one would be (md5 under auth_type = "md5" when MD5 is
-  // available), so the method asked for tells nothing about the name.
-  bool can_md5 = fake_auth_ ? protocol::md5_stored_hash("", "").ok() : !secrets_->md5_hash.empty();
-  bool use_md5 = (type == conf::AuthType::md5 && can_md5) || (!can_scram && can_md5);
-  if (use_md5) {
-    // A predictable salt would let a recorded response be replayed: no salt, no md5 login.
-    if (RAND_bytes(md5_salt_, sizeof md5_salt_) != 1) {
-      LOG_ERROR("client " + peer_ + ": RAND_bytes failed: no random md5 salt; login refused");
-      fail("XX000", "could not generate a random authentication salt");
-      return;
-    }
-    protocol::write_auth_md5(outbox(), md5_salt_);
-    auth_step_ = AuthStep::md5;
-  } else if (can_scram) {
-    // Over TLS, channel binding is offered first (libpq channel_binding=prefer takes it, =require needs it).
-    if (!tls_channel_binding().empty()) {
-      protocol::write_auth_sasl(outbox(), {"SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"});
-    } else {
-      protocol::write_auth_sasl(outbox(), {"SCRAM-SHA-256"});
-    }
-    auth_step_ = AuthStep::scram_first;
-  } else {
-    fail("28P01", "password authentication failed for user \"" + request_.user + "\"");
-    return;
-  }
-  flush();
+  const Snapshot& snapshot = worker_.snapshot();
+  LoginExchange::Inputs in;
+  in.auth_type = snapshot.config->proxy.auth_type;
+  in.secrets = snapshot.secrets_for(request_.user);  // kept alive by snapshot_hold_
+  in.decoy = [this] { return worker_.snapshot().decoy_verifier(request_.user); };
+  in.channel_binding = std::string(tls_channel_binding());
+  in.user = request_.user;
+  login_ = std::make_unique<LoginExchange>();
+  act_on_login(login_->begin(std::move(in)));
 }
 
 void ClientConn::process_auth() {
@@ -74,70 +47,30 @@ void ClientConn::process_auth() {
     // Consume first: handling may finish the login and go on to the session's bytes. The frame's views
     // stay valid (consume only moves an offset; the buffer is not touched until the next read).
     rbuf_.consume(f.size);
-    if (!handle_password_message(f)) return;
+    if (!act_on_login(login_->on_password_message(f))) return;
   }
 }
 
-bool ClientConn::handle_password_message(const Frame& f) {
-  auto auth_failed = [this] {
-    fail("28P01", "password authentication failed for user \"" + request_.user + "\"");
-    return false;
-  };
-  switch (auth_step_) {
-    case AuthStep::md5: {
-      auto pw = pf::PasswordMessage::decode(f.body);
-      if (!pw.ok()) return auth_failed();
-      // Fails closed: a hash that could not be computed (no MD5 under FIPS) never matches.
-      if (fake_auth_ || !protocol::md5_verify(secrets_->md5_hash, md5_salt_, pw->password)) {
-        return auth_failed();
-      }
-      finish_auth();
-      return state_ != State::closing;
-    }
-    case AuthStep::scram_first: {
-      auto init = pf::SaslInitialResponse::decode(f.body);
-      if (!init.ok()) {
-        fail("08P01", "malformed SASLInitialResponse");
-        return false;
-      }
-      const bool plus = init->mechanism == "SCRAM-SHA-256-PLUS" && !tls_channel_binding().empty();
-      if (init->mechanism != "SCRAM-SHA-256" && !plus) {
-        fail("28000", "client selected an invalid SASL authentication mechanism");
-        return false;
-      }
-      // An unknown user runs the same exchange against a decoy (salt and iterations like a real
-      // user's, stable per name) and fails like a wrong password after the proof.
-      auto verifier = fake_auth_ ? worker_.snapshot().decoy_verifier(request_.user) : secrets_->scram;
-      scram_ = std::make_unique<protocol::scram::ServerExchange>(
-          std::move(verifier), protocol::scram::random_nonce(), std::string(tls_channel_binding()), plus);
-      auto reply = scram_->on_client_first(init->data);
-      if (!reply.ok()) {
-        fail("08P01", "malformed SCRAM message: " + std::string(reply.error().detail));
-        return false;
-      }
-      protocol::write_auth_sasl_continue(outbox(), reply.value());
+bool ClientConn::act_on_login(LoginAction a) {
+  outbox().append(a.reply);
+  switch (a.outcome) {
+    case LoginOutcome::wait:
       flush();
-      auth_step_ = AuthStep::scram_final;
       return true;
-    }
-    case AuthStep::scram_final: {
-      auto resp = pf::SaslResponse::decode(f.body);
-      if (!resp.ok()) return auth_failed();
-      auto final_msg = scram_->on_client_final(resp->data);
-      if (!final_msg.ok() || fake_auth_) return auth_failed();
-      protocol::write_auth_sasl_final(outbox(), final_msg.value());
-      scram_.reset();
+    case LoginOutcome::authenticated:
+      login_.reset();
       finish_auth();
       return state_ != State::closing;
-    }
-    default:
-      fail("08P01", "unexpected password message");
+    case LoginOutcome::refused:
+      if (!a.log_error.empty()) LOG_ERROR("client " + peer_ + ": " + a.log_error);
+      fail(a.sqlstate, a.message);
       return false;
   }
+  return false;
 }
 
+// AuthenticationOk was written (the login exchange's last reply).
 void ClientConn::finish_auth() {
-  protocol::write_auth_ok(outbox());
   if (admin_) {
     finish_admin_login();
     return;

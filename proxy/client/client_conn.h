@@ -13,11 +13,11 @@
 #include "cache/capture.h"
 #include "cache/lookup.h"
 #include "cache/store.h"
-#include "protocol/auth.h"
 #include "protocol/frame.h"
 #include "protocol/frontend.h"
 #include "proxy/core/conn_list.h"
 #include "proxy/core/conn_state.h"
+#include "proxy/login/login_exchange.h"
 #include "proxy/net/stream.h"
 #include "proxy/request/cache_request.h"
 #include "proxy/server/server_conn.h"
@@ -32,7 +32,6 @@ class Pool;
 class ServerConn;
 class SessionCodeCatalog;
 class Worker;
-struct UserSecrets;
 using Clock = std::chrono::steady_clock;
 
 class ClientConn final : public Stream {
@@ -127,7 +126,9 @@ class ClientConn final : public Stream {
   bool handle_startup_packet(const protocol::StartupFrame& f);
   void begin_auth();
   void process_auth();
-  bool handle_password_message(const protocol::Frame& f);
+  // Acts on what the login exchange answered: false once the client is no longer in State::auth
+  // (logged in, waiting for its pool, or failed).
+  bool act_on_login(LoginAction a);
   void finish_auth();
   void finish_login();
   void finish_admin_login();
@@ -252,15 +253,12 @@ class ClientConn final : public Stream {
   std::shared_ptr<const BindParams> batch_params_;  // its last Bind's values (log_parameters only)
   void capture_bind_params(const protocol::Frame& bind);
   ServerConn* server_ = nullptr;
-  const UserSecrets* secrets_ = nullptr;  // valid while the worker's snapshot is
-  std::shared_ptr<const void> snapshot_hold_;  // keeps secrets_ alive across a reload
-  enum class AuthStep { none, md5, scram_first, scram_final, cleartext } auth_step_ = AuthStep::none;
-  uint8_t md5_salt_[4]{};
-  std::unique_ptr<protocol::scram::ServerExchange> scram_;
+  // The authentication exchange, from begin_auth() until it ends (null before and after).
+  std::unique_ptr<LoginExchange> login_;
+  std::shared_ptr<const void> snapshot_hold_;  // keeps the login's secrets (login_) alive across a reload
   bool admin_ = false;         // connected to the admin console database
   bool admitted_ = false;      // counted against max_client_conn
   bool cancel_only_ = false;   // beyond it, in the cancel reserve: its startup packet may only cancel
-  bool fake_auth_ = false;     // unknown user: run the exchange, then fail like a wrong password
   bool shutting_down_ = false;
   bool skip_until_sync_ = false;  // a refused extended-protocol batch: ignore up to its Sync
   std::unordered_map<std::string, PreparedRef> prepared_;  // the client's named statements

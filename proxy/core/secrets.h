@@ -8,15 +8,9 @@
 
 #include "conf/config.h"
 #include "protocol/auth.h"
+#include "proxy/login/user_secrets.h"
 
 namespace pgs::proxy {
-
-struct UserSecrets {
-  bool has_scram = false;
-  protocol::scram::Verifier scram;  // for clients (from the cleartext password or a stored verifier)
-  std::string md5_hash;             // "md5..." for md5 client auth; empty if unknown or MD5 unavailable
-  std::string server_password;      // what the proxy uses to log in to servers as this user
-};
 
 // An immutable view of the live configuration and what is derived from it. Shared by workers.
 class TlsContext;
