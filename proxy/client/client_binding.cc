@@ -43,7 +43,7 @@ void ClientConn::on_server_assigned(ServerConn* server) {
   server->attach(this, sync_sql, std::move(applied_after));
   batches_ = 0;
   flushed_since_bind_ = false;
-  unnamed_parsed_ = false;
+  statements_.on_server_bound();
   wrote_ = batch_may_write_ && !pool_->is_replica();
   note_cache_read_target();
   if (!pending_replay_.empty()) replay_batch();
@@ -117,8 +117,7 @@ void ClientConn::on_server_at_release_point() {
   release_lsn_hold();  // never outlives the binding (a probe that returned no row)
   ServerConn* s = server_;
   server_ = nullptr;
-  portal_sql_effects_.clear();  // portals and the unnamed statement stay with the server
-  unnamed_sql_effects_.reset();
+  statements_.on_server_gone();  // portals and the unnamed statement stay with the server
   replica_batch_.clear();
   replica_batch_ok_ = false;
   set_state(State::idle);

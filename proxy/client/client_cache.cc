@@ -92,10 +92,10 @@ ClientConn::CacheAttempt ClientConn::try_cache() {
   std::string_view sql = req->sql;
   const PreparedStatement* named = nullptr;
   if (!req->parse && req->shape != cache::ReplyShape::simple) {
-    named = find_prepared(req->bind.statement);
+    named = statements_.find(req->bind.statement);
     if (named == nullptr) return CacheAttempt::forward;  // the unnamed statement of an earlier batch, or unknown
     sql = named->sql;
-  } else if (req->parse && find_prepared(req->parse->name) != nullptr) {
+  } else if (req->parse && statements_.find(req->parse->name) != nullptr) {
     return CacheAttempt::forward;  // a duplicate name: the server says 42P05
   }
   auto& stats = worker_.metrics().cache;
@@ -232,10 +232,9 @@ bool ClientConn::serve_from_cache(std::string_view messages) {
   if (!req || req->shape != cache_shape_) return false;
   std::string sql(req->sql);
   if (req->parse && !req->parse->name.empty()) {
-    if (prepared_.size() >= kMaxClientStatements) return false;
-    prepared_[std::string(req->parse->name)] = make_prepared(req->sql, req->parse->param_types(), false);
+    if (!statements_.remember(req->parse->name, req->sql, req->parse->param_types())) return false;
   } else if (!req->parse && req->shape != cache::ReplyShape::simple) {
-    const PreparedStatement* ps = find_prepared(req->bind.statement);
+    const PreparedStatement* ps = statements_.find(req->bind.statement);
     if (ps == nullptr) return false;
     sql = ps->sql;
   }

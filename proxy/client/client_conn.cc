@@ -35,7 +35,7 @@ std::string peer_name(uv_tcp_t* tcp) {
 
 ClientConn::ClientConn(Worker& worker, uint64_t id)
     : Stream(worker.loop()), worker_(worker), id_(id), created_at_(Clock::now()), state_since_(created_at_),
-      last_activity_(created_at_) {}
+      last_activity_(created_at_), statements_([this](std::string_view sql) { return sql_effects_of(sql); }) {}
 
 void ClientConn::start() {
   peer_ = peer_name(tcp());

@@ -21,6 +21,7 @@
 #include "proxy/net/stream.h"
 #include "proxy/request/cache_request.h"
 #include "proxy/server/server_conn.h"
+#include "proxy/session/client_statements.h"
 #include "proxy/session/prepared.h"
 #include "proxy/session/session_params.h"
 #include "proxy/session/session_tracker.h"
@@ -149,13 +150,17 @@ class ClientConn final : public Stream {
   // message. False when the client failed meanwhile.
   bool forward_saved_request(const std::string& bytes);
   bool forward_query(const protocol::Frame& f, std::string_view sql);
+  // Protocol-level prepared statements (client_prepared.cc): what statements_ decides, done on server_.
   bool forward_parse(const protocol::Frame& f, const protocol::frontend::Parse& parse);
   bool answer_prepare_locally(const protocol::Frame& parse_frame, const protocol::frontend::Parse& parse);
   bool forward_bind(const protocol::Frame& f, const protocol::frontend::BindView& bind);
-  // Describe ('D') or Close ('C') of a statement or portal (`kind` 'S' or 'P').
-  bool forward_describe_or_close(const protocol::Frame& f, char kind, std::string_view name);
-  bool unnamed_statement_is_ours(std::string_view name) const;  // see unnamed_parsed_
-  const PreparedStatement* find_prepared(std::string_view name) const;
+  void note_bound_statement(const PreparedRef& ps);  // a Bind of one of the client's statements
+  bool forward_describe(const protocol::Frame& f, const protocol::frontend::Describe& describe);
+  bool forward_close(const protocol::Frame& f, const protocol::frontend::Close& close);
+  // A SQL DEALLOCATE of a name prepared with the protocol: `replacement` deallocates its server-side name.
+  bool deallocate_protocol_statement(const router::Classification& c, std::string& replacement);
+  // The server is not the client's own: the pool runs in transaction mode.
+  bool transaction_pooling() const;
   bool note_statement(std::string_view sql, std::string& refusal);
   bool runs_unseen_code(const router::Classification& c, const SessionCodeCatalog* code);
   void note_unseen_code(std::string_view sql, const SessionCodeCatalog* code);
@@ -167,7 +172,6 @@ class ClientConn final : public Stream {
                             std::vector<std::string>* parsed);
   void sql_names_of_text(std::string_view sql, SqlPrepRequest& names);
   SqlPrepEffectsRef sql_effects_of(std::string_view sql);
-  bool deallocate_protocol_statement(const router::Classification& c, std::string& replacement);
   Pool* choose_pool();
   void start_lsn_probe_if_needed(bool& started);
   // read_your_writes = "user": the end of a transaction that may have written reaches the client only
@@ -261,7 +265,7 @@ class ClientConn final : public Stream {
   bool cancel_only_ = false;   // beyond it, in the cancel reserve: its startup packet may only cancel
   bool shutting_down_ = false;
   bool skip_until_sync_ = false;  // a refused extended-protocol batch: ignore up to its Sync
-  std::unordered_map<std::string, PreparedRef> prepared_;  // the client's named statements
+  ClientStatements statements_;  // the client's protocol-level prepared statements
   // Result cache state. Lookups happen only with no server bound (outside a transaction).
   enum class CacheStep : uint8_t { none, lookup, waiting, capturing };
   bool cache_observe_ = false;   // the worker's cache is on
@@ -288,10 +292,6 @@ class ClientConn final : public Stream {
   // Commit tracking: tables written in the open transaction (sorted, unique), bumped at COMMIT.
   std::vector<std::string> cache_writes_;
   std::shared_ptr<const std::string> unnamed_sql_;  // the unnamed statement's text (writes are noted at Bind)
-  // This client sent a Parse of the unnamed statement since its server was bound. Without one, the
-  // server's unnamed statement is another client's (or stale): a Bind or Describe of "" gets 26000, as on
-  // a fresh server (transaction pooling; session pooling keeps the server's own semantics).
-  bool unnamed_parsed_ = false;
   bool reply_saw_commit_ = false, reply_saw_error_ = false, reply_last_rollback_ = false;
   bool cache_ddl_ = false;       // the open transaction ran DDL: re-read the catalog after its commit
   int pending_bumps_ = 0;        // ReadyForQuery held until Redis confirmed the new generations
@@ -305,13 +305,10 @@ class ClientConn final : public Stream {
   std::optional<uint64_t> cache_replica_floor_;
   std::optional<uint64_t> cache_read_replay_;
   bool bumping_now_ = false;     // inside GenerationSync::bump() (its callback may run at once)
-  static constexpr size_t kMaxClientStatements = 100000;  // named statements one client may keep
   SqlStatementSet sql_prepared_;    // the client's SQL-level prepared statements (PREPARE name AS ...)
   bool sql_sync_running_ = false;   // the server is being brought to sql_prepared_: the request waits
   bool sql_synced_ = false;         // ... and was: the frame at the head of rbuf_ goes out unchecked
   char skip_status_ = 'I';          // the ReadyForQuery status that ends a refused batch
-  SqlPrepEffectsRef unnamed_sql_effects_;  // of the unnamed statement (Parse "PREPARE q AS ...")
-  std::unordered_map<std::string, SqlPrepEffectsRef> portal_sql_effects_;  // portals bound from such
   GucMap reported_;
   SessionTracker tracker_;  // session state that pins or must be replayed  // what the client was told via ParameterStatus (welcome + later changes)
 };

@@ -1,19 +1,18 @@
-// ClientConn: protocol-level prepared statements, renamed to proxy-wide names and prepared on whichever server the client lands on.
-#include <algorithm>
-#include <array>
-#include <cctype>
+// ClientConn: protocol-level prepared statements, renamed to proxy-wide names and prepared on whichever
+// server the client lands on. ClientStatements (session/client_statements.h) decides; this file carries
+// its actions out on the bound server (and keeps what belongs to the connection: the session tracker,
+// the cache's write tracking, the batch's text for the logs).
+#include <memory>
+#include <string>
 
 #include "protocol/frontend.h"
 #include "protocol/writer.h"
-#include "proxy/admin/admin_console.h"
 #include "proxy/client/client_conn.h"
-#include "proxy/core/log.h"
-#include "proxy/core/process.h"
 #include "proxy/core/worker.h"
 #include "proxy/pool/pool.h"
 #include "proxy/server/server_conn.h"
+#include "proxy/session/client_statements.h"
 #include "proxy/session/session_code.h"
-#include "proxy/session/statement_text.h"
 
 namespace pgs::proxy {
 
@@ -21,7 +20,7 @@ namespace pf = protocol::frontend;
 using protocol::Frame;
 
 // A named Parse becomes a Parse of the proxy-wide name, or nothing at all (and a ParseComplete of our
-// own) when this server already has the statement.
+// own) when this server already has the statement (ClientStatements::on_parse).
 bool ClientConn::forward_parse(const Frame& f, const pf::Parse& parse) {
   std::string refusal;
   bool touches_session = note_statement(parse.sql, refusal);
@@ -29,37 +28,33 @@ bool ClientConn::forward_parse(const Frame& f, const pf::Parse& parse) {
     server_->send_parse(parse.name.empty() ? "" : "pgsidecar_refused", refusal, {}, false);
     return true;
   }
-  if (parse.name.empty()) {
-    unnamed_parsed_ = true;
-    unnamed_sql_effects_ = sql_effects_of(parse.sql);
-    batch_sql_ = std::make_shared<const std::string>(parse.sql);
-    if (cache_observe_) unnamed_sql_ = batch_sql_;
-    server_->forward('P', protocol::as_string_view(f.whole));
-    return true;
+  ParseAction a = statements_.on_parse(parse, touches_session, server_->prepared_statements());
+  switch (a.step) {
+    case ParseStep::forward:  // the unnamed statement
+      batch_sql_ = std::make_shared<const std::string>(parse.sql);
+      if (cache_observe_) unnamed_sql_ = batch_sql_;
+      server_->forward('P', protocol::as_string_view(f.whole));
+      return true;
+    case ParseStep::prepare:
+      server_->close_if_stale(a.statement->server_name);
+      server_->send_parse(a.statement->server_name, a.statement->sql, a.statement->param_types, true);
+      server_->note_prepared(a.statement->server_name);
+      return true;
+    case ParseStep::parse_complete: {
+      std::string reply;
+      protocol::write_parse_complete(reply);
+      server_->push_synthetic(std::move(reply));
+      return true;
+    }
+    case ParseStep::duplicate:
+      server_->ensure_prepared(a.statement->server_name, a.statement->sql, a.statement->param_types);
+      server_->send_parse(a.statement->server_name, parse.sql, parse.param_types(), false);
+      return true;
+    case ParseStep::refuse:
+      fail(a.sqlstate, a.message);
+      return false;
   }
-  if (prepared_.size() >= kMaxClientStatements && prepared_.count(std::string(parse.name)) == 0) {
-    fail("53400", "pgsidecar: too many prepared statements in one session");
-    return false;
-  }
-  if (const PreparedStatement* existing = find_prepared(parse.name)) {
-    // As a server would: 42P05, and the batch is skipped up to its Sync. Parsing again under the name
-    // the server already has makes the server say so (naming our server-side name).
-    server_->ensure_prepared(existing->server_name, existing->sql, existing->param_types);
-    server_->send_parse(existing->server_name, parse.sql, parse.param_types(), false);
-    return true;
-  }
-  PreparedRef ps = make_prepared(parse.sql, parse.param_types(), touches_session);
-  prepared_[std::string(parse.name)] = ps;
-  if (server_->has_prepared(ps->server_name)) {
-    std::string reply;
-    protocol::write_parse_complete(reply);
-    server_->push_synthetic(std::move(reply));
-    return true;
-  }
-  server_->close_if_stale(ps->server_name);
-  server_->send_parse(ps->server_name, ps->sql, ps->param_types, true);
-  server_->note_prepared(ps->server_name);
-  return true;
+  return false;
 }
 
 // PQprepare outside a transaction (a named Parse directly followed by Sync) is answered without a
@@ -68,11 +63,10 @@ bool ClientConn::forward_parse(const Frame& f, const pf::Parse& parse) {
 // connections hold every server inside transactions (pgbench -M prepared). Errors the parser cannot see
 // (an unknown table) then come with the first Bind instead of the Parse.
 bool ClientConn::answer_prepare_locally(const Frame& parse_frame, const pf::Parse& parse) {
-  if (parse.name.empty() || find_prepared(parse.name) != nullptr) return false;
+  if (!statements_.can_prepare_without_server(parse.name)) return false;
   auto next = protocol::split_frame(rbuf_.data().subspan(parse_frame.size), 16);
   const Frame* sync = std::get_if<Frame>(&next);
   if (sync == nullptr || sync->type != 'S') return false;
-  if (prepared_.size() >= kMaxClientStatements) return false;
   auto c = worker_.classify(parse.sql);
   if (c->flags.parse_error || c->flags.oversized || c->statements.size() != 1) return false;
   bool touches_session = false;
@@ -81,7 +75,7 @@ bool ClientConn::answer_prepare_locally(const Frame& parse_frame, const pf::Pars
   }
   touches_session = touches_session || may_run_session_code(*c, worker_.session_code());
   if (touches_session || SessionTracker::pins(*c)) return false;  // keep the usual path for those
-  prepared_[std::string(parse.name)] = make_prepared(parse.sql, parse.param_types(), false);
+  if (!statements_.remember(parse.name, parse.sql, parse.param_types())) return false;
   size_t consumed = parse_frame.size + sync->size;
   rbuf_.consume(consumed);
   protocol::write_parse_complete(outbox());
@@ -90,39 +84,30 @@ bool ClientConn::answer_prepare_locally(const Frame& parse_frame, const pf::Pars
   return true;
 }
 
-const PreparedStatement* ClientConn::find_prepared(std::string_view name) const {
-  if (name.empty()) return nullptr;
-  auto it = prepared_.find(std::string(name));
-  return it == prepared_.end() ? nullptr : it->second.get();
-}
-
 bool ClientConn::forward_bind(const Frame& f, const pf::BindView& head) {
   if (f.streamed == 0) capture_bind_params(f);  // a streamed Bind's values are not all here
-  auto it = head.statement.empty() ? prepared_.end() : prepared_.find(std::string(head.statement));
-  // The portal runs a "PREPARE q AS ..." / "DEALLOCATE q" statement: its Execute changes the client's
-  // SQL-prepared statements.
-  SqlPrepEffectsRef effects = head.statement.empty()                                ? unnamed_sql_effects_
-                              : it != prepared_.end() && it->second->names_sql_prepared ? sql_effects_of(it->second->sql)
-                                                                                         : nullptr;
-  if (effects) {
-    portal_sql_effects_[std::string(head.portal)] = std::move(effects);
-  } else if (!portal_sql_effects_.empty()) {
-    portal_sql_effects_.erase(std::string(head.portal));
-  }
-  if (it == prepared_.end()) {
-    // Unnamed, or not a protocol-level name: the server answers, with the client's SQL-prepared
-    // statement of that name (sql_gate brought the server to it) or 26000.
-    if (head.statement.empty() && unnamed_sql_) note_cache_writes(*unnamed_sql_);
-    if (is_reserved_statement_name(head.statement) || !unnamed_statement_is_ours(head.statement)) {
-      // Another client's server-side statement, or an unnamed statement this client did not parse here.
+  Addressed a = statements_.on_bind(head, transaction_pooling());
+  if (head.statement.empty() && unnamed_sql_) note_cache_writes(*unnamed_sql_);  // the unnamed statement runs
+  switch (a.target) {
+    case StatementTarget::as_sent:
+      server_->forward('B', protocol::as_string_view(f.whole));
+      return true;
+    case StatementTarget::no_such_statement:
       server_->send_bind(head.portal, std::string(kNoSuchStatement), protocol::as_string_view(head.rest), f.streamed,
                          false);
       return true;
-    }
-    server_->forward('B', protocol::as_string_view(f.whole));
-    return true;
+    case StatementTarget::server_name:
+      note_bound_statement(a.statement);  // may change statements_: a.statement is held
+      server_->ensure_prepared(a.statement->server_name, a.statement->sql, a.statement->param_types);
+      // A streamed Bind: the header changes length with the name, the tail streams unchanged.
+      server_->send_bind(head.portal, a.statement->server_name, protocol::as_string_view(head.rest), f.streamed,
+                         true);
+      return true;
   }
-  PreparedRef ps = it->second;  // held: noting the statement may change prepared_
+  return false;
+}
+
+void ClientConn::note_bound_statement(const PreparedRef& ps) {
   note_cache_writes(ps->sql);
   batch_sql_ = std::shared_ptr<const std::string>(ps, &ps->sql);  // aliasing: no copy
   const SessionCodeCatalog* code = worker_.session_code();
@@ -135,52 +120,63 @@ bool ClientConn::forward_bind(const Frame& f, const pf::BindView& head) {
       ps->neutral_under_catalog = worker_.session_code_version();
     }
   }
-  server_->ensure_prepared(ps->server_name, ps->sql, ps->param_types);
-  // A streamed Bind: the header changes length with the name, the tail streams unchanged.
-  server_->send_bind(head.portal, ps->server_name, protocol::as_string_view(head.rest), f.streamed, true);
-  return true;
 }
 
-bool ClientConn::unnamed_statement_is_ours(std::string_view name) const {
-  return !name.empty() || unnamed_parsed_ || pool_ == nullptr ||
-         pool_->settings().pool_mode == conf::PoolMode::session;
+bool ClientConn::forward_describe(const Frame& f, const pf::Describe& describe) {
+  Addressed a = statements_.on_describe(describe, transaction_pooling());
+  switch (a.target) {
+    case StatementTarget::as_sent:
+      server_->forward(f.type, protocol::as_string_view(f.whole));
+      return true;
+    case StatementTarget::no_such_statement:  // 26000, as for any unknown name
+      server_->send_describe_statement(std::string(kNoSuchStatement));
+      return true;
+    case StatementTarget::server_name:
+      server_->ensure_prepared(a.statement->server_name, a.statement->sql, a.statement->param_types);
+      server_->send_describe_statement(a.statement->server_name);
+      return true;
+  }
+  return false;
 }
 
-bool ClientConn::forward_describe_or_close(const Frame& f, char kind, std::string_view name) {
-  const PreparedStatement* ps = kind == 'S' ? find_prepared(name) : nullptr;
-  if (ps == nullptr && kind == 'S' && (is_reserved_statement_name(name) || !unnamed_statement_is_ours(name))) {
-    // Another client's server-side statement: a Describe answers 26000 (as for any unknown name), a
-    // Close completes without touching it (closing an unknown name is no error).
-    std::string reply;
-    if (f.type == 'C') {
+bool ClientConn::forward_close(const Frame& f, const pf::Close& close) {
+  switch (statements_.on_close(close, transaction_pooling())) {
+    case CloseStep::forward:
+      server_->forward(f.type, protocol::as_string_view(f.whole));
+      return true;
+    case CloseStep::close_complete: {
+      std::string reply;
       protocol::write_close_complete(reply);
       server_->push_synthetic(std::move(reply));
-    } else {
-      server_->send_describe_statement(std::string(kNoSuchStatement));
+      return true;
     }
-    return true;
-  }
-  if (ps == nullptr) {
-    server_->forward(f.type, protocol::as_string_view(f.whole));
-    if (f.type == 'C' && kind == 'S' && !name.empty()) {
-      // Close of a SQL-prepared name (sql_gate made the server's match the client's): it is gone.
+    case CloseStep::forward_sql_close: {
+      server_->forward(f.type, protocol::as_string_view(f.whole));
       auto effects = std::make_shared<SqlPrepEffects>();
-      effects->by_statement.emplace_back(SqlPrepEffect{SqlPrepEffect::Op::deallocate, std::string(name), {}, {}});
+      effects->by_statement.emplace_back(
+          SqlPrepEffect{SqlPrepEffect::Op::deallocate, std::string(close.name), {}, {}});
       server_->attach_sql_effects(std::move(effects));
+      return true;
     }
-    return true;
   }
-  if (f.type == 'C') {
-    // The server keeps the statement for other clients; this client's name is gone.
-    prepared_.erase(std::string(name));
-    std::string reply;
-    protocol::write_close_complete(reply);
-    server_->push_synthetic(std::move(reply));
-    return true;
-  }
-  server_->ensure_prepared(ps->server_name, ps->sql, ps->param_types);
-  server_->send_describe_statement(ps->server_name);
+  return false;
+}
+
+// SQL DEALLOCATE of a name the client prepared with the protocol (libpq PQprepare, then DEALLOCATE s1):
+// the server knows the statement under its proxy-wide name, so that is what it deallocates; whoever
+// needs it next on this server gets it prepared again.
+bool ClientConn::deallocate_protocol_statement(const router::Classification& c, std::string& replacement) {
+  if (server_ == nullptr) return false;
+  std::optional<Deallocation> d = statements_.take_deallocated(c);
+  if (!d) return false;
+  server_->ensure_prepared(d->statement->server_name, d->statement->sql, d->statement->param_types);
+  server_->forget_prepared(d->statement->server_name);
+  replacement = std::move(d->sql);
   return true;
+}
+
+bool ClientConn::transaction_pooling() const {
+  return pool_ != nullptr && pool_->settings().pool_mode != conf::PoolMode::session;
 }
 
 }  // namespace pgs::proxy

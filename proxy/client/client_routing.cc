@@ -60,7 +60,7 @@ Pool* ClientConn::choose_pool() {
   BatchFacts facts = scan_batch(
       rbuf_.data(), config.proxy.max_message_bytes, [this](std::string_view sql) { return worker_.classify(sql); },
       [this](std::string_view name) -> const std::string* {
-        const PreparedStatement* ps = find_prepared(name);
+        const PreparedStatement* ps = statements_.find(name);
         return ps != nullptr ? &ps->sql : nullptr;
       });
   router::RouteInput in;
@@ -126,8 +126,7 @@ void ClientConn::on_server_lost(const std::string& message, bool between_request
   server_ = nullptr;
   sql_sync_running_ = false;  // a held request is sent afresh to the next server
   sql_synced_ = false;
-  portal_sql_effects_.clear();
-  unnamed_sql_effects_.reset();
+  statements_.on_server_gone();
   if (between_requests && !pinned_state && !session_mode && !shutting_down_) {
     // Nothing was running on it and the client has no state there: carry on with the next server.
     // Its last reply may still sit in the outbox (the server's goodbye came in the same read).

@@ -20,7 +20,6 @@ namespace pgs::proxy {
 namespace pf = protocol::frontend;
 using protocol::Frame;
 
-
 void ClientConn::process_admin() {
   const auto& proxy_conf = worker_.snapshot().config->proxy;
   // The console buffers whole messages: none larger than max_parse_bytes.
@@ -279,9 +278,9 @@ bool ClientConn::forward_message(const pf::Message& m) {
     case 'B':
       return forward_bind(f, *m.as<pf::BindView>());
     case 'D':
-      return forward_describe_or_close(f, m.as<pf::Describe>()->kind, m.as<pf::Describe>()->name);
+      return forward_describe(f, *m.as<pf::Describe>());
     case 'C':
-      return forward_describe_or_close(f, m.as<pf::Close>()->kind, m.as<pf::Close>()->name);
+      return forward_close(f, *m.as<pf::Close>());
     case 'Q':
       return forward_query(f, m.as<pf::Query>()->sql);
     case 'S':
@@ -297,9 +296,9 @@ bool ClientConn::forward_message(const pf::Message& m) {
     case 'E': {
       pool_->note_query();
       server_->forward(f.type, protocol::as_string_view(f.whole));
-      if (!portal_sql_effects_.empty()) {  // Execute of a portal bound from "PREPARE q AS ..."
-        auto it = portal_sql_effects_.find(std::string(m.as<pf::Execute>()->portal));
-        if (it != portal_sql_effects_.end()) server_->attach_sql_effects(it->second);
+      // Execute of a portal bound from "PREPARE q AS ...".
+      if (auto effects = statements_.effects_of_portal(m.as<pf::Execute>()->portal)) {
+        server_->attach_sql_effects(std::move(effects));
       }
       return true;
     }
@@ -380,10 +379,7 @@ bool ClientConn::note_statement(std::string_view sql, std::string& refusal) {
       if (ch.op == router::SessionOp::reset_all || ch.op == router::SessionOp::discard_all) {
         for (const auto& [name, value] : request_.gucs.items()) tracker_.watch_setting(name);
       }
-      if (ch.op == router::SessionOp::discard_all || ch.op == router::SessionOp::deallocate_all) {
-        prepared_.clear();
-        server_->expect_statements_cleared();
-      }
+      if (statements_.on_session_change(ch)) server_->expect_statements_cleared();  // DISCARD/DEALLOCATE ALL
     }
   }
   return changes;
@@ -413,23 +409,6 @@ bool ClientConn::runs_unseen_code(const router::Classification& c, const Session
   if (definition == nullptr) return true;  // prepared where the proxy did not see it
   auto body = prepared_statement_body(*definition);
   return !body || may_run_session_code(*worker_.classify(*body), code);
-}
-
-// SQL DEALLOCATE of a name the client prepared with the protocol (libpq PQprepare, then DEALLOCATE s1):
-// the server knows the statement under its proxy-wide name, so that is what it deallocates; whoever
-// needs it next on this server gets it prepared again.
-bool ClientConn::deallocate_protocol_statement(const router::Classification& c, std::string& replacement) {
-  if (c.statements.size() != 1 || c.statements.front().session_changes.size() != 1) return false;
-  const auto& ch = c.statements.front().session_changes.front();
-  if (ch.op != router::SessionOp::deallocate) return false;
-  auto it = prepared_.find(ch.name);
-  if (it == prepared_.end() || server_ == nullptr) return false;
-  PreparedRef ps = it->second;
-  prepared_.erase(it);
-  server_->ensure_prepared(ps->server_name, ps->sql, ps->param_types);
-  server_->forget_prepared(ps->server_name);
-  replacement = "DEALLOCATE \"" + ps->server_name + "\"";
-  return true;
 }
 
 void ClientConn::on_probe_row(const std::vector<std::optional<std::string>>& row) {

@@ -37,7 +37,7 @@ void ClientConn::sql_names_of_text(std::string_view sql, SqlPrepRequest& names) 
 }
 
 // The SQL-prepared names one message depends on. `parsed`: protocol-level names Parsed earlier in the
-// same batch (not yet in prepared_).
+// same batch (not yet in statements_).
 void ClientConn::sql_names_of_message(const pf::Message& m, SqlPrepRequest& names, std::vector<std::string>* parsed) {
   std::string_view statement;
   if (const auto* q = m.as<pf::Query>()) {
@@ -61,7 +61,7 @@ void ClientConn::sql_names_of_message(const pf::Message& m, SqlPrepRequest& name
     return;
   }
   if (statement.empty() || is_reserved_statement_name(statement)) return;  // see forward_bind
-  if (const PreparedStatement* ps = find_prepared(statement)) {
+  if (const PreparedStatement* ps = statements_.find(statement)) {
     if (ps->names_sql_prepared) sql_names_of_text(ps->sql, names);  // PQprepare(s, "EXECUTE q")
     return;
   }

@@ -55,9 +55,8 @@ bool ClientConn::forward_large_message(const pf::Message& m) {
                                                       std::to_string(f.size + f.streamed) + " bytes)");
         return false;
       }
-      unnamed_parsed_ = true;
-      unnamed_sql_effects_.reset();  // a "PREPARE q AS ..." in there pins through the probe
-      unnamed_sql_.reset();          // its writes were noted above
+      statements_.on_unread_unnamed_parse();  // a "PREPARE q AS ..." in there pins through the probe
+      unnamed_sql_.reset();                   // its writes were noted above
       batch_sql_.reset();
       server_->forward('P', protocol::as_string_view(f.whole));
       return true;

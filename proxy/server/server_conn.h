@@ -92,7 +92,7 @@ class ServerConn final : public Stream {
   // the client when every earlier reply has.
   void push_synthetic(std::string message);
   // Prepared statements on this server (proxy-wide names).
-  bool has_prepared(const std::string& name) const { return statements_.contains(name); }
+  const ServerStatements& prepared_statements() const { return statements_; }
   size_t prepared_count() const { return statements_.size(); }
   void forget_prepared(const std::string& name) { statements_.erase(name); }
   // The session probe's list of the statements the server holds: tracked ones it lacks are forgotten.
