@@ -55,7 +55,7 @@ Addressed ClientStatements::on_bind(const pf::BindView& bind, bool transaction_p
   return {.target = StatementTarget::as_sent};
 }
 
-Addressed ClientStatements::on_describe(const pf::Describe& describe, bool transaction_pooling) {
+Addressed ClientStatements::on_describe(const pf::Describe& describe, bool transaction_pooling) const {
   if (describe.kind != 'S') return {.target = StatementTarget::as_sent};  // a portal
   if (PreparedRef ps = lookup(describe.name)) return {.target = StatementTarget::server_name, .statement = std::move(ps)};
   // Another client's server-side statement answers 26000, as for any unknown name.

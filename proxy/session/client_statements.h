@@ -97,7 +97,7 @@ class ClientStatements {
   // `transaction_pooling`: the server is not the client's own (in session pooling, the server's unnamed
   // statement is the client's whoever parsed it).
   [[nodiscard]] Addressed on_bind(const protocol::frontend::BindView& bind, bool transaction_pooling);
-  [[nodiscard]] Addressed on_describe(const protocol::frontend::Describe& describe, bool transaction_pooling);
+  [[nodiscard]] Addressed on_describe(const protocol::frontend::Describe& describe, bool transaction_pooling) const;
   [[nodiscard]] CloseStep on_close(const protocol::frontend::Close& close, bool transaction_pooling);
   // An unnamed Parse too large to read (client_stream.cc): forwarded as it came, its text unseen.
   void on_unread_unnamed_parse();
