@@ -9,8 +9,8 @@
 // Views in the messages are read during the call only. Thread affinity: the owning connection's.
 //
 // Protocol: "Extended Query" in the Postgres protocol docs (ch. 55): a Parse of a name already in use is
-// 42P05 duplicate_prepared_statement, a Bind or Describe of a name not in use 26000, a Close of one is no
-// error; the unnamed statement lasts until the next Parse of it (and, pooled, until the server changes).
+// 42P05 duplicate_prepared_statement, a Bind or Describe of a name not in use 26000, a Close of a name not
+// in use no error; the unnamed statement lasts until the next Parse of it (pooled: while the server stays).
 #pragma once
 
 #include <cstddef>
@@ -118,8 +118,9 @@ class ClientStatements {
   void on_server_bound() { unnamed_parsed_ = false; }
   // The server was released or lost: its portals and unnamed statement stay with it.
   void on_server_gone();
-  // A statement change the server confirms: DISCARD ALL / DEALLOCATE ALL forget every statement, and
-  // true is returned (the server forgets its own too: ServerConn::expect_statements_cleared).
+  // A session change of a statement being sent (note_statement): DISCARD ALL / DEALLOCATE ALL forget every
+  // statement at once, and true is returned (the server's go once it succeeds:
+  // ServerConn::expect_statements_cleared).
   bool on_session_change(const router::SessionChange& change);
   // A statement that is a SQL DEALLOCATE of a name the client prepared with the protocol: that
   // statement, forgotten, and its replacement. nullopt for any other statement.
