@@ -80,8 +80,9 @@ class ClientConn final : public Stream {
   // held request, or answer it with their `error` (a whole ErrorResponse) and the server's `status`.
   void on_sql_sync_done(std::string error, char status);
   // A request (Query, or a batch up to Sync) finished: digests and the slow-query log.
+  // `shape`: the statement's lexical shape when it was computed on the way out (0: unknown).
   void on_request_done(const std::string& sql, const BindParams* params, Clock::duration took, uint64_t rows,
-                       const std::string& sqlstate);
+                       const std::string& sqlstate, uint64_t shape = 0);
   bool pinned() const { return tracker_.pinned(); }
   std::string pin_reasons() const;  // "listen,advisory_lock" or ""
   // No server in time: the client's first request gets an ERROR; the connection stays usable.
@@ -156,7 +157,8 @@ class ClientConn final : public Stream {
   bool forward_describe_or_close(const protocol::Frame& f, char kind, std::string_view name);
   bool unnamed_statement_is_ours(std::string_view name) const;  // see unnamed_parsed_
   const PreparedStatement* find_prepared(std::string_view name) const;
-  bool note_statement(std::string_view sql, std::string& refusal);
+  // `shape` (optional) receives the statement's lexical shape when deciding needed it.
+  bool note_statement(std::string_view sql, std::string& refusal, uint64_t* shape = nullptr);
   bool runs_unseen_code(const router::Classification& c, const SessionCodeCatalog* code);
   void note_unseen_code(std::string_view sql, const SessionCodeCatalog* code);
   // SQL-level prepared statements (sql_prepared.h) before a frame goes to the server.

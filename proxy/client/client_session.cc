@@ -313,7 +313,8 @@ bool ClientConn::forward_message(const pf::Message& m) {
 bool ClientConn::forward_query(const Frame& f, std::string_view sql) {
   pool_->note_query();
   std::string refusal;
-  note_statement(sql, refusal);
+  uint64_t shape = 0;
+  note_statement(sql, refusal, &shape);
   note_cache_writes(sql);
   auto text = std::make_shared<const std::string>(sql);
   if (!refusal.empty()) {
@@ -322,7 +323,7 @@ bool ClientConn::forward_query(const Frame& f, std::string_view sql) {
     return true;
   }
   server_->forward(f.type, protocol::as_string_view(f.whole));
-  server_->annotate_last_request(std::move(text));
+  server_->annotate_last_request(std::move(text), nullptr, shape);
   server_->attach_sql_effects(sql_effects_of(sql));
   return true;
 }
@@ -331,7 +332,7 @@ bool ClientConn::forward_query(const Frame& f, std::string_view sql) {
 // state. With session.pinning = "refuse" in transaction mode, a statement that would pin gets a
 // replacement in `refusal` that fails on the server with 0A000 (so the server, not us, handles the
 // error's effect on the transaction).
-bool ClientConn::note_statement(std::string_view sql, std::string& refusal) {
+bool ClientConn::note_statement(std::string_view sql, std::string& refusal, uint64_t* shape) {
   tracker_.note_activity();
   const SessionCodeCatalog* code = worker_.session_code();
   if (!may_change_session(sql)) {
@@ -339,7 +340,7 @@ bool ClientConn::note_statement(std::string_view sql, std::string& refusal) {
     // Without user code in the databases it runs none; otherwise the answer depends only on the
     // statement's shape (its literals name no table or function), memoised per worker.
     if (code != nullptr && code->code_free()) return false;
-    if (!worker_.runs_session_code(sql, [&] { return runs_unseen_code(*worker_.classify(sql), code); })) {
+    if (!worker_.runs_session_code(sql, [&] { return runs_unseen_code(*worker_.classify(sql), code); }, shape)) {
       return false;
     }
     note_unseen_code(sql, code);
