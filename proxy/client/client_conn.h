@@ -158,7 +158,9 @@ class ClientConn final : public Stream {
   bool unnamed_statement_is_ours(std::string_view name) const;  // see unnamed_parsed_
   const PreparedStatement* find_prepared(std::string_view name) const;
   // `shape` (optional) receives the statement's lexical shape when deciding needed it.
-  bool note_statement(std::string_view sql, std::string& refusal, uint64_t* shape = nullptr);
+  // `session_words`: may_change_session(sql), when the caller has it already.
+  bool note_statement(std::string_view sql, std::string& refusal, uint64_t* shape = nullptr,
+                      std::optional<bool> session_words = std::nullopt);
   bool runs_unseen_code(const router::Classification& c, const SessionCodeCatalog* code);
   void note_unseen_code(std::string_view sql, const SessionCodeCatalog* code);
   // SQL-level prepared statements (sql_prepared.h) before a frame goes to the server.

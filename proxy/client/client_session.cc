@@ -314,7 +314,10 @@ bool ClientConn::forward_query(const Frame& f, std::string_view sql) {
   pool_->note_query();
   std::string refusal;
   uint64_t shape = 0;
-  note_statement(sql, refusal, &shape);
+  // One keyword scan for both checks: mentions_sql_prepared()'s words are among may_change_session()'s,
+  // so a text without the latter names no SQL-prepared statement (sql_effects_of() would find none).
+  const bool session_words = may_change_session(sql);
+  note_statement(sql, refusal, &shape, session_words);
   note_cache_writes(sql);
   auto text = std::make_shared<const std::string>(sql);
   if (!refusal.empty()) {
@@ -324,7 +327,7 @@ bool ClientConn::forward_query(const Frame& f, std::string_view sql) {
   }
   server_->forward(f.type, protocol::as_string_view(f.whole));
   server_->annotate_last_request(std::move(text), nullptr, shape);
-  server_->attach_sql_effects(sql_effects_of(sql));
+  if (session_words) server_->attach_sql_effects(sql_effects_of(sql));
   return true;
 }
 
@@ -332,10 +335,11 @@ bool ClientConn::forward_query(const Frame& f, std::string_view sql) {
 // state. With session.pinning = "refuse" in transaction mode, a statement that would pin gets a
 // replacement in `refusal` that fails on the server with 0A000 (so the server, not us, handles the
 // error's effect on the transaction).
-bool ClientConn::note_statement(std::string_view sql, std::string& refusal, uint64_t* shape) {
+bool ClientConn::note_statement(std::string_view sql, std::string& refusal, uint64_t* shape,
+                                std::optional<bool> session_words) {
   tracker_.note_activity();
   const SessionCodeCatalog* code = worker_.session_code();
-  if (!may_change_session(sql)) {
+  if (!(session_words ? *session_words : may_change_session(sql))) {
     // Default-deny: no word of the statement changes the session, so only code it runs unseen could.
     // Without user code in the databases it runs none; otherwise the answer depends only on the
     // statement's shape (its literals name no table or function), memoised per worker.

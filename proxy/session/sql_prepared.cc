@@ -12,8 +12,7 @@ using router::SessionOp;
 
 bool mentions_sql_prepared(std::string_view sql) {
   // Runs on every Query and Parse that reaches a server: one pass, case-insensitive, no allocation.
-  static constexpr std::string_view kWords[] = {"prepare", "execute", "dealloc", "discard"};
-  return mentions_any(sql, kWords);
+  return mentions_any(sql, kSqlPreparedWords);
 }
 
 bool may_prepare_unseen(std::string_view sql, const router::Classification& c) {

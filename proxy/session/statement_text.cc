@@ -113,25 +113,38 @@ uint64_t lexical_fingerprint(std::string_view normalized) {
 }
 
 bool mentions_any(std::string_view sql, std::span<const std::string_view> words) {
-  // The words by their first letter (a bit per word), so that each byte of the text is checked against
-  // the few words that can start there: most letters of a SELECT start one word of a list or two.
+  // The words by their first and by their second letter (a bit per word): a byte of the text is
+  // compared only with the words whose first two letters it and the next byte spell, which in most
+  // texts is none.
   if (words.size() > 32) {  // beyond what a mask holds: one list after another
     return mentions_any(sql, words.first(32)) || mentions_any(sql, words.subspan(32));
   }
   std::array<uint32_t, 26> by_first{};
+  std::array<uint32_t, 128> by_second{};
+  uint32_t one_letter = 0;  // words of one letter: any next byte will do
   for (size_t k = 0; k < words.size(); ++k) {
     std::string_view w = words[k];
-    if (!w.empty() && w[0] >= 'a' && w[0] <= 'z') by_first[static_cast<size_t>(w[0] - 'a')] |= 1u << k;
+    if (w.empty() || w[0] < 'a' || w[0] > 'z') continue;  // never matched, as documented
+    by_first[static_cast<size_t>(w[0] - 'a')] |= 1u << k;
+    if (w.size() == 1) {
+      one_letter |= 1u << k;
+    } else if (static_cast<unsigned char>(w[1]) < 128) {
+      by_second[static_cast<size_t>(w[1])] |= 1u << k;
+    }
   }
   for (size_t i = 0; i < sql.size(); ++i) {
     char c = ascii_lower(sql[i]);
     if (c < 'a' || c > 'z') continue;
-    for (uint32_t m = by_first[static_cast<size_t>(c - 'a')]; m != 0; m &= m - 1) {
+    uint32_t m = by_first[static_cast<size_t>(c - 'a')];
+    if (m == 0) continue;
+    const unsigned char next = i + 1 < sql.size() ? static_cast<unsigned char>(ascii_lower(sql[i + 1])) : 0;
+    m &= one_letter | (next < 128 ? by_second[next] : 0u);
+    for (; m != 0; m &= m - 1) {
       std::string_view w = words[static_cast<size_t>(std::countr_zero(m))];
       if (sql.size() - i < w.size()) continue;
-      size_t k = 1;
+      size_t k = 2;
       while (k < w.size() && ascii_lower(sql[i + k]) == w[k]) ++k;
-      if (k == w.size()) return true;
+      if (k >= w.size()) return true;
     }
   }
   return false;

@@ -80,6 +80,10 @@ TEST(MentionsAny, AgreesWithAPlainSearch) {
   for (const std::string& t : texts) EXPECT_EQ(mentions_any(t, kWords), plain(t)) << t;
   std::vector<std::string_view> many(40, "zzz");  // more words than one mask holds
   many.back() = "needle";
+  static constexpr std::string_view kOneLetter[] = {"q", "do"};
+  EXPECT_TRUE(mentions_any("xQ", kOneLetter)) << "a one-letter word matches at the end too";
+  EXPECT_TRUE(mentions_any("ado", kOneLetter));
+  EXPECT_FALSE(mentions_any("d o", kOneLetter));
   EXPECT_TRUE(mentions_any("a NEEDLE here", many));
   EXPECT_FALSE(mentions_any("a needl here", many));
 }
