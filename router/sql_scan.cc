@@ -211,10 +211,16 @@ bool numeric_shape(std::string_view s, std::string& out) {
   while (pos < s.size()) {
     char c = s[pos];
     if (c == '\0' || c == '\x01') return false;
+    // Only a quote, '$' or a string prefix letter (E B X N U) can start a quoted token: the other bytes
+    // skip that test (this runs per byte of every statement).
+    const char up = ascii_upper(c);
+    const bool may_quote = c == '\'' || c == '"' || c == '$' || up == 'E' || up == 'B' || up == 'X' || up == 'N' ||
+                           up == 'U';
+    size_t quoted_end = std::string_view::npos;
     if (starts_comment(s, pos)) {
       pos = skip_comment(s, pos);
-    } else if (size_t end = skip_quoted_token(s, pos); end != std::string_view::npos) {
-      pos = end;  // kept as written ($1 too)
+    } else if (may_quote && (quoted_end = skip_quoted_token(s, pos)) != std::string_view::npos) {
+      pos = quoted_end;  // kept as written ($1 too)
     } else if (is_ident_start(c)) {
       while (pos < s.size() && is_ident_char(s[pos])) ++pos;  // digits inside a name are the name's
     } else if (digit(pos) || (c == '.' && digit(pos + 1))) {

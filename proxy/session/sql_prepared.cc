@@ -12,7 +12,8 @@ using router::SessionOp;
 
 bool mentions_sql_prepared(std::string_view sql) {
   // Runs on every Query and Parse that reaches a server: one pass, case-insensitive, no allocation.
-  return mentions_any(sql, kSqlPreparedWords);
+  static const KeywordSet kSet(kSqlPreparedWords);
+  return kSet.found_in(sql);
 }
 
 bool may_prepare_unseen(std::string_view sql, const router::Classification& c) {

@@ -112,42 +112,44 @@ uint64_t lexical_fingerprint(std::string_view normalized) {
   return XXH3_64bits(normalized.data(), normalized.size());
 }
 
-bool mentions_any(std::string_view sql, std::span<const std::string_view> words) {
-  // The words by their first and by their second letter (a bit per word): a byte of the text is
-  // compared only with the words whose first two letters it and the next byte spell, which in most
-  // texts is none.
-  if (words.size() > 32) {  // beyond what a mask holds: one list after another
-    return mentions_any(sql, words.first(32)) || mentions_any(sql, words.subspan(32));
-  }
-  std::array<uint32_t, 26> by_first{};
-  std::array<uint32_t, 128> by_second{};
-  uint32_t one_letter = 0;  // words of one letter: any next byte will do
-  for (size_t k = 0; k < words.size(); ++k) {
+KeywordSet::KeywordSet(std::span<const std::string_view> words) : words_(words) {
+  for (size_t k = 0; k < words.size() && k < 32; ++k) {
     std::string_view w = words[k];
     if (w.empty() || w[0] < 'a' || w[0] > 'z') continue;  // never matched, as documented
-    by_first[static_cast<size_t>(w[0] - 'a')] |= 1u << k;
+    const uint32_t bit = 1u << k;
+    first_[static_cast<unsigned char>(w[0])] |= bit;
+    first_[static_cast<unsigned char>(w[0] - ('a' - 'A'))] |= bit;
     if (w.size() == 1) {
-      one_letter |= 1u << k;
-    } else if (static_cast<unsigned char>(w[1]) < 128) {
-      by_second[static_cast<size_t>(w[1])] |= 1u << k;
+      for (uint32_t& m : second_) m |= bit;  // any next byte will do, the end of the text too
+      continue;
     }
+    const char c = w[1];
+    second_[static_cast<unsigned char>(c)] |= bit;
+    if (c >= 'a' && c <= 'z') second_[static_cast<unsigned char>(c - ('a' - 'A'))] |= bit;
   }
-  for (size_t i = 0; i < sql.size(); ++i) {
-    char c = ascii_lower(sql[i]);
-    if (c < 'a' || c > 'z') continue;
-    uint32_t m = by_first[static_cast<size_t>(c - 'a')];
+  if (words.size() > 32) rest_ = std::make_unique<KeywordSet>(words.subspan(32));
+}
+
+bool KeywordSet::found_in(std::string_view sql) const {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(sql.data());
+  const size_t n = sql.size();
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t m = first_[bytes[i]];
     if (m == 0) continue;
-    const unsigned char next = i + 1 < sql.size() ? static_cast<unsigned char>(ascii_lower(sql[i + 1])) : 0;
-    m &= one_letter | (next < 128 ? by_second[next] : 0u);
+    m &= second_[i + 1 < n ? bytes[i + 1] : 0];
     for (; m != 0; m &= m - 1) {
-      std::string_view w = words[static_cast<size_t>(std::countr_zero(m))];
-      if (sql.size() - i < w.size()) continue;
+      std::string_view w = words_[static_cast<size_t>(std::countr_zero(m))];
+      if (n - i < w.size()) continue;
       size_t k = 2;
       while (k < w.size() && ascii_lower(sql[i + k]) == w[k]) ++k;
       if (k >= w.size()) return true;
     }
   }
-  return false;
+  return rest_ != nullptr && rest_->found_in(sql);
+}
+
+bool mentions_any(std::string_view sql, std::span<const std::string_view> words) {
+  return KeywordSet(words).found_in(sql);
 }
 
 namespace {
