@@ -44,6 +44,20 @@ std::shared_ptr<const Classification> ClassifierCache::find(uint64_t hash, bool 
 }
 
 std::shared_ptr<const Classification> ClassifierCache::classify(std::string_view sql) {
+  if (last_value_ && sql == last_text_) {
+    ++stats_.hits;
+    ++stats_.repeats;
+    return last_value_;
+  }
+  auto value = classify_uncached(sql);
+  if (sql.size() <= max_text_bytes_ && max_entries_ > 0) {
+    last_text_.assign(sql);
+    last_value_ = value;
+  }
+  return value;
+}
+
+std::shared_ptr<const Classification> ClassifierCache::classify_uncached(std::string_view sql) {
   uint64_t h = XXH3_64bits(sql.data(), sql.size());
   if (auto value = find(h, false, sql)) {
     ++stats_.hits;
@@ -104,6 +118,8 @@ void ClassifierCache::clear() {
   lru_.clear();
   index_.clear();
   text_bytes_ = 0;
+  last_text_.clear();
+  last_value_.reset();
 }
 
 }  // namespace pgs::router

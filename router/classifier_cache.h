@@ -34,6 +34,7 @@ class ClassifierCache {
     uint64_t evictions = 0;
     uint64_t uncached = 0;  // classified but too long to store
     uint64_t shape_hits = 0;  // of the misses, answered by the text's shape (no parse)
+    uint64_t repeats = 0;     // of the hits, the text asked for just before (no hashing)
   };
 
   explicit ClassifierCache(size_t max_entries = 4096, ClassifyOptions options = {},
@@ -60,6 +61,7 @@ class ClassifierCache {
   };
   using List = std::list<Entry>;  // most recently used first
 
+  std::shared_ptr<const Classification> classify_uncached(std::string_view sql);
   void insert(uint64_t hash, bool shape, std::string_view text, std::shared_ptr<const Classification> value);
   std::shared_ptr<const Classification> find(uint64_t hash, bool shape, std::string_view text);
   void erase(List::iterator it);
@@ -73,6 +75,11 @@ class ClassifierCache {
   std::unordered_map<uint64_t, List::iterator> index_;
   Stats stats_;
   std::string shape_;  // scratch for numeric_shape
+  // The text asked for last and its answer: one request's text is classified by several readers in
+  // turn (the cache, routing, session tracking), and pgbench-like texts differ only in their
+  // constants, which the exact-text index misses. Kept within max_text_bytes; cleared with the rest.
+  std::string last_text_;
+  std::shared_ptr<const Classification> last_value_;
 };
 
 }  // namespace pgs::router

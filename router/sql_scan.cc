@@ -5,11 +5,17 @@
 namespace pgs::router::detail {
 namespace {
 
+// ASCII classes, inline (the text is scanned per byte on every statement; SQL keywords and number
+// syntax are ASCII; the process never changes the C locale, where <cctype> means the same).
+constexpr bool ascii_digit(char c) { return c >= '0' && c <= '9'; }
+constexpr bool ascii_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+constexpr char ascii_upper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - ('a' - 'A')) : c; }
+
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 bool is_ident_start(char c) {
-  return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || static_cast<unsigned char>(c) >= 0x80;
+  return ascii_alpha(c) || c == '_' || static_cast<unsigned char>(c) >= 0x80;
 }
-bool is_ident_char(char c) { return is_ident_start(c) || std::isdigit(static_cast<unsigned char>(c)) || c == '$'; }
+bool is_ident_char(char c) { return is_ident_start(c) || ascii_digit(c) || c == '$'; }
 bool is_op_char(char c) {
   switch (c) {
     case '+': case '-': case '*': case '/': case '<': case '>': case '=': case '~': case '!':
@@ -66,7 +72,7 @@ size_t skip_quoted(std::string_view s, size_t pos, char quote, bool backslash) {
 // `pos` at '$'. If a dollar-quote tag starts here, returns the position after the closing tag; else 0.
 size_t skip_dollar_quoted(std::string_view s, size_t pos) {
   size_t end = pos + 1;
-  if (end < s.size() && std::isdigit(static_cast<unsigned char>(s[end]))) return 0;  // $1 parameter
+  if (end < s.size() && ascii_digit(s[end])) return 0;  // $1 parameter
   while (end < s.size() && s[end] != '$') {
     if (!is_ident_char(s[end]) || s[end] == '$') return 0;
     ++end;
@@ -87,7 +93,7 @@ size_t skip_comment(std::string_view s, size_t pos) {
 
 // A string-literal prefix (E, B, X, U&, N) directly before a quote: returns the quote position or npos.
 size_t prefixed_quote(std::string_view s, size_t pos, bool* backslash) {
-  char c = static_cast<char>(std::toupper(static_cast<unsigned char>(s[pos])));
+  char c = ascii_upper(s[pos]);
   *backslash = false;
   if ((c == 'E' || c == 'B' || c == 'X' || c == 'N') && pos + 1 < s.size() && s[pos + 1] == '\'') {
     *backslash = c == 'E';
@@ -112,7 +118,7 @@ size_t skip_quoted_token(std::string_view s, size_t pos) {
   size_t end = skip_dollar_quoted(s, pos);
   if (end != 0) return end;
   end = pos + 1;
-  while (end < s.size() && std::isdigit(static_cast<unsigned char>(s[end]))) ++end;
+  while (end < s.size() && ascii_digit(s[end])) ++end;
   return end;
 }
 
@@ -121,7 +127,7 @@ size_t skip_quoted_token(std::string_view s, size_t pos) {
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) {
+    if (ascii_upper(a[i]) != ascii_upper(b[i])) {
       return false;
     }
   }
@@ -182,7 +188,7 @@ ScanStats scan_stats(std::string_view s) {
       pos = c == '/' ? skip_block_comment(s, pos, &st.max_comment_depth) : skip_line_comment(s, pos);
     } else if (size_t end = skip_quoted_token(s, pos); end != std::string_view::npos) {
       pos = end;
-    } else if (std::isdigit(static_cast<unsigned char>(c))) {
+    } else if (ascii_digit(c)) {
       while (pos < s.size() && (is_ident_char(s[pos]) || s[pos] == '.')) ++pos;
     } else if (is_ident_start(c)) {
       ++st.nesting_tokens;
@@ -201,14 +207,20 @@ ScanStats scan_stats(std::string_view s) {
 bool numeric_shape(std::string_view s, std::string& out) {
   out.clear();
   size_t pos = 0, copied = 0;
-  auto digit = [&](size_t at) { return at < s.size() && std::isdigit(static_cast<unsigned char>(s[at])); };
+  auto digit = [&](size_t at) { return at < s.size() && ascii_digit(s[at]); };
   while (pos < s.size()) {
     char c = s[pos];
     if (c == '\0' || c == '\x01') return false;
+    // Only a quote, '$' or a string prefix letter (E B X N U) can start a quoted token: the other bytes
+    // skip that test (this runs per byte of every statement).
+    const char up = ascii_upper(c);
+    const bool may_quote = c == '\'' || c == '"' || c == '$' || up == 'E' || up == 'B' || up == 'X' || up == 'N' ||
+                           up == 'U';
+    size_t quoted_end = std::string_view::npos;
     if (starts_comment(s, pos)) {
       pos = skip_comment(s, pos);
-    } else if (size_t end = skip_quoted_token(s, pos); end != std::string_view::npos) {
-      pos = end;  // kept as written ($1 too)
+    } else if (may_quote && (quoted_end = skip_quoted_token(s, pos)) != std::string_view::npos) {
+      pos = quoted_end;  // kept as written ($1 too)
     } else if (is_ident_start(c)) {
       while (pos < s.size() && is_ident_char(s[pos])) ++pos;  // digits inside a name are the name's
     } else if (digit(pos) || (c == '.' && digit(pos + 1))) {
@@ -248,7 +260,7 @@ std::string_view literal_at(std::string_view sql, size_t pos) {
     return sql.substr(pos, skip_quoted(sql, q, sql[q], backslash) - pos);
   }
   if (sql[end] == '-' || sql[end] == '+') end = skip_space_and_comments(sql, end + 1);
-  if (end >= sql.size() || !(std::isdigit(static_cast<unsigned char>(sql[end])) || sql[end] == '.')) return {};
+  if (end >= sql.size() || !(ascii_digit(sql[end]) || sql[end] == '.')) return {};
   while (end < sql.size() && (is_ident_char(sql[end]) || sql[end] == '.')) ++end;
   return sql.substr(pos, end - pos);
 }

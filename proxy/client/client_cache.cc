@@ -371,6 +371,8 @@ void ClientConn::note_cache_writes(std::string_view sql) {
     if (st.kind == router::Kind::ddl && cache_writes_.empty()) cache_writes_.emplace_back(cache::kAllTables);
     cache_ddl_ = cache_ddl_ || st.kind == router::Kind::ddl;
   }
+  // Nothing to bump (tables_to_bump() would return none): no need for the session's facts.
+  if (!c->flags.writes_unknown_tables && c->tables_written.empty()) return;
   std::vector<std::string> tables = cache::tables_to_bump(*c, cache_facts());
   if (tables.empty()) return;
   // Cascading foreign keys, partitions, triggers and rules write more than the statement names.

@@ -81,8 +81,9 @@ class ClientConn final : public Stream {
   // held request, or answer it with their `error` (a whole ErrorResponse) and the server's `status`.
   void on_sql_sync_done(std::string error, char status);
   // A request (Query, or a batch up to Sync) finished: digests and the slow-query log.
+  // `shape`: the statement's lexical shape when it was computed on the way out (0: unknown).
   void on_request_done(const std::string& sql, const BindParams* params, Clock::duration took, uint64_t rows,
-                       const std::string& sqlstate);
+                       const std::string& sqlstate, uint64_t shape = 0);
   bool pinned() const { return tracker_.pinned(); }
   std::string pin_reasons() const;  // "listen,advisory_lock" or ""
   // No server in time: the client's first request gets an ERROR; the connection stays usable.
@@ -161,7 +162,10 @@ class ClientConn final : public Stream {
   bool deallocate_protocol_statement(const router::Classification& c, std::string& replacement);
   // The server is not the client's own: the pool runs in transaction mode.
   bool transaction_pooling() const;
-  bool note_statement(std::string_view sql, std::string& refusal);
+  // `shape` (optional) receives the statement's lexical shape when deciding needed it.
+  // `session_words`: may_change_session(sql), when the caller has it already.
+  bool note_statement(std::string_view sql, std::string& refusal, uint64_t* shape = nullptr,
+                      std::optional<bool> session_words = std::nullopt);
   bool runs_unseen_code(const router::Classification& c, const SessionCodeCatalog* code);
   void note_unseen_code(std::string_view sql, const SessionCodeCatalog* code);
   // SQL-level prepared statements (sql_prepared.h) before a frame goes to the server.
@@ -254,6 +258,7 @@ class ClientConn final : public Stream {
   bool batch_capturable_ = true;  // last_batch_ stayed within kMaxReplayBytes
   void capture_batch(const protocol::Frame& f);
   std::shared_ptr<const std::string> batch_sql_;  // the statement of the current extended batch
+  uint64_t batch_shape_ = 0;  // batch_sql_'s lexical shape when note_statement computed it (0: unknown)
   std::shared_ptr<const BindParams> batch_params_;  // its last Bind's values (log_parameters only)
   void capture_bind_params(const protocol::Frame& bind);
   ServerConn* server_ = nullptr;

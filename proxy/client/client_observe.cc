@@ -41,9 +41,9 @@ void ClientConn::capture_bind_params(const protocol::Frame& bind) {
 }
 
 void ClientConn::on_request_done(const std::string& sql, const BindParams* params, Clock::duration took,
-                                 uint64_t rows, const std::string& sqlstate) {
+                                 uint64_t rows, const std::string& sqlstate, uint64_t shape) {
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(took);
-  worker_.record_digest(sql, us, rows, !sqlstate.empty());
+  worker_.record_digest(sql, us, rows, !sqlstate.empty(), false, shape);
   const auto& obs = worker_.snapshot().config->observability;
   if (obs.slow_query.count() <= 0 || took < obs.slow_query) return;
   obs::SlowQueryRecord r;

@@ -23,15 +23,19 @@ using protocol::Frame;
 // own) when this server already has the statement (ClientStatements::on_parse).
 bool ClientConn::forward_parse(const Frame& f, const pf::Parse& parse) {
   std::string refusal;
-  bool touches_session = note_statement(parse.sql, refusal);
+  uint64_t shape = 0;
+  // One keyword scan for the session check and the SQL-prepared one (its words are among these).
+  const bool session_words = may_change_session(parse.sql);
+  bool touches_session = note_statement(parse.sql, refusal, &shape, session_words);
   if (!refusal.empty()) {
     server_->send_parse(parse.name.empty() ? "" : "pgsidecar_refused", refusal, {}, false);
     return true;
   }
-  ParseAction a = statements_.on_parse(parse, touches_session, server_->prepared_statements());
+  ParseAction a = statements_.on_parse(parse, touches_session, server_->prepared_statements(), session_words);
   switch (a.step) {
     case ParseStep::forward:  // the unnamed statement
       batch_sql_ = std::make_shared<const std::string>(parse.sql);
+      batch_shape_ = shape;
       if (cache_observe_) unnamed_sql_ = batch_sql_;
       server_->forward('P', protocol::as_string_view(f.whole));
       return true;
@@ -110,6 +114,7 @@ bool ClientConn::forward_bind(const Frame& f, const pf::BindView& head) {
 void ClientConn::note_bound_statement(const PreparedRef& ps) {
   note_cache_writes(ps->sql);
   batch_sql_ = std::shared_ptr<const std::string>(ps, &ps->sql);  // aliasing: no copy
+  batch_shape_ = 0;
   const SessionCodeCatalog* code = worker_.session_code();
   bool proven = code != nullptr && (code->code_free() || ps->neutral_under_catalog == worker_.session_code_version());
   if (ps->touches_session || !proven) {

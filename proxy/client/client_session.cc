@@ -285,8 +285,9 @@ bool ClientConn::forward_message(const pf::Message& m) {
       return forward_query(f, m.as<pf::Query>()->sql);
     case 'S':
       server_->forward(f.type, protocol::as_string_view(f.whole));
-      server_->annotate_last_request(std::move(batch_sql_), std::move(batch_params_));
+      server_->annotate_last_request(std::move(batch_sql_), std::move(batch_params_), batch_shape_);
       batch_sql_.reset();
+      batch_shape_ = 0;
       batch_params_.reset();
       return true;
     case 'F':
@@ -312,7 +313,11 @@ bool ClientConn::forward_message(const pf::Message& m) {
 bool ClientConn::forward_query(const Frame& f, std::string_view sql) {
   pool_->note_query();
   std::string refusal;
-  note_statement(sql, refusal);
+  uint64_t shape = 0;
+  // One keyword scan for both checks: mentions_sql_prepared()'s words are among may_change_session()'s,
+  // so a text without the latter names no SQL-prepared statement (sql_effects_of() would find none).
+  const bool session_words = may_change_session(sql);
+  note_statement(sql, refusal, &shape, session_words);
   note_cache_writes(sql);
   auto text = std::make_shared<const std::string>(sql);
   if (!refusal.empty()) {
@@ -321,8 +326,8 @@ bool ClientConn::forward_query(const Frame& f, std::string_view sql) {
     return true;
   }
   server_->forward(f.type, protocol::as_string_view(f.whole));
-  server_->annotate_last_request(std::move(text));
-  server_->attach_sql_effects(sql_effects_of(sql));
+  server_->annotate_last_request(std::move(text), nullptr, shape);
+  if (session_words) server_->attach_sql_effects(sql_effects_of(sql));
   return true;
 }
 
@@ -330,15 +335,16 @@ bool ClientConn::forward_query(const Frame& f, std::string_view sql) {
 // state. With session.pinning = "refuse" in transaction mode, a statement that would pin gets a
 // replacement in `refusal` that fails on the server with 0A000 (so the server, not us, handles the
 // error's effect on the transaction).
-bool ClientConn::note_statement(std::string_view sql, std::string& refusal) {
+bool ClientConn::note_statement(std::string_view sql, std::string& refusal, uint64_t* shape,
+                                std::optional<bool> session_words) {
   tracker_.note_activity();
   const SessionCodeCatalog* code = worker_.session_code();
-  if (!may_change_session(sql)) {
+  if (!(session_words ? *session_words : may_change_session(sql))) {
     // Default-deny: no word of the statement changes the session, so only code it runs unseen could.
     // Without user code in the databases it runs none; otherwise the answer depends only on the
     // statement's shape (its literals name no table or function), memoised per worker.
     if (code != nullptr && code->code_free()) return false;
-    if (!worker_.runs_session_code(sql, [&] { return runs_unseen_code(*worker_.classify(sql), code); })) {
+    if (!worker_.runs_session_code(sql, [&] { return runs_unseen_code(*worker_.classify(sql), code); }, shape)) {
       return false;
     }
     note_unseen_code(sql, code);

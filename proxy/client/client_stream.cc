@@ -58,6 +58,7 @@ bool ClientConn::forward_large_message(const pf::Message& m) {
       statements_.on_unread_unnamed_parse();  // a "PREPARE q AS ..." in there pins through the probe
       unnamed_sql_.reset();                   // its writes were noted above
       batch_sql_.reset();
+      batch_shape_ = 0;
       server_->forward('P', protocol::as_string_view(f.whole));
       return true;
     }

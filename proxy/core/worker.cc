@@ -263,8 +263,10 @@ std::span<const router::ReplicaSnapshot> Worker::replica_view() {
 }
 
 void Worker::record_digest(const std::string& sql, std::chrono::microseconds took, uint64_t rows, bool error,
-                           bool cache_hit) {
+                           bool cache_hit, uint64_t shape) {
   if (!digests_ || snapshot_->config->observability.digest_top_n <= 0) return;
+  // A statement seen before needs no second normalisation (runs_session_code made its shape).
+  if (shape != 0 && digests_->record_if_present(shape, took, rows, error, cache_hit)) return;
   std::string normalized = lexical_normalize(sql);
   digests_->record(lexical_fingerprint(normalized), normalized, took, rows, error, cache_hit);
 }
@@ -454,7 +456,7 @@ const SessionCodeCatalog* Worker::session_code() {
   return session_code_.get();
 }
 
-bool Worker::runs_session_code(std::string_view sql, const std::function<bool()>& decide) {
+bool Worker::runs_session_code(std::string_view sql, const std::function<bool()>& decide, uint64_t* shape_out) {
   constexpr size_t kMaxShapeBytes = 2048;  // lexical_normalize's window: the whole text must fit
   constexpr size_t kMaxEntries = 8192;
   if (sql.size() > kMaxShapeBytes) return decide();
@@ -464,6 +466,7 @@ bool Worker::runs_session_code(std::string_view sql, const std::function<bool()>
     session_code_memo_version_ = session_code_version_;
   }
   uint64_t shape = lexical_fingerprint(lexical_normalize(sql, kMaxShapeBytes));
+  if (shape_out != nullptr) *shape_out = shape;
   if (auto it = session_code_memo_.find(shape); it != session_code_memo_.end()) return it->second;
   bool runs = decide();
   if (session_code_memo_.size() >= kMaxEntries) session_code_memo_.clear();

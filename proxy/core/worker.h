@@ -70,8 +70,9 @@ class Worker {
   // A replica that just failed a login or died is skipped until the monitor's next round.
   void mark_replica_down(int replica);
   // Per-fingerprint statistics of a finished request (published to the process once a second).
+  // `shape`: lexical_fingerprint(lexical_normalize(sql)) when the caller has it already (0: unknown).
   void record_digest(const std::string& sql, std::chrono::microseconds took, uint64_t rows, bool error,
-                     bool cache_hit = false);
+                     bool cache_hit = false, uint64_t shape = 0);
   // The result cache of this worker once [cache] was enabled (at start or by a reload), or nullptr.
   // A reload that disables it keeps the object: lookups stop (check cache.enabled), bumps go on.
   cache::redis::WorkerCache* result_cache() { return result_cache_.get(); }
@@ -100,7 +101,8 @@ class Worker {
   // Whether a statement with no session-changing word runs code the proxy cannot see: `decide()` (which
   // classifies) once per statement shape — the lexically normalised text, literals folded — and per
   // catalog version; bounded. Texts too long to normalise whole are decided every time.
-  bool runs_session_code(std::string_view sql, const std::function<bool()>& decide);
+  // `shape` (optional) receives the statement's shape when it was computed (else it is left as it was).
+  bool runs_session_code(std::string_view sql, const std::function<bool()>& decide, uint64_t* shape = nullptr);
   bool shutting_down() const { return shutting_down_; }
   bool paused() const { return paused_; }
   void maybe_finish_shutdown();

@@ -59,6 +59,13 @@ DigestEntry& DigestTable::slot(uint64_t fingerprint, std::string_view query) {
   return it->second;
 }
 
+bool DigestTable::record_if_present(uint64_t fingerprint, std::chrono::microseconds duration, uint64_t rows,
+                                    bool error, bool cache_hit) {
+  if (!entries_.contains(fingerprint)) return false;
+  record(fingerprint, {}, duration, rows, error, cache_hit);
+  return true;
+}
+
 void DigestTable::record(uint64_t fingerprint, std::string_view normalized_query,
                          std::chrono::microseconds duration, uint64_t rows, bool error, bool cache_hit) {
   DigestEntry& e = slot(fingerprint, normalized_query);

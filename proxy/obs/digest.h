@@ -49,6 +49,10 @@ class DigestTable {
   // result cache.
   void record(uint64_t fingerprint, std::string_view normalized_query, std::chrono::microseconds duration,
               uint64_t rows, bool error, bool cache_hit);
+  // record() for a fingerprint the table holds already (its query text is not needed then); false,
+  // recording nothing, when it holds none.
+  bool record_if_present(uint64_t fingerprint, std::chrono::microseconds duration, uint64_t rows, bool error,
+                         bool cache_hit);
   // Adds `other`'s entries into this table (same fingerprint: counts and histograms add up).
   void merge(const DigestTable& other);
 

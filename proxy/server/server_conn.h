@@ -86,8 +86,9 @@ class ServerConn final : public Stream {
   // A Describe of the statement `statement`.
   void send_describe_statement(const std::string& statement);
   // The statement text of the request just queued (a Query, or the Sync ending a batch).
+  // `shape`: the statement's lexical shape when the client computed it (0: unknown), for its digest.
   void annotate_last_request(std::shared_ptr<const std::string> sql,
-                             std::shared_ptr<const BindParams> params = nullptr);
+                             std::shared_ptr<const BindParams> params = nullptr, uint64_t shape = 0);
   // A reply the proxy gives itself (a ParseComplete for a statement the server already has); it goes to
   // the client when every earlier reply has.
   void push_synthetic(std::string message);
@@ -167,6 +168,7 @@ class ServerConn final : public Stream {
     Clock::time_point sent_at{};  // query / sync: for the query duration histogram
     std::shared_ptr<const std::string> sql;  // query / sync: the statement text, for digests and slow log
     std::shared_ptr<const BindParams> params;  // sync: the batch's last Bind values (log_parameters only)
+    uint64_t shape = 0;             // query: the statement's lexical shape, when known (its digest key)
     SqlPrepEffectsRef sql_effects;  // query / execute / close / internal_sql: SQL-prepared effects
     uint32_t completed = 0;         // CommandCompletes seen so far (the statement ordinal)
     bool copy_end_after = false;    // the client's CopyDone/CopyFail was forwarded right after this entry

@@ -409,7 +409,9 @@ bool ServerConn::on_ready_for_query(const Frame& f, Expected& head) {
   auto took = Clock::now() - head.sent_at;
   metrics.query_duration[static_cast<size_t>(target)].observe(std::chrono::duration<double>(took).count());
   ++metrics.queries_by_target[static_cast<size_t>(target)];
-  if (head.sql) client_->on_request_done(*head.sql, head.params.get(), took, request_rows_, request_sqlstate_);
+  if (head.sql) {
+    client_->on_request_done(*head.sql, head.params.get(), took, request_rows_, request_sqlstate_, head.shape);
+  }
   request_rows_ = 0;
   request_sqlstate_.clear();
   batch_client_bytes_ = 0;

@@ -183,12 +183,13 @@ void ServerConn::expect_reply_to(char type, const std::string& statement) {
 }
 
 void ServerConn::annotate_last_request(std::shared_ptr<const std::string> sql,
-                                       std::shared_ptr<const BindParams> params) {
+                                       std::shared_ptr<const BindParams> params, uint64_t shape) {
   if (expected_.empty()) return;
   Expected& e = expected_.back();
   if (e.kind == Reply::query || e.kind == Reply::sync) {
     e.sql = std::move(sql);
     e.params = std::move(params);
+    e.shape = shape;
   }
 }
 

@@ -11,10 +11,11 @@ ClientStatements::ClientStatements(EffectsOf effects_of, size_t max_statements)
 
 // A named Parse becomes a Parse of the proxy-wide name, or nothing at all (and a ParseComplete of our
 // own) when this server already has the statement.
-ParseAction ClientStatements::on_parse(const pf::Parse& parse, bool touches_session, const ServerStatements& server) {
+ParseAction ClientStatements::on_parse(const pf::Parse& parse, bool touches_session, const ServerStatements& server,
+                                       bool may_name_sql_prepared) {
   if (parse.name.empty()) {
     unnamed_parsed_ = true;
-    unnamed_sql_effects_ = effects_of_(parse.sql);
+    unnamed_sql_effects_ = may_name_sql_prepared ? effects_of_(parse.sql) : nullptr;
     return {.step = ParseStep::forward};
   }
   std::string name(parse.name);

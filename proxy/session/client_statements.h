@@ -91,9 +91,11 @@ class ClientStatements {
   // ---- messages, as they go to the bound server ----
   // `touches_session`: the text may change session state (kept with the statement: probe after use).
   // `server`: the proxy-wide statements the bound server holds. A refused Parse (note_statement) is not
-  // handed here.
+  // handed here. `may_name_sql_prepared`: false when the text has none of mentions_sql_prepared()'s
+  // words (the caller's keyword scan said so): the unnamed statement's SQL-prepared effects are none.
   [[nodiscard]] ParseAction on_parse(const protocol::frontend::Parse& parse, bool touches_session,
-                                     const ServerStatements& server);
+                                     const ServerStatements& server,
+                                     bool may_name_sql_prepared = true);
   // `transaction_pooling`: the server is not the client's own (in session pooling, the server's unnamed
   // statement is the client's whoever parsed it).
   [[nodiscard]] Addressed on_bind(const protocol::frontend::BindView& bind, bool transaction_pooling);

@@ -5,9 +5,33 @@
 
 namespace pgs::proxy {
 
+namespace {
+// ASCII lower case: setting names are ASCII (valid_guc_name), and <cctype> in the C locale the process
+// keeps means the same; inline, for GucMap::get on every request.
+constexpr char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
+
+// Orders a folded key against a name as if the name were folded, without folding it into a string.
+bool folded_less(std::string_view folded, std::string_view name) {
+  size_t n = std::min(folded.size(), name.size());
+  for (size_t i = 0; i < n; ++i) {
+    char a = folded[i], b = lower(name[i]);
+    if (a != b) return static_cast<unsigned char>(a) < static_cast<unsigned char>(b);
+  }
+  return folded.size() < name.size();
+}
+
+bool folded_equal(std::string_view folded, std::string_view name) {
+  if (folded.size() != name.size()) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    if (folded[i] != lower(name[i])) return false;
+  }
+  return true;
+}
+}  // namespace
+
 std::string fold_guc_name(std::string_view name) {
   std::string out(name);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : out) c = lower(c);
   return out;
 }
 
@@ -30,10 +54,9 @@ void GucMap::set(std::string_view name, std::string_view value) {
 }
 
 const std::string* GucMap::get(std::string_view name) const {
-  std::string key = fold_guc_name(name);
-  auto it = std::lower_bound(items_.begin(), items_.end(), key,
-                             [](const auto& item, const std::string& k) { return item.first < k; });
-  return (it != items_.end() && it->first == key) ? &it->second : nullptr;
+  auto it = std::lower_bound(items_.begin(), items_.end(), name,
+                             [](const auto& item, std::string_view n) { return folded_less(item.first, n); });
+  return (it != items_.end() && folded_equal(it->first, name)) ? &it->second : nullptr;
 }
 
 bool GucMap::erase(std::string_view name) {

@@ -29,8 +29,9 @@ bool may_change_session(std::string_view sql) {
                                                 "prepare", "dealloc", "session", "role",   "close",
                                                 "do", "call", "execute", "load",
                                                 "pgsidecar_"};  // reserved statement names (note_statement)
+  static const KeywordSet kSet(kWords);
   if (sql.size() > (1 << 16)) return true;  // too long to scan cheaply: let the parser decide
-  return mentions_any(sql, kWords);
+  return kSet.found_in(sql);
 }
 
 std::optional<PinReason> SessionTracker::pins(const router::Classification& c) {

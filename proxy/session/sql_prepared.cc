@@ -12,8 +12,8 @@ using router::SessionOp;
 
 bool mentions_sql_prepared(std::string_view sql) {
   // Runs on every Query and Parse that reaches a server: one pass, case-insensitive, no allocation.
-  static constexpr std::string_view kWords[] = {"prepare", "execute", "dealloc", "discard"};
-  return mentions_any(sql, kWords);
+  static const KeywordSet kSet(kSqlPreparedWords);
+  return kSet.found_in(sql);
 }
 
 bool may_prepare_unseen(std::string_view sql, const router::Classification& c) {

@@ -1,5 +1,8 @@
 #include "proxy/session/statement_text.h"
 
+#include <array>
+#include <bit>
+
 #include <xxhash.h>
 
 #include <cctype>
@@ -7,7 +10,12 @@
 namespace pgs::proxy {
 
 namespace {
-bool ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$'; }
+// ASCII classes, inline (every statement is scanned per byte; the process keeps the C locale, where
+// <cctype> means the same).
+constexpr bool ascii_digit(char c) { return c >= '0' && c <= '9'; }
+constexpr bool ascii_alnum(char c) { return ascii_digit(c) || (ascii_lower(c) >= 'a' && ascii_lower(c) <= 'z'); }
+constexpr bool ascii_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool ident_char(char c) { return ascii_alnum(c) || c == '_' || c == '$'; }
 
 // Index just past a quoted run starting at `i` (the opening quote), honouring doubled quotes and, for
 // E'' strings, backslash escapes. Unterminated: the end.
@@ -31,9 +39,9 @@ size_t skip_quoted(std::string_view s, size_t i, char quote, bool backslash_esca
 // $tag$ ... $tag$ starting at `i`; 0 if `i` does not open a dollar quote.
 size_t skip_dollar(std::string_view s, size_t i) {
   size_t j = i + 1;
-  while (j < s.size() && (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '_')) ++j;
+  while (j < s.size() && (ascii_alnum(s[j]) || s[j] == '_')) ++j;
   if (j >= s.size() || s[j] != '$') return 0;
-  if (j > i + 1 && std::isdigit(static_cast<unsigned char>(s[i + 1]))) return 0;  // $1 parameter
+  if (j > i + 1 && ascii_digit(s[i + 1])) return 0;  // $1 parameter
   std::string_view tag = s.substr(i, j - i + 1);
   size_t end = s.find(tag, j + 1);
   return end == std::string_view::npos ? s.size() : end + tag.size();
@@ -50,7 +58,13 @@ std::string lexical_normalize(std::string_view s, size_t max_bytes) {
   while (i < s.size() && out.size() < max_bytes) {
     char c = s[i];
     char next = i + 1 < s.size() ? s[i + 1] : '\0';
-    if (std::isspace(static_cast<unsigned char>(c))) {
+    const bool letter = (ascii_lower(c) >= 'a' && ascii_lower(c) <= 'z') || c == '_';
+    if (letter && !((c == 'e' || c == 'E') && next == '\'' && (i == 0 || !ident_char(s[i - 1])))) {
+      // A name or keyword: copied lower-cased as one run (digits and $ in it are the name's).
+      do {
+        out.push_back(ascii_lower(s[i++]));
+      } while (i < s.size() && ident_char(s[i]));
+    } else if (ascii_space(c)) {
       put_space();
       ++i;
     } else if (c == '-' && next == '-') {  // line comment
@@ -79,10 +93,10 @@ std::string lexical_normalize(std::string_view s, size_t max_bytes) {
       } else {  // $1 parameter
         out.push_back('$');
         ++i;
-        while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) out.push_back(s[i++]);
+        while (i < s.size() && ascii_digit(s[i])) out.push_back(s[i++]);
       }
-    } else if (std::isdigit(static_cast<unsigned char>(c)) && (i == 0 || !ident_char(s[i - 1]))) {
-      while (i < s.size() && (std::isalnum(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
+    } else if (ascii_digit(c) && (i == 0 || !ident_char(s[i - 1]))) {
+      while (i < s.size() && (ascii_alnum(s[i]) || s[i] == '.')) ++i;
       out.push_back('?');
     } else {
       out.push_back(ascii_lower(c));
@@ -98,22 +112,44 @@ uint64_t lexical_fingerprint(std::string_view normalized) {
   return XXH3_64bits(normalized.data(), normalized.size());
 }
 
-bool mentions_any(std::string_view sql, std::span<const std::string_view> words) {
-  uint32_t first = 0;  // bit (c - 'a') set when a word starts with c
-  for (std::string_view w : words) {
-    if (!w.empty() && w[0] >= 'a' && w[0] <= 'z') first |= 1u << (w[0] - 'a');
+KeywordSet::KeywordSet(std::span<const std::string_view> words) : words_(words) {
+  for (size_t k = 0; k < words.size() && k < 32; ++k) {
+    std::string_view w = words[k];
+    if (w.empty() || w[0] < 'a' || w[0] > 'z') continue;  // never matched, as documented
+    const uint32_t bit = 1u << k;
+    first_[static_cast<unsigned char>(w[0])] |= bit;
+    first_[static_cast<unsigned char>(w[0] - ('a' - 'A'))] |= bit;
+    if (w.size() == 1) {
+      for (uint32_t& m : second_) m |= bit;  // any next byte will do, the end of the text too
+      continue;
+    }
+    const char c = w[1];
+    second_[static_cast<unsigned char>(c)] |= bit;
+    if (c >= 'a' && c <= 'z') second_[static_cast<unsigned char>(c - ('a' - 'A'))] |= bit;
   }
-  for (size_t i = 0; i < sql.size(); ++i) {
-    char c = ascii_lower(sql[i]);
-    if (c < 'a' || c > 'z' || (first & (1u << (c - 'a'))) == 0) continue;
-    for (std::string_view w : words) {
-      if (w.empty() || w[0] != c || sql.size() - i < w.size()) continue;
-      size_t k = 1;
+  if (words.size() > 32) rest_ = std::make_unique<KeywordSet>(words.subspan(32));
+}
+
+bool KeywordSet::found_in(std::string_view sql) const {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(sql.data());
+  const size_t n = sql.size();
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t m = first_[bytes[i]];
+    if (m == 0) continue;
+    m &= second_[i + 1 < n ? bytes[i + 1] : 0];
+    for (; m != 0; m &= m - 1) {
+      std::string_view w = words_[static_cast<size_t>(std::countr_zero(m))];
+      if (n - i < w.size()) continue;
+      size_t k = 2;
       while (k < w.size() && ascii_lower(sql[i + k]) == w[k]) ++k;
-      if (k == w.size()) return true;
+      if (k >= w.size()) return true;
     }
   }
-  return false;
+  return rest_ != nullptr && rest_->found_in(sql);
+}
+
+bool mentions_any(std::string_view sql, std::span<const std::string_view> words) {
+  return KeywordSet(words).found_in(sql);
 }
 
 namespace {

@@ -4,7 +4,9 @@
 // sees few statements, uses the real parser instead (router/fingerprint.h).
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -20,8 +22,23 @@ uint64_t lexical_fingerprint(std::string_view normalized);
 // statement call it per byte, where std::tolower (a libc call) showed up in profiles.
 constexpr char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
 
-// True when `sql` contains one of `words` (lower-case ASCII letters) anywhere, case-insensitively: the
-// cheap pre-checks that decide whether a statement is worth parsing. One pass, no allocation.
+// Words (lower-case ASCII, starting with a letter) found anywhere in a text, case-insensitively: the
+// cheap pre-checks that decide whether a statement is worth parsing. The tables are built once per
+// word list (keep the set in a static); a search is one pass, no allocation, and compares a byte with
+// a word only when it and the next byte are that word's first two letters.
+class KeywordSet {
+ public:
+  explicit KeywordSet(std::span<const std::string_view> words);  // `words` must outlive the set
+  bool found_in(std::string_view sql) const;
+
+ private:
+  std::span<const std::string_view> words_;
+  std::array<uint32_t, 256> first_{};   // by byte: the words (a bit each) that start with it
+  std::array<uint32_t, 256> second_{};  // by byte: the words whose second letter it is
+  std::unique_ptr<KeywordSet> rest_;    // words beyond the 32 a mask holds
+};
+
+// KeywordSet(words).found_in(sql), for a list used once.
 bool mentions_any(std::string_view sql, std::span<const std::string_view> words);
 
 // The statement a `PREPARE name [(type, ...)] AS statement` text prepares; nullopt when the text is not

@@ -96,6 +96,22 @@ TEST(DigestTable, AccumulatesPerFingerprint) {
   EXPECT_EQ(top[0]->fingerprint, 1u);
 }
 
+// A statement whose shape the caller knows is counted without its text, once the table has it.
+TEST(DigestTable, RecordIfPresentCountsOnlyAKnownFingerprint) {
+  DigestTable t(DigestOptions{.capacity = 10});
+  EXPECT_FALSE(t.record_if_present(7, microseconds(100), 1, false, false));
+  EXPECT_EQ(t.size(), 0u) << "nothing recorded for an unknown fingerprint";
+  t.record(7, "SELECT $1", microseconds(100), 1, false, false);
+  EXPECT_TRUE(t.record_if_present(7, microseconds(300), 2, true, true));
+  const DigestEntry* e = t.find(7);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->query, "SELECT $1");
+  EXPECT_EQ(e->calls, 2u);
+  EXPECT_EQ(e->rows, 3u);
+  EXPECT_EQ(e->errors, 1u);
+  EXPECT_EQ(e->cache_hits, 1u);
+}
+
 TEST(DigestTable, FullTableEvictsTheLeastCalled) {
   DigestTable t(DigestOptions{.capacity = 20});
   // 10 heavy hitters, called often...

@@ -370,6 +370,27 @@ TEST(ClientStatements, SqlDeallocateOfAProtocolNameDeallocatesItsServerName) {
   EXPECT_FALSE(client.take_deallocated(c));
 }
 
+// The connection's keyword scan found none of the SQL-prepared words: the unnamed statement's effects
+// are none, and the classifier is not asked.
+TEST(ClientStatements, AnUnnamedParseWithoutSqlPreparedWordsHasNoEffects) {
+  int asked = 0;
+  ClientStatements client([&](std::string_view sql) {
+    ++asked;
+    return fake_effects_of(sql);
+  });
+  ServerStatements server(100);
+  auto p = parse_msg("", "PREPARE q AS select 1");
+  ASSERT_EQ(client.on_parse(p->as<pf::Parse>(), false, server, false).step, ParseStep::forward);
+  EXPECT_EQ(asked, 0);
+  auto b = bind_msg("p1", "");
+  (void)client.on_bind(b->as<pf::BindView>(), kTransaction);
+  EXPECT_EQ(client.effects_of_portal("p1"), nullptr);
+  ASSERT_EQ(client.on_parse(p->as<pf::Parse>(), false, server, true).step, ParseStep::forward);
+  EXPECT_EQ(asked, 1);
+  (void)client.on_bind(b->as<pf::BindView>(), kTransaction);
+  EXPECT_NE(client.effects_of_portal("p1"), nullptr);
+}
+
 TEST(ClientStatements, PortalsBoundFromAPrepareStatementCarryItsEffects) {
   ServerStatements server(100);
   ClientStatements client = make_client();

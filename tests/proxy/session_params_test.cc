@@ -24,6 +24,22 @@ TEST(GucMap, FoldsNamesAndKeepsOrder) {
   EXPECT_EQ(m.get("timezone"), nullptr);
 }
 
+// get() finds a name in any case, and only that name: not one it is a prefix of, nor a neighbour.
+TEST(GucMap, GetMatchesTheWholeNameInAnyCase) {
+  GucMap m;
+  for (const char* name : {"app.tenant", "app.tenant_id", "App.Z", "search_path", "a", "zz"}) m.set(name, name);
+  EXPECT_EQ(*m.get("APP.TENANT"), "app.tenant");
+  EXPECT_EQ(*m.get("app.Tenant_ID"), "app.tenant_id");
+  EXPECT_EQ(*m.get("app.z"), "App.Z");
+  EXPECT_EQ(*m.get("A"), "a");
+  EXPECT_EQ(m.get("app.tenan"), nullptr);
+  EXPECT_EQ(m.get("app.tenant_"), nullptr);
+  EXPECT_EQ(m.get("search_path2"), nullptr);
+  EXPECT_EQ(m.get(""), nullptr);
+  EXPECT_EQ(m.get("zzz"), nullptr);
+  EXPECT_EQ(m.get("b"), nullptr);
+}
+
 TEST(StartupRequest, ParsesUserDatabaseSettingsAndOptions) {
   auto r = parse_startup_request(startup({{"user", "u"},
                                           {"database", "d"},

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "proxy/session/session_tracker.h"
 #include "router/classify.h"
 
 namespace pgs::proxy {
@@ -21,6 +22,14 @@ TEST(SqlPrepared, MentionsIsACheapSuperset) {
   }
   for (const char* sql : {"SELECT 1", "INSERT INTO t VALUES (1)", "", "SET search_path = x"}) {
     EXPECT_FALSE(mentions_sql_prepared(sql)) << sql;
+  }
+}
+
+// forward_query skips mentions_sql_prepared() for a text may_change_session() finds nothing in.
+TEST(SqlPrepared, ItsWordsAreSessionWords) {
+  for (std::string_view word : kSqlPreparedWords) {
+    EXPECT_TRUE(may_change_session(word)) << word;
+    EXPECT_TRUE(may_change_session("select 1 /* " + std::string(word) + " */")) << word;
   }
 }
 

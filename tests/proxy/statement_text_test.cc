@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 namespace pgs::proxy {
 namespace {
 
@@ -47,6 +50,42 @@ TEST(MentionsAny, CaseInsensitiveAnywhere) {
   EXPECT_FALSE(mentions_any("prepar", kWords)) << "a prefix cut by the end of the text";
   EXPECT_FALSE(mentions_any("", kWords));
   EXPECT_TRUE(mentions_any("\xc3\xa9 set", kWords)) << "non-ASCII bytes are skipped";
+}
+
+// The word buckets change nothing: the same answer as the plain search, over texts that hold each word
+// (any case, at any place, cut by the end) and texts that hold none.
+TEST(MentionsAny, AgreesWithAPlainSearch) {
+  static constexpr std::string_view kWords[] = {"set",  "discard", "listen",  "advisory", "temp", "hold",
+                                                "prepare", "dealloc", "session", "role",   "close",
+                                                "do", "call", "execute", "load", "pgsidecar_"};
+  auto plain = [](std::string_view sql) {
+    std::string lower(sql);
+    for (char& c : lower) c = ascii_lower(c);
+    for (std::string_view w : kWords) {
+      if (lower.find(w) != std::string::npos) return true;
+    }
+    return false;
+  };
+  std::vector<std::string> texts = {"SELECT abalance FROM pgbench_accounts WHERE aid = 1",
+                                    "UPDATE pgbench_tellers SET tbalance = tbalance + 5", "select pg_sleep(1)",
+                                    "INSERT INTO t VALUES (1)", "", "s", "se", "SE", "pgsidecar", "pgsidecar_x",
+                                    "\xc3\xa9 \xff LOAD"};
+  for (std::string_view w : kWords) {
+    std::string upper(w);
+    for (char& c : upper) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c);
+    texts.push_back("x" + upper + "y");
+    texts.push_back(std::string(w.substr(0, w.size() - 1)));  // cut by the end
+    texts.push_back("SELECT 1 -- " + std::string(w));
+  }
+  for (const std::string& t : texts) EXPECT_EQ(mentions_any(t, kWords), plain(t)) << t;
+  std::vector<std::string_view> many(40, "zzz");  // more words than one mask holds
+  many.back() = "needle";
+  static constexpr std::string_view kOneLetter[] = {"q", "do"};
+  EXPECT_TRUE(mentions_any("xQ", kOneLetter)) << "a one-letter word matches at the end too";
+  EXPECT_TRUE(mentions_any("ado", kOneLetter));
+  EXPECT_FALSE(mentions_any("d o", kOneLetter));
+  EXPECT_TRUE(mentions_any("a NEEDLE here", many));
+  EXPECT_FALSE(mentions_any("a needl here", many));
 }
 
 TEST(PreparedStatementBody, FindsTheStatementAfterAs) {

@@ -82,6 +82,26 @@ TEST(ClassifierCache, ZeroCapacityStillClassifies) {
   EXPECT_EQ(cache.size(), 0u);
 }
 
+// One request's text is asked for by several readers in turn: the repeat is answered from the last
+// text, also for a text the exact-text index does not hold (one answered by its shape).
+TEST(ClassifierCache, TheTextJustAskedForIsAnsweredAgainWithoutALookup) {
+  ClassifierCache cache(8);
+  auto a = cache.classify("SELECT abalance FROM pgbench_accounts WHERE aid = 41");
+  auto b = cache.classify("SELECT abalance FROM pgbench_accounts WHERE aid = 97");  // by its shape
+  auto again = cache.classify("SELECT abalance FROM pgbench_accounts WHERE aid = 97");
+  EXPECT_EQ(again.get(), b.get());
+  EXPECT_EQ(cache.stats().repeats, 1u);
+  EXPECT_EQ(cache.stats().shape_hits, 1u) << "the repeat was not looked up by its shape again";
+  (void)cache.classify("SELECT abalance FROM pgbench_accounts WHERE aid = 5");
+  EXPECT_EQ(cache.stats().repeats, 1u) << "another text is no repeat";
+  ClassifyOptions o;
+  o.replica_safe_functions = {"report"};
+  EXPECT_FALSE(cache.classify("SELECT report()")->read_only);
+  cache.reset(o);
+  EXPECT_TRUE(cache.classify("SELECT report()")->read_only) << "a reset forgets the last answer too";
+  (void)a;
+}
+
 // Texts that differ only in numeric constants share one classification, parsed once.
 TEST(ClassifierCache, NumericConstantsShareAShape) {
   ClassifierCache cache(8);
