@@ -62,7 +62,9 @@ TEST(Endpoints, ReadinessFollowsThePrimaryAndDraining) {
 TEST(Endpoints, HandlersOverHttp) {
   MetricDataFill metrics;
   metrics.counter(MetricId::queries_total, {"primary"}, 1000);
-  for (int i = 0; i < 1000; ++i) metrics.observe(MetricId::query_duration_seconds, {"primary"}, (200 + i % 500) / 1e6);
+  for (int i = 0; i < 1000; ++i) {
+    metrics.observe(MetricId::query_duration_seconds, {"primary"}, (200 + i % 500) / 1e6);
+  }
   metrics.gauge(MetricId::uptime_seconds, {}, 12.5);
   DigestHub digests(DigestOptions{.capacity = 100});
   std::vector<std::thread> workers;
