@@ -4,6 +4,8 @@
 
 #include <utility>
 
+#include "proxy/obs/metrics.h"
+
 namespace pgs::proxy::admin {
 
 ObservabilityServer::ObservabilityServer(const conf::ObservabilityConfig& config, ObservabilitySources sources)

@@ -6,10 +6,6 @@
 
 namespace pgs::obs {
 
-HttpResponse metrics_response(const MetricsHub& hub) {
-  return HttpResponse{200, std::string(kPrometheusContentType), hub.render_prometheus()};
-}
-
 HttpResponse digests_response(const DigestHub& hub, std::string_view query) {
   constexpr size_t kDefaultLimit = 50, kMaxLimit = 1000;
   return HttpResponse{200, "application/json", hub.json(digest_limit_from_query(query, kDefaultLimit, kMaxLimit))};

@@ -1,5 +1,7 @@
-// Ready-made HTTP handler bodies for the proxy: the proxy owns the data (hubs, health monitor) and
-// wires these into HttpHandlers. Each function is pure apart from reading the thread-safe hubs.
+// Ready-made HTTP handler bodies for the proxy: the proxy owns the data (digest hub, health monitor)
+// and wires these into HttpHandlers. Each function is pure apart from reading the thread-safe hub.
+// /metrics has no handler here: the proxy renders it from its workers' WorkerMetrics
+// (proxy/admin/prom_metrics.cc) with render_prometheus (exposition.h).
 #pragma once
 
 #include <cstdint>
@@ -9,12 +11,8 @@
 
 #include "proxy/obs/digest.h"
 #include "proxy/obs/http_server.h"
-#include "proxy/obs/metrics.h"
 
 namespace pgs::obs {
-
-// 200 with the Prometheus exposition of `hub`.
-HttpResponse metrics_response(const MetricsHub& hub);
 
 // 200 with digests_json() of `hub`; "?limit=N" (default 50, at most 1000) picks the top N.
 HttpResponse digests_response(const DigestHub& hub, std::string_view query);

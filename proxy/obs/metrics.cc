@@ -1,27 +1,12 @@
 #include "proxy/obs/metrics.h"
 
 #include <algorithm>
-#include <cmath>
-
-#include "proxy/obs/exposition.h"
 
 namespace pgs::obs {
 
 namespace {
 
 size_t idx(MetricId m) { return static_cast<size_t>(m); }
-
-template <typename T>
-T& grow_at(std::vector<T>& v, size_t i) {
-  if (i >= v.size()) v.resize(i + 1);
-  return v[i];
-}
-
-template <typename T>
-void add_elementwise(std::vector<T>& into, const std::vector<T>& from) {
-  if (into.size() < from.size()) into.resize(from.size());
-  for (size_t i = 0; i < from.size(); ++i) into[i] += from[i];
-}
 
 }  // namespace
 
@@ -72,82 +57,8 @@ uint64_t SeriesRegistry::overflows() const {
   return overflows_;
 }
 
-// ---- MetricData ----
-
-void MetricData::merge_from(const MetricData& other) {
-  for (size_t m = 0; m < kMetricCount; ++m) {
-    add_elementwise(u[m], other.u[m]);
-    add_elementwise(d[m], other.d[m]);
-  }
-}
-
 size_t bucket_index(std::span<const double> bounds, double value) {
   return static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), value) - bounds.begin());
-}
-
-// ---- ShardMetrics ----
-
-ShardMetrics::ShardMetrics(MetricsHub& hub) : hub_(hub), slot_(hub.add_shard()) {}
-
-SeriesRegistry& ShardMetrics::series() { return hub_.series(); }
-
-void ShardMetrics::inc(MetricId m, SeriesId s, uint64_t n) { grow_at(data_.u[idx(m)], s) += n; }
-
-void ShardMetrics::set(MetricId m, SeriesId s, double v) { grow_at(data_.d[idx(m)], s) = v; }
-
-void ShardMetrics::add(MetricId m, SeriesId s, double delta) { grow_at(data_.d[idx(m)], s) += delta; }
-
-void ShardMetrics::observe(MetricId m, SeriesId s, double v) {
-  if (std::isnan(v)) return;  // would poison _sum forever
-  const MetricDef& def = metric_def(m);
-  const size_t width = def.buckets.size() + 1;
-  const size_t b = bucket_index(def.buckets.span(), v);
-  grow_at(data_.u[idx(m)], s * width + width - 1);  // whole series row at once
-  data_.u[idx(m)][s * width + b] += 1;
-  grow_at(data_.d[idx(m)], s) += v;
-}
-
-void ShardMetrics::publish() { hub_.publish(slot_, data_); }
-
-// ---- MetricsHub ----
-
-MetricsHub::MetricsHub(size_t max_series_per_metric)
-    : series_(max_series_per_metric), start_(std::chrono::steady_clock::now()) {}
-
-size_t MetricsHub::add_shard() {
-  std::lock_guard lock(mu_);
-  shards_.emplace_back();
-  return shards_.size() - 1;
-}
-
-void MetricsHub::publish(size_t slot, const MetricData& data) {
-  std::lock_guard lock(mu_);
-  shards_[slot] = data;
-}
-
-double MetricsHub::uptime_seconds() const {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-}
-
-MetricData MetricsHub::merged() const {
-  MetricData out;
-  {
-    std::lock_guard lock(mu_);
-    for (const MetricData& shard : shards_) out.merge_from(shard);
-  }
-  out.d[idx(MetricId::uptime_seconds)] = {uptime_seconds()};
-  grow_at(out.u[idx(MetricId::metric_series_overflow_total)], 0) += series_.overflows();
-  return out;
-}
-
-std::string MetricsHub::render_prometheus() const {
-  // Labels are read after the data so every series id present in the data has its labels.
-  MetricData data = merged();
-  SeriesRegistry::Labels labels = series_.labels();
-  std::string out;
-  out.reserve(16 * 1024);
-  obs::render_prometheus(data, labels, out);
-  return out;
 }
 
 }  // namespace pgs::obs

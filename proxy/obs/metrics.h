@@ -1,17 +1,13 @@
-// Metric definitions (generated from metrics_table.h), bounded label-set registry, per-worker storage
-// and the thread-safe aggregate the HTTP thread renders from.
+// Metric definitions (generated from metrics_table.h), the bounded label-set registry and the values
+// the exposition writer renders (MetricData). This module stores no metric values of its own: a
+// worker's values live in WorkerMetrics (proxy/core/stats.h), and proxy/admin/prom_metrics.cc copies
+// the merged workers' values into a MetricData at each scrape.
 //
-// Threading model:
-//  - SeriesRegistry: thread-safe (mutex). Interning is for set-up time or rare events (a new pool, a
-//    new SQLSTATE class); hot paths keep the returned SeriesId.
-//  - ShardMetrics: owned by ONE thread (a worker, or the health monitor). Plain arrays, no atomics.
-//  - MetricsHub: thread-safe. Each shard copies its absolute values into the hub with publish()
-//    (the proxy calls it from a per-worker timer, e.g. every 1 s, and on shutdown); render() merges the
-//    latest published copy of every shard. /metrics is thus at most one publish interval stale.
+// Threading: SeriesRegistry is thread-safe (mutex; the exporter makes one per scrape); MetricData is
+// a plain value.
 #pragma once
 
 #include <array>
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
@@ -110,76 +106,20 @@ class SeriesRegistry {
   uint64_t overflows_ = 0;
 };
 
-// Values of every metric for one shard, or merged. Layout per metric:
+// Values of every metric, as the exposition reads them. Layout per metric:
 //  counter:   u[series]
 //  gauge:     d[series]
 //  histogram: u[series * (buckets + 1) + b] (per bucket, not cumulative; last = above every bound),
 //             d[series] = sum of observations.
-// Vectors grow on first use of a series; a missing entry reads as 0.
+// A missing entry (vector shorter than the index) reads as 0.
 struct MetricData {
   std::array<std::vector<uint64_t>, kMetricCount> u;
   std::array<std::vector<double>, kMetricCount> d;
-  void merge_from(const MetricData& other);
 };
 
 // Index of the bucket `value` falls in: the first bound >= value, or bounds.size() (the +Inf bucket).
 // Prometheus buckets are "less than or equal" (le).
 size_t bucket_index(std::span<const double> bounds, double value);
-
-class MetricsHub;
-
-// One thread's metrics. Not thread-safe; every call is O(1) except observe() (O(log buckets)) and
-// the first use of a series (vector growth).
-class ShardMetrics {
- public:
-  explicit ShardMetrics(MetricsHub& hub);  // registers a shard slot in the hub
-  ShardMetrics(const ShardMetrics&) = delete;
-  ShardMetrics& operator=(const ShardMetrics&) = delete;
-
-  void inc(MetricId m, SeriesId s = 0, uint64_t n = 1);       // counter
-  void set(MetricId m, SeriesId s, double v);                  // gauge
-  void add(MetricId m, SeriesId s, double delta);              // gauge
-  void observe(MetricId m, SeriesId s, double v);              // histogram, v in the metric's unit; NaN ignored
-  void observe(MetricId m, SeriesId s, std::chrono::nanoseconds d) {
-    observe(m, s, std::chrono::duration<double>(d).count());
-  }
-
-  // Copies this shard's absolute values into the hub (takes the hub's mutex briefly).
-  void publish();
-  const MetricData& data() const { return data_; }
-  SeriesRegistry& series();
-
- private:
-  MetricsHub& hub_;
-  size_t slot_;
-  MetricData data_;
-};
-
-// The process-wide aggregate. Thread-safe. Must outlive its shards.
-class MetricsHub {
- public:
-  explicit MetricsHub(size_t max_series_per_metric = 256);
-
-  SeriesRegistry& series() { return series_; }
-
-  // Sum of the latest published copy of every shard, plus uptime and the series-overflow count.
-  MetricData merged() const;
-
-  // Prometheus text exposition format 0.0.4 of merged(); content type kPrometheusContentType.
-  std::string render_prometheus() const;
-
-  double uptime_seconds() const;
-
- private:
-  friend class ShardMetrics;
-  size_t add_shard();
-  void publish(size_t slot, const MetricData& data);
-
-  SeriesRegistry series_;
-  std::chrono::steady_clock::time_point start_;
-  mutable std::mutex mu_;
-  std::vector<MetricData> shards_;
-};
 
 inline constexpr std::string_view kPrometheusContentType = "text/plain; version=0.0.4; charset=utf-8";
 

@@ -1,5 +1,6 @@
-// The handler bodies wired into a real HttpServer, as the proxy will wire them: worker shards and
-// digest tables publish into hubs, and a client reads /metrics, /digests and /readyz over loopback.
+// The handler bodies wired into a real HttpServer, as the proxy wires them: worker digest tables
+// publish into the hub, /metrics serves the exposition of a MetricData (as proxy/admin's exporter
+// does), and a client reads /metrics, /digests and /readyz over loopback.
 #include "proxy/obs/endpoints.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +10,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <thread>
+
+#include "tests/obs/metric_data_fill.h"
 
 namespace pgs::obs {
 namespace {
@@ -56,29 +59,30 @@ TEST(Endpoints, ReadinessFollowsThePrimaryAndDraining) {
   EXPECT_EQ(boost::json::parse(res.body).at("primary").as_string(), "down");
 }
 
-TEST(Endpoints, WorkersToHubsToHttp) {
-  MetricsHub metrics;
+TEST(Endpoints, HandlersOverHttp) {
+  MetricDataFill metrics;
+  metrics.counter(MetricId::queries_total, {"primary"}, 1000);
+  for (int i = 0; i < 1000; ++i) {
+    metrics.observe(MetricId::query_duration_seconds, {"primary"}, (200 + i % 500) / 1e6);
+  }
+  metrics.gauge(MetricId::uptime_seconds, {}, 12.5);
   DigestHub digests(DigestOptions{.capacity = 100});
-  const SeriesId primary = metrics.series().intern(MetricId::queries_total, {"primary"});
-  const SeriesId qd = metrics.series().intern(MetricId::query_duration_seconds, {"primary"});
   std::vector<std::thread> workers;
   for (int w = 0; w < 2; ++w) {
     workers.emplace_back([&] {
-      ShardMetrics shard(metrics);
       DigestTable table(DigestOptions{.capacity = 100});
       for (int i = 0; i < 500; ++i) {
-        shard.inc(MetricId::queries_total, primary);
-        shard.observe(MetricId::query_duration_seconds, qd, std::chrono::microseconds(200 + i));
         table.record(0xfeed, "SELECT $1", std::chrono::microseconds(200 + i), 1, false, false);
       }
-      shard.publish();
       digests.publish(table);
     });
   }
   for (auto& t : workers) t.join();
 
   HttpHandlers h;
-  h.metrics = [&](std::string_view) { return metrics_response(metrics); };
+  h.metrics = [&](std::string_view) {
+    return HttpResponse{200, std::string(kPrometheusContentType), metrics.render()};
+  };
   h.digests = [&](std::string_view q) { return digests_response(digests, q); };
   h.readyz = [](std::string_view) { return readiness_response(Readiness{.primary_reachable = true}); };
   HttpServer server(HttpOptions{.port = 0}, std::move(h));
@@ -90,7 +94,7 @@ TEST(Endpoints, WorkersToHubsToHttp) {
   EXPECT_NE(res.body().find("pgsidecar_queries_total{target=\"primary\"} 1000\n"), std::string::npos);
   EXPECT_NE(res.body().find("pgsidecar_query_duration_seconds_count{target=\"primary\"} 1000\n"),
             std::string::npos);
-  EXPECT_NE(res.body().find("# TYPE pgsidecar_uptime_seconds gauge\npgsidecar_uptime_seconds "),
+  EXPECT_NE(res.body().find("# TYPE pgsidecar_uptime_seconds gauge\npgsidecar_uptime_seconds 12.5\n"),
             std::string::npos);
 
   res = get(server.port(), "/digests?limit=1");

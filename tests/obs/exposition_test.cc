@@ -10,6 +10,8 @@
 #include <fstream>
 #include <string>
 
+#include "tests/obs/metric_data_fill.h"
+
 namespace pgs::obs {
 namespace {
 
@@ -38,34 +40,24 @@ CommandResult run_with_stdin(const std::string& command, const std::string& inpu
   return r;
 }
 
-// A hub with every kind of series filled in, including label values that need escaping.
+// Every kind of series filled in, including label values that need escaping.
 std::string sample_exposition() {
-  MetricsHub hub;
-  ShardMetrics a(hub), b(hub);
-  SeriesRegistry& reg = hub.series();
-  a.set(MetricId::client_connections, reg.intern(MetricId::client_connections, {"active"}), 5);
-  b.set(MetricId::client_connections, reg.intern(MetricId::client_connections, {"active"}), 2);
-  a.set(MetricId::server_connections,
-        reg.intern(MetricId::server_connections, {"flopods/flopods", "primary", "idle"}), 4);
-  const SeriesId weird = reg.intern(MetricId::pinned_clients, {"quote\" back\\ nl\n end"});
-  a.set(MetricId::pinned_clients, weird, 1);
-  const SeriesId pool = reg.intern(MetricId::pool_wait_seconds, {"flopods/flopods"});
-  a.observe(MetricId::pool_wait_seconds, pool, 0.0);
-  b.observe(MetricId::pool_wait_seconds, pool, 0.2);
-  const SeriesId q = reg.intern(MetricId::query_duration_seconds, {"replica1"});
-  for (int i = 1; i <= 100; ++i) a.observe(MetricId::query_duration_seconds, q, i / 1000.0);
-  a.inc(MetricId::queries_total, reg.intern(MetricId::queries_total, {"replica1"}), 100);
-  a.inc(MetricId::errors_total, reg.intern(MetricId::errors_total, {"42"}));
-  a.inc(MetricId::client_bytes_received_total, 0, 12345);
-  a.inc(MetricId::routing_decisions_total,
-        reg.intern(MetricId::routing_decisions_total, {"replica", "read_only"}), 7);
-  a.inc(MetricId::cache_requests_total, reg.intern(MetricId::cache_requests_total, {"short", "hit"}), 3);
-  a.set(MetricId::replica_lag_seconds, reg.intern(MetricId::replica_lag_seconds, {"replica1"}), 0.25);
-  a.set(MetricId::replica_lag_bytes, reg.intern(MetricId::replica_lag_bytes, {"replica1"}), 8192);
-  a.set(MetricId::replica_healthy, reg.intern(MetricId::replica_healthy, {"replica1"}), 1);
-  a.publish();
-  b.publish();
-  return hub.render_prometheus();
+  MetricDataFill f;
+  f.gauge(MetricId::client_connections, {"active"}, 7);
+  f.gauge(MetricId::server_connections, {"flopods/flopods", "primary", "idle"}, 4);
+  f.gauge(MetricId::pinned_clients, {"quote\" back\\ nl\n end"}, 1);
+  f.observe(MetricId::pool_wait_seconds, {"flopods/flopods"}, 0.0);
+  f.observe(MetricId::pool_wait_seconds, {"flopods/flopods"}, 0.2);
+  for (int i = 1; i <= 100; ++i) f.observe(MetricId::query_duration_seconds, {"replica1"}, i / 1000.0);
+  f.counter(MetricId::queries_total, {"replica1"}, 100);
+  f.counter(MetricId::errors_total, {"42"}, 1);
+  f.counter(MetricId::client_bytes_received_total, {}, 12345);
+  f.counter(MetricId::routing_decisions_total, {"replica", "read_only"}, 7);
+  f.counter(MetricId::cache_requests_total, {"short", "hit"}, 3);
+  f.gauge(MetricId::replica_lag_seconds, {"replica1"}, 0.25);
+  f.gauge(MetricId::replica_lag_bytes, {"replica1"}, 8192);
+  f.gauge(MetricId::replica_healthy, {"replica1"}, 1);
+  return f.render();
 }
 
 TEST(Escaping, LabelValues) {
@@ -99,7 +91,7 @@ TEST(Numbers, ShortestRoundTripAndSpecials) {
 TEST(Exposition, HistogramBucketsAreCumulativeWithSumAndCount) {
   const std::string text = sample_exposition();
   EXPECT_NE(text.find("# TYPE pgsidecar_pool_wait_seconds histogram\n"), std::string::npos);
-  // 0.0 falls in the first bucket; 0.2 in le="0.5"; both shards merged.
+  // 0.0 falls in the first bucket; 0.2 in le="0.5".
   EXPECT_NE(text.find("pgsidecar_pool_wait_seconds_bucket{pool=\"flopods/flopods\",le=\"5e-05\"} 1\n"),
             std::string::npos);
   EXPECT_NE(text.find("pgsidecar_pool_wait_seconds_bucket{pool=\"flopods/flopods\",le=\"0.1\"} 1\n"),
@@ -133,22 +125,19 @@ TEST(Exposition, PromtoolAcceptsIt) {
 
 // Every metric of the table with one series of each kind, plus an overflow series.
 std::string full_exposition() {
-  MetricsHub hub(3);
-  ShardMetrics shard(hub);
+  MetricDataFill f(3);
   for (const MetricDef& def : kMetrics) {
-    std::vector<std::string_view> values(def.labels.size(), "v");
-    const SeriesId s = hub.series().intern(def.id, values);
+    const std::vector<std::string_view> values(def.labels.size(), "v");
     switch (def.kind) {
-      case MetricKind::counter: shard.inc(def.id, s, 3); break;
-      case MetricKind::gauge: shard.set(def.id, s, 1.5); break;
-      case MetricKind::histogram: shard.observe(def.id, s, 0.042); break;
+      case MetricKind::counter: f.counter(def.id, values, 3); break;
+      case MetricKind::gauge: f.gauge(def.id, values, 1.5); break;
+      case MetricKind::histogram: f.observe(def.id, values, 0.042); break;
     }
   }
-  for (const char* cls : {"08", "22", "23", "42"}) {
-    shard.inc(MetricId::errors_total, hub.series().intern(MetricId::errors_total, {cls}));
-  }
-  shard.publish();
-  return hub.render_prometheus();
+  for (const char* cls : {"08", "22", "23", "42"}) f.counter(MetricId::errors_total, {cls}, 1);
+  // As the exporter does last: the registry's overflow count.
+  f.counter(MetricId::metric_series_overflow_total, {}, f.reg.overflows());
+  return f.render();
 }
 
 TEST(Exposition, EveryMetricPassesPromtoolLint) {
@@ -197,19 +186,21 @@ TEST(Exposition, PythonClientParsesEverySampleBack) {
 }
 
 TEST(MetricRows, OneRowPerSeriesAndTwoPerHistogram) {
-  MetricsHub hub;
-  ShardMetrics s(hub);
-  const SeriesId t = hub.series().intern(MetricId::transaction_duration_seconds, {"primary"});
-  s.observe(MetricId::transaction_duration_seconds, t, 0.5);
-  s.inc(MetricId::slow_queries_total, 0, 2);
-  s.publish();
-  const auto rows = metric_rows(hub.merged(), hub.series().labels());
-  bool saw_count = false, saw_slow = false;
+  MetricDataFill f;
+  f.observe(MetricId::transaction_duration_seconds, {"primary"}, 0.5);
+  f.observe(MetricId::transaction_duration_seconds, {"primary"}, 1000.0);  // above every bound: +Inf
+  f.counter(MetricId::slow_queries_total, {}, 2);
+  const auto rows = metric_rows(f.data, f.reg.labels());
+  bool saw_count = false, saw_sum = false, saw_slow = false;
   for (const MetricRow& r : rows) {
     if (r.name == "pgsidecar_transaction_duration_seconds_count") {
       saw_count = true;
       EXPECT_EQ(r.labels, "target=\"primary\"");
-      EXPECT_EQ(r.value, "1");
+      EXPECT_EQ(r.value, "2");
+    }
+    if (r.name == "pgsidecar_transaction_duration_seconds_sum") {
+      saw_sum = true;
+      EXPECT_EQ(r.value, "1000.5");
     }
     if (r.name == "pgsidecar_slow_queries_total") {
       saw_slow = true;
@@ -217,6 +208,7 @@ TEST(MetricRows, OneRowPerSeriesAndTwoPerHistogram) {
     }
   }
   EXPECT_TRUE(saw_count);
+  EXPECT_TRUE(saw_sum);
   EXPECT_TRUE(saw_slow);
 }
 

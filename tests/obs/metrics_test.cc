@@ -1,11 +1,9 @@
-// The metric table's conventions, the bounded series registry, per-shard storage and the merge.
+// The metric table's conventions, histogram bucket placement and the bounded series registry.
 #include "proxy/obs/metrics.h"
 
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <set>
-#include <thread>
 
 namespace pgs::obs {
 namespace {
@@ -62,6 +60,14 @@ TEST(BucketIndex, UpperBoundsAreInclusive) {
   EXPECT_EQ(bucket_index(bounds, 1.5), 3u);   // +Inf bucket
 }
 
+// The exporter places each of the proxy's histogram buckets with bucket_index over the table's bounds.
+TEST(BucketIndex, TableBoundsOfQueryDuration) {
+  const auto bounds = metric_def(MetricId::query_duration_seconds).buckets.span();
+  EXPECT_EQ(bucket_index(bounds, 0.0001), 0u);  // exactly the first bound
+  EXPECT_EQ(bucket_index(bounds, 0.003), 5u);   // (0.0025, 0.005]
+  EXPECT_EQ(bucket_index(bounds, 1000.0), bounds.size());  // +Inf
+}
+
 TEST(SeriesRegistry, InternsStableIdsAndBoundsTheSet) {
   SeriesRegistry reg(4);  // 3 real series + the overflow series
   const SeriesId a = reg.intern(MetricId::errors_total, {"08"});
@@ -88,61 +94,6 @@ TEST(SeriesRegistry, LabellessMetricHasSeriesZeroAndWrongArityOverflows) {
   const auto labels = reg.labels()[static_cast<size_t>(MetricId::server_connections)];
   EXPECT_EQ(labels[bad], (std::vector<std::string>{"other", "other", "other"}));
   EXPECT_EQ(reg.overflows(), 1u);
-}
-
-TEST(ShardMetrics, HistogramObservationsLandInTheirBuckets) {
-  MetricsHub hub;
-  ShardMetrics shard(hub);
-  const SeriesId s = hub.series().intern(MetricId::query_duration_seconds, {"primary"});
-  const MetricDef& def = metric_def(MetricId::query_duration_seconds);
-  const size_t width = def.buckets.size() + 1;
-  shard.observe(MetricId::query_duration_seconds, s, 0.0001);  // exactly the first bound
-  shard.observe(MetricId::query_duration_seconds, s, 0.003);   // (0.0025, 0.005]
-  shard.observe(MetricId::query_duration_seconds, s, 1000.0);  // +Inf
-  shard.observe(MetricId::query_duration_seconds, s, std::chrono::milliseconds(3));
-  shard.observe(MetricId::query_duration_seconds, s, std::nan(""));  // ignored
-  const auto& u = shard.data().u[static_cast<size_t>(MetricId::query_duration_seconds)];
-  ASSERT_GE(u.size(), (s + 1) * width);
-  EXPECT_EQ(u[s * width + 0], 1u);
-  EXPECT_EQ(u[s * width + 5], 2u);
-  EXPECT_EQ(u[s * width + width - 1], 1u);
-  EXPECT_DOUBLE_EQ(shard.data().d[static_cast<size_t>(MetricId::query_duration_seconds)][s],
-                   0.0001 + 0.003 + 1000.0 + 0.003);
-}
-
-TEST(MetricsHub, MergesTheLatestPublishOfEveryShard) {
-  MetricsHub hub;
-  const SeriesId primary = hub.series().intern(MetricId::queries_total, {"primary"});
-  const SeriesId idle = hub.series().intern(MetricId::client_connections, {"idle"});
-  constexpr int kShards = 4, kQueries = 10000;
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kShards; ++t) {
-    threads.emplace_back([&] {
-      ShardMetrics shard(hub);
-      for (int i = 0; i < kQueries; ++i) {
-        shard.inc(MetricId::queries_total, primary);
-        if (i % 1000 == 0) shard.publish();  // periodic publishes are absolute, not deltas
-      }
-      shard.set(MetricId::client_connections, idle, 3);
-      shard.publish();
-    });
-  }
-  for (auto& t : threads) t.join();
-  const MetricData m = hub.merged();
-  EXPECT_EQ(m.u[static_cast<size_t>(MetricId::queries_total)][primary], uint64_t{kShards * kQueries});
-  EXPECT_DOUBLE_EQ(m.d[static_cast<size_t>(MetricId::client_connections)][idle], 3.0 * kShards);
-  EXPECT_GE(m.d[static_cast<size_t>(MetricId::uptime_seconds)][0], 0.0);
-}
-
-TEST(MetricsHub, UnpublishedValuesAreNotVisible) {
-  MetricsHub hub;
-  ShardMetrics shard(hub);
-  shard.inc(MetricId::redis_errors_total);
-  const MetricData merged = hub.merged();
-  const auto& before = merged.u[static_cast<size_t>(MetricId::redis_errors_total)];
-  EXPECT_TRUE(before.empty() || before[0] == 0);
-  shard.publish();
-  EXPECT_EQ(hub.merged().u[static_cast<size_t>(MetricId::redis_errors_total)][0], 1u);
 }
 
 }  // namespace
