@@ -139,6 +139,7 @@ void process(Builder& b, const WorkerStats& all, const ProcessFacts& f) {
   b.counter(MetricId::config_reloads_total, {"error"}, f.reloads_failed);
   b.gauge(MetricId::uptime_seconds, {}, f.uptime_seconds);
   b.counter(MetricId::slow_queries_total, {}, f.slow_queries);
+  b.counter(MetricId::slow_log_dropped_total, {}, f.slow_log_dropped);
   b.counter(MetricId::cache_catalog_reads_total, {}, f.catalog_reads);  // the session tracking reads it too
   if (!f.health) return;
   for (const monitor::NodeHealth& n : f.health->replicas) {

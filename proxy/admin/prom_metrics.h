@@ -22,6 +22,7 @@ struct ProcessFacts {
   uint64_t reloads_failed = 0;
   double uptime_seconds = 0;
   uint64_t slow_queries = 0;
+  uint64_t slow_log_dropped = 0;
   uint64_t catalog_reads = 0;  // complete reads of the cache's write dependencies
   std::shared_ptr<const monitor::HealthSnapshot> health;  // null: no replica configured
 };

@@ -66,7 +66,7 @@ uint64_t Process::health_generation() const { return monitor_ ? monitor_->genera
 
 void Process::log_slow(obs::SlowQueryRecord record) {
   slow_queries_.fetch_add(1, std::memory_order_relaxed);
-  if (slow_log_) slow_log_->submit(std::move(record));
+  if (slow_log_ && !slow_log_->submit(std::move(record))) slow_log_dropped_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Process::publish_digests(obs::DigestTable& worker_table) {
@@ -245,6 +245,7 @@ admin::ObservabilitySources Process::observability_sources(admin::ReachabilityPr
     return admin::ProcessFacts{.reloads_ok = reloads_ok(),
                                .reloads_failed = reloads_failed(),
                                .slow_queries = slow_queries(),
+                               .slow_log_dropped = slow_log_dropped(),
                                .catalog_reads = catalog_loads(),
                                .health = health()};
   };

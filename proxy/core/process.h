@@ -78,6 +78,8 @@ class Process {
   void log_slow(obs::SlowQueryRecord record);           // any thread; never blocks
   void publish_digests(obs::DigestTable& worker_table);  // any thread; empties the table
   uint64_t slow_queries() const { return slow_queries_.load(std::memory_order_relaxed); }
+  // Slow-query records the log's writer queue had no room for (dropped, never waited for).
+  uint64_t slow_log_dropped() const { return slow_log_dropped_.load(std::memory_order_relaxed); }
 
   std::atomic<uint64_t>& lsn_floor(const std::string& database, const std::string& user);  // every worker's latest published copy
   int worker_count() const { return static_cast<int>(workers_.size()); }
@@ -117,6 +119,7 @@ class Process {
   std::unique_ptr<obs::SlowLog> slow_log_;
   std::unique_ptr<obs::DigestHub> digest_hub_;
   std::atomic<uint64_t> slow_queries_{0};
+  std::atomic<uint64_t> slow_log_dropped_{0};
   std::mutex floors_mutex_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<std::atomic<uint64_t>>> floors_;
 };
