@@ -3,6 +3,9 @@
 #include "proxy/net/tls.h"
 
 #include <poll.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 
 #include <algorithm>
 
@@ -244,11 +247,26 @@ void Stream::flush_now() {
 
 // Puts `data` on the socket (what it does not take now goes in a uv_write, in order) and leaves
 // `data` empty.
+// What uv_try_write does, with send() instead of write(): a socket needs nothing of the file layer
+// that write() goes through (it takes the file-position lock on every call), and this runs for every
+// message batch. libuv's own rule is kept: no direct write while a connect is in progress.
+int Stream::try_send(const std::string& data) {
+  uv_os_fd_t fd = -1;
+  if (stream()->connect_req != nullptr || uv_fileno(reinterpret_cast<uv_handle_t*>(stream()), &fd) != 0) {
+    return UV_EAGAIN;
+  }
+  for (;;) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0) return n > 0 || data.empty() ? static_cast<int>(n) : UV_EAGAIN;
+    if (errno == EINTR) continue;
+    return errno == EAGAIN || errno == EWOULDBLOCK ? UV_EAGAIN : -errno;
+  }
+}
+
 void Stream::write_bytes(std::string& data) {
   size_t offset = 0;
   if (queued_bytes_ == 0) {  // nothing in flight: order is kept if we try a direct write
-    uv_buf_t b = uv_buf_init(data.data(), static_cast<unsigned>(data.size()));
-    int n = uv_try_write(stream(), &b, 1);
+    int n = try_send(data);
     if (n > 0) offset = static_cast<size_t>(n);
     else if (n != UV_EAGAIN && n != UV_ENOSYS) {
       data.clear();

@@ -154,6 +154,8 @@ class Stream {
  private:
   void flush_now();  // flush() without the barrier
   void write_bytes(std::string& data);  // to the socket, in order; leaves `data` empty
+  // Writes what the socket takes now (bytes written, UV_EAGAIN for none, or a negative libuv error).
+  int try_send(const std::string& data);
   bool decrypt_into_rbuf(size_t nread);
   void shrink_outbox();  // the outbox is empty: keep at most kOutboxKeepBytes of capacity
   static void alloc_cb(uv_handle_t* h, size_t suggested, uv_buf_t* buf) noexcept;
