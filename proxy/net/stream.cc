@@ -245,8 +245,6 @@ void Stream::flush_now() {
   shrink_outbox();
 }
 
-// Puts `data` on the socket (what it does not take now goes in a uv_write, in order) and leaves
-// `data` empty.
 // What uv_try_write does, with send() instead of write(): a socket needs nothing of the file layer
 // that write() goes through (it takes the file-position lock on every call), and this runs for every
 // message batch. libuv's own rule is kept: no direct write while a connect is in progress.
@@ -263,6 +261,8 @@ int Stream::try_send(const std::string& data) {
   }
 }
 
+// Puts `data` on the socket (what it does not take now goes in a uv_write, in order) and leaves
+// `data` empty.
 void Stream::write_bytes(std::string& data) {
   size_t offset = 0;
   if (queued_bytes_ == 0) {  // nothing in flight: order is kept if we try a direct write
