@@ -82,12 +82,12 @@ std::vector<cache::Setting> ClientConn::result_settings() const {
   return settings;
 }
 
-ClientConn::CacheAttempt ClientConn::try_cache() {
+ClientConn::CacheAttempt ClientConn::try_cache(const BufferedRequest& request) {
   cache::redis::WorkerCache* wc = worker_.result_cache();
   const conf::Config& config = *worker_.snapshot().config;
   cache_observe_ = wc != nullptr && config.cache.enabled;
   if (!cache_observe_ || closing()) return CacheAttempt::forward;
-  auto req = scan_cacheable_request(rbuf_.data(), config.proxy.max_message_bytes);
+  auto req = scan_cacheable_request(request);
   if (!req) return CacheAttempt::forward;
   std::string_view sql = req->sql;
   const PreparedStatement* named = nullptr;
@@ -228,7 +228,8 @@ void ClientConn::on_cache_wait_over(const std::string* messages) {
 // Answers the buffered request with `messages` (the stored reply of its shape), as Postgres would.
 bool ClientConn::serve_from_cache(std::string_view messages) {
   const conf::Config& config = *worker_.snapshot().config;
-  auto req = scan_cacheable_request(rbuf_.data(), config.proxy.max_message_bytes);
+  const BufferedRequest request = decode_buffered_request(rbuf_.data(), config.proxy.max_message_bytes);
+  auto req = scan_cacheable_request(request);
   if (!req || req->shape != cache_shape_) return false;
   std::string sql(req->sql);
   if (req->parse && !req->parse->name.empty()) {

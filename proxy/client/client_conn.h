@@ -19,6 +19,7 @@
 #include "proxy/core/conn_state.h"
 #include "proxy/login/login_exchange.h"
 #include "proxy/net/stream.h"
+#include "proxy/request/buffered_request.h"
 #include "proxy/request/cache_request.h"
 #include "proxy/server/server_conn.h"
 #include "proxy/session/client_statements.h"
@@ -176,7 +177,7 @@ class ClientConn final : public Stream {
                             std::vector<std::string>* parsed);
   void sql_names_of_text(std::string_view sql, SqlPrepRequest& names);
   SqlPrepEffectsRef sql_effects_of(std::string_view sql);
-  Pool* choose_pool();
+  Pool* choose_pool(const BufferedRequest& request);
   void start_lsn_probe_if_needed(bool& started);
   // read_your_writes = "user": the end of a transaction that may have written reaches the client only
   // after its LSN is recorded, so another connection of the same user that hears of the commit reads it.
@@ -188,7 +189,7 @@ class ClientConn final : public Stream {
   void unpin_metrics();
   // Result cache.
   enum class CacheAttempt { pending, forward };  // pending: a Redis answer (or a leader) resumes us
-  CacheAttempt try_cache();
+  CacheAttempt try_cache(const BufferedRequest& request);
   // The last bypass decision holds for this classification, session and catalog (bypass_memo_).
   bool bypass_memo_applies(const router::Classification* c, const cache::SessionFacts& facts,
                            uint64_t catalog_version) const;

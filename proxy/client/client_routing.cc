@@ -45,7 +45,7 @@ void count_decision(Worker& worker, const router::Decision& d) {
 }
 }  // namespace
 
-Pool* ClientConn::choose_pool() {
+Pool* ClientConn::choose_pool(const BufferedRequest& request) {
   batch_may_write_ = true;
   replica_batch_.clear();
   replica_batch_ok_ = false;
@@ -58,7 +58,7 @@ Pool* ClientConn::choose_pool() {
   }
   const conf::Config& config = *worker_.snapshot().config;
   BatchFacts facts = scan_batch(
-      rbuf_.data(), config.proxy.max_message_bytes, [this](std::string_view sql) { return worker_.classify(sql); },
+      request, [this](std::string_view sql) { return worker_.classify(sql); },
       [this](std::string_view name) -> const std::string* {
         const PreparedStatement* ps = statements_.find(name);
         return ps != nullptr ? &ps->sql : nullptr;

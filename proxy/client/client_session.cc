@@ -194,10 +194,13 @@ void ClientConn::skip_refused_frame(const Frame& f) {
 }
 
 void ClientConn::begin_transaction() {
-  if (!cache_checked_ && try_cache() == CacheAttempt::pending) return;  // resumed by the cache
+  // Decoded once for both readers: the cache's unit check and routing's batch scan.
+  const BufferedRequest request =
+      decode_buffered_request(rbuf_.data(), worker_.snapshot().config->proxy.max_message_bytes);
+  if (!cache_checked_ && try_cache(request) == CacheAttempt::pending) return;  // resumed by the cache
   cache_checked_ = false;
   // The first message of a transaction: get a server.
-  pool_ = choose_pool();
+  pool_ = choose_pool(request);
   set_state(State::waiting);
   pool_->request_server(this);  // on_server_assigned() resumes process_session()
 }

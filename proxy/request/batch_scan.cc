@@ -1,6 +1,5 @@
 #include "proxy/request/batch_scan.h"
 
-#include "protocol/frame.h"
 #include "protocol/frontend.h"
 
 namespace pgs::proxy {
@@ -26,32 +25,24 @@ void combine(router::StatementSummary& acc, const router::StatementSummary& next
 
 }  // namespace
 
-BatchFacts scan_batch(protocol::Bytes buffered, uint32_t max_message_bytes, const ClassifyFn& classify,
-                      const PreparedSqlFn& prepared_sql) {
+BatchFacts scan_batch(const BufferedRequest& request, const ClassifyFn& classify, const PreparedSqlFn& prepared_sql) {
   BatchFacts facts;
   facts.summary = unknown_write();
   bool first = true;
   bool parsed_unnamed = false;
-  size_t offset = 0;
-  while (offset < buffered.size()) {
-    auto r = protocol::split_frame(buffered.subspan(offset), max_message_bytes);
-    const auto* f = std::get_if<protocol::Frame>(&r);
-    if (f == nullptr) return facts;  // incomplete or invalid: the primary decides nothing wrong
-    offset += f->size;
-    auto m = pf::decode_message(*f);
-    if (!m.ok()) return facts;  // refused when it reaches the head of the buffer
+  for (const pf::Message& m : request.messages) {
     std::string_view sql;
     bool has_sql = false;
-    if (const auto* q = m->as<pf::Query>()) {
+    if (const auto* q = m.as<pf::Query>()) {
       combine(facts.summary, router::summarize(*classify(q->sql)), first);
       facts.complete = true;
       return facts;
     }
-    if (const auto* p = m->as<pf::Parse>()) {
+    if (const auto* p = m.as<pf::Parse>()) {
       sql = p->sql;
       has_sql = true;
       if (p->name.empty()) parsed_unnamed = true;
-    } else if (const auto* b = m->as<pf::BindView>()) {
+    } else if (const auto* b = m.as<pf::BindView>()) {
       if (b->statement.empty()) {
         if (!parsed_unnamed) return facts;  // an unnamed statement from an earlier request: unknown
       } else {
@@ -60,11 +51,11 @@ BatchFacts scan_batch(protocol::Bytes buffered, uint32_t max_message_bytes, cons
         sql = *text;
         has_sql = true;
       }
-    } else if (m->type() == 'S') {
+    } else if (m.type() == 'S') {
       facts.complete = !first;  // a lone Sync: nothing to route, the primary answers it
       if (first) facts.summary = unknown_write();
       return facts;
-    } else if (m->type() != 'D' && m->type() != 'E' && m->type() != 'C' && m->type() != 'H') {
+    } else if (m.type() != 'D' && m.type() != 'E' && m.type() != 'C' && m.type() != 'H') {
       return facts;  // FunctionCall, COPY data: primary
     }
     if (has_sql) {
@@ -72,7 +63,7 @@ BatchFacts scan_batch(protocol::Bytes buffered, uint32_t max_message_bytes, cons
       first = false;
     }
   }
-  return facts;
+  return facts;  // not all buffered (or a message that does not decode): the primary decides nothing wrong
 }
 
 }  // namespace pgs::proxy

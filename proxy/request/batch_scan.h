@@ -8,7 +8,7 @@
 #include <memory>
 #include <string_view>
 
-#include "protocol/byte_reader.h"
+#include "proxy/request/buffered_request.h"
 #include "router/classification.h"
 #include "router/route.h"
 
@@ -22,7 +22,6 @@ struct BatchFacts {
 using ClassifyFn = std::function<std::shared_ptr<const router::Classification>(std::string_view sql)>;
 using PreparedSqlFn = std::function<const std::string*(std::string_view statement_name)>;
 
-BatchFacts scan_batch(protocol::Bytes buffered, uint32_t max_message_bytes, const ClassifyFn& classify,
-                      const PreparedSqlFn& prepared_sql);
+BatchFacts scan_batch(const BufferedRequest& request, const ClassifyFn& classify, const PreparedSqlFn& prepared_sql);
 
 }  // namespace pgs::proxy

@@ -17,52 +17,44 @@ uint32_t be32(const uint8_t* p) {
 
 }  // namespace
 
-std::optional<CacheableRequest> scan_cacheable_request(protocol::Bytes buffered, uint32_t max_message_bytes) {
-  size_t offset = 0;
-  auto next = [&]() -> std::optional<protocol::frontend::Message> {
-    if (offset >= buffered.size()) return std::nullopt;
-    auto r = protocol::split_frame(buffered.subspan(offset), max_message_bytes);
-    const auto* f = std::get_if<protocol::Frame>(&r);
-    if (f == nullptr) return std::nullopt;
-    auto m = pf::decode_message(*f);
-    if (!m.ok()) return std::nullopt;  // malformed: the server (or the session's check) says so
-    offset += f->size;
-    return *m;
+std::optional<CacheableRequest> scan_cacheable_request(const BufferedRequest& request) {
+  size_t next_index = 0, bytes = 0;
+  auto next = [&]() -> const pf::Message* {
+    if (next_index >= request.messages.size()) return nullptr;
+    const pf::Message* m = &request.messages[next_index++];
+    bytes += m->frame.size;
+    return m;
   };
-  auto m = next();
-  if (!m) return std::nullopt;
+  const pf::Message* m = next();
+  if (m == nullptr) return std::nullopt;
   CacheableRequest out;
   if (const auto* q = m->as<pf::Query>()) {
     out.shape = cache::ReplyShape::simple;
     out.sql = q->sql;
-    out.bytes = offset;
+    out.bytes = bytes;
     return out;
   }
   if (const auto* p = m->as<pf::Parse>()) {
     out.parse = *p;
     out.sql = p->sql;
-    m = next();
-    if (!m) return std::nullopt;
+    if ((m = next()) == nullptr) return std::nullopt;
   }
   const auto* bind = m->as<pf::BindView>();
   if (bind == nullptr || !bind->portal.empty()) return std::nullopt;
   if (out.parse && bind->statement != out.parse->name) return std::nullopt;
   out.bind = *bind;
-  m = next();
-  if (!m) return std::nullopt;
+  if ((m = next()) == nullptr) return std::nullopt;
   out.shape = cache::ReplyShape::extended;
   if (const auto* d = m->as<pf::Describe>()) {
     if (d->kind != 'P' || !d->name.empty()) return std::nullopt;  // the unnamed portal
     out.shape = cache::ReplyShape::extended_described;
-    m = next();
-    if (!m) return std::nullopt;
+    if ((m = next()) == nullptr) return std::nullopt;
   }
   // Execute of the unnamed portal with no row limit.
   const auto* e = m->as<pf::Execute>();
   if (e == nullptr || !e->portal.empty() || e->max_rows != 0) return std::nullopt;
-  m = next();
-  if (!m || m->type() != 'S') return std::nullopt;
-  out.bytes = offset;
+  if ((m = next()) == nullptr || m->type() != 'S') return std::nullopt;
+  out.bytes = bytes;
   return out;
 }
 

@@ -18,6 +18,7 @@
 #include "cache/key.h"
 #include "protocol/frame.h"
 #include "protocol/frontend.h"
+#include "proxy/request/buffered_request.h"
 
 namespace pgs::proxy {
 
@@ -31,9 +32,8 @@ struct CacheableRequest {
 // Read in place through protocol/frontend's views, without allocating (this runs on every request
 // while the cache is on). A message that does not decode makes no unit: the session refuses it.
 
-// `buffered` starts at a message boundary. nullopt when the first request is not a cacheable unit
-// (or is not complete yet).
-std::optional<CacheableRequest> scan_cacheable_request(protocol::Bytes buffered, uint32_t max_message_bytes);
+// nullopt when the first request is not a cacheable unit (or is not complete yet).
+std::optional<CacheableRequest> scan_cacheable_request(const BufferedRequest& request);
 
 // The request as the cache key sees it (issue 12 item 6): one entry per statement, whatever the client
 // calls it. Built from the statement text, its declared parameter types (the Parse's, or those the

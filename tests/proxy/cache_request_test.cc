@@ -8,6 +8,11 @@
 namespace pgs::proxy {
 namespace {
 
+// The unit at the start of `buffered`, as the client connection finds it: decoded once, then scanned.
+std::optional<CacheableRequest> scan_unit(protocol::Bytes buffered) {
+  return scan_cacheable_request(decode_buffered_request(buffered, 1 << 20));
+}
+
 protocol::Bytes view(const std::string& s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
 
 // Bind with no parameters and one result format for all columns.
@@ -23,7 +28,7 @@ TEST(CacheRequest, SimpleQueryIsOneUnitWhateverFollows) {
   protocol::write_query(b, "SELECT 1");
   size_t first = b.size();
   protocol::write_query(b, "SELECT 2");
-  auto r = scan_cacheable_request(view(b), 1 << 20);
+  auto r = scan_unit(view(b));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->shape, cache::ReplyShape::simple);
   EXPECT_EQ(r->sql, "SELECT 1");
@@ -42,7 +47,7 @@ TEST(CacheRequest, ParseBindDescribeExecuteSync) {
   protocol::write_sync(b);
   size_t whole = b.size();
   protocol::write_query(b, "next");
-  auto r = scan_cacheable_request(view(b), 1 << 20);
+  auto r = scan_unit(view(b));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->shape, cache::ReplyShape::extended_described);
   ASSERT_TRUE(r->parse);
@@ -61,7 +66,7 @@ TEST(CacheRequest, NamedStatementWithoutParseOrDescribe) {
   add_bind(b, "", "s1");
   protocol::write_execute(b, "", 0);
   protocol::write_sync(b);
-  auto r = scan_cacheable_request(view(b), 1 << 20);
+  auto r = scan_unit(view(b));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->shape, cache::ReplyShape::extended);
   EXPECT_FALSE(r->parse);
@@ -75,7 +80,7 @@ TEST(CacheRequest, NotOneUnit) {
   auto batch = [](auto&& build) {
     std::string b;
     build(b);
-    return scan_cacheable_request(view(b), 1 << 20).has_value();
+    return scan_unit(view(b)).has_value();
   };
   // No Sync yet: not complete.
   EXPECT_FALSE(batch([](std::string& b) {
@@ -122,9 +127,9 @@ TEST(CacheRequest, NotOneUnit) {
   // Truncated or malformed frames never scan.
   std::string q;
   protocol::write_query(q, "SELECT 1");
-  EXPECT_FALSE(scan_cacheable_request(view(q.substr(0, q.size() - 1)), 1 << 20));
-  EXPECT_FALSE(scan_cacheable_request(view(std::string("B\0\0\0\4", 5)), 1 << 20));
-  EXPECT_FALSE(scan_cacheable_request(view(""), 1 << 20));
+  EXPECT_FALSE(scan_unit(view(q.substr(0, q.size() - 1))));
+  EXPECT_FALSE(scan_unit(view(std::string("B\0\0\0\4", 5))));
+  EXPECT_FALSE(scan_unit(view("")));
 }
 
 // Issue 12 item 6: one entry per statement. The key's view of a request depends on the text, the
@@ -156,7 +161,7 @@ std::optional<CacheableRequest> scan_one(std::string& b, bool parse, std::string
   if (describe) protocol::write_describe(b, 'P', "");
   protocol::write_execute(b, "", 0);
   protocol::write_sync(b);
-  return scan_cacheable_request(view(b), 1 << 20);
+  return scan_unit(view(b));
 }
 
 TEST(CacheRequest, KeyedStatementIgnoresTheStatementName) {
@@ -197,7 +202,7 @@ TEST(CacheRequest, KeyedStatementWithoutParametersIsTheSimpleQuery) {
   const std::string sql = "SELECT v FROM t";
   std::string q;
   protocol::write_query(q, sql);
-  auto simple = scan_cacheable_request(view(q), 1 << 20);
+  auto simple = scan_unit(view(q));
   ASSERT_TRUE(simple);
   auto ks = keyed_statement(*simple, sql, nullptr);
   std::string b1, b2;
