@@ -72,19 +72,13 @@ void ClientConn::sql_names_of_message(const pf::Message& m, SqlPrepRequest& name
 
 // A request: a Query, or extended-protocol messages up to their Sync (as far as they are buffered).
 void ClientConn::sql_names_of_request(SqlPrepRequest& names) {
-  protocol::Bytes data = rbuf_.data();
-  const uint32_t max = worker_.snapshot().config->proxy.max_message_bytes;
+  const BufferedRequest request =
+      decode_buffered_request(rbuf_.data(), worker_.snapshot().config->proxy.max_message_bytes);
   std::vector<std::string> parsed;
-  size_t offset = 0;
-  while (offset < data.size()) {
-    auto r = protocol::split_frame(data.subspan(offset), max);
-    const Frame* fr = std::get_if<Frame>(&r);
-    if (fr == nullptr || fr->type == 'S') return;
-    offset += fr->size;
-    auto m = pf::decode_message(*fr);
-    if (!m.ok()) return;  // refused when it reaches the head of the buffer
-    sql_names_of_message(*m, names, &parsed);
-    if (fr->type == 'Q') return;
+  // Its messages up to its Query or Sync (a message that does not decode ends them: it is refused
+  // when it reaches the head of the buffer).
+  for (const pf::Message& m : request.messages) {
+    if (m.type() != 'S') sql_names_of_message(m, names, &parsed);
   }
 }
 

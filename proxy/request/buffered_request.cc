@@ -4,8 +4,13 @@
 
 namespace pgs::proxy {
 
+namespace {
+constexpr size_t kTypicalMessages = 8;  // Parse Bind Describe Execute Sync, with room to spare
+}  // namespace
+
 BufferedRequest decode_buffered_request(protocol::Bytes buffered, uint32_t max_message_bytes) {
   BufferedRequest out;
+  out.messages.reserve(kTypicalMessages);  // one allocation for the usual request, not one per doubling
   size_t offset = 0;
   while (offset < buffered.size()) {
     auto r = protocol::split_frame(buffered.subspan(offset), max_message_bytes);
