@@ -1,20 +1,18 @@
 #include "proxy/session/session_params.h"
 
+#include "proxy/session/statement_text.h"
+
 #include <algorithm>
 #include <cctype>
 
 namespace pgs::proxy {
 
 namespace {
-// ASCII lower case: setting names are ASCII (valid_guc_name), and <cctype> in the C locale the process
-// keeps means the same; inline, for GucMap::get on every request.
-constexpr char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
-
 // Orders a folded key against a name as if the name were folded, without folding it into a string.
 bool folded_less(std::string_view folded, std::string_view name) {
   size_t n = std::min(folded.size(), name.size());
   for (size_t i = 0; i < n; ++i) {
-    char a = folded[i], b = lower(name[i]);
+    char a = folded[i], b = ascii_lower(name[i]);
     if (a != b) return static_cast<unsigned char>(a) < static_cast<unsigned char>(b);
   }
   return folded.size() < name.size();
@@ -23,7 +21,7 @@ bool folded_less(std::string_view folded, std::string_view name) {
 bool folded_equal(std::string_view folded, std::string_view name) {
   if (folded.size() != name.size()) return false;
   for (size_t i = 0; i < name.size(); ++i) {
-    if (folded[i] != lower(name[i])) return false;
+    if (folded[i] != ascii_lower(name[i])) return false;
   }
   return true;
 }
@@ -31,7 +29,7 @@ bool folded_equal(std::string_view folded, std::string_view name) {
 
 std::string fold_guc_name(std::string_view name) {
   std::string out(name);
-  for (char& c : out) c = lower(c);
+  for (char& c : out) c = ascii_lower(c);
   return out;
 }
 

@@ -14,7 +14,7 @@ namespace {
 // <cctype> means the same).
 constexpr bool ascii_digit(char c) { return c >= '0' && c <= '9'; }
 constexpr bool ascii_alnum(char c) { return ascii_digit(c) || (ascii_lower(c) >= 'a' && ascii_lower(c) <= 'z'); }
-constexpr bool ascii_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+constexpr bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 bool ident_char(char c) { return ascii_alnum(c) || c == '_' || c == '$'; }
 
 // Index just past a quoted run starting at `i` (the opening quote), honouring doubled quotes and, for
@@ -64,7 +64,7 @@ std::string lexical_normalize(std::string_view s, size_t max_bytes) {
       do {
         out.push_back(ascii_lower(s[i++]));
       } while (i < s.size() && ident_char(s[i]));
-    } else if (ascii_space(c)) {
+    } else if (is_space(c)) {
       put_space();
       ++i;
     } else if (c == '-' && next == '-') {  // line comment
@@ -153,7 +153,6 @@ bool mentions_any(std::string_view sql, std::span<const std::string_view> words)
 }
 
 namespace {
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 size_t skip_space(std::string_view s, size_t i) {
   while (i < s.size() && is_space(s[i])) ++i;
   return i;
