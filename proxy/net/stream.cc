@@ -249,10 +249,9 @@ void Stream::flush_now() {
 // that write() goes through (it takes the file-position lock on every call), and this runs for every
 // message batch. libuv's own rule is kept: no direct write while a connect is in progress.
 int Stream::try_send(const std::string& data) {
+  if (stream()->connect_req != nullptr) return UV_EAGAIN;
   uv_os_fd_t fd = -1;
-  if (stream()->connect_req != nullptr || uv_fileno(reinterpret_cast<uv_handle_t*>(stream()), &fd) != 0) {
-    return UV_EAGAIN;
-  }
+  if (int rc = uv_fileno(reinterpret_cast<uv_handle_t*>(stream()), &fd); rc != 0) return rc;  // closed: an error
   for (;;) {
     ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n >= 0) return n > 0 || data.empty() ? static_cast<int>(n) : UV_EAGAIN;
