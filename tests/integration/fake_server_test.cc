@@ -201,5 +201,40 @@ TEST_F(FakeServerTest, CancelsToOneServerAreForwardedOneAtATime) {
   EXPECT_EQ(fake_.cancel_requests(), 2);
 }
 
+// The server dies while a cancel to it is in flight and another waits behind it: the client hears the
+// connection was lost, the waiting cancel is dropped (it would reach whatever backend next has that
+// key), nothing crashes, and the next client gets a new server.
+TEST_F(FakeServerTest, AServerLostWhileACancelWaitsDropsThatCancel) {
+  PGS_IT_REQUIRE_PROXY();
+  ASSERT_NO_FATAL_FAILURE(begin());
+  Pg& c = *client_;
+  FakeBackend* server = server_.get();
+  ASSERT_EQ(PQsendQuery(c.get(), "SELECT pg_sleep(60)"), 1);
+  EXPECT_EQ(next_query(*server), "SELECT pg_sleep(60)");
+  fake_.hold_cancels(true);
+  PGcancel* cancel = PQgetCancel(c.get());
+  char err[256];
+  for (int i = 0; i < 2; ++i) ASSERT_EQ(PQcancel(cancel, err, sizeof err), 1) << err;
+  PQfreeCancel(cancel);
+  ASSERT_TRUE(wait_until([&] { return fake_.cancel_requests() >= 1; }, kStep));
+  server->close();  // the backend dies with one cancel in flight and one waiting
+  PgResult r(PQgetResult(c.get()));
+  EXPECT_EQ(r.status(), PGRES_FATAL_ERROR);
+  EXPECT_NE(r.error().find("server connection lost"), std::string::npos) << r.error();
+  while (PGresult* more = PQgetResult(c.get())) PQclear(more);
+  fake_.hold_cancels(false);  // the first cancel is resolved: the waiting one must not follow
+  EXPECT_FALSE(wait_until([&] { return fake_.cancel_requests() > 1; }, Millis(1000)))
+      << "a cancel was sent for a server that is gone";
+  Pg next(proxy_->spec());
+  ASSERT_TRUE(next.ok()) << next.error();
+  auto second = std::async(std::launch::async, [&] { return next.exec("SELECT 1"); });
+  auto fresh = fake_.accept(kStep);
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ(next_query(*fresh), "SELECT 1");
+  fresh->send(FakeBackend::select_one("x", "1"));
+  ASSERT_EQ(second.wait_for(kStep), std::future_status::ready);
+  EXPECT_TRUE(second.get().ok());
+}
+
 }  // namespace
 }  // namespace pgs::it
