@@ -1,6 +1,6 @@
 // WorkerCache: the result-cache objects one proxy worker owns, built from the [cache] config, on the
 // worker's loop: the store (GET/SET), the generation sync (subscription + bumps), the generation map
-// and the stampede table. Thread affinity and lifetime: as RedisConn (the loop must run once more
+// the stampede table and the memo of what write statements invalidate. Thread affinity and lifetime: as RedisConn (the loop must run once more
 // after destruction).
 #pragma once
 
@@ -11,6 +11,7 @@
 #include "cache/key.h"
 #include "cache/redis/generation_sync.h"
 #include "cache/redis/redis_store.h"
+#include "cache/write_tables_memo.h"
 #include "conf/config.h"
 
 namespace pgs::cache::redis {
@@ -33,6 +34,7 @@ class WorkerCache {
   GenerationMap& generations() { return generations_; }
   Inflight& inflight() { return inflight_; }
   const RedisNames& names() const { return names_; }
+  WriteTablesMemo& write_tables() { return write_tables_; }
 
  private:
   RedisNames names_;
@@ -40,6 +42,7 @@ class WorkerCache {
   Inflight inflight_;
   RedisStore store_;
   GenerationSync sync_;
+  WriteTablesMemo write_tables_;
 };
 
 }  // namespace pgs::cache::redis

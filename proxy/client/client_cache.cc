@@ -374,14 +374,17 @@ void ClientConn::note_cache_writes(std::string_view sql) {
   }
   // Nothing to bump (tables_to_bump() would return none): no need for the session's facts.
   if (!c->flags.writes_unknown_tables && c->tables_written.empty()) return;
-  std::vector<std::string> tables = cache::tables_to_bump(*c, cache_facts());
+  cache::redis::WorkerCache* wc = worker_.result_cache();
+  if (wc == nullptr) return;
+  // Cascading foreign keys, partitions, triggers and rules write more than the statement names
+  // (WriteDependencies::expand); the answer is memoised per worker.
+  const std::vector<std::string>& tables =
+      wc->write_tables().tables(c, cache_facts(), worker_.process().write_dependencies());
   if (tables.empty()) return;
-  // Cascading foreign keys, partitions, triggers and rules write more than the statement names.
-  if (auto deps = worker_.process().write_dependencies()) deps->expand(tables);
   if (!cache_writes_.empty() && cache_writes_.front() == cache::kAllTables) return;
-  for (auto& t : tables) {
+  for (const auto& t : tables) {
     auto it = std::lower_bound(cache_writes_.begin(), cache_writes_.end(), t);
-    if (it == cache_writes_.end() || *it != t) cache_writes_.insert(it, std::move(t));
+    if (it == cache_writes_.end() || *it != t) cache_writes_.insert(it, t);
   }
   if (cache_writes_.size() > kMaxPendingWrites || std::binary_search(cache_writes_.begin(), cache_writes_.end(),
                                                                      std::string(cache::kAllTables))) {

@@ -1,0 +1,42 @@
+#include "cache/write_tables_memo.h"
+
+namespace pgs::cache {
+
+const std::vector<std::string>& WriteTablesMemo::tables(const std::shared_ptr<const router::Classification>& c,
+                                                        const SessionFacts& facts,
+                                                        const std::shared_ptr<const WriteDependencies>& deps) {
+  if (deps != deps_) {  // the catalog was read again: every expansion may differ
+    entries_.clear();
+    deps_ = deps;
+  }
+  auto compute = [&](std::vector<std::string>& out) {
+    out = tables_to_bump(*c, facts);
+    if (deps_ && !out.empty()) deps_->expand(out);
+  };
+  auto it = entries_.find(c.get());
+  if (it != entries_.end()) {
+    Entry& e = it->second;
+    if (e.role == facts.role && e.search_path == facts.search_path) {
+      ++hits_;
+      return e.tables;
+    }
+    // Another session's role or search_path: this one's answer replaces it.
+    e.role.assign(facts.role);
+    e.search_path.assign(facts.search_path);
+    compute(e.tables);
+    return e.tables;
+  }
+  if (max_entries_ == 0) {
+    compute(scratch_);
+    return scratch_;
+  }
+  if (entries_.size() >= max_entries_) entries_.clear();
+  Entry& e = entries_[c.get()];
+  e.classification = c;
+  e.role.assign(facts.role);
+  e.search_path.assign(facts.search_path);
+  compute(e.tables);
+  return e.tables;
+}
+
+}  // namespace pgs::cache
