@@ -1,5 +1,7 @@
 #include "cache/redis/redis_conn.h"
 
+#include "cache/redis/resp.h"
+
 #include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
@@ -179,18 +181,10 @@ bool RedisConn::command(std::span<const std::string_view> args, ReplyCallback do
     ++stats_.refused_busy;
     return false;
   }
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  argv.reserve(args.size());
-  lens.reserve(args.size());
-  for (std::string_view a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
+  format_command(args, formatted_);
   milliseconds t = timeout.count() > 0 ? timeout : options_.timeout;
   auto* p = new Pending{this, std::move(done), uv_now(loop_) + static_cast<uint64_t>(t.count())};
-  if (redisAsyncCommandArgv(ctx_, &RedisConn::on_reply_cb, p, static_cast<int>(argv.size()), argv.data(),
-                            lens.data()) != REDIS_OK) {
+  if (redisAsyncFormattedCommand(ctx_, &RedisConn::on_reply_cb, p, formatted_.data(), formatted_.size()) != REDIS_OK) {
     delete p;
     ++stats_.refused_down;
     return false;

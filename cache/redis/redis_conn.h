@@ -135,6 +135,7 @@ class RedisConn {
   Timer reconnect_timer_;  // backoff wait, or the connect deadline while connecting
   ConnStats stats_;
   std::string last_error_;
+  std::string formatted_;  // command()'s scratch: the request in RESP (hiredis copies it)
 };
 
 }  // namespace pgs::cache::redis
