@@ -1,5 +1,7 @@
 #include "cache/redis/generation_sync.h"
 
+#include <openssl/sha.h>
+
 #include <hiredis/hiredis.h>
 
 #include <charconv>
@@ -52,7 +54,29 @@ end
 return out
 )lua";
 
+// EVALSHA names the script by this digest (40 bytes) instead of sending its ~900 on every bump, which
+// hiredis would format and Redis hash again each time. Redis forgets scripts when it restarts or on
+// SCRIPT FLUSH: that bump's NOSCRIPT reply is answered by sending it once more as EVAL, which loads it.
+const std::string& bump_script_sha1() {
+  static const std::string hex = [] {
+    unsigned char digest[SHA_DIGEST_LENGTH];
+    SHA1(reinterpret_cast<const unsigned char*>(kBumpScript.data()), kBumpScript.size(), digest);
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : digest) {
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+    return out;
+  }();
+  return hex;
+}
+
 std::string_view text(const redisReply* r) { return {r->str, r->len}; }
+
+bool is_noscript(const redisReply* r) {
+  return r != nullptr && r->type == REDIS_REPLY_ERROR && text(r).starts_with("NOSCRIPT");
+}
 
 bool is_text(const redisReply* r) {
   return r != nullptr && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
@@ -166,18 +190,27 @@ void GenerationSync::bump(std::vector<std::string> tables, std::optional<uint64_
 }
 
 void GenerationSync::send_bump(std::vector<std::string> tables, std::optional<uint64_t> commit_lsn,
-                               std::function<void(bool)> done) {
+                               std::function<void(bool)> done, ScriptBy by) {
   std::string nkeys = "3";
   std::string lsn = commit_lsn ? std::to_string(*commit_lsn) : std::string();
-  std::vector<std::string_view> args = {"EVAL", kBumpScript, nkeys, names_.generations, names_.channel, lsn_hash_,
-                                        lsn};
+  std::vector<std::string_view> args;
+  args.reserve(7 + tables.size());
+  if (by == ScriptBy::digest) {
+    args = {"EVALSHA", bump_script_sha1(), nkeys, names_.generations, names_.channel, lsn_hash_, lsn};
+  } else {
+    args = {"EVAL", kBumpScript, nkeys, names_.generations, names_.channel, lsn_hash_, lsn};
+  }
   for (const std::string& t : tables) args.push_back(t);
   auto fail = [this](const std::vector<std::string>& ts) {
     ++stats_.bump_failures;
     retry_.insert(ts.begin(), ts.end());
     if (!retry_timer_.active()) retry_timer_.start(retry_interval);
   };
-  bool sent = cmd_.command(args, [this, tables, done, fail](const redisReply* r, ReplyError err) {
+  bool sent = cmd_.command(args, [this, tables, commit_lsn, done, fail, by](const redisReply* r, ReplyError err) {
+    if (err == ReplyError::none && by == ScriptBy::digest && is_noscript(r)) {
+      send_bump(tables, commit_lsn, done, ScriptBy::body);  // the script ran nowhere: send it whole
+      return;
+    }
     bool ok = err == ReplyError::none && r != nullptr && r->type == REDIS_REPLY_ARRAY && r->elements == tables.size();
     for (size_t i = 0; ok && i < tables.size(); ++i) {
       std::optional<uint64_t> g = is_text(r->element[i]) ? to_u64(text(r->element[i])) : std::nullopt;

@@ -6,7 +6,7 @@
 // means no bump can fall between the read and the subscription. While not synced() the proxy must
 // bypass the cache (policy: SessionFacts::generations_synced), because bumps may be missed.
 //
-// bump(tables): one Lua script per call sets each table's generation to max(old + 1, Redis TIME in
+// bump(tables): one Lua script per call (EVALSHA; EVAL once after Redis lost its scripts) sets each table's generation to max(old + 1, Redis TIME in
 // microseconds), PUBLISHes "table generation" for each, and returns the new values, which are applied
 // locally before done(true) runs. Time-based values (not HINCRBY from 0) mean that if the hash is ever
 // lost (FLUSHALL, eviction under allkeys-*), new generations still never repeat an old one, so no
@@ -72,7 +72,9 @@ class GenerationSync {
   void on_push(const struct redisReply* reply);
   void load_all();
   void on_loaded(const struct redisReply* reply);
-  void send_bump(std::vector<std::string> tables, std::optional<uint64_t> commit_lsn, std::function<void(bool)> done);
+  enum class ScriptBy : uint8_t { digest, body };  // EVALSHA, or EVAL after Redis answered NOSCRIPT
+  void send_bump(std::vector<std::string> tables, std::optional<uint64_t> commit_lsn, std::function<void(bool)> done,
+                 ScriptBy by = ScriptBy::digest);
   void retry_failed();
 
   GenerationMap& map_;

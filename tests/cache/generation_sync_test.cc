@@ -75,6 +75,38 @@ TEST_F(GenerationSyncTest, BumpIsAppliedLocallyBeforeDone) {
   EXPECT_EQ(sync.stats().bumps, 2u);
 }
 
+// calls=N of `cmdstat_<command>` in INFO commandstats (0 when Redis has not run it).
+uint64_t command_calls(testing::SyncRedis& redis, const std::string& command) {
+  std::string info = redis.run({"INFO", "commandstats"});
+  std::string key = "cmdstat_" + command + ":calls=";
+  size_t at = info.find(key);
+  if (at == std::string::npos) return 0;
+  return std::stoull(info.substr(at + key.size()));
+}
+
+// A bump names the script by its SHA1 (EVALSHA) rather than sending its body every time; after Redis
+// forgot its scripts (SCRIPT FLUSH, a restart), the next bump still succeeds: it is sent once more as EVAL.
+TEST_F(GenerationSyncTest, BumpsNameTheScriptByItsDigestAndSurviveAScriptFlush) {
+  TestLoop loop;
+  GenerationMap map;
+  redis::GenerationSync sync(loop.get(), dev_options(), names_, map);
+  sync.start();
+  ASSERT_TRUE(loop.run_until([&] { return sync.synced(); }, 5s));
+  ASSERT_EQ(redis_.run({"SCRIPT", "FLUSH"}), "OK");
+  uint64_t evalsha_before = command_calls(redis_, "evalsha");
+  uint64_t eval_before = command_calls(redis_, "eval");
+  uint64_t previous = 0;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(bump(loop, sync, {"core.users"})) << "bump " << i;
+    EXPECT_GT(map.get("core.users"), previous);
+    previous = map.get("core.users");
+    EXPECT_EQ(std::to_string(previous), redis_.run({"HGET", names_.generations, "core.users"}));
+  }
+  EXPECT_GE(command_calls(redis_, "evalsha"), evalsha_before + 3) << "the first one answered NOSCRIPT";
+  EXPECT_GE(command_calls(redis_, "eval"), eval_before + 1) << "the script was loaded again";
+  EXPECT_EQ(sync.stats().bump_failures, 0u);
+}
+
 TEST_F(GenerationSyncTest, GenerationsNeverRepeatEvenIfTheHashIsLost) {
   TestLoop loop;
   GenerationMap map;
