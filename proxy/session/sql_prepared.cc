@@ -23,7 +23,8 @@ bool may_prepare_unseen(std::string_view sql, const router::Classification& c) {
     }
   }
   static constexpr std::string_view kWords[] = {"prepare"};
-  return mentions_any(sql, kWords);
+  static const KeywordSet kSet(kWords);  // built once: this runs for every session-word statement
+  return kSet.found_in(sql);
 }
 
 namespace {
