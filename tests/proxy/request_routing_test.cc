@@ -103,17 +103,6 @@ std::string sync() {
   return out;
 }
 
-// Forwards each message (whole) as the connection does; returns their bytes, concatenated.
-std::string forward(RequestRouting& r, const std::vector<std::string>& messages, bool on_replica) {
-  std::string all;
-  for (const std::string& bytes : messages) {
-    Message m(bytes);
-    r.on_forwarded(m.frame(), on_replica);
-    all += bytes;
-  }
-  return all;
-}
-
 // A reply on a primary in transaction pooling that ends the transaction.
 ReplyFacts end_of_transaction_on_primary() {
   return ReplyFacts{.bound = true,
@@ -125,43 +114,72 @@ ReplyFacts end_of_transaction_on_primary() {
                     .keep_limit = 64 * 1024};
 }
 
-// ---- where a request goes ----
+// One client's routing, with the worker's side of its decisions.
+class RequestRoutingTest : public ::testing::Test {
+ protected:
+  // Where a request of `facts` goes (nullopt: routing is off).
+  std::optional<router::Decision> route(BatchFacts facts, const RoutingPolicy& p = policy(),
+                                        bool session_pooling = false) {
+    sources.facts = std::move(facts);
+    return r.route(p, kOptions, session_pooling, sources);
+  }
+  // Routes a request of `facts` and binds a server on `on_replica` (no replay pending).
+  void route_and_bind(BatchFacts facts, bool on_replica, const RoutingPolicy& p = policy()) {
+    (void)route(std::move(facts), p);
+    EXPECT_EQ(r.on_server_bound(on_replica), "");
+  }
+  // Forwards each message (whole) as the connection does; returns their bytes, concatenated.
+  std::string forward(const std::vector<std::string>& messages, bool on_replica) {
+    std::string all;
+    for (const std::string& bytes : messages) {
+      Message m(bytes);
+      r.on_forwarded(m.frame(), on_replica);
+      all += bytes;
+    }
+    return all;
+  }
+  // Runs a write on the primary, the LSN probe at its end, and the probe's row: `lsn` (null: NULL).
+  LsnRow write_and_probe(const char* lsn, const RoutingPolicy& p = policy()) {
+    route_and_bind(write_request(), kOnPrimary, p);
+    forward({query("insert into t values (1)")}, kOnPrimary);
+    r.on_release_point();
+    EXPECT_EQ(r.lsn_probe_at_release(p, true, false), LsnProbe::start);
+    EXPECT_TRUE(r.lsn_probe_running());
+    return r.on_lsn_row({lsn ? std::optional<std::string>(lsn) : std::nullopt}, p);
+  }
 
-TEST(RequestRouting, AReadGoesToAReplicaAndAWriteToThePrimary) {
   RequestRouting r;
   FixedSources sources;
-  sources.facts = read_request();
-  auto read = r.route(policy(), kOptions, false, sources);
+};
+
+// ---- where a request goes ----
+
+TEST_F(RequestRoutingTest, AReadGoesToAReplicaAndAWriteToThePrimary) {
+  auto read = route(read_request());
   ASSERT_TRUE(read);
   EXPECT_EQ(read->target, kReplica);
   EXPECT_EQ(read->reason, router::Reason::read_only);
 
-  sources.facts = write_request();
-  auto write = r.route(policy(), kOptions, false, sources);
+  auto write = route(write_request());
   ASSERT_TRUE(write);
   EXPECT_TRUE(write->primary());
   EXPECT_EQ(write->reason, router::Reason::write);
 }
 
-TEST(RequestRouting, ARequestNotWhollyBufferedIsAWrite) {
-  RequestRouting r;
-  FixedSources sources;
-  sources.facts = read_request();
-  sources.facts.complete = false;
-  auto d = r.route(policy(), kOptions, false, sources);
+TEST_F(RequestRoutingTest, ARequestNotWhollyBufferedIsAWrite) {
+  BatchFacts partial = read_request();
+  partial.complete = false;
+  auto d = route(partial);
   ASSERT_TRUE(d);
   EXPECT_TRUE(d->primary());
   // ... and the binding may write: its LSN is read at the end.
-  (void)r.on_server_bound(kOnPrimary);
+  EXPECT_EQ(r.on_server_bound(kOnPrimary), "");
   EXPECT_EQ(r.lsn_probe_at_release(policy(), true, false), LsnProbe::start);
 }
 
-TEST(RequestRouting, SessionPoolingRunsEverythingOnThePrimaryUnscanned) {
-  RequestRouting r;
-  FixedSources sources;
-  sources.facts = read_request();
+TEST_F(RequestRoutingTest, SessionPoolingRunsEverythingOnThePrimaryUnscanned) {
   sources.hint = "replica";
-  auto d = r.route(policy(), kOptions, true, sources);
+  auto d = route(read_request(), policy(), true);
   ASSERT_TRUE(d);
   EXPECT_TRUE(d->primary());
   EXPECT_EQ(d->reason, router::Reason::session_pooling);
@@ -169,93 +187,66 @@ TEST(RequestRouting, SessionPoolingRunsEverythingOnThePrimaryUnscanned) {
   EXPECT_EQ(sources.counters, 0);
 }
 
-TEST(RequestRouting, WithRoutingOffNothingIsDecidedOrCounted) {
-  RequestRouting r;
-  FixedSources sources;
-  sources.facts = read_request();
+TEST_F(RequestRoutingTest, WithRoutingOffNothingIsDecidedOrCounted) {
   RoutingPolicy off = policy();
   off.enabled = false;
-  EXPECT_FALSE(r.route(off, kOptions, false, sources));
+  EXPECT_FALSE(route(read_request(), off));
   EXPECT_EQ(sources.scans, 0);
   EXPECT_EQ(sources.counters, 0);
 }
 
-TEST(RequestRouting, TheSessionsRouteHintIsRead) {
-  RequestRouting r;
-  FixedSources sources;
-  sources.facts = read_request();
+TEST_F(RequestRoutingTest, TheSessionsRouteHintIsRead) {
   sources.hint = "primary";
-  auto d = r.route(policy(), kOptions, false, sources);
+  auto d = route(read_request());
   ASSERT_TRUE(d);
   EXPECT_EQ(d->reason, router::Reason::hint_primary);
-  sources.hint = "not a hint";  // ignored, as before
-  d = r.route(policy(), kOptions, false, sources);
+  sources.hint = "not a hint";  // ignored
+  d = route(read_request());
   ASSERT_TRUE(d);
   EXPECT_EQ(d->target, kReplica);
 }
 
-TEST(RequestRouting, AReplicaWhosePoolCannotLogInFallsBackToThePrimary) {
-  RequestRouting r;
-  FixedSources sources;
-  sources.facts = read_request();
+TEST_F(RequestRoutingTest, AReplicaWhosePoolCannotLogInFallsBackToThePrimary) {
   sources.usable = false;
-  auto d = r.route(policy(), kOptions, false, sources);
+  auto d = route(read_request());
   ASSERT_TRUE(d);
   EXPECT_TRUE(d->primary());
   EXPECT_EQ(d->reason, router::Reason::no_replica);
   // Nothing is kept for a re-run: the read runs on the primary.
-  (void)r.on_server_bound(kOnPrimary);
-  forward(r, {query("select 1")}, kOnPrimary);
+  EXPECT_EQ(r.on_server_bound(kOnPrimary), "");
+  forward({query("select 1")}, kOnPrimary);
   EXPECT_FALSE(r.retry_on_primary(kOnReplica, false));
 }
 
 // ---- the read-your-writes floor ----
 
-// Runs a write on the primary, the LSN probe at its end, and the probe's row `lsn`.
-LsnRow write_and_probe(RequestRouting& r, FixedSources& sources, const RoutingPolicy& p, const char* lsn) {
-  sources.facts = write_request();
-  (void)r.route(p, kOptions, false, sources);
-  (void)r.on_server_bound(kOnPrimary);
-  forward(r, {query("insert into t values (1)")}, kOnPrimary);
-  r.on_release_point();
-  EXPECT_EQ(r.lsn_probe_at_release(p, true, false), LsnProbe::start);
-  EXPECT_TRUE(r.lsn_probe_running());
-  std::vector<std::optional<std::string>> row{lsn ? std::optional<std::string>(lsn) : std::nullopt};
-  return r.on_lsn_row(row, p);
-}
-
-TEST(RequestRouting, AWriteOnThePrimaryIsFollowedByTheLsnProbeAndRaisesTheFloor) {
-  RequestRouting r;
-  FixedSources sources;
-  LsnRow row = write_and_probe(r, sources, policy(), "0/C8");  // 200
+TEST_F(RequestRoutingTest, AWriteOnThePrimaryIsFollowedByTheLsnProbeAndRaisesTheFloor) {
+  LsnRow row = write_and_probe("0/C8");  // 200
   EXPECT_FALSE(r.lsn_probe_running());
   ASSERT_TRUE(row.lsn);
   EXPECT_EQ(*row.lsn, 200u);
   EXPECT_TRUE(row.raise_shared_floor);
   EXPECT_EQ(r.lsn_floor(), 200u);
   // The replica has replayed to 100 only: the next read waits for the primary.
-  sources.facts = read_request();
-  auto d = r.route(policy(), kOptions, false, sources);
+  auto d = route(read_request());
   ASSERT_TRUE(d);
   EXPECT_TRUE(d->primary());
   EXPECT_EQ(d->reason, router::Reason::lsn_floor);
   // Once it has, the read goes there.
   sources.replica_health[0].replay_lsn = 200;
-  d = r.route(policy(), kOptions, false, sources);
+  d = route(read_request());
   ASSERT_TRUE(d);
   EXPECT_EQ(d->target, kReplica);
 }
 
-TEST(RequestRouting, TheFloorIsNeverLowered) {
-  RequestRouting r;
-  FixedSources sources;
-  (void)write_and_probe(r, sources, policy(), "0/C8");
-  LsnRow older = write_and_probe(r, sources, policy(), "0/64");  // 100
+TEST_F(RequestRoutingTest, TheFloorIsNeverLowered) {
+  (void)write_and_probe("0/C8");
+  LsnRow older = write_and_probe("0/64");  // 100
   ASSERT_TRUE(older.lsn);
   EXPECT_EQ(r.lsn_floor(), 200u);
   // A row without an LSN (or not one) changes nothing.
-  EXPECT_FALSE(write_and_probe(r, sources, policy(), nullptr).lsn);
-  EXPECT_FALSE(write_and_probe(r, sources, policy(), "garbage").raise_shared_floor);
+  EXPECT_FALSE(write_and_probe(nullptr).lsn);
+  EXPECT_FALSE(write_and_probe("garbage").raise_shared_floor);
   EXPECT_EQ(r.lsn_floor(), 200u);
 
   std::atomic<uint64_t> shared{150};
@@ -265,14 +256,10 @@ TEST(RequestRouting, TheFloorIsNeverLowered) {
   EXPECT_EQ(shared.load(), 300u);
 }
 
-TEST(RequestRouting, WithoutSessionConsistencyTheRowRaisesNoFloor) {
-  RequestRouting r;
-  FixedSources sources;
+TEST_F(RequestRoutingTest, WithoutSessionConsistencyTheRowRaisesNoFloor) {
   RoutingPolicy eventual = policy();
   eventual.session_consistency = false;
-  sources.facts = write_request();
-  (void)r.route(eventual, kOptions, false, sources);
-  (void)r.on_server_bound(kOnPrimary);
+  route_and_bind(write_request(), kOnPrimary, eventual);
   // The binding wrote, but only the cache's commit bump wants the LSN.
   EXPECT_EQ(r.lsn_probe_at_release(eventual, true, false), LsnProbe::not_needed);
   ASSERT_EQ(r.lsn_probe_at_release(eventual, true, true), LsnProbe::start);
@@ -282,33 +269,26 @@ TEST(RequestRouting, WithoutSessionConsistencyTheRowRaisesNoFloor) {
   EXPECT_EQ(r.lsn_floor(), 0u);
 }
 
-TEST(RequestRouting, TheUsersSharedFloorCountsWhenTheFloorIsPerUser) {
-  RequestRouting r;
-  FixedSources sources;
-  sources.facts = read_request();
+TEST_F(RequestRoutingTest, TheUsersSharedFloorCountsWhenTheFloorIsPerUser) {
   sources.shared_floor = 150;  // another connection of the user wrote
-  auto per_client = r.route(policy(false), kOptions, false, sources);
+  auto per_client = route(read_request(), policy(false));
   ASSERT_TRUE(per_client);
   EXPECT_EQ(per_client->target, kReplica);
-  auto per_user = r.route(policy(true), kOptions, false, sources);
+  auto per_user = route(read_request(), policy(true));
   ASSERT_TRUE(per_user);
   EXPECT_EQ(per_user->reason, router::Reason::lsn_floor);
 }
 
 // ---- when the LSN probe is due ----
 
-TEST(RequestRouting, TheLsnProbeIsDueOnlyAfterAWriteOnThePrimary) {
-  RequestRouting r;
-  FixedSources sources;
-  sources.facts = read_request();
+TEST_F(RequestRoutingTest, TheLsnProbeIsDueOnlyAfterAWriteOnThePrimary) {
   sources.usable = false;  // the read runs on the primary
-  (void)r.route(policy(), kOptions, false, sources);
-  (void)r.on_server_bound(kOnPrimary);
-  forward(r, {query("select 1")}, kOnPrimary);
+  route_and_bind(read_request(), kOnPrimary);
+  forward({query("select 1")}, kOnPrimary);
   EXPECT_EQ(r.lsn_probe_at_release(policy(), true, false), LsnProbe::not_needed);
 
   // A second request in the same binding (the first left a transaction open) may write.
-  forward(r, {query("update t set x = 1")}, kOnPrimary);
+  forward({query("update t set x = 1")}, kOnPrimary);
   EXPECT_EQ(r.lsn_probe_at_release(policy(), true, false), LsnProbe::start);
   r.on_release_point();
   EXPECT_FALSE(r.lsn_probe_running());
@@ -316,12 +296,8 @@ TEST(RequestRouting, TheLsnProbeIsDueOnlyAfterAWriteOnThePrimary) {
   EXPECT_EQ(r.lsn_probe_at_release(policy(), true, false), LsnProbe::not_needed);
 }
 
-TEST(RequestRouting, NoLsnIsReadOnAReplicaOrWithRoutingOff) {
-  RequestRouting r;
-  FixedSources sources;
-  sources.facts = write_request();
-  (void)r.route(policy(), kOptions, false, sources);
-  (void)r.on_server_bound(kOnPrimary);
+TEST_F(RequestRoutingTest, NoLsnIsReadOnAReplicaOrWithRoutingOff) {
+  route_and_bind(write_request(), kOnPrimary);
   EXPECT_EQ(r.lsn_probe_at_release(policy(), false, true), LsnProbe::unavailable);
   RoutingPolicy off = policy();
   off.enabled = false;
@@ -331,13 +307,9 @@ TEST(RequestRouting, NoLsnIsReadOnAReplicaOrWithRoutingOff) {
 
 // ---- holding the end of a write until its LSN is recorded ----
 
-TEST(RequestRouting, TheEndOfAWriteIsHeldUntilTheLsnRowWhenTheFloorIsPerUser) {
-  RequestRouting r;
-  FixedSources sources;
-  sources.facts = write_request();
-  (void)r.route(policy(true), kOptions, false, sources);
-  (void)r.on_server_bound(kOnPrimary);
-  forward(r, {query("insert into t values (1)")}, kOnPrimary);
+TEST_F(RequestRoutingTest, TheEndOfAWriteIsHeldUntilTheLsnRowWhenTheFloorIsPerUser) {
+  route_and_bind(write_request(), kOnPrimary, policy(true));
+  forward({query("insert into t values (1)")}, kOnPrimary);
   ReplyFacts mid = end_of_transaction_on_primary();
   mid.at_release_point = false;
   EXPECT_EQ(r.on_server_bytes(mid, policy(true)), ReplyStep::flush);
@@ -351,25 +323,18 @@ TEST(RequestRouting, TheEndOfAWriteIsHeldUntilTheLsnRowWhenTheFloorIsPerUser) {
   EXPECT_FALSE(r.end_lsn_hold());  // released once
 }
 
-TEST(RequestRouting, AHoldWhoseRowNeverCameIsReleasedWithTheBinding) {
-  RequestRouting r;
-  FixedSources sources;
-  sources.facts = write_request();
-  (void)r.route(policy(true), kOptions, false, sources);
-  (void)r.on_server_bound(kOnPrimary);
+TEST_F(RequestRoutingTest, AHoldWhoseRowNeverCameIsReleasedWithTheBinding) {
+  route_and_bind(write_request(), kOnPrimary, policy(true));
   ASSERT_EQ(r.on_server_bytes(end_of_transaction_on_primary(), policy(true)), ReplyStep::hold_for_lsn);
   EXPECT_TRUE(r.end_lsn_hold());
   EXPECT_FALSE(r.end_lsn_hold());
 }
 
-TEST(RequestRouting, NothingIsHeldWithoutAWriteInTransactionPoolingWithAPerUserFloor) {
-  FixedSources sources;
+TEST_F(RequestRoutingTest, NothingIsHeldWithoutAWriteInTransactionPoolingWithAPerUserFloor) {
+  sources.usable = false;  // reads run on the primary too
   auto held = [&](BatchFacts facts, RoutingPolicy p, ReplyFacts reply) {
-    RequestRouting r;
-    sources.facts = facts;
-    sources.usable = false;
-    (void)r.route(p, kOptions, false, sources);
-    (void)r.on_server_bound(reply.on_replica);
+    r = RequestRouting();
+    route_and_bind(std::move(facts), reply.on_replica, p);
     return r.on_server_bytes(reply, p) == ReplyStep::hold_for_lsn;
   };
   ReplyFacts end = end_of_transaction_on_primary();
@@ -386,13 +351,10 @@ TEST(RequestRouting, NothingIsHeldWithoutAWriteInTransactionPoolingWithAPerUserF
 
 // ---- a read re-run on the primary when its replica fails ----
 
-TEST(RequestRouting, AReadOfAFailedReplicaIsReplayedWholeOnThePrimary) {
-  RequestRouting r;
-  FixedSources sources;
-  sources.facts = read_request();
-  ASSERT_EQ(r.route(policy(), kOptions, false, sources)->target, kReplica);
+TEST_F(RequestRoutingTest, AReadOfAFailedReplicaIsReplayedWholeOnThePrimary) {
+  ASSERT_EQ(route(read_request())->target, kReplica);
   EXPECT_EQ(r.on_server_bound(kOnReplica), "");
-  const std::string sent = forward(r, {parse("select 1"), sync()}, kOnReplica);
+  const std::string sent = forward({parse("select 1"), sync()}, kOnReplica);
   // Its reply is kept while the replica still owes a ReadyForQuery.
   ReplyFacts reply{.bound = true, .on_replica = true, .replies_pending = 1, .outbox_bytes = 10, .keep_limit = 100};
   EXPECT_EQ(r.on_server_bytes(reply, policy()), ReplyStep::keep);
@@ -401,114 +363,91 @@ TEST(RequestRouting, AReadOfAFailedReplicaIsReplayedWholeOnThePrimary) {
   EXPECT_EQ(r.on_server_bound(kOnPrimary), "");  // once
 }
 
-TEST(RequestRouting, NoReplayOnceTheReplyReachedTheClient) {
-  RequestRouting r;
-  FixedSources sources;
-  sources.facts = read_request();
-  (void)r.route(policy(), kOptions, false, sources);
-  (void)r.on_server_bound(kOnReplica);
-  forward(r, {query("select 1")}, kOnReplica);
-  // Above the keep limit (or with the reply complete) the bytes go out.
+TEST_F(RequestRoutingTest, NoReplayOnceTheReplyReachedTheClient) {
+  route_and_bind(read_request(), kOnReplica);
+  forward({query("select 1")}, kOnReplica);
+  // At the keep limit the bytes go out.
   ReplyFacts large{.bound = true, .on_replica = true, .replies_pending = 1, .outbox_bytes = 100, .keep_limit = 100};
   EXPECT_EQ(r.on_server_bytes(large, policy()), ReplyStep::flush);
   EXPECT_FALSE(r.retry_on_primary(kOnReplica, false));
 }
 
-TEST(RequestRouting, NoReplayForAPinnedClientOrOnThePrimary) {
-  RequestRouting r;
-  FixedSources sources;
-  sources.facts = read_request();
-  (void)r.route(policy(), kOptions, false, sources);
-  (void)r.on_server_bound(kOnReplica);
-  forward(r, {query("select 1")}, kOnReplica);
+TEST_F(RequestRoutingTest, NoReplayForAPinnedClientOrOnThePrimary) {
+  route_and_bind(read_request(), kOnReplica);
+  forward({query("select 1")}, kOnReplica);
   EXPECT_FALSE(r.retry_on_primary(kOnReplica, true));
   EXPECT_FALSE(r.retry_on_primary(kOnPrimary, false));
   EXPECT_TRUE(r.retry_on_primary(kOnReplica, false));
 }
 
-TEST(RequestRouting, AReadIsKeptForAReplayOnlyWithinTheBoundAndOnlyWhole) {
-  FixedSources sources;
-  sources.facts = read_request();
+TEST_F(RequestRoutingTest, AReadIsKeptForAReplayOnlyWithinTheBound) {
   const std::string q = query("select 1");
-  {
-    RequestRouting r(2 * q.size());
-    (void)r.route(policy(), kOptions, false, sources);
-    (void)r.on_server_bound(kOnReplica);
-    forward(r, {q, q}, kOnReplica);  // exactly the bound
-    EXPECT_TRUE(r.retry_on_primary(kOnReplica, false));
-  }
-  {
-    RequestRouting r(2 * q.size());
-    (void)r.route(policy(), kOptions, false, sources);
-    (void)r.on_server_bound(kOnReplica);
-    forward(r, {q, q, q}, kOnReplica);  // beyond it: nothing kept, not even the start
-    EXPECT_FALSE(r.retry_on_primary(kOnReplica, false));
-  }
-  {
-    RequestRouting r;
-    (void)r.route(policy(), kOptions, false, sources);
-    (void)r.on_server_bound(kOnReplica);
-    forward(r, {parse("select 1")}, kOnReplica);
-    r.on_forwarded_unbuffered('B', kOnReplica);  // a message too large to keep
-    forward(r, {sync()}, kOnReplica);
-    EXPECT_FALSE(r.retry_on_primary(kOnReplica, false));
-  }
-  {
-    RequestRouting r;  // rerouted before it was sent: nothing to replay
-    (void)r.route(policy(), kOptions, false, sources);
-    r.on_rerouted_to_primary();
-    (void)r.on_server_bound(kOnPrimary);
-    forward(r, {q}, kOnPrimary);
-    EXPECT_FALSE(r.retry_on_primary(kOnReplica, false));
-  }
-  {
-    RequestRouting r;  // released: the next request starts afresh
-    (void)r.route(policy(), kOptions, false, sources);
-    (void)r.on_server_bound(kOnReplica);
-    forward(r, {q}, kOnReplica);
-    r.on_server_released();
-    EXPECT_FALSE(r.retry_on_primary(kOnReplica, false));
-  }
+  r = RequestRouting(2 * q.size());
+  route_and_bind(read_request(), kOnReplica);
+  forward({q, q}, kOnReplica);  // exactly the bound
+  EXPECT_TRUE(r.retry_on_primary(kOnReplica, false));
+
+  r = RequestRouting(2 * q.size());
+  route_and_bind(read_request(), kOnReplica);
+  forward({q, q, q}, kOnReplica);  // beyond it: nothing kept, not even the start
+  EXPECT_FALSE(r.retry_on_primary(kOnReplica, false));
+}
+
+TEST_F(RequestRoutingTest, AReadIsKeptForAReplayOnlyWhole) {
+  route_and_bind(read_request(), kOnReplica);
+  forward({parse("select 1")}, kOnReplica);
+  r.on_forwarded_unbuffered('B', kOnReplica);  // a message too large to keep
+  forward({sync()}, kOnReplica);
+  EXPECT_FALSE(r.retry_on_primary(kOnReplica, false));
+}
+
+TEST_F(RequestRoutingTest, NothingIsReplayedAfterAReroutingOrARelease) {
+  (void)route(read_request());
+  r.on_rerouted_to_primary();  // before it was sent
+  EXPECT_EQ(r.on_server_bound(kOnPrimary), "");
+  forward({query("select 1")}, kOnPrimary);
+  EXPECT_FALSE(r.retry_on_primary(kOnReplica, false));
+
+  route_and_bind(read_request(), kOnReplica);
+  forward({query("select 1")}, kOnReplica);
+  r.on_server_released();  // the next request starts afresh
+  EXPECT_FALSE(r.retry_on_primary(kOnReplica, false));
 }
 
 // ---- a stale plan's retry ----
 
-TEST(RequestRouting, AnExtendedBatchCanBeRetriedOnceWholeUpToItsSync) {
-  RequestRouting r;
+TEST_F(RequestRoutingTest, AnExtendedBatchCanBeRetriedOnceWholeUpToItsSync) {
   EXPECT_FALSE(r.can_retry_batch());  // nothing sent yet
   const std::string p = parse("select 1");
-  forward(r, {p}, kOnPrimary);
+  forward({p}, kOnPrimary);
   EXPECT_FALSE(r.can_retry_batch());  // no Sync yet
-  forward(r, {sync()}, kOnPrimary);
+  forward({sync()}, kOnPrimary);
   ASSERT_TRUE(r.can_retry_batch());
   EXPECT_EQ(r.take_retry_batch(), p + sync());
   EXPECT_FALSE(r.can_retry_batch());
   // The next batch replaces the last one.
   const std::string p2 = parse("select 2");
-  forward(r, {p2, sync()}, kOnPrimary);
+  forward({p2, sync()}, kOnPrimary);
   EXPECT_EQ(r.take_retry_batch(), p2 + sync());
 }
 
-TEST(RequestRouting, ASimpleQueryOrAnOversizedBatchIsNotRetried) {
-  {
-    RequestRouting r;
-    forward(r, {query("select 1")}, kOnPrimary);
-    EXPECT_FALSE(r.can_retry_batch());
-  }
+TEST_F(RequestRoutingTest, ASimpleQueryIsNotRetried) {
+  forward({query("select 1")}, kOnPrimary);
+  EXPECT_FALSE(r.can_retry_batch());
+}
+
+TEST_F(RequestRoutingTest, ABatchBeyondTheBoundOrPartlyUnbufferedIsNotRetried) {
   const std::string p = parse("select 1");
-  {
-    RequestRouting r(p.size());  // the Sync does not fit
-    forward(r, {p, sync()}, kOnPrimary);
-    EXPECT_FALSE(r.can_retry_batch());
-    EXPECT_EQ(r.take_retry_batch(), "");  // nothing of it was kept
-  }
-  {
-    RequestRouting r;
-    forward(r, {p}, kOnPrimary);
-    r.on_forwarded_unbuffered('B', kOnPrimary);  // a part never kept
-    forward(r, {sync()}, kOnPrimary);
-    EXPECT_FALSE(r.can_retry_batch());
-  }
+  r = RequestRouting(p.size());  // the Sync does not fit
+  forward({p, sync()}, kOnPrimary);
+  EXPECT_FALSE(r.can_retry_batch());
+  EXPECT_EQ(r.take_retry_batch(), "");  // nothing of it was kept
+
+  r = RequestRouting();
+  forward({p}, kOnPrimary);
+  r.on_forwarded_unbuffered('B', kOnPrimary);  // a part never kept
+  forward({sync()}, kOnPrimary);
+  EXPECT_FALSE(r.can_retry_batch());
 }
 
 }  // namespace
