@@ -41,33 +41,36 @@ void ClientConn::on_server_assigned(ServerConn* server) {
       server->sql_statements().size() == 0 ? std::string() : deallocate_strangers(sql_prepared_, server->sql_statements());
   sync_sql += settings_sql;
   server->attach(this, sync_sql, std::move(applied_after));
-  batches_ = 0;
-  flushed_since_bind_ = false;
+  const std::string replay = routing_.on_server_bound(pool_->is_replica());
   statements_.on_server_bound();
-  wrote_ = batch_may_write_ && !pool_->is_replica();
   note_cache_read_target();
-  if (!pending_replay_.empty()) replay_batch();
+  if (!replay.empty()) forward_saved_request(replay);  // a failed replica's read, run here as if it came now
   if (!reading()) start_reading();
   process_session();
 }
 
 void ClientConn::on_server_bytes() {
-  // A read on a replica keeps its reply here until it is complete (or large): if the replica dies
-  // first, the read is re-run on the primary and the client never sees the failed attempt.
-  // Below half the backpressure mark: a larger hold would stop the server's reads (process_active)
-  // while nothing drains the client, and neither would ever resume.
-  const size_t hold_limit =
-      std::min<size_t>(64 * 1024, worker_.snapshot().config->proxy.client_buffer_high_water / 2);
-  if (server_ != nullptr && pool_ != nullptr && pool_->is_replica() && replica_batch_ok_ &&
-      server_->pending_ready() > 0 && outbox().size() < hold_limit) {
-    return;
+  ReplyFacts reply;
+  reply.bound = server_ != nullptr && pool_ != nullptr;
+  if (reply.bound) {
+    reply.on_replica = pool_->is_replica();
+    reply.transaction_pooling = pool_->settings().pool_mode == conf::PoolMode::transaction;
+    reply.at_release_point = server_->at_release_point();
+    reply.replies_pending = server_->pending_ready();
   }
-  if (!lsn_hold_ && hold_reply_until_lsn_recorded()) {
-    // The reply that ends a write transaction waits until its LSN is the user's floor (on_probe_row).
-    lsn_hold_ = true;
-    hold_output_from(0);
+  reply.outbox_bytes = outbox().size();
+  // A replica's reply is kept below half the backpressure mark: a larger one would stop the server's
+  // reads (process_active) while nothing drains the client, and neither would ever resume.
+  reply.keep_limit = std::min<size_t>(64 * 1024, worker_.snapshot().config->proxy.client_buffer_high_water / 2);
+  switch (routing_.on_server_bytes(reply, routing_policy())) {
+    case ReplyStep::keep:
+      return;
+    case ReplyStep::hold_for_lsn:  // until the LSN is the user's floor (on_probe_row)
+      hold_output_from(0);
+      break;
+    case ReplyStep::flush:
+      break;
   }
-  if (!outbox().empty()) flushed_since_bind_ = true;
   flush();
 }
 
@@ -89,13 +92,14 @@ void ClientConn::on_server_drained() {
 
 void ClientConn::on_server_at_release_point() {
   if (server_ == nullptr) return;
-  probe_kind_ = ProbeKind::none;  // nothing is in flight here: a probe, if any, has ended
+  session_probe_running_ = false;  // nothing is in flight here: a probe, if any, has ended
+  routing_.on_release_point();
   bool session_mode = pool_->settings().pool_mode == conf::PoolMode::session;
   if (session_mode && !shutting_down_) return;  // session mode keeps the server until the client leaves
   if (!session_mode && tracker_.needs_probe()) {
     // The transaction may have changed session state: ask the server what holds before letting go.
     ++worker_.metrics().session_probes;
-    probe_kind_ = ProbeKind::session;
+    session_probe_running_ = true;
     std::vector<std::string> known;
     if (tracker_.full_probe_requested()) {
       for (const auto& [name, value] : request_.gucs.items()) known.push_back(name);
@@ -103,9 +107,7 @@ void ClientConn::on_server_at_release_point() {
     server_->start_probe(tracker_.begin_probe(request_.user, known));
     return;
   }
-  bool lsn_probe = false;
-  start_lsn_probe_if_needed(lsn_probe);
-  if (lsn_probe) return;
+  if (start_lsn_probe_if_needed()) return;
   if (tracker_.pinned() && !shutting_down_) {  // LISTEN, advisory lock, temp table ...: keep it
     if (rbuf_.size() > 0 || !reading()) process_session();  // what the client sent during the probe
     return;
@@ -114,12 +116,11 @@ void ClientConn::on_server_at_release_point() {
   pool_->note_transaction(held);
   worker_.metrics().transaction_duration[static_cast<size_t>(Target::primary)].observe(
       std::chrono::duration<double>(held).count());
-  release_lsn_hold();  // never outlives the binding (a probe that returned no row)
+  end_lsn_hold();  // never outlives the binding (a probe that returned no row)
+  routing_.on_server_released();
   ServerConn* s = server_;
   server_ = nullptr;
   statements_.on_server_gone();  // portals and the unnamed statement stay with the server
-  replica_batch_.clear();
-  replica_batch_ok_ = false;
   set_state(State::idle);
   if (session_mode) {
     s->detach();
@@ -192,7 +193,7 @@ void ClientConn::begin_shutdown() {
       // Closes at the end of its transaction (on_server_at_release_point). A client that holds its
       // server between transactions (session mode, pinned) may already be there: nothing runs, so
       // it goes now rather than when it next speaks or shutdown_timeout cuts it off.
-      if (server_ != nullptr && probe_kind_ == ProbeKind::none && server_->at_release_point()) {
+      if (server_ != nullptr && !probe_running() && server_->at_release_point()) {
         on_server_at_release_point();
       }
       return;

@@ -21,6 +21,7 @@
 #include "proxy/net/stream.h"
 #include "proxy/request/buffered_request.h"
 #include "proxy/request/cache_request.h"
+#include "proxy/routing/request_routing.h"
 #include "proxy/server/server_conn.h"
 #include "proxy/session/client_statements.h"
 #include "proxy/session/prepared.h"
@@ -72,7 +73,7 @@ class ClientConn final : public Stream {
   void on_server_lost(const std::string& message, bool between_requests);
   void reroute_to_primary();                       // a waiting read whose replica failed
   // The last extended-protocol batch can be sent again (kept whole, within bounds).
-  bool can_retry_batch() const { return batch_capturable_ && batch_complete_ && !last_batch_.empty(); }
+  bool can_retry_batch() const { return routing_.can_retry_batch(); }
   void retry_batch();                              // send it again (its plan went stale after DDL)
   void on_parameter_status(std::string_view name, std::string_view value);  // server reported a setting
   void on_probe_row(const std::vector<std::optional<std::string>>& values);  // session probe result
@@ -177,15 +178,17 @@ class ClientConn final : public Stream {
                             std::vector<std::string>* parsed);
   void sql_names_of_text(std::string_view sql, SqlPrepRequest& names);
   SqlPrepEffectsRef sql_effects_of(std::string_view sql);
+  // Read/write routing (client_routing.cc): what routing_ decides, done with pools and servers.
   Pool* choose_pool(const BufferedRequest& request);
-  void start_lsn_probe_if_needed(bool& started);
-  // read_your_writes = "user": the end of a transaction that may have written reaches the client only
-  // after its LSN is recorded, so another connection of the same user that hears of the commit reads it.
-  bool hold_reply_until_lsn_recorded() const;
-  void release_lsn_hold();
-  bool lsn_hold_ = false;  // the client's output is held (Stream barrier) until the LSN probe's row
-  void replay_batch();
+  RoutingPolicy routing_policy() const;
+  bool on_primary() const;  // a pool is chosen and it is the primary's
+  // At the release point: runs the LSN probe if routing_ (or the cache's commit bump) wants the primary's
+  // WAL position. True when it was started (its row, or the next release point, resumes).
+  bool start_lsn_probe_if_needed();
   void on_lsn_row(const std::vector<std::optional<std::string>>& values);
+  void end_lsn_hold();  // the binding ends: output held for an LSN row that did not come flows again
+  // A probe of the proxy's own runs on the bound server (the session probe, or routing_'s LSN probe).
+  bool probe_running() const { return session_probe_running_ || routing_.lsn_probe_running(); }
   void unpin_metrics();
   // Result cache.
   enum class CacheAttempt { pending, forward };  // pending: a Redis answer (or a leader) resumes us
@@ -243,21 +246,8 @@ class ClientConn final : public Stream {
   StartupRequest request_;
   Pool* pool_ = nullptr;          // the pool of the current (or last) transaction
   Pool* primary_pool_ = nullptr;  // the login pool: (database, user) on the primary
-  // Read/write routing (issue 4).
-  bool batch_may_write_ = true;   // ... or may have written (not a SET, not a read)
-  bool flushed_since_bind_ = false;  // replies of the current binding reached the socket
-  bool wrote_ = false;            // the current binding may have written (primary): record the LSN
-  int batches_ = 0;               // requests sent in the current binding
-  enum class ProbeKind { none, session, lsn } probe_kind_ = ProbeKind::none;
-  uint64_t lsn_floor_ = 0;        // this client's own read-your-writes floor
-  static constexpr size_t kMaxReplayBytes = 1 << 20;  // a larger read is not re-run elsewhere
-  std::string replica_batch_;     // bytes sent to a replica for this request (for a retry on the primary)
-  bool replica_batch_ok_ = false; // replica_batch_ holds the whole request
-  std::string pending_replay_;    // a request to send again once the new server is bound
-  std::string last_batch_;        // the extended-protocol messages of the current batch (for retry_batch)
-  bool batch_complete_ = true;    // last_batch_ ends with its Sync
-  bool batch_capturable_ = true;  // last_batch_ stayed within kMaxReplayBytes
-  void capture_batch(const protocol::Frame& f);
+  RequestRouting routing_;  // read/write routing, replica retry, the LSN probe and floor (issue 4)
+  bool session_probe_running_ = false;  // the session probe (tracker_) runs on the bound server
   std::shared_ptr<const std::string> batch_sql_;  // the statement of the current extended batch
   uint64_t batch_shape_ = 0;  // batch_sql_'s lexical shape when note_statement computed it (0: unknown)
   std::shared_ptr<const BindParams> batch_params_;  // its last Bind's values (log_parameters only)

@@ -1,41 +1,19 @@
-// ClientConn, part 4: read/write routing (issue 4) — which pool the next request goes to, read-your-writes
-// floors, and re-running a read on the primary when its replica fails before answering.
-#include "protocol/frame.h"
-#include "protocol/writer.h"
+// ClientConn, part 4: read/write routing (issue 4), carried out. RequestRouting (routing/request_routing.h)
+// decides which pool the next request goes to, what is kept to be re-run on the primary when its replica
+// fails before answering, and when the primary's WAL position is read for the read-your-writes floor;
+// this file finds the pools, binds and probes the servers, and holds or releases the client's output.
 #include "proxy/client/client_conn.h"
 #include "proxy/core/log.h"
 #include "proxy/core/process.h"
 #include "proxy/core/worker.h"
 #include "proxy/pool/pool.h"
 #include "proxy/request/batch_scan.h"
+#include "proxy/routing/request_routing.h"
 #include "proxy/server/server_conn.h"
-#include "router/lsn.h"
-#include "router/route.h"
 
 namespace pgs::proxy {
 
 namespace {
-router::ConsistencyMode consistency_of(conf::Consistency c) {
-  switch (c) {
-    case conf::Consistency::eventual:
-      return router::ConsistencyMode::eventual;
-    case conf::Consistency::primary:
-      return router::ConsistencyMode::primary;
-    default:
-      return router::ConsistencyMode::session;
-  }
-}
-
-router::LoadBalance policy_of(conf::LoadBalance p) {
-  switch (p) {
-    case conf::LoadBalance::round_robin:
-      return router::LoadBalance::round_robin;
-    case conf::LoadBalance::weighted:
-      return router::LoadBalance::weighted;
-    default:
-      return router::LoadBalance::least_outstanding;
-  }
-}
 // pgsidecar_routing_decisions_total{target, reason}: one per request routed outside a transaction (the
 // statements of a transaction follow its first request, see route.h).
 void count_decision(Worker& worker, const router::Decision& d) {
@@ -43,76 +21,76 @@ void count_decision(Worker& worker, const router::Decision& d) {
   size_t reason = static_cast<size_t>(d.reason);
   if (reason < counts.size()) ++counts[reason];
 }
+
+// What routing reads from the worker, asked for only when the decision needs it.
+class WorkerRouteSources final : public RouteSources {
+ public:
+  WorkerRouteSources(Worker& worker, const StartupRequest& client, const ClientStatements& statements,
+                     const BufferedRequest& request)
+      : worker_(worker), client_(client), statements_(statements), request_(request) {}
+
+  BatchFacts scan_request() override {
+    return scan_batch(
+        request_, [this](std::string_view sql) { return worker_.classify(sql); },
+        [this](std::string_view name) -> const std::string* {
+          const PreparedStatement* ps = statements_.find(name);
+          return ps != nullptr ? &ps->sql : nullptr;
+        });
+  }
+  const std::string* route_hint_setting() override { return client_.gucs.get("pgsidecar.route"); }
+  router::Lsn shared_lsn_floor() override {
+    return worker_.process().lsn_floor(client_.database, client_.user).load(std::memory_order_acquire);
+  }
+  std::span<const router::ReplicaSnapshot> replicas() override { return worker_.replica_view(); }
+  uint64_t next_counter() override { return worker_.next_route_counter(); }
+  bool replica_usable(int target) override {
+    replica_pool_ = worker_.pool_for(client_.database, client_.user, target);
+    return replica_pool_ != nullptr && !replica_pool_->recently_refused();
+  }
+  Pool* replica_pool() const { return replica_pool_; }  // of the last replica_usable()
+
+ private:
+  Worker& worker_;
+  const StartupRequest& client_;
+  const ClientStatements& statements_;
+  const BufferedRequest& request_;
+  Pool* replica_pool_ = nullptr;
+};
 }  // namespace
 
-Pool* ClientConn::choose_pool(const BufferedRequest& request) {
-  batch_may_write_ = true;
-  replica_batch_.clear();
-  replica_batch_ok_ = false;
-  if (!worker_.routing_enabled()) return primary_pool_;
-  if (primary_pool_ != nullptr && primary_pool_->settings().pool_mode == conf::PoolMode::session) {
-    // Session pooling: the server is the client's session (its SETs, temp tables, prepared statements,
-    // its own writes), so everything runs there — on the primary, hints included.
-    count_decision(worker_, router::Decision{router::kPrimary, router::Reason::session_pooling});
-    return primary_pool_;
-  }
-  const conf::Config& config = *worker_.snapshot().config;
-  BatchFacts facts = scan_batch(
-      request, [this](std::string_view sql) { return worker_.classify(sql); },
-      [this](std::string_view name) -> const std::string* {
-        const PreparedStatement* ps = statements_.find(name);
-        return ps != nullptr ? &ps->sql : nullptr;
-      });
-  router::RouteInput in;
-  in.statement = facts.summary;
-  if (!facts.complete) in.statement = router::StatementSummary{};  // unknown: a write
-  if (const std::string* hint = request_.gucs.get("pgsidecar.route")) {
-    if (auto h = router::parse_route_hint(*hint)) in.session.route_hint = *h;
-  }
-  in.session.lsn_floor = lsn_floor_;
-  if (config.routing.read_your_writes == conf::ReadYourWrites::user) {
-    uint64_t shared = worker_.process().lsn_floor(request_.database, request_.user).load(std::memory_order_acquire);
-    in.session.lsn_floor = std::max(lsn_floor_, shared);
-  }
-  in.replicas = worker_.replica_view();
-  in.counter = worker_.next_route_counter();
-  router::RouteOptions options;
-  options.consistency = consistency_of(config.routing.consistency);
-  options.policy = policy_of(config.routing.load_balance);
-  options.max_lag_bytes = config.routing.max_replica_lag_bytes;
-  options.max_lag = config.routing.max_replica_lag;
-  router::Decision d = router::route(in, options);
-  batch_may_write_ = !facts.complete || facts.summary.writes;
-  Pool* p = d.primary() ? nullptr : worker_.pool_for(request_.database, request_.user, d.target);
-  if (!d.primary() && (p == nullptr || p->recently_refused())) {
-    d = router::Decision{router::kPrimary, router::Reason::no_replica};  // this role cannot log in there
-  }
-  count_decision(worker_, d);
-  if (d.primary()) return primary_pool_;
-  replica_batch_ok_ = true;
-  return p;
+RoutingPolicy ClientConn::routing_policy() const {
+  return RoutingPolicy::from(worker_.snapshot().config->routing, worker_.routing_enabled());
 }
 
+bool ClientConn::on_primary() const { return pool_ != nullptr && !pool_->is_replica(); }
+
+Pool* ClientConn::choose_pool(const BufferedRequest& request) {
+  const bool session_pooling =
+      primary_pool_ != nullptr && primary_pool_->settings().pool_mode == conf::PoolMode::session;
+  WorkerRouteSources sources(worker_, request_, statements_, request);
+  std::optional<router::Decision> d = routing_.route(
+      routing_policy(), route_options(worker_.snapshot().config->routing), session_pooling, sources);
+  if (!d) return primary_pool_;
+  count_decision(worker_, *d);
+  return d->primary() ? primary_pool_ : sources.replica_pool();
+}
 
 void ClientConn::reroute_to_primary() {
   if (state_ != State::waiting || primary_pool_ == nullptr) return;
   pool_ = primary_pool_;
-  replica_batch_.clear();
-  replica_batch_ok_ = false;
+  routing_.on_rerouted_to_primary();
   Clock::time_point waiting_since = state_since_;
   set_state(State::waiting);  // to the end of the primary pool's waiting list
   state_since_ = waiting_since;  // still the same wait (query_wait_timeout, maxwait)
   pool_->request_server(this);
 }
 
-void ClientConn::release_lsn_hold() {
-  if (!lsn_hold_) return;
-  lsn_hold_ = false;
-  release_output();
+void ClientConn::end_lsn_hold() {
+  if (routing_.end_lsn_hold()) release_output();
 }
 
 void ClientConn::on_server_lost(const std::string& message, bool between_requests) {
-  release_lsn_hold();
+  end_lsn_hold();
   abort_capture();
   cache_lsn_probe_sent_ = false;
   send_commit_bump(std::nullopt);  // committed (the server said so); its LSN is unknown now
@@ -135,9 +113,7 @@ void ClientConn::on_server_lost(const std::string& message, bool between_request
     if (rbuf_.size() > 0) process_session();
     return;
   }
-  bool retry = pool_ != nullptr && pool_->is_replica() && !flushed_since_bind_ && replica_batch_ok_ &&
-               !replica_batch_.empty() && !pinned_state;
-  if (!retry) {
+  if (!routing_.retry_on_primary(pool_ != nullptr && pool_->is_replica(), pinned_state)) {
     fail("08006", "pgsidecar: server connection lost: " + message);
     return;
   }
@@ -146,69 +122,43 @@ void ClientConn::on_server_lost(const std::string& message, bool between_request
   worker_.mark_replica_down(pool_->target_index());
   ++worker_.metrics().replica_retries;
   outbox().clear();  // held replies of the failed attempt
-  pending_replay_ = std::move(replica_batch_);
-  replica_batch_.clear();
-  replica_batch_ok_ = false;
-  pool_ = primary_pool_;
+  pool_ = primary_pool_;  // on_server_assigned() sends the read again
+
   set_state(State::waiting);
   pool_->request_server(this);
-}
-
-// Sends the request saved from a failed replica to the server just bound, as if it came now.
-void ClientConn::replay_batch() {
-  std::string bytes = std::move(pending_replay_);
-  pending_replay_.clear();
-  forward_saved_request(bytes);
 }
 
 // After a transaction that may have written on the primary: note the primary's WAL position, so this
 // client's (and its pool's) reads go to a replica only once it has replayed that far, and so the
 // cache's bump of its committed tables carries it (their commit LSN: cache/README.md).
-void ClientConn::start_lsn_probe_if_needed(bool& started) {
-  started = false;
+bool ClientConn::start_lsn_probe_if_needed() {
   if (cache_lsn_probe_sent_) {  // the last probe ended without a row: bump without the LSN
     cache_lsn_probe_sent_ = false;
     send_commit_bump(std::nullopt);
   }
-  if (pool_ == nullptr || pool_->is_replica() || !worker_.routing_enabled()) {
-    send_commit_bump(std::nullopt);
-    return;
+  const bool for_cache = commit_bump_waits_for_lsn();
+  switch (routing_.lsn_probe_at_release(routing_policy(), on_primary(), for_cache)) {
+    case LsnProbe::unavailable:
+      send_commit_bump(std::nullopt);
+      return false;
+    case LsnProbe::not_needed:
+      return false;
+    case LsnProbe::start:
+      break;
   }
-  bool for_routing = wrote_ && worker_.snapshot().config->routing.consistency == conf::Consistency::session;
-  bool for_cache = commit_bump_waits_for_lsn();
-  if (!for_routing && !for_cache) return;
-  wrote_ = false;
   cache_lsn_probe_sent_ = for_cache;
-  probe_kind_ = ProbeKind::lsn;
   server_->start_probe("SELECT pg_catalog.pg_current_wal_lsn()");
-  started = true;
-}
-
-bool ClientConn::hold_reply_until_lsn_recorded() const {
-  if (!wrote_ || server_ == nullptr || pool_ == nullptr || pool_->is_replica() || !server_->at_release_point()) {
-    return false;
-  }
-  // Only transaction pooling runs the LSN probe (on_server_at_release_point): a session-mode reply
-  // held for it would never be sent.
-  if (pool_->settings().pool_mode != conf::PoolMode::transaction) return false;
-  const conf::RoutingConfig& routing = worker_.snapshot().config->routing;
-  return worker_.routing_enabled() && routing.consistency == conf::Consistency::session &&
-         routing.read_your_writes == conf::ReadYourWrites::user;
+  return true;
 }
 
 void ClientConn::on_lsn_row(const std::vector<std::optional<std::string>>& values) {
-  std::optional<router::Lsn> lsn;
-  if (values.size() == 1 && values[0]) lsn = router::parse_lsn(*values[0]);
+  const LsnRow row = routing_.on_lsn_row(values, routing_policy());
   if (cache_lsn_probe_sent_) {
     cache_lsn_probe_sent_ = false;
-    send_commit_bump(lsn ? std::optional<uint64_t>(*lsn) : std::nullopt);
+    send_commit_bump(row.lsn ? std::optional<uint64_t>(*row.lsn) : std::nullopt);
   }
-  if (!lsn || worker_.snapshot().config->routing.consistency != conf::Consistency::session) return;
-  lsn_floor_ = std::max(lsn_floor_, *lsn);
-  auto& shared = worker_.process().lsn_floor(request_.database, request_.user);
-  uint64_t cur = shared.load(std::memory_order_relaxed);
-  while (cur < *lsn && !shared.compare_exchange_weak(cur, *lsn, std::memory_order_release)) {
-  }
+  if (row.raise_shared_floor) raise_floor(worker_.process().lsn_floor(request_.database, request_.user), *row.lsn);
+  if (row.release_output) release_output();  // flushed with the probe's reply (on_server_bytes)
 }
 
 }  // namespace pgs::proxy

@@ -112,7 +112,7 @@ void ClientConn::process_session() {
     }
     // The proxy's own probe runs after the client's transaction ended (its ReadyForQuery already went
     // out): the next request waits for the release and is routed afresh, not sent to this server.
-    if (probe_kind_ != ProbeKind::none) {  // the release resumes here
+    if (probe_running()) {  // the release resumes here
       pause = true;
       break;
     }
@@ -221,28 +221,8 @@ void ClientConn::end_session_pass(bool pause) {
   }
 }
 
-void ClientConn::capture_batch(const Frame& f) {
-  if (f.type == 'Q' || f.type == 'F' || f.type == 'd' || f.type == 'c' || f.type == 'f') return;
-  if (batch_complete_) {
-    last_batch_.clear();
-    batch_complete_ = false;
-    batch_capturable_ = true;
-  }
-  if (batch_capturable_) {
-    if (last_batch_.size() + f.size > kMaxReplayBytes) {
-      batch_capturable_ = false;
-      last_batch_.clear();
-    } else {
-      last_batch_.append(protocol::as_string_view(f.whole));
-    }
-  }
-  if (f.type == 'S') batch_complete_ = true;
-}
-
 void ClientConn::retry_batch() {
-  std::string bytes = std::move(last_batch_);
-  last_batch_.clear();
-  batch_complete_ = true;
+  const std::string bytes = routing_.take_retry_batch();
   if (!forward_saved_request(bytes)) return;
   if (server_ != nullptr) server_->flush();
 }
@@ -265,16 +245,7 @@ bool ClientConn::forward_saved_request(const std::string& bytes) {
 // here, or forwarded as it came.
 bool ClientConn::forward_message(const pf::Message& m) {
   const Frame& f = m.frame;
-  capture_batch(f);
-  if (replica_batch_ok_) {  // keep the request for a retry on the primary if the replica dies
-    if (replica_batch_.size() + f.size > kMaxReplayBytes) {
-      replica_batch_ok_ = false;
-      replica_batch_.clear();
-    } else {
-      replica_batch_.append(protocol::as_string_view(f.whole));
-    }
-  }
-  if ((f.type == 'Q' || f.type == 'S') && ++batches_ > 1 && !pool_->is_replica()) wrote_ = true;
+  routing_.on_forwarded(f, pool_->is_replica());  // kept for a stale plan's retry or a failed replica's re-run
   switch (f.type) {
     case 'P':
       return forward_parse(f, *m.as<pf::Parse>());
@@ -421,13 +392,11 @@ bool ClientConn::runs_unseen_code(const router::Classification& c, const Session
 }
 
 void ClientConn::on_probe_row(const std::vector<std::optional<std::string>>& row) {
-  ProbeKind kind = probe_kind_;
-  probe_kind_ = ProbeKind::none;
-  if (kind == ProbeKind::lsn) {
+  if (routing_.lsn_probe_running()) {
     on_lsn_row(row);
-    release_lsn_hold();  // flushed with the probe's reply (on_server_bytes)
     return;
   }
+  session_probe_running_ = false;
   std::vector<std::optional<std::string>> values = row;
   const std::vector<std::string> names = tracker_.probe_settings();
   if (values.size() != tracker_.probe_columns()) {

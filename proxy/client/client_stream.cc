@@ -28,11 +28,7 @@ using protocol::Frame;
 bool ClientConn::forward_large_message(const pf::Message& m) {
   const Frame& f = m.frame;
   // Nothing of this request can be sent again (a stale plan's retry, a failed replica's re-run).
-  if (batch_complete_) batch_complete_ = false;
-  batch_capturable_ = false;
-  last_batch_.clear();
-  replica_batch_ok_ = false;
-  replica_batch_.clear();
+  routing_.on_forwarded_unbuffered(f.type, pool_->is_replica());
   const bool unreadable_sql = f.type == 'Q' || f.type == 'P' || f.type == 'F';
   if (unreadable_sql) {
     // Not inspected: whatever it does to the session is read back, or reset, like unseen code.
@@ -43,7 +39,6 @@ bool ClientConn::forward_large_message(const pf::Message& m) {
   switch (f.type) {
     case 'Q':
       pool_->note_query();
-      if (++batches_ > 1 && !pool_->is_replica()) wrote_ = true;
       server_->forward('Q', protocol::as_string_view(f.whole));
       return true;
     case 'P': {
