@@ -74,7 +74,8 @@ TEST(FrontendDecode, BindViewReadsTheNamesAndLeavesTheRestAsItCame) {
   EXPECT_EQ(v->statement, "s1");
   EXPECT_EQ(as_string_view(v->rest), std::string_view(body).substr(6));
   // The head of a Bind whose values are still streaming in reads the same.
-  auto head = BindView::decode(bytes_of(body.substr(0, 8)));
+  const std::string first_bytes = body.substr(0, 8);  // the view borrows from it
+  auto head = BindView::decode(bytes_of(first_bytes));
   ASSERT_TRUE(head.ok());
   EXPECT_EQ(head->statement, "s1");
   EXPECT_EQ(head->rest.size(), 2u);
