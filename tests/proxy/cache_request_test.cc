@@ -262,6 +262,11 @@ TEST(CacheRequest, KeyedStatementRejectsAMalformedBind) {
   auto r = scan_one(b, true, "", region, {});
   ASSERT_TRUE(r);
   EXPECT_FALSE(keyed_statement(*r, "SELECT v FROM t WHERE id = $1", nullptr));
+  // A format code other than 0 or 1 (the server refuses it: never an entry).
+  std::string b2;
+  auto bad_code = scan_one(b2, true, "", bind_region({"4"}, {2}, {}), {});
+  ASSERT_TRUE(bad_code);
+  EXPECT_FALSE(keyed_statement(*bad_code, "SELECT v FROM t WHERE id = $1", nullptr));
 }
 
 }  // namespace
