@@ -47,8 +47,8 @@ struct KeyInput {
   std::string_view search_path;
   std::span<const Setting> settings;         // any order; sorted (by name, then value) before hashing
   std::string_view statement;                // SQL text exactly as sent (Query or Parse)
-  protocol::Bytes params_region;             // frontend::Bind::params_region (extended), else empty
-  std::span<const int16_t> result_formats;   // frontend::Bind::result_formats (extended), else empty
+  protocol::Bytes params_region;             // the Bind's arguments, canonical (extended), else empty
+  std::span<const int16_t> result_formats;   // the Bind's result format codes (extended), else empty
   // Table generations to fold into the key (any order). make_lookup() leaves it empty: the Redis slot
   // does not depend on generations, entries carry them instead (lookup.h).
   std::span<const TableGeneration> generations;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <utility>
 #include <variant>
@@ -88,7 +89,8 @@ struct Parse {
 
 // Bind read in place, without allocating: the two names a pooler rewrites, and the rest as it came.
 // Only the names are checked (the server checks the rest, and its error keeps the message flow), so
-// it also reads the head of a Bind whose values are still streaming in.
+// it also reads the head of a Bind whose values are still streaming in. BindArgs::decode(rest) reads
+// the rest of a Bind whose body is all buffered.
 struct BindView {
   std::string_view portal;
   std::string_view statement;
@@ -96,16 +98,57 @@ struct BindView {
   static Result<BindView> decode(Bytes body);
 };
 
-// Bind decoded whole (allocates; for logging its values and for validation).
+// Format codes as Bind and FunctionCall send them (docs "Message Formats"): an Int16 count (read
+// unsigned, as the server does), then that many Int16 codes, each 0 (text) or 1 (binary). Read in
+// place; the decode that produced it checked every code.
+struct FormatCodes {
+  Bytes codes;         // `count` Int16 codes, without their count
+  uint16_t count = 0;
+  int16_t at(size_t i) const;  // i < count
+  // The format of value i under the server's rule: no code = all text, one code = the same for all,
+  // else one code per value (the decode checked that the count is 0, 1 or the number of values).
+  int16_t for_value(size_t i) const;
+};
+
+// Argument values as Bind and FunctionCall send them: an Int16 count (unsigned: at most 65535), then
+// per value an Int32 length (-1 = NULL) and that many bytes. Read in place; the decode that produced
+// it checked every length against the body, so a Cursor over it cannot read out of bounds.
+struct ValueList {
+  Bytes block;         // the count and every value, as sent
+  uint16_t count = 0;
+
+  // Walks the values in order. std::nullopt = NULL.
+  class Cursor {
+   public:
+    explicit Cursor(const ValueList& values);
+    // False when every value was read; otherwise stores the next one.
+    bool next(std::optional<Bytes>& value);
+
+   private:
+    ByteReader reader_;
+    uint16_t left_;
+  };
+};
+
+// What follows a Bind's names (BindView::rest), decoded and checked once without allocating: the
+// codes are 0 or 1, the parameter format count is 0, 1 or the value count, every value length is -1
+// or within the body, and nothing trails the result formats. A refusal is Errc::truncated (a count or
+// a length beyond the body) or Errc::malformed (a code, a length below -1, a format count, trailing
+// bytes); the server refuses these Binds too (a code other than 0 or 1 once it applies to a value or
+// a column).
+struct BindArgs {
+  FormatCodes param_formats;
+  ValueList values;
+  FormatCodes result_formats;  // none = all text, one = for every column, else one per column
+  static Result<BindArgs> decode(Bytes rest);
+};
+
+// Bind decoded and checked whole (for validation and for reading its values), without allocating.
 struct Bind {
   std::string_view portal;
   std::string_view statement;
-  std::vector<int16_t> param_formats;
-  std::vector<Bytes> params;          // value bytes
-  std::vector<bool> param_is_null;    // same length as params
-  std::vector<int16_t> result_formats;
-  Bytes params_region;                // raw bytes from the param-format count to the end (cache key input)
-  static Result<Bind> decode(Bytes body);  // caps: at most 65535 parameters
+  BindArgs args;
+  static Result<Bind> decode(Bytes body);
 };
 
 struct Describe {
@@ -149,11 +192,11 @@ struct PasswordMessage {
 };
 
 // FunctionCall ('F', libpq's large-object API): passed through; decoded to validate its layout.
+// Its arguments follow Bind's rules (FormatCodes, ValueList).
 struct FunctionCall {
   uint32_t function_oid;
-  std::vector<int16_t> arg_formats;
-  std::vector<Bytes> args;
-  std::vector<bool> arg_is_null;  // same length as args
+  FormatCodes arg_formats;
+  ValueList args;
   int16_t result_format;
   static Result<FunctionCall> decode(Bytes body);
 };

@@ -7,76 +7,102 @@ namespace pgs::protocol::frontend {
 namespace {
 
 // Format codes: 0 text, 1 binary; anything else is rejected by the server too.
-Result<Unit> read_formats(ByteReader& r, std::vector<int16_t>& out) {
+Result<FormatCodes> read_formats(ByteReader& r) {
   PGS_TRY(count, r.read_u16());
   if (r.remaining() < size_t{*count} * 2) return make_error(Errc::truncated, "format codes");
-  out.reserve(*count);
-  for (uint16_t i = 0; i < *count; ++i) {
-    int16_t f = *r.read_i16();
+  FormatCodes out{*r.read_n(size_t{*count} * 2), *count};
+  for (uint16_t i = 0; i < out.count; ++i) {
+    int16_t f = out.at(i);
     if (f != 0 && f != 1) return make_error(Errc::malformed, "format code not 0 or 1");
-    out.push_back(f);
   }
-  return Unit{};
+  return out;
 }
 
 // Int16 count (read unsigned, as the server does: at most 65535), then per value an Int32 length
-// (-1 = NULL) and the bytes.
-Result<Unit> read_values(ByteReader& r, std::vector<Bytes>& values, std::vector<bool>& is_null) {
+// (-1 = NULL) and the bytes. Walked once here so that a Cursor cannot fail.
+Result<ValueList> read_values(ByteReader& r) {
+  const Bytes start = r.rest();
   PGS_TRY(count, r.read_u16());
   if (r.remaining() < size_t{*count} * 4) return make_error(Errc::truncated, "parameter values");
-  values.reserve(*count);
-  is_null.reserve(*count);
   for (uint16_t i = 0; i < *count; ++i) {
     PGS_TRY(len, r.read_i32());
     if (*len < -1) return make_error(Errc::malformed, "negative parameter length");
-    if (*len == -1) {
-      values.push_back({});
-      is_null.push_back(true);
-      continue;
-    }
+    if (*len == -1) continue;
     PGS_TRY(bytes, r.read_n(static_cast<size_t>(*len)));
-    values.push_back(*bytes);
-    is_null.push_back(false);
   }
-  return Unit{};
+  return ValueList{start.first(start.size() - r.remaining()), *count};
 }
 
 // The server accepts 0 formats (all text), 1 (applies to all) or exactly one per value.
-Result<Unit> check_format_count(size_t formats, size_t values) {
-  if (formats > 1 && formats != values) return make_error(Errc::malformed, "format count mismatch");
+Result<Unit> check_format_count(const FormatCodes& formats, const ValueList& values) {
+  if (formats.count > 1 && formats.count != values.count) {
+    return make_error(Errc::malformed, "format count mismatch");
+  }
   return Unit{};
 }
 
 }  // namespace
 
+int16_t FormatCodes::at(size_t i) const {
+  return static_cast<int16_t>(static_cast<uint16_t>((codes[2 * i] << 8) | codes[2 * i + 1]));
+}
+
+int16_t FormatCodes::for_value(size_t i) const {
+  if (count == 0) return 0;
+  return at(count == 1 ? 0 : i);
+}
+
+ValueList::Cursor::Cursor(const ValueList& values)
+    : reader_(values.block.size() >= 2 ? values.block.subspan(2) : Bytes{}), left_(values.count) {}
+
+bool ValueList::Cursor::next(std::optional<Bytes>& value) {
+  if (left_ == 0) return false;
+  --left_;
+  // The decode validated the block, so these reads succeed; a failure still ends the walk safely.
+  auto len = reader_.read_i32();
+  if (!len || *len < -1) {
+    left_ = 0;
+    return false;
+  }
+  if (*len == -1) {
+    value.reset();
+    return true;
+  }
+  auto bytes = reader_.read_n(static_cast<size_t>(*len));
+  if (!bytes) {
+    left_ = 0;
+    return false;
+  }
+  value = *bytes;
+  return true;
+}
+
+Result<BindArgs> BindArgs::decode(Bytes rest) {
+  ByteReader r(rest);
+  PGS_TRY(param_formats, read_formats(r));
+  PGS_TRY(values, read_values(r));
+  PGS_TRY(count_ok, check_format_count(*param_formats, *values));
+  PGS_TRY(result_formats, read_formats(r));
+  PGS_TRY(end, r.expect_end());
+  return BindArgs{*param_formats, *values, *result_formats};
+}
+
 Result<Bind> Bind::decode(Bytes body) {
   PGS_TRY(head, BindView::decode(body));
-  Bind b;
-  b.portal = head->portal;
-  b.statement = head->statement;
-  b.params_region = head->rest;
-  ByteReader r(head->rest);
-  PGS_TRY(formats, read_formats(r, b.param_formats));
-  PGS_TRY(values, read_values(r, b.params, b.param_is_null));
-  PGS_TRY(count_ok, check_format_count(b.param_formats.size(), b.params.size()));
-  PGS_TRY(results, read_formats(r, b.result_formats));
-  PGS_TRY(end, r.expect_end());
-  return b;
+  PGS_TRY(args, BindArgs::decode(head->rest));
+  return Bind{head->portal, head->statement, *args};
 }
 
 Result<FunctionCall> FunctionCall::decode(Bytes body) {
   ByteReader r(body);
-  FunctionCall f;
   PGS_TRY(oid, r.read_u32());
-  f.function_oid = *oid;
-  PGS_TRY(formats, read_formats(r, f.arg_formats));
-  PGS_TRY(values, read_values(r, f.args, f.arg_is_null));
-  PGS_TRY(count_ok, check_format_count(f.arg_formats.size(), f.args.size()));
+  PGS_TRY(formats, read_formats(r));
+  PGS_TRY(values, read_values(r));
+  PGS_TRY(count_ok, check_format_count(*formats, *values));
   PGS_TRY(result_format, r.read_i16());
   if (*result_format != 0 && *result_format != 1) return make_error(Errc::malformed, "format code");
-  f.result_format = *result_format;
   PGS_TRY(end, r.expect_end());
-  return f;
+  return FunctionCall{*oid, *formats, *values, *result_format};
 }
 
 std::string_view Startup::get(std::string_view name) const {

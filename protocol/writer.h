@@ -91,8 +91,8 @@ void write_query(std::string& out, std::string_view sql);
 void write_parse(std::string& out, std::string_view name, std::string_view sql,
                  const std::vector<uint32_t>& param_types);
 void write_close(std::string& out, char kind, std::string_view name);
-// A Bind re-addressed to another statement name: `params_region` is frontend::Bind::params_region
-// of the client's Bind, copied unchanged.
+// A Bind re-addressed to another statement name: `params_region` is frontend::BindView::rest of the
+// client's Bind, copied unchanged.
 // `streamed_tail`: bytes of the params region that follow `params_region` and are sent after this
 // message's first part (a Bind larger than the proxy buffers); the length field counts them.
 void write_bind(std::string& out, std::string_view portal, std::string_view statement,

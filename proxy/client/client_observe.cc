@@ -17,15 +17,17 @@ void ClientConn::capture_bind_params(const protocol::Frame& bind) {
   if (!obs.log_parameters || obs.slow_query.count() <= 0) return;
   auto b = protocol::frontend::Bind::decode(bind.body);
   if (!b.ok()) return;
+  const protocol::frontend::BindArgs& args = b->args;
   auto values = std::make_shared<BindParams>();
-  for (size_t i = 0; i < b->params.size(); ++i) {
-    if (b->param_is_null[i]) {
+  protocol::frontend::ValueList::Cursor cursor(args.values);
+  std::optional<protocol::Bytes> value;
+  for (size_t i = 0; cursor.next(value); ++i) {
+    if (!value) {
       values->push_back(std::nullopt);
       continue;
     }
-    int16_t format = b->param_formats.empty() ? 0 : b->param_formats[b->param_formats.size() == 1 ? 0 : i];
-    std::string_view raw = protocol::as_string_view(b->params[i]);
-    if (format == 0) {
+    std::string_view raw = protocol::as_string_view(*value);
+    if (args.param_formats.for_value(i) == 0) {
       values->emplace_back(std::string(raw));
     } else {  // binary: shown as bytea hex
       static constexpr char kHex[] = "0123456789abcdef";

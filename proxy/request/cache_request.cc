@@ -9,14 +9,6 @@ namespace pgs::proxy {
 
 namespace pf = protocol::frontend;
 
-namespace {
-
-uint32_t be32(const uint8_t* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
-}
-
-}  // namespace
-
 std::optional<CacheableRequest> scan_cacheable_request(const BufferedRequest& request) {
   size_t next_index = 0, bytes = 0;
   auto next = [&]() -> const pf::Message* {
@@ -60,8 +52,6 @@ std::optional<CacheableRequest> scan_cacheable_request(const BufferedRequest& re
 
 namespace {
 
-uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>((uint16_t{p[0]} << 8) | p[1]); }
-
 void put16(std::string& out, uint16_t v) {
   out.push_back(static_cast<char>(v >> 8));
   out.push_back(static_cast<char>(v & 0xff));
@@ -69,26 +59,15 @@ void put16(std::string& out, uint16_t v) {
 
 // Format codes as Bind gives them (none, one for all, or one each): "" when all are text, else one
 // code per item (`items` known) or the codes as given (result columns: their count is not known here).
-std::string canonical_formats(const std::vector<uint16_t>& codes, size_t items, bool expand) {
+std::string canonical_formats(const pf::FormatCodes& codes, size_t items, bool expand) {
   bool all_text = true;
-  for (uint16_t c : codes) all_text = all_text && c == 0;
+  for (size_t i = 0; i < codes.count; ++i) all_text = all_text && codes.at(i) == 0;
   if (all_text) return {};
   std::string out;
-  size_t n = expand ? items : codes.size();
+  size_t n = expand ? items : codes.count;
   put16(out, static_cast<uint16_t>(n));
-  for (size_t i = 0; i < n; ++i) put16(out, codes.size() == 1 ? codes[0] : codes[i]);
+  for (size_t i = 0; i < n; ++i) put16(out, static_cast<uint16_t>(codes.for_value(i)));
   return out;
-}
-
-// Reads `count` int16 codes after an int16 count from `b`; advances `b`.
-std::optional<std::vector<uint16_t>> take_codes(protocol::Bytes& b) {
-  if (b.size() < 2) return std::nullopt;
-  size_t n = be16(b.data());
-  if (b.size() < 2 + 2 * n) return std::nullopt;
-  std::vector<uint16_t> codes(n);
-  for (size_t i = 0; i < n; ++i) codes[i] = be16(b.data() + 2 + 2 * i);
-  b = b.subspan(2 + 2 * n);
-  return codes;
 }
 
 }  // namespace
@@ -110,33 +89,19 @@ std::optional<KeyedStatement> keyed_statement(const CacheableRequest& r, std::st
       for (int shift = 24; shift >= 0; shift -= 8) out.statement.push_back(static_cast<char>((type(i) >> shift) & 0xff));
     }
   }
-  protocol::Bytes b = r.bind.rest;
-  auto param_formats = take_codes(b);
-  if (!param_formats || b.size() < 2) return std::nullopt;
-  size_t nparams = be16(b.data());
-  if (param_formats->size() > 1 && param_formats->size() != nparams) return std::nullopt;
-  protocol::Bytes values = b;  // the count, then each value (int32 length, -1 = NULL, then its bytes)
-  b = b.subspan(2);
-  for (size_t i = 0; i < nparams; ++i) {
-    if (b.size() < 4) return std::nullopt;
-    int32_t len = static_cast<int32_t>(be32(b.data()));
-    size_t skip = 4 + (len > 0 ? static_cast<size_t>(len) : 0);
-    if (len < -1 || b.size() < skip) return std::nullopt;
-    b = b.subspan(skip);
-  }
-  values = values.first(values.size() - b.size());
-  auto result_formats = take_codes(b);
-  if (!result_formats || !b.empty()) return std::nullopt;
-  std::string results = canonical_formats(*result_formats, 0, false);
+  auto args = pf::BindArgs::decode(r.bind.rest);
+  if (!args) return std::nullopt;
+  const size_t nparams = args->values.count;
+  std::string results = canonical_formats(args->result_formats, 0, false);
   out.entry_shape = r.shape;
   if (nparams == 0 && declared == 0 && results.empty() && r.shape == cache::ReplyShape::extended_described) {
     out.entry_shape = cache::ReplyShape::simple;  // the bytes a simple Query of this text gets back
     return out;
   }
-  std::string formats = canonical_formats(*param_formats, nparams, true);
+  std::string formats = canonical_formats(args->param_formats, nparams, true);
   put16(out.params, static_cast<uint16_t>(formats.size()));
   out.params.append(formats);
-  out.params.append(reinterpret_cast<const char*>(values.data()), values.size());
+  out.params.append(protocol::as_string_view(args->values.block));  // the count and every value, as sent
   out.params.append(results);
   return out;
 }

@@ -57,22 +57,38 @@ void fuzz_startup(Bytes buf) {
   }
 }
 
+// Reads every value of a decoded list; returns how many there were.
+size_t touch_values(const frontend::ValueList& values) {
+  frontend::ValueList::Cursor cur(values);
+  std::optional<Bytes> v;
+  size_t n = 0;
+  while (cur.next(v)) {
+    if (v) touch(*v);
+    ++n;
+  }
+  return n;
+}
+
 void fuzz_frontend_body(char type, Bytes body) {
   (void)frontend::validate(type, body);
   if (auto q = frontend::Query::decode(body); q.ok()) touch(q->sql);
   if (auto p = frontend::Parse::decode(body); p.ok()) touch(p->sql);
   if (auto b = frontend::Bind::decode(body); b.ok()) {
-    CHECK(b->params.size() == b->param_is_null.size() && b->params.size() <= 65535);
-    for (Bytes v : b->params) touch(v);
-    touch(b->params_region);
+    CHECK(touch_values(b->args.values) == b->args.values.count);
+    for (size_t i = 0; i < b->args.values.count; ++i) {
+      int16_t format = b->args.param_formats.for_value(i);
+      CHECK(format == 0 || format == 1);
+    }
+    for (size_t i = 0; i < b->args.result_formats.count; ++i) {
+      int16_t format = b->args.result_formats.at(i);
+      CHECK(format == 0 || format == 1);
+    }
   }
   if (auto d = frontend::Describe::decode(body); d.ok()) touch(d->name);
   if (auto e = frontend::Execute::decode(body); e.ok()) touch(e->portal);
   if (auto c = frontend::Close::decode(body); c.ok()) touch(c->name);
   if (auto f = frontend::CopyFail::decode(body); f.ok()) touch(f->message);
-  if (auto f = frontend::FunctionCall::decode(body); f.ok()) {
-    for (Bytes v : f->args) touch(v);
-  }
+  if (auto f = frontend::FunctionCall::decode(body); f.ok()) CHECK(touch_values(f->args) == f->args.count);
   if (auto s = frontend::SaslInitialResponse::decode(body); s.ok()) touch(s->data);
   if (auto s = frontend::SaslResponse::decode(body); s.ok()) touch(s->data);
   if (auto p = frontend::PasswordMessage::decode(body); p.ok()) touch(p->password);

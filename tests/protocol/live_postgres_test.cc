@@ -150,12 +150,13 @@ TEST_F(LivePostgres, ExtendedProtocolWithInjectedParseAndRenamedBind) {
   // Bind parameters region as a client would send it: 1 format (text), 1 value "41", 0 results.
   const std::string region = test::be16(1) + test::be16(0) + test::be16(1) + test::be32(2) + "41" + test::be16(0);
   const std::string client_bind = test::S("\0s\0") + region;
-  auto decoded = frontend::Bind::decode(test::bytes_of(client_bind));
+  ASSERT_TRUE(frontend::Bind::decode(test::bytes_of(client_bind)).ok());
+  auto decoded = frontend::BindView::decode(test::bytes_of(client_bind));
   ASSERT_TRUE(decoded.ok());
 
   std::string out;
   write_parse(out, "pgs_1", "select $1::int + 1", {23});
-  write_bind(out, "", "pgs_1", as_string_view(decoded->params_region));
+  write_bind(out, "", "pgs_1", as_string_view(decoded->rest));
   write_describe(out, 'P', "");
   write_execute(out, "", 0);
   write_close(out, 'S', "pgs_1");

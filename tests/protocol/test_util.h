@@ -2,9 +2,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -42,6 +44,26 @@ inline std::string be32(uint32_t v) {
           static_cast<char>(v & 0xff)};
 }
 inline std::string be16(uint16_t v) { return {static_cast<char>(v >> 8), static_cast<char>(v & 0xff)}; }
+
+// What follows a Bind's names (BindView::rest), built by hand (there is no full Bind encoder: the
+// proxy forwards the client's): format codes, values (std::nullopt = NULL) and result format codes.
+inline std::string bind_args(const std::vector<int16_t>& formats, const std::vector<std::optional<std::string>>& values,
+                             const std::vector<int16_t>& results) {
+  std::string b = be16(static_cast<uint16_t>(formats.size()));
+  for (int16_t f : formats) b += be16(static_cast<uint16_t>(f));
+  b += be16(static_cast<uint16_t>(values.size()));
+  for (const auto& v : values) b += v ? be32(static_cast<uint32_t>(v->size())) + *v : be32(0xffffffffu);
+  b += be16(static_cast<uint16_t>(results.size()));
+  for (int16_t f : results) b += be16(static_cast<uint16_t>(f));
+  return b;
+}
+
+// A whole Bind body: the portal and statement names, then bind_args().
+inline std::string bind_body(std::string_view portal, std::string_view stmt, const std::vector<int16_t>& formats,
+                             const std::vector<std::optional<std::string>>& values,
+                             const std::vector<int16_t>& results) {
+  return std::string(portal) + '\0' + std::string(stmt) + '\0' + bind_args(formats, values, results);
+}
 
 // A typed message built by hand: type, length, body.
 inline std::string msg(char type, std::string_view body) {

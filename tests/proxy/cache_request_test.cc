@@ -218,6 +218,43 @@ TEST(CacheRequest, KeyedStatementWithoutParametersIsTheSimpleQuery) {
   EXPECT_EQ(undescribed->entry_shape, cache::ReplyShape::extended) << "no RowDescription: its own entry";
 }
 
+// The exact bytes keyed_statement() gives for known Binds: they are the cache key's input, so a change
+// here orphans every stored entry. Pinned from the key as it was computed before BindArgs.
+TEST(CacheRequest, KeyedStatementBytesArePinned) {
+  using namespace std::string_literals;
+  const std::string sql = "SELECT v FROM t WHERE id = $1";
+  // One code per value (text, binary, binary), a NULL among the values, binary results; the types
+  // declared by the Parse end in an unspecified one, which the key drops.
+  const std::string values = "\0\3"s + "\0\0\0\2" "42"s + "\0\0\0\2\0\xff"s + "\xff\xff\xff\xff"s;
+  std::string b1;
+  auto r1 = scan_one(b1, true, "", "\0\3\0\0\0\1\0\1"s + values + "\0\1\0\1"s, {23, 17, 0});
+  ASSERT_TRUE(r1);
+  auto k1 = keyed_statement(*r1, sql, nullptr);
+  ASSERT_TRUE(k1);
+  EXPECT_EQ(k1->entry_shape, cache::ReplyShape::extended_described);
+  EXPECT_EQ(k1->statement, sql + "\0\0\2\0\0\0\x17\0\0\0\x11"s);
+  EXPECT_EQ(k1->params, "\0\x08"s + "\0\3\0\0\0\1\0\1"s + values + "\0\1\0\1"s);
+
+  // One code for all values is spelled out per value; all-text results, as two codes, are no codes.
+  std::string b2;
+  const std::string two = "\0\2\0\0\0\1a\0\0\0\1b"s;
+  auto r2 = scan_one(b2, false, "s1", "\0\1\0\1"s + two + "\0\2\0\0\0\0"s, {}, false);
+  ASSERT_TRUE(r2);
+  auto k2 = keyed_statement(*r2, sql, &kNoTypes);
+  ASSERT_TRUE(k2);
+  EXPECT_EQ(k2->entry_shape, cache::ReplyShape::extended);
+  EXPECT_EQ(k2->statement, sql);
+  EXPECT_EQ(k2->params, "\0\6\0\2\0\1\0\1"s + two);
+
+  // All-text parameters, given as one code, are no codes.
+  std::string b3;
+  auto r3 = scan_one(b3, true, "", "\0\1\0\0"s + two + "\0\0"s, {});
+  ASSERT_TRUE(r3);
+  auto k3 = keyed_statement(*r3, sql, nullptr);
+  ASSERT_TRUE(k3);
+  EXPECT_EQ(k3->params, "\0\0"s + two);
+}
+
 TEST(CacheRequest, KeyedStatementRejectsAMalformedBind) {
   std::string b;
   std::string region = bind_region({"4"}, {}, {0});
@@ -225,6 +262,11 @@ TEST(CacheRequest, KeyedStatementRejectsAMalformedBind) {
   auto r = scan_one(b, true, "", region, {});
   ASSERT_TRUE(r);
   EXPECT_FALSE(keyed_statement(*r, "SELECT v FROM t WHERE id = $1", nullptr));
+  // A format code other than 0 or 1 (the server refuses it: never an entry).
+  std::string b2;
+  auto bad_code = scan_one(b2, true, "", bind_region({"4"}, {2}, {}), {});
+  ASSERT_TRUE(bad_code);
+  EXPECT_FALSE(keyed_statement(*bad_code, "SELECT v FROM t WHERE id = $1", nullptr));
 }
 
 }  // namespace
