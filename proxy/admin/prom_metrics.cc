@@ -132,6 +132,8 @@ void process(Builder& b, const WorkerStats& all, const ProcessFacts& f) {
   b.counter(MetricId::cancels_forwarded_total, {}, m.cancels_forwarded);
   b.counter(MetricId::session_probes_total, {}, m.session_probes);
   b.counter(MetricId::replica_retries_total, {}, m.replica_retries);
+  b.counter(MetricId::lsn_probes_total, {"with_request"}, m.lsn_probes[0]);
+  b.counter(MetricId::lsn_probes_total, {"at_release"}, m.lsn_probes[1]);
   b.counter(MetricId::classifier_lookups_total, {"hit"}, all.metrics.classified_hits);
   b.counter(MetricId::classifier_lookups_total, {"shape_hit"}, all.metrics.classified_shape_hits);
   b.counter(MetricId::classifier_lookups_total, {"parsed"}, all.metrics.classified_parsed);

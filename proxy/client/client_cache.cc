@@ -427,11 +427,13 @@ void ClientConn::on_commit_observed(char status, size_t outbox_offset) {
     }
   }
   if (pending_bumps_++ == 0) hold_output_from(outbox_offset);
-  // The bump carries the commit LSN when the release point's LSN probe will learn it (a primary
-  // server of a transaction pool, routing on): the client's ReadyForQuery is held meanwhile anyway.
-  // Only at the release point (nothing more in flight: the probe runs at once after this reply); a
-  // commit followed by more of the batch, or by an open transaction, is bumped now without an LSN.
-  bool lsn_probe_follows = status == 'I' && server_ != nullptr && server_->at_release_point() && pool_ != nullptr &&
+  // The bump carries the commit LSN when the LSN probe will learn it (a primary server of a
+  // transaction pool, routing on): the client's ReadyForQuery is held meanwhile anyway. Only at the
+  // release point (nothing more in flight: the probe runs at once after this reply) or when the probe
+  // was sent right behind this request (send_lsn_probe_behind); a commit followed by more of the batch,
+  // or by an open transaction, is bumped now without an LSN.
+  bool lsn_probe_follows = status == 'I' && server_ != nullptr &&
+                           (server_->at_release_point() || routing_.lsn_probe_running()) && pool_ != nullptr &&
                            !pool_->is_replica() && pool_->settings().pool_mode == conf::PoolMode::transaction &&
                            worker_.routing_enabled();
   if (lsn_probe_follows) {

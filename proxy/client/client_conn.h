@@ -185,6 +185,9 @@ class ClientConn final : public Stream {
   // At the release point: runs the LSN probe if routing_ (or the cache's commit bump) wants the primary's
   // WAL position. True when it was started (its row, or the next release point, resumes).
   bool start_lsn_probe_if_needed();
+  // After forwarding a Query: the LSN probe goes right behind it when it provably ends a transaction
+  // that may have written (client_routing.cc).
+  void send_lsn_probe_behind(const protocol::Frame& f, std::string_view sql);
   void on_lsn_row(const std::vector<std::optional<std::string>>& values);
   void end_lsn_hold();  // the binding ends: output held for an LSN row that did not come flows again
   // A probe of the proxy's own runs on the bound server (the session probe, or routing_'s LSN probe).

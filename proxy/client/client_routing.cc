@@ -2,6 +2,8 @@
 // decides which pool the next request goes to, what is kept to be re-run on the primary when its replica
 // fails before answering, and when the primary's WAL position is read for the read-your-writes floor;
 // this file finds the pools, binds and probes the servers, and holds or releases the client's output.
+#include <cctype>
+
 #include "proxy/client/client_conn.h"
 #include "proxy/core/log.h"
 #include "proxy/core/process.h"
@@ -10,6 +12,7 @@
 #include "proxy/request/batch_scan.h"
 #include "proxy/routing/request_routing.h"
 #include "proxy/server/server_conn.h"
+#include "proxy/session/statement_text.h"
 
 namespace pgs::proxy {
 
@@ -147,8 +150,60 @@ bool ClientConn::start_lsn_probe_if_needed() {
       break;
   }
   cache_lsn_probe_sent_ = for_cache;
+  ++worker_.metrics().lsn_probes[1];
   server_->start_probe("SELECT pg_catalog.pg_current_wal_lsn()");
   return true;
+}
+
+namespace {
+// The text begins with COMMIT or END (any case) as a whole word: worth classifying to prove that it ends
+// the transaction. Leading comments are not skipped: such a COMMIT is probed at the release point.
+bool starts_with_commit_word(std::string_view sql) {
+  size_t i = 0;
+  while (i < sql.size() && (sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\n' || sql[i] == '\r')) ++i;
+  for (std::string_view word : {std::string_view("commit"), std::string_view("end")}) {
+    if (sql.size() - i < word.size()) continue;
+    bool same = true;
+    for (size_t k = 0; k < word.size() && same; ++k) same = ascii_lower(sql[i + k]) == word[k];
+    size_t after = i + word.size();
+    if (same && (after == sql.size() || (!std::isalnum(static_cast<unsigned char>(sql[after])) && sql[after] != '_'))) {
+      return true;
+    }
+  }
+  return false;
+}
+}  // namespace
+
+// A simple Query that ends a transaction that may have written takes the LSN probe along in the same
+// write (RequestRouting::lsn_probe_behind_request): one round trip to the primary less per write
+// transaction. Proven here, or the probe waits for the release point as before:
+// - transaction pooling on the primary, nothing else in flight on the server and nothing more buffered
+//   from the client, so the probe runs right after this statement and nothing of the client's after it;
+// - the statement is one COMMIT/END of an open transaction ('T'; not AND CHAIN, which opens another), or
+//   one INSERT/UPDATE/DELETE/MERGE outside any ('I'), so the probe runs outside any transaction.
+void ClientConn::send_lsn_probe_behind(const protocol::Frame& f, std::string_view sql) {
+  if (server_ == nullptr || pool_ == nullptr || pool_->is_replica() || !transaction_pooling() ||
+      server_->pending_ready() != 1 || rbuf_.size() != f.size || !worker_.routing_enabled()) {
+    return;
+  }
+  const char status = server_->transaction_status();
+  if (status == 'T' && !starts_with_commit_word(sql)) return;
+  if (status != 'T' && status != 'I') return;
+  auto c = worker_.classify(sql);
+  if (c->statements.size() != 1 || !c->error.empty()) return;
+  if (status == 'T') {
+    static constexpr std::string_view kChain[] = {"chain"};
+    static const KeywordSet kChainWord(kChain);
+    if (c->kind != router::Kind::commit || kChainWord.found_in(sql)) return;
+  } else if (c->kind != router::Kind::insert && c->kind != router::Kind::update && c->kind != router::Kind::delete_ &&
+             c->kind != router::Kind::merge) {
+    return;
+  }
+  const bool for_cache = !cache_writes_.empty() || commit_bump_waits_for_lsn();
+  if (routing_.lsn_probe_behind_request(routing_policy(), true, for_cache) != LsnProbe::start) return;
+  cache_lsn_probe_sent_ = for_cache;
+  ++worker_.metrics().lsn_probes[0];
+  server_->start_probe("SELECT pg_catalog.pg_current_wal_lsn()");
 }
 
 void ClientConn::on_lsn_row(const std::vector<std::optional<std::string>>& values) {

@@ -302,6 +302,7 @@ bool ClientConn::forward_query(const Frame& f, std::string_view sql) {
   server_->forward(f.type, protocol::as_string_view(f.whole));
   server_->annotate_last_request(std::move(text), nullptr, shape);
   if (session_words) server_->attach_sql_effects(sql_effects_of(sql));
+  send_lsn_probe_behind(f, sql);  // after the annotations above, which go to the last request sent
   return true;
 }
 

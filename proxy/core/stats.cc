@@ -115,6 +115,7 @@ void WorkerMetrics::merge(const WorkerMetrics& o) {
   cancels_forwarded += o.cancels_forwarded;
   session_probes += o.session_probes;
   replica_retries += o.replica_retries;
+  add_all(lsn_probes, o.lsn_probes);
   add_all(pinned_clients, o.pinned_clients);
   add_all(query_duration, o.query_duration);
   add_all(transaction_duration, o.transaction_duration);

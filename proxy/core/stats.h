@@ -148,6 +148,8 @@ struct WorkerMetrics {
   uint64_t cancels_forwarded = 0;        // CancelRequests sent on to Postgres
   uint64_t session_probes = 0;           // session-state probes run (default-deny: state not provable)
   uint64_t replica_retries = 0;          // reads re-run on the primary after their replica failed
+  // LSN probes: [0] sent behind the request that ends the transaction, [1] at the release point.
+  std::array<uint64_t, 2> lsn_probes{};
   std::array<int64_t, kPinReasonCount> pinned_clients{};  // gauge, by PinReason
   std::array<Histogram, kTargetCount> query_duration;
   std::array<Histogram, kTargetCount> transaction_duration;

@@ -103,6 +103,11 @@
   X(session_probes_total, counter, none, "pgsidecar_session_probes_total",                              \
     "Session-state probes run after a statement whose effect on the session could not be proven.",     \
     (), ())                                                                                             \
+  X(lsn_probes_total, counter, none, "pgsidecar_lsn_probes_total",                                      \
+    "Reads of the primary's WAL position after a transaction that may have written (read-your-writes "  \
+    "floors, the cache's commit LSN), by when: with_request (sent behind its COMMIT, no extra round "    \
+    "trip) or at_release (one round trip after it).",                                                   \
+    ("when"), ())                                                                                       \
   X(replica_retries_total, counter, none, "pgsidecar_replica_retries_total",                            \
     "Reads re-run on the primary because their replica failed before answering.", (), ())              \
   X(metric_series_overflow_total, counter, none, "pgsidecar_metric_series_overflow_total",              \

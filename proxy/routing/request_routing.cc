@@ -155,6 +155,11 @@ ReplyStep RequestRouting::on_server_bytes(const ReplyFacts& reply, const Routing
     return ReplyStep::keep;
   }
   ReplyStep step = ReplyStep::flush;
+  if (hold_for_probe_behind_ && !lsn_hold_ && reply.bound && !reply.on_replica) {
+    hold_for_probe_behind_ = false;  // the probe sent behind the request has not answered yet
+    lsn_hold_ = true;
+    step = ReplyStep::hold_for_lsn;
+  }
   // read_your_writes = "user": the end of a transaction that may have written reaches the client only
   // after its LSN is recorded, so another connection of the same user that hears of the commit reads it.
   // Only transaction pooling runs the LSN probe (at the release point): a session-mode reply held for it
@@ -186,6 +191,18 @@ LsnProbe RequestRouting::lsn_probe_at_release(const RoutingPolicy& policy, bool 
   return LsnProbe::start;
 }
 
+LsnProbe RequestRouting::lsn_probe_behind_request(const RoutingPolicy& policy, bool transaction_pooling,
+                                                  bool cache_wants_lsn) {
+  // Only where the release point would probe (a transaction pool's primary server, routing on).
+  if (!policy.enabled || !transaction_pooling || lsn_probe_) return LsnProbe::not_needed;
+  const bool for_routing = wrote_ && policy.session_consistency;
+  if (!for_routing && !cache_wants_lsn) return LsnProbe::not_needed;
+  wrote_ = false;
+  lsn_probe_ = true;
+  hold_for_probe_behind_ = for_routing && policy.floor_per_user;  // as on_server_bytes() at the release point
+  return LsnProbe::start;
+}
+
 LsnRow RequestRouting::on_lsn_row(const std::vector<std::optional<std::string>>& values, const RoutingPolicy& policy) {
   LsnRow row;
   lsn_probe_ = false;
@@ -194,13 +211,14 @@ LsnRow RequestRouting::on_lsn_row(const std::vector<std::optional<std::string>>&
     lsn_floor_ = std::max(lsn_floor_, *row.lsn);
     row.raise_shared_floor = true;
   }
-  row.release_output = end_lsn_hold();
+  row.release_output = end_lsn_hold();  // also when the row came in the same read as the reply
   return row;
 }
 
 bool RequestRouting::end_lsn_hold() {
   const bool held = lsn_hold_;
   lsn_hold_ = false;
+  hold_for_probe_behind_ = false;
   return held;
 }
 

@@ -128,6 +128,14 @@ class RequestRouting {
   // Whether the primary's WAL position is read now (on_lsn_row): for this client's floor after a binding
   // that may have written (consistency = "session"), or because `cache_wants_lsn` (a committed bump).
   [[nodiscard]] LsnProbe lsn_probe_at_release(const RoutingPolicy& policy, bool on_primary, bool cache_wants_lsn);
+  // The request just sent to the primary ends a transaction that may have written — the caller proved
+  // it: the COMMIT of an open transaction, or one write statement outside any — and nothing else is in
+  // flight or buffered behind it. start: send the LSN probe right behind it, in the same write, so that
+  // its row comes with the request's reply instead of one round trip after the release point (which
+  // then has nothing left to probe). The reply that ends the transaction is held until the row exactly
+  // as at the release point (on_server_bytes).
+  [[nodiscard]] LsnProbe lsn_probe_behind_request(const RoutingPolicy& policy, bool transaction_pooling,
+                                                  bool cache_wants_lsn);
   bool lsn_probe_running() const { return lsn_probe_; }
   // The LSN probe's row: raises this client's floor (consistency = "session") and ends the hold.
   [[nodiscard]] LsnRow on_lsn_row(const std::vector<std::optional<std::string>>& values, const RoutingPolicy& policy);
@@ -161,6 +169,7 @@ class RequestRouting {
   int requests_ = 0;               // requests (Query, or a batch up to Sync) sent in the current binding
   bool lsn_probe_ = false;         // the LSN probe runs on the bound server
   bool lsn_hold_ = false;          // the client's output is held until the LSN probe's row
+  bool hold_for_probe_behind_ = false;  // ... is to be, from the next server bytes (lsn_probe_behind_request)
   router::Lsn lsn_floor_ = 0;      // this client's own read-your-writes floor (never lowered)
   std::string replica_request_;    // the bytes sent to a replica for this request (a re-run on the primary)
   bool replica_request_kept_ = false;  // replica_request_ holds the whole request

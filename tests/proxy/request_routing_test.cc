@@ -323,6 +323,57 @@ TEST_F(RequestRoutingTest, TheEndOfAWriteIsHeldUntilTheLsnRowWhenTheFloorIsPerUs
   EXPECT_FALSE(r.end_lsn_hold());  // released once
 }
 
+// The probe sent right behind the request that ends the transaction: the reply is held from the first
+// server bytes until its row, and the release point has nothing left to probe.
+TEST_F(RequestRoutingTest, AProbeBehindTheCommitHoldsTheReplyUntilItsRow) {
+  route_and_bind(write_request(), kOnPrimary, policy(true));
+  forward({query("insert into t values (1)")}, kOnPrimary);
+  ASSERT_EQ(r.lsn_probe_behind_request(policy(true), true, false), LsnProbe::start);
+  EXPECT_TRUE(r.lsn_probe_running());
+  ReplyFacts commit_reply = end_of_transaction_on_primary();
+  commit_reply.at_release_point = false;  // the probe is still to answer
+  EXPECT_EQ(r.on_server_bytes(commit_reply, policy(true)), ReplyStep::hold_for_lsn);
+  EXPECT_EQ(r.on_server_bytes(commit_reply, policy(true)), ReplyStep::flush) << "held once";
+  LsnRow row = r.on_lsn_row({std::string("0/C8")}, policy(true));
+  EXPECT_TRUE(row.release_output);
+  EXPECT_TRUE(row.raise_shared_floor);
+  EXPECT_EQ(r.lsn_floor(), 200u);
+  r.on_release_point();
+  EXPECT_EQ(r.lsn_probe_at_release(policy(true), true, false), LsnProbe::not_needed);
+}
+
+// The COMMIT's reply and the probe's row came in one read: the row was handled before the connection
+// asked what to do with the bytes, so nothing is held (nothing would release it).
+TEST_F(RequestRoutingTest, AProbeRowInTheSameReadAsTheCommitHoldsNothing) {
+  route_and_bind(write_request(), kOnPrimary, policy(true));
+  forward({query("insert into t values (1)")}, kOnPrimary);
+  ASSERT_EQ(r.lsn_probe_behind_request(policy(true), true, false), LsnProbe::start);
+  LsnRow row = r.on_lsn_row({std::string("0/C8")}, policy(true));
+  EXPECT_FALSE(row.release_output);
+  EXPECT_EQ(r.on_server_bytes(end_of_transaction_on_primary(), policy(true)), ReplyStep::flush);
+  EXPECT_FALSE(r.end_lsn_hold());
+}
+
+TEST_F(RequestRoutingTest, AProbeGoesBehindARequestOnlyWhereTheReleasePointWouldProbe) {
+  route_and_bind(write_request(), kOnPrimary, policy());
+  forward({query("insert into t values (1)")}, kOnPrimary);
+  RoutingPolicy off = policy();
+  off.enabled = false;
+  EXPECT_EQ(r.lsn_probe_behind_request(off, true, true), LsnProbe::not_needed) << "routing off";
+  EXPECT_EQ(r.lsn_probe_behind_request(policy(), false, true), LsnProbe::not_needed) << "session pooling";
+  // A per-client floor: probed, nothing held (no other connection reads by it).
+  ASSERT_EQ(r.lsn_probe_behind_request(policy(), true, false), LsnProbe::start);
+  EXPECT_EQ(r.lsn_probe_behind_request(policy(), true, true), LsnProbe::not_needed) << "one probe at a time";
+  ReplyFacts commit_reply = end_of_transaction_on_primary();
+  commit_reply.at_release_point = false;
+  EXPECT_EQ(r.on_server_bytes(commit_reply, policy()), ReplyStep::flush);
+  (void)r.on_lsn_row({std::string("0/C8")}, policy());
+  // A read wrote nothing: only the cache's commit LSN would want a probe.
+  route_and_bind(read_request(), kOnPrimary, policy());
+  EXPECT_EQ(r.lsn_probe_behind_request(policy(), true, false), LsnProbe::not_needed);
+  EXPECT_EQ(r.lsn_probe_behind_request(policy(), true, true), LsnProbe::start);
+}
+
 TEST_F(RequestRoutingTest, AHoldWhoseRowNeverCameIsReleasedWithTheBinding) {
   route_and_bind(write_request(), kOnPrimary, policy(true));
   ASSERT_EQ(r.on_server_bytes(end_of_transaction_on_primary(), policy(true)), ReplyStep::hold_for_lsn);

@@ -19,6 +19,7 @@ WorkerMetrics filled() {
   m.cancels_forwarded = v++;
   m.session_probes = v++;
   m.replica_retries = v++;
+  for (auto& x : m.lsn_probes) x = v++;
   for (auto& x : m.pinned_clients) x = static_cast<int64_t>(v++);
   for (auto& h : m.query_duration) h.observe(0.001 * static_cast<double>(v++));
   for (auto& h : m.transaction_duration) h.observe(0.002 * static_cast<double>(v++));
@@ -55,7 +56,7 @@ WorkerMetrics filled() {
 TEST(WorkerMetrics, MergeAddsEveryField) {
   // A field added to WorkerMetrics or CacheStats changes these sizes: add it to merge() and to
   // filled() and the checks below, then update the sizes (Debian 12, x86-64, libstdc++ 12).
-  static_assert(sizeof(WorkerMetrics) == 1880, "WorkerMetrics changed: see this test");
+  static_assert(sizeof(WorkerMetrics) == 1896, "WorkerMetrics changed: see this test");
   static_assert(sizeof(CacheStats) == 224, "CacheStats changed: see this test");
   const WorkerMetrics one = filled();
   WorkerMetrics sum;
@@ -69,6 +70,7 @@ TEST(WorkerMetrics, MergeAddsEveryField) {
   EXPECT_EQ(sum.cancels_forwarded, 2 * one.cancels_forwarded);
   EXPECT_EQ(sum.session_probes, 2 * one.session_probes);
   EXPECT_EQ(sum.replica_retries, 2 * one.replica_retries);
+  for (size_t i = 0; i < one.lsn_probes.size(); ++i) EXPECT_EQ(sum.lsn_probes[i], 2 * one.lsn_probes[i]);
   for (size_t i = 0; i < one.pinned_clients.size(); ++i) EXPECT_EQ(sum.pinned_clients[i], 2 * one.pinned_clients[i]);
   for (size_t t = 0; t < one.query_duration.size(); ++t) {
     EXPECT_EQ(sum.query_duration[t].count, 2 * one.query_duration[t].count);

@@ -156,6 +156,77 @@ TEST_P(ReadYourWritesScopeTest, AnotherConnectionOfTheSameUser) {
 
 INSTANTIATE_TEST_SUITE_P(Scope, ReadYourWritesScopeTest, ::testing::Values("client", "user"));
 
+// The WAL position a write transaction leaves behind is read in the same round trip as its COMMIT: the
+// probe goes right behind the COMMIT (or the lone autocommit write) in one write to the primary, and its
+// row comes with the reply (pgsidecar_lsn_probes_total{when="with_request"}), instead of one round trip
+// after the release point (when="at_release"). The COMMIT still reaches the client only once the user's
+// floor is raised: another connection of the same user reading right after it sees the row. Where the
+// proxy cannot prove the statement ends the transaction, the probe stays at the release point.
+class LsnProbeWithCommitTest : public ReadYourWritesTest {
+ protected:
+  std::string routing_keys() const override { return "consistency = \"session\"\nread_your_writes = \"user\"\n"; }
+
+  // Waits until the proxy published `with_request` and `at_release` LSN probes; "" or what it saw.
+  std::string wait_probes(double with_request, double at_release) {
+    std::string seen;
+    bool ok = wait_until(
+        [&] {
+          std::string page = scrape_metrics(*proxy_);
+          double w = metric_value(page, "pgsidecar_lsn_probes_total", "when=\"with_request\"");
+          double r = metric_value(page, "pgsidecar_lsn_probes_total", "when=\"at_release\"");
+          seen = "with_request " + std::to_string(w) + ", at_release " + std::to_string(r);
+          return w == with_request && r == at_release;
+        },
+        Millis(10000));
+    return ok ? "" : seen;
+  }
+};
+
+TEST_F(LsnProbeWithCommitTest, TheCommitTakesTheProbeAlongAndTheFloorHolds) {
+  Pg writer(proxy_->spec());
+  Pg reader(proxy_->spec());
+  ASSERT_TRUE(writer.ok()) << writer.error();
+  ASSERT_TRUE(reader.ok()) << reader.error();
+  ASSERT_TRUE(wait_node(reader, "replica", Millis(15000))) << node_of(reader);
+  ASSERT_EQ(wait_probes(0, 0), "");
+  constexpr int kCommits = 30;
+  int missing = 0;
+  for (int i = 1; i <= kCommits; ++i) {
+    std::string id = std::to_string(i);
+    writer.must("BEGIN");
+    writer.must("INSERT INTO pgs_routing_ryw VALUES (" + id + ")");
+    writer.must(i % 2 == 0 ? "END" : "commit");
+    PgResult r = reader.exec("SELECT count(*) FROM pgs_routing_ryw WHERE id = " + id);
+    ASSERT_TRUE(r.ok()) << "try " << i << ": " << r.error();
+    if (r.value(0, 0) != "1") ++missing;
+  }
+  EXPECT_EQ(missing, 0) << "reads on another connection of the writer's user that missed its committed row";
+  EXPECT_EQ(wait_probes(kCommits, 0), "");
+
+  // One autocommit write: the same.
+  writer.must("INSERT INTO pgs_routing_ryw VALUES (1000)");
+  EXPECT_EQ(reader.scalar("SELECT count(*) FROM pgs_routing_ryw WHERE id = 1000"), "1");
+  EXPECT_EQ(wait_probes(kCommits + 1, 0), "");
+
+  // Not provably the end of the transaction from its first word (a comment first): at the release point.
+  writer.must("BEGIN");
+  writer.must("INSERT INTO pgs_routing_ryw VALUES (1001)");
+  writer.must("/* done */ COMMIT");
+  EXPECT_EQ(reader.scalar("SELECT count(*) FROM pgs_routing_ryw WHERE id = 1001"), "1");
+  EXPECT_EQ(wait_probes(kCommits + 1, 1), "");
+
+  // COMMIT AND CHAIN opens the next transaction at once: no probe goes behind it (it would run inside
+  // the new transaction); the COMMIT that ends the chain takes it along.
+  writer.must("BEGIN");
+  writer.must("INSERT INTO pgs_routing_ryw VALUES (1002)");
+  writer.must("COMMIT AND CHAIN");
+  EXPECT_EQ(writer.scalar("SELECT count(*) FROM pgs_routing_ryw WHERE id = 1002"), "1");
+  writer.must("INSERT INTO pgs_routing_ryw VALUES (1003)");
+  writer.must("COMMIT");
+  EXPECT_EQ(reader.scalar("SELECT count(*) FROM pgs_routing_ryw WHERE id IN (1002, 1003)"), "2");
+  EXPECT_EQ(wait_probes(kCommits + 2, 1), "");
+}
+
 // Control: with consistency = "eventual" the same pattern reads from the 500ms-late replica and misses
 // rows — so the delay is real and the session-mode tests above can fail.
 class EventualConsistencyTest : public ReadYourWritesTest {
