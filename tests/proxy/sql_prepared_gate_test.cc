@@ -46,21 +46,26 @@ class FixedGateSources final : public SqlGateSources {
   }
 };
 
-std::string query(std::string_view sql) {
-  std::string out;
-  protocol::write_query(out, sql);
-  return out;
-}
-std::string bind(std::string_view statement) {
-  std::string out;
-  protocol::write_bind(out, "", statement, std::string_view("\0\0\0\0\0\0", 6));  // no formats, values, results
-  return out;
-}
-std::string sync() {
-  std::string out;
-  protocol::write_sync(out);
-  return out;
-}
+// A client's buffer, written message after message as a client would.
+class Wire {
+ public:
+  Wire& query(std::string_view sql) {
+    protocol::write_query(bytes_, sql);
+    return *this;
+  }
+  Wire& bind(std::string_view statement) {  // no parameter formats, values or result formats
+    protocol::write_bind(bytes_, "", statement, std::string_view("\0\0\0\0\0\0", 6));
+    return *this;
+  }
+  Wire& sync() {
+    protocol::write_sync(bytes_);
+    return *this;
+  }
+  std::string take() { return std::move(bytes_); }
+
+ private:
+  std::string bytes_;
+};
 
 SqlPrepEffect prepared(std::string name, std::string definition) {
   return SqlPrepEffect{SqlPrepEffect::Op::prepare, std::move(name), std::move(definition), "PREPARE"};
@@ -69,8 +74,8 @@ SqlPrepEffect prepared(std::string name, std::string definition) {
 class SqlPreparedGateTest : public ::testing::Test {
  protected:
   // The gate's decision on the message at the head of the buffered `wire`.
-  SqlGateDecision at_head(std::string wire) {
-    sources.buffered = std::move(wire);
+  SqlGateDecision at_head(Wire wire) {
+    sources.buffered = wire.take();
     BufferedRequest request = sources.buffered_request();
     EXPECT_FALSE(request.messages.empty()) << "the test wrote no whole message";
     if (request.messages.empty()) return {};
@@ -83,20 +88,20 @@ class SqlPreparedGateTest : public ::testing::Test {
 };
 
 TEST_F(SqlPreparedGateTest, NothingIsScannedWhileNeitherSideHoldsAStatement) {
-  EXPECT_EQ(at_head(query("EXECUTE q")).step, SqlGateStep::pass);
-  EXPECT_EQ(at_head(bind("q") + sync()).step, SqlGateStep::pass);
+  EXPECT_EQ(at_head(Wire().query("EXECUTE q")).step, SqlGateStep::pass);
+  EXPECT_EQ(at_head(Wire().bind("q").sync()).step, SqlGateStep::pass);
   EXPECT_EQ(sources.classified, 0);
 }
 
 TEST_F(SqlPreparedGateTest, SyncAndFunctionCallAlwaysPass) {
   gate.apply(prepared("q", "PREPARE q AS SELECT 1"));
-  EXPECT_EQ(at_head(sync()).step, SqlGateStep::pass);
+  EXPECT_EQ(at_head(Wire().sync()).step, SqlGateStep::pass);
   EXPECT_EQ(sources.classified, 0);
 }
 
 TEST_F(SqlPreparedGateTest, ARequestWaitsForItsStatementOnANewServer) {
   gate.apply(prepared("q", "PREPARE q AS SELECT 1"));
-  SqlGateDecision d = at_head(query("EXECUTE q"));
+  SqlGateDecision d = at_head(Wire().query("EXECUTE q"));
   ASSERT_EQ(d.step, SqlGateStep::wait);
   EXPECT_EQ(d.plan.sql, "PREPARE q AS SELECT 1");
   ASSERT_NE(d.plan.effects, nullptr);
@@ -105,23 +110,23 @@ TEST_F(SqlPreparedGateTest, ARequestWaitsForItsStatementOnANewServer) {
 
   gate.on_sync_done(true);
   EXPECT_FALSE(gate.sync_running());
-  EXPECT_EQ(at_head(query("EXECUTE q")).step, SqlGateStep::pass);  // synced: goes out unchecked
+  EXPECT_EQ(at_head(Wire().query("EXECUTE q")).step, SqlGateStep::pass);  // synced: goes out unchecked
   sources.server.apply(prepared("q", "PREPARE q AS SELECT 1"));    // as the server confirmed it
-  EXPECT_EQ(at_head(query("EXECUTE q")).step, SqlGateStep::pass);  // the server holds the same now
+  EXPECT_EQ(at_head(Wire().query("EXECUTE q")).step, SqlGateStep::pass);  // the server holds the same now
 }
 
 TEST_F(SqlPreparedGateTest, AFailedSyncLeavesTheNextRequestChecked) {
   gate.apply(prepared("q", "PREPARE q AS SELECT * FROM dropped"));
-  ASSERT_EQ(at_head(query("EXECUTE q")).step, SqlGateStep::wait);
+  ASSERT_EQ(at_head(Wire().query("EXECUTE q")).step, SqlGateStep::wait);
   gate.on_sync_done(false);  // the caller answers the request with the error
   EXPECT_FALSE(gate.sync_running());
-  EXPECT_EQ(at_head(query("EXECUTE q")).step, SqlGateStep::wait);
+  EXPECT_EQ(at_head(Wire().query("EXECUTE q")).step, SqlGateStep::wait);
 }
 
 TEST_F(SqlPreparedGateTest, AStrangersDefinitionIsReplacedFirst) {
   gate.apply(prepared("q", "PREPARE q AS SELECT 1"));
   sources.server.put("q", "PREPARE q AS SELECT 2");
-  SqlGateDecision d = at_head(bind("q") + sync());  // a protocol Bind of the SQL-prepared name
+  SqlGateDecision d = at_head(Wire().bind("q").sync());  // a protocol Bind of the SQL-prepared name
   ASSERT_EQ(d.step, SqlGateStep::wait);
   EXPECT_EQ(d.plan.sql, "DEALLOCATE \"q\"\n;\nPREPARE q AS SELECT 1");
 }
@@ -129,7 +134,7 @@ TEST_F(SqlPreparedGateTest, AStrangersDefinitionIsReplacedFirst) {
 TEST_F(SqlPreparedGateTest, AProtocolStatementThatExecutesOneNamesIt) {
   gate.apply(prepared("q", "PREPARE q AS SELECT 1"));
   ASSERT_TRUE(statements.remember("s1", "EXECUTE q", {}));  // PQprepare(conn, "s1", "EXECUTE q")
-  SqlGateDecision d = at_head(bind("s1") + sync());
+  SqlGateDecision d = at_head(Wire().bind("s1").sync());
   ASSERT_EQ(d.step, SqlGateStep::wait);
   EXPECT_EQ(d.plan.sql, "PREPARE q AS SELECT 1");
 }
@@ -137,7 +142,7 @@ TEST_F(SqlPreparedGateTest, AProtocolStatementThatExecutesOneNamesIt) {
 TEST_F(SqlPreparedGateTest, ANameFirstSeenInTheMiddleOfABatchFailsTheSession) {
   gate.apply(prepared("q", "PREPARE q AS SELECT 1"));
   sources.mid_batch = true;  // the batch started without it
-  SqlGateDecision d = at_head(bind("q") + sync());
+  SqlGateDecision d = at_head(Wire().bind("q").sync());
   EXPECT_EQ(d.step, SqlGateStep::fail);
   EXPECT_STREQ(d.sqlstate, "0A000");
   EXPECT_FALSE(gate.sync_running());
@@ -147,7 +152,7 @@ TEST_F(SqlPreparedGateTest, TooManyStatementsFailTheSession) {
   SqlPreparedGate small(1);
   small.apply(prepared("a", "PREPARE a AS SELECT 1"));
   small.apply(prepared("b", "PREPARE b AS SELECT 2"));
-  sources.buffered = query("EXECUTE a");
+  sources.buffered = Wire().query("EXECUTE a").take();
   BufferedRequest request = sources.buffered_request();
   ASSERT_EQ(request.messages.size(), 1u);
   SqlGateDecision d = small.on_message(request.messages.front(), statements, sources);
@@ -160,19 +165,19 @@ TEST_F(SqlPreparedGateTest, AFullServerEvictsItsLeastRecentlyUsedBetweenRequests
   sources.server.put("old", "PREPARE old AS SELECT 1");
   sources.server.put("new", "PREPARE new AS SELECT 2");
   sources.may_evict = false;  // something in flight: later
-  EXPECT_EQ(at_head(query("SELECT 1")).step, SqlGateStep::pass);
+  EXPECT_EQ(at_head(Wire().query("SELECT 1")).step, SqlGateStep::pass);
   sources.may_evict = true;
-  SqlGateDecision d = at_head(query("SELECT 1"));
+  SqlGateDecision d = at_head(Wire().query("SELECT 1"));
   ASSERT_EQ(d.step, SqlGateStep::wait);
   EXPECT_EQ(d.plan.sql, "DEALLOCATE \"old\"");
 }
 
 TEST_F(SqlPreparedGateTest, TheServerLostLetsTheHeldRequestGoAfresh) {
   gate.apply(prepared("q", "PREPARE q AS SELECT 1"));
-  ASSERT_EQ(at_head(query("EXECUTE q")).step, SqlGateStep::wait);
+  ASSERT_EQ(at_head(Wire().query("EXECUTE q")).step, SqlGateStep::wait);
   gate.on_server_lost();
   EXPECT_FALSE(gate.sync_running());
-  EXPECT_EQ(at_head(query("EXECUTE q")).step, SqlGateStep::wait);  // checked again on the next server
+  EXPECT_EQ(at_head(Wire().query("EXECUTE q")).step, SqlGateStep::wait);  // checked again on the next server
 }
 
 TEST_F(SqlPreparedGateTest, ANewServerDropsWhatAnotherClientLeftThere) {
