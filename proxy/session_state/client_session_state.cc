@@ -47,7 +47,9 @@ StatementCheck ClientSessionState::note_statement(std::string_view sql, ClientSt
       const SessionCodeCatalog* code;
       SessionSources* sources;
     } ask{this, sql, code, &sources};
-    auto decide = [&ask] { return ask.self->runs_unseen_code(*ask.sources->classify(ask.sql), ask.code, *ask.sources); };
+    auto decide = [&ask] {
+      return ask.self->runs_unseen_code(*ask.sources->classify(ask.sql), ask.code, *ask.sources);
+    };
     if (!sources.runs_session_code(sql, decide, shape)) return check;
     on_unseen_code(sql, code);
     check.settings_unknown = true;

@@ -12,7 +12,8 @@
 // the pinning policy and the client's SQL-prepared statements (SqlPreparedGate) are read through
 // SessionSources; the connection carries out the returned actions on its server. The per-statement path
 // (note_statement) does one keyword scan and, for a statement without session words, asks the catalog
-// and the memo: no allocation. Thread affinity: the owning connection's.
+// and then the per-worker memo; it adds no allocation of its own. Thread affinity: the owning
+// connection's.
 #pragma once
 
 #include <array>
