@@ -1,7 +1,7 @@
 // ClientConn, part 3: the pooled session — binding servers, forwarding, releasing, failing.
 #include <algorithm>
-#include <array>
-#include <cctype>
+#include <functional>
+#include <memory>
 
 #include "protocol/frontend.h"
 #include "protocol/writer.h"
@@ -13,7 +13,6 @@
 #include "proxy/pool/pool.h"
 #include "proxy/server/server_conn.h"
 #include "proxy/session/session_code.h"
-#include "proxy/session/statement_text.h"
 
 namespace pgs::proxy {
 
