@@ -123,7 +123,7 @@ void ClientConn::finish_login() {
     const std::string* mine = request_.gucs.get(name);
     const std::string& value = mine != nullptr ? *mine : server_value;
     protocol::write_parameter_status(outbox(), name, value);
-    reported_.set(name, value);
+    session_state_.note_reported(name, value);
   }
   protocol::write_backend_key_data(outbox(), cancel_pid_, cancel_secret_);
   protocol::write_ready_for_query(outbox(), 'I');

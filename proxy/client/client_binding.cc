@@ -27,20 +27,14 @@ void ClientConn::on_server_assigned(ServerConn* server) {
   server_ = server;
   set_state(State::active);
   cache_observe_ = worker_.result_cache() != nullptr && worker_.snapshot().config->cache.enabled;
-  std::string settings_sql;
-  if (server->settings_unknown()) {
-    // Unseen code may have left settings nobody can list: start from the connection's defaults.
-    settings_sql = "RESET ALL;" + build_sync_sql(request_.gucs, GucMap{}, server->defaults());
-    server->clear_settings_unknown();
-  } else {
-    settings_sql = build_sync_sql(request_.gucs, server->applied(), server->defaults());
-  }
-  GucMap applied_after = settings_sql.empty() ? server->applied() : applied_after_sync(request_.gucs, server->defaults());
-  // Another client's SQL-prepared statements go first (nothing to do for apps that never PREPARE).
-  std::string sync_sql =
-      server->sql_statements().size() == 0 ? std::string() : deallocate_strangers(sql_prepared_, server->sql_statements());
-  sync_sql += settings_sql;
-  server->attach(this, sync_sql, std::move(applied_after));
+  // Another client's SQL-prepared statements go first, then this client's settings (from the server's
+  // defaults after a RESET ALL when unseen code may have left settings nobody can list).
+  std::string sync_sql = sql_gate_.strangers_on(server->sql_statements());
+  SettingsSync settings =
+      settings_sync(request_.gucs, server->applied(), server->defaults(), server->settings_unknown());
+  server->clear_settings_unknown();
+  sync_sql += settings.sql;
+  server->attach(this, sync_sql, std::move(settings.applied_after));
   const std::string replay = routing_.on_server_bound(pool_->is_replica());
   statements_.on_server_bound();
   note_cache_read_target();
@@ -92,23 +86,20 @@ void ClientConn::on_server_drained() {
 
 void ClientConn::on_server_at_release_point() {
   if (server_ == nullptr) return;
-  session_probe_running_ = false;  // nothing is in flight here: a probe, if any, has ended
+  session_state_.on_release_point();  // nothing is in flight here: a probe, if any, has ended
   routing_.on_release_point();
   bool session_mode = pool_->settings().pool_mode == conf::PoolMode::session;
   if (session_mode && !shutting_down_) return;  // session mode keeps the server until the client leaves
-  if (!session_mode && tracker_.needs_probe()) {
+  if (!session_mode) {
     // The transaction may have changed session state: ask the server what holds before letting go.
-    ++worker_.metrics().session_probes;
-    session_probe_running_ = true;
-    std::vector<std::string> known;
-    if (tracker_.full_probe_requested()) {
-      for (const auto& [name, value] : request_.gucs.items()) known.push_back(name);
+    if (std::optional<std::string> probe = session_state_.probe_at_release(request_.user, request_.gucs)) {
+      ++worker_.metrics().session_probes;
+      server_->start_probe(*probe);
+      return;
     }
-    server_->start_probe(tracker_.begin_probe(request_.user, known));
-    return;
   }
   if (start_lsn_probe_if_needed()) return;
-  if (tracker_.pinned() && !shutting_down_) {  // LISTEN, advisory lock, temp table ...: keep it
+  if (session_state_.pinned() && !shutting_down_) {  // LISTEN, advisory lock, temp table ...: keep it
     if (rbuf_.size() > 0 || !reading()) process_session();  // what the client sent during the probe
     return;
   }
@@ -155,10 +146,7 @@ void ClientConn::refuse_batch(const char* sqlstate, const std::string& message) 
 
 void ClientConn::on_parameter_status(std::string_view name, std::string_view value) {
   if (is_tracked_setting(name)) request_.gucs.set(name, value);
-  const std::string* told = reported_.get(name);
-  if (told != nullptr && *told == value) return;
-  reported_.set(name, value);
-  protocol::write_parameter_status(outbox(), name, value);
+  if (session_state_.on_parameter_status(name, value)) protocol::write_parameter_status(outbox(), name, value);
 }
 
 void ClientConn::detach_server(bool client_gone) {
@@ -171,7 +159,7 @@ void ClientConn::detach_server(bool client_gone) {
   server_ = nullptr;
   bool session_mode = pool_->settings().pool_mode == conf::PoolMode::session;
   if (s->at_release_point()) {
-    if (session_mode || tracker_.pinned() || tracker_.needs_probe()) {
+    if (session_mode || session_state_.server_needs_reset()) {
       // Session state may live on this server: DISCARD ALL before anyone else gets it.
       s->detach();
       s->reset_and_release();

@@ -50,7 +50,7 @@ cache::SessionFacts ClientConn::cache_facts() const {
     f.role = *role;
   }
   if (const std::string* path = request_.gucs.get("search_path")) f.search_path = *path;
-  f.may_have_temp_tables = tracker_.pinned_for(PinReason::temp_table);
+  f.may_have_temp_tables = session_state_.pinned_for(PinReason::temp_table);
   return f;
 }
 

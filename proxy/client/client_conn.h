@@ -28,6 +28,8 @@
 #include "proxy/session/session_params.h"
 #include "proxy/session/session_tracker.h"
 #include "proxy/session/sql_prepared.h"
+#include "proxy/session_state/client_session_state.h"
+#include "proxy/sql_gate/sql_prepared_gate.h"
 
 namespace pgs::proxy {
 
@@ -78,7 +80,7 @@ class ClientConn final : public Stream {
   void on_parameter_status(std::string_view name, std::string_view value);  // server reported a setting
   void on_probe_row(const std::vector<std::optional<std::string>>& values);  // session probe result
   // A statement of this client's changed its SQL-prepared statements (the server confirmed it).
-  void apply_sql_effect(const SqlPrepEffect& e) { sql_prepared_.apply(e); }
+  void apply_sql_effect(const SqlPrepEffect& e) { sql_gate_.apply(e); }
   // The statements that bring the server to this client's SQL-prepared state were answered: send the
   // held request, or answer it with their `error` (a whole ErrorResponse) and the server's `status`.
   void on_sql_sync_done(std::string error, char status);
@@ -86,8 +88,8 @@ class ClientConn final : public Stream {
   // `shape`: the statement's lexical shape when it was computed on the way out (0: unknown).
   void on_request_done(const std::string& sql, const BindParams* params, Clock::duration took, uint64_t rows,
                        const std::string& sqlstate, uint64_t shape = 0);
-  bool pinned() const { return tracker_.pinned(); }
-  std::string pin_reasons() const;  // "listen,advisory_lock" or ""
+  bool pinned() const { return session_state_.pinned(); }
+  std::string pin_reasons() const { return session_state_.pin_reasons(); }  // "listen,advisory_lock" or ""
   // No server in time: the client's first request gets an ERROR; the connection stays usable.
   void refuse_batch(const char* sqlstate, const std::string& message);
   // ---- result cache (issue 5; client_cache.cc) ----
@@ -160,23 +162,18 @@ class ClientConn final : public Stream {
   void note_bound_statement(const PreparedRef& ps);  // a Bind of one of the client's statements
   bool forward_describe(const protocol::Frame& f, const protocol::frontend::Describe& describe);
   bool forward_close(const protocol::Frame& f, const protocol::frontend::Close& close);
-  // A SQL DEALLOCATE of a name prepared with the protocol: `replacement` deallocates its server-side name.
-  bool deallocate_protocol_statement(const router::Classification& c, std::string& replacement);
   // The server is not the client's own: the pool runs in transaction mode.
   bool transaction_pooling() const;
-  // `shape` (optional) receives the statement's lexical shape when deciding needed it.
-  // `session_words`: may_change_session(sql), when the caller has it already.
+  // Session-state tracking (client_session.cc): what session_state_ decides about a statement on its way
+  // to server_, done there. Returns whether it may change session state; `refusal` receives what to send
+  // in its place ("" to send it). `shape` (optional) receives the statement's lexical shape when deciding
+  // needed it. `session_words`: may_change_session(sql), when the caller has it already.
   bool note_statement(std::string_view sql, std::string& refusal, uint64_t* shape = nullptr,
                       std::optional<bool> session_words = std::nullopt);
-  bool runs_unseen_code(const router::Classification& c, const SessionCodeCatalog* code);
-  void note_unseen_code(std::string_view sql, const SessionCodeCatalog* code);
-  // SQL-level prepared statements (sql_prepared.h) before a frame goes to the server.
-  enum class SqlGate { pass, wait, failed };
-  SqlGate sql_gate(const protocol::frontend::Message& m);
-  void sql_names_of_request(SqlPrepRequest& names);
-  void sql_names_of_message(const protocol::frontend::Message& m, SqlPrepRequest& names,
-                            std::vector<std::string>* parsed);
-  void sql_names_of_text(std::string_view sql, SqlPrepRequest& names);
+  // SQL-level prepared statements (client_sql_prepared.cc): what sql_gate_ decides before a message goes
+  // to server_, done there (the sync started, or the session failed).
+  SqlGateStep pass_sql_gate(const protocol::frontend::Message& m);
+  // What `sql` does to SQL-prepared statements (PREPARE q AS ..., DEALLOCATE q), or null.
   SqlPrepEffectsRef sql_effects_of(std::string_view sql);
   // Read/write routing (client_routing.cc): what routing_ decides, done with pools and servers.
   Pool* choose_pool(const BufferedRequest& request);
@@ -191,7 +188,7 @@ class ClientConn final : public Stream {
   void on_lsn_row(const std::vector<std::optional<std::string>>& values);
   void end_lsn_hold();  // the binding ends: output held for an LSN row that did not come flows again
   // A probe of the proxy's own runs on the bound server (the session probe, or routing_'s LSN probe).
-  bool probe_running() const { return session_probe_running_ || routing_.lsn_probe_running(); }
+  bool probe_running() const { return session_state_.probe_running() || routing_.lsn_probe_running(); }
   void unpin_metrics();
   // Result cache.
   enum class CacheAttempt { pending, forward };  // pending: a Redis answer (or a leader) resumes us
@@ -250,7 +247,6 @@ class ClientConn final : public Stream {
   Pool* pool_ = nullptr;          // the pool of the current (or last) transaction
   Pool* primary_pool_ = nullptr;  // the login pool: (database, user) on the primary
   RequestRouting routing_;  // read/write routing, replica retry, the LSN probe and floor (issue 4)
-  bool session_probe_running_ = false;  // the session probe (tracker_) runs on the bound server
   std::shared_ptr<const std::string> batch_sql_;  // the statement of the current extended batch
   uint64_t batch_shape_ = 0;  // batch_sql_'s lexical shape when note_statement computed it (0: unknown)
   std::shared_ptr<const BindParams> batch_params_;  // its last Bind's values (log_parameters only)
@@ -304,12 +300,10 @@ class ClientConn final : public Stream {
   std::optional<uint64_t> cache_replica_floor_;
   std::optional<uint64_t> cache_read_replay_;
   bool bumping_now_ = false;     // inside GenerationSync::bump() (its callback may run at once)
-  SqlStatementSet sql_prepared_;    // the client's SQL-level prepared statements (PREPARE name AS ...)
-  bool sql_sync_running_ = false;   // the server is being brought to sql_prepared_: the request waits
-  bool sql_synced_ = false;         // ... and was: the frame at the head of rbuf_ goes out unchecked
-  char skip_status_ = 'I';          // the ReadyForQuery status that ends a refused batch
-  GucMap reported_;
-  SessionTracker tracker_;  // session state that pins or must be replayed  // what the client was told via ParameterStatus (welcome + later changes)
+  // Session-state tracking: pins, the session probe, the parameters the client was told.
+  ClientSessionState session_state_;
+  SqlPreparedGate sql_gate_;  // the client's SQL-level prepared statements (PREPARE name AS ...) and their gate
+  char skip_status_ = 'I';    // the ReadyForQuery status that ends a refused batch
 };
 
 }  // namespace pgs::proxy

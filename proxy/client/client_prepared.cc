@@ -1,7 +1,7 @@
 // ClientConn: protocol-level prepared statements, renamed to proxy-wide names and prepared on whichever
 // server the client lands on. ClientStatements (session/client_statements.h) decides; this file carries
-// its actions out on the bound server (and keeps what belongs to the connection: the session tracker,
-// the cache's write tracking, the batch's text for the logs).
+// its actions out on the bound server (and hands each statement to session-state tracking through
+// note_statement, and keeps the cache's write tracking and the batch's text for the logs).
 #include <memory>
 #include <string>
 
@@ -165,19 +165,6 @@ bool ClientConn::forward_close(const Frame& f, const pf::Close& close) {
     }
   }
   return false;
-}
-
-// SQL DEALLOCATE of a name the client prepared with the protocol (libpq PQprepare, then DEALLOCATE s1):
-// the server knows the statement under its proxy-wide name, so that is what it deallocates; whoever
-// needs it next on this server gets it prepared again.
-bool ClientConn::deallocate_protocol_statement(const router::Classification& c, std::string& replacement) {
-  if (server_ == nullptr) return false;
-  std::optional<Deallocation> d = statements_.take_deallocated(c);
-  if (!d) return false;
-  server_->ensure_prepared(d->statement->server_name, d->statement->sql, d->statement->param_types);
-  server_->forget_prepared(d->statement->server_name);
-  replacement = std::move(d->sql);
-  return true;
 }
 
 bool ClientConn::transaction_pooling() const {

@@ -102,11 +102,10 @@ void ClientConn::on_server_lost(const std::string& message, bool between_request
     worker_.result_cache()->sync().bump(std::move(cache_writes_), nullptr);
     cache_writes_.clear();
   }
-  bool pinned_state = tracker_.pinned() || !tracker_.probe_settings().empty();
+  bool pinned_state = session_state_.holds_server_state();
   bool session_mode = pool_ != nullptr && pool_->settings().pool_mode == conf::PoolMode::session;
   server_ = nullptr;
-  sql_sync_running_ = false;  // a held request is sent afresh to the next server
-  sql_synced_ = false;
+  sql_gate_.on_server_lost();  // a held request is sent afresh to the next server
   statements_.on_server_gone();
   if (between_requests && !pinned_state && !session_mode && !shutting_down_) {
     // Nothing was running on it and the client has no state there: carry on with the next server.

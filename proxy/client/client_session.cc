@@ -1,7 +1,7 @@
 // ClientConn, part 3: the pooled session — binding servers, forwarding, releasing, failing.
 #include <algorithm>
-#include <array>
-#include <cctype>
+#include <functional>
+#include <memory>
 
 #include "protocol/frontend.h"
 #include "protocol/writer.h"
@@ -13,12 +13,41 @@
 #include "proxy/pool/pool.h"
 #include "proxy/server/server_conn.h"
 #include "proxy/session/session_code.h"
-#include "proxy/session/statement_text.h"
 
 namespace pgs::proxy {
 
 namespace pf = protocol::frontend;
 using protocol::Frame;
+
+namespace {
+// What a statement's session check reads from the worker, the pool and the client, asked for only when
+// the decision needs it.
+class WorkerSessionSources final : public SessionSources {
+ public:
+  WorkerSessionSources(Worker& worker, const Pool& pool, const GucMap& settings, const SqlPreparedGate& sql_gate)
+      : worker_(worker), pool_(pool), settings_(settings), sql_gate_(sql_gate) {}
+
+  std::shared_ptr<const router::Classification> classify(std::string_view sql) override {
+    return worker_.classify(sql);
+  }
+  const SessionCodeCatalog* session_code() override { return worker_.session_code(); }
+  bool runs_session_code(std::string_view sql, const std::function<bool()>& decide, uint64_t* shape) override {
+    return worker_.runs_session_code(sql, decide, shape);
+  }
+  bool refuse_pins() override {
+    return pool_.settings().pool_mode != conf::PoolMode::session &&
+           worker_.snapshot().config->session.pinning == conf::Pinning::refuse;
+  }
+  const GucMap& client_settings() override { return settings_; }
+  const std::string* sql_prepared_definition(const std::string& name) override { return sql_gate_.definition(name); }
+
+ private:
+  Worker& worker_;
+  const Pool& pool_;
+  const GucMap& settings_;
+  const SqlPreparedGate& sql_gate_;
+};
+}  // namespace
 
 void ClientConn::process_admin() {
   const auto& proxy_conf = worker_.snapshot().config->proxy;
@@ -75,8 +104,8 @@ void ClientConn::process_session() {
   }
   const auto& proxy_conf = worker_.snapshot().config->proxy;
   // Input pauses (bounded memory) while the proxy runs its own statements or a queue is full.
-  bool pause = sql_sync_running_;
-  while (!closing() && (state_ == State::idle || state_ == State::active) && !sql_sync_running_) {
+  bool pause = sql_gate_.sync_running();
+  while (!closing() && (state_ == State::idle || state_ == State::active) && !sql_gate_.sync_running()) {
     if (inbound_remaining_ > 0) {  // the rest of a large message (client_stream.cc)
       if (!pump_large_message()) break;
       continue;
@@ -116,9 +145,9 @@ void ClientConn::process_session() {
       pause = true;
       break;
     }
-    SqlGate gate = sql_gate(m);
-    if (gate == SqlGate::failed) return;
-    if (gate == SqlGate::wait) {  // on_sql_sync_done() resumes here
+    SqlGateStep gate = pass_sql_gate(m);
+    if (gate == SqlGateStep::fail) return;
+    if (gate == SqlGateStep::wait) {  // on_sql_sync_done() resumes here
       pause = true;
       break;
     }
@@ -266,7 +295,8 @@ bool ClientConn::forward_message(const pf::Message& m) {
       return true;
     case 'F':
       // FunctionCall (libpq PQfn, the large-object API): runs a function by OID, unseen by the parser.
-      note_unseen_code({}, worker_.session_code());
+      session_state_.on_function_call(worker_.session_code());
+      server_->mark_settings_unknown();
       break;
     case 'E': {
       pool_->note_query();
@@ -306,90 +336,21 @@ bool ClientConn::forward_query(const Frame& f, std::string_view sql) {
   return true;
 }
 
-// Session-state effects of a statement being sent (issue 3). Returns true if it may change session
-// state. With session.pinning = "refuse" in transaction mode, a statement that would pin gets a
-// replacement in `refusal` that fails on the server with 0A000 (so the server, not us, handles the
-// error's effect on the transaction).
 bool ClientConn::note_statement(std::string_view sql, std::string& refusal, uint64_t* shape,
                                 std::optional<bool> session_words) {
-  tracker_.note_activity();
-  const SessionCodeCatalog* code = worker_.session_code();
-  if (!(session_words ? *session_words : may_change_session(sql))) {
-    // Default-deny: no word of the statement changes the session, so only code it runs unseen could.
-    // Without user code in the databases it runs none; otherwise the answer depends only on the
-    // statement's shape (its literals name no table or function), memoised per worker.
-    if (code != nullptr && code->code_free()) return false;
-    if (!worker_.runs_session_code(sql, [&] { return runs_unseen_code(*worker_.classify(sql), code); }, shape)) {
-      return false;
-    }
-    note_unseen_code(sql, code);
-    return true;
+  WorkerSessionSources sources(worker_, *pool_, request_.gucs, sql_gate_);
+  StatementCheck check = session_state_.note_statement(sql, statements_, sources, session_words, shape);
+  if (check.deallocated) {
+    // The server knows the client's statement under its server-side name: that is what it deallocates;
+    // whoever needs it next on this server gets it prepared again.
+    const PreparedStatement& ps = *check.deallocated;
+    server_->ensure_prepared(ps.server_name, ps.sql, ps.param_types);
+    server_->forget_prepared(ps.server_name);
   }
-  auto c = worker_.classify(sql);
-  for (const auto& st : c->statements) {
-    for (const auto& ch : st.session_changes) {
-      bool names_statement = ch.op == router::SessionOp::prepare || ch.op == router::SessionOp::execute ||
-                             ch.op == router::SessionOp::deallocate;
-      if (names_statement && is_reserved_statement_name(ch.name)) {
-        refusal = "DO $pgsidecar$BEGIN RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = "
-                  "'pgsidecar: prepared statement names starting with pgsidecar_ are reserved'; END$pgsidecar$";
-        return false;
-      }
-    }
-  }
-  bool session_mode = pool_->settings().pool_mode == conf::PoolMode::session;
-  if (!session_mode && worker_.snapshot().config->session.pinning == conf::Pinning::refuse) {
-    if (auto reason = SessionTracker::pins(*c)) {
-      refusal = "DO $pgsidecar$BEGIN RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = "
-                "'pgsidecar: " + std::string(pin_reason_name(*reason)) +
-                " is not supported in transaction pooling (session.pinning = refuse)'; END$pgsidecar$";
-      return false;
-    }
-  }
-  if (deallocate_protocol_statement(*c, refusal)) return false;
-  tracker_.note(*c);
-  if (may_prepare_unseen(sql, *c)) tracker_.request_probe();  // PREPARE by dynamic SQL: may pin
-  bool changes = false;
-  if (runs_unseen_code(*c, code)) {
-    note_unseen_code(sql, code);
-    changes = true;
-  }
-  for (const auto& st : c->statements) {
-    for (const auto& ch : st.session_changes) {
-      if (ch.op != router::SessionOp::execute && !ch.transaction_scoped) changes = true;
-      if (ch.op == router::SessionOp::reset_all || ch.op == router::SessionOp::discard_all) {
-        for (const auto& [name, value] : request_.gucs.items()) tracker_.watch_setting(name);
-      }
-      if (statements_.on_session_change(ch)) server_->expect_statements_cleared();  // DISCARD/DEALLOCATE ALL
-    }
-  }
-  return changes;
-}
-
-// Code the proxy cannot see may have changed anything: read back what can be read (every real setting,
-// the custom ones whose names the text or the catalog spells out), reset the rest before another client
-// uses this server.
-void ClientConn::note_unseen_code(std::string_view sql, const SessionCodeCatalog* code) {
-  tracker_.request_full_probe();
-  for (const auto& name : custom_setting_names(sql)) tracker_.watch_setting(name);
-  if (code != nullptr) {
-    for (const auto& name : code->custom_settings()) tracker_.watch_setting(name);
-  }
-  if (server_ != nullptr) server_->mark_settings_unknown();
-}
-
-// may_run_session_code(), except that an EXECUTE of a SQL-prepared statement the proxy tracks is judged
-// by the statement it prepared: EXECUTE alone runs nothing unseen.
-bool ClientConn::runs_unseen_code(const router::Classification& c, const SessionCodeCatalog* code) {
-  if (c.kind != router::Kind::execute || c.statements.size() != 1 || !c.unsafe_functions.empty()) {
-    return may_run_session_code(c, code);
-  }
-  const auto& changes = c.statements.front().session_changes;
-  if (changes.empty() || changes.front().op != router::SessionOp::execute) return true;
-  const std::string* definition = sql_prepared_.find(changes.front().name);
-  if (definition == nullptr) return true;  // prepared where the proxy did not see it
-  auto body = prepared_statement_body(*definition);
-  return !body || may_run_session_code(*worker_.classify(*body), code);
+  if (check.settings_unknown) server_->mark_settings_unknown();
+  if (check.statements_cleared) server_->expect_statements_cleared();
+  refusal = std::move(check.replacement);
+  return check.changes_session;
 }
 
 void ClientConn::on_probe_row(const std::vector<std::optional<std::string>>& row) {
@@ -397,83 +358,32 @@ void ClientConn::on_probe_row(const std::vector<std::optional<std::string>>& row
     on_lsn_row(row);
     return;
   }
-  session_probe_running_ = false;
-  std::vector<std::optional<std::string>> values = row;
-  const std::vector<std::string> names = tracker_.probe_settings();
-  if (values.size() != tracker_.probe_columns()) {
-    LOG_WARN("session probe: " + std::to_string(values.size()) + " values for " + std::to_string(names.size()) +
-             " settings");
-    fail("08006", "pgsidecar: unexpected session probe reply");
-    return;
-  }
-  {
-    // The SQL-prepared statements the server really holds. Code the proxy cannot see may have dropped
-    // some it tracks (a DEALLOCATE in a DO block): they are forgotten, by the server's record and by
-    // this session's, as Postgres did. Ones it does not track pin (apply_probe gets their number).
-    auto& v = values[names.size() + static_cast<size_t>(PinReason::sql_prepare)];
-    auto all = parse_json_names(v.value_or("[]"));
-    if (!all) {
-      fail("08006", "pgsidecar: unexpected session probe reply");
-      return;
-    }
+  ProbeOutcome probe = session_state_.on_probe_row(row, [this](const std::vector<std::string>& held) {
     // The proxy's shared protocol-level statements: one a DEALLOCATE ALL in unseen code dropped is
     // prepared again at its next Bind, not bound as if it were there (26000 for whoever comes next).
-    if (server_ != nullptr) server_->keep_prepared_only(*all);
-    auto held = std::make_optional<std::vector<std::string>>();
-    for (auto& name : *all) {
-      if (!is_reserved_statement_name(name)) held->push_back(std::move(name));
-    }
-    size_t untracked = held->size();
-    if (server_ != nullptr) {
-      SqlStatementSet& tracked = server_->sql_statements();
-      for (const std::string& name : tracked.least_recent(tracked.size(), {})) {
-        if (std::find(held->begin(), held->end(), name) != held->end()) continue;
-        tracked.erase(name);
-        sql_prepared_.erase(name);
-      }
-      untracked -= std::min(untracked, tracked.size());
-    }
-    v = std::to_string(untracked);
-  }
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (values[i]) {
-      request_.gucs.set(names[i], *values[i]);
-    } else {
-      request_.gucs.erase(names[i]);
-    }
-    if (server_ != nullptr) server_->set_applied(names[i], values[i]);
-  }
-  std::array<bool, kPinReasonCount> before{};
-  for (size_t r = 0; r < kPinReasonCount; ++r) before[r] = tracker_.pinned_for(static_cast<PinReason>(r));
-  std::vector<std::pair<std::string, std::string>> discovered;  // set where the proxy could not see
-  if (!tracker_.apply_probe(values, &discovered)) {
+    if (server_ != nullptr) server_->keep_prepared_only(held);
+    return sql_gate_.reconcile(held, server_ != nullptr ? &server_->sql_statements() : nullptr);
+  });
+  if (!probe.ok) {
+    if (!probe.warning.empty()) LOG_WARN("session probe: " + probe.warning);
     fail("08006", "pgsidecar: unexpected session probe reply");
     return;
   }
-  for (const auto& [name, value] : discovered) {
-    request_.gucs.set(name, value);
+  for (const auto& [name, value] : probe.settings) {
+    if (value) {
+      request_.gucs.set(name, *value);
+    } else {
+      request_.gucs.erase(name);
+    }
     if (server_ != nullptr) server_->set_applied(name, value);
   }
-  for (size_t r = 0; r < kPinReasonCount; ++r) {
-    bool after = tracker_.pinned_for(static_cast<PinReason>(r));
-    if (after != before[r]) worker_.metrics().pinned_clients[r] += after ? 1 : -1;
-  }
+  for (size_t r = 0; r < kPinReasonCount; ++r) worker_.metrics().pinned_clients[r] += probe.pin_changes[r];
 }
 
 void ClientConn::unpin_metrics() {
   for (size_t r = 0; r < kPinReasonCount; ++r) {
-    if (tracker_.pinned_for(static_cast<PinReason>(r))) --worker_.metrics().pinned_clients[r];
+    if (session_state_.pinned_for(static_cast<PinReason>(r))) --worker_.metrics().pinned_clients[r];
   }
-}
-
-std::string ClientConn::pin_reasons() const {
-  std::string out;
-  for (size_t r = 0; r < kPinReasonCount; ++r) {
-    if (!tracker_.pinned_for(static_cast<PinReason>(r))) continue;
-    if (!out.empty()) out += ",";
-    out += pin_reason_name(static_cast<PinReason>(r));
-  }
-  return out;
 }
 
 }  // namespace pgs::proxy

@@ -32,8 +32,8 @@ bool ClientConn::forward_large_message(const pf::Message& m) {
   const bool unreadable_sql = f.type == 'Q' || f.type == 'P' || f.type == 'F';
   if (unreadable_sql) {
     // Not inspected: whatever it does to the session is read back, or reset, like unseen code.
-    tracker_.note_activity();
-    note_unseen_code({}, worker_.session_code());
+    session_state_.on_unread_statement(worker_.session_code());
+    server_->mark_settings_unknown();
     note_unknown_writes();
   }
   switch (f.type) {
