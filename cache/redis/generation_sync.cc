@@ -1,6 +1,6 @@
 #include "cache/redis/generation_sync.h"
 
-#include <openssl/sha.h>
+#include "cache/redis/bump_script.h"
 
 #include <hiredis/hiredis.h>
 
@@ -13,64 +13,6 @@ namespace {
 
 // Keyspace notifications of evicted keys in database 0 (the one every connection here uses).
 constexpr std::string_view kEvictedChannel = "__keyevent@0__:evicted";
-
-// KEYS[1] = generations hash, KEYS[2] = channel, KEYS[3] = commit LSN hash; ARGV[1] = the commit
-// LSN (decimal) or "" when unknown, ARGV[2..] = tables. Returns the new generations.
-// The LSN entry "generation lsn" is the max of this LSN and the previous entry's when that entry
-// belonged to the previous generation (so the LSN of every write whose bump made the generation is
-// covered, whatever order the writers' probes ran in); an unknown LSN deletes it. LSNs are compared
-// as decimal strings (Lua numbers are doubles: exact only below 2^53).
-constexpr std::string_view kBumpScript = R"lua(
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local lsn = ARGV[1]
-local function larger(a, b)
-  if #a ~= #b then return #a > #b end
-  return a > b
-end
-local out = {}
-for i = 2, #ARGV do
-  local tbl = ARGV[i]
-  local olds = redis.call('HGET', KEYS[1], tbl)
-  local old = tonumber(olds or '0') or 0
-  local g = now
-  if old >= g then g = old + 1 end
-  local s = string.format('%.0f', g)
-  redis.call('HSET', KEYS[1], tbl, s)
-  if lsn == '' then
-    redis.call('HDEL', KEYS[3], tbl)
-  else
-    local l = lsn
-    local prev = redis.call('HGET', KEYS[3], tbl)
-    if prev and olds then
-      local pg, pl = string.match(prev, '^(%d+) (%d+)$')
-      if pg == olds and pl and larger(pl, l) then l = pl end
-    end
-    redis.call('HSET', KEYS[3], tbl, s .. ' ' .. l)
-  end
-  redis.call('PUBLISH', KEYS[2], tbl .. ' ' .. s)
-  out[#out + 1] = s
-end
-return out
-)lua";
-
-// EVALSHA names the script by this digest (40 bytes) instead of sending its ~900 on every bump, which
-// hiredis would format and Redis hash again each time. Redis forgets scripts when it restarts or on
-// SCRIPT FLUSH: that bump's NOSCRIPT reply is answered by sending it once more as EVAL, which loads it.
-const std::string& bump_script_sha1() {
-  static const std::string hex = [] {
-    unsigned char digest[SHA_DIGEST_LENGTH];
-    SHA1(reinterpret_cast<const unsigned char*>(kBumpScript.data()), kBumpScript.size(), digest);
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned char c : digest) {
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-    return out;
-  }();
-  return hex;
-}
 
 std::string_view text(const redisReply* r) { return {r->str, r->len}; }
 
@@ -198,7 +140,7 @@ void GenerationSync::send_bump(std::vector<std::string> tables, std::optional<ui
   if (by == ScriptBy::digest) {
     args = {"EVALSHA", bump_script_sha1(), nkeys, names_.generations, names_.channel, lsn_hash_, lsn};
   } else {
-    args = {"EVAL", kBumpScript, nkeys, names_.generations, names_.channel, lsn_hash_, lsn};
+    args = {"EVAL", bump_script(), nkeys, names_.generations, names_.channel, lsn_hash_, lsn};
   }
   for (const std::string& t : tables) args.push_back(t);
   auto fail = [this](const std::vector<std::string>& ts) {
