@@ -201,6 +201,14 @@ class ResultCacheSessionTest : public ::testing::Test {
                                *c.sources, &messages);
   }
 
+  // A client whose lookup of `request` missed (the lookup read `floor`): it leads the capture of the reply.
+  Fleet::Client& missed(uint64_t id, const std::string& request, std::optional<uint64_t> floor = std::nullopt) {
+    Fleet::Client& c = start(id);
+    EXPECT_EQ(begin(c, request), CacheStep::pending);
+    EXPECT_EQ(answer_miss(c, floor), CacheStep::forward);
+    return c;
+  }
+
   // Feeds a reply as the server would append it.
   CacheReplyAction reply(Fleet::Client& c, const std::string& messages, bool lsn_probe_follows = false) {
     CacheReplyAction last;
@@ -322,9 +330,7 @@ TEST_F(ResultCacheSessionTest, AValueReadUnderOtherGenerationsIsAMiss) {
 // The request at the head of the buffer is not the one looked up (its shape differs): nothing is written
 // and it runs as a miss, leading the capture.
 TEST_F(ResultCacheSessionTest, AHitThatCannotBeWrittenRunsAsAMiss) {
-  auto& a = start(1);
-  ASSERT_EQ(begin(a, query("SELECT * FROM public.items")), CacheStep::pending);
-  ASSERT_EQ(answer_miss(a), CacheStep::forward);
+  auto& a = missed(1, query("SELECT * FROM public.items"));
   reply(a, result_rows() + ready('I'));
   const std::string value = a.sources->stored.begin()->second;
 
@@ -354,9 +360,7 @@ TEST_F(ResultCacheSessionTest, AReplicaBehindTheFloorIsServedButNotStored) {
                {std::nullopt, std::nullopt, true}};
   uint64_t id = 1;
   for (const Case& k : cases) {
-    auto& c = start(id++);
-    ASSERT_EQ(begin(c, query("SELECT * FROM public.items")), CacheStep::pending);
-    ASSERT_EQ(answer_miss(c, k.floor), CacheStep::forward);
+    auto& c = missed(id++, query("SELECT * FROM public.items"), k.floor);
     c.session.note_read_target(k.replay);
     reply(c, result_rows() + ready('I'));
     EXPECT_EQ(c.sources->stored.size(), k.stored ? 1u : 0u) << "case " << id - 1;
@@ -365,15 +369,11 @@ TEST_F(ResultCacheSessionTest, AReplicaBehindTheFloorIsServedButNotStored) {
 }
 
 TEST_F(ResultCacheSessionTest, AnErrorOrAnAbortedCaptureIsNotStored) {
-  auto& a = start(1);
-  ASSERT_EQ(begin(a, query("SELECT * FROM public.items")), CacheStep::pending);
-  ASSERT_EQ(answer_miss(a), CacheStep::forward);
+  auto& a = missed(1, query("SELECT * FROM public.items"));
   reply(a, error_reply() + ready('I'));
   EXPECT_TRUE(a.sources->stored.empty());
 
-  auto& b = start(2);
-  ASSERT_EQ(begin(b, query("SELECT * FROM public.items")), CacheStep::pending);
-  ASSERT_EQ(answer_miss(b), CacheStep::forward);
+  auto& b = missed(2, query("SELECT * FROM public.items"));
   b.session.abort_capture(*b.sources);  // a streamed row, a notice, the server lost
   EXPECT_FALSE(b.session.capturing());
   reply(b, result_rows() + ready('I'));
