@@ -26,7 +26,7 @@ void ClientConn::on_server_assigned(ServerConn* server) {
   bound_at_ = now;
   server_ = server;
   set_state(State::active);
-  cache_observe_ = worker_.result_cache() != nullptr && worker_.snapshot().config->cache.enabled;
+  cache_.set_observing(cache_enabled());
   // Another client's SQL-prepared statements go first, then this client's settings (from the server's
   // defaults after a RESET ALL when unseen code may have left settings nobody can list).
   std::string sync_sql = sql_gate_.strangers_on(server->sql_statements());

@@ -128,7 +128,7 @@ void ClientConn::notice_hangup_while_paused() {
   // Worth a line: most pauses end by themselves within milliseconds.
   LOG_INFO("client " + peer_ + " left while its input was paused (state " + std::string(state_name(state_)) +
            (sql_gate_.sync_running() ? ", SQL-prepare sync" : "") + (probe_running() ? ", probe" : "") +
-           (cache_step_ != CacheStep::none ? ", cache" : "") + (pending_bumps_ > 0 ? ", invalidation" : "") +
+           (cache_.busy() ? ", cache" : "") + (cache_.bumps_pending() ? ", invalidation" : "") +
            ", " + std::to_string(queued_bytes()) + " bytes queued to it, " + std::to_string(rbuf_.size()) +
            " unread" + (server_ != nullptr ? ", server " + server_->describe_queue() : std::string()) + ")");
   on_read_error(UV_EOF);

@@ -10,11 +10,10 @@
 #include <string>
 #include <unordered_map>
 
-#include "cache/capture.h"
-#include "cache/lookup.h"
 #include "cache/store.h"
 #include "protocol/frame.h"
 #include "protocol/frontend.h"
+#include "proxy/cache_session/result_cache_session.h"
 #include "proxy/core/conn_list.h"
 #include "proxy/core/conn_state.h"
 #include "proxy/login/login_exchange.h"
@@ -92,9 +91,9 @@ class ClientConn final : public Stream {
   std::string pin_reasons() const { return session_state_.pin_reasons(); }  // "listen,advisory_lock" or ""
   // No server in time: the client's first request gets an ERROR; the connection stays usable.
   void refuse_batch(const char* sqlstate, const std::string& message);
-  // ---- result cache (issue 5; client_cache.cc) ----
+  // ---- result cache (issue 5; client_cache.cc): what cache_ decides, carried out ----
   // True when the server must show this client's replies to the cache (observe_reply).
-  bool observes_replies() const { return cache_observe_; }
+  bool observes_replies() const { return cache_.observes_replies(); }
   // A reply to one of this client's requests, just appended to its outbox: feeds the capture of a
   // miss and the commit tracking that invalidates what a committed transaction wrote.
   void observe_reply(char type, protocol::Bytes whole, size_t outbox_offset);
@@ -104,6 +103,7 @@ class ClientConn final : public Stream {
                        std::optional<uint64_t> replica_floor);
   // A waiter's leader finished: its stored messages (nullptr: the leader failed, or the wait ran out).
   void on_cache_wait_over(const std::string* messages);
+  void on_bump_done();  // Redis confirmed a bump of this client's commit (or gave up)
   // Ends the session with a FATAL ErrorResponse.
   void fail(const char* sqlstate, const std::string& message);
   // FATAL 53300 "sorry, too many clients already", then close (max_client_conn reached).
@@ -190,29 +190,21 @@ class ClientConn final : public Stream {
   // A probe of the proxy's own runs on the bound server (the session probe, or routing_'s LSN probe).
   bool probe_running() const { return session_state_.probe_running() || routing_.lsn_probe_running(); }
   void unpin_metrics();
-  // Result cache.
+  // Result cache (client_cache.cc): what cache_ decides, done with Redis, the worker and the stream.
   enum class CacheAttempt { pending, forward };  // pending: a Redis answer (or a leader) resumes us
   CacheAttempt try_cache(const BufferedRequest& request);
-  // The last bypass decision holds for this classification, session and catalog (bypass_memo_).
-  bool bypass_memo_applies(const router::Classification* c, const cache::SessionFacts& facts,
-                           uint64_t catalog_version) const;
-  std::vector<cache::Setting> result_settings() const;  // the key's settings (cache/key.h)
-  cache::SessionFacts cache_facts() const;
-  void add_row_security_facts(cache::SessionFacts& f);
-  bool serve_from_cache(std::string_view messages);
-  void finish_cache_leader(const std::string* messages);
-  void end_capture(char status);
+  bool cache_enabled() const;         // the worker has a result cache and [cache] is enabled
+  CacheClient cache_client() const;   // the client as the key sees it
+  void act_on_cache(CacheStep step, std::string_view messages);  // resumes after a lookup or a wait
+  bool serve_from_cache(std::string_view messages);  // writes the hit; false when the request changed
   void note_cache_writes(std::string_view sql);
-  void on_commit_observed(char status, size_t outbox_offset);
-  void on_bump_done();
-  // Committed writes whose bump waits for the primary's WAL position (the LSN probe at the release
-  // point): the probe's row, or nullopt when none came (the bump then carries no LSN).
-  bool commit_bump_waits_for_lsn() const { return !cache_commit_tables_.empty(); }
+  void note_unnamed_bound();  // a Bind runs the unnamed statement: its writes are noted
+  // Bumps the binding's committed tables now (without the LSN when nullopt).
   void send_commit_bump(std::optional<uint64_t> commit_lsn);
-  void send_bump(std::vector<std::string> tables, std::optional<uint64_t> commit_lsn);
-  bool replica_read_storable() const;
+  void on_cache_lsn_probe_done(std::optional<uint64_t> commit_lsn);  // the LSN probe's row, or none
   // A server was bound: where the captured miss (if any) is read, for the store decision.
   void note_cache_read_target();
+  void cache_on_server_lost();
   void leave_cache();  // the client goes: leave a wait, hand a lead on
   void detach_server(bool client_gone);
   // Messages larger than max_parse_bytes (client_stream.cc): forwarded as their first bytes, then
@@ -261,45 +253,8 @@ class ClientConn final : public Stream {
   bool shutting_down_ = false;
   bool skip_until_sync_ = false;  // a refused extended-protocol batch: ignore up to its Sync
   ClientStatements statements_;  // the client's protocol-level prepared statements
-  // Result cache state. Lookups happen only with no server bound (outside a transaction).
-  enum class CacheStep : uint8_t { none, lookup, waiting, capturing };
-  bool cache_observe_ = false;   // the worker's cache is on
-  bool cache_checked_ = false;   // the buffered request was looked up already: send it to a server
-  CacheStep cache_step_ = CacheStep::none;
-  bool cache_leader_ = false;    // this client fetches for the waiters on cache_lookup_.key
-  uint64_t cache_seq_ = 0;       // tells a stale Redis callback from the current lookup
-  cache::ReplyShape cache_shape_ = cache::ReplyShape::simple;        // of the request
-  cache::ReplyShape cache_entry_shape_ = cache::ReplyShape::simple;  // of its entry (keyed_statement())
-  cache::Lookup cache_lookup_;
-  struct BypassMemo {  // the last bypass decision, reused while nothing it depends on changed
-    std::shared_ptr<const router::Classification> classification;
-    std::shared_ptr<const void> snapshot;  // held: a reloaded config is never mistaken for this one
-    std::string role, search_path;
-    bool temp_tables = false;
-    uint64_t catalog_version = 0;  // Process::catalog_version() when decided
-    cache::BypassReason reason = cache::BypassReason::disabled;
-  } bypass_memo_;
-  uint64_t cache_fingerprint_ = 0;  // of the generations read with the lookup (stored with a miss)
-  cache::CacheKey cache_inflight_;  // the Inflight key of this miss (slot and generations)
-  Clock::time_point cache_started_;
-  std::optional<cache::ResultCapture> capture_;
-  bool capture_started_ = false;  // past ParseComplete/BindComplete
-  // Commit tracking: tables written in the open transaction (sorted, unique), bumped at COMMIT.
-  std::vector<std::string> cache_writes_;
-  std::shared_ptr<const std::string> unnamed_sql_;  // the unnamed statement's text (writes are noted at Bind)
-  bool reply_saw_commit_ = false, reply_saw_error_ = false, reply_last_rollback_ = false;
-  bool cache_ddl_ = false;       // the open transaction ran DDL: re-read the catalog after its commit
-  int pending_bumps_ = 0;        // ReadyForQuery held until Redis confirmed the new generations
-  // Committed tables of this binding, bumped with the commit LSN after the release point's LSN probe
-  // (one pending_bumps_ hold for all of them); see send_commit_bump().
-  std::vector<std::string> cache_commit_tables_;
-  bool cache_lsn_probe_sent_ = false;  // the LSN probe running was started for cache_commit_tables_
-  // No stale store (cache/README.md): the LSN a replica must have replayed for this miss's result to
-  // be stored (nullopt: unknown), and the replay LSN the monitor last saw on the replica bound to run
-  // it (nullopt: the primary runs it).
-  std::optional<uint64_t> cache_replica_floor_;
-  std::optional<uint64_t> cache_read_replay_;
-  bool bumping_now_ = false;     // inside GenerationSync::bump() (its callback may run at once)
+  // The result cache: lookups, hits, stampedes, capture and store, commit bumps (issue 5, issue 12).
+  ResultCacheSession cache_;
   // Session-state tracking: pins, the session probe, the parameters the client was told.
   ClientSessionState session_state_;
   SqlPreparedGate sql_gate_;  // the client's SQL-level prepared statements (PREPARE name AS ...) and their gate

@@ -36,7 +36,7 @@ bool ClientConn::forward_parse(const Frame& f, const pf::Parse& parse) {
     case ParseStep::forward:  // the unnamed statement
       batch_sql_ = std::make_shared<const std::string>(parse.sql);
       batch_shape_ = shape;
-      if (cache_observe_) unnamed_sql_ = batch_sql_;
+      cache_.set_unnamed(batch_sql_);  // kept only while the cache observes
       server_->forward('P', protocol::as_string_view(f.whole));
       return true;
     case ParseStep::prepare:
@@ -91,7 +91,7 @@ bool ClientConn::answer_prepare_locally(const Frame& parse_frame, const pf::Pars
 bool ClientConn::forward_bind(const Frame& f, const pf::BindView& head) {
   if (f.streamed == 0) capture_bind_params(f);  // a streamed Bind's values are not all here
   Addressed a = statements_.on_bind(head, transaction_pooling());
-  if (head.statement.empty() && unnamed_sql_) note_cache_writes(*unnamed_sql_);  // the unnamed statement runs
+  if (head.statement.empty()) note_unnamed_bound();  // the unnamed statement runs: its writes
   switch (a.target) {
     case StatementTarget::as_sent:
       server_->forward('B', protocol::as_string_view(f.whole));

@@ -94,14 +94,7 @@ void ClientConn::end_lsn_hold() {
 
 void ClientConn::on_server_lost(const std::string& message, bool between_requests) {
   end_lsn_hold();
-  abort_capture();
-  cache_lsn_probe_sent_ = false;
-  send_commit_bump(std::nullopt);  // committed (the server said so); its LSN is unknown now
-  if (!cache_writes_.empty() && worker_.result_cache() != nullptr) {
-    // Whether the transaction committed is unknown (a COMMIT may have been in flight): invalidate.
-    worker_.result_cache()->sync().bump(std::move(cache_writes_), nullptr);
-    cache_writes_.clear();
-  }
+  cache_on_server_lost();  // ends a capture; bumps what committed and what may have (a COMMIT in flight)
   bool pinned_state = session_state_.holds_server_state();
   bool session_mode = pool_ != nullptr && pool_->settings().pool_mode == conf::PoolMode::session;
   server_ = nullptr;
@@ -134,11 +127,8 @@ void ClientConn::on_server_lost(const std::string& message, bool between_request
 // client's (and its pool's) reads go to a replica only once it has replayed that far, and so the
 // cache's bump of its committed tables carries it (their commit LSN: cache/README.md).
 bool ClientConn::start_lsn_probe_if_needed() {
-  if (cache_lsn_probe_sent_) {  // the last probe ended without a row: bump without the LSN
-    cache_lsn_probe_sent_ = false;
-    send_commit_bump(std::nullopt);
-  }
-  const bool for_cache = commit_bump_waits_for_lsn();
+  on_cache_lsn_probe_done(std::nullopt);  // the last probe ended without a row: bump without the LSN
+  const bool for_cache = cache_.commit_bump_waits_for_lsn();
   switch (routing_.lsn_probe_at_release(routing_policy(), on_primary(), for_cache)) {
     case LsnProbe::unavailable:
       send_commit_bump(std::nullopt);
@@ -148,7 +138,7 @@ bool ClientConn::start_lsn_probe_if_needed() {
     case LsnProbe::start:
       break;
   }
-  cache_lsn_probe_sent_ = for_cache;
+  cache_.on_lsn_probe_started(for_cache);
   ++worker_.metrics().lsn_probes[1];
   server_->start_probe("SELECT pg_catalog.pg_current_wal_lsn()");
   return true;
@@ -198,19 +188,16 @@ void ClientConn::send_lsn_probe_behind(const protocol::Frame& f, std::string_vie
              c->kind != router::Kind::merge) {
     return;
   }
-  const bool for_cache = !cache_writes_.empty() || commit_bump_waits_for_lsn();
+  const bool for_cache = cache_.writes_pending() || cache_.commit_bump_waits_for_lsn();
   if (routing_.lsn_probe_behind_request(routing_policy(), true, for_cache) != LsnProbe::start) return;
-  cache_lsn_probe_sent_ = for_cache;
+  cache_.on_lsn_probe_started(for_cache);
   ++worker_.metrics().lsn_probes[0];
   server_->start_probe("SELECT pg_catalog.pg_current_wal_lsn()");
 }
 
 void ClientConn::on_lsn_row(const std::vector<std::optional<std::string>>& values) {
   const LsnRow row = routing_.on_lsn_row(values, routing_policy());
-  if (cache_lsn_probe_sent_) {
-    cache_lsn_probe_sent_ = false;
-    send_commit_bump(row.lsn ? std::optional<uint64_t>(*row.lsn) : std::nullopt);
-  }
+  on_cache_lsn_probe_done(row.lsn ? std::optional<uint64_t>(*row.lsn) : std::nullopt);
   if (row.raise_shared_floor) raise_floor(worker_.process().lsn_floor(request_.database, request_.user), *row.lsn);
   if (row.release_output) release_output();  // flushed with the probe's reply (on_server_bytes)
 }

@@ -98,7 +98,7 @@ void ClientConn::process_session() {
   }
   // Input waits while the cache answers (a Redis lookup, an identical query in flight) and while a
   // commit's invalidation is confirmed (the client has not seen its ReadyForQuery yet).
-  if (cache_step_ == CacheStep::lookup || cache_step_ == CacheStep::waiting || pending_bumps_ > 0) {
+  if (cache_.holds_input()) {
     stop_reading();  // bounded: what arrives meanwhile stays in the socket (resumed by the cache)
     return;
   }
@@ -226,8 +226,8 @@ void ClientConn::begin_transaction() {
   // Decoded once for both readers: the cache's unit check and routing's batch scan.
   const BufferedRequest request =
       decode_buffered_request(rbuf_.data(), worker_.snapshot().config->proxy.max_message_bytes);
-  if (!cache_checked_ && try_cache(request) == CacheAttempt::pending) return;  // resumed by the cache
-  cache_checked_ = false;
+  // A request that was looked up already (a miss) is not looked up again.
+  if (!cache_.take_looked_up() && try_cache(request) == CacheAttempt::pending) return;  // resumed by the cache
   // The first message of a transaction: get a server.
   pool_ = choose_pool(request);
   set_state(State::waiting);

@@ -51,7 +51,7 @@ bool ClientConn::forward_large_message(const pf::Message& m) {
         return false;
       }
       statements_.on_unread_unnamed_parse();  // a "PREPARE q AS ..." in there pins through the probe
-      unnamed_sql_.reset();                   // its writes were noted above
+      cache_.set_unnamed(nullptr);            // its writes were noted above
       batch_sql_.reset();
       batch_shape_ = 0;
       server_->forward('P', protocol::as_string_view(f.whole));
@@ -99,9 +99,7 @@ bool ClientConn::drop_head_query() {
 }
 
 void ClientConn::note_unknown_writes() {
-  if (!cache_observe_) return;
-  cache_writes_.assign(1, std::string(cache::kAllTables));
-  cache_ddl_ = true;  // it may have been DDL too: re-read the catalog after the commit
+  cache_.note_unknown_writes();  // any table, perhaps DDL (the catalog is re-read after the commit)
 }
 
 // A limit was hit by a message the client is still sending. A close now would make the client's

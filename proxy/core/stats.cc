@@ -49,27 +49,6 @@ void Histogram::merge(const Histogram& other) {
   count += other.count;
 }
 
-void CacheStats::merge(const CacheStats& other) {
-  workers_enabled += other.workers_enabled;
-  workers_ready += other.workers_ready;
-  for (const auto& [name, c] : other.classes) {
-    CacheClassStats& into = classes[name];
-    into.hits += c.hits;
-    into.misses += c.misses;
-    into.stores += c.stores;
-    into.not_stored += c.not_stored;
-    into.invalidations += c.invalidations;
-    into.evictions += c.evictions;
-    into.replica_behind += c.replica_behind;
-  }
-  for (size_t i = 0; i < bypass.size(); ++i) bypass[i] += other.bypass[i];
-  redis_errors += other.redis_errors;
-  corrupt += other.corrupt;
-  waits += other.waits;
-  wait_fallthroughs += other.wait_fallthroughs;
-  bumps += other.bumps;
-}
-
 namespace {
 template <typename T, size_t N>
 void add_all(std::array<T, N>& into, const std::array<T, N>& from) {

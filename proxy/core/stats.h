@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cache/policy.h"
+#include "proxy/cache_session/cache_stats.h"
 #include "proxy/session/session_tracker.h"
 
 namespace pgs::proxy {
@@ -108,32 +109,6 @@ struct ServerRow {
   double state_seconds = 0;
   uint64_t client_id = 0;  // 0: none
   uint64_t prepared_statements = 0;
-};
-
-// Result cache (issue 5), per TTL class (the config's classes and "hint"; bounded by the config).
-struct CacheClassStats {
-  uint64_t hits = 0;
-  uint64_t misses = 0;          // looked up, not found (or Redis failed): the query ran on Postgres
-  uint64_t stores = 0;          // misses whose result was sent to Redis
-  uint64_t not_stored = 0;      // misses whose result could not be stored (error, notice, too large...)
-  uint64_t invalidations = 0;   // generation bumps of this class's tables
-  uint64_t evictions = 0;       // entries Redis evicted (maxmemory), counted by worker 0 only
-  // Misses a replica answered before replaying the newest write of the tables read (or with that
-  // write's LSN unknown): served, not stored (issue 12, "no stale store").
-  uint64_t replica_behind = 0;
-};
-
-struct CacheStats {
-  int workers_enabled = 0;  // workers with the cache on
-  int workers_ready = 0;    // ... whose generation map is in sync with Redis (else lookups bypass)
-  std::map<std::string, CacheClassStats> classes;
-  std::array<uint64_t, cache::kBypassReasonNames.size()> bypass{};  // by cache::BypassReason
-  uint64_t redis_errors = 0;       // GET/SET/bump commands that failed, timed out or were refused
-  uint64_t corrupt = 0;            // stored values that failed validation (served as misses)
-  uint64_t waits = 0;              // misses that waited for an identical in-flight query
-  uint64_t wait_fallthroughs = 0;  // waits that ran their own query (leader failed, timeout, too many)
-  uint64_t bumps = 0;              // committed write transactions that bumped generations
-  void merge(const CacheStats& other);
 };
 
 // Everything one worker counts, in one struct that only its thread writes. publish_stats() copies it
