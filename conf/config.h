@@ -139,6 +139,18 @@ struct CacheConfig {
   Millis redis_timeout{50};              // per Redis command; past it the lookup is a miss (> 0)
   uint32_t max_result_bytes = 1u << 20;  // results larger than this (backend bytes) are not stored
   std::string key_prefix;                // prefix of every Redis key and channel ("" → "pgsc:v1:...")
+  // Invalidation from the primary's logical decoding (issue 12): one sidecar at a time (a Redis lease)
+  // reads a test_decoding slot per served database and bumps every table a committed transaction wrote,
+  // whoever wrote it. All of these: restart.
+  bool invalidation_stream = false;
+  std::string stream_slot = "pgsidecar_cache";  // slot name prefix; one slot per database: <prefix>_<db>
+  std::string stream_user;      // a role with REPLICATION; "" = [routing] monitor_user / monitor_password
+  std::string stream_password;  // (_file / _env too)
+  // No proof the stream is live for this long (its leader's heartbeat in Redis): every lookup is a miss.
+  // Also the leader's lease: another sidecar takes over within about this long after it dies.
+  Millis stream_max_delay{2000};
+  // The leader is this far behind the primary's WAL: every lookup is a miss until it caught up.
+  uint64_t stream_max_lag_bytes = 1ull << 30;
   std::vector<CacheClass> classes;
   // The class that lists `table` ("schema.name"), or null.
   const CacheClass* class_for_table(std::string_view table) const;

@@ -13,10 +13,11 @@ using Rows = std::vector<std::pair<std::string, std::string>>;
 constexpr std::string_view kMask = "********";
 
 // Keys that only take effect at start-up (see the field comments in conf/config.h).
-constexpr std::array<std::string_view, 9> kNotReloadable{
+constexpr std::array<std::string_view, 15> kNotReloadable{
     "proxy.listen_host", "proxy.listen_port", "proxy.workers", "proxy.admin_database",
     "cache.redis_host", "cache.redis_port", "cache.redis_user", "cache.redis_password",
-    "observability.metrics_listen"};
+    "cache.invalidation_stream", "cache.stream_slot", "cache.stream_user", "cache.stream_password",
+    "cache.stream_max_delay", "cache.stream_max_lag_bytes", "observability.metrics_listen"};
 
 std::string masked(const std::string& secret) { return secret.empty() ? "" : std::string(kMask); }
 std::string yes_no(bool b) { return b ? "true" : "false"; }
@@ -120,6 +121,12 @@ void feature_rows(const Config& c, Rows& rows) {
   rows.emplace_back("cache.redis_timeout", format_duration(k.redis_timeout));
   rows.emplace_back("cache.max_result_bytes", format_size(k.max_result_bytes));
   rows.emplace_back("cache.key_prefix", k.key_prefix);
+  rows.emplace_back("cache.invalidation_stream", yes_no(k.invalidation_stream));
+  rows.emplace_back("cache.stream_slot", k.stream_slot);
+  rows.emplace_back("cache.stream_user", k.stream_user);
+  rows.emplace_back("cache.stream_password", masked(k.stream_password));
+  rows.emplace_back("cache.stream_max_delay", format_duration(k.stream_max_delay));
+  rows.emplace_back("cache.stream_max_lag_bytes", format_size(k.stream_max_lag_bytes));
   for (size_t i = 0; i < k.classes.size(); ++i) {
     std::string p = "cache.classes[" + std::to_string(i) + "].";
     rows.emplace_back(p + "name", k.classes[i].name);

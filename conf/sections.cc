@@ -99,6 +99,12 @@ void read_cache(TableReader& r, CacheConfig& c) {
   r.duration("redis_timeout", c.redis_timeout, 1ms, 1min);
   r.size("max_result_bytes", c.max_result_bytes, 1, 512 * kMiB);
   r.string("key_prefix", c.key_prefix, Length{0, 64});
+  r.boolean("invalidation_stream", c.invalidation_stream);
+  r.string("stream_slot", c.stream_slot, Length{1, 40});
+  r.string("stream_user", c.stream_user, Length{0, 63});
+  r.secret("stream_password", c.stream_password, Length{0, 1024});
+  r.duration("stream_max_delay", c.stream_max_delay, 100ms, 1h);
+  r.size("stream_max_lag_bytes", c.stream_max_lag_bytes, kMiB, 1024 * kGiB);
   if (const toml::array* classes = r.array_of_tables("classes")) {
     for (size_t i = 0; i < classes->size(); ++i) {
       const toml::table& t = *(*classes)[i].as_table();

@@ -30,7 +30,11 @@ max_connections = 400
 shared_preload_libraries = 'pg_stat_statements'
 pg_stat_statements.track = all
 password_encryption = 'scram-sha-256'
-wal_level = replica
+# logical: the proxy's cache invalidation reads a logical decoding slot ([cache] invalidation_stream).
+wal_level = logical
+# A slot nobody reads (every sidecar stopped) keeps at most this much WAL; then Postgres invalidates it
+# and the next stream leader creates it again (and invalidates every cached table once).
+max_slot_wal_keep_size = 1GB
 max_wal_senders = 10
 max_replication_slots = 10
 hot_standby = on
@@ -95,6 +99,23 @@ $(tail -n 20 "$logfile")"
     die "postgres $name does not accept on :$port; see $logfile"
 }
 
+# restart_if_pending NAME DATADIR PORT: a node that runs with an older wal_level than dev.conf asks for
+# (a checkout that ran ./dev before the cache's invalidation stream needed "logical") is restarted, then
+# waited for. wal_level only takes effect at start.
+restart_if_pending() {
+  local name="$1" data="$2" port="$3" running
+  running="$(psql_local "$port" postgres -At -c "SHOW wal_level")"
+  if [[ "$running" == logical ]]; then
+    psql_local "$port" postgres -At -c "SELECT pg_reload_conf()" >/dev/null  # dev.conf's other settings
+    return 0
+  fi
+  log "restarting postgres $name: wal_level $running -> logical"
+  as_postgres "$PG_BIN/pg_ctl" restart -D "$data" -l "$PG_LOG_DIR/pg-$name.log" -m fast -w -t "$WAIT_PG" >/dev/null ||
+    die "pg_ctl restart failed for $name; see $PG_LOG_DIR/pg-$name.log"
+  wait_until "$WAIT_PG" "postgres $name on :$port" pg_ready "$port" ||
+    die "postgres $name does not accept on :$port; see $PG_LOG_DIR/pg-$name.log"
+}
+
 # Roles, database and extensions; safe to re-run (passwords are re-set every time).
 provision_primary() {
   psql_local "$PRIMARY_PORT" postgres <<SQL
@@ -117,6 +138,8 @@ ALTER ROLE $MONITOR_USER LOGIN PASSWORD '$MONITOR_PASSWORD';
 ALTER ROLE $REPLICATION_USER LOGIN REPLICATION PASSWORD '$REPLICATION_PASSWORD';
 GRANT pg_read_all_stats, pg_signal_backend TO $DB_USER;
 GRANT pg_monitor TO $MONITOR_USER;
+-- The cache's invalidation stream logs in as the monitor role: it reads a logical replication slot.
+ALTER ROLE $MONITOR_USER REPLICATION;
 SELECT 'CREATE DATABASE $DB_NAME OWNER $DB_USER'
 WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$DB_NAME') \gexec
 CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
@@ -150,11 +173,13 @@ postgres_up() {
   write_node_conf "$PRIMARY_DATA" "$PRIMARY_PORT"
   write_hba "$PRIMARY_DATA"
   start_node primary "$PRIMARY_DATA" "$PRIMARY_PORT"
+  restart_if_pending primary "$PRIMARY_DATA" "$PRIMARY_PORT"
   provision_primary
   init_replica
   write_node_conf "$REPLICA_DATA" "$REPLICA_PORT"
   write_hba "$REPLICA_DATA"
   start_node replica "$REPLICA_DATA" "$REPLICA_PORT"
+  restart_if_pending replica "$REPLICA_DATA" "$REPLICA_PORT"
   wait_until "$WAIT_PG" "the replica to stream from the primary" replica_streaming ||
     die "replica on :$REPLICA_PORT is up but not streaming; see $PG_LOG_DIR/pg-replica.log"
 }

@@ -6,6 +6,8 @@
 
 #include <uv.h>
 
+#include <atomic>
+
 #include "cache/generations.h"
 #include "cache/inflight.h"
 #include "cache/key.h"
@@ -27,8 +29,12 @@ class WorkerCache {
               bool count_evictions = false);
   void start();  // connects (and keeps reconnecting); nothing is served until ready()
 
-  // SessionFacts::generations_synced: the generation map is current (else bypass the cache).
-  bool ready() const { return sync_.synced(); }
+  // SessionFacts::generations_synced: the generation map is current (else bypass the cache): in step
+  // with Redis, and, with an invalidation stream, that stream proven live (writes made behind every
+  // sidecar's back are bumped).
+  bool ready() const { return sync_.synced() && (stream_live_ == nullptr || stream_live_->load(std::memory_order_acquire)); }
+  // The invalidation stream's liveness flag (null: none configured). Must outlive this object.
+  void require_stream(const std::atomic<bool>* live) { stream_live_ = live; }
   RedisStore& store() { return store_; }
   GenerationSync& sync() { return sync_; }
   GenerationMap& generations() { return generations_; }
@@ -43,6 +49,7 @@ class WorkerCache {
   RedisStore store_;
   GenerationSync sync_;
   WriteTablesMemo write_tables_;
+  const std::atomic<bool>* stream_live_ = nullptr;
 };
 
 }  // namespace pgs::cache::redis

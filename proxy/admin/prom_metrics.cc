@@ -143,6 +143,15 @@ void process(Builder& b, const WorkerStats& all, const ProcessFacts& f) {
   b.counter(MetricId::slow_queries_total, {}, f.slow_queries);
   b.counter(MetricId::slow_log_dropped_total, {}, f.slow_log_dropped);
   b.counter(MetricId::cache_catalog_reads_total, {}, f.catalog_reads);  // the session tracking reads it too
+  if (f.stream) {
+    b.gauge(MetricId::cache_stream_leader, {}, f.stream->leader ? 1 : 0);
+    b.gauge(MetricId::cache_stream_live, {}, f.stream->live ? 1 : 0);
+    b.gauge(MetricId::cache_stream_lag_bytes, {}, static_cast<double>(f.stream->lag_bytes));
+    b.counter(MetricId::cache_stream_transactions_total, {}, f.stream->transactions);
+    b.counter(MetricId::cache_stream_bumped_tables_total, {}, f.stream->bumped_tables);
+    b.counter(MetricId::cache_stream_leaderships_total, {}, f.stream->leaderships);
+    b.counter(MetricId::cache_stream_errors_total, {}, f.stream->errors);
+  }
   if (!f.health) return;
   for (const monitor::NodeHealth& n : f.health->replicas) {
     const std::string& name = n.node.name;

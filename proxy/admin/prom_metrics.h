@@ -8,12 +8,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "proxy/core/stats.h"
 #include "proxy/monitor/health_types.h"
 #include "proxy/obs/endpoints.h"
+#include "proxy/stream/stream_invalidator.h"
 
 namespace pgs::proxy::admin {
 
@@ -24,6 +26,7 @@ struct ProcessFacts {
   uint64_t slow_queries = 0;
   uint64_t slow_log_dropped = 0;
   uint64_t catalog_reads = 0;  // complete reads of the cache's write dependencies
+  std::optional<StreamStats> stream;  // the cache's invalidation stream, when configured
   std::shared_ptr<const monitor::HealthSnapshot> health;  // null: no replica configured
 };
 

@@ -1,5 +1,8 @@
 #include "proxy/core/process.h"
 
+#include <openssl/rand.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <thread>
 
@@ -14,6 +17,7 @@
 #include "proxy/monitor/health_monitor.h"
 #include "proxy/net/tls.h"
 #include "proxy/obs/endpoints.h"
+#include "proxy/stream/stream_invalidator.h"
 
 namespace pgs::proxy {
 
@@ -140,6 +144,42 @@ static void start_catalog_watcher(const Snapshot& snapshot, std::unique_ptr<Cata
   out->start();
 }
 
+// The cache's invalidation stream ([cache] invalidation_stream): one slot per served database on the
+// primary, read by whichever sidecar holds the lease; its login is stream_user or the monitor's.
+static void start_stream_invalidator(const conf::Config& config, std::unique_ptr<StreamInvalidator>& out) {
+  const conf::CacheConfig& c = config.cache;
+  if (!c.enabled || !c.invalidation_stream) return;
+  StreamOptions o;
+  std::string user = c.stream_user.empty() ? config.routing.monitor_user : c.stream_user;
+  std::string password = c.stream_user.empty() ? config.routing.monitor_password : c.stream_password;
+  if (user.empty()) {
+    LOG_ERROR("cache: invalidation_stream is on but no login is set (stream_user or [routing] monitor_user): "
+              "every lookup misses");
+  }
+  for (const auto& db : config.databases) {
+    std::string dbname = db.server_dbname.empty() ? db.name : db.server_dbname;
+    o.targets.push_back({config.primary.host, config.primary.port, dbname, user, password,
+                         stream_slot_name(c.stream_slot, dbname)});
+  }
+  o.redis_host = c.redis_host;
+  o.redis_port = c.redis_port;
+  o.redis_user = c.redis_user;
+  o.redis_password = c.redis_password;
+  o.redis_timeout = std::max<std::chrono::milliseconds>(c.redis_timeout, std::chrono::milliseconds(500));
+  o.names = cache::RedisNames(c.key_prefix);
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  uint64_t nonce = 0;
+  (void)RAND_bytes(reinterpret_cast<unsigned char*>(&nonce), sizeof nonce);
+  o.sidecar_id = std::string(host) + ":" + std::to_string(getpid()) + ":" + std::to_string(nonce);
+  o.max_delay = c.stream_max_delay;
+  o.max_lag_bytes = c.stream_max_lag_bytes;
+  out = std::make_unique<StreamInvalidator>(std::move(o));
+  if (!user.empty()) out->start();
+}
+
+const std::atomic<bool>* Process::stream_live() const { return stream_ ? &stream_->live() : nullptr; }
+
 std::shared_ptr<const cache::WriteDependencies> Process::write_dependencies() const {
   return catalog_ ? catalog_->current() : nullptr;
 }
@@ -247,6 +287,7 @@ admin::ObservabilitySources Process::observability_sources(admin::ReachabilityPr
                                .slow_queries = slow_queries(),
                                .slow_log_dropped = slow_log_dropped(),
                                .catalog_reads = catalog_loads(),
+                               .stream = stream_ ? std::optional<StreamStats>(stream_->stats()) : std::nullopt,
                                .health = health()};
   };
   sources.digests = [this](std::string_view query) {
@@ -280,6 +321,7 @@ int Process::run() {
   shutdown_async_.data = this;
   start_monitor(*snapshot_->config, monitor_);
   start_catalog_watcher(*snapshot_, catalog_);
+  start_stream_invalidator(*snapshot_->config, stream_);
   start_query_sinks();
   if (!start_workers()) {
     uv_close(reinterpret_cast<uv_handle_t*>(&worker_exit_async_), nullptr);
@@ -311,6 +353,7 @@ int Process::run() {
   for (auto& w : workers_) w->join();
   if (monitor_) monitor_->stop();
   if (catalog_) catalog_->stop();
+  if (stream_) stream_->stop();
   // obs: stop
   obs_server.stop();
   if (!obs_error.empty()) {

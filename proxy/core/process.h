@@ -24,6 +24,8 @@ namespace pgs::proxy {
 
 class Worker;
 class CatalogWatcher;
+class StreamInvalidator;
+struct StreamStats;
 class SessionCodeCatalog;
 }  // namespace pgs::proxy
 namespace pgs::cache {
@@ -74,6 +76,9 @@ class Process {
   std::shared_ptr<const SessionCodeCatalog> session_code() const;
   uint64_t catalog_version() const;
   void refresh_write_dependencies();  // re-read soon (a DDL committed through this sidecar); any thread
+  // The invalidation stream (stream_invalidator.h): whether cached results may be served (null: no
+  // stream configured, nothing to wait for). Lives as long as the process.
+  const std::atomic<bool>* stream_live() const;
   // ---- slow-query log and digests (issue 6) ----
   void log_slow(obs::SlowQueryRecord record);           // any thread; never blocks
   void publish_digests(obs::DigestTable& worker_table);  // any thread; empties the table
@@ -116,6 +121,7 @@ class Process {
   admin::AdminHooks admin_hooks_;
   std::unique_ptr<monitor::HealthMonitor> monitor_;
   std::unique_ptr<CatalogWatcher> catalog_;
+  std::unique_ptr<StreamInvalidator> stream_;
   std::unique_ptr<obs::SlowLog> slow_log_;
   std::unique_ptr<obs::DigestHub> digest_hub_;
   std::atomic<uint64_t> slow_queries_{0};

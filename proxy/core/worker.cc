@@ -433,6 +433,7 @@ void Worker::start_result_cache() {
   const conf::CacheConfig& c = snapshot_->config->cache;
   // Waits: at most 1 s each (Inflight defaults). Worker 0 counts Redis's evictions for the process.
   result_cache_ = std::make_unique<cache::redis::WorkerCache>(&loop_, c, cache::Inflight::Options{}, index_ == 0);
+  result_cache_->require_stream(process_.stream_live());
   result_cache_->start();
 }
 

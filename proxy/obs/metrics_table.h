@@ -71,6 +71,24 @@
     "Values read from Redis that failed validation (served as misses).", (), ())                        \
   X(cache_catalog_reads_total, counter, none, "pgsidecar_cache_catalog_reads_total",                    \
     "Complete reads of the catalog: write dependencies and relations that run user code.", (), ()) \
+  X(cache_stream_leader, gauge, none, "pgsidecar_cache_stream_leader",                                  \
+    "1 while this sidecar leads the cache's invalidation stream (reads the primary's replication slots).", \
+    (), ())                                                                                             \
+  X(cache_stream_live, gauge, none, "pgsidecar_cache_stream_live",                                      \
+    "1 while the invalidation stream is proven live (a leader's heartbeat); 0: every lookup misses.",   \
+    (), ())                                                                                             \
+  X(cache_stream_lag_bytes, gauge, bytes, "pgsidecar_cache_stream_lag_bytes",                           \
+    "WAL the leader was sent and has not confirmed (its bumps are behind by this much); 0 elsewhere.",  \
+    (), ())                                                                                             \
+  X(cache_stream_transactions_total, counter, none, "pgsidecar_cache_stream_transactions_total",        \
+    "Committed transactions this sidecar read from the stream while leading.", (), ())                 \
+  X(cache_stream_bumped_tables_total, counter, none, "pgsidecar_cache_stream_bumped_tables_total",      \
+    "Table generations this sidecar bumped for them.", (), ())                                          \
+  X(cache_stream_leaderships_total, counter, none, "pgsidecar_cache_stream_leaderships_total",          \
+    "Times this sidecar took the stream's lease.", (), ())                                              \
+  X(cache_stream_errors_total, counter, none, "pgsidecar_cache_stream_errors_total",                    \
+    "Stream failures: a slot that would not open or was lost, a bump Redis did not confirm, a lost lease.", \
+    (), ())                                                                                             \
   X(cache_ready, gauge, none, "pgsidecar_cache_ready",                                                  \
     "1 when the cache is on and every worker's table generations are in sync with Redis.", (), ())      \
   X(replica_lag_bytes, gauge, bytes, "pgsidecar_replica_lag_bytes",                                     \

@@ -97,7 +97,8 @@ TEST(ShippedConfig, DiffersFromDefaultsOnlyInDevValues) {
                                             "routing.read_your_writes",
                                             "routing.monitor_user",
                                             "routing.monitor_password",   "routing.monitor_dbname",
-                                            "cache.enabled",              "cache.redis_port"};
+                                            "cache.enabled",              "cache.redis_port",
+                                            "cache.invalidation_stream"};
   EXPECT_EQ(differing, dev_values);
 }
 

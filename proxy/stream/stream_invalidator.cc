@@ -1,0 +1,411 @@
+#include "proxy/stream/stream_invalidator.h"
+
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
+#include <poll.h>
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <set>
+
+#include "cache/generations.h"
+#include "cache/policy.h"
+#include "cache/redis/bump_script.h"
+#include "cache/stream/replication_messages.h"
+#include "cache/stream/test_decoding.h"
+#include "proxy/core/log.h"
+
+namespace pgs::proxy {
+
+using Millis = std::chrono::milliseconds;
+
+namespace {
+
+// Renews the lease only while this sidecar still holds it (another may have taken it over after a pause).
+constexpr const char* kRenewScript =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
+
+std::string one_line(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  std::replace(s.begin(), s.end(), '\n', ' ');
+  return s;
+}
+
+}  // namespace
+
+std::string stream_slot_name(std::string_view prefix, std::string_view dbname) {
+  std::string out;
+  for (std::string_view part : {prefix, std::string_view("_"), dbname}) {
+    for (char c : part) {
+      char l = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+      out.push_back((l >= 'a' && l <= 'z') || (l >= '0' && l <= '9') || l == '_' ? l : '_');
+    }
+  }
+  if (out.size() > 63) out.resize(63);
+  return out;
+}
+
+// A blocking Redis connection with a timeout on every command; reconnects on the next use after an error.
+struct StreamInvalidator::Redis {
+  const StreamOptions& o;
+  redisContext* ctx = nullptr;
+
+  explicit Redis(const StreamOptions& options) : o(options) {}
+  ~Redis() { drop(); }
+  void drop() {
+    if (ctx != nullptr) redisFree(ctx);
+    ctx = nullptr;
+  }
+  bool connect() {
+    if (ctx != nullptr) return true;
+    timeval tv{static_cast<time_t>(o.redis_timeout.count() / 1000),
+               static_cast<suseconds_t>((o.redis_timeout.count() % 1000) * 1000)};
+    ctx = redisConnectWithTimeout(o.redis_host.c_str(), o.redis_port, tv);
+    if (ctx == nullptr || ctx->err != 0) {
+      drop();
+      return false;
+    }
+    redisSetTimeout(ctx, tv);
+    if (!o.redis_password.empty()) {
+      std::vector<std::string> auth = {"AUTH"};
+      if (!o.redis_user.empty()) auth.push_back(o.redis_user);
+      auth.push_back(o.redis_password);
+      auto r = command(auth);
+      if (!r || (*r)->type == REDIS_REPLY_ERROR) {
+        drop();
+        return false;
+      }
+    }
+    return true;
+  }
+  using Reply = std::unique_ptr<redisReply, void (*)(void*)>;
+  // nullopt: no reply (connection lost, timeout): the connection is dropped.
+  std::optional<Reply> command(const std::vector<std::string>& args) {
+    if (ctx == nullptr) return std::nullopt;
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (const std::string& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    auto* r = static_cast<redisReply*>(redisCommandArgv(ctx, static_cast<int>(argv.size()), argv.data(), lens.data()));
+    if (r == nullptr) {
+      drop();
+      return std::nullopt;
+    }
+    return Reply(r, freeReplyObject);
+  }
+  // Bumps `tables` (commit LSN `lsn`, 0 = unknown): true once Redis confirmed every new generation.
+  bool bump(const std::set<std::string>& tables, uint64_t lsn) {
+    if (tables.empty()) return true;
+    std::vector<std::string> args = {"EVALSHA", cache::redis::bump_script_sha1(), "3", o.names.generations,
+                                     o.names.channel, cache::lsn_hash_name(o.names.generations),
+                                     lsn != 0 ? std::to_string(lsn) : std::string()};
+    args.insert(args.end(), tables.begin(), tables.end());
+    auto r = command(args);
+    if (r && (*r)->type == REDIS_REPLY_ERROR && std::string_view((*r)->str, (*r)->len).starts_with("NOSCRIPT")) {
+      args[0] = "EVAL";
+      args[1] = std::string(cache::redis::bump_script());
+      r = command(args);
+    }
+    return r && (*r)->type == REDIS_REPLY_ARRAY && (*r)->elements == tables.size();
+  }
+};
+
+// One database's slot: a replication connection streaming from it, and what was read.
+struct StreamInvalidator::Slot {
+  const StreamTarget& target;
+  PGconn* conn = nullptr;
+  bool created = false;              // the slot did not exist: every table is bumped once
+  cache::stream::TransactionTables txn;
+  bool in_transaction = false;
+  std::set<std::string> pending;     // tables of committed transactions, not bumped yet
+  uint64_t pending_lsn = 0;          // the server's WAL end when the last of them was sent
+  uint64_t received = 0;             // the highest WAL position the stream has shown us
+  uint64_t confirmed = 0;            // flushed: every commit before it is bumped
+  uint64_t server_end = 0;
+  uint64_t committed = 0;            // transactions in `pending`
+  std::string last_error;            // logged once until it changes
+
+  explicit Slot(const StreamTarget& t) : target(t) {}
+  ~Slot() { close(); }
+  void close() {
+    if (conn != nullptr) PQfinish(conn);
+    conn = nullptr;
+  }
+
+  // Connects, creates the slot when missing and starts streaming. "" or the error.
+  std::string open() {
+    std::string port = std::to_string(target.port);
+    const char* keys[] = {"host", "port", "dbname", "user", "password", "replication", "connect_timeout",
+                          "sslmode", "application_name", nullptr};
+    const char* values[] = {target.host.c_str(), port.c_str(), target.dbname.c_str(), target.user.c_str(),
+                            target.password.c_str(), "database", "5", "disable", "pgsidecar-stream", nullptr};
+    conn = PQconnectdbParams(keys, values, 0);
+    if (PQstatus(conn) != CONNECTION_OK) return one_line(PQerrorMessage(conn));
+    const std::string create = "CREATE_REPLICATION_SLOT \"" + target.slot + "\" LOGICAL test_decoding";
+    PGresult* r = PQexec(conn, create.c_str());
+    const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    created = PQresultStatus(r) == PGRES_TUPLES_OK;
+    std::string error = created || (state != nullptr && std::string_view(state) == "42710")  // exists
+                            ? std::string()
+                            : one_line(PQresultErrorMessage(r));
+    PQclear(r);
+    if (!error.empty()) return "creating slot " + target.slot + ": " + error;
+    const std::string start = "START_REPLICATION SLOT \"" + target.slot +
+                              "\" LOGICAL 0/0 (\"include-xids\" '0', \"skip-empty-xacts\" '1')";
+    r = PQexec(conn, start.c_str());
+    bool streaming = PQresultStatus(r) == PGRES_COPY_BOTH;
+    if (!streaming) error = "starting slot " + target.slot + ": " + one_line(PQresultErrorMessage(r));
+    PQclear(r);
+    if (!streaming) return error;
+    PQsetnonblocking(conn, 1);
+    txn = cache::stream::TransactionTables();
+    in_transaction = false;
+    return {};
+  }
+
+  // Reads what arrived. False when the stream ended or failed (`error` says why).
+  bool read(std::string& error, bool& reply_requested) {
+    if (PQconsumeInput(conn) == 0) {
+      error = one_line(PQerrorMessage(conn));
+      return false;
+    }
+    for (;;) {
+      char* buf = nullptr;
+      int n = PQgetCopyData(conn, &buf, 1);
+      if (n == 0) return true;  // nothing more for now
+      if (n < 0) {
+        error = n == -1 ? "the server ended the stream" : one_line(PQerrorMessage(conn));
+        return false;
+      }
+      std::string_view payload(buf, static_cast<size_t>(n));
+      auto m = cache::stream::decode_stream_message(payload);
+      if (!m.ok()) {
+        PQfreemem(buf);
+        error = "unreadable replication message";
+        return false;
+      }
+      if (const auto* x = std::get_if<cache::stream::XLogData>(&m.value())) {
+        server_end = std::max(server_end, x->end_lsn);
+        received = std::max(received, x->start_lsn);
+        auto line = cache::stream::parse_test_decoding(x->data);
+        if (line.kind == cache::stream::DecodedLine::Kind::begin) in_transaction = true;
+        if (auto tables = txn.on_line(x->data)) {
+          in_transaction = false;
+          pending.insert(tables->begin(), tables->end());
+          pending_lsn = std::max(pending_lsn, x->end_lsn);
+          ++committed;
+        }
+      } else if (const auto* k = std::get_if<cache::stream::Keepalive>(&m.value())) {
+        server_end = std::max(server_end, k->end_lsn);
+        // Caught up: the sender had nothing more to send up to its WAL end.
+        if (!in_transaction) received = std::max(received, k->end_lsn);
+        reply_requested = reply_requested || k->reply_requested;
+      }
+      PQfreemem(buf);
+    }
+  }
+
+  // Tells the server how far every commit is bumped (the slot may free WAL before it).
+  bool confirm(uint64_t lsn) {
+    confirmed = std::max(confirmed, lsn);
+    std::string msg = cache::stream::standby_status_update(confirmed, confirmed, confirmed,
+                                                          cache::stream::postgres_clock(std::chrono::system_clock::now()),
+                                                          false);
+    if (PQputCopyData(conn, msg.data(), static_cast<int>(msg.size())) != 1) return false;
+    return PQflush(conn) >= 0;
+  }
+};
+
+StreamInvalidator::StreamInvalidator(StreamOptions options) : options_(std::move(options)) {}
+
+StreamInvalidator::~StreamInvalidator() { stop(); }
+
+void StreamInvalidator::start() { thread_ = std::thread([this] { run(); }); }
+
+void StreamInvalidator::stop() noexcept {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+StreamStats StreamInvalidator::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  StreamStats s = stats_;
+  s.live = live_.load(std::memory_order_acquire);
+  return s;
+}
+
+bool StreamInvalidator::wait(Millis d) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  wake_.wait_for(lock, d, [this] { return stopping_; });
+  return !stopping_;
+}
+
+void StreamInvalidator::set_live(bool live) {
+  if (live_.exchange(live, std::memory_order_acq_rel) != live) {
+    if (live) {
+      LOG_INFO("cache: the invalidation stream is live; cached results are served");
+    } else {
+      LOG_WARN("cache: the invalidation stream is not proven live (no leader heartbeat): every lookup misses");
+    }
+  }
+}
+
+void StreamInvalidator::run() {
+  Redis redis(options_);
+  const Millis round = std::max(Millis(25), options_.max_delay / 4);
+  const std::string lease_key = options_.names.base + "stream:leader";
+  const std::string beat_key = options_.names.base + "stream:beat";
+  while (wait(Millis(0))) {
+    if (!redis.connect()) {
+      set_live(false);
+      if (!wait(round)) break;
+      continue;
+    }
+    auto taken = redis.command({"SET", lease_key, options_.sidecar_id, "NX", "PX",
+                                std::to_string(options_.max_delay.count())});
+    if (taken && (*taken)->type == REDIS_REPLY_STATUS) {
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stats_.leader = true;
+        ++stats_.leaderships;
+      }
+      LOG_INFO("cache: this sidecar leads the invalidation stream");
+      lead(redis);
+      std::lock_guard<std::mutex> lock(mutex_);
+      stats_.leader = false;
+      stats_.lag_bytes = 0;
+      continue;
+    }
+    auto beat = redis.command({"EXISTS", beat_key});
+    set_live(beat && (*beat)->type == REDIS_REPLY_INTEGER && (*beat)->integer == 1);
+    if (!wait(round)) break;
+  }
+  set_live(false);
+}
+
+// Holds the lease: streams every slot, bumps what committed transactions wrote, confirms, beats.
+// Returns when the lease is lost, Redis fails, or the invalidator stops.
+void StreamInvalidator::lead(Redis& redis) {
+  const Millis round = std::max(Millis(25), options_.max_delay / 4);
+  const std::string lease_key = options_.names.base + "stream:leader";
+  const std::string beat_key = options_.names.base + "stream:beat";
+  std::vector<std::unique_ptr<Slot>> slots;
+  for (const StreamTarget& t : options_.targets) slots.push_back(std::make_unique<Slot>(t));
+  auto count_error = [this] {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++stats_.errors;
+  };
+  auto next_renewal = std::chrono::steady_clock::now();
+  while (wait(Millis(0))) {
+    // Every slot streams, or is opened again (a failed one waits for the next round).
+    bool all_open = true;
+    for (auto& s : slots) {
+      if (s->conn != nullptr) continue;
+      std::string error = s->open();
+      if (!error.empty()) {
+        if (error != s->last_error) LOG_WARN("cache: invalidation stream of database " + s->target.dbname + ": " + error);
+        s->last_error = error;
+        s->close();
+        all_open = false;
+        count_error();
+        continue;
+      }
+      s->last_error.clear();
+      if (s->created) {  // what was written while no slot existed is unknown: everything goes
+        LOG_INFO("cache: created replication slot " + s->target.slot + "; every cached result is invalidated once");
+        s->pending.insert(std::string(cache::kAllTables));
+      }
+    }
+    // Wait for data, at most until the next renewal.
+    std::vector<pollfd> fds;
+    for (auto& s : slots) {
+      if (s->conn != nullptr) fds.push_back({PQsocket(s->conn), POLLIN, 0});
+    }
+    auto now = std::chrono::steady_clock::now();
+    auto until = std::max(Millis(0), std::chrono::duration_cast<Millis>(next_renewal - now));
+    if (!fds.empty()) {
+      (void)poll(fds.data(), fds.size(), static_cast<int>(std::min(until, round).count()));
+    } else if (!wait(std::min(until, round))) {
+      break;
+    }
+    // Read, bump, confirm.
+    bool bumped_all = true;
+    uint64_t lag = 0;
+    for (auto& s : slots) {
+      if (s->conn == nullptr) continue;
+      std::string error;
+      bool reply = false;
+      if (!s->read(error, reply)) {
+        LOG_WARN("cache: invalidation stream of database " + s->target.dbname + " lost: " + error);
+        s->last_error = error;
+        s->close();
+        all_open = false;
+        count_error();
+        continue;
+      }
+      uint64_t upto = s->received;
+      if (!s->pending.empty()) {
+        if (!redis.bump(s->pending, s->pending_lsn)) {
+          bumped_all = false;
+          count_error();
+          break;  // Redis trouble: nothing is confirmed, the heartbeat stops, the lease will lapse
+        }
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          stats_.bumped_tables += s->pending.size();
+          stats_.transactions += s->committed;
+        }
+        s->committed = 0;
+        s->pending.clear();
+        s->pending_lsn = 0;
+      }
+      if (upto > s->confirmed || reply) {
+        if (!s->confirm(upto)) {
+          s->close();
+          all_open = false;
+          count_error();
+          continue;
+        }
+      }
+      lag = std::max(lag, s->server_end > s->confirmed ? s->server_end - s->confirmed : 0);
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stats_.lag_bytes = lag;
+    }
+    if (!bumped_all) break;
+    if (std::chrono::steady_clock::now() >= next_renewal) {
+      auto renewed = redis.command({"EVAL", kRenewScript, "1", lease_key, options_.sidecar_id,
+                                    std::to_string(options_.max_delay.count())});
+      if (!renewed || (*renewed)->type != REDIS_REPLY_INTEGER || (*renewed)->integer != 1) {
+        LOG_WARN("cache: this sidecar lost the invalidation stream's lease");
+        count_error();
+        break;
+      }
+      // The heartbeat: every slot streams and none is too far behind.
+      bool live = all_open && lag <= options_.max_lag_bytes;
+      if (live) {
+        auto beat = redis.command({"SET", beat_key, options_.sidecar_id, "PX", std::to_string(options_.max_delay.count())});
+        live = beat && (*beat)->type == REDIS_REPLY_STATUS;
+      } else if (lag > options_.max_lag_bytes) {
+        LOG_WARN("cache: the invalidation stream is " + std::to_string(lag) + " bytes behind the primary (limit " +
+                 std::to_string(options_.max_lag_bytes) + "): every lookup misses until it catches up");
+      }
+      set_live(live);
+      next_renewal = std::chrono::steady_clock::now() + round;
+    }
+  }
+  set_live(false);
+  // Let another sidecar lead at once rather than after the lease lapses (only if still ours).
+  redis.command({"EVAL", "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+                 "1", lease_key, options_.sidecar_id});
+}
+
+}  // namespace pgs::proxy

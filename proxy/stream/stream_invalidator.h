@@ -1,0 +1,99 @@
+// StreamInvalidator: cache invalidation from the primary's own write stream (issue 12, item 1).
+//
+// Every sidecar runs one. At most one of them leads at a time: it holds a lease in Redis
+// (<ns>stream:leader, SET NX PX, renewed every quarter of max_delay, taken over by another sidecar
+// within max_delay when the leader dies). The leader reads one logical replication slot per served
+// database (plugin test_decoding, created when missing) and, for every committed transaction, bumps the
+// generation of each table it wrote — whoever wrote it: through a sidecar, a cron job, psql straight to
+// the primary. The bump is the same Lua script as a sidecar's own bump at COMMIT (bump_script.h), so it
+// is published to every sidecar. Only once Redis confirmed it does the leader report the slot's flush
+// position: a leader that dies in between leaves the transaction to be decoded again by the next one.
+// A slot created afresh (the first start, or after Postgres invalidated it) bumps every table once:
+// what was written while nobody read a slot is unknown.
+//
+// live(): whether this sidecar may serve cached results. The leader refreshes a heartbeat key
+// (<ns>stream:beat, PX max_delay) each round while it is no more than max_lag_bytes behind the WAL it
+// was sent; every sidecar checks that the key exists. No heartbeat — no leader, a leader stuck or too far
+// behind, Redis unreachable — means every lookup is a miss (cache::redis::WorkerCache::ready()).
+//
+// Threads: its own thread makes blocking libpq and hiredis calls (each with a timeout); live() and
+// stats() from any thread; start()/stop() from the owner.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cache/key.h"
+
+namespace pgs::proxy {
+
+struct StreamTarget {  // one served database on the primary
+  std::string host;
+  int port = 5432;
+  std::string dbname;
+  std::string user;      // a role with REPLICATION
+  std::string password;
+  std::string slot;      // the slot's name
+};
+
+struct StreamOptions {
+  std::vector<StreamTarget> targets;
+  std::string redis_host = "127.0.0.1";
+  uint16_t redis_port = 6379;
+  std::string redis_user, redis_password;
+  std::chrono::milliseconds redis_timeout{500};
+  cache::RedisNames names;
+  std::string sidecar_id;  // this process, unique in the fleet (the lease's value)
+  std::chrono::milliseconds max_delay{2000};
+  uint64_t max_lag_bytes = 1ull << 30;
+};
+
+struct StreamStats {
+  bool leader = false;
+  bool live = false;
+  uint64_t lag_bytes = 0;       // the leader's: WAL end the server reported minus what was confirmed
+  uint64_t transactions = 0;    // committed transactions decoded (leader)
+  uint64_t bumped_tables = 0;   // tables bumped for them (leader)
+  uint64_t leaderships = 0;     // leases taken
+  uint64_t errors = 0;          // lost connections, refused commands
+};
+
+// The slot name for `prefix` and a database: [a-z0-9_] only (Postgres's rule), at most 63 bytes.
+std::string stream_slot_name(std::string_view prefix, std::string_view dbname);
+
+class StreamInvalidator {
+ public:
+  explicit StreamInvalidator(StreamOptions options);
+  ~StreamInvalidator();  // stop()
+  StreamInvalidator(const StreamInvalidator&) = delete;
+  StreamInvalidator& operator=(const StreamInvalidator&) = delete;
+
+  void start();
+  void stop() noexcept;
+  const std::atomic<bool>& live() const { return live_; }
+  StreamStats stats() const;
+
+ private:
+  struct Redis;
+  struct Slot;
+  void run();
+  bool wait(std::chrono::milliseconds d);  // false once stopping
+  void lead(Redis& redis);
+  void set_live(bool live);
+
+  StreamOptions options_;
+  std::atomic<bool> live_{false};
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  StreamStats stats_;  // guarded by mutex_
+  std::thread thread_;
+};
+
+}  // namespace pgs::proxy

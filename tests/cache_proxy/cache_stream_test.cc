@@ -1,0 +1,148 @@
+// Issue 12 item 1 end to end: invalidation from the primary's own write stream. A write that passes
+// through no sidecar (psql straight to the primary) reaches every sidecar's cache through the leader's
+// logical replication slot; one sidecar leads at a time and another takes over when it dies; without a
+// leader's heartbeat every lookup misses. Real pgsidecar processes, the dev primary (wal_level = logical)
+// and the dev Redis (a key prefix per test). Each test's slots have their own names and are dropped after.
+#include <gtest/gtest.h>
+
+#include <csignal>
+
+#include "cache/key.h"
+#include "tests/cache/redis_env.h"
+#include "tests/cache_proxy/cache_util.h"
+#include "tests/session/session_util.h"
+
+namespace pgs::it::cache_proxy {
+namespace {
+
+class CacheStreamTest : public ProxyTest {
+ protected:
+  void SetUp() override {
+    ProxyTest::SetUp();
+    if (is_direct()) GTEST_SKIP() << "needs the pgsidecar process";
+    prefix_ = unique_prefix();
+    slot_ = "pgs_stream_test_" + std::to_string(getpid()) + "_" + std::to_string(counter_);
+    table_ = "pgs_cache_stream_" + std::to_string(counter_++) + "_" + std::to_string(getpid());
+    create_table(table_);
+  }
+  void TearDown() override {
+    proxies_.clear();  // stops them: their slots become inactive and can be dropped
+    ProxyTest::TearDown();
+    if (!table_.empty()) drop_table(table_);
+    if (!prefix_.empty()) redis_delete_prefix(kRedisPort, prefix_);
+    if (!slot_.empty()) {
+      Pg su = superuser(kDatabase);
+      su.exec("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE '" + slot_ +
+              "%' AND NOT active");
+    }
+  }
+
+  ProxyOptions options(const std::string& max_delay = "1s") const {
+    ProxyOptions o = cache_options(kRedisPort, prefix_, {"t:10m:public." + table_}, 1);
+    o.cache_toml += "invalidation_stream = true\nstream_slot = \"" + slot_ + "\"\nstream_user = \"" + kAdminUser +
+                    "\"\nstream_password = \"" + kAdminPassword + "\"\nstream_max_delay = \"" + max_delay + "\"\n";
+    return o;
+  }
+  Proxy& start_sidecar(const std::string& max_delay = "1s") {
+    proxies_.push_back(Proxy::start(options(max_delay)));
+    Proxy& p = *proxies_.back();
+    EXPECT_TRUE(wait_catalog_read(p)) << "the catalog was not read";
+    return p;
+  }
+  double metric(const Proxy& p, const std::string& name) const { return metric_value(scrape_metrics(p), name, ""); }
+  bool wait_live(const Proxy& p, Millis deadline = Millis(10000)) const {
+    return wait_until([&] { return metric(p, "pgsidecar_cache_stream_live") == 1; }, deadline, Millis(20));
+  }
+  std::string select_sql() const { return "SELECT v FROM public." + table_ + " WHERE id = 1"; }
+  std::string lease_key() const { return cache::RedisNames(prefix_).base + "stream:leader"; }
+  // The value a read through `c` sees for row 1 within `deadline`, once it is `want`; else the last one.
+  std::string wait_value(Pg& c, const std::string& want, Millis deadline) const {
+    std::string seen;
+    wait_until([&] {
+      seen = c.scalar(select_sql());
+      return seen == want;
+    }, deadline, Millis(10));
+    return seen;
+  }
+  void write_directly(const std::string& v) const {
+    Pg su = superuser(kDatabase);
+    ASSERT_TRUE(su.ok()) << su.error();
+    su.must("UPDATE public." + table_ + " SET v = '" + v + "' WHERE id = 1");
+  }
+
+  static inline int counter_ = 0;
+  std::string prefix_, slot_, table_;
+  std::vector<std::unique_ptr<Proxy>> proxies_;
+};
+
+// The write goes straight to the primary, past every sidecar; the cached row is served from Redis until
+// the stream's bump reaches the sidecar, which is within a second.
+TEST_F(CacheStreamTest, AWriteStraightToThePrimaryIsSeenThroughTheCacheWithinASecond) {
+  Proxy& p = start_sidecar();
+  ASSERT_TRUE(wait_live(p)) << p.log_tail();
+  Pg c{p.spec()};
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_EQ(c.scalar(select_sql()), "v1");
+  long before = statement_calls(table_);
+  EXPECT_EQ(c.scalar(select_sql()), "v1");
+  EXPECT_EQ(statement_calls(table_), before) << "the second read should be a hit";
+  for (int i = 0; i < 3; ++i) {
+    std::string v = "direct" + std::to_string(i);
+    ASSERT_NO_FATAL_FAILURE(write_directly(v));
+    EXPECT_EQ(wait_value(c, v, Millis(1000)), v) << "a write behind the proxy's back stayed cached";
+    EXPECT_EQ(c.scalar(select_sql()), v);  // and is cached again
+  }
+  EXPECT_GE(metric(p, "pgsidecar_cache_stream_transactions_total"), 3);
+  EXPECT_EQ(metric(p, "pgsidecar_cache_stream_leader"), 1);
+}
+
+// Two sidecars: one leads. Killed, the other takes over within the lease (1 s) and the next write behind
+// their backs is seen through it.
+TEST_F(CacheStreamTest, WhenTheLeaderDiesAnotherSidecarTakesOver) {
+  Proxy& a = start_sidecar();
+  Proxy& b = start_sidecar();
+  ASSERT_TRUE(wait_live(a)) << a.log_tail();
+  ASSERT_TRUE(wait_live(b)) << b.log_tail();
+  ASSERT_TRUE(wait_until([&] {
+    return metric(a, "pgsidecar_cache_stream_leader") + metric(b, "pgsidecar_cache_stream_leader") == 1;
+  }, Millis(5000), Millis(20)));
+  Proxy& leader = metric(a, "pgsidecar_cache_stream_leader") == 1 ? a : b;
+  Proxy& other = &leader == &a ? b : a;
+  Pg c{other.spec()};
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_EQ(c.scalar(select_sql()), "v1");
+  ASSERT_EQ(::kill(leader.pid(), SIGKILL), 0);
+  ASSERT_TRUE(leader.wait_exit(Millis(5000)));
+  EXPECT_TRUE(wait_until([&] { return metric(other, "pgsidecar_cache_stream_leader") == 1; }, Millis(5000),
+                         Millis(20)))
+      << other.log_tail();
+  ASSERT_TRUE(wait_live(other, Millis(5000))) << other.log_tail();
+  ASSERT_NO_FATAL_FAILURE(write_directly("after takeover"));
+  EXPECT_EQ(wait_value(c, "after takeover", Millis(1000)), "after takeover");
+}
+
+// Another sidecar holds the lease and gives no heartbeat (stuck, or too far behind): nothing proves the
+// cache current, so every lookup misses — the rows come from Postgres every time. Once the lease is free,
+// this sidecar leads and the cache serves again.
+TEST_F(CacheStreamTest, WithoutALeadersHeartbeatEveryLookupMisses) {
+  cache::testing::SyncRedis redis(cache::testing::kDevRedisHost, cache::testing::kDevRedisPort);
+  ASSERT_TRUE(redis.ok());
+  ASSERT_EQ(redis.run({"SET", lease_key(), "a-sidecar-that-hangs", "PX", "60000"}), "OK");
+  Proxy& p = start_sidecar();
+  Pg c{p.spec()};
+  ASSERT_TRUE(c.ok()) << c.error();
+  long before = statement_calls(table_);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(c.scalar(select_sql()), "v1");
+  EXPECT_EQ(statement_calls(table_) - before, 4) << "a lookup was answered while the stream was not live";
+  EXPECT_EQ(metric(p, "pgsidecar_cache_stream_live"), 0);
+  EXPECT_EQ(metric(p, "pgsidecar_cache_stream_leader"), 0);
+  ASSERT_EQ(redis.run({"DEL", lease_key()}), "1");
+  ASSERT_TRUE(wait_live(p, Millis(5000))) << p.log_tail();
+  EXPECT_EQ(c.scalar(select_sql()), "v1");
+  before = statement_calls(table_);
+  EXPECT_EQ(c.scalar(select_sql()), "v1");
+  EXPECT_EQ(statement_calls(table_), before) << "live again: the second read should be a hit";
+}
+
+}  // namespace
+}  // namespace pgs::it::cache_proxy
