@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <memory>
 #include <optional>
+#include <map>
 #include <set>
 
 #include "cache/generations.h"
@@ -21,6 +22,15 @@ namespace pgs::proxy {
 using Millis = std::chrono::milliseconds;
 
 namespace {
+
+// DDL is not in the logical stream: a table dropped and created again, rewritten (TRUNCATE, ALTER ...
+// TYPE, VACUUM FULL) or altered (a column added: SELECT * changes) shows in its pg_class row instead —
+// a new oid, relfilenode or row version (xmin). The leader reads this cheap sum every round, and the
+// rows only when the sum moved; temporary tables (pg_temp_*) and the system schemas are left out.
+constexpr const char* kRelationsWhere =
+    " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+    " AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'";
 
 // Renews the lease only while this sidecar still holds it (another may have taken it over after a pause).
 constexpr const char* kRenewScript =
@@ -117,7 +127,7 @@ struct StreamInvalidator::Redis {
 struct StreamInvalidator::Slot {
   const StreamTarget& target;
   PGconn* conn = nullptr;
-  bool created = false;              // the slot did not exist: every table is bumped once
+  bool created = false;              // the slot did not exist (logged)
   cache::stream::TransactionTables txn;
   bool in_transaction = false;
   std::set<std::string> pending;     // tables of committed transactions, not bumped yet
@@ -127,22 +137,79 @@ struct StreamInvalidator::Slot {
   uint64_t server_end = 0;
   uint64_t committed = 0;            // transactions in `pending`
   std::string last_error;            // logged once until it changes
+  PGconn* sql = nullptr;             // a plain connection for the catalog (a streaming one runs no SQL)
+  std::string relations_sum;         // of the last read; "" before the first
+  std::map<std::string, std::string> relations;  // "schema.name" -> "oid/relfilenode/xmin"
 
   explicit Slot(const StreamTarget& t) : target(t) {}
   ~Slot() { close(); }
   void close() {
     if (conn != nullptr) PQfinish(conn);
     conn = nullptr;
+    if (sql != nullptr) PQfinish(sql);
+    sql = nullptr;
+    relations_sum.clear();
+    relations.clear();
+  }
+
+  PGconn* connect(bool replication) const {
+    std::string port = std::to_string(target.port);
+    const char* keys[] = {"host", "port", "dbname", "user", "password", "replication", "connect_timeout",
+                          "sslmode", "application_name", "options", nullptr};
+    const char* values[] = {target.host.c_str(), port.c_str(), target.dbname.c_str(), target.user.c_str(),
+                            target.password.c_str(), replication ? "database" : "false", "5", "disable",
+                            "pgsidecar-stream", replication ? "" : "-c statement_timeout=5000", nullptr};
+    return PQconnectdbParams(keys, values, 0);
+  }
+
+  // Tables whose relation changed since the last read (DDL behind every sidecar's back) go to `pending`.
+  // "" or the error.
+  std::string check_catalog() {
+    if (sql == nullptr) {
+      sql = connect(false);
+      if (PQstatus(sql) != CONNECTION_OK) return one_line(PQerrorMessage(sql));
+    }
+    const std::string sum_query = std::string("SELECT count(*)::text || '/' || coalesce(sum(c.oid::int8 + "
+                                              "c.relfilenode::int8 + c.xmin::text::int8), 0)::text") +
+                                  kRelationsWhere;
+    PGresult* r = PQexec(sql, sum_query.c_str());
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+      std::string error = one_line(PQresultErrorMessage(r));
+      PQclear(r);
+      return error;
+    }
+    std::string sum = PQgetvalue(r, 0, 0);
+    PQclear(r);
+    if (sum == relations_sum) return {};
+    const std::string rows_query = std::string("SELECT n.nspname || '.' || c.relname, c.oid::text || '/' || "
+                                               "c.relfilenode::text || '/' || c.xmin::text") +
+                                   kRelationsWhere;
+    r = PQexec(sql, rows_query.c_str());
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+      std::string error = one_line(PQresultErrorMessage(r));
+      PQclear(r);
+      return error;
+    }
+    std::map<std::string, std::string> now;
+    for (int i = 0; i < PQntuples(r); ++i) now.emplace(PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
+    PQclear(r);
+    if (!relations_sum.empty()) {  // the first read only records (opening the slot bumped everything)
+      for (const auto& [name, version] : now) {
+        auto it = relations.find(name);
+        if (it == relations.end() || it->second != version) pending.insert(name);
+      }
+      for (const auto& [name, version] : relations) {
+        if (now.count(name) == 0) pending.insert(name);
+      }
+    }
+    relations = std::move(now);
+    relations_sum = std::move(sum);
+    return {};
   }
 
   // Connects, creates the slot when missing and starts streaming. "" or the error.
   std::string open() {
-    std::string port = std::to_string(target.port);
-    const char* keys[] = {"host", "port", "dbname", "user", "password", "replication", "connect_timeout",
-                          "sslmode", "application_name", nullptr};
-    const char* values[] = {target.host.c_str(), port.c_str(), target.dbname.c_str(), target.user.c_str(),
-                            target.password.c_str(), "database", "5", "disable", "pgsidecar-stream", nullptr};
-    conn = PQconnectdbParams(keys, values, 0);
+    conn = connect(true);
     if (PQstatus(conn) != CONNECTION_OK) return one_line(PQerrorMessage(conn));
     const std::string create = "CREATE_REPLICATION_SLOT \"" + target.slot + "\" LOGICAL test_decoding";
     PGresult* r = PQexec(conn, create.c_str());
@@ -318,10 +385,10 @@ void StreamInvalidator::lead(Redis& redis) {
         continue;
       }
       s->last_error.clear();
-      if (s->created) {  // what was written while no slot existed is unknown: everything goes
-        LOG_INFO("cache: created replication slot " + s->target.slot + "; every cached result is invalidated once");
-        s->pending.insert(std::string(cache::kAllTables));
-      }
+      // What changed while no slot existed (a new one), or DDL while no leader watched the catalog (a
+      // takeover, a reconnect), is unknown: every table goes once.
+      if (s->created) LOG_INFO("cache: created replication slot " + s->target.slot);
+      s->pending.insert(std::string(cache::kAllTables));
     }
     // Wait for data, at most until the next renewal.
     std::vector<pollfd> fds;
@@ -335,7 +402,8 @@ void StreamInvalidator::lead(Redis& redis) {
     } else if (!wait(std::min(until, round))) {
       break;
     }
-    // Read, bump, confirm.
+    // Read, bump, confirm; once a round, the catalog too.
+    const bool round_due = std::chrono::steady_clock::now() >= next_renewal;
     bool bumped_all = true;
     uint64_t lag = 0;
     for (auto& s : slots) {
@@ -351,6 +419,13 @@ void StreamInvalidator::lead(Redis& redis) {
         continue;
       }
       uint64_t upto = s->received;
+      if (std::string catalog_error = round_due ? s->check_catalog() : std::string(); !catalog_error.empty()) {
+        LOG_WARN("cache: invalidation stream of database " + s->target.dbname + ": catalog: " + catalog_error);
+        s->close();
+        all_open = false;
+        count_error();
+        continue;
+      }
       if (!s->pending.empty()) {
         if (!redis.bump(s->pending, s->pending_lsn)) {
           bumped_all = false;
@@ -381,7 +456,7 @@ void StreamInvalidator::lead(Redis& redis) {
       stats_.lag_bytes = lag;
     }
     if (!bumped_all) break;
-    if (std::chrono::steady_clock::now() >= next_renewal) {
+    if (round_due) {
       auto renewed = redis.command({"EVAL", kRenewScript, "1", lease_key, options_.sidecar_id,
                                     std::to_string(options_.max_delay.count())});
       if (!renewed || (*renewed)->type != REDIS_REPLY_INTEGER || (*renewed)->integer != 1) {

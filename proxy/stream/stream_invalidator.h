@@ -8,8 +8,10 @@
 // the primary. The bump is the same Lua script as a sidecar's own bump at COMMIT (bump_script.h), so it
 // is published to every sidecar. Only once Redis confirmed it does the leader report the slot's flush
 // position: a leader that dies in between leaves the transaction to be decoded again by the next one.
-// A slot created afresh (the first start, or after Postgres invalidated it) bumps every table once:
-// what was written while nobody read a slot is unknown.
+// DDL is not in the stream: once a round the leader also reads a sum over pg_class (oid, relfilenode,
+// row version of every table and view) and, when it moved, bumps each relation dropped, created again,
+// rewritten or altered. Opening a slot (taking the lease, a reconnect, a slot created afresh after
+// Postgres invalidated it) bumps every table once: what happened while nobody watched is unknown.
 //
 // live(): whether this sidecar may serve cached results. The leader refreshes a heartbeat key
 // (<ns>stream:beat, PX max_delay) each round while it is no more than max_lag_bytes behind the WAL it

@@ -96,6 +96,38 @@ TEST_F(CacheStreamTest, AWriteStraightToThePrimaryIsSeenThroughTheCacheWithinASe
   EXPECT_EQ(metric(p, "pgsidecar_cache_stream_leader"), 1);
 }
 
+// DDL is not in the logical stream: a table dropped and created again (empty) behind the proxy's back,
+// or given a new column, must not be answered from the cache either.
+TEST_F(CacheStreamTest, ATableCreatedAgainOrAlteredBehindTheProxyIsNotServedFromTheCache) {
+  Proxy& p = start_sidecar();
+  ASSERT_TRUE(wait_live(p)) << p.log_tail();
+  Pg c{p.spec()};
+  ASSERT_TRUE(c.ok()) << c.error();
+  const std::string count_sql = "SELECT count(*) FROM public." + table_;
+  EXPECT_EQ(c.scalar(count_sql), "10");
+  EXPECT_EQ(c.scalar(count_sql), "10");  // cached
+  {
+    Pg su = superuser(kDatabase);
+    ASSERT_TRUE(su.ok()) << su.error();
+    su.must("DROP TABLE public." + table_);
+    su.must("CREATE TABLE public." + table_ + " (id int PRIMARY KEY, v text)");
+    su.must("ALTER TABLE public." + table_ + " OWNER TO " + std::string(kUser));
+  }
+  std::string seen;
+  EXPECT_TRUE(wait_until([&] { return (seen = c.scalar(count_sql)) == "0"; }, Millis(1000), Millis(10)))
+      << "the dropped table's count is still served: " << seen;
+  const std::string star_sql = "SELECT * FROM public." + table_ + " LIMIT 0";
+  EXPECT_EQ(c.exec(star_sql).columns(), 2);
+  EXPECT_EQ(c.exec(star_sql).columns(), 2);  // cached
+  {
+    Pg su = superuser(kDatabase);
+    su.must("ALTER TABLE public." + table_ + " ADD COLUMN w int");
+  }
+  int columns = 0;
+  EXPECT_TRUE(wait_until([&] { return (columns = c.exec(star_sql).columns()) == 3; }, Millis(1000), Millis(10)))
+      << "SELECT * still has " << columns << " columns after ADD COLUMN";
+}
+
 // Two sidecars: one leads. Killed, the other takes over within the lease (1 s) and the next write behind
 // their backs is seen through it.
 TEST_F(CacheStreamTest, WhenTheLeaderDiesAnotherSidecarTakesOver) {

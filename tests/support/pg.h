@@ -48,6 +48,7 @@ class PgResult {
   std::string sqlstate() const;  // "" when none
   std::string error() const;
   int rows() const { return PQntuples(r_.get()); }
+  int columns() const { return PQnfields(r_.get()); }
   std::string value(int row, int col) const;
   bool is_null(int row, int col) const { return PQgetisnull(r_.get(), row, col) != 0; }
   PGresult* get() const { return r_.get(); }
