@@ -32,6 +32,9 @@ constexpr const char* kRelationsWhere =
     " WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
     " AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'";
 
+// See the end of StreamInvalidator::lead().
+constexpr Millis kBatchWindow{10};
+
 // Renews the lease only while this sidecar still holds it (another may have taken it over after a pause).
 constexpr const char* kRenewScript =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
@@ -405,6 +408,7 @@ void StreamInvalidator::lead(Redis& redis) {
     // Read, bump, confirm; once a round, the catalog too.
     const bool round_due = std::chrono::steady_clock::now() >= next_renewal;
     bool bumped_all = true;
+    bool had_data = false;
     uint64_t lag = 0;
     for (auto& s : slots) {
       if (s->conn == nullptr) continue;
@@ -418,6 +422,7 @@ void StreamInvalidator::lead(Redis& redis) {
         count_error();
         continue;
       }
+      had_data = had_data || !s->pending.empty();
       uint64_t upto = s->received;
       if (std::string catalog_error = round_due ? s->check_catalog() : std::string(); !catalog_error.empty()) {
         LOG_WARN("cache: invalidation stream of database " + s->target.dbname + ": catalog: " + catalog_error);
@@ -476,6 +481,10 @@ void StreamInvalidator::lead(Redis& redis) {
       set_live(live);
       next_renewal = std::chrono::steady_clock::now() + round;
     }
+    // Under a stream of writes, the next ones are read together after a short pause: one wakeup, one
+    // Redis bump and one confirmation for all of them, not one per transaction (a busy primary sends
+    // thousands a second). It delays an invalidation by at most this much.
+    if (had_data && !wait(kBatchWindow)) break;
   }
   set_live(false);
   // Let another sidecar lead at once rather than after the lease lapses (only if still ours).
