@@ -167,25 +167,8 @@ Result<DataRow> DataRow::decode(Bytes body) {
 }
 
 bool DataRow::Cursor::next(std::optional<Bytes>& value) {
-  if (left_ <= 0) return false;
-  --left_;
   // decode() validated the region, so these reads succeed; a failure still ends the walk safely.
-  auto len = reader_.read_i32();
-  if (!len || *len < -1) {
-    left_ = 0;
-    return false;
-  }
-  if (*len == -1) {
-    value.reset();
-    return true;
-  }
-  auto bytes = reader_.read_n(static_cast<size_t>(*len));
-  if (!bytes) {
-    left_ = 0;
-    return false;
-  }
-  value = *bytes;
-  return true;
+  return next_length_prefixed(reader_, left_, value);
 }
 
 Result<NotificationResponse> NotificationResponse::decode(Bytes body) {

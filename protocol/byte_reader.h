@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string_view>
 
@@ -33,6 +34,32 @@ class ByteReader {
   Bytes data_;
   size_t pos_ = 0;
 };
+
+// One value of a length-prefixed list (int32 length, -1 = NULL, then its bytes), as a DataRow's columns
+// and a Bind's or FunctionCall's arguments are written: into `value` (nullopt for NULL). False at the
+// end of the list or when the bytes are not one (the walk then stays ended: `left` becomes 0).
+template <typename Count>
+bool next_length_prefixed(ByteReader& reader, Count& left, std::optional<Bytes>& value) {
+  if (left <= 0) return false;
+  --left;
+  auto len = reader.read_i32();
+  if (!len || *len < -1) {
+    left = 0;
+    return false;
+  }
+  if (*len == -1) {
+    value.reset();
+    return true;
+  }
+  auto bytes = reader.read_n(static_cast<size_t>(*len));
+  if (!bytes) {
+    left = 0;
+    return false;
+  }
+  value = *bytes;
+  return true;
+}
+
 
 inline std::string_view as_string_view(Bytes b) {
   return {reinterpret_cast<const char*>(b.data()), b.size()};

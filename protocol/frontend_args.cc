@@ -56,25 +56,8 @@ ValueList::Cursor::Cursor(const ValueList& values)
     : reader_(values.block.size() >= 2 ? values.block.subspan(2) : Bytes{}), left_(values.count) {}
 
 bool ValueList::Cursor::next(std::optional<Bytes>& value) {
-  if (left_ == 0) return false;
-  --left_;
   // The decode validated the block, so these reads succeed; a failure still ends the walk safely.
-  auto len = reader_.read_i32();
-  if (!len || *len < -1) {
-    left_ = 0;
-    return false;
-  }
-  if (*len == -1) {
-    value.reset();
-    return true;
-  }
-  auto bytes = reader_.read_n(static_cast<size_t>(*len));
-  if (!bytes) {
-    left_ = 0;
-    return false;
-  }
-  value = *bytes;
-  return true;
+  return next_length_prefixed(reader_, left_, value);
 }
 
 Result<BindArgs> BindArgs::decode(Bytes rest) {
