@@ -153,6 +153,46 @@ TEST_F(CacheStreamTest, WhenTheLeaderDiesAnotherSidecarTakesOver) {
   EXPECT_EQ(wait_value(c, "after takeover", Millis(1000)), "after takeover");
 }
 
+// The leader is killed while writes behind every sidecar's back keep coming and the other sidecar keeps
+// caching: once the other took over, no cached row differs from the primary's — no write was missed
+// between the dead leader's last bump and the new leader's first.
+TEST_F(CacheStreamTest, ALeaderKilledMidStreamLosesNoWrite) {
+  Proxy& a = start_sidecar();
+  Proxy& b = start_sidecar();
+  ASSERT_TRUE(wait_live(a)) << a.log_tail();
+  ASSERT_TRUE(wait_live(b)) << b.log_tail();
+  ASSERT_TRUE(wait_until([&] {
+    return metric(a, "pgsidecar_cache_stream_leader") + metric(b, "pgsidecar_cache_stream_leader") == 1;
+  }, Millis(5000), Millis(20)));
+  Proxy& leader = metric(a, "pgsidecar_cache_stream_leader") == 1 ? a : b;
+  Proxy& other = &leader == &a ? b : a;
+  Pg c{other.spec()};
+  Pg su = superuser(kDatabase);
+  ASSERT_TRUE(c.ok()) << c.error();
+  ASSERT_TRUE(su.ok()) << su.error();
+  auto row_sql = [&](int id) { return "SELECT v FROM public." + table_ + " WHERE id = " + std::to_string(id); };
+  constexpr int kRows = 10, kWrites = 300;
+  for (int k = 0; k < kWrites; ++k) {
+    int id = 1 + k % kRows;
+    su.must("UPDATE public." + table_ + " SET v = 'w" + std::to_string(k) + "' WHERE id = " + std::to_string(id));
+    (void)c.scalar(row_sql(1 + (k * 7) % kRows));  // keeps rows cached through the other sidecar
+    if (k == kWrites / 2) {
+      ASSERT_EQ(::kill(leader.pid(), SIGKILL), 0);
+      ASSERT_TRUE(leader.wait_exit(Millis(5000)));
+    }
+  }
+  ASSERT_TRUE(wait_until([&] { return metric(other, "pgsidecar_cache_stream_leader") == 1; }, Millis(5000),
+                         Millis(20)))
+      << other.log_tail();
+  ASSERT_TRUE(wait_live(other, Millis(5000))) << other.log_tail();
+  for (int id = 1; id <= kRows; ++id) {
+    std::string truth = su.scalar(row_sql(id));
+    std::string seen;
+    EXPECT_TRUE(wait_until([&] { return (seen = c.scalar(row_sql(id))) == truth; }, Millis(1000), Millis(10)))
+        << "row " << id << ": the cache answers " << seen << ", the primary " << truth;
+  }
+}
+
 // Another sidecar holds the lease and gives no heartbeat (stuck, or too far behind): nothing proves the
 // cache current, so every lookup misses — the rows come from Postgres every time. Once the lease is free,
 // this sidecar leads and the cache serves again.
