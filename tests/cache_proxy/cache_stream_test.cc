@@ -5,7 +5,12 @@
 // and the dev Redis (a key prefix per test). Each test's slots have their own names and are dropped after.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <csignal>
+#include <cstdlib>
+#include <mutex>
+#include <random>
+#include <thread>
 
 #include "cache/key.h"
 #include "tests/cache/redis_env.h"
@@ -24,11 +29,13 @@ class CacheStreamTest : public ProxyTest {
     slot_ = "pgs_stream_test_" + std::to_string(getpid()) + "_" + std::to_string(counter_);
     table_ = "pgs_cache_stream_" + std::to_string(counter_++) + "_" + std::to_string(getpid());
     create_table(table_);
+    create_table(table_ + "_direct");  // written only straight to the primary (the randomized test)
   }
   void TearDown() override {
     proxies_.clear();  // stops them: their slots become inactive and can be dropped
     ProxyTest::TearDown();
     if (!table_.empty()) drop_table(table_);
+    if (!table_.empty()) drop_table(table_ + "_direct");
     if (!prefix_.empty()) redis_delete_prefix(kRedisPort, prefix_);
     if (!slot_.empty()) {
       Pg su = superuser(kDatabase);
@@ -38,7 +45,8 @@ class CacheStreamTest : public ProxyTest {
   }
 
   ProxyOptions options(const std::string& max_delay = "1s") const {
-    ProxyOptions o = cache_options(kRedisPort, prefix_, {"t:10m:public." + table_}, 1);
+    ProxyOptions o =
+        cache_options(kRedisPort, prefix_, {"t:10m:public." + table_, "d:10m:public." + table_ + "_direct"}, 1);
     o.cache_toml += "invalidation_stream = true\nstream_slot = \"" + slot_ + "\"\nstream_user = \"" + kAdminUser +
                     "\"\nstream_password = \"" + kAdminPassword + "\"\nstream_max_delay = \"" + max_delay + "\"\n";
     return o;
@@ -191,6 +199,119 @@ TEST_F(CacheStreamTest, ALeaderKilledMidStreamLosesNoWrite) {
     EXPECT_TRUE(wait_until([&] { return (seen = c.scalar(row_sql(id))) == truth; }, Millis(1000), Millis(10)))
         << "row " << id << ": the cache answers " << seen << ", the primary " << truth;
   }
+}
+
+// Randomized, bounded (PGS_STALENESS_SECONDS, default 20 s): writers through sidecar A and through sidecar
+// B bump per-row versions (v = v + 1) of one table, a writer straight to the primary those of another
+// table that no sidecar writes (so only the stream can invalidate it); readers through A and B read rows
+// of both, which the cache answers. A read must see every version committed through a sidecar before it
+// started (the COMMIT's bump is confirmed before the writer hears of it), and every version committed
+// directly at least 1.5 s before (the stream's bound, with margin). Zero stale reads, and the cache served.
+TEST_F(CacheStreamTest, RandomWritersAndReadersThroughTwoSidecarsNeverReadStale) {
+  const int seconds = std::max(5, std::atoi(std::getenv("PGS_STALENESS_SECONDS") != nullptr
+                                                 ? std::getenv("PGS_STALENESS_SECONDS")
+                                                 : "20"));
+  constexpr int kRows = 8;
+  {
+    Pg su = superuser(kDatabase);
+    ASSERT_TRUE(su.ok()) << su.error();
+    su.must("UPDATE public." + table_ + " SET v = '0'");
+    su.must("UPDATE public." + table_ + "_direct SET v = '0'");
+  }
+  Proxy& a = start_sidecar();
+  Proxy& b = start_sidecar();
+  ASSERT_TRUE(wait_live(a)) << a.log_tail();
+  ASSERT_TRUE(wait_live(b)) << b.log_tail();
+  using Clock = std::chrono::steady_clock;
+  std::mutex mu;
+  std::vector<long> committed(kRows + 1, 0);                             // through a sidecar, acknowledged
+  std::vector<std::vector<std::pair<Clock::time_point, long>>> direct(kRows + 1);  // (acknowledged at, version)
+  std::atomic<bool> stop{false};
+  std::atomic<long> reads{0}, stale{0}, writes{0}, errors{0};
+  std::string first_stale;
+  const auto deadline = Clock::now() + std::chrono::seconds(seconds);
+  auto table_of = [&](bool direct_table) { return "public." + table_ + (direct_table ? "_direct" : ""); };
+  auto writer = [&](ConnSpec spec, bool through_sidecar, unsigned seed) {
+    Pg c{spec};
+    if (!c.ok()) {
+      ++errors;
+      return;
+    }
+    std::mt19937 rng(seed);
+    while (!stop && Clock::now() < deadline) {
+      int id = 1 + static_cast<int>(rng() % kRows);
+      PgResult r = c.exec("UPDATE " + table_of(!through_sidecar) + " SET v = (v::int + 1)::text WHERE id = " +
+                          std::to_string(id) + " RETURNING v::int");
+      if (!r.ok() || r.rows() != 1) {
+        ++errors;
+        continue;
+      }
+      long v = std::stol(r.value(0, 0));
+      ++writes;
+      std::lock_guard<std::mutex> lock(mu);
+      if (through_sidecar) {
+        committed[id] = std::max(committed[id], v);
+      } else {
+        direct[id].emplace_back(Clock::now(), v);
+      }
+    }
+  };
+  auto reader = [&](ConnSpec spec, unsigned seed) {
+    Pg c{spec};
+    if (!c.ok()) {
+      ++errors;
+      return;
+    }
+    std::mt19937 rng(seed);
+    while (!stop && Clock::now() < deadline) {
+      int id = 1 + static_cast<int>(rng() % kRows);
+      const bool direct_table = rng() % 2 == 0;
+      long floor = 0;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (direct_table) {
+          auto settled = Clock::now() - std::chrono::milliseconds(1500);
+          for (const auto& [at, v] : direct[id]) {
+            if (at <= settled) floor = std::max(floor, v);
+          }
+        } else {
+          floor = committed[id];
+        }
+      }
+      std::string got = c.scalar("SELECT v FROM " + table_of(direct_table) + " WHERE id = " + std::to_string(id));
+      ++reads;
+      if (got.empty() || std::stol(got) < floor) {
+        if (stale++ == 0) {
+          std::lock_guard<std::mutex> lock(mu);
+          first_stale = table_of(direct_table) + " row " + std::to_string(id) + " read " + got + " after version " +
+                        std::to_string(floor);
+        }
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  threads.emplace_back(writer, a.spec(), true, 1u);
+  threads.emplace_back(writer, b.spec(), true, 2u);
+  threads.emplace_back(writer, ConnSpec{}, false, 3u);  // ConnSpec{}: the app role, straight to the primary
+  for (unsigned i = 0; i < 2; ++i) {
+    threads.emplace_back(reader, a.spec(), 10u + i);
+    threads.emplace_back(reader, b.spec(), 20u + i);
+  }
+  for (auto& th : threads) th.join();
+  double hits = 0;
+  for (const Proxy* p : {&a, &b}) {
+    std::string page = scrape_metrics(*p);
+    for (const char* cls : {"t", "d"}) {
+      hits += metric_value(page, "pgsidecar_cache_requests_total", std::string("class=\"") + cls + "\",result=\"hit\"");
+    }
+  }
+  RecordProperty("reads", static_cast<int>(reads));
+  RecordProperty("writes", static_cast<int>(writes));
+  RecordProperty("hits", static_cast<int>(hits));
+  EXPECT_EQ(errors, 0);
+  EXPECT_EQ(stale, 0) << "stale reads out of " << reads << "; first: " << first_stale;
+  EXPECT_GT(writes, 100);
+  EXPECT_GT(hits, 100) << "the cache served too little for the test to mean anything (" << reads << " reads)";
 }
 
 // Another sidecar holds the lease and gives no heartbeat (stuck, or too far behind): nothing proves the
