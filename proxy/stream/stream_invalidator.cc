@@ -16,6 +16,7 @@
 #include "cache/stream/replication_messages.h"
 #include "cache/stream/test_decoding.h"
 #include "proxy/core/log.h"
+#include "router/lsn.h"
 
 namespace pgs::proxy {
 
@@ -165,13 +166,29 @@ struct StreamInvalidator::Slot {
     return PQconnectdbParams(keys, values, 0);
   }
 
+  std::string open_sql() {
+    if (sql == nullptr) sql = connect(false);
+    return PQstatus(sql) == CONNECTION_OK ? std::string() : one_line(PQerrorMessage(sql));
+  }
+
+  // A bump that is not a decoded commit's (the first one of a slot, a change read from the catalog) still
+  // carries an LSN: the primary's WAL position now, after whatever it stands for. Without one, a result a
+  // replica answers under the new generation could never be stored (no stale store, cache/README.md).
+  std::string note_wal_position() {
+    if (std::string error = open_sql(); !error.empty()) return error;
+    PGresult* r = PQexec(sql, "SELECT pg_catalog.pg_current_wal_lsn()::text");
+    std::optional<router::Lsn> lsn;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) lsn = router::parse_lsn(PQgetvalue(r, 0, 0));
+    std::string error = lsn ? std::string() : "reading the WAL position: " + one_line(PQresultErrorMessage(r));
+    PQclear(r);
+    if (lsn) pending_lsn = std::max<uint64_t>(pending_lsn, *lsn);
+    return error;
+  }
+
   // Tables whose relation changed since the last read (DDL behind every sidecar's back) go to `pending`.
   // "" or the error.
   std::string check_catalog() {
-    if (sql == nullptr) {
-      sql = connect(false);
-      if (PQstatus(sql) != CONNECTION_OK) return one_line(PQerrorMessage(sql));
-    }
+    if (std::string error = open_sql(); !error.empty()) return error;
     const std::string sum_query = std::string("SELECT count(*)::text || '/' || coalesce(sum(c.oid::int8 + "
                                               "c.relfilenode::int8 + c.xmin::text::int8), 0)::text") +
                                   kRelationsWhere;
@@ -196,6 +213,7 @@ struct StreamInvalidator::Slot {
     std::map<std::string, std::string> now;
     for (int i = 0; i < PQntuples(r); ++i) now.emplace(PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
     PQclear(r);
+    const size_t before = pending.size();
     if (!relations_sum.empty()) {  // the first read only records (opening the slot bumped everything)
       for (const auto& [name, version] : now) {
         auto it = relations.find(name);
@@ -207,7 +225,7 @@ struct StreamInvalidator::Slot {
     }
     relations = std::move(now);
     relations_sum = std::move(sum);
-    return {};
+    return pending.size() != before ? note_wal_position() : std::string();
   }
 
   // Connects, creates the slot when missing and starts streaming. "" or the error.
@@ -392,6 +410,13 @@ void StreamInvalidator::lead(Redis& redis) {
       // takeover, a reconnect), is unknown: every table goes once.
       if (s->created) LOG_INFO("cache: created replication slot " + s->target.slot);
       s->pending.insert(std::string(cache::kAllTables));
+      if (std::string lsn_error = s->note_wal_position(); !lsn_error.empty()) {
+        LOG_WARN("cache: invalidation stream of database " + s->target.dbname + ": " + lsn_error);
+        s->close();
+        all_open = false;
+        count_error();
+        continue;
+      }
     }
     // Wait for data, at most until the next renewal.
     std::vector<pollfd> fds;

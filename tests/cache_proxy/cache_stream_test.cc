@@ -136,6 +136,32 @@ TEST_F(CacheStreamTest, ATableCreatedAgainOrAlteredBehindTheProxyIsNotServedFrom
       << "SELECT * still has " << columns << " columns after ADD COLUMN";
 }
 
+// With a replica, reads are answered there, and a result is stored only once the replica replayed past
+// every bump of its tables (no stale store). The stream's own bumps (the first one of a slot, DDL read from
+// the catalog) carry the primary's WAL position too, so such reads are cached, not skipped forever.
+TEST_F(CacheStreamTest, ReadsAnsweredByAReplicaAreCachedWithTheStreamOn) {
+  ProxyOptions o = options();
+  o.with_replica = true;
+  proxies_.push_back(Proxy::start(o));
+  Proxy& p = *proxies_.back();
+  ASSERT_TRUE(wait_catalog_read(p));
+  ASSERT_TRUE(wait_live(p)) << p.log_tail();
+  Pg c{p.spec()};
+  ASSERT_TRUE(c.ok()) << c.error();
+  auto hits = [&] {
+    return metric_value(scrape_metrics(p), "pgsidecar_cache_requests_total", "class=\"t\",result=\"hit\"");
+  };
+  EXPECT_TRUE(wait_until([&] {
+    (void)c.scalar(select_sql());
+    return hits() >= 1;
+  }, Millis(5000), Millis(20)))
+      << "no read was ever stored; replica_behind: "
+      << metric_value(scrape_metrics(p), "pgsidecar_cache_stores_total", "class=\"t\",result=\"replica_behind\"");
+  EXPECT_GE(metric_value(scrape_metrics(p), "pgsidecar_routing_decisions_total", "target=\"replica\",reason=\"read_only\""),
+            1)
+      << "the reads did not go to the replica";
+}
+
 // Two sidecars: one leads. Killed, the other takes over within the lease (1 s) and the next write behind
 // their backs is seen through it.
 TEST_F(CacheStreamTest, WhenTheLeaderDiesAnotherSidecarTakesOver) {
