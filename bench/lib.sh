@@ -71,6 +71,23 @@ pgbench_run() {
     -c "$BENCH_CLIENTS" -j "$BENCH_THREADS" -T "$seconds" "$@" "$DB_NAME" >"$logfile" 2>&1
 }
 
+# What the cache's invalidation stream costs the primary ([cache] invalidation_stream): the CPU of the
+# walsenders that serve its slots (application_name pgsidecar-stream), and the WAL its slots keep.
+stream_walsender_pids() {
+  psql_local "$PRIMARY_PORT" postgres -At -c \
+    "SELECT pid FROM pg_stat_replication WHERE application_name = 'pgsidecar-stream'" 2>/dev/null || true
+}
+stream_walsender_ticks() {
+  local pid total=0
+  for pid in "$@"; do [[ -r "/proc/$pid/stat" ]] && total=$((total + $(cpu_ticks "$pid"))); done
+  echo "$total"
+}
+stream_wal_kept() {
+  psql_local "$PRIMARY_PORT" postgres -At -c \
+    "SELECT coalesce(max(pg_current_wal_lsn() - restart_lsn), 0)::bigint FROM pg_replication_slots
+     WHERE slot_name LIKE 'pgsidecar_cache_%'" 2>/dev/null || echo 0
+}
+
 # run_one WORKLOAD ROUND TARGET: measure one run and append a row to $BENCH_OUT/results.tsv:
 # workload round position target tps transactions cpu_ticks cpu_us_per_txn status
 run_one() {
@@ -82,9 +99,15 @@ run_one() {
     die "$target is not listening on :$port"
   fi
   local logfile="$BENCH_OUT/$workload-r$round-$target.log"
+  local walsenders=() ws_before=0 ws_after=0
+  if [[ "$target" == pgsidecar ]]; then
+    mapfile -t walsenders < <(stream_walsender_pids)
+    ws_before="$(stream_walsender_ticks "${walsenders[@]}")"
+  fi
   [[ -n "$pid" ]] && before="$(cpu_ticks "$pid")"
   pgbench_run "$port" "$BENCH_SECONDS" "$logfile" "${WORKLOAD_PGBENCH_ARGS[@]}" || status=failed
   [[ -n "$pid" ]] && after="$(cpu_ticks "$pid")"
+  ((${#walsenders[@]} > 0)) && ws_after="$(stream_walsender_ticks "${walsenders[@]}")"
   local tps txns
   tps="$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$logfile")"
   txns="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$logfile")"
@@ -98,6 +121,13 @@ run_one() {
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$workload" "$round" "$position" "$target" "$tps" "$txns" \
     "$((after - before))" "$cpu_us" "$status" >>"$BENCH_OUT/results.tsv"
   log "$workload round $round: $target $tps tps, cpu ${cpu_us} us/txn"
+  if ((${#walsenders[@]} > 0 && txns > 0)); then
+    local ws_us kept
+    ws_us="$(awk -v t="$((ws_after - ws_before))" -v hz="$CLK_TCK" -v n="$txns" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')"
+    kept="$(stream_wal_kept)"
+    printf '%s\t%s\t%s\t%s\n' "$workload" "$round" "$ws_us" "$kept" >>"$BENCH_OUT/stream.tsv"
+    log "$workload round $round: invalidation stream on the primary: walsender cpu ${ws_us} us/txn, WAL kept ${kept} bytes"
+  fi
 }
 
 # ---- idle clients (bench/workloads/idle-clients.sh) ----

@@ -134,6 +134,7 @@ main() {
   BENCH_OUT="$DEV_DIR/bench/$(date -u +%Y%m%dT%H%M%SZ)"
   mkdir -p "$BENCH_OUT"
   : >"$BENCH_OUT/results.tsv"
+  : >"$BENCH_OUT/stream.tsv"
   trap cleanup EXIT
   log "results in $BENCH_OUT ($BENCH_ROUNDS rounds x ${BENCH_SECONDS}s, $BENCH_CLIENTS clients, -j $BENCH_THREADS)"
   pgbench_init
@@ -142,6 +143,12 @@ main() {
   {
     bench_header
     awk -F'\t' -f "$BENCH_DIR/report.awk" "$BENCH_OUT/results.tsv"
+    if [[ -s "$BENCH_OUT/stream.tsv" ]]; then
+      printf '\ninvalidation stream on the primary, during the pgsidecar runs (walsender CPU per transaction; WAL its slots kept at the end of each run)\n'
+      sort -t$'\t' -k1,1 -k3,3n "$BENCH_OUT/stream.tsv" | awk -F'\t' '
+        { w[$1] = w[$1] " " $3; if ($4 > kept[$1]) kept[$1] = $4 }
+        END { for (k in w) printf "  %-18s walsender us/txn:%s  max WAL kept %d bytes\n", k, w[k], kept[k] }'
+    fi
     local report
     for report in "$BENCH_OUT"/*.report; do
       if [[ -f "$report" ]]; then printf '\n== %s ==\n%s\n' "$(basename "$report" .report)" "$(cat "$report")"; fi
