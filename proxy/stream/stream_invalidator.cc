@@ -166,6 +166,22 @@ struct StreamInvalidator::Slot {
     return PQconnectdbParams(keys, values, 0);
   }
 
+  // The slot is still read by a former leader that stopped without dying (a frozen process or VM): its
+  // walsender would hold the slot until wal_sender_timeout. This sidecar holds the lease now, so that
+  // reader is no leader any more: its walsender is ended (the stream's role may end its own backends),
+  // and the next round starts the slot. Returns what to add to the error that is logged.
+  std::string release_slot_from_a_former_leader() {
+    if (std::string error = open_sql(); !error.empty()) return "; cannot take it over: " + error;
+    const std::string sql_text = "SELECT pg_catalog.pg_terminate_backend(active_pid) FROM pg_catalog.pg_replication_slots "
+                                 "WHERE slot_name = '" + target.slot + "' AND active_pid IS NOT NULL";
+    PGresult* r = PQexec(sql, sql_text.c_str());
+    std::string outcome = PQresultStatus(r) == PGRES_TUPLES_OK
+                              ? "; ended the former leader's walsender, the next round takes the slot over"
+                              : "; cannot end the former leader's walsender: " + one_line(PQresultErrorMessage(r));
+    PQclear(r);
+    return outcome;
+  }
+
   std::string open_sql() {
     if (sql == nullptr) sql = connect(false);
     return PQstatus(sql) == CONNECTION_OK ? std::string() : one_line(PQerrorMessage(sql));
@@ -245,8 +261,11 @@ struct StreamInvalidator::Slot {
                               "\" LOGICAL 0/0 (\"include-xids\" '0', \"skip-empty-xacts\" '1')";
     r = PQexec(conn, start.c_str());
     bool streaming = PQresultStatus(r) == PGRES_COPY_BOTH;
+    const char* start_state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    const bool in_use = start_state != nullptr && std::string_view(start_state) == "55006";
     if (!streaming) error = "starting slot " + target.slot + ": " + one_line(PQresultErrorMessage(r));
     PQclear(r);
+    if (in_use) error += release_slot_from_a_former_leader();
     if (!streaming) return error;
     PQsetnonblocking(conn, 1);
     txn = cache::stream::TransactionTables();

@@ -187,6 +187,39 @@ TEST_F(CacheStreamTest, WhenTheLeaderDiesAnotherSidecarTakesOver) {
   EXPECT_EQ(wait_value(c, "after takeover", Millis(1000)), "after takeover");
 }
 
+// A leader that freezes without dying (SIGSTOP: a stuck process or VM) keeps its walsender on the slot.
+// Once its lease lapsed the other sidecar leads, ends that walsender, takes the slot over and the next
+// write behind their backs is seen; the frozen one, resumed, finds its lease gone and follows.
+TEST_F(CacheStreamTest, AFrozenLeaderIsReplacedAndItsSlotTakenOver) {
+  Proxy& a = start_sidecar();
+  Proxy& b = start_sidecar();
+  ASSERT_TRUE(wait_live(a)) << a.log_tail();
+  ASSERT_TRUE(wait_live(b)) << b.log_tail();
+  ASSERT_TRUE(wait_until([&] {
+    return metric(a, "pgsidecar_cache_stream_leader") + metric(b, "pgsidecar_cache_stream_leader") == 1;
+  }, Millis(5000), Millis(20)));
+  Proxy& leader = metric(a, "pgsidecar_cache_stream_leader") == 1 ? a : b;
+  Proxy& other = &leader == &a ? b : a;
+  Pg c{other.spec()};
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_EQ(c.scalar(select_sql()), "v1");
+  ASSERT_EQ(::kill(leader.pid(), SIGSTOP), 0);
+  bool took_over = wait_until([&] {
+    return metric(other, "pgsidecar_cache_stream_leader") == 1 && metric(other, "pgsidecar_cache_stream_live") == 1;
+  }, Millis(10000), Millis(20));
+  if (!took_over) ::kill(leader.pid(), SIGCONT);
+  ASSERT_TRUE(took_over) << other.log_tail();
+  ASSERT_NO_FATAL_FAILURE(write_directly("after a freeze"));
+  EXPECT_EQ(wait_value(c, "after a freeze", Millis(1000)), "after a freeze");
+  ASSERT_EQ(::kill(leader.pid(), SIGCONT), 0);
+  EXPECT_TRUE(wait_until([&] { return metric(leader, "pgsidecar_cache_stream_leader") == 0; }, Millis(5000),
+                         Millis(20)))
+      << leader.log_tail();
+  EXPECT_EQ(metric(other, "pgsidecar_cache_stream_leader"), 1);
+  ASSERT_NO_FATAL_FAILURE(write_directly("after the resume"));
+  EXPECT_EQ(wait_value(c, "after the resume", Millis(1000)), "after the resume");
+}
+
 // The leader is killed while writes behind every sidecar's back keep coming and the other sidecar keeps
 // caching: once the other took over, no cached row differs from the primary's — no write was missed
 // between the dead leader's last bump and the new leader's first.
