@@ -384,6 +384,9 @@ void StreamInvalidator::run() {
         ++stats_.leaderships;
       }
       LOG_INFO("cache: this sidecar leads the invalidation stream");
+      // Live again only once this leader's own first round proved its slots stream (not on the former
+      // leader's heartbeat, which may outlive it by up to max_delay).
+      set_live(false);
       lead(redis);
       std::lock_guard<std::mutex> lock(mutex_);
       stats_.leader = false;
