@@ -57,6 +57,20 @@ class CacheStreamTest : public ProxyTest {
     EXPECT_TRUE(wait_catalog_read(p)) << "the catalog was not read";
     return p;
   }
+  // Two sidecars on one stream, both live, exactly one of them leading: {leader, the other}; {null, null}
+  // (with a failure recorded) when that does not come about.
+  std::pair<Proxy*, Proxy*> start_two_sidecars() {
+    Proxy& a = start_sidecar();
+    Proxy& b = start_sidecar();
+    EXPECT_TRUE(wait_live(a)) << a.log_tail();
+    EXPECT_TRUE(wait_live(b)) << b.log_tail();
+    bool one_leads = wait_until([&] {
+      return metric(a, "pgsidecar_cache_stream_leader") + metric(b, "pgsidecar_cache_stream_leader") == 1;
+    }, Millis(5000), Millis(20));
+    EXPECT_TRUE(one_leads) << "not exactly one leader";
+    if (::testing::Test::HasFailure()) return {nullptr, nullptr};
+    return metric(a, "pgsidecar_cache_stream_leader") == 1 ? std::pair{&a, &b} : std::pair{&b, &a};
+  }
   double metric(const Proxy& p, const std::string& name) const { return metric_value(scrape_metrics(p), name, ""); }
   bool wait_live(const Proxy& p, Millis deadline = Millis(10000)) const {
     return wait_until([&] { return metric(p, "pgsidecar_cache_stream_live") == 1; }, deadline, Millis(20));
@@ -165,15 +179,10 @@ TEST_F(CacheStreamTest, ReadsAnsweredByAReplicaAreCachedWithTheStreamOn) {
 // Two sidecars: one leads. Killed, the other takes over within the lease (1 s) and the next write behind
 // their backs is seen through it.
 TEST_F(CacheStreamTest, WhenTheLeaderDiesAnotherSidecarTakesOver) {
-  Proxy& a = start_sidecar();
-  Proxy& b = start_sidecar();
-  ASSERT_TRUE(wait_live(a)) << a.log_tail();
-  ASSERT_TRUE(wait_live(b)) << b.log_tail();
-  ASSERT_TRUE(wait_until([&] {
-    return metric(a, "pgsidecar_cache_stream_leader") + metric(b, "pgsidecar_cache_stream_leader") == 1;
-  }, Millis(5000), Millis(20)));
-  Proxy& leader = metric(a, "pgsidecar_cache_stream_leader") == 1 ? a : b;
-  Proxy& other = &leader == &a ? b : a;
+  auto [leader_of_two, other_of_two] = start_two_sidecars();
+  ASSERT_NE(leader_of_two, nullptr);
+  Proxy& leader = *leader_of_two;
+  Proxy& other = *other_of_two;
   Pg c{other.spec()};
   ASSERT_TRUE(c.ok()) << c.error();
   EXPECT_EQ(c.scalar(select_sql()), "v1");
@@ -191,15 +200,10 @@ TEST_F(CacheStreamTest, WhenTheLeaderDiesAnotherSidecarTakesOver) {
 // Once its lease lapsed the other sidecar leads, ends that walsender, takes the slot over and the next
 // write behind their backs is seen; the frozen one, resumed, finds its lease gone and follows.
 TEST_F(CacheStreamTest, AFrozenLeaderIsReplacedAndItsSlotTakenOver) {
-  Proxy& a = start_sidecar();
-  Proxy& b = start_sidecar();
-  ASSERT_TRUE(wait_live(a)) << a.log_tail();
-  ASSERT_TRUE(wait_live(b)) << b.log_tail();
-  ASSERT_TRUE(wait_until([&] {
-    return metric(a, "pgsidecar_cache_stream_leader") + metric(b, "pgsidecar_cache_stream_leader") == 1;
-  }, Millis(5000), Millis(20)));
-  Proxy& leader = metric(a, "pgsidecar_cache_stream_leader") == 1 ? a : b;
-  Proxy& other = &leader == &a ? b : a;
+  auto [leader_of_two, other_of_two] = start_two_sidecars();
+  ASSERT_NE(leader_of_two, nullptr);
+  Proxy& leader = *leader_of_two;
+  Proxy& other = *other_of_two;
   Pg c{other.spec()};
   ASSERT_TRUE(c.ok()) << c.error();
   EXPECT_EQ(c.scalar(select_sql()), "v1");
@@ -224,15 +228,10 @@ TEST_F(CacheStreamTest, AFrozenLeaderIsReplacedAndItsSlotTakenOver) {
 // caching: once the other took over, no cached row differs from the primary's — no write was missed
 // between the dead leader's last bump and the new leader's first.
 TEST_F(CacheStreamTest, ALeaderKilledMidStreamLosesNoWrite) {
-  Proxy& a = start_sidecar();
-  Proxy& b = start_sidecar();
-  ASSERT_TRUE(wait_live(a)) << a.log_tail();
-  ASSERT_TRUE(wait_live(b)) << b.log_tail();
-  ASSERT_TRUE(wait_until([&] {
-    return metric(a, "pgsidecar_cache_stream_leader") + metric(b, "pgsidecar_cache_stream_leader") == 1;
-  }, Millis(5000), Millis(20)));
-  Proxy& leader = metric(a, "pgsidecar_cache_stream_leader") == 1 ? a : b;
-  Proxy& other = &leader == &a ? b : a;
+  auto [leader_of_two, other_of_two] = start_two_sidecars();
+  ASSERT_NE(leader_of_two, nullptr);
+  Proxy& leader = *leader_of_two;
+  Proxy& other = *other_of_two;
   Pg c{other.spec()};
   Pg su = superuser(kDatabase);
   ASSERT_TRUE(c.ok()) << c.error();
