@@ -521,7 +521,7 @@ void StreamInvalidator::lead(Redis& redis) {
       if (live) {
         auto beat = redis.command({"SET", beat_key, options_.sidecar_id, "PX", std::to_string(options_.max_delay.count())});
         live = beat && (*beat)->type == REDIS_REPLY_STATUS;
-      } else if (lag > options_.max_lag_bytes) {
+      } else if (lag > options_.max_lag_bytes && live_.load(std::memory_order_acquire)) {  // once, as it falls behind
         LOG_WARN("cache: the invalidation stream is " + std::to_string(lag) + " bytes behind the primary (limit " +
                  std::to_string(options_.max_lag_bytes) + "): every lookup misses until it catches up");
       }
