@@ -44,9 +44,10 @@ class CacheStreamTest : public ProxyTest {
     }
   }
 
-  ProxyOptions options(const std::string& max_delay = "1s") const {
-    ProxyOptions o =
-        cache_options(kRedisPort, prefix_, {"t:10m:public." + table_, "d:10m:public." + table_ + "_direct"}, 1);
+  ProxyOptions options(const std::string& max_delay = "1s", std::vector<std::string> more_classes = {}) const {
+    std::vector<std::string> classes = {"t:10m:public." + table_, "d:10m:public." + table_ + "_direct"};
+    classes.insert(classes.end(), more_classes.begin(), more_classes.end());
+    ProxyOptions o = cache_options(kRedisPort, prefix_, classes, 1);
     o.cache_toml += "invalidation_stream = true\nstream_slot = \"" + slot_ + "\"\nstream_user = \"" + kAdminUser +
                     "\"\nstream_password = \"" + kAdminPassword + "\"\nstream_max_delay = \"" + max_delay + "\"\n";
     return o;
@@ -118,6 +119,56 @@ TEST_F(CacheStreamTest, AWriteStraightToThePrimaryIsSeenThroughTheCacheWithinASe
   EXPECT_EQ(metric(p, "pgsidecar_cache_stream_leader"), 1);
 }
 
+// "(commits that invalidated)" of SHOW CACHE: the COMMITs whose bump this sidecar sent to Redis.
+long commits_that_bumped(const Proxy& p) {
+  Pg admin{p.spec(kAdminUser, kAdminPassword, "pgsidecar")};
+  PgResult show = admin.exec("SHOW CACHE");
+  for (int r = 0; show.ok() && r < show.rows(); ++r) {
+    if (show.value(r, 0) == "(commits that invalidated)") return std::stol(show.value(r, 8));
+  }
+  ADD_FAILURE() << "SHOW CACHE has no '(commits that invalidated)' row: " << show.error();
+  return -1;
+}
+
+// With the stream on, a COMMIT bumps only the tables a class names: a table no class names is never
+// cached by this sidecar, so the commit neither waits for Redis nor publishes to every sidecar. A
+// sidecar whose classes do name it (a fleet configured otherwise) still sees the write within the
+// stream's bound, as it does a write made straight to the primary.
+TEST_F(CacheStreamTest, AWriteToATableNoClassNamesIsLeftToTheStream) {
+  const std::string other = table_ + "_other";
+  create_table(other);
+  Proxy& a = start_sidecar();  // its classes: table_ and table_ + "_direct"
+  ProxyOptions with_other = options("1s", {"o:10m:public." + other});
+  proxies_.push_back(Proxy::start(with_other));
+  Proxy& b = *proxies_.back();
+  ASSERT_TRUE(wait_catalog_read(b)) << b.log_tail();
+  ASSERT_TRUE(wait_live(a)) << a.log_tail();
+  ASSERT_TRUE(wait_live(b)) << b.log_tail();
+  Pg through_a{a.spec()}, through_b{b.spec()};
+  ASSERT_TRUE(through_a.ok()) << through_a.error();
+  ASSERT_TRUE(through_b.ok()) << through_b.error();
+  const std::string read_other = "SELECT v FROM public." + other + " WHERE id = 1";
+  EXPECT_EQ(through_b.scalar(read_other), "v1");
+  long before = statement_calls(other);
+  EXPECT_EQ(through_b.scalar(read_other), "v1");
+  EXPECT_EQ(statement_calls(other), before) << "sidecar B caches the table its classes name";
+
+  long bumped = commits_that_bumped(a);
+  through_a.must("UPDATE public." + other + " SET v = 'through-a' WHERE id = 1");
+  std::string seen;
+  EXPECT_TRUE(wait_until([&] { return (seen = through_b.scalar(read_other)) == "through-a"; }, Millis(1000),
+                         Millis(10)))
+      << "sidecar B still serves the old row: " << seen;
+
+  // The worker's counts reach SHOW CACHE in the order they were made: once the second commit's bump
+  // shows, the first one's would have too.
+  through_a.must("UPDATE public." + table_ + " SET v = 'named' WHERE id = 1");
+  EXPECT_TRUE(wait_until([&] { return commits_that_bumped(a) > bumped; }, Millis(5000), Millis(20)))
+      << "a table a class names is bumped at COMMIT";
+  EXPECT_EQ(commits_that_bumped(a), bumped + 1) << "a commit bumped a table no class of sidecar A names";
+  drop_table(other);
+}
+
 // DDL is not in the logical stream: a table dropped and created again (empty) behind the proxy's back,
 // or given a new column, must not be answered from the cache either.
 TEST_F(CacheStreamTest, ATableCreatedAgainOrAlteredBehindTheProxyIsNotServedFromTheCache) {
@@ -160,6 +211,10 @@ TEST_F(CacheStreamTest, ReadsAnsweredByAReplicaAreCachedWithTheStreamOn) {
   Proxy& p = *proxies_.back();
   ASSERT_TRUE(wait_catalog_read(p));
   ASSERT_TRUE(wait_live(p)) << p.log_tail();
+  // Until the monitor's first round says the replica is healthy, reads go to the primary.
+  ASSERT_TRUE(wait_until([&] { return metric_sum(scrape_metrics(p), "pgsidecar_replica_healthy", "") >= 1; },
+                         Millis(10000), Millis(20)))
+      << p.log_tail();
   Pg c{p.spec()};
   ASSERT_TRUE(c.ok()) << c.error();
   auto hits = [&] {
