@@ -169,6 +169,32 @@ TEST_F(CacheStreamTest, AWriteToATableNoClassNamesIsLeftToTheStream) {
   drop_table(other);
 }
 
+// Issue 12 item 3, the case a fence in Redis cannot close: the writer's sidecar cannot reach Redis at all
+// (its bump is refused at once) while the others can. The client still hears its COMMIT; the other
+// sidecars stop serving the old row within the stream's bound, because the leader (which reaches Redis,
+// or it could not hold the lease) bumps every committed write. With the stream off this read stays
+// stale until the TTL.
+TEST_F(CacheStreamTest, AWriterCutOffFromRedisIsInvalidatedByTheStream) {
+  Proxy& reader = start_sidecar();
+  ASSERT_TRUE(wait_live(reader)) << reader.log_tail();
+  ProxyOptions cut_off = options();
+  const std::string live_port = "redis_port = " + std::to_string(kRedisPort);
+  const size_t at = cut_off.cache_toml.find(live_port);
+  ASSERT_NE(at, std::string::npos) << cut_off.cache_toml;
+  cut_off.cache_toml.replace(at, live_port.size(), "redis_port = " + std::to_string(free_port()));
+  proxies_.push_back(Proxy::start(cut_off));
+  Proxy& writer = *proxies_.back();
+  Pg r{reader.spec()}, w{writer.spec()};
+  ASSERT_TRUE(r.ok()) << r.error();
+  ASSERT_TRUE(w.ok()) << w.error();
+  EXPECT_EQ(r.scalar(select_sql()), "v1");
+  long before = statement_calls(table_);
+  EXPECT_EQ(r.scalar(select_sql()), "v1");
+  EXPECT_EQ(statement_calls(table_), before) << "the reader's second read should be a hit";
+  w.must("UPDATE public." + table_ + " SET v = 'cut-off' WHERE id = 1");  // COMMIT heard, bump refused
+  EXPECT_EQ(wait_value(r, "cut-off", Millis(1000)), "cut-off") << "the reader serves the old row";
+}
+
 // DDL is not in the logical stream: a table dropped and created again (empty) behind the proxy's back,
 // or given a new column, must not be answered from the cache either.
 TEST_F(CacheStreamTest, ATableCreatedAgainOrAlteredBehindTheProxyIsNotServedFromTheCache) {
