@@ -100,6 +100,26 @@ TEST_F(AuthQueryTest, ARoleCreatedAfterTheProxyStartedLogsInAndItsServersArePool
             "1");
 }
 
+// Reads go to the replica: its pool logs in with the same keys (a physical replica holds the same
+// pg_authid, so the same verifier).
+TEST_F(AuthQueryTest, ALookedUpRoleReadsOnTheReplicaThroughPassThrough) {
+  ProxyOptions o = options();
+  o.with_replica = true;
+  start_proxy(o);
+  TempRole role("replica", "replica-pw");
+  Pg a(proxy_->spec(role.name(), "replica-pw"));
+  ASSERT_TRUE(a.ok()) << a.error();
+  std::string last;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto r = a.exec("SELECT pg_is_in_recovery(), current_user");
+        last = r.ok() ? r.value(0, 0) + " " + r.value(0, 1) : r.error();
+        return r.ok() && r.value(0, 0) == "t" && r.value(0, 1) == role.name();
+      },
+      Millis(15000), Millis(100)))
+      << last;
+}
+
 TEST_F(AuthQueryTest, AWrongPasswordAndAnUnknownRoleGetTheSame28P01) {
   start_proxy(options());
   TempRole role("wrong", "right-pw");
@@ -253,6 +273,14 @@ TEST_F(AuthQueryTest, APendingLookupBlocksNobodyAndASilentServerIs08006) {
   ASSERT_TRUE(admin.ok()) << admin.error();
   EXPECT_TRUE(admin.exec("SHOW POOLS").ok());
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(1500));  // before the deadline
+  // A client that speaks before it was asked anything (a password pushed while the lookup runs) is cut off.
+  RawConn eager(kHost, proxy_->port());
+  ASSERT_TRUE(eager.send(startup_packet({{"user", "pgs_aq_eager"}, {"database", kDatabase}}) +
+                         typed_message('p', cstr("pushed-password"))));
+  auto e = eager.read_message(Millis(10000));
+  ASSERT_TRUE(e.has_value());
+  ASSERT_EQ(e->type, 'E');
+  EXPECT_EQ(parse_error_fields(e->body).sqlstate(), "08P01");
   auto m = pending.read_message(Millis(10000));
   ASSERT_TRUE(m.has_value());
   ASSERT_EQ(m->type, 'E');
