@@ -100,6 +100,28 @@ TEST_F(AuthQueryTest, ARoleCreatedAfterTheProxyStartedLogsInAndItsServersArePool
             "1");
 }
 
+// auth_query is reloadable: turned on by SIGHUP, a role unknown before logs in.
+TEST_F(AuthQueryTest, TurnedOnByAReload) {
+  ProxyOptions o = options("");
+  start_proxy(o);
+  TempRole role("reload", "reload-pw");
+  LoginOutcome off = raw_login(role.name(), "reload-pw");
+  ASSERT_TRUE(off.error.has_value()) << off.describe();
+  EXPECT_EQ(off.error->sqlstate(), "28P01");
+  o.proxy_toml = auth_toml();
+  proxy_->rewrite_config(o);
+  proxy_->sighup();
+  std::string last;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        Pg p(proxy_->spec(role.name(), "reload-pw"));
+        last = p.error();
+        return p.ok() && p.scalar("SELECT current_user") == role.name();
+      },
+      Millis(10000), Millis(100)))
+      << last;
+}
+
 // Reads go to the replica: its pool logs in with the same keys (a physical replica holds the same
 // pg_authid, so the same verifier).
 TEST_F(AuthQueryTest, ALookedUpRoleReadsOnTheReplicaThroughPassThrough) {
