@@ -45,6 +45,22 @@ struct ProxyConfig {
   Millis shutdown_timeout{30000};         // SIGTERM: time given to running transactions. Reloadable.
   Millis client_login_timeout{15000};     // a client must finish startup + auth within this. Reloadable.
   std::string admin_database = "pgsidecar";  // name of the admin console database. Not reloadable.
+  // auth_query (as PgBouncer's): a client whose user is not in [[users]] (or has no password there) is
+  // looked up on the server: `auth_user` runs `auth_query` with the user name as $1 and gets (name,
+  // SCRAM verifier); the login then runs against that verifier and the proxy logs in to servers with the
+  // client's own SCRAM keys (pass-through). All reloadable; a change of user, password, query or dbname
+  // empties the cache.
+  std::string auth_user;  // "" = off
+  std::string auth_password;  // auth_user's password (_file / _env too)
+  std::string auth_query = "SELECT usename, passwd FROM pgsidecar.user_lookup($1)";
+  std::string auth_dbname;  // database the lookup runs in; "" = the one the client asked for
+  Millis auth_query_ttl{60000};           // a found verifier is used this long before it is looked up again
+  Millis auth_query_negative_ttl{5000};   // an unknown user (or no usable verifier) is remembered this long
+  Millis auth_query_timeout{5000};        // connect + query deadline of one lookup
+  int auth_query_cache_entries = 10000;   // cached answers per worker (least recently used dropped)
+  int auth_query_max_pending = 100;       // lookups queued or running per worker; beyond: FATAL 53300
+  int auth_query_connections = 2;         // lookups running at once per worker (each on its own connection)
+  bool auth_query_enabled() const { return !auth_user.empty(); }
 };
 
 // Pool settings; [pool] holds the defaults, a [[databases]] or [[users]] entry may override some.

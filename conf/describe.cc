@@ -52,6 +52,16 @@ void proxy_rows(const Config& c, Rows& rows) {
   rows.emplace_back("proxy.shutdown_timeout", format_duration(p.shutdown_timeout));
   rows.emplace_back("proxy.client_login_timeout", format_duration(p.client_login_timeout));
   rows.emplace_back("proxy.admin_database", p.admin_database);
+  rows.emplace_back("proxy.auth_user", p.auth_user);
+  rows.emplace_back("proxy.auth_password", masked(p.auth_password));
+  rows.emplace_back("proxy.auth_query", p.auth_query);
+  rows.emplace_back("proxy.auth_dbname", p.auth_dbname);
+  rows.emplace_back("proxy.auth_query_ttl", format_duration(p.auth_query_ttl));
+  rows.emplace_back("proxy.auth_query_negative_ttl", format_duration(p.auth_query_negative_ttl));
+  rows.emplace_back("proxy.auth_query_timeout", format_duration(p.auth_query_timeout));
+  rows.emplace_back("proxy.auth_query_cache_entries", std::to_string(p.auth_query_cache_entries));
+  rows.emplace_back("proxy.auth_query_max_pending", std::to_string(p.auth_query_max_pending));
+  rows.emplace_back("proxy.auth_query_connections", std::to_string(p.auth_query_connections));
   rows.emplace_back("tls.client_tls", std::string(to_string(c.tls.client_tls)));
   rows.emplace_back("tls.cert_file", c.tls.cert_file);
   rows.emplace_back("tls.key_file", c.tls.key_file);

@@ -27,6 +27,16 @@ void read_proxy(TableReader& r, ProxyConfig& c) {
   r.duration("shutdown_timeout", c.shutdown_timeout, 0ms, kDay);
   r.duration("client_login_timeout", c.client_login_timeout, 100ms, 1h);
   r.string("admin_database", c.admin_database, kIdentifier);
+  r.string("auth_user", c.auth_user, Length{0, 63});
+  r.secret("auth_password", c.auth_password, Length{0, 1024});
+  r.string("auth_query", c.auth_query, Length{1, 4096});
+  r.string("auth_dbname", c.auth_dbname, Length{0, 63});
+  r.duration("auth_query_ttl", c.auth_query_ttl, 1ms, kDay);
+  r.duration("auth_query_negative_ttl", c.auth_query_negative_ttl, 0ms, kDay);
+  r.duration("auth_query_timeout", c.auth_query_timeout, 10ms, 10min);
+  r.integer("auth_query_cache_entries", c.auth_query_cache_entries, 1, 10'000'000);
+  r.integer("auth_query_max_pending", c.auth_query_max_pending, 1, 1'000'000);
+  r.integer("auth_query_connections", c.auth_query_connections, 1, 100);
 }
 
 void read_tls(TableReader& r, TlsConfig& c) {

@@ -103,11 +103,13 @@ void check_scram_verifier(const std::string& password, const std::string& key, D
   if (!ok) report(diag, key, key, "malformed SCRAM verifier; expected SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>");
 }
 
-void check_user_secrets(UserConfig& u, size_t i, AuthType auth, Diagnostics& diag) {
+// With auth_query on, a user may be listed without a password (for its pool overrides): its verifier is
+// looked up. A SCRAM verifier needs no server_password: the proxy logs in with the client's keys.
+void check_user_secrets(UserConfig& u, size_t i, AuthType auth, bool auth_query, Diagnostics& diag) {
   const std::string table = indexed("users", i);
   const std::string pw_key = indexed("users", i, "password");
   SecretKind kind = secret_kind(u.password);
-  if (u.password.empty() && auth != AuthType::trust) {
+  if (u.password.empty() && auth != AuthType::trust && !auth_query) {
     report(diag, pw_key, table, "is required unless proxy.auth_type = \"trust\"");
   } else if (kind == SecretKind::scram_verifier) {
     check_scram_verifier(u.password, pw_key, diag);
@@ -120,8 +122,8 @@ void check_user_secrets(UserConfig& u, size_t i, AuthType auth, Diagnostics& dia
     report(diag, sp_key, table, "must be the cleartext password (the proxy logs in to servers with it)");
   }
   if (u.server_password.empty() && kind == SecretKind::cleartext) u.server_password = u.password;
-  if (u.server_password.empty() && !u.password.empty() && !u.admin) {
-    report(diag, sp_key, table, "is required when password is a SCRAM verifier or md5 hash (the proxy needs the cleartext to log in to servers)");
+  if (u.server_password.empty() && kind == SecretKind::md5_hash && !u.admin) {
+    report(diag, sp_key, table, "is required when password is an md5 hash (the proxy needs the cleartext to log in to servers)");
   }
 }
 
@@ -135,7 +137,20 @@ void check_users(Config& c, Diagnostics& diag) {
     } else {
       names.add(u.name, key);
     }
-    check_user_secrets(u, i, c.proxy.auth_type, diag);
+    check_user_secrets(u, i, c.proxy.auth_type, c.proxy.auth_query_enabled(), diag);
+  }
+}
+
+void check_auth_query(const ProxyConfig& p, Diagnostics& diag) {
+  if (!p.auth_query_enabled()) return;
+  if (p.auth_type == AuthType::trust) {
+    report(diag, "proxy.auth_user", "proxy", "auth_query needs auth_type \"scram-sha-256\" or \"md5\" (it looks up SCRAM verifiers)");
+  }
+  if (p.auth_query.find("$1") == std::string::npos) {
+    report(diag, "proxy.auth_query", "proxy", "must take the user name as $1");
+  }
+  if (p.auth_query_negative_ttl > p.auth_query_ttl) {
+    report(diag, "proxy.auth_query_negative_ttl", "proxy", "must not be longer than auth_query_ttl");
   }
 }
 
@@ -149,6 +164,7 @@ void check_tls(const TlsConfig& tls, Diagnostics& diag) {
 
 void validate(Config& config, Diagnostics& diag) {
   check_tls(config.tls, diag);
+  check_auth_query(config.proxy, diag);
   check_pools(config, diag);
   check_servers(config, diag);
   check_databases(config, diag);

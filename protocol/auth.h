@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -60,6 +61,18 @@ struct Verifier {
   std::string to_string() const;
 };
 
+// SCRAM pass-through (as PgBouncer does it): what a client proved it knows, kept so that the proxy can log
+// in to a server as that user without the password. ClientKey = HMAC(SaltedPassword, "Client Key") is
+// recovered from a client's proof (ServerExchange::client_keys); with it and the verifier's ServerKey the
+// proxy can answer a server whose stored verifier is the same one (same salt and iteration count). A
+// secret as strong as the password for this verifier: kept in memory only, never logged.
+struct ClientKeys {
+  std::array<uint8_t, 32> client_key{};
+  std::array<uint8_t, 32> server_key{};
+  std::string salt;  // raw bytes: the server's server-first-message must carry the same ones
+  int iterations = 0;
+};
+
 // Server side (the proxy authenticating a client). One exchange per login.
 class ServerExchange {
  public:
@@ -77,10 +90,15 @@ class ServerExchange {
   // an authzid or a mandatory extension; Errc::malformed for bad syntax, a binding or nonce that does
   // not match, or a call out of order.
   Result<std::string> on_client_final(std::string_view client_final);
+  // After on_client_final accepted the proof: the client's keys (its ClientKey, recovered as
+  // proof XOR HMAC(StoredKey, AuthMessage), and the verifier's ServerKey, salt and iterations).
+  // nullopt before that and after a failure.
+  const std::optional<ClientKeys>& client_keys() const { return client_keys_; }
 
  private:
   enum class Step : uint8_t { client_first, client_final, done };
   Verifier verifier_;
+  std::optional<ClientKeys> client_keys_;
   std::string server_nonce_;
   std::string client_first_bare_;
   std::string server_first_;
@@ -101,6 +119,11 @@ class ClientExchange {
   // mechanism); "" for none.
   ClientExchange(std::string password, std::string client_nonce, std::string_view user = {},
                  std::string channel_binding = {});
+  // Pass-through: no password, a client's keys (see ClientKeys). The server's salt and iteration count
+  // must be the keys' (else on_server_first fails with Errc::mismatch); the proof is
+  // ClientKey XOR HMAC(H(ClientKey), AuthMessage) and the server's signature is checked with ServerKey.
+  ClientExchange(const ClientKeys& keys, std::string client_nonce, std::string_view user = {},
+                 std::string channel_binding = {});
   std::string client_first() const;  // "n,,n=<user>,r=<nonce>" ("p=tls-server-end-point,,..." with binding)
   // server-first-message -> client-final-message.
   Result<std::string> on_server_first(std::string_view server_first);
@@ -111,6 +134,7 @@ class ClientExchange {
  private:
   enum class Step : uint8_t { server_first, server_final, done };
   std::string password_;
+  std::optional<ClientKeys> keys_;  // pass-through instead of password_
   std::string gs2_header_;          // "n,," or "p=tls-server-end-point,,"
   std::string channel_binding_attr_;  // "c=" + base64(gs2 header + binding data)
   std::string client_nonce_;

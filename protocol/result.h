@@ -15,6 +15,7 @@ enum class Errc {
   unsupported,      // a valid message we do not implement
   auth_failed,      // wrong password / proof
   unavailable,      // a primitive the platform refuses (MD5 under a FIPS provider)
+  mismatch,         // SCRAM pass-through: the server's secret is not the one the keys came from
 };
 
 struct Error {

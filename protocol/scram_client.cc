@@ -1,5 +1,5 @@
 // SCRAM-SHA-256 client side (RFC 5802 section 3, as libpq's fe-auth-scram.c applies it):
-// the proxy logging in to a server with a cleartext password.
+// the proxy logging in to a server with a cleartext password, or with a client's keys (pass-through).
 #include <charconv>
 
 #include "protocol/auth.h"
@@ -49,6 +49,12 @@ ClientExchange::ClientExchange(std::string password, std::string client_nonce, s
       client_nonce_(std::move(client_nonce)),
       client_first_bare_("n=" + escape_saslname(user) + ",r=" + client_nonce_) {}
 
+ClientExchange::ClientExchange(const ClientKeys& keys, std::string client_nonce, std::string_view user,
+                               std::string channel_binding)
+    : ClientExchange(std::string(), std::move(client_nonce), user, std::move(channel_binding)) {
+  keys_ = keys;
+}
+
 std::string ClientExchange::client_first() const { return gs2_header_ + client_first_bare_; }
 
 // server-first-message = r=<client nonce + server nonce>,s=<salt>,i=<iterations>; nothing else
@@ -70,10 +76,20 @@ Result<std::string> ClientExchange::on_server_first(std::string_view server_firs
   PGS_TRY(iterations, parse_iterations(*iter_text));
   if (!attrs.at_end()) return make_error(Errc::malformed, "garbage after SCRAM server-first");
 
-  const crypto::Digest32 salted = crypto::pbkdf2_sha256(password_, *salt, *iterations);
-  const crypto::Digest32 client_key = crypto::hmac_sha256(crypto::view(salted), "Client Key");
+  crypto::Digest32 client_key{};
+  if (keys_) {
+    // Pass-through: the keys hold for the verifier they were proved against, and for no other.
+    if (*salt != keys_->salt || *iterations != keys_->iterations) {
+      return make_error(Errc::mismatch, "the server's SCRAM salt or iteration count is not the verifier's");
+    }
+    client_key = keys_->client_key;
+    server_key_ = keys_->server_key;
+  } else {
+    const crypto::Digest32 salted = crypto::pbkdf2_sha256(password_, *salt, *iterations);
+    client_key = crypto::hmac_sha256(crypto::view(salted), "Client Key");
+    server_key_ = crypto::hmac_sha256(crypto::view(salted), "Server Key");
+  }
   const crypto::Digest32 stored_key = crypto::sha256(crypto::view(client_key));
-  server_key_ = crypto::hmac_sha256(crypto::view(salted), "Server Key");
 
   const std::string without_proof = channel_binding_attr_ + ",r=" + std::string(*nonce);
   auth_message_ = client_first_bare_ + "," + std::string(server_first) + "," +

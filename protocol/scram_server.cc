@@ -111,6 +111,7 @@ Result<std::string> ServerExchange::on_client_final(std::string_view client_fina
   }
   const crypto::Digest32 server_signature =
       crypto::hmac_sha256(crypto::view(verifier_.server_key), auth_message);
+  client_keys_ = ClientKeys{client_key, verifier_.server_key, verifier_.salt, verifier_.iterations};
   return "v=" + base64_encode(server_signature);
 }
 

@@ -54,6 +54,8 @@ MONITOR_USER=pgsidecar
 MONITOR_PASSWORD=pgsidecar-dev
 REPLICATION_USER=replicator
 REPLICATION_PASSWORD=replicator-dev
+AUTH_USER=pgsidecar_auth
+AUTH_PASSWORD=pgsidecar-auth-dev
 
 # Deadlines (seconds) for readiness waits; override from the environment on slow machines.
 WAIT_PG="${PGS_WAIT_PG:-60}"

@@ -145,6 +145,40 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$DB_NAME') \gexec
 CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
 SQL
   psql_local "$PRIMARY_PORT" "$DB_NAME" -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements;'
+  provision_auth_query
+}
+
+# auth_query (conf/pgsidecar.toml [proxy] auth_user): the role the proxy looks verifiers up as, and the
+# SECURITY DEFINER function it calls, in every database the proxy serves in dev (flopods) and in
+# postgres. The role needs no superuser: only EXECUTE on the function, which reads pg_authid as its
+# owner (postgres). Safe to re-run.
+provision_auth_query() {
+  psql_local "$PRIMARY_PORT" postgres <<SQL
+DO \$\$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$AUTH_USER') THEN
+    CREATE ROLE $AUTH_USER LOGIN;
+  END IF;
+END
+\$\$;
+ALTER ROLE $AUTH_USER LOGIN PASSWORD '$AUTH_PASSWORD';
+SQL
+  local db
+  for db in postgres "$DB_NAME"; do
+    psql_local "$PRIMARY_PORT" "$db" <<SQL
+CREATE SCHEMA IF NOT EXISTS pgsidecar AUTHORIZATION postgres;
+-- A role that may log in, with its password unless it expired (as pg_shadow shows it); no row for others.
+CREATE OR REPLACE FUNCTION pgsidecar.user_lookup(i_username text, OUT usename name, OUT passwd text)
+RETURNS SETOF record LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS \$\$
+  SELECT rolname, CASE WHEN rolvaliduntil IS NULL OR rolvaliduntil > now() THEN rolpassword END
+  FROM pg_catalog.pg_authid WHERE rolname = i_username AND rolcanlogin
+\$\$;
+REVOKE ALL ON FUNCTION pgsidecar.user_lookup(text) FROM PUBLIC;
+GRANT USAGE ON SCHEMA pgsidecar TO $AUTH_USER;
+GRANT EXECUTE ON FUNCTION pgsidecar.user_lookup(text) TO $AUTH_USER;
+SQL
+  done
 }
 
 init_replica() {

@@ -18,12 +18,53 @@ namespace {
 constexpr uint32_t kMaxAuthMessage = 64 * 1024;
 }  // namespace
 
+// A user with no secret in [[users]] is looked up with auth_query (not for the admin console, whose
+// users are the config's): the exchange starts once the verifier is known, or as an unknown user's
+// (a decoy, failing like a wrong password) when there is none.
 void ClientConn::begin_auth() {
   set_state(State::auth);
   const Snapshot& snapshot = worker_.snapshot();
+  const UserSecrets* secrets = snapshot.secrets_for(request_.user);  // kept alive by snapshot_hold_
+  const bool has_secret = secrets != nullptr && (secrets->has_scram || !secrets->md5_hash.empty());
+  if (has_secret || admin_ || !snapshot.config->proxy.auth_query_enabled()) {
+    begin_login(secrets);
+    return;
+  }
+  const conf::DatabaseConfig* db = snapshot.config->find_database(request_.database);
+  const std::string& dbname = db->server_dbname.empty() ? db->name : db->server_dbname;
+  auto answer = worker_.auth_query().lookup(dbname, request_.user, id_);
+  if (!answer) {
+    awaiting_lookup_ = true;  // client_login_timeout still applies
+    return;
+  }
+  on_auth_answer(*answer);
+}
+
+void ClientConn::on_auth_answer(const AuthAnswer& answer) {
+  if (state_ != State::auth || closing() || login_ != nullptr) return;
+  awaiting_lookup_ = false;
+  switch (answer.kind) {
+    case AuthAnswer::Kind::found:
+      looked_up_ = answer.secrets;
+      begin_login(looked_up_.get());
+      return;
+    case AuthAnswer::Kind::unknown:
+      begin_login(nullptr);
+      return;
+    case AuthAnswer::Kind::failed:
+      fail(answer.sqlstate, std::string(answer.sqlstate) == "53300"
+                                ? "too many authentication lookups in progress"
+                                : "could not look up the password of user \"" + request_.user +
+                                      "\" on the server (auth_query); see the proxy's log");
+      return;
+  }
+}
+
+void ClientConn::begin_login(const UserSecrets* secrets) {
+  const Snapshot& snapshot = worker_.snapshot();
   LoginExchange::Inputs in;
   in.auth_type = snapshot.config->proxy.auth_type;
-  in.secrets = snapshot.secrets_for(request_.user);  // kept alive by snapshot_hold_
+  in.secrets = secrets;
   in.decoy = [this] { return worker_.snapshot().decoy_verifier(request_.user); };
   in.channel_binding = std::string(tls_channel_binding());
   in.user = request_.user;
@@ -32,6 +73,11 @@ void ClientConn::begin_auth() {
 }
 
 void ClientConn::process_auth() {
+  if (login_ == nullptr && state_ == State::auth && rbuf_.size() > 0) {
+    // Nothing was asked yet (auth_query is looking the user up): no client speaks now.
+    fail("08P01", "unexpected message before the authentication request");
+    return;
+  }
   while (state_ == State::auth && !closing()) {
     auto r = protocol::split_frame(rbuf_.data(), kMaxAuthMessage);
     if (std::holds_alternative<protocol::NeedMore>(r)) return;
@@ -58,7 +104,11 @@ bool ClientConn::act_on_login(LoginAction a) {
       flush();
       return true;
     case LoginOutcome::authenticated:
+      // SCRAM pass-through: a user the proxy has no server password for logs in to servers with the
+      // keys its clients prove.
+      if (a.client_keys && !admin_) note_client_keys(*a.client_keys);
       login_.reset();
+      looked_up_.reset();
       finish_auth();
       return state_ != State::closing;
     case LoginOutcome::refused:
@@ -67,6 +117,11 @@ bool ClientConn::act_on_login(LoginAction a) {
       return false;
   }
   return false;
+}
+
+void ClientConn::note_client_keys(const protocol::scram::ClientKeys& keys) {
+  const UserSecrets* configured = worker_.snapshot().secrets_for(request_.user);
+  if (configured == nullptr || configured->server_password.empty()) worker_.note_client_keys(request_.user, keys);
 }
 
 // AuthenticationOk was written (the login exchange's last reply).

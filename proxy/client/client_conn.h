@@ -16,6 +16,7 @@
 #include "proxy/cache_session/result_cache_session.h"
 #include "proxy/core/conn_list.h"
 #include "proxy/core/conn_state.h"
+#include "proxy/auth/auth_cache.h"
 #include "proxy/login/login_exchange.h"
 #include "proxy/net/stream.h"
 #include "proxy/request/buffered_request.h"
@@ -66,6 +67,7 @@ class ClientConn final : public Stream {
 
   // ---- from the pool / server ----
   void on_welcome_ready();                         // pool knows server parameters now
+  void on_auth_answer(const AuthAnswer& answer);   // auth_query answered the lookup this client waits for
   void on_server_assigned(ServerConn* server);     // may run the sync statement first
   void on_server_bytes();                          // the server appended to our outbox; flush
   void on_server_drained();                        // the server's write queue went down
@@ -131,6 +133,8 @@ class ClientConn final : public Stream {
   void process_startup();
   bool handle_startup_packet(const protocol::StartupFrame& f);
   void begin_auth();
+  void begin_login(const UserSecrets* secrets);
+  void note_client_keys(const protocol::scram::ClientKeys& keys);  // starts the exchange (after auth_query, if it asked)
   void process_auth();
   // Acts on what the login exchange answered: false once the client is no longer in State::auth
   // (logged in, waiting for its pool, or failed).
@@ -246,6 +250,9 @@ class ClientConn final : public Stream {
   ServerConn* server_ = nullptr;
   // The authentication exchange, from begin_auth() until it ends (null before and after).
   std::unique_ptr<LoginExchange> login_;
+  // auth_query's answer for this login (the secrets login_ reads), held until the login ends.
+  std::shared_ptr<const UserSecrets> looked_up_;
+  bool awaiting_lookup_ = false;  // in State::auth, waiting for on_auth_answer
   std::shared_ptr<const void> snapshot_hold_;  // keeps the login's secrets (login_) alive across a reload
   bool admin_ = false;         // connected to the admin console database
   bool admitted_ = false;      // counted against max_client_conn

@@ -121,6 +121,10 @@ bool Worker::start(std::string& error) {
   tick_timer_.data = this;
   uv_timer_start(&tick_timer_, &Worker::tick_cb, kTickMs, kTickMs);
   if (snapshot_->config->cache.enabled) start_result_cache();
+  auth_query_ = std::make_unique<AuthQuery>(&loop_, [this](uint64_t id, const AuthAnswer& answer) {
+    if (ClientConn* c = client_by_id(id)) c->on_auth_answer(answer);
+  });
+  auth_query_->apply_config(*snapshot_->config);
   thread_ = std::thread([this] { run(); });
   return true;
 }
@@ -208,9 +212,12 @@ void Worker::apply_snapshot(std::shared_ptr<const Snapshot> snapshot) {
   const conf::Config& config = *snapshot_->config;
   if (config.cache.enabled && result_cache_ == nullptr && !shutting_down_) start_result_cache();
   if (!(classifier_->options() == classify_options(config))) classifier_->reset(classify_options(config));
+  auth_query_->apply_config(config);
   for (auto& [key, pool] : pools_) {
     const auto* db = config.find_database(std::get<0>(key));
+    const conf::UserConfig looked_up{.name = std::get<1>(key)};
     const auto* user = config.find_user(std::get<1>(key));
+    if (user == nullptr && config.proxy.auth_query_enabled()) user = &looked_up;  // the pool defaults
     if (std::get<2>(key) >= static_cast<int>(config.replicas.size())) continue;  // replica removed
     if (db == nullptr || user == nullptr) continue;  // removed: its clients keep the old settings
     const UserSecrets* s = snapshot_->secrets_for(user->name);
@@ -227,6 +234,9 @@ Pool* Worker::pool_for(const std::string& database, const std::string& user, int
   const conf::Config& config = *snapshot_->config;
   const auto* db = config.find_database(database);
   const auto* u = config.find_user(user);
+  // A user auth_query let in (pool_for is asked only after a login) gets the pool defaults.
+  const conf::UserConfig looked_up{.name = user};
+  if (u == nullptr && config.proxy.auth_query_enabled()) u = &looked_up;
   if (db == nullptr || u == nullptr) return nullptr;
   if (target >= static_cast<int>(config.replicas.size())) return nullptr;
   auto pool = std::make_unique<Pool>(*this, database, user, target);
@@ -235,6 +245,15 @@ Pool* Worker::pool_for(const std::string& database, const std::string& user, int
   Pool* raw = pool.get();
   pools_.emplace(std::move(key), std::move(pool));
   return raw;
+}
+
+void Worker::note_client_keys(const std::string& user, const protocol::scram::ClientKeys& keys) {
+  client_keys_[user] = keys;
+}
+
+const protocol::scram::ClientKeys* Worker::client_keys(const std::string& user) const {
+  auto it = client_keys_.find(user);
+  return it == client_keys_.end() ? nullptr : &it->second;
 }
 
 bool Worker::routing_enabled() const {
@@ -419,6 +438,7 @@ void Worker::maybe_finish_shutdown() {
   for (auto& [key, pool] : pools_) pool->close_idle_servers();
   if (open_servers_ != 0) return;
   handles_closed_ = true;
+  auth_query_->shutdown();  // closes the handles of lookups still running (nobody waits for them now)
   result_cache_.reset();  // closes its Redis connections; the loop runs on to release their handles
   {
     std::lock_guard<std::mutex> lock(inbox_mutex_);

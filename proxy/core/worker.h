@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "cache/redis/worker_cache.h"
+#include "proxy/auth/auth_query.h"
 #include "proxy/core/secrets.h"
 #include "proxy/core/stats.h"
 #include "proxy/obs/digest.h"
@@ -103,6 +104,13 @@ class Worker {
   // catalog version; bounded. Texts too long to normalise whole are decided every time.
   // `shape` (optional) receives the statement's shape when it was computed (else it is left as it was).
   bool runs_session_code(std::string_view sql, const std::function<bool()>& decide, uint64_t* shape = nullptr);
+  // auth_query (conf [proxy] auth_user): the verifiers of users not in [[users]]; see auth/auth_query.h.
+  AuthQuery& auth_query() { return *auth_query_; }
+  // SCRAM pass-through: the keys the last SCRAM login of `user` on this worker proved (ClientKeys), with
+  // which its pools log in to servers when the config has no password for it; null before any. Kept in
+  // memory only, never logged; replaced by each such login (a changed password brings new keys).
+  void note_client_keys(const std::string& user, const protocol::scram::ClientKeys& keys);
+  const protocol::scram::ClientKeys* client_keys(const std::string& user) const;
   bool shutting_down() const { return shutting_down_; }
   bool paused() const { return paused_; }
   void maybe_finish_shutdown();
@@ -155,6 +163,8 @@ class Worker {
   size_t clients_peak_ = 0;  // most clients at once since memory was last given back
   int trim_ticks_left_ = 0;  // seconds of malloc_trim still due after a burst left
   std::unique_ptr<cache::redis::WorkerCache> result_cache_;
+  std::unique_ptr<AuthQuery> auth_query_;
+  std::unordered_map<std::string, protocol::scram::ClientKeys> client_keys_;  // by user (authenticated only)
   void start_result_cache();   // once [cache] is enabled
   void expire_cache_waits(Clock::time_point now);
   uint32_t next_cancel_counter_ = 1;

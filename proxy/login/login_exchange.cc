@@ -107,7 +107,10 @@ LoginAction LoginExchange::on_sasl_response(protocol::Bytes body) {
   if (!server_final.ok() || unknown_user_) return password_failed();
   std::string reply;
   protocol::write_auth_sasl_final(reply, server_final.value());
-  return authenticated(std::move(reply));
+  auto keys = scram_->client_keys();
+  LoginAction a = authenticated(std::move(reply));
+  a.client_keys = std::move(keys);
+  return a;
 }
 
 LoginAction LoginExchange::authenticated(std::string reply) {

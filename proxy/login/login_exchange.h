@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "conf/config.h"
@@ -31,6 +32,9 @@ struct LoginAction {
   const char* sqlstate = "";   // refused
   std::string message;         // refused: the ErrorResponse's message
   std::string log_error;       // refused for a fault of the proxy's own: a line for the error log
+  // authenticated by SCRAM: the client's keys, with which the proxy can log in to servers as this user
+  // without a password (SCRAM pass-through; protocol::scram::ClientKeys). Never logged.
+  std::optional<protocol::scram::ClientKeys> client_keys;
 };
 
 class LoginExchange {

@@ -212,7 +212,7 @@ bool ServerConn::handle_auth_request(const Frame& f) {
         fail("server offers no supported SASL mechanism");
         return false;
       }
-      scram_ = std::make_unique<protocol::scram::ClientExchange>(password, protocol::scram::random_nonce());
+      if (!start_scram(password)) return false;
       protocol::write_sasl_initial_response(outbox(), "SCRAM-SHA-256", scram_->client_first());
       break;
     }
@@ -222,6 +222,11 @@ bool ServerConn::handle_auth_request(const Frame& f) {
         return false;
       }
       auto final_msg = scram_->on_server_first(protocol::as_string_view(auth->data));
+      if (!final_msg.ok() && final_msg.error().code == Errc::mismatch) {
+        fail("the server's SCRAM secret for user \"" + pool_.target().user +
+             "\" differs from the one the proxy authenticated against");
+        return false;
+      }
       if (!final_msg.ok()) {
         fail("SCRAM exchange with server failed: " + std::string(final_msg.error().detail));
         return false;
@@ -241,6 +246,24 @@ bool ServerConn::handle_auth_request(const Frame& f) {
       return false;
   }
   flush();
+  return true;
+}
+
+// With a password for the user, the proxy proves it; without one, it passes through the keys a client
+// of this user proved at its own SCRAM login (Worker::client_keys), as PgBouncer does.
+bool ServerConn::start_scram(const std::string& password) {
+  const std::string nonce = protocol::scram::random_nonce();
+  if (!password.empty()) {
+    scram_ = std::make_unique<protocol::scram::ClientExchange>(password, nonce);
+    return true;
+  }
+  const protocol::scram::ClientKeys* keys = pool_.worker().client_keys(pool_.target().user);
+  if (keys == nullptr) {
+    fail("no password for user \"" + pool_.target().user +
+         "\" and no client of it has logged in with SCRAM since the proxy started (SCRAM pass-through)");
+    return false;
+  }
+  scram_ = std::make_unique<protocol::scram::ClientExchange>(*keys, nonce);
   return true;
 }
 

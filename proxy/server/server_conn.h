@@ -146,6 +146,7 @@ class ServerConn final : public Stream {
   void on_connected(int status);
   bool handle_login_message(const protocol::Frame& f);
   bool handle_auth_request(const protocol::Frame& f);
+  bool start_scram(const std::string& password);  // false: failed (no password and no pass-through keys)
   // What the replies to a message of `type` just written to outbox() mean. `statement` is the
   // server-side statement name a Parse creates (or a Bind uses).
   void expect_reply_to(char type, const std::string& statement = {});

@@ -358,3 +358,55 @@ TEST(LoginExchange, PasswordMessageOutOfStepIs08P01) {
 
 }  // namespace
 }  // namespace pgs::proxy
+
+// ---- SCRAM pass-through ----
+namespace pgs::proxy {
+namespace {
+
+// A SCRAM login hands out the client's keys (what the proxy logs in to servers with when it has no
+// password for the user); a wrong proof, an md5 login and an unknown user's decoy exchange do not.
+TEST(LoginExchange, ScramLoginHandsOutTheClientsKeys) {
+  LoginExchange x;
+  (void)x.begin(inputs(AuthType::scram_sha_256, &alice()));
+  scram::ClientExchange client(kPassword, scram::random_nonce());
+  auto done = scram_login(x, client, "SCRAM-SHA-256");
+  ASSERT_EQ(done.outcome, LoginOutcome::authenticated);
+  ASSERT_TRUE(done.client_keys.has_value());
+  EXPECT_EQ(done.client_keys->server_key, alice().scram.server_key);
+  EXPECT_EQ(done.client_keys->salt, alice().scram.salt);
+  // The keys log in to a server holding the same verifier.
+  protocol::scram::ServerExchange upstream(alice().scram, scram::random_nonce());
+  scram::ClientExchange proxy(*done.client_keys, scram::random_nonce());
+  auto first = upstream.on_client_first(proxy.client_first());
+  ASSERT_TRUE(first.ok());
+  auto final_msg = proxy.on_server_first(*first);
+  ASSERT_TRUE(final_msg.ok());
+  auto server_final = upstream.on_client_final(*final_msg);
+  ASSERT_TRUE(server_final.ok());
+  EXPECT_TRUE(proxy.on_server_final(*server_final).ok());
+}
+
+TEST(LoginExchange, NoKeysWithoutAProvenScramLogin) {
+  {
+    LoginExchange x;
+    (void)x.begin(inputs(AuthType::scram_sha_256, &alice()));
+    scram::ClientExchange client("not-alice-pw", scram::random_nonce());
+    EXPECT_FALSE(scram_login(x, client, "SCRAM-SHA-256").client_keys.has_value());
+  }
+  {
+    LoginExchange x;
+    (void)x.begin(inputs(AuthType::scram_sha_256, nullptr));
+    scram::ClientExchange client(kPassword, scram::random_nonce());
+    EXPECT_FALSE(scram_login(x, client, "SCRAM-SHA-256").client_keys.has_value());
+  }
+  if (!alice().md5_hash.empty()) {
+    LoginExchange x;
+    std::string salt = md5_salt_of(x.begin(inputs(AuthType::md5, &alice())));
+    auto a = send_password(x, md5_response(kPassword, salt));
+    ASSERT_EQ(a.outcome, LoginOutcome::authenticated);
+    EXPECT_FALSE(a.client_keys.has_value());
+  }
+}
+
+}  // namespace
+}  // namespace pgs::proxy
