@@ -222,13 +222,14 @@ void FakeServer::run() {
     }
     int ssl_requests = 0;
     auto startup = read_startup(fd, ssl_answer, ssl_requests);
-    {
+    // A pool connection: not libpq's (the catalog watcher, the monitor, the /readyz ping), not a cancel.
+    bool pool_conn = startup && !startup->contains("application_name") && !startup->contains(kCancelMarker) &&
+                     startup->contains("database") && startup->at("database") != "postgres";
+    if (pool_conn) {
       std::lock_guard<std::mutex> lock(mu_);
       ssl_requests_ += ssl_requests;
     }
-    bool scripted = startup && !script.empty() && !startup->contains("application_name") &&
-                    !startup->contains(kCancelMarker) && startup->contains("database") &&
-                    startup->at("database") != "postgres";
+    bool scripted = pool_conn && !script.empty();
     if (scripted && !run_login_script(fd, script)) {
       ::close(fd);
       continue;

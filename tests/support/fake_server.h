@@ -93,7 +93,8 @@ class FakeServer {
   int cancel_requests() const;
   void hold_cancels(bool hold);
 
-  // How an SSLRequest is answered (default 'N'; the fake speaks no TLS). Counted.
+  // How an SSLRequest is answered (default 'N'; the fake speaks no TLS). Counted: those of pool
+  // connections that went on to their startup packet (libpq's are not).
   void set_ssl_answer(char answer);
   int ssl_requests() const;
   // Pool connections from now on log in through `steps` instead of a plain AuthenticationOk (libpq's
