@@ -9,13 +9,13 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "tests/integration/harness.h"
+#include "tests/support/certs.h"
 #include "tests/support/fake_server.h"
 
 namespace pgs::it {
@@ -96,6 +96,57 @@ TEST_F(ServerTlsTest, TlsOnlyRoleLogsInWithVerifyFullAndItsConnectionIsEncrypted
   EXPECT_EQ(f.scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"), "t");
 }
 
+// The proxy's own libpq connections (here the health monitor's, to both nodes, and the catalog
+// reader's) take the node's server_tls too. Other proxies on these nodes (other checkouts) run without
+// TLS, so an encrypted pgsidecar-monitor session is this proxy's.
+TEST_F(ServerTlsTest, TheMonitorsLibpqConnectionsUseTlsToo) {
+  std::string ca = require_dev_ca();
+  if (ca.empty()) GTEST_SKIP() << "no dev CA (.dev/tls/ca.crt): run ./dev services";
+  ProxyOptions o;
+  o.workers = 1;
+  o.with_replica = true;
+  o.server_tls_toml = node_tls("verify-full", ca);
+  o.extra_toml = "[routing]\n" + monitor_toml() + "health_check_interval = \"100ms\"\n";
+  start_proxy(o);
+  const std::string sql =
+      "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
+      "WHERE a.application_name = 'pgsidecar-monitor' AND s.ssl AND s.version LIKE 'TLSv1.%'";
+  for (uint16_t port : {kPrimaryPort, kReplicaPort}) {
+    SCOPED_TRACE(port);
+    Pg su(superuser_spec(port));
+    ASSERT_TRUE(su.ok()) << su.error();
+    EXPECT_TRUE(wait_until([&] { return su.scalar(sql) != "0"; }, Millis(10000)));
+  }
+}
+
+// ... and so they refuse a node whose certificate does not verify (libpq's default, sslmode=prefer
+// without a root certificate, would have logged them in).
+TEST_F(ServerTlsTest, TheMonitorRefusesANodeWhoseCertificateDoesNotVerify) {
+  if (require_dev_ca().empty()) GTEST_SKIP() << "no dev CA (.dev/tls/ca.crt): run ./dev services";
+  test::TestCertificates another("monitor-ca");
+  ASSERT_EQ(another.error, "");
+  ProxyOptions o;
+  o.workers = 1;
+  o.with_replica = true;
+  o.server_tls_toml = node_tls("verify-full", another.ca);
+  o.extra_toml = "[routing]\n" + monitor_toml() + "health_check_interval = \"100ms\"\n";
+  // A verifier as the first user's password: readiness only pings (no server login can succeed here).
+  o.users = {{kTlsOnlyUser, kFakeVerifier, kTlsOnlyPassword, false}, {kAdminUser, kAdminPassword, "", true}};
+  Proxy& p = start_proxy(o);
+  Pg admin(p.spec(kAdminUser, kAdminPassword, kAdminDatabase));
+  ASSERT_TRUE(admin.ok()) << admin.error();
+  std::string states;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto r = admin.exec("SHOW REPLICAS");
+        states.clear();
+        for (int i = 0; r.ok() && i < r.rows(); ++i) states += r.value(i, 0) + "=" + r.value(i, 4) + " ";
+        return states == "primary=unreachable replica1=unreachable ";
+      },
+      Millis(10000)))
+      << states;
+}
+
 TEST_F(ServerTlsTest, TlsOnlyRoleCannotLogInWithServerTlsDisable) {
   if (require_dev_ca().empty()) GTEST_SKIP() << "no dev CA (.dev/tls/ca.crt): run ./dev services";
   Proxy& p = start_dev(node_tls("disable", ""));
@@ -110,17 +161,13 @@ TEST_F(ServerTlsTest, TlsOnlyRoleCannotLogInWithServerTlsDisable) {
 
 TEST_F(ServerTlsTest, ACertificateOfAnotherAuthorityIsRefusedAndNoConnectionIsLeft) {
   if (require_dev_ca().empty()) GTEST_SKIP() << "no dev CA (.dev/tls/ca.crt): run ./dev services";
-  std::string dir = "/tmp/pgs-server-tls-" + std::to_string(getpid());
-  RunResult made = run_program({"bash", "-c", "set -e; mkdir -p " + dir + "; cd " + dir +
-                                                  "; openssl req -x509 -newkey rsa:2048 -nodes -days 2 "
-                                                  "-subj /CN=another-ca -keyout ca.key -out ca.crt"},
-                               {}, Millis(30000));
-  ASSERT_EQ(made.exit_code, 0) << made.describe();
+  test::TestCertificates another("another-ca");  // an authority the dev server's certificate is not from
+  ASSERT_EQ(another.error, "");
   ProxyOptions o;
   o.workers = 1;
   // A verifier as the client password: readiness only pings (no server login can succeed here).
   o.users = {{kTlsOnlyUser, kFakeVerifier, kTlsOnlyPassword, false}};
-  o.server_tls_toml = node_tls("verify-full", dir + "/ca.crt");
+  o.server_tls_toml = node_tls("verify-full", another.ca);
   Proxy& p = start_proxy(o);
   Pg c(p.spec(kTlsOnlyUser, kFakePassword));
   ASSERT_FALSE(c.ok());
@@ -128,7 +175,6 @@ TEST_F(ServerTlsTest, ACertificateOfAnotherAuthorityIsRefusedAndNoConnectionIsLe
   EXPECT_TRUE(wait_until([&] { return server_connections(p) == 0; }, Millis(5000))) << scrape_metrics(p);
   // Counted (the workers publish their counts once a second).
   EXPECT_TRUE(wait_until([&] { return connect_failures(p) >= 1; }, Millis(5000))) << scrape_metrics(p);
-  std::filesystem::remove_all(dir);
 }
 
 TEST_F(ServerTlsTest, RequireRefusesAServerWithoutTls) {

@@ -9,39 +9,21 @@
 #include <gtest/gtest.h>
 
 #include "proxy/net/tls.h"
-#include "tests/support/process.h"
+#include "tests/support/certs.h"
 
 namespace pgs::proxy {
 namespace {
 
+// A CA and a server certificate (SAN DNS:localhost, IP:127.0.0.1) it signed, and an unrelated CA.
 struct Pki {
-  std::string dir, ca, other_ca, cert, key, error;
-  ~Pki() {
-    if (!dir.empty()) std::filesystem::remove_all(dir);
-  }
+  test::TestCertificates main{"client-a"};
+  test::TestCertificates other{"client-b"};
+  std::string ca = main.ca, other_ca = other.ca, cert = main.cert, key = main.key, dir = main.dir;
+  std::string error = main.error + other.error;
 };
 
-// A CA and a server certificate (SAN DNS:localhost, IP:127.0.0.1) it signed, and an unrelated CA.
 const Pki& pki() {
-  static Pki p = [] {
-    Pki out;
-    out.dir = "/tmp/pgs-tls-client-" + std::to_string(getpid());
-    out.ca = out.dir + "/ca.crt";
-    out.other_ca = out.dir + "/other.crt";
-    out.cert = out.dir + "/server.crt";
-    out.key = out.dir + "/server.key";
-    std::string script =
-        "set -e; mkdir -p '" + out.dir + "'; cd '" + out.dir + "'\n"
-        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout ca.key -out ca.crt\n"
-        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other-ca -keyout other.key -out other.crt\n"
-        "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out server.csr\n"
-        "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ext.cnf\n"
-        "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile ext.cnf "
-        "-out server.crt\n";
-    test::RunResult r = test::run_program({"bash", "-c", script}, {}, test::Millis(30000));
-    if (r.exit_code != 0) out.error = r.describe();
-    return out;
-  }();
+  static Pki p;
   return p;
 }
 
