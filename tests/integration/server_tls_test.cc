@@ -240,5 +240,54 @@ TEST_F(ServerTlsTest, AnAuthenticationOkInPlaceOfTheScramFinalIsRefused) {
   EXPECT_TRUE(wait_until([&] { return server_connections(p) == 0; }, Millis(5000))) << scrape_metrics(p);
 }
 
+// The CA file is read at start (one that cannot be loaded stops the start, naming the key) and at every
+// reload (one that cannot be loaded refuses the reload; the running configuration is kept, and a CA
+// that verifies nothing any more takes effect for new server connections).
+TEST_F(ServerTlsTest, TheCaFileIsReadAtStartAndAtReload) {
+  std::string ca = require_dev_ca();
+  if (ca.empty()) GTEST_SKIP() << "no dev CA (.dev/tls/ca.crt): run ./dev services";
+  {
+    ProxyOptions bad;
+    bad.server_tls_toml = node_tls("verify-full", "/nonexistent/ca.crt");
+    try {
+      start_proxy(bad);
+      ADD_FAILURE() << "started with a CA file that does not exist";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("cannot start TLS: primary.server_tls_ca_file /nonexistent/ca.crt"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  ProxyOptions o;
+  o.workers = 1;
+  o.pool_size = 1;
+  o.server_tls_toml = node_tls("verify-full", ca);
+  o.users.push_back({kTlsOnlyUser, kTlsOnlyPassword, "", false});
+  Proxy& p = start_proxy(o);
+  ProxyOptions missing = o;
+  missing.server_tls_toml = node_tls("verify-full", "/nonexistent/ca.crt");
+  p.rewrite_config(missing);
+  p.sighup();
+  EXPECT_TRUE(wait_until([&] { return p.log_tail().find("reload failed") != std::string::npos; }, Millis(5000)));
+  EXPECT_NE(p.log_tail().find("/nonexistent/ca.crt"), std::string::npos) << p.log_tail();
+  Pg kept(p.spec(kTlsOnlyUser, kTlsOnlyPassword));
+  EXPECT_TRUE(kept.ok()) << "the running configuration was kept: " << kept.error();
+  kept.close();
+  // Another authority's CA takes effect for new server connections: a user added by the same reload has
+  // no pool yet, so its login opens one, and that is refused.
+  test::TestCertificates another("reload-ca");
+  ASSERT_EQ(another.error, "");
+  ProxyOptions other = o;
+  other.server_tls_toml = node_tls("verify-full", another.ca);
+  other.users.push_back({kSuperUser, kSuperPassword, "", false});
+  p.rewrite_config(other);
+  p.sighup();
+  EXPECT_TRUE(wait_until([&] { return p.log_tail().find("configuration reloaded") != std::string::npos; },
+                         Millis(5000)));
+  Pg fresh(p.spec(kSuperUser, kSuperPassword, kDatabase));
+  EXPECT_FALSE(fresh.ok());
+  EXPECT_NE(fresh.error().find("certificate verify failed"), std::string::npos) << fresh.error();
+}
+
 }  // namespace
 }  // namespace pgs::it
