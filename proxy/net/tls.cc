@@ -26,17 +26,26 @@ std::string openssl_error(const char* what) {
 
 }  // namespace
 
-std::shared_ptr<TlsContext> TlsContext::load(const conf::TlsConfig& config, std::string& error) {
-  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+// What both roles share: TLS 1.2 or later, no compression, no renegotiation, and no session cache
+// (connections are not resumed across sidecar restarts anyway; nothing to bound).
+std::shared_ptr<TlsContext> TlsContext::make(const SSL_METHOD* method, std::string& error) {
+  SSL_CTX* ctx = SSL_CTX_new(method);
   if (ctx == nullptr) {
     error = openssl_error("SSL_CTX_new");
     return nullptr;
   }
   auto context = std::shared_ptr<TlsContext>(new TlsContext(ctx));
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-  // Connections are not resumed across sidecar restarts anyway; no session cache to bound.
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  return context;
+}
+
+std::shared_ptr<TlsContext> TlsContext::load(const conf::TlsConfig& config, std::string& error) {
+  auto context = make(TLS_server_method(), error);
+  if (context == nullptr) return nullptr;
+  SSL_CTX* ctx = context->ctx_;
+  SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
   if (SSL_CTX_use_certificate_chain_file(ctx, config.cert_file.c_str()) != 1) {
     error = openssl_error(("tls.cert_file " + config.cert_file).c_str());
     return nullptr;
@@ -65,15 +74,9 @@ std::shared_ptr<TlsContext> TlsContext::load(const conf::TlsConfig& config, std:
 
 std::shared_ptr<TlsContext> TlsContext::load_client(const conf::ServerEndpoint& node, std::string& error) {
   if (node.server_tls == conf::ServerTls::disable) return nullptr;
-  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-  if (ctx == nullptr) {
-    error = openssl_error("SSL_CTX_new");
-    return nullptr;
-  }
-  auto context = std::shared_ptr<TlsContext>(new TlsContext(ctx));
-  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
-  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  auto context = make(TLS_client_method(), error);
+  if (context == nullptr) return nullptr;
+  SSL_CTX* ctx = context->ctx_;
   if (!node.server_tls_ca_file.empty()) {
     if (SSL_CTX_load_verify_locations(ctx, node.server_tls_ca_file.c_str(), nullptr) != 1) {
       error = openssl_error((node.name + ".server_tls_ca_file " + node.server_tls_ca_file).c_str());

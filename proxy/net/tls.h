@@ -40,6 +40,7 @@ class TlsContext {
 
  private:
   explicit TlsContext(SSL_CTX* ctx) : ctx_(ctx) {}
+  static std::shared_ptr<TlsContext> make(const SSL_METHOD* method, std::string& error);
   SSL_CTX* ctx_;
   std::string end_point_;
 };
