@@ -122,6 +122,11 @@ SecretKind secret_kind(std::string_view password) {
 
 std::string_view to_string(PoolMode v) { return detail::name_of(detail::kPoolModes, v); }
 std::string_view to_string(ClientTls v) { return detail::name_of(detail::kClientTls, v); }
+std::string_view to_string(ServerTls v) { return detail::name_of(detail::kServerTls, v); }
+
+LibpqTls libpq_tls(const ServerEndpoint& node) {
+  return {std::string(to_string(node.server_tls)), node.server_tls_ca_file};
+}
 std::string_view to_string(AuthType v) { return detail::name_of(detail::kAuthTypes, v); }
 std::string_view to_string(Consistency v) { return detail::name_of(detail::kConsistencies, v); }
 std::string_view to_string(LoadBalance v) { return detail::name_of(detail::kLoadBalances, v); }

@@ -18,6 +18,8 @@ using Millis = std::chrono::milliseconds;
 
 enum class PoolMode { transaction, session };
 enum class ClientTls { disable, allow, require };
+// TLS from the proxy to a server, as libpq's sslmode (see ServerEndpoint::server_tls).
+enum class ServerTls { disable, prefer, require, verify_ca, verify_full };
 enum class AuthType { scram_sha_256, md5, trust };
 
 // [proxy] — the process.
@@ -81,6 +83,21 @@ struct ServerEndpoint {
   std::string host = "127.0.0.1";
   uint16_t port = 5432;
   int weight = 1;     // replicas only: load-balancing weight
+  // TLS to this node, as libpq's sslmode: "disable" never asks; "prefer" asks (SSLRequest) and carries on
+  // in plaintext if the server answers N; "require" refuses a server without TLS (and checks the chain
+  // when a CA file is set, as libpq does); "verify-ca" checks the certificate chain against
+  // server_tls_ca_file; "verify-full" also checks that the certificate names `host` (a name or an IP).
+  // Default: [tls] server_tls (whose default is "disable"). Reloadable (new server connections; the
+  // proxy's own libpq connections - monitor, catalog, stream - take it at restart).
+  ServerTls server_tls = ServerTls::disable;
+  // PEM file of the CA certificates the server's chain must lead to; required for verify-ca and
+  // verify-full. A relative path is resolved against the config file's directory (the loader makes it
+  // absolute). Default: [tls] server_tls_ca_file. Read at start and at every reload.
+  std::string server_tls_ca_file;
+  // Whether this node may ask for the password in cleartext (AuthenticationCleartextPassword). Default
+  // false: such a login fails (a server, or whoever sits between, that asks for the cleartext password
+  // gets nothing). Reloadable.
+  bool server_allow_cleartext = false;
 };
 
 // [[databases]] — a database clients may connect to. An unknown database gets 3D000.
@@ -207,6 +224,9 @@ struct TlsConfig {
   ClientTls client_tls = ClientTls::disable;
   std::string cert_file;  // PEM certificate chain (server certificate first); required unless disable
   std::string key_file;   // PEM private key of that certificate
+  // Defaults of [primary] and every [[replicas]] for server_tls and server_tls_ca_file (ServerEndpoint).
+  ServerTls server_tls = ServerTls::disable;
+  std::string server_tls_ca_file;
 };
 
 struct Config {
@@ -263,6 +283,15 @@ std::vector<std::string> non_reloadable_changes(const Config& running, const Con
 // Names as written in the file ("transaction", "scram-sha-256", ...).
 std::string_view to_string(PoolMode mode);
 std::string_view to_string(ClientTls mode);
+std::string_view to_string(ServerTls mode);
+// The libpq keywords of a node's TLS for the proxy's own libpq connections (health monitor, catalog,
+// invalidation stream): sslmode (the same names as server_tls) and sslrootcert (its CA file, "" when
+// unset: libpq ignores an empty value).
+struct LibpqTls {
+  std::string sslmode;
+  std::string sslrootcert;
+};
+LibpqTls libpq_tls(const ServerEndpoint& node);
 std::string_view to_string(AuthType type);
 std::string_view to_string(Consistency consistency);
 std::string_view to_string(LoadBalance balance);

@@ -65,6 +65,8 @@ void proxy_rows(const Config& c, Rows& rows) {
   rows.emplace_back("tls.client_tls", std::string(to_string(c.tls.client_tls)));
   rows.emplace_back("tls.cert_file", c.tls.cert_file);
   rows.emplace_back("tls.key_file", c.tls.key_file);
+  rows.emplace_back("tls.server_tls", std::string(to_string(c.tls.server_tls)));
+  rows.emplace_back("tls.server_tls_ca_file", c.tls.server_tls_ca_file);
   const PoolConfig& pool = c.pool;
   rows.emplace_back("pool.pool_mode", std::string(to_string(pool.pool_mode)));
   rows.emplace_back("pool.pool_size", std::to_string(pool.pool_size));
@@ -76,16 +78,24 @@ void proxy_rows(const Config& c, Rows& rows) {
   rows.emplace_back("pool.idle_transaction_timeout", format_duration(pool.idle_transaction_timeout));
 }
 
+void node_tls_rows(const ServerEndpoint& e, const std::string& prefix, Rows& rows) {
+  rows.emplace_back(prefix + "server_tls", std::string(to_string(e.server_tls)));
+  rows.emplace_back(prefix + "server_tls_ca_file", e.server_tls_ca_file);
+  rows.emplace_back(prefix + "server_allow_cleartext", yes_no(e.server_allow_cleartext));
+}
+
 void server_rows(const Config& c, Rows& rows) {
   rows.emplace_back("primary.name", c.primary.name);
   rows.emplace_back("primary.host", c.primary.host);
   rows.emplace_back("primary.port", std::to_string(c.primary.port));
+  node_tls_rows(c.primary, "primary.", rows);
   for (size_t i = 0; i < c.replicas.size(); ++i) {
     std::string p = "replicas[" + std::to_string(i) + "].";
     rows.emplace_back(p + "name", c.replicas[i].name);
     rows.emplace_back(p + "host", c.replicas[i].host);
     rows.emplace_back(p + "port", std::to_string(c.replicas[i].port));
     rows.emplace_back(p + "weight", std::to_string(c.replicas[i].weight));
+    node_tls_rows(c.replicas[i], p, rows);
   }
   for (size_t i = 0; i < c.databases.size(); ++i) {
     const DatabaseConfig& db = c.databases[i];

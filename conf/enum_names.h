@@ -19,6 +19,9 @@ inline constexpr std::array<EnumName<PoolMode>, 2> kPoolModes{{
     {"transaction", PoolMode::transaction}, {"session", PoolMode::session}}};
 inline constexpr std::array<EnumName<ClientTls>, 3> kClientTls{{
     {"disable", ClientTls::disable}, {"allow", ClientTls::allow}, {"require", ClientTls::require}}};
+inline constexpr std::array<EnumName<ServerTls>, 5> kServerTls{{
+    {"disable", ServerTls::disable}, {"prefer", ServerTls::prefer}, {"require", ServerTls::require},
+    {"verify-ca", ServerTls::verify_ca}, {"verify-full", ServerTls::verify_full}}};
 inline constexpr std::array<EnumName<AuthType>, 3> kAuthTypes{{
     {"scram-sha-256", AuthType::scram_sha_256}, {"md5", AuthType::md5}, {"trust", AuthType::trust}}};
 inline constexpr std::array<EnumName<Consistency>, 3> kConsistencies{{

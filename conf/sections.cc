@@ -43,6 +43,8 @@ void read_tls(TableReader& r, TlsConfig& c) {
   r.enumeration("client_tls", c.client_tls, kClientTls);
   r.string("cert_file", c.cert_file, Length{0, 4096});
   r.string("key_file", c.key_file, Length{0, 4096});
+  r.enumeration("server_tls", c.server_tls, kServerTls);
+  r.string("server_tls_ca_file", c.server_tls_ca_file, Length{0, 4096});
 }
 
 void read_pool(TableReader& r, PoolConfig& c) {
@@ -61,6 +63,9 @@ void read_server(TableReader& r, ServerEndpoint& c, bool replica) {
   r.string("host", c.host, kHost);
   r.port("port", c.port);
   if (replica) r.integer("weight", c.weight, 1, 1000);
+  r.enumeration("server_tls", c.server_tls, kServerTls);  // the caller set [tls]'s defaults first
+  r.string("server_tls_ca_file", c.server_tls_ca_file, Length{0, 4096});
+  r.boolean("server_allow_cleartext", c.server_allow_cleartext);
 }
 
 void read_database(TableReader& r, DatabaseConfig& c) {
@@ -170,9 +175,16 @@ void read_document(const toml::table& root, Config& config, Diagnostics& diag) {
   read_table(r, "proxy", config.proxy, read_proxy);
   read_table(r, "tls", config.tls, read_tls);
   read_table(r, "pool", config.pool, read_pool);
+  // [tls] (read above) gives every node its default server_tls and CA file; a node's own keys win.
+  auto tls_defaults = [&config](ServerEndpoint& s) {
+    s.server_tls = config.tls.server_tls;
+    s.server_tls_ca_file = config.tls.server_tls_ca_file;
+  };
+  tls_defaults(config.primary);
   read_table(r, "primary", config.primary, [](TableReader& t, ServerEndpoint& s) { read_server(t, s, false); });
-  read_array(r, "replicas", config.replicas, [](TableReader& t, ServerEndpoint& s) {
+  read_array(r, "replicas", config.replicas, [&tls_defaults](TableReader& t, ServerEndpoint& s) {
     s.name.clear();  // validate() names it replica<N> unless given
+    tls_defaults(s);
     read_server(t, s, true);
   });
   read_array(r, "databases", config.databases, read_database);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 #include <map>
 
 
@@ -160,11 +161,34 @@ void check_tls(const TlsConfig& tls, Diagnostics& diag) {
   if (tls.key_file.empty()) report(diag, "tls.key_file", "tls", "required when client_tls is not \"disable\"");
 }
 
+// A node's TLS: verify-ca and verify-full need a CA file; a relative CA path is made absolute against the
+// config file's directory, so that the proxy and its libpq connections read the same file whatever the
+// working directory.
+void check_server_tls(ServerEndpoint& node, const std::string& table, const std::string& source_path,
+                      Diagnostics& diag) {
+  bool verifies = node.server_tls == ServerTls::verify_ca || node.server_tls == ServerTls::verify_full;
+  if (verifies && node.server_tls_ca_file.empty()) {
+    report(diag, table + ".server_tls_ca_file", table,
+           "required when server_tls is \"" + std::string(to_string(node.server_tls)) +
+               "\" (here or in [tls] server_tls_ca_file)");
+  }
+  std::filesystem::path ca(node.server_tls_ca_file);
+  if (node.server_tls_ca_file.empty() || ca.is_absolute()) return;
+  std::filesystem::path base = std::filesystem::path(source_path).parent_path();
+  std::error_code ec;
+  std::filesystem::path resolved = std::filesystem::absolute(base / ca, ec);
+  node.server_tls_ca_file = (ec ? base / ca : resolved).lexically_normal().string();
+}
+
 }  // namespace
 
 void validate(Config& config, Diagnostics& diag) {
   check_tls(config.tls, diag);
   check_auth_query(config.proxy, diag);
+  check_server_tls(config.primary, "primary", config.source_path, diag);
+  for (size_t i = 0; i < config.replicas.size(); ++i) {
+    check_server_tls(config.replicas[i], indexed("replicas", i), config.source_path, diag);
+  }
   check_pools(config, diag);
   check_servers(config, diag);
   check_databases(config, diag);

@@ -130,6 +130,8 @@ class ClientExchange {
   // Checks the server signature in server-final-message. Errc::auth_failed for a wrong
   // signature or a server error ("e=..."); Errc::malformed for bad syntax or a call out of order.
   Result<Unit> on_server_final(std::string_view server_final);
+  // True once on_server_final() verified the server's signature: the server proved it knows the password.
+  bool server_verified() const { return server_verified_; }
 
  private:
   enum class Step : uint8_t { server_first, server_final, done };
@@ -142,6 +144,7 @@ class ClientExchange {
   std::string auth_message_;
   std::array<uint8_t, 32> server_key_{};
   Step step_ = Step::server_first;
+  bool server_verified_ = false;
 };
 
 // Random printable nonce (base64 of 18 random bytes) from OpenSSL's RAND_bytes.

@@ -114,6 +114,7 @@ Result<Unit> ClientExchange::on_server_final(std::string_view server_final) {
   if (!signature || !crypto::equal_constant_time(*signature, crypto::view(expected))) {
     return make_error(Errc::auth_failed, "server signature does not match");
   }
+  server_verified_ = true;
   return Unit{};
 }
 

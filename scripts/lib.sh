@@ -56,6 +56,9 @@ REPLICATION_USER=replicator
 REPLICATION_PASSWORD=replicator-dev
 AUTH_USER=pgsidecar_auth
 AUTH_PASSWORD=pgsidecar-auth-dev
+# A role that may log in only over TLS (pg_hba: hostssl for it, host ... reject before the generic line).
+TLS_ONLY_USER=pgs_tls_only
+TLS_ONLY_PASSWORD=pgs-tls-only-dev
 
 # Deadlines (seconds) for readiness waits; override from the environment on slow machines.
 WAIT_PG="${PGS_WAIT_PG:-60}"

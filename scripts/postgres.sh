@@ -5,6 +5,11 @@
 PRIMARY_DATA="$PG_STATE_DIR/pg/primary"
 REPLICA_DATA="$PG_STATE_DIR/pg/replica"
 REPLICA_SLOT=dev_replica
+# The dev CA and the nodes' certificate (SAN DNS:localhost, IP:127.0.0.1), made once and reused. The
+# proxy reads the CA's copy at a fixed repo-relative place, $DEV_DIR/tls/ca.crt (.dev/tls/ca.crt), which
+# conf/pgsidecar.toml names relative to itself (server_tls_ca_file = "../.dev/tls/ca.crt").
+PG_TLS_DIR="$PG_STATE_DIR/tls"
+DEV_CA_COPY="$DEV_DIR/tls/ca.crt"
 
 # psql_local PORT DB SQL...: superuser psql over the unix socket (pg_hba: local trust for postgres).
 psql_local() {
@@ -16,6 +21,31 @@ psql_local() {
 pg_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$1" -d postgres -t 2; }
 
 pg_running() { as_postgres "$PG_BIN/pg_ctl" status -D "$1" >/dev/null 2>&1; }
+
+# make_dev_tls: a CA and a server certificate for both nodes under $PG_TLS_DIR (kept once made; delete
+# the directory to make new ones), and the CA's copy for the proxy and the tests.
+make_dev_tls() {
+  if [[ ! -s "$PG_TLS_DIR/server.crt" || ! -s "$PG_TLS_DIR/server.key" || ! -s "$PG_TLS_DIR/ca.crt" ]]; then
+    log "making the dev CA and server certificate in $PG_TLS_DIR"
+    install -d -m 0755 "$PG_TLS_DIR"
+    (
+      set -e
+      cd "$PG_TLS_DIR"
+      openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=pgsidecar-dev-ca \
+        -keyout ca.key -out ca.crt
+      openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out server.csr
+      printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >server.ext
+      openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+        -extfile server.ext -out server.crt
+      rm -f server.csr server.ext
+    ) >"$LOG_DIR/dev-tls.log" 2>&1 || die "making the dev certificates failed; see $LOG_DIR/dev-tls.log"
+  fi
+  chown postgres:postgres "$PG_TLS_DIR/server.key" "$PG_TLS_DIR/server.crt"
+  chmod 0600 "$PG_TLS_DIR/server.key" "$PG_TLS_DIR/ca.key"
+  chmod 0644 "$PG_TLS_DIR/server.crt" "$PG_TLS_DIR/ca.crt"
+  install -d -m 0755 "$(dirname "$DEV_CA_COPY")"
+  cmp -s "$PG_TLS_DIR/ca.crt" "$DEV_CA_COPY" || install -m 0644 "$PG_TLS_DIR/ca.crt" "$DEV_CA_COPY"
+}
 
 # write_node_conf DATADIR PORT: settings owned by ./dev, kept in dev.conf (included from
 # postgresql.conf) and rewritten on every run; a changed value takes effect on restart.
@@ -44,6 +74,12 @@ fsync = off
 full_page_writes = off
 log_line_prefix = '%m [%p] %q%u@%d '
 log_min_messages = warning
+# TLS (reloadable: a running node takes it on pg_reload_conf). Plaintext stays allowed except for the
+# TLS-only role (pg_hba.conf).
+ssl = on
+ssl_cert_file = '$PG_TLS_DIR/server.crt'
+ssl_key_file = '$PG_TLS_DIR/server.key'
+ssl_min_protocol_version = 'TLSv1.2'
 CONF
   chown postgres:postgres "$data/dev.conf"
   grep -q "^include_if_exists = 'dev.conf'" "$data/postgresql.conf" ||
@@ -52,10 +88,13 @@ CONF
 
 write_hba() {
   local data="$1"
-  cat >"$data/pg_hba.conf" <<'HBA'
+  cat >"$data/pg_hba.conf" <<HBA
 # Written by ./dev. TYPE DATABASE USER ADDRESS METHOD
 local   all          postgres                    trust
 local   all          all                         scram-sha-256
+# $TLS_ONLY_USER logs in over TLS only: its plaintext attempts match the reject line.
+hostssl all          $TLS_ONLY_USER 127.0.0.1/32 scram-sha-256
+host    all          $TLS_ONLY_USER 127.0.0.1/32 reject
 host    all          all          127.0.0.1/32   scram-sha-256
 host    replication  all          127.0.0.1/32   scram-sha-256
 HBA
@@ -131,8 +170,12 @@ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$REPLICATION_USER') THEN
     CREATE ROLE $REPLICATION_USER LOGIN REPLICATION;
   END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$TLS_ONLY_USER') THEN
+    CREATE ROLE $TLS_ONLY_USER LOGIN;
+  END IF;
 END
 \$\$;
+ALTER ROLE $TLS_ONLY_USER LOGIN PASSWORD '$TLS_ONLY_PASSWORD';
 ALTER ROLE $DB_USER LOGIN PASSWORD '$DB_PASSWORD';
 ALTER ROLE $MONITOR_USER LOGIN PASSWORD '$MONITOR_PASSWORD';
 ALTER ROLE $REPLICATION_USER LOGIN REPLICATION PASSWORD '$REPLICATION_PASSWORD';
@@ -203,6 +246,7 @@ replica_streaming() {
 }
 
 postgres_up() {
+  make_dev_tls
   init_primary
   write_node_conf "$PRIMARY_DATA" "$PRIMARY_PORT"
   write_hba "$PRIMARY_DATA"

@@ -50,10 +50,11 @@ std::shared_ptr<const SessionCodeCatalog> CatalogWatcher::session_code() const {
 bool CatalogWatcher::read_target(const CatalogTarget& t, std::vector<cache::CatalogRow>& rows,
                                  std::string& error) const {
   const char* keys[] = {"host", "port", "dbname", "user", "password", "connect_timeout", "sslmode",
-                        "application_name", "options", nullptr};
+                        "sslrootcert", "application_name", "options", nullptr};
   std::string port = std::to_string(t.port);
   const char* values[] = {t.host.c_str(), port.c_str(), t.dbname.c_str(), t.user.c_str(), t.password.c_str(),
-                          "3", "disable", "pgsidecar-catalog", "-c statement_timeout=3000", nullptr};
+                          "3", t.sslmode.c_str(), t.sslrootcert.c_str(), "pgsidecar-catalog",
+                          "-c statement_timeout=3000", nullptr};
   PGconn* conn = PQconnectdbParams(keys, values, 0);
   if (PQstatus(conn) != CONNECTION_OK) {
     error = PQerrorMessage(conn);

@@ -28,6 +28,8 @@ struct CatalogTarget {
   std::string dbname;
   std::string user;
   std::string password;
+  std::string sslmode = "disable";  // the primary's server_tls (conf::libpq_tls)
+  std::string sslrootcert;          // its CA file; "" = none
 };
 
 class CatalogWatcher {

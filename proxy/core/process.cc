@@ -137,8 +137,9 @@ static void start_catalog_watcher(const Snapshot& snapshot, std::unique_ptr<Cata
   }
   std::vector<CatalogTarget> targets;
   for (const auto& db : config.databases) {
+    conf::LibpqTls tls = conf::libpq_tls(config.primary);
     targets.push_back({config.primary.host, config.primary.port, db.server_dbname.empty() ? db.name : db.server_dbname,
-                       user, password});
+                       user, password, tls.sslmode, tls.sslrootcert});
   }
   out = std::make_unique<CatalogWatcher>(std::move(targets), std::chrono::seconds(30));
   out->start();
@@ -158,8 +159,9 @@ static void start_stream_invalidator(const conf::Config& config, std::unique_ptr
   }
   for (const auto& db : config.databases) {
     std::string dbname = db.server_dbname.empty() ? db.name : db.server_dbname;
+    conf::LibpqTls tls = conf::libpq_tls(config.primary);
     o.targets.push_back({config.primary.host, config.primary.port, dbname, user, password,
-                         stream_slot_name(c.stream_slot, dbname)});
+                         stream_slot_name(c.stream_slot, dbname), tls.sslmode, tls.sslrootcert});
   }
   o.redis_host = c.redis_host;
   o.redis_port = c.redis_port;
@@ -201,13 +203,27 @@ static void log_errors(const std::vector<conf::ConfigError>& errors) {
 }
 
 namespace {
-// The TLS context [tls] asks for (null when client_tls = "disable"); false with `error` when the
-// certificate or key cannot be loaded.
-bool load_tls(const conf::Config& config, std::shared_ptr<const TlsContext>& out, std::string& error) {
-  out = nullptr;
+// The TLS contexts the config asks for: to clients ([tls], null when client_tls = "disable") and to each
+// server (server_tls: [0] the primary, [1 + i] replica i, null for "disable"). False with `error` when a
+// certificate, key or CA file cannot be loaded.
+struct TlsContexts {
+  std::shared_ptr<const TlsContext> clients;
+  std::vector<std::shared_ptr<const TlsContext>> servers;
+};
+bool load_tls(const conf::Config& config, TlsContexts& out, std::string& error) {
+  out = {};
+  auto load_server = [&](const conf::ServerEndpoint& node) {
+    auto ctx = TlsContext::load_client(node, error);
+    out.servers.push_back(ctx);
+    return ctx != nullptr || node.server_tls == conf::ServerTls::disable;
+  };
+  if (!load_server(config.primary)) return false;
+  for (const auto& replica : config.replicas) {
+    if (!load_server(replica)) return false;
+  }
   if (config.tls.client_tls == conf::ClientTls::disable) return true;
-  out = TlsContext::load(config.tls, error);
-  return out != nullptr;
+  out.clients = TlsContext::load(config.tls, error);
+  return out.clients != nullptr;
 }
 }  // namespace
 
@@ -303,12 +319,12 @@ int Process::run() {
     log_errors(loaded.errors);
     return 2;
   }
-  std::shared_ptr<const TlsContext> tls;
+  TlsContexts tls;
   if (std::string error; !load_tls(*loaded.config, tls, error)) {
     LOG_ERROR("cannot start TLS: " + error);
     return 2;
   }
-  snapshot_ = make_snapshot(loaded.config, std::move(tls));
+  snapshot_ = make_snapshot(loaded.config, std::move(tls.clients), std::move(tls.servers));
   std::signal(SIGPIPE, SIG_IGN);
   install_admin_hooks();
 
@@ -396,9 +412,9 @@ bool Process::reload(std::string& message) {
     for (const auto& e : loaded.errors) message += e.to_string() + "\n";
     return false;
   }
-  // The certificate files are read again (a rotated certificate at the same path takes effect); new
-  // TLS sessions use them, running ones keep theirs.
-  std::shared_ptr<const TlsContext> tls;
+  // The certificate and CA files are read again (a rotated certificate at the same path takes effect);
+  // new TLS sessions use them, running ones keep theirs.
+  TlsContexts tls;
   if (std::string error; !load_tls(*loaded.config, tls, error)) {
     reloads_failed_.fetch_add(1);
     LOG_ERROR("reload failed; keeping the running configuration: " + error);
@@ -409,7 +425,7 @@ bool Process::reload(std::string& message) {
   for (const auto& key : conf::non_reloadable_changes(*current->config, *loaded.config)) {
     LOG_WARN("reload: " + key + " changes only on restart");
   }
-  auto snap = make_snapshot(loaded.config, std::move(tls));
+  auto snap = make_snapshot(loaded.config, std::move(tls.clients), std::move(tls.servers));
   {
     std::lock_guard<std::mutex> lock(snapshot_mutex_);
     snapshot_ = snap;

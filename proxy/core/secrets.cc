@@ -49,9 +49,11 @@ int typical_iterations(const std::unordered_map<std::string, UserSecrets>& secre
 }  // namespace
 
 std::shared_ptr<const Snapshot> make_snapshot(std::shared_ptr<const conf::Config> config,
-                                              std::shared_ptr<const TlsContext> tls) {
+                                              std::shared_ptr<const TlsContext> tls,
+                                              std::vector<std::shared_ptr<const TlsContext>> server_tls) {
   auto snap = std::make_shared<Snapshot>();
   snap->tls = std::move(tls);
+  snap->server_tls = std::move(server_tls);
   const std::string& secret = process_secret();
   for (const auto& user : config->users) {
     UserSecrets s;

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "conf/config.h"
 #include "protocol/auth.h"
@@ -20,11 +21,20 @@ struct Snapshot {
   // [tls] loaded (certificate files read) with this config: null when client_tls = "disable". A
   // connection's TLS session keeps the context it started with across reloads.
   std::shared_ptr<const TlsContext> tls;
+  // Client-side TLS contexts of the servers (CA files read) with this config: [0] the primary, [1 + i]
+  // replica i; null for a node with server_tls = "disable". A server connection keeps the context it
+  // started with across reloads.
+  std::vector<std::shared_ptr<const TlsContext>> server_tls;
   std::unordered_map<std::string, UserSecrets> secrets;  // by user name
   // The SCRAM iteration count an unknown user is offered: the one most configured users have
   // (protocol::scram::kDefaultIterations when none has a verifier), so it tells nothing apart.
   int decoy_iterations = protocol::scram::kDefaultIterations;
 
+  // The TLS context of the server `target` (-1 the primary, i >= 0 replica i); null without TLS.
+  std::shared_ptr<const TlsContext> server_tls_for(int target) const {
+    size_t i = static_cast<size_t>(target + 1);
+    return i < server_tls.size() ? server_tls[i] : nullptr;
+  }
   const UserSecrets* secrets_for(const std::string& user) const {
     auto it = secrets.find(user);
     return it == secrets.end() ? nullptr : &it->second;
@@ -36,7 +46,8 @@ struct Snapshot {
 };
 
 std::shared_ptr<const Snapshot> make_snapshot(std::shared_ptr<const conf::Config> config,
-                                              std::shared_ptr<const TlsContext> tls = nullptr);
+                                              std::shared_ptr<const TlsContext> tls = nullptr,
+                                              std::vector<std::shared_ptr<const TlsContext>> server_tls = {});
 
 // 32 random bytes drawn once per process (the first call; make_snapshot makes it at start-up).
 // Keys the salts of verifiers made from cleartext passwords and of decoys. Aborts the process when

@@ -10,6 +10,9 @@ MonitorNode node_from_endpoint(const conf::ServerEndpoint& endpoint) {
   n.host = endpoint.host;
   n.port = endpoint.port;
   n.weight = static_cast<uint32_t>(std::max(endpoint.weight, 0));
+  conf::LibpqTls tls = conf::libpq_tls(endpoint);
+  n.tls_conninfo.emplace_back("sslmode", tls.sslmode);
+  if (!tls.sslrootcert.empty()) n.tls_conninfo.emplace_back("sslrootcert", tls.sslrootcert);
   return n;
 }
 

@@ -22,6 +22,8 @@ struct MonitorNode {
   std::string host = "127.0.0.1";
   uint16_t port = 5432;
   uint32_t weight = 1;  // replicas: load-balancing weight, passed through to router::ReplicaSnapshot
+  // This node's libpq TLS keywords (sslmode, sslrootcert: its server_tls), added to the conninfo.
+  std::vector<std::pair<std::string, std::string>> tls_conninfo;
 };
 
 // How the monitor logs in and what it calls healthy. The lead maps the config to this struct.

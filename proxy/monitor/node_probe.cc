@@ -41,7 +41,8 @@ NodeProbe::NodeProbe(const MonitorNode& node, const MonitorOptions& options) : o
   add("application_name", options.application_name);
   // Server-side guard: a probe stuck on the server is cancelled there too, not only abandoned here.
   add("options", "-c statement_timeout=" + std::to_string(std::max<int64_t>(options.check_timeout.count(), 1)));
-  for (const auto& [k, v] : options.extra_conninfo) add(k, v);
+  for (const auto& [k, v] : node.tls_conninfo) add(k, v);
+  for (const auto& [k, v] : options.extra_conninfo) add(k, v);  // given last: they win
 }
 
 NodeProbe::~NodeProbe() { drop(); }

@@ -132,6 +132,17 @@ void Stream::start_tls(std::shared_ptr<const TlsContext> context) {
   tls_ = std::make_unique<TlsSession>(std::move(context));
 }
 
+bool Stream::start_tls_client(std::shared_ptr<const TlsContext> context, const TlsPeer& peer) {
+  tls_ = std::make_unique<TlsSession>(std::move(context), peer);
+  if (tls_->start_handshake() != TlsSession::Status::ok) return false;
+  std::string hello;
+  tls_->take_output(hello);
+  if (!hello.empty()) write_bytes(hello);
+  return true;
+}
+
+std::string_view Stream::tls_error() const { return tls_ ? std::string_view(tls_->error()) : std::string_view(); }
+
 std::string_view Stream::tls_channel_binding() const {
   return tls_ ? std::string_view(tls_->channel_binding()) : std::string_view();
 }
@@ -173,10 +184,15 @@ void Stream::read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) noexcept {
   auto* self = static_cast<Stream*>(s->data);
   if (nread > 0 && self->tls_) {
     self->bytes_read_ += static_cast<uint64_t>(nread);
-    if (!self->decrypt_into_rbuf(static_cast<size_t>(nread))) {
+    bool was_ready = self->tls_->handshake_done();
+    bool ok = self->decrypt_into_rbuf(static_cast<size_t>(nread));
+    if (!ok) {
       self->stop_reading();
       self->on_read_error(UV_EPROTO);
-    } else if (self->rbuf_.size() > 0 && !self->closing_) {
+    } else if (!was_ready && self->tls_->handshake_done() && !self->closing_) {
+      self->on_tls_ready();
+    }
+    if (ok && self->rbuf_.size() > 0 && !self->closing_) {
       self->on_data();
       self->rbuf_.release_above(self->release_above_);
     }

@@ -21,6 +21,7 @@ namespace pgs::proxy {
 
 class TlsContext;
 class TlsSession;
+struct TlsPeer;
 
 // Read blocks of kBlockBytes for one thread (each worker is one loop thread): a free list of at most
 // max_free() blocks, the rest freed. Not thread-safe: use for_this_thread() on the thread that reads.
@@ -94,7 +95,13 @@ class Stream {
   // is decrypted into the read buffer and the outbox is encrypted on flush. Call with the read buffer
   // empty and the plaintext said before it flushed.
   void start_tls(std::shared_ptr<const TlsContext> context);
+  // The same as the client of a TLS session (the proxy to a server): the ClientHello goes out now, and
+  // on_tls_ready() is called once the handshake is done; say nothing before it. Call with the read
+  // buffer empty. False when the session could not start (see tls_error()).
+  bool start_tls_client(std::shared_ptr<const TlsContext> context, const TlsPeer& peer);
   bool tls_active() const { return tls_ != nullptr; }
+  // Why the TLS session failed (a handshake error, a certificate that did not verify); empty if it did not.
+  std::string_view tls_error() const;
   // The tls-server-end-point channel binding data of this TLS session; empty without TLS.
   std::string_view tls_channel_binding() const;
   bool reading() const { return reading_; }
@@ -148,6 +155,7 @@ class Stream {
     close();
   }
   virtual void on_closed() = 0;               // the handle is closed; may `delete this`
+  virtual void on_tls_ready() {}              // start_tls_client's handshake is done (before on_data)
 
   ReadBuffer rbuf_;
 

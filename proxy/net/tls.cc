@@ -4,6 +4,9 @@
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <arpa/inet.h>
 
 namespace pgs::proxy {
 namespace {
@@ -23,17 +26,26 @@ std::string openssl_error(const char* what) {
 
 }  // namespace
 
-std::shared_ptr<TlsContext> TlsContext::load(const conf::TlsConfig& config, std::string& error) {
-  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+// What both roles share: TLS 1.2 or later, no compression, no renegotiation, and no session cache
+// (connections are not resumed across sidecar restarts anyway; nothing to bound).
+std::shared_ptr<TlsContext> TlsContext::make(const SSL_METHOD* method, std::string& error) {
+  SSL_CTX* ctx = SSL_CTX_new(method);
   if (ctx == nullptr) {
     error = openssl_error("SSL_CTX_new");
     return nullptr;
   }
   auto context = std::shared_ptr<TlsContext>(new TlsContext(ctx));
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-  // Connections are not resumed across sidecar restarts anyway; no session cache to bound.
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  return context;
+}
+
+std::shared_ptr<TlsContext> TlsContext::load(const conf::TlsConfig& config, std::string& error) {
+  auto context = make(TLS_server_method(), error);
+  if (context == nullptr) return nullptr;
+  SSL_CTX* ctx = context->ctx_;
+  SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
   if (SSL_CTX_use_certificate_chain_file(ctx, config.cert_file.c_str()) != 1) {
     error = openssl_error(("tls.cert_file " + config.cert_file).c_str());
     return nullptr;
@@ -60,6 +72,24 @@ std::shared_ptr<TlsContext> TlsContext::load(const conf::TlsConfig& config, std:
   return context;
 }
 
+std::shared_ptr<TlsContext> TlsContext::load_client(const conf::ServerEndpoint& node, std::string& error) {
+  if (node.server_tls == conf::ServerTls::disable) return nullptr;
+  auto context = make(TLS_client_method(), error);
+  if (context == nullptr) return nullptr;
+  SSL_CTX* ctx = context->ctx_;
+  if (!node.server_tls_ca_file.empty()) {
+    if (SSL_CTX_load_verify_locations(ctx, node.server_tls_ca_file.c_str(), nullptr) != 1) {
+      error = openssl_error((node.name + ".server_tls_ca_file " + node.server_tls_ca_file).c_str());
+      return nullptr;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  } else {
+    // prefer / require without a CA file: encrypted, the server not authenticated (libpq's behaviour).
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+  }
+  return context;
+}
+
 TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
 
 TlsSession::TlsSession(std::shared_ptr<const TlsContext> context) : context_(std::move(context)) {
@@ -68,11 +98,44 @@ TlsSession::TlsSession(std::shared_ptr<const TlsContext> context) : context_(std
   out_ = BIO_new(BIO_s_mem());
   if (ssl_ == nullptr || in_ == nullptr || out_ == nullptr) {
     error_ = openssl_error("SSL_new");
+    if (ssl_ != nullptr) SSL_free(ssl_);
+    ssl_ = nullptr;
     return;
   }
   BIO_set_mem_eof_return(in_, -1);  // an empty input BIO means "more to come", not end of stream
   SSL_set_bio(ssl_, in_, out_);
   SSL_set_accept_state(ssl_);
+}
+
+TlsSession::TlsSession(std::shared_ptr<const TlsContext> context, const TlsPeer& peer)
+    : TlsSession(std::move(context)) {
+  client_ = true;
+  if (ssl_ == nullptr) return;
+  SSL_set_connect_state(ssl_);
+  in6_addr addr{};
+  bool is_ip = inet_pton(AF_INET, peer.host.c_str(), &addr) == 1 || inet_pton(AF_INET6, peer.host.c_str(), &addr) == 1;
+  // SNI names a host, never an address (RFC 6066 section 3).
+  if (!is_ip && !peer.host.empty()) SSL_set_tlsext_host_name(ssl_, peer.host.c_str());
+  if (!peer.verify_host) return;
+  X509_VERIFY_PARAM* param = SSL_get0_param(ssl_);
+  X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, peer.host.c_str())
+                 : X509_VERIFY_PARAM_set1_host(param, peer.host.c_str(), peer.host.size());
+  if (ok != 1) {
+    error_ = openssl_error("cannot check the server certificate against its host");
+    SSL_free(ssl_);  // frees both BIOs
+    ssl_ = nullptr;
+    in_ = out_ = nullptr;
+  }
+}
+
+TlsSession::Status TlsSession::start_handshake() {
+  if (ssl_ == nullptr) return Status::failed;
+  int n = SSL_do_handshake(ssl_);
+  if (n == 1) return Status::ok;
+  int code = SSL_get_error(ssl_, n);
+  if (code == SSL_ERROR_WANT_READ || code == SSL_ERROR_WANT_WRITE) return Status::ok;
+  return fail("TLS handshake", n);
 }
 
 TlsSession::~TlsSession() {
@@ -91,9 +154,14 @@ void TlsSession::feed(const uint8_t* data, size_t n) {
 TlsSession::Status TlsSession::fail(const char* what, int ret) {
   int code = SSL_get_error(ssl_, ret);
   if (code == SSL_ERROR_ZERO_RETURN) {
-    error_ = "the client closed the TLS session";
+    error_ = client_ ? "the server closed the TLS session" : "the client closed the TLS session";
   } else {
     error_ = openssl_error(what);
+    // A certificate that did not verify: say why ("unable to get local issuer certificate", "hostname
+    // mismatch", "IP address mismatch", "certificate has expired").
+    if (long v = SSL_get_verify_result(ssl_); client_ && v != X509_V_OK) {
+      error_ += std::string(" (server certificate: ") + X509_verify_cert_error_string(v) + ")";
+    }
   }
   return Status::failed;
 }

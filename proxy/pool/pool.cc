@@ -44,6 +44,8 @@ void Pool::apply_config(const conf::Config& config, const conf::DatabaseConfig& 
   target_.name = endpoint.name;
   target_.host = endpoint.host;
   target_.port = endpoint.port;
+  target_.tls_mode = endpoint.server_tls;
+  target_.allow_cleartext = endpoint.server_allow_cleartext;
   target_.server_dbname = db.server_dbname.empty() ? db.name : db.server_dbname;
   target_.user = user.name;
   target_.server_password = server_password;

@@ -37,6 +37,8 @@ struct PoolTarget {
   std::string server_dbname;
   std::string user;
   std::string server_password;
+  conf::ServerTls tls_mode = conf::ServerTls::disable;  // the node's server_tls
+  bool allow_cleartext = false;                         // the node's server_allow_cleartext
 };
 
 class Pool {

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "protocol/backend.h"
+#include "protocol/server_login.h"
 #include "protocol/writer.h"
 #include "proxy/client/client_conn.h"
 #include "proxy/core/log.h"
@@ -35,6 +36,7 @@ void ServerConn::set_state(State s) {
 
 void ServerConn::connect() {
   set_buffer_release_bytes(pool_.worker().snapshot().config->proxy.buffer_release_bytes);
+  tls_context_ = pool_.worker().snapshot().server_tls_for(pool_.target_index());
   sockaddr_storage addr{};
   const PoolTarget& t = pool_.target();
   int rc = uv_ip4_addr(t.host.c_str(), t.port, reinterpret_cast<sockaddr_in*>(&addr));
@@ -60,9 +62,7 @@ void ServerConn::on_connected(int status) {
   }
   uv_tcp_nodelay(tcp(), 1);
   set_state(State::login);
-  const PoolTarget& t = pool_.target();
-  protocol::write_startup(outbox(), {{"user", t.user}, {"database", t.server_dbname}});
-  flush();
+  begin_login();
   start_reading();
 }
 
@@ -83,11 +83,19 @@ void ServerConn::fail(const std::string& reason) {
 void ServerConn::terminate() {
   if (closing()) return;
   set_state(State::closing);
+  if (tls_phase_ != TlsPhase::none) {  // before the StartupMessage (TLS not up yet): nothing to say
+    close();
+    return;
+  }
   protocol::write_terminate(outbox());
   close_after_flush();
 }
 
 void ServerConn::on_read_error(int status) {
+  if (status == UV_EPROTO && !tls_error().empty()) {
+    fail("TLS with the server failed: " + std::string(tls_error()));
+    return;
+  }
   fail(status == UV_EOF ? "server closed the connection" : std::string("read error: ") + uv_strerror(status));
 }
 
@@ -109,6 +117,8 @@ void ServerConn::on_closed() {
 void ServerConn::on_data() {
   switch (state_) {
     case State::login: {
+      if (tls_phase_ == TlsPhase::answer && !on_ssl_answer()) return;
+      if (tls_phase_ != TlsPhase::none) return;  // the handshake: nothing is said before it ends
       while (!closing() && state_ == State::login) {
         auto r = protocol::split_frame(rbuf_.data(), 1u << 20);
         if (std::holds_alternative<protocol::NeedMore>(r)) return;
@@ -187,6 +197,15 @@ bool ServerConn::handle_auth_request(const Frame& f) {
   auto auth = pb::Authentication::decode(f.body);
   if (!auth.ok()) {
     fail("malformed authentication request from server");
+    return false;
+  }
+  // Refused outright: a cleartext request unless allowed, an Ok in the middle of SCRAM (issue 13).
+  auto scram_progress = !scram_                       ? protocol::ScramProgress::none
+                        : scram_->server_verified() ? protocol::ScramProgress::verified
+                                                    : protocol::ScramProgress::started;
+  if (auto why = protocol::refuse_server_auth(auth->code, scram_progress, {pool_.target().allow_cleartext});
+      !why.empty()) {
+    fail(std::string(why));
     return false;
   }
   const std::string& password = pool_.target().server_password;

@@ -140,10 +140,20 @@ class ServerConn final : public Stream {
   void on_write_progress() override;
   void on_write_error(int status) override;
   void on_closed() override;
+  void on_tls_ready() override;
 
  private:
   static void connect_cb(uv_connect_t* req, int status) noexcept;
   void on_connected(int status);
+  // ---- TLS to the server (server_tls.cc) ----
+  // Where the login is before its StartupMessage: answer = the SSLRequest waits for 'S' or 'N';
+  // handshake = TLS is being set up (nothing is said until on_tls_ready).
+  enum class TlsPhase : uint8_t { none, answer, handshake };
+  void begin_login();      // SSLRequest first, or the StartupMessage at once (server_tls = "disable")
+  void send_startup();
+  bool on_ssl_answer();    // false: wait (more bytes, the handshake) or the login failed
+  std::shared_ptr<const TlsContext> tls_context_;  // the node's, from the snapshot at connect()
+  TlsPhase tls_phase_ = TlsPhase::none;
   bool handle_login_message(const protocol::Frame& f);
   bool handle_auth_request(const protocol::Frame& f);
   bool start_scram(const std::string& password);  // false: failed (no password and no pass-through keys)

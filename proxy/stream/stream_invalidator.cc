@@ -159,10 +159,11 @@ struct StreamInvalidator::Slot {
   PGconn* connect(bool replication) const {
     std::string port = std::to_string(target.port);
     const char* keys[] = {"host", "port", "dbname", "user", "password", "replication", "connect_timeout",
-                          "sslmode", "application_name", "options", nullptr};
+                          "sslmode", "sslrootcert", "application_name", "options", nullptr};
     const char* values[] = {target.host.c_str(), port.c_str(), target.dbname.c_str(), target.user.c_str(),
-                            target.password.c_str(), replication ? "database" : "false", "5", "disable",
-                            "pgsidecar-stream", replication ? "" : "-c statement_timeout=5000", nullptr};
+                            target.password.c_str(), replication ? "database" : "false", "5",
+                            target.sslmode.c_str(), target.sslrootcert.c_str(), "pgsidecar-stream",
+                            replication ? "" : "-c statement_timeout=5000", nullptr};
     return PQconnectdbParams(keys, values, 0);
   }
 

@@ -42,6 +42,8 @@ struct StreamTarget {  // one served database on the primary
   std::string user;      // a role with REPLICATION
   std::string password;
   std::string slot;      // the slot's name
+  std::string sslmode = "disable";  // the primary's server_tls (conf::libpq_tls)
+  std::string sslrootcert;          // its CA file; "" = none
 };
 
 struct StreamOptions {

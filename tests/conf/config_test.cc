@@ -93,7 +93,8 @@ TEST(ShippedConfig, DiffersFromDefaultsOnlyInDevValues) {
     if (it != defaults.end() && it->second != v) differing.push_back(k);
   }
   const std::vector<std::string> dev_values{"proxy.auth_user",        "proxy.auth_password",
-                                            "primary.port",           "databases[0].name",
+                                            "primary.port",           "primary.server_tls",
+                                            "primary.server_tls_ca_file", "databases[0].name",
                                             "databases[0].server_dbname", "routing.health_check_interval",
                                             "routing.read_your_writes",
                                             "routing.monitor_user",

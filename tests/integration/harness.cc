@@ -52,10 +52,14 @@ std::string render_config(const ProxyOptions& o, uint16_t listen_port, uint16_t 
     t << "idle_transaction_timeout = " << toml_str(o.idle_transaction_timeout) << "\n";
   }
   t << o.pool_toml;
+  std::string node_tls = o.server_tls_toml.value_or("");
+  if (!o.server_tls_toml && !o.primary_port && !dev_ca_file().empty()) {
+    node_tls = "server_tls = \"verify-full\"\nserver_tls_ca_file = " + toml_str(dev_ca_file()) + "\n";
+  }
   t << "\n[primary]\nname = \"primary\"\nhost = \"127.0.0.1\"\nport = " << o.primary_port.value_or(kPrimaryPort)
-    << "\n";
+    << "\n" << node_tls;
   if (o.with_replica) {
-    t << "\n[[replicas]]\nname = \"replica1\"\nhost = \"127.0.0.1\"\nport = " << kReplicaPort << "\n";
+    t << "\n[[replicas]]\nname = \"replica1\"\nhost = \"127.0.0.1\"\nport = " << kReplicaPort << "\n" << node_tls;
   }
   t << "\n[cache]\n" << (o.cache_toml.empty() ? std::string("enabled = false\n") : o.cache_toml)
     << "\n[observability]\nmetrics_listen = \"127.0.0.1:"
@@ -71,6 +75,14 @@ std::string render_config(const ProxyOptions& o, uint16_t listen_port, uint16_t 
   if (!o.tls_toml.empty()) t << "\n[tls]\n" << o.tls_toml << "\n";
   t << "\n" << o.extra_toml << "\n";
   return t.str();
+}
+
+std::string dev_ca_file() {
+  std::string path = env_or("PGS_DEV_CA", "");
+#ifdef PGS_SOURCE_DIR
+  if (path.empty()) path = std::string(PGS_SOURCE_DIR) + "/.dev/tls/ca.crt";
+#endif
+  return !path.empty() && access(path.c_str(), R_OK) == 0 ? path : std::string();
 }
 
 std::string monitor_toml() {

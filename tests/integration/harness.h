@@ -78,7 +78,15 @@ struct ProxyOptions {
   std::string cache_toml;          // keys inside [cache]; "" = enabled = false ([[cache.classes]]: extra_toml)
   std::string tls_toml;            // keys inside [tls] (client_tls = ...); when set, readiness uses sslmode=prefer
   std::optional<uint16_t> primary_port;  // [primary] port (default: the dev primary)
+  // Keys inside [primary] and each [[replicas]] for TLS to the servers (server_tls = ...). nullopt: the
+  // dev default, server_tls = "verify-full" with the dev CA (dev_ca_file()) when the nodes are the dev
+  // ones and the CA exists, so the suite runs over TLS to the servers as `./dev up` does.
+  std::optional<std::string> server_tls_toml;
 };
+
+// The dev CA's copy that `./dev services` makes (<repo>/.dev/tls/ca.crt, or env PGS_DEV_CA); "" when
+// there is none (an environment made before the dev servers had TLS).
+std::string dev_ca_file();
 
 std::string render_config(const ProxyOptions& o, uint16_t listen_port, uint16_t metrics_port);
 

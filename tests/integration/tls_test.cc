@@ -6,13 +6,13 @@
 // before the handshake are refused (CVE-2021-23222); "disable" answers 'N'.
 #include <unistd.h>
 
-#include <filesystem>
 #include <fstream>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "tests/integration/harness.h"
+#include "tests/support/certs.h"
 #include "tests/support/raw_client.h"
 
 namespace pgs::it {
@@ -20,42 +20,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A CA and a server certificate (SAN localhost, 127.0.0.1) in `dir`, made once per process.
-struct Certificates {
-  std::string dir, ca, cert, key;
-  std::string error;
-};
-
-// The directories made here, removed when the process exits.
-struct MadeDirs {
-  std::vector<std::string> dirs;
-  ~MadeDirs() {
-    for (const auto& d : dirs) std::filesystem::remove_all(d);
-  }
-};
-MadeDirs made_dirs;
-
-Certificates make_certificates(const std::string& name) {
-  Certificates out;
-  out.dir = "/tmp/pgs-tls-" + std::to_string(getpid()) + "-" + name;
-  made_dirs.dirs.push_back(out.dir);
-  out.ca = out.dir + "/ca.crt";
-  out.cert = out.dir + "/server.crt";
-  out.key = out.dir + "/server.key";
-  std::string script =
-      "set -e; mkdir -p '" + out.dir + "'; cd '" + out.dir + "'\n"
-      "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=pgsidecar-test-ca -keyout ca.key -out ca.crt\n"
-      "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out server.csr\n"
-      "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ext.cnf\n"
-      "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile ext.cnf "
-      "-out server.crt\n";
-  RunResult r = run_program({"bash", "-c", script}, {}, Millis(30000));
-  if (r.exit_code != 0) out.error = r.describe();
-  return out;
-}
+// A CA and a server certificate (SAN localhost, 127.0.0.1), made once per process.
+using Certificates = test::TestCertificates;
 
 const Certificates& certificates() {
-  static Certificates c = make_certificates("a");
+  static Certificates c("a");
   return c;
 }
 
@@ -218,7 +187,7 @@ TEST_F(TlsTest, ReloadSwapsTheCertificateAndTheMode) {
   Proxy& p = start_tls("allow");
   Pg running(conninfo(p, "verify-full"));
   ASSERT_TRUE(running.ok()) << running.error();
-  static const Certificates second = make_certificates("b");
+  static const Certificates second("b");
   ASSERT_EQ(second.error, "");
   p.rewrite_config(tls_options("require", second));
   p.sighup();

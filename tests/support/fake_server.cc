@@ -50,8 +50,9 @@ bool send_all(int fd, const std::string& bytes) {
   return true;
 }
 
-// The startup packet's parameters, after answering 'N' to SSLRequest/GSSENCRequest; nullopt if none.
-std::optional<std::map<std::string, std::string>> read_startup(int fd) {
+// The startup packet's parameters, after answering `ssl_answer` to SSLRequest ('N' to GSSENCRequest;
+// `ssl_requests` counts them); nullopt if none.
+std::optional<std::map<std::string, std::string>> read_startup(int fd, char ssl_answer, int& ssl_requests) {
   auto end = Clock::now() + kLoginDeadline;
   while (true) {
     std::string head;
@@ -61,7 +62,8 @@ std::optional<std::map<std::string, std::string>> read_startup(int fd) {
     std::string body;
     if (!read_exact(fd, body, len - 8, end)) return std::nullopt;
     if (code == kSslRequest || code == kGssEncRequest) {
-      if (!send_all(fd, "N")) return std::nullopt;
+      if (code == kSslRequest) ++ssl_requests;
+      if (!send_all(fd, std::string(1, code == kSslRequest ? ssl_answer : 'N'))) return std::nullopt;
       continue;
     }
     if (code == kCancelRequest) return std::map<std::string, std::string>{{kCancelMarker, body}};
@@ -80,8 +82,9 @@ std::optional<std::map<std::string, std::string>> read_startup(int fd) {
   }
 }
 
-std::string login_reply(int32_t pid) {
-  std::string out = typed_message('R', be32(0));  // AuthenticationOk
+// ParameterStatus, BackendKeyData and ReadyForQuery, after AuthenticationOk when `with_ok`.
+std::string login_reply(int32_t pid, bool with_ok = true) {
+  std::string out = with_ok ? typed_message('R', be32(0)) : std::string();  // AuthenticationOk
   for (auto [name, value] : {std::pair{"server_version", "15.0 (fake)"}, std::pair{"server_encoding", "UTF8"},
                              std::pair{"client_encoding", "UTF8"}, std::pair{"DateStyle", "ISO, MDY"},
                              std::pair{"TimeZone", "UTC"}, std::pair{"integer_datetimes", "on"},
@@ -210,7 +213,27 @@ void FakeServer::run() {
     if (fd < 0) continue;
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    auto startup = read_startup(fd);
+    char ssl_answer;
+    std::vector<LoginStep> script;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ssl_answer = ssl_answer_;
+      script = login_script_;
+    }
+    int ssl_requests = 0;
+    auto startup = read_startup(fd, ssl_answer, ssl_requests);
+    // A pool connection: not libpq's (the catalog watcher, the monitor, the /readyz ping), not a cancel.
+    bool pool_conn = startup && !startup->contains("application_name") && !startup->contains(kCancelMarker) &&
+                     startup->contains("database") && startup->at("database") != "postgres";
+    if (pool_conn) {
+      std::lock_guard<std::mutex> lock(mu_);
+      ssl_requests_ += ssl_requests;
+    }
+    bool scripted = pool_conn && !script.empty();
+    if (scripted && !run_login_script(fd, script)) {
+      ::close(fd);
+      continue;
+    }
     if (startup && startup->contains(kCancelMarker)) {
       std::lock_guard<std::mutex> lock(mu_);
       ++cancel_requests_;
@@ -222,7 +245,7 @@ void FakeServer::run() {
       continue;
     }
     int32_t pid = next_pid_++;
-    if (!startup || !send_all(fd, login_reply(pid))) {
+    if (!startup || !send_all(fd, login_reply(pid, !scripted))) {
       ::close(fd);
       continue;
     }
@@ -256,6 +279,55 @@ void FakeServer::serve_in_background(std::unique_ptr<FakeBackend> conn) {
       }
     }
   });
+}
+
+bool FakeServer::run_login_script(int fd, const std::vector<LoginStep>& steps) {
+  FakeBackend conn(::dup(fd), {}, 0);  // reads with a deadline; closes its duplicate, `fd` stays open
+  std::string message;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (i > 0) {
+      auto m = conn.read(kLoginDeadline);
+      if (!m) {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++scripted_abandoned_;
+        return false;
+      }
+      message = m->body;
+      std::lock_guard<std::mutex> lock(mu_);
+      scripted_messages_.push_back(message);
+    }
+    if (!conn.send(steps[i](message))) return false;
+  }
+  return true;
+}
+
+void FakeServer::set_ssl_answer(char answer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ssl_answer_ = answer;
+}
+
+int FakeServer::ssl_requests() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ssl_requests_;
+}
+
+void FakeServer::set_login_script(std::vector<LoginStep> steps) {
+  std::lock_guard<std::mutex> lock(mu_);
+  login_script_ = std::move(steps);
+}
+
+int FakeServer::scripted_logins_abandoned() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return scripted_abandoned_;
+}
+
+std::vector<std::string> FakeServer::scripted_messages() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return scripted_messages_;
+}
+
+std::string FakeServer::auth_request(int32_t code, const std::string& data) {
+  return typed_message('R', be32(static_cast<uint32_t>(code)) + data);
 }
 
 void FakeServer::hold_cancels(bool hold) {

@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -68,6 +69,13 @@ class FakeBackend {
   bool eof_ = false;
 };
 
+// A scripted authentication (server TLS and login hardening tests): step 0 is called with "" and returns
+// what the server says after the startup packet (an AuthenticationRequest); each later step is called
+// with the body of the proxy's next message (a PasswordMessage, SASLInitialResponse or SASLResponse) and
+// returns the next reply. After the last step the server sends the rest of the welcome (ParameterStatus,
+// BackendKeyData, ReadyForQuery): the last step's reply should end with AuthenticationOk.
+using LoginStep = std::function<std::string(const std::string& proxy_message_body)>;
+
 class FakeServer {
  public:
   FakeServer();  // listens on 127.0.0.1, a free port
@@ -85,7 +93,24 @@ class FakeServer {
   int cancel_requests() const;
   void hold_cancels(bool hold);
 
+  // How an SSLRequest is answered (default 'N'; the fake speaks no TLS). Counted: those of pool
+  // connections that went on to their startup packet (libpq's are not).
+  void set_ssl_answer(char answer);
+  int ssl_requests() const;
+  // Pool connections from now on log in through `steps` instead of a plain AuthenticationOk (libpq's
+  // background connections do not). Empty: the plain login again.
+  void set_login_script(std::vector<LoginStep> steps);
+  // Scripted logins the proxy closed before the script ended (it refused the server), and every
+  // message body the proxy sent in scripted logins (a cleartext password, SCRAM messages).
+  int scripted_logins_abandoned() const;
+  std::vector<std::string> scripted_messages() const;
+
+  // ---- authentication requests, for scripts ----
+  static std::string auth_request(int32_t code, const std::string& data = {});
+
  private:
+  // Runs the login script on a new pool connection: true when it ran to its end (then the welcome is due).
+  bool run_login_script(int fd, const std::vector<LoginStep>& steps);
   void run();
   void serve_in_background(std::unique_ptr<FakeBackend> conn);
 
@@ -100,6 +125,11 @@ class FakeServer {
   bool hold_cancels_ = false;
   int cancel_requests_ = 0;
   std::vector<int> held_cancels_;
+  char ssl_answer_ = 'N';
+  int ssl_requests_ = 0;
+  std::vector<LoginStep> login_script_;
+  int scripted_abandoned_ = 0;
+  std::vector<std::string> scripted_messages_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<FakeBackend>> ready_;
 };
