@@ -16,6 +16,7 @@
 #include "cache/stream/replication_messages.h"
 #include "cache/stream/test_decoding.h"
 #include "proxy/core/log.h"
+#include "proxy/stream/stream_catalog.h"
 #include "router/lsn.h"
 
 namespace pgs::proxy {
@@ -23,15 +24,6 @@ namespace pgs::proxy {
 using Millis = std::chrono::milliseconds;
 
 namespace {
-
-// DDL is not in the logical stream: a table dropped and created again, rewritten (TRUNCATE, ALTER ...
-// TYPE, VACUUM FULL) or altered (a column added: SELECT * changes) shows in its pg_class row instead —
-// a new oid, relfilenode or row version (xmin). The leader reads this cheap sum every round, and the
-// rows only when the sum moved; temporary tables (pg_temp_*) and the system schemas are left out.
-constexpr const char* kRelationsWhere =
-    " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-    " WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
-    " AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'";
 
 // See the end of StreamInvalidator::lead().
 constexpr Millis kBatchWindow{10};
@@ -142,8 +134,7 @@ struct StreamInvalidator::Slot {
   uint64_t committed = 0;            // transactions in `pending`
   std::string last_error;            // logged once until it changes
   PGconn* sql = nullptr;             // a plain connection for the catalog (a streaming one runs no SQL)
-  std::string relations_sum;         // of the last read; "" before the first
-  std::map<std::string, std::string> relations;  // "schema.name" -> "oid/relfilenode/xmin"
+  CatalogSnapshot catalog;           // of the last read (stream_catalog.h)
 
   explicit Slot(const StreamTarget& t) : target(t) {}
   ~Slot() { close(); }
@@ -152,8 +143,7 @@ struct StreamInvalidator::Slot {
     conn = nullptr;
     if (sql != nullptr) PQfinish(sql);
     sql = nullptr;
-    relations_sum.clear();
-    relations.clear();
+    catalog.clear();
   }
 
   PGconn* connect(bool replication) const {
@@ -201,46 +191,11 @@ struct StreamInvalidator::Slot {
     return error;
   }
 
-  // Tables whose relation changed since the last read (DDL behind every sidecar's back) go to `pending`.
-  // "" or the error.
+  // What DDL changed since the last read (behind every sidecar's back) goes to `pending`. "" or the error.
   std::string check_catalog() {
     if (std::string error = open_sql(); !error.empty()) return error;
-    const std::string sum_query = std::string("SELECT count(*)::text || '/' || coalesce(sum(c.oid::int8 + "
-                                              "c.relfilenode::int8 + c.xmin::text::int8), 0)::text") +
-                                  kRelationsWhere;
-    PGresult* r = PQexec(sql, sum_query.c_str());
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-      std::string error = one_line(PQresultErrorMessage(r));
-      PQclear(r);
-      return error;
-    }
-    std::string sum = PQgetvalue(r, 0, 0);
-    PQclear(r);
-    if (sum == relations_sum) return {};
-    const std::string rows_query = std::string("SELECT n.nspname || '.' || c.relname, c.oid::text || '/' || "
-                                               "c.relfilenode::text || '/' || c.xmin::text") +
-                                   kRelationsWhere;
-    r = PQexec(sql, rows_query.c_str());
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-      std::string error = one_line(PQresultErrorMessage(r));
-      PQclear(r);
-      return error;
-    }
-    std::map<std::string, std::string> now;
-    for (int i = 0; i < PQntuples(r); ++i) now.emplace(PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
-    PQclear(r);
     const size_t before = pending.size();
-    if (!relations_sum.empty()) {  // the first read only records (opening the slot bumped everything)
-      for (const auto& [name, version] : now) {
-        auto it = relations.find(name);
-        if (it == relations.end() || it->second != version) pending.insert(name);
-      }
-      for (const auto& [name, version] : relations) {
-        if (now.count(name) == 0) pending.insert(name);
-      }
-    }
-    relations = std::move(now);
-    relations_sum = std::move(sum);
+    if (std::string error = proxy::check_catalog(sql, catalog, pending); !error.empty()) return error;
     return pending.size() != before ? note_wal_position() : std::string();
   }
 
@@ -479,6 +434,7 @@ void StreamInvalidator::lead(Redis& redis) {
         continue;
       }
       if (!s->pending.empty()) {
+        expand_pending(s->pending, s->catalog.edges);  // partitions' parents, views over what was written
         if (!redis.bump(s->pending, s->pending_lsn)) {
           bumped_all = false;
           count_error();

@@ -8,9 +8,11 @@
 // the primary. The bump is the same Lua script as a sidecar's own bump at COMMIT (bump_script.h), so it
 // is published to every sidecar. Only once Redis confirmed it does the leader report the slot's flush
 // position: a leader that dies in between leaves the transaction to be decoded again by the next one.
-// DDL is not in the stream: once a round the leader also reads a sum over pg_class (oid, relfilenode,
-// row version of every table and view) and, when it moved, bumps each relation dropped, created again,
-// rewritten or altered. Opening a slot (taking the lease, a reconnect, a slot created afresh after
+// DDL is not in the stream: once a round the leader also reads a sum over the catalog (stream_catalog.h:
+// relations' pg_class, pg_attribute and pg_rewrite rows, user functions' pg_proc rows) and, when it
+// moved, bumps each relation dropped, created again, rewritten, altered or redefined (and the views over
+// it), or every table when a user function changed. A decoded write also bumps the views reading what
+// it wrote and a partition's parent (the edges read with the catalog). Opening a slot (taking the lease, a reconnect, a slot created afresh after
 // Postgres invalidated it) bumps every table once: what happened while nobody watched is unknown.
 //
 // live(): whether this sidecar may serve cached results. The leader refreshes a heartbeat key

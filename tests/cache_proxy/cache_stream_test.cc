@@ -14,88 +14,12 @@
 
 #include "cache/key.h"
 #include "tests/cache/redis_env.h"
+#include "tests/cache_proxy/cache_stream_fixture.h"
 #include "tests/cache_proxy/cache_util.h"
 #include "tests/session/session_util.h"
 
 namespace pgs::it::cache_proxy {
 namespace {
-
-class CacheStreamTest : public ProxyTest {
- protected:
-  void SetUp() override {
-    ProxyTest::SetUp();
-    if (is_direct()) GTEST_SKIP() << "needs the pgsidecar process";
-    prefix_ = unique_prefix();
-    slot_ = "pgs_stream_test_" + std::to_string(getpid()) + "_" + std::to_string(counter_);
-    table_ = "pgs_cache_stream_" + std::to_string(counter_++) + "_" + std::to_string(getpid());
-    create_table(table_);
-    create_table(table_ + "_direct");  // written only straight to the primary (the randomized test)
-  }
-  void TearDown() override {
-    proxies_.clear();  // stops them: their slots become inactive and can be dropped
-    ProxyTest::TearDown();
-    if (!table_.empty()) drop_table(table_);
-    if (!table_.empty()) drop_table(table_ + "_direct");
-    if (!prefix_.empty()) redis_delete_prefix(kRedisPort, prefix_);
-    if (!slot_.empty()) {
-      Pg su = superuser(kDatabase);
-      su.exec("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE '" + slot_ +
-              "%' AND NOT active");
-    }
-  }
-
-  ProxyOptions options(const std::string& max_delay = "1s") const {
-    ProxyOptions o =
-        cache_options(kRedisPort, prefix_, {"t:10m:public." + table_, "d:10m:public." + table_ + "_direct"}, 1);
-    o.cache_toml += "invalidation_stream = true\nstream_slot = \"" + slot_ + "\"\nstream_user = \"" + kAdminUser +
-                    "\"\nstream_password = \"" + kAdminPassword + "\"\nstream_max_delay = \"" + max_delay + "\"\n";
-    return o;
-  }
-  Proxy& start_sidecar(const std::string& max_delay = "1s") {
-    proxies_.push_back(Proxy::start(options(max_delay)));
-    Proxy& p = *proxies_.back();
-    EXPECT_TRUE(wait_catalog_read(p)) << "the catalog was not read";
-    return p;
-  }
-  // Two sidecars on one stream, both live, exactly one of them leading: {leader, the other}; {null, null}
-  // (with a failure recorded) when that does not come about.
-  std::pair<Proxy*, Proxy*> start_two_sidecars() {
-    Proxy& a = start_sidecar();
-    Proxy& b = start_sidecar();
-    EXPECT_TRUE(wait_live(a)) << a.log_tail();
-    EXPECT_TRUE(wait_live(b)) << b.log_tail();
-    bool one_leads = wait_until([&] {
-      return metric(a, "pgsidecar_cache_stream_leader") + metric(b, "pgsidecar_cache_stream_leader") == 1;
-    }, Millis(5000), Millis(20));
-    EXPECT_TRUE(one_leads) << "not exactly one leader";
-    if (::testing::Test::HasFailure()) return {nullptr, nullptr};
-    return metric(a, "pgsidecar_cache_stream_leader") == 1 ? std::pair{&a, &b} : std::pair{&b, &a};
-  }
-  double metric(const Proxy& p, const std::string& name) const { return metric_value(scrape_metrics(p), name, ""); }
-  bool wait_live(const Proxy& p, Millis deadline = Millis(10000)) const {
-    return wait_until([&] { return metric(p, "pgsidecar_cache_stream_live") == 1; }, deadline, Millis(20));
-  }
-  std::string select_sql() const { return "SELECT v FROM public." + table_ + " WHERE id = 1"; }
-  std::string lease_key() const { return cache::RedisNames(prefix_).base + "stream:leader"; }
-  // The value a read through `c` sees for row 1 within `deadline`, once it is `want`; else the last one.
-  std::string wait_value(Pg& c, const std::string& want, Millis deadline) const {
-    std::string seen;
-    wait_until([&] {
-      seen = c.scalar(select_sql());
-      return seen == want;
-    }, deadline, Millis(10));
-    return seen;
-  }
-  void write_directly(const std::string& v) const {
-    Pg su = superuser(kDatabase);
-    ASSERT_TRUE(su.ok()) << su.error();
-    su.must("UPDATE public." + table_ + " SET v = '" + v + "' WHERE id = 1");
-  }
-
-  static inline int counter_ = 0;
-  std::string prefix_, slot_, table_;
-  std::vector<std::unique_ptr<Proxy>> proxies_;
-};
 
 // The write goes straight to the primary, past every sidecar; the cached row is served from Redis until
 // the stream's bump reaches the sidecar, which is within a second.
@@ -174,6 +98,77 @@ TEST_F(CacheStreamTest, ReadsAnsweredByAReplicaAreCachedWithTheStreamOn) {
   EXPECT_GE(metric_value(scrape_metrics(p), "pgsidecar_routing_decisions_total", "target=\"replica\",reason=\"read_only\""),
             1)
       << "the reads did not go to the replica";
+}
+
+// A view is cached under its own name. What it returns also changes when it is redefined (CREATE OR REPLACE
+// VIEW), when a view it reads is, when a function it calls is (CREATE OR REPLACE FUNCTION), when a column
+// it shows is renamed, and when a table under it is written: all of it straight on the primary, so only
+// the stream (the catalog check, and the view edges of its decoded writes) can invalidate. A write through
+// the sidecar to the table under the views is seen at once (its own bump reaches the views). A statement
+// that calls the user function itself is never cached.
+TEST_F(CacheStreamTest, ViewsAndFunctionsRedefinedBehindTheProxyAreNotServedFromTheCache) {
+  const std::string T = "public." + table_, V = T + "_v", W = T + "_w", F = T + "_f", FV = T + "_fv";
+  {
+    Pg d{ConnSpec{}};
+    ASSERT_TRUE(d.ok()) << d.error();
+    d.must("CREATE VIEW " + V + " AS SELECT id, v FROM " + T);
+    d.must("CREATE VIEW " + W + " AS SELECT id, v FROM " + V);  // a view over a view
+    d.must("CREATE FUNCTION " + F + "(text) RETURNS text LANGUAGE sql IMMUTABLE AS 'SELECT $1'");
+    d.must("CREATE VIEW " + FV + " AS SELECT id, " + F + "(v) AS v FROM " + T);
+  }
+  Proxy& p = start_sidecar("1s", {"v:10m:" + V, "w:10m:" + W, "f:10m:" + FV});
+  ASSERT_TRUE(wait_live(p)) << p.log_tail();
+  Pg c{p.spec()};
+  ASSERT_TRUE(c.ok()) << c.error();
+  auto row = [](const std::string& rel) { return "SELECT v FROM " + rel + " WHERE id = 1"; };
+  for (const std::string& rel : {V, W, FV}) {
+    EXPECT_EQ(c.scalar(row(rel)), "v1");
+    long before = statement_calls(rel.substr(7) + " ");
+    EXPECT_EQ(c.scalar(row(rel)), "v1");
+    EXPECT_EQ(statement_calls(rel.substr(7) + " "), before) << rel << ": the second read should be a hit";
+  }
+  auto seen_within = [&](const std::string& rel, const std::string& want) {
+    std::string seen;
+    wait_until([&] { return (seen = c.scalar(row(rel))) == want; }, Millis(2000), Millis(10));
+    return seen;
+  };
+  {
+    Pg d{ConnSpec{}};
+    d.must("CREATE OR REPLACE VIEW " + V + " AS SELECT id, v || '-redefined' AS v FROM " + T);
+    d.must("CREATE OR REPLACE FUNCTION " + F + "(text) RETURNS text LANGUAGE sql IMMUTABLE AS 'SELECT $1 || ''-f2'''");
+  }
+  EXPECT_EQ(seen_within(V, "v1-redefined"), "v1-redefined") << "the redefined view is still served";
+  EXPECT_EQ(seen_within(W, "v1-redefined"), "v1-redefined") << "a view over the redefined view is still served";
+  EXPECT_EQ(seen_within(FV, "v1-f2"), "v1-f2") << "a view calling the redefined function is still served";
+  // The underlying table written straight on the primary: only the stream's view edges reach the views.
+  ASSERT_NO_FATAL_FAILURE(write_directly("direct"));
+  EXPECT_EQ(seen_within(V, "direct-redefined"), "direct-redefined");
+  EXPECT_EQ(seen_within(W, "direct-redefined"), "direct-redefined");
+  EXPECT_EQ(seen_within(FV, "direct-f2"), "direct-f2");
+  // ... and through the sidecar: its own bump at COMMIT reaches the views before the client hears COMMIT.
+  for (const std::string& rel : {V, W, FV}) (void)c.scalar(row(rel));  // cached again
+  c.must("UPDATE " + T + " SET v = 'proxied' WHERE id = 1");
+  EXPECT_EQ(c.scalar(row(V)), "proxied-redefined");
+  EXPECT_EQ(c.scalar(row(W)), "proxied-redefined");
+  EXPECT_EQ(c.scalar(row(FV)), "proxied-f2");
+  // A renamed column changes a SELECT *'s RowDescription, though not the relation's pg_class row.
+  const std::string star = "SELECT * FROM " + W + " WHERE id = 1";
+  EXPECT_EQ(std::string(PQfname(c.exec(star).get(), 1)), "v");
+  EXPECT_EQ(std::string(PQfname(c.exec(star).get(), 1)), "v");  // cached
+  {
+    Pg d{ConnSpec{}};
+    d.must("ALTER TABLE " + W + " RENAME COLUMN v TO renamed");
+  }
+  std::string name;
+  EXPECT_TRUE(wait_until([&] { return (name = PQfname(c.exec(star).get(), 1)) == "renamed"; }, Millis(2000),
+                         Millis(10)))
+      << "SELECT * still names the column " << name;
+  // A statement calling the user function is not cached at all (volatile: the router knows nothing of it).
+  const std::string call = "SELECT " + F + "(v) FROM " + T + " WHERE id = 2";
+  long before = statement_calls(table_ + "_f(");
+  EXPECT_EQ(c.scalar(call), "v2-f2");
+  EXPECT_EQ(c.scalar(call), "v2-f2");
+  EXPECT_EQ(statement_calls(table_ + "_f("), before + 2) << "a call of a user function was answered from the cache";
 }
 
 // Two sidecars: one leads. Killed, the other takes over within the lease (1 s) and the next write behind
