@@ -32,6 +32,16 @@ constexpr Millis kBatchWindow{10};
 constexpr const char* kRenewScript =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
 
+// A sidecar that does not lead is live only on a heartbeat of the leadership that holds the lease now
+// (the script returns that lease's token, or nil). A command a leader gave up on (timed out while Redis
+// was frozen, run once Redis resumes) may still set a heartbeat, or renew the lease, after that leader
+// stepped down: a heartbeat whose token no longer matches the lease (expired, or taken again under a new
+// token) proves nothing, and neither does one of this sidecar's own former leaderships, which it knows
+// stopped streaming. (Another sidecar cannot tell such a late renewal: it trusts it for up to max_delay,
+// the same window as a leader that died right after its last heartbeat.)
+constexpr const char* kLiveScript =
+    "local l = redis.call('GET', KEYS[1]) if l and l == redis.call('GET', KEYS[2]) then return l end return false";
+
 std::string one_line(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   std::replace(s.begin(), s.end(), '\n', ' ');
@@ -324,14 +334,17 @@ void StreamInvalidator::run() {
   const Millis round = std::max(Millis(25), options_.max_delay / 4);
   const std::string lease_key = options_.names.base + "stream:leader";
   const std::string beat_key = options_.names.base + "stream:beat";
+  uint64_t attempts = 0;
   while (wait(Millis(0))) {
     if (!redis.connect()) {
       set_live(false);
       if (!wait(round)) break;
       continue;
     }
-    auto taken = redis.command({"SET", lease_key, options_.sidecar_id, "NX", "PX",
-                                std::to_string(options_.max_delay.count())});
+    // Each attempt has a token of its own (the lease's and the heartbeat's value): an attempt this sidecar
+    // gave up on that Redis still runs later cannot pass for a leadership it holds.
+    const std::string token = options_.sidecar_id + "#" + std::to_string(++attempts);
+    auto taken = redis.command({"SET", lease_key, token, "NX", "PX", std::to_string(options_.max_delay.count())});
     if (taken && (*taken)->type == REDIS_REPLY_STATUS) {
       {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -342,14 +355,15 @@ void StreamInvalidator::run() {
       // Live again only once this leader's own first round proved its slots stream (not on the former
       // leader's heartbeat, which may outlive it by up to max_delay).
       set_live(false);
-      lead(redis);
+      lead(redis, token);
       std::lock_guard<std::mutex> lock(mutex_);
       stats_.leader = false;
       stats_.lag_bytes = 0;
       continue;
     }
-    auto beat = redis.command({"EXISTS", beat_key});
-    set_live(beat && (*beat)->type == REDIS_REPLY_INTEGER && (*beat)->integer == 1);
+    auto beat = redis.command({"EVAL", kLiveScript, "2", lease_key, beat_key});
+    set_live(beat && (*beat)->type == REDIS_REPLY_STRING &&
+             !std::string_view((*beat)->str, (*beat)->len).starts_with(options_.sidecar_id + "#"));
     if (!wait(round)) break;
   }
   set_live(false);
@@ -357,7 +371,7 @@ void StreamInvalidator::run() {
 
 // Holds the lease: streams every slot, bumps what committed transactions wrote, confirms, beats.
 // Returns when the lease is lost, Redis fails, or the invalidator stops.
-void StreamInvalidator::lead(Redis& redis) {
+void StreamInvalidator::lead(Redis& redis, const std::string& token) {
   const Millis round = std::max(Millis(25), options_.max_delay / 4);
   const std::string lease_key = options_.names.base + "stream:leader";
   const std::string beat_key = options_.names.base + "stream:beat";
@@ -465,7 +479,7 @@ void StreamInvalidator::lead(Redis& redis) {
     }
     if (!bumped_all) break;
     if (round_due) {
-      auto renewed = redis.command({"EVAL", kRenewScript, "1", lease_key, options_.sidecar_id,
+      auto renewed = redis.command({"EVAL", kRenewScript, "1", lease_key, token,
                                     std::to_string(options_.max_delay.count())});
       if (!renewed || (*renewed)->type != REDIS_REPLY_INTEGER || (*renewed)->integer != 1) {
         LOG_WARN("cache: this sidecar lost the invalidation stream's lease");
@@ -475,7 +489,7 @@ void StreamInvalidator::lead(Redis& redis) {
       // The heartbeat: every slot streams and none is too far behind.
       bool live = all_open && lag <= options_.max_lag_bytes;
       if (live) {
-        auto beat = redis.command({"SET", beat_key, options_.sidecar_id, "PX", std::to_string(options_.max_delay.count())});
+        auto beat = redis.command({"SET", beat_key, token, "PX", std::to_string(options_.max_delay.count())});
         live = beat && (*beat)->type == REDIS_REPLY_STATUS;
       } else if (lag > options_.max_lag_bytes && live_.load(std::memory_order_acquire)) {  // once, as it falls behind
         LOG_WARN("cache: the invalidation stream is " + std::to_string(lag) + " bytes behind the primary (limit " +
@@ -492,7 +506,7 @@ void StreamInvalidator::lead(Redis& redis) {
   set_live(false);
   // Let another sidecar lead at once rather than after the lease lapses (only if still ours).
   redis.command({"EVAL", "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-                 "1", lease_key, options_.sidecar_id});
+                 "1", lease_key, token});
 }
 
 }  // namespace pgs::proxy

@@ -17,7 +17,8 @@
 //
 // live(): whether this sidecar may serve cached results. The leader refreshes a heartbeat key
 // (<ns>stream:beat, PX max_delay) each round while it is no more than max_lag_bytes behind the WAL it
-// was sent; every sidecar checks that the key exists. No heartbeat — no leader, a leader stuck or too far
+// was sent; every other sidecar checks that the key holds the token of the lease now held (a heartbeat
+// a former leadership's late command set proves nothing). No heartbeat — no leader, a leader stuck or too far
 // behind, Redis unreachable — means every lookup is a miss (cache::redis::WorkerCache::ready()).
 //
 // Threads: its own thread makes blocking libpq and hiredis calls (each with a timeout); live() and
@@ -53,7 +54,7 @@ struct StreamOptions {
   std::string redis_user, redis_password;
   std::chrono::milliseconds redis_timeout{500};
   cache::RedisNames names;
-  std::string sidecar_id;  // this process, unique in the fleet (the lease's value)
+  std::string sidecar_id;  // this process, unique in the fleet (the lease's value, with a count)
   std::chrono::milliseconds max_delay{2000};
   uint64_t max_lag_bytes = 1ull << 30;
 };
@@ -88,7 +89,7 @@ class StreamInvalidator {
   struct Slot;
   void run();
   bool wait(std::chrono::milliseconds d);  // false once stopping
-  void lead(Redis& redis);
+  void lead(Redis& redis, const std::string& token);  // token: this leadership's lease value
   void set_live(bool live);
 
   StreamOptions options_;
