@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 
 #include "cache/policy.h"
+#include "router/lsn.h"
 
 namespace pgs::proxy {
 
@@ -96,8 +98,13 @@ void expand_pending(std::set<std::string>& pending, const cache::WriteDependenci
 
 std::string check_catalog(PGconn* sql, CatalogSnapshot& snapshot, std::set<std::string>& pending) {
   ResultPtr r = run(sql, std::string("SELECT (SELECT count(*)::text || '/' || coalesce(sum(weight), 0)::text FROM (") +
-                             kRelations + ") x) || '|' || (" + kFunctionsSum + ")");
-  if (PQresultStatus(r.get()) != PGRES_TUPLES_OK || PQntuples(r.get()) != 1) return error_of(r.get());
+                             kRelations + ") x) || '|' || (" + kFunctionsSum + "), pg_catalog.pg_current_wal_lsn()::text");
+  if (PQresultStatus(r.get()) != PGRES_TUPLES_OK || PQntuples(r.get()) != 1 || PQnfields(r.get()) != 2) {
+    return error_of(r.get());
+  }
+  std::optional<router::Lsn> wal = router::parse_lsn(PQgetvalue(r.get(), 0, 1));
+  if (!wal) return "unreadable WAL position";
+  snapshot.primary_wal = *wal;
   std::string sum = PQgetvalue(r.get(), 0, 0);
   if (sum == snapshot.sum) return {};
   std::map<std::string, std::string> now;

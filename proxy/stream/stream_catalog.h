@@ -16,6 +16,7 @@
 
 #include <libpq-fe.h>
 
+#include <cstdint>
 #include <map>
 #include <set>
 #include <string>
@@ -30,6 +31,7 @@ struct CatalogSnapshot {
   std::string sum;                                // "" before the first read
   std::map<std::string, std::string> relations;  // "schema.name" -> its version
   cache::WriteDependencies edges;                 // partition and view edges (stream_edges)
+  uint64_t primary_wal = 0;                        // pg_current_wal_lsn() when the sum was read
   void clear() { *this = CatalogSnapshot(); }
 };
 
@@ -47,9 +49,9 @@ cache::WriteDependencies stream_edges(const std::vector<cache::CatalogRow>& rows
 // Pure: `pending` plus what a write to its tables also changes along `edges`.
 void expand_pending(std::set<std::string>& pending, const cache::WriteDependencies& edges);
 
-// Reads the catalog on `sql` (blocking, bounded by the connection's statement_timeout). Adds to
-// `pending` what changed since `snapshot` (nothing on the first read: opening the slot bumped "*") and
-// refreshes it. "" or the error.
+// Reads the catalog on `sql` (blocking, bounded by the connection's statement_timeout), and the primary's
+// WAL position with it (the stream's lag is measured against it). Adds to `pending` what changed since
+// `snapshot` (nothing on the first read: opening the slot bumped "*") and refreshes it. "" or the error.
 std::string check_catalog(PGconn* sql, CatalogSnapshot& snapshot, std::set<std::string>& pending);
 
 }  // namespace pgs::proxy

@@ -471,7 +471,10 @@ void StreamInvalidator::lead(Redis& redis, const std::string& token) {
           continue;
         }
       }
-      lag = std::max(lag, s->server_end > s->confirmed ? s->server_end - s->confirmed : 0);
+      // Behind what the walsender sent, and behind the primary's own WAL (read with the catalog, once a
+      // round): a walsender that is itself far behind the primary sends positions that look current.
+      const uint64_t end = std::max(s->server_end, s->catalog.primary_wal);
+      lag = std::max(lag, end > s->confirmed ? end - s->confirmed : 0);
     }
     {
       std::lock_guard<std::mutex> lock(mutex_);

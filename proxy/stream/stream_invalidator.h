@@ -12,14 +12,16 @@
 // relations' pg_class, pg_attribute and pg_rewrite rows, user functions' pg_proc rows) and, when it
 // moved, bumps each relation dropped, created again, rewritten, altered or redefined (and the views over
 // it), or every table when a user function changed. A decoded write also bumps the views reading what
-// it wrote and a partition's parent (the edges read with the catalog). Opening a slot (taking the lease, a reconnect, a slot created afresh after
-// Postgres invalidated it) bumps every table once: what happened while nobody watched is unknown.
+// it wrote and a partition's parent (the edges read with the catalog). Opening a slot (taking the lease,
+// a reconnect, a slot created afresh after Postgres invalidated it) bumps every table once: what
+// happened while nobody watched is unknown.
 //
 // live(): whether this sidecar may serve cached results. The leader refreshes a heartbeat key
-// (<ns>stream:beat, PX max_delay) each round while it is no more than max_lag_bytes behind the WAL it
-// was sent; every other sidecar checks that the key holds the token of the lease now held (a heartbeat
-// a former leadership's late command set proves nothing). No heartbeat — no leader, a leader stuck or too far
-// behind, Redis unreachable — means every lookup is a miss (cache::redis::WorkerCache::ready()).
+// (<ns>stream:beat, PX max_delay) each round while it is no more than max_lag_bytes behind the primary's
+// WAL (pg_current_wal_lsn(), read with the catalog sum, or what the walsender sent if later); every other
+// sidecar checks that the key holds the token of the lease now held (a heartbeat a former leadership's
+// late command set proves nothing). No heartbeat (no leader, a leader stuck or too far behind, Redis
+// unreachable) means every lookup is a miss (cache::redis::WorkerCache::ready()).
 //
 // Threads: its own thread makes blocking libpq and hiredis calls (each with a timeout); live() and
 // stats() from any thread; start()/stop() from the owner.
@@ -62,7 +64,8 @@ struct StreamOptions {
 struct StreamStats {
   bool leader = false;
   bool live = false;
-  uint64_t lag_bytes = 0;       // the leader's: WAL end the server reported minus what was confirmed
+  uint64_t lag_bytes = 0;       // the leader's: the primary's WAL (or the walsender's, if later) minus what
+                                // was confirmed
   uint64_t transactions = 0;    // committed transactions decoded (leader)
   uint64_t bumped_tables = 0;   // tables bumped for them (leader)
   uint64_t leaderships = 0;     // leases taken

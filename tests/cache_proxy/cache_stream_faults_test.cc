@@ -79,5 +79,44 @@ TEST_F(CacheStreamRedisTest, RedisGoingAwayUnderTheLeaderTurnsTheCacheOffAndADir
   ASSERT_NO_FATAL_FAILURE(expect_back(p, c, "while dead", leaderships));
 }
 
+// The walsender stops (SIGSTOP on its backend): it sends nothing more, so the positions it reported look
+// current, while the primary's WAL moves on by more than stream_max_lag_bytes. The leader reads the
+// primary's own position once a round: the cache goes off, and the direct write is read from Postgres.
+TEST_F(CacheStreamTest, AStreamBehindThePrimarysWalTurnsTheCacheOff) {
+  more_toml_ = "stream_max_lag_bytes = \"1MB\"\n";
+  Proxy& p = start_sidecar();
+  ASSERT_TRUE(wait_live(p)) << p.log_tail();
+  Pg c{p.spec()};
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_EQ(c.scalar(select_sql()), "v1");
+  long before = statement_calls(table_);
+  EXPECT_EQ(c.scalar(select_sql()), "v1");
+  ASSERT_EQ(statement_calls(table_), before) << "the second read should be a hit";
+  Pg su = superuser(kDatabase);
+  ASSERT_TRUE(su.ok()) << su.error();
+  const pid_t walsender = static_cast<pid_t>(std::stol(su.scalar(
+      "SELECT active_pid FROM pg_replication_slots WHERE slot_name LIKE '" + slot_ + "%' AND active_pid IS NOT NULL")));
+  struct Resume {
+    pid_t pid;
+    ~Resume() { ::kill(pid, SIGCONT); }
+  } resume{walsender};
+  ASSERT_EQ(::kill(walsender, SIGSTOP), 0);
+  ASSERT_NO_FATAL_FAILURE(write_directly("behind"));
+  // About 5 MB of WAL (8000 rows of 500 bytes), far past the 1 MB limit.
+  su.must("INSERT INTO public." + table_ + "_direct SELECT g, repeat('x', 500) FROM generate_series(100, 8099) g");
+  EXPECT_EQ(wait_value(c, "behind", Millis(3000)), "behind") << "served stale while the walsender was stopped";
+  EXPECT_EQ(metric(p, "pgsidecar_cache_stream_live"), 0);
+  EXPECT_GE(metric(p, "pgsidecar_cache_stream_lag_bytes"), 1 << 20);
+  ASSERT_EQ(::kill(walsender, SIGCONT), 0);
+  ASSERT_TRUE(wait_live(p, Millis(10000))) << p.log_tail();
+  EXPECT_LT(metric(p, "pgsidecar_cache_stream_lag_bytes"), 1 << 20);
+  EXPECT_EQ(c.scalar(select_sql()), "behind");
+  EXPECT_TRUE(wait_until([&] {
+    long calls = statement_calls(table_);
+    return c.scalar(select_sql()) == "behind" && statement_calls(table_) == calls;
+  }, Millis(5000), Millis(20)))
+      << "not cached again";
+}
+
 }  // namespace
 }  // namespace pgs::it::cache_proxy
