@@ -97,8 +97,15 @@ void expand_pending(std::set<std::string>& pending, const cache::WriteDependenci
 }
 
 std::string check_catalog(PGconn* sql, CatalogSnapshot& snapshot, std::set<std::string>& pending) {
-  ResultPtr r = run(sql, std::string("SELECT (SELECT count(*)::text || '/' || coalesce(sum(weight), 0)::text FROM (") +
-                             kRelations + ") x) || '|' || (" + kFunctionsSum + "), pg_catalog.pg_current_wal_lsn()::text");
+  constexpr const char* kSumStatement = "pgsidecar_stream_catalog_sum";
+  if (!snapshot.prepared) {
+    const std::string text = std::string("SELECT (SELECT count(*)::text || '/' || coalesce(sum(weight), 0)::text FROM (") +
+                             kRelations + ") x) || '|' || (" + kFunctionsSum + "), pg_catalog.pg_current_wal_lsn()::text";
+    ResultPtr p(PQprepare(sql, kSumStatement, text.c_str(), 0, nullptr), PQclear);
+    if (PQresultStatus(p.get()) != PGRES_COMMAND_OK) return error_of(p.get());
+    snapshot.prepared = true;
+  }
+  ResultPtr r(PQexecPrepared(sql, kSumStatement, 0, nullptr, nullptr, nullptr, 0), PQclear);
   if (PQresultStatus(r.get()) != PGRES_TUPLES_OK || PQntuples(r.get()) != 1 || PQnfields(r.get()) != 2) {
     return error_of(r.get());
   }

@@ -32,6 +32,7 @@ struct CatalogSnapshot {
   std::map<std::string, std::string> relations;  // "schema.name" -> its version
   cache::WriteDependencies edges;                 // partition and view edges (stream_edges)
   uint64_t primary_wal = 0;                        // pg_current_wal_lsn() when the sum was read
+  bool prepared = false;                           // the sum's statement is prepared on the connection
   void clear() { *this = CatalogSnapshot(); }
 };
 
@@ -51,7 +52,9 @@ void expand_pending(std::set<std::string>& pending, const cache::WriteDependenci
 
 // Reads the catalog on `sql` (blocking, bounded by the connection's statement_timeout), and the primary's
 // WAL position with it (the stream's lag is measured against it). Adds to `pending` what changed since
-// `snapshot` (nothing on the first read: opening the slot bumped "*") and refreshes it. "" or the error.
+// `snapshot` (nothing on the first read: opening the slot bumped "*") and refreshes it. The sum, read every
+// round, is a statement prepared on `sql` once (planning it cost more than running it); clear the
+// snapshot when the connection is replaced. "" or the error.
 std::string check_catalog(PGconn* sql, CatalogSnapshot& snapshot, std::set<std::string>& pending);
 
 }  // namespace pgs::proxy
