@@ -37,6 +37,7 @@ class CacheStreamTest : public ProxyTest {
       if (d.ok()) {  // the views and the function of ViewsAndFunctions...
         d.exec("DROP VIEW IF EXISTS public." + table_ + "_w, public." + table_ + "_v, public." + table_ + "_fv");
         d.exec("DROP FUNCTION IF EXISTS public." + table_ + "_f(text)");
+        d.exec("DROP TABLE IF EXISTS public." + table_ + "_p");
       }
       drop_table(table_);
       drop_table(table_ + "_direct");

@@ -171,6 +171,35 @@ TEST_F(CacheStreamTest, ViewsAndFunctionsRedefinedBehindTheProxyAreNotServedFrom
   EXPECT_EQ(statement_calls(table_ + "_f("), before + 2) << "a call of a user function was answered from the cache";
 }
 
+// test_decoding names the partition a row went to, never its parent: a cached read of the partitioned
+// table must still see a row inserted through the parent straight on the primary (the stream follows the
+// partition edges read with the catalog).
+TEST_F(CacheStreamTest, ARowWrittenStraightIntoAPartitionIsSeenThroughItsParent) {
+  const std::string P = "public." + table_ + "_p";
+  {
+    Pg d{ConnSpec{}};
+    ASSERT_TRUE(d.ok()) << d.error();
+    d.must("CREATE TABLE " + P + " (id int, v text) PARTITION BY RANGE (id)");
+    d.must("CREATE TABLE " + P + "_1 PARTITION OF " + P + " FOR VALUES FROM (0) TO (100)");
+  }
+  Proxy& p = start_sidecar("1s", {"p:10m:" + P});
+  ASSERT_TRUE(wait_live(p)) << p.log_tail();
+  Pg c{p.spec()};
+  ASSERT_TRUE(c.ok()) << c.error();
+  const std::string count = "SELECT count(*) FROM " + P;
+  EXPECT_EQ(c.scalar(count), "0");
+  long before = statement_calls(table_ + "_p");
+  EXPECT_EQ(c.scalar(count), "0");
+  ASSERT_EQ(statement_calls(table_ + "_p"), before) << "the second read should be a hit";
+  {
+    Pg d{ConnSpec{}};
+    d.must("INSERT INTO " + P + " VALUES (1, 'x')");
+  }
+  std::string seen;
+  EXPECT_TRUE(wait_until([&] { return (seen = c.scalar(count)) == "1"; }, Millis(2000), Millis(10)))
+      << "the parent's count is still served: " << seen;
+}
+
 // Two sidecars: one leads. Killed, the other takes over within the lease (1 s) and the next write behind
 // their backs is seen through it.
 TEST_F(CacheStreamTest, WhenTheLeaderDiesAnotherSidecarTakesOver) {
