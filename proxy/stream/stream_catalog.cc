@@ -30,7 +30,7 @@ constexpr const char* kRelations =
 constexpr const char* kFunctionsSum =
     "SELECT count(*)::text || '/' || coalesce(sum(p.oid::int8 + p.xmin::text::int8), 0)::text"
     " FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace"
-    " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')";
+    " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_temp%'";
 
 using ResultPtr = std::unique_ptr<PGresult, void (*)(PGresult*)>;
 

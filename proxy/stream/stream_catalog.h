@@ -5,10 +5,10 @@
 //     its pg_class row (oid, relfilenode, row version: dropped and created again, rewritten, altered),
 //     its columns' pg_attribute rows (renamed, retyped, dropped: a SELECT *'s RowDescription) and its
 //     pg_rewrite rows (a view redefined with CREATE OR REPLACE VIEW keeps its pg_class row);
-//   - the functions outside pg_catalog and information_schema (pg_proc row versions): a view may call
-//     one, and any user function may call another (plpgsql records no dependency), so a function
-//     created, redefined or dropped invalidates every table ("*"). Statements that call a user function
-//     themselves are never cached (the router treats unknown functions as volatile).
+//   - the functions outside pg_catalog, information_schema and the temp schemas (pg_proc row versions):
+//     a view may call one, and any user function may call another (plpgsql records no dependency), so a
+//     function created, redefined or dropped invalidates every table ("*"). Statements that call a user
+//     function themselves are never cached (the router treats unknown functions as volatile).
 // With the rows it also reads the edges a decoded write must follow (cache::kCatalogQuery, kinds
 // "partition" and "view"): a write to a partition changes its parent, a write to a relation changes the
 // views reading it. Cascades and triggers need no edge here: what they wrote is in the stream itself.
