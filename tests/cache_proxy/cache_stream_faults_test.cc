@@ -40,11 +40,7 @@ class CacheStreamRedisTest : public CacheStreamTest {
     EXPECT_EQ(metric(p, "pgsidecar_cache_stream_leader"), 1) << p.log_tail();
     EXPECT_GT(metric(p, "pgsidecar_cache_stream_leaderships_total"), leaderships_before);
     EXPECT_EQ(c.scalar(select_sql()), v);
-    EXPECT_TRUE(wait_until([&] {
-      long before = statement_calls(table_);
-      return c.scalar(select_sql()) == v && statement_calls(table_) == before;
-    }, Millis(5000), Millis(20)))
-        << "not cached again";
+    EXPECT_TRUE(wait_cached(c, v)) << "not cached again";
   }
 
   pgs::test::PrivateRedis redis_;
@@ -57,10 +53,7 @@ TEST_F(CacheStreamRedisTest, RedisGoingAwayUnderTheLeaderTurnsTheCacheOffAndADir
   ASSERT_EQ(metric(p, "pgsidecar_cache_stream_leader"), 1);
   Pg c{p.spec()};
   ASSERT_TRUE(c.ok()) << c.error();
-  EXPECT_EQ(c.scalar(select_sql()), "v1");
-  long before = statement_calls(table_);
-  EXPECT_EQ(c.scalar(select_sql()), "v1");
-  ASSERT_EQ(statement_calls(table_), before) << "the second read should be a hit";
+  ASSERT_TRUE(wait_cached(c, "v1")) << "not cached";
   const double errors = metric(p, "pgsidecar_cache_stream_errors_total");
 
   double leaderships = metric(p, "pgsidecar_cache_stream_leaderships_total");
@@ -88,10 +81,7 @@ TEST_F(CacheStreamTest, AStreamBehindThePrimarysWalTurnsTheCacheOff) {
   ASSERT_TRUE(wait_live(p)) << p.log_tail();
   Pg c{p.spec()};
   ASSERT_TRUE(c.ok()) << c.error();
-  EXPECT_EQ(c.scalar(select_sql()), "v1");
-  long before = statement_calls(table_);
-  EXPECT_EQ(c.scalar(select_sql()), "v1");
-  ASSERT_EQ(statement_calls(table_), before) << "the second read should be a hit";
+  ASSERT_TRUE(wait_cached(c, "v1")) << "not cached";
   Pg su = superuser(kDatabase);
   ASSERT_TRUE(su.ok()) << su.error();
   const pid_t walsender = static_cast<pid_t>(std::stol(su.scalar(
@@ -111,11 +101,7 @@ TEST_F(CacheStreamTest, AStreamBehindThePrimarysWalTurnsTheCacheOff) {
   ASSERT_TRUE(wait_live(p, Millis(10000))) << p.log_tail();
   EXPECT_LT(metric(p, "pgsidecar_cache_stream_lag_bytes"), 1 << 20);
   EXPECT_EQ(c.scalar(select_sql()), "behind");
-  EXPECT_TRUE(wait_until([&] {
-    long calls = statement_calls(table_);
-    return c.scalar(select_sql()) == "behind" && statement_calls(table_) == calls;
-  }, Millis(5000), Millis(20)))
-      << "not cached again";
+  EXPECT_TRUE(wait_cached(c, "behind")) << "not cached again";
 }
 
 }  // namespace

@@ -93,6 +93,14 @@ class CacheStreamTest : public ProxyTest {
     }, deadline, Millis(10));
     return seen;
   }
+  // True once a read of row 1 through `c` answers `want` and Postgres did not run it (a hit) within
+  // `deadline`: the row is cached (again).
+  bool wait_cached(Pg& c, const std::string& want, Millis deadline = Millis(5000)) const {
+    return wait_until([&] {
+      long before = statement_calls(table_);
+      return c.scalar(select_sql()) == want && statement_calls(table_) == before;
+    }, deadline, Millis(20));
+  }
   void write_directly(const std::string& v) const {
     Pg su = superuser(kDatabase);
     ASSERT_TRUE(su.ok()) << su.error();
