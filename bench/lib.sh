@@ -9,10 +9,12 @@ BENCH_WARMUP="${BENCH_WARMUP:-3}"
 BENCH_SCALE="${BENCH_SCALE:-10}"
 CLK_TCK="$(getconf CLK_TCK)"
 
-# target_port NAME: where a target listens. Targets: pgsidecar, pgbouncer, direct (primary), replica.
+# target_port NAME: where a target listens. Targets: pgsidecar, pgsidecar-plain (the same binary and
+# config without replicas and with the cache off: the plain pooler), pgbouncer, direct (primary), replica.
 target_port() {
   case "$1" in
     pgsidecar) echo "$PROXY_PORT" ;;
+    pgsidecar-plain) echo "$BENCH_PLAIN_PROXY_PORT" ;;
     pgbouncer) echo "$PGBOUNCER_PORT" ;;
     direct) echo "$PRIMARY_PORT" ;;
     replica) echo "$REPLICA_PORT" ;;
@@ -24,7 +26,7 @@ target_port() {
 # itself: no CPU accounting there). pgsidecar's workers share one process (SO_REUSEPORT threads).
 target_pid() {
   case "$1" in
-    pgsidecar | pgbouncer)
+    pgsidecar | pgsidecar-plain | pgbouncer)
       ss -Hltnp "sport = :$(target_port "$1")" | grep -oE 'pid=[0-9]+' | head -n1 | cut -d= -f2 ;;
     *) echo "" ;;
   esac
@@ -34,6 +36,7 @@ target_start() {
   case "$1" in
     pgsidecar)
       proxy_up || die "pgsidecar is not built or not configured (set BENCH_TARGETS to bench without it)" ;;
+    pgsidecar-plain) plain_proxy_start ;;
     pgbouncer) pgbouncer_up ;;
     direct | replica) ;;
     *) die "unknown bench target: $1" ;;
@@ -128,6 +131,43 @@ run_one() {
     printf '%s\t%s\t%s\t%s\n' "$workload" "$round" "$ws_us" "$kept" >>"$BENCH_OUT/stream.tsv"
     log "$workload round $round: invalidation stream on the primary: walsender cpu ${ws_us} us/txn, WAL kept ${kept} bytes"
   fi
+}
+
+# ---- pgsidecar-plain: the plain pooler beside the configured one, in the same interleaved run ----
+BENCH_PLAIN_PROXY_PORT="${BENCH_PLAIN_PROXY_PORT:-16533}"
+BENCH_PLAIN_METRICS_PORT="${BENCH_PLAIN_METRICS_PORT:-19933}"
+PLAIN_PROXY_PID=""
+
+plain_proxy_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$BENCH_PLAIN_PROXY_PORT" -U "$DB_USER" -d "$DB_NAME" -t 2; }
+
+# plain_proxy_start: this checkout's pgsidecar with PROXY_CONFIG minus every [[replicas]] table and with
+# [cache] enabled = false, on BENCH_PLAIN_PROXY_PORT (started once per bench run).
+plain_proxy_start() {
+  [[ -n "$PLAIN_PROXY_PID" ]] && kill -0 "$PLAIN_PROXY_PID" 2>/dev/null && return 0
+  [[ -x "$PROXY_BIN" ]] || die "pgsidecar-plain: $PROXY_BIN not built"
+  port_busy "$BENCH_PLAIN_PROXY_PORT" && die "pgsidecar-plain: port $BENCH_PLAIN_PROXY_PORT is taken"
+  local config="$BENCH_OUT/plain-pgsidecar.toml"
+  awk -v port="$BENCH_PLAIN_PROXY_PORT" -v metrics="127.0.0.1:$BENCH_PLAIN_METRICS_PORT" '
+    /^\[/ { table = $0 }
+    /^\[\[replicas\]\]/ { skip = 1; next }
+    /^\[/ { skip = 0 }
+    skip { next }
+    /^listen_port = / { print "listen_port = " port; next }
+    /^metrics_listen = / { print "metrics_listen = \"" metrics "\""; next }
+    table == "[cache]" && /^enabled = / { print "enabled = false"; next }
+    { print }' "$PROXY_CONFIG" >"$config"
+  "$PROXY_BIN" --check "$config" >/dev/null || die "pgsidecar-plain: $config does not check"
+  "$PROXY_BIN" --config "$config" >"$BENCH_OUT/plain-pgsidecar.log" 2>&1 </dev/null &
+  PLAIN_PROXY_PID=$!
+  wait_until "$WAIT_PROXY" "pgsidecar-plain on :$BENCH_PLAIN_PROXY_PORT" plain_proxy_ready ||
+    die "pgsidecar-plain did not start; see $BENCH_OUT/plain-pgsidecar.log"
+}
+
+plain_proxy_stop() {
+  [[ -n "$PLAIN_PROXY_PID" ]] || return 0
+  kill -TERM "$PLAIN_PROXY_PID" 2>/dev/null || true
+  wait "$PLAIN_PROXY_PID" 2>/dev/null || true
+  PLAIN_PROXY_PID=""
 }
 
 # ---- idle clients (bench/workloads/idle-clients.sh) ----

@@ -17,10 +17,11 @@ function add(key, value) { lists[key] = (key in lists) ? lists[key] " " value : 
   if (!(w in seen_w)) { seen_w[w] = 1; workloads[++nw] = w }
   if (!((w, t) in seen_t)) { seen_t[w, t] = 1; targets[w, ++nt[w]] = t }
   if (!((w, r) in seen_r)) { seen_r[w, r] = 1; rounds[w, ++nr[w]] = r }
-  row[w, r, $3] = sprintf("  %-10s %12.1f %12d %14s %s", t, $5, $6, $8, ($9 == "ok" ? "" : "FAILED"))
+  row[w, r, $3] = sprintf("  %-16s %12.1f %12d %14s %s", t, $5, $6, $8, ($9 == "ok" ? "" : "FAILED"))
   npos[w, r] = ($3 > npos[w, r]) ? $3 : npos[w, r]
   ok[w, r, t] = ($9 == "ok")
   tps[w, r, t] = $5
+  cpu[w, r, t] = $8
   if ($9 == "ok") { add(w SUBSEP t SUBSEP "tps", $5); if ($8 != "-") add(w SUBSEP t SUBSEP "cpu", $8) }
   if ($9 != "ok") failures++
 }
@@ -32,7 +33,19 @@ function ratio_line(w, a, b,    i, r, list) {
     r = rounds[w, i]
     if (ok[w, r, a] && ok[w, r, b] && tps[w, r, b] > 0) list = list " " tps[w, r, a] / tps[w, r, b]
   }
-  if (list != "") printf "  %-22s %6.3f   (per round:%s)\n", a "/" b, median(list), fmt(list)
+  if (list != "") printf "  %-30s %6.3f   (per round:%s)\n", a "/" b, median(list), fmt(list)
+}
+
+# CPU per transaction of proxy a over proxy b: the median of per-round ratios (lower is better).
+function cpu_ratio_line(w, a, b,    i, r, list) {
+  if (!((w, a) in seen_t) || !((w, b) in seen_t)) return
+  list = ""
+  for (i = 1; i <= nr[w]; i++) {
+    r = rounds[w, i]
+    if (ok[w, r, a] && ok[w, r, b] && cpu[w, r, a] != "-" && cpu[w, r, b] != "-" && cpu[w, r, b] > 0)
+      list = list " " cpu[w, r, a] / cpu[w, r, b]
+  }
+  if (list != "") printf "  %-30s %6.3f   (per round:%s)\n", a "/" b, median(list), fmt(list)
 }
 
 function fmt(list,    n, a, i, s) { n = split(list, a, " "); s = ""; for (i = 1; i <= n; i++) s = s sprintf(" %.3f", a[i]); return s }
@@ -43,20 +56,24 @@ END {
     printf "\n== workload %s ==\n", w
     for (i = 1; i <= nr[w]; i++) {
       r = rounds[w, i]
-      printf "round %s\n  %-10s %12s %12s %14s\n", r, "target", "tps", "transactions", "cpu us/txn"
+      printf "round %s\n  %-16s %12s %12s %14s\n", r, "target", "tps", "transactions", "cpu us/txn"
       for (p = 1; p <= npos[w, r]; p++) if ((w, r, p) in row) print row[w, r, p]
     }
-    printf "medians over %d rounds\n  %-10s %12s %14s\n", nr[w], "target", "tps", "cpu us/txn"
+    printf "medians over %d rounds\n  %-16s %12s %14s\n", nr[w], "target", "tps", "cpu us/txn"
     for (i = 1; i <= nt[w]; i++) {
       t = targets[w, i]
       c = median(lists[w, t, "cpu"])
-      printf "  %-10s %12.1f %14s\n", t, median(lists[w, t, "tps"]), (c == "" ? "-" : sprintf("%.2f", c))
+      printf "  %-16s %12.1f %14s\n", t, median(lists[w, t, "tps"]), (c == "" ? "-" : sprintf("%.2f", c))
     }
     printf "throughput ratios (median of per-round ratios)\n"
     ratio_line(w, "pgsidecar", "direct")
     ratio_line(w, "pgbouncer", "direct")
     ratio_line(w, "pgsidecar", "pgbouncer")
     ratio_line(w, "pgsidecar", "replica")
+    ratio_line(w, "pgsidecar-plain", "pgbouncer")
+    printf "cpu us/txn ratios (median of per-round ratios; below 1 = less CPU than PgBouncer)\n"
+    cpu_ratio_line(w, "pgsidecar", "pgbouncer")
+    cpu_ratio_line(w, "pgsidecar-plain", "pgbouncer")
   }
   if (failures) printf "\n%d run(s) FAILED: see the pgbench logs beside results.tsv\n", failures
 }

@@ -5,7 +5,8 @@
 #
 # Environment: BENCH_ROUNDS (3), BENCH_SECONDS (20), BENCH_WARMUP (3, 0 = none), BENCH_CLIENTS (64),
 # BENCH_THREADS (2), BENCH_SCALE (10), BENCH_WORKLOADS ("select-extended"; names of
-# bench/workloads/*.sh), BENCH_TARGETS ("pgsidecar pgbouncer direct"; also "replica"). Workloads present: select-extended,
+# bench/workloads/*.sh), BENCH_TARGETS ("pgsidecar pgbouncer direct"; also "replica", and
+# "pgsidecar-plain": a second pgsidecar process of the same build and config without replicas and cache). Workloads present: select-extended,
 # select-simple, select-prepared, select-replica, read-heavy, cache-workspaces, cache-hotkey, tpcb-like (pgbench's default
 # script), idle-clients (proxy memory with BENCH_IDLE_CLIENTS idle logged-in clients; see its file). BENCH_SERVICES=running
 # uses the Postgres and Redis already running (started by another checkout) instead of `./dev services`;
@@ -115,6 +116,7 @@ bench_header() {
 
 cleanup() {
   idle_proxy_stop
+  plain_proxy_stop
   if ((PGBOUNCER_STARTED_HERE)); then pgbouncer_down; fi
 }
 

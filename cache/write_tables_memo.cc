@@ -4,14 +4,21 @@ namespace pgs::cache {
 
 const std::vector<std::string>& WriteTablesMemo::tables(const std::shared_ptr<const router::Classification>& c,
                                                         const SessionFacts& facts,
-                                                        const std::shared_ptr<const WriteDependencies>& deps) {
-  if (deps != deps_) {  // the catalog was read again: every expansion may differ
+                                                        const std::shared_ptr<const WriteDependencies>& deps,
+                                                        const std::shared_ptr<const conf::CacheConfig>& only_classes_of) {
+  if (deps != deps_ || only_classes_of != only_classes_of_) {  // catalog or config read again
     entries_.clear();
     deps_ = deps;
+    only_classes_of_ = only_classes_of;
   }
   auto compute = [&](std::vector<std::string>& out) {
     out = tables_to_bump(*c, facts);
     if (deps_ && !out.empty()) deps_->expand(out);
+    if (only_classes_of_ != nullptr) {
+      std::erase_if(out, [&](const std::string& t) {
+        return t != kAllTables && only_classes_of_->class_for_table(t) == nullptr;
+      });
+    }
   };
   auto it = entries_.find(c.get());
   if (it != entries_.end()) {

@@ -77,7 +77,15 @@ class WorkerCacheSources final : public CacheSources {
   }
   const std::vector<std::string>& write_tables(const std::shared_ptr<const router::Classification>& c,
                                               const cache::SessionFacts& facts) override {
-    return wc_->write_tables().tables(c, facts, worker_.process().write_dependencies());
+    // With the invalidation stream on, a table no class names is left to the stream: this sidecar
+    // never caches it, a sidecar whose classes name it (a fleet configured otherwise, a reload in
+    // progress) gets the stream's bump within its bound, as for a write made straight to the primary,
+    // and the commit neither waits for Redis nor publishes to every sidecar. Without the stream every
+    // written table is bumped here, as the only invalidation there is.
+    const std::shared_ptr<const conf::Config>& config = worker_.snapshot().config;
+    std::shared_ptr<const conf::CacheConfig> only_classes_of;
+    if (config->cache.invalidation_stream) only_classes_of = {config, &config->cache};
+    return wc_->write_tables().tables(c, facts, worker_.process().write_dependencies(), only_classes_of);
   }
 
  private:

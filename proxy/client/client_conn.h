@@ -167,7 +167,7 @@ class ClientConn final : public Stream {
   // Session-state tracking (client_session.cc): what session_state_ decides about a statement on its way
   // to server_, done there. Returns whether it may change session state; `refusal` receives what to send
   // in its place ("" to send it). `shape` (optional) receives the statement's lexical shape when deciding
-  // needed it. `session_words`: may_change_session(sql), when the caller has it already.
+  // needed it. `session_words`: statement_may_change_session(sql), when the caller has it already.
   bool note_statement(std::string_view sql, std::string& refusal, uint64_t* shape = nullptr,
                       std::optional<bool> session_words = std::nullopt);
   // SQL-level prepared statements (client_sql_prepared.cc): what sql_gate_ decides before a message goes

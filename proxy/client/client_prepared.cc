@@ -25,7 +25,7 @@ bool ClientConn::forward_parse(const Frame& f, const pf::Parse& parse) {
   std::string refusal;
   uint64_t shape = 0;
   // One keyword scan for the session check and the SQL-prepared one (its words are among these).
-  const bool session_words = may_change_session(parse.sql);
+  const bool session_words = statement_may_change_session(parse.sql);
   bool touches_session = note_statement(parse.sql, refusal, &shape, session_words);
   if (!refusal.empty()) {
     server_->send_parse(parse.name.empty() ? "" : "pgsidecar_refused", refusal, {}, false);

@@ -318,9 +318,10 @@ bool ClientConn::forward_query(const Frame& f, std::string_view sql) {
   pool_->note_query();
   std::string refusal;
   uint64_t shape = 0;
-  // One keyword scan for both checks: mentions_sql_prepared()'s words are among may_change_session()'s,
-  // so a text without the latter names no SQL-prepared statement (sql_effects_of() would find none).
-  const bool session_words = may_change_session(sql);
+  // One keyword scan for both checks: mentions_sql_prepared()'s words are among
+  // statement_may_change_session()'s, so a text without the latter names no SQL-prepared statement
+  // (sql_effects_of() would find none).
+  const bool session_words = statement_may_change_session(sql);
   note_statement(sql, refusal, &shape, session_words);
   note_cache_writes(sql);
   auto text = std::make_shared<const std::string>(sql);

@@ -265,10 +265,11 @@ std::span<const router::ReplicaSnapshot> Worker::replica_view() {
 void Worker::record_digest(const std::string& sql, std::chrono::microseconds took, uint64_t rows, bool error,
                            bool cache_hit, uint64_t shape) {
   if (!digests_ || snapshot_->config->observability.digest_top_n <= 0) return;
-  // A statement seen before needs no second normalisation (runs_session_code made its shape).
-  if (shape != 0 && digests_->record_if_present(shape, took, rows, error, cache_hit)) return;
-  std::string normalized = lexical_normalize(sql);
-  digests_->record(lexical_fingerprint(normalized), normalized, took, rows, error, cache_hit);
+  // A statement seen before is found by its shape alone (runs_session_code may have made it already);
+  // the normalised text is built only for a new entry.
+  if (shape == 0) shape = lexical_shape(sql);
+  if (digests_->record_if_present(shape, took, rows, error, cache_hit)) return;
+  digests_->record(shape, lexical_normalize(sql), took, rows, error, cache_hit);
 }
 
 void Worker::mark_replica_down(int replica) {
@@ -466,7 +467,7 @@ bool Worker::runs_session_code(std::string_view sql, const std::function<bool()>
     session_code_memo_.clear();
     session_code_memo_version_ = session_code_version_;
   }
-  uint64_t shape = lexical_fingerprint(lexical_normalize(sql, kMaxShapeBytes));
+  uint64_t shape = lexical_shape(sql, kMaxShapeBytes);
   if (shape_out != nullptr) *shape_out = shape;
   if (auto it = session_code_memo_.find(shape); it != session_code_memo_.end()) return it->second;
   bool runs = decide();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <span>
 
 #include <boost/json.hpp>
 
@@ -21,16 +22,75 @@ std::string_view pin_reason_name(PinReason r) {
   return kNames[static_cast<size_t>(r)];
 }
 
+namespace {
+// The words of may_change_session(), "set" last so that statement_may_change_session() can leave it out.
+// "do", "call", "execute" and "load" run or load code; with user code in the database every statement
+// is classified anyway (SessionCodeCatalog::code_free).
+constexpr std::string_view kSessionWords[] = {"discard", "listen", "advisory", "temp",    "hold",
+                                              "prepare", "dealloc", "session", "role",   "close",
+                                              "do",      "call",    "execute", "load",
+                                              "pgsidecar_",  // reserved statement names (note_statement)
+                                              "set"};
+constexpr std::span<const std::string_view> kAllSessionWords(kSessionWords);
+}  // namespace
+
 bool may_change_session(std::string_view sql) {
   // Runs on every Query and Parse: one pass, no allocation. Case-insensitive match of a few words.
-  // "do", "call", "execute" and "load" run or load code; with user code in the database every statement
-  // is classified anyway (SessionCodeCatalog::code_free).
-  static constexpr std::string_view kWords[] = {"set",  "discard", "listen",  "advisory", "temp", "hold",
-                                                "prepare", "dealloc", "session", "role",   "close",
-                                                "do", "call", "execute", "load",
-                                                "pgsidecar_"};  // reserved statement names (note_statement)
-  static const KeywordSet kSet(kWords);
+  static const KeywordSet kSet(kAllSessionWords);
   if (sql.size() > (1 << 16)) return true;  // too long to scan cheaply: let the parser decide
+  return kSet.found_in(sql);
+}
+
+namespace {
+// A byte that continues an identifier or keyword: Postgres takes letters, digits, '_', '$' and every
+// non-ASCII byte (UTF-8 names) as part of one.
+bool continues_word(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return u >= 0x80 || u == '_' || u == '$' || (u >= '0' && u <= '9') || (ascii_lower(c) >= 'a' && ascii_lower(c) <= 'z');
+}
+
+// One UPDATE statement: it starts with the word UPDATE and has no ';' before trailing white space, so
+// nothing after it can be a second statement (a ';' in a string or comment is refused too: cheap and
+// conservative).
+bool is_lone_update(std::string_view sql) {
+  size_t i = 0;
+  while (i < sql.size() && std::isspace(static_cast<unsigned char>(sql[i]))) ++i;
+  constexpr std::string_view kUpdate = "update";
+  if (sql.size() - i <= kUpdate.size()) return false;
+  for (size_t k = 0; k < kUpdate.size(); ++k) {
+    if (ascii_lower(sql[i + k]) != kUpdate[k]) return false;
+  }
+  if (!std::isspace(static_cast<unsigned char>(sql[i + kUpdate.size()]))) return false;
+  const size_t semicolon = sql.find(';');
+  if (semicolon == std::string_view::npos) return true;
+  for (size_t j = semicolon + 1; j < sql.size(); ++j) {
+    if (!std::isspace(static_cast<unsigned char>(sql[j]))) return false;
+  }
+  return true;
+}
+
+// Every "set" in `sql` (case-insensitive, anywhere) is the whole word SET: not a part of a longer name
+// such as RESET, OFFSET, set_config or setseed.
+bool set_only_as_a_word(std::string_view sql) {
+  for (size_t i = 0; i + 3 <= sql.size(); ++i) {
+    if (ascii_lower(sql[i]) != 's' || ascii_lower(sql[i + 1]) != 'e' || ascii_lower(sql[i + 2]) != 't') continue;
+    const bool starts = i == 0 || !continues_word(sql[i - 1]);
+    const bool ends = i + 3 == sql.size() || !continues_word(sql[i + 3]);
+    if (!starts || !ends) return false;
+  }
+  return true;
+}
+}  // namespace
+
+bool statement_may_change_session(std::string_view sql) {
+  if (!may_change_session(sql)) return false;
+  if (sql.size() > (1 << 16)) return true;  // as may_change_session(): the parser decides
+  // may_change_session() finds "set" in every UPDATE. A lone UPDATE whose only session word is SET
+  // used as a whole word cannot change session state by its own text: the word is its SET clause (a
+  // SET command would be a second statement, after a ';'). Code it runs (triggers, functions) is
+  // checked as for any statement without session words (ClientSessionState::note_statement).
+  static const KeywordSet kSet(kAllSessionWords.first(kAllSessionWords.size() - 1));
+  if (!is_lone_update(sql) || !set_only_as_a_word(sql)) return true;
   return kSet.found_in(sql);
 }
 

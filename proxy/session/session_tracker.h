@@ -43,6 +43,10 @@ std::string_view pin_reason_name(PinReason r);
 
 // Cheap pre-check before paying for the parser: false only when `sql` cannot change session state.
 bool may_change_session(std::string_view sql);
+// may_change_session() without its commonest false positive, the SET clause of a lone UPDATE. The same
+// contract: false only when `sql` cannot change session state by its own text. The words of
+// mentions_sql_prepared() still make it true.
+bool statement_may_change_session(std::string_view sql);
 
 class SessionTracker {
  public:

@@ -41,7 +41,7 @@ struct SqlPrepEffects {
 using SqlPrepEffectsRef = std::shared_ptr<const SqlPrepEffects>;
 
 // Cheap pre-check (no allocation): false only when `sql` cannot name or change a SQL-prepared statement.
-// Its words are among may_change_session()'s (session_tracker.h): the proxy skips this check for a
+// Its words are among statement_may_change_session()'s (session_tracker.h): the proxy skips this check for a
 // text that has none of those (tests/proxy/sql_prepared_test.cc keeps it so).
 inline constexpr std::string_view kSqlPreparedWords[] = {"prepare", "execute", "dealloc", "discard"};
 bool mentions_sql_prepared(std::string_view sql);

@@ -1,7 +1,9 @@
 #include "proxy/session/statement_text.h"
 
 #include <array>
+#include <algorithm>
 #include <bit>
+#include <cstring>
 
 #include <xxhash.h>
 
@@ -15,7 +17,13 @@ namespace {
 constexpr bool ascii_digit(char c) { return c >= '0' && c <= '9'; }
 constexpr bool ascii_alnum(char c) { return ascii_digit(c) || (ascii_lower(c) >= 'a' && ascii_lower(c) <= 'z'); }
 constexpr bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-bool ident_char(char c) { return ascii_alnum(c) || c == '_' || c == '$'; }
+// By byte: does it continue a name (letters, digits, '_', '$')? A table: the normaliser asks per byte.
+constexpr std::array<bool, 256> kIdentChar = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) t[static_cast<size_t>(c)] = ascii_alnum(static_cast<char>(c)) || c == '_' || c == '$';
+  return t;
+}();
+bool ident_char(char c) { return kIdentChar[static_cast<unsigned char>(c)]; }
 
 // Index just past a quoted run starting at `i` (the opening quote), honouring doubled quotes and, for
 // E'' strings, backslash escapes. Unterminated: the end.
@@ -48,39 +56,73 @@ size_t skip_dollar(std::string_view s, size_t i) {
 }
 }  // namespace
 
-std::string lexical_normalize(std::string_view s, size_t max_bytes) {
-  std::string out;
-  out.reserve(std::min(s.size(), max_bytes));
-  auto put_space = [&] {
-    if (!out.empty() && out.back() != ' ') out.push_back(' ');
-  };
+namespace {
+// Where the normalised text goes: at most `cap` bytes, the rest dropped (the caller's window). Plain
+// stores into a buffer the caller sized: this runs per byte of every statement.
+class NormalizedOut {
+ public:
+  NormalizedOut(char* buf, size_t cap) : buf_(buf), cap_(cap) {}
+  bool full() const { return n_ >= cap_; }
+  size_t size() const { return n_; }
+  void put(char c) {
+    if (n_ < cap_) buf_[n_++] = c;
+  }
+  void put_space() {
+    if (n_ > 0 && buf_[n_ - 1] != ' ') put(' ');
+  }
+  void put_lower(std::string_view v) {
+    const size_t k = std::min(v.size(), cap_ - n_);
+    for (size_t j = 0; j < k; ++j) buf_[n_ + j] = ascii_lower(v[j]);
+    n_ += k;
+  }
+  void append(std::string_view v) {
+    const size_t k = std::min(v.size(), cap_ - n_);
+    std::memcpy(buf_ + n_, v.data(), k);
+    n_ += k;
+  }
+  void trim_trailing_spaces() {
+    while (n_ > 0 && buf_[n_ - 1] == ' ') --n_;
+  }
+
+ private:
+  char* buf_;
+  size_t cap_;
+  size_t n_ = 0;
+};
+
+// The normalisation itself (see statement_text.h). The output is never longer than the input, so a
+// buffer of min(s.size(), max_bytes) bytes holds it. Returns its length.
+size_t normalize_into(std::string_view s, size_t max_bytes, char* buf) {
+  NormalizedOut out(buf, std::min(s.size(), max_bytes));
   size_t i = 0;
-  while (i < s.size() && out.size() < max_bytes) {
+  while (i < s.size() && !out.full()) {
     char c = s[i];
     char next = i + 1 < s.size() ? s[i + 1] : '\0';
     const bool letter = (ascii_lower(c) >= 'a' && ascii_lower(c) <= 'z') || c == '_';
     if (letter && !((c == 'e' || c == 'E') && next == '\'' && (i == 0 || !ident_char(s[i - 1])))) {
       // A name or keyword: copied lower-cased as one run (digits and $ in it are the name's).
+      const size_t run = i;
       do {
-        out.push_back(ascii_lower(s[i++]));
+        ++i;
       } while (i < s.size() && ident_char(s[i]));
+      out.put_lower(s.substr(run, i - run));
     } else if (is_space(c)) {
-      put_space();
+      out.put_space();
       ++i;
     } else if (c == '-' && next == '-') {  // line comment
       size_t e = s.find('\n', i);
       i = e == std::string_view::npos ? s.size() : e;
-      put_space();
+      out.put_space();
     } else if (c == '/' && next == '*') {  // block comment (nesting is rare enough to ignore here)
       size_t e = s.find("*/", i + 2);
       i = e == std::string_view::npos ? s.size() : e + 2;
-      put_space();
+      out.put_space();
     } else if (c == '\'') {
       i = skip_quoted(s, i, '\'', false);
-      out.push_back('?');
+      out.put('?');
     } else if ((c == 'e' || c == 'E') && next == '\'' && (i == 0 || !ident_char(s[i - 1]))) {
       i = skip_quoted(s, i + 1, '\'', true);
-      out.push_back('?');
+      out.put('?');
     } else if (c == '"') {  // quoted identifier: kept
       size_t e = skip_quoted(s, i, '"', false);
       out.append(s.substr(i, e - i));
@@ -88,24 +130,37 @@ std::string lexical_normalize(std::string_view s, size_t max_bytes) {
     } else if (c == '$' && (i == 0 || !ident_char(s[i - 1]))) {
       size_t e = skip_dollar(s, i);
       if (e != 0) {
-        out.push_back('?');
+        out.put('?');
         i = e;
       } else {  // $1 parameter
-        out.push_back('$');
+        out.put('$');
         ++i;
-        while (i < s.size() && ascii_digit(s[i])) out.push_back(s[i++]);
+        while (i < s.size() && ascii_digit(s[i])) out.put(s[i++]);
       }
     } else if (ascii_digit(c) && (i == 0 || !ident_char(s[i - 1]))) {
       while (i < s.size() && (ascii_alnum(s[i]) || s[i] == '.')) ++i;
-      out.push_back('?');
+      out.put('?');
     } else {
-      out.push_back(ascii_lower(c));
+      out.put(ascii_lower(c));
       ++i;
     }
   }
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  if (out.size() > max_bytes) out.resize(max_bytes);
+  out.trim_trailing_spaces();
+  return out.size();
+}
+}  // namespace
+
+std::string lexical_normalize(std::string_view s, size_t max_bytes) {
+  std::string out(std::min(s.size(), max_bytes), '\0');
+  out.resize(normalize_into(s, max_bytes, out.data()));
   return out;
+}
+
+uint64_t lexical_shape(std::string_view s, size_t max_bytes) {
+  constexpr size_t kStackBytes = 2048;
+  if (std::min(s.size(), max_bytes) > kStackBytes) return lexical_fingerprint(lexical_normalize(s, max_bytes));
+  char buf[kStackBytes];
+  return lexical_fingerprint(std::string_view(buf, normalize_into(s, max_bytes, buf)));
 }
 
 uint64_t lexical_fingerprint(std::string_view normalized) {

@@ -14,9 +14,12 @@
 
 namespace pgs::proxy {
 
-// At most `max_bytes` of output; longer text is cut (the fingerprint covers what is kept).
+// At most `max_bytes` of output; longer text is cut (the fingerprint covers what is kept), then its
+// trailing spaces dropped.
 std::string lexical_normalize(std::string_view sql, size_t max_bytes = 2048);
 uint64_t lexical_fingerprint(std::string_view normalized);
+// lexical_fingerprint(lexical_normalize(sql, max_bytes)) without allocating (up to 2 kB of output).
+uint64_t lexical_shape(std::string_view sql, size_t max_bytes = 2048);
 
 // ASCII lower case (SQL keywords are ASCII): no locale, inlined — the keyword scans that run on every
 // statement call it per byte, where std::tolower (a libc call) showed up in profiles.

@@ -35,7 +35,7 @@ StatementCheck ClientSessionState::note_statement(std::string_view sql, ClientSt
   StatementCheck check;
   tracker_.note_activity();
   const SessionCodeCatalog* code = sources.session_code();
-  if (!(session_words ? *session_words : may_change_session(sql))) {
+  if (!(session_words ? *session_words : statement_may_change_session(sql))) {
     // Default-deny: no word of the statement changes the session, so only code it runs unseen could.
     // Without user code in the databases it runs none; otherwise the answer depends only on the
     // statement's shape (its literals name no table or function), memoised per worker.

@@ -101,7 +101,7 @@ class ClientSessionState {
   static std::string pin_refusal(PinReason reason);
 
   // ---- statements, as they go to the bound server ----
-  // `session_words`: may_change_session(sql), when the caller has it already. `shape` (optional) receives
+  // `session_words`: statement_may_change_session(sql), when the caller has it already. `shape` (optional) receives
   // the statement's lexical shape when deciding needed it. `statements`: the client's protocol-level
   // prepared statements (a DEALLOCATE of one, DISCARD ALL and DEALLOCATE ALL change them).
   [[nodiscard]] StatementCheck note_statement(std::string_view sql, ClientStatements& statements,

@@ -65,6 +65,36 @@ TEST(WriteTablesMemo, AStatementThatWritesNothingBumpsNothing) {
   EXPECT_EQ(memo.tables(classified("CALL do_things()"), facts("app"), nullptr), (Tables{std::string(kAllTables)}));
 }
 
+std::shared_ptr<const conf::CacheConfig> classes(std::vector<std::string> tables) {
+  auto config = std::make_shared<conf::CacheConfig>();
+  conf::CacheClass cls;
+  cls.name = "c";
+  cls.tables = std::move(tables);
+  config->classes.push_back(std::move(cls));
+  return config;
+}
+
+// With the invalidation stream on, only tables a class names are bumped at COMMIT (the stream bumps the
+// rest); "every table", and a cascade into a named table, still are.
+TEST(WriteTablesMemo, FilteredByTheClassesItIsGivenAndDecidedAgainForOthers) {
+  WriteTablesMemo memo;
+  auto update = classified("UPDATE public.pgbench_accounts SET abalance = 1");
+  auto del = classified("DELETE FROM core.workspaces");
+  auto workspaces_only = classes({"core.workspaces"});
+  EXPECT_TRUE(memo.tables(update, facts("app"), nullptr, workspaces_only).empty());
+  EXPECT_EQ(memo.tables(del, facts("app"), nullptr, workspaces_only), (Tables{"core.workspaces"}));
+  EXPECT_EQ(memo.tables(classified("CALL do_things()"), facts("app"), nullptr, workspaces_only),
+            (Tables{std::string(kAllTables)}));
+  auto flows_only = classes({"canvas.flows"});
+  EXPECT_EQ(memo.tables(del, facts("app"), cascade("core.workspaces", "canvas.flows"), flows_only),
+            (Tables{"canvas.flows"}));
+  // A reloaded config (another object) or none at all: decided afresh, not answered from the memo.
+  EXPECT_EQ(memo.tables(update, facts("app"), nullptr, classes({"public.pgbench_accounts"})),
+            (Tables{"public.pgbench_accounts"}));
+  EXPECT_EQ(memo.tables(update, facts("app"), nullptr), (Tables{"public.pgbench_accounts"}));
+  EXPECT_TRUE(memo.tables(update, facts("app"), nullptr, workspaces_only).empty());
+}
+
 TEST(WriteTablesMemo, StaysWithinItsBound) {
   WriteTablesMemo memo(2);
   std::vector<std::shared_ptr<const router::Classification>> held;

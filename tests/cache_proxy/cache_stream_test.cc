@@ -42,6 +42,82 @@ TEST_F(CacheStreamTest, AWriteStraightToThePrimaryIsSeenThroughTheCacheWithinASe
   EXPECT_EQ(metric(p, "pgsidecar_cache_stream_leader"), 1);
 }
 
+// "(commits that invalidated)" of SHOW CACHE: the COMMITs whose bump this sidecar sent to Redis.
+long commits_that_bumped(const Proxy& p) {
+  Pg admin{p.spec(kAdminUser, kAdminPassword, "pgsidecar")};
+  PgResult show = admin.exec("SHOW CACHE");
+  for (int r = 0; show.ok() && r < show.rows(); ++r) {
+    if (show.value(r, 0) == "(commits that invalidated)") return std::stol(show.value(r, 8));
+  }
+  ADD_FAILURE() << "SHOW CACHE has no '(commits that invalidated)' row: " << show.error();
+  return -1;
+}
+
+// With the stream on, a COMMIT bumps only the tables a class names: a table no class names is never
+// cached by this sidecar, so the commit neither waits for Redis nor publishes to every sidecar. A
+// sidecar whose classes do name it (a fleet configured otherwise) still sees the write within the
+// stream's bound, as it does a write made straight to the primary.
+TEST_F(CacheStreamTest, AWriteToATableNoClassNamesIsLeftToTheStream) {
+  const std::string other = table_ + "_other";
+  create_table(other);
+  Proxy& a = start_sidecar();  // its classes: table_ and table_ + "_direct"
+  ProxyOptions with_other = options("1s", {"o:10m:public." + other});
+  proxies_.push_back(Proxy::start(with_other));
+  Proxy& b = *proxies_.back();
+  ASSERT_TRUE(wait_catalog_read(b)) << b.log_tail();
+  ASSERT_TRUE(wait_live(a)) << a.log_tail();
+  ASSERT_TRUE(wait_live(b)) << b.log_tail();
+  Pg through_a{a.spec()}, through_b{b.spec()};
+  ASSERT_TRUE(through_a.ok()) << through_a.error();
+  ASSERT_TRUE(through_b.ok()) << through_b.error();
+  const std::string read_other = "SELECT v FROM public." + other + " WHERE id = 1";
+  EXPECT_EQ(through_b.scalar(read_other), "v1");
+  long before = statement_calls(other);
+  EXPECT_EQ(through_b.scalar(read_other), "v1");
+  EXPECT_EQ(statement_calls(other), before) << "sidecar B caches the table its classes name";
+
+  long bumped = commits_that_bumped(a);
+  through_a.must("UPDATE public." + other + " SET v = 'through-a' WHERE id = 1");
+  std::string seen;
+  EXPECT_TRUE(wait_until([&] { return (seen = through_b.scalar(read_other)) == "through-a"; }, Millis(1000),
+                         Millis(10)))
+      << "sidecar B still serves the old row: " << seen;
+
+  // The worker's counts reach SHOW CACHE in the order they were made: once the second commit's bump
+  // shows, the first one's would have too.
+  through_a.must("UPDATE public." + table_ + " SET v = 'named' WHERE id = 1");
+  EXPECT_TRUE(wait_until([&] { return commits_that_bumped(a) > bumped; }, Millis(5000), Millis(20)))
+      << "a table a class names is bumped at COMMIT";
+  EXPECT_EQ(commits_that_bumped(a), bumped + 1) << "a commit bumped a table no class of sidecar A names";
+  drop_table(other);
+}
+
+// Issue 12 item 3, the case a fence in Redis cannot close: the writer's sidecar cannot reach Redis at all
+// (its bump is refused at once) while the others can. The client still hears its COMMIT; the other
+// sidecars stop serving the old row within the stream's bound, because the leader (which reaches Redis,
+// or it could not hold the lease) bumps every committed write. With the stream off this read stays
+// stale until the TTL.
+TEST_F(CacheStreamTest, AWriterCutOffFromRedisIsInvalidatedByTheStream) {
+  Proxy& reader = start_sidecar();
+  ASSERT_TRUE(wait_live(reader)) << reader.log_tail();
+  ProxyOptions cut_off = options();
+  const std::string live_port = "redis_port = " + std::to_string(kRedisPort);
+  const size_t at = cut_off.cache_toml.find(live_port);
+  ASSERT_NE(at, std::string::npos) << cut_off.cache_toml;
+  cut_off.cache_toml.replace(at, live_port.size(), "redis_port = " + std::to_string(free_port()));
+  proxies_.push_back(Proxy::start(cut_off));
+  Proxy& writer = *proxies_.back();
+  Pg r{reader.spec()}, w{writer.spec()};
+  ASSERT_TRUE(r.ok()) << r.error();
+  ASSERT_TRUE(w.ok()) << w.error();
+  EXPECT_EQ(r.scalar(select_sql()), "v1");
+  long before = statement_calls(table_);
+  EXPECT_EQ(r.scalar(select_sql()), "v1");
+  EXPECT_EQ(statement_calls(table_), before) << "the reader's second read should be a hit";
+  w.must("UPDATE public." + table_ + " SET v = 'cut-off' WHERE id = 1");  // COMMIT heard, bump refused
+  EXPECT_EQ(wait_value(r, "cut-off", Millis(1000)), "cut-off") << "the reader serves the old row";
+}
+
 // DDL is not in the logical stream: a table dropped and created again (empty) behind the proxy's back,
 // or given a new column, must not be answered from the cache either.
 TEST_F(CacheStreamTest, ATableCreatedAgainOrAlteredBehindTheProxyIsNotServedFromTheCache) {
@@ -84,6 +160,10 @@ TEST_F(CacheStreamTest, ReadsAnsweredByAReplicaAreCachedWithTheStreamOn) {
   Proxy& p = *proxies_.back();
   ASSERT_TRUE(wait_catalog_read(p));
   ASSERT_TRUE(wait_live(p)) << p.log_tail();
+  // Until the monitor's first round says the replica is healthy, reads go to the primary.
+  ASSERT_TRUE(wait_until([&] { return metric_sum(scrape_metrics(p), "pgsidecar_replica_healthy", "") >= 1; },
+                         Millis(10000), Millis(20)))
+      << p.log_tail();
   Pg c{p.spec()};
   ASSERT_TRUE(c.ok()) << c.error();
   auto hits = [&] {

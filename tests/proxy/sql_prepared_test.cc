@@ -30,6 +30,7 @@ TEST(SqlPrepared, ItsWordsAreSessionWords) {
   for (std::string_view word : kSqlPreparedWords) {
     EXPECT_TRUE(may_change_session(word)) << word;
     EXPECT_TRUE(may_change_session("select 1 /* " + std::string(word) + " */")) << word;
+    EXPECT_TRUE(statement_may_change_session("UPDATE t SET x = 1 /* " + std::string(word) + " */")) << word;
   }
 }
 

@@ -36,6 +36,27 @@ TEST(LexicalNormalize, BoundedAndSafeOnUnterminatedText) {
   EXPECT_LE(lexical_normalize(std::string(10000, 'x'), 100).size(), 100u);
 }
 
+TEST(LexicalNormalize, CutAtTheWindowThenTrailingSpacesDropped) {
+  EXPECT_EQ(lexical_normalize("select \"a b c d\" from t", 10), "select \"a");
+  EXPECT_EQ(lexical_normalize("select \"a   b\"", 10), "select \"a");
+  EXPECT_EQ(lexical_normalize("select  1   ", 100), "select ?");
+  EXPECT_EQ(lexical_normalize("", 100), "");
+  EXPECT_EQ(lexical_normalize("   ", 100), "");
+}
+
+// lexical_shape is the fingerprint of lexical_normalize's text, on the stack up to 2 kB and beyond.
+TEST(LexicalShape, IsTheFingerprintOfTheNormalisedText) {
+  const std::string long_text = "select " + std::string(3000, 'a') + " from t where x = 'y'";
+  const std::vector<std::string> texts = {"select * from t where id = 1", "", "  ", "select \"Q\" from \"never closed",
+                                          long_text, std::string(2047, 'b') + " 1", "UPDATE t SET x = 5 -- c"};
+  for (const std::string& t : texts) {
+    for (size_t max : {size_t{10}, size_t{2048}, size_t{4096}}) {
+      EXPECT_EQ(lexical_shape(t, max), lexical_fingerprint(lexical_normalize(t, max))) << t.substr(0, 40) << " " << max;
+    }
+  }
+  EXPECT_EQ(lexical_shape("SELECT * FROM t WHERE id = 99"), lexical_shape("select * from t where id = 1"));
+}
+
 }  // namespace
 }  // namespace pgs::proxy
 

@@ -122,6 +122,34 @@ TEST_F(DefaultDenyTest, TriggerEffectsStayWithItsClient) {
   }
 }
 
+// An UPDATE's SET clause is not a session word (statement_may_change_session), so an UPDATE takes the
+// path of statements without one: the code its trigger runs must still be found.
+TEST_F(DefaultDenyTest, UpdateTriggerEffectsStayWithItsClient) {
+  PGS_IT_REQUIRE_PROXY();
+  {
+    Pg su = superuser(kDatabase);
+    su.must("DROP TABLE IF EXISTS pgs_dd_utrig");
+    su.must("CREATE TABLE pgs_dd_utrig (id int, n int)");
+    su.must("INSERT INTO pgs_dd_utrig VALUES (1, 0)");
+    su.must("GRANT ALL ON pgs_dd_utrig TO " + std::string(kUser));
+    su.must(
+        "CREATE OR REPLACE FUNCTION pgs_dd_utrig_fn() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "PERFORM set_config('app.audit', 'on', false); RETURN NEW; END $$");
+    su.must("CREATE TRIGGER pgs_dd_utrig_t BEFORE UPDATE ON pgs_dd_utrig FOR EACH ROW EXECUTE FUNCTION pgs_dd_utrig_fn()");
+  }
+  Proxy& p = start_proxy(small_pool(1));
+  wait_catalog(p);
+  Pg a = connect(p.spec());
+  Pg b = connect(p.spec());
+  for (int i = 1; i <= 3; ++i) {
+    a.must("UPDATE pgs_dd_utrig SET n = " + std::to_string(i) + " WHERE id = 1");
+    EXPECT_EQ(setting(b, "app.audit"), "") << "B saw the setting A's trigger made (round " << i << ")";
+    EXPECT_EQ(setting(a, "app.audit"), "on");
+    b.must("SELECT set_config('app.audit', '', false)");  // B's own setting, not A's
+    a.must("RESET app.audit");
+  }
+}
+
 // FunctionCall ('F', libpq PQfn): pg_advisory_lock(int4, int4) called by OID.
 TEST_F(DefaultDenyTest, FunctionCallMessageLockDoesNotOutliveItsClient) {
   PGS_IT_REQUIRE_PROXY();
