@@ -1,7 +1,7 @@
-// The fixture of the invalidation stream's end-to-end tests (issue 12 item 1; cache_stream_test.cc and
-// cache_stream_faults_test.cc): real pgsidecar processes with the stream on, the dev primary (wal_level =
-// logical) and a Redis (the dev one with a key prefix per test, or a private one). Each test's slots have
-// their own names and are dropped after, and so are its tables.
+// The fixture of the invalidation stream's end-to-end tests (issue 12 item 1; cache_stream_test.cc,
+// cache_stream_catalog_test.cc and cache_stream_faults_test.cc): real pgsidecar processes with the stream
+// on, the dev primary (wal_level = logical) and a Redis (the dev one with a key prefix per test, or a
+// private one). Each test's slots have their own names and are dropped after, and so are its tables.
 #pragma once
 
 #include <gtest/gtest.h>
