@@ -26,7 +26,9 @@ class CacheStreamRedisTest : public CacheStreamTest {
   // (every lookup a miss, no error), and the sidecar shows it neither leads nor is live.
   void expect_off_without_redis(Proxy& p, Pg& c, const std::string& v) {
     ASSERT_NO_FATAL_FAILURE(write_directly(v));
+    const long before = statement_calls(table_);
     for (int i = 0; i < 5; ++i) EXPECT_EQ(c.scalar(select_sql()), v) << "read " << i << " without Redis";
+    EXPECT_EQ(statement_calls(table_) - before, 5) << "every read without Redis reaches Postgres";
     EXPECT_TRUE(wait_until([&] {
       return metric(p, "pgsidecar_cache_stream_live") == 0 && metric(p, "pgsidecar_cache_stream_leader") == 0;
     }, Millis(5000), Millis(20)))
