@@ -7,7 +7,7 @@
 # BENCH_THREADS (2), BENCH_SCALE (10), BENCH_WORKLOADS ("select-extended"; names of
 # bench/workloads/*.sh), BENCH_TARGETS ("pgsidecar pgbouncer direct"; also "replica", and
 # "pgsidecar-plain": a second pgsidecar process of the same build and config without replicas and cache). Workloads present: select-extended,
-# select-simple, select-prepared, select-replica, read-heavy, cache-workspaces, tpcb-like (pgbench's default
+# select-simple, select-prepared, select-replica, read-heavy, cache-workspaces, cache-hotkey, tpcb-like (pgbench's default
 # script), idle-clients (proxy memory with BENCH_IDLE_CLIENTS idle logged-in clients; see its file). BENCH_SERVICES=running
 # uses the Postgres and Redis already running (started by another checkout) instead of `./dev services`;
 # with PGS_PG_STATE_DIR pointing at that checkout's .dev (for the Unix sockets).

@@ -61,6 +61,9 @@ bool CatalogWatcher::read_target(const CatalogTarget& t, std::vector<cache::Cata
     PQfinish(conn);
     return false;
   }
+  // Both queries read one snapshot: a view created between them would otherwise be known (cacheable)
+  // without its edges (a write under it would not reach it until the next read).
+  PQclear(PQexec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
   bool ok = true;
   std::vector<cache::CatalogRow> read;
   for (std::string_view q : {cache::kCatalogQuery, kSessionCodeQuery}) {

@@ -16,6 +16,7 @@
 #include "cache/stream/replication_messages.h"
 #include "cache/stream/test_decoding.h"
 #include "proxy/core/log.h"
+#include "proxy/stream/stream_catalog.h"
 #include "router/lsn.h"
 
 namespace pgs::proxy {
@@ -24,21 +25,22 @@ using Millis = std::chrono::milliseconds;
 
 namespace {
 
-// DDL is not in the logical stream: a table dropped and created again, rewritten (TRUNCATE, ALTER ...
-// TYPE, VACUUM FULL) or altered (a column added: SELECT * changes) shows in its pg_class row instead —
-// a new oid, relfilenode or row version (xmin). The leader reads this cheap sum every round, and the
-// rows only when the sum moved; temporary tables (pg_temp_*) and the system schemas are left out.
-constexpr const char* kRelationsWhere =
-    " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-    " WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
-    " AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'";
-
 // See the end of StreamInvalidator::lead().
 constexpr Millis kBatchWindow{10};
 
 // Renews the lease only while this sidecar still holds it (another may have taken it over after a pause).
 constexpr const char* kRenewScript =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
+
+// A sidecar that does not lead is live only on a heartbeat of the leadership that holds the lease now
+// (the script returns that lease's token, or nil). A command a leader gave up on (timed out while Redis
+// was frozen, run once Redis resumes) may still set a heartbeat, or renew the lease, after that leader
+// stepped down: a heartbeat whose token no longer matches the lease (expired, or taken again under a new
+// token) proves nothing, and neither does one of this sidecar's own former leaderships, which it knows
+// stopped streaming. (Another sidecar cannot tell such a late renewal: it trusts it for up to max_delay,
+// the same window as a leader that died right after its last heartbeat.)
+constexpr const char* kLiveScript =
+    "local l = redis.call('GET', KEYS[1]) if l and l == redis.call('GET', KEYS[2]) then return l end return false";
 
 std::string one_line(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
@@ -142,8 +144,7 @@ struct StreamInvalidator::Slot {
   uint64_t committed = 0;            // transactions in `pending`
   std::string last_error;            // logged once until it changes
   PGconn* sql = nullptr;             // a plain connection for the catalog (a streaming one runs no SQL)
-  std::string relations_sum;         // of the last read; "" before the first
-  std::map<std::string, std::string> relations;  // "schema.name" -> "oid/relfilenode/xmin"
+  CatalogSnapshot catalog;           // of the last read (stream_catalog.h)
 
   explicit Slot(const StreamTarget& t) : target(t) {}
   ~Slot() { close(); }
@@ -152,8 +153,7 @@ struct StreamInvalidator::Slot {
     conn = nullptr;
     if (sql != nullptr) PQfinish(sql);
     sql = nullptr;
-    relations_sum.clear();
-    relations.clear();
+    catalog.clear();
   }
 
   PGconn* connect(bool replication) const {
@@ -202,46 +202,11 @@ struct StreamInvalidator::Slot {
     return error;
   }
 
-  // Tables whose relation changed since the last read (DDL behind every sidecar's back) go to `pending`.
-  // "" or the error.
+  // What DDL changed since the last read (behind every sidecar's back) goes to `pending`. "" or the error.
   std::string check_catalog() {
     if (std::string error = open_sql(); !error.empty()) return error;
-    const std::string sum_query = std::string("SELECT count(*)::text || '/' || coalesce(sum(c.oid::int8 + "
-                                              "c.relfilenode::int8 + c.xmin::text::int8), 0)::text") +
-                                  kRelationsWhere;
-    PGresult* r = PQexec(sql, sum_query.c_str());
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-      std::string error = one_line(PQresultErrorMessage(r));
-      PQclear(r);
-      return error;
-    }
-    std::string sum = PQgetvalue(r, 0, 0);
-    PQclear(r);
-    if (sum == relations_sum) return {};
-    const std::string rows_query = std::string("SELECT n.nspname || '.' || c.relname, c.oid::text || '/' || "
-                                               "c.relfilenode::text || '/' || c.xmin::text") +
-                                   kRelationsWhere;
-    r = PQexec(sql, rows_query.c_str());
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-      std::string error = one_line(PQresultErrorMessage(r));
-      PQclear(r);
-      return error;
-    }
-    std::map<std::string, std::string> now;
-    for (int i = 0; i < PQntuples(r); ++i) now.emplace(PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
-    PQclear(r);
     const size_t before = pending.size();
-    if (!relations_sum.empty()) {  // the first read only records (opening the slot bumped everything)
-      for (const auto& [name, version] : now) {
-        auto it = relations.find(name);
-        if (it == relations.end() || it->second != version) pending.insert(name);
-      }
-      for (const auto& [name, version] : relations) {
-        if (now.count(name) == 0) pending.insert(name);
-      }
-    }
-    relations = std::move(now);
-    relations_sum = std::move(sum);
+    if (std::string error = proxy::check_catalog(sql, catalog, pending); !error.empty()) return error;
     return pending.size() != before ? note_wal_position() : std::string();
   }
 
@@ -370,14 +335,17 @@ void StreamInvalidator::run() {
   const Millis round = std::max(Millis(25), options_.max_delay / 4);
   const std::string lease_key = options_.names.base + "stream:leader";
   const std::string beat_key = options_.names.base + "stream:beat";
+  uint64_t attempts = 0;
   while (wait(Millis(0))) {
     if (!redis.connect()) {
       set_live(false);
       if (!wait(round)) break;
       continue;
     }
-    auto taken = redis.command({"SET", lease_key, options_.sidecar_id, "NX", "PX",
-                                std::to_string(options_.max_delay.count())});
+    // Each attempt has a token of its own (the lease's and the heartbeat's value): an attempt this sidecar
+    // gave up on that Redis still runs later cannot pass for a leadership it holds.
+    const std::string token = options_.sidecar_id + "#" + std::to_string(++attempts);
+    auto taken = redis.command({"SET", lease_key, token, "NX", "PX", std::to_string(options_.max_delay.count())});
     if (taken && (*taken)->type == REDIS_REPLY_STATUS) {
       {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -388,14 +356,15 @@ void StreamInvalidator::run() {
       // Live again only once this leader's own first round proved its slots stream (not on the former
       // leader's heartbeat, which may outlive it by up to max_delay).
       set_live(false);
-      lead(redis);
+      lead(redis, token);
       std::lock_guard<std::mutex> lock(mutex_);
       stats_.leader = false;
       stats_.lag_bytes = 0;
       continue;
     }
-    auto beat = redis.command({"EXISTS", beat_key});
-    set_live(beat && (*beat)->type == REDIS_REPLY_INTEGER && (*beat)->integer == 1);
+    auto beat = redis.command({"EVAL", kLiveScript, "2", lease_key, beat_key});
+    set_live(beat && (*beat)->type == REDIS_REPLY_STRING &&
+             !std::string_view((*beat)->str, (*beat)->len).starts_with(options_.sidecar_id + "#"));
     if (!wait(round)) break;
   }
   set_live(false);
@@ -403,7 +372,7 @@ void StreamInvalidator::run() {
 
 // Holds the lease: streams every slot, bumps what committed transactions wrote, confirms, beats.
 // Returns when the lease is lost, Redis fails, or the invalidator stops.
-void StreamInvalidator::lead(Redis& redis) {
+void StreamInvalidator::lead(Redis& redis, const std::string& token) {
   const Millis round = std::max(Millis(25), options_.max_delay / 4);
   const std::string lease_key = options_.names.base + "stream:leader";
   const std::string beat_key = options_.names.base + "stream:beat";
@@ -480,6 +449,7 @@ void StreamInvalidator::lead(Redis& redis) {
         continue;
       }
       if (!s->pending.empty()) {
+        expand_pending(s->pending, s->catalog.edges);  // partitions' parents, views over what was written
         if (!redis.bump(s->pending, s->pending_lsn)) {
           bumped_all = false;
           count_error();
@@ -502,7 +472,10 @@ void StreamInvalidator::lead(Redis& redis) {
           continue;
         }
       }
-      lag = std::max(lag, s->server_end > s->confirmed ? s->server_end - s->confirmed : 0);
+      // Behind what the walsender sent, and behind the primary's own WAL (read with the catalog, once a
+      // round): a walsender that is itself far behind the primary sends positions that look current.
+      const uint64_t end = std::max(s->server_end, s->catalog.primary_wal);
+      lag = std::max(lag, end > s->confirmed ? end - s->confirmed : 0);
     }
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -510,7 +483,7 @@ void StreamInvalidator::lead(Redis& redis) {
     }
     if (!bumped_all) break;
     if (round_due) {
-      auto renewed = redis.command({"EVAL", kRenewScript, "1", lease_key, options_.sidecar_id,
+      auto renewed = redis.command({"EVAL", kRenewScript, "1", lease_key, token,
                                     std::to_string(options_.max_delay.count())});
       if (!renewed || (*renewed)->type != REDIS_REPLY_INTEGER || (*renewed)->integer != 1) {
         LOG_WARN("cache: this sidecar lost the invalidation stream's lease");
@@ -520,7 +493,7 @@ void StreamInvalidator::lead(Redis& redis) {
       // The heartbeat: every slot streams and none is too far behind.
       bool live = all_open && lag <= options_.max_lag_bytes;
       if (live) {
-        auto beat = redis.command({"SET", beat_key, options_.sidecar_id, "PX", std::to_string(options_.max_delay.count())});
+        auto beat = redis.command({"SET", beat_key, token, "PX", std::to_string(options_.max_delay.count())});
         live = beat && (*beat)->type == REDIS_REPLY_STATUS;
       } else if (lag > options_.max_lag_bytes && live_.load(std::memory_order_acquire)) {  // once, as it falls behind
         LOG_WARN("cache: the invalidation stream is " + std::to_string(lag) + " bytes behind the primary (limit " +
@@ -537,7 +510,7 @@ void StreamInvalidator::lead(Redis& redis) {
   set_live(false);
   // Let another sidecar lead at once rather than after the lease lapses (only if still ours).
   redis.command({"EVAL", "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-                 "1", lease_key, options_.sidecar_id});
+                 "1", lease_key, token});
 }
 
 }  // namespace pgs::proxy

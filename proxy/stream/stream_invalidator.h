@@ -8,15 +8,20 @@
 // the primary. The bump is the same Lua script as a sidecar's own bump at COMMIT (bump_script.h), so it
 // is published to every sidecar. Only once Redis confirmed it does the leader report the slot's flush
 // position: a leader that dies in between leaves the transaction to be decoded again by the next one.
-// DDL is not in the stream: once a round the leader also reads a sum over pg_class (oid, relfilenode,
-// row version of every table and view) and, when it moved, bumps each relation dropped, created again,
-// rewritten or altered. Opening a slot (taking the lease, a reconnect, a slot created afresh after
-// Postgres invalidated it) bumps every table once: what happened while nobody watched is unknown.
+// DDL is not in the stream: once a round the leader also reads a sum over the catalog (stream_catalog.h:
+// relations' pg_class, pg_attribute and pg_rewrite rows, user functions' pg_proc rows) and, when it
+// moved, bumps each relation dropped, created again, rewritten, altered or redefined (and the views over
+// it), or every table when a user function changed. A decoded write also bumps the views reading what
+// it wrote and a partition's parent (the edges read with the catalog). Opening a slot (taking the lease,
+// a reconnect, a slot created afresh after Postgres invalidated it) bumps every table once: what
+// happened while nobody watched is unknown.
 //
 // live(): whether this sidecar may serve cached results. The leader refreshes a heartbeat key
-// (<ns>stream:beat, PX max_delay) each round while it is no more than max_lag_bytes behind the WAL it
-// was sent; every sidecar checks that the key exists. No heartbeat — no leader, a leader stuck or too far
-// behind, Redis unreachable — means every lookup is a miss (cache::redis::WorkerCache::ready()).
+// (<ns>stream:beat, PX max_delay) each round while it is no more than max_lag_bytes behind the primary's
+// WAL (pg_current_wal_lsn(), read with the catalog sum, or what the walsender sent if later); every other
+// sidecar checks that the key holds the token of the lease now held (a heartbeat a former leadership's
+// late command set proves nothing). No heartbeat (no leader, a leader stuck or too far behind, Redis
+// unreachable) means every lookup is a miss (cache::redis::WorkerCache::ready()).
 //
 // Threads: its own thread makes blocking libpq and hiredis calls (each with a timeout); live() and
 // stats() from any thread; start()/stop() from the owner.
@@ -53,7 +58,7 @@ struct StreamOptions {
   std::string redis_user, redis_password;
   std::chrono::milliseconds redis_timeout{500};
   cache::RedisNames names;
-  std::string sidecar_id;  // this process, unique in the fleet (the lease's value)
+  std::string sidecar_id;  // this process, unique in the fleet (the lease's value, with a count)
   std::chrono::milliseconds max_delay{2000};
   uint64_t max_lag_bytes = 1ull << 30;
 };
@@ -61,7 +66,8 @@ struct StreamOptions {
 struct StreamStats {
   bool leader = false;
   bool live = false;
-  uint64_t lag_bytes = 0;       // the leader's: WAL end the server reported minus what was confirmed
+  uint64_t lag_bytes = 0;       // the leader's: the primary's WAL (or the walsender's, if later) minus what
+                                // was confirmed
   uint64_t transactions = 0;    // committed transactions decoded (leader)
   uint64_t bumped_tables = 0;   // tables bumped for them (leader)
   uint64_t leaderships = 0;     // leases taken
@@ -88,7 +94,7 @@ class StreamInvalidator {
   struct Slot;
   void run();
   bool wait(std::chrono::milliseconds d);  // false once stopping
-  void lead(Redis& redis);
+  void lead(Redis& redis, const std::string& token);  // token: this leadership's lease value
   void set_live(bool live);
 
   StreamOptions options_;

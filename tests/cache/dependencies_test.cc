@@ -62,5 +62,37 @@ TEST(WriteDependencies, OthersAreUnchanged) {
   EXPECT_EQ(none, Tables{"core.workspaces"});
 }
 
+// Views: a write to a relation changes every view reading it, through views of views; a write to an
+// updatable view writes the relations under it (and so changes their other views); a view that merely
+// changed writes nothing, so the other relations it reads are left alone.
+TEST(WriteDependencies, ViewsChangeWithWhatTheyReadAndWriteWhatIsUnderThem) {
+  WriteDependencies d = WriteDependencies::from_rows({
+      {"view", "app.orders", "app.order_totals"},
+      {"view", "app.customers", "app.order_totals"},
+      {"view", "app.order_totals", "app.top_customers"},
+      {"view", "app.orders", "app.open_orders"},
+      {"trigger", "app.audited", ""},
+      {"view", "app.audited", "app.audited_v"},
+      {"view", "app.x", ""},  // malformed
+  });
+  EXPECT_EQ(d.edges(), 6u);
+  Tables t = {"app.orders"};
+  d.expand(t);
+  EXPECT_EQ(t, (Tables{"app.open_orders", "app.order_totals", "app.orders", "app.top_customers"}));
+  Tables c = {"app.customers"};
+  d.expand(c);
+  EXPECT_EQ(c, (Tables{"app.customers", "app.order_totals", "app.top_customers"}));
+  Tables through_view = {"app.open_orders"};  // INSERT INTO app.open_orders ...
+  d.expand(through_view);
+  EXPECT_EQ(through_view, (Tables{"app.open_orders", "app.order_totals", "app.orders", "app.top_customers"}));
+  Tables through_views = {"app.top_customers"};  // down through a view of a view
+  d.expand(through_views);
+  EXPECT_EQ(through_views, (Tables{"app.customers", "app.open_orders", "app.order_totals", "app.orders",
+                                   "app.top_customers"}));
+  Tables audited = {"app.audited_v"};  // writes a table with triggers: anything
+  d.expand(audited);
+  EXPECT_EQ(audited, Tables{std::string(kAllTables)});
+}
+
 }  // namespace
 }  // namespace pgs::cache

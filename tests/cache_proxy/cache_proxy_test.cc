@@ -482,13 +482,15 @@ TEST_F(CacheProxyTest, DdlThroughTheProxyRefreshesTheDependencies) {
     for (const std::string& t : {A, B}) d.must("DROP TABLE IF EXISTS public." + t + " CASCADE");
     d.must("CREATE TABLE public." + B + " (n int)");
     d.must("CREATE TABLE public." + A + " (n int)");
+    // Straight to the primary: one DDL through the proxy, so the re-read awaited below is the trigger's
+    // (a second one through the proxy could satisfy the wait with a read that began before the trigger).
+    d.must("CREATE FUNCTION public." + A + "_f() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO public." + B +
+           " VALUES (NEW.n); RETURN NEW; END$$");
   }
   Proxy& p = start_proxy(cache_options(kRedisPort, prefix_, {"b:1m:public." + B}));
   ASSERT_TRUE(wait_metric(p, "pgsidecar_cache_catalog_reads_total", "", 1));
   double reads = metric(p, "pgsidecar_cache_catalog_reads_total", "");
   Pg c{p.spec()};
-  c.must("CREATE FUNCTION public." + A + "_f() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO public." + B +
-         " VALUES (NEW.n); RETURN NEW; END$$");
   c.must("CREATE TRIGGER t AFTER INSERT ON public." + A + " FOR EACH ROW EXECUTE FUNCTION public." + A + "_f()");
   ASSERT_TRUE(wait_metric(p, "pgsidecar_cache_catalog_reads_total", "", reads + 1)) << "re-read after the DDL";
   const std::string triggered = "SELECT count(*) FROM public." + B;

@@ -14,89 +14,12 @@
 
 #include "cache/key.h"
 #include "tests/cache/redis_env.h"
+#include "tests/cache_proxy/cache_stream_fixture.h"
 #include "tests/cache_proxy/cache_util.h"
 #include "tests/session/session_util.h"
 
 namespace pgs::it::cache_proxy {
 namespace {
-
-class CacheStreamTest : public ProxyTest {
- protected:
-  void SetUp() override {
-    ProxyTest::SetUp();
-    if (is_direct()) GTEST_SKIP() << "needs the pgsidecar process";
-    prefix_ = unique_prefix();
-    slot_ = "pgs_stream_test_" + std::to_string(getpid()) + "_" + std::to_string(counter_);
-    table_ = "pgs_cache_stream_" + std::to_string(counter_++) + "_" + std::to_string(getpid());
-    create_table(table_);
-    create_table(table_ + "_direct");  // written only straight to the primary (the randomized test)
-  }
-  void TearDown() override {
-    proxies_.clear();  // stops them: their slots become inactive and can be dropped
-    ProxyTest::TearDown();
-    if (!table_.empty()) drop_table(table_);
-    if (!table_.empty()) drop_table(table_ + "_direct");
-    if (!prefix_.empty()) redis_delete_prefix(kRedisPort, prefix_);
-    if (!slot_.empty()) {
-      Pg su = superuser(kDatabase);
-      su.exec("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE '" + slot_ +
-              "%' AND NOT active");
-    }
-  }
-
-  ProxyOptions options(const std::string& max_delay = "1s", std::vector<std::string> more_classes = {}) const {
-    std::vector<std::string> classes = {"t:10m:public." + table_, "d:10m:public." + table_ + "_direct"};
-    classes.insert(classes.end(), more_classes.begin(), more_classes.end());
-    ProxyOptions o = cache_options(kRedisPort, prefix_, classes, 1);
-    o.cache_toml += "invalidation_stream = true\nstream_slot = \"" + slot_ + "\"\nstream_user = \"" + kAdminUser +
-                    "\"\nstream_password = \"" + kAdminPassword + "\"\nstream_max_delay = \"" + max_delay + "\"\n";
-    return o;
-  }
-  Proxy& start_sidecar(const std::string& max_delay = "1s") {
-    proxies_.push_back(Proxy::start(options(max_delay)));
-    Proxy& p = *proxies_.back();
-    EXPECT_TRUE(wait_catalog_read(p)) << "the catalog was not read";
-    return p;
-  }
-  // Two sidecars on one stream, both live, exactly one of them leading: {leader, the other}; {null, null}
-  // (with a failure recorded) when that does not come about.
-  std::pair<Proxy*, Proxy*> start_two_sidecars() {
-    Proxy& a = start_sidecar();
-    Proxy& b = start_sidecar();
-    EXPECT_TRUE(wait_live(a)) << a.log_tail();
-    EXPECT_TRUE(wait_live(b)) << b.log_tail();
-    bool one_leads = wait_until([&] {
-      return metric(a, "pgsidecar_cache_stream_leader") + metric(b, "pgsidecar_cache_stream_leader") == 1;
-    }, Millis(5000), Millis(20));
-    EXPECT_TRUE(one_leads) << "not exactly one leader";
-    if (::testing::Test::HasFailure()) return {nullptr, nullptr};
-    return metric(a, "pgsidecar_cache_stream_leader") == 1 ? std::pair{&a, &b} : std::pair{&b, &a};
-  }
-  double metric(const Proxy& p, const std::string& name) const { return metric_value(scrape_metrics(p), name, ""); }
-  bool wait_live(const Proxy& p, Millis deadline = Millis(10000)) const {
-    return wait_until([&] { return metric(p, "pgsidecar_cache_stream_live") == 1; }, deadline, Millis(20));
-  }
-  std::string select_sql() const { return "SELECT v FROM public." + table_ + " WHERE id = 1"; }
-  std::string lease_key() const { return cache::RedisNames(prefix_).base + "stream:leader"; }
-  // The value a read through `c` sees for row 1 within `deadline`, once it is `want`; else the last one.
-  std::string wait_value(Pg& c, const std::string& want, Millis deadline) const {
-    std::string seen;
-    wait_until([&] {
-      seen = c.scalar(select_sql());
-      return seen == want;
-    }, deadline, Millis(10));
-    return seen;
-  }
-  void write_directly(const std::string& v) const {
-    Pg su = superuser(kDatabase);
-    ASSERT_TRUE(su.ok()) << su.error();
-    su.must("UPDATE public." + table_ + " SET v = '" + v + "' WHERE id = 1");
-  }
-
-  static inline int counter_ = 0;
-  std::string prefix_, slot_, table_;
-  std::vector<std::unique_ptr<Proxy>> proxies_;
-};
 
 // The write goes straight to the primary, past every sidecar; the cached row is served from Redis until
 // the stream's bump reaches the sidecar, which is within a second.
