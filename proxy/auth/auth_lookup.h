@@ -25,6 +25,8 @@ struct AuthLookupTarget {
   std::string user;      // auth_user
   std::string password;  // auth_user's password
   std::string query;     // auth_query; $1 = the user looked up
+  std::string sslmode = "disable";  // the node's server_tls, as libpq's sslmode
+  std::string sslrootcert;          // its CA file; "" = none
   std::chrono::milliseconds timeout{5000};
 };
 

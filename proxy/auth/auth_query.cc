@@ -60,6 +60,9 @@ void AuthQuery::apply_config(const conf::Config& config) {
   target_.password = p.auth_password;
   target_.query = p.auth_query;
   target_.timeout = p.auth_query_timeout;
+  conf::LibpqTls tls = conf::libpq_tls(config.primary);  // the primary's server_tls, as for every libpq connection
+  target_.sslmode = tls.sslmode;
+  target_.sslrootcert = tls.sslrootcert;
   std::string identity = p.auth_user + '\0' + p.auth_password + '\0' + p.auth_query + '\0' + p.auth_dbname +
                          '\0' + config.primary.host + ':' + std::to_string(config.primary.port);
   if (identity != identity_) cache_.clear();

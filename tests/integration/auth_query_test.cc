@@ -15,6 +15,7 @@
 #include <filesystem>
 
 #include "tests/integration/harness.h"
+#include "tests/support/certs.h"
 
 namespace pgs::it {
 namespace {
@@ -307,6 +308,31 @@ TEST_F(AuthQueryTest, APendingLookupBlocksNobodyAndASilentServerIs08006) {
   ASSERT_TRUE(m.has_value());
   ASSERT_EQ(m->type, 'E');
   EXPECT_EQ(parse_error_fields(m->body).sqlstate(), "08006");
+}
+
+// The lookup's own libpq connection follows the primary's server_tls like every connection the proxy
+// opens: with verify-full and a CA that did not sign the server's certificate it is refused, so the
+// login fails with 08006 as a failed lookup (libpq's default, sslmode=prefer, would have encrypted without
+// checking the certificate; the login would then fail only later, at the server login).
+TEST_F(AuthQueryTest, TheLookupVerifiesTheServerCertificateAsServerTlsSays) {
+  test::TestCertificates other("aq-other-ca");
+  ASSERT_TRUE(other.error.empty()) << other.error;
+  TempRole role("tls", "tls-pw");
+  ProxyOptions o = options();
+  o.server_tls_toml = "server_tls = \"verify-full\"\nserver_tls_ca_file = \"" + other.ca + "\"\n";
+  // A SCRAM verifier (of "fake-pw") as the first user's password: readiness then only pings, since no
+  // server login can succeed with this CA.
+  o.users = {{"fakeuser",
+              "SCRAM-SHA-256$4096:cGdzaWRlY2FyLWZha2Utc2FsdA==$IUyALMwoT5Celtgw4RFkivGKePBkcXbpdBayPPX2Wtk=:"
+              "OOVyZTYzwMtOmlj4AYOusu/duclJzDC0vb8bkw9mNpw=",
+              "fake-pw", false}};
+  start_proxy(o);
+  LoginOutcome out = raw_login(role.name(), "tls-pw");
+  ASSERT_FALSE(out.ok) << "logged in though the lookup's server certificate does not verify";
+  ASSERT_TRUE(out.error.has_value()) << out.describe();
+  EXPECT_EQ(out.error->sqlstate(), "08006") << out.describe();
+  EXPECT_NE(out.describe().find("could not look up the password"), std::string::npos)
+      << "the lookup was not what failed: " << out.describe();
 }
 
 }  // namespace
