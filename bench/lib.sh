@@ -133,6 +133,24 @@ run_one() {
   fi
 }
 
+# bench_proxy_start VAR CONFIG LOG PORT READY_FN LABEL: this build with CONFIG as a background process of
+# the bench (not ./dev's), its pid in VAR; waits until READY_FN says it accepts.
+bench_proxy_start() {
+  local var="$1" config="$2" logfile="$3" port="$4" ready="$5" label="$6"
+  "$PROXY_BIN" --config "$config" >"$logfile" 2>&1 </dev/null &
+  printf -v "$var" '%s' "$!"
+  wait_until "$WAIT_PROXY" "$label on :$port" "$ready" || die "$label did not start; see $logfile"
+}
+
+# bench_proxy_stop VAR: stops what bench_proxy_start put in VAR (nothing when empty).
+bench_proxy_stop() {
+  local var="$1"
+  [[ -n "${!var}" ]] || return 0
+  kill -TERM "${!var}" 2>/dev/null || true
+  wait "${!var}" 2>/dev/null || true
+  printf -v "$var" '%s' ""
+}
+
 # ---- pgsidecar-plain: the plain pooler beside the configured one, in the same interleaved run ----
 BENCH_PLAIN_PROXY_PORT="${BENCH_PLAIN_PROXY_PORT:-16533}"
 BENCH_PLAIN_METRICS_PORT="${BENCH_PLAIN_METRICS_PORT:-19933}"
@@ -157,18 +175,11 @@ plain_proxy_start() {
     table == "[cache]" && /^enabled = / { print "enabled = false"; next }
     { print }' "$PROXY_CONFIG" >"$config"
   "$PROXY_BIN" --check "$config" >/dev/null || die "pgsidecar-plain: $config does not check"
-  "$PROXY_BIN" --config "$config" >"$BENCH_OUT/plain-pgsidecar.log" 2>&1 </dev/null &
-  PLAIN_PROXY_PID=$!
-  wait_until "$WAIT_PROXY" "pgsidecar-plain on :$BENCH_PLAIN_PROXY_PORT" plain_proxy_ready ||
-    die "pgsidecar-plain did not start; see $BENCH_OUT/plain-pgsidecar.log"
+  bench_proxy_start PLAIN_PROXY_PID "$config" "$BENCH_OUT/plain-pgsidecar.log" "$BENCH_PLAIN_PROXY_PORT" \
+    plain_proxy_ready pgsidecar-plain
 }
 
-plain_proxy_stop() {
-  [[ -n "$PLAIN_PROXY_PID" ]] || return 0
-  kill -TERM "$PLAIN_PROXY_PID" 2>/dev/null || true
-  wait "$PLAIN_PROXY_PID" 2>/dev/null || true
-  PLAIN_PROXY_PID=""
-}
+plain_proxy_stop() { bench_proxy_stop PLAIN_PROXY_PID; }
 
 # ---- idle clients (bench/workloads/idle-clients.sh) ----
 BENCH_IDLE_CLIENTS="${BENCH_IDLE_CLIENTS:-10000}"
@@ -194,18 +205,11 @@ idle_proxy_start() {
     -e "s/^metrics_listen = .*/metrics_listen = \"127.0.0.1:$BENCH_IDLE_METRICS_PORT\"/" \
     -e "s/^max_client_conn = .*/max_client_conn = $((BENCH_IDLE_CLIENTS + 100))/" \
     "$PROXY_CONFIG" >"$config"
-  "$PROXY_BIN" --config "$config" >"$BENCH_OUT/idle-pgsidecar.log" 2>&1 </dev/null &
-  IDLE_PROXY_PID=$!
-  wait_until "$WAIT_PROXY" "pgsidecar on :$BENCH_IDLE_PROXY_PORT" idle_proxy_ready ||
-    die "idle-clients: pgsidecar did not start; see $BENCH_OUT/idle-pgsidecar.log"
+  bench_proxy_start IDLE_PROXY_PID "$config" "$BENCH_OUT/idle-pgsidecar.log" "$BENCH_IDLE_PROXY_PORT" \
+    idle_proxy_ready "idle-clients: pgsidecar"
 }
 
-idle_proxy_stop() {
-  [[ -n "$IDLE_PROXY_PID" ]] || return 0
-  kill -TERM "$IDLE_PROXY_PID" 2>/dev/null || true
-  wait "$IDLE_PROXY_PID" 2>/dev/null || true
-  IDLE_PROXY_PID=""
-}
+idle_proxy_stop() { bench_proxy_stop IDLE_PROXY_PID; }
 
 idle_report_header() {
   printf '%-10s %7s %13s %13s %13s %10s %9s\n' target clients rss_before rss_with rss_after per_client after/before
