@@ -133,6 +133,14 @@ run_one() {
   fi
 }
 
+# bench_config_paths: a sed script that makes the relative paths of PROXY_CONFIG absolute (they are
+# resolved against the config file's directory, and the bench writes its configs elsewhere).
+bench_config_paths() {
+  local dir
+  dir="$(cd "$(dirname "$PROXY_CONFIG")" && pwd)"
+  printf 's|^server_tls_ca_file = "\\([^/"][^"]*\\)"|server_tls_ca_file = "%s/\\1"|' "$dir"
+}
+
 # bench_proxy_start VAR CONFIG LOG PORT READY_FN LABEL: this build with CONFIG as a background process of
 # the bench (not ./dev's), its pid in VAR; waits until READY_FN says it accepts.
 bench_proxy_start() {
@@ -173,7 +181,7 @@ plain_proxy_start() {
     /^listen_port = / { print "listen_port = " port; next }
     /^metrics_listen = / { print "metrics_listen = \"" metrics "\""; next }
     table == "[cache]" && /^enabled = / { print "enabled = false"; next }
-    { print }' "$PROXY_CONFIG" >"$config"
+    { print }' "$PROXY_CONFIG" | sed -e "$(bench_config_paths)" >"$config"
   "$PROXY_BIN" --check "$config" >/dev/null || die "pgsidecar-plain: $config does not check"
   bench_proxy_start PLAIN_PROXY_PID "$config" "$BENCH_OUT/plain-pgsidecar.log" "$BENCH_PLAIN_PROXY_PORT" \
     plain_proxy_ready pgsidecar-plain
@@ -204,7 +212,7 @@ idle_proxy_start() {
   sed -e "s/^listen_port = .*/listen_port = $BENCH_IDLE_PROXY_PORT/" \
     -e "s/^metrics_listen = .*/metrics_listen = \"127.0.0.1:$BENCH_IDLE_METRICS_PORT\"/" \
     -e "s/^max_client_conn = .*/max_client_conn = $((BENCH_IDLE_CLIENTS + 100))/" \
-    "$PROXY_CONFIG" >"$config"
+    -e "$(bench_config_paths)" "$PROXY_CONFIG" >"$config"
   bench_proxy_start IDLE_PROXY_PID "$config" "$BENCH_OUT/idle-pgsidecar.log" "$BENCH_IDLE_PROXY_PORT" \
     idle_proxy_ready "idle-clients: pgsidecar"
 }
