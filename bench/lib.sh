@@ -141,6 +141,20 @@ bench_config_paths() {
   printf 's|^server_tls_ca_file = "\\([^/"][^"]*\\)"|server_tls_ca_file = "%s/\\1"|' "$dir"
 }
 
+# bench_server_tls: with BENCH_SERVER_TLS=disable (the default) the pgsidecar targets run with PROXY_CONFIG
+# minus TLS to the servers ($BENCH_OUT/pgsidecar.toml), like the bench's PgBouncer (server_tls_sslmode =
+# disable): the comparison is then of pooling, not of encryption. "config" keeps PROXY_CONFIG as it is.
+bench_server_tls() {
+  case "${BENCH_SERVER_TLS:-disable}" in
+    config) return 0 ;;
+    disable) ;;
+    *) die "BENCH_SERVER_TLS must be disable or config" ;;
+  esac
+  local config="$BENCH_OUT/pgsidecar.toml"
+  sed -e 's/^server_tls = .*/server_tls = "disable"/' -e "$(bench_config_paths)" "$PROXY_CONFIG" >"$config"
+  PROXY_CONFIG="$config"
+}
+
 # bench_proxy_start VAR CONFIG LOG PORT READY_FN LABEL: this build with CONFIG as a background process of
 # the bench (not ./dev's), its pid in VAR; waits until READY_FN says it accepts.
 bench_proxy_start() {

@@ -6,7 +6,9 @@
 # Environment: BENCH_ROUNDS (3), BENCH_SECONDS (20), BENCH_WARMUP (3, 0 = none), BENCH_CLIENTS (64),
 # BENCH_THREADS (2), BENCH_SCALE (10), BENCH_WORKLOADS ("select-extended"; names of
 # bench/workloads/*.sh), BENCH_TARGETS ("pgsidecar pgbouncer direct"; also "replica", and
-# "pgsidecar-plain": a second pgsidecar process of the same build and config without replicas and cache). Workloads present: select-extended,
+# "pgsidecar-plain": a second pgsidecar process of the same build and config without replicas and cache),
+# BENCH_SERVER_TLS ("disable": pgsidecar talks to the servers in plaintext, as the bench's PgBouncer
+# does; "config": as conf/pgsidecar.toml says, verify-full in dev). Workloads present: select-extended,
 # select-simple, select-prepared, select-replica, read-heavy, cache-workspaces, cache-hotkey, tpcb-like (pgbench's default
 # script), idle-clients (proxy memory with BENCH_IDLE_CLIENTS idle logged-in clients; see its file). BENCH_SERVICES=running
 # uses the Postgres and Redis already running (started by another checkout) instead of `./dev services`;
@@ -138,6 +140,7 @@ main() {
   : >"$BENCH_OUT/results.tsv"
   : >"$BENCH_OUT/stream.tsv"
   trap cleanup EXIT
+  bench_server_tls
   log "results in $BENCH_OUT ($BENCH_ROUNDS rounds x ${BENCH_SECONDS}s, $BENCH_CLIENTS clients, -j $BENCH_THREADS)"
   pgbench_init
   local w
