@@ -55,10 +55,11 @@ void AuthLookup::start() {
   uv_timer_start(timer_, &AuthLookup::timer_cb, static_cast<uint64_t>(target_.timeout.count()), 0);
   const std::string port = std::to_string(target_.port);
   const std::string timeout_s = std::to_string(std::max<int64_t>(1, target_.timeout.count() / 1000));
-  std::vector<const char*> keys = {"hostaddr", "port",       "dbname",      "user",    "password",
+  // host (for verify-full's name check) and hostaddr (the same numeric address: no name lookup).
+  std::vector<const char*> keys = {"host",     "hostaddr", "port",       "dbname",      "user",    "password",
                                    "application_name", "connect_timeout", "gssencmode", "sslmode", "sslrootcert",
                                    nullptr};
-  std::vector<const char*> values = {target_.host.c_str(), port.c_str(), target_.dbname.c_str(),
+  std::vector<const char*> values = {target_.host.c_str(), target_.host.c_str(), port.c_str(), target_.dbname.c_str(),
                                      target_.user.c_str(), target_.password.c_str(), "pgsidecar auth_query",
                                      timeout_s.c_str(), "disable", target_.sslmode.c_str(),
                                      target_.sslrootcert.c_str(), nullptr};
