@@ -1,5 +1,6 @@
 #include "proxy/net/tls.h"
 
+#include <openssl/buffer.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
@@ -198,6 +199,18 @@ void TlsSession::take_output(std::string& out) {
   long n = BIO_get_mem_data(out_, &data);
   if (n <= 0) return;
   out.append(data, static_cast<size_t>(n));
+  // A memory BIO keeps the capacity its largest write needed (and BIO_reset clears all of it with
+  // memset): after a large message, the next ciphertext goes to a new BIO, so the connection's memory
+  // falls back, as its outbox does.
+  BUF_MEM* mem = nullptr;
+  BIO_get_mem_ptr(out_, &mem);
+  if (mem != nullptr && mem->max > kKeepOutputBytes) {
+    if (BIO* fresh = BIO_new(BIO_s_mem())) {
+      SSL_set0_wbio(ssl_, fresh);  // frees the grown one
+      out_ = fresh;
+      return;
+    }
+  }
   (void)BIO_reset(out_);
 }
 

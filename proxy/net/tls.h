@@ -84,7 +84,8 @@ class TlsSession {
   std::shared_ptr<const TlsContext> context_;
   SSL* ssl_ = nullptr;
   BIO* in_ = nullptr;   // owned by ssl_
-  BIO* out_ = nullptr;  // owned by ssl_
+  BIO* out_ = nullptr;  // owned by ssl_; replaced by take_output() once it grew past kKeepOutputBytes
+  static constexpr long kKeepOutputBytes = 64 * 1024;
   std::string error_;
   bool client_ = false;
 };
