@@ -155,15 +155,27 @@ void check_auth_query(const ProxyConfig& p, Diagnostics& diag) {
   }
 }
 
-void check_tls(const TlsConfig& tls, Diagnostics& diag) {
+// A relative file name in the config is made absolute against the config file's directory, so that the
+// proxy (and its libpq connections) read the same file whatever the working directory.
+void absolute_against_config(std::string& file, const std::string& source_path) {
+  std::filesystem::path path(file);
+  if (file.empty() || path.is_absolute() || source_path.empty()) return;
+  std::filesystem::path base = std::filesystem::path(source_path).parent_path();
+  std::error_code ec;
+  std::filesystem::path resolved = std::filesystem::absolute(base / path, ec);
+  file = (ec ? base / path : resolved).lexically_normal().string();
+}
+
+void check_tls(TlsConfig& tls, const std::string& source_path, Diagnostics& diag) {
+  absolute_against_config(tls.cert_file, source_path);
+  absolute_against_config(tls.key_file, source_path);
   if (tls.client_tls == ClientTls::disable) return;
   if (tls.cert_file.empty()) report(diag, "tls.cert_file", "tls", "required when client_tls is not \"disable\"");
   if (tls.key_file.empty()) report(diag, "tls.key_file", "tls", "required when client_tls is not \"disable\"");
 }
 
 // A node's TLS: verify-ca and verify-full need a CA file; a relative CA path is made absolute against the
-// config file's directory, so that the proxy and its libpq connections read the same file whatever the
-// working directory.
+// config file's directory.
 void check_server_tls(ServerEndpoint& node, const std::string& table, const std::string& source_path,
                       Diagnostics& diag) {
   bool verifies = node.server_tls == ServerTls::verify_ca || node.server_tls == ServerTls::verify_full;
@@ -172,18 +184,13 @@ void check_server_tls(ServerEndpoint& node, const std::string& table, const std:
            "required when server_tls is \"" + std::string(to_string(node.server_tls)) +
                "\" (here or in [tls] server_tls_ca_file)");
   }
-  std::filesystem::path ca(node.server_tls_ca_file);
-  if (node.server_tls_ca_file.empty() || ca.is_absolute()) return;
-  std::filesystem::path base = std::filesystem::path(source_path).parent_path();
-  std::error_code ec;
-  std::filesystem::path resolved = std::filesystem::absolute(base / ca, ec);
-  node.server_tls_ca_file = (ec ? base / ca : resolved).lexically_normal().string();
+  absolute_against_config(node.server_tls_ca_file, source_path);
 }
 
 }  // namespace
 
 void validate(Config& config, Diagnostics& diag) {
-  check_tls(config.tls, diag);
+  check_tls(config.tls, config.source_path, diag);
   check_auth_query(config.proxy, diag);
   check_server_tls(config.primary, "primary", config.source_path, diag);
   for (size_t i = 0; i < config.replicas.size(); ++i) {

@@ -7,9 +7,12 @@ REPLICA_DATA="$PG_STATE_DIR/pg/replica"
 REPLICA_SLOT=dev_replica
 # The dev CA and the nodes' certificate (SAN DNS:localhost, IP:127.0.0.1), made once and reused. The
 # proxy reads the CA's copy at a fixed repo-relative place, $DEV_DIR/tls/ca.crt (.dev/tls/ca.crt), which
-# conf/pgsidecar.toml names relative to itself (server_tls_ca_file = "../.dev/tls/ca.crt").
+# conf/pgsidecar.toml names relative to itself (server_tls_ca_file = "../.dev/tls/ca.crt"), and serves
+# its clients with a copy of the nodes' certificate and key (.dev/tls/proxy.crt, proxy.key).
 PG_TLS_DIR="$PG_STATE_DIR/tls"
 DEV_CA_COPY="$DEV_DIR/tls/ca.crt"
+DEV_PROXY_CERT="$DEV_DIR/tls/proxy.crt"
+DEV_PROXY_KEY="$DEV_DIR/tls/proxy.key"
 
 # psql_local PORT DB SQL...: superuser psql over the unix socket (pg_hba: local trust for postgres).
 psql_local() {
@@ -45,6 +48,10 @@ make_dev_tls() {
   chmod 0644 "$PG_TLS_DIR/server.crt" "$PG_TLS_DIR/ca.crt"
   install -d -m 0755 "$(dirname "$DEV_CA_COPY")"
   cmp -s "$PG_TLS_DIR/ca.crt" "$DEV_CA_COPY" || install -m 0644 "$PG_TLS_DIR/ca.crt" "$DEV_CA_COPY"
+  # The proxy's own certificate for its clients ([tls] cert_file/key_file of conf/pgsidecar.toml): the
+  # nodes' one (same SAN), readable by whoever runs ./dev and the proxy.
+  cmp -s "$PG_TLS_DIR/server.crt" "$DEV_PROXY_CERT" || install -m 0644 "$PG_TLS_DIR/server.crt" "$DEV_PROXY_CERT"
+  cmp -s "$PG_TLS_DIR/server.key" "$DEV_PROXY_KEY" || install -m 0600 "$PG_TLS_DIR/server.key" "$DEV_PROXY_KEY"
 }
 
 # write_node_conf DATADIR PORT: settings owned by ./dev, kept in dev.conf (included from

@@ -93,6 +93,8 @@ TEST(ShippedConfig, DiffersFromDefaultsOnlyInDevValues) {
     if (it != defaults.end() && it->second != v) differing.push_back(k);
   }
   const std::vector<std::string> dev_values{"proxy.auth_user",        "proxy.auth_password",
+                                            "tls.client_tls",         "tls.cert_file",
+                                            "tls.key_file",
                                             "primary.port",           "primary.server_tls",
                                             "primary.server_tls_ca_file", "databases[0].name",
                                             "databases[0].server_dbname", "routing.health_check_interval",

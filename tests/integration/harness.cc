@@ -186,7 +186,7 @@ void Proxy::rewrite_config(const ProxyOptions& options) {
   std::string tmp = config_path_ + ".tmp";
   {
     std::ofstream f(tmp);
-    f << render_config(options, port_, metrics_port_);
+    f << (options.config_text ? options.config_text(port_, metrics_port_) : render_config(options, port_, metrics_port_));
     if (!f) throw std::runtime_error("cannot write " + tmp);
   }
   std::filesystem::rename(tmp, config_path_);  // atomic: a reload never sees half a file

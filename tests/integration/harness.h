@@ -18,6 +18,7 @@
 #include <csignal>
 
 #include <memory>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -82,6 +83,9 @@ struct ProxyOptions {
   // dev default, server_tls = "verify-full" with the dev CA (dev_ca_file()) when the nodes are the dev
   // ones and the CA exists, so the suite runs over TLS to the servers as `./dev up` does.
   std::optional<std::string> server_tls_toml;
+  // The whole config file instead of the generated one, given the ports the proxy must use (a test of
+  // the shipped conf/pgsidecar.toml). The other fields then only say how readiness logs in.
+  std::function<std::string(uint16_t listen_port, uint16_t metrics_port)> config_text;
 };
 
 // The dev CA's copy that `./dev services` makes (<repo>/.dev/tls/ca.crt, or env PGS_DEV_CA); "" when
