@@ -138,7 +138,7 @@ run_one() {
 bench_config_paths() {
   local dir
   dir="$(cd "$(dirname "$PROXY_CONFIG")" && pwd)"
-  printf 's|^server_tls_ca_file = "\\([^/"][^"]*\\)"|server_tls_ca_file = "%s/\\1"|' "$dir"
+  printf 's#^\\(server_tls_ca_file\\|cert_file\\|key_file\\) = "\\([^/"][^"]*\\)"#\\1 = "%s/\\2"#' "$dir"
 }
 
 # bench_server_tls: with BENCH_SERVER_TLS=disable (the default) the pgsidecar targets run with PROXY_CONFIG
