@@ -5,20 +5,13 @@
 #include <algorithm>
 #include <vector>
 
+#include "proxy/monitor/libpq_text.h"
+
 namespace pgs::proxy {
 
 namespace {
 
-constexpr size_t kMaxErrorBytes = 300;
-
-std::string one_line(const char* msg) {
-  std::string out;
-  for (const char* p = msg ? msg : ""; *p != '\0' && out.size() < kMaxErrorBytes; ++p) {
-    out += (*p == '\n' || *p == '\t') ? ' ' : *p;
-  }
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  return out.empty() ? "unknown error" : out;
-}
+using monitor::libpq_message_line;
 
 void close_and_free(uv_handle_t* h) {
   h->data = nullptr;
@@ -65,7 +58,7 @@ void AuthLookup::start() {
                                      target_.sslrootcert.c_str(), nullptr};
   conn_ = PQconnectStartParams(keys.data(), values.data(), 0);
   if (conn_ == nullptr || PQstatus(conn_) == CONNECTION_BAD) {
-    return fail("08006", conn_ == nullptr ? "out of memory" : one_line(PQerrorMessage(conn_)));
+    return fail("08006", conn_ == nullptr ? "out of memory" : libpq_message_line(PQerrorMessage(conn_)));
   }
   phase_ = Phase::connecting;
   watch(UV_WRITABLE);  // libpq: after PQconnectStart, act as if PQconnectPoll said PGRES_POLLING_WRITING
@@ -109,16 +102,16 @@ void AuthLookup::on_ready() {
       case PGRES_POLLING_READING: return watch(UV_READABLE);
       case PGRES_POLLING_WRITING: return watch(UV_WRITABLE);
       case PGRES_POLLING_OK: return send_query();
-      default: return fail("08006", one_line(PQerrorMessage(conn_)));
+      default: return fail("08006", libpq_message_line(PQerrorMessage(conn_)));
     }
   }
   if (phase_ != Phase::querying) return;
   if (flushing_) {
     const int flushed = PQflush(conn_);
-    if (flushed < 0) return fail("08006", one_line(PQerrorMessage(conn_)));
+    if (flushed < 0) return fail("08006", libpq_message_line(PQerrorMessage(conn_)));
     flushing_ = flushed == 1;
   }
-  if (PQconsumeInput(conn_) == 0) return fail("08006", one_line(PQerrorMessage(conn_)));
+  if (PQconsumeInput(conn_) == 0) return fail("08006", libpq_message_line(PQerrorMessage(conn_)));
   read_results();
 }
 
@@ -126,11 +119,11 @@ void AuthLookup::send_query() {
   const char* params[1] = {name_.c_str()};
   if (PQsetnonblocking(conn_, 1) != 0 ||
       PQsendQueryParams(conn_, target_.query.c_str(), 1, nullptr, params, nullptr, nullptr, 0) == 0) {
-    return fail("08006", one_line(PQerrorMessage(conn_)));
+    return fail("08006", libpq_message_line(PQerrorMessage(conn_)));
   }
   phase_ = Phase::querying;
   const int flushed = PQflush(conn_);
-  if (flushed < 0) return fail("08006", one_line(PQerrorMessage(conn_)));
+  if (flushed < 0) return fail("08006", libpq_message_line(PQerrorMessage(conn_)));
   flushing_ = flushed == 1;
   watch(flushing_ ? (UV_READABLE | UV_WRITABLE) : UV_READABLE);
 }
@@ -152,7 +145,7 @@ void AuthLookup::read_results() {
       }
     } else if (query_error_.empty()) {
       query_error_ = PQresultStatus(res) == PGRES_TUPLES_OK ? "auth_query must return two columns (name, secret)"
-                                                            : one_line(PQresultErrorMessage(res));
+                                                            : libpq_message_line(PQresultErrorMessage(res));
     }
     PQclear(res);
   }

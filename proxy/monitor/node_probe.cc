@@ -7,24 +7,11 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "proxy/monitor/libpq_text.h"
+
 namespace pgs::monitor {
 namespace {
 
-constexpr size_t kMaxErrorBytes = 300;
-
-// libpq's messages end in newlines and may span lines; one line for logs and SHOW.
-std::string one_line(const char* msg) {
-  std::string out;
-  for (const char* p = msg ? msg : ""; *p != '\0' && out.size() < kMaxErrorBytes; ++p) {
-    if (*p == '\n' || *p == '\t') {
-      if (!out.empty() && out.back() != ' ') out += ' ';
-    } else {
-      out += *p;
-    }
-  }
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  return out.empty() ? "unknown error" : out;
-}
 
 }  // namespace
 
@@ -82,7 +69,7 @@ void NodeProbe::start_connect() {
   v.push_back(nullptr);
   conn_ = PQconnectStartParams(k.data(), v.data(), 0);
   if (conn_ == nullptr) return fail(Reason::unreachable, "out of memory");
-  if (PQstatus(conn_) == CONNECTION_BAD) return fail(Reason::unreachable, one_line(PQerrorMessage(conn_)));
+  if (PQstatus(conn_) == CONNECTION_BAD) return fail(Reason::unreachable, libpq_message_line(PQerrorMessage(conn_)));
   phase_ = Phase::connecting;
   want_ = POLLOUT;  // libpq: after PQconnectStart, act as if PQconnectPoll returned PGRES_POLLING_WRITING
 }
@@ -96,13 +83,13 @@ void NodeProbe::send_query() {
   row_error_.clear();
   if (PQsetnonblocking(conn_, 1) != 0 || PQsendQuery(conn_, std::string(kProbeSql).c_str()) == 0) {
     if (retry_fresh()) return;
-    return fail(Reason::unreachable, one_line(PQerrorMessage(conn_)));
+    return fail(Reason::unreachable, libpq_message_line(PQerrorMessage(conn_)));
   }
   phase_ = Phase::querying;
   int flushed = PQflush(conn_);
   if (flushed < 0) {
     if (retry_fresh()) return;
-    return fail(Reason::unreachable, one_line(PQerrorMessage(conn_)));
+    return fail(Reason::unreachable, libpq_message_line(PQerrorMessage(conn_)));
   }
   want_ = flushed == 1 ? (POLLIN | POLLOUT) : POLLIN;
 }
@@ -122,18 +109,18 @@ void NodeProbe::on_ready() {
       case PGRES_POLLING_READING: want_ = POLLIN; return;
       case PGRES_POLLING_WRITING: want_ = POLLOUT; return;
       case PGRES_POLLING_OK: return send_query();
-      default: return fail(Reason::unreachable, one_line(PQerrorMessage(conn_)));
+      default: return fail(Reason::unreachable, libpq_message_line(PQerrorMessage(conn_)));
     }
   }
   if (phase_ != Phase::querying) return;
   if ((want_ & POLLOUT) != 0) {
     int flushed = PQflush(conn_);
-    if (flushed < 0) return fail(Reason::unreachable, one_line(PQerrorMessage(conn_)));
+    if (flushed < 0) return fail(Reason::unreachable, libpq_message_line(PQerrorMessage(conn_)));
     want_ = flushed == 1 ? (POLLIN | POLLOUT) : POLLIN;
   }
   if (PQconsumeInput(conn_) == 0) {
     if (retry_fresh()) return;
-    return fail(Reason::unreachable, one_line(PQerrorMessage(conn_)));
+    return fail(Reason::unreachable, libpq_message_line(PQerrorMessage(conn_)));
   }
   read_results();
 }
@@ -153,13 +140,13 @@ void NodeProbe::read_results() {
       row_ = probe_from_row(cols);
       if (!row_) row_error_ = "unexpected probe row";
     } else if (row_error_.empty()) {
-      row_error_ = one_line(PQresultErrorMessage(res));
+      row_error_ = libpq_message_line(PQresultErrorMessage(res));
     }
     PQclear(res);
   }
   if (PQstatus(conn_) != CONNECTION_OK) {
     if (retry_fresh()) return;
-    return fail(Reason::unreachable, row_error_.empty() ? one_line(PQerrorMessage(conn_)) : row_error_);
+    return fail(Reason::unreachable, row_error_.empty() ? libpq_message_line(PQerrorMessage(conn_)) : row_error_);
   }
   if (!row_) return fail(Reason::query_failed, row_error_.empty() ? "probe returned no row" : row_error_);
   result_ = std::move(*row_);

@@ -16,6 +16,7 @@
 #include "cache/stream/replication_messages.h"
 #include "cache/stream/test_decoding.h"
 #include "proxy/core/log.h"
+#include "proxy/monitor/libpq_text.h"
 #include "proxy/stream/stream_catalog.h"
 #include "router/lsn.h"
 
@@ -42,11 +43,7 @@ constexpr const char* kRenewScript =
 constexpr const char* kLiveScript =
     "local l = redis.call('GET', KEYS[1]) if l and l == redis.call('GET', KEYS[2]) then return l end return false";
 
-std::string one_line(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  std::replace(s.begin(), s.end(), '\n', ' ');
-  return s;
-}
+using monitor::libpq_message_line;
 
 }  // namespace
 
@@ -178,14 +175,14 @@ struct StreamInvalidator::Slot {
     PGresult* r = PQexec(sql, sql_text.c_str());
     std::string outcome = PQresultStatus(r) == PGRES_TUPLES_OK
                               ? "; ended the former leader's walsender, the next round takes the slot over"
-                              : "; cannot end the former leader's walsender: " + one_line(PQresultErrorMessage(r));
+                              : "; cannot end the former leader's walsender: " + libpq_message_line(PQresultErrorMessage(r));
     PQclear(r);
     return outcome;
   }
 
   std::string open_sql() {
     if (sql == nullptr) sql = connect(false);
-    return PQstatus(sql) == CONNECTION_OK ? std::string() : one_line(PQerrorMessage(sql));
+    return PQstatus(sql) == CONNECTION_OK ? std::string() : libpq_message_line(PQerrorMessage(sql));
   }
 
   // A bump that is not a decoded commit's (the first one of a slot, a change read from the catalog) still
@@ -196,7 +193,7 @@ struct StreamInvalidator::Slot {
     PGresult* r = PQexec(sql, "SELECT pg_catalog.pg_current_wal_lsn()::text");
     std::optional<router::Lsn> lsn;
     if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) lsn = router::parse_lsn(PQgetvalue(r, 0, 0));
-    std::string error = lsn ? std::string() : "reading the WAL position: " + one_line(PQresultErrorMessage(r));
+    std::string error = lsn ? std::string() : "reading the WAL position: " + libpq_message_line(PQresultErrorMessage(r));
     PQclear(r);
     if (lsn) pending_lsn = std::max<uint64_t>(pending_lsn, *lsn);
     return error;
@@ -213,14 +210,14 @@ struct StreamInvalidator::Slot {
   // Connects, creates the slot when missing and starts streaming. "" or the error.
   std::string open() {
     conn = connect(true);
-    if (PQstatus(conn) != CONNECTION_OK) return one_line(PQerrorMessage(conn));
+    if (PQstatus(conn) != CONNECTION_OK) return libpq_message_line(PQerrorMessage(conn));
     const std::string create = "CREATE_REPLICATION_SLOT \"" + target.slot + "\" LOGICAL test_decoding";
     PGresult* r = PQexec(conn, create.c_str());
     const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
     created = PQresultStatus(r) == PGRES_TUPLES_OK;
     std::string error = created || (state != nullptr && std::string_view(state) == "42710")  // exists
                             ? std::string()
-                            : one_line(PQresultErrorMessage(r));
+                            : libpq_message_line(PQresultErrorMessage(r));
     PQclear(r);
     if (!error.empty()) return "creating slot " + target.slot + ": " + error;
     const std::string start = "START_REPLICATION SLOT \"" + target.slot +
@@ -229,7 +226,7 @@ struct StreamInvalidator::Slot {
     bool streaming = PQresultStatus(r) == PGRES_COPY_BOTH;
     const char* start_state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
     const bool in_use = start_state != nullptr && std::string_view(start_state) == "55006";
-    if (!streaming) error = "starting slot " + target.slot + ": " + one_line(PQresultErrorMessage(r));
+    if (!streaming) error = "starting slot " + target.slot + ": " + libpq_message_line(PQresultErrorMessage(r));
     PQclear(r);
     if (in_use) error += release_slot_from_a_former_leader();
     if (!streaming) return error;
@@ -242,7 +239,7 @@ struct StreamInvalidator::Slot {
   // Reads what arrived. False when the stream ended or failed (`error` says why).
   bool read(std::string& error, bool& reply_requested) {
     if (PQconsumeInput(conn) == 0) {
-      error = one_line(PQerrorMessage(conn));
+      error = libpq_message_line(PQerrorMessage(conn));
       return false;
     }
     for (;;) {
@@ -250,7 +247,7 @@ struct StreamInvalidator::Slot {
       int n = PQgetCopyData(conn, &buf, 1);
       if (n == 0) return true;  // nothing more for now
       if (n < 0) {
-        error = n == -1 ? "the server ended the stream" : one_line(PQerrorMessage(conn));
+        error = n == -1 ? "the server ended the stream" : libpq_message_line(PQerrorMessage(conn));
         return false;
       }
       std::string_view payload(buf, static_cast<size_t>(n));
