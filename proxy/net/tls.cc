@@ -9,6 +9,8 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+
 namespace pgs::proxy {
 namespace {
 
@@ -195,23 +197,24 @@ TlsSession::Status TlsSession::write_plain(std::string_view plain) {
 
 void TlsSession::take_output(std::string& out) {
   if (out_ == nullptr) return;
-  char* data = nullptr;
-  long n = BIO_get_mem_data(out_, &data);
-  if (n <= 0) return;
-  out.append(data, static_cast<size_t>(n));
-  // A memory BIO keeps the capacity its largest write needed (and BIO_reset clears all of it with
-  // memset): after a large message, the next ciphertext goes to a new BIO, so the connection's memory
-  // falls back, as its outbox does.
+  const size_t pending = BIO_ctrl_pending(out_);
+  if (pending == 0) return;
+  // BIO_read, not BIO_get_mem_data + BIO_reset: a reset memsets the whole capacity, on every flush of
+  // every TLS connection. Reading leaves the BIO empty for the next ciphertext.
+  const size_t at = out.size();
+  out.resize(at + pending);
+  const int n = BIO_read(out_, out.data() + at, static_cast<int>(pending));
+  out.resize(at + static_cast<size_t>(std::max(n, 0)));
+  // A memory BIO keeps the capacity its largest write needed: after a large message the next
+  // ciphertext goes to a new BIO, so the connection's memory falls back, as its outbox does.
   BUF_MEM* mem = nullptr;
   BIO_get_mem_ptr(out_, &mem);
-  if (mem != nullptr && mem->max > kKeepOutputBytes) {
+  if (mem != nullptr && mem->max > kKeepOutputBytes && BIO_ctrl_pending(out_) == 0) {
     if (BIO* fresh = BIO_new(BIO_s_mem())) {
       SSL_set0_wbio(ssl_, fresh);  // frees the grown one
       out_ = fresh;
-      return;
     }
   }
-  (void)BIO_reset(out_);
 }
 
 }  // namespace pgs::proxy
