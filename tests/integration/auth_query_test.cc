@@ -320,12 +320,8 @@ TEST_F(AuthQueryTest, TheLookupVerifiesTheServerCertificateAsServerTlsSays) {
   TempRole role("tls", "tls-pw");
   ProxyOptions o = options();
   o.server_tls_toml = "server_tls = \"verify-full\"\nserver_tls_ca_file = \"" + other.ca + "\"\n";
-  // A SCRAM verifier (of "fake-pw") as the first user's password: readiness then only pings, since no
-  // server login can succeed with this CA.
-  o.users = {{"fakeuser",
-              "SCRAM-SHA-256$4096:cGdzaWRlY2FyLWZha2Utc2FsdA==$IUyALMwoT5Celtgw4RFkivGKePBkcXbpdBayPPX2Wtk=:"
-              "OOVyZTYzwMtOmlj4AYOusu/duclJzDC0vb8bkw9mNpw=",
-              "fake-pw", false}};
+  // A verifier as the first user's password: readiness only pings (no server login can succeed here).
+  o.users = {{kFakeUser, kFakeVerifier, kFakePassword, false}};
   start_proxy(o);
   LoginOutcome out = raw_login(role.name(), "tls-pw");
   ASSERT_FALSE(out.ok) << "logged in though the lookup's server certificate does not verify";

@@ -55,6 +55,15 @@ struct UserSpec {
   bool admin = false;
 };
 
+// A user whose [[users]] password is the SCRAM verifier of kFakePassword: readiness then only pings (no
+// server login needed), for proxies whose servers cannot be logged in to (a fake server, a CA that does
+// not verify); kFakePassword also serves as its server password.
+inline constexpr const char* kFakeUser = "fakeuser";
+inline constexpr const char* kFakePassword = "fake-pw";
+inline constexpr const char* kFakeVerifier =
+    "SCRAM-SHA-256$4096:cGdzaWRlY2FyLWZha2Utc2FsdA==$IUyALMwoT5Celtgw4RFkivGKePBkcXbpdBayPPX2Wtk=:"
+    "OOVyZTYzwMtOmlj4AYOusu/duclJzDC0vb8bkw9mNpw=";
+
 // Parameters of a generated pgsidecar TOML config (conf/pgsidecar.toml documents the keys).
 struct ProxyOptions {
   int pool_size = 10;

@@ -23,13 +23,8 @@ namespace {
 
 constexpr const char* kTlsOnlyUser = "pgs_tls_only";
 constexpr const char* kTlsOnlyPassword = "pgs-tls-only-dev";
-// The fake server's user: a SCRAM verifier for "fake-pw" as the client password (so readiness only
-// pings: no server login needed), "fake-pw" as the server password.
-constexpr const char* kFakeUser = "fakeuser";
-constexpr const char* kFakePassword = "fake-pw";
-constexpr const char* kFakeVerifier =
-    "SCRAM-SHA-256$4096:cGdzaWRlY2FyLWZha2Utc2FsdA==$IUyALMwoT5Celtgw4RFkivGKePBkcXbpdBayPPX2Wtk=:"
-    "OOVyZTYzwMtOmlj4AYOusu/duclJzDC0vb8bkw9mNpw=";
+// The fake server's user (kFakeUser, harness.h): its verifier as the client password, kFakePassword as
+// the server password.
 
 // The node keys; "disable" is the default and written as nothing (so that a binary from before
 // server_tls runs the login-hardening tests too: they failed there, as they should).
