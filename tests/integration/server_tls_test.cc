@@ -183,6 +183,23 @@ TEST_F(ServerTlsTest, RequireRefusesAServerWithoutTls) {
   EXPECT_TRUE(wait_until([&] { return server_connections(p) == 0; }, Millis(5000))) << scrape_metrics(p);
 }
 
+// A server that says 'S' and then does not speak TLS (the fake reads the ClientHello as a startup packet
+// and hangs up): the handshake fails, the waiting client gets 08006 at once (not at a timeout), and no
+// server connection is left behind.
+TEST_F(ServerTlsTest, AServerThatDropsTheHandshakeFailsTheLoginCleanly) {
+  FakeServer fake;
+  fake.set_ssl_answer('S');
+  Proxy& p = start_fake(fake, node_tls("require", ""));
+  const auto started = std::chrono::steady_clock::now();
+  Pg c(fake_client(p));
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().find("could not log in to the server"), std::string::npos) << c.error();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5)) << "failed only at a timeout";
+  EXPECT_EQ(fake.pool_connections(), 0);
+  EXPECT_TRUE(wait_until([&] { return server_connections(p) == 0; }, Millis(5000))) << scrape_metrics(p);
+  EXPECT_TRUE(wait_until([&] { return connect_failures(p) >= 1; }, Millis(5000))) << scrape_metrics(p);
+}
+
 TEST_F(ServerTlsTest, PreferCarriesOnInPlaintextWithAServerWithoutTls) {
   FakeServer fake;
   Proxy& p = start_fake(fake, node_tls("prefer", ""));
