@@ -5,6 +5,7 @@
 // ONE server makes any leak visible: every client of the proxy shares that server.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
 
 #include "tests/session/session_util.h"
@@ -95,26 +96,27 @@ TEST_F(DefaultDenyTest, UserFunctionEffectsStayWithItsClient) {
   EXPECT_EQ(setting(c, "app.tenant"), "");
 }
 
-// A trigger's function runs with no name in the statement: INSERT into its table.
-TEST_F(DefaultDenyTest, TriggerEffectsStayWithItsClient) {
-  PGS_IT_REQUIRE_PROXY();
-  {
-    Pg su = superuser(kDatabase);
-    su.must("DROP TABLE IF EXISTS pgs_dd_trig");
-    su.must("CREATE TABLE pgs_dd_trig (id int)");
-    su.must("GRANT ALL ON pgs_dd_trig TO " + std::string(kUser));
-    su.must(
-        "CREATE OR REPLACE FUNCTION pgs_dd_trig_fn() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-        "PERFORM set_config('app.audit', 'on', false); RETURN NEW; END $$");
-    su.must("CREATE TRIGGER pgs_dd_trig_t BEFORE INSERT ON pgs_dd_trig FOR EACH ROW EXECUTE FUNCTION pgs_dd_trig_fn()");
-  }
-  Proxy& p = start_proxy(small_pool(1));
-  wait_catalog(p);
+// A table of its own (`columns`; one row (1, 0) when it has two) with a trigger, fired by `event`,
+// whose function sets app.audit: code the statement does not name.
+void make_audit_trigger(const std::string& table, const std::string& event, const std::string& columns) {
+  Pg su = superuser(kDatabase);
+  su.must("DROP TABLE IF EXISTS " + table);
+  su.must("CREATE TABLE " + table + " (" + columns + ")");
+  if (columns.find(',') != std::string::npos) su.must("INSERT INTO " + table + " VALUES (1, 0)");
+  su.must("GRANT ALL ON " + table + " TO " + std::string(kUser));
+  su.must("CREATE OR REPLACE FUNCTION " + table + "_fn() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+          "PERFORM set_config('app.audit', 'on', false); RETURN NEW; END $$");
+  su.must("CREATE TRIGGER " + table + "_t BEFORE " + event + " ON " + table + " FOR EACH ROW EXECUTE FUNCTION " +
+          table + "_fn()");
+}
+
+// A's `write(i)` fires the trigger; the setting it makes never reaches B. The same statement shape with
+// other literals each round: the memoised decision (per shape) still probes.
+void expect_audit_stays_with_its_client(const Proxy& p, const std::function<std::string(int)>& write) {
   Pg a = connect(p.spec());
   Pg b = connect(p.spec());
-  // The same statement shape with other literals: the memoised decision (per shape) still probes.
   for (int i = 1; i <= 3; ++i) {
-    a.must("INSERT INTO pgs_dd_trig VALUES (" + std::to_string(i) + ")");
+    a.must(write(i));
     EXPECT_EQ(setting(b, "app.audit"), "") << "B saw the setting A's trigger made (round " << i << ")";
     EXPECT_EQ(setting(a, "app.audit"), "on");
     b.must("SELECT set_config('app.audit', '', false)");  // B's own setting, not A's
@@ -122,32 +124,25 @@ TEST_F(DefaultDenyTest, TriggerEffectsStayWithItsClient) {
   }
 }
 
+// A trigger's function runs with no name in the statement: INSERT into its table.
+TEST_F(DefaultDenyTest, TriggerEffectsStayWithItsClient) {
+  PGS_IT_REQUIRE_PROXY();
+  make_audit_trigger("pgs_dd_trig", "INSERT", "id int");
+  Proxy& p = start_proxy(small_pool(1));
+  wait_catalog(p);
+  expect_audit_stays_with_its_client(
+      p, [](int i) { return "INSERT INTO pgs_dd_trig VALUES (" + std::to_string(i) + ")"; });
+}
+
 // An UPDATE's SET clause is not a session word (statement_may_change_session), so an UPDATE takes the
 // path of statements without one: the code its trigger runs must still be found.
 TEST_F(DefaultDenyTest, UpdateTriggerEffectsStayWithItsClient) {
   PGS_IT_REQUIRE_PROXY();
-  {
-    Pg su = superuser(kDatabase);
-    su.must("DROP TABLE IF EXISTS pgs_dd_utrig");
-    su.must("CREATE TABLE pgs_dd_utrig (id int, n int)");
-    su.must("INSERT INTO pgs_dd_utrig VALUES (1, 0)");
-    su.must("GRANT ALL ON pgs_dd_utrig TO " + std::string(kUser));
-    su.must(
-        "CREATE OR REPLACE FUNCTION pgs_dd_utrig_fn() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-        "PERFORM set_config('app.audit', 'on', false); RETURN NEW; END $$");
-    su.must("CREATE TRIGGER pgs_dd_utrig_t BEFORE UPDATE ON pgs_dd_utrig FOR EACH ROW EXECUTE FUNCTION pgs_dd_utrig_fn()");
-  }
+  make_audit_trigger("pgs_dd_utrig", "UPDATE", "id int, n int");
   Proxy& p = start_proxy(small_pool(1));
   wait_catalog(p);
-  Pg a = connect(p.spec());
-  Pg b = connect(p.spec());
-  for (int i = 1; i <= 3; ++i) {
-    a.must("UPDATE pgs_dd_utrig SET n = " + std::to_string(i) + " WHERE id = 1");
-    EXPECT_EQ(setting(b, "app.audit"), "") << "B saw the setting A's trigger made (round " << i << ")";
-    EXPECT_EQ(setting(a, "app.audit"), "on");
-    b.must("SELECT set_config('app.audit', '', false)");  // B's own setting, not A's
-    a.must("RESET app.audit");
-  }
+  expect_audit_stays_with_its_client(
+      p, [](int i) { return "UPDATE pgs_dd_utrig SET n = " + std::to_string(i) + " WHERE id = 1"; });
 }
 
 // FunctionCall ('F', libpq PQfn): pg_advisory_lock(int4, int4) called by OID.
