@@ -30,11 +30,17 @@ void ClientConn::on_server_assigned(ServerConn* server) {
   // Another client's SQL-prepared statements go first, then this client's settings (from the server's
   // defaults after a RESET ALL when unseen code may have left settings nobody can list).
   std::string sync_sql = sql_gate_.strangers_on(server->sql_statements());
-  SettingsSync settings =
-      settings_sync(request_.gucs, server->applied(), server->defaults(), server->settings_unknown());
-  server->clear_settings_unknown();
-  sync_sql += settings.sql;
-  server->attach(this, sync_sql, std::move(settings.applied_after));
+  if (!server->settings_unknown() && settings_in_sync(request_.gucs, server->applied(), server->defaults())) {
+    // Nearly always: nothing to build and, without another client's statements to run, nothing to copy
+    // (attach() takes the settings the server will have only when it runs a statement).
+    server->attach(this, sync_sql, sync_sql.empty() ? GucMap{} : server->applied());
+  } else {
+    SettingsSync settings =
+        settings_sync(request_.gucs, server->applied(), server->defaults(), server->settings_unknown());
+    server->clear_settings_unknown();
+    sync_sql += settings.sql;
+    server->attach(this, sync_sql, std::move(settings.applied_after));
+  }
   const std::string replay = routing_.on_server_bound(pool_->is_replica());
   statements_.on_server_bound();
   note_cache_read_target();

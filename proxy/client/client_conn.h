@@ -87,7 +87,7 @@ class ClientConn final : public Stream {
   void on_sql_sync_done(std::string error, char status);
   // A request (Query, or a batch up to Sync) finished: digests and the slow-query log.
   // `shape`: the statement's lexical shape when it was computed on the way out (0: unknown).
-  void on_request_done(const std::string& sql, const BindParams* params, Clock::duration took, uint64_t rows,
+  void on_request_done(std::string_view sql, const BindParams* params, Clock::duration took, uint64_t rows,
                        const std::string& sqlstate, uint64_t shape = 0);
   bool pinned() const { return session_state_.pinned(); }
   std::string pin_reasons() const { return session_state_.pin_reasons(); }  // "listen,advisory_lock" or ""

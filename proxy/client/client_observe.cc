@@ -42,7 +42,7 @@ void ClientConn::capture_bind_params(const protocol::Frame& bind) {
   batch_params_ = std::move(values);
 }
 
-void ClientConn::on_request_done(const std::string& sql, const BindParams* params, Clock::duration took,
+void ClientConn::on_request_done(std::string_view sql, const BindParams* params, Clock::duration took,
                                  uint64_t rows, const std::string& sqlstate, uint64_t shape) {
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(took);
   worker_.record_digest(sql, us, rows, !sqlstate.empty(), false, shape);

@@ -324,14 +324,13 @@ bool ClientConn::forward_query(const Frame& f, std::string_view sql) {
   const bool session_words = statement_may_change_session(sql);
   note_statement(sql, refusal, &shape, session_words);
   note_cache_writes(sql);
-  auto text = std::make_shared<const std::string>(sql);
   if (!refusal.empty()) {
     server_->send_query(refusal);
-    server_->annotate_last_request(std::move(text));
+    server_->annotate_last_query(sql);
     return true;
   }
   server_->forward(f.type, protocol::as_string_view(f.whole));
-  server_->annotate_last_request(std::move(text), nullptr, shape);
+  server_->annotate_last_query(sql, shape);
   if (session_words) server_->attach_sql_effects(sql_effects_of(sql));
   send_lsn_probe_behind(f, sql);  // after the annotations above, which go to the last request sent
   return true;

@@ -281,7 +281,7 @@ std::span<const router::ReplicaSnapshot> Worker::replica_view() {
   return replica_view_;
 }
 
-void Worker::record_digest(const std::string& sql, std::chrono::microseconds took, uint64_t rows, bool error,
+void Worker::record_digest(std::string_view sql, std::chrono::microseconds took, uint64_t rows, bool error,
                            bool cache_hit, uint64_t shape) {
   if (!digests_ || snapshot_->config->observability.digest_top_n <= 0) return;
   // A statement seen before is found by its shape alone (runs_session_code may have made it already);

@@ -72,7 +72,7 @@ class Worker {
   void mark_replica_down(int replica);
   // Per-fingerprint statistics of a finished request (published to the process once a second).
   // `shape`: lexical_fingerprint(lexical_normalize(sql)) when the caller has it already (0: unknown).
-  void record_digest(const std::string& sql, std::chrono::microseconds took, uint64_t rows, bool error,
+  void record_digest(std::string_view sql, std::chrono::microseconds took, uint64_t rows, bool error,
                      bool cache_hit = false, uint64_t shape = 0);
   // The result cache of this worker once [cache] was enabled (at start or by a reload), or nullptr.
   // A reload that disables it keeps the object: lookups stop (check cache.enabled), bumps go on.

@@ -63,7 +63,8 @@ class ServerConn final : public Stream {
   // Bytes of replies given to the current client since attach() (0: a retry elsewhere is safe).
   uint64_t replied_bytes() const { return replied_bytes_; }
 
-  // Binding to a client (Pool calls these). `sync_sql` (may be empty) runs first, its replies swallowed.
+  // Binding to a client (Pool calls these). `sync_sql` (may be empty) runs first, its replies swallowed;
+  // once it succeeded, `applied_after` is the server's applied settings (unused when `sync_sql` is empty).
   void attach(ClientConn* client, const std::string& sync_sql, GucMap applied_after);
   void detach();
   // ---- what the client sends ----
@@ -87,6 +88,9 @@ class ServerConn final : public Stream {
   void send_describe_statement(const std::string& statement);
   // The statement text of the request just queued (a Query, or the Sync ending a batch).
   // `shape`: the statement's lexical shape when the client computed it (0: unknown), for its digest.
+  // The last request is a simple Query of this text (copied into a recycled buffer: no allocation once
+  // warm).
+  void annotate_last_query(std::string_view sql, uint64_t shape = 0);
   void annotate_last_request(std::shared_ptr<const std::string> sql,
                              std::shared_ptr<const BindParams> params = nullptr, uint64_t shape = 0);
   // A reply the proxy gives itself (a ParseComplete for a statement the server already has); it goes to
@@ -177,7 +181,8 @@ class ServerConn final : public Stream {
     Reply kind;
     std::string data;  // statement name (parse kinds, injected_close) or the synthetic message
     Clock::time_point sent_at{};  // query / sync: for the query duration histogram
-    std::shared_ptr<const std::string> sql;  // query / sync: the statement text, for digests and slow log
+    std::shared_ptr<const std::string> sql;  // sync: the statement text, for digests and slow log
+    std::string query_text;  // query: the simple Query's text, for digests and slow log (see spare_text_)
     std::shared_ptr<const BindParams> params;  // sync: the batch's last Bind values (log_parameters only)
     uint64_t shape = 0;             // query: the statement's lexical shape, when known (its digest key)
     SqlPrepEffectsRef sql_effects;  // query / execute / close / internal_sql: SQL-prepared effects
@@ -225,6 +230,9 @@ class ServerConn final : public Stream {
   GucMap pending_applied_;  // what `applied_` becomes once the sync statement succeeds
   bool settings_unknown_ = false;  // see mark_settings_unknown()
   std::deque<Expected> expected_;
+  // A finished Query's text buffer, kept for the next Query's text (up to kSpareTextBytes of capacity).
+  std::string spare_text_;
+  static constexpr size_t kSpareTextBytes = 4096;
   bool skip_until_sync_ = false;   // an extended-protocol error with no Sync queued yet
   bool clear_statements_on_ready_ = false;
   ServerStatements statements_;

@@ -411,7 +411,10 @@ bool ServerConn::on_ready_for_query(const Frame& f, Expected& head) {
   ++metrics.queries_by_target[static_cast<size_t>(target)];
   if (head.sql) {
     client_->on_request_done(*head.sql, head.params.get(), took, request_rows_, request_sqlstate_, head.shape);
+  } else if (!head.query_text.empty()) {
+    client_->on_request_done(head.query_text, nullptr, took, request_rows_, request_sqlstate_, head.shape);
   }
+  if (head.query_text.capacity() <= kSpareTextBytes) spare_text_ = std::move(head.query_text);
   request_rows_ = 0;
   request_sqlstate_.clear();
   batch_client_bytes_ = 0;

@@ -182,6 +182,15 @@ void ServerConn::expect_reply_to(char type, const std::string& statement) {
   }
 }
 
+void ServerConn::annotate_last_query(std::string_view sql, uint64_t shape) {
+  if (expected_.empty()) return;
+  Expected& e = expected_.back();
+  if (e.kind != Reply::query) return;
+  e.query_text = std::move(spare_text_);
+  e.query_text.assign(sql);
+  e.shape = shape;
+}
+
 void ServerConn::annotate_last_request(std::shared_ptr<const std::string> sql,
                                        std::shared_ptr<const BindParams> params, uint64_t shape) {
   if (expected_.empty()) return;

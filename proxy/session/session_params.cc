@@ -217,6 +217,39 @@ std::string build_sync_sql(const GucMap& desired, const GucMap& applied, const G
   return sets + ";" + resets;
 }
 
+bool settings_in_sync(const GucMap& desired, const GucMap& applied, const GucMap& defaults) {
+  // Names are stored folded and sorted, so the three lists merge in one pass; defaults are looked up in
+  // increasing name order, so their cursor only moves forward.
+  const auto& want = desired.items();
+  const auto& set = applied.items();
+  const auto& base = defaults.items();
+  auto d = want.begin();
+  auto a = set.begin();
+  auto b = base.begin();
+  auto default_of = [&](const std::string& name) -> const std::string* {
+    while (b != base.end() && b->first < name) ++b;
+    return b != base.end() && b->first == name ? &b->second : nullptr;
+  };
+  while (d != want.end() || a != set.end()) {
+    if (d == want.end() || (a != set.end() && a->first < d->first)) {
+      const std::string* def = default_of(a->first);  // applied but not wanted: must be at its default
+      if (def == nullptr || *def != a->second) return false;
+      ++a;
+      continue;
+    }
+    const std::string* current = nullptr;
+    if (a != set.end() && a->first == d->first) {
+      current = &a->second;
+      ++a;
+    } else {
+      current = default_of(d->first);
+    }
+    if (current == nullptr || *current != d->second) return false;
+    ++d;
+  }
+  return true;
+}
+
 GucMap applied_after_sync(const GucMap& desired, const GucMap& defaults) {
   GucMap out;
   for (const auto& [name, value] : desired.items()) {

@@ -57,6 +57,10 @@ std::variant<StartupRequest, StartupError> parse_startup_request(const protocol:
 // defaults, given by `defaults`) to `desired`. Empty when nothing differs.
 std::string build_sync_sql(const GucMap& desired, const GucMap& applied, const GucMap& defaults);
 
+// build_sync_sql(desired, applied, defaults).empty(), without building anything: one walk over the three
+// sorted maps. It runs at every server assignment, where the answer is nearly always "in sync".
+bool settings_in_sync(const GucMap& desired, const GucMap& applied, const GucMap& defaults);
+
 // After the sync statement succeeded: what the server has applied now.
 GucMap applied_after_sync(const GucMap& desired, const GucMap& defaults);
 

@@ -122,6 +122,31 @@ TEST(SyncSql, ValueAtDefaultNeedsNoReset) {
   EXPECT_EQ(build_sync_sql(desired, applied, defaults), "");
 }
 
+// The one-walk check answers exactly what building the statement would: over every combination of a
+// few names being absent, at one value or at another in each of the three maps.
+TEST(SyncSql, InSyncAgreesWithTheStatementOnEveryCombination) {
+  const std::vector<std::string> names = {"a", "application_name", "b.x", "timezone"};
+  const std::vector<const char*> values = {nullptr, "1", "2"};  // absent, or one of two values
+  size_t combos = 1;
+  for (size_t i = 0; i < names.size() * 3; ++i) combos *= values.size();
+  size_t in_sync = 0;
+  for (size_t code = 0; code < combos; ++code) {
+    GucMap maps[3];
+    size_t c = code;
+    for (GucMap& m : maps) {
+      for (const std::string& name : names) {
+        if (const char* v = values[c % values.size()]) m.set(name, v);
+        c /= values.size();
+      }
+    }
+    bool expected = build_sync_sql(maps[0], maps[1], maps[2]).empty();
+    ASSERT_EQ(settings_in_sync(maps[0], maps[1], maps[2]), expected) << "combination " << code;
+    in_sync += expected ? 1 : 0;
+  }
+  EXPECT_GT(in_sync, 0u);  // both answers were exercised
+  EXPECT_LT(in_sync, combos);
+}
+
 TEST(TrackedSettings, OnlySettableReportedOnes) {
   EXPECT_TRUE(is_tracked_setting("TimeZone"));
   EXPECT_TRUE(is_tracked_setting("application_name"));
