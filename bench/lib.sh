@@ -70,7 +70,8 @@ pgbench_init() {
 pgbench_run() {
   local port="$1" seconds="$2" logfile="$3"
   shift 3
-  PGPASSWORD="$DB_PASSWORD" "$PG_BIN/pgbench" -n -h 127.0.0.1 -p "$port" -U "$DB_USER" \
+  # A workload may ask for TLS (WORKLOAD_PGSSLMODE=require: tls-churn); the others run in plaintext.
+  PGSSLMODE="${WORKLOAD_PGSSLMODE:-disable}" PGPASSWORD="$DB_PASSWORD" "$PG_BIN/pgbench" -n -h 127.0.0.1 -p "$port" -U "$DB_USER" \
     -c "$BENCH_CLIENTS" -j "$BENCH_THREADS" -T "$seconds" "$@" "$DB_NAME" >"$logfile" 2>&1
 }
 
@@ -112,7 +113,7 @@ run_one() {
   [[ -n "$pid" ]] && after="$(cpu_ticks "$pid")"
   ((${#walsenders[@]} > 0)) && ws_after="$(stream_walsender_ticks "${walsenders[@]}")"
   local tps txns
-  tps="$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$logfile")"
+  tps="$(sed -n 's/^tps = \([0-9.]*\) (\(without initial connection time\|including reconnection times\))$/\1/p' "$logfile")"
   txns="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$logfile")"
   if grep -qE '^number of failed transactions: [1-9]' "$logfile"; then status=failed; fi
   [[ -n "$tps" && -n "$txns" ]] || { status=failed; tps=0; txns=0; }

@@ -10,7 +10,7 @@
 # BENCH_SERVER_TLS ("disable": pgsidecar talks to the servers in plaintext, as the bench's PgBouncer
 # does; "config": as conf/pgsidecar.toml says, verify-full in dev). Workloads present: select-extended,
 # select-simple, select-prepared, select-replica, read-heavy, cache-workspaces, cache-hotkey, tpcb-like (pgbench's default
-# script), idle-clients (proxy memory with BENCH_IDLE_CLIENTS idle logged-in clients; see its file). BENCH_SERVICES=running
+# script), connect-churn and tls-churn (a new login per transaction, in plaintext or over TLS), idle-clients (proxy memory with BENCH_IDLE_CLIENTS idle logged-in clients; see its file). BENCH_SERVICES=running
 # uses the Postgres and Redis already running (started by another checkout) instead of `./dev services`;
 # with PGS_PG_STATE_DIR pointing at that checkout's .dev (for the Unix sockets).
 # Results: .dev/bench/<UTC time>/ (results.tsv, summary.txt, one pgbench log per run; a workload's own
@@ -38,7 +38,7 @@ available_workloads() {
 }
 
 # load_workload NAME: defines WORKLOAD_DESCRIPTION, WORKLOAD_PGBENCH_ARGS, WORKLOAD_TARGETS and
-# optionally workload_prepare (run once before the workload; non-zero = skip it), workload_finish
+# optionally WORKLOAD_PGSSLMODE (pgbench's sslmode; default disable) and workload_prepare (run once before the workload; non-zero = skip it), workload_finish
 # (run once after its rounds; what it prints to stdout is kept in $BENCH_OUT/NAME.report) and
 # workload_custom (called with the targets instead of the pgbench rounds; it starts what it needs, and
 # its stdout is the report: idle-clients).
@@ -48,6 +48,7 @@ load_workload() {
   WORKLOAD_DESCRIPTION="$1"
   WORKLOAD_PGBENCH_ARGS=()
   WORKLOAD_TARGETS=()
+  WORKLOAD_PGSSLMODE=""
   unset -f workload_prepare workload_finish workload_custom
   # shellcheck source=/dev/null
   source "$file"

@@ -20,6 +20,15 @@ pgbouncer_write_userlist() {
   chmod 0600 "$PGBOUNCER_DIR/userlist.txt"
 }
 
+# TLS to clients when allowed, with the dev nodes' certificate (./dev services makes it; the postgres OS
+# user owns its key), as pgsidecar's dev config allows it: the tls-churn workload compares both.
+pgbouncer_client_tls() {
+  if [[ -s "${PG_TLS_DIR:-}/server.crt" && -s "${PG_TLS_DIR:-}/server.key" ]]; then
+    printf 'client_tls_sslmode = allow\nclient_tls_cert_file = %s\nclient_tls_key_file = %s\n' \
+      "$PG_TLS_DIR/server.crt" "$PG_TLS_DIR/server.key"
+  fi
+}
+
 pgbouncer_write_ini() {
   cat >"$PGBOUNCER_DIR/pgbouncer.ini" <<INI
 ; Written by ./dev (scripts/pgbouncer.sh) on every start.
@@ -38,6 +47,7 @@ default_pool_size = $PGBOUNCER_POOL_SIZE
 max_client_conn = $PGBOUNCER_MAX_CLIENT_CONN
 server_login_retry = 1
 server_tls_sslmode = disable
+$(pgbouncer_client_tls)
 ignore_startup_parameters = extra_float_digits
 logfile = $PG_LOG_DIR/pgbouncer.log
 pidfile = $PGBOUNCER_PIDFILE
