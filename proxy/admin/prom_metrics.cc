@@ -131,6 +131,13 @@ void process(Builder& b, const WorkerStats& all, const ProcessFacts& f) {
   b.counter(MetricId::server_connect_failures_total, {}, m.server_connect_failures);
   b.counter(MetricId::cancels_forwarded_total, {}, m.cancels_forwarded);
   b.counter(MetricId::session_probes_total, {}, m.session_probes);
+  b.counter(MetricId::auth_query_lookups_total, {"cache_hit"}, m.auth_query.cache_hits);
+  b.counter(MetricId::auth_query_lookups_total, {"joined"}, m.auth_query.joined);
+  b.counter(MetricId::auth_query_lookups_total, {"refused"}, m.auth_query.refused);
+  b.counter(MetricId::auth_query_lookups_total, {"found"}, m.auth_query.found);
+  b.counter(MetricId::auth_query_lookups_total, {"unknown"}, m.auth_query.unknown);
+  b.counter(MetricId::auth_query_lookups_total, {"failed"}, m.auth_query.failed);
+  b.gauge(MetricId::auth_query_cache_entries, {}, m.auth_query_cached);
   b.counter(MetricId::replica_retries_total, {}, m.replica_retries);
   b.counter(MetricId::lsn_probes_total, {"with_request"}, m.lsn_probes[0]);
   b.counter(MetricId::lsn_probes_total, {"at_release"}, m.lsn_probes[1]);

@@ -36,6 +36,17 @@ struct AuthAnswer {
   std::string error;                           // failed: why (for the log)
 };
 
+// What a worker's auth_query did, by outcome of each client's lookup() (exported as
+// pgsidecar_auth_query_lookups_total{result}).
+struct AuthQueryCounts {
+  uint64_t cache_hits = 0;  // answered from the cache (a found, unknown or failed answer within its TTL)
+  uint64_t joined = 0;      // waited for a lookup another client had started
+  uint64_t refused = 0;     // too many lookups in progress (53300)
+  uint64_t found = 0;       // lookups run on the server that returned a SCRAM verifier
+  uint64_t unknown = 0;     // ... that returned no row, NULL or an unusable secret (login fails as 28P01)
+  uint64_t failed = 0;      // ... that failed themselves (connection, timeout, error): 08006 / 28000
+};
+
 // The answer for one lookup's first row: a SCRAM verifier is found, anything else (NULL, md5, a
 // cleartext password, garbage) is unknown.
 AuthAnswer answer_from_secret(const char* passwd);

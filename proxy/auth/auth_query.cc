@@ -78,10 +78,13 @@ std::optional<AuthAnswer> AuthQuery::lookup(const std::string& database, const s
   auto r = cache_.begin(key, client, AuthCache::Clock::now());
   switch (r.what) {
     case AuthCache::Begin::hit:
+      ++counts_.cache_hits;
       return std::move(r.answer);
     case AuthCache::Begin::joined:
+      ++counts_.joined;
       return std::nullopt;
     case AuthCache::Begin::full: {
+      ++counts_.refused;
       AuthAnswer a;
       a.kind = AuthAnswer::Kind::failed;
       a.sqlstate = "53300";
@@ -114,6 +117,11 @@ void AuthQuery::start_next() {
 void AuthQuery::on_done(const std::string& key, AuthAnswer answer) {
   // The lookup calls this as its last act and touches nothing of its own afterwards: it can go now.
   running_.erase(key);
+  switch (answer.kind) {
+    case AuthAnswer::Kind::found: ++counts_.found; break;
+    case AuthAnswer::Kind::unknown: ++counts_.unknown; break;
+    case AuthAnswer::Kind::failed: ++counts_.failed; break;
+  }
   if (answer.kind == AuthAnswer::Kind::failed) {
     LOG_WARN("auth_query lookup failed (SQLSTATE " + std::string(answer.sqlstate) + "): " + answer.error);
   }

@@ -36,6 +36,7 @@ class AuthQuery {
   void shutdown();  // abandons every lookup (their waiters are not told; they are being closed)
   size_t cached() const { return cache_.entries(); }
   size_t pending() const { return cache_.pending(); }
+  const AuthQueryCounts& counts() const { return counts_; }
 
  private:
   struct Queued {
@@ -52,6 +53,7 @@ class AuthQuery {
   int max_running_ = 1;
   std::deque<Queued> queue_;
   std::unordered_map<std::string, std::unique_ptr<AuthLookup>> running_;  // by cache key
+  AuthQueryCounts counts_;
 };
 
 }  // namespace pgs::proxy

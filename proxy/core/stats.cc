@@ -104,6 +104,13 @@ void WorkerMetrics::merge(const WorkerMetrics& o) {
   classified_hits += o.classified_hits;
   classified_shape_hits += o.classified_shape_hits;
   classified_parsed += o.classified_parsed;
+  auth_query.cache_hits += o.auth_query.cache_hits;
+  auth_query.joined += o.auth_query.joined;
+  auth_query.refused += o.auth_query.refused;
+  auth_query.found += o.auth_query.found;
+  auth_query.unknown += o.auth_query.unknown;
+  auth_query.failed += o.auth_query.failed;
+  auth_query_cached += o.auth_query_cached;
   cache.merge(o.cache);
   bytes_received += o.bytes_received;
   bytes_sent += o.bytes_sent;

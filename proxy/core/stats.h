@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cache/policy.h"
+#include "proxy/auth/auth_cache.h"
 #include "proxy/cache_session/cache_stats.h"
 #include "proxy/session/session_tracker.h"
 
@@ -135,6 +136,8 @@ struct WorkerMetrics {
   // Statement classifications (router::ClassifierCache): by text, by numeric shape, parsed. Filled in
   // at publication from the worker's classifier.
   uint64_t classified_hits = 0, classified_shape_hits = 0, classified_parsed = 0;
+  AuthQueryCounts auth_query;   // filled in at publication from the worker's AuthQuery
+  uint64_t auth_query_cached = 0;  // gauge: answers its cache holds
   CacheStats cache;  // redis_errors, evictions and readiness filled in at publication
   uint64_t bytes_received = 0, bytes_sent = 0;  // clients' bytes: closed ones here, live ones added at publication
 

@@ -48,6 +48,8 @@ void Worker::publish_stats(bool with_rows) {
     m.classified_shape_hits = k.shape_hits;
     m.classified_parsed = k.misses - std::min(k.misses, k.shape_hits);
   }
+  m.auth_query = auth_query_->counts();
+  m.auth_query_cached = auth_query_->cached();
   if (result_cache_ != nullptr) {
     const auto& store = result_cache_->store().stats();
     const auto& sync = result_cache_->sync().stats();

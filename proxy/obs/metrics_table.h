@@ -118,6 +118,14 @@
     "Server connections that failed to connect or log in.", (), ())                                     \
   X(cancels_forwarded_total, counter, none, "pgsidecar_cancels_forwarded_total",                        \
     "CancelRequests sent on to a server (a client's, or the proxy's for a client that left).", (), ())  \
+  X(auth_query_lookups_total, counter, none, "pgsidecar_auth_query_lookups_total",                      \
+    "auth_query verifier requests of client logins, by result: cache_hit, joined (waited for another "  \
+    "client's lookup), refused (too many in progress), and lookups run on the server: found, unknown "  \
+    "(no usable SCRAM verifier: the login fails as a wrong password), failed (the lookup failed).",     \
+    ("result"), ())                                                                                     \
+  X(auth_query_cache_entries, gauge, none, "pgsidecar_auth_query_cache_entries",                        \
+    "auth_query answers held in the workers' caches (summed; found and unknown alike, expired ones "   \
+    "until replaced).", (), ())                                                                         \
   X(session_probes_total, counter, none, "pgsidecar_session_probes_total",                              \
     "Session-state probes run after a statement whose effect on the session could not be proven.",     \
     (), ())                                                                                             \

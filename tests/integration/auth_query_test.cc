@@ -101,6 +101,33 @@ TEST_F(AuthQueryTest, ARoleCreatedAfterTheProxyStartedLogsInAndItsServersArePool
             "1");
 }
 
+// A DBA sees what auth_query does: each client's request by result, and the cached answers.
+TEST_F(AuthQueryTest, LookupsAreCountedByResult) {
+  start_proxy(options());
+  TempRole role("counted", "counted-pw");
+  auto count = [&](const std::string& result) {
+    return metric_value(scrape_metrics(*proxy_), "pgsidecar_auth_query_lookups_total", "result=\"" + result + "\"");
+  };
+  ASSERT_EQ(count("found"), 0);
+  {
+    Pg first(proxy_->spec(role.name(), "counted-pw"));  // looked up on the server
+    ASSERT_TRUE(first.ok()) << first.error();
+  }
+  {
+    Pg second(proxy_->spec(role.name(), "counted-pw"));  // answered from the cache (60 s TTL)
+    ASSERT_TRUE(second.ok()) << second.error();
+  }
+  LoginOutcome ghost = raw_login("pgs_aq_ghost_counted_" + std::to_string(getpid()), "pw");
+  ASSERT_TRUE(ghost.error.has_value()) << ghost.describe();
+  // Counters are published by the worker's stats tick: wait for them with a deadline.
+  ASSERT_TRUE(wait_until([&] { return count("unknown") == 1; }, Millis(5000), Millis(50)));
+  const std::string page = scrape_metrics(*proxy_);
+  EXPECT_EQ(metric_value(page, "pgsidecar_auth_query_lookups_total", "result=\"found\""), 1);
+  EXPECT_EQ(metric_value(page, "pgsidecar_auth_query_lookups_total", "result=\"cache_hit\""), 1);
+  EXPECT_EQ(metric_value(page, "pgsidecar_auth_query_lookups_total", "result=\"failed\""), 0);
+  EXPECT_EQ(metric_value(page, "pgsidecar_auth_query_cache_entries", ""), 2);  // the role and the ghost
+}
+
 // auth_query is reloadable: turned on by SIGHUP, a role unknown before logs in.
 TEST_F(AuthQueryTest, TurnedOnByAReload) {
   ProxyOptions o = options("");

@@ -32,6 +32,13 @@ WorkerMetrics filled() {
   m.classified_hits = v++;
   m.classified_shape_hits = v++;
   m.classified_parsed = v++;
+  m.auth_query.cache_hits = v++;
+  m.auth_query.joined = v++;
+  m.auth_query.refused = v++;
+  m.auth_query.found = v++;
+  m.auth_query.unknown = v++;
+  m.auth_query.failed = v++;
+  m.auth_query_cached = v++;
   m.cache.workers_enabled = 1;
   m.cache.workers_ready = 1;
   CacheClassStats& c = m.cache.classes["hot"];
@@ -56,7 +63,7 @@ WorkerMetrics filled() {
 TEST(WorkerMetrics, MergeAddsEveryField) {
   // A field added to WorkerMetrics or CacheStats changes these sizes: add it to merge() and to
   // filled() and the checks below, then update the sizes (Debian 12, x86-64, libstdc++ 12).
-  static_assert(sizeof(WorkerMetrics) == 1896, "WorkerMetrics changed: see this test");
+  static_assert(sizeof(WorkerMetrics) == 1952, "WorkerMetrics changed: see this test");
   static_assert(sizeof(CacheStats) == 224, "CacheStats changed: see this test");
   const WorkerMetrics one = filled();
   WorkerMetrics sum;
@@ -69,6 +76,13 @@ TEST(WorkerMetrics, MergeAddsEveryField) {
   EXPECT_EQ(sum.server_connect_failures, 2 * one.server_connect_failures);
   EXPECT_EQ(sum.cancels_forwarded, 2 * one.cancels_forwarded);
   EXPECT_EQ(sum.session_probes, 2 * one.session_probes);
+  EXPECT_EQ(sum.auth_query.cache_hits, 2 * one.auth_query.cache_hits);
+  EXPECT_EQ(sum.auth_query.joined, 2 * one.auth_query.joined);
+  EXPECT_EQ(sum.auth_query.refused, 2 * one.auth_query.refused);
+  EXPECT_EQ(sum.auth_query.found, 2 * one.auth_query.found);
+  EXPECT_EQ(sum.auth_query.unknown, 2 * one.auth_query.unknown);
+  EXPECT_EQ(sum.auth_query.failed, 2 * one.auth_query.failed);
+  EXPECT_EQ(sum.auth_query_cached, 2 * one.auth_query_cached);
   EXPECT_EQ(sum.replica_retries, 2 * one.replica_retries);
   for (size_t i = 0; i < one.lsn_probes.size(); ++i) EXPECT_EQ(sum.lsn_probes[i], 2 * one.lsn_probes[i]);
   for (size_t i = 0; i < one.pinned_clients.size(); ++i) EXPECT_EQ(sum.pinned_clients[i], 2 * one.pinned_clients[i]);
