@@ -123,6 +123,7 @@ SecretKind secret_kind(std::string_view password) {
 std::string_view to_string(PoolMode v) { return detail::name_of(detail::kPoolModes, v); }
 std::string_view to_string(ClientTls v) { return detail::name_of(detail::kClientTls, v); }
 std::string_view to_string(ServerTls v) { return detail::name_of(detail::kServerTls, v); }
+std::string_view to_string(RedisTls v) { return detail::name_of(detail::kRedisTls, v); }
 
 LibpqTls libpq_tls(const ServerEndpoint& node) {
   return {std::string(to_string(node.server_tls)), node.server_tls_ca_file};

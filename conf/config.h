@@ -21,6 +21,8 @@ enum class ClientTls { disable, allow, require };
 // TLS from the proxy to a server, as libpq's sslmode (see ServerEndpoint::server_tls).
 enum class ServerTls { disable, prefer, require, verify_ca, verify_full };
 enum class AuthType { scram_sha_256, md5, trust };
+// TLS from the proxy to Redis ([cache] redis_tls): as ServerTls, without "prefer".
+enum class RedisTls { disable, require, verify_ca, verify_full };
 
 // [proxy] — the process.
 struct ProxyConfig {
@@ -162,7 +164,8 @@ struct CacheClass {
   std::vector<std::string> tables;  // schema-qualified, lowercase: "core.workspaces"; each table in one class
 };
 
-// [cache] — result cache in Redis (cache/). Reloadable except redis_host/redis_port/redis_user/redis_password.
+// [cache] — result cache in Redis (cache/). Reloadable except redis_host/redis_port/redis_user/redis_password
+// and redis_tls*.
 struct CacheConfig {
   bool enabled = false;
   std::string redis_host = "127.0.0.1";  // Not reloadable.
@@ -170,6 +173,17 @@ struct CacheConfig {
   std::string redis_user;                // ACL user for AUTH ("" = the default user). Not reloadable.
   std::string redis_password;            // AUTH after connect when set (_file / _env too). Not reloadable.
   Millis redis_timeout{50};              // per Redis command; past it the lookup is a miss (> 0)
+  // TLS to Redis (ElastiCache in-transit encryption): "disable"; "require" (encrypted, the server not
+  // authenticated unless redis_tls_ca_file is set); "verify-ca" (the chain must lead to
+  // redis_tls_ca_file, or to the system's trusted CAs when it is unset); "verify-full" (and the
+  // certificate must name redis_tls_server_name, else redis_host). Nothing is sent before the handshake
+  // succeeded; a failure is a miss, logged and counted. Not reloadable.
+  RedisTls redis_tls = RedisTls::disable;
+  // PEM file of the CA certificates; relative to the config file's directory. Not reloadable.
+  std::string redis_tls_ca_file;
+  // The name sent as SNI and checked by verify-full ("" = redis_host; set it when redis_host is an IP
+  // address and the certificate names a host). Not reloadable.
+  std::string redis_tls_server_name;
   uint32_t max_result_bytes = 1u << 20;  // results larger than this (backend bytes) are not stored
   std::string key_prefix;                // prefix of every Redis key and channel ("" → "pgsc:v1:...")
   // Invalidation from the primary's logical decoding (issue 12): one sidecar at a time (a Redis lease)
@@ -284,6 +298,7 @@ std::vector<std::string> non_reloadable_changes(const Config& running, const Con
 std::string_view to_string(PoolMode mode);
 std::string_view to_string(ClientTls mode);
 std::string_view to_string(ServerTls mode);
+std::string_view to_string(RedisTls mode);
 // The libpq keywords of a node's TLS for the proxy's own libpq connections (health monitor, catalog,
 // invalidation stream): sslmode (the same names as server_tls) and sslrootcert (its CA file, "" when
 // unset: libpq ignores an empty value).

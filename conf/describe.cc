@@ -13,9 +13,10 @@ using Rows = std::vector<std::pair<std::string, std::string>>;
 constexpr std::string_view kMask = "********";
 
 // Keys that only take effect at start-up (see the field comments in conf/config.h).
-constexpr std::array<std::string_view, 15> kNotReloadable{
+constexpr std::array<std::string_view, 18> kNotReloadable{
     "proxy.listen_host", "proxy.listen_port", "proxy.workers", "proxy.admin_database",
     "cache.redis_host", "cache.redis_port", "cache.redis_user", "cache.redis_password",
+    "cache.redis_tls", "cache.redis_tls_ca_file", "cache.redis_tls_server_name",
     "cache.invalidation_stream", "cache.stream_slot", "cache.stream_user", "cache.stream_password",
     "cache.stream_max_delay", "cache.stream_max_lag_bytes", "observability.metrics_listen"};
 
@@ -139,6 +140,9 @@ void feature_rows(const Config& c, Rows& rows) {
   rows.emplace_back("cache.redis_user", k.redis_user);
   rows.emplace_back("cache.redis_password", masked(k.redis_password));
   rows.emplace_back("cache.redis_timeout", format_duration(k.redis_timeout));
+  rows.emplace_back("cache.redis_tls", std::string(to_string(k.redis_tls)));
+  rows.emplace_back("cache.redis_tls_ca_file", k.redis_tls_ca_file);
+  rows.emplace_back("cache.redis_tls_server_name", k.redis_tls_server_name);
   rows.emplace_back("cache.max_result_bytes", format_size(k.max_result_bytes));
   rows.emplace_back("cache.key_prefix", k.key_prefix);
   rows.emplace_back("cache.invalidation_stream", yes_no(k.invalidation_stream));

@@ -22,6 +22,9 @@ inline constexpr std::array<EnumName<ClientTls>, 3> kClientTls{{
 inline constexpr std::array<EnumName<ServerTls>, 5> kServerTls{{
     {"disable", ServerTls::disable}, {"prefer", ServerTls::prefer}, {"require", ServerTls::require},
     {"verify-ca", ServerTls::verify_ca}, {"verify-full", ServerTls::verify_full}}};
+inline constexpr std::array<EnumName<RedisTls>, 4> kRedisTls{{
+    {"disable", RedisTls::disable}, {"require", RedisTls::require}, {"verify-ca", RedisTls::verify_ca},
+    {"verify-full", RedisTls::verify_full}}};
 inline constexpr std::array<EnumName<AuthType>, 3> kAuthTypes{{
     {"scram-sha-256", AuthType::scram_sha_256}, {"md5", AuthType::md5}, {"trust", AuthType::trust}}};
 inline constexpr std::array<EnumName<Consistency>, 3> kConsistencies{{

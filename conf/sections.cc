@@ -112,6 +112,9 @@ void read_cache(TableReader& r, CacheConfig& c) {
   r.string("redis_user", c.redis_user, Length{0, 256});
   r.secret("redis_password", c.redis_password, Length{0, 1024});
   r.duration("redis_timeout", c.redis_timeout, 1ms, 1min);
+  r.enumeration("redis_tls", c.redis_tls, kRedisTls);
+  r.string("redis_tls_ca_file", c.redis_tls_ca_file, Length{0, 4096});
+  r.string("redis_tls_server_name", c.redis_tls_server_name, Length{0, 253});
   r.size("max_result_bytes", c.max_result_bytes, 1, 512 * kMiB);
   r.string("key_prefix", c.key_prefix, Length{0, 64});
   r.boolean("invalidation_stream", c.invalidation_stream);

@@ -187,6 +187,17 @@ void check_server_tls(ServerEndpoint& node, const std::string& table, const std:
   absolute_against_config(node.server_tls_ca_file, source_path);
 }
 
+// Redis's TLS: a CA file or server name without redis_tls would leave a connection the reader believes
+// encrypted in plaintext; a relative CA path is made absolute against the config file's directory.
+void check_redis_tls(CacheConfig& cache, const std::string& source_path, Diagnostics& diag) {
+  absolute_against_config(cache.redis_tls_ca_file, source_path);
+  if (cache.redis_tls != RedisTls::disable) return;
+  for (const auto& [key, value] : {std::pair{"cache.redis_tls_ca_file", &cache.redis_tls_ca_file},
+                                   std::pair{"cache.redis_tls_server_name", &cache.redis_tls_server_name}}) {
+    if (!value->empty()) report(diag, key, "cache", "is set but redis_tls is \"disable\" (set redis_tls)");
+  }
+}
+
 }  // namespace
 
 void validate(Config& config, Diagnostics& diag) {
@@ -201,6 +212,7 @@ void validate(Config& config, Diagnostics& diag) {
   check_databases(config, diag);
   check_users(config, diag);
   check_cache(config.cache, diag);
+  check_redis_tls(config.cache, config.source_path, diag);
   check_routing(config.routing, diag);
   check_observability(config.observability, diag);
 }

@@ -2,8 +2,6 @@
 
 #include "cache/redis/resp.h"
 
-#include <hiredis/adapters/libuv.h>
-#include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
@@ -20,13 +18,8 @@ RedisConn::RedisConn(uv_loop_t* loop, ConnOptions options)
 
 RedisConn::~RedisConn() {
   closing_ = true;
-  if (ctx_ != nullptr) {
-    redisAsyncContext* ac = ctx_;
-    ctx_ = nullptr;
-    ac->data = nullptr;
-    redisAsyncFree(ac);  // runs the pending callbacks with null replies: they only free their Pending
-  }
-  for (Pending* p : pending_) delete p;  // none expected; defensive
+  close_transport();
+  for (Pending* p : pending_) delete p;  // never called back: the owner is going away
   pending_.clear();
 }
 
@@ -34,23 +27,25 @@ void RedisConn::start() {
   if (state_ == State::idle) connect_now();
 }
 
+void RedisConn::close_transport() {
+  if (transport_ == nullptr) return;
+  RedisTransport* t = transport_;
+  transport_ = nullptr;
+  t->close();
+}
+
 void RedisConn::connect_now() {
-  redisAsyncContext* ac = redisAsyncConnect(options_.host.c_str(), options_.port);
-  if (ac == nullptr) {
+  std::string error;
+  transport_ = RedisTransport::open(loop_, options_.host, options_.port, options_.tls, this, error);
+  if (transport_ == nullptr) {
     ++stats_.connect_failures;
+    if (options_.tls.enabled()) {
+      ++stats_.tls_failures;
+      last_error_ = error;
+    }
     schedule_reconnect();
     return;
   }
-  if (ac->err != 0 || redisLibuvAttach(ac, loop_) != REDIS_OK) {
-    redisAsyncFree(ac);
-    ++stats_.connect_failures;
-    schedule_reconnect();
-    return;
-  }
-  ac->data = this;
-  redisAsyncSetConnectCallback(ac, &RedisConn::on_connect_cb);
-  redisAsyncSetDisconnectCallback(ac, &RedisConn::on_disconnect_cb);
-  ctx_ = ac;
   state_ = State::connecting;
   reconnect_timer_.start(options_.connect_timeout);
 }
@@ -70,66 +65,48 @@ void RedisConn::on_timer() {
     if (state_ == State::authenticating) {
       ++stats_.auth_failures;
       last_error_ = "no reply to AUTH within the connect timeout";
+    } else if (options_.tls.enabled()) {
+      ++stats_.tls_failures;
+      last_error_ = "no TLS session within the connect timeout";
     }
-    redisAsyncContext* ac = ctx_;
-    ctx_ = nullptr;
-    ac->data = nullptr;
-    redisAsyncFree(ac);  // not connected yet: no callbacks run
+    close_transport();
     ++stats_.connect_failures;
     schedule_reconnect();
   }
 }
 
-void RedisConn::on_connect_cb(const redisAsyncContext* ac, int status) noexcept {
-  auto* self = static_cast<RedisConn*>(ac->data);
-  if (self == nullptr || self->ctx_ != ac) return;
-  self->reconnect_timer_.stop();
-  if (status != REDIS_OK) {
-    self->ctx_ = nullptr;  // hiredis frees the context after this callback
-    ++self->stats_.connect_failures;
-    self->schedule_reconnect();
+// TCP is up and, with TLS, the handshake done and the certificate accepted.
+void RedisConn::on_open() {
+  reconnect_timer_.stop();
+  if (options_.password.empty()) {
+    established();
     return;
   }
-  if (!self->options_.password.empty()) {
-    // Nothing else is sent before AUTH is answered; the connect deadline covers it too.
-    std::vector<const char*> argv{"AUTH"};
-    std::vector<size_t> lens{4};
-    if (!self->options_.user.empty()) {
-      argv.push_back(self->options_.user.data());
-      lens.push_back(self->options_.user.size());
-    }
-    argv.push_back(self->options_.password.data());
-    lens.push_back(self->options_.password.size());
-    self->state_ = State::authenticating;
-    self->reconnect_timer_.start(self->options_.connect_timeout);
-    if (redisAsyncCommandArgv(self->ctx_, &RedisConn::on_auth_cb, self, static_cast<int>(argv.size()), argv.data(),
-                              lens.data()) != REDIS_OK) {
-      ++self->stats_.auth_failures;
-      self->drop();
-    }
-    return;
-  }
-  self->established();
+  // Nothing else is sent before AUTH is answered; the connect deadline covers it too.
+  std::string_view with_user[] = {"AUTH", options_.user, options_.password};
+  std::string_view without_user[] = {"AUTH", options_.password};
+  state_ = State::authenticating;
+  reconnect_timer_.start(options_.connect_timeout);
+  send(options_.user.empty() ? std::span<const std::string_view>(without_user)
+                             : std::span<const std::string_view>(with_user));
 }
 
-void RedisConn::on_auth_cb(redisAsyncContext* ac, void* reply, void* privdata) noexcept {
-  auto* self = static_cast<RedisConn*>(privdata);
-  if (self == nullptr || ac->data != self || self->ctx_ != ac || self->state_ != State::authenticating) return;
-  self->reconnect_timer_.stop();
-  const auto* r = static_cast<const redisReply*>(reply);
-  if (r != nullptr && r->type == REDIS_REPLY_STATUS) {
-    self->last_error_.clear();
-    self->established();
+void RedisConn::on_auth_reply(const redisReply* r) {
+  reconnect_timer_.stop();
+  if (r->type == REDIS_REPLY_STATUS) {
+    last_error_.clear();
+    established();
     return;
   }
-  ++self->stats_.auth_failures;
-  self->last_error_ = r != nullptr && r->type == REDIS_REPLY_ERROR ? std::string(r->str, r->len) : "no reply to AUTH";
-  self->drop();  // reconnects after the backoff, and tries again
+  ++stats_.auth_failures;
+  last_error_ = r->type == REDIS_REPLY_ERROR ? std::string(r->str, r->len) : "an unexpected reply to AUTH";
+  drop();  // reconnects after the backoff, and tries again
 }
 
 void RedisConn::established() {
   state_ = State::connected;
   ++stats_.connects;
+  last_error_.clear();
   if (on_connect) {
     try {
       on_connect();
@@ -138,11 +115,20 @@ void RedisConn::established() {
   }
 }
 
-void RedisConn::on_disconnect_cb(const redisAsyncContext* ac, int /*status*/) noexcept {
-  auto* self = static_cast<RedisConn*>(ac->data);
-  if (self == nullptr || self->ctx_ != ac) return;  // dropped by us: drop() did the bookkeeping
-  self->ctx_ = nullptr;                             // hiredis frees the context after this callback
-  self->lost_connection();
+void RedisConn::on_failure(TransportFailure kind, const std::string& why) {
+  transport_ = nullptr;  // closed itself
+  if (kind == TransportFailure::tls) {
+    ++stats_.tls_failures;
+    last_error_ = why;
+  }
+  if (state_ == State::connected) {
+    fail_pending();
+    lost_connection();
+    return;
+  }
+  reconnect_timer_.stop();
+  ++stats_.connect_failures;
+  schedule_reconnect();
 }
 
 void RedisConn::lost_connection() {
@@ -157,14 +143,27 @@ void RedisConn::lost_connection() {
   }
 }
 
+// The connection is gone: every request still waiting fails (a timed-out one silently). A callback may
+// send again (refused: not connected) or drop(); the list is taken first.
+void RedisConn::fail_pending() {
+  std::list<Pending*> failed;
+  failed.swap(pending_);
+  deadline_timer_.stop();
+  for (Pending* p : failed) {
+    std::unique_ptr<Pending> owned(p);
+    if (p->finished) continue;
+    ++stats_.failed;
+    deliver(p->done, nullptr, ReplyError::disconnected);
+  }
+}
+
 void RedisConn::drop() {
-  if (ctx_ == nullptr) return;
-  redisAsyncContext* ac = ctx_;
+  if (transport_ == nullptr) return;
   bool was_connected = state_ == State::connected;
-  ctx_ = nullptr;
-  ac->data = nullptr;
+  close_transport();
   reconnect_timer_.stop();
-  redisAsyncFree(ac);  // pending requests fail through on_reply_cb (their Pending knows the conn)
+  state_ = State::waiting;  // command() refuses while the pending ones fail
+  fail_pending();
   if (was_connected) {
     lost_connection();
   } else {
@@ -172,8 +171,16 @@ void RedisConn::drop() {
   }
 }
 
+// Appends one request to the transport's batch (sent at the end of this loop iteration).
+bool RedisConn::send(std::span<const std::string_view> args) {
+  if (transport_ == nullptr) return false;
+  append_command(args, transport_->outbox());
+  transport_->flush_soon();
+  return true;
+}
+
 bool RedisConn::command(std::span<const std::string_view> args, ReplyCallback done, milliseconds timeout) {
-  if (state_ != State::connected || ctx_ == nullptr) {
+  if (state_ != State::connected || transport_ == nullptr) {
     ++stats_.refused_down;
     return false;
   }
@@ -181,14 +188,9 @@ bool RedisConn::command(std::span<const std::string_view> args, ReplyCallback do
     ++stats_.refused_busy;
     return false;
   }
-  format_command(args, formatted_);
   milliseconds t = timeout.count() > 0 ? timeout : options_.timeout;
   auto* p = new Pending{this, std::move(done), uv_now(loop_) + static_cast<uint64_t>(t.count())};
-  if (redisAsyncFormattedCommand(ctx_, &RedisConn::on_reply_cb, p, formatted_.data(), formatted_.size()) != REDIS_OK) {
-    delete p;
-    ++stats_.refused_down;
-    return false;
-  }
+  send(args);
   p->where = pending_.insert(pending_.end(), p);
   ++stats_.requests;
   if (!deadline_timer_.active() || p->deadline_ms < armed_for_ms_) arm_deadline_timer();
@@ -200,19 +202,25 @@ void RedisConn::deliver(const ReplyCallback& cb, const redisReply* reply, ReplyE
   try {
     cb(reply, error);
   } catch (...) {
-    // Never into hiredis: a throwing callback is the caller's bug; the request is simply over.
+    // Never into libuv: a throwing callback is the caller's bug; the request is simply over.
   }
 }
 
-void RedisConn::on_reply_cb(redisAsyncContext* /*ac*/, void* reply, void* privdata) noexcept {
-  auto* p = static_cast<Pending*>(privdata);
-  RedisConn* self = p->conn;
-  if (self->closing_) {
-    self->pending_.erase(p->where);
-    delete p;
-    return;
+// Redis answers in order: a reply is the oldest request's, or (none waiting, subscribed) a push.
+void RedisConn::on_reply(const redisReply* reply) {
+  if (state_ == State::authenticating) {
+    on_auth_reply(reply);
+  } else if (!pending_.empty()) {
+    handle_reply(pending_.front(), reply);
+  } else if (push_) {
+    backoff_ = options_.backoff_min;
+    try {
+      push_(reply);
+    } catch (...) {
+    }
+  } else {
+    drop();  // a reply nobody asked for: the stream is out of step
   }
-  self->handle_reply(p, static_cast<const redisReply*>(reply));
 }
 
 void RedisConn::handle_reply(Pending* p, const redisReply* reply) {
@@ -222,14 +230,9 @@ void RedisConn::handle_reply(Pending* p, const redisReply* reply) {
     if (reply != nullptr) ++stats_.late_replies;
     return;
   }
-  if (reply == nullptr) {
-    ++stats_.failed;
-    deliver(p->done, nullptr, ReplyError::disconnected);
-  } else {
-    ++stats_.replies;
-    backoff_ = options_.backoff_min;  // Redis answers: a later loss starts the backoff afresh
-    deliver(p->done, reply, ReplyError::none);
-  }
+  ++stats_.replies;
+  backoff_ = options_.backoff_min;  // Redis answers: a later loss starts the backoff afresh
+  deliver(p->done, reply, ReplyError::none);
 }
 
 void RedisConn::arm_deadline_timer() {
@@ -271,21 +274,10 @@ void RedisConn::check_deadlines() {
 }
 
 bool RedisConn::subscribe(std::string_view channel, PushCallback push) {
-  if (state_ != State::connected || ctx_ == nullptr) return false;
+  if (state_ != State::connected || transport_ == nullptr) return false;
   push_ = std::move(push);
-  const char* argv[] = {"SUBSCRIBE", channel.data()};
-  size_t lens[] = {9, channel.size()};
-  return redisAsyncCommandArgv(ctx_, &RedisConn::on_push_cb, this, 2, argv, lens) == REDIS_OK;
-}
-
-void RedisConn::on_push_cb(redisAsyncContext* ac, void* reply, void* /*privdata*/) noexcept {
-  auto* self = static_cast<RedisConn*>(ac->data);
-  if (self == nullptr || reply == nullptr || !self->push_) return;
-  self->backoff_ = self->options_.backoff_min;
-  try {
-    self->push_(static_cast<const redisReply*>(reply));
-  } catch (...) {
-  }
+  std::string_view args[] = {"SUBSCRIBE", channel};
+  return send(args);
 }
 
 }  // namespace pgs::cache::redis

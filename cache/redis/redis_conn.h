@@ -1,11 +1,12 @@
-// One hiredis (0.14) async connection on a caller's libuv loop, with what the cache needs around it:
-// a deadline per request (late replies are ignored), a bound on requests in flight, reconnect with
-// exponential backoff, and no exception or error ever escaping into hiredis or libuv.
+// One Redis connection on a caller's libuv loop (RedisTransport: plaintext or TLS, hiredis's reply
+// reader), with what the cache needs around it: a deadline per request (late replies are ignored), a
+// bound on requests in flight, reconnect with exponential backoff, AUTH, and no exception or error ever
+// escaping into libuv.
 //
 // Thread affinity: the loop's thread only. One RedisConn per worker and purpose (store, generation
 // commands, subscription).
-// Lifetime: destroying it frees the hiredis context at once (pending callbacks are dropped, never
-// called) and closes its timers; the loop must run once more afterwards so libuv can release handles.
+// Lifetime: destroying it closes the connection at once (pending callbacks are dropped, never called)
+// and closes its timers; the loop must run once more afterwards so libuv can release handles.
 // Do not destroy a RedisConn from inside one of its own callbacks.
 #pragma once
 
@@ -20,9 +21,9 @@
 #include <string>
 #include <string_view>
 
+#include "cache/redis/redis_transport.h"
 #include "cache/redis/timer.h"
 
-struct redisAsyncContext;
 struct redisReply;
 
 namespace pgs::cache::redis {
@@ -30,7 +31,7 @@ namespace pgs::cache::redis {
 using std::chrono::milliseconds;
 
 struct ConnOptions {
-  std::string host = "127.0.0.1";  // an IP address: hiredis resolves names with a blocking getaddrinfo
+  std::string host = "127.0.0.1";  // an IP address, or a name (resolved on libuv's thread pool)
   uint16_t port = 6379;
   milliseconds timeout{50};          // default deadline per request ([cache].redis_timeout)
   milliseconds connect_timeout{1000};
@@ -46,6 +47,10 @@ struct ConnOptions {
   // kept in last_error(), and retried after the backoff.
   std::string user;
   std::string password;
+  // TLS ([cache] redis_tls): the handshake (and the certificate check) is part of connecting, under
+  // connect_timeout; a failure is counted (tls_failures) and kept in last_error(), and retried after the
+  // backoff. Nothing, AUTH included, is sent before it succeeded.
+  TransportTls tls;
 };
 
 enum class ReplyError : uint8_t { none, timeout, disconnected };
@@ -62,9 +67,10 @@ struct ConnStats {
   uint64_t connect_failures = 0;
   uint64_t disconnects = 0;      // established connections lost or dropped
   uint64_t auth_failures = 0;    // AUTH refused (wrong user or password) or unanswered
+  uint64_t tls_failures = 0;     // TLS handshake failed (certificate not verified, no TLS on the port)
 };
 
-class RedisConn {
+class RedisConn : private RedisTransport::Events {
  public:
   // `reply` is valid during the call only; null when error != none. Called exactly once, from the
   // loop, never from inside command().
@@ -92,12 +98,13 @@ class RedisConn {
   std::function<void()> on_disconnect;  // after an established connection was lost or dropped
 
   const ConnStats& stats() const { return stats_; }
-  const std::string& last_error() const { return last_error_; }  // the last AUTH refusal, as Redis said it
+  // The last AUTH refusal (as Redis said it) or TLS failure (as OpenSSL said it); cleared once logged in.
+  const std::string& last_error() const { return last_error_; }
   const ConnOptions& options() const { return options_; }
   size_t inflight() const { return pending_.size(); }
 
  private:
-  enum class State : uint8_t { idle, connecting, authenticating, connected, waiting };
+  enum class State : uint8_t { idle, connecting, authenticating, connected, waiting };  // connecting: TCP and TLS
   struct Pending {
     RedisConn* conn;
     ReplyCallback done;
@@ -106,12 +113,14 @@ class RedisConn {
     std::list<Pending*>::iterator where;
   };
 
-  static void on_connect_cb(const redisAsyncContext* ac, int status) noexcept;
-  static void on_disconnect_cb(const redisAsyncContext* ac, int status) noexcept;
-  static void on_reply_cb(redisAsyncContext* ac, void* reply, void* privdata) noexcept;
-  static void on_push_cb(redisAsyncContext* ac, void* reply, void* privdata) noexcept;
-  static void on_auth_cb(redisAsyncContext* ac, void* reply, void* privdata) noexcept;
+  void on_open() override;
+  void on_reply(const redisReply* reply) override;
+  void on_failure(TransportFailure kind, const std::string& why) override;
+  void on_auth_reply(const redisReply* reply);
   void established();
+  bool send(std::span<const std::string_view> args);
+  void close_transport();
+  void fail_pending();
 
   void connect_now();
   void schedule_reconnect();
@@ -125,7 +134,7 @@ class RedisConn {
   uv_loop_t* loop_;
   ConnOptions options_;
   State state_ = State::idle;
-  redisAsyncContext* ctx_ = nullptr;
+  RedisTransport* transport_ = nullptr;  // frees itself after close()
   bool closing_ = false;
   milliseconds backoff_;
   std::list<Pending*> pending_;  // in send order (Redis answers in order)
@@ -135,7 +144,6 @@ class RedisConn {
   Timer reconnect_timer_;  // backoff wait, or the connect deadline while connecting
   ConnStats stats_;
   std::string last_error_;
-  std::string formatted_;  // command()'s scratch: the request in RESP (hiredis copies it)
 };
 
 }  // namespace pgs::cache::redis

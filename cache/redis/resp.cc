@@ -1,5 +1,6 @@
 #include "cache/redis/resp.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace pgs::cache::redis {
@@ -16,10 +17,14 @@ void append_header(char kind, size_t n, std::string& out) {
 }  // namespace
 
 void format_command(std::span<const std::string_view> args, std::string& out) {
-  size_t total = 16;
-  for (std::string_view a : args) total += a.size() + 16;
   out.clear();
-  out.reserve(total);
+  append_command(args, out);
+}
+
+void append_command(std::span<const std::string_view> args, std::string& out) {
+  size_t total = out.size() + 16;
+  for (std::string_view a : args) total += a.size() + 16;
+  if (total > out.capacity()) out.reserve(std::max(total, out.capacity() * 2));
   append_header('*', args.size(), out);
   for (std::string_view a : args) {
     append_header('$', a.size(), out);

@@ -1,5 +1,7 @@
 #include "cache/redis/worker_cache.h"
 
+#include "cache/redis/redis_tls.h"
+
 namespace pgs::cache::redis {
 
 ConnOptions conn_options(const conf::CacheConfig& config) {
@@ -9,6 +11,7 @@ ConnOptions conn_options(const conf::CacheConfig& config) {
   o.timeout = config.redis_timeout;
   o.user = config.redis_user;
   o.password = config.redis_password;
+  o.tls = transport_tls(config);
   return o;
 }
 

@@ -18,8 +18,8 @@
 
 namespace pgs::cache::redis {
 
-// Connection options from [cache]: redis_host (an IP address), redis_port, redis_timeout; the rest
-// keep their defaults.
+// Connection options from [cache]: redis_host, redis_port, redis_timeout, redis_user, redis_password and
+// redis_tls*; the rest keep their defaults.
 ConnOptions conn_options(const conf::CacheConfig& config);
 
 class WorkerCache {

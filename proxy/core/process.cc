@@ -6,6 +6,8 @@
 #include <csignal>
 #include <thread>
 
+#include "cache/redis/redis_tls.h"
+#include "cache/redis/worker_cache.h"
 #include "conf/config.h"
 #include "proxy/admin/http_endpoints.h"
 #include "proxy/admin/reachability.h"
@@ -163,11 +165,9 @@ static void start_stream_invalidator(const conf::Config& config, std::unique_ptr
     o.targets.push_back({config.primary.host, config.primary.port, dbname, user, password,
                          stream_slot_name(c.stream_slot, dbname), tls.sslmode, tls.sslrootcert});
   }
-  o.redis_host = c.redis_host;
-  o.redis_port = c.redis_port;
-  o.redis_user = c.redis_user;
-  o.redis_password = c.redis_password;
-  o.redis_timeout = std::max<std::chrono::milliseconds>(c.redis_timeout, std::chrono::milliseconds(500));
+  o.redis = cache::redis::conn_options(c);
+  o.redis.timeout = std::max<std::chrono::milliseconds>(c.redis_timeout, std::chrono::milliseconds(500));
+  o.redis.connect_timeout = std::max<std::chrono::milliseconds>(o.redis.timeout, o.redis.connect_timeout);
   o.names = cache::RedisNames(c.key_prefix);
   char host[256] = {};
   gethostname(host, sizeof host - 1);
@@ -323,6 +323,14 @@ int Process::run() {
   if (std::string error; !load_tls(*loaded.config, tls, error)) {
     LOG_ERROR("cannot start TLS: " + error);
     return 2;
+  }
+  // Redis's TLS context is made now (and kept for the workers): a CA file that cannot be read stops the
+  // start, as a server's does. Its keys need a restart, so a reload does not read it again.
+  if (const conf::CacheConfig& c = loaded.config->cache; c.enabled && c.redis_tls != conf::RedisTls::disable) {
+    if (auto redis = cache::redis::transport_tls(c); !redis.error.empty()) {
+      LOG_ERROR("cannot start TLS to Redis: " + redis.error);
+      return 2;
+    }
   }
   snapshot_ = make_snapshot(loaded.config, std::move(tls.clients), std::move(tls.servers));
   std::signal(SIGPIPE, SIG_IGN);

@@ -11,10 +11,15 @@
 #include "protocol/auth.h"
 #include "proxy/login/user_secrets.h"
 
+namespace pgs::tls {
+class TlsContext;
+}  // namespace pgs::tls
+
 namespace pgs::proxy {
 
+using tls::TlsContext;
+
 // An immutable view of the live configuration and what is derived from it. Shared by workers.
-class TlsContext;
 
 struct Snapshot {
   std::shared_ptr<const conf::Config> config;

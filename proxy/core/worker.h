@@ -186,6 +186,7 @@ class Worker {
   std::unordered_map<uint64_t, bool> session_code_memo_;  // statement shape -> runs unseen code
   uint64_t session_code_memo_version_ = 0;                 // the catalog version the memo is for
   uint64_t logged_auth_failures_ = 0;  // Redis AUTH refusals already logged (publish_stats)
+  uint64_t logged_tls_failures_ = 0;   // Redis TLS handshake failures already logged (publish_stats)
 };
 
 }  // namespace pgs::proxy

@@ -55,21 +55,28 @@ void Worker::publish_stats(bool with_rows) {
     const auto& sync = result_cache_->sync().stats();
     m.cache.workers_enabled = snapshot_->config->cache.enabled ? 1 : 0;
     m.cache.workers_ready = m.cache.workers_enabled != 0 && result_cache_->ready() ? 1 : 0;
-    // A refused AUTH (wrong redis_user / redis_password) is an error of each connection that tried.
-    uint64_t auth_failures = 0;
-    const std::string* auth_error = nullptr;
+    // A refused AUTH (wrong redis_user / redis_password) or a failed TLS handshake (a certificate that does
+    // not verify, no TLS on the port) is an error of each connection that tried.
+    uint64_t auth_failures = 0, tls_failures = 0;
+    const std::string* last_error = nullptr;
     for (const cache::redis::RedisConn* conn :
          {&result_cache_->store().conn(), &result_cache_->sync().subscription(), &result_cache_->sync().commands()}) {
       auth_failures += conn->stats().auth_failures;
-      if (!conn->last_error().empty()) auth_error = &conn->last_error();
+      tls_failures += conn->stats().tls_failures;
+      if (!conn->last_error().empty()) last_error = &conn->last_error();
     }
-    if (auth_failures > logged_auth_failures_ && auth_error != nullptr) {
-      LOG_WARN("Redis refused AUTH (" + *auth_error + "): the cache misses until it is accepted; check [cache] "
+    if (auth_failures > logged_auth_failures_ && last_error != nullptr) {
+      LOG_WARN("Redis refused AUTH (" + *last_error + "): the cache misses until it is accepted; check [cache] "
                "redis_user and redis_password");
     }
+    if (tls_failures > logged_tls_failures_ && last_error != nullptr) {
+      LOG_WARN("Redis TLS failed (" + *last_error + "): the cache misses until it succeeds; check [cache] "
+               "redis_tls, redis_tls_ca_file and redis_tls_server_name");
+    }
     logged_auth_failures_ = auth_failures;
+    logged_tls_failures_ = tls_failures;
     m.cache.redis_errors = store.get_errors + store.store_errors + store.refused + sync.bump_failures +
-                            sync.resync_failures + auth_failures;
+                            sync.resync_failures + auth_failures + tls_failures;
     for (const auto& [cls, n] : sync.evictions) m.cache.classes[cls].evictions = n;
   }
   std::lock_guard<std::mutex> lock(stats_mutex_);

@@ -17,11 +17,17 @@
 #include <string_view>
 #include <vector>
 
-namespace pgs::proxy {
-
+namespace pgs::tls {
 class TlsContext;
 class TlsSession;
 struct TlsPeer;
+}  // namespace pgs::tls
+
+namespace pgs::proxy {
+
+using tls::TlsContext;
+using tls::TlsPeer;
+using tls::TlsSession;
 
 // Read blocks of kBlockBytes for one thread (each worker is one loop thread): a free list of at most
 // max_free() blocks, the rest freed. Not thread-safe: use for_this_thread() on the thread that reads.

@@ -12,6 +12,7 @@
 
 #include "cache/generations.h"
 #include "cache/policy.h"
+#include "cache/redis/blocking_redis.h"
 #include "cache/redis/bump_script.h"
 #include "cache/stream/replication_messages.h"
 #include "cache/stream/test_decoding.h"
@@ -59,56 +60,29 @@ std::string stream_slot_name(std::string_view prefix, std::string_view dbname) {
   return out;
 }
 
-// A blocking Redis connection with a timeout on every command; reconnects on the next use after an error.
+// A blocking Redis connection (TLS and AUTH as [cache] says) with a timeout on every command; reconnects
+// on the next use after an error.
 struct StreamInvalidator::Redis {
   const StreamOptions& o;
-  redisContext* ctx = nullptr;
+  cache::redis::BlockingRedis conn;
 
-  explicit Redis(const StreamOptions& options) : o(options) {}
-  ~Redis() { drop(); }
-  void drop() {
-    if (ctx != nullptr) redisFree(ctx);
-    ctx = nullptr;
-  }
+  explicit Redis(const StreamOptions& options) : o(options), conn(options.redis) {}
   bool connect() {
-    if (ctx != nullptr) return true;
-    timeval tv{static_cast<time_t>(o.redis_timeout.count() / 1000),
-               static_cast<suseconds_t>((o.redis_timeout.count() % 1000) * 1000)};
-    ctx = redisConnectWithTimeout(o.redis_host.c_str(), o.redis_port, tv);
-    if (ctx == nullptr || ctx->err != 0) {
-      drop();
-      return false;
+    if (conn.connected()) return true;
+    if (conn.connect()) return true;
+    if (conn.last_error() != logged_error) {
+      LOG_WARN("cache: the invalidation stream cannot reach Redis: " + conn.last_error());
     }
-    redisSetTimeout(ctx, tv);
-    if (!o.redis_password.empty()) {
-      std::vector<std::string> auth = {"AUTH"};
-      if (!o.redis_user.empty()) auth.push_back(o.redis_user);
-      auth.push_back(o.redis_password);
-      auto r = command(auth);
-      if (!r || (*r)->type == REDIS_REPLY_ERROR) {
-        drop();
-        return false;
-      }
-    }
-    return true;
+    logged_error = conn.last_error();
+    return false;
   }
-  using Reply = std::unique_ptr<redisReply, void (*)(void*)>;
+  using Reply = cache::redis::BlockingRedis::Reply;
   // nullopt: no reply (connection lost, timeout): the connection is dropped.
   std::optional<Reply> command(const std::vector<std::string>& args) {
-    if (ctx == nullptr) return std::nullopt;
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const std::string& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    auto* r = static_cast<redisReply*>(redisCommandArgv(ctx, static_cast<int>(argv.size()), argv.data(), lens.data()));
-    if (r == nullptr) {
-      drop();
-      return std::nullopt;
-    }
-    return Reply(r, freeReplyObject);
+    std::vector<std::string_view> views(args.begin(), args.end());
+    return conn.command(views);
   }
+  std::string logged_error;  // the last failure logged (each new one is logged once)
   // Bumps `tables` (commit LSN `lsn`, 0 = unknown): true once Redis confirmed every new generation.
   bool bump(const std::set<std::string>& tables, uint64_t lsn) {
     if (tables.empty()) return true;

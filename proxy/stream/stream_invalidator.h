@@ -23,7 +23,8 @@
 // late command set proves nothing). No heartbeat (no leader, a leader stuck or too far behind, Redis
 // unreachable) means every lookup is a miss (cache::redis::WorkerCache::ready()).
 //
-// Threads: its own thread makes blocking libpq and hiredis calls (each with a timeout); live() and
+// Threads: its own thread makes blocking libpq and Redis calls (cache/redis/blocking_redis.h; each with a
+// timeout); live() and
 // stats() from any thread; start()/stop() from the owner.
 #pragma once
 
@@ -37,6 +38,7 @@
 #include <vector>
 
 #include "cache/key.h"
+#include "cache/redis/redis_conn.h"
 
 namespace pgs::proxy {
 
@@ -53,10 +55,8 @@ struct StreamTarget {  // one served database on the primary
 
 struct StreamOptions {
   std::vector<StreamTarget> targets;
-  std::string redis_host = "127.0.0.1";
-  uint16_t redis_port = 6379;
-  std::string redis_user, redis_password;
-  std::chrono::milliseconds redis_timeout{500};
+  // Redis: host, port, user, password, TLS; connect_timeout bounds connect + TLS + AUTH, timeout each command.
+  cache::redis::ConnOptions redis;
   cache::RedisNames names;
   std::string sidecar_id;  // this process, unique in the fleet (the lease's value, with a count)
   std::chrono::milliseconds max_delay{2000};

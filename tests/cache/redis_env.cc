@@ -6,6 +6,17 @@
 
 namespace pgs::cache::testing {
 
+cache::redis::ConnOptions private_options(uint16_t port) {
+  cache::redis::ConnOptions o;
+  o.port = port;
+  o.timeout = std::chrono::milliseconds(50);
+  o.connect_timeout = std::chrono::milliseconds(300);
+  o.backoff_min = std::chrono::milliseconds(20);
+  o.backoff_max = std::chrono::milliseconds(200);
+  o.stuck_after = std::chrono::milliseconds(300);
+  return o;
+}
+
 std::string unique_prefix() {
   std::random_device rd;
   return "pgsc-test-" + std::to_string(getpid()) + "-" + std::to_string(rd()) + ":";

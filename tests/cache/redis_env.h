@@ -12,6 +12,7 @@
 #include <functional>
 #include <string>
 
+#include "cache/redis/redis_conn.h"
 #include "tests/support/dev_env.h"
 #include "tests/support/redis_server.h"
 
@@ -24,6 +25,10 @@ using ::pgs::test::wait_for_redis;
 
 // "pgsc-test-<pid>-<random>:": a key prefix unique to this test run.
 std::string unique_prefix();
+
+// Options for a private redis-server on `port` that a test stops or breaks: short timeouts (50 ms per
+// request, 300 ms to connect, stuck after 300 ms) and a fast backoff (20..200 ms).
+cache::redis::ConnOptions private_options(uint16_t port);
 
 class TestLoop {
  public:

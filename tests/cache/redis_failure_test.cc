@@ -12,18 +12,8 @@ namespace pgs::cache {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::private_options;
 using testing::TestLoop;
-
-redis::ConnOptions private_options(uint16_t port) {
-  redis::ConnOptions o;
-  o.port = port;
-  o.timeout = 50ms;
-  o.connect_timeout = 300ms;
-  o.backoff_min = 20ms;
-  o.backoff_max = 200ms;
-  o.stuck_after = 300ms;
-  return o;
-}
 
 class RedisFailureTest : public ::testing::Test {
  protected:

@@ -25,6 +25,11 @@ TestCertificates::TestCertificates(const std::string& name)
   if (r.exit_code != 0) error = r.describe();
 }
 
+const TwoAuthorities& two_authorities() {
+  static TwoAuthorities pki;
+  return pki;
+}
+
 TestCertificates::~TestCertificates() {
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);

@@ -17,4 +17,13 @@ struct TestCertificates {
   std::string error;               // "" when made; else what openssl said
 };
 
+// Two unrelated authorities, made once per process (on first use) and kept until it exits: `main`
+// signs the servers' certificates, `other` verifies nothing they present.
+struct TwoAuthorities {
+  TestCertificates main{"pki-main"};
+  TestCertificates other{"pki-other"};
+  std::string error() const { return main.error + other.error; }
+};
+const TwoAuthorities& two_authorities();
+
 }  // namespace pgs::test

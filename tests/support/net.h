@@ -12,6 +12,9 @@ namespace pgs::test {
 // A port that was free a moment ago (bind 127.0.0.1:0, read it back, close).
 uint16_t free_port();
 
+// A listening TCP socket on 127.0.0.1 at a port the kernel chose (set in `port`), or -1.
+int listen_loopback(uint16_t& port, int backlog = 16);
+
 // A connected TCP socket to 127.0.0.1:`port` (blocking, close-on-exec), or -1 when the connect fails.
 int connect_loopback(uint16_t port);
 

@@ -53,7 +53,7 @@ void redis_delete_prefix(uint16_t port, const std::string& prefix) {
   if (argv.size() > 4) run_program(argv, {}, Millis(10000));
 }
 
-PrivateRedis::PrivateRedis() : port_(free_port()) {
+PrivateRedis::PrivateRedis(RedisServerOptions options) : options_(std::move(options)), port_(free_port()) {
   dir_ = make_temp_dir("pgs-redis-");
   log_path_ = dir_ + "/redis.log";
   start();
@@ -68,10 +68,45 @@ PrivateRedis::~PrivateRedis() {
 
 bool PrivateRedis::start() {
   if (child_.running()) return true;
-  child_ = Child::spawn({"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
-                         "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"},
-                        {}, log_path_);
-  return wait_until([&] { return redis_ping(port_) || !child_.running(); }, Millis(10000)) && child_.running();
+  std::vector<std::string> argv = {"redis-server", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                   "--daemonize", "no", "--loglevel", "warning"};
+  if (tls()) {
+    argv.insert(argv.end(), {"--port", "0", "--tls-port", std::to_string(port_), "--tls-cert-file", options_.tls_cert,
+                             "--tls-key-file", options_.tls_key, "--tls-ca-cert-file", options_.tls_ca,
+                             "--tls-auth-clients", "no"});
+  } else {
+    argv.insert(argv.end(), {"--port", std::to_string(port_)});
+  }
+  for (const auto& [name, password] : options_.users) {
+    argv.insert(argv.end(), {"--user", name, "on", ">" + password, "~*", "&*", "+@all"});
+  }
+  if (!options_.users.empty()) argv.insert(argv.end(), {"--user", "default", "off"});
+  child_ = Child::spawn(argv, {}, log_path_);
+  return wait_until([&] { return answers() || !child_.running(); }, Millis(10000)) && child_.running();
+}
+
+bool PrivateRedis::answers() const {
+  if (!tls() && options_.users.empty()) return redis_ping(port_);
+  RunResult r = cli({"PING"});
+  return r.exit_code == 0 && r.out.rfind("PONG", 0) == 0;
+}
+
+RunResult PrivateRedis::cli(const std::vector<std::string>& args) const {
+  std::vector<std::string> argv = {"redis-cli", "-h", "127.0.0.1", "-p", std::to_string(port_)};
+  if (tls()) argv.insert(argv.end(), {"--tls", "--cacert", options_.tls_ca});
+  if (!options_.users.empty()) {
+    argv.insert(argv.end(), {"--user", options_.users[0].first, "--pass", options_.users[0].second, "--no-auth-warning"});
+  }
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_program(argv, {}, Millis(10000));
+}
+
+long PrivateRedis::keys(const std::string& prefix) const {
+  RunResult r = cli({"--scan", "--pattern", prefix + "*"});
+  if (r.exit_code != 0) return -1;
+  long n = 0;
+  for (char ch : r.out) n += ch == '\n';
+  return n;
 }
 
 void PrivateRedis::stop(Millis grace) {

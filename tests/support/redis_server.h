@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "tests/support/process.h"
 
@@ -20,9 +22,21 @@ long redis_keys(uint16_t port, const std::string& prefix);
 // Deletes them (redis-cli DEL); a no-op when there are none or Redis cannot be asked.
 void redis_delete_prefix(uint16_t port, const std::string& prefix);
 
+// How a PrivateRedis listens. Default: plaintext, the default user open (no AUTH).
+struct RedisServerOptions {
+  // PEM files (tests/support/certs.h): when set, Redis serves TLS only (no plaintext port; clients are not
+  // asked for a certificate, as ElastiCache does not).
+  std::string tls_cert, tls_key, tls_ca;
+  // ACL users made at start, each with every key, channel and command; when any is listed the default
+  // user is off (every connection must AUTH). The first one is the harness's own (cli(), ping).
+  std::vector<std::pair<std::string, std::string>> users;  // {name, password}
+};
+
 class PrivateRedis {
  public:
-  PrivateRedis();   // picks a free port and starts redis-server on it (check running())
+  PrivateRedis() : PrivateRedis(RedisServerOptions{}) {}
+  // Picks a free port and starts redis-server on it (check running()).
+  explicit PrivateRedis(RedisServerOptions options);
   ~PrivateRedis();  // SIGCONT, SIGKILL, reaps; deletes the log
   PrivateRedis(const PrivateRedis&) = delete;
   PrivateRedis& operator=(const PrivateRedis&) = delete;
@@ -39,8 +53,15 @@ class PrivateRedis {
   void stop_process();      // SIGSTOP
   void continue_process();  // SIGCONT
   std::string log_tail() const { return read_file_tail(log_path_, 4000); }
+  bool tls() const { return !options_.tls_cert.empty(); }
+  // redis-cli against this server (over TLS, as the first user, when so configured); 10 s deadline.
+  RunResult cli(const std::vector<std::string>& args) const;
+  // The number of keys under `prefix` (-1 when Redis cannot be asked).
+  long keys(const std::string& prefix) const;
 
  private:
+  bool answers() const;  // PING answered PONG
+  RedisServerOptions options_;
   uint16_t port_ = 0;
   std::string dir_, log_path_;
   Child child_;

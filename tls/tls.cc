@@ -1,4 +1,4 @@
-#include "proxy/net/tls.h"
+#include "tls/tls.h"
 
 #include <openssl/buffer.h>
 #include <openssl/err.h>
@@ -11,7 +11,7 @@
 
 #include <algorithm>
 
-namespace pgs::proxy {
+namespace pgs::tls {
 namespace {
 
 std::string openssl_error(const char* what) {
@@ -77,12 +77,21 @@ std::shared_ptr<TlsContext> TlsContext::load(const conf::TlsConfig& config, std:
 
 std::shared_ptr<TlsContext> TlsContext::load_client(const conf::ServerEndpoint& node, std::string& error) {
   if (node.server_tls == conf::ServerTls::disable) return nullptr;
+  // As libpq: the chain is checked whenever a CA file is set.
+  return load_client(node.server_tls_ca_file, !node.server_tls_ca_file.empty(), node.name + ".server_tls_ca_file",
+                     error);
+}
+
+std::shared_ptr<TlsContext> TlsContext::load_client(const std::string& ca_file, bool verify, const std::string& what,
+                                                    std::string& error) {
   auto context = make(TLS_client_method(), error);
   if (context == nullptr) return nullptr;
   SSL_CTX* ctx = context->ctx_;
-  if (!node.server_tls_ca_file.empty()) {
-    if (SSL_CTX_load_verify_locations(ctx, node.server_tls_ca_file.c_str(), nullptr) != 1) {
-      error = openssl_error((node.name + ".server_tls_ca_file " + node.server_tls_ca_file).c_str());
+  if (verify) {
+    bool loaded = ca_file.empty() ? SSL_CTX_set_default_verify_paths(ctx) == 1
+                                  : SSL_CTX_load_verify_locations(ctx, ca_file.c_str(), nullptr) == 1;
+    if (!loaded) {
+      error = openssl_error((what + " " + (ca_file.empty() ? "(the system's trusted CAs)" : ca_file)).c_str());
       return nullptr;
     }
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
@@ -217,4 +226,4 @@ void TlsSession::take_output(std::string& out) {
   }
 }
 
-}  // namespace pgs::proxy
+}  // namespace pgs::tls
