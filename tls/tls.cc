@@ -166,6 +166,7 @@ void TlsSession::feed(const uint8_t* data, size_t n) {
 TlsSession::Status TlsSession::fail(const char* what, int ret) {
   int code = SSL_get_error(ssl_, ret);
   if (code == SSL_ERROR_ZERO_RETURN) {
+    closed_by_peer_ = true;
     error_ = client_ ? "the server closed the TLS session" : "the client closed the TLS session";
   } else {
     error_ = openssl_error(what);

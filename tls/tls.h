@@ -82,6 +82,9 @@ class TlsSession {
   void take_output(std::string& out);
   bool handshake_done() const { return SSL_is_init_finished(ssl_) == 1; }
   const std::string& error() const { return error_; }
+  // The peer ended the session with close_notify (read_plain then reports `failed`, with no error of
+  // the protocol): a clean end.
+  bool closed_by_peer() const { return closed_by_peer_; }
   const std::string& channel_binding() const { return context_->server_end_point(); }
 
  private:
@@ -94,6 +97,7 @@ class TlsSession {
   static constexpr long kKeepOutputBytes = 64 * 1024;
   std::string error_;
   bool client_ = false;
+  bool closed_by_peer_ = false;
 };
 
 }  // namespace pgs::tls

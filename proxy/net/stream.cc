@@ -111,7 +111,7 @@ Stream::Stream(uv_loop_t* loop) {
 Stream::~Stream() = default;
 
 void Stream::start_reading() {
-  if (reading_ || closing_) return;
+  if (reading_ || closing_ || reopening_) return;
   if (uv_read_start(stream(), &Stream::alloc_cb, &Stream::read_cb) == 0) reading_ = true;
 }
 
@@ -140,6 +140,8 @@ bool Stream::start_tls_client(std::shared_ptr<const TlsContext> context, const T
   if (!hello.empty()) write_bytes(hello);
   return true;
 }
+
+bool Stream::tls_closed_by_peer() const { return tls_ != nullptr && tls_->closed_by_peer(); }
 
 std::string_view Stream::tls_error() const { return tls_ ? std::string_view(tls_->error()) : std::string_view(); }
 
@@ -313,7 +315,7 @@ void Stream::write_cb(uv_write_t* req, int status) noexcept {
   self->queued_bytes_ -= w->data.size();
   delete w;
   if (status < 0) {
-    if (!self->closing_) self->on_write_error(status);
+    if (!self->closing_ && !self->reopening_) self->on_write_error(status);
     return;
   }
   if (self->close_when_flushed_ && self->queued_bytes_ == 0) {
@@ -328,6 +330,15 @@ void Stream::close() {
   closing_ = true;
   reading_ = false;
   outbox_.clear();
+  if (reopening_) return;  // the handle is closing already: its callback sees closing_
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Stream::close_cb);
+}
+
+void Stream::reopen() {
+  if (closing_ || reopening_) return;
+  reopening_ = true;
+  reading_ = false;
+  close_when_flushed_ = false;
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Stream::close_cb);
 }
 
@@ -345,7 +356,22 @@ void Stream::close_after_flush() {
 void Stream::close_cb(uv_handle_t* h) noexcept {
   // Pending write requests were cancelled before this callback (their callbacks ran with
   // UV_ECANCELED and freed themselves), so nothing refers to the stream any more.
-  static_cast<Stream*>(h->data)->on_closed();
+  auto* self = static_cast<Stream*>(h->data);
+  if (self->reopening_ && !self->closing_) {
+    self->reopening_ = false;
+    self->tls_.reset();
+    self->tls_wire_.clear();
+    self->outbox_.clear();
+    self->rbuf_.clear();
+    self->rbuf_.release_if_empty();
+    self->holds_ = 0;
+    self->hold_at_ = 0;
+    uv_tcp_init(self->tcp_.loop, &self->tcp_);  // the closed handle keeps its loop pointer
+    self->tcp_.data = self;
+    self->on_reopened();
+    return;
+  }
+  self->on_closed();
 }
 
 }  // namespace pgs::proxy

@@ -147,6 +147,12 @@ class Stream {
   uint64_t bytes_written() const { return bytes_written_; }
 
   void close();              // closes now; queued writes are dropped
+  // A fresh, unconnected socket in place of this one, for a connection that starts over (a connect to the
+  // next address of a host name, a plaintext retry after a failed TLS handshake): the socket is closed,
+  // queued writes, the read buffer, the outbox and the TLS session are dropped, and on_reopened() is
+  // called (from the close callback) once the new socket can be connected. A close() meanwhile wins:
+  // on_closed() follows instead. Nothing may be written or read until on_reopened().
+  void reopen();
   void close_after_flush();  // closes once every queued byte is written (or on error)
   bool closing() const { return closing_; }
 
@@ -162,6 +168,9 @@ class Stream {
   }
   virtual void on_closed() = 0;               // the handle is closed; may `delete this`
   virtual void on_tls_ready() {}              // start_tls_client's handshake is done (before on_data)
+  virtual void on_reopened() {}               // reopen()'s new socket is ready to connect
+  // The TLS session ended with the peer's close_notify (a clean end, not a failure).
+  bool tls_closed_by_peer() const;
 
   ReadBuffer rbuf_;
 
@@ -186,6 +195,7 @@ class Stream {
   uint64_t bytes_written_ = 0;  // handed to the kernel or to uv_write
   bool reading_ = false;
   bool closing_ = false;
+  bool reopening_ = false;  // reopen(): the socket is closing and a new one follows
   bool close_when_flushed_ = false;
   size_t release_above_ = 1 << 20;  // see set_buffer_release_bytes()
   int holds_ = 0;       // see hold_output_from()
