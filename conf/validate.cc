@@ -1,10 +1,12 @@
 #include "conf/validate.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <map>
-
+#include <string_view>
 
 namespace pgs::conf::detail {
 namespace {
@@ -174,6 +176,40 @@ void check_tls(TlsConfig& tls, const std::string& source_path, Diagnostics& diag
   if (tls.key_file.empty()) report(diag, "tls.key_file", "tls", "required when client_tls is not \"disable\"");
 }
 
+// A node's host: an IPv4 or IPv6 address, or a DNS name (RFC 1123: dot-separated labels of 1 to 63
+// letters, digits and hyphens, not starting or ending with a hyphen; 253 characters at most, a final dot
+// allowed; underscores too, as container and service names have them). A name is resolved when server connections open (proxy/net/resolver.h); a Unix socket
+// directory is not a host here (server connections are TCP).
+bool valid_host(const std::string& host) {
+  in6_addr a{};
+  if (inet_pton(AF_INET, host.c_str(), &a) == 1 || inet_pton(AF_INET6, host.c_str(), &a) == 1) return true;
+  std::string_view name = host;
+  if (!name.empty() && name.back() == '.') name.remove_suffix(1);
+  if (name.empty() || name.size() > 253) return false;
+  size_t label = 0;
+  char prev = '.';
+  for (char c : name) {
+    if (c == '.') {
+      if (label == 0 || prev == '-') return false;
+      label = 0;
+    } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_') {
+      if (c == '-' && label == 0) return false;
+      if (++label > 63) return false;
+    } else {
+      return false;
+    }
+    prev = c;
+  }
+  return label > 0 && prev != '-';
+}
+
+void check_server_host(const ServerEndpoint& node, const std::string& table, Diagnostics& diag) {
+  if (!valid_host(node.host)) {
+    report(diag, table + ".host", table,
+           "\"" + node.host + "\" is neither an IP address nor a DNS host name (labels of letters, digits, hyphens, underscores)");
+  }
+}
+
 // A node's TLS: verify-ca and verify-full need a CA file; a relative CA path is made absolute against the
 // config file's directory.
 void check_server_tls(ServerEndpoint& node, const std::string& table, const std::string& source_path,
@@ -204,8 +240,10 @@ void validate(Config& config, Diagnostics& diag) {
   check_tls(config.tls, config.source_path, diag);
   check_auth_query(config.proxy, diag);
   check_server_tls(config.primary, "primary", config.source_path, diag);
+  check_server_host(config.primary, "primary", diag);
   for (size_t i = 0; i < config.replicas.size(); ++i) {
     check_server_tls(config.replicas[i], indexed("replicas", i), config.source_path, diag);
+    check_server_host(config.replicas[i], indexed("replicas", i), diag);
   }
   check_pools(config, diag);
   check_servers(config, diag);

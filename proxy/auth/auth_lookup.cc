@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "proxy/monitor/libpq_text.h"
@@ -26,12 +27,14 @@ void close_and_free(uv_handle_t* h) {
 
 }  // namespace
 
-AuthLookup::AuthLookup(uv_loop_t* loop, AuthLookupTarget target, std::string name, Done done)
-    : loop_(loop), target_(std::move(target)), name_(std::move(name)), done_(std::move(done)) {}
+AuthLookup::AuthLookup(uv_loop_t* loop, HostResolver& resolver, AuthLookupTarget target, std::string name,
+                       Done done)
+    : loop_(loop), resolver_(resolver), target_(std::move(target)), name_(std::move(name)), done_(std::move(done)) {}
 
 AuthLookup::~AuthLookup() { abandon(); }
 
 void AuthLookup::abandon() noexcept {
+  resolver_.cancel(std::exchange(resolve_ticket_, 0));
   if (poll_ != nullptr) close_and_free(reinterpret_cast<uv_handle_t*>(poll_));
   if (timer_ != nullptr) close_and_free(reinterpret_cast<uv_handle_t*>(timer_));
   poll_ = nullptr;
@@ -46,13 +49,31 @@ void AuthLookup::start() {
   uv_timer_init(loop_, timer_);
   timer_->data = this;
   uv_timer_start(timer_, &AuthLookup::timer_cb, static_cast<uint64_t>(target_.timeout.count()), 0);
+  phase_ = Phase::resolving;
+  // 0: answered at once (a numeric host, a fresh answer), and the lookup may be over and gone already.
+  if (uint64_t ticket = resolver_.resolve(target_.host, target_.port, [this](const Resolution& r) { on_resolved(r); });
+      ticket != 0) {
+    resolve_ticket_ = ticket;
+  }
+}
+
+void AuthLookup::on_resolved(const Resolution& r) {
+  resolve_ticket_ = 0;
+  if (phase_ != Phase::resolving) return;
+  if (r.addresses.empty()) return fail("08006", "cannot resolve host \"" + target_.host + "\": " + r.error);
   const std::string port = std::to_string(target_.port);
   const std::string timeout_s = std::to_string(std::max<int64_t>(1, target_.timeout.count() / 1000));
-  // host (for verify-full's name check) and hostaddr (the same numeric address: no name lookup).
+  // host (the name as configured, for verify-full's certificate check) once per address, and hostaddr
+  // (the addresses found): libpq tries them in order and looks nothing up.
+  std::string hosts, addrs;
+  for (const auto& a : r.addresses) {
+    hosts += (hosts.empty() ? "" : ",") + target_.host;
+    addrs += (addrs.empty() ? "" : ",") + address_text(a);
+  }
   std::vector<const char*> keys = {"host",     "hostaddr", "port",       "dbname",      "user",    "password",
                                    "application_name", "connect_timeout", "gssencmode", "sslmode", "sslrootcert",
                                    nullptr};
-  std::vector<const char*> values = {target_.host.c_str(), target_.host.c_str(), port.c_str(), target_.dbname.c_str(),
+  std::vector<const char*> values = {hosts.c_str(), addrs.c_str(), port.c_str(), target_.dbname.c_str(),
                                      target_.user.c_str(), target_.password.c_str(), "pgsidecar auth_query",
                                      timeout_s.c_str(), "disable", target_.sslmode.c_str(),
                                      target_.sslrootcert.c_str(), nullptr};

@@ -2,8 +2,9 @@
 // mode (PQconnectStartParams, PQsendQueryParams) with its socket watched by a uv_poll handle and the
 // whole lookup bounded by a uv_timer deadline; its own connection, closed when the lookup ends.
 // The answer is handed to `done` once (never after abandon()); the owner destroys the lookup then.
-// Thread affinity: the loop's thread. The server address must be numeric (as [primary] host is for
-// server connections): libpq would resolve a name synchronously.
+// Thread affinity: the loop's thread. A host name is resolved first by the worker's HostResolver (libpq
+// would resolve it synchronously, blocking the loop); libpq then gets `host` (the name, for verify-full's
+// certificate check) and `hostaddr` (the addresses found, tried in order), and looks nothing up itself.
 #pragma once
 
 #include <uv.h>
@@ -13,6 +14,7 @@
 #include <string>
 
 #include "proxy/auth/auth_cache.h"
+#include "proxy/net/resolver.h"
 
 typedef struct pg_conn PGconn;
 
@@ -33,7 +35,7 @@ struct AuthLookupTarget {
 class AuthLookup {
  public:
   using Done = std::function<void(AuthAnswer)>;
-  AuthLookup(uv_loop_t* loop, AuthLookupTarget target, std::string name, Done done);
+  AuthLookup(uv_loop_t* loop, HostResolver& resolver, AuthLookupTarget target, std::string name, Done done);
   ~AuthLookup();  // abandon()
   AuthLookup(const AuthLookup&) = delete;
   AuthLookup& operator=(const AuthLookup&) = delete;
@@ -44,6 +46,7 @@ class AuthLookup {
  private:
   static void poll_cb(uv_poll_t* h, int status, int events) noexcept;
   static void timer_cb(uv_timer_t* h) noexcept;
+  void on_resolved(const Resolution& r);
   void on_ready();
   void watch(int events);  // (re)arms the poll handle on libpq's current socket
   void send_query();
@@ -51,8 +54,10 @@ class AuthLookup {
   void finish(AuthAnswer answer);
   void fail(const char* sqlstate, const std::string& why);
 
-  enum class Phase : uint8_t { idle, connecting, querying, done };
+  enum class Phase : uint8_t { idle, resolving, connecting, querying, done };
   uv_loop_t* loop_;
+  HostResolver& resolver_;
+  uint64_t resolve_ticket_ = 0;  // a lookup of the host in flight
   AuthLookupTarget target_;
   std::string name_;
   Done done_;

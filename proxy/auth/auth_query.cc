@@ -42,7 +42,8 @@ bool valid_utf8(std::string_view s) {
 
 }  // namespace
 
-AuthQuery::AuthQuery(uv_loop_t* loop, Deliver deliver) : loop_(loop), deliver_(std::move(deliver)) {}
+AuthQuery::AuthQuery(uv_loop_t* loop, HostResolver& resolver, Deliver deliver)
+    : loop_(loop), resolver_(resolver), deliver_(std::move(deliver)) {}
 
 AuthQuery::~AuthQuery() { shutdown(); }
 
@@ -106,7 +107,7 @@ void AuthQuery::start_next() {
     AuthLookupTarget t = target_;
     t.dbname = q.dbname;
     const std::string key = q.key;
-    auto lookup = std::make_unique<AuthLookup>(loop_, std::move(t), q.user,
+    auto lookup = std::make_unique<AuthLookup>(loop_, resolver_, std::move(t), q.user,
                                                [this, key](AuthAnswer a) { on_done(key, std::move(a)); });
     AuthLookup* raw = lookup.get();
     running_[key] = std::move(lookup);

@@ -24,7 +24,7 @@ class AuthQuery {
  public:
   // Hands a lookup's answer to a waiting client (by id; a client that left is skipped by the callee).
   using Deliver = std::function<void(uint64_t client, const AuthAnswer&)>;
-  AuthQuery(uv_loop_t* loop, Deliver deliver);
+  AuthQuery(uv_loop_t* loop, HostResolver& resolver, Deliver deliver);
   ~AuthQuery();
 
   // The live config (at start and each reload): new options; a change of whom or what the lookup asks
@@ -46,6 +46,7 @@ class AuthQuery {
   void on_done(const std::string& key, AuthAnswer answer);
 
   uv_loop_t* loop_;
+  HostResolver& resolver_;
   Deliver deliver_;
   AuthCache cache_{AuthCache::Options{}};
   AuthLookupTarget target_;  // dbname empty: the client's

@@ -121,7 +121,8 @@ bool Worker::start(std::string& error) {
   tick_timer_.data = this;
   uv_timer_start(&tick_timer_, &Worker::tick_cb, kTickMs, kTickMs);
   if (snapshot_->config->cache.enabled) start_result_cache();
-  auth_query_ = std::make_unique<AuthQuery>(&loop_, [this](uint64_t id, const AuthAnswer& answer) {
+  resolver_ = std::make_unique<HostResolver>(&loop_);
+  auth_query_ = std::make_unique<AuthQuery>(&loop_, *resolver_, [this](uint64_t id, const AuthAnswer& answer) {
     if (ClientConn* c = client_by_id(id)) c->on_auth_answer(answer);
   });
   auth_query_->apply_config(*snapshot_->config);
@@ -439,6 +440,7 @@ void Worker::maybe_finish_shutdown() {
   if (open_servers_ != 0) return;
   handles_closed_ = true;
   auth_query_->shutdown();  // closes the handles of lookups still running (nobody waits for them now)
+  resolver_->shutdown();    // name lookups still queued are dropped (running ones end on their own)
   result_cache_.reset();  // closes its Redis connections; the loop runs on to release their handles
   {
     std::lock_guard<std::mutex> lock(inbox_mutex_);

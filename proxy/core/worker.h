@@ -24,6 +24,7 @@
 #include "proxy/auth/auth_query.h"
 #include "proxy/core/secrets.h"
 #include "proxy/core/stats.h"
+#include "proxy/net/resolver.h"
 #include "proxy/obs/digest.h"
 #include "proxy/session/session_code.h"
 #include "proxy/session/session_tracker.h"
@@ -106,6 +107,8 @@ class Worker {
   bool runs_session_code(std::string_view sql, const std::function<bool()>& decide, uint64_t* shape = nullptr);
   // auth_query (conf [proxy] auth_user): the verifiers of users not in [[users]]; see auth/auth_query.h.
   AuthQuery& auth_query() { return *auth_query_; }
+  // The servers' host names (net/resolver.h), for server connections, cancels and auth_query.
+  HostResolver& resolver() { return *resolver_; }
   // SCRAM pass-through: the keys the last SCRAM login of `user` on this worker proved (ClientKeys), with
   // which its pools log in to servers when the config has no password for it; null before any. Kept in
   // memory only, never logged; replaced by each such login (a changed password brings new keys).
@@ -163,6 +166,7 @@ class Worker {
   size_t clients_peak_ = 0;  // most clients at once since memory was last given back
   int trim_ticks_left_ = 0;  // seconds of malloc_trim still due after a burst left
   std::unique_ptr<cache::redis::WorkerCache> result_cache_;
+  std::unique_ptr<HostResolver> resolver_;  // before auth_query_, which uses it
   std::unique_ptr<AuthQuery> auth_query_;
   std::unordered_map<std::string, protocol::scram::ClientKeys> client_keys_;  // by user (authenticated only)
   void start_result_cache();   // once [cache] is enabled

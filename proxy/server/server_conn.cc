@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 
 #include <cstring>
+#include <string>
 
 #include "protocol/backend.h"
 #include "protocol/server_login.h"
@@ -34,30 +35,61 @@ void ServerConn::set_state(State s) {
   pool_.servers(s).push_back(this);
 }
 
+ServerConn::~ServerConn() {
+  if (resolve_ticket_ != 0) pool_.worker().resolver().cancel(resolve_ticket_);
+  ConnList<ServerConn>::unlink(this);
+}
+
 void ServerConn::connect() {
   set_buffer_release_bytes(pool_.worker().snapshot().config->proxy.buffer_release_bytes);
   tls_context_ = pool_.worker().snapshot().server_tls_for(pool_.target_index());
-  sockaddr_storage addr{};
   const PoolTarget& t = pool_.target();
-  int rc = uv_ip4_addr(t.host.c_str(), t.port, reinterpret_cast<sockaddr_in*>(&addr));
-  if (rc != 0) rc = uv_ip6_addr(t.host.c_str(), t.port, reinterpret_cast<sockaddr_in6*>(&addr));
-  if (rc != 0) {
-    fail("invalid server address " + t.host);
+  // 0: answered at once (an address, a fresh answer); on_resolved ran and may have failed this server.
+  if (uint64_t ticket = pool_.worker().resolver().resolve(t.host, t.port, [this](const Resolution& r) { on_resolved(r); });
+      ticket != 0) {
+    resolve_ticket_ = ticket;
+  }
+}
+
+void ServerConn::on_resolved(const Resolution& r) {
+  resolve_ticket_ = 0;
+  if (closing() || state_ != State::connecting) return;
+  if (r.addresses.empty()) {
+    fail("cannot resolve the host \"" + pool_.target().host + "\" of server " + pool_.target().name + ": " + r.error);
     return;
   }
+  addresses_ = r.addresses;
+  next_address_ = 0;
+  connect_next();
+}
+
+void ServerConn::connect_next() {
+  peer_ = addresses_[next_address_++];
   connect_req_.data = this;
-  rc = uv_tcp_connect(&connect_req_, tcp(), reinterpret_cast<const sockaddr*>(&addr), &ServerConn::connect_cb);
-  if (rc != 0) fail(std::string("connect: ") + uv_strerror(rc));
+  int rc = uv_tcp_connect(&connect_req_, tcp(), reinterpret_cast<const sockaddr*>(&peer_), &ServerConn::connect_cb);
+  if (rc != 0) on_connected(rc);
 }
 
 void ServerConn::connect_cb(uv_connect_t* req, int status) noexcept {
   static_cast<ServerConn*>(req->data)->on_connected(status);
 }
 
+void ServerConn::on_reopened() {
+  if (state_ != State::connecting) return;
+  connect_next();
+}
+
 void ServerConn::on_connected(int status) {
   if (closing()) return;
   if (status != 0) {
-    fail(std::string("could not connect to server: ") + uv_strerror(status));
+    const PoolTarget& t = pool_.target();
+    connect_errors_ += (connect_errors_.empty() ? "" : "; ") + address_text(peer_) + ": " + uv_strerror(status);
+    if (next_address_ < addresses_.size()) {  // the next address, at once, on a new socket
+      reopen();
+      return;
+    }
+    fail("could not connect to server " + t.name + " (" + t.host + ":" + std::to_string(t.port) +
+         "): " + connect_errors_);
     return;
   }
   uv_tcp_nodelay(tcp(), 1);
@@ -82,8 +114,9 @@ void ServerConn::fail(const std::string& reason) {
 
 void ServerConn::terminate() {
   if (closing()) return;
+  const bool before_startup = state_ == State::connecting || tls_phase_ != TlsPhase::none;
   set_state(State::closing);
-  if (tls_phase_ != TlsPhase::none) {  // before the StartupMessage (TLS not up yet): nothing to say
+  if (before_startup) {  // not connected, or TLS not up yet: nothing to say
     close();
     return;
   }

@@ -16,6 +16,7 @@
 #include "protocol/frame.h"
 #include "proxy/core/conn_list.h"
 #include "proxy/core/conn_state.h"
+#include "proxy/net/resolver.h"
 #include "proxy/net/stream.h"
 #include "proxy/session/prepared.h"
 #include "proxy/session/session_params.h"
@@ -33,7 +34,9 @@ class ServerConn final : public Stream {
   using State = ServerState;
 
   ServerConn(Pool& pool, uint64_t id);
-  ~ServerConn() override { ConnList<ServerConn>::unlink(this); }
+  ~ServerConn() override;
+  // Resolves the node's host (HostResolver: at once for an address), then connects to its addresses in
+  // order until one accepts; all of it within server_connect_timeout (Pool::tick).
   void connect();
 
   State state() const { return state_; }
@@ -148,7 +151,10 @@ class ServerConn final : public Stream {
 
  private:
   static void connect_cb(uv_connect_t* req, int status) noexcept;
+  void on_resolved(const Resolution& r);
+  void connect_next();     // to addresses_[next_address_]
   void on_connected(int status);
+  void on_reopened() override;  // the socket for the next address is ready
   // ---- TLS to the server (server_tls.cc) ----
   // Where the login is before its StartupMessage: answer = the SSLRequest waits for 'S' or 'N';
   // handshake = TLS is being set up (nothing is said until on_tls_ready).
@@ -219,6 +225,11 @@ class ServerConn final : public Stream {
   State state_ = State::connecting;
   ConnListHook<ServerConn> list_hook_;
   uv_connect_t connect_req_{};
+  uint64_t resolve_ticket_ = 0;  // the host's lookup, while connect() waits for it
+  std::vector<sockaddr_storage> addresses_;  // the host's, tried in order
+  size_t next_address_ = 0;
+  sockaddr_storage peer_{};  // the address connected to
+  std::string connect_errors_;  // why each address tried failed, for the log line
   ClientConn* client_ = nullptr;
   Clock::time_point created_at_;
   Clock::time_point state_since_;

@@ -1,7 +1,8 @@
 // TLS from the proxy to a server (issue 13, item 2), as libpq's sslmode: an SSLRequest before the
 // StartupMessage; 'S' starts a TLS 1.2+ handshake as the client (SNI = the node's host name; verify-full
-// checks the certificate names the host), 'N' carries on in plaintext only for "prefer". Docs
-// "SSL Session Encryption". The login goes on in handle_login_message (server_conn.cc) once the session is up.
+// checks the certificate names the host as configured, a name or an address), 'N' carries on in plaintext
+// only for "prefer". Docs "SSL Session Encryption". The login goes on in handle_login_message
+// (server_conn.cc) once the session is up.
 #include "proxy/core/log.h"
 #include "proxy/core/worker.h"
 #include "proxy/net/tls.h"

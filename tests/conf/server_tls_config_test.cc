@@ -84,5 +84,30 @@ TEST(ServerTlsConfig, ARelativeCaFileIsResolvedAgainstTheConfigFile) {
   std::filesystem::remove_all(dir);
 }
 
+// A node's host may be a DNS name (RDS endpoints are), resolved when server connections open; anything
+// that is neither an address nor a name is refused at load, naming the key.
+TEST(ServerHostConfig, NamesAndAddressesAreAcceptedAndGarbageIsNot) {
+  for (const char* host : {"localhost", "mydb.abc123.eu-west-1.rds.amazonaws.com", "db-1", "pg_primary",
+                           "10.0.0.5", "::1", "fe80::1", "db.example.com."}) {
+    LoadResult r = load_config_string(std::string("[[databases]]\nname = \"app\"\n[primary]\nhost = \"") + host +
+                                      "\"\n[[replicas]]\nhost = \"" + host + "\"\n");
+    ASSERT_NE(r.config, nullptr) << host << ": " << errors_of(r);
+    EXPECT_EQ(r.config->primary.host, host);
+    EXPECT_EQ(r.config->replicas.at(0).host, host);
+  }
+  for (const char* host : {"db host", "-db", "db-", "a..b", "/var/run/postgresql", "db:5432", "[::1]", "10.0.0.5/32",
+                           "db.example.com..", "exa\u00e9mple"}) {
+    LoadResult r = load_config_string(std::string("[[databases]]\nname = \"app\"\n[[replicas]]\nhost = \"") + host +
+                                      "\"\n");
+    EXPECT_EQ(r.config, nullptr) << host;
+    EXPECT_NE(errors_of(r).find("replicas[0].host"), std::string::npos) << host << ": " << errors_of(r);
+    EXPECT_NE(errors_of(r).find("neither an IP address nor a DNS host name"), std::string::npos) << errors_of(r);
+  }
+  std::string long_label(64, 'a');
+  LoadResult r = load_config_string("[[databases]]\nname = \"app\"\n[primary]\nhost = \"" + long_label + ".com\"\n");
+  EXPECT_EQ(r.config, nullptr);
+  EXPECT_NE(errors_of(r).find("primary.host"), std::string::npos) << errors_of(r);
+}
+
 }  // namespace
 }  // namespace pgs::conf

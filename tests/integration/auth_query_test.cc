@@ -128,6 +128,20 @@ TEST_F(AuthQueryTest, LookupsAreCountedByResult) {
   EXPECT_EQ(metric_value(page, "pgsidecar_auth_query_cache_entries", ""), 2);  // the role and the ghost
 }
 
+// [primary] host a name (issue 13): the lookup's libpq connection gets the addresses the worker resolved
+// (hostaddr, so libpq blocks the loop on no name lookup) and the name (host, for verify-full's check
+// against the dev certificate's DNS:localhost, which the harness's default server_tls asks for).
+TEST_F(AuthQueryTest, TheLookupReachesAPrimaryConfiguredByName) {
+  ProxyOptions o = options();
+  o.node_host = "localhost";
+  start_proxy(o);
+  TempRole role("byname", "byname-pw");
+  Pg a(proxy_->spec(role.name(), "byname-pw"));
+  ASSERT_TRUE(a.ok()) << a.error() << proxy_->log_tail();
+  EXPECT_EQ(a.scalar("SELECT current_user"), role.name());
+  EXPECT_EQ(proxy_->log_tail().find("auth_query lookup failed"), std::string::npos) << proxy_->log_tail();
+}
+
 // auth_query is reloadable: turned on by SIGHUP, a role unknown before logs in.
 TEST_F(AuthQueryTest, TurnedOnByAReload) {
   ProxyOptions o = options("");

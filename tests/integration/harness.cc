@@ -56,10 +56,11 @@ std::string render_config(const ProxyOptions& o, uint16_t listen_port, uint16_t 
   if (!o.server_tls_toml && !o.primary_port && !dev_ca_file().empty()) {
     node_tls = "server_tls = \"verify-full\"\nserver_tls_ca_file = " + toml_str(dev_ca_file()) + "\n";
   }
-  t << "\n[primary]\nname = \"primary\"\nhost = \"127.0.0.1\"\nport = " << o.primary_port.value_or(kPrimaryPort)
+  t << "\n[primary]\nname = \"primary\"\nhost = " << toml_str(o.node_host) << "\nport = " << o.primary_port.value_or(kPrimaryPort)
     << "\n" << node_tls;
   if (o.with_replica) {
-    t << "\n[[replicas]]\nname = \"replica1\"\nhost = \"127.0.0.1\"\nport = " << kReplicaPort << "\n" << node_tls;
+    t << "\n[[replicas]]\nname = \"replica1\"\nhost = " << toml_str(o.node_host) << "\nport = " << kReplicaPort << "\n"
+      << node_tls;
   }
   t << "\n[cache]\n" << (o.cache_toml.empty() ? std::string("enabled = false\n") : o.cache_toml)
     << "\n[observability]\nmetrics_listen = \"127.0.0.1:"

@@ -88,6 +88,7 @@ struct ProxyOptions {
   std::string cache_toml;          // keys inside [cache]; "" = enabled = false ([[cache.classes]]: extra_toml)
   std::string tls_toml;            // keys inside [tls] (client_tls = ...); when set, readiness uses sslmode=prefer
   std::optional<uint16_t> primary_port;  // [primary] port (default: the dev primary)
+  std::string node_host = "127.0.0.1";   // [primary] and [[replicas]] host (a name: resolved by the proxy)
   // Keys inside [primary] and each [[replicas]] for TLS to the servers (server_tls = ...). nullopt: the
   // dev default, server_tls = "verify-full" with the dev CA (dev_ca_file()) when the nodes are the dev
   // ones and the CA exists, so the suite runs over TLS to the servers as `./dev up` does.
