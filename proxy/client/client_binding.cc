@@ -176,7 +176,7 @@ void ClientConn::detach_server(bool client_gone) {
   }
   // Mid-transaction or mid-query: never hand this server to anyone. Cancel what runs, then close;
   // the backend rolls back and drops its locks when it sees the connection end.
-  if (s->running_query()) worker_.send_cancel(pool_->target(), s->backend_pid(), s->backend_secret());
+  if (s->running_query()) worker_.send_cancel(*s);
   pool_->release(s, false);
 }
 

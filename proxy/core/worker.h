@@ -88,7 +88,7 @@ class Worker {
   // source failed: the login must fail rather than hand out a predictable key.
   [[nodiscard]] bool allocate_cancel_key(ClientConn* client, int32_t& pid, int32_t& secret);
   // Fire and forget: cancels a query on a server that is being closed anyway (its client left).
-  void send_cancel(const struct PoolTarget& target, int32_t backend_pid, int32_t backend_secret);
+  void send_cancel(const ServerConn& server);
   // Cancels the query `server` runs for its client now; the server's pool holds it back from other
   // clients until Postgres has taken the cancel (Pool::cancel_forwarded). Works for replica servers.
   void forward_cancel(ServerConn& server);

@@ -55,17 +55,17 @@ void Worker::forward_cancel(ServerConn& server) {
   // The server's own pool: a read routed to a replica holds a replica server, with the replica's key.
   Pool& pool = server.pool();
   pool.cancel_forwarded(&server);  // first: the outcome may be reported before the call returns
-  const PoolTarget& t = pool.target();
   uint64_t id = server.id();
   // Pools live as long as the loop, and the loop runs until this request's handles are closed.
-  send_cancel_request(&loop_, t.host, t.port, server.backend_pid(), server.backend_secret(),
+  send_cancel_request(&loop_, server.cancel_target(), server.backend_pid(), server.backend_secret(),
                       pool.settings().server_connect_timeout,
                       [&pool, id](CancelOutcome outcome) { pool.on_cancel_done(id, outcome); });
 }
 
-void Worker::send_cancel(const PoolTarget& target, int32_t backend_pid, int32_t backend_secret) {
+void Worker::send_cancel(const ServerConn& server) {
   ++metrics_.cancels_forwarded;
-  send_cancel_request(&loop_, target.host, target.port, backend_pid, backend_secret, kCancelDeadline, nullptr);
+  send_cancel_request(&loop_, server.cancel_target(), server.backend_pid(), server.backend_secret(), kCancelDeadline,
+                      nullptr);
 }
 
 }  // namespace pgs::proxy

@@ -93,6 +93,9 @@ void ServerConn::on_connected(int status) {
     return;
   }
   uv_tcp_nodelay(tcp(), 1);
+  cancel_target_ = CancelTarget{};
+  cancel_target_.address = peer_;
+  cancel_target_.host = pool_.target().host;
   set_state(State::login);
   begin_login();
   start_reading();

@@ -18,6 +18,7 @@
 #include "proxy/core/conn_state.h"
 #include "proxy/net/resolver.h"
 #include "proxy/net/stream.h"
+#include "proxy/pool/cancel.h"
 #include "proxy/session/prepared.h"
 #include "proxy/session/session_params.h"
 #include "proxy/session/sql_prepared.h"
@@ -51,6 +52,9 @@ class ServerConn final : public Stream {
   int32_t backend_secret() const { return backend_secret_; }
   Clock::time_point created_at() const { return created_at_; }
   Clock::time_point state_since() const { return state_since_; }
+  // Where a CancelRequest for this server's query goes: the address this connection reached (not the
+  // name again: after a failover it may name another server), with TLS when this connection has it.
+  const CancelTarget& cancel_target() const { return cancel_target_; }
 
   // Reply tracking (docs "Message Flow", "Extended Query"). Every message sent to the server that
   // expects replies queues one Expected entry; replies are matched to the head of the queue in order.
@@ -229,6 +233,7 @@ class ServerConn final : public Stream {
   std::vector<sockaddr_storage> addresses_;  // the host's, tried in order
   size_t next_address_ = 0;
   sockaddr_storage peer_{};  // the address connected to
+  CancelTarget cancel_target_;  // filled in as the connection is made (see cancel_target())
   std::string connect_errors_;  // why each address tried failed, for the log line
   ClientConn* client_ = nullptr;
   Clock::time_point created_at_;

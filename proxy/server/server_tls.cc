@@ -70,6 +70,11 @@ bool ServerConn::on_ssl_answer() {
 void ServerConn::on_tls_ready() {
   if (state_ != State::login || tls_phase_ != TlsPhase::handshake) return;
   tls_phase_ = TlsPhase::none;
+  // A cancel for this connection's queries goes over TLS too, verified as this session was.
+  const PoolTarget& t = pool_.target();
+  cancel_target_.tls = tls_context_;
+  cancel_target_.verify_host = t.tls_mode == conf::ServerTls::verify_full;
+  cancel_target_.plaintext_ok = t.tls_mode == conf::ServerTls::prefer;
   send_startup();
 }
 

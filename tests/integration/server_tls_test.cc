@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/integration/harness.h"
+#include "tests/integration/tls_gate.h"
 #include "tests/support/certs.h"
 #include "tests/support/fake_server.h"
 
@@ -207,6 +208,40 @@ TEST_F(ServerTlsTest, PreferCarriesOnInPlaintextWithAServerWithoutTls) {
   ASSERT_TRUE(c.ok()) << c.error() << p.log_tail();
   EXPECT_GE(fake.ssl_requests(), 1);  // the pool's connection asked, then logged in in plaintext
   EXPECT_EQ(fake.pool_connections(), 1);
+}
+
+// The CancelRequest to a server whose connection runs over TLS goes over TLS too (SSLRequest, the
+// handshake verified as the node's server_tls says, then the packet), as libpq 17's cancel does. The
+// primary sits behind a gate that lets through only connections opening with an SSLRequest, as a network
+// requiring TLS does: the old plaintext cancel was dropped there and the pg_sleep ran on.
+TEST_F(ServerTlsTest, ACancelToATlsServerGoesOverTls) {
+  std::string ca = require_dev_ca();
+  if (ca.empty()) GTEST_SKIP() << "no dev CA (.dev/tls/ca.crt): run ./dev services";
+  TlsOnlyGate gate(kPrimaryPort);
+  ASSERT_NE(gate.port(), 0);
+  ProxyOptions o;
+  o.workers = 1;
+  o.pool_size = 1;
+  o.primary_port = gate.port();
+  o.server_tls_toml = node_tls("verify-full", ca);
+  Proxy& p = start_proxy(o);
+  Pg a(p.spec());
+  ASSERT_TRUE(a.ok()) << a.error() << p.log_tail();
+  const std::string marker = "it-tls-cancel-" + std::to_string(getpid());
+  ASSERT_EQ(PQsendQuery(a.get(), ("SELECT pg_sleep(20) /* " + marker + " */").c_str()), 1);
+  ASSERT_TRUE(wait_query_running(marker, Millis(5000), kPrimaryPort)) << "the query never started";
+  const auto t0 = std::chrono::steady_clock::now();
+  PGcancel* cancel = PQgetCancel(a.get());
+  char err[256];
+  EXPECT_EQ(PQcancel(cancel, err, sizeof err), 1) << err;
+  PQfreeCancel(cancel);
+  PgResult r(PQgetResult(a.get()));
+  const auto took = std::chrono::steady_clock::now() - t0;
+  PQclear(PQgetResult(a.get()));
+  EXPECT_EQ(r.sqlstate(), "57014") << r.error() << p.log_tail();
+  EXPECT_LT(took, std::chrono::seconds(5));
+  EXPECT_EQ(gate.refused_cancels(), 0);
+  EXPECT_EQ(a.scalar("SELECT 'after the cancel'"), "after the cancel");  // the server was kept
 }
 
 TEST_F(ServerTlsTest, ACleartextPasswordRequestIsRefusedUnlessAllowed) {
