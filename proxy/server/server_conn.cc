@@ -129,7 +129,11 @@ void ServerConn::terminate() {
 
 void ServerConn::on_read_error(int status) {
   if (status == UV_EPROTO && !tls_error().empty()) {
-    fail("TLS with the server failed: " + std::string(tls_error()));
+    const std::string why = "TLS with the server failed: " + std::string(tls_error());
+    if (!retry_without_tls(why)) fail(why);
+    return;
+  }
+  if (tls_phase_ == TlsPhase::handshake && retry_without_tls("the server closed the connection during the TLS handshake")) {
     return;
   }
   fail(status == UV_EOF ? "server closed the connection" : std::string("read error: ") + uv_strerror(status));

@@ -158,7 +158,7 @@ class ServerConn final : public Stream {
   void on_resolved(const Resolution& r);
   void connect_next();     // to addresses_[next_address_]
   void on_connected(int status);
-  void on_reopened() override;  // the socket for the next address is ready
+  void on_reopened() override;  // the socket for the next address (or the plaintext retry) is ready
   // ---- TLS to the server (server_tls.cc) ----
   // Where the login is before its StartupMessage: answer = the SSLRequest waits for 'S' or 'N';
   // handshake = TLS is being set up (nothing is said until on_tls_ready).
@@ -166,6 +166,10 @@ class ServerConn final : public Stream {
   void begin_login();      // SSLRequest first, or the StartupMessage at once (server_tls = "disable")
   void send_startup();
   bool on_ssl_answer();    // false: wait (more bytes, the handshake) or the login failed
+  // server_tls = "prefer" and the TLS handshake failed: true when the login starts over once, in plaintext
+  // on a new connection to the same address (libpq's sslmode=prefer).
+  bool retry_without_tls(const std::string& why);
+  bool plaintext_retry_ = false;  // this is that retry: no SSLRequest
   std::shared_ptr<const TlsContext> tls_context_;  // the node's, from the snapshot at connect()
   TlsPhase tls_phase_ = TlsPhase::none;
   bool handle_login_message(const protocol::Frame& f);

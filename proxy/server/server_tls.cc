@@ -1,8 +1,10 @@
 // TLS from the proxy to a server (issue 13, item 2), as libpq's sslmode: an SSLRequest before the
 // StartupMessage; 'S' starts a TLS 1.2+ handshake as the client (SNI = the node's host name; verify-full
 // checks the certificate names the host as configured, a name or an address), 'N' carries on in plaintext
-// only for "prefer". Docs "SSL Session Encryption". The login goes on in handle_login_message
-// (server_conn.cc) once the session is up.
+// only for "prefer", and so does a failed handshake under "prefer": once, on a new connection to the same
+// address, with no SSLRequest (libpq's sslmode=prefer; a certificate that does not verify included, as
+// libpq's). Docs "SSL Session Encryption". The login goes on in handle_login_message (server_conn.cc)
+// once the session is up.
 #include "proxy/core/log.h"
 #include "proxy/core/worker.h"
 #include "proxy/net/tls.h"
@@ -15,7 +17,7 @@ namespace pgs::proxy {
 
 void ServerConn::begin_login() {
   const PoolTarget& t = pool_.target();
-  if (t.tls_mode == conf::ServerTls::disable) {
+  if (t.tls_mode == conf::ServerTls::disable || plaintext_retry_) {
     send_startup();
     return;
   }
@@ -65,6 +67,22 @@ bool ServerConn::on_ssl_answer() {
       return false;
   }
   return false;
+}
+
+bool ServerConn::retry_without_tls(const std::string& why) {
+  const PoolTarget& t = pool_.target();
+  if (t.tls_mode != conf::ServerTls::prefer || plaintext_retry_ || tls_phase_ != TlsPhase::handshake ||
+      state_ != State::login || closing()) {
+    return false;
+  }
+  LOG_WARN("server " + t.name + " (" + address_text(peer_) + "): " + why +
+           "; retrying once without TLS (server_tls = \"prefer\")");
+  plaintext_retry_ = true;
+  tls_phase_ = TlsPhase::none;
+  --next_address_;  // the same address again (on_reopened connects to it)
+  set_state(State::connecting);
+  reopen();
+  return true;
 }
 
 void ServerConn::on_tls_ready() {

@@ -210,6 +210,52 @@ TEST_F(ServerTlsTest, PreferCarriesOnInPlaintextWithAServerWithoutTls) {
   EXPECT_EQ(fake.pool_connections(), 1);
 }
 
+// A handshake that fails under "prefer" is retried once in plaintext, as libpq's sslmode=prefer does: the
+// fake says 'S' and then speaks no TLS; the proxy's second connection sends its StartupMessage at once
+// (no SSLRequest) and logs in. Under "require" the same server fails the login (the test above).
+TEST_F(ServerTlsTest, PreferRetriesOnceInPlaintextAfterAFailedHandshake) {
+  FakeServer fake;
+  fake.set_ssl_answer('S');
+  Proxy& p = start_fake(fake, node_tls("prefer", ""));
+  Pg c(fake_client(p));
+  ASSERT_TRUE(c.ok()) << c.error() << p.log_tail();
+  EXPECT_EQ(fake.pool_connections(), 1);
+  EXPECT_EQ(fake.ssl_requests(), 0);  // the retry asked no more
+  EXPECT_NE(p.log_tail().find("retrying once without TLS (server_tls = \"prefer\")"), std::string::npos)
+      << p.log_tail();
+}
+
+// The same against the dev primary: a certificate that does not verify (a CA of another authority) fails
+// the handshake; "prefer" logs in in plaintext on the second connection (pg_hba lets flopods in without
+// TLS), "verify-ca" does not retry at all.
+TEST_F(ServerTlsTest, PreferFallsBackToPlaintextWhenTheCertificateDoesNotVerifyAndVerifyCaDoesNot) {
+  if (require_dev_ca().empty()) GTEST_SKIP() << "no dev CA (.dev/tls/ca.crt): run ./dev services";
+  test::TestCertificates another("prefer-ca");
+  ASSERT_EQ(another.error, "");
+  {
+    Proxy& p = start_dev(node_tls("prefer", another.ca));
+    Pg f(p.spec());
+    ASSERT_TRUE(f.ok()) << f.error() << p.log_tail();
+    EXPECT_EQ(f.scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"), "f");
+    EXPECT_NE(p.log_tail().find("certificate verify failed"), std::string::npos) << p.log_tail();
+    EXPECT_NE(p.log_tail().find("retrying once without TLS"), std::string::npos) << p.log_tail();
+    // pgs_tls_only is refused in plaintext by pg_hba: the fallback gives it no way around that.
+    Pg t(p.spec(kTlsOnlyUser, kTlsOnlyPassword));
+    EXPECT_FALSE(t.ok());
+    EXPECT_NE(t.error().find("no encryption"), std::string::npos) << t.error();
+    proxy_.reset();
+  }
+  ProxyOptions o;
+  o.workers = 1;
+  o.users = {{kTlsOnlyUser, kFakeVerifier, kTlsOnlyPassword, false}};  // readiness only pings
+  o.server_tls_toml = node_tls("verify-ca", another.ca);
+  Proxy& p = start_proxy(o);
+  Pg c(p.spec(kTlsOnlyUser, kFakePassword));
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().find("certificate verify failed"), std::string::npos) << c.error();
+  EXPECT_EQ(p.log_tail().find("retrying once without TLS"), std::string::npos) << p.log_tail();
+}
+
 // The CancelRequest to a server whose connection runs over TLS goes over TLS too (SSLRequest, the
 // handshake verified as the node's server_tls says, then the packet), as libpq 17's cancel does. The
 // primary sits behind a gate that lets through only connections opening with an SSLRequest, as a network
