@@ -82,11 +82,13 @@ struct PoolConfig {
 // [primary] and [[replicas]] — Postgres servers.
 struct ServerEndpoint {
   std::string name;   // label for metrics and SHOW (default "primary" / "replica<N>")
+  // An IP address or a DNS name (checked at load: validate.cc valid_host). A name is resolved for each
+  // new server connection (proxy/net/resolver.h: kept 5 s per worker), its addresses tried in order.
   std::string host = "127.0.0.1";
   uint16_t port = 5432;
   int weight = 1;     // replicas only: load-balancing weight
   // TLS to this node, as libpq's sslmode: "disable" never asks; "prefer" asks (SSLRequest) and carries on
-  // in plaintext if the server answers N; "require" refuses a server without TLS (and checks the chain
+  // in plaintext if the server answers N or the handshake fails (once, on a new connection); "require" refuses a server without TLS (and checks the chain
   // when a CA file is set, as libpq does); "verify-ca" checks the certificate chain against
   // server_tls_ca_file; "verify-full" also checks that the certificate names `host` (a name or an IP).
   // Default: [tls] server_tls (whose default is "disable"). Reloadable (new server connections; the

@@ -16,7 +16,9 @@ using Lsn = uint64_t;  // pg_lsn as an integer; 0 = none / unknown (same as rout
 using Millis = std::chrono::milliseconds;
 
 // One Postgres server to watch. host may be a name, an IP address or a Unix socket directory; a name
-// is resolved by libpq synchronously (getaddrinfo) on the monitor thread, so prefer addresses.
+// is resolved by libpq synchronously (getaddrinfo) on the monitor thread, at each connect (so a failover
+// that moves the name is followed), not on a worker's loop: a DNS server that does not answer delays that
+// round by the resolver's own timeouts (resolv.conf), never the proxy's traffic.
 struct MonitorNode {
   std::string name;  // label for logs and metrics ("primary", "replica1")
   std::string host = "127.0.0.1";
