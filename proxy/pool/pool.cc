@@ -349,7 +349,7 @@ void Pool::tick(Clock::time_point now) {
   for (ServerState opening : {ServerState::connecting, ServerState::login}) {
     for (ServerConn* s : servers(opening).snapshot()) {
       if (now - s->state_since() <= settings_.server_connect_timeout) continue;
-      on_server_login_failed(s, "server_connect_timeout");
+      on_server_login_failed(s, "server_connect_timeout (" + s->connect_stage() + ")");
       s->terminate();
     }
   }

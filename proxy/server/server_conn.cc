@@ -51,6 +51,12 @@ void ServerConn::connect() {
   }
 }
 
+std::string ServerConn::connect_stage() const {
+  if (state_ == State::login) return "logging in";
+  if (resolve_ticket_ != 0) return "resolving the host \"" + pool_.target().host + "\"";
+  return "connecting to " + address_text(peer_);
+}
+
 void ServerConn::on_resolved(const Resolution& r) {
   resolve_ticket_ = 0;
   if (closing() || state_ != State::connecting) return;

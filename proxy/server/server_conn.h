@@ -39,6 +39,9 @@ class ServerConn final : public Stream {
   // Resolves the node's host (HostResolver: at once for an address), then connects to its addresses in
   // order until one accepts; all of it within server_connect_timeout (Pool::tick).
   void connect();
+  // Where an opening connection is, for a timeout's log line: "resolving the host \"db\"", "connecting
+  // to 10.0.0.5", "logging in".
+  std::string connect_stage() const;
 
   State state() const { return state_; }
   // The one place a server changes state: it also moves to that state's list of its pool (pool.h).

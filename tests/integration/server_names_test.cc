@@ -3,6 +3,10 @@
 // TLS verify-full checks the certificate against the configured name; the proxy's libpq connections
 // (health monitor, catalog, auth_query) get the name too. A name that does not resolve fails the login
 // at once with 08006 and a log line that says so, and leaves no server connection behind.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,21 +36,28 @@ class ServerNamesTest : public ProxyTest {
 };
 
 // The proxy started by the next start_proxy() runs in a mount namespace of its own where /etc/hosts is
-// `hosts` (the machine's file stays as it is): a name with the addresses a test needs. ok is false when
-// such a namespace cannot be made here (then the test skips). Restores PGSIDECAR_BIN when destroyed.
+// `hosts` and, if given, /etc/resolv.conf is `resolv` (the machine's files stay as they are): a name with
+// the addresses a test needs, a DNS server of the test's. ok is false when such a namespace cannot be
+// made here (then the test skips). Restores PGSIDECAR_BIN when destroyed.
 class HostsFile {
  public:
-  explicit HostsFile(const std::string& hosts) : real_(proxy_binary()), dir_(make_temp_dir("pgs-hosts")) {
+  explicit HostsFile(const std::string& hosts, const std::string& resolv = {})
+      : real_(proxy_binary()), dir_(make_temp_dir("pgs-hosts")) {
     const char* old = std::getenv("PGSIDECAR_BIN");
     had_old_ = old != nullptr;
     if (had_old_) old_ = old;
-    const std::string file = dir_ + "/hosts", wrapper = dir_ + "/pgsidecar";
+    const std::string file = dir_ + "/hosts", conf = dir_ + "/resolv.conf", wrapper = dir_ + "/pgsidecar";
     std::ofstream(file) << hosts;
+    std::string mounts = "mount --bind " + file + " /etc/hosts";
+    if (!resolv.empty()) {
+      std::ofstream(conf) << resolv;
+      mounts += " && mount --bind " + conf + " /etc/resolv.conf";
+    }
     // unshare execs sh, which execs the proxy: the pid the harness holds is the proxy's.
-    std::ofstream(wrapper) << "#!/bin/sh\nexec unshare -m sh -c 'mount --bind \"$0\" /etc/hosts && exec \"$@\"' "
-                           << file << " " << real_ << " \"$@\"\n";
+    std::ofstream(wrapper) << "#!/bin/sh\nexec unshare -m sh -c '" << mounts << " && exec \"$@\"' sh " << real_
+                           << " \"$@\"\n";
     ::chmod(wrapper.c_str(), 0755);
-    RunResult probe = run_program({"unshare", "-m", "sh", "-c", "mount --bind " + file + " /etc/hosts"}, {}, Millis(5000));
+    RunResult probe = run_program({"unshare", "-m", "sh", "-c", mounts}, {}, Millis(5000));
     ok = probe.exit_code == 0;
     why = probe.describe();
     if (ok) ::setenv("PGSIDECAR_BIN", wrapper.c_str(), 1);
@@ -160,6 +171,50 @@ TEST_F(ServerNamesTest, ANameThatDoesNotResolveFailsTheLoginAtOnceAndLeavesNoSer
       }
     }
   }
+}
+
+// A DNS server that never answers (a UDP socket of the test's that reads nothing): the lookup of the
+// primary's name hangs in getaddrinfo (5 s, resolv.conf), but the worker's loop does not wait for it.
+// server_connect_timeout (1 s) fails the login with 08006 saying it was resolving; the lookup that ends
+// later is dropped, nothing is left, and the admin console answered meanwhile.
+TEST_F(ServerNamesTest, ALookupThatHangsIsBoundedByServerConnectTimeout) {
+  const int dns = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(53);
+  a.sin_addr.s_addr = htonl(0x7f000009);  // 127.0.0.9
+  if (dns < 0 || ::bind(dns, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    if (dns >= 0) ::close(dns);
+    GTEST_SKIP() << "cannot bind a silent DNS server on 127.0.0.9:53";
+  }
+  HostsFile hosts("127.0.0.1 localhost\n", "nameserver 127.0.0.9\noptions timeout:5 attempts:1\n");
+  if (!hosts.ok) {
+    ::close(dns);
+    GTEST_SKIP() << "no mount namespace for a private /etc/hosts here: " << hosts.why;
+  }
+  ProxyOptions o;
+  o.workers = 1;
+  o.pool_size = 1;
+  o.node_host = "slow.pgs.test";
+  o.server_tls_toml = "";
+  o.server_connect_timeout = "1s";
+  o.users = {{kUser, kFakeVerifier, "", false}, {kAdminUser, kAdminPassword, "", true}};  // readiness only pings
+  Proxy& p = start_proxy(o);
+  const auto t0 = std::chrono::steady_clock::now();
+  Pg admin(p.spec(kAdminUser, kAdminPassword, kAdminDatabase));
+  ASSERT_TRUE(admin.ok()) << admin.error();
+  Pg c(p.spec(kUser, kFakePassword));
+  ASSERT_FALSE(c.ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(4000)) << "waited for the lookup";
+  EXPECT_NE(c.error().find("server_connect_timeout (resolving the host \"slow.pgs.test\")"), std::string::npos)
+      << c.error();
+  EXPECT_TRUE(admin.exec("SHOW POOLS").ok());  // the loop was never blocked
+  EXPECT_TRUE(wait_until([&] { return server_connections(p) == 0; }, Millis(5000))) << scrape_metrics(p);
+  // The lookup ends (getaddrinfo gives up after 5 s) with nobody waiting: dropped, the proxy lives on.
+  EXPECT_TRUE(wait_until([&] { return admin.exec("SHOW POOLS").ok() && kill(p.pid(), 0) == 0 &&
+                                      std::chrono::steady_clock::now() - t0 > std::chrono::seconds(6); },
+                         Millis(10000)));
+  ::close(dns);
 }
 
 }  // namespace
