@@ -20,9 +20,13 @@
 #include <memory>
 #include <string>
 
+namespace pgs::tls {
+class TlsContext;
+}  // namespace pgs::tls
+
 namespace pgs::proxy {
 
-class TlsContext;
+using tls::TlsContext;
 
 // The random source of cancel keys, shaped like OpenSSL's RAND_bytes (1 on success). A seam for tests.
 using RandomFill = int (*)(unsigned char* out, int size);

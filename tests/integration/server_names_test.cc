@@ -79,6 +79,19 @@ class HostsFile {
   bool had_old_ = false;
 };
 
+// A one-server proxy whose primary is `host`, which no login reaches: the client's password is a verifier,
+// so readiness only pings.
+ProxyOptions unreachable_primary(const std::string& host, const std::string& connect_timeout) {
+  ProxyOptions o;
+  o.workers = 1;
+  o.pool_size = 1;
+  o.node_host = host;
+  o.server_tls_toml = "";
+  o.server_connect_timeout = connect_timeout;
+  o.users = {{kUser, kFakeVerifier, "", false}, {kAdminUser, kAdminPassword, "", true}};
+  return o;
+}
+
 std::string verify_full_by_name() {
   std::string ca = dev_ca_file();
   return ca.empty() ? std::string() : "server_tls = \"verify-full\"\nserver_tls_ca_file = \"" + ca + "\"\n";
@@ -137,15 +150,7 @@ TEST_F(ServerNamesTest, TheAddressesOfANameAreTriedInOrder) {
 // no server connection is left. A second attempt fails the same way (failures are not kept: looked up
 // again), and the client's connection to the proxy is still usable for the admin console.
 TEST_F(ServerNamesTest, ANameThatDoesNotResolveFailsTheLoginAtOnceAndLeavesNoServer) {
-  ProxyOptions o;
-  o.workers = 1;
-  o.pool_size = 1;
-  o.node_host = "no-such-host.invalid";
-  o.server_tls_toml = "";
-  o.server_connect_timeout = "20s";
-  // A verifier as the client password: readiness only pings (no server login can succeed here).
-  o.users = {{kUser, kFakeVerifier, "", false}, {kAdminUser, kAdminPassword, "", true}};
-  Proxy& p = start_proxy(o);
+  Proxy& p = start_proxy(unreachable_primary("no-such-host.invalid", "20s"));
   for (int attempt = 0; attempt < 2; ++attempt) {
     SCOPED_TRACE(attempt);
     const auto t0 = std::chrono::steady_clock::now();
@@ -192,14 +197,7 @@ TEST_F(ServerNamesTest, ALookupThatHangsIsBoundedByServerConnectTimeout) {
     ::close(dns);
     GTEST_SKIP() << "no mount namespace for a private /etc/hosts here: " << hosts.why;
   }
-  ProxyOptions o;
-  o.workers = 1;
-  o.pool_size = 1;
-  o.node_host = "slow.pgs.test";
-  o.server_tls_toml = "";
-  o.server_connect_timeout = "1s";
-  o.users = {{kUser, kFakeVerifier, "", false}, {kAdminUser, kAdminPassword, "", true}};  // readiness only pings
-  Proxy& p = start_proxy(o);
+  Proxy& p = start_proxy(unreachable_primary("slow.pgs.test", "1s"));
   const auto t0 = std::chrono::steady_clock::now();
   Pg admin(p.spec(kAdminUser, kAdminPassword, kAdminDatabase));
   ASSERT_TRUE(admin.ok()) << admin.error();
