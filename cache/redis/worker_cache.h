@@ -7,6 +7,8 @@
 #include <uv.h>
 
 #include <atomic>
+#include <memory>
+#include <vector>
 
 #include "cache/generations.h"
 #include "cache/inflight.h"
@@ -21,6 +23,9 @@ namespace pgs::cache::redis {
 // Connection options from [cache]: redis_host, redis_port, redis_timeout, redis_user, redis_password and
 // redis_tls*; the rest keep their defaults.
 ConnOptions conn_options(const conf::CacheConfig& config);
+// [cache] redis_cluster = true: the cluster client's options (seeds from redis_nodes; nodes that do not
+// parse are left out, the config check refuses them first).
+ClusterOptions cluster_options(const conf::CacheConfig& config);
 
 class WorkerCache {
  public:
@@ -40,10 +45,14 @@ class WorkerCache {
   GenerationMap& generations() { return generations_; }
   Inflight& inflight() { return inflight_; }
   const RedisNames& names() const { return names_; }
+  ClusterClient* cluster() { return cluster_.get(); }  // null for a single Redis
+  // Every Redis connection this worker's cache holds (counters, AUTH refusals).
+  std::vector<const RedisConn*> connections() const;
   WriteTablesMemo& write_tables() { return write_tables_; }
 
  private:
   RedisNames names_;
+  std::unique_ptr<ClusterClient> cluster_;  // before store_ and sync_: they use it
   GenerationMap generations_;
   Inflight inflight_;
   RedisStore store_;
