@@ -16,6 +16,7 @@ struct ClusterClient::Request {
   uint64_t attempt = 0;       // sends so far; replies of an earlier send are ignored
   uint64_t wait_attempt = 0;  // the send whose WAIT is in flight
   bool reply_ok = false;      // the reply given to done was not an error
+  size_t waited = 0;          // replicas the current send's WAIT asks for
 };
 
 namespace {
@@ -124,8 +125,13 @@ bool ClusterClient::send(const std::shared_ptr<Request>& req, const NodeAddress&
                      req->timeout)) {
     return false;
   }
-  if (req->replicated && req->replicas > 0) {
-    std::string n = std::to_string(req->replicas);
+  // WAIT for no more replicas than the map lists for this master: a master without one (its replica
+  // promoted after it died, none attached yet) has nobody a failover could promote, and WAIT would only
+  // block this connection until its timeout.
+  size_t listed = map_.replicas(node);
+  req->waited = std::min<size_t>(static_cast<size_t>(req->replicas), listed);
+  if (req->replicated && req->waited > 0) {
+    std::string n = std::to_string(req->waited);
     std::string ms = std::to_string(std::max<long long>(1, req->timeout.count()));
     std::string_view wait[] = {"WAIT", n, ms};
     if (conn->command(wait, [this, req, attempt](const redisReply* r, ReplyError e) { on_wait(req, attempt, r, e); },
@@ -172,10 +178,10 @@ void ClusterClient::deliver(const std::shared_ptr<Request>& req, const redisRepl
     done(error == ReplyError::none ? reply : nullptr, error);
   }
   // No WAIT asked (0 replicas): confirmed with the reply. No WAIT of this send in flight: not confirmed.
-  if (req->replicated && (req->replicas == 0 || req->wait_attempt != req->attempt)) {
+  if (req->replicated && (req->waited == 0 || req->wait_attempt != req->attempt)) {
     std::function<void(bool)> replicated = std::move(req->replicated);
     req->replicated = nullptr;
-    replicated(req->replicas == 0 && req->reply_ok);
+    replicated(req->waited == 0 && req->reply_ok);
   }
 }
 
@@ -183,7 +189,7 @@ void ClusterClient::on_wait(const std::shared_ptr<Request>& req, uint64_t attemp
                             ReplyError error) {
   if (attempt != req->attempt || !req->replicated || req->done) return;  // an earlier send's, or no reply yet
   bool counted = error == ReplyError::none && reply != nullptr && reply->type == REDIS_REPLY_INTEGER &&
-                 reply->integer >= req->replicas;
+                 reply->integer >= static_cast<long long>(req->waited);
   if (!counted) ++stats_.wait_short;
   std::function<void(bool)> replicated = std::move(req->replicated);
   req->replicated = nullptr;

@@ -2,6 +2,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <string_view>
 
 namespace pgs::cache::redis {
@@ -16,7 +18,20 @@ uint16_t SlotMap::index_of(const NodeAddress& node) {
     if (masters_[i] == node) return static_cast<uint16_t>(i);
   }
   masters_.push_back(node);
+  replicas_.push_back(SIZE_MAX);
   return static_cast<uint16_t>(masters_.size() - 1);
+}
+
+size_t SlotMap::replicas(const NodeAddress& node) const {
+  for (size_t i = 0; i < masters_.size(); ++i) {
+    if (masters_[i] == node) return replicas_[i] == SIZE_MAX ? 0 : replicas_[i];
+  }
+  return 0;
+}
+
+void SlotMap::set_replicas(const NodeAddress& node, size_t n) {
+  size_t& r = replicas_[index_of(node)];
+  r = std::min(r, n);
 }
 
 void SlotMap::assign(uint16_t slot, const NodeAddress& node) { assign_range(slot, slot, node); }
@@ -91,7 +106,7 @@ SlotsParse parse_cluster_slots(const redisReply* reply, const NodeAddress& asked
       seen[s] = true;
     }
     std::optional<NodeAddress> node;
-    for (size_t k = 2; k < range->elements; ++k) {  // replicas are checked for shape, never used
+    for (size_t k = 2; k < range->elements; ++k) {  // replicas are checked for shape and counted, never used
       std::optional<NodeAddress> n;
       if (!read_node(range->element[k], asked, n)) {
         result.error = "CLUSTER SLOTS: node " + std::to_string(k - 2) + " of range " + std::to_string(i) + " is malformed";
@@ -99,7 +114,10 @@ SlotsParse parse_cluster_slots(const redisReply* reply, const NodeAddress& asked
       }
       if (k == 2) node = std::move(n);
     }
-    if (node) map.assign_range(first, last, *node);
+    if (node) {
+      map.assign_range(first, last, *node);
+      map.set_replicas(*node, range->elements - 3);
+    }
   }
   result.map = std::move(map);
   return result;

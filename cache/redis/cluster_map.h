@@ -30,6 +30,10 @@ class SlotMap {
   // Records that `slot` is now served by `node` (a MOVED redirection).
   void assign(uint16_t slot, const NodeAddress& node);
   void assign_range(uint16_t first, uint16_t last, const NodeAddress& node);
+  // Replicas CLUSTER SLOTS listed for `node`'s ranges (the fewest over its ranges; 0 when unknown, as
+  // after a MOVED to a node the map had not seen).
+  size_t replicas(const NodeAddress& node) const;
+  void set_replicas(const NodeAddress& node, size_t n);
   bool complete() const;  // every slot has a master
   const std::vector<NodeAddress>& masters() const { return masters_; }  // every node named (may hold none now)
   size_t covered() const;
@@ -38,6 +42,7 @@ class SlotMap {
   uint16_t index_of(const NodeAddress& node);
   std::array<uint16_t, kClusterSlots> owner_;
   std::vector<NodeAddress> masters_;
+  std::vector<size_t> replicas_;  // by index in masters_; SIZE_MAX = no range read yet
 };
 
 struct SlotsParse {

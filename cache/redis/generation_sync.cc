@@ -194,7 +194,9 @@ void GenerationSync::retry_failed() {
   }
   std::vector<std::string> tables(retry_.begin(), retry_.end());
   retry_.clear();
+  ++retrying_;
   auto again = [this](bool ok) {  // which commit: unknown, so no LSN
+    --retrying_;
     if (!ok && !retry_timer_.active()) retry_timer_.start(retry_interval);
   };
   if (cluster_ != nullptr) {

@@ -67,7 +67,7 @@ class GenerationSync {
   void start();
 
   bool synced() const {
-    return (cluster_ != nullptr ? cluster_->ready() : subscribed_ && loaded_) && retry_.empty();
+    return (cluster_ != nullptr ? cluster_->ready() : subscribed_ && loaded_) && retry_.empty() && retrying_ == 0;
   }
   void bump(std::vector<std::string> tables, std::function<void(bool ok)> done);
   // Also records `commit_lsn` (the primary's WAL position after the commit of these writes; nullopt
@@ -111,6 +111,7 @@ class GenerationSync {
   std::set<std::string> retry_;  // tables whose bump failed, to send again
   ClusterClient* cluster_ = nullptr;
   int wait_replicas_ = 0;
+  int retrying_ = 0;  // retries of failed bumps in flight: not synced until they are confirmed
   SyncStats stats_;
 };
 

@@ -43,18 +43,24 @@ WorkerCache::WorkerCache(uv_loop_t* loop, const conf::CacheConfig& config, Infli
                          bool count_evictions)
     : names_(config.key_prefix, config.redis_cluster ? static_cast<size_t>(config.redis_cluster_partitions) : 0),
       cluster_(make_cluster(loop, config)),
+      sync_cluster_(make_cluster(loop, config)),
       inflight_(inflight),
       store_(loop, conn_options(config), cluster_.get()),
-      sync_(make_sync(loop, config, names_, generations_, cluster_.get(), count_evictions)) {}
+      sync_(make_sync(loop, config, names_, generations_, sync_cluster_.get(), count_evictions)) {}
 
 void WorkerCache::start() {
   if (cluster_ != nullptr) cluster_->start();
+  if (sync_cluster_ != nullptr) sync_cluster_->start();
   store_.start();
   sync_.start();
 }
 
 std::vector<const RedisConn*> WorkerCache::connections() const {
-  if (cluster_ != nullptr) return cluster_->connections();
+  if (cluster_ != nullptr) {
+    std::vector<const RedisConn*> all = cluster_->connections();
+    for (const RedisConn* c : sync_cluster_->connections()) all.push_back(c);
+    return all;
+  }
   return {&store_.conn(), &sync_.subscription(), &sync_.commands()};
 }
 

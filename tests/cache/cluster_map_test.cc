@@ -50,6 +50,8 @@ TEST(ClusterMap, ThreeMastersWithReplicas) {
   EXPECT_EQ(*p.map->master(5461), (NodeAddress{"127.0.0.1", 7001}));
   EXPECT_EQ(*p.map->master(16383), (NodeAddress{"127.0.0.1", 7002}));
   EXPECT_EQ(p.map->masters().size(), 3u) << "replicas are never routed to";
+  EXPECT_EQ(p.map->replicas(NodeAddress{"127.0.0.1", 7000}), 1u);
+  EXPECT_EQ(p.map->replicas(NodeAddress{"127.0.0.1", 7003}), 0u) << "not a master";
 }
 
 TEST(ClusterMap, EmptyAddressIsTheNodeAskedUnknownOrNamesAreUncovered) {
@@ -63,6 +65,7 @@ TEST(ClusterMap, EmptyAddressIsTheNodeAskedUnknownOrNamesAreUncovered) {
   EXPECT_EQ(p.map->master(250), nullptr);
   EXPECT_EQ(p.map->master(300), nullptr);
   EXPECT_EQ(p.map->covered(), 100u);
+  EXPECT_EQ(p.map->replicas(NodeAddress{"127.0.0.1", 7009}), 0u);
   EXPECT_FALSE(p.map->complete());
 }
 
