@@ -116,13 +116,14 @@ TEST_F(ClusterTest, EntriesAndBumpsSpreadOverTheMastersAndStayConsistent) {
     ASSERT_TRUE(set(key(k), "value" + std::to_string(p)));
     auto got = lookup(k, {"core.users", "*"});
     ASSERT_TRUE(got);
-    EXPECT_EQ(std::get<0>(*got), GetStatus::hit);
+    ASSERT_EQ(std::get<0>(*got), GetStatus::hit);
     EXPECT_EQ(std::get<2>(*got), "value" + std::to_string(p));
     EXPECT_GT(std::get<1>(*got)[0], 0u) << "the bump reached partition " << p;
     uint64_t before = std::get<1>(*got)[0];
     ASSERT_TRUE(bump({"core.users"}));
     auto after = lookup(k, {"core.users", "*"});
     ASSERT_TRUE(after);
+    ASSERT_NE(std::get<0>(*after), GetStatus::error);
     EXPECT_GT(std::get<1>(*after)[0], before) << "every partition sees every bump";
   }
   EXPECT_EQ(cache_->cluster()->stats().moved, 0u);
@@ -166,14 +167,30 @@ TEST_F(ClusterTest, MovedAndAskAreFollowedAndAMigratingSlotIsNeverAStaleHit) {
   ASSERT_TRUE(loop_.run_until([&] { return cache_->ready(); }, 10s));
   auto moved = lookup(k, {"core.orders", "*"});
   ASSERT_TRUE(moved);
-  EXPECT_EQ(std::get<0>(*moved), GetStatus::hit);
+  ASSERT_EQ(std::get<0>(*moved), GetStatus::hit);
   EXPECT_EQ(cache_->cluster()->map().master(static_cast<uint16_t>(slot))->port, to);
   EXPECT_GE(cache_->cluster()->stats().moved + cache_->cluster()->stats().refreshes, 2u);
   uint64_t g = std::get<1>(*moved)[0];
   ASSERT_TRUE(bump({"core.orders"}));
   auto after = lookup(k, {"core.orders", "*"});
   ASSERT_TRUE(after);
+  ASSERT_NE(std::get<0>(*after), GetStatus::error);
   EXPECT_GT(std::get<1>(*after)[0], g);
+}
+
+// A bump counts only once the master's replica has it (WAIT): the replica a failover would promote.
+TEST_F(ClusterTest, ABumpTheReplicaDidNotReceiveIsNotConfirmed) {
+  auto master = cluster_->master_of_slot(key_slot(cache_->names().generations_of(2)));
+  ASSERT_TRUE(master);
+  auto replica = cluster_->replica_of(*master);
+  ASSERT_TRUE(replica);
+  ASSERT_TRUE(bump({"core.waited"}));
+  cluster_->pause_node(replica->port);
+  EXPECT_FALSE(bump({"core.waited"})) << "the replica cannot acknowledge it";
+  EXPECT_FALSE(cache_->ready()) << "a bump to retry: this sidecar bypasses";
+  cluster_->resume_node(replica->port);
+  ASSERT_TRUE(loop_.run_until([&] { return cache_->ready(); }, 10s)) << "the retry was confirmed";
+  EXPECT_GE(cache_->sync_cluster()->stats().wait_short, 1u);
 }
 
 // Last: it kills a master (the cluster stays healthy, with one master less replicated).
@@ -188,6 +205,7 @@ TEST_F(ClusterTest, ZKilledMasterIsReplacedByItsReplicaWithEveryConfirmedBump) {
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(bump({"core.items"}));  // each one WAITed for the replica
   auto last = lookup(k, {"core.items", "*"});
   ASSERT_TRUE(last);
+  ASSERT_EQ(std::get<0>(*last), GetStatus::hit);
   uint64_t newest = std::get<1>(*last)[0];
   cluster_->kill_node(master->port);
   // Until the replica is promoted: not ready (every lookup bypasses), bumps fail and are retried.
@@ -199,7 +217,7 @@ TEST_F(ClusterTest, ZKilledMasterIsReplacedByItsReplicaWithEveryConfirmedBump) {
   EXPECT_EQ(cache_->cluster()->map().master(static_cast<uint16_t>(slot))->port, replica->port);
   auto after = lookup(k, {"core.items", "*"});
   ASSERT_TRUE(after);
-  EXPECT_EQ(std::get<0>(*after), GetStatus::hit)
+  ASSERT_EQ(std::get<0>(*after), GetStatus::hit)
       << cluster_->cli(replica->port, {"GET", key(k)}) << " "
       << cluster_->cli(replica->port, {"HGETALL", cache_->names().generations_for(k)}) << " "
       << cluster_->cli(replica->port, {"EVAL", "return redis.call('GET', KEYS[1])", "1", key(k)});

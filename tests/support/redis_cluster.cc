@@ -1,5 +1,10 @@
 #include "tests/support/redis_cluster.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <filesystem>
 #include <sstream>
@@ -10,6 +15,21 @@
 namespace pgs::test {
 
 namespace {
+
+// True when 127.0.0.1:`port` can be bound now (SO_REUSEADDR, as redis-server binds).
+bool port_bindable(uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  close(fd);
+  return ok;
+}
 
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
@@ -49,22 +69,32 @@ std::vector<std::string> PrivateRedisCluster::seeds() const {
   return out;
 }
 
-bool PrivateRedisCluster::start() {
-  for (int i = 0; i < kNodes; ++i) {
-    std::string p = std::to_string(port(i));
-    children_.push_back(Child::spawn(
+// The cluster bus port (port + 10000) lies in Linux's ephemeral range (32768-60999): an outgoing
+// connection of any process may hold it for a moment, and redis-server then exits ("Address already in
+// use"). Such a node is started again, a bounded number of times.
+bool PrivateRedisCluster::spawn_node(int i) {
+  std::string p = std::to_string(port(i));
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    children_[i] = Child::spawn(
         {"redis-server", "--port", p, "--bind", "127.0.0.1", "--cluster-enabled", "yes", "--cluster-config-file",
          dir_ + "/nodes-" + p + ".conf", "--cluster-node-timeout", std::to_string(node_timeout_ms_),
          "--cluster-replica-validity-factor", "0", "--cluster-allow-replica-migration", "no", "--save", "",
          "--appendonly", "no", "--dir", dir_, "--daemonize", "no", "--loglevel", "warning"},
-        {}, dir_ + "/redis-" + p + ".log"));
-  }
-  for (int i = 0; i < kNodes; ++i) {
-    if (!wait_for_redis(port(i), Millis(10000))) {
-      error_ = "node " + std::to_string(port(i)) + " does not answer PING: " +
-               read_file_tail(dir_ + "/redis-" + std::to_string(port(i)) + ".log", 2000);
-      return false;
+        {}, dir_ + "/redis-" + p + ".log");
+    if (wait_until([&] { return redis_ping(port(i), Millis(500)) || !children_[i].running(); }, Millis(10000)) &&
+        children_[i].running()) {
+      return true;
     }
+    wait_until([&] { return port_bindable(static_cast<uint16_t>(port(i) + 10000)); }, Millis(5000));
+  }
+  error_ = "node " + p + " does not answer PING: " + read_file_tail(dir_ + "/redis-" + p + ".log", 2000);
+  return false;
+}
+
+bool PrivateRedisCluster::start() {
+  children_.resize(kNodes);
+  for (int i = 0; i < kNodes; ++i) {
+    if (!spawn_node(i)) return false;
   }
   std::vector<std::string> argv = {"redis-cli", "--cluster", "create"};
   for (const std::string& s : seeds()) argv.push_back(s);
@@ -206,6 +236,16 @@ void PrivateRedisCluster::kill_node(uint16_t p) {
   if (i < 0 || i >= static_cast<int>(children_.size())) return;
   children_[i].signal(SIGKILL);
   children_[i].wait_exit(Millis(5000));
+}
+
+void PrivateRedisCluster::pause_node(uint16_t p) {
+  int i = p - base_;
+  if (i >= 0 && i < static_cast<int>(children_.size())) children_[i].signal(SIGSTOP);
+}
+
+void PrivateRedisCluster::resume_node(uint16_t p) {
+  int i = p - base_;
+  if (i >= 0 && i < static_cast<int>(children_.size())) children_[i].signal(SIGCONT);
 }
 
 bool PrivateRedisCluster::alive(uint16_t p) {

@@ -58,9 +58,12 @@ class PrivateRedisCluster {
   // CLUSTER FAILOVER on `replica`; true once it reports role master.
   bool manual_failover(uint16_t replica, Millis within);
   void kill_node(uint16_t port);  // SIGKILL and reap
+  void pause_node(uint16_t port);   // SIGSTOP
+  void resume_node(uint16_t port);  // SIGCONT
   bool alive(uint16_t port);
 
  private:
+  bool spawn_node(int i);
   uint16_t base_;
   int node_timeout_ms_;
   std::string dir_, error_;
