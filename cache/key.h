@@ -88,6 +88,11 @@ struct RedisNames {
   // The generations hash (and, cluster, bump channel) of partition p (< max(1, partitions())).
   const std::string& generations_of(size_t p) const { return tags.empty() ? generations : partition_gens[p]; }
   const std::string& channel_of(size_t p) const { return tags.empty() ? channel : partition_channels[p]; }
+  // A key of the invalidation stream (lease, heartbeat): <ns><name>, or in a cluster <ns>{tag_0}:<name>
+  // (the lease script reads two of them: one slot).
+  std::string stream_key(std::string_view name) const {
+    return tags.empty() ? base + std::string(name) : base + "{" + tags[0] + "}:" + std::string(name);
+  }
   // The generations hash to read with `key`'s result entry (same partition, same slot).
   const std::string& generations_for(const CacheKey& key) const { return generations_of(partition_of(key)); }
   std::string base;         // <prefix>pgsc:v1:

@@ -53,8 +53,7 @@ void check_class_tables(CacheClass& cls, const std::string& path, std::map<std::
 
 }  // namespace
 
-// [cache] redis_cluster: seeds are IP literals with a port (the cache connects without a resolver);
-// the invalidation stream has no cluster client yet, so the two together are refused (default-deny).
+// [cache] redis_cluster: seeds are IP literals with a port (the cache connects without a resolver).
 void check_redis_cluster(const CacheConfig& cache, Diagnostics& diag) {
   if (!cache.redis_cluster) return;
   if (cache.redis_nodes.empty()) {
@@ -67,10 +66,6 @@ void check_redis_cluster(const CacheConfig& cache, Diagnostics& diag) {
       diag.error("cache.redis_nodes[" + std::to_string(i) + "]", diag.line_of("cache.redis_nodes"),
                  "\"" + cache.redis_nodes[i] + "\" must be \"ip:port\" with an IP address (\"127.0.0.1:7000\", \"[::1]:7000\")");
     }
-  }
-  if (cache.invalidation_stream) {
-    diag.error("cache.invalidation_stream", diag.line_of("cache.invalidation_stream"),
-               "the invalidation stream does not support redis_cluster = true yet");
   }
 }
 

@@ -24,9 +24,9 @@ uint16_t SlotMap::index_of(const NodeAddress& node) {
 
 size_t SlotMap::replicas(const NodeAddress& node) const {
   for (size_t i = 0; i < masters_.size(); ++i) {
-    if (masters_[i] == node) return replicas_[i] == SIZE_MAX ? 0 : replicas_[i];
+    if (masters_[i] == node) return replicas_[i];
   }
-  return 0;
+  return SIZE_MAX;
 }
 
 void SlotMap::set_replicas(const NodeAddress& node, size_t n) {

@@ -30,8 +30,8 @@ class SlotMap {
   // Records that `slot` is now served by `node` (a MOVED redirection).
   void assign(uint16_t slot, const NodeAddress& node);
   void assign_range(uint16_t first, uint16_t last, const NodeAddress& node);
-  // Replicas CLUSTER SLOTS listed for `node`'s ranges (the fewest over its ranges; 0 when unknown, as
-  // after a MOVED to a node the map had not seen).
+  // Replicas CLUSTER SLOTS listed for `node`'s ranges (the fewest over its ranges); SIZE_MAX when
+  // unknown (a node the map learnt from a MOVED, or not a master of it): callers then ask for all they want.
   size_t replicas(const NodeAddress& node) const;
   void set_replicas(const NodeAddress& node, size_t n);
   bool complete() const;  // every slot has a master

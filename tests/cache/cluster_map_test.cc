@@ -51,7 +51,7 @@ TEST(ClusterMap, ThreeMastersWithReplicas) {
   EXPECT_EQ(*p.map->master(16383), (NodeAddress{"127.0.0.1", 7002}));
   EXPECT_EQ(p.map->masters().size(), 3u) << "replicas are never routed to";
   EXPECT_EQ(p.map->replicas(NodeAddress{"127.0.0.1", 7000}), 1u);
-  EXPECT_EQ(p.map->replicas(NodeAddress{"127.0.0.1", 7003}), 0u) << "not a master";
+  EXPECT_EQ(p.map->replicas(NodeAddress{"127.0.0.1", 7003}), SIZE_MAX) << "not a master: unknown";
 }
 
 TEST(ClusterMap, EmptyAddressIsTheNodeAskedUnknownOrNamesAreUncovered) {
@@ -103,6 +103,7 @@ TEST(ClusterMap, MovedAssignsOneSlot) {
   EXPECT_EQ(m.master(42)->port, 7001);
   EXPECT_EQ(m.master(41)->port, 7000);
   EXPECT_EQ(m.masters().size(), 2u);
+  EXPECT_EQ(m.replicas(NodeAddress{"127.0.0.1", 7001}), SIZE_MAX) << "learnt from a MOVED: unknown";
   EXPECT_EQ(m.master(16384), nullptr);
   m.assign_range(5, 16384, NodeAddress{"127.0.0.1", 7002});  // out of bounds: ignored
   EXPECT_EQ(m.master(5)->port, 7000);

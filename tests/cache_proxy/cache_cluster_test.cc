@@ -46,14 +46,17 @@ class CacheClusterTest : public ProxyTest {
     ProxyTest::TearDown();
     if (!table_.empty()) drop_table(table_);
   }
-  Proxy& start() {
+  ProxyOptions options() const {
     ProxyOptions o = cache_options(0, prefix_, {"t:1m:public." + table_});
     std::ostringstream c;
     c << "enabled = true\nredis_cluster = true\nredis_nodes = [";
     for (const std::string& s : cluster_->seeds()) c << (s == cluster_->seeds().front() ? "" : ", ") << '"' << s << '"';
     c << "]\nkey_prefix = \"" << prefix_ << "\"\nredis_timeout = \"200ms\"\n";
     o.cache_toml = c.str();
-    Proxy& p = start_proxy(o);
+    return o;
+  }
+  Proxy& start() {
+    Proxy& p = start_proxy(options());
     EXPECT_TRUE(wait_catalog_read(p)) << "the catalog was not read";
     EXPECT_TRUE(wait_until([&] { return metric(p, "pgsidecar_cache_ready", "") == 1; }, Millis(10000), Millis(50)));
     return p;
@@ -177,6 +180,50 @@ TEST_F(CacheClusterTest, APartitionsSlotMovedMidRunIsFollowed) {
   }
   EXPECT_TRUE(wait_until([&] { return hits(p) >= before + 10; }, Millis(5000), Millis(50)))
       << "the cache works again on the moved slot";
+}
+
+// The invalidation stream over the cluster: one leader (lease and heartbeat in partition 0's slot), and a
+// write straight to the primary is bumped on every partition, so a cached read through the other sidecar
+// sees it within the stream's bound.
+TEST_F(CacheClusterTest, TheInvalidationStreamLeadsAndBumpsOverTheCluster) {
+  std::string slot = "pgs_stream_cluster_" + std::to_string(getpid());
+  ProxyOptions o = options();
+  o.cache_toml += "invalidation_stream = true\nstream_slot = \"" + slot + "\"\nstream_user = \"" + kAdminUser +
+                  "\"\nstream_password = \"" + kAdminPassword + "\"\nstream_max_delay = \"1s\"\n";
+  std::vector<std::unique_ptr<Proxy>> sidecars;
+  sidecars.push_back(Proxy::start(o));
+  sidecars.push_back(Proxy::start(o));
+  auto stream_metric = [&](const Proxy& p, const std::string& name) { return metric(p, name, ""); };
+  for (auto& s : sidecars) {
+    ASSERT_TRUE(wait_catalog_read(*s));
+    ASSERT_TRUE(wait_until([&] { return stream_metric(*s, "pgsidecar_cache_stream_live") == 1; }, Millis(15000), Millis(20)))
+        << s->log_tail();
+  }
+  EXPECT_EQ(stream_metric(*sidecars[0], "pgsidecar_cache_stream_leader") +
+                stream_metric(*sidecars[1], "pgsidecar_cache_stream_leader"),
+            1);
+  Pg c{sidecars[1]->spec()};
+  ASSERT_TRUE(c.ok()) << c.error();
+  const std::string sql = select_sql(1);
+  ASSERT_TRUE(wait_until([&] {
+    long before = calls();
+    return c.scalar(sql + "") != "" && calls() == before;
+  }, Millis(10000), Millis(20))) << "row 1 is cached";
+  {
+    Pg su = superuser(kDatabase);
+    ASSERT_TRUE(su.ok()) << su.error();
+    su.must("UPDATE public." + table_ + " SET v = 'direct' WHERE id = 1");
+  }
+  std::string seen;
+  EXPECT_TRUE(wait_until([&] {
+    PgResult r = c.exec(sql);
+    seen = r.ok() && r.rows() == 1 ? r.value(0, 1) : "";
+    return seen == "direct";
+  }, Millis(5000), Millis(10))) << "still " << seen;
+  sidecars.clear();
+  Pg su = superuser(kDatabase);
+  su.exec("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE '" + slot +
+          "%' AND NOT active");
 }
 
 // Last (it kills a node): a master killed mid-load; its replica is promoted automatically.
