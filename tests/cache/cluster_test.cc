@@ -24,14 +24,7 @@ constexpr uint16_t kBasePort = 26450;
 
 class ClusterTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    cluster_ = new PrivateRedisCluster(kBasePort);
-    if (!cluster_->start()) {
-      error_ = cluster_->error();
-      delete cluster_;
-      cluster_ = nullptr;
-    }
-  }
+  static void SetUpTestSuite() { cluster_ = PrivateRedisCluster::start_new(kBasePort, error_); }
   static void TearDownTestSuite() {
     delete cluster_;
     cluster_ = nullptr;

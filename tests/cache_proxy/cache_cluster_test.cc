@@ -21,14 +21,7 @@ constexpr uint16_t kBasePort = 26460;
 
 class CacheClusterTest : public ProxyTest {
  protected:
-  static void SetUpTestSuite() {
-    cluster_ = new test::PrivateRedisCluster(kBasePort);
-    if (!cluster_->start()) {
-      error_ = cluster_->error();
-      delete cluster_;
-      cluster_ = nullptr;
-    }
-  }
+  static void SetUpTestSuite() { cluster_ = test::PrivateRedisCluster::start_new(kBasePort, error_); }
   static void TearDownTestSuite() {
     delete cluster_;
     cluster_ = nullptr;

@@ -63,6 +63,14 @@ PrivateRedisCluster::~PrivateRedisCluster() {
   std::filesystem::remove_all(dir_, ec);
 }
 
+PrivateRedisCluster* PrivateRedisCluster::start_new(uint16_t base_port, std::string& error) {
+  auto* cluster = new PrivateRedisCluster(base_port);
+  if (cluster->start()) return cluster;
+  error = cluster->error();
+  delete cluster;
+  return nullptr;
+}
+
 std::vector<std::string> PrivateRedisCluster::seeds() const {
   std::vector<std::string> out;
   for (int i = 0; i < kNodes; ++i) out.push_back("127.0.0.1:" + std::to_string(port(i)));

@@ -28,6 +28,8 @@ class PrivateRedisCluster {
  public:
   static constexpr int kNodes = 6;
   explicit PrivateRedisCluster(uint16_t base_port, int node_timeout_ms = 1000);
+  // For a suite's SetUpTestSuite: a started cluster, or null with the reason in `error`.
+  static PrivateRedisCluster* start_new(uint16_t base_port, std::string& error);
   ~PrivateRedisCluster();  // SIGKILLs every node, deletes the state
   PrivateRedisCluster(const PrivateRedisCluster&) = delete;
   PrivateRedisCluster& operator=(const PrivateRedisCluster&) = delete;
