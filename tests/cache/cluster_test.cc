@@ -201,12 +201,15 @@ TEST_F(ClusterTest, ZKilledMasterIsReplacedByItsReplicaWithEveryConfirmedBump) {
   ASSERT_EQ(std::get<0>(*last), GetStatus::hit);
   uint64_t newest = std::get<1>(*last)[0];
   cluster_->kill_node(master->port);
+  auto killed = std::chrono::steady_clock::now();
   // Until the replica is promoted: not ready (every lookup bypasses), bumps fail and are retried.
   ASSERT_TRUE(loop_.run_until([&] { return !cache_->ready(); }, 5s));
   EXPECT_FALSE(bump({"core.other"}));
   EXPECT_FALSE(cache_->sync().synced());
   ASSERT_TRUE(loop_.run_until([&] { return cache_->ready() && cache_->sync().synced(); }, 30s))
       << cluster_->cli(replica->port, {"CLUSTER", "NODES"});
+  auto bypassed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - killed);
+  RecordProperty("bypassed_ms", std::to_string(bypassed.count()));  // cluster-node-timeout 1 s + election
   EXPECT_EQ(cache_->cluster()->map().master(static_cast<uint16_t>(slot))->port, replica->port);
   auto after = lookup(k, {"core.items", "*"});
   ASSERT_TRUE(after);
