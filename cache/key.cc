@@ -1,5 +1,7 @@
 #include "cache/key.h"
 
+#include "cache/cluster_keys.h"
+
 #define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack: no allocation per key
 #include <xxhash.h>
 
@@ -78,13 +80,26 @@ CacheKey make_key(const KeyInput& in) {
   return h.digest();
 }
 
-RedisNames::RedisNames(std::string_view prefix)
-    : base(std::string(prefix) + "pgsc:v1:"), generations(base + "gens"), channel(base + "gen") {}
+RedisNames::RedisNames(std::string_view prefix, size_t partitions)
+    : base(std::string(prefix) + "pgsc:v1:"), generations(base + "gens"), channel(base + "gen") {
+  if (partitions == 0) return;
+  tags = partition_tags(partitions);
+  for (const std::string& t : tags) {
+    partition_gens.push_back(base + "{" + t + "}:gens");
+    partition_channels.push_back(base + "{" + t + "}:gen");
+  }
+  if (!tags.empty()) {
+    generations = partition_gens[0];
+    channel = partition_channels[0];
+  }
+}
 
 std::string RedisNames::result_key(const CacheKey& key, std::string_view class_name) const {
   std::string out;
-  out.reserve(base.size() + 2 + class_name.size() + 1 + 32);
-  out.append(base).append("r:").append(class_name).push_back(':');
+  out.reserve(base.size() + 24 + class_name.size() + 1 + 32);
+  out.append(base);
+  if (!tags.empty()) out.append("{").append(tags[partition_of(key)]).append("}:");
+  out.append("r:").append(class_name).push_back(':');
   out.append(key.hex());
   return out;
 }
@@ -92,8 +107,14 @@ std::string RedisNames::result_key(const CacheKey& key, std::string_view class_n
 std::string_view RedisNames::class_of(std::string_view key) const {
   constexpr size_t kTail = 1 + 32;  // ":" and the hex digits
   if (key.size() < base.size() + 2 + 1 + kTail || key.substr(0, base.size()) != base) return {};
-  if (key.substr(base.size(), 2) != "r:" || key[key.size() - kTail] != ':') return {};
-  return key.substr(base.size() + 2, key.size() - kTail - base.size() - 2);
+  size_t at = base.size();
+  if (!tags.empty()) {  // "{tag}:" first
+    size_t close = key.find("}:", at);
+    if (key[at] != '{' || close == std::string_view::npos) return {};
+    at = close + 2;
+  }
+  if (key.size() < at + 2 + 1 + kTail || key.substr(at, 2) != "r:" || key[key.size() - kTail] != ':') return {};
+  return key.substr(at + 2, key.size() - kTail - at - 2);
 }
 
 }  // namespace pgs::cache

@@ -69,15 +69,37 @@ CacheKey make_key(const KeyInput& in);
 
 // The namespace of every Redis name this cache uses: `<prefix>pgsc:v1:`. The prefix is
 // [cache].key_prefix (lets several fleets share one Redis; tests use a per-run prefix).
+//
+// With `partitions` > 0 (Redis Cluster, [cache] redis_cluster_partitions; cache/README.md "Redis
+// Cluster") the names are cut into that many partitions, each with a hash tag of its own
+// (partition_tags()): partition p's result keys, generations hash, commit LSN hash and channel all carry
+// `{tag_p}`, so that a lookup's script and a bump's script each touch one slot. A result key belongs to
+// partition key.low mod partitions. `generations` and `channel` are then partition 0's.
 struct RedisNames {
-  explicit RedisNames(std::string_view prefix = {});
-  // <ns>r:<class>:<32 hex>: the class in the name lets an eviction be counted against it.
+  explicit RedisNames(std::string_view prefix = {}, size_t partitions = 0);
+  // Single Redis: <ns>r:<class>:<32 hex>; cluster: <ns>{tag}:r:<class>:<32 hex>. The class in the name
+  // lets an eviction be counted against it.
   std::string result_key(const CacheKey& key, std::string_view class_name) const;
   // The class named in a result key of this namespace; "" when `key` is not one.
   std::string_view class_of(std::string_view key) const;
+  // 0 for a single Redis; else the number of partitions.
+  size_t partitions() const { return tags.size(); }
+  size_t partition_of(const CacheKey& key) const { return tags.empty() ? 0 : key.low % tags.size(); }
+  // The generations hash (and, cluster, bump channel) of partition p (< max(1, partitions())).
+  const std::string& generations_of(size_t p) const { return tags.empty() ? generations : partition_gens[p]; }
+  const std::string& channel_of(size_t p) const { return tags.empty() ? channel : partition_channels[p]; }
+  // A key of the invalidation stream (lease, heartbeat): <ns><name>, or in a cluster <ns>{tag_0}:<name>
+  // (the lease script reads two of them: one slot).
+  std::string stream_key(std::string_view name) const {
+    return tags.empty() ? base + std::string(name) : base + "{" + tags[0] + "}:" + std::string(name);
+  }
+  // The generations hash to read with `key`'s result entry (same partition, same slot).
+  const std::string& generations_for(const CacheKey& key) const { return generations_of(partition_of(key)); }
   std::string base;         // <prefix>pgsc:v1:
-  std::string generations;  // <ns>gens     hash: table -> generation
-  std::string channel;      // <ns>gen      pub/sub: "table generation"
+  std::string generations;  // <ns>gens     hash: table -> generation (cluster: <ns>{tag_0}:gens)
+  std::string channel;      // <ns>gen      pub/sub: "table generation" (cluster: <ns>{tag_0}:gen)
+  std::vector<std::string> tags;  // cluster only: tag of each partition
+  std::vector<std::string> partition_gens, partition_channels;
 };
 
 }  // namespace pgs::cache

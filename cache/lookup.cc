@@ -10,6 +10,7 @@ Lookup make_lookup(const CacheDecision& decision, KeyInput base, const RedisName
   Lookup out;
   out.slot = make_key(base);
   out.redis_key = names.result_key(out.slot, decision.class_name);
+  out.generations_hash = names.generations_for(out.slot);
   out.generations.reserve(decision.tables.size() + 1);
   out.generations = decision.tables;
   out.generations.emplace_back(kAllTables);

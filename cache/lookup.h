@@ -24,6 +24,7 @@ namespace pgs::cache {
 struct Lookup {
   CacheKey slot;                         // every key input but the generations
   std::string redis_key;                 // names.result_key(slot, class_name)
+  std::string generations_hash;          // names.generations_for(slot): read with the value (same slot)
   std::vector<std::string> generations;  // decision.tables then kAllTables: read with the value
   std::chrono::milliseconds ttl{0};
   std::string class_name;

@@ -186,6 +186,11 @@ struct CacheConfig {
   // The name sent as SNI and checked by verify-full ("" = redis_host; set it when redis_host is an IP
   // address and the certificate names a host). Not reloadable.
   std::string redis_tls_server_name;
+  // Redis Cluster (cache/README.md "Redis Cluster"): redis_host/redis_port are then unused. Not reloadable.
+  bool redis_cluster = false;
+  std::vector<std::string> redis_nodes;         // seed nodes "ip:port" (IP literals), at least one
+  int redis_cluster_partitions = 3;             // key-layout partitions; the same on every sidecar (1..1024)
+  int redis_cluster_wait_replicas = 1;          // WAIT after each partition's bump (0 = off; 0..16)
   uint32_t max_result_bytes = 1u << 20;  // results larger than this (backend bytes) are not stored
   std::string key_prefix;                // prefix of every Redis key and channel ("" → "pgsc:v1:...")
   // Invalidation from the primary's logical decoding (issue 12): one sidecar at a time (a Redis lease)

@@ -13,10 +13,11 @@ using Rows = std::vector<std::pair<std::string, std::string>>;
 constexpr std::string_view kMask = "********";
 
 // Keys that only take effect at start-up (see the field comments in conf/config.h).
-constexpr std::array<std::string_view, 18> kNotReloadable{
+constexpr std::array<std::string_view, 22> kNotReloadable{
     "proxy.listen_host", "proxy.listen_port", "proxy.workers", "proxy.admin_database",
     "cache.redis_host", "cache.redis_port", "cache.redis_user", "cache.redis_password",
     "cache.redis_tls", "cache.redis_tls_ca_file", "cache.redis_tls_server_name",
+    "cache.redis_cluster", "cache.redis_nodes", "cache.redis_cluster_partitions", "cache.redis_cluster_wait_replicas",
     "cache.invalidation_stream", "cache.stream_slot", "cache.stream_user", "cache.stream_password",
     "cache.stream_max_delay", "cache.stream_max_lag_bytes", "observability.metrics_listen"};
 
@@ -143,6 +144,10 @@ void feature_rows(const Config& c, Rows& rows) {
   rows.emplace_back("cache.redis_tls", std::string(to_string(k.redis_tls)));
   rows.emplace_back("cache.redis_tls_ca_file", k.redis_tls_ca_file);
   rows.emplace_back("cache.redis_tls_server_name", k.redis_tls_server_name);
+  rows.emplace_back("cache.redis_cluster", yes_no(k.redis_cluster));
+  rows.emplace_back("cache.redis_nodes", list(k.redis_nodes));
+  rows.emplace_back("cache.redis_cluster_partitions", std::to_string(k.redis_cluster_partitions));
+  rows.emplace_back("cache.redis_cluster_wait_replicas", std::to_string(k.redis_cluster_wait_replicas));
   rows.emplace_back("cache.max_result_bytes", format_size(k.max_result_bytes));
   rows.emplace_back("cache.key_prefix", k.key_prefix);
   rows.emplace_back("cache.invalidation_stream", yes_no(k.invalidation_stream));

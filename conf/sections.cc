@@ -115,6 +115,10 @@ void read_cache(TableReader& r, CacheConfig& c) {
   r.enumeration("redis_tls", c.redis_tls, kRedisTls);
   r.string("redis_tls_ca_file", c.redis_tls_ca_file, Length{0, 4096});
   r.string("redis_tls_server_name", c.redis_tls_server_name, Length{0, 253});
+  r.boolean("redis_cluster", c.redis_cluster);
+  r.string_list("redis_nodes", c.redis_nodes, Length{3, 300});
+  r.integer("redis_cluster_partitions", c.redis_cluster_partitions, 1, 1024);
+  r.integer("redis_cluster_wait_replicas", c.redis_cluster_wait_replicas, 0, 16);
   r.size("max_result_bytes", c.max_result_bytes, 1, 512 * kMiB);
   r.string("key_prefix", c.key_prefix, Length{0, 64});
   r.boolean("invalidation_stream", c.invalidation_stream);

@@ -1,3 +1,5 @@
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cctype>
 #include <map>
@@ -11,6 +13,11 @@ namespace {
 std::string lowercase(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
   return s;
+}
+
+bool ip_literal(const std::string& host) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
 
 bool plain_identifier(std::string_view s) {
@@ -46,7 +53,24 @@ void check_class_tables(CacheClass& cls, const std::string& path, std::map<std::
 
 }  // namespace
 
+// [cache] redis_cluster: seeds are IP literals with a port (the cache connects without a resolver).
+void check_redis_cluster(const CacheConfig& cache, Diagnostics& diag) {
+  if (!cache.redis_cluster) return;
+  if (cache.redis_nodes.empty()) {
+    diag.error("cache.redis_nodes", diag.line_of("cache.redis_cluster"),
+               "redis_cluster = true needs at least one seed node, e.g. [\"127.0.0.1:7000\"]");
+  }
+  for (size_t i = 0; i < cache.redis_nodes.size(); ++i) {
+    std::optional<HostPort> hp = parse_host_port(cache.redis_nodes[i]);
+    if (!hp || !ip_literal(hp->host)) {
+      diag.error("cache.redis_nodes[" + std::to_string(i) + "]", diag.line_of("cache.redis_nodes"),
+                 "\"" + cache.redis_nodes[i] + "\" must be \"ip:port\" with an IP address (\"127.0.0.1:7000\", \"[::1]:7000\")");
+    }
+  }
+}
+
 void check_cache(CacheConfig& cache, Diagnostics& diag) {
+  check_redis_cluster(cache, diag);
   std::map<std::string, std::string> class_line_key;
   std::map<std::string, std::string> table_owner;
   for (size_t i = 0; i < cache.classes.size(); ++i) {

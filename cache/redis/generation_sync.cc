@@ -48,7 +48,15 @@ GenerationSync::GenerationSync(uv_loop_t* loop, ConnOptions options, RedisNames 
   };
 }
 
+GenerationSync::GenerationSync(uv_loop_t* loop, ConnOptions options, RedisNames names, GenerationMap& map,
+                               ClusterClient* cluster, int wait_replicas)
+    : GenerationSync(loop, std::move(options), std::move(names), map, false) {
+  cluster_ = cluster;
+  wait_replicas_ = wait_replicas;
+}
+
 void GenerationSync::start() {
+  if (cluster_ != nullptr) return;  // the cluster client connects; no subscription (see the header)
   sub_.start();
   cmd_.start();
 }
@@ -128,7 +136,17 @@ void GenerationSync::bump(std::vector<std::string> tables, std::optional<uint64_
     return;
   }
   if (commit_lsn) ++stats_.bumps_with_lsn;
+  if (cluster_ != nullptr) {
+    send_cluster_bump(tables, commit_lsn, std::move(done));
+    return;
+  }
   send_bump(std::move(tables), commit_lsn, std::move(done));
+}
+
+void GenerationSync::bump_failed(const std::vector<std::string>& tables) {
+  ++stats_.bump_failures;
+  retry_.insert(tables.begin(), tables.end());
+  if (!retry_timer_.active()) retry_timer_.start(retry_interval);
 }
 
 void GenerationSync::send_bump(std::vector<std::string> tables, std::optional<uint64_t> commit_lsn,
@@ -143,11 +161,7 @@ void GenerationSync::send_bump(std::vector<std::string> tables, std::optional<ui
     args = {"EVAL", bump_script(), nkeys, names_.generations, names_.channel, lsn_hash_, lsn};
   }
   for (const std::string& t : tables) args.push_back(t);
-  auto fail = [this](const std::vector<std::string>& ts) {
-    ++stats_.bump_failures;
-    retry_.insert(ts.begin(), ts.end());
-    if (!retry_timer_.active()) retry_timer_.start(retry_interval);
-  };
+  auto fail = [this](const std::vector<std::string>& ts) { bump_failed(ts); };
   bool sent = cmd_.command(args, [this, tables, commit_lsn, done, fail, by](const redisReply* r, ReplyError err) {
     if (err == ReplyError::none && by == ScriptBy::digest && is_noscript(r)) {
       send_bump(tables, commit_lsn, done, ScriptBy::body);  // the script ran nowhere: send it whole
@@ -174,15 +188,22 @@ void GenerationSync::send_bump(std::vector<std::string> tables, std::optional<ui
 
 void GenerationSync::retry_failed() {
   if (retry_.empty()) return;
-  if (!cmd_.connected()) {
+  if (cluster_ != nullptr ? !cluster_->ready() : !cmd_.connected()) {
     retry_timer_.start(retry_interval);
     return;
   }
   std::vector<std::string> tables(retry_.begin(), retry_.end());
   retry_.clear();
-  send_bump(std::move(tables), std::nullopt, [this](bool ok) {  // which commit: unknown, so no LSN
+  ++retrying_;
+  auto again = [this](bool ok) {  // which commit: unknown, so no LSN
+    --retrying_;
     if (!ok && !retry_timer_.active()) retry_timer_.start(retry_interval);
-  });
+  };
+  if (cluster_ != nullptr) {
+    send_cluster_bump(tables, std::nullopt, again);
+  } else {
+    send_bump(std::move(tables), std::nullopt, again);
+  }
 }
 
 }  // namespace pgs::cache::redis

@@ -15,6 +15,12 @@
 // client's next read, through any sidecar, misses. A failed bump is retried (every retry_interval and
 // on reconnect) until Redis confirms it; synced() is false meanwhile.
 //
+// Redis Cluster (cache/README.md "Redis Cluster"; the constructor with a ClusterClient): no connection
+// of its own and no subscription (lookups never trust the local map). A bump runs the bump script on
+// every partition of `names` (each followed by WAIT `wait_replicas`) and is confirmed only when every
+// partition confirmed it; partition 0's new generations are applied to the local map. synced() is
+// the cluster client's ready() and no failed bump left to retry.
+//
 // Thread affinity: one per worker, on that worker's loop. Lifetime: as RedisConn.
 #pragma once
 
@@ -22,6 +28,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -29,6 +36,7 @@
 
 #include "cache/generations.h"
 #include "cache/key.h"
+#include "cache/redis/cluster_client.h"
 #include "cache/redis/redis_conn.h"
 #include "cache/redis/timer.h"
 
@@ -53,9 +61,14 @@ class GenerationSync {
   // subscriber sees every eviction of the shared Redis).
   GenerationSync(uv_loop_t* loop, ConnOptions options, RedisNames names, GenerationMap& map,
                  bool count_evictions = false);
+  // Redis Cluster: bumps through `cluster` (must outlive this object), `wait_replicas` per partition.
+  GenerationSync(uv_loop_t* loop, ConnOptions options, RedisNames names, GenerationMap& map, ClusterClient* cluster,
+                 int wait_replicas);
   void start();
 
-  bool synced() const { return subscribed_ && loaded_ && retry_.empty(); }
+  bool synced() const {
+    return (cluster_ != nullptr ? cluster_->ready() : subscribed_ && loaded_) && retry_.empty() && retrying_ == 0;
+  }
   void bump(std::vector<std::string> tables, std::function<void(bool ok)> done);
   // Also records `commit_lsn` (the primary's WAL position after the commit of these writes; nullopt
   // = unknown) as the tables' commit LSN for the new generations (lsn_hash_name() in generations.h):
@@ -65,6 +78,8 @@ class GenerationSync {
   const SyncStats& stats() const { return stats_; }
   RedisConn& subscription() { return sub_; }
   RedisConn& commands() { return cmd_; }
+  const RedisConn& subscription() const { return sub_; }
+  const RedisConn& commands() const { return cmd_; }
   milliseconds retry_interval{200};
 
  private:
@@ -75,6 +90,12 @@ class GenerationSync {
   enum class ScriptBy : uint8_t { digest, body };  // EVALSHA, or EVAL after Redis answered NOSCRIPT
   void send_bump(std::vector<std::string> tables, std::optional<uint64_t> commit_lsn, std::function<void(bool)> done,
                  ScriptBy by = ScriptBy::digest);
+  void send_cluster_bump(const std::vector<std::string>& tables, std::optional<uint64_t> commit_lsn,
+                         std::function<void(bool)> done);
+  struct ClusterBump;
+  void send_partition(const std::shared_ptr<ClusterBump>& bump, size_t partition, ScriptBy by);
+  void finish_partition(const std::shared_ptr<ClusterBump>& bump, bool ok);
+  void bump_failed(const std::vector<std::string>& tables);
   void retry_failed();
 
   GenerationMap& map_;
@@ -88,6 +109,9 @@ class GenerationSync {
   bool loading_ = false;
   bool count_evictions_ = false;
   std::set<std::string> retry_;  // tables whose bump failed, to send again
+  ClusterClient* cluster_ = nullptr;
+  int wait_replicas_ = 0;
+  int retrying_ = 0;  // retries of failed bumps in flight: not synced until they are confirmed
   SyncStats stats_;
 };
 

@@ -35,9 +35,17 @@ uint64_t generation_of(const redisReply* r) {
 
 RedisStore::RedisStore(uv_loop_t* loop, ConnOptions options) : conn_(loop, std::move(options)) {}
 
+RedisStore::RedisStore(uv_loop_t* loop, ConnOptions options, ClusterClient* cluster)
+    : conn_(loop, std::move(options)), cluster_(cluster) {}
+
+bool RedisStore::send(std::string_view route_key, std::span<const std::string_view> args,
+                      RedisConn::ReplyCallback done) {
+  return cluster_ != nullptr ? cluster_->command(route_key, args, std::move(done)) : conn_.command(args, std::move(done));
+}
+
 bool RedisStore::get(const std::string& key, GetCallback done) {
   std::string_view args[] = {"GET", key};
-  bool sent = conn_.command(args, [this, done = std::move(done)](const redisReply* r, ReplyError err) {
+  bool sent = send(key, args, [this, done = std::move(done)](const redisReply* r, ReplyError err) {
     if (err == ReplyError::none && r != nullptr && r->type == REDIS_REPLY_STRING) {
       ++stats_.hits;
       done(GetStatus::hit, std::string(r->str, r->len));
@@ -60,7 +68,8 @@ bool RedisStore::lookup(const std::string& generations_hash, std::span<const std
   std::vector<std::string_view> args = {"EVAL", kLookupScript, "3", generations_hash, key, lsn_hash};
   for (const std::string& f : fields) args.push_back(f);
   size_t n = fields.size();
-  bool sent = conn_.command(args, [this, n, done = std::move(done)](const redisReply* r, ReplyError err) {
+  // Cluster: routed by the result key; the generations and LSN hashes share its slot (RedisNames).
+  bool sent = send(key, args, [this, n, done = std::move(done)](const redisReply* r, ReplyError err) {
     bool shaped = err == ReplyError::none && r != nullptr && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
                   r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == n &&
                   r->element[2]->type == REDIS_REPLY_ARRAY && r->element[2]->elements == n;
@@ -93,7 +102,7 @@ bool RedisStore::lookup(const std::string& generations_hash, std::span<const std
 bool RedisStore::set(const std::string& key, std::string value, std::chrono::milliseconds ttl) {
   std::string px = std::to_string(ttl.count() > 0 ? ttl.count() : 1);
   std::string_view args[] = {"SET", key, value, "PX", px};
-  bool sent = conn_.command(args, [this](const redisReply* r, ReplyError err) {
+  bool sent = send(key, args, [this](const redisReply* r, ReplyError err) {
     if (err == ReplyError::none && r != nullptr && r->type == REDIS_REPLY_STATUS) {
       ++stats_.stores;
     } else {

@@ -10,6 +10,7 @@
 
 #include <uv.h>
 
+#include "cache/redis/cluster_client.h"
 #include "cache/redis/redis_conn.h"
 #include "cache/store.h"
 
@@ -27,7 +28,12 @@ struct StoreStats {
 class RedisStore final : public Store {
  public:
   RedisStore(uv_loop_t* loop, ConnOptions options);
-  void start() { conn_.start(); }
+  // Redis Cluster: every command goes through `cluster` (routed by its key; it must outlive this
+  // store), and the store's own connection is never started.
+  RedisStore(uv_loop_t* loop, ConnOptions options, ClusterClient* cluster);
+  void start() {
+    if (cluster_ == nullptr) conn_.start();
+  }
 
   bool get(const std::string& key, GetCallback done) override;
   // One round trip: the current generations (`fields` of the hash `generations_hash`; 0 when absent
@@ -42,13 +48,16 @@ class RedisStore final : public Store {
               LookupCallback done);
   bool set(const std::string& key, std::string value, std::chrono::milliseconds ttl) override;
 
-  bool connected() const { return conn_.connected(); }
+  bool connected() const { return cluster_ != nullptr ? cluster_->ready() : conn_.connected(); }
   const StoreStats& stats() const { return stats_; }
   const ConnStats& conn_stats() const { return conn_.stats(); }
-  RedisConn& conn() { return conn_; }
+  RedisConn& conn() { return conn_; }  // single Redis only
+  const RedisConn& conn() const { return conn_; }
 
  private:
+  bool send(std::string_view route_key, std::span<const std::string_view> args, RedisConn::ReplyCallback done);
   RedisConn conn_;
+  ClusterClient* cluster_ = nullptr;
   StoreStats stats_;
 };
 

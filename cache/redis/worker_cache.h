@@ -7,6 +7,8 @@
 #include <uv.h>
 
 #include <atomic>
+#include <memory>
+#include <vector>
 
 #include "cache/generations.h"
 #include "cache/inflight.h"
@@ -21,6 +23,9 @@ namespace pgs::cache::redis {
 // Connection options from [cache]: redis_host, redis_port, redis_timeout, redis_user, redis_password and
 // redis_tls*; the rest keep their defaults.
 ConnOptions conn_options(const conf::CacheConfig& config);
+// [cache] redis_cluster = true: the cluster client's options (seeds from redis_nodes; nodes that do not
+// parse are left out, the config check refuses them first).
+ClusterOptions cluster_options(const conf::CacheConfig& config);
 
 class WorkerCache {
  public:
@@ -32,7 +37,10 @@ class WorkerCache {
   // SessionFacts::generations_synced: the generation map is current (else bypass the cache): in step
   // with Redis, and, with an invalidation stream, that stream proven live (writes made behind every
   // sidecar's back are bumped).
-  bool ready() const { return sync_.synced() && (stream_live_ == nullptr || stream_live_->load(std::memory_order_acquire)); }
+  bool ready() const {
+    return sync_.synced() && (cluster_ == nullptr || cluster_->ready()) &&
+           (stream_live_ == nullptr || stream_live_->load(std::memory_order_acquire));
+  }
   // The invalidation stream's liveness flag (null: none configured). Must outlive this object.
   void require_stream(const std::atomic<bool>* live) { stream_live_ = live; }
   RedisStore& store() { return store_; }
@@ -40,10 +48,19 @@ class WorkerCache {
   GenerationMap& generations() { return generations_; }
   Inflight& inflight() { return inflight_; }
   const RedisNames& names() const { return names_; }
+  // Redis Cluster (null for a single Redis): the store's client, and the bumps' (connections of their own,
+  // as on one Redis: a bump's WAIT blocks its connection until the replicas answered, and no lookup
+  // may queue behind it).
+  ClusterClient* cluster() { return cluster_.get(); }
+  ClusterClient* sync_cluster() { return sync_cluster_.get(); }
+  // Every Redis connection this worker's cache holds (counters, AUTH refusals).
+  std::vector<const RedisConn*> connections() const;
   WriteTablesMemo& write_tables() { return write_tables_; }
 
  private:
   RedisNames names_;
+  std::unique_ptr<ClusterClient> cluster_;       // before store_ and sync_: they use them
+  std::unique_ptr<ClusterClient> sync_cluster_;
   GenerationMap generations_;
   Inflight inflight_;
   RedisStore store_;

@@ -40,7 +40,7 @@ class WorkerCacheSources final : public CacheSources {
     Worker* w = &worker_;
     uint64_t id = client_id_;
     return wc_->store().lookup(
-        wc_->names().generations, l.generations, l.redis_key,
+        l.generations_hash, l.generations, l.redis_key,
         [w, id, seq](cache::GetStatus st, std::vector<uint64_t> gens, std::string value,
                      std::optional<uint64_t> floor) {
           if (ClientConn* client = w->client_by_id(id)) {

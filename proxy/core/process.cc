@@ -168,7 +168,10 @@ static void start_stream_invalidator(const conf::Config& config, std::unique_ptr
   o.redis = cache::redis::conn_options(c);
   o.redis.timeout = std::max<std::chrono::milliseconds>(c.redis_timeout, std::chrono::milliseconds(500));
   o.redis.connect_timeout = std::max<std::chrono::milliseconds>(o.redis.timeout, o.redis.connect_timeout);
-  o.names = cache::RedisNames(c.key_prefix);
+  o.redis_cluster = c.redis_cluster;
+  o.redis_nodes = c.redis_nodes;
+  o.redis_wait_replicas = c.redis_cluster_wait_replicas;
+  o.names = cache::RedisNames(c.key_prefix, c.redis_cluster ? static_cast<size_t>(c.redis_cluster_partitions) : 0);
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   uint64_t nonce = 0;

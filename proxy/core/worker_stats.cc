@@ -59,8 +59,7 @@ void Worker::publish_stats(bool with_rows) {
     // not verify, no TLS on the port) is an error of each connection that tried.
     uint64_t auth_failures = 0, tls_failures = 0;
     const std::string* last_error = nullptr;
-    for (const cache::redis::RedisConn* conn :
-         {&result_cache_->store().conn(), &result_cache_->sync().subscription(), &result_cache_->sync().commands()}) {
+    for (const cache::redis::RedisConn* conn : result_cache_->connections()) {
       auth_failures += conn->stats().auth_failures;
       tls_failures += conn->stats().tls_failures;
       if (!conn->last_error().empty()) last_error = &conn->last_error();

@@ -12,13 +12,13 @@
 
 #include "cache/generations.h"
 #include "cache/policy.h"
-#include "cache/redis/blocking_redis.h"
 #include "cache/redis/bump_script.h"
 #include "cache/stream/replication_messages.h"
 #include "cache/stream/test_decoding.h"
 #include "proxy/core/log.h"
 #include "proxy/monitor/libpq_text.h"
 #include "proxy/stream/stream_catalog.h"
+#include "proxy/stream/stream_redis.h"
 #include "router/lsn.h"
 
 namespace pgs::proxy {
@@ -59,46 +59,6 @@ std::string stream_slot_name(std::string_view prefix, std::string_view dbname) {
   if (out.size() > 63) out.resize(63);
   return out;
 }
-
-// A blocking Redis connection (TLS and AUTH as [cache] says) with a timeout on every command; reconnects
-// on the next use after an error.
-struct StreamInvalidator::Redis {
-  const StreamOptions& o;
-  cache::redis::BlockingRedis conn;
-
-  explicit Redis(const StreamOptions& options) : o(options), conn(options.redis) {}
-  bool connect() {
-    if (conn.connected()) return true;
-    if (conn.connect()) return true;
-    if (conn.last_error() != logged_error) {
-      LOG_WARN("cache: the invalidation stream cannot reach Redis: " + conn.last_error());
-    }
-    logged_error = conn.last_error();
-    return false;
-  }
-  using Reply = cache::redis::BlockingRedis::Reply;
-  // nullopt: no reply (connection lost, timeout): the connection is dropped.
-  std::optional<Reply> command(const std::vector<std::string>& args) {
-    std::vector<std::string_view> views(args.begin(), args.end());
-    return conn.command(views);
-  }
-  std::string logged_error;  // the last failure logged (each new one is logged once)
-  // Bumps `tables` (commit LSN `lsn`, 0 = unknown): true once Redis confirmed every new generation.
-  bool bump(const std::set<std::string>& tables, uint64_t lsn) {
-    if (tables.empty()) return true;
-    std::vector<std::string> args = {"EVALSHA", cache::redis::bump_script_sha1(), "3", o.names.generations,
-                                     o.names.channel, cache::lsn_hash_name(o.names.generations),
-                                     lsn != 0 ? std::to_string(lsn) : std::string()};
-    args.insert(args.end(), tables.begin(), tables.end());
-    auto r = command(args);
-    if (r && (*r)->type == REDIS_REPLY_ERROR && std::string_view((*r)->str, (*r)->len).starts_with("NOSCRIPT")) {
-      args[0] = "EVAL";
-      args[1] = std::string(cache::redis::bump_script());
-      r = command(args);
-    }
-    return r && (*r)->type == REDIS_REPLY_ARRAY && (*r)->elements == tables.size();
-  }
-};
 
 // One database's slot: a replication connection streaming from it, and what was read.
 struct StreamInvalidator::Slot {
@@ -304,8 +264,8 @@ void StreamInvalidator::set_live(bool live) {
 void StreamInvalidator::run() {
   Redis redis(options_);
   const Millis round = std::max(Millis(25), options_.max_delay / 4);
-  const std::string lease_key = options_.names.base + "stream:leader";
-  const std::string beat_key = options_.names.base + "stream:beat";
+  const std::string lease_key = options_.names.stream_key("stream:leader");
+  const std::string beat_key = options_.names.stream_key("stream:beat");
   uint64_t attempts = 0;
   while (wait(Millis(0))) {
     if (!redis.connect()) {
@@ -345,8 +305,8 @@ void StreamInvalidator::run() {
 // Returns when the lease is lost, Redis fails, or the invalidator stops.
 void StreamInvalidator::lead(Redis& redis, const std::string& token) {
   const Millis round = std::max(Millis(25), options_.max_delay / 4);
-  const std::string lease_key = options_.names.base + "stream:leader";
-  const std::string beat_key = options_.names.base + "stream:beat";
+  const std::string lease_key = options_.names.stream_key("stream:leader");
+  const std::string beat_key = options_.names.stream_key("stream:beat");
   std::vector<std::unique_ptr<Slot>> slots;
   for (const StreamTarget& t : options_.targets) slots.push_back(std::make_unique<Slot>(t));
   auto count_error = [this] {

@@ -57,6 +57,12 @@ struct StreamOptions {
   std::vector<StreamTarget> targets;
   // Redis: host, port, user, password, TLS; connect_timeout bounds connect + TLS + AUTH, timeout each command.
   cache::redis::ConnOptions redis;
+  // Redis Cluster ([cache] redis_cluster): seeds "ip:port" (each reached with `redis`'s TLS, AUTH and
+  // timeouts); `names` then has partitions; each bump runs on every partition followed by WAIT for
+  // `redis_wait_replicas` (cache/README.md "Redis Cluster").
+  bool redis_cluster = false;
+  std::vector<std::string> redis_nodes;
+  int redis_wait_replicas = 1;
   cache::RedisNames names;
   std::string sidecar_id;  // this process, unique in the fleet (the lease's value, with a count)
   std::chrono::milliseconds max_delay{2000};

@@ -126,6 +126,13 @@ const BadCase kBadCases[] = {
      "must be >= pool.min_pool_size (4)"},
     // host:port
     {"[observability]\nmetrics_listen = \"9930\"", "observability.metrics_listen", 2, "expected \"host:port\""},
+    // Redis Cluster
+    {"[cache]\nredis_cluster = true", "cache.redis_nodes", 2, "needs at least one seed node"},
+    {"[cache]\nredis_cluster = true\nredis_nodes = [\"redis-1:7000\"]", "cache.redis_nodes[0]", 3,
+     "with an IP address"},
+    {"[cache]\nredis_cluster = true\nredis_nodes = [\"127.0.0.1\"]", "cache.redis_nodes[0]", 3, "\"ip:port\""},
+    {"[cache]\nredis_cluster_partitions = 0", "cache.redis_cluster_partitions", 2, ""},
+    {"[cache]\nredis_cluster_wait_replicas = 17", "cache.redis_cluster_wait_replicas", 2, ""},
 };
 
 TEST(BadValues, EachNamesItsKeyAndLine) {

@@ -179,6 +179,10 @@ TEST(Defaults, EveryField) {
   EXPECT_EQ(k.redis_timeout, 50ms);
   EXPECT_EQ(k.max_result_bytes, 1u << 20);
   EXPECT_EQ(k.key_prefix, "");
+  EXPECT_FALSE(k.redis_cluster);
+  EXPECT_TRUE(k.redis_nodes.empty());
+  EXPECT_EQ(k.redis_cluster_partitions, 3);
+  EXPECT_EQ(k.redis_cluster_wait_replicas, 1);
   EXPECT_TRUE(k.classes.empty());
   const ObservabilityConfig& o = c->observability;
   EXPECT_EQ(o.metrics_listen, "127.0.0.1:9930");
