@@ -202,7 +202,8 @@ void ClusterClient::want_refresh() {
 }
 
 void ClusterClient::on_tick() {
-  if (refresh_wanted_ || !ready()) refresh_now();
+  const bool due = uv_now(loop_) - last_refresh_ms_ >= static_cast<uint64_t>(options_.ready_refresh_interval.count());
+  if (refresh_wanted_ || !ready() || due) refresh_now();
   tick_.start(options_.refresh_interval);
 }
 
@@ -228,6 +229,7 @@ void ClusterClient::refresh_now() {
   if (asked == nullptr) return;  // nobody connected: each connection's on_connect asks again
   std::string_view args[] = {"CLUSTER", "SLOTS"};
   refresh_wanted_ = false;
+  last_refresh_ms_ = uv_now(loop_);
   refreshing_ = asked->command(args, [this, asked_at](const redisReply* r, ReplyError e) {
     refreshing_ = false;
     SlotsParse p = e == ReplyError::none ? parse_cluster_slots(r, asked_at) : SlotsParse{};

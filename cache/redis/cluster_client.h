@@ -34,6 +34,9 @@ struct ClusterOptions {
   std::vector<NodeAddress> seeds;          // [cache] redis_nodes
   ConnOptions conn;                        // every node's options (timeouts, AUTH); host and port replaced
   milliseconds refresh_interval{200};      // CLUSTER SLOTS again this often while not ready()
+  // ... and this often while ready(): a replica that joined (or came back after a failover) is then
+  // waited for by bumps within this bound, not only after the next MOVED or lost connection.
+  milliseconds ready_refresh_interval{2000};
   int max_redirects = 3;                   // MOVED/ASK followed per command
   size_t max_nodes = 64;                   // connections kept at most (seeds and masters ever named)
 };
@@ -97,6 +100,7 @@ class ClusterClient {
   std::vector<RedisConn*> routed_;  // connections of the masters holding a slot
   bool refreshing_ = false;
   bool refresh_wanted_ = false;
+  uint64_t last_refresh_ms_ = 0;  // uv_now() of the last CLUSTER SLOTS sent
   Timer tick_;
   ClusterStats stats_;
 };

@@ -177,6 +177,10 @@ TEST_F(ClusterTest, ABumpTheReplicaDidNotReceiveIsNotConfirmed) {
   ASSERT_TRUE(master);
   auto replica = cluster_->replica_of(*master);
   ASSERT_TRUE(replica);
+  // A replica counts once the client's map lists it (a cluster just formed may list none yet; the map
+  // is read again every ready_refresh_interval).
+  const NodeAddress master_at{"127.0.0.1", master->port};
+  ASSERT_TRUE(loop_.run_until([&] { return cache_->sync_cluster()->map().replicas(master_at) >= 1; }, 10s));
   ASSERT_TRUE(bump({"core.waited"}));
   cluster_->pause_node(replica->port);
   EXPECT_FALSE(bump({"core.waited"})) << "the replica cannot acknowledge it";
