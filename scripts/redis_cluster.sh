@@ -92,12 +92,15 @@ redis_cluster_status() {
 # redis_cluster_proxy_config SOURCE: writes the proxy config for the cluster (SOURCE with redis_cluster
 # and redis_nodes set at the top of [cache]) and prints its path.
 redis_cluster_proxy_config() {
-  local src="$1" out="$RUN_DIR/pgsidecar-redis-cluster.toml" p nodes=""
+  local src="$1" out="$RUN_DIR/pgsidecar-redis-cluster.toml" p nodes="" dir
   for p in $(redis_cluster_ports); do nodes+="${nodes:+, }\"127.0.0.1:$p\""; done
+  # Relative file paths (certificates, CA files) are resolved against the config's own directory: the
+  # copy lives elsewhere, so they are made absolute against the source's.
+  dir="$(cd "$(dirname "$src")" && pwd)"
   awk -v nodes="$nodes" '
     { print }
     /^\[cache\][[:space:]]*$/ { print "# Written by ./dev up --redis cluster."; print "redis_cluster = true"; print "redis_nodes = [" nodes "]" }
-  ' "$src" >"$out.tmp"
+  ' "$src" | sed "s#^\([a-z_]*_file\) = \"\([^/\"][^\"]*\)\"#\1 = \"$dir/\2\"#" >"$out.tmp"
   grep -q '^redis_cluster = true' "$out.tmp" || die "$src has no [cache] table to point at the redis cluster"
   mv "$out.tmp" "$out"
   echo "$out"
