@@ -142,7 +142,16 @@ HealthSnapshot apply_round(const HealthSnapshot& prev, const ProbeResult& primar
     none.error = "no probe result";
     const ProbeResult& probe = i < replicas.size() ? replicas[i] : none;
     Lag lag = compute_lag(probe, next.primary_lsn);
+    // Caught up with this round's primary LSN: the probes ran at most check_timeout before `now`.
+    auto caught_up_at = prev.replicas[i].caught_up_at;
+    if (probe.reached && primary.current_lsn && probe.replay_lsn && *probe.replay_lsn >= *primary.current_lsn) {
+      caught_up_at = now - std::chrono::duration_cast<std::chrono::steady_clock::duration>(options.check_timeout);
+    }
+    if (lag.time.count() > 0 && caught_up_at != std::chrono::steady_clock::time_point{}) {
+      lag.time = std::min(lag.time, std::chrono::duration_cast<Millis>(now - caught_up_at));
+    }
     NodeHealth n = judged_node(prev.replicas[i], probe, judge_replica(probe, lag, limits), options, now);
+    n.caught_up_at = caught_up_at;
     if (probe.reached) {
       n.lag_bytes = lag.bytes;
       n.lag = lag.time;

@@ -89,6 +89,10 @@ struct NodeHealth {
   uint32_t consecutive_ok = 0;        // good checks in a row (hysteresis)
   uint32_t consecutive_failures = 0;  // bad checks in a row
   std::chrono::steady_clock::time_point checked_at{};  // end of the last check (epoch = never)
+  // Replica: no later than the last time it was seen to have replayed up to the primary's LSN read in
+  // the same round (epoch = never). WAL it has not replayed now was written after that, so its replay
+  // delay is at most the time since (compute_lag's replay age overstates it after an idle primary).
+  std::chrono::steady_clock::time_point caught_up_at{};
 };
 
 // Immutable once published; readers share it through std::shared_ptr<const HealthSnapshot>.

@@ -223,6 +223,29 @@ TEST(ApplyRound, LaggingReplicaGoesOutAndComesBackAfterTwoGoodRounds) {
   EXPECT_EQ(s.generation, 4u);
 }
 
+// After an idle primary, the last replayed commit is old: a replica that has just received the next
+// write and not yet replayed it is not lagging by that age. Seen caught up a round ago, its delay is at
+// most the time since then (plus the probe's own bound); never seen caught up, the age stands.
+TEST(ApplyRound, ReplayAgeAfterAnIdlePrimaryIsBoundedByTheLastCatchUp) {
+  MonitorOptions o = limits(16u << 20, Millis{10000});
+  o.check_timeout = Millis{1000};
+  auto t0 = steady_clock::now();
+  std::vector<ProbeResult> caught_up = {replica(1000, 1000, 60000.0)};  // an hour idle: old last commit
+  std::vector<ProbeResult> just_written = {replica(1200, 1000, 60000.0)};
+  HealthSnapshot s = apply_round(start_snapshot(1), primary(1000), caught_up, o, t0);
+  ASSERT_TRUE(s.replicas[0].healthy);
+  s = apply_round(s, primary(1200), just_written, o, t0 + Millis{200});
+  EXPECT_TRUE(s.replicas[0].healthy);
+  EXPECT_EQ(s.replicas[0].reason, Reason::ok);
+  EXPECT_EQ(s.replicas[0].lag, Millis{1200});  // 200 ms since the catch-up, plus the probe bound
+  // Still not replayed 20 s later: lagging by the bound.
+  s = apply_round(s, primary(1200), just_written, o, t0 + Millis{20000});
+  EXPECT_EQ(s.replicas[0].reason, Reason::lagging_time);
+  // Never seen caught up: the replay age is all there is.
+  HealthSnapshot fresh = apply_round(start_snapshot(1), primary(1200), just_written, o, t0);
+  EXPECT_EQ(fresh.replicas[0].reason, Reason::lagging_time);
+}
+
 TEST(ApplyRound, PrimaryDownKeepsLastLsnAndReplicasServe) {
   auto now = steady_clock::now();
   MonitorOptions o = limits(100, Millis{0});

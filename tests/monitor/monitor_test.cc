@@ -172,7 +172,13 @@ TEST_F(MonitorTest, ReplicaHealthyInRecoveryPrimaryNot) {
   EXPECT_EQ(m.generation(), m.snapshot()->generation);
   m.stop();
   EXPECT_EQ(log.flips_of("primary"), std::vector<bool>{true});
-  EXPECT_EQ(log.flips_of("replica1"), std::vector<bool>{true});
+  // The first verdict may be lagging_time: a write from another test may arrive just before the first
+  // probe after a primary idle for over max_lag, and with no catch-up seen yet the replay age stands
+  // (ApplyRound.ReplayAgeAfterAnIdlePrimaryIsBoundedByTheLastCatchUp). Then healthy, and it stays so.
+  const std::vector<bool> flips = log.flips_of("replica1");
+  ASSERT_FALSE(flips.empty());
+  EXPECT_TRUE(flips.back());
+  EXPECT_LE(flips.size(), 2u);
 }
 
 TEST_F(MonitorTest, LagBytesGoToZeroAfterAWrite) {
