@@ -10,15 +10,10 @@
 #include <unistd.h>
 
 #include "conf/config.h"
+#include "tests/conf/load_errors.h"
 
 namespace pgs::conf {
 namespace {
-
-std::string errors_of(const LoadResult& r) {
-  std::string all;
-  for (const auto& e : r.errors) all += e.to_string() + "\n";
-  return all;
-}
 
 LoadResult load_cache(const std::string& cache_keys) {
   return load_config_string("[[databases]]\nname = \"app\"\n[cache]\n" + cache_keys);
