@@ -301,46 +301,131 @@ void StreamInvalidator::run() {
   set_live(false);
 }
 
-// Holds the lease: streams every slot, bumps what committed transactions wrote, confirms, beats.
-// Returns when the lease is lost, Redis fails, or the invalidator stops.
-void StreamInvalidator::lead(Redis& redis, const std::string& token) {
-  const Millis round = std::max(Millis(25), options_.max_delay / 4);
-  const std::string lease_key = options_.names.stream_key("stream:leader");
-  const std::string beat_key = options_.names.stream_key("stream:beat");
-  std::vector<std::unique_ptr<Slot>> slots;
-  for (const StreamTarget& t : options_.targets) slots.push_back(std::make_unique<Slot>(t));
-  auto count_error = [this] {
-    std::lock_guard<std::mutex> lock(mutex_);
-    ++stats_.errors;
-  };
-  auto next_renewal = std::chrono::steady_clock::now();
-  while (wait(Millis(0))) {
-    // Every slot streams, or is opened again (a failed one waits for the next round).
-    bool all_open = true;
-    for (auto& s : slots) {
-      if (s->conn != nullptr) continue;
-      std::string error = s->open();
-      if (!error.empty()) {
-        if (error != s->last_error) LOG_WARN("cache: invalidation stream of database " + s->target.dbname + ": " + error);
-        s->last_error = error;
-        s->close();
-        all_open = false;
+void StreamInvalidator::count_error() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++stats_.errors;
+}
+
+// Every slot streams, or is opened again (a failed one waits for the next round). False when one could
+// not be opened.
+bool StreamInvalidator::open_slots(Slots& slots) {
+  bool all_open = true;
+  for (auto& s : slots) {
+    if (s->conn != nullptr) continue;
+    std::string error = s->open();
+    if (!error.empty()) {
+      if (error != s->last_error) LOG_WARN("cache: invalidation stream of database " + s->target.dbname + ": " + error);
+      s->last_error = error;
+      s->close();
+      all_open = false;
+      count_error();
+      continue;
+    }
+    s->last_error.clear();
+    // What changed while no slot existed (a new one), or DDL while no leader watched the catalog (a
+    // takeover, a reconnect), is unknown: every table goes once.
+    if (s->created) LOG_INFO("cache: created replication slot " + s->target.slot);
+    s->pending.insert(std::string(cache::kAllTables));
+    if (std::string lsn_error = s->note_wal_position(); !lsn_error.empty()) {
+      LOG_WARN("cache: invalidation stream of database " + s->target.dbname + ": " + lsn_error);
+      s->close();
+      all_open = false;
+      count_error();
+      continue;
+    }
+  }
+  return all_open;
+}
+
+// Read, bump, confirm each open slot; once a round (`round_due`), its catalog too. A slot that fails is
+// closed (opened again next round); a bump Redis refused ends the round at once (nothing more is
+// confirmed).
+StreamInvalidator::RoundResult StreamInvalidator::serve_slots(Slots& slots, Redis& redis, bool round_due) {
+  RoundResult out;
+  for (auto& s : slots) {
+    if (s->conn == nullptr) continue;
+    std::string error;
+    bool reply = false;
+    if (!s->read(error, reply)) {
+      LOG_WARN("cache: invalidation stream of database " + s->target.dbname + " lost: " + error);
+      s->last_error = error;
+      s->close();
+      out.all_open = false;
+      count_error();
+      continue;
+    }
+    out.had_data = out.had_data || !s->pending.empty();
+    uint64_t upto = s->received;
+    if (std::string catalog_error = round_due ? s->check_catalog() : std::string(); !catalog_error.empty()) {
+      LOG_WARN("cache: invalidation stream of database " + s->target.dbname + ": catalog: " + catalog_error);
+      s->close();
+      out.all_open = false;
+      count_error();
+      continue;
+    }
+    if (!s->pending.empty()) {
+      expand_pending(s->pending, s->catalog.edges);  // partitions' parents, views over what was written
+      if (!redis.bump(s->pending, s->pending_lsn)) {
+        out.bumped_all = false;
         count_error();
-        continue;
+        break;  // Redis trouble: nothing is confirmed, the heartbeat stops, the lease will lapse
       }
-      s->last_error.clear();
-      // What changed while no slot existed (a new one), or DDL while no leader watched the catalog (a
-      // takeover, a reconnect), is unknown: every table goes once.
-      if (s->created) LOG_INFO("cache: created replication slot " + s->target.slot);
-      s->pending.insert(std::string(cache::kAllTables));
-      if (std::string lsn_error = s->note_wal_position(); !lsn_error.empty()) {
-        LOG_WARN("cache: invalidation stream of database " + s->target.dbname + ": " + lsn_error);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stats_.bumped_tables += s->pending.size();
+        stats_.transactions += s->committed;
+      }
+      s->committed = 0;
+      s->pending.clear();
+      s->pending_lsn = 0;
+    }
+    if (upto > s->confirmed || reply) {
+      if (!s->confirm(upto)) {
         s->close();
-        all_open = false;
+        out.all_open = false;
         count_error();
         continue;
       }
     }
+    // Behind what the walsender sent, and behind the primary's own WAL (read with the catalog, once a
+    // round): a walsender that is itself far behind the primary sends positions that look current.
+    const uint64_t end = std::max(s->server_end, s->catalog.primary_wal);
+    out.lag = std::max(out.lag, end > s->confirmed ? end - s->confirmed : 0);
+  }
+  return out;
+}
+
+// Renews the lease (false: lost) and, when every slot streams within the lag limit, the heartbeat.
+bool StreamInvalidator::renew(Redis& redis, const LeaseKeys& keys, const std::string& token, bool all_open,
+                              uint64_t lag) {
+  auto renewed = redis.command({"EVAL", kRenewScript, "1", keys.lease, token, std::to_string(options_.max_delay.count())});
+  if (!renewed || (*renewed)->type != REDIS_REPLY_INTEGER || (*renewed)->integer != 1) {
+    LOG_WARN("cache: this sidecar lost the invalidation stream's lease");
+    count_error();
+    return false;
+  }
+  bool live = all_open && lag <= options_.max_lag_bytes;
+  if (live) {
+    auto beat = redis.command({"SET", keys.beat, token, "PX", std::to_string(options_.max_delay.count())});
+    live = beat && (*beat)->type == REDIS_REPLY_STATUS;
+  } else if (lag > options_.max_lag_bytes && live_.load(std::memory_order_acquire)) {  // once, as it falls behind
+    LOG_WARN("cache: the invalidation stream is " + std::to_string(lag) + " bytes behind the primary (limit " +
+             std::to_string(options_.max_lag_bytes) + "): every lookup misses until it catches up");
+  }
+  set_live(live);
+  return true;
+}
+
+// Holds the lease: streams every slot, bumps what committed transactions wrote, confirms, beats.
+// Returns when the lease is lost, Redis fails, or the invalidator stops.
+void StreamInvalidator::lead(Redis& redis, const std::string& token) {
+  const Millis round = std::max(Millis(25), options_.max_delay / 4);
+  const LeaseKeys keys{options_.names.stream_key("stream:leader"), options_.names.stream_key("stream:beat")};
+  Slots slots;
+  for (const StreamTarget& t : options_.targets) slots.push_back(std::make_unique<Slot>(t));
+  auto next_renewal = std::chrono::steady_clock::now();
+  while (wait(Millis(0))) {
+    bool all_open = open_slots(slots);
     // Wait for data, at most until the next renewal.
     std::vector<pollfd> fds;
     for (auto& s : slots) {
@@ -353,95 +438,27 @@ void StreamInvalidator::lead(Redis& redis, const std::string& token) {
     } else if (!wait(std::min(until, round))) {
       break;
     }
-    // Read, bump, confirm; once a round, the catalog too.
     const bool round_due = std::chrono::steady_clock::now() >= next_renewal;
-    bool bumped_all = true;
-    bool had_data = false;
-    uint64_t lag = 0;
-    for (auto& s : slots) {
-      if (s->conn == nullptr) continue;
-      std::string error;
-      bool reply = false;
-      if (!s->read(error, reply)) {
-        LOG_WARN("cache: invalidation stream of database " + s->target.dbname + " lost: " + error);
-        s->last_error = error;
-        s->close();
-        all_open = false;
-        count_error();
-        continue;
-      }
-      had_data = had_data || !s->pending.empty();
-      uint64_t upto = s->received;
-      if (std::string catalog_error = round_due ? s->check_catalog() : std::string(); !catalog_error.empty()) {
-        LOG_WARN("cache: invalidation stream of database " + s->target.dbname + ": catalog: " + catalog_error);
-        s->close();
-        all_open = false;
-        count_error();
-        continue;
-      }
-      if (!s->pending.empty()) {
-        expand_pending(s->pending, s->catalog.edges);  // partitions' parents, views over what was written
-        if (!redis.bump(s->pending, s->pending_lsn)) {
-          bumped_all = false;
-          count_error();
-          break;  // Redis trouble: nothing is confirmed, the heartbeat stops, the lease will lapse
-        }
-        {
-          std::lock_guard<std::mutex> lock(mutex_);
-          stats_.bumped_tables += s->pending.size();
-          stats_.transactions += s->committed;
-        }
-        s->committed = 0;
-        s->pending.clear();
-        s->pending_lsn = 0;
-      }
-      if (upto > s->confirmed || reply) {
-        if (!s->confirm(upto)) {
-          s->close();
-          all_open = false;
-          count_error();
-          continue;
-        }
-      }
-      // Behind what the walsender sent, and behind the primary's own WAL (read with the catalog, once a
-      // round): a walsender that is itself far behind the primary sends positions that look current.
-      const uint64_t end = std::max(s->server_end, s->catalog.primary_wal);
-      lag = std::max(lag, end > s->confirmed ? end - s->confirmed : 0);
-    }
+    const RoundResult served = serve_slots(slots, redis, round_due);
+    all_open = all_open && served.all_open;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      stats_.lag_bytes = lag;
+      stats_.lag_bytes = served.lag;
     }
-    if (!bumped_all) break;
+    if (!served.bumped_all) break;
     if (round_due) {
-      auto renewed = redis.command({"EVAL", kRenewScript, "1", lease_key, token,
-                                    std::to_string(options_.max_delay.count())});
-      if (!renewed || (*renewed)->type != REDIS_REPLY_INTEGER || (*renewed)->integer != 1) {
-        LOG_WARN("cache: this sidecar lost the invalidation stream's lease");
-        count_error();
-        break;
-      }
-      // The heartbeat: every slot streams and none is too far behind.
-      bool live = all_open && lag <= options_.max_lag_bytes;
-      if (live) {
-        auto beat = redis.command({"SET", beat_key, token, "PX", std::to_string(options_.max_delay.count())});
-        live = beat && (*beat)->type == REDIS_REPLY_STATUS;
-      } else if (lag > options_.max_lag_bytes && live_.load(std::memory_order_acquire)) {  // once, as it falls behind
-        LOG_WARN("cache: the invalidation stream is " + std::to_string(lag) + " bytes behind the primary (limit " +
-                 std::to_string(options_.max_lag_bytes) + "): every lookup misses until it catches up");
-      }
-      set_live(live);
+      if (!renew(redis, keys, token, all_open, served.lag)) break;
       next_renewal = std::chrono::steady_clock::now() + round;
     }
     // Under a stream of writes, the next ones are read together after a short pause: one wakeup, one
     // Redis bump and one confirmation for all of them, not one per transaction (a busy primary sends
     // thousands a second). It delays an invalidation by at most this much.
-    if (had_data && !wait(kBatchWindow)) break;
+    if (served.had_data && !wait(kBatchWindow)) break;
   }
   set_live(false);
   // Let another sidecar lead at once rather than after the lease lapses (only if still ours).
   redis.command({"EVAL", "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-                 "1", lease_key, token});
+                 "1", keys.lease, token});
 }
 
 }  // namespace pgs::proxy

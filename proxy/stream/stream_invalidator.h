@@ -32,6 +32,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -98,9 +99,24 @@ class StreamInvalidator {
  private:
   struct Redis;
   struct Slot;
+  using Slots = std::vector<std::unique_ptr<Slot>>;
+  struct LeaseKeys {
+    std::string lease, beat;
+  };
+  // What one leading round did over every slot (serve_slots).
+  struct RoundResult {
+    bool all_open = true;    // no slot was closed this round
+    bool bumped_all = true;  // false: Redis refused a bump (the round ended there)
+    bool had_data = false;   // some slot had writes to bump
+    uint64_t lag = 0;        // bytes, the slot furthest behind
+  };
   void run();
   bool wait(std::chrono::milliseconds d);  // false once stopping
   void lead(Redis& redis, const std::string& token);  // token: this leadership's lease value
+  bool open_slots(Slots& slots);
+  RoundResult serve_slots(Slots& slots, Redis& redis, bool round_due);
+  bool renew(Redis& redis, const LeaseKeys& keys, const std::string& token, bool all_open, uint64_t lag);
+  void count_error();
   void set_live(bool live);
 
   StreamOptions options_;
