@@ -18,6 +18,7 @@
 #include "proxy/core/conn_state.h"
 #include "proxy/auth/auth_cache.h"
 #include "proxy/login/login_exchange.h"
+#include "proxy/net/event_clock.h"
 #include "proxy/net/stream.h"
 #include "proxy/request/buffered_request.h"
 #include "proxy/request/cache_request.h"
@@ -37,7 +38,6 @@ class Pool;
 class ServerConn;
 class SessionCodeCatalog;
 class Worker;
-using Clock = std::chrono::steady_clock;
 
 class ClientConn final : public Stream {
  public:

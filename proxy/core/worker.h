@@ -24,6 +24,7 @@
 #include "proxy/auth/auth_query.h"
 #include "proxy/core/secrets.h"
 #include "proxy/core/stats.h"
+#include "proxy/net/event_clock.h"
 #include "proxy/net/resolver.h"
 #include "proxy/obs/digest.h"
 #include "proxy/session/session_code.h"
@@ -37,7 +38,6 @@ class ClientConn;
 class Pool;
 class Process;
 class ServerConn;
-using Clock = std::chrono::steady_clock;
 
 class Worker {
  public:

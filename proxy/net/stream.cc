@@ -1,5 +1,6 @@
 #include "proxy/net/stream.h"
 
+#include "proxy/net/event_clock.h"
 #include "proxy/net/tls.h"
 
 #include <poll.h>
@@ -183,6 +184,7 @@ bool Stream::decrypt_into_rbuf(size_t nread) {
 }
 
 void Stream::read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) noexcept {
+  EventClock::Scope clock;  // what these bytes cause happens "now": one read of the clock
   auto* self = static_cast<Stream*>(s->data);
   if (nread > 0 && self->tls_) {
     self->bytes_read_ += static_cast<uint64_t>(nread);

@@ -20,6 +20,7 @@
 #include "proxy/core/conn_list.h"
 #include "proxy/core/conn_state.h"
 #include "proxy/core/stats.h"
+#include "proxy/net/event_clock.h"
 #include "proxy/pool/cancel.h"
 #include "proxy/session/session_params.h"
 
@@ -28,7 +29,6 @@ namespace pgs::proxy {
 class ClientConn;
 class ServerConn;
 class Worker;
-using Clock = std::chrono::steady_clock;
 
 struct PoolTarget {
   std::string name;  // "primary", "replica1", ...

@@ -16,6 +16,7 @@
 #include "protocol/frame.h"
 #include "proxy/core/conn_list.h"
 #include "proxy/core/conn_state.h"
+#include "proxy/net/event_clock.h"
 #include "proxy/net/resolver.h"
 #include "proxy/net/stream.h"
 #include "proxy/pool/cancel.h"
@@ -28,7 +29,6 @@ namespace pgs::proxy {
 class ClientConn;
 class Pool;
 using BindParams = std::vector<std::optional<std::string>>;  // text form; nullopt = NULL
-using Clock = std::chrono::steady_clock;
 
 class ServerConn final : public Stream {
  public:

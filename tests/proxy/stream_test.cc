@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include "proxy/net/event_clock.h"
 #include "proxy/net/stream.h"
 
 namespace pgs::proxy {
@@ -23,6 +24,8 @@ class TestStream final : public Stream {
   explicit TestStream(uv_loop_t* loop) : Stream(loop) {}
   size_t keep_unread = 0;
   bool close_on_data = false;
+  // The event clock read at the start and at the end of on_data, with the steady clock moved on between.
+  std::chrono::steady_clock::time_point data_clock_first{}, data_clock_last{};
   bool closed = false;
   size_t buffered() const { return rbuf_.size(); }
   size_t read_cap() const { return rbuf_.capacity(); }
@@ -30,6 +33,11 @@ class TestStream final : public Stream {
 
  protected:
   void on_data() override {
+    data_clock_first = EventClock::now();
+    auto later = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() == later) {
+    }
+    data_clock_last = EventClock::now();
     if (rbuf_.size() > keep_unread) rbuf_.consume(rbuf_.size() - keep_unread);
     if (close_on_data) close();
   }
@@ -178,6 +186,44 @@ TEST(BufferPoolTest, BlocksNobodyTookInAnIntervalAreFreed) {
   EXPECT_EQ(pool.free_blocks(), 1u);
   EXPECT_EQ(pool.release_unused(), BufferPool::kBlockBytes) << "untouched for a whole interval";
   EXPECT_EQ(pool.free_blocks(), 0u);
+}
+
+
+// Everything the bytes of one read callback cause is stamped with one instant (one clock read).
+TEST_F(StreamTest, OneReadCallbackSeesOneInstant) {
+  TestStream& s = open_stream();
+  auto before = std::chrono::steady_clock::now();
+  peer_send("x");
+  ASSERT_TRUE(run_until([&] { return s.bytes_read() == 1; }));
+  EXPECT_GE(s.data_clock_first, before);
+  EXPECT_EQ(s.data_clock_first, s.data_clock_last);
+  EXPECT_GT(EventClock::now(), s.data_clock_last) << "outside the callback the clock reads the time again";
+}
+
+// Outside any scope EventClock is the steady clock; a scope freezes it at its opening, nested scopes
+// keep the outer instant, and the last scope closed lets it move again.
+TEST(EventClockTest, ScopesFreezeTheInstantAndNeverOutliveThemselves) {
+  auto advance_past = [](std::chrono::steady_clock::time_point t) {
+    while (std::chrono::steady_clock::now() <= t) {
+    }
+  };
+  auto free1 = EventClock::now();
+  advance_past(free1);
+  EXPECT_GT(EventClock::now(), free1);
+  std::chrono::steady_clock::time_point opened;
+  {
+    EventClock::Scope outer;
+    opened = EventClock::now();
+    advance_past(opened);
+    EXPECT_EQ(EventClock::now(), opened);
+    {
+      EventClock::Scope inner;
+      advance_past(opened);
+      EXPECT_EQ(EventClock::now(), opened) << "a nested scope keeps the outer instant";
+    }
+    EXPECT_EQ(EventClock::now(), opened);
+  }
+  EXPECT_GT(EventClock::now(), opened);
 }
 
 }  // namespace
