@@ -1,4 +1,5 @@
 #include "proxy/stream/stream_invalidator.h"
+#include "proxy/stream/stream_lease.h"
 
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
@@ -29,20 +30,6 @@ namespace {
 
 // See the end of StreamInvalidator::lead().
 constexpr Millis kBatchWindow{10};
-
-// Renews the lease only while this sidecar still holds it (another may have taken it over after a pause).
-constexpr const char* kRenewScript =
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
-
-// A sidecar that does not lead is live only on a heartbeat of the leadership that holds the lease now
-// (the script returns that lease's token, or nil). A command a leader gave up on (timed out while Redis
-// was frozen, run once Redis resumes) may still set a heartbeat, or renew the lease, after that leader
-// stepped down: a heartbeat whose token no longer matches the lease (expired, or taken again under a new
-// token) proves nothing, and neither does one of this sidecar's own former leaderships, which it knows
-// stopped streaming. (Another sidecar cannot tell such a late renewal: it trusts it for up to max_delay,
-// the same window as a leader that died right after its last heartbeat.)
-constexpr const char* kLiveScript =
-    "local l = redis.call('GET', KEYS[1]) if l and l == redis.call('GET', KEYS[2]) then return l end return false";
 
 using monitor::libpq_message_line;
 
@@ -264,8 +251,14 @@ void StreamInvalidator::set_live(bool live) {
 void StreamInvalidator::run() {
   Redis redis(options_);
   const Millis round = std::max(Millis(25), options_.max_delay / 4);
-  const std::string lease_key = options_.names.stream_key("stream:leader");
-  const std::string beat_key = options_.names.stream_key("stream:beat");
+  const StreamLease::Keys keys{options_.names.stream_key("stream:leader"), options_.names.stream_key("stream:beat")};
+  // Lives across leaderships: what it learnt of Redis's clock dates every later attempt.
+  // Late: run more than half the command timeout after it was issued. The leader gives up at the whole
+  // timeout; the margin covers the error of its estimate of Redis's clock (whole milliseconds, the
+  // reply's own travel), so a command it gave up on is always found late. One found late that still
+  // answers in time only makes this leader step down.
+  StreamLease lease(keys, options_.max_delay, options_.redis.timeout / 2);
+  const StreamLease::Command command = [&redis](const std::vector<std::string>& args) { return redis.command(args); };
   uint64_t attempts = 0;
   while (wait(Millis(0))) {
     if (!redis.connect()) {
@@ -276,8 +269,7 @@ void StreamInvalidator::run() {
     // Each attempt has a token of its own (the lease's and the heartbeat's value): an attempt this sidecar
     // gave up on that Redis still runs later cannot pass for a leadership it holds.
     const std::string token = options_.sidecar_id + "#" + std::to_string(++attempts);
-    auto taken = redis.command({"SET", lease_key, token, "NX", "PX", std::to_string(options_.max_delay.count())});
-    if (taken && (*taken)->type == REDIS_REPLY_STATUS) {
+    if (lease.acquire(command, token) == StreamLease::Outcome::done) {
       {
         std::lock_guard<std::mutex> lock(mutex_);
         stats_.leader = true;
@@ -287,15 +279,15 @@ void StreamInvalidator::run() {
       // Live again only once this leader's own first round proved its slots stream (not on the former
       // leader's heartbeat, which may outlive it by up to max_delay).
       set_live(false);
-      lead(redis, token);
+      lead(redis, lease, token);
       std::lock_guard<std::mutex> lock(mutex_);
       stats_.leader = false;
       stats_.lag_bytes = 0;
       continue;
     }
-    auto beat = redis.command({"EVAL", kLiveScript, "2", lease_key, beat_key});
-    set_live(beat && (*beat)->type == REDIS_REPLY_STRING &&
-             !std::string_view((*beat)->str, (*beat)->len).starts_with(options_.sidecar_id + "#"));
+    // Never live on a heartbeat of one of this sidecar's own former leaderships: it knows they stopped.
+    std::optional<std::string> live_token = StreamLease::live_token(command, keys);
+    set_live(live_token && !live_token->starts_with(options_.sidecar_id + "#"));
     if (!wait(round)) break;
   }
   set_live(false);
@@ -395,32 +387,32 @@ StreamInvalidator::RoundResult StreamInvalidator::serve_slots(Slots& slots, Redi
   return out;
 }
 
-// Renews the lease (false: lost) and, when every slot streams within the lag limit, the heartbeat.
-bool StreamInvalidator::renew(Redis& redis, const LeaseKeys& keys, const std::string& token, bool all_open,
-                              uint64_t lag) {
-  auto renewed = redis.command({"EVAL", kRenewScript, "1", keys.lease, token, std::to_string(options_.max_delay.count())});
-  if (!renewed || (*renewed)->type != REDIS_REPLY_INTEGER || (*renewed)->integer != 1) {
-    LOG_WARN("cache: this sidecar lost the invalidation stream's lease");
-    count_error();
-    return false;
-  }
-  bool live = all_open && lag <= options_.max_lag_bytes;
-  if (live) {
-    auto beat = redis.command({"SET", keys.beat, token, "PX", std::to_string(options_.max_delay.count())});
-    live = beat && (*beat)->type == REDIS_REPLY_STATUS;
-  } else if (lag > options_.max_lag_bytes && live_.load(std::memory_order_acquire)) {  // once, as it falls behind
+// Renews the lease (false: lost, or unconfirmed) and, when every slot streams within the lag limit,
+// the heartbeat, in one script (stream_lease.h: a renewal Redis runs late does nothing).
+bool StreamInvalidator::renew(const StreamLease::Command& redis, StreamLease& lease, const std::string& token,
+                              bool all_open, uint64_t lag) {
+  const bool beat = all_open && lag <= options_.max_lag_bytes;
+  if (!beat && lag > options_.max_lag_bytes && live_.load(std::memory_order_acquire)) {  // once, as it falls behind
     LOG_WARN("cache: the invalidation stream is " + std::to_string(lag) + " bytes behind the primary (limit " +
              std::to_string(options_.max_lag_bytes) + "): every lookup misses until it catches up");
   }
-  set_live(live);
+  StreamLease::Outcome renewed = lease.renew(redis, token, beat);
+  if (renewed != StreamLease::Outcome::done) {
+    LOG_WARN(renewed == StreamLease::Outcome::refused
+                 ? "cache: this sidecar lost the invalidation stream's lease"
+                 : "cache: the invalidation stream's lease renewal was not confirmed in time: stepping down");
+    count_error();
+    return false;
+  }
+  set_live(beat);
   return true;
 }
 
 // Holds the lease: streams every slot, bumps what committed transactions wrote, confirms, beats.
 // Returns when the lease is lost, Redis fails, or the invalidator stops.
-void StreamInvalidator::lead(Redis& redis, const std::string& token) {
+void StreamInvalidator::lead(Redis& redis, StreamLease& lease, const std::string& token) {
   const Millis round = std::max(Millis(25), options_.max_delay / 4);
-  const LeaseKeys keys{options_.names.stream_key("stream:leader"), options_.names.stream_key("stream:beat")};
+  const StreamLease::Command command = [&redis](const std::vector<std::string>& args) { return redis.command(args); };
   Slots slots;
   for (const StreamTarget& t : options_.targets) slots.push_back(std::make_unique<Slot>(t));
   auto next_renewal = std::chrono::steady_clock::now();
@@ -447,7 +439,7 @@ void StreamInvalidator::lead(Redis& redis, const std::string& token) {
     }
     if (!served.bumped_all) break;
     if (round_due) {
-      if (!renew(redis, keys, token, all_open, served.lag)) break;
+      if (!renew(command, lease, token, all_open, served.lag)) break;
       next_renewal = std::chrono::steady_clock::now() + round;
     }
     // Under a stream of writes, the next ones are read together after a short pause: one wakeup, one
@@ -457,8 +449,7 @@ void StreamInvalidator::lead(Redis& redis, const std::string& token) {
   }
   set_live(false);
   // Let another sidecar lead at once rather than after the lease lapses (only if still ours).
-  redis.command({"EVAL", "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-                 "1", keys.lease, token});
+  (void)lease.release(command, token);
 }
 
 }  // namespace pgs::proxy

@@ -17,10 +17,10 @@
 // happened while nobody watched is unknown.
 //
 // live(): whether this sidecar may serve cached results. The leader refreshes a heartbeat key
-// (<ns>stream:beat, PX max_delay) each round while it is no more than max_lag_bytes behind the primary's
-// WAL (pg_current_wal_lsn(), read with the catalog sum, or what the walsender sent if later); every other
-// sidecar checks that the key holds the token of the lease now held (a heartbeat a former leadership's
-// late command set proves nothing). No heartbeat (no leader, a leader stuck or too far behind, Redis
+// (<ns>stream:beat, until max_delay after the renewal was issued) each round while it is no more than
+// max_lag_bytes behind the primary's WAL (pg_current_wal_lsn(), read with the catalog sum, or what the
+// walsender sent if later); every other sidecar checks that the key holds the token of the lease now held.
+// A renewal Redis runs late (after the leader gave up on it) does nothing (stream_lease.h). No heartbeat (no leader, a leader stuck or too far behind, Redis
 // unreachable) means every lookup is a miss (cache::redis::WorkerCache::ready()).
 //
 // Threads: its own thread makes blocking libpq and Redis calls (cache/redis/blocking_redis.h; each with a
@@ -40,6 +40,7 @@
 
 #include "cache/key.h"
 #include "cache/redis/redis_conn.h"
+#include "proxy/stream/stream_lease.h"
 
 namespace pgs::proxy {
 
@@ -100,9 +101,6 @@ class StreamInvalidator {
   struct Redis;
   struct Slot;
   using Slots = std::vector<std::unique_ptr<Slot>>;
-  struct LeaseKeys {
-    std::string lease, beat;
-  };
   // What one leading round did over every slot (serve_slots).
   struct RoundResult {
     bool all_open = true;    // no slot was closed this round
@@ -112,10 +110,11 @@ class StreamInvalidator {
   };
   void run();
   bool wait(std::chrono::milliseconds d);  // false once stopping
-  void lead(Redis& redis, const std::string& token);  // token: this leadership's lease value
+  void lead(Redis& redis, StreamLease& lease, const std::string& token);  // token: this leadership's lease value
   bool open_slots(Slots& slots);
   RoundResult serve_slots(Slots& slots, Redis& redis, bool round_due);
-  bool renew(Redis& redis, const LeaseKeys& keys, const std::string& token, bool all_open, uint64_t lag);
+  bool renew(const StreamLease::Command& redis, StreamLease& lease, const std::string& token, bool all_open,
+             uint64_t lag);
   void count_error();
   void set_live(bool live);
 
