@@ -28,7 +28,7 @@ enum class RedisTls { disable, require, verify_ca, verify_full };
 struct ProxyConfig {
   std::string listen_host = "127.0.0.1";  // client listener host. Not reloadable.
   uint16_t listen_port = 6432;            // client listener port. Not reloadable.
-  int workers = 0;                        // worker threads (libuv loops); 0 = number of cores. Not reloadable.
+  int workers = 1;                        // worker threads (libuv loops); 0 = number of cores. Not reloadable.
   AuthType auth_type = AuthType::scram_sha_256;  // how clients authenticate. Reloadable.
   // Client connections, counted from accept (before the startup packet); beyond this a new connection
   // gets FATAL 53300 and is closed. Reloadable.

@@ -5,6 +5,7 @@
 #include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
+#include <pthread.h>
 #endif
 
 #include <cstring>
@@ -135,6 +136,10 @@ void Worker::join() {
 }
 
 void Worker::run() {
+  // "pgs-worker-<n>" in top -H, ps -L and perf: a DBA sees which loop is busy (15 bytes at most).
+  std::string name = "pgs-worker-" + std::to_string(index_);
+  name.resize(std::min<size_t>(name.size(), 15));
+  pthread_setname_np(pthread_self(), name.c_str());
   uv_run(&loop_, UV_RUN_DEFAULT);
   pools_.clear();
   uv_loop_close(&loop_);

@@ -135,7 +135,7 @@ TEST(Defaults, EveryField) {
   const ProxyConfig& p = c->proxy;
   EXPECT_EQ(p.listen_host, "127.0.0.1");
   EXPECT_EQ(p.listen_port, 6432);
-  EXPECT_EQ(p.workers, 0);
+  EXPECT_EQ(p.workers, 1);
   EXPECT_EQ(p.auth_type, AuthType::scram_sha_256);
   EXPECT_EQ(p.max_client_conn, 10000);
   EXPECT_EQ(p.max_message_bytes, 1u << 30);
