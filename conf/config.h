@@ -76,6 +76,7 @@ struct PoolConfig {
   Millis server_idle_timeout{600000};    // close servers idle longer than this (0 = never). Reloadable.
   Millis server_lifetime{3600000};       // close servers older than this when released (0 = never). Reloadable.
   Millis server_connect_timeout{5000};   // connect + login to a server. Reloadable.
+  Millis server_check_delay{1000};       // peek at a server idle this long before handing it out (0 = always). Reloadable.
   Millis idle_transaction_timeout{0};    // close a client idle inside a transaction this long (0 = never). Reloadable.
 };
 

@@ -77,6 +77,7 @@ void proxy_rows(const Config& c, Rows& rows) {
   rows.emplace_back("pool.server_idle_timeout", format_duration(pool.server_idle_timeout));
   rows.emplace_back("pool.server_lifetime", format_duration(pool.server_lifetime));
   rows.emplace_back("pool.server_connect_timeout", format_duration(pool.server_connect_timeout));
+  rows.emplace_back("pool.server_check_delay", format_duration(pool.server_check_delay));
   rows.emplace_back("pool.idle_transaction_timeout", format_duration(pool.idle_transaction_timeout));
 }
 

@@ -55,6 +55,7 @@ void read_pool(TableReader& r, PoolConfig& c) {
   r.duration("server_idle_timeout", c.server_idle_timeout, 0ms, 30 * kDay);
   r.duration("server_lifetime", c.server_lifetime, 0ms, 30 * kDay);
   r.duration("server_connect_timeout", c.server_connect_timeout, 1ms, 10min);
+  r.duration("server_check_delay", c.server_check_delay, 0ms, kDay);
   r.duration("idle_transaction_timeout", c.idle_transaction_timeout, 0ms, kDay);
 }
 

@@ -129,6 +129,20 @@ bool Stream::peer_hung_up() {
   return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
+bool Stream::has_unread_input() {
+  uv_os_fd_t fd;
+  if (closing_) return true;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) != 0) return true;
+  if (rbuf_.size() > 0) return true;
+  char byte;
+  for (;;) {
+    ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n >= 0) return true;  // a byte, or 0: the peer closed
+    if (errno == EINTR) continue;
+    return errno != EAGAIN && errno != EWOULDBLOCK;
+  }
+}
+
 void Stream::start_tls(std::shared_ptr<const TlsContext> context) {
   tls_ = std::make_unique<TlsSession>(std::move(context));
 }

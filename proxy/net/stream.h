@@ -116,6 +116,9 @@ class Stream {
   // reports the peer's end only once reading resumes, which may be never if the pause waits on a
   // server that in turn waits on this peer.
   bool peer_hung_up();
+  // One non-blocking peek: true when the socket has unread bytes, was closed by the peer or failed (false
+  // when there is nothing to read). For a connection that should be silent (a server idle in its pool).
+  bool has_unread_input();
 
   // Bytes appended here go out on the next flush().
   std::string& outbox() { return outbox_; }

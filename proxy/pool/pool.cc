@@ -57,10 +57,18 @@ void Pool::apply_config(const conf::Config& config, const conf::DatabaseConfig& 
 ServerConn* Pool::take_idle() {
   ConnList<ServerConn>& idle = servers(ServerState::idle);
   // LIFO: the most recently used server is the warmest. One whose socket is already closing (its
-  // state follows at its close callback) is never handed out.
+  // state follows at its close callback) is never handed out. Nor is one idle for server_check_delay
+  // that has sent something or closed: a server idle in the pool has nothing to say, so its bytes are a
+  // FATAL (terminated, shut down) whose read callback has not run yet in this loop turn; handing it out
+  // would cost the client its request.
   while (ServerConn* s = idle.back()) {
-    if (!s->closing()) return s;
-    s->set_state(ServerState::closing);
+    if (s->closing()) {
+      s->set_state(ServerState::closing);
+      continue;
+    }
+    const bool check = Clock::now() - s->state_since() >= settings_.server_check_delay;
+    if (!check || !s->has_unread_input()) return s;
+    s->terminate();
   }
   return nullptr;
 }

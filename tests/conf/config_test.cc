@@ -153,6 +153,7 @@ TEST(Defaults, EveryField) {
   EXPECT_EQ(pool.server_idle_timeout, 10min);
   EXPECT_EQ(pool.server_lifetime, 1h);
   EXPECT_EQ(pool.server_connect_timeout, 5s);
+  EXPECT_EQ(pool.server_check_delay, 1s);
   EXPECT_EQ(pool.idle_transaction_timeout, 0ms);
   EXPECT_EQ(c->primary.name, "primary");
   EXPECT_EQ(c->primary.host, "127.0.0.1");
