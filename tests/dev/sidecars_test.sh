@@ -8,6 +8,7 @@
 # (PGS_SERVICES=running; PGS_PG_STATE_DIR names their state directory, by default this checkout's).
 #
 #   tests/dev/sidecars_test.sh BUILD_DIR      (ctest passes its build directory)
+# Its state directory (./dev's output in dev.out, the logs) is removed unless it failed or PGS_IT_KEEP is set.
 # Exit 0 pass, 1 fail, 77 skipped (binaries not built).
 set -euo pipefail
 
@@ -34,6 +35,8 @@ source "$ROOT/scripts/postgres.sh"
 
 FAILED=0
 fail() { printf 'FAIL: %s\n' "$*" >&2; FAILED=1; }
+# must CMD...: a step the rest depends on; its failure ends the test (the cleanup still runs).
+must() { "$@" || { fail "$*"; exit 1; }; }
 dev() { "$ROOT/dev" "$@" >>"$PGS_DEV_DIR/dev.out" 2>&1; }
 
 proxy_port() { echo $((PGS_PROXY_PORT + $1)); }
@@ -57,7 +60,7 @@ cleanup() {
     printf -- '--- ./dev output\n' >&2
     tail -n 60 "$PGS_DEV_DIR/dev.out" >&2 || true
     tail -n 20 "$LOG_DIR"/pgsidecar*.log >&2 || true
-  else
+  elif [[ -z "${PGS_IT_KEEP:-}" ]]; then
     rm -rf "$PGS_DEV_DIR"
   fi
 }
@@ -103,7 +106,7 @@ check_fleet() {
 gone() { ! kill -0 "$1" 2>/dev/null && ! port_busy "$2"; }
 
 echo "fleet in $PGS_DEV_DIR on :$PGS_PROXY_PORT.. (metrics :$PGS_METRICS_PORT.., apps :$PGS_APP_PORT..), services state $SERVICES_STATE"
-dev up --sidecars 3 || fail "./dev up --sidecars 3 failed"
+must dev up --sidecars 3
 check_fleet 3
 declare -A pids
 for i in 0 1 2; do
@@ -111,7 +114,7 @@ for i in 0 1 2; do
   pids[app$i]="$(pid_in flopods-api "$i")"
 done
 
-dev up --sidecars 2 || fail "./dev up --sidecars 2 failed"
+must dev up --sidecars 2
 wait_until 30 "sidecar 2 and its app to stop" bash -c \
   "! kill -0 ${pids[proxy2]} 2>/dev/null && ! kill -0 ${pids[app2]} 2>/dev/null" || fail "sidecar 2 of the earlier run still runs"
 [[ ! -e "$(pid_file pgsidecar 2)" && ! -e "$(pid_file flopods-api 2)" ]] || fail "sidecar 2's pid files are left"
@@ -121,12 +124,12 @@ done
 check_fleet 2
 
 # down after a larger run: every process of the fleet, whichever run started it.
-dev up --sidecars 3 || fail "./dev up --sidecars 3 (again) failed"
+must dev up --sidecars 3
 all=()
 for i in 0 1 2; do
   all+=("$(pid_in pgsidecar "$i") $(proxy_port "$i")" "$(pid_in flopods-api "$i") $(app_port "$i")")
 done
-dev down || fail "./dev down failed"
+must dev down
 for entry in "${all[@]}"; do
   read -r pid port <<<"$entry"
   wait_until 30 "pid $pid to exit and :$port to be free" gone "$pid" "$port" || fail "pid $pid / :$port left running by ./dev down"
