@@ -32,6 +32,7 @@ parse_sidecars() {
 # the sidecar's ports and nothing else is to change (the dev proxy as ever); else a copy in RUN_DIR.
 sidecar_config() {
   local i="$1" port metrics out
+  [[ "${PGS_STREAM_SLOT:-}" =~ ^[a-z0-9_]{0,40}$ ]] || die "PGS_STREAM_SLOT takes [a-z0-9_], 1..40 bytes, not '$PGS_STREAM_SLOT'"
   port="$(sidecar_proxy_port "$i")"
   metrics="127.0.0.1:$(sidecar_metrics_port "$i")"
   if grep -qx "listen_port = $port" "$PROXY_CONFIG" && grep -qx "metrics_listen = \"$metrics\"" "$PROXY_CONFIG" &&
@@ -49,6 +50,28 @@ sidecar_config() {
     { print }' "$PROXY_CONFIG" | sed -e "$(config_paths_sed "$PROXY_CONFIG")" >"$out.tmp"
   mv "$out.tmp" "$out"
   echo "$out"
+}
+
+# sidecars_stream_slots_active: how many of the fleet's stream slots (PGS_STREAM_SLOT_<database>) a
+# walsender reads now ("" when the primary cannot be asked).
+sidecars_stream_slots_active() {
+  psql_local "$PRIMARY_PORT" postgres -At -c \
+    "SELECT count(*) FROM pg_replication_slots WHERE starts_with(slot_name, '${PGS_STREAM_SLOT}_') AND active" 2>/dev/null
+}
+sidecars_stream_slots_idle() { [[ "$(sidecars_stream_slots_active)" == 0 ]]; }
+
+# sidecars_drop_stream_slots: with PGS_STREAM_SLOT (a fleet of its own on a primary that outlives it,
+# PGS_SERVICES=running), ./dev down drops the slots its stream leader made, once their walsender is gone:
+# nobody would read them again, and a slot keeps WAL.
+sidecars_drop_stream_slots() {
+  [[ -n "${PGS_STREAM_SLOT:-}" ]] || return 0
+  wait_until "$WAIT_PROXY" "the stream slots ${PGS_STREAM_SLOT}_* to be released" sidecars_stream_slots_idle ||
+    warn "a stream slot ${PGS_STREAM_SLOT}_* is still read; not dropped"
+  local dropped
+  dropped="$(psql_local "$PRIMARY_PORT" postgres -At -c \
+    "SELECT slot_name FROM (SELECT slot_name, pg_drop_replication_slot(slot_name) FROM pg_replication_slots
+     WHERE starts_with(slot_name, '${PGS_STREAM_SLOT}_') AND NOT active) AS dropped")" || warn "dropping the stream slots ${PGS_STREAM_SLOT}_* failed"
+  if [[ -n "$dropped" ]]; then log "dropped the stream slots: ${dropped//$'\n'/, }"; fi
 }
 
 # sidecars_extra: the indexes above 0 that have a pid file (a sidecar or app of this or an earlier run).

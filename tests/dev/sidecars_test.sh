@@ -48,13 +48,15 @@ pid_file() { echo "$RUN_DIR/$(proc_name "$1" "$2").pid"; }
 pid_in() { if [[ -s "$(pid_file "$1" "$2")" ]]; then pid_of "$(pid_file "$1" "$2")"; else echo 0; fi; }
 metric() { curl -s -m 2 "http://127.0.0.1:$(metrics_port "$1")/metrics" | awk -v m="$2" '$1 == m { print $2 }'; }
 
-# The slot the fleet's leader made on the primary, once its walsender is gone; the fleet's Redis keys.
+# stream_slots: the slots of the fleet's stream (./dev down drops them).
+stream_slots() {
+  psql_local "$PRIMARY_PORT" postgres -At -c \
+    "SELECT count(*) FROM pg_replication_slots WHERE starts_with(slot_name, '${PGS_STREAM_SLOT}_')"
+}
+
+# The fleet's Redis keys go too.
 cleanup() {
   dev down || true
-  wait_until 30 "the test fleet's stream slot to be released" bash -c \
-    "! grep -qx t <<<\"\$(psql_local $PRIMARY_PORT postgres -At -c \"SELECT active FROM pg_replication_slots WHERE slot_name LIKE '${PGS_STREAM_SLOT}_%'\")\"" || true
-  psql_local "$PRIMARY_PORT" postgres -At -c \
-    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE '${PGS_STREAM_SLOT}_%' AND NOT active" >/dev/null || true
   redis-cli -p "$REDIS_PORT" --scan --pattern "${PGS_CACHE_KEY_PREFIX}*" | xargs -r redis-cli -p "$REDIS_PORT" del >/dev/null || true
   if ((FAILED)); then
     printf -- '--- ./dev output\n' >&2
@@ -135,6 +137,7 @@ for entry in "${all[@]}"; do
   wait_until 30 "pid $pid to exit and :$port to be free" gone "$pid" "$port" || fail "pid $pid / :$port left running by ./dev down"
 done
 pg_ready "$PRIMARY_PORT" || fail "./dev down with PGS_SERVICES=running stopped the primary"
+[[ "$(stream_slots)" == 0 ]] || fail "./dev down left the fleet's stream slot ${PGS_STREAM_SLOT}_* on the primary"
 [[ "$(redis-cli -p "$REDIS_PORT" ping)" == PONG ]] || fail "./dev down with PGS_SERVICES=running stopped Redis"
 
 if ((FAILED)); then echo "DevSidecars: FAILED"; exit 1; fi
