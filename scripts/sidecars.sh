@@ -108,27 +108,16 @@ sidecars_trim() {
   done
 }
 
-# sidecars_up N: the proxies of sidecars 0..N-1. Sets PROXY_STATUS to the first failure (0 up, 2 not
-# built, else failed); each start runs in a subshell (die stays in it).
-sidecars_up() {
-  local n="$1" i rc
-  PROXY_STATUS=0
+# sidecars_each N START STATUS: START i (proxy_up, app_up) for i = 0..N-1, each in a subshell (die stays
+# in it); the variable named STATUS gets the first failure (0 up, 2 not built, else failed).
+sidecars_each() {
+  local n="$1" start="$2" i rc first=0
   for ((i = 0; i < n; i++)); do
     rc=0
-    (proxy_up "$i") || rc=$?
-    if ((PROXY_STATUS == 0)); then PROXY_STATUS=$rc; fi
+    ("$start" "$i") || rc=$?
+    if ((first == 0)); then first=$rc; fi
   done
-}
-
-# sidecars_apps_up N: app instances 0..N-1. Sets APP_STATUS like PROXY_STATUS.
-sidecars_apps_up() {
-  local n="$1" i rc
-  APP_STATUS=0
-  for ((i = 0; i < n; i++)); do
-    rc=0
-    (app_up "$i") || rc=$?
-    if ((APP_STATUS == 0)); then APP_STATUS=$rc; fi
-  done
+  printf -v "$3" '%s' "$first"
 }
 
 # sidecar_metric I NAME: the value of the unlabelled series NAME on sidecar I's /metrics ("" if none).

@@ -24,8 +24,8 @@ BENCH_APP_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$BENCH_APP_DIR/../../scripts/lib.sh"
 # shellcheck source=scripts/postgres.sh
 source "$PGS_ROOT/scripts/postgres.sh"
-# shellcheck source=bench/app/data.sh
-source "$BENCH_APP_DIR/data.sh"
+# shellcheck source=bench/app/lib.sh
+source "$BENCH_APP_DIR/lib.sh"
 
 ROUNDS="${BENCH_APP_ROUNDS:-3}"
 SECONDS_PER_RUN="${BENCH_APP_SECONDS:-15}"
@@ -45,7 +45,6 @@ APP_PIDS=()
 
 target_db() { if [[ $1 == pgsidecar ]]; then echo "$PROXY_DB"; else echo "$DIRECT_DB"; fi; }
 target_port() { if [[ $1 == pgsidecar ]]; then echo $((PORT_BASE + 1)); else echo $((PORT_BASE + 2)); fi; }
-app_answers() { curl -sf -m 2 -o /dev/null "http://127.0.0.1:$1/healthz"; }
 proxy_answers() { PGPASSWORD="$DB_PASSWORD" "$PG_BIN/psql" -X -At -h 127.0.0.1 -p "$PROXY_PORT" -U "$DB_USER" -d "$DB_NAME" -c 'SELECT 1' >/dev/null 2>&1; }
 
 check_prerequisites() {
@@ -56,23 +55,8 @@ check_prerequisites() {
 }
 
 start_apps() {
-  local t port
-  for t in $TARGETS; do
-    port="$(target_port "$t")"
-    ! port_busy "$port" || die "port $port is taken (set BENCH_APP_PORT_BASE)"
-    "$API_BIN" serve --listen "127.0.0.1:$port" --db "$(target_db "$t")" --redis "127.0.0.1:$REDIS_PORT" \
-      --threads "$IO_THREADS" --pool "$POOL" --rate-user 0 --rate-anon 0 --access-log none \
-      --redis-prefix "flopods-bench:" >"$OUT/app-$t.log" 2>&1 &
-    APP_PIDS+=("$!")
-    wait_until "$WAIT_APP" "flopods-api ($t) on :$port" app_answers "$port" || die "see $OUT/app-$t.log"
-    log "flopods-api for $t on :$port (pid $!)"
-  done
-}
-
-stop_apps() {
-  local pid
-  for pid in "${APP_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${APP_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  local t
+  for t in $TARGETS; do start_app "$t" "$(target_port "$t")" "$(target_db "$t")"; done
 }
 
 # run_wrk TARGET CONNECTIONS SECONDS LOG: prints the RESULT fields of mix.lua's done().

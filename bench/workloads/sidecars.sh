@@ -23,8 +23,8 @@
 # (10), BENCH_APP_USERS (20). Rows: $BENCH_OUT/sidecars.tsv; report: sidecars.report and summary.txt.
 WORKLOAD_DESCRIPTION="the app's mix split over every running sidecar, each through its own app instance"
 WORKLOAD_TARGETS=(pgsidecar)
-# shellcheck source=bench/app/data.sh
-source "$BENCH_DIR/app/data.sh"
+# shellcheck source=bench/app/lib.sh
+source "$BENCH_DIR/app/lib.sh"
 
 SIDECARS_APP_PORT="${BENCH_SIDECARS_APP_PORT:-18280}"
 
@@ -58,23 +58,11 @@ sidecars_redis_processed() {
 
 # sidecars_apps_start I...: one flopods-api per sidecar; pids in SIDECARS_APP_PIDS (by sidecar index).
 sidecars_apps_start() {
-  local i port
+  local i
   for i in "$@"; do
-    port=$((SIDECARS_APP_PORT + i))
-    ! port_busy "$port" || die "sidecars: port $port is taken (set BENCH_SIDECARS_APP_PORT)"
-    "$API_BIN" serve --listen "127.0.0.1:$port" --db "$(app_db "$(sidecar_proxy_port "$i")")" \
-      --redis "127.0.0.1:$REDIS_PORT" --threads "${BENCH_APP_IO_THREADS:-1}" --pool "${BENCH_APP_POOL:-16}" \
-      --rate-user 0 --rate-anon 0 --access-log none --redis-prefix "flopods-bench:" >"$OUT/app-$i.log" 2>&1 &
-    SIDECARS_APP_PIDS[i]=$!
-    wait_until "$WAIT_APP" "the bench's flopods-api for sidecar $i on :$port" app_ready "$port" ||
-      die "sidecars: see $OUT/app-$i.log"
+    start_app "sidecar-$i" $((SIDECARS_APP_PORT + i)) "$(app_db "$(sidecar_proxy_port "$i")")"
+    SIDECARS_APP_PIDS[i]="${APP_PIDS[-1]}"
   done
-}
-
-sidecars_apps_stop() {
-  local pid
-  for pid in "${SIDECARS_APP_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${SIDECARS_APP_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
 
 # sidecars_round LABEL SECONDS I...: every app instance loaded at once for SECONDS (wrk, its share of
@@ -171,16 +159,19 @@ workload_custom() {
     return 0
   fi
   command -v wrk >/dev/null || die "sidecars: wrk is not installed"
-  # bench/app/data.sh's inputs.
+  # bench/app/lib.sh's inputs.
   OUT="$BENCH_OUT/sidecars"
   API_BIN="${FLOPODS_API_BIN:-$BUILD_DIR/app/flopods-api}"
   DIRECT_DB="host=127.0.0.1 port=$PRIMARY_PORT dbname=$DB_NAME user=$DB_USER password=$DB_PASSWORD"
   USERS="${BENCH_APP_USERS:-20}"
+  POOL="${BENCH_APP_POOL:-16}"
+  IO_THREADS="${BENCH_APP_IO_THREADS:-1}"
   [[ -x "$API_BIN" ]] || die "sidecars: flopods-api not built at $API_BIN"
   mkdir -p "$OUT"
   : >"$OUT/sidecars.tsv"
   SIDECARS_APP_PIDS=()
-  trap sidecars_apps_stop EXIT  # a subshell (its output is piped): stop our apps on any exit
+  APP_PIDS=()
+  trap stop_apps EXIT  # a subshell (its output is piped): stop our apps on any exit
   prepare_data
   sidecars_apps_start "${sidecars[@]}"
   log "sidecars: ${#sidecars[@]} sidecars (${sidecars[*]}), $BENCH_CLIENTS wrk connections in all, $BENCH_ROUNDS rounds x ${BENCH_SECONDS}s"
@@ -190,7 +181,6 @@ workload_custom() {
   for ((round = 1; round <= BENCH_ROUNDS; round++)); do sidecars_round "$round" "$BENCH_SECONDS" "${sidecars[@]}"; done
   redis_after="$(sidecars_redis_processed)"
   printf '%s sidecars, %s wrk connections in all (mix: %s%% writes), %s rounds x %ss, app --pool %s --threads %s, %s cores\n' \
-    "${#sidecars[@]}" "$BENCH_CLIENTS" "${BENCH_APP_WRITES:-10}" "$BENCH_ROUNDS" "$BENCH_SECONDS" "${BENCH_APP_POOL:-16}" \
-    "${BENCH_APP_IO_THREADS:-1}" "$(nproc)"
+    "${#sidecars[@]}" "$BENCH_CLIENTS" "${BENCH_APP_WRITES:-10}" "$BENCH_ROUNDS" "$BENCH_SECONDS" "$POOL" "$IO_THREADS" "$(nproc)"
   sidecars_report "$BENCH_SECONDS" "$([[ -n "$redis_before" && -n "$redis_after" ]] && echo $((redis_after - redis_before)))"
 }

@@ -46,7 +46,6 @@ proc_name() { if (($2 == 0)); then echo "$1"; else echo "$1-$2"; fi; }
 pid_file() { echo "$RUN_DIR/$(proc_name "$1" "$2").pid"; }
 # pid_in NAME I: the pid in the process's pid file, 0 when there is none.
 pid_in() { if [[ -s "$(pid_file "$1" "$2")" ]]; then pid_of "$(pid_file "$1" "$2")"; else echo 0; fi; }
-metric() { curl -s -m 2 "http://127.0.0.1:$(metrics_port "$1")/metrics" | awk -v m="$2" '$1 == m { print $2 }'; }
 
 # stream_slots: the slots of the fleet's stream (./dev down drops them).
 stream_slots() {
@@ -82,14 +81,13 @@ sidecar_works() {
     fail "app $i (pid $app_pid) holds no connection to sidecar $i (:$(proxy_port "$i"))"
 }
 
-# leaders_and_live N: "leaders live" over sidecars 0..N-1, read from their /metrics.
+# leaders_and_live N: "leaders live": the sums of pgsidecar_cache_stream_leader and _live over the
+# /metrics pages of sidecars 0..N-1.
 leaders_and_live() {
-  local i leaders=0 live=0
-  for ((i = 0; i < $1; i++)); do
-    [[ "$(metric "$i" pgsidecar_cache_stream_leader)" == 1 ]] && leaders=$((leaders + 1))
-    [[ "$(metric "$i" pgsidecar_cache_stream_live)" == 1 ]] && live=$((live + 1))
-  done
-  echo "$leaders $live"
+  local i
+  for ((i = 0; i < $1; i++)); do curl -s -m 2 "http://127.0.0.1:$(metrics_port "$i")/metrics"; done |
+    awk '$1 == "pgsidecar_cache_stream_leader" { l += $2 } $1 == "pgsidecar_cache_stream_live" { v += $2 }
+         END { print l + 0, v + 0 }'
 }
 one_leader() { [[ "$(leaders_and_live "$1")" == "1 $1" ]]; }
 

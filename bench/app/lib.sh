@@ -1,7 +1,8 @@
 # shellcheck shell=bash
-# The data bench/app/mix.lua reads: seeded users, their tokens and what each may read and edit. Sourced by
-# bench/app/run.sh and bench/workloads/sidecars.sh, after scripts/lib.sh and postgres.sh; they set OUT
-# (results directory), API_BIN (flopods-api), DIRECT_DB (conninfo of the primary) and USERS.
+# What both app benchmarks share: the data bench/app/mix.lua reads (seeded users, their tokens and what
+# each may read and edit) and the bench's own flopods-api instances. Sourced by bench/app/run.sh and
+# bench/workloads/sidecars.sh, after scripts/lib.sh and postgres.sh; they set OUT (results directory),
+# API_BIN (flopods-api), DIRECT_DB (conninfo of the primary), USERS, POOL and IO_THREADS.
 
 # prepare_data: $OUT/data.lua, from the seeded users (seed is idempotent: it only adds missing users) and
 # their tokens, as printed.
@@ -37,4 +38,25 @@ SQL
     echo '          "contract", "invoice", "finance%20team", "quarterly%20figures" }'
   } >"$file"
   grep -q 'token = ' "$file" || die "no usable seeded users (see $file)"
+}
+
+app_answers() { curl -sf -m 2 -o /dev/null "http://127.0.0.1:$1/healthz"; }
+
+# start_app NAME PORT CONNINFO: a flopods-api of the bench on PORT through CONNINFO, rate limits off (the
+# load is a few tokens), no access log; its pid is appended to APP_PIDS, its log is $OUT/app-NAME.log.
+start_app() {
+  local name="$1" port="$2" db="$3"
+  ! port_busy "$port" || die "port $port is taken (see the bench's *_PORT* knobs)"
+  "$API_BIN" serve --listen "127.0.0.1:$port" --db "$db" --redis "127.0.0.1:$REDIS_PORT" \
+    --threads "$IO_THREADS" --pool "$POOL" --rate-user 0 --rate-anon 0 --access-log none \
+    --redis-prefix "flopods-bench:" >"$OUT/app-$name.log" 2>&1 &
+  APP_PIDS+=("$!")
+  wait_until "$WAIT_APP" "flopods-api ($name) on :$port" app_answers "$port" || die "see $OUT/app-$name.log"
+  log "flopods-api for $name on :$port (pid $!)"
+}
+
+stop_apps() {
+  local pid
+  for pid in "${APP_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${APP_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
