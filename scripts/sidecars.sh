@@ -33,6 +33,8 @@ parse_sidecars() {
 sidecar_config() {
   local i="$1" port metrics out
   [[ "${PGS_STREAM_SLOT:-}" =~ ^[a-z0-9_]{0,40}$ ]] || die "PGS_STREAM_SLOT takes [a-z0-9_], 1..40 bytes, not '$PGS_STREAM_SLOT'"
+  [[ "${PGS_CACHE_KEY_PREFIX:-}" =~ ^[A-Za-z0-9:._-]{0,64}$ ]] ||
+    die "PGS_CACHE_KEY_PREFIX takes [A-Za-z0-9:._-], up to 64 bytes, not '$PGS_CACHE_KEY_PREFIX'"
   port="$(sidecar_proxy_port "$i")"
   metrics="127.0.0.1:$(sidecar_metrics_port "$i")"
   if grep -qx "listen_port = $port" "$PROXY_CONFIG" && grep -qx "metrics_listen = \"$metrics\"" "$PROXY_CONFIG" &&
