@@ -136,11 +136,7 @@ run_one() {
 
 # bench_config_paths: a sed script that makes the relative paths of PROXY_CONFIG absolute (they are
 # resolved against the config file's directory, and the bench writes its configs elsewhere).
-bench_config_paths() {
-  local dir
-  dir="$(cd "$(dirname "$PROXY_CONFIG")" && pwd)"
-  printf 's#^\\(server_tls_ca_file\\|cert_file\\|key_file\\) = "\\([^/"][^"]*\\)"#\\1 = "%s/\\2"#' "$dir"
-}
+bench_config_paths() { config_paths_sed "$PROXY_CONFIG"; }
 
 # bench_server_tls: with BENCH_SERVER_TLS=disable (the default) the pgsidecar targets run with PROXY_CONFIG
 # minus TLS to the servers ($BENCH_OUT/pgsidecar.toml), like the bench's PgBouncer (server_tls_sslmode =

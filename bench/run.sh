@@ -20,7 +20,7 @@ set -euo pipefail
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=scripts/lib.sh
 source "$BENCH_DIR/../scripts/lib.sh"
-for part in postgres process proxy pgbouncer; do
+for part in postgres process sidecars proxy app pgbouncer; do
   # shellcheck source=/dev/null
   source "$PGS_ROOT/scripts/$part.sh"
 done

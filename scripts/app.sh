@@ -1,14 +1,18 @@
 # shellcheck shell=bash
-# The flopods-api companion app: migrate, seed once, serve on :8080 through the proxy. Sourced by ./dev.
+# The flopods-api companion app: migrate, seed once, serve on :8080 through the proxy; instance i of
+# `./dev up --sidecars N` on APP_PORT + i through sidecar i (scripts/sidecars.sh). Sourced by ./dev.
 
 APP_BIN="${PGS_APP_BIN:-$BUILD_DIR/app/flopods-api}"
-APP_DB="host=127.0.0.1 port=$PROXY_PORT dbname=$DB_NAME user=$DB_USER password=$DB_PASSWORD"
+# app_db [PORT]: the app's libpq connection string to the proxy on PORT (default sidecar 0's).
+app_db() { echo "host=127.0.0.1 port=${1:-$PROXY_PORT} dbname=$DB_NAME user=$DB_USER password=$DB_PASSWORD"; }
+APP_DB="$(app_db)"
 # Output of `flopods-api seed` (it prints the users' tokens); its first line names the primary it seeded.
 APP_SEED_FILE="$DEV_DIR/app/seed.txt"
 
+# app_ready [PORT]: the app on PORT (default instance 0's) answers HTTP.
 app_ready() {
   local code
-  code="$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$APP_PORT/healthz" || true)"
+  code="$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:${1:-$APP_PORT}/healthz" || true)"
   [[ -n "$code" && "$code" != 000 ]]
 }
 
@@ -32,26 +36,31 @@ app_seed() {
   printf '# primary %s\n%s\n' "$sysid" "$out" >"$APP_SEED_FILE"
 }
 
-# app_up: returns 2 (after a warning) when the binary is missing, so callers carry on; dies on
-# any other failure.
+# app_up [I]: app instance I (default 0), through sidecar I; instance 0 migrates and seeds first. Returns
+# 2 (after a warning) when the binary is missing, so callers carry on; dies on any other failure.
 app_up() {
+  local i="${1:-0}" name port
   if [[ ! -x "$APP_BIN" ]]; then
     warn "app binary $APP_BIN not built; skipping the app"
     return 2
   fi
-  log "migrating the app schema"
-  "$APP_BIN" migrate --db "$APP_DB" >>"$LOG_DIR/flopods-api-migrate.log" 2>&1 ||
-    die "flopods-api migrate failed; see $LOG_DIR/flopods-api-migrate.log"
-  app_seed
-  if ! managed_running flopods-api && port_busy "$APP_PORT"; then
-    die "port $APP_PORT is taken by another process: $(ss -Hltnp "sport = :$APP_PORT" | head -n1)"
+  if ((i == 0)); then
+    log "migrating the app schema"
+    "$APP_BIN" migrate --db "$APP_DB" >>"$LOG_DIR/flopods-api-migrate.log" 2>&1 ||
+      die "flopods-api migrate failed; see $LOG_DIR/flopods-api-migrate.log"
+    app_seed
   fi
-  local args=(serve --listen "127.0.0.1:$APP_PORT" --db "$APP_DB" --redis "127.0.0.1:$REDIS_PORT"
-    --readyz "http://127.0.0.1:$METRICS_PORT/readyz")
-  managed_up flopods-api "$(file_sum "$APP_BIN") ${args[*]}" "$WAIT_APP" app_ready "$APP_BIN" "${args[@]}"
+  name="$(sidecar_name flopods-api "$i")"
+  port="$(sidecar_app_port "$i")"
+  if ! managed_running "$name" && port_busy "$port"; then
+    die "port $port is taken by another process: $(ss -Hltnp "sport = :$port" | head -n1)"
+  fi
+  local args=(serve --listen "127.0.0.1:$port" --db "$(app_db "$(sidecar_proxy_port "$i")")" --redis "127.0.0.1:$REDIS_PORT"
+    --readyz "http://127.0.0.1:$(sidecar_metrics_port "$i")/readyz")
+  managed_up "$name" "$(file_sum "$APP_BIN") ${args[*]}" "$WAIT_APP" "app_ready $port" "$APP_BIN" "${args[@]}"
 }
 
-app_down() { managed_down flopods-api; }
+app_down() { managed_down "$(sidecar_name flopods-api "${1:-0}")"; }
 
 # A token printed by the seed ("token for user1@flopods.dev: fp_..."), for the curl example.
 app_token() {
@@ -59,10 +68,14 @@ app_token() {
   awk '/^token for / { print $NF; exit }' "$APP_SEED_FILE"
 }
 
+# app_status [I]
 app_status() {
-  if app_ready; then
-    status_line "flopods-api" up "http://127.0.0.1:$APP_PORT$(managed_running flopods-api || echo ' (not started by ./dev)')"
+  local i="${1:-0}" name port
+  name="$(sidecar_name flopods-api "$i")"
+  port="$(sidecar_app_port "$i")"
+  if app_ready "$port"; then
+    status_line "$name" up "http://127.0.0.1:$port$(managed_running "$name" || echo ' (not started by ./dev)')"
   else
-    status_line "flopods-api" down "(127.0.0.1:$APP_PORT)"
+    status_line "$name" down "(127.0.0.1:$port)"
   fi
 }

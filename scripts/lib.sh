@@ -41,9 +41,11 @@ BUILD_DIR="${PGS_BUILD_DIR:-$PGS_ROOT/build}"
 PRIMARY_PORT="${PGS_PRIMARY_PORT:-15432}"
 REPLICA_PORT="${PGS_REPLICA_PORT:-15433}"
 REDIS_PORT="${PGS_REDIS_PORT:-16379}"
-PROXY_PORT=6432
-METRICS_PORT=9930
-APP_PORT=8080
+# Sidecar 0's proxy, metrics and app ports; sidecar i of `./dev up --sidecars N` uses each plus i
+# (scripts/sidecars.sh). Overridable so that a second fleet (a test's, a helper's) runs beside the dev one.
+PROXY_PORT="${PGS_PROXY_PORT:-6432}"
+METRICS_PORT="${PGS_METRICS_PORT:-9930}"
+APP_PORT="${PGS_APP_PORT:-8080}"
 PGBOUNCER_PORT="${PGS_PGBOUNCER_PORT:-16432}"
 
 DB_NAME=flopods
@@ -146,6 +148,24 @@ ensure_dirs() {
   chown postgres:postgres "$PG_STATE_DIR/pg" "$PG_SOCK_DIR"
   chmod 0755 "$DEV_DIR" "$LOG_DIR" "$RUN_DIR" "$PG_STATE_DIR" "$PG_LOG_DIR"
   if [[ "$PG_STATE_DIR" != "$DEV_DIR" ]]; then ln -sfn "$PG_STATE_DIR" "$DEV_DIR/pgstate"; fi
+}
+
+# PGS_SERVICES=running: Postgres and Redis are the ones already running (started by another checkout,
+# whose state directory PGS_PG_STATE_DIR names: its sockets and certificates). ./dev then only checks that
+# they answer, never starts, provisions or stops them: `./dev up` / `./dev down` manage the sidecars and
+# apps alone (a second fleet beside the dev one, as tests/dev/sidecars_test.sh runs).
+services_running() { [[ "${PGS_SERVICES:-}" == running ]]; }
+
+# config_paths_sed CONFIG: a sed script for a copy of CONFIG written elsewhere: its relative file paths
+# (keys ending in _file) made absolute against CONFIG's directory, and the dev files it names in the
+# checkout's default .dev (conf/pgsidecar.toml: "../.dev/tls/...") taken from DEV_DIR instead.
+config_paths_sed() {
+  local dir
+  dir="$(cd "$(dirname "$1")" && pwd)"
+  if [[ "$(realpath -m "$dir/../.dev")" == "$PGS_ROOT/.dev" ]]; then
+    printf 's#^\\([a-z_]*_file\\) = "\\.\\./\\.dev/#\\1 = "%s/#;' "$DEV_DIR"
+  fi
+  printf 's#^\\([a-z_]*_file\\) = "\\([^/"][^"]*\\)"#\\1 = "%s/\\2"#' "$dir"
 }
 
 # status_line NAME up|down DETAIL: one aligned line of `./dev status`.

@@ -46,6 +46,11 @@ make_dev_tls() {
   chown postgres:postgres "$PG_TLS_DIR/server.key" "$PG_TLS_DIR/server.crt"
   chmod 0600 "$PG_TLS_DIR/server.key" "$PG_TLS_DIR/ca.key"
   chmod 0644 "$PG_TLS_DIR/server.crt" "$PG_TLS_DIR/ca.crt"
+  dev_tls_copies
+}
+
+# dev_tls_copies: the CA's copy, and the proxy's certificate and key, from $PG_TLS_DIR into $DEV_DIR/tls.
+dev_tls_copies() {
   install -d -m 0755 "$(dirname "$DEV_CA_COPY")"
   cmp -s "$PG_TLS_DIR/ca.crt" "$DEV_CA_COPY" || install -m 0644 "$PG_TLS_DIR/ca.crt" "$DEV_CA_COPY"
   # The proxy's own certificate for its clients ([tls] cert_file/key_file of conf/pgsidecar.toml): the

@@ -11,7 +11,8 @@ file_sum() {
   done | sha256sum | cut -d' ' -f1
 }
 
-# managed_up NAME STAMP SECONDS READY_FN CMD...: ensure CMD runs as NAME and READY_FN succeeds.
+# managed_up NAME STAMP SECONDS READY CMD...: ensure CMD runs as NAME and READY succeeds. READY is a
+# function name and its arguments in one word list ("proxy_ready 6433"), split on spaces.
 # Keeps a ready process with the same stamp; restarts one whose stamp changed or that does not become
 # ready within SECONDS; starts one that is down. Dies with the log tail if the process exits early.
 managed_up() {
@@ -19,8 +20,9 @@ managed_up() {
   shift 4
   local pidfile="$RUN_DIR/$name.pid" stampfile="$RUN_DIR/$name.stamp" logfile="$LOG_DIR/$name.log"
   if pid_alive "$pidfile"; then
+    # shellcheck disable=SC2086  # READY is split into a function and its arguments
     if [[ "$(cat "$stampfile" 2>/dev/null)" == "$stamp" ]] &&
-      wait_until "$seconds" "$name to be ready" "$ready" 2>/dev/null; then
+      wait_until "$seconds" "$name to be ready" $ready 2>/dev/null; then
       log "$name already running (pid $(pid_of "$pidfile"))"
       return 0
     fi
@@ -36,12 +38,13 @@ managed_up() {
   managed_wait "$name" "$seconds" "$ready"
 }
 
-# managed_wait NAME SECONDS READY_FN: wait for readiness, failing fast when the process exits.
+# managed_wait NAME SECONDS READY: wait for readiness, failing fast when the process exits.
 managed_wait() {
   local name="$1" seconds="$2" ready="$3"
   local pidfile="$RUN_DIR/$name.pid" logfile="$LOG_DIR/$name.log"
   local deadline=$((SECONDS + seconds))
-  until "$ready" >/dev/null 2>&1; do
+  # shellcheck disable=SC2086  # READY is split into a function and its arguments
+  until $ready >/dev/null 2>&1; do
     if ! pid_alive "$pidfile"; then
       tail -n 20 "$logfile" >&2
       rm -f "$pidfile"

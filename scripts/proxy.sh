@@ -5,18 +5,22 @@
 PROXY_BIN="${PGS_PROXY_BIN:-$BUILD_DIR/proxy/pgsidecar}"
 PROXY_CONFIG="${PGS_PROXY_CONFIG:-$PGS_ROOT/conf/pgsidecar.toml}"
 
-proxy_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PROXY_PORT" -U "$DB_USER" -d "$DB_NAME" -t 2; }
+# proxy_ready [PORT]: the proxy on PORT (default sidecar 0's) accepts a login.
+proxy_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "${1:-$PROXY_PORT}" -U "$DB_USER" -d "$DB_NAME" -t 2; }
 
-# proxy_up: returns 2 (after a warning) when the binary or config is missing, so callers carry on; dies on
-# any other failure.
+# proxy_up [I]: sidecar I's proxy (default 0: the dev proxy; scripts/sidecars.sh). Returns 2 (after a
+# warning) when the binary or config is missing, so callers carry on; dies on any other failure.
 proxy_up() {
-  if ! managed_running pgsidecar && port_busy "$PROXY_PORT"; then
+  local i="${1:-0}" name port config
+  name="$(sidecar_name pgsidecar "$i")"
+  port="$(sidecar_proxy_port "$i")"
+  if ! managed_running "$name" && port_busy "$port"; then
     # Someone runs their own proxy (a developer's build): use it rather than fail, but say so.
-    if proxy_ready; then
-      warn "port $PROXY_PORT is served by a process ./dev did not start; using it as is: $(ss -Hltnp "sport = :$PROXY_PORT" | head -n1)"
+    if proxy_ready "$port"; then
+      warn "port $port is served by a process ./dev did not start; using it as is: $(ss -Hltnp "sport = :$port" | head -n1)"
       return 0
     fi
-    die "port $PROXY_PORT is taken by another process: $(ss -Hltnp "sport = :$PROXY_PORT" | head -n1)"
+    die "port $port is taken by another process: $(ss -Hltnp "sport = :$port" | head -n1)"
   fi
   if [[ ! -x "$PROXY_BIN" ]]; then
     warn "proxy binary $PROXY_BIN not built; skipping the proxy"
@@ -26,21 +30,26 @@ proxy_up() {
     warn "proxy config $PROXY_CONFIG missing; skipping the proxy"
     return 2
   fi
+  config="$(sidecar_config "$i")"
   local check
-  check="$("$PROXY_BIN" --check "$PROXY_CONFIG" 2>&1)" || {
+  check="$("$PROXY_BIN" --check "$config" 2>&1)" || {
     printf '%s\n' "$check" >&2
-    die "pgsidecar --check $PROXY_CONFIG failed (errors above)"
+    die "pgsidecar --check $config failed (errors above)"
   }
-  managed_up pgsidecar "$(file_sum "$PROXY_BIN" "$PROXY_CONFIG")" "$WAIT_PROXY" proxy_ready \
-    "$PROXY_BIN" --config "$PROXY_CONFIG"
+  managed_up "$name" "$(file_sum "$PROXY_BIN" "$config")" "$WAIT_PROXY" "proxy_ready $port" \
+    "$PROXY_BIN" --config "$config"
 }
 
-proxy_down() { managed_down pgsidecar; }
+proxy_down() { managed_down "$(sidecar_name pgsidecar "${1:-0}")"; }
 
+# proxy_status [I]
 proxy_status() {
-  if proxy_ready; then
-    status_line "pgsidecar" up "127.0.0.1:$PROXY_PORT, metrics http://127.0.0.1:$METRICS_PORT/metrics$(managed_running pgsidecar || echo ' (not started by ./dev)')"
+  local i="${1:-0}" name port
+  name="$(sidecar_name pgsidecar "$i")"
+  port="$(sidecar_proxy_port "$i")"
+  if proxy_ready "$port"; then
+    status_line "$name" up "127.0.0.1:$port, metrics http://127.0.0.1:$(sidecar_metrics_port "$i")/metrics$(managed_running "$name" || echo ' (not started by ./dev)')"
   else
-    status_line "pgsidecar" down "(127.0.0.1:$PROXY_PORT)"
+    status_line "$name" down "(127.0.0.1:$port)"
   fi
 }

@@ -24,6 +24,8 @@ BENCH_APP_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$BENCH_APP_DIR/../../scripts/lib.sh"
 # shellcheck source=scripts/postgres.sh
 source "$PGS_ROOT/scripts/postgres.sh"
+# shellcheck source=bench/app/lib.sh
+source "$BENCH_APP_DIR/lib.sh"
 
 ROUNDS="${BENCH_APP_ROUNDS:-3}"
 SECONDS_PER_RUN="${BENCH_APP_SECONDS:-15}"
@@ -43,7 +45,6 @@ APP_PIDS=()
 
 target_db() { if [[ $1 == pgsidecar ]]; then echo "$PROXY_DB"; else echo "$DIRECT_DB"; fi; }
 target_port() { if [[ $1 == pgsidecar ]]; then echo $((PORT_BASE + 1)); else echo $((PORT_BASE + 2)); fi; }
-app_answers() { curl -sf -m 2 -o /dev/null "http://127.0.0.1:$1/healthz"; }
 proxy_answers() { PGPASSWORD="$DB_PASSWORD" "$PG_BIN/psql" -X -At -h 127.0.0.1 -p "$PROXY_PORT" -U "$DB_USER" -d "$DB_NAME" -c 'SELECT 1' >/dev/null 2>&1; }
 
 check_prerequisites() {
@@ -53,59 +54,9 @@ check_prerequisites() {
     die "pgsidecar does not answer on :$PROXY_PORT (./dev up), or drop it from BENCH_APP_TARGETS"
 }
 
-# The seeded users (seed is idempotent: it only adds missing users) and their tokens, as printed.
-prepare_data() {
-  "$API_BIN" migrate --db "$DIRECT_DB" >"$OUT/migrate.log" 2>&1 || die "migrate failed; see $OUT/migrate.log"
-  "$API_BIN" seed --users "$USERS" --print-tokens "$USERS" --db "$DIRECT_DB" >"$OUT/seed.txt" 2>"$OUT/seed.log" ||
-    die "seed failed; see $OUT/seed.log"
-  write_data_lua "$OUT/data.lua"
-}
-
-# write_data_lua FILE: users (token, readable workspaces and flows, editable flows) as Lua tables.
-# Postgres array text ("{1,2}") is also a Lua table constructor.
-write_data_lua() {
-  local file="$1" email token ws flows editable
-  {
-    echo "users = {"
-    while read -r _ _ email token; do
-      email="${email%:}"
-      IFS='|' read -r ws flows editable < <(psql_local "$PRIMARY_PORT" "$DB_NAME" -At -v e="$email" <<'SQL'
-SELECT coalesce(array_agg(DISTINCT m.workspace_id), '{}'),
-       coalesce(array_agg(f.id), '{}'),
-       coalesce(array_agg(f.id) FILTER (WHERE m.role IN ('owner', 'editor')), '{}')
-FROM core.users u JOIN core.workspace_members m ON m.user_id = u.id
-LEFT JOIN canvas.flows f ON f.workspace_id = m.workspace_id
-WHERE u.email = :'e';
-SQL
-)
-      [[ "$ws" != "{}" && "$flows" != "{}" ]] || continue
-      printf '  { token = "%s", workspaces = %s, flows = %s, editable = %s },\n' "$token" "$ws" "$flows" "$editable"
-    done < <(grep '^token for ' "$OUT/seed.txt")
-    echo "}"
-    echo 'words = { "revenue", "hiring", "security", "roadmap", "pricing", "vendor", "compliance", "churn",'
-    echo '          "contract", "invoice", "finance%20team", "quarterly%20figures" }'
-  } >"$file"
-  grep -q 'token = ' "$file" || die "no usable seeded users (see $file)"
-}
-
 start_apps() {
-  local t port
-  for t in $TARGETS; do
-    port="$(target_port "$t")"
-    ! port_busy "$port" || die "port $port is taken (set BENCH_APP_PORT_BASE)"
-    "$API_BIN" serve --listen "127.0.0.1:$port" --db "$(target_db "$t")" --redis "127.0.0.1:$REDIS_PORT" \
-      --threads "$IO_THREADS" --pool "$POOL" --rate-user 0 --rate-anon 0 --access-log none \
-      --redis-prefix "flopods-bench:" >"$OUT/app-$t.log" 2>&1 &
-    APP_PIDS+=("$!")
-    wait_until "$WAIT_APP" "flopods-api ($t) on :$port" app_answers "$port" || die "see $OUT/app-$t.log"
-    log "flopods-api for $t on :$port (pid $!)"
-  done
-}
-
-stop_apps() {
-  local pid
-  for pid in "${APP_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${APP_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  local t
+  for t in $TARGETS; do start_app "$t" "$(target_port "$t")" "$(target_db "$t")"; done
 }
 
 # run_wrk TARGET CONNECTIONS SECONDS LOG: prints the RESULT fields of mix.lua's done().

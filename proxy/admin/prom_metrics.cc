@@ -114,6 +114,7 @@ void result_cache(Builder& b, const CacheStats& c) {
   b.counter(MetricId::cache_waits_total, {"fell_through"}, c.wait_fallthroughs);
   b.counter(MetricId::cache_corrupt_entries_total, {}, c.corrupt);
   b.counter(MetricId::redis_errors_total, {}, c.redis_errors);
+  b.counter(MetricId::redis_commands_total, {}, c.redis_commands);
   b.gauge(MetricId::cache_ready, {}, c.workers_ready == c.workers_enabled ? 1 : 0);
 }
 

@@ -218,6 +218,7 @@ Table show_cache(const WorkerStats& all) {
   total("(waits fell through)", c.wait_fallthroughs);
   total("(corrupt entries)", c.corrupt);
   total("(redis errors)", c.redis_errors);
+  total("(redis commands)", c.redis_commands);
   total("(commits that invalidated)", c.bumps);
   uint64_t behind = 0;
   for (const auto& [name, k] : c.classes) behind += k.replica_behind;

@@ -18,6 +18,7 @@ void CacheStats::merge(const CacheStats& other) {
   }
   for (size_t i = 0; i < bypass.size(); ++i) bypass[i] += other.bypass[i];
   redis_errors += other.redis_errors;
+  redis_commands += other.redis_commands;
   corrupt += other.corrupt;
   waits += other.waits;
   wait_fallthroughs += other.wait_fallthroughs;

@@ -31,6 +31,7 @@ struct CacheStats {
   std::map<std::string, CacheClassStats> classes;
   std::array<uint64_t, cache::kBypassReasonNames.size()> bypass{};  // by cache::BypassReason
   uint64_t redis_errors = 0;       // GET/SET/bump commands that failed, timed out or were refused
+  uint64_t redis_commands = 0;     // commands the worker's Redis connections sent (ConnStats::requests)
   uint64_t corrupt = 0;            // stored values that failed validation (served as misses)
   uint64_t waits = 0;              // misses that waited for an identical in-flight query
   uint64_t wait_fallthroughs = 0;  // waits that ran their own query (leader failed, timeout, too many)

@@ -57,11 +57,12 @@ void Worker::publish_stats(bool with_rows) {
     m.cache.workers_ready = m.cache.workers_enabled != 0 && result_cache_->ready() ? 1 : 0;
     // A refused AUTH (wrong redis_user / redis_password) or a failed TLS handshake (a certificate that does
     // not verify, no TLS on the port) is an error of each connection that tried.
-    uint64_t auth_failures = 0, tls_failures = 0;
+    uint64_t auth_failures = 0, tls_failures = 0, commands = 0;
     const std::string* last_error = nullptr;
     for (const cache::redis::RedisConn* conn : result_cache_->connections()) {
       auth_failures += conn->stats().auth_failures;
       tls_failures += conn->stats().tls_failures;
+      commands += conn->stats().requests;
       if (!conn->last_error().empty()) last_error = &conn->last_error();
     }
     if (auth_failures > logged_auth_failures_ && last_error != nullptr) {
@@ -74,6 +75,7 @@ void Worker::publish_stats(bool with_rows) {
     }
     logged_auth_failures_ = auth_failures;
     logged_tls_failures_ = tls_failures;
+    m.cache.redis_commands = commands;
     m.cache.redis_errors = store.get_errors + store.store_errors + store.refused + sync.bump_failures +
                             sync.resync_failures + auth_failures + tls_failures;
     for (const auto& [cls, n] : sync.evictions) m.cache.classes[cls].evictions = n;

@@ -58,6 +58,9 @@
     ("result"), ())                                                                                     \
   X(redis_errors_total, counter, none, "pgsidecar_redis_errors_total",                                  \
     "Redis commands that failed or timed out (each one was served as a cache miss).", (), ())           \
+  X(redis_commands_total, counter, none, "pgsidecar_redis_commands_total",                              \
+    "Redis commands the workers sent (lookups, stores, bumps, generation reads; not the invalidation "  \
+    "stream's): the cache's Redis load per statement, with queries_total.", (), ())                     \
   X(cache_stores_total, counter, none, "pgsidecar_cache_stores_total",                                  \
     "Cache misses whose result was sent to Redis (stored) or could not be kept (skipped), by class.",   \
     ("class", "result"), ())                                                                            \

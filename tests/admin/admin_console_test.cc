@@ -263,6 +263,7 @@ TEST_F(Fixture, ShowCacheRowsPerClassThenTotals) {
   w.metrics.cache.classes["workspace"] = CacheClassStats{.hits = 3, .misses = 1, .stores = 1, .not_stored = 0, .invalidations = 2};
   w.metrics.cache.bypass[static_cast<size_t>(cache::BypassReason::volatile_function)] = 5;
   w.metrics.cache.redis_errors = 7;
+  w.metrics.cache.redis_commands = 41;
   hooks.stats = [w] { return std::vector<WorkerStats>{w}; };
   Reply r = decode(execute("SHOW CACHE", hooks));
   ASSERT_FALSE(r.error) << r.error_message;
@@ -273,13 +274,15 @@ TEST_F(Fixture, ShowCacheRowsPerClassThenTotals) {
   EXPECT_EQ(*rows[0][1], "3");
   EXPECT_EQ(*rows[0][3], "0.750");
   EXPECT_EQ(*rows[0][6], "2");
-  bool bypass = false, redis = false;
+  bool bypass = false, redis = false, commands = false;
   for (const auto& row : rows) {
     if (*row[0] == "(bypass: volatile_function)") bypass = *row[8] == "5";
     if (*row[0] == "(redis errors)") redis = *row[8] == "7";
+    if (*row[0] == "(redis commands)") commands = *row[8] == "41";
   }
   EXPECT_TRUE(bypass);
   EXPECT_TRUE(redis);
+  EXPECT_TRUE(commands);
 }
 
 TEST_F(Fixture, ShowConfigAndVersion) {

@@ -188,6 +188,37 @@ TEST_F(CacheProxyTest, HitsAreByteIdenticalToPostgres) {
   EXPECT_TRUE(wait_metric(p, "pgsidecar_cache_requests_total", "class=\"t\",result=\"hit\"", 12));
 }
 
+// pgsidecar_redis_commands_total counts the commands the workers send (the Redis load per statement that
+// bench/workloads/sidecars.sh reports): on a Redis of its own, every hit costs at least one, and the
+// counter never runs ahead of what Redis itself processed (INFO stats total_commands_processed).
+TEST_F(CacheProxyTest, RedisCommandsAreCounted) {
+  pgs::cache::testing::PrivateRedis redis;
+  ASSERT_TRUE(redis.running());
+  Proxy& p = start_proxy(cache_options(redis.port(), prefix_, {"t:1m:public." + table_}));
+  ASSERT_TRUE(wait_until([&] { return metric(p, "pgsidecar_cache_ready", "") == 1; }, Millis(5000)));
+  Pg c{p.spec()};
+  ASSERT_TRUE(c.ok()) << c.error();
+  ASSERT_TRUE(wait_until([&] {
+    EXPECT_EQ(c.exec(select_sql(2)).value(0, 1), "v2");
+    return metric(p, "pgsidecar_cache_requests_total", "class=\"t\",result=\"hit\"") >= 1;
+  }, Millis(5000), Millis(50))) << "stored, then hit";
+  pgs::cache::testing::SyncRedis admin(pgs::cache::testing::kDevRedisHost, redis.port());
+  auto processed = [&] {
+    const std::string info = admin.run({"INFO", "stats"});
+    const std::string key = "total_commands_processed:";
+    const size_t at = info.find(key);
+    return at == std::string::npos ? -1.0 : std::stod(info.substr(at + key.size()));
+  };
+  const double sent_before = metric(p, "pgsidecar_redis_commands_total", "");
+  ASSERT_GT(sent_before, 0) << "the lookups and the store so far";
+  const double hits_before = metric(p, "pgsidecar_cache_requests_total", "class=\"t\",result=\"hit\"");
+  for (int i = 0; i < 50; ++i) ASSERT_EQ(c.exec(select_sql(2)).value(0, 1), "v2");
+  ASSERT_TRUE(wait_metric(p, "pgsidecar_cache_requests_total", "class=\"t\",result=\"hit\"", hits_before + 50));
+  EXPECT_TRUE(wait_metric(p, "pgsidecar_redis_commands_total", "", sent_before + 50)) << "at least one per hit";
+  const double sent = metric(p, "pgsidecar_redis_commands_total", "");
+  EXPECT_LE(sent, processed()) << "counted commands were all sent to (and processed by) this Redis";
+}
+
 // An UPDATE through sidecar A followed at once by the SELECT through sidecar B returns the new row,
 // every time (1000 rounds; autocommit and explicit transactions, simple and extended protocol).
 TEST_F(CacheProxyTest, WriteThroughOneSidecarIsSeenThroughAnotherAtOnce) {

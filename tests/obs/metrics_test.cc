@@ -38,6 +38,7 @@ TEST(MetricTable, HasEveryMetricOfTheSpec) {
       "pgsidecar_client_bytes_sent_total", "pgsidecar_routing_decisions_total",
       "pgsidecar_cache_requests_total", "pgsidecar_cache_bypass_total",
       "pgsidecar_cache_invalidations_total", "pgsidecar_redis_errors_total",
+      "pgsidecar_redis_commands_total",
       "pgsidecar_replica_lag_bytes", "pgsidecar_replica_lag_seconds", "pgsidecar_replica_healthy",
       "pgsidecar_pinned_clients", "pgsidecar_slow_queries_total", "pgsidecar_config_reloads_total",
       "pgsidecar_login_failures_total", "pgsidecar_protocol_errors_total", "pgsidecar_uptime_seconds"};

@@ -51,6 +51,7 @@ WorkerMetrics filled() {
   c.replica_behind = v++;
   for (auto& x : m.cache.bypass) x = v++;
   m.cache.redis_errors = v++;
+  m.cache.redis_commands = v++;
   m.cache.corrupt = v++;
   m.cache.waits = v++;
   m.cache.wait_fallthroughs = v++;
@@ -63,8 +64,8 @@ WorkerMetrics filled() {
 TEST(WorkerMetrics, MergeAddsEveryField) {
   // A field added to WorkerMetrics or CacheStats changes these sizes: add it to merge() and to
   // filled() and the checks below, then update the sizes (Debian 12, x86-64, libstdc++ 12).
-  static_assert(sizeof(WorkerMetrics) == 1952, "WorkerMetrics changed: see this test");
-  static_assert(sizeof(CacheStats) == 224, "CacheStats changed: see this test");
+  static_assert(sizeof(WorkerMetrics) == 1960, "WorkerMetrics changed: see this test");
+  static_assert(sizeof(CacheStats) == 232, "CacheStats changed: see this test");
   const WorkerMetrics one = filled();
   WorkerMetrics sum;
   sum.merge(one);
@@ -115,6 +116,7 @@ TEST(WorkerMetrics, MergeAddsEveryField) {
   EXPECT_EQ(c.replica_behind, 2 * c1.replica_behind);
   for (size_t i = 0; i < one.cache.bypass.size(); ++i) EXPECT_EQ(sum.cache.bypass[i], 2 * one.cache.bypass[i]);
   EXPECT_EQ(sum.cache.redis_errors, 2 * one.cache.redis_errors);
+  EXPECT_EQ(sum.cache.redis_commands, 2 * one.cache.redis_commands);
   EXPECT_EQ(sum.cache.corrupt, 2 * one.cache.corrupt);
   EXPECT_EQ(sum.cache.waits, 2 * one.cache.waits);
   EXPECT_EQ(sum.cache.wait_fallthroughs, 2 * one.cache.wait_fallthroughs);
