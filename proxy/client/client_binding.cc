@@ -111,7 +111,8 @@ void ClientConn::on_server_at_release_point() {
   }
   auto held = Clock::now() - bound_at_;
   pool_->note_transaction(held);
-  worker_.metrics().transaction_duration[static_cast<size_t>(Target::primary)].observe(
+  const Target target = pool_->is_replica() ? Target::replica : Target::primary;
+  worker_.metrics().transaction_duration[static_cast<size_t>(target)].observe(
       std::chrono::duration<double>(held).count());
   end_lsn_hold();  // never outlives the binding (a probe that returned no row)
   routing_.on_server_released();

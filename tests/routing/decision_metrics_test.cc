@@ -107,6 +107,21 @@ TEST_F(RoutingDecisionsTest, EachReasonIsCountedPerTarget) {
   }
 }
 
+// A transaction bound to the replica is timed under target="replica" in
+// pgsidecar_transaction_duration_seconds (every binding was labelled "primary" before).
+TEST_F(RoutingDecisionsTest, TransactionsOnTheReplicaAreTimedAsReplica) {
+  auto count = [&](const char* target) {
+    return metric_value(scrape_metrics(*proxy_), "pgsidecar_transaction_duration_seconds_count",
+                        std::string("target=\"") + target + "\"");
+  };
+  const double replica_before = count("replica");
+  Pg pg(proxy_->spec());
+  ASSERT_TRUE(pg.ok()) << pg.error();
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(node_of(pg), "replica");
+  EXPECT_TRUE(wait_until([&] { return count("replica") >= replica_before + 3; }, kMetricsDeadline, Millis(50)))
+      << "replica transactions timed: " << count("replica") - replica_before;
+}
+
 // The session hint: SET pgsidecar.route is itself a decision (a SET: primary, not_read_only); the reads
 // after it count as hint_primary / hint_replica.
 TEST_F(RoutingDecisionsTest, SessionHintCountsAsHint) {
