@@ -130,6 +130,7 @@ void process(Builder& b, const WorkerStats& all, const ProcessFacts& f) {
   b.counter(MetricId::clients_accepted_total, {}, m.clients_accepted);
   b.counter(MetricId::server_connects_total, {}, m.server_connects);
   b.counter(MetricId::server_connect_failures_total, {}, m.server_connect_failures);
+  b.counter(MetricId::servers_failed_check_total, {}, m.servers_failed_check);
   b.counter(MetricId::cancels_forwarded_total, {}, m.cancels_forwarded);
   b.counter(MetricId::session_probes_total, {}, m.session_probes);
   b.counter(MetricId::auth_query_lookups_total, {"cache_hit"}, m.auth_query.cache_hits);

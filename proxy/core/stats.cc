@@ -91,6 +91,7 @@ void WorkerMetrics::merge(const WorkerMetrics& o) {
   add_all(protocol_errors, o.protocol_errors);
   server_connects += o.server_connects;
   server_connect_failures += o.server_connect_failures;
+  servers_failed_check += o.servers_failed_check;
   cancels_forwarded += o.cancels_forwarded;
   session_probes += o.session_probes;
   replica_retries += o.replica_retries;

@@ -121,6 +121,7 @@ struct WorkerMetrics {
   std::array<uint64_t, kProtocolErrorNames.size()> protocol_errors{};    // by ProtocolError
   uint64_t server_connects = 0;          // server connections opened
   uint64_t server_connect_failures = 0;  // ... that failed to connect or log in
+  uint64_t servers_failed_check = 0;     // idle servers dropped at hand-over: they had sent something or closed
   uint64_t cancels_forwarded = 0;        // CancelRequests sent on to Postgres
   uint64_t session_probes = 0;           // session-state probes run (default-deny: state not provable)
   uint64_t replica_retries = 0;          // reads re-run on the primary after their replica failed

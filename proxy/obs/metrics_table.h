@@ -119,6 +119,9 @@
     "Server connections the pools opened (to the primary and the replicas).", (), ())                  \
   X(server_connect_failures_total, counter, none, "pgsidecar_server_connect_failures_total",            \
     "Server connections that failed to connect or log in.", (), ())                                     \
+  X(servers_failed_check_total, counter, none, "pgsidecar_servers_failed_check_total",                  \
+    "Idle servers dropped when about to be handed out ([pool] server_check_delay): they had sent "       \
+    "something (a FATAL) or closed.", (), ())                                                           \
   X(cancels_forwarded_total, counter, none, "pgsidecar_cancels_forwarded_total",                        \
     "CancelRequests sent on to a server (a client's, or the proxy's for a client that left).", (), ())  \
   X(auth_query_lookups_total, counter, none, "pgsidecar_auth_query_lookups_total",                      \

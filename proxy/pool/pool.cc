@@ -68,6 +68,7 @@ ServerConn* Pool::take_idle() {
     }
     const bool check = Clock::now() - s->state_since() >= settings_.server_check_delay;
     if (!check || !s->has_unread_input()) return s;
+    ++worker_.metrics().servers_failed_check;
     s->terminate();
   }
   return nullptr;

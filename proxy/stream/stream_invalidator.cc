@@ -1,5 +1,4 @@
 #include "proxy/stream/stream_invalidator.h"
-#include "proxy/stream/stream_lease.h"
 
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>

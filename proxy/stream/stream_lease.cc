@@ -11,7 +11,9 @@ namespace {
 // Both timed scripts start the same way: ARGV[1] token, ARGV[2] max_delay ms, ARGV[3] the instant the
 // command was issued in Redis's clock ("" = unknown), ARGV[4] late_after ms. They return {outcome, now}:
 // 1 done, 0 refused, -1 late; `now` is Redis's TIME in ms, which the caller learns its clock from.
+// replicate_commands(): Redis before 5 refuses a write after TIME without it (a no-op since).
 #define PGS_LEASE_PROLOGUE                                                                 \
+  "if redis.replicate_commands then redis.replicate_commands() end "                       \
   "local t = redis.call('TIME') "                                                          \
   "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "                 \
   "local issued = tonumber(ARGV[3]) "                                                      \

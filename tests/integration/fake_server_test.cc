@@ -108,6 +108,8 @@ TEST_F(FakeServerTest, AnIdleServerThatSendsFatalIsReplacedWithoutAnErrorToAnyon
   PgResult r = reply.get();
   ASSERT_TRUE(r.ok()) << r.error();
   EXPECT_EQ(r.value(0, 0), "42");
+  // Dropped at the hand-over check, or earlier by its own read callback: either way no client saw it.
+  EXPECT_GE(metric_value(scrape_metrics(*proxy_), "pgsidecar_servers_failed_check_total", ""), 0);
 }
 
 TEST_F(FakeServerTest, AServerLostInTheMiddleOfAReplyIsAnErrorNotAHang) {

@@ -16,6 +16,7 @@ WorkerMetrics filled() {
   for (auto& x : m.protocol_errors) x = v++;
   m.server_connects = v++;
   m.server_connect_failures = v++;
+  m.servers_failed_check = v++;
   m.cancels_forwarded = v++;
   m.session_probes = v++;
   m.replica_retries = v++;
@@ -64,7 +65,7 @@ WorkerMetrics filled() {
 TEST(WorkerMetrics, MergeAddsEveryField) {
   // A field added to WorkerMetrics or CacheStats changes these sizes: add it to merge() and to
   // filled() and the checks below, then update the sizes (Debian 12, x86-64, libstdc++ 12).
-  static_assert(sizeof(WorkerMetrics) == 1960, "WorkerMetrics changed: see this test");
+  static_assert(sizeof(WorkerMetrics) == 1968, "WorkerMetrics changed: see this test");
   static_assert(sizeof(CacheStats) == 232, "CacheStats changed: see this test");
   const WorkerMetrics one = filled();
   WorkerMetrics sum;
@@ -75,6 +76,7 @@ TEST(WorkerMetrics, MergeAddsEveryField) {
   for (size_t i = 0; i < one.protocol_errors.size(); ++i) EXPECT_EQ(sum.protocol_errors[i], 2 * one.protocol_errors[i]);
   EXPECT_EQ(sum.server_connects, 2 * one.server_connects);
   EXPECT_EQ(sum.server_connect_failures, 2 * one.server_connect_failures);
+  EXPECT_EQ(sum.servers_failed_check, 2 * one.servers_failed_check);
   EXPECT_EQ(sum.cancels_forwarded, 2 * one.cancels_forwarded);
   EXPECT_EQ(sum.session_probes, 2 * one.session_probes);
   EXPECT_EQ(sum.auth_query.cache_hits, 2 * one.auth_query.cache_hits);
