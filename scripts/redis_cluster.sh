@@ -168,12 +168,12 @@ redis_cluster_cli_hint() {
 # keys that name a Redis replaced: redis_cluster, redis_nodes, TLS verify-full against the dev CA, the ACL
 # user with its password file) and prints its path.
 redis_cluster_proxy_config() {
-  local src="$1" out="$RUN_DIR/pgsidecar-redis-cluster.toml" p nodes="" dir
-  for p in $(redis_cluster_ports); do nodes+="${nodes:+, }\"127.0.0.1:$p\""; done
+  local src="$1" out="$RUN_DIR/pgsidecar-redis-cluster.toml" p node_list="" dir
+  for p in $(redis_cluster_ports); do node_list+="${node_list:+, }\"127.0.0.1:$p\""; done
   # Relative file paths (certificates, CA files) are resolved against the config's own directory: the
   # copy lives elsewhere, so they are made absolute against the source's.
   dir="$(cd "$(dirname "$src")" && pwd)"
-  awk -v nodes="$nodes" -v ca="$DEV_CA_COPY" -v user="$REDIS_CLUSTER_USER" -v pwfile="$REDIS_CLUSTER_PASSWORD_FILE" '
+  awk -v nodes="$node_list" -v ca="$DEV_CA_COPY" -v user="$REDIS_CLUSTER_USER" -v pwfile="$REDIS_CLUSTER_PASSWORD_FILE" '
     /^\[/ { in_cache = ($0 ~ /^\[cache\][[:space:]]*$/) }
     in_cache && /^(redis_cluster|redis_nodes|redis_tls|redis_tls_ca_file|redis_tls_server_name|redis_user|redis_password|redis_password_file|redis_password_env)[[:space:]]*=/ { next }
     { print }
