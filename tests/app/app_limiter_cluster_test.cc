@@ -3,7 +3,7 @@
 // process (pgs::app::RateLimiter): limits are enforced, keys of different subjects are counted on different
 // masters, two instances share one count; the real binary with the --redis-* flags enforces the limit; a
 // wrong password fails open as an unreachable Redis does (requests served, no RateLimit headers, the outage
-// logged once, health "degraded").
+// logged once, health "degraded"). One TLS-only Redis with the login (no cluster) works the same way.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -176,6 +176,33 @@ TEST_F(LimiterClusterTest, TheServerWithAWrongPasswordFailsOpen) {
   auto health = http(api.port(), "GET", "/api/v1/health");
   EXPECT_EQ(health.json.at("checks").at("redis").at("ok"), false) << health.body;
   EXPECT_NE(health.body.find("WRONGPASS"), std::string::npos) << health.body;
+}
+
+// One Redis (no cluster) serving TLS only with the ACL login: the same limiter, the same policy.
+TEST(LimiterSingleTls, EnforcedOverTlsWithTheLoginAndFailsOpenWithAWrongPassword) {
+  ASSERT_EQ(pki().error(), "");
+  ::pgs::test::PrivateRedis redis({pki().main.cert, pki().main.key, pki().main.ca, {{kUser, kPassword}}});
+  ASSERT_TRUE(redis.running()) << redis.log_tail();
+  RateLimitOptions o;
+  o.port = redis.port();
+  o.user = kUser;
+  o.password = kPassword;
+  o.tls = conf::RedisTls::verify_full;  // the certificate names 127.0.0.1: no server name needed
+  o.tls_ca_file = pki().main.ca;
+  o.prefix = unique_prefix("single");
+  RateLimiter limiter(o);
+  EXPECT_TRUE(limiter.check("ip:10.0.0.3", 2).allowed);
+  EXPECT_TRUE(limiter.check("ip:10.0.0.3", 2).allowed);
+  RateDecision refused = limiter.check("ip:10.0.0.3", 2);
+  EXPECT_TRUE(refused.enforced);
+  EXPECT_FALSE(refused.allowed);
+  EXPECT_EQ(limiter.ping(), "");
+  o.password = "not-the-password";
+  RateLimiter wrong(o);
+  RateDecision open = wrong.check("ip:10.0.0.3", 2);
+  EXPECT_TRUE(open.allowed);
+  EXPECT_FALSE(open.enforced);
+  EXPECT_NE(wrong.ping().find("WRONGPASS"), std::string::npos) << wrong.ping();
 }
 
 // A CA file that cannot be read stops `serve` (it would never connect, and never in plaintext instead).
