@@ -181,8 +181,7 @@ TEST_F(CacheClusterTest, APartitionsSlotMovedMidRunIsFollowed) {
 TEST_F(CacheClusterTest, TheInvalidationStreamLeadsAndBumpsOverTheCluster) {
   std::string slot = "pgs_stream_cluster_" + std::to_string(getpid());
   ProxyOptions o = options();
-  o.cache_toml += "invalidation_stream = true\nstream_slot = \"" + slot + "\"\nstream_user = \"" + kAdminUser +
-                  "\"\nstream_password = \"" + kAdminPassword + "\"\nstream_max_delay = \"1s\"\n";
+  o.cache_toml += stream_toml(slot);
   std::vector<std::unique_ptr<Proxy>> sidecars;
   sidecars.push_back(Proxy::start(o));
   sidecars.push_back(Proxy::start(o));
@@ -197,26 +196,9 @@ TEST_F(CacheClusterTest, TheInvalidationStreamLeadsAndBumpsOverTheCluster) {
             1);
   Pg c{sidecars[1]->spec()};
   ASSERT_TRUE(c.ok()) << c.error();
-  const std::string sql = select_sql(1);
-  ASSERT_TRUE(wait_until([&] {
-    long before = calls();
-    return c.scalar(sql + "") != "" && calls() == before;
-  }, Millis(10000), Millis(20))) << "row 1 is cached";
-  {
-    Pg su = superuser(kDatabase);
-    ASSERT_TRUE(su.ok()) << su.error();
-    su.must("UPDATE public." + table_ + " SET v = 'direct' WHERE id = 1");
-  }
-  std::string seen;
-  EXPECT_TRUE(wait_until([&] {
-    PgResult r = c.exec(sql);
-    seen = r.ok() && r.rows() == 1 ? r.value(0, 1) : "";
-    return seen == "direct";
-  }, Millis(5000), Millis(10))) << "still " << seen;
+  EXPECT_EQ(direct_write_reaches(c, table_), "");
   sidecars.clear();
-  Pg su = superuser(kDatabase);
-  su.exec("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE '" + slot +
-          "%' AND NOT active");
+  drop_stream_slots(slot);
 }
 
 // Last (it kills a node): a master killed mid-load; its replica is promoted automatically.
