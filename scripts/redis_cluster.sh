@@ -24,11 +24,12 @@ redis_cluster_pidfile() { echo "$REDIS_CLUSTER_DIR/redis-$1.pid"; }
 redis_cluster_nodes_csv() { redis_cluster_ports | sed 's/^/127.0.0.1:/' | paste -sd, -; }
 
 # redis_cluster_cli PORT ARGS...: redis-cli over TLS (verified against the dev CA), logged in as the ACL
-# user; the password goes through the environment, never the command line.
+# user; the password goes through the environment, never the command line. At most REDIS_CLI_TIMEOUT
+# seconds (default 10): a TLS handshake with a plaintext server would wait for ever.
 redis_cluster_cli() {
   local p="$1"
   shift
-  REDISCLI_AUTH="$(cat "$REDIS_CLUSTER_PASSWORD_FILE" 2>/dev/null)" redis-cli -h 127.0.0.1 -p "$p" --tls \
+  REDISCLI_AUTH="$(cat "$REDIS_CLUSTER_PASSWORD_FILE" 2>/dev/null)" timeout "${REDIS_CLI_TIMEOUT:-10}" redis-cli -h 127.0.0.1 -p "$p" --tls \
     --cacert "$DEV_CA_COPY" --sni localhost --user "$REDIS_CLUSTER_USER" "$@"
 }
 redis_cluster_ping() { [[ "$(redis_cluster_cli "$1" ping 2>/dev/null)" == PONG ]]; }
@@ -126,7 +127,7 @@ redis_cluster_up() {
   done
   # A node that already knows others (state kept from an earlier run) is not created again.
   if [[ "$(redis_cluster_cli "$REDIS_CLUSTER_PORT" cluster info | tr -d '\r' | sed -n 's/^cluster_known_nodes://p')" == 1 ]]; then
-    redis_cluster_cli "$REDIS_CLUSTER_PORT" --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes \
+    REDIS_CLI_TIMEOUT=120 redis_cluster_cli "$REDIS_CLUSTER_PORT" --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes \
       >"$LOG_DIR/redis-cluster-create.log" 2>&1 ||
       die "redis-cli --cluster create failed; see $LOG_DIR/redis-cluster-create.log"
   fi
