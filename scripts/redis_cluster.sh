@@ -169,11 +169,10 @@ redis_cluster_cli_hint() {
 # keys that name a Redis replaced: redis_cluster, redis_nodes, TLS verify-full against the dev CA, the ACL
 # user with its password file) and prints its path.
 redis_cluster_proxy_config() {
-  local src="$1" out="$RUN_DIR/pgsidecar-redis-cluster.toml" p node_list="" dir
+  local src="$1" out="$RUN_DIR/pgsidecar-redis-cluster.toml" p node_list=""
   for p in $(redis_cluster_ports); do node_list+="${node_list:+, }\"127.0.0.1:$p\""; done
   # Relative file paths (certificates, CA files) are resolved against the config's own directory: the
-  # copy lives elsewhere, so they are made absolute against the source's.
-  dir="$(cd "$(dirname "$src")" && pwd)"
+  # copy lives elsewhere, so they are made absolute against the source's (config_paths_sed, lib.sh).
   awk -v nodes="$node_list" -v ca="$DEV_CA_COPY" -v user="$REDIS_CLUSTER_USER" -v pwfile="$REDIS_CLUSTER_PASSWORD_FILE" '
     /^\[/ { in_cache = ($0 ~ /^\[cache\][[:space:]]*$/) }
     in_cache && /^(redis_cluster|redis_nodes|redis_tls|redis_tls_ca_file|redis_tls_server_name|redis_user|redis_password|redis_password_file|redis_password_env)[[:space:]]*=/ { next }
@@ -188,7 +187,7 @@ redis_cluster_proxy_config() {
       print "redis_user = \"" user "\""
       print "redis_password_file = \"" pwfile "\""
     }
-  ' "$src" | sed "s#^\([a-z_]*_file\) = \"\([^/\"][^\"]*\)\"#\1 = \"$dir/\2\"#" >"$out.tmp"
+  ' "$src" | sed -e "$(config_paths_sed "$src")" >"$out.tmp"
   grep -q '^redis_cluster = true' "$out.tmp" || die "$src has no [cache] table to point at the redis cluster"
   mv "$out.tmp" "$out"
   echo "$out"
