@@ -2,8 +2,11 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <map>
+
+#include "cache/cluster_keys.h"
 
 namespace pgs::app {
 namespace {
@@ -24,6 +27,39 @@ Outcome<std::pair<std::string, int>, std::string> host_port(const std::string& f
   auto port = number(flag, text.substr(colon + 1), 0, 65535);
   if (!port) return port.error();
   return std::make_pair(colon == 0 ? std::string("127.0.0.1") : text.substr(0, colon), static_cast<int>(*port));
+}
+
+// "ip:port,ip:port,..." (IP addresses, as the proxy's redis_nodes): the seed nodes of a Redis Cluster.
+std::optional<std::string> set_cluster_nodes(CliOptions& o, const std::string& text) {
+  o.redis.cluster_nodes.clear();
+  for (std::size_t at = 0; at <= text.size();) {
+    std::size_t comma = std::min(text.find(',', at), text.size());
+    const std::string node = text.substr(at, comma - at);
+    if (!cache::parse_node_address(node)) {
+      return "--redis-cluster expects IP:PORT[,IP:PORT...] (IP addresses), got \"" + node + "\"";
+    }
+    o.redis.cluster_nodes.push_back(node);
+    at = comma + 1;
+  }
+  return std::nullopt;
+}
+
+// The first line of a file (a trailing newline is not part of the password), as the proxy's *_file keys.
+std::optional<std::string> set_password_file(CliOptions& o, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string line;
+  if (!in || !std::getline(in, line)) return "--redis-password-file: cannot read " + path;
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.empty()) return "--redis-password-file: " + path + " is empty";
+  o.redis.password = line;
+  return std::nullopt;
+}
+
+std::optional<std::string> set_redis_tls(CliOptions& o, const std::string& v) {
+  auto mode = conf::redis_tls_from_string(v);
+  if (!mode) return "--redis-tls expects disable, require, verify-ca or verify-full, got \"" + v + "\"";
+  o.redis.tls = *mode;
+  return std::nullopt;
 }
 
 using Setter = std::function<std::optional<std::string>(CliOptions&, const std::string&)>;
@@ -60,6 +96,15 @@ const std::map<std::string, Setter>& setters() {
       {"--rate-user", int_flag(&CliOptions::api, &ApiOptions::user_per_window, 0, 1'000'000'000, "--rate-user")},
       {"--readyz", [](CliOptions& o, const std::string& v) { o.api.readyz_url = v; return std::optional<std::string>(); }},
       {"--redis-prefix", [](CliOptions& o, const std::string& v) { o.redis.prefix = v; return std::optional<std::string>(); }},
+      {"--redis-cluster", set_cluster_nodes},
+      {"--redis-user", [](CliOptions& o, const std::string& v) { o.redis.user = v; return std::optional<std::string>(); }},
+      {"--redis-password-file", set_password_file},
+      {"--redis-tls", set_redis_tls},
+      {"--redis-tls-ca", [](CliOptions& o, const std::string& v) { o.redis.tls_ca_file = v; return std::optional<std::string>(); }},
+      {"--redis-tls-server-name", [](CliOptions& o, const std::string& v) {
+         o.redis.tls_server_name = v;
+         return std::optional<std::string>();
+       }},
       {"--access-log", [](CliOptions& o, const std::string& v) { o.access_log = v; return std::optional<std::string>(); }},
       {"--read-timeout-ms", ms_flag(&ServerOptions::read_timeout, "--read-timeout-ms")},
       {"--idle-timeout-ms", ms_flag(&ServerOptions::idle_timeout, "--idle-timeout-ms")},
@@ -102,7 +147,10 @@ const char* usage() {
          "  flopods-api serve --listen HOST:PORT --db CONNINFO --redis HOST:PORT [--readyz URL]\n"
          "                    [--threads N] [--pool N] [--handler-threads N] [--pool-wait-ms MS] [--prepared]\n"
          "                    [--redis-prefix P] [--rate-anon N] [--rate-user N] [--access-log -|none|PATH]\n"
-         "                    [--body-limit BYTES] [--read-timeout-ms MS] [--idle-timeout-ms MS]\n";
+         "                    [--body-limit BYTES] [--read-timeout-ms MS] [--idle-timeout-ms MS]\n"
+         "                    [--redis-cluster IP:PORT,...] [--redis-user NAME] [--redis-password-file PATH]\n"
+         "                    [--redis-tls disable|require|verify-ca|verify-full] [--redis-tls-ca PEM]\n"
+         "                    [--redis-tls-server-name NAME]\n";
 }
 
 Outcome<CliOptions, std::string> parse_cli(const std::vector<std::string>& args) {
@@ -116,6 +164,8 @@ Outcome<CliOptions, std::string> parse_cli(const std::vector<std::string>& args)
   if (o.command != "migrate" && o.command != "seed" && o.command != "serve") return "unknown command: " + o.command;
   const char* env_db = std::getenv("FLOPODS_DB");
   o.db = env_db != nullptr ? env_db : "host=127.0.0.1 port=6432 dbname=flopods user=flopods";
+  const char* env_redis_password = std::getenv("FLOPODS_REDIS_PASSWORD");
+  if (env_redis_password != nullptr) o.redis.password = env_redis_password;
   bool handler_threads_set = false;
   for (std::size_t i = 1; i < args.size(); ++i) {
     const std::string& flag = args[i];
@@ -128,6 +178,9 @@ Outcome<CliOptions, std::string> parse_cli(const std::vector<std::string>& args)
     if (i + 1 >= args.size()) return flag + " needs a value";
     if (auto bad = it->second(o, args[++i])) return *bad;
     handler_threads_set = handler_threads_set || flag == "--handler-threads";
+  }
+  if (o.redis.tls == conf::RedisTls::disable && (!o.redis.tls_ca_file.empty() || !o.redis.tls_server_name.empty())) {
+    return std::string("--redis-tls-ca and --redis-tls-server-name need --redis-tls");
   }
   o.pool.conninfo = o.db;
   // One handler thread per pooled connection unless told otherwise: a handler holds at most one.

@@ -4,9 +4,12 @@
 //   flopods-api serve --listen HOST:PORT --db CONNINFO --redis HOST:PORT --readyz URL --threads N --pool N
 //                     [--handler-threads N] [--pool-wait-ms MS] [--prepared] [--redis-prefix P]
 //                     [--rate-anon N] [--rate-user N] [--access-log -|none|PATH] [--body-limit BYTES]
-//                     [--read-timeout-ms MS] [--idle-timeout-ms MS]
+//                     [--read-timeout-ms MS] [--idle-timeout-ms MS] [--redis-cluster IP:PORT,...]
+//                     [--redis-user NAME] [--redis-password-file PATH] [--redis-tls MODE]
+//                     [--redis-tls-ca PEM] [--redis-tls-server-name NAME]
 // --db defaults to $FLOPODS_DB, else "host=127.0.0.1 port=6432 dbname=flopods user=flopods" (libpq
-// environment variables such as PGPASSWORD apply).
+// environment variables such as PGPASSWORD apply). The Redis password is $FLOPODS_REDIS_PASSWORD unless
+// --redis-password-file names a file holding it.
 #pragma once
 
 #include <string>

@@ -94,6 +94,10 @@ int run_serve(const CliOptions& o) {
   }
   DbPool pool(o.pool);
   RateLimiter limiter(o.redis);
+  if (!limiter.setup_error().empty()) {
+    log::error("serve: " + limiter.setup_error());
+    return 1;
+  }
   Api api(Services{pool, limiter, o.api});
   PartitionKeeper keeper(o.db);
   HttpServer server(o.server, api);

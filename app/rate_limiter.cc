@@ -6,8 +6,13 @@
 
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "app/log.h"
+#include "cache/cluster_keys.h"
+#include "cache/redis/blocking_cluster.h"
+#include "cache/redis/blocking_redis.h"
+#include "cache/redis/redis_tls.h"
 
 namespace pgs::app {
 namespace {
@@ -37,10 +42,6 @@ std::int64_t steady_ms() {
   return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
-timeval to_timeval(std::chrono::milliseconds ms) {
-  return timeval{static_cast<time_t>(ms.count() / 1000), static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
-}
-
 // EVALSHA saves sending the script each time; Redis answers NOSCRIPT until it has seen it once.
 const std::string& script_sha1() {
   static const std::string sha = [] {
@@ -66,45 +67,104 @@ std::string nonce() {
   return std::to_string(v);
 }
 
-}  // namespace
+using cache::redis::BlockingCluster;
+using cache::redis::BlockingRedis;
+using Reply = BlockingRedis::Reply;
 
-RateLimiter::RateLimiter(RateLimitOptions options) : options_(std::move(options)) {}
-
-RateLimiter::~RateLimiter() {
-  for (redisContext* c : idle_) redisFree(c);
+// The connection options of every client: the deadline, the login and the TLS context (made once here,
+// shared by every connection) that the options ask for.
+cache::redis::ConnOptions conn_options(const RateLimitOptions& o) {
+  cache::redis::ConnOptions c;
+  c.host = o.host;
+  c.port = static_cast<uint16_t>(o.port);
+  c.timeout = o.timeout;
+  c.connect_timeout = o.timeout;
+  c.user = o.user;
+  c.password = o.password;
+  conf::CacheConfig tls;
+  tls.redis_host = o.host;
+  tls.redis_tls = o.tls;
+  tls.redis_tls_ca_file = o.tls_ca_file;
+  tls.redis_tls_server_name = o.tls_server_name;
+  c.tls = cache::redis::transport_tls(tls);
+  return c;
 }
 
-redisContext* RateLimiter::take() {
+std::string_view error_text(const redisReply* r) {
+  if (r->type == REDIS_REPLY_ERROR) return {r->str, r->len};
+  return "unexpected reply";
+}
+
+}  // namespace
+
+// One Redis connection, or one cluster client (a connection per master, the slot map, MOVED/ASK).
+// Commands name the key they touch, for the cluster to route them. A failed command (no reply: lost,
+// timed out, refused login) leaves the reason in error().
+class RateLimiter::Client {
+ public:
+  explicit Client(const RateLimitOptions& o, const cache::redis::ConnOptions& conn) {
+    if (o.cluster_nodes.empty()) {
+      single_ = std::make_unique<BlockingRedis>(conn);
+      return;
+    }
+    cache::redis::BlockingClusterOptions co;
+    for (const std::string& n : o.cluster_nodes) {
+      if (auto at = cache::parse_node_address(n)) co.seeds.push_back(*at);
+    }
+    co.conn = conn;
+    cluster_ = std::make_unique<BlockingCluster>(std::move(co));
+  }
+  bool connect() {
+    if (cluster_) return cluster_->connect();
+    return single_->connect();
+  }
+  std::optional<Reply> command(const std::string& key, const std::vector<std::string>& args) {
+    if (cluster_) return cluster_->command(key, args);
+    if (!single_->connect()) return std::nullopt;
+    std::vector<std::string_view> views(args.begin(), args.end());
+    return single_->command(views);
+  }
+  const std::string& error() const { return cluster_ ? cluster_->last_error() : single_->last_error(); }
+
+ private:
+  std::unique_ptr<BlockingRedis> single_;
+  std::unique_ptr<BlockingCluster> cluster_;
+};
+
+RateLimiter::RateLimiter(RateLimitOptions options)
+    : options_(std::move(options)), conn_(conn_options(options_)) {}
+
+RateLimiter::~RateLimiter() = default;
+
+std::unique_ptr<RateLimiter::Client> RateLimiter::take(std::string& why) {
   {
     std::lock_guard lock(mutex_);
     if (!idle_.empty()) {
-      redisContext* c = idle_.back();
+      std::unique_ptr<Client> c = std::move(idle_.back());
       idle_.pop_back();
       return c;
     }
   }
-  redisContext* c = redisConnectWithTimeout(options_.host.c_str(), options_.port, to_timeval(options_.timeout));
-  if (c == nullptr || c->err != 0) {
-    mark_down(c != nullptr ? c->errstr : "cannot allocate a redis context");
-    if (c != nullptr) redisFree(c);
+  auto c = std::make_unique<Client>(options_, conn_);
+  if (!c->connect()) {
+    why = c->error();
+    mark_down(why);
     return nullptr;
   }
-  redisSetTimeout(c, to_timeval(options_.timeout));
   return c;
 }
 
-void RateLimiter::give(redisContext* c, bool healthy) {
-  std::vector<redisContext*> stale;
+void RateLimiter::give(std::unique_ptr<Client> c, bool healthy) {
+  std::vector<std::unique_ptr<Client>> stale;
   {
     std::lock_guard lock(mutex_);
     if (healthy) {
-      idle_.push_back(c);
+      idle_.push_back(std::move(c));
       return;
     }
     stale.swap(idle_);  // one failure (Redis restarted?) makes every idle connection suspect
   }
-  redisFree(c);
-  for (redisContext* s : stale) redisFree(s);
+  // `c` and `stale` close their connections here, outside the lock.
 }
 
 void RateLimiter::mark_down(const std::string& why) {
@@ -121,46 +181,46 @@ RateDecision RateLimiter::check(const std::string& key, int limit) {
   d.limit = limit;
   if (limit <= 0) return d;
   if (steady_ms() < down_until_ms_.load()) return d;
-  redisContext* c = take();
+  std::string why;
+  std::unique_ptr<Client> c = take(why);
   if (c == nullptr) return d;
   const std::string full_key = options_.prefix + "rl:" + key;
   const std::string window = std::to_string(options_.window_seconds), lim = std::to_string(limit), n = nonce();
-  auto* reply = static_cast<redisReply*>(redisCommand(c, "EVALSHA %s 1 %s %s %s %s", script_sha1().c_str(),
-                                                      full_key.c_str(), window.c_str(), lim.c_str(), n.c_str()));
-  if (reply != nullptr && reply->type == REDIS_REPLY_ERROR && std::strncmp(reply->str, "NOSCRIPT", 8) == 0) {
-    freeReplyObject(reply);
-    reply = static_cast<redisReply*>(redisCommand(c, "EVAL %s 1 %s %s %s %s", kScript, full_key.c_str(),
-                                                  window.c_str(), lim.c_str(), n.c_str()));
+  // On a cluster both go to the master of full_key's slot; a node that has not seen the script yet
+  // (each master has its own script cache) answers NOSCRIPT.
+  std::optional<Reply> reply = c->command(full_key, {"EVALSHA", script_sha1(), "1", full_key, window, lim, n});
+  if (reply && (*reply)->type == REDIS_REPLY_ERROR && std::strncmp((*reply)->str, "NOSCRIPT", 8) == 0) {
+    reply = c->command(full_key, {"EVAL", kScript, "1", full_key, window, lim, n});
   }
-  const bool ok = reply != nullptr && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3;
+  const bool ok = reply && (*reply)->type == REDIS_REPLY_ARRAY && (*reply)->elements == 3;
   if (!ok) {
-    mark_down(reply == nullptr ? c->errstr : (reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply"));
-    if (reply != nullptr) freeReplyObject(reply);
-    give(c, false);
+    mark_down(reply ? std::string(error_text(reply->get())) : c->error());
+    give(std::move(c), false);
     return d;
   }
+  const redisReply* r = reply->get();
   mark_up();
   d.enforced = true;
-  d.allowed = reply->element[0]->integer == 1;
-  d.remaining = static_cast<int>(std::max<long long>(0, reply->element[1]->integer));
-  d.reset_seconds = static_cast<int>(std::max<long long>(1, reply->element[2]->integer));
-  freeReplyObject(reply);
-  give(c, true);
+  d.allowed = r->element[0]->integer == 1;
+  d.remaining = static_cast<int>(std::max<long long>(0, r->element[1]->integer));
+  d.reset_seconds = static_cast<int>(std::max<long long>(1, r->element[2]->integer));
+  give(std::move(c), true);
   return d;
 }
 
 std::string RateLimiter::ping() {
-  redisContext* c = take();
-  if (c == nullptr) return "cannot connect to redis";
-  auto* reply = static_cast<redisReply*>(redisCommand(c, "PING"));
+  std::string why;
+  std::unique_ptr<Client> c = take(why);
+  if (c == nullptr) return "cannot connect to redis: " + why;
+  // On a cluster: to the master of slot 0, once the map covers every slot.
+  std::optional<Reply> reply = c->command("", {"PING"});
   std::string problem;
-  if (reply == nullptr) {
-    problem = c->errstr;
-  } else if (reply->type == REDIS_REPLY_ERROR) {
-    problem = reply->str;
+  if (!reply) {
+    problem = c->error();
+  } else if ((*reply)->type == REDIS_REPLY_ERROR) {
+    problem = error_text(reply->get());
   }
-  if (reply != nullptr) freeReplyObject(reply);
-  give(c, problem.empty());
+  give(std::move(c), problem.empty());
   if (problem.empty()) {
     mark_up();
     down_until_ms_ = 0;

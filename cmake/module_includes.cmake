@@ -3,12 +3,19 @@
 # holds links to the headers of its own folders only; a target sees its own root and the roots of the
 # libraries it links. An include of a library the target does not link therefore fails to build.
 
-# pgs_module_includes(<target> <folder>...): <target> and everything that links it see the headers
-# (*.h, *.inc; not recursive) of these folders, each given relative to the repository root.
+# pgs_module_includes(<target> <folder or header>...): <target> and everything that links it see the
+# headers (*.h, *.inc; not recursive) of these folders, or just the headers named, each given relative to
+# the repository root.
 function(pgs_module_includes target)
   set(root ${CMAKE_BINARY_DIR}/include_roots/${target})
-  foreach(folder IN LISTS ARGN)
-    file(GLOB headers CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/${folder}/*.h ${CMAKE_SOURCE_DIR}/${folder}/*.inc)
+  foreach(item IN LISTS ARGN)
+    if(item MATCHES "\\.(h|inc)$")
+      get_filename_component(folder ${item} DIRECTORY)
+      set(headers ${CMAKE_SOURCE_DIR}/${item})
+    else()
+      set(folder ${item})
+      file(GLOB headers CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/${folder}/*.h ${CMAKE_SOURCE_DIR}/${folder}/*.inc)
+    endif()
     file(MAKE_DIRECTORY ${root}/${folder})
     foreach(header IN LISTS headers)
       get_filename_component(name ${header} NAME)

@@ -307,6 +307,9 @@ std::string_view to_string(PoolMode mode);
 std::string_view to_string(ClientTls mode);
 std::string_view to_string(ServerTls mode);
 std::string_view to_string(RedisTls mode);
+// The mode a name spells ("disable", "require", "verify-ca", "verify-full"), as [cache] redis_tls reads it;
+// nullopt for any other text. For programs that take the same setting elsewhere (the app's --redis-tls).
+std::optional<RedisTls> redis_tls_from_string(std::string_view name);
 // The libpq keywords of a node's TLS for the proxy's own libpq connections (health monitor, catalog,
 // invalidation stream): sslmode (the same names as server_tls) and sslrootcert (its CA file, "" when
 // unset: libpq ignores an empty value).

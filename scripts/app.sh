@@ -57,6 +57,12 @@ app_up() {
   fi
   local args=(serve --listen "127.0.0.1:$port" --db "$(app_db "$(sidecar_proxy_port "$i")")" --redis "127.0.0.1:$REDIS_PORT"
     --readyz "http://127.0.0.1:$(sidecar_metrics_port "$i")/readyz")
+  # --redis cluster: the rate limiter uses the cluster too (TLS, the ACL user; scripts/redis_cluster.sh).
+  if [[ "${REDIS_MODE:-single}" == cluster ]]; then
+    local cluster_args
+    mapfile -t cluster_args < <(redis_cluster_app_args)
+    args+=("${cluster_args[@]}")
+  fi
   managed_up "$name" "$(file_sum "$APP_BIN") ${args[*]}" "$WAIT_APP" "app_ready $port" "$APP_BIN" "${args[@]}"
 }
 

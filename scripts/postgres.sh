@@ -25,6 +25,17 @@ pg_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$1" -d postgres -t 2; }
 
 pg_running() { as_postgres "$PG_BIN/pg_ctl" status -D "$1" >/dev/null 2>&1; }
 
+# dev_sign_cert DIR NAME: DIR/NAME.key and DIR/NAME.crt, a certificate for DNS:localhost and IP:127.0.0.1
+# signed by the dev CA ($PG_TLS_DIR/ca.crt, ca.key). Output goes to the caller's log.
+dev_sign_cert() {
+  local dir="$1" name="$2"
+  openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout "$dir/$name.key" -out "$dir/$name.csr" &&
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$dir/$name.ext" &&
+    openssl x509 -req -in "$dir/$name.csr" -CA "$PG_TLS_DIR/ca.crt" -CAkey "$PG_TLS_DIR/ca.key" -CAcreateserial \
+      -days 3650 -extfile "$dir/$name.ext" -out "$dir/$name.crt" &&
+    rm -f "$dir/$name.csr" "$dir/$name.ext"
+}
+
 # make_dev_tls: a CA and a server certificate for both nodes under $PG_TLS_DIR (kept once made; delete
 # the directory to make new ones), and the CA's copy for the proxy and the tests.
 make_dev_tls() {
@@ -36,11 +47,7 @@ make_dev_tls() {
       cd "$PG_TLS_DIR"
       openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=pgsidecar-dev-ca \
         -keyout ca.key -out ca.crt
-      openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out server.csr
-      printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >server.ext
-      openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
-        -extfile server.ext -out server.crt
-      rm -f server.csr server.ext
+      dev_sign_cert "$PG_TLS_DIR" server
     ) >"$LOG_DIR/dev-tls.log" 2>&1 || die "making the dev certificates failed; see $LOG_DIR/dev-tls.log"
   fi
   chown postgres:postgres "$PG_TLS_DIR/server.key" "$PG_TLS_DIR/server.crt"

@@ -31,14 +31,19 @@ BlockingRedis* BlockingCluster::node(const NodeAddress& at) {
     o.port = at.port;
     it = nodes_.emplace(at.text(), std::make_unique<BlockingRedis>(std::move(o))).first;
   }
-  return it->second->connect() ? it->second.get() : nullptr;
+  if (it->second->connect()) return it->second.get();
+  last_error_ = at.text() + ": " + it->second->last_error();
+  return nullptr;
 }
 
 // A command that got no reply dropped its connection: the cluster may have changed, ask for the map again.
 std::optional<BlockingCluster::Reply> BlockingCluster::run(BlockingRedis* conn, const std::vector<std::string>& args) {
   std::vector<std::string_view> views(args.begin(), args.end());
   std::optional<Reply> r = conn->command(views);
-  if (!r) loaded_ = false;
+  if (!r) {
+    loaded_ = false;
+    last_error_ = conn->last_error();
+  }
   return r;
 }
 
@@ -56,6 +61,7 @@ bool BlockingCluster::refresh() {
       loaded_ = true;
       return true;
     }
+    last_error_ = at.text() + ": CLUSTER SLOTS: " + (p.error.empty() ? "the map does not cover every slot" : p.error);
   }
   return false;
 }
@@ -67,7 +73,10 @@ std::optional<BlockingCluster::Reply> BlockingCluster::route(std::string_view ro
                                                              NodeAddress& answered) {
   if (!connect()) return std::nullopt;
   const NodeAddress* owner = map_.master(key_slot(route_key));
-  if (owner == nullptr) return std::nullopt;
+  if (owner == nullptr) {
+    last_error_ = "no master for slot " + std::to_string(key_slot(route_key));
+    return std::nullopt;
+  }
   NodeAddress at = *owner;
   bool asking = false;
   for (int redirects = 0;; ++redirects) {

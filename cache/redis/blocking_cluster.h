@@ -44,6 +44,9 @@ class BlockingCluster {
   std::optional<Reply> command_replicated(std::string_view route_key, const std::vector<std::string>& args,
                                           int replicas, bool& replicated);
   void drop();  // closes every connection and forgets the map
+  // Why the last command() or connect() got no reply: the node connection's error (the system, OpenSSL,
+  // Redis's AUTH refusal), or that no node gave a full slot map or owned the slot.
+  const std::string& last_error() const { return last_error_; }
 
  private:
   BlockingRedis* node(const NodeAddress& at);  // connected (TLS, AUTH) or null
@@ -55,6 +58,7 @@ class BlockingCluster {
   std::map<std::string, std::unique_ptr<BlockingRedis>> nodes_;  // by NodeAddress::text()
   SlotMap map_;
   bool loaded_ = false;
+  std::string last_error_;
 };
 
 }  // namespace pgs::cache::redis

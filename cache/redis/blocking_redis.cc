@@ -157,7 +157,7 @@ bool BlockingRedis::receive(Deadline deadline) {
       if (got < sizeof buf) break;
     }
   }
-  if (reader_->len - reader_->pos > RedisTransport::kMaxReplyBytes) return fail("a Redis reply larger than 1 GiB");
+  if (reader_->len - reader_->pos > kMaxReplyBytes) return fail("a Redis reply larger than 1 GiB");
   return true;
 }
 

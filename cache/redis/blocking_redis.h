@@ -13,7 +13,10 @@
 #include <string>
 #include <string_view>
 
-#include "cache/redis/redis_conn.h"
+#include "cache/redis/conn_options.h"
+
+struct redisReader;
+struct redisReply;
 
 namespace pgs::cache::redis {
 

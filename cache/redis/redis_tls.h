@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "cache/redis/redis_transport.h"
+#include "cache/redis/conn_options.h"
 #include "conf/config.h"
 
 namespace pgs::cache::redis {

@@ -19,22 +19,13 @@
 #include <string>
 #include <string_view>
 
+#include "cache/redis/conn_options.h"
 #include "tls/tls.h"
 
 struct redisReader;
 struct redisReply;
 
 namespace pgs::cache::redis {
-
-// TLS to Redis ([cache] redis_tls): a context (null: plaintext) and the server's name for SNI and, with
-// peer.verify_host, the certificate check. `error`: TLS was asked for but its context could not be made;
-// such a connection is never attempted (never plaintext instead).
-struct TransportTls {
-  std::shared_ptr<const tls::TlsContext> context;
-  tls::TlsPeer peer;
-  std::string error;
-  bool enabled() const { return context != nullptr || !error.empty(); }
-};
 
 enum class TransportFailure : uint8_t { io, tls, protocol };
 
@@ -53,8 +44,7 @@ class RedisTransport {
     ~Events() = default;
   };
 
-  // A buffered, unanswered reply larger than this is a protocol failure (bounds what Redis can make us hold).
-  static constexpr size_t kMaxReplyBytes = 1024ull * 1024 * 1024;
+  static constexpr size_t kMaxReplyBytes = redis::kMaxReplyBytes;  // conn_options.h
 
   // Starts connecting to host:port (an IP address, or a name resolved on libuv's thread pool). Null with
   // `error` when it cannot even start.

@@ -1,5 +1,8 @@
 // Pure parts of flopods-api: input validation, routing, tokens, partition naming, CLI parsing.
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include "app/auth.h"
 #include "app/cli.h"
@@ -108,6 +111,33 @@ TEST(Cli, ParsesTheDevScriptsCommands) {
   EXPECT_FALSE(parse_cli({"serve", "--bogus", "1"}));
   EXPECT_FALSE(parse_cli({"serve", "--db"}));
   EXPECT_FALSE(parse_cli({"destroy"}));
+}
+
+// The Redis Cluster, TLS and ACL flags (`./dev up --redis cluster` passes them all).
+TEST(Cli, ParsesTheRedisClusterTlsAndLoginFlags) {
+  const std::string file = "/tmp/pgs-app-unit-password-" + std::to_string(::getpid());
+  {
+    std::FILE* f = std::fopen(file.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("s3cret\n", f);
+    std::fclose(f);
+  }
+  auto o = parse_cli({"serve", "--redis-cluster", "127.0.0.1:17000,127.0.0.1:17001", "--redis-user", "pgsidecar",
+                      "--redis-password-file", file, "--redis-tls", "verify-full", "--redis-tls-ca", "/x/ca.crt",
+                      "--redis-tls-server-name", "localhost"});
+  std::remove(file.c_str());
+  ASSERT_TRUE(o) << o.error();
+  EXPECT_EQ(o->redis.cluster_nodes, (std::vector<std::string>{"127.0.0.1:17000", "127.0.0.1:17001"}));
+  EXPECT_EQ(o->redis.user, "pgsidecar");
+  EXPECT_EQ(o->redis.password, "s3cret") << "the file's first line, without its newline";
+  EXPECT_EQ(o->redis.tls, conf::RedisTls::verify_full);
+  EXPECT_EQ(o->redis.tls_ca_file, "/x/ca.crt");
+  EXPECT_EQ(o->redis.tls_server_name, "localhost");
+  EXPECT_FALSE(parse_cli({"serve", "--redis-cluster", "127.0.0.1:17000,redis.local:17001"})) << "IP addresses only";
+  EXPECT_FALSE(parse_cli({"serve", "--redis-cluster", ""}));
+  EXPECT_FALSE(parse_cli({"serve", "--redis-tls", "yes"}));
+  EXPECT_FALSE(parse_cli({"serve", "--redis-tls-ca", "/x/ca.crt"})) << "a CA without --redis-tls";
+  EXPECT_FALSE(parse_cli({"serve", "--redis-password-file", "/nonexistent/password"}));
 }
 
 }  // namespace

@@ -64,4 +64,36 @@ std::string unique_prefix() {
   return "pgsc-e2e-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + ":";
 }
 
+std::string stream_toml(const std::string& slot) {
+  return "invalidation_stream = true\nstream_slot = \"" + slot + "\"\nstream_user = \"" + kAdminUser +
+         "\"\nstream_password = \"" + kAdminPassword + "\"\nstream_max_delay = \"1s\"\n";
+}
+
+std::string direct_write_reaches(Pg& c, const std::string& table) {
+  const std::string sql = "SELECT id, v FROM public." + table + " WHERE id = 1";
+  const bool cached = wait_until([&] {
+    long before = statement_calls(table);
+    return c.scalar(sql) != "" && statement_calls(table) == before;
+  }, Millis(10000), Millis(20));
+  if (!cached) return "row 1 was never cached";
+  {
+    Pg su = superuser(kDatabase);
+    if (!su.ok()) return su.error();
+    su.must("UPDATE public." + table + " SET v = 'direct' WHERE id = 1");
+  }
+  std::string seen;
+  const bool reached = wait_until([&] {
+    PgResult r = c.exec(sql);
+    seen = r.ok() && r.rows() == 1 ? r.value(0, 1) : "";
+    return seen == "direct";
+  }, Millis(5000), Millis(10));
+  return reached ? "" : "still " + seen;
+}
+
+void drop_stream_slots(const std::string& slot) {
+  Pg su = superuser(kDatabase);
+  su.exec("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE '" + slot +
+          "%' AND NOT active");
+}
+
 }  // namespace pgs::it::cache_proxy

@@ -26,6 +26,15 @@ bool wait_catalog_read(const Proxy& p);
 // Calls of every statement that mentions `needle`, as counted by pg_stat_statements on the primary.
 long statement_calls(const std::string& needle);
 
+// The [cache] keys of an invalidation stream on replication slot `slot` (the admin user, a 1 s bound).
+std::string stream_toml(const std::string& slot);
+// Row 1 of `table` (create_table) read through `c` until a read no longer reaches Postgres (cached), then
+// written straight to the primary (v = 'direct'): "" once a read through `c` sees it within 5 s (the
+// stream's bump reached the cache), else what went wrong ("row 1 was never cached", "still v1").
+std::string direct_write_reaches(Pg& c, const std::string& table);
+// Drops the replication slots named `slot`* that no sidecar holds any more.
+void drop_stream_slots(const std::string& slot);
+
 // "pgsc-e2e-<pid>-<counter>:": a Redis key prefix unique to one test.
 std::string unique_prefix();
 

@@ -50,8 +50,8 @@ void add_range(const std::string& field, std::vector<std::pair<int, int>>& out) 
 
 }  // namespace
 
-PrivateRedisCluster::PrivateRedisCluster(uint16_t base_port, int node_timeout_ms)
-    : base_(base_port), node_timeout_ms_(node_timeout_ms), dir_(make_temp_dir("pgs-cluster-")) {}
+PrivateRedisCluster::PrivateRedisCluster(uint16_t base_port, int node_timeout_ms, RedisServerOptions options)
+    : base_(base_port), node_timeout_ms_(node_timeout_ms), options_(std::move(options)), dir_(make_temp_dir("pgs-cluster-")) {}
 
 PrivateRedisCluster::~PrivateRedisCluster() {
   for (Child& c : children_) {
@@ -63,8 +63,9 @@ PrivateRedisCluster::~PrivateRedisCluster() {
   std::filesystem::remove_all(dir_, ec);
 }
 
-PrivateRedisCluster* PrivateRedisCluster::start_new(uint16_t base_port, std::string& error) {
-  auto* cluster = new PrivateRedisCluster(base_port);
+PrivateRedisCluster* PrivateRedisCluster::start_new(uint16_t base_port, std::string& error,
+                                                   RedisServerOptions options) {
+  auto* cluster = new PrivateRedisCluster(base_port, 1000, std::move(options));
   if (cluster->start()) return cluster;
   error = cluster->error();
   delete cluster;
@@ -82,14 +83,28 @@ std::vector<std::string> PrivateRedisCluster::seeds() const {
 // use"). Such a node is started again, a bounded number of times.
 bool PrivateRedisCluster::spawn_node(int i) {
   std::string p = std::to_string(port(i));
+  std::vector<std::string> argv = {
+      "redis-server", "--bind", "127.0.0.1", "--cluster-enabled", "yes", "--cluster-config-file",
+      dir_ + "/nodes-" + p + ".conf", "--cluster-node-timeout", std::to_string(node_timeout_ms_),
+      "--cluster-replica-validity-factor", "0", "--cluster-allow-replica-migration", "no", "--save", "",
+      "--appendonly", "no", "--dir", dir_, "--daemonize", "no", "--loglevel", "warning"};
+  if (!options_.tls_cert.empty()) {
+    argv.insert(argv.end(), {"--port", "0", "--tls-port", p, "--tls-cluster", "yes", "--tls-replication", "yes",
+                             "--tls-cert-file", options_.tls_cert, "--tls-key-file", options_.tls_key,
+                             "--tls-ca-cert-file", options_.tls_ca, "--tls-auth-clients", "no"});
+  } else {
+    argv.insert(argv.end(), {"--port", p});
+  }
+  for (const auto& [name, password] : options_.users) {
+    argv.insert(argv.end(), {"--user", name, "on", ">" + password, "~*", "&*", "+@all"});
+  }
+  if (!options_.users.empty()) {
+    argv.insert(argv.end(), {"--user", "default", "off", "--masteruser", options_.users[0].first, "--masterauth",
+                             options_.users[0].second});
+  }
   for (int attempt = 0; attempt < 20; ++attempt) {
-    children_[i] = Child::spawn(
-        {"redis-server", "--port", p, "--bind", "127.0.0.1", "--cluster-enabled", "yes", "--cluster-config-file",
-         dir_ + "/nodes-" + p + ".conf", "--cluster-node-timeout", std::to_string(node_timeout_ms_),
-         "--cluster-replica-validity-factor", "0", "--cluster-allow-replica-migration", "no", "--save", "",
-         "--appendonly", "no", "--dir", dir_, "--daemonize", "no", "--loglevel", "warning"},
-        {}, dir_ + "/redis-" + p + ".log");
-    if (wait_until([&] { return redis_ping(port(i), Millis(500)) || !children_[i].running(); }, Millis(10000)) &&
+    children_[i] = Child::spawn(argv, {}, dir_ + "/redis-" + p + ".log");
+    if (wait_until([&] { return answers(port(i)) || !children_[i].running(); }, Millis(10000)) &&
         children_[i].running()) {
       return true;
     }
@@ -99,12 +114,29 @@ bool PrivateRedisCluster::spawn_node(int i) {
   return false;
 }
 
+bool PrivateRedisCluster::answers(uint16_t p) const {
+  if (options_.tls_cert.empty() && options_.users.empty()) return redis_ping(p, Millis(500));
+  std::vector<std::string> argv = cli_argv({"-p", std::to_string(p), "PING"});
+  RunResult r = run_program(argv, {}, Millis(2000));
+  return r.exit_code == 0 && r.out.rfind("PONG", 0) == 0;
+}
+
+std::vector<std::string> PrivateRedisCluster::cli_argv(std::vector<std::string> args) const {
+  std::vector<std::string> argv = {"redis-cli", "-h", "127.0.0.1"};
+  if (!options_.tls_cert.empty()) argv.insert(argv.end(), {"--tls", "--cacert", options_.tls_ca});
+  if (!options_.users.empty()) {
+    argv.insert(argv.end(), {"--user", options_.users[0].first, "--pass", options_.users[0].second, "--no-auth-warning"});
+  }
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
 bool PrivateRedisCluster::start() {
   children_.resize(kNodes);
   for (int i = 0; i < kNodes; ++i) {
     if (!spawn_node(i)) return false;
   }
-  std::vector<std::string> argv = {"redis-cli", "--cluster", "create"};
+  std::vector<std::string> argv = cli_argv({"--cluster", "create"});
   for (const std::string& s : seeds()) argv.push_back(s);
   for (const char* a : {"--cluster-replicas", "1", "--cluster-yes"}) argv.emplace_back(a);
   RunResult r = run_program(argv, {}, Millis(30000));
@@ -120,7 +152,7 @@ bool PrivateRedisCluster::start() {
 }
 
 std::string PrivateRedisCluster::cli(uint16_t p, const std::vector<std::string>& args) const {
-  std::vector<std::string> argv = {"redis-cli", "-h", "127.0.0.1", "-p", std::to_string(p)};
+  std::vector<std::string> argv = cli_argv({"-p", std::to_string(p)});
   argv.insert(argv.end(), args.begin(), args.end());
   RunResult r = run_program(argv, {}, Millis(10000));
   return r.exit_code == 0 ? trim(r.out) : std::string();
@@ -130,7 +162,7 @@ std::vector<ClusterNodeInfo> PrivateRedisCluster::nodes(std::optional<uint16_t> 
   std::string text;
   for (int i = 0; i < kNodes && text.empty(); ++i) {
     uint16_t p = asked.value_or(port(i));
-    if (redis_ping(p, Millis(500))) text = cli(p, {"CLUSTER", "NODES"});
+    if (answers(p)) text = cli(p, {"CLUSTER", "NODES"});
     if (asked) break;
   }
   std::vector<ClusterNodeInfo> out;
@@ -211,7 +243,9 @@ bool PrivateRedisCluster::migrate_keys(int slot, uint16_t to, int max_keys) {
   int moved = 0;
   for (std::string k; std::getline(lines, k) && (max_keys == 0 || moved < max_keys);) {
     if (k.empty()) continue;
-    std::string r = cli(from->port, {"MIGRATE", "127.0.0.1", std::to_string(to), k, "0", "5000"});
+    std::vector<std::string> migrate = {"MIGRATE", "127.0.0.1", std::to_string(to), k, "0", "5000"};
+    if (!options_.users.empty()) migrate.insert(migrate.end(), {"AUTH2", options_.users[0].first, options_.users[0].second});
+    std::string r = cli(from->port, migrate);
     if (r != "OK" && r != "NOKEY") return false;
     ++moved;
   }
@@ -226,7 +260,7 @@ bool PrivateRedisCluster::finish_migration(int slot, uint16_t to) {
   if (to_id.empty()) return false;
   bool ok = true;
   for (int i = 0; i < kNodes; ++i) {
-    if (!redis_ping(port(i), Millis(500))) continue;
+    if (!answers(port(i))) continue;
     std::string r = cli(port(i), {"CLUSTER", "SETSLOT", std::to_string(slot), "NODE", to_id});
     // Replicas refuse SETSLOT; they follow their masters.
     if (r != "OK" && nodes(port(i)).empty()) ok = false;

@@ -4,6 +4,9 @@
 // cluster-node-timeout so that a killed master's replica takes over within seconds. Every wait has a
 // deadline. Helpers move a slot between masters step by step (SETSLOT IMPORTING/MIGRATING, MIGRATE,
 // SETSLOT NODE) and fail a master over (CLUSTER FAILOVER on its replica, or kill it).
+// With RedisServerOptions' certificates every node serves TLS only, on its port and its cluster bus and
+// replication links alike (as ElastiCache's in-transit encryption); with its users the default user is
+// off, replicas log in to their masters as the first user, and so does the harness (cli(), the waits).
 #pragma once
 
 #include <cstdint>
@@ -12,6 +15,7 @@
 #include <vector>
 
 #include "tests/support/process.h"
+#include "tests/support/redis_server.h"
 
 namespace pgs::test {
 
@@ -27,9 +31,9 @@ struct ClusterNodeInfo {
 class PrivateRedisCluster {
  public:
   static constexpr int kNodes = 6;
-  explicit PrivateRedisCluster(uint16_t base_port, int node_timeout_ms = 1000);
+  explicit PrivateRedisCluster(uint16_t base_port, int node_timeout_ms = 1000, RedisServerOptions options = {});
   // For a suite's SetUpTestSuite: a started cluster, or null with the reason in `error`.
-  static PrivateRedisCluster* start_new(uint16_t base_port, std::string& error);
+  static PrivateRedisCluster* start_new(uint16_t base_port, std::string& error, RedisServerOptions options = {});
   ~PrivateRedisCluster();  // SIGKILLs every node, deletes the state
   PrivateRedisCluster(const PrivateRedisCluster&) = delete;
   PrivateRedisCluster& operator=(const PrivateRedisCluster&) = delete;
@@ -66,8 +70,12 @@ class PrivateRedisCluster {
 
  private:
   bool spawn_node(int i);
+  bool answers(uint16_t port) const;  // PING answered PONG (over TLS, logged in, when so configured)
+  // redis-cli with the TLS and login options, then `args`.
+  std::vector<std::string> cli_argv(std::vector<std::string> args) const;
   uint16_t base_;
   int node_timeout_ms_;
+  RedisServerOptions options_;
   std::string dir_, error_;
   std::vector<Child> children_;
 };
