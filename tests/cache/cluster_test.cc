@@ -141,7 +141,9 @@ TEST_F(ClusterTest, MovedAndAskAreFollowedAndAMigratingSlotIsNeverAStaleHit) {
   ASSERT_TRUE(cluster_->migrate_keys(slot, to, 1));
   for (int i = 0; i < 3; ++i) {
     auto split = lookup(k, {"core.orders", "*"});
-    if (split && std::get<0>(*split) == GetStatus::hit) EXPECT_EQ(std::get<2>(*split), "moving");
+    if (split && std::get<0>(*split) == GetStatus::hit) {
+      EXPECT_EQ(std::get<2>(*split), "moving");
+    }
   }
   // Every key moved, the slot still MIGRATING: the source answers ASK and a one-key command follows it.
   ASSERT_TRUE(cluster_->migrate_keys(slot, to));

@@ -549,7 +549,9 @@ TEST_F(CacheProxyTest, GarbageAfterACacheableRequest) {
     for (int i = 0; i < 10 && !sqlstate; ++i) {
       QueryOutcome out = read_until_ready(c, Millis(5000));
       for (const Msg& m : out.messages) {
-        if (m.type == 'D') EXPECT_NE(m.body.find("v4"), std::string::npos) << "round " << round;
+        if (m.type == 'D') {
+          EXPECT_NE(m.body.find("v4"), std::string::npos) << "round " << round;
+        }
       }
       if (out.error) sqlstate = out.error->sqlstate();
       if (out.closed) break;

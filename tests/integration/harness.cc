@@ -155,8 +155,10 @@ void Proxy::wait_ready(const ProxyOptions& options, Millis deadline) {
 Proxy::~Proxy() {
   if (direct_) return;
   // No client is left at teardown, so a draining proxy has nothing to wait for.
+  // A test may have killed it already: only a SIGKILL of stop()'s own is worth a warning.
+  const bool was_running = child_.running();
   child_.stop(Millis(5000));
-  if (child_.exited_by_signal() && child_.exit_code() == 128 + SIGKILL) {
+  if (was_running && child_.exited_by_signal() && child_.exit_code() == 128 + SIGKILL) {
     std::cerr << "warning: pgsidecar (pid " << child_.pid()
               << ") did not exit within 5 s of SIGTERM and was killed\n";
   }
