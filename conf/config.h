@@ -203,7 +203,7 @@ struct CacheConfig {
   std::string stream_password;  // (_file / _env too)
   // No proof the stream is live for this long (its leader's heartbeat in Redis): every lookup is a miss.
   // Also the leader's lease: another sidecar takes over within about this long after it dies.
-  Millis stream_max_delay{2000};
+  Millis stream_max_delay{1000};
   // The leader is this far behind the primary's WAL: every lookup is a miss until it caught up.
   uint64_t stream_max_lag_bytes = 1ull << 30;
   std::vector<CacheClass> classes;

@@ -13,6 +13,7 @@
 #include "cache/generations.h"
 #include "cache/inflight.h"
 #include "cache/key.h"
+#include "cache/live_until.h"
 #include "cache/redis/generation_sync.h"
 #include "cache/redis/redis_store.h"
 #include "cache/write_tables_memo.h"
@@ -39,10 +40,10 @@ class WorkerCache {
   // sidecar's back are bumped).
   bool ready() const {
     return sync_.synced() && (cluster_ == nullptr || cluster_->ready()) &&
-           (stream_live_ == nullptr || stream_live_->load(std::memory_order_acquire));
+           (stream_live_ == nullptr || stream_live_->live());
   }
-  // The invalidation stream's liveness flag (null: none configured). Must outlive this object.
-  void require_stream(const std::atomic<bool>* live) { stream_live_ = live; }
+  // The invalidation stream's liveness (null: none configured). Must outlive this object.
+  void require_stream(const LiveUntil* live) { stream_live_ = live; }
   RedisStore& store() { return store_; }
   GenerationSync& sync() { return sync_; }
   GenerationMap& generations() { return generations_; }
@@ -66,7 +67,7 @@ class WorkerCache {
   RedisStore store_;
   GenerationSync sync_;
   WriteTablesMemo write_tables_;
-  const std::atomic<bool>* stream_live_ = nullptr;
+  const LiveUntil* stream_live_ = nullptr;
 };
 
 }  // namespace pgs::cache::redis

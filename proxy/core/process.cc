@@ -183,7 +183,7 @@ static void start_stream_invalidator(const conf::Config& config, std::unique_ptr
   if (!user.empty()) out->start();
 }
 
-const std::atomic<bool>* Process::stream_live() const { return stream_ ? &stream_->live() : nullptr; }
+const cache::LiveUntil* Process::stream_live() const { return stream_ ? &stream_->live() : nullptr; }
 
 std::shared_ptr<const cache::WriteDependencies> Process::write_dependencies() const {
   return catalog_ ? catalog_->current() : nullptr;

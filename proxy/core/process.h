@@ -29,6 +29,7 @@ struct StreamStats;
 class SessionCodeCatalog;
 }  // namespace pgs::proxy
 namespace pgs::cache {
+class LiveUntil;
 class WriteDependencies;
 }
 namespace pgs::monitor {
@@ -76,9 +77,9 @@ class Process {
   std::shared_ptr<const SessionCodeCatalog> session_code() const;
   uint64_t catalog_version() const;
   void refresh_write_dependencies();  // re-read soon (a DDL committed through this sidecar); any thread
-  // The invalidation stream (stream_invalidator.h): whether cached results may be served (null: no
+  // The invalidation stream (stream_invalidator.h): until when cached results may be served (null: no
   // stream configured, nothing to wait for). Lives as long as the process.
-  const std::atomic<bool>* stream_live() const;
+  const cache::LiveUntil* stream_live() const;
   // ---- slow-query log and digests (issue 6) ----
   void log_slow(obs::SlowQueryRecord record);           // any thread; never blocks
   void publish_digests(obs::DigestTable& worker_table);  // any thread; empties the table

@@ -5,6 +5,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <utility>
 #include <memory>
 #include <optional>
 #include <map>
@@ -227,7 +228,7 @@ void StreamInvalidator::stop() noexcept {
 StreamStats StreamInvalidator::stats() const {
   std::lock_guard<std::mutex> lock(mutex_);
   StreamStats s = stats_;
-  s.live = live_.load(std::memory_order_acquire);
+  s.live = live_.live();
   return s;
 }
 
@@ -237,8 +238,14 @@ bool StreamInvalidator::wait(Millis d) {
   return !stopping_;
 }
 
-void StreamInvalidator::set_live(bool live) {
-  if (live_.exchange(live, std::memory_order_acq_rel) != live) {
+void StreamInvalidator::set_live(std::optional<std::chrono::steady_clock::time_point> until) {
+  const bool live = until.has_value();
+  if (live) {
+    live_.until(*until);
+  } else {
+    live_.end();
+  }
+  if (std::exchange(claimed_live_, live) != live) {
     if (live) {
       LOG_INFO("cache: the invalidation stream is live; cached results are served");
     } else {
@@ -261,7 +268,7 @@ void StreamInvalidator::run() {
   uint64_t attempts = 0;
   while (wait(Millis(0))) {
     if (!redis.connect()) {
-      set_live(false);
+      set_live(std::nullopt);
       if (!wait(round)) break;
       continue;
     }
@@ -277,19 +284,25 @@ void StreamInvalidator::run() {
       LOG_INFO("cache: this sidecar leads the invalidation stream");
       // Live again only once this leader's own first round proved its slots stream (not on the former
       // leader's heartbeat, which may outlive it by up to max_delay).
-      set_live(false);
+      set_live(std::nullopt);
       lead(redis, lease, token);
       std::lock_guard<std::mutex> lock(mutex_);
       stats_.leader = false;
       stats_.lag_bytes = 0;
       continue;
     }
+    // Live until the heartbeat expires, as Redis counted when it ran the check (which was after `asked`).
     // Never live on a heartbeat of one of this sidecar's own former leaderships: it knows they stopped.
-    std::optional<std::string> live_token = StreamLease::live_token(command, keys);
-    set_live(live_token && !live_token->starts_with(options_.sidecar_id + "#"));
+    const auto asked = std::chrono::steady_clock::now();
+    std::optional<StreamLease::Heartbeat> beat = StreamLease::live_heartbeat(command, keys);
+    if (beat && !beat->token.starts_with(options_.sidecar_id + "#")) {
+      set_live(asked + std::min(beat->remaining, options_.max_delay));
+    } else {
+      set_live(std::nullopt);
+    }
     if (!wait(round)) break;
   }
-  set_live(false);
+  set_live(std::nullopt);
 }
 
 void StreamInvalidator::count_error() {
@@ -391,10 +404,12 @@ StreamInvalidator::RoundResult StreamInvalidator::serve_slots(Slots& slots, Redi
 bool StreamInvalidator::renew(const StreamLease::Command& redis, StreamLease& lease, const std::string& token,
                               bool all_open, uint64_t lag) {
   const bool beat = all_open && lag <= options_.max_lag_bytes;
-  if (!beat && lag > options_.max_lag_bytes && live_.load(std::memory_order_acquire)) {  // once, as it falls behind
+  if (!beat && lag > options_.max_lag_bytes && claimed_live_) {  // once, as it falls behind
     LOG_WARN("cache: the invalidation stream is " + std::to_string(lag) + " bytes behind the primary (limit " +
              std::to_string(options_.max_lag_bytes) + "): every lookup misses until it catches up");
   }
+  // The heartbeat expires max_delay after the renewal was issued (stream_lease.h), so no later than this.
+  const auto issued = std::chrono::steady_clock::now();
   StreamLease::Outcome renewed = lease.renew(redis, token, beat);
   if (renewed != StreamLease::Outcome::done) {
     LOG_WARN(renewed == StreamLease::Outcome::refused
@@ -403,7 +418,7 @@ bool StreamInvalidator::renew(const StreamLease::Command& redis, StreamLease& le
     count_error();
     return false;
   }
-  set_live(beat);
+  set_live(beat ? std::optional(issued + options_.max_delay) : std::nullopt);
   return true;
 }
 
@@ -446,7 +461,7 @@ void StreamInvalidator::lead(Redis& redis, StreamLease& lease, const std::string
     // thousands a second). It delays an invalidation by at most this much.
     if (served.had_data && !wait(kBatchWindow)) break;
   }
-  set_live(false);
+  set_live(std::nullopt);
   // Let another sidecar lead at once rather than after the lease lapses (only if still ours).
   (void)lease.release(command, token);
 }

@@ -16,11 +16,14 @@
 // a reconnect, a slot created afresh after Postgres invalidated it) bumps every table once: what
 // happened while nobody watched is unknown.
 //
-// live(): whether this sidecar may serve cached results. The leader refreshes a heartbeat key
+// live(): until when this sidecar may serve cached results. The leader refreshes a heartbeat key
 // (<ns>stream:beat, until max_delay after the renewal was issued) each round while it is no more than
 // max_lag_bytes behind the primary's WAL (pg_current_wal_lsn(), read with the catalog sum, or what the
-// walsender sent if later); every other sidecar checks that the key holds the token of the lease now held.
-// A renewal Redis runs late (after the leader gave up on it) does nothing (stream_lease.h). No heartbeat (no leader, a leader stuck or too far behind, Redis
+// walsender sent if later); every other sidecar checks each round that the key holds the token of the
+// lease now held, and reads how long it has left. Either is live until that heartbeat expires and no
+// longer (cache::LiveUntil), however late its next round comes: a write made while the leader is dead
+// is served stale for at most max_delay. A renewal Redis runs late (after the leader gave up on it) does
+// nothing (stream_lease.h). No heartbeat (no leader, a leader stuck or too far behind, Redis
 // unreachable) means every lookup is a miss (cache::redis::WorkerCache::ready()).
 //
 // Threads: its own thread makes blocking libpq and Redis calls (cache/redis/blocking_redis.h; each with a
@@ -34,11 +37,13 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "cache/key.h"
+#include "cache/live_until.h"
 #include "cache/redis/redis_conn.h"
 #include "proxy/stream/stream_lease.h"
 
@@ -94,7 +99,7 @@ class StreamInvalidator {
 
   void start();
   void stop() noexcept;
-  const std::atomic<bool>& live() const { return live_; }
+  const cache::LiveUntil& live() const { return live_; }
   StreamStats stats() const;
 
  private:
@@ -116,10 +121,12 @@ class StreamInvalidator {
   bool renew(const StreamLease::Command& redis, StreamLease& lease, const std::string& token, bool all_open,
              uint64_t lag);
   void count_error();
-  void set_live(bool live);
+  // Live until `until` (nullopt: not live from now on); logs when that claim changes.
+  void set_live(std::optional<std::chrono::steady_clock::time_point> until);
 
   StreamOptions options_;
-  std::atomic<bool> live_{false};
+  cache::LiveUntil live_;
+  bool claimed_live_ = false;  // the last set_live()'s claim (for its log lines); the thread's own
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;

@@ -40,10 +40,12 @@ constexpr const char* kRenewScript =
 constexpr const char* kReleaseScript =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
-// The token of the lease now held when the heartbeat holds the same one, else nil. A heartbeat whose
-// token no longer matches the lease (expired, or taken again under a new token) proves nothing.
+// {token, PTTL of the heartbeat} when the heartbeat holds the token of the lease now held, else nil. A
+// heartbeat whose token no longer matches the lease (expired, or taken again under a new token) proves
+// nothing.
 constexpr const char* kLiveScript =
-    "local l = redis.call('GET', KEYS[1]) if l and l == redis.call('GET', KEYS[2]) then return l end return false";
+    "local l = redis.call('GET', KEYS[1]) "
+    "if l and l == redis.call('GET', KEYS[2]) then return {l, redis.call('PTTL', KEYS[2])} end return false";
 
 }  // namespace
 
@@ -102,10 +104,16 @@ StreamLease::Outcome StreamLease::release(const Command& redis, const std::strin
   return (*r)->type == REDIS_REPLY_INTEGER && (*r)->integer == 1 ? Outcome::done : Outcome::refused;
 }
 
-std::optional<std::string> StreamLease::live_token(const Command& redis, const Keys& keys) {
+std::optional<StreamLease::Heartbeat> StreamLease::live_heartbeat(const Command& redis, const Keys& keys) {
   std::optional<Reply> r = redis({"EVAL", kLiveScript, "2", keys.lease, keys.beat});
-  if (!r || (*r)->type != REDIS_REPLY_STRING) return std::nullopt;
-  return std::string((*r)->str, (*r)->len);
+  if (!r) return std::nullopt;
+  const redisReply* reply = r->get();
+  if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 || reply->element[0]->type != REDIS_REPLY_STRING ||
+      reply->element[1]->type != REDIS_REPLY_INTEGER || reply->element[1]->integer <= 0) {
+    return std::nullopt;  // none, an error, or a heartbeat without an expiry (never set so by a leader)
+  }
+  return Heartbeat{std::string(reply->element[0]->str, reply->element[0]->len),
+                   std::chrono::milliseconds(reply->element[1]->integer)};
 }
 
 }  // namespace pgs::proxy

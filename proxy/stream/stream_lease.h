@@ -2,7 +2,7 @@
 //
 // The leader holds <ns>stream:leader (its token, PX max_delay) and, each round in which every slot
 // streams, sets <ns>stream:beat to the same token; a follower serves cached results only while the
-// heartbeat holds the token of the lease now held (live_token()).
+// heartbeat holds the token of the lease now held (live_heartbeat()), and until the heartbeat expires.
 //
 // Late commands. A leader whose Redis froze gives up on its commands (each has a timeout) and steps
 // down, but Redis runs them once it resumes. A late lease renewal and heartbeat would make every
@@ -53,8 +53,12 @@ class StreamLease {
   Outcome renew(const Command& redis, const std::string& token, bool beat);
   // Deletes the lease if it is still `token`'s.
   Outcome release(const Command& redis, const std::string& token);
-  // A follower's check: the token of the leadership whose heartbeat is current, or nullopt.
-  static std::optional<std::string> live_token(const Command& redis, const Keys& keys);
+  // A follower's check: the leadership whose heartbeat is current, or nullopt.
+  struct Heartbeat {
+    std::string token;                   // that leadership's
+    std::chrono::milliseconds remaining;  // until the heartbeat expires (PTTL when Redis ran the check)
+  };
+  static std::optional<Heartbeat> live_heartbeat(const Command& redis, const Keys& keys);
 
   // Redis's clock now, as learnt from the last reply (ms since the epoch); nullopt before any reply.
   std::optional<int64_t> redis_now_ms() const;

@@ -200,6 +200,68 @@ TEST_F(CacheStreamTest, WhenTheLeaderDiesAnotherSidecarTakesOver) {
   EXPECT_EQ(wait_value(c, "after takeover", Millis(1000)), "after takeover");
 }
 
+// The bound of a takeover. The leader is killed just after it renewed its heartbeat (when it is trusted
+// longest) and a write straight to the primary follows at once: nobody streams it until a follower
+// leads. The follower must stop serving the cached old row when that heartbeat expires (stream_max_delay,
+// 1 s here, after it was issued), not at its next look at Redis after that: a follower polls each
+// quarter of stream_max_delay, so trusting a heartbeat until the next poll stretched the window by up
+// to 250 ms. Three takeovers, each to a follower started afresh.
+TEST_F(CacheStreamTest, AWriteWhileTheLeaderIsDeadIsServedStaleUntilItsLastHeartbeatExpires) {
+  Proxy* leader = &start_sidecar();
+  ASSERT_TRUE(wait_live(*leader)) << leader->log_tail();
+  const std::string beat = cache::RedisNames(prefix_).stream_key("stream:beat");
+  auto beat_pttl = [&] {
+    RunResult r = run_program({"redis-cli", "-p", std::to_string(redis_port_), "PTTL", beat}, {}, Millis(5000));
+    try {
+      return std::stol(r.out);
+    } catch (const std::exception&) {
+      return -3L;
+    }
+  };
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE("takeover " + std::to_string(round));
+    // The follower starts (and first polls) about 150 ms into one of the leader's 250 ms rounds, so its
+    // polls fall well after each renewal: a follower that trusts a heartbeat until its next poll then
+    // serves the old row for that long past the heartbeat's expiry.
+    ASSERT_TRUE(wait_until([&] { return beat_pttl() >= 900; }, Millis(5000), Millis(1))) << "no fresh heartbeat";
+    ASSERT_TRUE(wait_until([&] { return beat_pttl() <= 850; }, Millis(5000), Millis(1)));
+    Proxy& follower = start_sidecar();
+    ASSERT_TRUE(wait_live(follower)) << follower.log_tail();
+    ASSERT_EQ(metric(follower, "pgsidecar_cache_stream_leader"), 0);
+    Pg c{follower.spec()};
+    ASSERT_TRUE(c.ok()) << c.error();
+    const std::string before = round == 0 ? "v1" : "while leaderless " + std::to_string(round - 1);
+    ASSERT_TRUE(wait_cached(c, before)) << "the row was not cached";
+    // Heartbeats of 1 s renewed each 250 ms: one just renewed has at least 900 ms left. It expires by
+    // `beat_expires` at the latest (PTTL was read at some instant before `asked_by`).
+    long pttl = -3;
+    auto asked_by = std::chrono::steady_clock::now();
+    ASSERT_TRUE(wait_until([&] {
+      pttl = beat_pttl();
+      asked_by = std::chrono::steady_clock::now();
+      return pttl >= 900;
+    }, Millis(5000), Millis(1))) << "no fresh heartbeat";
+    ASSERT_EQ(::kill(leader->pid(), SIGKILL), 0);
+    const auto beat_expires = asked_by + Millis(pttl);
+    const std::string after = "while leaderless " + std::to_string(round);
+    ASSERT_NO_FATAL_FAILURE(write_directly(after));
+    const auto committed = std::chrono::steady_clock::now();
+    EXPECT_EQ(wait_value(c, after, Millis(3000)), after);
+    const auto fresh_at = std::chrono::steady_clock::now();
+    const long stale_for = std::chrono::duration_cast<Millis>(fresh_at - committed).count();
+    const long past_expiry = std::chrono::duration_cast<Millis>(fresh_at - beat_expires).count();
+    // Reads polled each 10 ms, through the replica once the cache is off: 50 ms of slack on both bounds.
+    EXPECT_LE(stale_for, 1000 + 50) << "the cache served the old row " << stale_for << " ms after the commit";
+    EXPECT_LE(past_expiry, 50) << "the old row was served " << past_expiry << " ms after the heartbeat expired";
+    ASSERT_TRUE(leader->wait_exit(Millis(5000)));
+    ASSERT_TRUE(wait_until([&] { return metric(follower, "pgsidecar_cache_stream_leader") == 1; }, Millis(5000),
+                           Millis(20)))
+        << follower.log_tail();
+    ASSERT_TRUE(wait_live(follower)) << follower.log_tail();
+    leader = &follower;
+  }
+}
+
 // A leader that freezes without dying (SIGSTOP: a stuck process or VM) keeps its walsender on the slot.
 // Once its lease lapsed the other sidecar leads, ends that walsender, takes the slot over and the next
 // write behind their backs is seen; the frozen one, resumed, finds its lease gone and follows.

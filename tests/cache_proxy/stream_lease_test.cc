@@ -69,12 +69,17 @@ TEST_F(StreamLeaseTest, AnOnTimeRenewalSetsAHeartbeatThatEndsMaxDelayAfterItWasI
   auto redis = command_of(*leader_);
   ASSERT_EQ(lease.acquire(redis, "a#1"), StreamLease::Outcome::done);
   ASSERT_TRUE(lease.redis_now_ms().has_value()) << "the reply teaches Redis's clock";
-  EXPECT_EQ(StreamLease::live_token(redis, keys_), std::nullopt) << "no heartbeat before the first round";
+  EXPECT_EQ(StreamLease::live_heartbeat(redis, keys_), std::nullopt) << "no heartbeat before the first round";
   ASSERT_EQ(lease.renew(redis, "a#1", true), StreamLease::Outcome::done);
-  EXPECT_EQ(StreamLease::live_token(command_of(*observer_), keys_), std::optional<std::string>("a#1"));
   const long long beat_ttl = observe({"PTTL", keys_.beat});
   EXPECT_GT(beat_ttl, 0);
   EXPECT_LE(beat_ttl, kMaxDelay.count());
+  // A follower learns whose heartbeat it is and how long it has left (it is live that long, no longer).
+  std::optional<StreamLease::Heartbeat> seen = StreamLease::live_heartbeat(command_of(*observer_), keys_);
+  ASSERT_TRUE(seen.has_value());
+  EXPECT_EQ(seen->token, "a#1");
+  EXPECT_GT(seen->remaining.count(), 0);
+  EXPECT_LE(seen->remaining.count(), beat_ttl);
   // Another sidecar's lease attempt and renewal are refused while a#1 holds it.
   StreamLease other(keys_, kMaxDelay, kLateAfter);
   EXPECT_EQ(other.acquire(command_of(*observer_), "b#1"), StreamLease::Outcome::refused);
@@ -99,7 +104,7 @@ TEST_F(StreamLeaseTest, ARenewalRedisRunsAfterTheLeaderGaveUpOnItDoesNothing) {
       << "Redis never ran the late renewal";
 
   EXPECT_EQ(observe({"EXISTS", keys_.beat}), 0) << "a late renewal set a heartbeat: followers would trust it";
-  EXPECT_EQ(StreamLease::live_token(command_of(*observer_), keys_), std::nullopt);
+  EXPECT_EQ(StreamLease::live_heartbeat(command_of(*observer_), keys_), std::nullopt);
   const long long lease_ttl = observe({"PTTL", keys_.lease});
   EXPECT_LE(lease_ttl, (kMaxDelay - kTimeout).count()) << "a late renewal extended the lease";
 }
