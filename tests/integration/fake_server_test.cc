@@ -5,12 +5,17 @@
 // makes a leaked or wrongly reused connection visible.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <csignal>
 #include <future>
 #include <memory>
 #include <string>
 
 #include "tests/integration/harness.h"
 #include "tests/support/fake_server.h"
+#include "tests/support/net.h"
 
 namespace pgs::it {
 namespace {
@@ -110,6 +115,53 @@ TEST_F(FakeServerTest, AnIdleServerThatSendsFatalIsReplacedWithoutAnErrorToAnyon
   EXPECT_EQ(r.value(0, 0), "42");
   // Dropped at the hand-over check, or earlier by its own read callback: either way no client saw it.
   EXPECT_GE(metric_value(scrape_metrics(*proxy_), "pgsidecar_servers_failed_check_total", ""), 0);
+}
+
+// The race of the test above, made deterministic: the proxy is stopped (SIGSTOP, waited for) while a
+// client's Query and then the idle server's FATAL and close reach its sockets (waited for too), so that
+// on SIGCONT one epoll_wait returns both, the client's first. The hand-over check (server_check_delay =
+// 0 here) must see the FATAL waiting in the server's socket and give the query to a new server instead.
+// Without the check it fails every time; with a bare kill(SIGSTOP) it failed 2 times in 12, when the
+// proxy still ran as the query arrived.
+TEST_F(FakeServerTest, AQueryReadBeforeTheIdleServersFatalIsNotGivenToThatServer) {
+  PGS_IT_REQUIRE_PROXY();
+  ASSERT_NO_FATAL_FAILURE(begin());
+  RawConn raw(proxy_->host(), proxy_->port());
+  LoginOutcome in = login(raw, kUser, kPassword, kDatabase);
+  ASSERT_TRUE(in.ok) << in.describe();
+  struct Resume {
+    pid_t pid;
+    ~Resume() { ::kill(pid, SIGCONT); }
+  } resume{proxy_->pid()};
+  ASSERT_TRUE(stop_process_and_wait(proxy_->pid(), kStep)) << "the proxy did not stop";
+  ASSERT_TRUE(raw.send(query_message("SELECT 42")));
+  const uint16_t proxy_server_port = server_->peer_port();
+  ASSERT_NE(proxy_server_port, 0);
+  server_->send(FakeBackend::error("FATAL", "57P01", "terminating connection due to administrator command"));
+  server_->close();
+  // Both have reached the proxy's sockets before it resumes (loopback delivery may lag behind send()
+  // in a softirq thread): the query unread in the client's, the FATAL and the close in the server's.
+  sockaddr_in raw_address{};
+  socklen_t raw_address_size = sizeof raw_address;
+  ASSERT_EQ(getsockname(raw.fd(), reinterpret_cast<sockaddr*>(&raw_address), &raw_address_size), 0);
+  ASSERT_TRUE(wait_until([&] {
+    auto client_side = tcp_socket_queue(proxy_->port(), ntohs(raw_address.sin_port));
+    auto server_side = tcp_socket_queue(proxy_server_port, fake_.port());
+    return client_side && client_side->unread > 0 && server_side && server_side->state == kTcpCloseWait &&
+           server_side->unread > 0;
+  }, kStep, Millis(1))) << "the query or the FATAL never reached the proxy's sockets";
+  ASSERT_EQ(::kill(proxy_->pid(), SIGCONT), 0);
+  auto fresh = fake_.accept(kStep);
+  ASSERT_TRUE(fresh) << "no new server connection: the query went to the dead server\n" << proxy_->log_tail();
+  EXPECT_EQ(next_query(*fresh), "SELECT 42");
+  fresh->send(FakeBackend::select_one("answer", "42"));
+  QueryOutcome out = read_until_ready(raw, kStep);
+  EXPECT_FALSE(out.error.has_value()) << out.error->describe();
+  EXPECT_EQ(out.status, 'I');
+  // Worker metrics are published about once a second.
+  EXPECT_TRUE(wait_until(
+      [&] { return metric_value(scrape_metrics(*proxy_), "pgsidecar_servers_failed_check_total", "") >= 1; },
+      kStep, Millis(50)));
 }
 
 TEST_F(FakeServerTest, AServerLostInTheMiddleOfAReplyIsAnErrorNotAHang) {

@@ -109,6 +109,13 @@ void FakeBackend::close() {
   fd_ = -1;
 }
 
+uint16_t FakeBackend::peer_port() const {
+  sockaddr_in a{};
+  socklen_t n = sizeof a;
+  if (fd_ < 0 || getpeername(fd_, reinterpret_cast<sockaddr*>(&a), &n) != 0) return 0;
+  return ntohs(a.sin_port);
+}
+
 bool FakeBackend::fill(size_t n, Millis deadline) {
   if (fd_ < 0 || eof_) return false;
   return read_exact(fd_, buf_, n, Clock::now() + deadline, &eof_);

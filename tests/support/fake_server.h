@@ -48,6 +48,8 @@ class FakeBackend {
   // True when the proxy closed the connection within `deadline` (any unread message is skipped).
   bool closed_by_peer(Millis deadline);
   void close();
+  // The proxy's end of this connection: its local port (getpeername; 0 once closed).
+  uint16_t peer_port() const;
 
   // ---- backend messages ----
   static std::string ready(char status = 'I');

@@ -94,4 +94,26 @@ std::vector<uint16_t> tcp_local_ports(pid_t pid, uint16_t remote_port) {
   return ports;
 }
 
+std::optional<TcpSocketQueue> tcp_socket_queue(uint16_t local_port, uint16_t remote_port) {
+  std::ifstream tcp("/proc/net/tcp");
+  std::string line;
+  std::getline(tcp, line);
+  char local_hex[8], remote_hex[8];
+  std::snprintf(local_hex, sizeof local_hex, "%04X", local_port);
+  std::snprintf(remote_hex, sizeof remote_hex, "%04X", remote_port);
+  auto port_is = [](const std::string& address, const char* hex) {
+    return address.size() > 5 && address.compare(address.size() - 4, 4, hex) == 0;
+  };
+  while (std::getline(tcp, line)) {
+    std::istringstream is(line);
+    std::string sl, local, remote, state, queues;
+    is >> sl >> local >> remote >> state >> queues;
+    const size_t colon = queues.find(':');
+    if (!port_is(local, local_hex) || !port_is(remote, remote_hex) || colon == std::string::npos) continue;
+    return TcpSocketQueue{static_cast<int>(std::stoul(state, nullptr, 16)),
+                          std::stoull(queues.substr(colon + 1), nullptr, 16)};
+  }
+  return std::nullopt;
+}
+
 }  // namespace pgs::test

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 namespace pgs::test {
@@ -22,5 +23,15 @@ int connect_loopback(uint16_t port);
 int tcp_connections(pid_t pid, uint16_t remote_port);
 // Local ports of those connections (to match pg_stat_activity.client_port).
 std::vector<uint16_t> tcp_local_ports(pid_t pid, uint16_t remote_port);
+
+// The IPv4 TCP socket 127.0.0.1:`local_port` -> :`remote_port` as the kernel sees it (/proc/net/tcp): its
+// state and how many received bytes its owner has not read yet. Lets a test wait until input has really
+// reached another process's socket (loopback delivery may be deferred to a softirq thread).
+struct TcpSocketQueue {
+  int state = 0;          // TCP_ESTABLISHED 1, TCP_CLOSE_WAIT 8 (the peer's FIN arrived), ...
+  uint64_t unread = 0;    // rx_queue
+};
+std::optional<TcpSocketQueue> tcp_socket_queue(uint16_t local_port, uint16_t remote_port);
+constexpr int kTcpCloseWait = 8;
 
 }  // namespace pgs::test

@@ -11,7 +11,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <stdexcept>
 
@@ -308,6 +310,24 @@ void raise_nofile_limit(rlim_t want) {
     rl.rlim_cur = target;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
+}
+
+bool stop_process_and_wait(pid_t pid, Millis deadline) {
+  if (::kill(pid, SIGSTOP) != 0) return false;
+  auto all_stopped = [pid] {
+    std::error_code ec;
+    int threads = 0;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+      // /proc/<pid>/task/<tid>/stat: "tid (comm) S ...": the state follows the last ')'.
+      std::ifstream f(task.path() / "stat");
+      std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      const size_t paren = stat.rfind(')');
+      if (paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] != 'T') return false;
+      ++threads;
+    }
+    return !ec && threads > 0;
+  };
+  return wait_until(all_stopped, deadline, Millis(1));
 }
 
 }  // namespace pgs::test

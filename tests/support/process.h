@@ -70,6 +70,10 @@ class Child {
 // Whole file, or "" when it cannot be read; the last `max_bytes` only when non-zero.
 std::string read_file_tail(const std::string& path, size_t max_bytes = 0);
 
+// SIGSTOP to `pid`, then a wait (with a deadline) until every thread of it is stopped: kill() returns
+// before the signal takes effect, and a thread still running may read what the test sends next.
+bool stop_process_and_wait(pid_t pid, Millis deadline);
+
 // A new empty directory /tmp/<prefix>XXXXXX (mkdtemp); throws when it cannot be made.
 std::string make_temp_dir(const std::string& prefix);
 
