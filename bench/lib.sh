@@ -49,6 +49,14 @@ cpu_ticks() {
   sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
 }
 
+# machine_busy_ticks: CPU time the whole machine spent busy (every process, the kernel's interrupts),
+# in clock ticks: user + nice + system + irq + softirq + steal of /proc/stat's "cpu" line (guest time is
+# inside user). A proxy's cost to the machine is its own CPU plus what it makes Postgres and the client
+# spend (wake-ups, context switches): only this total shows that.
+machine_busy_ticks() {
+  awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}
+
 pgbench_tables_present() {
   [[ "$(psql_local "$PRIMARY_PORT" "$DB_NAME" -At -c \
     "SELECT count(*) FROM pg_tables WHERE tablename IN ('pgbench_accounts','pgbench_branches','pgbench_tellers','pgbench_history')")" == 4 ]]
@@ -93,7 +101,7 @@ stream_wal_kept() {
 }
 
 # run_one WORKLOAD ROUND TARGET: measure one run and append a row to $BENCH_OUT/results.tsv:
-# workload round position target tps transactions cpu_ticks cpu_us_per_txn status
+# workload round position target tps transactions cpu_ticks cpu_us_per_txn status machine_us_per_txn
 run_one() {
   local workload="$1" round="$2" position="$3" target="$4"
   local port pid before=0 after=0 status=ok
@@ -109,7 +117,10 @@ run_one() {
     ws_before="$(stream_walsender_ticks "${walsenders[@]}")"
   fi
   [[ -n "$pid" ]] && before="$(cpu_ticks "$pid")"
+  local machine_before machine_after
+  machine_before="$(machine_busy_ticks)"
   pgbench_run "$port" "$BENCH_SECONDS" "$logfile" "${WORKLOAD_PGBENCH_ARGS[@]}" || status=failed
+  machine_after="$(machine_busy_ticks)"
   [[ -n "$pid" ]] && after="$(cpu_ticks "$pid")"
   ((${#walsenders[@]} > 0)) && ws_after="$(stream_walsender_ticks "${walsenders[@]}")"
   local tps txns
@@ -117,14 +128,17 @@ run_one() {
   txns="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$logfile")"
   if grep -qE '^number of failed transactions: [1-9]' "$logfile"; then status=failed; fi
   [[ -n "$tps" && -n "$txns" ]] || { status=failed; tps=0; txns=0; }
-  local cpu_us="-"
+  local cpu_us="-" machine_us="-"
   if [[ -n "$pid" ]] && ((txns > 0)); then
     cpu_us="$(awk -v t="$((after - before))" -v hz="$CLK_TCK" -v n="$txns" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')"
   fi
+  if ((txns > 0)); then
+    machine_us="$(awk -v t="$((machine_after - machine_before))" -v hz="$CLK_TCK" -v n="$txns" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')"
+  fi
   [[ "$status" == ok ]] || warn "$workload round $round $target: pgbench failed; see $logfile"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$workload" "$round" "$position" "$target" "$tps" "$txns" \
-    "$((after - before))" "$cpu_us" "$status" >>"$BENCH_OUT/results.tsv"
-  log "$workload round $round: $target $tps tps, cpu ${cpu_us} us/txn"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$workload" "$round" "$position" "$target" "$tps" "$txns" \
+    "$((after - before))" "$cpu_us" "$status" "$machine_us" >>"$BENCH_OUT/results.tsv"
+  log "$workload round $round: $target $tps tps, cpu ${cpu_us} us/txn, machine ${machine_us} us/txn"
   if ((${#walsenders[@]} > 0 && txns > 0)); then
     local ws_us kept
     ws_us="$(awk -v t="$((ws_after - ws_before))" -v hz="$CLK_TCK" -v n="$txns" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')"

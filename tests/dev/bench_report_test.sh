@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# bench/report.awk on a results.tsv written here (no benchmark runs): the per-target medians of TPS, proxy
+# CPU and machine CPU per transaction, and the ratio lines, including the machine's (the whole machine's
+# busy CPU per transaction, column 10). A row without column 10 (an older results.tsv) reads as "-".
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+tsv="$(mktemp)"
+trap 'rm -f "$tsv"' EXIT
+printf '%s\n' \
+  $'w\t1\t1\tpgsidecar\t100\t1000\t5\t30.00\tok\t140.00' \
+  $'w\t1\t2\tpgbouncer\t110\t1100\t4\t24.00\tok\t120.00' \
+  $'w\t1\t3\tdirect\t120\t1200\t0\t-\tok\t100.00' \
+  $'w\t2\t1\tpgbouncer\t110\t1100\t4\t22.00\tok\t110.00' \
+  $'w\t2\t2\tpgsidecar\t100\t1000\t5\t31.00\tok\t121.00' \
+  $'w\t2\t3\tdirect\t120\t1200\t0\t-\tok' >"$tsv"
+out="$(awk -F'\t' -f "$root/bench/report.awk" "$tsv")"
+fail=0
+expect() {
+  if ! grep -qE -- "$1" <<<"$out"; then
+    echo "FAIL: no line matching: $1"
+    fail=1
+  fi
+}
+expect '^  pgsidecar +100\.0 +30\.50 +130\.50$'   # medians: tps, cpu, machine
+expect '^  pgbouncer +110\.0 +23\.00 +115\.00$'
+expect '^  direct +120\.0 +- +100\.00$'           # one machine figure: round 2 had none
+expect '^  direct +120\.0 +1200 +- +- $'          # the row without column 10
+expect '^machine us/txn ratios'
+expect '^  pgsidecar/pgbouncer +1\.133 +\(per round: 1\.167 1\.100\)$'
+expect '^  pgsidecar/direct +1\.400 +\(per round: 1\.400\)$'
+expect '^  pgsidecar/pgbouncer +1\.330 +\(per round: 1\.250 1\.409\)$'  # proxy CPU
+if ((fail)); then
+  printf '%s\n' "$out"
+  exit 1
+fi
+echo "bench report: ok"
