@@ -8,25 +8,31 @@ namespace pgs::obs {
 
 namespace {
 constexpr double kStepsPerDoubling = 4.0;
-}
+
+// The upper bounds of buckets 0 .. kBuckets - 2 (the last bucket's is +inf), computed once: record()
+// runs for every statement and finds its bucket by binary search over these, with no log2 or exp2.
+using UpperBounds = std::array<double, LatencyHistogram::kBuckets - 1>;
+const UpperBounds kUpperBounds = [] {
+  UpperBounds b{};
+  for (size_t i = 0; i < b.size(); ++i) {
+    b[i] = LatencyHistogram::kFirstBoundUs * std::exp2(static_cast<double>(i) / kStepsPerDoubling);
+  }
+  return b;
+}();
+}  // namespace
 
 double LatencyHistogram::upper_bound_us(size_t i) {
   if (i + 1 >= kBuckets) return std::numeric_limits<double>::infinity();
-  return kFirstBoundUs * std::exp2(static_cast<double>(i) / kStepsPerDoubling);
+  return kUpperBounds[i];
 }
 
 double LatencyHistogram::lower_bound_us(size_t i) { return i == 0 ? 0.0 : upper_bound_us(i - 1); }
 
 size_t LatencyHistogram::bucket_for(double micros) {
   if (!(micros >= kFirstBoundUs)) return 0;  // also NaN and negatives
-  // Bucket i (i >= 1) holds [first * 2^((i-1)/4), first * 2^(i/4)).
-  const double steps = std::log2(micros / kFirstBoundUs) * kStepsPerDoubling;
-  size_t i = static_cast<size_t>(std::floor(steps)) + 1;
-  i = std::min(i, kBuckets - 1);
-  // Repair floating-point rounding right at a boundary.
-  while (i > 0 && micros < lower_bound_us(i)) --i;
-  while (i + 1 < kBuckets && micros >= upper_bound_us(i)) ++i;
-  return i;
+  // Bucket i holds [upper(i - 1), upper(i)): the first bucket whose upper bound exceeds `micros`; none
+  // does for the last one.
+  return static_cast<size_t>(std::upper_bound(kUpperBounds.begin(), kUpperBounds.end(), micros) - kUpperBounds.begin());
 }
 
 void LatencyHistogram::record(double micros) {

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <cmath>
+#include <limits>
 #include <random>
 #include <thread>
 
@@ -23,6 +25,26 @@ TEST(LatencyHistogram, BucketsAreContiguousAndMonotonic) {
   }
   EXPECT_EQ(LatencyHistogram::bucket_for(1e12), LatencyHistogram::kBuckets - 1);
   EXPECT_EQ(LatencyHistogram::bucket_for(-5), 0u);
+}
+
+// Every value lands in the bucket whose bounds hold it, between the boundaries too (a sweep of 10^-1 to
+// 10^9 µs in steps of 0.1%) and right beside each boundary.
+TEST(LatencyHistogram, EachValueLandsInTheBucketThatHoldsIt) {
+  auto holds = [](size_t b, double x) {
+    return LatencyHistogram::lower_bound_us(b) <= x && x < LatencyHistogram::upper_bound_us(b);
+  };
+  for (double x = 0.1; x < 1e9; x *= 1.001) {
+    const size_t b = LatencyHistogram::bucket_for(x);
+    ASSERT_LT(b, LatencyHistogram::kBuckets);
+    ASSERT_TRUE(holds(b, x)) << x << " in bucket " << b;
+  }
+  for (size_t i = 0; i + 1 < LatencyHistogram::kBuckets; ++i) {
+    const double bound = LatencyHistogram::upper_bound_us(i);
+    EXPECT_EQ(LatencyHistogram::bucket_for(std::nextafter(bound, 0.0)), i);
+    EXPECT_EQ(LatencyHistogram::bucket_for(bound), i + 1);
+  }
+  EXPECT_EQ(LatencyHistogram::bucket_for(std::numeric_limits<double>::infinity()), LatencyHistogram::kBuckets - 1);
+  EXPECT_EQ(LatencyHistogram::bucket_for(std::numeric_limits<double>::quiet_NaN()), 0u);
 }
 
 TEST(LatencyHistogram, SingleObservationIsExact) {
