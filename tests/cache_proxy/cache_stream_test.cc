@@ -250,9 +250,10 @@ TEST_F(CacheStreamTest, AWriteWhileTheLeaderIsDeadIsServedStaleUntilItsLastHeart
     const auto fresh_at = std::chrono::steady_clock::now();
     const long stale_for = std::chrono::duration_cast<Millis>(fresh_at - committed).count();
     const long past_expiry = std::chrono::duration_cast<Millis>(fresh_at - beat_expires).count();
-    // Reads polled each 10 ms, through the replica once the cache is off: 50 ms of slack on both bounds.
-    EXPECT_LE(stale_for, 1000 + 50) << "the cache served the old row " << stale_for << " ms after the commit";
-    EXPECT_LE(past_expiry, 50) << "the old row was served " << past_expiry << " ms after the heartbeat expired";
+    // Reads polled each 10 ms (from the primary once the cache is off; a busy CI machine may take tens of
+    // ms for one): 100 ms of slack on both bounds. The old code served the row 175-186 ms past expiry.
+    EXPECT_LE(stale_for, 1000 + 100) << "the cache served the old row " << stale_for << " ms after the commit";
+    EXPECT_LE(past_expiry, 100) << "the old row was served " << past_expiry << " ms after the heartbeat expired";
     ASSERT_TRUE(leader->wait_exit(Millis(5000)));
     ASSERT_TRUE(wait_until([&] { return metric(follower, "pgsidecar_cache_stream_leader") == 1; }, Millis(5000),
                            Millis(20)))
