@@ -54,11 +54,15 @@ sidecar_config() {
   echo "$out"
 }
 
-# sidecars_stream_slots_active: how many of the fleet's stream slots (PGS_STREAM_SLOT_<database>) a
-# walsender reads now ("" when the primary cannot be asked).
+# sidecars_stream_slot: the fleet's stream slot, PGS_STREAM_SLOT_<database> for the one database the dev
+# config serves. Exactly that name: a prefix match would take another fleet's too ("a" and "a_b" share "a_").
+sidecars_stream_slot() { echo "${PGS_STREAM_SLOT}_${DB_NAME}"; }
+
+# sidecars_stream_slots_active: whether a walsender reads the fleet's stream slot now (1 or 0; "" when
+# the primary cannot be asked).
 sidecars_stream_slots_active() {
   psql_local "$PRIMARY_PORT" postgres -At -c \
-    "SELECT count(*) FROM pg_replication_slots WHERE starts_with(slot_name, '${PGS_STREAM_SLOT}_') AND active" 2>/dev/null
+    "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$(sidecars_stream_slot)' AND active" 2>/dev/null
 }
 sidecars_stream_slots_idle() { [[ "$(sidecars_stream_slots_active)" == 0 ]]; }
 
@@ -67,12 +71,13 @@ sidecars_stream_slots_idle() { [[ "$(sidecars_stream_slots_active)" == 0 ]]; }
 # nobody would read them again, and a slot keeps WAL.
 sidecars_drop_stream_slots() {
   [[ -n "${PGS_STREAM_SLOT:-}" ]] || return 0
-  wait_until "$WAIT_PROXY" "the stream slots ${PGS_STREAM_SLOT}_* to be released" sidecars_stream_slots_idle ||
-    warn "a stream slot ${PGS_STREAM_SLOT}_* is still read; not dropped"
-  local dropped
+  local slot dropped
+  slot="$(sidecars_stream_slot)"
+  wait_until "$WAIT_PROXY" "the stream slot $slot to be released" sidecars_stream_slots_idle ||
+    warn "the stream slot $slot is still read; not dropped"
   dropped="$(psql_local "$PRIMARY_PORT" postgres -At -c \
     "SELECT slot_name FROM (SELECT slot_name, pg_drop_replication_slot(slot_name) FROM pg_replication_slots
-     WHERE starts_with(slot_name, '${PGS_STREAM_SLOT}_') AND NOT active) AS dropped")" || warn "dropping the stream slots ${PGS_STREAM_SLOT}_* failed"
+     WHERE slot_name = '$slot' AND NOT active) AS dropped")" || warn "dropping the stream slot $slot failed"
   if [[ -n "$dropped" ]]; then log "dropped the stream slots: ${dropped//$'\n'/, }"; fi
 }
 

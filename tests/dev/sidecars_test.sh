@@ -50,12 +50,23 @@ pid_in() { if [[ -s "$(pid_file "$1" "$2")" ]]; then pid_of "$(pid_file "$1" "$2
 # stream_slots: the slots of the fleet's stream (./dev down drops them).
 stream_slots() {
   psql_local "$PRIMARY_PORT" postgres -At -c \
-    "SELECT count(*) FROM pg_replication_slots WHERE starts_with(slot_name, '${PGS_STREAM_SLOT}_')"
+    "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '${PGS_STREAM_SLOT}_${DB_NAME}'"
+}
+# Another fleet's slot whose name starts with this fleet's (PGS_STREAM_SLOT "a" and "a_b"): ./dev down
+# must leave it alone.
+OTHER_SLOT="${PGS_STREAM_SLOT}_b_${DB_NAME}"
+other_slot_present() {
+  psql_local "$PRIMARY_PORT" postgres -At -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$OTHER_SLOT'"
+}
+drop_other_slot() {
+  psql_local "$PRIMARY_PORT" postgres -At -c \
+    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$OTHER_SLOT'" >/dev/null
 }
 
 # The fleet's Redis keys go too.
 cleanup() {
   dev down || true
+  drop_other_slot || true
   redis-cli -p "$REDIS_PORT" --scan --pattern "${PGS_CACHE_KEY_PREFIX}*" | xargs -r redis-cli -p "$REDIS_PORT" del >/dev/null || true
   if ((FAILED)); then
     printf -- '--- ./dev output\n' >&2
@@ -129,6 +140,8 @@ all=()
 for i in 0 1 2; do
   all+=("$(pid_in pgsidecar "$i") $(proxy_port "$i")" "$(pid_in flopods-api "$i") $(app_port "$i")")
 done
+psql_local "$PRIMARY_PORT" postgres -At -c \
+  "SELECT pg_create_logical_replication_slot('$OTHER_SLOT', 'test_decoding')" >/dev/null || fail "cannot make $OTHER_SLOT"
 must dev down
 for entry in "${all[@]}"; do
   read -r pid port <<<"$entry"
@@ -136,6 +149,8 @@ for entry in "${all[@]}"; do
 done
 pg_ready "$PRIMARY_PORT" || fail "./dev down with PGS_SERVICES=running stopped the primary"
 [[ "$(stream_slots)" == 0 ]] || fail "./dev down left the fleet's stream slot ${PGS_STREAM_SLOT}_* on the primary"
+[[ "$(other_slot_present)" == 1 ]] || fail "./dev down dropped another fleet's slot $OTHER_SLOT"
+drop_other_slot
 [[ "$(redis-cli -p "$REDIS_PORT" ping)" == PONG ]] || fail "./dev down with PGS_SERVICES=running stopped Redis"
 
 if ((FAILED)); then echo "DevSidecars: FAILED"; exit 1; fi
