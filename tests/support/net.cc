@@ -67,6 +67,38 @@ int tcp_connections(pid_t pid, uint16_t remote_port) {
   return static_cast<int>(tcp_local_ports(pid, remote_port).size());
 }
 
+namespace {
+// One row of /proc/net/tcp (IPv4): "sl local_address rem_address st tx_queue:rx_queue tr tm->when retrnsmt
+// uid timeout inode ...", addresses as hex "ADDR:PORT".
+struct TcpRow {
+  uint16_t local_port = 0, remote_port = 0;
+  int state = 0;
+  uint64_t unread = 0;
+  std::string inode;
+};
+
+// Every row, or none when the file cannot be read or a row does not parse.
+std::vector<TcpRow> read_proc_net_tcp() {
+  std::ifstream tcp("/proc/net/tcp");
+  std::string line;
+  std::getline(tcp, line);  // the header
+  std::vector<TcpRow> rows;
+  auto port_of = [](const std::string& address) {
+    return static_cast<uint16_t>(std::stoul(address.substr(address.size() - 4), nullptr, 16));
+  };
+  while (std::getline(tcp, line)) {
+    std::istringstream is(line);
+    std::string sl, local, remote, state, queues, tr, retr, uid, timeout, inode;
+    is >> sl >> local >> remote >> state >> queues >> tr >> retr >> uid >> timeout >> inode;
+    const size_t colon = queues.find(':');
+    if (local.size() <= 5 || remote.size() <= 5 || colon == std::string::npos) continue;
+    rows.push_back(TcpRow{port_of(local), port_of(remote), static_cast<int>(std::stoul(state, nullptr, 16)),
+                          std::stoull(queues.substr(colon + 1), nullptr, 16), inode});
+  }
+  return rows;
+}
+}  // namespace
+
 std::vector<uint16_t> tcp_local_ports(pid_t pid, uint16_t remote_port) {
   std::set<std::string> inodes;
   std::string fd_dir = "/proc/" + std::to_string(pid) + "/fd";
@@ -75,43 +107,17 @@ std::vector<uint16_t> tcp_local_ports(pid_t pid, uint16_t remote_port) {
     std::string target = std::filesystem::read_symlink(e.path(), ec).string();
     if (target.rfind("socket:[", 0) == 0) inodes.insert(target.substr(8, target.size() - 9));
   }
-  // /proc/net/tcp columns: sl local_address rem_address st ... uid timeout inode
-  std::ifstream tcp("/proc/net/tcp");
-  std::string line;
-  std::getline(tcp, line);
-  char port_hex[8];
-  std::snprintf(port_hex, sizeof port_hex, "%04X", remote_port);
   std::vector<uint16_t> ports;
-  while (std::getline(tcp, line)) {
-    std::istringstream is(line);
-    std::string sl, local, remote, state, queues, tr, retr, uid, timeout, inode;
-    is >> sl >> local >> remote >> state >> queues >> tr >> retr >> uid >> timeout >> inode;
-    bool to_port = remote.size() > 5 && remote.substr(remote.size() - 4) == port_hex;
-    if (to_port && state == "01" && inodes.count(inode) && local.size() > 5) {  // 01 = ESTABLISHED
-      ports.push_back(static_cast<uint16_t>(std::stoul(local.substr(local.size() - 4), nullptr, 16)));
-    }
+  for (const TcpRow& r : read_proc_net_tcp()) {
+    constexpr int kEstablished = 1;
+    if (r.remote_port == remote_port && r.state == kEstablished && inodes.count(r.inode)) ports.push_back(r.local_port);
   }
   return ports;
 }
 
 std::optional<TcpSocketQueue> tcp_socket_queue(uint16_t local_port, uint16_t remote_port) {
-  std::ifstream tcp("/proc/net/tcp");
-  std::string line;
-  std::getline(tcp, line);
-  char local_hex[8], remote_hex[8];
-  std::snprintf(local_hex, sizeof local_hex, "%04X", local_port);
-  std::snprintf(remote_hex, sizeof remote_hex, "%04X", remote_port);
-  auto port_is = [](const std::string& address, const char* hex) {
-    return address.size() > 5 && address.compare(address.size() - 4, 4, hex) == 0;
-  };
-  while (std::getline(tcp, line)) {
-    std::istringstream is(line);
-    std::string sl, local, remote, state, queues;
-    is >> sl >> local >> remote >> state >> queues;
-    const size_t colon = queues.find(':');
-    if (!port_is(local, local_hex) || !port_is(remote, remote_hex) || colon == std::string::npos) continue;
-    return TcpSocketQueue{static_cast<int>(std::stoul(state, nullptr, 16)),
-                          std::stoull(queues.substr(colon + 1), nullptr, 16)};
+  for (const TcpRow& r : read_proc_net_tcp()) {
+    if (r.local_port == local_port && r.remote_port == remote_port) return TcpSocketQueue{r.state, r.unread};
   }
   return std::nullopt;
 }
