@@ -124,12 +124,7 @@ std::string_view to_string(PoolMode v) { return detail::name_of(detail::kPoolMod
 std::string_view to_string(ClientTls v) { return detail::name_of(detail::kClientTls, v); }
 std::string_view to_string(ServerTls v) { return detail::name_of(detail::kServerTls, v); }
 std::string_view to_string(RedisTls v) { return detail::name_of(detail::kRedisTls, v); }
-std::optional<RedisTls> redis_tls_from_string(std::string_view name) {
-  for (const auto& n : detail::kRedisTls) {
-    if (n.name == name) return n.value;
-  }
-  return std::nullopt;
-}
+std::optional<RedisTls> redis_tls_from_string(std::string_view name) { return detail::value_of(detail::kRedisTls, name); }
 
 LibpqTls libpq_tls(const ServerEndpoint& node) {
   return {std::string(to_string(node.server_tls)), node.server_tls_ca_file};

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <optional>
 #include <string_view>
 
 #include "conf/config.h"
@@ -47,6 +48,15 @@ constexpr std::string_view name_of(const std::array<EnumName<E>, N>& names, E va
     if (n.value == value) return n.name;
   }
   return "?";
+}
+
+// The inverse of name_of: the value spelled `name` exactly, nullopt when none is.
+template <typename E, size_t N>
+constexpr std::optional<E> value_of(const std::array<EnumName<E>, N>& names, std::string_view name) {
+  for (const auto& n : names) {
+    if (n.name == name) return n.value;
+  }
+  return std::nullopt;
 }
 
 }  // namespace pgs::conf::detail
