@@ -58,9 +58,11 @@ ServerConn* Pool::take_idle() {
   ConnList<ServerConn>& idle = servers(ServerState::idle);
   // LIFO: the most recently used server is the warmest. One whose socket is already closing (its
   // state follows at its close callback) is never handed out. Nor is one idle for server_check_delay
-  // that has sent something or closed: a server idle in the pool has nothing to say, so its bytes are a
-  // FATAL (terminated, shut down) whose read callback has not run yet in this loop turn; handing it out
-  // would cost the client its request.
+  // that has sent something or closed: a server idle in the pool is expected to say nothing, so its
+  // bytes are most likely a FATAL (terminated, shut down) whose read callback has not run yet in this
+  // loop turn, and handing it out would cost the client its request. Bytes that are harmless (a
+  // ParameterStatus after a reload, in the same loop turn) cost only a new connection: unread input is
+  // not inspected, by default-deny.
   while (ServerConn* s = idle.back()) {
     if (s->closing()) {
       s->set_state(ServerState::closing);
