@@ -2,7 +2,6 @@
 
 #include <charconv>
 #include <cstdlib>
-#include <fstream>
 #include <functional>
 #include <map>
 
@@ -44,14 +43,14 @@ std::optional<std::string> set_cluster_nodes(CliOptions& o, const std::string& t
   return std::nullopt;
 }
 
-// The first line of a file (a trailing newline is not part of the password), as the proxy's *_file keys.
+// Read as the proxy reads its *_file keys (conf::read_secret_file): the whole file less a trailing newline.
 std::optional<std::string> set_password_file(CliOptions& o, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::string line;
-  if (!in || !std::getline(in, line)) return "--redis-password-file: cannot read " + path;
-  if (!line.empty() && line.back() == '\r') line.pop_back();
-  if (line.empty()) return "--redis-password-file: " + path + " is empty";
-  o.redis.password = line;
+  constexpr size_t kMaxBytes = 4096;
+  std::optional<std::string> password = conf::read_secret_file(path, kMaxBytes);
+  if (!password) return "--redis-password-file: cannot read " + path;
+  if (password->empty()) return "--redis-password-file: " + path + " is empty";
+  if (password->size() > kMaxBytes) return "--redis-password-file: " + path + " holds more than 4096 bytes";
+  o.redis.password = std::move(*password);
   return std::nullopt;
 }
 

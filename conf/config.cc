@@ -126,6 +126,18 @@ std::string_view to_string(ServerTls v) { return detail::name_of(detail::kServer
 std::string_view to_string(RedisTls v) { return detail::name_of(detail::kRedisTls, v); }
 std::optional<RedisTls> redis_tls_from_string(std::string_view name) { return detail::value_of(detail::kRedisTls, name); }
 
+std::optional<std::string> read_secret_file(const std::string& path, size_t max_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string contents(max_bytes + 3, '\0');
+  in.read(contents.data(), static_cast<std::streamsize>(contents.size()));
+  if (!in && !in.eof()) return std::nullopt;
+  contents.resize(static_cast<size_t>(in.gcount()));
+  if (!contents.empty() && contents.back() == '\n') contents.pop_back();
+  if (!contents.empty() && contents.back() == '\r') contents.pop_back();
+  return contents;
+}
+
 LibpqTls libpq_tls(const ServerEndpoint& node) {
   return {std::string(to_string(node.server_tls)), node.server_tls_ca_file};
 }

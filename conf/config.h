@@ -310,6 +310,10 @@ std::string_view to_string(RedisTls mode);
 // The mode a name spells ("disable", "require", "verify-ca", "verify-full"), as [cache] redis_tls reads it;
 // nullopt for any other text. For programs that take the same setting elsewhere (the app's --redis-tls).
 std::optional<RedisTls> redis_tls_from_string(std::string_view name);
+// A secret kept in a file (the *_file keys; the app's --redis-password-file): the file's contents less
+// one trailing newline ("\n" or "\r\n"), reading at most max_bytes + 2 bytes (the caller checks the
+// length); nullopt when the file cannot be read.
+std::optional<std::string> read_secret_file(const std::string& path, size_t max_bytes);
 // The libpq keywords of a node's TLS for the proxy's own libpq connections (health monitor, catalog,
 // invalidation stream): sslmode (the same names as server_tls) and sslrootcert (its CA file, "" when
 // unset: libpq ignores an empty value).

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <fstream>
 
 #include "conf/units.h"
 
@@ -156,20 +155,12 @@ void TableReader::secret(std::string_view key, std::string& out, Length length) 
     source = value;
   } else {
     take(env_key);
-    std::ifstream in(source, std::ios::binary);
-    std::string contents;
-    if (in) {
-      contents.resize(length.max + 3);
-      in.read(contents.data(), static_cast<std::streamsize>(contents.size()));
-      contents.resize(static_cast<size_t>(in.gcount()));
-    }
-    if (!in && !in.eof()) {
+    std::optional<std::string> contents = read_secret_file(source, length.max);
+    if (!contents) {
       error(file_key, at, "cannot read " + source);
       return;
     }
-    if (!contents.empty() && contents.back() == '\n') contents.pop_back();
-    if (!contents.empty() && contents.back() == '\r') contents.pop_back();
-    source = std::move(contents);
+    source = std::move(*contents);
   }
   if (source.size() < length.min || source.size() > length.max) {
     error(source_key, at, "the secret's length must be between " + std::to_string(length.min) + " and " +

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <optional>
 
 #include "app/auth.h"
 #include "app/cli.h"
@@ -129,7 +130,7 @@ TEST(Cli, ParsesTheRedisClusterTlsAndLoginFlags) {
   ASSERT_TRUE(o) << o.error();
   EXPECT_EQ(o->redis.cluster_nodes, (std::vector<std::string>{"127.0.0.1:17000", "127.0.0.1:17001"}));
   EXPECT_EQ(o->redis.user, "pgsidecar");
-  EXPECT_EQ(o->redis.password, "s3cret") << "the file's first line, without its newline";
+  EXPECT_EQ(o->redis.password, "s3cret") << "the file without its newline";
   EXPECT_EQ(o->redis.tls, conf::RedisTls::verify_full);
   EXPECT_EQ(o->redis.tls_ca_file, "/x/ca.crt");
   EXPECT_EQ(o->redis.tls_server_name, "localhost");
@@ -138,6 +139,25 @@ TEST(Cli, ParsesTheRedisClusterTlsAndLoginFlags) {
   EXPECT_FALSE(parse_cli({"serve", "--redis-tls", "yes"}));
   EXPECT_FALSE(parse_cli({"serve", "--redis-tls-ca", "/x/ca.crt"})) << "a CA without --redis-tls";
   EXPECT_FALSE(parse_cli({"serve", "--redis-password-file", "/nonexistent/password"}));
+}
+
+// The app and the proxy read one password file (./dev up --redis cluster gives both the same one): the
+// app takes what the proxy's redis_password_file takes, the whole file less its trailing newline.
+TEST(Cli, ReadsAPasswordFileAsTheProxyDoes) {
+  const std::string file = "/tmp/pgs-app-unit-password2-" + std::to_string(::getpid());
+  {
+    std::FILE* f = std::fopen(file.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("first\nsecond\r\n", f);
+    std::fclose(f);
+  }
+  auto o = parse_cli({"serve", "--redis-password-file", file});
+  std::optional<std::string> proxy_reads = conf::read_secret_file(file, 4096);
+  std::remove(file.c_str());
+  ASSERT_TRUE(o) << o.error();
+  ASSERT_TRUE(proxy_reads.has_value());
+  EXPECT_EQ(*proxy_reads, "first\nsecond");
+  EXPECT_EQ(o->redis.password, *proxy_reads);
 }
 
 }  // namespace
