@@ -152,7 +152,9 @@ class ClientConn final : public Stream {
   // the session was failed (08P01).
   std::optional<protocol::frontend::Message> decode_client_message(const protocol::Frame& f);
   void skip_refused_frame(const protocol::Frame& f);
-  void begin_transaction();  // the buffered request starts one: the cache, or a server
+  // The buffered request, whose first message is `first` (decoded from the read buffer's head), starts
+  // a transaction: the cache, or a server.
+  void begin_transaction(const protocol::frontend::Message& first);
   void end_session_pass(bool pause);
   bool forward_message(const protocol::frontend::Message& m);
   // A request kept whole (a stale plan's retry, a failed replica's re-run), forwarded again message by

@@ -136,7 +136,7 @@ void ClientConn::process_session() {
     const pf::Message& m = *decoded;
     if (state_ == State::idle) {
       if (const auto* parse = m.as<pf::Parse>(); parse != nullptr && answer_prepare_locally(f, *parse)) continue;
-      begin_transaction();  // the frame stays buffered: the cache or the bound server resumes here
+      begin_transaction(m);  // the frame stays buffered: the cache or the bound server resumes here
       return;
     }
     // The proxy's own probe runs after the client's transaction ended (its ReadyForQuery already went
@@ -222,10 +222,13 @@ void ClientConn::skip_refused_frame(const Frame& f) {
   }
 }
 
-void ClientConn::begin_transaction() {
-  // Decoded once for both readers: the cache's unit check and routing's batch scan.
+void ClientConn::begin_transaction(const pf::Message& first) {
+  // Decoded once for both readers: the cache's unit check and routing's batch scan. A simple Query is
+  // a whole request by itself, and `first` is it, decoded already.
   const BufferedRequest request =
-      decode_buffered_request(rbuf_.data(), worker_.snapshot().config->proxy.max_message_bytes);
+      first.type() == 'Q'
+          ? BufferedRequest::of_query(first)
+          : decode_buffered_request(rbuf_.data(), worker_.snapshot().config->proxy.max_message_bytes);
   // A request that was looked up already (a miss) is not looked up again.
   if (!cache_.take_looked_up() && try_cache(request) == CacheAttempt::pending) return;  // resumed by the cache
   // The first message of a transaction: get a server.

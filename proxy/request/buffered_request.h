@@ -18,6 +18,10 @@ namespace pgs::proxy {
 struct BufferedRequest {
   std::vector<protocol::frontend::Message> messages;  // in order, up to the first Query or Sync
   bool complete = false;  // the last message is that Query or Sync
+
+  // A simple Query, decoded already by its reader, is a whole request by itself: what
+  // decode_buffered_request returns for a buffer that starts with it, without framing it again.
+  static BufferedRequest of_query(const protocol::frontend::Message& query) { return {{query}, true}; }
 };
 
 // Stops early (complete = false) at a message not all buffered, one that does not frame within

@@ -45,6 +45,20 @@ TEST(BufferedRequest, EndsWithTheFirstQueryOrSync) {
   EXPECT_EQ(r.messages[4].type(), 'S');
 }
 
+// The session decodes a simple Query as it frames it and hands that message on: the request built from
+// it must be what decoding the buffer would have given.
+TEST(BufferedRequest, AQueryDecodedAlreadyIsTheWholeRequest) {
+  std::string q;
+  protocol::write_query(q, "SELECT 1");
+  protocol::write_query(q, "SELECT 2");
+  BufferedRequest decoded = decode_buffered_request(view(q), 1 << 20);
+  BufferedRequest given = BufferedRequest::of_query(decoded.messages.at(0));
+  EXPECT_EQ(given.complete, decoded.complete);
+  ASSERT_EQ(given.messages.size(), decoded.messages.size());
+  EXPECT_EQ(given.messages[0].frame.whole.data(), decoded.messages[0].frame.whole.data()) << "a view, not a copy";
+  EXPECT_EQ(given.messages[0].as<pf::Query>()->sql, "SELECT 1");
+}
+
 TEST(BufferedRequest, StopsAtWhatIsNotAllHereOrDoesNotDecode) {
   std::string b = extended("SELECT 1");
   BufferedRequest cut = decode_buffered_request(view(b.substr(0, b.size() - 2)), 1 << 20);
