@@ -24,6 +24,21 @@ constexpr std::array<bool, 256> kIdentChar = [] {
   return t;
 }();
 bool ident_char(char c) { return kIdentChar[static_cast<unsigned char>(c)]; }
+// By byte: does it start a name (a letter or '_')?
+constexpr std::array<bool, 256> kNameStart = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    const char l = ascii_lower(static_cast<char>(c));
+    t[static_cast<size_t>(c)] = (l >= 'a' && l <= 'z') || c == '_';
+  }
+  return t;
+}();
+// By byte: ascii_lower, as a table for the copy of every name.
+constexpr std::array<char, 256> kLower = [] {
+  std::array<char, 256> t{};
+  for (int c = 0; c < 256; ++c) t[static_cast<size_t>(c)] = ascii_lower(static_cast<char>(c));
+  return t;
+}();
 
 // Index just past a quoted run starting at `i` (the opening quote), honouring doubled quotes and, for
 // E'' strings, backslash escapes. Unterminated: the end.
@@ -72,7 +87,7 @@ class NormalizedOut {
   }
   void put_lower(std::string_view v) {
     const size_t k = std::min(v.size(), cap_ - n_);
-    for (size_t j = 0; j < k; ++j) buf_[n_ + j] = ascii_lower(v[j]);
+    for (size_t j = 0; j < k; ++j) buf_[n_ + j] = kLower[static_cast<unsigned char>(v[j])];
     n_ += k;
   }
   void append(std::string_view v) {
@@ -96,10 +111,10 @@ size_t normalize_into(std::string_view s, size_t max_bytes, char* buf) {
   NormalizedOut out(buf, std::min(s.size(), max_bytes));
   size_t i = 0;
   while (i < s.size() && !out.full()) {
-    char c = s[i];
-    char next = i + 1 < s.size() ? s[i + 1] : '\0';
-    const bool letter = (ascii_lower(c) >= 'a' && ascii_lower(c) <= 'z') || c == '_';
-    if (letter && !((c == 'e' || c == 'E') && next == '\'' && (i == 0 || !ident_char(s[i - 1])))) {
+    const char c = s[i];
+    const char next = i + 1 < s.size() ? s[i + 1] : '\0';
+    const bool e_string = (c == 'e' || c == 'E') && next == '\'' && (i == 0 || !ident_char(s[i - 1]));
+    if (kNameStart[static_cast<unsigned char>(c)] && !e_string) {
       // A name or keyword: copied lower-cased as one run (digits and $ in it are the name's).
       const size_t run = i;
       do {
@@ -120,7 +135,7 @@ size_t normalize_into(std::string_view s, size_t max_bytes, char* buf) {
     } else if (c == '\'') {
       i = skip_quoted(s, i, '\'', false);
       out.put('?');
-    } else if ((c == 'e' || c == 'E') && next == '\'' && (i == 0 || !ident_char(s[i - 1]))) {
+    } else if (e_string) {
       i = skip_quoted(s, i + 1, '\'', true);
       out.put('?');
     } else if (c == '"') {  // quoted identifier: kept
