@@ -13,8 +13,8 @@ using Rows = std::vector<std::pair<std::string, std::string>>;
 constexpr std::string_view kMask = "********";
 
 // Keys that only take effect at start-up (see the field comments in conf/config.h).
-constexpr std::array<std::string_view, 22> kNotReloadable{
-    "proxy.listen_host", "proxy.listen_port", "proxy.workers", "proxy.admin_database",
+constexpr std::array<std::string_view, 23> kNotReloadable{
+    "proxy.listen_host", "proxy.listen_port", "proxy.workers", "proxy.io_uring", "proxy.admin_database",
     "cache.redis_host", "cache.redis_port", "cache.redis_user", "cache.redis_password",
     "cache.redis_tls", "cache.redis_tls_ca_file", "cache.redis_tls_server_name",
     "cache.redis_cluster", "cache.redis_nodes", "cache.redis_cluster_partitions", "cache.redis_cluster_wait_replicas",
@@ -51,6 +51,7 @@ void proxy_rows(const Config& c, Rows& rows) {
   rows.emplace_back("proxy.max_parse_bytes", format_size(p.max_parse_bytes));
   rows.emplace_back("proxy.client_buffer_high_water", format_size(p.client_buffer_high_water));
   rows.emplace_back("proxy.buffer_release_bytes", format_size(p.buffer_release_bytes));
+  rows.emplace_back("proxy.io_uring", yes_no(p.io_uring));
   rows.emplace_back("proxy.shutdown_timeout", format_duration(p.shutdown_timeout));
   rows.emplace_back("proxy.client_login_timeout", format_duration(p.client_login_timeout));
   rows.emplace_back("proxy.admin_database", p.admin_database);

@@ -24,6 +24,7 @@ void read_proxy(TableReader& r, ProxyConfig& c) {
   r.size("max_parse_bytes", c.max_parse_bytes, 64 * kKiB, kGiB);
   r.size("client_buffer_high_water", c.client_buffer_high_water, 4 * kKiB, kGiB);
   r.size("buffer_release_bytes", c.buffer_release_bytes, 64 * kKiB, kGiB);
+  r.boolean("io_uring", c.io_uring);
   r.duration("shutdown_timeout", c.shutdown_timeout, 0ms, kDay);
   r.duration("client_login_timeout", c.client_login_timeout, 100ms, 1h);
   r.string("admin_database", c.admin_database, kIdentifier);

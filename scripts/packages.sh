@@ -3,7 +3,7 @@
 
 DEV_PACKAGES=(
   cmake ninja-build g++ pkg-config
-  libuv1-dev libpq-dev libhiredis-dev libxxhash-dev libtomlplusplus-dev
+  libuv1-dev liburing-dev libpq-dev libhiredis-dev libxxhash-dev libtomlplusplus-dev
   libboost1.81-dev libboost-json1.81-dev libgtest-dev libgmock-dev libpg-query-dev libssl-dev
   libbenchmark-dev
   postgresql-15 postgresql-client-15 redis-server pgbouncer prometheus

@@ -115,6 +115,11 @@ bool Worker::start(std::string& error) {
     return false;
   }
   listener_open_ = true;
+  if (pc.io_uring) {
+    std::string why;
+    send_ring_ = SendRing::create(&loop_, why);
+    if (!send_ring_ && index_ == 0) LOG_WARN("io_uring is not available (" + why + "): sockets send with send(2)");
+  }
   inbox_open_ = true;
   uv_async_init(&loop_, &async_, &Worker::async_cb);
   async_.data = this;
@@ -140,8 +145,15 @@ void Worker::run() {
   std::string name = "pgs-worker-" + std::to_string(index_);
   name.resize(std::min<size_t>(name.size(), 15));
   pthread_setname_np(pthread_self(), name.c_str());
-  uv_run(&loop_, UV_RUN_DEFAULT);
+  if (send_ring_) send_ring_->bind_to_this_thread();
+  uv_run(&loop_, UV_RUN_DEFAULT);  // returns once every connection is closed (the ring's handles keep no loop alive)
   pools_.clear();
+  if (send_ring_) {
+    send_ring_->close();
+    uv_run(&loop_, UV_RUN_DEFAULT);  // the ring's handles' close callbacks
+    send_ring_->unbind_from_this_thread();
+    send_ring_.reset();
+  }
   uv_loop_close(&loop_);
   process_.on_worker_exit();
 }

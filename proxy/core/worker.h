@@ -26,6 +26,7 @@
 #include "proxy/core/stats.h"
 #include "proxy/net/event_clock.h"
 #include "proxy/net/resolver.h"
+#include "proxy/net/send_ring.h"
 #include "proxy/obs/digest.h"
 #include "proxy/session/session_code.h"
 #include "proxy/session/session_tracker.h"
@@ -166,6 +167,7 @@ class Worker {
   size_t clients_peak_ = 0;  // most clients at once since memory was last given back
   int trim_ticks_left_ = 0;  // seconds of malloc_trim still due after a burst left
   std::unique_ptr<cache::redis::WorkerCache> result_cache_;
+  std::unique_ptr<SendRing> send_ring_;      // the loop's sends ([proxy] io_uring); null: send(2)
   std::unique_ptr<HostResolver> resolver_;  // before auth_query_, which uses it
   std::unique_ptr<AuthQuery> auth_query_;
   std::unordered_map<std::string, protocol::scram::ClientKeys> client_keys_;  // by user (authenticated only)

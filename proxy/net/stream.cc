@@ -104,12 +104,12 @@ bool ReadBuffer::release_above(size_t limit) {
   return true;
 }
 
-Stream::Stream(uv_loop_t* loop) {
+Stream::Stream(uv_loop_t* loop) : ring_(SendRing::for_loop(loop)) {
   uv_tcp_init(loop, &tcp_);
   tcp_.data = this;
 }
 
-Stream::~Stream() = default;
+Stream::~Stream() { drop_ring_send(); }
 
 void Stream::start_reading() {
   if (reading_ || closing_ || reopening_) return;
@@ -294,9 +294,10 @@ int Stream::try_send(const std::string& data) {
   }
 }
 
-// Puts `data` on the socket (what it does not take now goes in a uv_write, in order) and leaves
-// `data` empty.
+// Puts `data` on the socket (through the loop's SendRing, or directly: what the socket does not take
+// now goes in a uv_write, in order) and leaves `data` empty.
 void Stream::write_bytes(std::string& data) {
+  if (write_through_ring(data)) return;
   size_t offset = 0;
   if (queued_bytes_ == 0) {  // nothing in flight: order is kept if we try a direct write
     int n = try_send(data);
@@ -311,10 +312,15 @@ void Stream::write_bytes(std::string& data) {
     data.clear();
     return;
   }
+  queue_write(offset == 0 ? std::move(data) : data.substr(offset));
+  data.clear();
+}
+
+// A uv_write of `bytes`: libuv sends them once the socket has room, after what it holds already.
+void Stream::queue_write(std::string&& bytes) {
   auto* w = new WriteReq{};
   w->owner = this;
-  w->data = offset == 0 ? std::move(data) : data.substr(offset);
-  data.clear();
+  w->data = std::move(bytes);
   w->req.data = w;
   uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
   queued_bytes_ += w->data.size();
@@ -323,6 +329,68 @@ void Stream::write_bytes(std::string& data) {
     delete w;
     on_write_error(rc);
   }
+}
+
+bool Stream::write_through_ring(std::string& data) {
+  if (ring_send_ != nullptr) {  // one send per socket in the ring: these bytes join it or follow it
+    queued_bytes_ += data.size();
+    if (ring_send_->unsubmitted != nullptr) {
+      ring_->append(ring_send_, data);
+    } else {
+      ring_waiting_.append(data);
+      data.clear();
+    }
+    return true;
+  }
+  // Not while uv_write holds bytes (order) or a connect is in progress (libuv sends them after it).
+  if (ring_ == nullptr || data.empty() || queued_bytes_ > 0 || stream()->connect_req != nullptr) return false;
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(stream()), &fd) != 0) return false;  // closed: send() reports it
+  queued_bytes_ += data.size();
+  ring_send_ = ring_->send(fd, data, this);
+  return true;
+}
+
+void Stream::on_ring_sent(RingSend* op, int result) {
+  if (result == -EAGAIN || result == -EWOULDBLOCK) result = 0;  // no room yet: uv_write waits for it below
+  if (result < 0) {
+    queued_bytes_ -= (op->bytes.size() - op->sent) + ring_waiting_.size();
+    ring_waiting_.clear();
+    ring_send_ = nullptr;
+    ring_->finish(op);
+    if (!closing_ && !reopening_) on_write_error(result);
+    return;
+  }
+  op->sent += static_cast<size_t>(result);
+  queued_bytes_ -= static_cast<size_t>(result);
+  if (result > 0 && op->sent < op->bytes.size()) {  // partial: the rest, in the ring again
+    ring_->send_rest(op);
+    return;
+  }
+  // Done, or the socket had no room: what is left of this send goes to uv_write, which waits for
+  // room, and what waited behind it follows (there too while uv_write holds bytes: order).
+  std::string rest = op->bytes.substr(op->sent);
+  ring_send_ = nullptr;
+  ring_->finish(op);
+  std::string waiting;
+  waiting.swap(ring_waiting_);
+  queued_bytes_ -= rest.size() + waiting.size();
+  if (!rest.empty()) queue_write(std::move(rest));
+  if (!waiting.empty()) write_bytes(waiting);
+  if (closing_ || reopening_) return;
+  if (close_when_flushed_ && queued_bytes_ == 0) {
+    close();
+    return;
+  }
+  on_write_progress();
+}
+
+void Stream::drop_ring_send() {
+  if (ring_send_ == nullptr) return;
+  queued_bytes_ -= (ring_send_->bytes.size() - ring_send_->sent) + ring_waiting_.size();
+  ring_waiting_.clear();
+  ring_->submit_before_close(ring_send_);
+  ring_send_ = nullptr;
 }
 
 void Stream::write_cb(uv_write_t* req, int status) noexcept {
@@ -346,6 +414,7 @@ void Stream::close() {
   closing_ = true;
   reading_ = false;
   outbox_.clear();
+  drop_ring_send();  // before the socket is closed: its number may be reused at once
   if (reopening_) return;  // the handle is closing already: its callback sees closing_
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Stream::close_cb);
 }
@@ -355,6 +424,7 @@ void Stream::reopen() {
   reopening_ = true;
   reading_ = false;
   close_when_flushed_ = false;
+  drop_ring_send();
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Stream::close_cb);
 }
 

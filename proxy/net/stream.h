@@ -17,6 +17,8 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/net/send_ring.h"
+
 namespace pgs::tls {
 class TlsContext;
 class TlsSession;
@@ -81,7 +83,7 @@ class ReadBuffer {
   size_t end_ = 0;
 };
 
-class Stream {
+class Stream : private RingSender {
  public:
   // A drained outbox keeps this much capacity for the next reply; a larger one is freed.
   static constexpr size_t kOutboxKeepBytes = 4096;
@@ -180,6 +182,11 @@ class Stream {
  private:
   void flush_now();  // flush() without the barrier
   void write_bytes(std::string& data);  // to the socket, in order; leaves `data` empty
+  // Through the loop's SendRing when it has one: true when `data` was taken.
+  bool write_through_ring(std::string& data);
+  void queue_write(std::string&& bytes);
+  void on_ring_sent(RingSend* op, int result) override;
+  void drop_ring_send();  // the socket closes: see SendRing::submit_before_close
   // Writes what the socket takes now (bytes written, UV_EAGAIN for none, or a negative libuv error).
   int try_send(const std::string& data);
   bool decrypt_into_rbuf(size_t nread);
@@ -193,6 +200,9 @@ class Stream {
   std::unique_ptr<TlsSession> tls_;  // set by start_tls()
   std::string tls_wire_;             // ciphertext of the outbox being flushed (TLS only)
   std::string outbox_;
+  SendRing* ring_ = nullptr;       // the loop's, when it has one (found once, at construction)
+  RingSend* ring_send_ = nullptr;  // this socket's send in the ring
+  std::string ring_waiting_;       // bytes flushed while that send was in the kernel: they follow it
   size_t queued_bytes_ = 0;
   uint64_t bytes_read_ = 0;
   uint64_t bytes_written_ = 0;  // handed to the kernel or to uv_write

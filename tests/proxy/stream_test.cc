@@ -6,13 +6,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include <gtest/gtest.h>
 
 #include "proxy/net/event_clock.h"
+#include "proxy/net/send_ring.h"
 #include "proxy/net/stream.h"
 
 namespace pgs::proxy {
@@ -70,21 +73,49 @@ struct TcpPair {
 
 class StreamTest : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_EQ(uv_loop_init(&loop_), 0); }
+  virtual bool with_ring() const { return false; }
+  void SetUp() override {
+    ASSERT_EQ(uv_loop_init(&loop_), 0);
+    if (with_ring()) {  // as a worker does: created with the loop, bound while the loop runs
+      std::string why;
+      ring_ = SendRing::create(&loop_, why);
+      ASSERT_NE(ring_, nullptr) << why;
+      ring_->bind_to_this_thread();
+    }
+  }
   void TearDown() override {
     if (stream_ != nullptr) {
       if (!stream_->closing()) stream_->close();
       ASSERT_TRUE(run_until([&] { return stream_->closed; }));
       delete stream_;
     }
+    if (ring_) {
+      ring_->close();
+      uv_run(&loop_, UV_RUN_DEFAULT);
+      ring_->unbind_from_this_thread();
+      ring_.reset();
+    }
     uv_run(&loop_, UV_RUN_DEFAULT);
     EXPECT_EQ(uv_loop_close(&loop_), 0);
   }
-  TestStream& open_stream() {
-    stream_ = new TestStream(&loop_);
-    EXPECT_EQ(uv_tcp_open(stream_->tcp(), pair_.accepted), 0);
-    stream_->start_reading();
-    return *stream_;
+  TestStream& open_stream() { return open_stream_on(pair_.accepted, stream_); }
+  TestStream& open_stream_on(int fd, TestStream*& slot) {
+    slot = new TestStream(&loop_);
+    EXPECT_EQ(uv_tcp_open(slot->tcp(), fd), 0);
+    slot->start_reading();
+    return *slot;
+  }
+  // What the peer has received so far (without waiting), appended to `into`; false at its EOF.
+  static bool peer_read(int peer, std::string& into) {
+    char buf[65536];
+    for (;;) {
+      ssize_t n = ::recv(peer, buf, sizeof buf, MSG_DONTWAIT);
+      if (n > 0) {
+        into.append(buf, static_cast<size_t>(n));
+        continue;
+      }
+      return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    }
   }
   // Runs the loop until `done` holds or 5 s passed.
   bool run_until(const std::function<bool()>& done) {
@@ -100,9 +131,93 @@ class StreamTest : public ::testing::Test {
   }
 
   uv_loop_t loop_{};
+  std::unique_ptr<SendRing> ring_;
   TcpPair pair_;
   TestStream* stream_ = nullptr;
 };
+
+// The same streams with the loop's sends through a SendRing ([proxy] io_uring), as the worker runs them.
+class RingStreamTest : public StreamTest {
+ protected:
+  bool with_ring() const override { return true; }
+};
+
+// A turn's flushes go out together when the turn ends, in order, as one send.
+TEST_F(RingStreamTest, FlushesOfOneTurnGoOutInOrderWhenTheTurnEnds) {
+  TestStream& s = open_stream();
+  s.send("first ");
+  s.send("second");
+  std::string got;
+  ASSERT_TRUE(peer_read(pair_.peer, got));
+  EXPECT_EQ(got, "") << "nothing is sent before the loop's turn ends";
+  EXPECT_EQ(s.queued_bytes(), 12u);
+  ASSERT_TRUE(run_until([&] { return peer_read(pair_.peer, got) && got.size() >= 12; }));
+  EXPECT_EQ(got, "first second");
+  EXPECT_EQ(s.queued_bytes(), 0u);
+  EXPECT_LE(s.out_cap(), 4096u) << "the outbox keeps a small buffer, as with send(2)";
+}
+
+// More than the socket takes at once, flushed while the first part is still in the kernel: every byte
+// arrives, in order, once the peer reads; the queue empties.
+TEST_F(RingStreamTest, ALargeSendAndWhatFollowsItArriveWholeAndInOrder) {
+  TestStream& s = open_stream();
+  std::string big(8 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + i % 23);
+  s.send(big);
+  ASSERT_TRUE(run_until([&] { return s.queued_bytes() < big.size(); })) << "the socket takes a first part";
+  EXPECT_GT(s.queued_bytes(), 0u) << "8 MB do not fit in a loopback socket's buffers";
+  s.send("tail");
+  std::string got;
+  ASSERT_TRUE(run_until([&] { return peer_read(pair_.peer, got) && got.size() >= big.size() + 4; }));
+  EXPECT_EQ(got.size(), big.size() + 4);
+  EXPECT_TRUE(got == big + "tail") << "bytes out of order or lost";
+  ASSERT_TRUE(run_until([&] { return s.queued_bytes() == 0; }));
+}
+
+// A stream that flushes and closes in the same turn (an error, then the close): the peer gets the bytes
+// and then the end, as a direct send would have given it.
+TEST_F(RingStreamTest, BytesFlushedBeforeACloseReachThePeer) {
+  TestStream& s = open_stream();
+  s.send("goodbye");
+  s.close();
+  std::string got;
+  ASSERT_TRUE(run_until([&] { return !peer_read(pair_.peer, got); })) << "the peer sees the end";
+  EXPECT_EQ(got, "goodbye");
+}
+
+// The contract that keeps one client's bytes from another: a send queued by a stream that closes goes to
+// its own socket, even when a new connection gets the same socket number in the same turn.
+TEST_F(RingStreamTest, AClosedStreamsSendNeverReachesTheConnectionThatReusesItsSocketNumber) {
+  TestStream& first = open_stream();
+  TcpPair second_pair;
+  first.send("first's secret");
+  first.close();  // the socket number is free from here on: the next connection gets it
+  ASSERT_EQ(::dup2(second_pair.accepted, pair_.accepted), pair_.accepted);
+  ::close(second_pair.accepted);
+  TestStream* second = nullptr;
+  open_stream_on(pair_.accepted, second);
+  second->send("second's");
+  std::string to_first, to_second;
+  ASSERT_TRUE(run_until([&] { return !peer_read(pair_.peer, to_first); }));
+  ASSERT_TRUE(run_until([&] { return peer_read(second_pair.peer, to_second) && to_second.size() >= 8; }));
+  EXPECT_EQ(to_first, "first's secret");
+  EXPECT_EQ(to_second, "second's");
+  second->close();
+  ASSERT_TRUE(run_until([&] { return second->closed; }));
+  delete second;
+}
+
+// A send the peer does not read (the rest waits in the kernel, or in uv_write where the kernel answers
+// EAGAIN) does not keep the socket open after the close: the peer sees the end.
+TEST_F(RingStreamTest, ASendThePeerDoesNotReadKeepsNoSocketOpenAfterTheClose) {
+  TestStream& s = open_stream();
+  s.send(std::string(8 << 20, 'z'));
+  ASSERT_TRUE(run_until([&] { return s.queued_bytes() < (8u << 20); }));
+  s.close();
+  std::string got;
+  ASSERT_TRUE(run_until([&] { return !peer_read(pair_.peer, got); })) << "the peer must see the end";
+  EXPECT_LT(got.size(), 8u << 20) << "what was queued behind the socket's buffers is dropped";
+}
 
 TEST_F(StreamTest, ConsumedReadBufferIsReleased) {
   TestStream& s = open_stream();

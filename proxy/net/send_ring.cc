@@ -1,0 +1,203 @@
+#include "proxy/net/send_ring.h"
+
+#include <liburing.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace pgs::proxy {
+
+namespace {
+constexpr unsigned kEntries = 1024;         // SQEs per submission at most (more: submitted in between)
+constexpr size_t kMaxFreeOps = 256;         // finished ops kept for reuse
+constexpr size_t kKeepBufferBytes = 4096;   // ... with at most this much buffer each (Stream::kOutboxKeepBytes)
+constexpr uint64_t kCancelTag = 1;          // a cancel's user_data: its op's address with this bit set
+thread_local SendRing* t_bound = nullptr;
+thread_local const uv_loop_t* t_bound_loop = nullptr;
+}  // namespace
+
+std::unique_ptr<SendRing> SendRing::create(uv_loop_t* loop, std::string& error) {
+  std::unique_ptr<SendRing> r(new SendRing());
+  r->ring_ = std::make_unique<io_uring>();
+  if (int rc = io_uring_queue_init(kEntries, r->ring_.get(), 0); rc < 0) {
+    error = std::string("io_uring_queue_init: ") + std::strerror(-rc);
+    r->ring_.reset();
+    return nullptr;
+  }
+  r->loop_ = loop;
+  if (int rc = uv_poll_init(loop, &r->poll_, r->ring_->ring_fd); rc != 0) {  // first: nothing to undo
+    error = std::string("uv_poll_init on the ring: ") + uv_strerror(rc);
+    io_uring_queue_exit(r->ring_.get());
+    r->ring_.reset();
+    return nullptr;
+  }
+  uv_check_init(loop, &r->check_);
+  uv_prepare_init(loop, &r->prepare_);
+  r->check_.data = r->prepare_.data = r->poll_.data = r.get();
+  uv_check_start(&r->check_, [](uv_check_t* h) { static_cast<SendRing*>(h->data)->end_turn(); });
+  uv_prepare_start(&r->prepare_, [](uv_prepare_t* h) { static_cast<SendRing*>(h->data)->end_turn(); });
+  uv_poll_start(&r->poll_, UV_READABLE, [](uv_poll_t* h, int, int) { static_cast<SendRing*>(h->data)->end_turn(); });
+  // None of them keeps the loop alive: the worker's own handles decide when it ends.
+  uv_unref(reinterpret_cast<uv_handle_t*>(&r->check_));
+  uv_unref(reinterpret_cast<uv_handle_t*>(&r->prepare_));
+  uv_unref(reinterpret_cast<uv_handle_t*>(&r->poll_));
+  r->handles_open_ = true;
+  return r;
+}
+
+SendRing::~SendRing() {
+  if (!ring_) return;
+  // Ops still in the kernel (their sockets were closed, their sends cancelled) hold buffers the kernel
+  // may read: wait for their completions, bounded; what does not complete in time is left allocated.
+  for (int i = 0; i < 100 && in_flight_ > 0; ++i) {
+    submit();
+    __kernel_timespec wait{0, 10'000'000};
+    io_uring_cqe* cqe = nullptr;
+    if (io_uring_wait_cqe_timeout(ring_.get(), &cqe, &wait) == 0) reap();
+  }
+  io_uring_queue_exit(ring_.get());
+}
+
+SendRing* SendRing::for_loop(const uv_loop_t* loop) { return t_bound_loop == loop ? t_bound : nullptr; }
+
+void SendRing::bind_to_this_thread() {
+  t_bound = this;
+  t_bound_loop = loop_;
+}
+
+void SendRing::unbind_from_this_thread() {
+  if (t_bound == this) {
+    t_bound = nullptr;
+    t_bound_loop = nullptr;
+  }
+}
+
+io_uring_sqe* SendRing::next_sqe() {
+  io_uring_sqe* sqe = io_uring_get_sqe(ring_.get());
+  if (sqe == nullptr) {  // the queue is full: submit what it holds (those sockets are all open now)
+    submit();
+    sqe = io_uring_get_sqe(ring_.get());
+  }
+  return sqe;  // not null: the submission emptied the queue
+}
+
+void SendRing::prep(RingSend* op) {
+  io_uring_sqe* sqe = op->unsubmitted != nullptr ? op->unsubmitted : next_sqe();
+  io_uring_prep_send(sqe, op->fd, op->bytes.data() + op->sent, op->bytes.size() - op->sent, MSG_NOSIGNAL);
+  io_uring_sqe_set_data(sqe, op);
+  if (op->unsubmitted == nullptr) {
+    op->unsubmitted = sqe;
+    unsubmitted_.push_back(op);
+    ++op->completions_due;
+    ++queued_;
+    ++in_flight_;
+  }
+}
+
+RingSend* SendRing::send(int fd, std::string& bytes, RingSender* owner) {
+  RingSend* op = nullptr;
+  if (!free_.empty()) {
+    op = free_.back().release();
+    free_.pop_back();
+  } else {
+    op = new RingSend();
+  }
+  op->bytes.clear();
+  op->bytes.swap(bytes);
+  op->sent = 0;
+  op->fd = fd;
+  op->owner = owner;
+  prep(op);
+  return op;
+}
+
+void SendRing::append(RingSend* op, std::string& bytes) {
+  op->bytes.append(bytes);
+  bytes.clear();
+  prep(op);  // the same SQE, pointed at the grown buffer
+}
+
+void SendRing::send_rest(RingSend* op) { prep(op); }
+
+void SendRing::finish(RingSend* op) {
+  op->owner = nullptr;
+  if (op->completions_due == 0) release(op);
+}
+
+void SendRing::submit_before_close(RingSend* op) {
+  op->owner = nullptr;
+  if (op->unsubmitted != nullptr) submit();
+  if (op->unsubmitted != nullptr) {  // the kernel took nothing (it refused the submission): never send it
+    io_uring_prep_nop(op->unsubmitted);
+    io_uring_sqe_set_data(op->unsubmitted, op);
+  }
+  // Sent in full by now, or waiting for room in a socket nobody reads any more: cancel it (a cancel of
+  // a send that completed finds nothing). The op is freed once both completions came back.
+  io_uring_sqe* sqe = next_sqe();
+  io_uring_prep_cancel64(sqe, reinterpret_cast<uint64_t>(op), 0);
+  io_uring_sqe_set_data64(sqe, reinterpret_cast<uint64_t>(op) | kCancelTag);
+  ++op->completions_due;
+  ++queued_;
+  ++in_flight_;
+}
+
+void SendRing::submit() {
+  if (queued_ == 0) return;
+  // Sends to sockets with room complete within this call. A refusal (the kernel is short of memory
+  // for completions) leaves them queued for the next turn.
+  if (io_uring_submit(ring_.get()) < 0) return;
+  queued_ = 0;
+  for (RingSend* op : unsubmitted_) op->unsubmitted = nullptr;
+  unsubmitted_.clear();
+}
+
+void SendRing::reap() {
+  io_uring_cqe* cqe = nullptr;
+  while (io_uring_peek_cqe(ring_.get(), &cqe) == 0) {
+    const uint64_t data = io_uring_cqe_get_data64(cqe);
+    const int result = cqe->res;
+    io_uring_cqe_seen(ring_.get(), cqe);
+    auto* op = reinterpret_cast<RingSend*>(data & ~kCancelTag);
+    --op->completions_due;
+    --in_flight_;
+    if ((data & kCancelTag) == 0) {
+      if (op->owner != nullptr) {
+        op->owner->on_ring_sent(op, result);  // calls finish() or send_rest()
+        continue;
+      }
+    }
+    if (op->owner == nullptr && op->completions_due == 0) release(op);
+  }
+}
+
+void SendRing::end_turn() {
+  // Completions may queue more sends (the rest of a partial one, bytes that waited behind it): again,
+  // a bounded number of times; what is left goes out on the next turn (uv_prepare runs before it blocks).
+  for (int round = 0; round < 4; ++round) {
+    submit();
+    reap();
+    if (queued_ == 0) return;
+  }
+}
+
+void SendRing::release(RingSend* op) {
+  if (free_.size() >= kMaxFreeOps) {
+    delete op;
+    return;
+  }
+  op->bytes.clear();
+  if (op->bytes.capacity() > kKeepBufferBytes) std::string().swap(op->bytes);
+  free_.emplace_back(op);
+}
+
+void SendRing::close() {
+  if (!handles_open_) return;
+  handles_open_ = false;
+  submit();
+  uv_close(reinterpret_cast<uv_handle_t*>(&check_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&poll_), nullptr);
+}
+
+}  // namespace pgs::proxy
