@@ -9,7 +9,6 @@
 namespace pgs::proxy {
 
 namespace {
-constexpr unsigned kEntries = 1024;         // SQEs per submission at most (more: submitted in between)
 constexpr size_t kMaxFreeOps = 256;         // finished ops kept for reuse
 constexpr size_t kKeepBufferBytes = 4096;   // ... with at most this much buffer each (Stream::kOutboxKeepBytes)
 constexpr uint64_t kCancelTag = 1;          // a cancel's user_data: its op's address with this bit set
@@ -17,10 +16,10 @@ thread_local SendRing* t_bound = nullptr;
 thread_local const uv_loop_t* t_bound_loop = nullptr;
 }  // namespace
 
-std::unique_ptr<SendRing> SendRing::create(uv_loop_t* loop, std::string& error) {
+std::unique_ptr<SendRing> SendRing::create(uv_loop_t* loop, std::string& error, unsigned entries) {
   std::unique_ptr<SendRing> r(new SendRing());
   r->ring_ = std::make_unique<io_uring>();
-  if (int rc = io_uring_queue_init(kEntries, r->ring_.get(), 0); rc < 0) {
+  if (int rc = io_uring_queue_init(entries, r->ring_.get(), 0); rc < 0) {
     error = std::string("io_uring_queue_init: ") + std::strerror(-rc);
     r->ring_.reset();
     return nullptr;
@@ -37,7 +36,8 @@ std::unique_ptr<SendRing> SendRing::create(uv_loop_t* loop, std::string& error) 
   r->check_.data = r->prepare_.data = r->poll_.data = r.get();
   uv_check_start(&r->check_, [](uv_check_t* h) { static_cast<SendRing*>(h->data)->end_turn(); });
   uv_prepare_start(&r->prepare_, [](uv_prepare_t* h) { static_cast<SendRing*>(h->data)->end_turn(); });
-  uv_poll_start(&r->poll_, UV_READABLE, [](uv_poll_t* h, int, int) { static_cast<SendRing*>(h->data)->end_turn(); });
+  uv_poll_start(&r->poll_, UV_READABLE,
+                [](uv_poll_t* h, int, int) { static_cast<SendRing*>(h->data)->end_turn(); });
   // None of them keeps the loop alive: the worker's own handles decide when it ends.
   uv_unref(reinterpret_cast<uv_handle_t*>(&r->check_));
   uv_unref(reinterpret_cast<uv_handle_t*>(&r->prepare_));
@@ -79,11 +79,12 @@ io_uring_sqe* SendRing::next_sqe() {
     submit();
     sqe = io_uring_get_sqe(ring_.get());
   }
-  return sqe;  // not null: the submission emptied the queue
+  return sqe;  // null only when the kernel refused that submission
 }
 
-void SendRing::prep(RingSend* op) {
+bool SendRing::prep(RingSend* op) {
   io_uring_sqe* sqe = op->unsubmitted != nullptr ? op->unsubmitted : next_sqe();
+  if (sqe == nullptr) return false;
   io_uring_prep_send(sqe, op->fd, op->bytes.data() + op->sent, op->bytes.size() - op->sent, MSG_NOSIGNAL);
   io_uring_sqe_set_data(sqe, op);
   if (op->unsubmitted == nullptr) {
@@ -93,9 +94,14 @@ void SendRing::prep(RingSend* op) {
     ++queued_;
     ++in_flight_;
   }
+  return true;
 }
 
 RingSend* SendRing::send(int fd, std::string& bytes, RingSender* owner) {
+  if (io_uring_sq_space_left(ring_.get()) == 0) {
+    submit();
+    if (io_uring_sq_space_left(ring_.get()) == 0) return nullptr;  // refused: the caller uses send(2)
+  }
   RingSend* op = nullptr;
   if (!free_.empty()) {
     op = free_.back().release();
@@ -108,7 +114,7 @@ RingSend* SendRing::send(int fd, std::string& bytes, RingSender* owner) {
   op->sent = 0;
   op->fd = fd;
   op->owner = owner;
-  prep(op);
+  prep(op);  // has room: checked above
   return op;
 }
 
@@ -118,7 +124,7 @@ void SendRing::append(RingSend* op, std::string& bytes) {
   prep(op);  // the same SQE, pointed at the grown buffer
 }
 
-void SendRing::send_rest(RingSend* op) { prep(op); }
+bool SendRing::send_rest(RingSend* op) { return prep(op); }
 
 void SendRing::finish(RingSend* op) {
   op->owner = nullptr;
@@ -135,6 +141,7 @@ void SendRing::submit_before_close(RingSend* op) {
   // Sent in full by now, or waiting for room in a socket nobody reads any more: cancel it (a cancel of
   // a send that completed finds nothing). The op is freed once both completions came back.
   io_uring_sqe* sqe = next_sqe();
+  if (sqe == nullptr) return;  // no cancel: the send ends with its socket's peer (or the worker)
   io_uring_prep_cancel64(sqe, reinterpret_cast<uint64_t>(op), 0);
   io_uring_sqe_set_data64(sqe, reinterpret_cast<uint64_t>(op) | kCancelTag);
   ++op->completions_due;
@@ -173,12 +180,13 @@ void SendRing::reap() {
 
 void SendRing::end_turn() {
   // Completions may queue more sends (the rest of a partial one, bytes that waited behind it): again,
-  // a bounded number of times; what is left goes out on the next turn (uv_prepare runs before it blocks).
+  // a bounded number of times.
   for (int round = 0; round < 4; ++round) {
     submit();
     reap();
     if (queued_ == 0) return;
   }
+  submit();  // never left queued while the loop blocks: their completions wake it through the ring's fd
 }
 
 void SendRing::release(RingSend* op) {

@@ -58,7 +58,8 @@ class SendRing {
   // A ring on `loop` (on the thread that creates the loop's handles, before the loop runs), or nullptr
   // when the kernel refuses io_uring (too old, or a seccomp profile that forbids it): `error` then says
   // why, and the loop's sockets use send(2).
-  static std::unique_ptr<SendRing> create(uv_loop_t* loop, std::string& error);
+  // `entries`: SQEs one submission holds (more sends in a turn are submitted as the queue fills).
+  static std::unique_ptr<SendRing> create(uv_loop_t* loop, std::string& error, unsigned entries = 1024);
   ~SendRing();  // after close() and after the loop stopped: waits (bounded) for what is in the kernel
   SendRing(const SendRing&) = delete;
   SendRing& operator=(const SendRing&) = delete;
@@ -69,12 +70,13 @@ class SendRing {
   void unbind_from_this_thread();
 
   // Queues a send of `bytes`, which are swapped out: the caller gets back an empty string that keeps a
-  // finished send's capacity, so an outbox keeps a buffer without a copy.
+  // finished send's capacity, so an outbox keeps a buffer without a copy. nullptr (bytes untouched)
+  // when the queue is full and the kernel refused to take it: the caller sends another way.
   RingSend* send(int fd, std::string& bytes, RingSender* owner);
   // Appends to a send that is still queued (op->unsubmitted): it goes out in the same system call.
   void append(RingSend* op, std::string& bytes);
-  // After a partial completion: queues the rest of the same op.
-  void send_rest(RingSend* op);
+  // After a partial completion: queues the rest of the same op (false: no room, as for send()).
+  bool send_rest(RingSend* op);
   // The owner is done with a completed op.
   void finish(RingSend* op);
   // The owner closes its socket now: a queued send goes to the kernel first (what a direct send would
@@ -87,7 +89,7 @@ class SendRing {
  private:
   SendRing() = default;
   io_uring_sqe* next_sqe();
-  void prep(RingSend* op);
+  bool prep(RingSend* op);  // false: no SQE to be had
   void end_turn();  // submit what is queued, then hand out what completed, until nothing is queued
   void submit();
   void reap();

@@ -346,8 +346,9 @@ bool Stream::write_through_ring(std::string& data) {
   if (ring_ == nullptr || data.empty() || queued_bytes_ > 0 || stream()->connect_req != nullptr) return false;
   uv_os_fd_t fd = -1;
   if (uv_fileno(reinterpret_cast<uv_handle_t*>(stream()), &fd) != 0) return false;  // closed: send() reports it
-  queued_bytes_ += data.size();
   ring_send_ = ring_->send(fd, data, this);
+  if (ring_send_ == nullptr) return false;
+  queued_bytes_ += ring_send_->bytes.size();
   return true;
 }
 
@@ -363,12 +364,10 @@ void Stream::on_ring_sent(RingSend* op, int result) {
   }
   op->sent += static_cast<size_t>(result);
   queued_bytes_ -= static_cast<size_t>(result);
-  if (result > 0 && op->sent < op->bytes.size()) {  // partial: the rest, in the ring again
-    ring_->send_rest(op);
-    return;
-  }
-  // Done, or the socket had no room: what is left of this send goes to uv_write, which waits for
-  // room, and what waited behind it follows (there too while uv_write holds bytes: order).
+  // Partial: the rest goes in the ring again.
+  if (result > 0 && op->sent < op->bytes.size() && ring_->send_rest(op)) return;
+  // Done, or no room (the socket's, or the ring's): what is left of this send goes to uv_write, which
+  // waits for room, and what waited behind it follows (there too while uv_write holds bytes: order).
   std::string rest = op->bytes.substr(op->sent);
   ring_send_ = nullptr;
   ring_->finish(op);

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -74,11 +75,12 @@ struct TcpPair {
 class StreamTest : public ::testing::Test {
  protected:
   virtual bool with_ring() const { return false; }
+  virtual unsigned ring_entries() const { return 1024; }
   void SetUp() override {
     ASSERT_EQ(uv_loop_init(&loop_), 0);
     if (with_ring()) {  // as a worker does: created with the loop, bound while the loop runs
       std::string why;
-      ring_ = SendRing::create(&loop_, why);
+      ring_ = SendRing::create(&loop_, why, ring_entries());
       ASSERT_NE(ring_, nullptr) << why;
       ring_->bind_to_this_thread();
     }
@@ -141,6 +143,41 @@ class RingStreamTest : public StreamTest {
  protected:
   bool with_ring() const override { return true; }
 };
+
+// A ring of 4 entries: a turn's sends beyond them are submitted as the queue fills.
+class SmallRingStreamTest : public RingStreamTest {
+ protected:
+  unsigned ring_entries() const override { return 4; }
+};
+
+// More sockets send in one turn than the ring holds: each gets its own bytes, in order, and a send that
+// was submitted early (the queue filled) is not changed by what its stream flushes later in the turn.
+TEST_F(SmallRingStreamTest, MoreSendsInATurnThanTheRingHoldsAllArriveWhole) {
+  constexpr int kStreams = 11;
+  std::vector<std::unique_ptr<TcpPair>> pairs;
+  std::vector<TestStream*> streams(kStreams, nullptr);
+  for (int i = 0; i < kStreams; ++i) {
+    pairs.push_back(std::make_unique<TcpPair>());
+    open_stream_on(pairs.back()->accepted, streams[static_cast<size_t>(i)]);
+  }
+  for (int i = 0; i < kStreams; ++i) streams[static_cast<size_t>(i)]->send("a" + std::to_string(i) + ";");
+  for (int i = 0; i < kStreams; ++i) streams[static_cast<size_t>(i)]->send("b" + std::to_string(i) + ";");
+  for (int i = 0; i < kStreams; ++i) {
+    const std::string want = "a" + std::to_string(i) + ";b" + std::to_string(i) + ";";
+    const int peer = pairs[static_cast<size_t>(i)]->peer;
+    std::string got;
+    ASSERT_TRUE(run_until([&] { return peer_read(peer, got) && got.size() >= want.size(); }));
+    EXPECT_EQ(got, want) << "stream " << i;
+  }
+  for (TestStream* s : streams) s->close();
+  ASSERT_TRUE(run_until([&] {
+    for (TestStream* s : streams) {
+      if (!s->closed) return false;
+    }
+    return true;
+  }));
+  for (TestStream* s : streams) delete s;
+}
 
 // A turn's flushes go out together when the turn ends, in order, as one send.
 TEST_F(RingStreamTest, FlushesOfOneTurnGoOutInOrderWhenTheTurnEnds) {
