@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <optional>
+#include <string>
 
 #include "app/auth.h"
 #include "app/cli.h"
@@ -114,15 +115,20 @@ TEST(Cli, ParsesTheDevScriptsCommands) {
   EXPECT_FALSE(parse_cli({"destroy"}));
 }
 
+// A file /tmp/pgs-app-unit-<name>-<pid> holding `content` ("" when it cannot be written); the test removes it.
+std::string temp_file(const std::string& name, const std::string& content) {
+  const std::string path = "/tmp/pgs-app-unit-" + name + "-" + std::to_string(::getpid());
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) return "";
+  std::fputs(content.c_str(), f);
+  std::fclose(f);
+  return path;
+}
+
 // The Redis Cluster, TLS and ACL flags (`./dev up --redis cluster` passes them all).
 TEST(Cli, ParsesTheRedisClusterTlsAndLoginFlags) {
-  const std::string file = "/tmp/pgs-app-unit-password-" + std::to_string(::getpid());
-  {
-    std::FILE* f = std::fopen(file.c_str(), "w");
-    ASSERT_NE(f, nullptr);
-    std::fputs("s3cret\n", f);
-    std::fclose(f);
-  }
+  const std::string file = temp_file("password", "s3cret\n");
+  ASSERT_FALSE(file.empty());
   auto o = parse_cli({"serve", "--redis-cluster", "127.0.0.1:17000,127.0.0.1:17001", "--redis-user", "pgsidecar",
                       "--redis-password-file", file, "--redis-tls", "verify-full", "--redis-tls-ca", "/x/ca.crt",
                       "--redis-tls-server-name", "localhost"});
@@ -144,13 +150,8 @@ TEST(Cli, ParsesTheRedisClusterTlsAndLoginFlags) {
 // The app and the proxy read one password file (./dev up --redis cluster gives both the same one): the
 // app takes what the proxy's redis_password_file takes, the whole file less its trailing newline.
 TEST(Cli, ReadsAPasswordFileAsTheProxyDoes) {
-  const std::string file = "/tmp/pgs-app-unit-password2-" + std::to_string(::getpid());
-  {
-    std::FILE* f = std::fopen(file.c_str(), "w");
-    ASSERT_NE(f, nullptr);
-    std::fputs("first\nsecond\r\n", f);
-    std::fclose(f);
-  }
+  const std::string file = temp_file("password2", "first\nsecond\r\n");
+  ASSERT_FALSE(file.empty());
   auto o = parse_cli({"serve", "--redis-password-file", file});
   std::optional<std::string> proxy_reads = conf::read_secret_file(file, 4096);
   std::remove(file.c_str());
