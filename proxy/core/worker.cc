@@ -146,7 +146,7 @@ void Worker::run() {
   name.resize(std::min<size_t>(name.size(), 15));
   pthread_setname_np(pthread_self(), name.c_str());
   if (send_ring_) send_ring_->bind_to_this_thread();
-  uv_run(&loop_, UV_RUN_DEFAULT);  // returns once every connection is closed (the ring's handles keep no loop alive)
+  uv_run(&loop_, UV_RUN_DEFAULT);  // returns once every connection is closed and every send completed
   pools_.clear();
   if (send_ring_) {
     send_ring_->close();

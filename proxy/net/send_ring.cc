@@ -38,7 +38,7 @@ std::unique_ptr<SendRing> SendRing::create(uv_loop_t* loop, std::string& error, 
   uv_prepare_start(&r->prepare_, [](uv_prepare_t* h) { static_cast<SendRing*>(h->data)->end_turn(); });
   uv_poll_start(&r->poll_, UV_READABLE,
                 [](uv_poll_t* h, int, int) { static_cast<SendRing*>(h->data)->end_turn(); });
-  // None of them keeps the loop alive: the worker's own handles decide when it ends.
+  // None of them keeps the loop alive, but for sends in flight (keep_loop_alive), as a uv_write would.
   uv_unref(reinterpret_cast<uv_handle_t*>(&r->check_));
   uv_unref(reinterpret_cast<uv_handle_t*>(&r->prepare_));
   uv_unref(reinterpret_cast<uv_handle_t*>(&r->poll_));
@@ -93,8 +93,18 @@ bool SendRing::prep(RingSend* op) {
     ++op->completions_due;
     ++queued_;
     ++in_flight_;
+    keep_loop_alive();
   }
   return true;
+}
+
+void SendRing::keep_loop_alive() {
+  if (!handles_open_) return;
+  if (in_flight_ > 0) {
+    uv_ref(reinterpret_cast<uv_handle_t*>(&poll_));
+  } else {
+    uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
+  }
 }
 
 RingSend* SendRing::send(int fd, std::string& bytes, RingSender* owner) {
@@ -147,6 +157,7 @@ void SendRing::submit_before_close(RingSend* op) {
   ++op->completions_due;
   ++queued_;
   ++in_flight_;
+  keep_loop_alive();
 }
 
 void SendRing::submit() {
@@ -176,6 +187,7 @@ void SendRing::reap() {
     }
     if (op->owner == nullptr && op->completions_due == 0) release(op);
   }
+  keep_loop_alive();
 }
 
 void SendRing::end_turn() {

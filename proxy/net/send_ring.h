@@ -94,6 +94,7 @@ class SendRing {
   void submit();
   void reap();
   void release(RingSend* op);  // back to the free list, or freed
+  void keep_loop_alive();      // the ring's fd handle is referenced while sends are in flight
 
   std::unique_ptr<io_uring> ring_;
   uv_loop_t* loop_ = nullptr;

@@ -46,7 +46,14 @@ class TestStream final : public Stream {
     if (close_on_data) close();
   }
   void on_read_error(int) override { close(); }
+  void on_write_error(int status) override {
+    write_error = status;
+    close();
+  }
   void on_closed() override { closed = true; }
+
+ public:
+  int write_error = 0;
 };
 
 // A connected pair on loopback: `peer` is a plain blocking socket, `accepted` goes to the stream.
@@ -242,6 +249,25 @@ TEST_F(RingStreamTest, AClosedStreamsSendNeverReachesTheConnectionThatReusesItsS
   second->close();
   ASSERT_TRUE(run_until([&] { return second->closed; }));
   delete second;
+}
+
+// A peer that reset its end: the ring's send fails and the stream hears it as a write error (the
+// owner closes through its own path, so whoever waits on the connection learns of it). The stream
+// does not read, so only the send in the ring keeps the loop running, as a uv_write would.
+TEST_F(RingStreamTest, ASendToAPeerThatResetIsAWriteError) {
+  TestStream& s = open_stream();
+  s.stop_reading();  // the reset must reach the stream through its send, not its read
+  linger hard{1, 0};
+  ASSERT_EQ(::setsockopt(pair_.peer, SOL_SOCKET, SO_LINGER, &hard, sizeof hard), 0);
+  ::close(pair_.peer);
+  pair_.peer = -1;
+  ASSERT_TRUE(run_until([&] {
+    if (!s.closing()) s.send("into a reset socket");
+    return s.write_error != 0;
+  }));
+  EXPECT_TRUE(s.write_error == UV_ECONNRESET || s.write_error == UV_EPIPE) << uv_strerror(s.write_error);
+  EXPECT_TRUE(s.closing());
+  EXPECT_EQ(s.queued_bytes(), 0u);
 }
 
 // A send the peer does not read (the rest waits in the kernel, or in uv_write where the kernel answers
