@@ -95,7 +95,8 @@ redis_cluster_start_node() {
   redis-server "$REDIS_CLUSTER_CONF" --tls-port "$p" --daemonize yes --cluster-enabled yes \
     --cluster-config-file "$REDIS_CLUSTER_DIR/nodes-$p.conf" --cluster-node-timeout 2000 \
     --dir "$REDIS_CLUSTER_DIR" --pidfile "$(redis_cluster_pidfile "$p")" --logfile "$LOG_DIR/redis-cluster-$p.log" \
-    --save '' --appendonly no --maxclients 10000 --maxmemory 128mb --maxmemory-policy volatile-lru ||
+    --save '' --appendonly no --maxclients 10000 --maxmemory 128mb --maxmemory-policy volatile-lru \
+    --repl-diskless-sync-delay 0 ||
     die "redis-server on :$p failed to start; see $LOG_DIR/redis-cluster-$p.log"
 }
 

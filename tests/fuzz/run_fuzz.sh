@@ -18,14 +18,14 @@ cxx=${CLANGXX:-clang++-14}
 mkdir -p "$work/corpus" "$work/artifacts"
 bin="$work/protocol_fuzz"
 
+# shellcheck source=tests/fuzz/fuzz_build.sh
+source "$here/fuzz_build.sh"
 sources=("$repo"/protocol/*.cc "$here/protocol_fuzz.cc")
+link_args=(-lcrypto)
 # Rebuild only when a source or header is newer than the binary.
 if [[ ! -x "$bin" ]] || [[ -n $(find "$repo/protocol" "$here/protocol_fuzz.cc" -newer "$bin" -print -quit) ]]; then
   echo "run_fuzz: building $bin with $cxx"
-  "$cxx" -std=c++20 -g -O1 -fno-omit-frame-pointer \
-    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-    -I"$repo" "${sources[@]}" -lcrypto -o "$bin.tmp"
-  mv "$bin.tmp" "$bin"
+  CXX=$cxx fuzz_build "$bin" "$repo" sources link_args
 fi
 
 echo "run_fuzz: fuzzing for ${seconds}s (work dir $work)"

@@ -16,14 +16,13 @@ cxx=${CLANGXX:-clang++-14}
 mkdir -p "$work/corpus" "$work/artifacts"
 bin="$work/classify_fuzz"
 
+# shellcheck source=tests/fuzz/fuzz_build.sh
+source "$here/../fuzz/fuzz_build.sh"
 sources=("$repo"/router/*.cc "$here/classify_fuzz.cc")
+link_args=(/usr/lib/x86_64-linux-gnu/libpg_query.a -lboost_json -lxxhash -lpthread)
 if [[ ! -x "$bin" ]] || [[ -n $(find "$repo/router" "$here/classify_fuzz.cc" -newer "$bin" -print -quit) ]]; then
   echo "run_classify_fuzz: building $bin with $cxx"
-  "$cxx" -std=c++20 -g -O1 -fno-omit-frame-pointer \
-    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-    -I"$repo" "${sources[@]}" /usr/lib/x86_64-linux-gnu/libpg_query.a -lboost_json -lxxhash -lpthread \
-    -o "$bin.tmp"
-  mv "$bin.tmp" "$bin"
+  CXX=$cxx fuzz_build "$bin" "$repo" sources link_args
 fi
 
 echo "run_classify_fuzz: fuzzing for ${seconds}s (work dir $work)"

@@ -87,7 +87,10 @@ bool PrivateRedisCluster::spawn_node(int i) {
       "redis-server", "--bind", "127.0.0.1", "--cluster-enabled", "yes", "--cluster-config-file",
       dir_ + "/nodes-" + p + ".conf", "--cluster-node-timeout", std::to_string(node_timeout_ms_),
       "--cluster-replica-validity-factor", "0", "--cluster-allow-replica-migration", "no", "--save", "",
-      "--appendonly", "no", "--dir", dir_, "--daemonize", "no", "--loglevel", "warning"};
+      "--appendonly", "no", "--dir", dir_, "--daemonize", "no", "--loglevel", "warning",
+      // A replica's first sync starts at once (Redis waits 5 s by default for more replicas to share
+      // a diskless transfer: every cluster test paid it before its cluster was healthy).
+      "--repl-diskless-sync-delay", "0"};
   if (!options_.tls_cert.empty()) {
     argv.insert(argv.end(), {"--port", "0", "--tls-port", p, "--tls-cluster", "yes", "--tls-replication", "yes",
                              "--tls-cert-file", options_.tls_cert, "--tls-key-file", options_.tls_key,
