@@ -3,6 +3,7 @@
 #include <liburing.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -89,9 +90,8 @@ bool SendRing::prep(RingSend* op) {
   io_uring_sqe_set_data(sqe, op);
   if (op->unsubmitted == nullptr) {
     op->unsubmitted = sqe;
-    unsubmitted_.push_back(op);
+    queued_.push_back(op);
     ++op->completions_due;
-    ++queued_;
     ++in_flight_;
     keep_loop_alive();
   }
@@ -144,7 +144,7 @@ void SendRing::finish(RingSend* op) {
 void SendRing::submit_before_close(RingSend* op) {
   op->owner = nullptr;
   if (op->unsubmitted != nullptr) submit();
-  if (op->unsubmitted != nullptr) {  // the kernel took nothing (it refused the submission): never send it
+  if (op->unsubmitted != nullptr) {  // the kernel did not take it (see submit()): never send it
     io_uring_prep_nop(op->unsubmitted);
     io_uring_sqe_set_data(op->unsubmitted, op);
   }
@@ -155,19 +155,25 @@ void SendRing::submit_before_close(RingSend* op) {
   io_uring_prep_cancel64(sqe, reinterpret_cast<uint64_t>(op), 0);
   io_uring_sqe_set_data64(sqe, reinterpret_cast<uint64_t>(op) | kCancelTag);
   ++op->completions_due;
-  ++queued_;
+  queued_.push_back(nullptr);
   ++in_flight_;
   keep_loop_alive();
 }
 
 void SendRing::submit() {
-  if (queued_ == 0) return;
-  // Sends to sockets with room complete within this call. A refusal (the kernel is short of memory
-  // for completions) leaves them queued for the next turn.
-  if (io_uring_submit(ring_.get()) < 0) return;
-  queued_ = 0;
-  for (RingSend* op : unsubmitted_) op->unsubmitted = nullptr;
-  unsubmitted_.clear();
+  if (queued_.empty()) return;
+  // Sends to sockets with room complete within this call. The kernel takes SQEs in queue order and may
+  // take only the first ones (it ran short of memory for requests, or one failed to be prepared): those
+  // it did not take stay queued, still changeable, and a stream that closes meanwhile turns its own
+  // into a no-op (submit_before_close), so no SQE reaches the kernel after its socket number was
+  // freed. A refusal of all (negative) leaves everything queued for the next turn.
+  const int taken = io_uring_submit(ring_.get());
+  if (taken <= 0) return;
+  const size_t n = std::min(static_cast<size_t>(taken), queued_.size());
+  for (size_t i = 0; i < n; ++i) {
+    if (queued_[i] != nullptr) queued_[i]->unsubmitted = nullptr;
+  }
+  queued_.erase(queued_.begin(), queued_.begin() + static_cast<ptrdiff_t>(n));
 }
 
 void SendRing::reap() {
@@ -196,7 +202,7 @@ void SendRing::end_turn() {
   for (int round = 0; round < 4; ++round) {
     submit();
     reap();
-    if (queued_ == 0) return;
+    if (queued_.empty()) return;
   }
   submit();  // never left queued while the loop blocks: their completions wake it through the ring's fd
 }

@@ -102,8 +102,9 @@ class SendRing {
   uv_prepare_t prepare_{};
   uv_poll_t poll_{};  // the ring's fd: completions that come after their submission
   bool handles_open_ = false;
-  size_t queued_ = 0;     // SQEs prepared since the last submit
-  std::vector<RingSend*> unsubmitted_;  // the ops among them (their SQEs may still be changed)
+  // The SQEs prepared and not yet taken by the kernel, in queue order: a send's op (its SQE may still
+  // be changed), or nullptr for a cancel. A submission the kernel takes only part of leaves the rest here.
+  std::vector<RingSend*> queued_;
   size_t in_flight_ = 0;  // ops with completions due
   std::vector<std::unique_ptr<RingSend>> free_;  // finished ops, small buffers kept (bounded)
 };
