@@ -1,5 +1,7 @@
 #include "proxy/admin/reachability.h"
 
+#include <pthread.h>
+
 #include "proxy/admin/http_endpoints.h"
 
 namespace pgs::proxy::admin {
@@ -39,6 +41,7 @@ bool ReachabilityProbe::reachable(const std::string& host, uint16_t port, Millis
 }
 
 void ReachabilityProbe::run() {
+  pthread_setname_np(pthread_self(), "pgs-reachable");  // names in top -H, ps -L, perf: 15 bytes at most
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
     wake_.wait(lock, [&] { return asked_ || stopping_; });

@@ -1,6 +1,7 @@
 #include "proxy/core/catalog_watcher.h"
 
 #include <libpq-fe.h>
+#include <pthread.h>
 
 #include "proxy/core/log.h"
 
@@ -86,6 +87,7 @@ bool CatalogWatcher::read_target(const CatalogTarget& t, std::vector<cache::Cata
 }
 
 void CatalogWatcher::run() {
+  pthread_setname_np(pthread_self(), "pgs-catalog");  // names in top -H, ps -L, perf: 15 bytes at most
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stopping_) {
     poke_ = false;

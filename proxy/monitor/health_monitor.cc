@@ -1,6 +1,7 @@
 #include "proxy/monitor/health_monitor.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -148,6 +149,7 @@ void HealthMonitor::publish(HealthSnapshot next) {
 // Rounds start every interval, measured from the start of the previous one, or at once when it
 // overran (missed rounds are skipped, not made up).
 void HealthMonitor::run() noexcept {
+  pthread_setname_np(pthread_self(), "pgs-health");  // names in top -H, ps -L, perf: 15 bytes at most
   std::vector<std::unique_ptr<NodeProbe>> probes;
   probes.push_back(std::make_unique<NodeProbe>(primary_, options_));
   for (const MonitorNode& r : replicas_) probes.push_back(std::make_unique<NodeProbe>(r, options_));

@@ -1,5 +1,7 @@
 #include "proxy/obs/http_server.h"
 
+#include <pthread.h>
+
 #include <atomic>
 #include <list>
 #include <optional>
@@ -239,7 +241,10 @@ std::string HttpServer::start() {
   }
   s.port = s.acceptor->local_endpoint().port();
   s.do_accept();
-  s.thread = std::thread([&s] { s.ioc->run(); });
+  s.thread = std::thread([&s] {
+    pthread_setname_np(pthread_self(), "pgs-http");  // names in top -H, ps -L, perf: 15 bytes at most
+    s.ioc->run();
+  });
   return "";
 }
 

@@ -1,5 +1,7 @@
 #include "proxy/obs/slow_log.h"
 
+#include <pthread.h>
+
 #include <cstdio>
 #include <utility>
 
@@ -141,6 +143,7 @@ SlowLogStats SlowLog::stats() const {
 }
 
 void SlowLog::run() {
+  pthread_setname_np(pthread_self(), "pgs-slow-log");  // names in top -H, ps -L, perf: 15 bytes at most
   std::deque<SlowQueryRecord> batch;
   std::string text;
   for (;;) {
