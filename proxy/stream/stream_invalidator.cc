@@ -29,12 +29,14 @@ using Millis = std::chrono::milliseconds;
 
 namespace {
 
-// See the end of StreamInvalidator::lead().
-constexpr Millis kBatchWindow{10};
-
 using monitor::libpq_message_line;
 
+// How much of a backlog the leader decodes per slot and round (Slot::read).
+constexpr size_t kReadBudget = 4u << 20;
+
 }  // namespace
+
+Millis stream_batch_window(Millis max_delay) { return std::clamp(max_delay / 20, Millis(5), Millis(50)); }
 
 std::string stream_slot_name(std::string_view prefix, std::string_view dbname) {
   std::string out;
@@ -158,12 +160,30 @@ struct StreamInvalidator::Slot {
     return {};
   }
 
-  // Reads what arrived. False when the stream ended or failed (`error` says why).
-  bool read(std::string& error, bool& reply_requested) {
-    if (PQconsumeInput(conn) == 0) {
-      error = libpq_message_line(PQerrorMessage(conn));
-      return false;
+  // Reads what arrived: all the socket holds (one PQconsumeInput takes 32 kB or so), up to
+  // kReadBudget bytes of messages, so a burst is read in a round or a few rather than one read per
+  // batch window, and a backlog of gigabytes still lets the round end (and the lease be renewed).
+  // `drained`: nothing was left in the socket. False when the stream ended or failed (`error` says why).
+  bool read(std::string& error, bool& reply_requested, bool& drained) {
+    size_t read_bytes = 0;
+    drained = false;
+    for (;;) {
+      if (PQconsumeInput(conn) == 0) {
+        error = libpq_message_line(PQerrorMessage(conn));
+        return false;
+      }
+      if (!decode_buffered(error, reply_requested, read_bytes)) return false;
+      if (read_bytes >= kReadBudget) return true;
+      pollfd more{PQsocket(conn), POLLIN, 0};
+      if (::poll(&more, 1, 0) <= 0) {
+        drained = true;
+        return true;
+      }
     }
+  }
+
+  // Decodes every whole message libpq has buffered; adds their sizes to `read_bytes`.
+  bool decode_buffered(std::string& error, bool& reply_requested, size_t& read_bytes) {
     for (;;) {
       char* buf = nullptr;
       int n = PQgetCopyData(conn, &buf, 1);
@@ -172,6 +192,7 @@ struct StreamInvalidator::Slot {
         error = n == -1 ? "the server ended the stream" : libpq_message_line(PQerrorMessage(conn));
         return false;
       }
+      read_bytes += static_cast<size_t>(n);
       std::string_view payload(buf, static_cast<size_t>(n));
       auto m = cache::stream::decode_stream_message(payload);
       if (!m.ok()) {
@@ -352,7 +373,8 @@ StreamInvalidator::RoundResult StreamInvalidator::serve_slots(Slots& slots, Redi
     if (s->conn == nullptr) continue;
     std::string error;
     bool reply = false;
-    if (!s->read(error, reply)) {
+    bool drained = false;
+    if (!s->read(error, reply, drained)) {
       LOG_WARN("cache: invalidation stream of database " + s->target.dbname + " lost: " + error);
       s->last_error = error;
       s->close();
@@ -361,6 +383,7 @@ StreamInvalidator::RoundResult StreamInvalidator::serve_slots(Slots& slots, Redi
       continue;
     }
     out.had_data = out.had_data || !s->pending.empty();
+    out.drained = out.drained && drained;
     uint64_t upto = s->received;
     if (std::string catalog_error = round_due ? s->check_catalog() : std::string(); !catalog_error.empty()) {
       LOG_WARN("cache: invalidation stream of database " + s->target.dbname + ": catalog: " + catalog_error);
@@ -428,6 +451,7 @@ bool StreamInvalidator::renew(const StreamLease::Command& redis, StreamLease& le
 // Returns when the lease is lost, Redis fails, or the invalidator stops.
 void StreamInvalidator::lead(Redis& redis, StreamLease& lease, const std::string& token) {
   const Millis round = std::max(Millis(25), options_.max_delay / 4);
+  const Millis batch_window = stream_batch_window(options_.max_delay);
   const StreamLease::Command command = [&redis](const std::vector<std::string>& args) { return redis.command(args); };
   Slots slots;
   for (const StreamTarget& t : options_.targets) slots.push_back(std::make_unique<Slot>(t));
@@ -458,10 +482,11 @@ void StreamInvalidator::lead(Redis& redis, StreamLease& lease, const std::string
       if (!renew(command, lease, token, all_open, served.lag)) break;
       next_renewal = std::chrono::steady_clock::now() + round;
     }
-    // Under a stream of writes, the next ones are read together after a short pause: one wakeup, one
-    // Redis bump and one confirmation for all of them, not one per transaction (a busy primary sends
-    // thousands a second). It delays an invalidation by at most this much.
-    if (served.had_data && !wait(kBatchWindow)) break;
+    // Under a stream of writes, the next ones are read together after a pause (stream_batch_window):
+    // one wakeup, one Redis bump and one confirmation for all of them, not one per transaction (a busy
+    // primary sends thousands a second).
+    // A slot with more to read goes round again at once.
+    if (served.had_data && served.drained && !wait(batch_window)) break;
   }
   set_live(std::nullopt);
   // Let another sidecar lead at once rather than after the lease lapses (only if still ours).

@@ -105,5 +105,31 @@ TEST_F(CacheStreamTest, AStreamBehindThePrimarysWalTurnsTheCacheOff) {
   EXPECT_TRUE(wait_cached(c, "behind")) << "not cached again";
 }
 
+// Commits straight to the primary (a batch job, a backfill in small transactions) arrive faster than
+// one read of the leader's socket a batch window: libpq reads 16 kB or so at a time, which at one read
+// per 10-50 ms window drains a few hundred kB to 1.6 MB a second. The leader must read all its socket
+// holds each round; otherwise it falls behind, its lag stays under the 1 GB default limit, the cache
+// stays live, and a write after the load is served stale for as long as the backlog takes (seconds),
+// past the stream's bound. Two seconds of single-row commits of 2 kB each (a few MB a second of
+// test_decoding text), then the write.
+TEST_F(CacheStreamTest, AWriteAfterSustainedCommitsStraightToThePrimaryIsSeenWithinHalfASecond) {
+  Proxy& p = start_sidecar();
+  ASSERT_TRUE(wait_live(p)) << p.log_tail();
+  Pg c{p.spec()};
+  ASSERT_TRUE(c.ok()) << c.error();
+  ASSERT_TRUE(wait_cached(c, "v1")) << "not cached";
+  Pg su = superuser(kDatabase);
+  ASSERT_TRUE(su.ok()) << su.error();
+  int commits = 0;
+  for (auto until = std::chrono::steady_clock::now() + Millis(2000); std::chrono::steady_clock::now() < until;) {
+    su.must("INSERT INTO public." + table_ + "_direct VALUES (" + std::to_string(100 + commits) + ", repeat('x', 2000))");
+    ++commits;
+  }
+  ASSERT_NO_FATAL_FAILURE(write_directly("after-the-load"));
+  EXPECT_EQ(wait_value(c, "after-the-load", Millis(500)), "after-the-load")
+      << "served stale after " << commits << " commits straight to the primary";
+  EXPECT_EQ(metric(p, "pgsidecar_cache_stream_live"), 1) << "the stream is within its lag limit";
+}
+
 }  // namespace
 }  // namespace pgs::it::cache_proxy
