@@ -160,7 +160,7 @@ struct StreamInvalidator::Slot {
     return {};
   }
 
-  // Reads what arrived: all the socket holds (one PQconsumeInput takes 32 kB or so), up to
+  // Reads what arrived: all the socket holds (one PQconsumeInput takes libpq's buffer, 16-32 kB), up to
   // kReadBudget bytes of messages, so a burst is read in a round or a few rather than one read per
   // batch window, and a backlog of gigabytes still lets the round end (and the lease be renewed).
   // `drained`: nothing was left in the socket. False when the stream ended or failed (`error` says why).
