@@ -49,6 +49,27 @@ cpu_ticks() {
   sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
 }
 
+# thread_ticks PID: "name ticks" per thread name of the process (utime + stime, summed over threads of
+# one name). pgsidecar names its threads (pgs-worker-N, pgs-inval-strm, pgs-health, ...), so the report
+# can say which part of the proxy spent the CPU. The name is what stands between the first '(' and the
+# last ')' of each task's stat; the fields after it are numbered as in proc(5) minus 2.
+thread_ticks() {
+  local stat
+  for stat in /proc/"$1"/task/*/stat; do
+    if [[ -r "$stat" ]]; then sed 's/^[0-9]* (\(.*\)) [A-Za-z] /\1 /' "$stat" 2>/dev/null || true; fi
+  done | awk '{ ticks[$1] += $12 + $13 } END { for (name in ticks) print name, ticks[name] }' | sort
+}
+
+# thread_rows WORKLOAD ROUND TARGET TRANSACTIONS BEFORE AFTER: rows of threads.tsv (workload round target
+# thread us_per_txn) from two thread_ticks snapshots; a thread that appeared between them counts from 0.
+thread_rows() {
+  local workload="$1" round="$2" target="$3" txns="$4" before="$5" after="$6"
+  awk -v w="$workload" -v r="$round" -v t="$target" -v n="$txns" -v hz="$CLK_TCK" '
+    NR == FNR { start[$1] = $2; next }
+    { printf "%s\t%s\t%s\t%s\t%.2f\n", w, r, t, $1, ($2 - start[$1]) / hz * 1e6 / n }' \
+    <(printf '%s\n' "$before") <(printf '%s\n' "$after")
+}
+
 # machine_busy_ticks: CPU time the whole machine spent busy (every process, the kernel's interrupts),
 # in clock ticks: user + nice + system + irq + softirq + steal of /proc/stat's "cpu" line (guest time is
 # inside user). A proxy's cost to the machine is its own CPU plus what it makes Postgres and the client
@@ -116,12 +137,15 @@ run_one() {
     mapfile -t walsenders < <(stream_walsender_pids)
     ws_before="$(stream_walsender_ticks "${walsenders[@]}")"
   fi
+  local threads_before="" threads_after=""
+  [[ -n "$pid" && "$target" == pgsidecar* ]] && threads_before="$(thread_ticks "$pid")"
   [[ -n "$pid" ]] && before="$(cpu_ticks "$pid")"
   local machine_before machine_after
   machine_before="$(machine_busy_ticks)"
   pgbench_run "$port" "$BENCH_SECONDS" "$logfile" "${WORKLOAD_PGBENCH_ARGS[@]}" || status=failed
   machine_after="$(machine_busy_ticks)"
   [[ -n "$pid" ]] && after="$(cpu_ticks "$pid")"
+  [[ -n "$threads_before" ]] && threads_after="$(thread_ticks "$pid")"
   ((${#walsenders[@]} > 0)) && ws_after="$(stream_walsender_ticks "${walsenders[@]}")"
   local tps txns
   tps="$(sed -n 's/^tps = \([0-9.]*\) (\(without initial connection time\|including reconnection times\))$/\1/p' "$logfile")"
@@ -139,6 +163,9 @@ run_one() {
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$workload" "$round" "$position" "$target" "$tps" "$txns" \
     "$((after - before))" "$cpu_us" "$status" "$machine_us" >>"$BENCH_OUT/results.tsv"
   log "$workload round $round: $target $tps tps, cpu ${cpu_us} us/txn, machine ${machine_us} us/txn"
+  if [[ -n "$threads_after" ]] && ((txns > 0)); then
+    thread_rows "$workload" "$round" "$target" "$txns" "$threads_before" "$threads_after" >>"$BENCH_OUT/threads.tsv"
+  fi
   if ((${#walsenders[@]} > 0 && txns > 0)); then
     local ws_us kept
     ws_us="$(awk -v t="$((ws_after - ws_before))" -v hz="$CLK_TCK" -v n="$txns" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')"

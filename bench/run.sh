@@ -140,6 +140,7 @@ main() {
   mkdir -p "$BENCH_OUT"
   : >"$BENCH_OUT/results.tsv"
   : >"$BENCH_OUT/stream.tsv"
+: >"$BENCH_OUT/threads.tsv"
   trap cleanup EXIT
   bench_server_tls
   log "results in $BENCH_OUT ($BENCH_ROUNDS rounds x ${BENCH_SECONDS}s, $BENCH_CLIENTS clients, -j $BENCH_THREADS)"
@@ -154,6 +155,10 @@ main() {
       sort -t$'\t' -k1,1 -k3,3n "$BENCH_OUT/stream.tsv" | awk -F'\t' '
         { w[$1] = w[$1] " " $3; if ($4 > kept[$1]) kept[$1] = $4 }
         END { for (k in w) printf "  %-18s walsender us/txn:%s  max WAL kept %d bytes\n", k, w[k], kept[k] }'
+    fi
+    if [[ -s "$BENCH_OUT/threads.tsv" ]]; then
+      printf '\npgsidecar cpu us/txn per thread (median over rounds)\n'
+      awk -F'\t' -f "$BENCH_DIR/threads.awk" "$BENCH_OUT/threads.tsv"
     fi
     local report
     for report in "$BENCH_OUT"/*.report; do

@@ -33,4 +33,33 @@ if ((fail)); then
   printf '%s\n' "$out"
   exit 1
 fi
+
+# bench/threads.awk on a threads.tsv written here: per workload and pgsidecar target, each thread's median
+# µs per transaction over the rounds (three rounds, and two for a thread seen in two), idle threads left out.
+printf '%s\n' \
+  $'w\t1\tpgsidecar\tpgs-worker-0\t20.00' \
+  $'w\t1\tpgsidecar\tpgs-health\t1.50' \
+  $'w\t1\tpgsidecar\tpgs-http\t0.00' \
+  $'w\t1\tpgsidecar-plain\tpgs-worker-0\t18.00' \
+  $'w\t2\tpgsidecar\tpgs-worker-0\t24.00' \
+  $'w\t2\tpgsidecar\tpgs-health\t2.50' \
+  $'w\t2\tpgsidecar\tpgs-http\t0.00' \
+  $'w\t2\tpgsidecar-plain\tpgs-worker-0\t19.00' \
+  $'w\t3\tpgsidecar\tpgs-worker-0\t21.00' \
+  $'w\t3\tpgsidecar\tpgs-http\t0.00' \
+  $'w\t3\tpgsidecar-plain\tpgs-worker-0\t30.00' >"$tsv"
+out="$(awk -F'\t' -f "$root/bench/threads.awk" "$tsv")"
+expect '^  w, pgsidecar$'
+expect '^    pgs-worker-0 +21\.00   \(per round: 20\.00 24\.00 21\.00\)$'
+expect '^    pgs-health +2\.00   \(per round: 1\.50 2\.50\)$'
+expect '^  w, pgsidecar-plain$'
+expect '^    pgs-worker-0 +19\.00   \(per round: 18\.00 19\.00 30\.00\)$'
+if grep -q 'pgs-http' <<<"$out"; then
+  echo "FAIL: an idle thread is listed"
+  fail=1
+fi
+if ((fail)); then
+  printf '%s\n' "$out"
+  exit 1
+fi
 echo "bench report: ok"
