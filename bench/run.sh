@@ -140,7 +140,7 @@ main() {
   mkdir -p "$BENCH_OUT"
   : >"$BENCH_OUT/results.tsv"
   : >"$BENCH_OUT/stream.tsv"
-: >"$BENCH_OUT/threads.tsv"
+  : >"$BENCH_OUT/threads.tsv"
   trap cleanup EXIT
   bench_server_tls
   log "results in $BENCH_OUT ($BENCH_ROUNDS rounds x ${BENCH_SECONDS}s, $BENCH_CLIENTS clients, -j $BENCH_THREADS)"

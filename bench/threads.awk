@@ -14,7 +14,7 @@ function median(list,    n, a, i, j, t) {
 {
   if (!(($1, $3) in seen)) { seen[$1, $3] = 1; order[++n] = $1 SUBSEP $3 }
   if (!(($1, $3, $4) in listed)) { listed[$1, $3, $4] = 1; names[$1, $3] = names[$1, $3] " " $4 }
-  v = (($1, $3, $4) in values) ? values[$1, $3, $4] " " $5 : $5  # tested before the assignment makes it
+  v = (($1, $3, $4) in values) ? values[$1, $3, $4] " " $5 : $5  # apart: an assignment creates the element first
   values[$1, $3, $4] = v
 }
 
