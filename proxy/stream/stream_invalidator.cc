@@ -31,8 +31,11 @@ namespace {
 
 using monitor::libpq_message_line;
 
-// How much of a backlog the leader decodes per slot and round (Slot::read).
+// How much of a backlog the leader decodes per slot and round (Slot::read), and how many reads it makes
+// for it: decoded bytes alone do not bound a round while one message larger than the budget (a row of
+// hundreds of MB) is still arriving, since nothing is decoded until it is whole.
 constexpr size_t kReadBudget = 4u << 20;
+constexpr int kReadPasses = 256;
 
 }  // namespace
 
@@ -161,19 +164,20 @@ struct StreamInvalidator::Slot {
   }
 
   // Reads what arrived: all the socket holds (one PQconsumeInput takes libpq's buffer, 16-32 kB), up to
-  // kReadBudget bytes of messages, so a burst is read in a round or a few rather than one read per
-  // batch window, and a backlog of gigabytes still lets the round end (and the lease be renewed).
+  // kReadBudget bytes of messages or kReadPasses reads, so a burst is read in a round or a few rather than
+  // one read per batch window, and a backlog of gigabytes still lets the round end (and the lease be
+  // renewed).
   // `drained`: nothing was left in the socket. False when the stream ended or failed (`error` says why).
   bool read(std::string& error, bool& reply_requested, bool& drained) {
     size_t read_bytes = 0;
     drained = false;
-    for (;;) {
+    for (int pass = 1;; ++pass) {
       if (PQconsumeInput(conn) == 0) {
         error = libpq_message_line(PQerrorMessage(conn));
         return false;
       }
       if (!decode_buffered(error, reply_requested, read_bytes)) return false;
-      if (read_bytes >= kReadBudget) return true;
+      if (read_bytes >= kReadBudget || pass >= kReadPasses) return true;
       pollfd more{PQsocket(conn), POLLIN, 0};
       if (::poll(&more, 1, 0) <= 0) {
         drained = true;
