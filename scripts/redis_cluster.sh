@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # `./dev up --redis cluster` / `./dev services --redis cluster`: a local Redis Cluster of 3 masters with
-# one replica each on 127.0.0.1:$REDIS_CLUSTER_PORT..+5 (cluster bus on port + 10000), as ElastiCache in
+# one replica each on 127.0.0.1:$REDIS_CLUSTER_PORT..+5 (cluster bus on port + 100: Redis' default, port +
+# 10000, lies in Linux's ephemeral range, where any outgoing connection may hold it), as ElastiCache in
 # cluster mode with in-transit encryption and AUTH: TLS only (no plaintext port; the cluster bus and
 # replication over TLS too; clients are not asked for a certificate) with a certificate signed by the dev
 # CA (.dev/tls/redis.crt, SAN DNS:localhost, IP:127.0.0.1), and an ACL login: the default user is off, the
@@ -12,6 +13,7 @@
 REDIS_CLUSTER_PORT="${PGS_REDIS_CLUSTER_PORT:-17000}"
 REDIS_CLUSTER_DIR="$DEV_DIR/redis-cluster"
 REDIS_CLUSTER_NODES=6
+REDIS_CLUSTER_BUS_OFFSET=100
 REDIS_CLUSTER_USER=pgsidecar
 REDIS_CLUSTER_PASSWORD_FILE="$REDIS_CLUSTER_DIR/password"
 REDIS_CLUSTER_CERT="$DEV_DIR/tls/redis.crt"
@@ -89,10 +91,11 @@ CONF
 redis_cluster_start_node() {
   local p="$1"
   if pid_alive "$(redis_cluster_pidfile "$p")" && redis_cluster_ping "$p"; then return 0; fi
-  if port_busy "$p" || port_busy $((p + 10000)); then
-    die "port $p or its cluster bus port $((p + 10000)) is taken: $(ss -Hltnp "( sport = :$p or sport = :$((p + 10000)) )" | head -n1)"
+  local bus=$((p + REDIS_CLUSTER_BUS_OFFSET))
+  if port_busy "$p" || port_busy "$bus"; then
+    die "port $p or its cluster bus port $bus is taken: $(ss -Hltnp "( sport = :$p or sport = :$bus )" | head -n1)"
   fi
-  redis-server "$REDIS_CLUSTER_CONF" --tls-port "$p" --daemonize yes --cluster-enabled yes \
+  redis-server "$REDIS_CLUSTER_CONF" --tls-port "$p" --daemonize yes --cluster-enabled yes --cluster-port "$bus" \
     --cluster-config-file "$REDIS_CLUSTER_DIR/nodes-$p.conf" --cluster-node-timeout 2000 \
     --dir "$REDIS_CLUSTER_DIR" --pidfile "$(redis_cluster_pidfile "$p")" --logfile "$LOG_DIR/redis-cluster-$p.log" \
     --save '' --appendonly no --maxclients 10000 --maxmemory 128mb --maxmemory-policy volatile-lru \

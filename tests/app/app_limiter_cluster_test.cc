@@ -1,5 +1,5 @@
 // Issue 13 item 5: the app's rate limiter on a Redis Cluster that serves TLS only and requires an ACL login
-// (a private one: ports 27010-27015, buses 37010-37015; certificates made for the run). The limiter in
+// (a private one: ports 27010-27015, buses 27110-27115; certificates made for the run). The limiter in
 // process (pgs::app::RateLimiter): limits are enforced, keys of different subjects are counted on different
 // masters, two instances share one count; the real binary with the --redis-* flags enforces the limit; a
 // wrong password fails open as an unreachable Redis does (requests served, no RateLimit headers, the outage

@@ -1,5 +1,5 @@
 // The cache's Redis layer against a private Redis Cluster (tests/support/redis_cluster.h: 3 masters, one
-// replica each, ports 26450-26455, buses 36450-36455): key slots agree with CLUSTER KEYSLOT, a worker's
+// replica each, ports 26450-26455, buses 26550-26555): key slots agree with CLUSTER KEYSLOT, a worker's
 // store and bumps spread over the masters, MOVED and ASK are followed, a slot split mid-migration is a
 // miss (never a lookup reading an entry and generations from two nodes), and a killed master's replica
 // takes over with every confirmed bump (WAIT) still there.

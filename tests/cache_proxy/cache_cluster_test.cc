@@ -1,5 +1,5 @@
 // Issue 13 item 5 end to end: the real pgsidecar with its cache on a private Redis Cluster (3 masters, one
-// replica each, ports 26460-26465, buses 36460-36465; tests/support/redis_cluster.h), real Postgres. The
+// replica each, ports 26460-26465, buses 26560-26565; tests/support/redis_cluster.h), real Postgres. The
 // proxy caches and hits, a write through it is never followed by a stale read, a partition's slot moved
 // between masters mid-run is followed, and a master killed mid-load (its replica promoted) costs no
 // client error and no stale read.

@@ -1,5 +1,5 @@
 // Issue 13 items 4 and 5 together, end to end: the cache on a private Redis Cluster (ports 27000-27005,
-// buses 37000-37005) that serves TLS only, on every link (clients, cluster bus, replication), and
+// buses 27100-27105) that serves TLS only, on every link (clients, cluster bus, replication), and
 // requires an ACL login (the default user is off), as ElastiCache in cluster mode with in-transit
 // encryption and RBAC does; certificates made for the run (tests/support/certs.h), the proxy on
 // verify-full. The plaintext suite's scenarios (cluster_fixture.h): caching with hits spread over the

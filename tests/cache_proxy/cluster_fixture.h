@@ -2,7 +2,7 @@
 // pgsidecar, real Postgres, a cluster of 3 masters with one replica each (tests/support/redis_cluster.h)
 // started once per suite, a table and a key prefix per test. `Variant` says how the cluster listens and
 // how the proxy reaches it:
-//   static constexpr uint16_t kBasePort;       // ports base..base+5, buses + 10000
+//   static constexpr uint16_t kBasePort;       // ports base..base+5, buses + 100
 //   static constexpr const char* kTablePrefix;
 //   static test::RedisServerOptions server_options(std::string& error);  // TLS, ACL users
 //   static std::string cache_toml();           // [cache] keys beyond the nodes (redis_tls, redis_user, ...)

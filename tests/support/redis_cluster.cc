@@ -78,9 +78,9 @@ std::vector<std::string> PrivateRedisCluster::seeds() const {
   return out;
 }
 
-// The cluster bus port (port + 10000) lies in Linux's ephemeral range (32768-60999): an outgoing
-// connection of any process may hold it for a moment, and redis-server then exits ("Address already in
-// use"). Such a node is started again, a bounded number of times.
+// A node listens on its port and on its cluster bus port, both below Linux's ephemeral range
+// (32768-60999): Redis' default bus port (port + 10000) lay inside it, where any process's outgoing
+// connection (a pooled one lives for minutes) could hold it, and the suite then failed to start.
 bool PrivateRedisCluster::spawn_node(int i) {
   std::string p = std::to_string(port(i));
   std::vector<std::string> argv = {
@@ -90,7 +90,7 @@ bool PrivateRedisCluster::spawn_node(int i) {
       "--appendonly", "no", "--dir", dir_, "--daemonize", "no", "--loglevel", "warning",
       // A replica's first sync starts at once (Redis waits 5 s by default for more replicas to share
       // a diskless transfer: every cluster test paid it before its cluster was healthy).
-      "--repl-diskless-sync-delay", "0"};
+      "--repl-diskless-sync-delay", "0", "--cluster-port", std::to_string(bus_port(i))};
   if (!options_.tls_cert.empty()) {
     argv.insert(argv.end(), {"--port", "0", "--tls-port", p, "--tls-cluster", "yes", "--tls-replication", "yes",
                              "--tls-cert-file", options_.tls_cert, "--tls-key-file", options_.tls_key,
@@ -105,13 +105,16 @@ bool PrivateRedisCluster::spawn_node(int i) {
     argv.insert(argv.end(), {"--user", "default", "off", "--masteruser", options_.users[0].first, "--masterauth",
                              options_.users[0].second});
   }
-  for (int attempt = 0; attempt < 20; ++attempt) {
-    children_[i] = Child::spawn(argv, {}, dir_ + "/redis-" + p + ".log");
-    if (wait_until([&] { return answers(port(i)) || !children_[i].running(); }, Millis(10000)) &&
-        children_[i].running()) {
-      return true;
+  for (uint16_t taken : {port(i), bus_port(i)}) {
+    if (!port_bindable(taken)) {
+      error_ = "port " + std::to_string(taken) + " of node " + p + " is taken by another process";
+      return false;
     }
-    wait_until([&] { return port_bindable(static_cast<uint16_t>(port(i) + 10000)); }, Millis(5000));
+  }
+  children_[i] = Child::spawn(argv, {}, dir_ + "/redis-" + p + ".log");
+  if (wait_until([&] { return answers(port(i)) || !children_[i].running(); }, Millis(10000)) &&
+      children_[i].running()) {
+    return true;
   }
   error_ = "node " + p + " does not answer PING: " + read_file_tail(dir_ + "/redis-" + p + ".log", 2000);
   return false;

@@ -1,5 +1,5 @@
 // A private Redis Cluster for tests (cache/README.md "Redis Cluster"): 3 masters with one replica each,
-// six redis-server children on loopback ports base..base+5 (their cluster bus on port + 10000), state
+// six redis-server children on loopback ports base..base+5 (their cluster bus on port + 100), state
 // in a temp dir, built with `redis-cli --cluster create ... --cluster-replicas 1`, a short
 // cluster-node-timeout so that a killed master's replica takes over within seconds. Every wait has a
 // deadline. Helpers move a slot between masters step by step (SETSLOT IMPORTING/MIGRATING, MIGRATE,
@@ -43,6 +43,9 @@ class PrivateRedisCluster {
   const std::string& error() const { return error_; }
   std::vector<std::string> seeds() const;  // "127.0.0.1:<port>" of every node
   uint16_t port(int i) const { return static_cast<uint16_t>(base_ + i); }
+  // Its cluster bus (`cluster-port`): port + kBusOffset, below the ephemeral range as the ports are.
+  static constexpr uint16_t kBusOffset = 100;
+  uint16_t bus_port(int i) const { return static_cast<uint16_t>(port(i) + kBusOffset); }
 
   // redis-cli -p port args... (stdout, trimmed); "" when it cannot be run.
   std::string cli(uint16_t port, const std::vector<std::string>& args) const;
