@@ -194,6 +194,19 @@ void PrivateReplica::set_apply_delay(int ms) {
 void PrivateReplica::pause_replay() { superuser().must("SELECT pg_wal_replay_pause()"); }
 void PrivateReplica::resume_replay() { superuser().must("SELECT pg_wal_replay_resume()"); }
 
+std::string PrivateReplica::positions() const {
+  std::string out = "primary pg_current_wal_lsn=" + it::superuser().scalar("SELECT pg_current_wal_lsn()");
+  Pg pg = superuser();
+  if (!pg.ok()) return out + "; replica :" + std::to_string(port_) + " unreachable: " + pg.error();
+  PgResult r = pg.exec(
+      "SELECT pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(),"
+      " now() - pg_last_xact_replay_timestamp(), pg_is_wal_replay_paused(),"
+      " (SELECT status || ' from ' || coalesce(flushed_lsn::text, '?') FROM pg_stat_wal_receiver)");
+  if (!r.ok() || r.rows() != 1) return out + "; replica: " + r.error();
+  return out + "; replica receive=" + r.value(0, 0) + " replay=" + r.value(0, 1) + " replay_age=" + r.value(0, 2) +
+         " paused=" + r.value(0, 3) + " wal_receiver=" + r.value(0, 4);
+}
+
 void PrivateReplica::wait_caught_up(Millis deadline) const {
   std::string target = it::superuser().scalar("SELECT pg_current_wal_lsn()");
   bool ok = wait_until(

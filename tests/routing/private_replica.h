@@ -46,6 +46,9 @@ class PrivateReplica {
   bool streaming() const;
   // Waits until this node has replayed the primary's current WAL position (deadline).
   void wait_caught_up(Millis deadline) const;
+  // For a failure message: the primary's WAL position and this node's receive and replay positions,
+  // replay age, pause state and WAL receiver status, as the proxy's monitor would read them.
+  std::string positions() const;
   // Superuser connection to this node.
   Pg superuser(const std::string& dbname = "postgres") const;
 

@@ -64,8 +64,9 @@ class ReplicaDownAtStartTest : public ProxyTest {
 TEST_P(ReplicaFailoverTest, StoppedReplicaCostsNoTransactionAndReadsReturn) {
   Pg pg(proxy_->spec(kUser, kPassword, kBenchDb));
   ASSERT_TRUE(pg.ok()) << pg.error();
-  ASSERT_TRUE(wait_node(pg, "replica", Millis(15000))) << node_of(pg);
   PrivateReplica& replica = private_replica();
+  ASSERT_TRUE(wait_node(pg, "replica", Millis(15000)))
+      << node_of(pg) << "\n" << show_replicas(*proxy_) << replica.positions();
   long replica_before = statement_calls(replica.port(), "pgbench_accounts");
   long primary_before = statement_calls(kPrimaryPort, "pgbench_accounts");
 
@@ -90,8 +91,9 @@ TEST_P(ReplicaFailoverTest, StoppedReplicaCostsNoTransactionAndReadsReturn) {
   RecordProperty("primary_reads_before_stop", std::to_string(primary_at_stop - primary_before));
 
   replica.start();
-  EXPECT_TRUE(wait_node(pg, "replica", Millis(30000))) << "reads did not return to the restarted replica: "
-                                                       << node_of(pg);
+  EXPECT_TRUE(wait_node(pg, "replica", Millis(30000)))
+      << "reads did not return to the restarted replica: " << node_of(pg) << "\n"
+      << show_replicas(*proxy_) << replica.positions();
 }
 
 INSTANTIATE_TEST_SUITE_P(StopMode, ReplicaFailoverTest, ::testing::Values("fast", "immediate"),

@@ -28,6 +28,19 @@ bool wait_node(Pg& pg, const std::string& want, Millis deadline, const std::stri
   return wait_until([&] { return node_of(pg, sql) == want; }, deadline, Millis(20));
 }
 
+std::string show_replicas(const Proxy& proxy) {
+  Pg admin(proxy.spec(kAdminUser, kAdminPassword, kAdminDatabase));
+  if (!admin.ok()) return "SHOW REPLICAS: no admin login: " + admin.error();
+  PgResult r = admin.exec("SHOW REPLICAS");
+  if (!r.ok()) return "SHOW REPLICAS: " + r.error();
+  std::string out;
+  for (int row = 0; row < r.rows(); ++row) {
+    for (int col = 0; col < r.columns(); ++col) out += std::string(PQfname(r.get(), col)) + "=" + r.value(row, col) + " ";
+    out += "\n";
+  }
+  return out;
+}
+
 namespace {
 double decisions_in(const std::string& page, const std::string& target, const std::string& reason) {
   if (page.empty()) return -1;

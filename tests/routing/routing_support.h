@@ -28,6 +28,10 @@ std::string node_of(Pg& pg, const std::string& sql = "SELECT pg_is_in_recovery()
 bool wait_node(Pg& pg, const std::string& want, Millis deadline,
                const std::string& sql = "SELECT pg_is_in_recovery()");
 
+// The proxy's own view of its nodes, for a failure message: every row of the admin console's SHOW
+// REPLICAS (column=value, one node per line), or why it could not be read.
+std::string show_replicas(const Proxy& proxy);
+
 // statement_calls(port, needle) (pg_stat_statements on a node) is tests/support/pg.h; the proxy's
 // /metrics page is scrape_metrics(proxy) (tests/integration/harness.h).
 
