@@ -150,6 +150,9 @@ struct RoutingConfig {
   // read-only in addition to its built-in list of immutable/stable catalog functions.
   std::vector<std::string> replica_safe_functions;
   Millis health_check_interval{100};       // replica health + lag probe period (> 0)
+  // The period while no read waits for replica positions (a read sent to the primary by its LSN floor,
+  // or a replica that just failed, asks for health_check_interval again); 0 = health_check_interval.
+  Millis health_check_idle_interval{0};
   uint32_t max_parse_bytes = 64u << 10;    // statements longer than this skip parsing and go to the primary
   int classifier_cache_entries = 10000;    // memoised classifications per worker; 0 = no memo
   // Read-your-writes floor scope (consistency = "session"): "client" — each client connection's own

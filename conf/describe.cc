@@ -129,6 +129,7 @@ void feature_rows(const Config& c, Rows& rows) {
   rows.emplace_back("routing.load_balance", std::string(to_string(r.load_balance)));
   rows.emplace_back("routing.replica_safe_functions", list(r.replica_safe_functions));
   rows.emplace_back("routing.health_check_interval", format_duration(r.health_check_interval));
+  rows.emplace_back("routing.health_check_idle_interval", format_duration(r.health_check_idle_interval));
   rows.emplace_back("routing.max_parse_bytes", format_size(r.max_parse_bytes));
   rows.emplace_back("routing.classifier_cache_entries", std::to_string(r.classifier_cache_entries));
   rows.emplace_back("routing.read_your_writes",

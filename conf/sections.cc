@@ -93,6 +93,7 @@ void read_routing(TableReader& r, RoutingConfig& c) {
   r.enumeration("load_balance", c.load_balance, kLoadBalances);
   r.string_list("replica_safe_functions", c.replica_safe_functions, Length{1, 127});
   r.duration("health_check_interval", c.health_check_interval, 10ms, 10min);
+  r.duration("health_check_idle_interval", c.health_check_idle_interval, 0ms, 10min);
   r.size("max_parse_bytes", c.max_parse_bytes, 0, 64 * kMiB);
   r.integer("classifier_cache_entries", c.classifier_cache_entries, 0, 10'000'000);
   r.enumeration("read_your_writes", c.read_your_writes, kReadYourWrites);

@@ -287,6 +287,7 @@ void ResultCacheSession::end_capture(char status, CacheSources& sources) {
     // it asked a replica for, but storing it would serve that past to everyone (also to the writer)
     // until the TTL ends. Waiters run their own query: they may need the primary.
     ++stats.replica_behind;
+    sources.want_fresh_replica_positions();
     finish_lead(nullptr, sources);
     return;
   }

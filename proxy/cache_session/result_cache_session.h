@@ -58,6 +58,9 @@ class CacheSources {
   virtual const cache::RowSecurityFacts* row_security() = 0;  // null before the catalog was read
   virtual std::shared_ptr<const cache::WriteDependencies> write_dependencies() = 0;  // may be null
   virtual void refresh_write_dependencies() = 0;  // a DDL committed: re-read them soon
+  // A replica's answer was not stored because the monitor had not yet seen it replay far enough: ask
+  // for fresher replica positions (HealthMonitor::want_fresh).
+  virtual void want_fresh_replica_positions() = 0;
 
   virtual bool available() = 0;  // the worker has a result cache (Redis connections)
   virtual bool ready() = 0;      // its generation map is in sync (else every lookup bypasses)

@@ -32,6 +32,7 @@ class WorkerCacheSources final : public CacheSources {
     return worker_.process().write_dependencies();
   }
   void refresh_write_dependencies() override { worker_.process().refresh_write_dependencies(); }
+  void want_fresh_replica_positions() override { worker_.process().want_fresh_health(); }
 
   bool available() override { return wc_ != nullptr; }
   bool ready() override { return wc_->ready(); }

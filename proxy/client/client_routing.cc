@@ -75,6 +75,8 @@ Pool* ClientConn::choose_pool(const BufferedRequest& request) {
       routing_policy(), route_options(worker_.snapshot().config->routing), session_pooling, sources);
   if (!d) return primary_pool_;
   count_decision(worker_, *d);
+  // No replica has been seen past this client's writes yet: ask the monitor to look again soon.
+  if (d->reason == router::Reason::lsn_floor) worker_.process().want_fresh_health();
   return d->primary() ? primary_pool_ : sources.replica_pool();
 }
 

@@ -70,6 +70,10 @@ std::shared_ptr<const monitor::HealthSnapshot> Process::health() const {
 
 uint64_t Process::health_generation() const { return monitor_ ? monitor_->generation() : 0; }
 
+void Process::want_fresh_health() const {
+  if (monitor_) monitor_->want_fresh();
+}
+
 void Process::log_slow(obs::SlowQueryRecord record) {
   slow_queries_.fetch_add(1, std::memory_order_relaxed);
   if (slow_log_ && !slow_log_->submit(std::move(record))) slow_log_dropped_.fetch_add(1, std::memory_order_relaxed);

@@ -65,6 +65,9 @@ class Process {
   // Replica health, or nullptr when no replica is configured. Any thread; cheap.
   std::shared_ptr<const monitor::HealthSnapshot> health() const;
   uint64_t health_generation() const;
+  // A read waits for fresher replica positions (sent to the primary by its LSN floor), or a replica just
+  // failed: the monitor probes at health_check_interval for a while (HealthMonitor::want_fresh). Any thread.
+  void want_fresh_health() const;
   // Read-your-writes floor of a (database, user): the primary's WAL position after its last committed
   // write through this sidecar. Shared by every connection of the pair (an app's pool of connections is
   // one session for this purpose). The reference lives as long as the process.

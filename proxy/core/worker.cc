@@ -316,6 +316,7 @@ void Worker::mark_replica_down(int replica) {
   // Two rounds: the monitor's next verdict may still be from before the failure.
   replica_down_until_gen_[i] = process_.health_generation() + 2;
   if (i < replica_view_.size()) replica_view_[i].healthy = false;
+  process_.want_fresh_health();  // those two rounds at the fast cadence, not the idle one
 }
 
 void Worker::add_client(ClientConn* client) {

@@ -23,6 +23,7 @@ MonitorOptions options_from_routing(const conf::RoutingConfig& routing, std::str
   o.password = std::move(password);
   o.dbname = std::move(dbname);
   o.interval = routing.health_check_interval.count() > 0 ? routing.health_check_interval : Millis{1000};
+  o.idle_interval = routing.health_check_idle_interval;
   o.check_timeout = std::clamp(o.interval, kMinCheckTimeout, Millis{1000});
   o.max_lag = routing.max_replica_lag;
   o.max_lag_bytes = routing.max_replica_lag_bytes;

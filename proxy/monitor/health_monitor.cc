@@ -24,6 +24,7 @@ HealthMonitor::HealthMonitor(MonitorOptions options, MonitorNode primary, std::v
       on_change_(std::move(on_change)) {
   if (options_.interval.count() <= 0) options_.interval = Millis{1000};
   if (options_.check_timeout.count() <= 0) options_.check_timeout = Millis{1000};
+  set_fast_hold();
   snapshot_ = std::make_shared<const HealthSnapshot>(initial_snapshot(primary_, replicas_));
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
@@ -103,24 +104,51 @@ bool HealthMonitor::take_pending_options(std::vector<std::unique_ptr<NodeProbe>>
   options_.rise = o.rise;
   options_.fall = o.fall;
   options_.reconnect_backoff_max = o.reconnect_backoff_max;
+  options_.idle_interval = o.idle_interval;
+  set_fast_hold();
   pending_options_.reset();
   for (auto& p : probes) p->update_timing(options_);
   return true;
+}
+
+void HealthMonitor::set_fast_hold() {
+  const bool idle_cadence = options_.idle_interval > options_.interval;
+  fast_hold_.store(idle_cadence ? std::chrono::duration_cast<Clock::duration>(options_.idle_interval).count() : 0,
+                   std::memory_order_relaxed);
+}
+
+void HealthMonitor::want_fresh() noexcept {
+  const int64_t hold = fast_hold_.load(std::memory_order_relaxed);
+  if (hold == 0) return;
+  const int64_t now = Clock::now().time_since_epoch().count();
+  // Renewed less than half a hold ago: nothing to do (no shared store per read under steady demand).
+  if (fast_until_.load(std::memory_order_relaxed) - now > hold / 2) return;
+  if (fast_until_.exchange(now + hold, std::memory_order_relaxed) <= now) {
+    uint64_t one = 1;  // the monitor may be sleeping out an idle period: let it re-plan
+    ssize_t ignored = ::write(wake_fd_, &one, sizeof one);
+    (void)ignored;
+  }
+}
+
+Clock::duration HealthMonitor::period(Clock::time_point now) const {
+  const bool fast = options_.idle_interval <= options_.interval ||
+                    now.time_since_epoch().count() < fast_until_.load(std::memory_order_relaxed);
+  return fast ? options_.interval : options_.idle_interval;
 }
 
 bool HealthMonitor::wait_next_round(Clock::time_point round_start, std::vector<std::unique_ptr<NodeProbe>>& probes) {
   take_pending_options(probes);
   for (;;) {
     if (stopping_) return false;
-    auto when = round_start + options_.interval;
     auto now = Clock::now();
+    auto when = round_start + period(now);
     if (now >= when) return true;
     pollfd fd{wake_fd_, POLLIN, 0};
     auto left = std::chrono::ceil<Millis>(when - now).count();
     if (::poll(&fd, 1, static_cast<int>(std::min<int64_t>(left, 60000))) > 0) {
       if (stopping_) return false;
       drain_wake_fd();
-      take_pending_options(probes);  // the loop re-plans with the new interval
+      take_pending_options(probes);  // the loop re-plans: a new interval, or want_fresh()
     }
   }
 }
@@ -146,8 +174,8 @@ void HealthMonitor::publish(HealthSnapshot next) {
   }
 }
 
-// Rounds start every interval, measured from the start of the previous one, or at once when it
-// overran (missed rounds are skipped, not made up).
+// Rounds start every interval (idle_interval while nobody wants fresh positions), measured from the
+// start of the previous one, or at once when it overran (missed rounds are skipped, not made up).
 void HealthMonitor::run() noexcept {
   pthread_setname_np(pthread_self(), "pgs-health");  // names in top -H, ps -L, perf: 15 bytes at most
   std::vector<std::unique_ptr<NodeProbe>> probes;

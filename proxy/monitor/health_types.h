@@ -34,6 +34,9 @@ struct MonitorOptions {
   std::string password;  // empty: libpq's own sources (PGPASSWORD, .pgpass) apply
   std::string dbname = "postgres";
   Millis interval{1000};         // a check round starts this often (> 0); [routing].health_check_interval
+  // While nobody asked for fresh positions (HealthMonitor::want_fresh) within the last idle_interval,
+  // rounds start this often instead; <= interval: always `interval`. [routing].health_check_idle_interval
+  Millis idle_interval{0};
   Millis check_timeout{1000};    // connect + query deadline of one round, all nodes in parallel (> 0)
   Millis max_lag{10000};         // replay delay above this: replica unhealthy; 0 = no limit
   uint64_t max_lag_bytes = 16u << 20;  // WAL bytes behind the primary above this: unhealthy; 0 = no limit

@@ -98,6 +98,7 @@ TEST(ShippedConfig, DiffersFromDefaultsOnlyInDevValues) {
                                             "primary.port",           "primary.server_tls",
                                             "primary.server_tls_ca_file", "databases[0].name",
                                             "databases[0].server_dbname", "routing.health_check_interval",
+                                            "routing.health_check_idle_interval",
                                             "routing.read_your_writes",
                                             "routing.monitor_user",
                                             "routing.monitor_password",   "routing.monitor_dbname",
@@ -171,6 +172,7 @@ TEST(Defaults, EveryField) {
   EXPECT_EQ(r.load_balance, LoadBalance::least_outstanding);
   EXPECT_TRUE(r.replica_safe_functions.empty());
   EXPECT_EQ(r.health_check_interval, 100ms);
+  EXPECT_EQ(r.health_check_idle_interval, 0ms);
   EXPECT_EQ(r.max_parse_bytes, 64u << 10);
   EXPECT_EQ(r.classifier_cache_entries, 10000);
   const CacheConfig& k = c->cache;

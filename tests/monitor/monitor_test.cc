@@ -265,6 +265,48 @@ TEST_F(MonitorTest, UpdateOptionsCutsTheWaitShort) {
   ASSERT_TRUE(wait_for(m, [](const HealthSnapshot& s) { return s.generation >= 4; }, 5s));
 }
 
+// With an idle cadence the monitor probes every idle_interval until someone wants fresh positions;
+// then every `interval` for the next idle_interval, and back. Rounds never start early, so "no round
+// within 1 s of a 3 s idle period" holds on any machine; the fast rounds get generous deadlines that
+// are still well inside one idle period.
+TEST_F(MonitorTest, IdleCadenceUntilFreshPositionsAreWanted) {
+  MonitorOptions o = dev_options(20ms);
+  o.idle_interval = 3s;
+  HealthMonitor m(o, node("primary", test::kPrimaryPort), {node("replica1", test::kReplicaPort)});
+  m.start();
+  Snap first = wait_for(m, [](const HealthSnapshot& s) { return s.generation >= 1; }, 5s);
+  ASSERT_TRUE(first) << describe(m.snapshot());
+  EXPECT_EQ(m.wait_for_generation(first->generation, 1s), nullptr) << "a round within 1 s of a 3 s idle period";
+
+  auto asked = Clock::now();
+  m.want_fresh();  // cuts the idle wait short: the next round starts at once
+  Snap woken = m.wait_for_generation(first->generation, 1500ms);
+  ASSERT_TRUE(woken) << "want_fresh() did not start a round";
+  // Then rounds every 20 ms: ten more well within one idle period.
+  Snap fast = wait_for(m, [&](const HealthSnapshot& s) { return s.generation >= woken->generation + 10; }, 2s,
+                       woken->generation);
+  ASSERT_TRUE(fast) << describe(m.snapshot());
+  EXPECT_LT(Clock::now() - asked, 2500ms);
+
+  // Nobody asks again: one idle period after the last want_fresh() the cadence is idle again.
+  Snap idle = wait_for(
+      m, [&](const HealthSnapshot& s) { return s.taken_at > asked + 3s + 100ms; }, 8s, fast->generation);
+  ASSERT_TRUE(idle) << describe(m.snapshot());
+  EXPECT_EQ(m.wait_for_generation(idle->generation, 1s), nullptr) << "still fast after the hold ended";
+  m.stop();
+}
+
+// Without idle_interval (0, or not above interval) want_fresh() changes nothing: every interval.
+TEST_F(MonitorTest, NoIdleCadenceByDefault) {
+  HealthMonitor m(dev_options(50ms), node("primary", test::kPrimaryPort), {node("replica1", test::kReplicaPort)});
+  m.start();
+  ASSERT_TRUE(wait_for(m, [](const HealthSnapshot& s) { return s.generation >= 5; }, 5s)) << describe(m.snapshot());
+  m.want_fresh();
+  uint64_t g = m.generation();
+  ASSERT_TRUE(wait_for(m, [&](const HealthSnapshot& s) { return s.generation >= g + 5; }, 5s));
+  m.stop();
+}
+
 TEST_F(MonitorTest, SurvivesItsConnectionBeingKilled) {
   MonitorOptions o = dev_options(100ms);
   o.application_name = "pgs-monitor-kill-test";

@@ -49,6 +49,7 @@ class FakeSources final : public CacheSources {
   const cache::RowSecurityFacts* row_security() override { return &rls_; }
   std::shared_ptr<const cache::WriteDependencies> write_dependencies() override { return nullptr; }
   void refresh_write_dependencies() override { ++refreshes; }
+  void want_fresh_replica_positions() override { ++fresh_positions_wanted; }
   bool available() override { return true; }
   bool ready() override { return true; }
   const cache::RedisNames& names() override { return names_; }
@@ -78,6 +79,7 @@ class FakeSources final : public CacheSources {
   std::map<std::string, std::string> stored;
   std::vector<Bump> bumps;
   int refreshes = 0;
+  int fresh_positions_wanted = 0;
 
  private:
   Fleet& fleet_;
@@ -364,6 +366,8 @@ TEST_F(ResultCacheSessionTest, AReplicaBehindTheFloorIsServedButNotStored) {
     c.session.note_read_target(k.replay);
     reply(c, result_rows() + ready('I'));
     EXPECT_EQ(c.sources->stored.size(), k.stored ? 1u : 0u) << "case " << id - 1;
+    // Not stored for want of a fresher replay position: the monitor is asked to look again soon.
+    EXPECT_EQ(c.sources->fresh_positions_wanted, k.stored ? 0 : 1) << "case " << id - 1;
   }
   EXPECT_EQ(fleet.stats.classes["items"].replica_behind, 2u);
 }

@@ -227,6 +227,44 @@ TEST_F(LsnProbeWithCommitTest, TheCommitTakesTheProbeAlongAndTheFloorHolds) {
   EXPECT_EQ(wait_probes(kCommits + 2, 1), "");
 }
 
+// health_check_idle_interval: while no read waits for the replica the monitor probes every 10 s, not
+// every 100 ms; a read kept on the primary by its LSN floor asks for fresh positions, so the writer's
+// reads return to the (500ms-late) replica within a few fast rounds of its replay, not at the next idle
+// round up to 10 s later.
+class IdleCadenceTest : public ReadYourWritesTest {
+ protected:
+  std::string routing_keys() const override {
+    return "consistency = \"session\"\nhealth_check_idle_interval = \"10s\"\n";
+  }
+  // Probe statements the replica ran (pg_stat_statements; constants are normalised away).
+  long probes() const { return statement_calls(private_replica().port(), "THEN pg_is_wal_replay_paused()"); }
+};
+
+TEST_F(IdleCadenceTest, AReadHeldByItsFloorBringsTheFastCadenceBack) {
+  Pg writer(proxy_->spec());
+  ASSERT_TRUE(writer.ok()) << writer.error();
+  ASSERT_TRUE(wait_node(writer, "replica", Millis(15000))) << node_of(writer);
+  long idle_start = probes();
+  EXPECT_FALSE(wait_until([&] { return probes() > idle_start + 1; }, Millis(1500)))
+      << "probes every 100 ms although no read waits: " << probes() - idle_start << " in 1.5 s";
+
+  writer.must("INSERT INTO pgs_routing_ryw VALUES (1)");
+  auto wrote = Clock::now();
+  int missing = 0;
+  bool on_replica = wait_until(
+      [&] {
+        PgResult r = writer.exec("SELECT count(*), pg_is_in_recovery() FROM pgs_routing_ryw WHERE id = 1");
+        if (!r.ok() || r.value(0, 0) != "1") ++missing;
+        return r.ok() && r.value(0, 1) == "t";
+      },
+      Millis(5000), Millis(20));
+  EXPECT_EQ(missing, 0) << "reads of the writer that missed its row";
+  EXPECT_TRUE(on_replica) << "the writer's reads did not return to the replica within 5 s of its write: "
+                          << node_of(writer) << "\n" << show_replicas(*proxy_) << private_replica().positions();
+  RecordProperty("back_on_replica_ms",
+                 std::to_string(std::chrono::duration_cast<Millis>(Clock::now() - wrote).count()));
+}
+
 // Control: with consistency = "eventual" the same pattern reads from the 500ms-late replica and misses
 // rows — so the delay is real and the session-mode tests above can fail.
 class EventualConsistencyTest : public ReadYourWritesTest {
