@@ -57,13 +57,11 @@ std::shared_ptr<const Classification> ClassifierCache::classify(std::string_view
   return value;
 }
 
+// A text with numeric constants is looked up by its shape first: such texts (sent with their values
+// inline: pgbench, ORMs without bind parameters) rarely repeat exactly, and a shape-safe one is only
+// ever stored under its shape, so the exact-text probe would be a miss on a cold hash bucket per
+// statement. Only a shape that is not shape-safe (or not stored yet) goes on to the exact text.
 std::shared_ptr<const Classification> ClassifierCache::classify_uncached(std::string_view sql) {
-  uint64_t h = XXH3_64bits(sql.data(), sql.size());
-  if (auto value = find(h, false, sql)) {
-    ++stats_.hits;
-    return value;
-  }
-  ++stats_.misses;
   const bool storable = sql.size() <= max_text_bytes_ && max_entries_ > 0;
   const bool shaped = storable && detail::numeric_shape(sql, shape_);
   uint64_t shape_hash = 0;
@@ -74,10 +72,17 @@ std::shared_ptr<const Classification> ClassifierCache::classify_uncached(std::st
     shape_ += std::to_string(sql.size());
     shape_hash = XXH3_64bits_withSeed(shape_.data(), shape_.size(), kShapeSeed);
     if (auto value = find(shape_hash, true, shape_)) {
+      ++stats_.misses;  // of the exact text (Stats: shape hits are counted among the misses)
       ++stats_.shape_hits;
       return value;
     }
   }
+  uint64_t h = XXH3_64bits(sql.data(), sql.size());
+  if (auto value = find(h, false, sql)) {
+    ++stats_.hits;
+    return value;
+  }
+  ++stats_.misses;
   auto value = std::make_shared<const Classification>(router::classify(sql, options_));
   if (!storable) {
     ++stats_.uncached;

@@ -8,11 +8,11 @@
 // Shapes: texts that differ only in numeric constants (`... WHERE aid = 41` and `... = 97`, sent by
 // simple-protocol clients with their values inline) share one classification when nothing in it can
 // depend on a number: one statement that parsed, a plain read or write (SELECT, VALUES, TABLE,
-// INSERT, UPDATE, DELETE), no function call, no session change. Such a classification is stored a
-// second time under the text's shape (sql_scan.h numeric_shape), and a text missing from the cache
-// is looked up by its shape before it is parsed. The shape key includes the text's length, so the
-// shared classification's location/length fields are exact (texts whose constants differ in length
-// get one entry per length: a handful per statement).
+// INSERT, UPDATE, DELETE), no function call, no session change. Such a classification is stored under
+// the text's shape only (sql_scan.h numeric_shape), and a text with numeric constants is looked up by
+// its shape first, then by its exact text, then parsed. The shape key includes the text's length, so
+// the shared classification's location/length fields are exact (texts whose constants differ in
+// length get one entry per length: a handful per statement).
 #pragma once
 
 #include <cstdint>
