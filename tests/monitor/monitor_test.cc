@@ -296,6 +296,26 @@ TEST_F(MonitorTest, IdleCadenceUntilFreshPositionsAreWanted) {
   m.stop();
 }
 
+// A reload that sets idle_interval takes effect at the monitor's next wake-up; one that clears it
+// brings back a round every interval.
+TEST_F(MonitorTest, AReloadSetsAndClearsTheIdleCadence) {
+  HealthMonitor m(dev_options(20ms), node("primary", test::kPrimaryPort), {node("replica1", test::kReplicaPort)});
+  m.start();
+  ASSERT_TRUE(wait_for(m, [](const HealthSnapshot& s) { return s.generation >= 2; }, 5s)) << describe(m.snapshot());
+  MonitorOptions idle = dev_options(20ms);
+  idle.idle_interval = 3s;
+  m.update_options(idle);
+  EXPECT_EQ(m.options().idle_interval, 3s);
+  // The round that may already be under way when the reload lands, then none for a second.
+  Snap settled = wait_for(m, [](const HealthSnapshot&) { return true; }, 1s, m.generation());
+  uint64_t g = settled ? settled->generation : m.generation();
+  EXPECT_EQ(m.wait_for_generation(g, 1s), nullptr) << "a round within 1 s of a 3 s idle period";
+  m.update_options(dev_options(20ms));  // idle_interval 0 again
+  ASSERT_TRUE(wait_for(m, [&](const HealthSnapshot& s) { return s.generation >= g + 5; }, 2s))
+      << "no round every 20 ms after the idle cadence was cleared: " << describe(m.snapshot());
+  m.stop();
+}
+
 // Without idle_interval (0, or not above interval) want_fresh() changes nothing: every interval.
 TEST_F(MonitorTest, NoIdleCadenceByDefault) {
   HealthMonitor m(dev_options(50ms), node("primary", test::kPrimaryPort), {node("replica1", test::kReplicaPort)});
