@@ -45,9 +45,9 @@ namespace {
 
 Decision primary(Reason r) { return Decision{kPrimary, r}; }
 
-bool lag_ok(const ReplicaSnapshot& r, const RouteOptions& o) {
+bool lag_ok(const ReplicaSnapshot& r, const RouteOptions& o, std::chrono::milliseconds age) {
   if (o.max_lag_bytes != 0 && r.lag_bytes > o.max_lag_bytes) return false;
-  if (o.max_lag.count() != 0 && r.lag > o.max_lag) return false;
+  if (o.max_lag.count() != 0 && r.lag + age > o.max_lag) return false;
   return true;
 }
 
@@ -87,7 +87,7 @@ Decision pick_replica(const RouteInput& in, const RouteOptions& o, Reason ok) {
   for (size_t i = 0; i < in.replicas.size(); ++i) {
     const ReplicaSnapshot& r = in.replicas[i];
     if (r.weight == 0 || (!r.healthy && !r.lagging)) continue;
-    if (r.lagging || !lag_ok(r, o)) {
+    if (r.lagging || !lag_ok(r, o, in.replicas_age)) {
       if (why == Reason::no_replica) why = Reason::replica_lagging;
       continue;
     }

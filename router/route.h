@@ -10,7 +10,8 @@
 //  5. Parse error / oversized: primary. Writes (or may write): primary.
 //  6. Not provably read-only: primary, unless the hint says replica and the statement writes nothing
 //     and takes no row locks and changes no session state (replica_capable).
-//  7. A replica, among the healthy ones within max lag and (consistency = session) at or past the
+//  7. A replica, among the healthy ones within max lag (its measured lag plus the age of the measure:
+//     a replica not probed for a while is not assumed to have kept up) and (consistency = session) at or past the
 //     client's LSN floor, chosen by the load-balance policy; none left: primary, with the reason of the
 //     filter that removed the last candidate (no_replica, replica_lagging, lsn_floor). A replica the
 //     monitor reports as lagging (ReplicaSnapshot::lagging) counts as lagging, not as down.
@@ -103,6 +104,9 @@ struct RouteInput {
   StatementSummary statement;
   SessionView session;
   std::span<const ReplicaSnapshot> replicas;
+  // Time since the monitor measured `replicas`: a replica's replay delay now is at most its measured lag
+  // plus this (it may have replayed nothing since), and max_lag is held against that bound.
+  std::chrono::milliseconds replicas_age{0};
   uint64_t counter = 0;  // increments per decision (round robin, weighted, tie breaking)
 };
 

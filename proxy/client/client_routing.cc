@@ -45,6 +45,7 @@ class WorkerRouteSources final : public RouteSources {
     return worker_.process().lsn_floor(client_.database, client_.user).load(std::memory_order_acquire);
   }
   std::span<const router::ReplicaSnapshot> replicas() override { return worker_.replica_view(); }
+  std::chrono::milliseconds replicas_age() override { return worker_.replica_view_age(); }
   uint64_t next_counter() override { return worker_.next_route_counter(); }
   bool replica_usable(int target) override {
     replica_pool_ = worker_.pool_for(client_.database, client_.user, target);
@@ -75,8 +76,11 @@ Pool* ClientConn::choose_pool(const BufferedRequest& request) {
       routing_policy(), route_options(worker_.snapshot().config->routing), session_pooling, sources);
   if (!d) return primary_pool_;
   count_decision(worker_, *d);
-  // No replica has been seen past this client's writes yet: ask the monitor to look again soon.
-  if (d->reason == router::Reason::lsn_floor) worker_.process().want_fresh_health();
+  // No replica has been seen past this client's writes yet, or none within max lag as last measured
+  // (plus the time since): ask the monitor to look again soon.
+  if (d->reason == router::Reason::lsn_floor || d->reason == router::Reason::replica_lagging) {
+    worker_.process().want_fresh_health();
+  }
   return d->primary() ? primary_pool_ : sources.replica_pool();
 }
 

@@ -285,6 +285,7 @@ std::span<const router::ReplicaSnapshot> Worker::replica_view() {
     auto health = process_.health();
     if (health) monitor::to_route_replicas(*health, replica_view_);
     else replica_view_.clear();
+    replica_view_taken_at_ = health ? health->taken_at : std::chrono::steady_clock::time_point{};
     replica_view_generation_ = gen;
     replica_down_until_gen_.resize(replica_view_.size(), 0);
   }
@@ -307,6 +308,11 @@ void Worker::record_digest(std::string_view sql, std::chrono::microseconds took,
   if (shape == 0) shape = lexical_shape(sql);
   if (digests_->record_if_present(shape, took, rows, error, cache_hit)) return;
   digests_->record(shape, lexical_normalize(sql), took, rows, error, cache_hit);
+}
+
+std::chrono::milliseconds Worker::replica_view_age() const {
+  if (replica_view_taken_at_ == std::chrono::steady_clock::time_point{}) return std::chrono::milliseconds{0};
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - replica_view_taken_at_);
 }
 
 void Worker::mark_replica_down(int replica) {

@@ -69,6 +69,8 @@ class Worker {
   // Replica health as the router wants it (refreshed when the monitor publishes), with this worker's
   // outstanding transactions per replica.
   std::span<const router::ReplicaSnapshot> replica_view();
+  // Time since the monitor measured replica_view() (0 before its first round). Call after replica_view().
+  std::chrono::milliseconds replica_view_age() const;
   uint64_t next_route_counter() { return route_counter_++; }
   // A replica that just failed a login or died is skipped until the monitor's next round.
   void mark_replica_down(int replica);
@@ -161,6 +163,7 @@ class Worker {
   std::vector<router::ReplicaSnapshot> replica_view_;
   std::vector<uint64_t> replica_down_until_gen_;  // skip replica i while the monitor's generation < this
   uint64_t replica_view_generation_ = UINT64_MAX;
+  std::chrono::steady_clock::time_point replica_view_taken_at_{};  // the snapshot's taken_at (epoch: none)
   uint64_t route_counter_ = 0;
   std::unordered_map<uint64_t, ClientConn*> clients_;  // by id: callbacks that outlive a client look it up
   std::unordered_map<int32_t, ClientConn*> clients_by_pid_;

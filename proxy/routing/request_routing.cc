@@ -72,6 +72,7 @@ std::optional<router::Decision> RequestRouting::route(const RoutingPolicy& polic
   in.session.lsn_floor = lsn_floor_;
   if (policy.floor_per_user) in.session.lsn_floor = std::max(lsn_floor_, sources.shared_lsn_floor());
   in.replicas = sources.replicas();
+  in.replicas_age = sources.replicas_age();
   in.counter = sources.next_counter();
   router::Decision d = router::route(in, options);
   may_write_ = !facts.complete || facts.summary.writes;

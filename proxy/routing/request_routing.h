@@ -49,6 +49,7 @@ class RouteSources {
   virtual const std::string* route_hint_setting() = 0;  // the session's pgsidecar.route, or null
   virtual router::Lsn shared_lsn_floor() = 0;  // the floor of the client's (database, user): floor_per_user
   virtual std::span<const router::ReplicaSnapshot> replicas() = 0;
+  virtual std::chrono::milliseconds replicas_age() = 0;  // since the monitor measured replicas()
   virtual uint64_t next_counter() = 0;  // the worker's decision counter (round robin, ties)
   // The chosen replica has a pool for this client's (database, user) that did not just refuse its login.
   virtual bool replica_usable(int target) = 0;

@@ -27,6 +27,7 @@ class FixedSources final : public RouteSources {
   router::Lsn shared_floor = 0;
   std::vector<router::ReplicaSnapshot> replica_health{router::ReplicaSnapshot{.healthy = true, .replay_lsn = 100}};
   bool usable = true;
+  std::chrono::milliseconds age{0};  // since the replica health was measured
   int scans = 0;
   int counters = 0;
 
@@ -37,6 +38,7 @@ class FixedSources final : public RouteSources {
   const std::string* route_hint_setting() override { return hint ? &*hint : nullptr; }
   router::Lsn shared_lsn_floor() override { return shared_floor; }
   std::span<const router::ReplicaSnapshot> replicas() override { return replica_health; }
+  std::chrono::milliseconds replicas_age() override { return age; }
   uint64_t next_counter() override { return static_cast<uint64_t>(counters++); }
   bool replica_usable(int target) override { return usable && target == kReplica; }
 };
@@ -164,6 +166,20 @@ TEST_F(RequestRoutingTest, AReadGoesToAReplicaAndAWriteToThePrimary) {
   ASSERT_TRUE(write);
   EXPECT_TRUE(write->primary());
   EXPECT_EQ(write->reason, router::Reason::write);
+}
+
+// The age of the worker's replica view reaches the router: a caught-up replica measured longer ago than
+// max_replica_lag (10 s) allows is not proof of anything.
+TEST_F(RequestRoutingTest, TheAgeOfTheReplicaMeasureIsHeldAgainstMaxLag) {
+  sources.age = std::chrono::milliseconds(10001);
+  auto read = route(read_request());
+  ASSERT_TRUE(read);
+  EXPECT_TRUE(read->primary());
+  EXPECT_EQ(read->reason, router::Reason::replica_lagging);
+  sources.age = std::chrono::milliseconds(100);
+  read = route(read_request());
+  ASSERT_TRUE(read);
+  EXPECT_EQ(read->target, kReplica);
 }
 
 TEST_F(RequestRoutingTest, ARequestNotWhollyBufferedIsAWrite) {

@@ -137,6 +137,34 @@ TEST(Route, LaggingReplicas) {
   EXPECT_FALSE(d.primary());
 }
 
+// A measure ages: a replica 9 s behind when last probed may be 9 s plus the time since behind now, and is
+// held against max_lag (10 s) as such. A caught-up replica (lag 0) not probed for longer than max_lag
+// is no proof either. Without a time limit the age does not matter.
+TEST(Route, TheLagIsTheMeasuredLagPlusTheAgeOfTheMeasure) {
+  ReplicaSnapshot behind = up();
+  behind.lag = milliseconds(9000);
+  RouteInput in;
+  in.statement = summarize(classify("SELECT 1"));
+  std::vector<ReplicaSnapshot> rs{behind};
+  in.replicas = rs;
+  in.replicas_age = milliseconds(500);
+  EXPECT_FALSE(route(in, {}).primary());
+  in.replicas_age = milliseconds(1500);
+  Decision d = route(in, {});
+  EXPECT_TRUE(d.primary());
+  EXPECT_EQ(d.reason, Reason::replica_lagging);
+  rs = {up()};
+  in.replicas = rs;
+  in.replicas_age = milliseconds(10001);
+  EXPECT_EQ(route(in, {}).reason, Reason::replica_lagging);
+  in.replicas_age = milliseconds(10000);  // the limit is inclusive
+  EXPECT_FALSE(route(in, {}).primary());
+  RouteOptions no_time_limit;
+  no_time_limit.max_lag = milliseconds(0);
+  in.replicas_age = milliseconds(3600000);
+  EXPECT_FALSE(route(in, no_time_limit).primary());
+}
+
 // The monitor takes a replica beyond max lag out (healthy = false) and says why: the router reports
 // replica_lagging for it, no_replica for one that is down.
 TEST(Route, MonitorLaggingReplicaIsLaggingNotDown) {

@@ -60,5 +60,47 @@ TEST_F(ReplicaLagTest, ReadsLeaveALaggingReplicaAndReturn) {
                                                        << node_of(pg);
 }
 
+// With an idle probe cadence (30 s) a replica's last measure grows old: replay is paused and the
+// primary commits, and reads (eventual consistency, max_replica_lag = 1s) must leave the replica once the
+// measure is older than the limit allows, not at the next idle probe. The read that goes to the primary
+// for it asks the monitor for a fresh measure, which then finds the replica lagging by itself.
+class AgedLagTest : public ReplicaLagTest {
+ protected:
+  void SetUp() override {
+    ProxyTest::SetUp();
+    if (is_direct()) GTEST_SKIP() << "needs the pgsidecar process";
+    PrivateReplica& replica = private_replica();
+    replica.set_apply_delay(0);
+    replica.wait_caught_up(Millis(30000));
+    start_proxy(routing_options({{"private1", replica.port()}},
+                                "consistency = \"eventual\"\nmax_replica_lag = \"1s\"\n"
+                                "health_check_idle_interval = \"30s\"\n"));
+  }
+};
+
+TEST_F(AgedLagTest, AnOldMeasureDoesNotKeepReadsOnAPausedReplica) {
+  Pg pg(proxy_->spec());
+  ASSERT_TRUE(pg.ok()) << pg.error();
+  ASSERT_TRUE(wait_node(pg, "replica", Millis(15000))) << node_of(pg);
+  PrivateReplica& replica = private_replica();
+  replica.pause_replay();
+  paused_ = true;
+  ASSERT_TRUE(wait_until([&] { return replica.superuser().scalar("SELECT pg_get_wal_replay_pause_state()") == "paused"; },
+                         Millis(10000)));
+  Pg su = superuser(kDatabase);
+  ASSERT_TRUE(su.ok()) << su.error();
+  su.must("SELECT pg_logical_emit_message(true, 'pgs-routing-test', 'a commit the replica will not replay')");
+  EXPECT_TRUE(wait_node(pg, "primary", Millis(5000)))
+      << "reads still go to a paused replica more than 5 s after its last replayed commit, with "
+         "max_replica_lag = 1s: "
+      << node_of(pg) << "\n" << show_replicas(*proxy_) << replica.positions();
+  EXPECT_EQ(wait_decisions(*proxy_, {{"primary", "replica_lagging", 1}}, Millis(10000)), "");
+
+  replica.resume_replay();
+  paused_ = false;
+  EXPECT_TRUE(wait_node(pg, "replica", Millis(15000))) << "reads did not come back after replay resumed: "
+                                                       << node_of(pg);
+}
+
 }  // namespace
 }  // namespace pgs::it::routing
