@@ -11,10 +11,10 @@
 //  6. Not provably read-only: primary, unless the hint says replica and the statement writes nothing
 //     and takes no row locks and changes no session state (replica_capable).
 //  7. A replica, among the healthy ones within max lag (its measured lag plus the age of the measure:
-//     a replica not probed for a while is not assumed to have kept up) and (consistency = session) at or past the
-//     client's LSN floor, chosen by the load-balance policy; none left: primary, with the reason of the
-//     filter that removed the last candidate (no_replica, replica_lagging, lsn_floor). A replica the
-//     monitor reports as lagging (ReplicaSnapshot::lagging) counts as lagging, not as down.
+//     a replica not probed for a while is not assumed to have kept up) and (consistency = session) at
+//     or past the client's LSN floor, chosen by the load-balance policy; none left: primary, with the
+//     reason of the filter that removed the last candidate (no_replica, replica_lagging, lsn_floor). A
+//     replica the monitor reports as lagging (ReplicaSnapshot::lagging) counts as lagging, not as down.
 // BEGIN READ ONLY counts as read-only (rule 7): the whole transaction may then run on a replica. So does
 // BEGIN directly followed by SET TRANSACTION READ ONLY in the same request (one Query string, or one
 // extended-protocol batch up to Sync): classify() and combine_statements() make that a begin_read_only.
