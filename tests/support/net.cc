@@ -38,6 +38,17 @@ int listen_loopback(uint16_t& port, int backlog) {
   return fd;
 }
 
+bool in_ephemeral_range(uint16_t port) {
+  unsigned lo = 32768, hi = 60999;
+  std::ifstream f("/proc/sys/net/ipv4/ip_local_port_range");
+  unsigned a = 0, b = 0;
+  if (f >> a >> b && a <= b) {
+    lo = a;
+    hi = b;
+  }
+  return port >= lo && port <= hi;
+}
+
 uint16_t free_port() {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw std::runtime_error("socket failed");

@@ -13,6 +13,11 @@ namespace pgs::test {
 // A port that was free a moment ago (bind 127.0.0.1:0, read it back, close).
 uint16_t free_port();
 
+// True when `port` lies in the kernel's range for outgoing connections' local ports
+// (/proc/sys/net/ipv4/ip_local_port_range; Linux's default 32768-60999 when unreadable): a fixed port
+// there may be held by any process's connection, even one in TIME-WAIT, at any moment.
+bool in_ephemeral_range(uint16_t port);
+
 // A listening TCP socket on 127.0.0.1 at a port the kernel chose (set in `port`), or -1.
 int listen_loopback(uint16_t& port, int backlog = 16);
 

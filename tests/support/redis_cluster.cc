@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "tests/support/net.h"
 #include "tests/support/redis_server.h"
 #include "tests/support/wait.h"
 
@@ -106,6 +107,10 @@ bool PrivateRedisCluster::spawn_node(int i) {
                              options_.users[0].second});
   }
   for (uint16_t taken : {port(i), bus_port(i)}) {
+    if (in_ephemeral_range(taken)) {  // a flaky start on some runs: refused on every run instead
+      error_ = "port " + std::to_string(taken) + " of node " + p + " lies in the ephemeral port range";
+      return false;
+    }
     if (!port_bindable(taken)) {
       error_ = "port " + std::to_string(taken) + " of node " + p + " is taken by another process";
       return false;

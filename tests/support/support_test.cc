@@ -15,6 +15,7 @@
 #include "tests/support/pg.h"
 #include "tests/support/process.h"
 #include "tests/support/raw_client.h"
+#include "tests/support/redis_cluster.h"
 #include "tests/support/redis_server.h"
 #include "tests/support/wait.h"
 
@@ -177,6 +178,19 @@ TEST(SupportRawClient, EncodersAndErrorFields) {
   EXPECT_EQ(f.sqlstate(), "22012");
   EXPECT_EQ(f.describe(), "ERROR 22012 division by zero");
   EXPECT_EQ(md5_hex(""), "d41d8cd98f00b204e9800998ecf8427e");
+}
+
+// A cluster whose ports (or buses) fall where outgoing connections take their local ports is refused
+// before any node starts, on every run, rather than failing on the runs where a port happens to be held.
+TEST(SupportRedisCluster, PortsInTheEphemeralRangeAreRefused) {
+  EXPECT_FALSE(in_ephemeral_range(26450));
+  EXPECT_FALSE(in_ephemeral_range(26450 + PrivateRedisCluster::kBusOffset + 5));
+  ASSERT_TRUE(in_ephemeral_range(40000));
+  std::string error;
+  PrivateRedisCluster* cluster = PrivateRedisCluster::start_new(40000, error);
+  EXPECT_EQ(cluster, nullptr);
+  delete cluster;
+  EXPECT_NE(error.find("ephemeral"), std::string::npos) << error;
 }
 
 TEST(SupportRedis, PrivateServerStartsPausesAndStops) {
