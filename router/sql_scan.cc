@@ -1,6 +1,8 @@
 #include "router/sql_scan.h"
 
+#include <array>
 #include <cctype>
+#include <cstdint>
 
 namespace pgs::router::detail {
 namespace {
@@ -204,46 +206,109 @@ ScanStats scan_stats(std::string_view s) {
   return st;
 }
 
+namespace {
+// What a byte means to numeric_shape where a token may start. A table: the scan runs per byte of every
+// statement that has numbers in it (shape-first classification).
+enum class ShapeByte : uint8_t {
+  plain,    // white space, punctuation, operators other than '-' and '/': skipped
+  name,     // starts a name (a letter, '_', a non-ASCII byte)
+  prefix,   // E B X N U: a string prefix before a quote, else a name
+  digit,    // starts a number
+  special,  // NUL, 0x01, quotes, '$', '-', '/', '.': looked at closer
+};
+constexpr std::array<ShapeByte, 256> kShapeByte = [] {
+  std::array<ShapeByte, 256> t{};
+  for (int i = 0; i < 256; ++i) {
+    const char c = static_cast<char>(i);
+    const char up = ascii_upper(c);
+    ShapeByte k = ShapeByte::plain;
+    if (ascii_alpha(c) || c == '_' || i >= 0x80) k = ShapeByte::name;
+    if (up == 'E' || up == 'B' || up == 'X' || up == 'N' || up == 'U') k = ShapeByte::prefix;
+    if (ascii_digit(c)) k = ShapeByte::digit;
+    if (c == '\0' || c == '\x01' || c == '\'' || c == '"' || c == '$' || c == '-' || c == '/' || c == '.') {
+      k = ShapeByte::special;
+    }
+    t[static_cast<size_t>(i)] = k;
+  }
+  return t;
+}();
+// By byte: is_ident_char, as a table.
+constexpr std::array<bool, 256> kNameByte = [] {
+  std::array<bool, 256> t{};
+  for (int i = 0; i < 256; ++i) {
+    const char c = static_cast<char>(i);
+    t[static_cast<size_t>(i)] = ascii_alpha(c) || c == '_' || i >= 0x80 || ascii_digit(c) || c == '$';
+  }
+  return t;
+}();
+
+size_t skip_name(std::string_view s, size_t pos) {
+  while (pos < s.size() && kNameByte[static_cast<unsigned char>(s[pos])]) ++pos;
+  return pos;
+}
+
+// End of Postgres's {integer}, {decimal} or {real} starting at `pos` (a digit, or a '.' before one):
+// digits [. digits] [(e|E) [+-] digits]; "1..2" is a range, not a decimal.
+size_t number_end(std::string_view s, size_t pos) {
+  auto digit = [&](size_t at) { return at < s.size() && ascii_digit(s[at]); };
+  size_t end = pos;
+  while (digit(end)) ++end;
+  if (end < s.size() && s[end] == '.' && !(end + 1 < s.size() && s[end + 1] == '.')) {
+    ++end;
+    while (digit(end)) ++end;
+  }
+  if (end < s.size() && (s[end] == 'e' || s[end] == 'E')) {
+    size_t exp = end + 1;
+    if (exp < s.size() && (s[exp] == '+' || s[exp] == '-')) ++exp;
+    if (digit(exp)) {
+      end = exp;
+      while (digit(end)) ++end;
+    }
+  }
+  return end;
+}
+}  // namespace
+
 bool numeric_shape(std::string_view s, std::string& out) {
   out.clear();
   size_t pos = 0, copied = 0;
-  auto digit = [&](size_t at) { return at < s.size() && ascii_digit(s[at]); };
+  auto replace_number = [&] {
+    const size_t end = number_end(s, pos);
+    out.append(s.substr(copied, pos - copied));
+    out.push_back('\x01');
+    copied = pos = end;
+  };
   while (pos < s.size()) {
-    char c = s[pos];
-    if (c == '\0' || c == '\x01') return false;
-    // Only a quote, '$' or a string prefix letter (E B X N U) can start a quoted token: the other bytes
-    // skip that test (this runs per byte of every statement).
-    const char up = ascii_upper(c);
-    const bool may_quote = c == '\'' || c == '"' || c == '$' || up == 'E' || up == 'B' || up == 'X' || up == 'N' ||
-                           up == 'U';
-    size_t quoted_end = std::string_view::npos;
-    if (starts_comment(s, pos)) {
-      pos = skip_comment(s, pos);
-    } else if (may_quote && (quoted_end = skip_quoted_token(s, pos)) != std::string_view::npos) {
-      pos = quoted_end;  // kept as written ($1 too)
-    } else if (is_ident_start(c)) {
-      while (pos < s.size() && is_ident_char(s[pos])) ++pos;  // digits inside a name are the name's
-    } else if (digit(pos) || (c == '.' && digit(pos + 1))) {
-      // Postgres's {integer}, {decimal} and {real}: digits [. digits] [(e|E) [+-] digits].
-      size_t end = pos;
-      while (digit(end)) ++end;
-      if (end < s.size() && s[end] == '.' && !(end + 1 < s.size() && s[end + 1] == '.')) {
-        ++end;
-        while (digit(end)) ++end;
-      }
-      if (end < s.size() && (s[end] == 'e' || s[end] == 'E')) {
-        size_t exp = end + 1;
-        if (exp < s.size() && (s[exp] == '+' || s[exp] == '-')) ++exp;
-        if (digit(exp)) {
-          end = exp;
-          while (digit(end)) ++end;
+    const char c = s[pos];
+    switch (kShapeByte[static_cast<unsigned char>(c)]) {
+      case ShapeByte::plain:
+        ++pos;
+        break;
+      case ShapeByte::name:
+        pos = skip_name(s, pos + 1);  // digits inside a name are the name's
+        break;
+      case ShapeByte::prefix:
+        if (size_t end = skip_quoted_token(s, pos); end != std::string_view::npos) {
+          pos = end;  // a prefixed string, kept as written
+        } else {
+          pos = skip_name(s, pos + 1);
         }
-      }
-      out.append(s.substr(copied, pos - copied));
-      out.push_back('\x01');
-      copied = pos = end;
-    } else {
-      ++pos;
+        break;
+      case ShapeByte::digit:
+        replace_number();
+        break;
+      case ShapeByte::special:
+        if (c == '\0' || c == '\x01') return false;
+        if (starts_comment(s, pos)) {
+          pos = skip_comment(s, pos);
+        } else if (c == '\'' || c == '"' || c == '$') {
+          pos = skip_quoted_token(s, pos);  // a string, quoted name, dollar quote or $n: kept as written
+        } else if (c == '.' && pos + 1 < s.size() && ascii_digit(s[pos + 1])) {
+          replace_number();
+        } else {
+          ++pos;  // '-', '/' or '.' alone
+        }
+        break;
     }
   }
   if (copied == 0) return false;

@@ -169,5 +169,34 @@ TEST(NumericShape, ReplacesNumbersOnly) {
   EXPECT_FALSE(detail::numeric_shape(std::string("SELECT 1\0", 9), out));
 }
 
+// Each kind of token the scan tells apart, at the start of a token and inside one.
+TEST(NumericShape, TellsTokensApart) {
+  const std::pair<std::string_view, std::string_view> cases[] = {
+      // string prefixes: before a quote they open a string, elsewhere they start a name
+      {"SELECT B'101', X'1F', N'5', n'6', e'\\'7', U&'8', U&\"c9\", u&'1' + 2", "SELECT B'101', X'1F', N'5', n'6', e'\\'7', U&'8', U&\"c9\", u&'1' + \x01"},
+      {"UPDATE b SET x1 = e2, N = u3 + 4", "UPDATE b SET x1 = e2, N = u3 + \x01"},
+      {"SELECT U & 1, U&x1", "SELECT U & \x01, U&x1"},
+      // numbers: ranges, a dangling exponent, a leading dot, signs and operators around them
+      {"SELECT 1..2, 3e, 4e+, 5.e2, .6, a.7, -8, 9/1, 2*-3", "SELECT \x01.\x01, \x01" "e, \x01" "e+, \x01, \x01, a\x01, -\x01, \x01/\x01, \x01*-\x01"},
+      // parameters, dollar quotes (a tag is a name), a lone '$'
+      {"SELECT $12, $$3$$, $a1$4$a1$, $ 5, x$6", "SELECT $12, $$3$$, $a1$4$a1$, $ \x01, x$6"},
+      // comments, and what merely looks like one
+      {"SELECT 1 -- 2\n, 3 /* 4 */ - 5 / 6", "SELECT \x01 -- 2\n, \x01 /* 4 */ - \x01 / \x01"},
+      // a name holds its digits, a non-ASCII byte starts or continues one
+      {"SELECT _1, \xc3\xa9" "2, a\xc3\xa9" "3, 4", "SELECT _1, \xc3\xa9" "2, a\xc3\xa9" "3, \x01"},
+  };
+  std::string out;
+  for (const auto& [in, want] : cases) {
+    ASSERT_TRUE(detail::numeric_shape(in, out)) << in;
+    EXPECT_EQ(out, want) << in;
+  }
+  // NUL and the marker count only outside quotes; an unterminated quote or comment runs to the end
+  EXPECT_TRUE(detail::numeric_shape(std::string("SELECT '\0\x01', 1", 14), out));
+  EXPECT_EQ(out, std::string("SELECT '\0\x01', \x01", 14));
+  EXPECT_FALSE(detail::numeric_shape("SELECT 'abc 1", out));
+  EXPECT_FALSE(detail::numeric_shape("SELECT /* 1", out));
+  EXPECT_FALSE(detail::numeric_shape("SELECT $$ 1", out));
+}
+
 }  // namespace
 }  // namespace pgs::router
