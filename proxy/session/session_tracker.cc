@@ -69,29 +69,27 @@ bool is_lone_update(std::string_view sql) {
   return true;
 }
 
-// Every "set" in `sql` (case-insensitive, anywhere) is the whole word SET: not a part of a longer name
-// such as RESET, OFFSET, set_config or setseed.
-bool set_only_as_a_word(std::string_view sql) {
-  for (size_t i = 0; i + 3 <= sql.size(); ++i) {
-    if (ascii_lower(sql[i]) != 's' || ascii_lower(sql[i + 1]) != 'e' || ascii_lower(sql[i + 2]) != 't') continue;
-    const bool starts = i == 0 || !continues_word(sql[i - 1]);
-    const bool ends = i + 3 == sql.size() || !continues_word(sql[i + 3]);
-    if (!starts || !ends) return false;
-  }
-  return true;
+// The "set" at `at` is the whole word SET: not a part of a longer name such as RESET, OFFSET, set_config
+// or setseed.
+bool set_is_a_word(std::string_view sql, size_t at) {
+  const bool starts = at == 0 || !continues_word(sql[at - 1]);
+  const bool ends = at + 3 == sql.size() || !continues_word(sql[at + 3]);
+  return starts && ends;
 }
 }  // namespace
 
 bool statement_may_change_session(std::string_view sql) {
-  if (!may_change_session(sql)) return false;
   if (sql.size() > (1 << 16)) return true;  // as may_change_session(): the parser decides
   // may_change_session() finds "set" in every UPDATE. A lone UPDATE whose only session word is SET
   // used as a whole word cannot change session state by its own text: the word is its SET clause (a
   // SET command would be a second statement, after a ';'). Code it runs (triggers, functions) is
-  // checked as for any statement without session words (ClientSessionState::note_statement).
-  static const KeywordSet kSet(kAllSessionWords.first(kAllSessionWords.size() - 1));
-  if (!is_lone_update(sql) || !set_only_as_a_word(sql)) return true;
-  return kSet.found_in(sql);
+  // checked as for any statement without session words (ClientSessionState::note_statement). One pass:
+  // every other session word, and every "set" that is not such a clause, decides.
+  static const KeywordSet kSet(kAllSessionWords);
+  constexpr size_t kSetWord = kAllSessionWords.size() - 1;
+  static_assert(kAllSessionWords[kSetWord] == "set");
+  const bool lone_update = is_lone_update(sql);
+  return kSet.find_each(sql, [&](size_t k, size_t at) { return !(k == kSetWord && lone_update && set_is_a_word(sql, at)); });
 }
 
 std::optional<PinReason> SessionTracker::pins(const router::Classification& c) {

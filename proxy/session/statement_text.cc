@@ -85,10 +85,14 @@ class NormalizedOut {
   void put_space() {
     if (n_ > 0 && buf_[n_ - 1] != ' ') put(' ');
   }
-  void put_lower(std::string_view v) {
-    const size_t k = std::min(v.size(), cap_ - n_);
-    for (size_t j = 0; j < k; ++j) buf_[n_ + j] = kLower[static_cast<unsigned char>(v[j])];
-    n_ += k;
+  // Copies the name starting at s[i] lower-cased (its bytes up to the first that does not continue a
+  // name), in the same pass that finds its end; returns that end. The window must not be full yet.
+  size_t put_name(std::string_view s, size_t i) {
+    const size_t end = std::min(s.size(), i + (cap_ - n_));
+    buf_[n_++] = kLower[static_cast<unsigned char>(s[i++])];  // the name's first byte, always taken
+    while (i < end && ident_char(s[i])) buf_[n_++] = kLower[static_cast<unsigned char>(s[i++])];
+    while (i < s.size() && ident_char(s[i])) ++i;  // the rest, beyond the window
+    return i;
   }
   void append(std::string_view v) {
     const size_t k = std::min(v.size(), cap_ - n_);
@@ -105,59 +109,98 @@ class NormalizedOut {
   size_t n_ = 0;
 };
 
+// What a byte means to normalize_into where a token may start. A table: the normaliser runs per byte of
+// every statement (session-code memo and digests).
+enum class NormByte : uint8_t {
+  other,    // copied lower-cased
+  name,     // starts a name or keyword (a letter or '_', but 'e' and 'E')
+  e,        // 'e' or 'E': an E'' string before a quote, else a name
+  space,    // collapsed to one space
+  digit,    // starts a number, unless a name's byte comes right before
+  special,  // '-', '/', quotes, '$': looked at closer
+};
+constexpr std::array<NormByte, 256> kNormByte = [] {
+  std::array<NormByte, 256> t{};
+  for (int i = 0; i < 256; ++i) {
+    const char c = static_cast<char>(i);
+    NormByte k = NormByte::other;
+    if (kNameStart[static_cast<size_t>(i)]) k = c == 'e' || c == 'E' ? NormByte::e : NormByte::name;
+    if (is_space(c)) k = NormByte::space;
+    if (ascii_digit(c)) k = NormByte::digit;
+    if (c == '-' || c == '/' || c == '\'' || c == '"' || c == '$') k = NormByte::special;
+    t[static_cast<size_t>(i)] = k;
+  }
+  return t;
+}();
+
 // The normalisation itself (see statement_text.h). The output is never longer than the input, so a
 // buffer of min(s.size(), max_bytes) bytes holds it. Returns its length.
 size_t normalize_into(std::string_view s, size_t max_bytes, char* buf) {
   NormalizedOut out(buf, std::min(s.size(), max_bytes));
+  auto after_name_byte = [&](size_t i) { return i > 0 && ident_char(s[i - 1]); };
   size_t i = 0;
   while (i < s.size() && !out.full()) {
     const char c = s[i];
     const char next = i + 1 < s.size() ? s[i + 1] : '\0';
-    const bool e_string = (c == 'e' || c == 'E') && next == '\'' && (i == 0 || !ident_char(s[i - 1]));
-    if (kNameStart[static_cast<unsigned char>(c)] && !e_string) {
-      // A name or keyword: copied lower-cased as one run (digits and $ in it are the name's).
-      const size_t run = i;
-      do {
+    switch (kNormByte[static_cast<unsigned char>(c)]) {
+      case NormByte::other:
+        out.put(kLower[static_cast<unsigned char>(c)]);
         ++i;
-      } while (i < s.size() && ident_char(s[i]));
-      out.put_lower(s.substr(run, i - run));
-    } else if (is_space(c)) {
-      out.put_space();
-      ++i;
-    } else if (c == '-' && next == '-') {  // line comment
-      size_t e = s.find('\n', i);
-      i = e == std::string_view::npos ? s.size() : e;
-      out.put_space();
-    } else if (c == '/' && next == '*') {  // block comment (nesting is rare enough to ignore here)
-      size_t e = s.find("*/", i + 2);
-      i = e == std::string_view::npos ? s.size() : e + 2;
-      out.put_space();
-    } else if (c == '\'') {
-      i = skip_quoted(s, i, '\'', false);
-      out.put('?');
-    } else if (e_string) {
-      i = skip_quoted(s, i + 1, '\'', true);
-      out.put('?');
-    } else if (c == '"') {  // quoted identifier: kept
-      size_t e = skip_quoted(s, i, '"', false);
-      out.append(s.substr(i, e - i));
-      i = e;
-    } else if (c == '$' && (i == 0 || !ident_char(s[i - 1]))) {
-      size_t e = skip_dollar(s, i);
-      if (e != 0) {
-        out.put('?');
-        i = e;
-      } else {  // $1 parameter
-        out.put('$');
+        break;
+      case NormByte::e:
+        if (next == '\'' && !after_name_byte(i)) {  // E'' string, backslash escapes
+          i = skip_quoted(s, i + 1, '\'', true);
+          out.put('?');
+          break;
+        }
+        [[fallthrough]];
+      case NormByte::name:
+        i = out.put_name(s, i);  // copied lower-cased as one run (digits and $ in it are the name's)
+        break;
+      case NormByte::space:
+        out.put_space();
         ++i;
-        while (i < s.size() && ascii_digit(s[i])) out.put(s[i++]);
-      }
-    } else if (ascii_digit(c) && (i == 0 || !ident_char(s[i - 1]))) {
-      while (i < s.size() && (ascii_alnum(s[i]) || s[i] == '.')) ++i;
-      out.put('?');
-    } else {
-      out.put(ascii_lower(c));
-      ++i;
+        break;
+      case NormByte::digit:
+        if (after_name_byte(i)) {
+          out.put(c);
+          ++i;
+        } else {
+          while (i < s.size() && (ascii_alnum(s[i]) || s[i] == '.')) ++i;
+          out.put('?');
+        }
+        break;
+      case NormByte::special:
+        if (c == '-' && next == '-') {  // line comment
+          size_t e = s.find('\n', i);
+          i = e == std::string_view::npos ? s.size() : e;
+          out.put_space();
+        } else if (c == '/' && next == '*') {  // block comment (nesting is rare enough to ignore here)
+          size_t e = s.find("*/", i + 2);
+          i = e == std::string_view::npos ? s.size() : e + 2;
+          out.put_space();
+        } else if (c == '\'') {
+          i = skip_quoted(s, i, '\'', false);
+          out.put('?');
+        } else if (c == '"') {  // quoted identifier: kept
+          size_t e = skip_quoted(s, i, '"', false);
+          out.append(s.substr(i, e - i));
+          i = e;
+        } else if (c == '$' && !after_name_byte(i)) {
+          size_t e = skip_dollar(s, i);
+          if (e != 0) {
+            out.put('?');
+            i = e;
+          } else {  // $1 parameter
+            out.put('$');
+            ++i;
+            while (i < s.size() && ascii_digit(s[i])) out.put(s[i++]);
+          }
+        } else {
+          out.put(c);  // '-', '/' or '$' alone
+          ++i;
+        }
+        break;
     }
   }
   out.trim_trailing_spaces();
@@ -201,6 +244,11 @@ KeywordSet::KeywordSet(std::span<const std::string_view> words) : words_(words) 
 }
 
 bool KeywordSet::found_in(std::string_view sql) const {
+  return find_each(sql, [](size_t, size_t) { return true; });
+}
+
+bool KeywordSet::find_each_from(std::string_view sql, size_t base, const void* ctx,
+                                bool (*visit)(const void*, size_t, size_t)) const {
   const auto* bytes = reinterpret_cast<const unsigned char*>(sql.data());
   const size_t n = sql.size();
   for (size_t i = 0; i < n; ++i) {
@@ -208,14 +256,15 @@ bool KeywordSet::found_in(std::string_view sql) const {
     if (m == 0) continue;
     m &= second_[i + 1 < n ? bytes[i + 1] : 0];
     for (; m != 0; m &= m - 1) {
-      std::string_view w = words_[static_cast<size_t>(std::countr_zero(m))];
+      const auto k = static_cast<size_t>(std::countr_zero(m));
+      std::string_view w = words_[k];
       if (n - i < w.size()) continue;
-      size_t k = 2;
-      while (k < w.size() && ascii_lower(sql[i + k]) == w[k]) ++k;
-      if (k >= w.size()) return true;
+      size_t j = 2;
+      while (j < w.size() && ascii_lower(sql[i + j]) == w[j]) ++j;
+      if (j >= w.size() && visit(ctx, base + k, i)) return true;
     }
   }
-  return rest_ != nullptr && rest_->found_in(sql);
+  return rest_ != nullptr && rest_->find_each_from(sql, base + 32, ctx, visit);
 }
 
 bool mentions_any(std::string_view sql, std::span<const std::string_view> words) {

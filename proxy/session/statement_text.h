@@ -11,6 +11,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 namespace pgs::proxy {
 
@@ -33,13 +34,27 @@ class KeywordSet {
  public:
   explicit KeywordSet(std::span<const std::string_view> words);  // `words` must outlive the set
   bool found_in(std::string_view sql) const;
+  // Calls visit(k, at) for each place `at` where word k (its index in `words`) occurs, in text order
+  // (the words beyond the first 32 after the others), until visit returns true; returns whether it did.
+  template <class Visit>
+  bool find_each(std::string_view sql, Visit&& visit) const;
 
  private:
   std::span<const std::string_view> words_;
   std::array<uint32_t, 256> first_{};   // by byte: the words (a bit each) that start with it
   std::array<uint32_t, 256> second_{};  // by byte: the words whose second letter it is
   std::unique_ptr<KeywordSet> rest_;    // words beyond the 32 a mask holds
+
+  // find_each, its words numbered from `base`; `visit` is called only at a match (rare: no inlining needed).
+  bool find_each_from(std::string_view sql, size_t base, const void* ctx,
+                      bool (*visit)(const void*, size_t, size_t)) const;
 };
+
+template <class Visit>
+bool KeywordSet::find_each(std::string_view sql, Visit&& visit) const {
+  using V = std::remove_reference_t<Visit>;
+  return find_each_from(sql, 0, &visit, [](const void* v, size_t k, size_t at) { return (*static_cast<const V*>(v))(k, at); });
+}
 
 // KeywordSet(words).found_in(sql), for a list used once.
 bool mentions_any(std::string_view sql, std::span<const std::string_view> words);

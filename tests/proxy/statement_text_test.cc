@@ -198,6 +198,31 @@ TEST(MentionsAny, AgreesWithAPlainSearch) {
   EXPECT_FALSE(mentions_any("a needl here", many));
 }
 
+// find_each names each match (the word's index, where it starts) in text order, stops when told, and
+// numbers the words beyond the first 32 as the list does.
+TEST(KeywordSetFindEach, NamesEveryMatchUntilStopped) {
+  static constexpr std::string_view kWords[] = {"set", "session", "do"};
+  const KeywordSet set(kWords);
+  std::vector<std::pair<size_t, size_t>> seen;
+  EXPECT_FALSE(set.find_each("SESSION; reset DOne", [&](size_t k, size_t at) {
+    seen.emplace_back(k, at);
+    return false;
+  }));
+  EXPECT_EQ(seen, (std::vector<std::pair<size_t, size_t>>{{1, 0}, {0, 11}, {2, 15}}));
+  seen.clear();
+  EXPECT_TRUE(set.find_each("set do set", [&](size_t k, size_t at) {
+    seen.emplace_back(k, at);
+    return k == 2;
+  }));
+  EXPECT_EQ(seen, (std::vector<std::pair<size_t, size_t>>{{0, 0}, {2, 4}}));
+  std::vector<std::string_view> many(40, "zzz");
+  many[35] = "needle";
+  const KeywordSet big(many);
+  size_t found = 0;
+  EXPECT_TRUE(big.find_each("a needle", [&](size_t k, size_t) { return (found = k) == 35; }));
+  EXPECT_EQ(found, 35u);
+}
+
 TEST(PreparedStatementBody, FindsTheStatementAfterAs) {
   EXPECT_EQ(prepared_statement_body("PREPARE q AS SELECT 1").value_or("<none>"), "SELECT 1");
   EXPECT_EQ(prepared_statement_body("  prepare \"Q x\"\"y\" (int, numeric(10,2)) as\n  UPDATE t SET a = $1").value_or("<none>"),
