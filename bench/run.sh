@@ -38,7 +38,8 @@ available_workloads() {
 }
 
 # load_workload NAME: defines WORKLOAD_DESCRIPTION, WORKLOAD_PGBENCH_ARGS, WORKLOAD_TARGETS and
-# optionally WORKLOAD_PGSSLMODE (pgbench's sslmode; default disable) and workload_prepare (run once before the workload; non-zero = skip it), workload_finish
+# optionally WORKLOAD_PGSSLMODE (pgbench's sslmode; default disable) and workload_prepare (run once before the workload; non-zero = skip it), workload_before_run
+# (run before each measured run, outside its window: the same for every target), workload_finish
 # (run once after its rounds; what it prints to stdout is kept in $BENCH_OUT/NAME.report) and
 # workload_custom (called with the targets instead of the pgbench rounds; it starts what it needs, and
 # its stdout is the report: idle-clients).
@@ -49,7 +50,7 @@ load_workload() {
   WORKLOAD_PGBENCH_ARGS=()
   WORKLOAD_TARGETS=()
   WORKLOAD_PGSSLMODE=""
-  unset -f workload_prepare workload_finish workload_custom
+  unset -f workload_prepare workload_before_run workload_finish workload_custom
   # shellcheck source=/dev/null
   source "$file"
 }
@@ -104,6 +105,7 @@ run_workload() {
   warm_up "${targets[@]}"
   for ((round = 1; round <= BENCH_ROUNDS; round++)); do
     for ((i = 0; i < n; i++)); do
+      if declare -F workload_before_run >/dev/null; then workload_before_run; fi
       run_one "$name" "$round" "$((i + 1))" "${targets[$(((i + round - 1) % n))]}"
     done
   done
