@@ -89,7 +89,9 @@ bool statement_may_change_session(std::string_view sql) {
   constexpr size_t kSetWord = kAllSessionWords.size() - 1;
   static_assert(kAllSessionWords[kSetWord] == "set");
   const bool lone_update = is_lone_update(sql);
-  return kSet.find_each(sql, [&](size_t k, size_t at) { return !(k == kSetWord && lone_update && set_is_a_word(sql, at)); });
+  return kSet.find_each(sql, [&](size_t k, size_t at) {
+    return !(k == kSetWord && lone_update && set_is_a_word(sql, at));  // true: a session word, stop
+  });
 }
 
 std::optional<PinReason> SessionTracker::pins(const router::Classification& c) {

@@ -53,7 +53,8 @@ class KeywordSet {
 template <class Visit>
 bool KeywordSet::find_each(std::string_view sql, Visit&& visit) const {
   using V = std::remove_reference_t<Visit>;
-  return find_each_from(sql, 0, &visit, [](const void* v, size_t k, size_t at) { return (*static_cast<const V*>(v))(k, at); });
+  return find_each_from(sql, 0, &visit,
+                        [](const void* v, size_t k, size_t at) { return (*static_cast<const V*>(v))(k, at); });
 }
 
 // KeywordSet(words).found_in(sql), for a list used once.

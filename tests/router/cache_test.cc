@@ -173,11 +173,13 @@ TEST(NumericShape, ReplacesNumbersOnly) {
 TEST(NumericShape, TellsTokensApart) {
   const std::pair<std::string_view, std::string_view> cases[] = {
       // string prefixes: before a quote they open a string, elsewhere they start a name
-      {"SELECT B'101', X'1F', N'5', n'6', e'\\'7', U&'8', U&\"c9\", u&'1' + 2", "SELECT B'101', X'1F', N'5', n'6', e'\\'7', U&'8', U&\"c9\", u&'1' + \x01"},
+      {"SELECT B'101', X'1F', N'5', n'6', e'\\'7', U&'8', U&\"c9\", u&'1' + 2",
+       "SELECT B'101', X'1F', N'5', n'6', e'\\'7', U&'8', U&\"c9\", u&'1' + \x01"},
       {"UPDATE b SET x1 = e2, N = u3 + 4", "UPDATE b SET x1 = e2, N = u3 + \x01"},
       {"SELECT U & 1, U&x1", "SELECT U & \x01, U&x1"},
       // numbers: ranges, a dangling exponent, a leading dot, signs and operators around them
-      {"SELECT 1..2, 3e, 4e+, 5.e2, .6, a.7, -8, 9/1, 2*-3", "SELECT \x01.\x01, \x01" "e, \x01" "e+, \x01, \x01, a\x01, -\x01, \x01/\x01, \x01*-\x01"},
+      {"SELECT 1..2, 3e, 4e+, 5.e2, .6, a.7, -8, 9/1, 2*-3",
+       "SELECT \x01.\x01, \x01" "e, \x01" "e+, \x01, \x01, a\x01, -\x01, \x01/\x01, \x01*-\x01"},
       // parameters, dollar quotes (a tag is a name), a lone '$'
       {"SELECT $12, $$3$$, $a1$4$a1$, $ 5, x$6", "SELECT $12, $$3$$, $a1$4$a1$, $ \x01, x$6"},
       // comments, and what merely looks like one
