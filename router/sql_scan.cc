@@ -14,10 +14,10 @@ constexpr bool ascii_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' 
 constexpr char ascii_upper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - ('a' - 'A')) : c; }
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-bool is_ident_start(char c) {
+constexpr bool is_ident_start(char c) {
   return ascii_alpha(c) || c == '_' || static_cast<unsigned char>(c) >= 0x80;
 }
-bool is_ident_char(char c) { return is_ident_start(c) || ascii_digit(c) || c == '$'; }
+constexpr bool is_ident_char(char c) { return is_ident_start(c) || ascii_digit(c) || c == '$'; }
 bool is_op_char(char c) {
   switch (c) {
     case '+': case '-': case '*': case '/': case '<': case '>': case '=': case '~': case '!':
@@ -222,7 +222,7 @@ constexpr std::array<ShapeByte, 256> kShapeByte = [] {
     const char c = static_cast<char>(i);
     const char up = ascii_upper(c);
     ShapeByte k = ShapeByte::plain;
-    if (ascii_alpha(c) || c == '_' || i >= 0x80) k = ShapeByte::name;
+    if (is_ident_start(c)) k = ShapeByte::name;
     if (up == 'E' || up == 'B' || up == 'X' || up == 'N' || up == 'U') k = ShapeByte::prefix;
     if (ascii_digit(c)) k = ShapeByte::digit;
     if (c == '\0' || c == '\x01' || c == '\'' || c == '"' || c == '$' || c == '-' || c == '/' || c == '.') {
@@ -236,8 +236,7 @@ constexpr std::array<ShapeByte, 256> kShapeByte = [] {
 constexpr std::array<bool, 256> kNameByte = [] {
   std::array<bool, 256> t{};
   for (int i = 0; i < 256; ++i) {
-    const char c = static_cast<char>(i);
-    t[static_cast<size_t>(i)] = ascii_alpha(c) || c == '_' || i >= 0x80 || ascii_digit(c) || c == '$';
+    t[static_cast<size_t>(i)] = is_ident_char(static_cast<char>(i));
   }
   return t;
 }();
