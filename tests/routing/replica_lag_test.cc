@@ -3,6 +3,8 @@
 // resuming, reads come back to the replica.
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include "tests/integration/harness.h"
 #include "tests/routing/private_env.h"
 #include "tests/routing/routing_support.h"
@@ -18,9 +20,11 @@ class ReplicaLagTest : public ProxyTest {
     PrivateReplica& replica = private_replica();
     replica.set_apply_delay(0);
     replica.wait_caught_up(Millis(30000));
-    start_proxy(routing_options({{"private1", replica.port()}},
-                                "max_replica_lag_bytes = \"64kB\"\nmax_replica_lag = \"1h\"\n"));
+    start_proxy(routing_options({{"private1", replica.port()}}, routing_keys()));
   }
+
+  // The [routing] keys of this suite's proxy.
+  virtual std::string routing_keys() const { return "max_replica_lag_bytes = \"64kB\"\nmax_replica_lag = \"1h\"\n"; }
 
   void TearDown() override {
     if (!is_direct() && paused_) private_replica().resume_replay();
@@ -66,15 +70,8 @@ TEST_F(ReplicaLagTest, ReadsLeaveALaggingReplicaAndReturn) {
 // for it asks the monitor for a fresh measure, which then finds the replica lagging by itself.
 class AgedLagTest : public ReplicaLagTest {
  protected:
-  void SetUp() override {
-    ProxyTest::SetUp();
-    if (is_direct()) GTEST_SKIP() << "needs the pgsidecar process";
-    PrivateReplica& replica = private_replica();
-    replica.set_apply_delay(0);
-    replica.wait_caught_up(Millis(30000));
-    start_proxy(routing_options({{"private1", replica.port()}},
-                                "consistency = \"eventual\"\nmax_replica_lag = \"1s\"\n"
-                                "health_check_idle_interval = \"30s\"\n"));
+  std::string routing_keys() const override {
+    return "consistency = \"eventual\"\nmax_replica_lag = \"1s\"\nhealth_check_idle_interval = \"30s\"\n";
   }
 };
 
