@@ -107,10 +107,6 @@ bool PrivateRedisCluster::spawn_node(int i) {
                              options_.users[0].second});
   }
   for (uint16_t taken : {port(i), bus_port(i)}) {
-    if (in_ephemeral_range(taken)) {  // a flaky start on some runs: refused on every run instead
-      error_ = "port " + std::to_string(taken) + " of node " + p + " lies in the ephemeral port range";
-      return false;
-    }
     if (!port_bindable(taken)) {
       error_ = "port " + std::to_string(taken) + " of node " + p + " is taken by another process";
       return false;
@@ -144,6 +140,16 @@ std::vector<std::string> PrivateRedisCluster::cli_argv(std::vector<std::string> 
 
 bool PrivateRedisCluster::start() {
   children_.resize(kNodes);
+  // Every port and bus first, before any node starts: a port in the ephemeral range starts on some runs
+  // and not on others (an outgoing connection may hold it), so it is refused on every run instead.
+  for (int i = 0; i < kNodes; ++i) {
+    for (uint16_t p : {port(i), bus_port(i)}) {
+      if (in_ephemeral_range(p)) {
+        error_ = "port " + std::to_string(p) + " of node " + std::to_string(port(i)) + " lies in the ephemeral port range";
+        return false;
+      }
+    }
+  }
   for (int i = 0; i < kNodes; ++i) {
     if (!spawn_node(i)) return false;
   }

@@ -191,6 +191,24 @@ TEST(SupportRedisCluster, PortsInTheEphemeralRangeAreRefused) {
   EXPECT_EQ(cluster, nullptr);
   delete cluster;
   EXPECT_NE(error.find("ephemeral"), std::string::npos) << error;
+  // Only the last node's bus lies in the range, and the first node's port is held: the range is what
+  // the start refuses, before it comes to any node (a node by node check would stop at the first port).
+  const uint16_t base = static_cast<uint16_t>(32768 - PrivateRedisCluster::kBusOffset - 5);
+  ASSERT_FALSE(in_ephemeral_range(base));
+  ASSERT_TRUE(in_ephemeral_range(base + PrivateRedisCluster::kBusOffset + 5));
+  int holder = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(holder, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(base);
+  ASSERT_EQ(bind(holder, reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << "port " << base << " is taken";
+  ASSERT_EQ(listen(holder, 1), 0);
+  cluster = PrivateRedisCluster::start_new(base, error);
+  close(holder);
+  EXPECT_EQ(cluster, nullptr);
+  delete cluster;
+  EXPECT_NE(error.find("ephemeral"), std::string::npos) << error;
 }
 
 TEST(SupportRedis, PrivateServerStartsPausesAndStops) {
