@@ -31,6 +31,23 @@ class ReplicaLagTest : public ProxyTest {
     ProxyTest::TearDown();
   }
 
+  // Pauses the private replica's replay and waits until it says so (TearDown resumes it).
+  void pause_replay() {
+    PrivateReplica& replica = private_replica();
+    replica.pause_replay();
+    paused_ = true;
+    ASSERT_TRUE(wait_until(
+        [&] { return replica.superuser().scalar("SELECT pg_get_wal_replay_pause_state()") == "paused"; },
+        Millis(10000)));
+  }
+
+  void expect_reads_back_after_resume(Pg& pg) {
+    private_replica().resume_replay();
+    paused_ = false;
+    EXPECT_TRUE(wait_node(pg, "replica", Millis(15000))) << "reads did not come back after replay resumed: "
+                                                         << node_of(pg);
+  }
+
   bool paused_ = false;
 };
 
@@ -42,11 +59,7 @@ TEST_F(ReplicaLagTest, ReadsLeaveALaggingReplicaAndReturn) {
   ASSERT_EQ(wait_decisions(*proxy_, {{"replica", "read_only", 1}}, Millis(10000)), "");
   double no_replica_before = routing_decisions(*proxy_, "primary", "no_replica");
 
-  PrivateReplica& replica = private_replica();
-  replica.pause_replay();
-  paused_ = true;
-  ASSERT_TRUE(wait_until([&] { return replica.superuser().scalar("SELECT pg_get_wal_replay_pause_state()") == "paused"; },
-                         Millis(10000)));
+  ASSERT_NO_FATAL_FAILURE(pause_replay());
   Pg su = superuser(kDatabase);
   ASSERT_TRUE(su.ok()) << su.error();
   su.must("SELECT pg_logical_emit_message(false, 'pgs-routing-test', repeat('x', 1048576))");
@@ -58,10 +71,7 @@ TEST_F(ReplicaLagTest, ReadsLeaveALaggingReplicaAndReturn) {
   EXPECT_EQ(wait_decisions(*proxy_, {{"primary", "replica_lagging", lagging + 1}}, Millis(10000)), "");
   EXPECT_EQ(routing_decisions(*proxy_, "primary", "no_replica"), no_replica_before) << "a lagging replica counted as down";
 
-  replica.resume_replay();
-  paused_ = false;
-  EXPECT_TRUE(wait_node(pg, "replica", Millis(15000))) << "reads did not come back after replay resumed: "
-                                                       << node_of(pg);
+  expect_reads_back_after_resume(pg);
 }
 
 // With an idle probe cadence (30 s) a replica's last measure grows old: replay is paused and the
@@ -79,24 +89,17 @@ TEST_F(AgedLagTest, AnOldMeasureDoesNotKeepReadsOnAPausedReplica) {
   Pg pg(proxy_->spec());
   ASSERT_TRUE(pg.ok()) << pg.error();
   ASSERT_TRUE(wait_node(pg, "replica", Millis(15000))) << node_of(pg);
-  PrivateReplica& replica = private_replica();
-  replica.pause_replay();
-  paused_ = true;
-  ASSERT_TRUE(wait_until([&] { return replica.superuser().scalar("SELECT pg_get_wal_replay_pause_state()") == "paused"; },
-                         Millis(10000)));
+  ASSERT_NO_FATAL_FAILURE(pause_replay());
   Pg su = superuser(kDatabase);
   ASSERT_TRUE(su.ok()) << su.error();
   su.must("SELECT pg_logical_emit_message(true, 'pgs-routing-test', 'a commit the replica will not replay')");
   EXPECT_TRUE(wait_node(pg, "primary", Millis(5000)))
       << "reads still go to a paused replica more than 5 s after its last replayed commit, with "
          "max_replica_lag = 1s: "
-      << node_of(pg) << "\n" << show_replicas(*proxy_) << replica.positions();
+      << node_of(pg) << "\n" << show_replicas(*proxy_) << private_replica().positions();
   EXPECT_EQ(wait_decisions(*proxy_, {{"primary", "replica_lagging", 1}}, Millis(10000)), "");
 
-  replica.resume_replay();
-  paused_ = false;
-  EXPECT_TRUE(wait_node(pg, "replica", Millis(15000))) << "reads did not come back after replay resumed: "
-                                                       << node_of(pg);
+  expect_reads_back_after_resume(pg);
 }
 
 }  // namespace
