@@ -78,6 +78,27 @@ machine_busy_ticks() {
   awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
 }
 
+# postgres_ticks: CPU time of the Postgres clusters in clock ticks: the primary's and the replica's
+# postmasters with every process they started (backends, walsenders, the replica's startup process). A
+# backend that exits during the run (the direct target's) is counted too: once reaped, its time is in its
+# postmaster's cutime/cstime. The same statements cost Postgres more when they wait longer on each other's
+# locks, and a pooler's relay latency stretches those waits: this column shows what each target makes the
+# database spend, which the TPS of a 2-core machine follows.
+postgres_ticks() {
+  local data pm child ticks total=0
+  for data in "$PRIMARY_DATA" "$REPLICA_DATA"; do
+    [[ -r "$data/postmaster.pid" ]] || continue
+    pm="$(head -1 "$data/postmaster.pid")"
+    ticks="$(sed 's/.*) //' "/proc/$pm/stat" 2>/dev/null | awk '{ print $12 + $13 + $14 + $15 }')" || continue
+    total=$((total + ${ticks:-0}))
+    for child in $(pgrep -P "$pm"); do
+      ticks="$(cpu_ticks "$child" 2>/dev/null)" || continue  # it exited meanwhile
+      total=$((total + ${ticks:-0}))
+    done
+  done
+  echo "$total"
+}
+
 pgbench_tables_present() {
   [[ "$(psql_local "$PRIMARY_PORT" "$DB_NAME" -At -c \
     "SELECT count(*) FROM pg_tables WHERE tablename IN ('pgbench_accounts','pgbench_branches','pgbench_tellers','pgbench_history')")" == 4 ]]
@@ -123,6 +144,7 @@ stream_wal_kept() {
 
 # run_one WORKLOAD ROUND TARGET: measure one run and append a row to $BENCH_OUT/results.tsv:
 # workload round position target tps transactions cpu_ticks cpu_us_per_txn status machine_us_per_txn
+# postgres_us_per_txn
 run_one() {
   local workload="$1" round="$2" position="$3" target="$4"
   local port pid before=0 after=0 status=ok
@@ -140,10 +162,12 @@ run_one() {
   local threads_before="" threads_after=""
   [[ -n "$pid" && "$target" == pgsidecar* ]] && threads_before="$(thread_ticks "$pid")"
   [[ -n "$pid" ]] && before="$(cpu_ticks "$pid")"
-  local machine_before machine_after
+  local machine_before machine_after postgres_before postgres_after
+  postgres_before="$(postgres_ticks)"
   machine_before="$(machine_busy_ticks)"
   pgbench_run "$port" "$BENCH_SECONDS" "$logfile" "${WORKLOAD_PGBENCH_ARGS[@]}" || status=failed
   machine_after="$(machine_busy_ticks)"
+  postgres_after="$(postgres_ticks)"
   [[ -n "$pid" ]] && after="$(cpu_ticks "$pid")"
   [[ -n "$threads_before" ]] && threads_after="$(thread_ticks "$pid")"
   ((${#walsenders[@]} > 0)) && ws_after="$(stream_walsender_ticks "${walsenders[@]}")"
@@ -152,17 +176,18 @@ run_one() {
   txns="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$logfile")"
   if grep -qE '^number of failed transactions: [1-9]' "$logfile"; then status=failed; fi
   [[ -n "$tps" && -n "$txns" ]] || { status=failed; tps=0; txns=0; }
-  local cpu_us="-" machine_us="-"
+  local cpu_us="-" machine_us="-" postgres_us="-"
   if [[ -n "$pid" ]] && ((txns > 0)); then
     cpu_us="$(awk -v t="$((after - before))" -v hz="$CLK_TCK" -v n="$txns" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')"
   fi
   if ((txns > 0)); then
     machine_us="$(awk -v t="$((machine_after - machine_before))" -v hz="$CLK_TCK" -v n="$txns" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')"
+    postgres_us="$(awk -v t="$((postgres_after - postgres_before))" -v hz="$CLK_TCK" -v n="$txns" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')"
   fi
   [[ "$status" == ok ]] || warn "$workload round $round $target: pgbench failed; see $logfile"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$workload" "$round" "$position" "$target" "$tps" "$txns" \
-    "$((after - before))" "$cpu_us" "$status" "$machine_us" >>"$BENCH_OUT/results.tsv"
-  log "$workload round $round: $target $tps tps, cpu ${cpu_us} us/txn, machine ${machine_us} us/txn"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$workload" "$round" "$position" "$target" "$tps" "$txns" \
+    "$((after - before))" "$cpu_us" "$status" "$machine_us" "$postgres_us" >>"$BENCH_OUT/results.tsv"
+  log "$workload round $round: $target $tps tps, cpu ${cpu_us} us/txn, machine ${machine_us} us/txn, postgres ${postgres_us} us/txn"
   if [[ -n "$threads_after" ]] && ((txns > 0)); then
     thread_rows "$workload" "$round" "$target" "$txns" "$threads_before" "$threads_after" >>"$BENCH_OUT/threads.tsv"
   fi
