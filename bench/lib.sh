@@ -81,9 +81,10 @@ machine_busy_ticks() {
 # postgres_ticks: CPU time of the Postgres clusters in clock ticks: the primary's and the replica's
 # postmasters with every process they started (backends, walsenders, the replica's startup process). A
 # backend that exits during the run (the direct target's) is counted too: once reaped, its time is in its
-# postmaster's cutime/cstime. The same statements cost Postgres more when they wait longer on each other's
-# locks, and a pooler's relay latency stretches those waits: this column shows what each target makes the
-# database spend, which the TPS of a 2-core machine follows.
+# postmaster's cutime/cstime. On a saturated 2-core machine the TPS ratios follow this column more than
+# the proxies' own CPU. It also holds the background work that happens to overlap a run (autovacuum, a
+# checkpoint, pruning of dead rows an earlier workload left): one round is no evidence, medians of
+# per-round ratios are (report.awk).
 postgres_ticks() {
   local data pm child ticks total=0
   for data in "$PRIMARY_DATA" "$REPLICA_DATA"; do
