@@ -100,6 +100,32 @@ postgres_ticks() {
   echo "$total"
 }
 
+# fresh_server_connections: every pooler target starts a workload with server connections of one age.
+# A Postgres backend's first minute costs it much more CPU per statement than its later ones: it maps the
+# shared buffers into its own page table one page at a time, each a page fault. Measured here (select-only,
+# 16 clients, 5 s runs after a restart of the proxy): its backends took 0.41, then 0.05, then 0.01 minor
+# faults per transaction and spent 138, 88, 75 us per transaction, against 0.00 and 63-81 us for a
+# PgBouncer whose backends were hours old. So a target with new backends (pgsidecar-plain, which the bench
+# starts) lost TPS to one left running since an earlier bench (PgBouncer, the reused dev pgsidecar). Before
+# each workload's warm-up this ends the backends of $DB_USER in $DB_NAME on the primary and the replica;
+# every pooler opens new ones (an idle server that ends is dropped by both poolers) and they age together
+# over the interleaved rounds.
+fresh_server_connections() {
+  local port since
+  for port in "$PRIMARY_PORT" "$REPLICA_PORT"; do
+    since="$(psql_local "$port" postgres -At -c "SELECT now()")" || { warn "cannot reach Postgres on :$port"; continue; }
+    psql_local "$port" postgres -At -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+      WHERE backend_type = 'client backend' AND usename = '$DB_USER' AND datname = '$DB_NAME'" >/dev/null ||
+      warn "could not end the backends of $DB_USER on :$port"
+    wait_until "$WAIT_PG" "the ended backends of $DB_USER on :$port to exit" old_backends_gone "$port" "$since" ||
+      warn "backends of $DB_USER on :$port older than the workload remain"
+  done
+}
+old_backends_gone() {
+  [[ "$(psql_local "$1" postgres -At -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'
+    AND usename = '$DB_USER' AND datname = '$DB_NAME' AND backend_start < '$2'")" == 0 ]]
+}
+
 pgbench_tables_present() {
   [[ "$(psql_local "$PRIMARY_PORT" "$DB_NAME" -At -c \
     "SELECT count(*) FROM pg_tables WHERE tablename IN ('pgbench_accounts','pgbench_branches','pgbench_tellers','pgbench_history')")" == 4 ]]

@@ -13,6 +13,8 @@
 # script), connect-churn and tls-churn (a new login per transaction, in plaintext or over TLS), idle-clients (proxy memory with BENCH_IDLE_CLIENTS idle logged-in clients; see its file). BENCH_SERVICES=running
 # uses the Postgres and Redis already running (started by another checkout) instead of `./dev services`;
 # with PGS_PG_STATE_DIR pointing at that checkout's .dev (for the Unix sockets).
+# Before each workload's warm-up the backends of the bench user are ended, so that every pooler's server
+# connections are of one age (bench/lib.sh fresh_server_connections: a new backend costs Postgres more).
 # Results: .dev/bench/<UTC time>/ (results.tsv, summary.txt, one pgbench log per run; a workload's own
 # report, such as read-heavy's per-node counts, goes to <workload>.report and the end of summary.txt).
 set -euo pipefail
@@ -102,6 +104,7 @@ run_workload() {
     return 0
   fi
   start_targets "${targets[@]}"
+  fresh_server_connections
   warm_up "${targets[@]}"
   for ((round = 1; round <= BENCH_ROUNDS; round++)); do
     for ((i = 0; i < n; i++)); do
