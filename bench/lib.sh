@@ -81,7 +81,8 @@ machine_busy_ticks() {
 # postgres_ticks: CPU time of the Postgres clusters in clock ticks: the primary's and the replica's
 # postmasters with every process they started (backends, walsenders, the replica's startup process). A
 # backend that exits during the run (the direct target's) is counted too: once reaped, its time is in its
-# postmaster's cutime/cstime. On a saturated 2-core machine the TPS ratios follow this column more than
+# postmaster's cutime/cstime (one reaped between this function's two reads is missed by that reading: a
+# window of a few milliseconds). On a saturated 2-core machine the TPS ratios follow this column more than
 # the proxies' own CPU. It also holds the background work that happens to overlap a run (autovacuum, a
 # checkpoint, pruning of dead rows an earlier workload left): one round is no evidence, medians of
 # per-round ratios are (report.awk).
@@ -107,8 +108,9 @@ postgres_ticks() {
 # faults per transaction and spent 138, 88, 75 us per transaction, against 0.00 and 63-81 us for a
 # PgBouncer whose backends were hours old. So a target with new backends (pgsidecar-plain, which the bench
 # starts) lost TPS to one left running since an earlier bench (PgBouncer, the reused dev pgsidecar). Before
-# each workload's warm-up this ends the backends of $DB_USER in $DB_NAME on the primary and the replica;
-# every pooler opens new ones (an idle server that ends is dropped by both poolers) and they age together
+# each workload's warm-up this ends the backends of $DB_USER in $DB_NAME on the primary and the replica
+# (every session of that user in that database, a psql straight to Postgres included: the bench owns the
+# dev database while it runs); every pooler opens new ones (an idle server that ends is dropped by both poolers) and they age together
 # over the interleaved rounds.
 fresh_server_connections() {
   local port since
