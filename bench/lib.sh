@@ -112,20 +112,23 @@ postgres_ticks() {
 # (every session of that user in that database, a psql straight to Postgres included: the bench owns the
 # dev database while it runs); every pooler opens new ones (an idle server that ends is dropped by both poolers) and they age together
 # over the interleaved rounds.
+# fresh_server_connections [USER [DATABASE]] (default $DB_USER, $DB_NAME: the bench's); returns once no
+# backend of theirs older than the call is left, or warns.
 fresh_server_connections() {
-  local port since
+  local user="${1:-$DB_USER}" db="${2:-$DB_NAME}" port since
   for port in "$PRIMARY_PORT" "$REPLICA_PORT"; do
     since="$(psql_local "$port" postgres -At -c "SELECT now()")" || { warn "cannot reach Postgres on :$port"; continue; }
     psql_local "$port" postgres -At -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-      WHERE backend_type = 'client backend' AND usename = '$DB_USER' AND datname = '$DB_NAME'" >/dev/null ||
-      warn "could not end the backends of $DB_USER on :$port"
-    wait_until "$WAIT_PG" "the ended backends of $DB_USER on :$port to exit" old_backends_gone "$port" "$since" ||
-      warn "backends of $DB_USER on :$port older than the workload remain"
+      WHERE backend_type = 'client backend' AND usename = '$user' AND datname = '$db'" >/dev/null ||
+      warn "could not end the backends of $user on :$port"
+    wait_until "$WAIT_PG" "the ended backends of $user on :$port to exit" old_backends_gone "$port" "$since" "$user" "$db" ||
+      warn "backends of $user on :$port older than the workload remain"
   done
 }
+# old_backends_gone PORT SINCE USER DATABASE
 old_backends_gone() {
   [[ "$(psql_local "$1" postgres -At -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'
-    AND usename = '$DB_USER' AND datname = '$DB_NAME' AND backend_start < '$2'")" == 0 ]]
+    AND usename = '$3' AND datname = '$4' AND backend_start < '$2'")" == 0 ]]
 }
 
 pgbench_tables_present() {
