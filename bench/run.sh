@@ -3,7 +3,8 @@
 # pgbench, 64 clients, -j 2, ~20 s per run, rounds interleaved (A B C, B C A, C A B), medians of
 # per-round ratios, and the CPU time each proxy spent per transaction.
 #
-# Environment: BENCH_ROUNDS (3), BENCH_SECONDS (20), BENCH_WARMUP (3, 0 = none), BENCH_CLIENTS (64),
+# Environment: BENCH_ROUNDS (3), BENCH_SECONDS (20), BENCH_WARMUP (3, 0 = none), BENCH_BACKEND_WARMUP (10,
+# 0 = none: select-only through each pooler first, see warm_backends), BENCH_CLIENTS (64),
 # BENCH_THREADS (2), BENCH_SCALE (10), BENCH_WORKLOADS ("select-extended"; names of
 # bench/workloads/*.sh), BENCH_TARGETS ("pgsidecar pgbouncer direct"; also "replica", and
 # "pgsidecar-plain": a second pgsidecar process of the same build and config without replicas and cache),
@@ -75,6 +76,26 @@ start_targets() {
   done
 }
 
+# warm_backends TARGET...: select-only through every pooler target for BENCH_BACKEND_WARMUP seconds at the
+# workload's client count, after fresh_server_connections, so that each pooler's new backends have mapped
+# most of the shared buffers before anything is measured (on the dev VM a page fault is costly enough that
+# a new backend's first few thousand selects cost Postgres up to twice the CPU of its later ones: 138, 88,
+# then 75 us per transaction in three 5 s runs at 16 clients). Direct has new backends in every run by
+# nature, and is not warmed.
+warm_backends() {
+  ((BENCH_BACKEND_WARMUP > 0)) || return 0
+  local t
+  for t in "$@"; do
+    case "$t" in
+      pgsidecar | pgsidecar-plain | pgbouncer) ;;
+      *) continue ;;
+    esac
+    log "backend warm-up ${BENCH_BACKEND_WARMUP}s (select-only): $t"
+    pgbench_run "$(target_port "$t")" "$BENCH_BACKEND_WARMUP" "$BENCH_OUT/backend-warmup-$t.log" -S -M simple ||
+      warn "backend warm-up against $t failed; see $BENCH_OUT/backend-warmup-$t.log"
+  done
+}
+
 warm_up() {
   ((BENCH_WARMUP > 0)) || return 0
   local t
@@ -104,7 +125,8 @@ run_workload() {
     return 0
   fi
   start_targets "${targets[@]}"
-  fresh_server_connections
+  fresh_server_connections "$DB_USER" "$DB_NAME"
+  warm_backends "${targets[@]}"
   warm_up "${targets[@]}"
   for ((round = 1; round <= BENCH_ROUNDS; round++)); do
     for ((i = 0; i < n; i++)); do
