@@ -54,17 +54,17 @@ bool continues_word(char c) {
 // conservative).
 bool is_lone_update(std::string_view sql) {
   size_t i = 0;
-  while (i < sql.size() && std::isspace(static_cast<unsigned char>(sql[i]))) ++i;
+  while (i < sql.size() && ascii_space(sql[i])) ++i;
   constexpr std::string_view kUpdate = "update";
   if (sql.size() - i <= kUpdate.size()) return false;
   for (size_t k = 0; k < kUpdate.size(); ++k) {
     if (ascii_lower(sql[i + k]) != kUpdate[k]) return false;
   }
-  if (!std::isspace(static_cast<unsigned char>(sql[i + kUpdate.size()]))) return false;
+  if (!ascii_space(sql[i + kUpdate.size()])) return false;
   const size_t semicolon = sql.find(';');
   if (semicolon == std::string_view::npos) return true;
   for (size_t j = semicolon + 1; j < sql.size(); ++j) {
-    if (!std::isspace(static_cast<unsigned char>(sql[j]))) return false;
+    if (!ascii_space(sql[j])) return false;
   }
   return true;
 }

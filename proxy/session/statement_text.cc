@@ -16,7 +16,6 @@ namespace {
 // <cctype> means the same).
 constexpr bool ascii_digit(char c) { return c >= '0' && c <= '9'; }
 constexpr bool ascii_alnum(char c) { return ascii_digit(c) || (ascii_lower(c) >= 'a' && ascii_lower(c) <= 'z'); }
-constexpr bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 // By byte: does it continue a name (letters, digits, '_', '$')? A table: the normaliser asks per byte.
 constexpr std::array<bool, 256> kIdentChar = [] {
   std::array<bool, 256> t{};
@@ -125,7 +124,7 @@ constexpr std::array<NormByte, 256> kNormByte = [] {
     const char c = static_cast<char>(i);
     NormByte k = NormByte::other;
     if (kNameStart[static_cast<size_t>(i)]) k = c == 'e' || c == 'E' ? NormByte::e : NormByte::name;
-    if (is_space(c)) k = NormByte::space;
+    if (ascii_space(c)) k = NormByte::space;
     if (ascii_digit(c)) k = NormByte::digit;
     if (c == '-' || c == '/' || c == '\'' || c == '"' || c == '$') k = NormByte::special;
     t[static_cast<size_t>(i)] = k;
@@ -273,7 +272,7 @@ bool mentions_any(std::string_view sql, std::span<const std::string_view> words)
 
 namespace {
 size_t skip_space(std::string_view s, size_t i) {
-  while (i < s.size() && is_space(s[i])) ++i;
+  while (i < s.size() && ascii_space(s[i])) ++i;
   return i;
 }
 bool keyword_at(std::string_view s, size_t i, std::string_view word) {
@@ -282,7 +281,7 @@ bool keyword_at(std::string_view s, size_t i, std::string_view word) {
     if (ascii_lower(s[i + k]) != word[k]) return false;
   }
   size_t end = i + word.size();
-  return end == s.size() || is_space(s[end]) || s[end] == '(' || s[end] == '"';
+  return end == s.size() || ascii_space(s[end]) || s[end] == '(' || s[end] == '"';
 }
 }  // namespace
 
@@ -304,7 +303,7 @@ std::optional<std::string_view> prepared_statement_body(std::string_view sql) {
     ++i;
   } else {
     size_t start = i;
-    while (i < sql.size() && !is_space(sql[i]) && sql[i] != '(') ++i;
+    while (i < sql.size() && !ascii_space(sql[i]) && sql[i] != '(') ++i;
     if (i == start) return std::nullopt;
   }
   i = skip_space(sql, i);

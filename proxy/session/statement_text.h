@@ -25,6 +25,8 @@ uint64_t lexical_shape(std::string_view sql, size_t max_bytes = 2048);
 // ASCII lower case (SQL keywords are ASCII): no locale, inlined — the keyword scans that run on every
 // statement call it per byte, where std::tolower (a libc call) showed up in profiles.
 constexpr char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
+// SQL white space (what std::isspace means in the C locale the process keeps), inline for the same reason.
+constexpr bool ascii_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
 // Words (lower-case ASCII, starting with a letter) found anywhere in a text, case-insensitively: the
 // cheap pre-checks that decide whether a statement is worth parsing. The tables are built once per
