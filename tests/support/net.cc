@@ -38,14 +38,15 @@ int listen_loopback(uint16_t& port, int backlog) {
   return fd;
 }
 
-bool in_ephemeral_range(uint16_t port) {
-  unsigned lo = 32768, hi = 60999;
+std::pair<uint16_t, uint16_t> ephemeral_port_range() {
   std::ifstream f("/proc/sys/net/ipv4/ip_local_port_range");
   unsigned a = 0, b = 0;
-  if (f >> a >> b && a <= b) {
-    lo = a;
-    hi = b;
-  }
+  if (f >> a >> b && a <= b && b <= 65535) return {static_cast<uint16_t>(a), static_cast<uint16_t>(b)};
+  return {32768, 60999};
+}
+
+bool in_ephemeral_range(uint16_t port) {
+  const auto [lo, hi] = ephemeral_port_range();
   return port >= lo && port <= hi;
 }
 

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <utility>
 #include <optional>
 #include <vector>
 
@@ -17,6 +18,8 @@ uint16_t free_port();
 // (/proc/sys/net/ipv4/ip_local_port_range; Linux's default 32768-60999 when unreadable): a fixed port
 // there may be held by any process's connection, even one in TIME-WAIT, at any moment.
 bool in_ephemeral_range(uint16_t port);
+// That range, as {lowest, highest}.
+std::pair<uint16_t, uint16_t> ephemeral_port_range();
 
 // A listening TCP socket on 127.0.0.1 at a port the kernel chose (set in `port`), or -1.
 int listen_loopback(uint16_t& port, int backlog = 16);

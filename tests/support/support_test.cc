@@ -193,7 +193,9 @@ TEST(SupportRedisCluster, PortsInTheEphemeralRangeAreRefused) {
   EXPECT_NE(error.find("ephemeral"), std::string::npos) << error;
   // Only the last node's bus lies in the range, and the first node's port is held: the range is what
   // the start refuses, before it comes to any node (a node by node check would stop at the first port).
-  const uint16_t base = static_cast<uint16_t>(32768 - PrivateRedisCluster::kBusOffset - 5);
+  const uint16_t lowest = ephemeral_port_range().first;
+  if (lowest < PrivateRedisCluster::kBusOffset + 5 + 1024) GTEST_SKIP() << "ephemeral range starts at " << lowest;
+  const auto base = static_cast<uint16_t>(lowest - PrivateRedisCluster::kBusOffset - 5);
   ASSERT_FALSE(in_ephemeral_range(base));
   ASSERT_TRUE(in_ephemeral_range(base + PrivateRedisCluster::kBusOffset + 5));
   int holder = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
