@@ -88,18 +88,17 @@ machine_busy_ticks() {
 # checkpoint, pruning of dead rows an earlier workload left): one round is no evidence, medians of
 # per-round ratios are (report.awk).
 postgres_ticks() {
-  local data pm child ticks total=0
+  local data pm stats=()
   for data in "$PRIMARY_DATA" "$REPLICA_DATA"; do
     [[ -r "$data/postmaster.pid" ]] || continue
     pm="$(head -1 "$data/postmaster.pid")"
-    ticks="$(sed 's/.*) //' "/proc/$pm/stat" 2>/dev/null | awk '{ print $12 + $13 + $14 + $15 }')" || continue
-    total=$((total + ${ticks:-0}))
-    for child in $(pgrep -P "$pm"); do
-      ticks="$(cpu_ticks "$child" 2>/dev/null)" || continue  # it exited meanwhile
-      total=$((total + ${ticks:-0}))
-    done
+    stats+=("/proc/$pm/stat")
+    mapfile -t -O "${#stats[@]}" stats < <(pgrep -P "$pm" | sed 's|.*|/proc/&/stat|')
   done
-  echo "$total"
+  ((${#stats[@]} > 0)) || { echo 0; return 0; }  # no cluster running (cat would read stdin)
+  # One read of every stat file (a child that exited meanwhile is skipped); only the postmasters' lines
+  # have cutime and cstime (their reaped children). Fields counted after the last ')' as in cpu_ticks.
+  { cat "${stats[@]}" 2>/dev/null || true; } | sed 's/.*) //' | awk '{ t += $12 + $13 + $14 + $15 } END { print t + 0 }'
 }
 
 # fresh_server_connections: every pooler target starts a workload with server connections of one age.
