@@ -82,8 +82,8 @@ machine_busy_ticks() {
 # postgres_ticks: CPU time of the Postgres clusters in clock ticks: the primary's and the replica's
 # postmasters with every process they started (backends, walsenders, the replica's startup process). A
 # backend that exits during the run (the direct target's) is counted too: once reaped, its time is in its
-# postmaster's cutime/cstime (one reaped between this function's two reads is missed by that reading: a
-# window of a few milliseconds). On a saturated 2-core machine the TPS ratios follow this column more than
+# postmaster's cutime/cstime (one reaped after its postmaster's line was read and before its own is
+# missed by that reading: a window of a few milliseconds). On a saturated 2-core machine the TPS ratios follow this column more than
 # the proxies' own CPU. It also holds the background work that happens to overlap a run (autovacuum, a
 # checkpoint, pruning of dead rows an earlier workload left): one round is no evidence, medians of
 # per-round ratios are (report.awk).
