@@ -2,6 +2,7 @@
 
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <pthread.h>
 
@@ -57,6 +58,7 @@ std::string stream_slot_name(std::string_view prefix, std::string_view dbname) {
 struct StreamInvalidator::Slot {
   const StreamTarget& target;
   PGconn* conn = nullptr;
+  SSL* tls = nullptr;                // conn's TLS session (libpq's), reading ahead; null in plaintext
   bool created = false;              // the slot did not exist (logged)
   cache::stream::TransactionTables txn;
   bool in_transaction = false;
@@ -75,6 +77,7 @@ struct StreamInvalidator::Slot {
   void close() {
     if (conn != nullptr) PQfinish(conn);
     conn = nullptr;
+    tls = nullptr;
     if (sql != nullptr) PQfinish(sql);
     sql = nullptr;
     catalog.clear();
@@ -158,28 +161,48 @@ struct StreamInvalidator::Slot {
     if (in_use) error += release_slot_from_a_former_leader();
     if (!streaming) return error;
     PQsetnonblocking(conn, 1);
+    read_ahead_over_tls();
     txn = cache::stream::TransactionTables();
     in_transaction = false;
     return {};
   }
 
+  // Over TLS, libpq asks OpenSSL for one record per read and OpenSSL reads each record with two recv()
+  // calls (its header, then its body), and the walsender sends every decoded change as a record of its
+  // own: about 12 system calls per pgbench transaction, plus a poll() per record in read(). With read
+  // ahead, one recv() takes all the socket holds; the records it holds beyond the first stay in OpenSSL's
+  // buffer, where poll() on the socket cannot see them: has_buffered() does, and read() and lead() ask it
+  // before they wait on the socket. Nothing else waits on this connection once it streams (PQputCopyData
+  // and PQflush are non-blocking, PQgetCopyData is asked with async = 1).
+  void read_ahead_over_tls() {
+    tls = PQsslInUse(conn) ? static_cast<SSL*>(PQsslStruct(conn, "OpenSSL")) : nullptr;
+    if (tls != nullptr) SSL_set_read_ahead(tls, 1);
+  }
+
+  // Bytes read from the socket that libpq has not been given yet (held by OpenSSL).
+  bool has_buffered() const { return tls != nullptr && SSL_has_pending(tls) == 1; }
+
   // Reads what arrived: all the socket holds (one PQconsumeInput takes libpq's buffer, 16-32 kB), up to
   // kReadBudget bytes of messages or kReadPasses reads, so a burst is read in a round or a few rather than
   // one read per batch window, and a backlog of gigabytes still lets the round end (and the lease be
   // renewed).
-  // `drained`: nothing was left in the socket. False when the stream ended or failed (`error` says why).
+  // `drained`: nothing was left in the socket (nor in OpenSSL's buffer). False when the stream ended or
+  // failed (`error` says why). A pass that only takes a record OpenSSL already holds (over TLS; at most
+  // one such per read of the socket, whose buffer holds one record and a part) is no read and does not
+  // count.
   bool read(std::string& error, bool& reply_requested, bool& drained) {
     size_t read_bytes = 0;
     drained = false;
-    for (int pass = 1;; ++pass) {
+    for (int reads = 0;;) {
+      if (!has_buffered()) ++reads;
       if (PQconsumeInput(conn) == 0) {
         error = libpq_message_line(PQerrorMessage(conn));
         return false;
       }
       if (!decode_buffered(error, reply_requested, read_bytes)) return false;
-      if (read_bytes >= kReadBudget || pass >= kReadPasses) return true;
+      if (read_bytes >= kReadBudget || reads >= kReadPasses) return true;
       pollfd more{PQsocket(conn), POLLIN, 0};
-      if (::poll(&more, 1, 0) <= 0) {
+      if (!has_buffered() && ::poll(&more, 1, 0) <= 0) {
         drained = true;
         return true;
       }
@@ -464,11 +487,13 @@ void StreamInvalidator::lead(Redis& redis, StreamLease& lease, const std::string
     bool all_open = open_slots(slots);
     // Wait for data, at most until the next renewal.
     std::vector<pollfd> fds;
+    bool buffered = false;  // a slot has records in OpenSSL's buffer: no wait on the sockets
     for (auto& s : slots) {
       if (s->conn != nullptr) fds.push_back({PQsocket(s->conn), POLLIN, 0});
+      buffered = buffered || (s->conn != nullptr && s->has_buffered());
     }
     auto now = std::chrono::steady_clock::now();
-    auto until = std::max(Millis(0), std::chrono::duration_cast<Millis>(next_renewal - now));
+    auto until = buffered ? Millis(0) : std::max(Millis(0), std::chrono::duration_cast<Millis>(next_renewal - now));
     if (!fds.empty()) {
       (void)poll(fds.data(), fds.size(), static_cast<int>(std::min(until, round).count()));
     } else if (!wait(std::min(until, round))) {

@@ -42,6 +42,43 @@ TEST_F(CacheStreamTest, AWriteStraightToThePrimaryIsSeenThroughTheCacheWithinASe
   EXPECT_EQ(metric(p, "pgsidecar_cache_stream_leader"), 1);
 }
 
+// Over TLS (the suite's default to the dev nodes) the walsender sends every decoded change as a record of
+// its own, and the leader reads ahead: one read of the socket takes many records, and those past the
+// first wait in OpenSSL's buffer, where a poll() of the socket cannot see them. A burst of transactions
+// straight to the primary, committed while the leader waits out its batch window, reaches it as one
+// socketful; every record of it must be decoded in the rounds that follow at once, not one per later
+// round (600 records would take minutes).
+TEST_F(CacheStreamTest, ABurstOfWritesStraightToThePrimaryIsSeenWithinTheBoundOverTls) {
+  Proxy& p = start_sidecar();
+  ASSERT_TRUE(wait_live(p)) << p.log_tail();
+  Pg su = superuser(kDatabase);
+  ASSERT_TRUE(su.ok()) << su.error();
+  const std::string over_tls = su.scalar(
+      "SELECT bool_and(s.ssl) FROM pg_catalog.pg_replication_slots r JOIN pg_catalog.pg_stat_ssl s ON s.pid = r.active_pid "
+      "WHERE r.slot_name LIKE '" + slot_ + "%'");
+  if (over_tls != "t") GTEST_SKIP() << "the stream is not over TLS here (no dev CA?): " << over_tls;
+  Pg c{p.spec()};
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_EQ(c.scalar(select_sql()), "v1");
+  ASSERT_TRUE(wait_cached(c, "v1"));
+  // Seen: the leader has just bumped it and waits out its batch window while the burst commits.
+  ASSERT_NO_FATAL_FAILURE(write_directly("primed"));
+  ASSERT_EQ(wait_value(c, "primed", Millis(3000)), "primed");
+  const double before = metric(p, "pgsidecar_cache_stream_transactions_total");
+  constexpr int kBurst = 200;  // transactions of one simple Query: BEGIN; UPDATE; COMMIT; each
+  std::string burst;
+  for (int i = 0; i < kBurst; ++i) {
+    burst += "BEGIN; UPDATE public." + table_ + "_direct SET v = 'burst" + std::to_string(i) + "' WHERE id = 1; COMMIT; ";
+  }
+  burst += "UPDATE public." + table_ + " SET v = 'after-the-burst' WHERE id = 1";
+  su.must(burst);
+  EXPECT_EQ(wait_value(c, "after-the-burst", Millis(3000)), "after-the-burst")
+      << "the last write of a burst stayed cached";
+  EXPECT_TRUE(wait_until([&] { return metric(p, "pgsidecar_cache_stream_transactions_total") - before >= kBurst + 1; },
+                         Millis(3000), Millis(20)))
+      << "the stream counted " << metric(p, "pgsidecar_cache_stream_transactions_total") - before << " transactions";
+}
+
 // "(commits that invalidated)" of SHOW CACHE: the COMMITs whose bump this sidecar sent to Redis.
 long commits_that_bumped(const Proxy& p) {
   Pg admin{p.spec(kAdminUser, kAdminPassword, "pgsidecar")};
