@@ -2,6 +2,7 @@
 
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -171,7 +172,7 @@ struct StreamInvalidator::Slot {
   // calls (its header, then its body), and the walsender sends every decoded change as a record of its
   // own: about 12 system calls per pgbench transaction, plus a poll() per record in read(). With read
   // ahead, one recv() takes all the socket holds; the records it holds beyond the first stay in OpenSSL's
-  // buffer, where poll() on the socket cannot see them: has_buffered() does, and read() and lead() ask it
+  // buffer, where poll() on the socket cannot see them: record_ready() does, and read() and lead() ask it
   // before they wait on the socket. Nothing else waits on this connection once it streams (PQputCopyData
   // and PQflush are non-blocking, PQgetCopyData is asked with async = 1).
   void read_ahead_over_tls() {
@@ -179,22 +180,33 @@ struct StreamInvalidator::Slot {
     if (tls != nullptr) SSL_set_read_ahead(tls, 1);
   }
 
-  // Bytes read from the socket that libpq has not been given yet (held by OpenSSL).
-  bool has_buffered() const { return tls != nullptr && SSL_has_pending(tls) == 1; }
+  // OpenSSL holds a whole record that libpq has not taken yet. Not merely bytes: a record's first part
+  // waits for the socket, and a loop that went round on it would spin until the rest arrived. SSL_peek
+  // decrypts the next record if it is whole (reading the socket without blocking if it is not) and
+  // leaves it for libpq's SSL_read.
+  bool record_ready() const {
+    if (tls == nullptr) return false;
+    if (SSL_pending(tls) > 0) return true;
+    if (SSL_has_pending(tls) != 1) return false;
+    char first = 0;
+    if (SSL_peek(tls, &first, 1) > 0) return true;
+    ERR_clear_error();  // a record still arriving (or an error libpq's next read reports)
+    return false;
+  }
 
   // Reads what arrived: all the socket holds (one PQconsumeInput takes libpq's buffer, 16-32 kB), up to
   // kReadBudget bytes of messages or kReadPasses reads, so a burst is read in a round or a few rather than
   // one read per batch window, and a backlog of gigabytes still lets the round end (and the lease be
   // renewed).
   // `drained`: nothing was left in the socket (nor in OpenSSL's buffer). False when the stream ended or
-  // failed (`error` says why). A pass that only takes a record OpenSSL already holds (over TLS; at most
-  // one such per read of the socket, whose buffer holds one record and a part) is no read and does not
-  // count.
+  // failed (`error` says why). A pass that only takes a whole record OpenSSL already holds (over TLS)
+  // reads nothing from the socket and does not count: such passes are bounded by what the last read
+  // brought (OpenSSL's buffer, about 17 kB).
   bool read(std::string& error, bool& reply_requested, bool& drained) {
     size_t read_bytes = 0;
     drained = false;
     for (int reads = 0;;) {
-      if (!has_buffered()) ++reads;
+      if (!record_ready()) ++reads;
       if (PQconsumeInput(conn) == 0) {
         error = libpq_message_line(PQerrorMessage(conn));
         return false;
@@ -202,7 +214,7 @@ struct StreamInvalidator::Slot {
       if (!decode_buffered(error, reply_requested, read_bytes)) return false;
       if (read_bytes >= kReadBudget || reads >= kReadPasses) return true;
       pollfd more{PQsocket(conn), POLLIN, 0};
-      if (!has_buffered() && ::poll(&more, 1, 0) <= 0) {
+      if (!record_ready() && ::poll(&more, 1, 0) <= 0) {
         drained = true;
         return true;
       }
@@ -487,10 +499,10 @@ void StreamInvalidator::lead(Redis& redis, StreamLease& lease, const std::string
     bool all_open = open_slots(slots);
     // Wait for data, at most until the next renewal.
     std::vector<pollfd> fds;
-    bool buffered = false;  // a slot has records in OpenSSL's buffer: no wait on the sockets
+    bool buffered = false;  // a slot has a whole record in OpenSSL's buffer: no wait on the sockets
     for (auto& s : slots) {
       if (s->conn != nullptr) fds.push_back({PQsocket(s->conn), POLLIN, 0});
-      buffered = buffered || (s->conn != nullptr && s->has_buffered());
+      buffered = buffered || (s->conn != nullptr && s->record_ready());
     }
     auto now = std::chrono::steady_clock::now();
     auto until = buffered ? Millis(0) : std::max(Millis(0), std::chrono::duration_cast<Millis>(next_renewal - now));
