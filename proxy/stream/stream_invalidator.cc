@@ -183,8 +183,8 @@ struct StreamInvalidator::Slot {
   // OpenSSL holds a whole record that libpq has not taken yet. Not merely bytes: a record's first part
   // waits for the socket, and a loop that went round on it would spin until the rest arrived. SSL_peek
   // decrypts the next record if it is whole (reading the socket without blocking if it is not) and
-  // leaves it for libpq's SSL_read.
-  bool record_ready() const {
+  // leaves it for libpq's SSL_read (not const: it may read the socket).
+  bool record_ready() {
     if (tls == nullptr) return false;
     if (SSL_pending(tls) > 0) return true;
     if (SSL_has_pending(tls) != 1) return false;
