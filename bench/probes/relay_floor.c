@@ -13,11 +13,14 @@
 // over the last 6 s (its backends warm: the relay's are new for every run) divided by the transactions
 // the progress lines count in that window. Medians of per-round ratios against PgBouncer, 2-core dev VM,
 // 2026-12-08:
-//   select-only simple, 16 clients (8 rounds): relay 0.85 (rounds 0.56-1.00), pgsidecar-plain 0.84
-//     (0.79-1.30); µs per transaction, medians: relay 18.6, pgsidecar-plain 19.7, PgBouncer 21.9.
+//   select-only simple, 16 clients, two batches of 8 rounds (03:00 and 03:15 UTC; the machine's state
+//     moved between them): relay 0.85 (rounds 0.56-1.00) and 1.24 (0.98-1.60), pgsidecar-plain 0.84
+//     (0.79-1.30) and 1.11 (0.89-1.31); µs per transaction in the first: relay 18.6, pgsidecar-plain
+//     19.7, PgBouncer 21.9.
 //   tpcb-like, 64 clients (3 rounds): relay 0.73 (0.69-0.87), pgsidecar-plain 0.78 (0.67-0.95); the
 //     relay holds 64 backends (the poolers 20), so its Postgres waits on more locks at lower TPS.
-// So on select-only the proxy costs what a relay that parses nothing costs: what is left is the kernel's.
+// So on select-only the proxy costs what a relay that parses nothing costs, or less: what is left is the
+// kernel's.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
