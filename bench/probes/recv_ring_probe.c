@@ -7,14 +7,21 @@
 //   mode 1: epoll_wait on the ring's fd, multishot IORING_OP_RECV with a provided-buffer ring, sends
 //           through the ring (reads and sends both in io_uring)
 //   mode 2: mode 1 with IORING_SETUP_COOP_TASKRUN;  mode 3: with COOP_TASKRUN | SINGLE_ISSUER
+//   mode 5: epoll_wait, then the readable sockets' receives as one-shot IORING_OP_RECV (each into its
+//           connection's buffer) in one submission, and their sends in a second (2026-12-08)
 // Build and run:  gcc -O2 -o /tmp/recv_ring_probe bench/probes/recv_ring_probe.c -luring -lpthread
-//                 for m in 0 4 1 2; do /tmp/recv_ring_probe $m 16 4; done     # MODE CONNECTIONS SECONDS
+//                 for m in 0 4 1 2 5; do /tmp/recv_ring_probe $m 16 4; done   # MODE CONNECTIONS SECONDS
 // Result on the 2-core dev VM (kernel 6.18, liburing 2.3), µs per round trip, medians of 5 interleaved
 // 3 s runs (ranges), 16 / 64 connections:
 //   mode 4 4.88 (4.39-5.28) / 6.39 (4.56-7.13);  mode 1 6.83 (4.86-7.19) / 5.86 (4.68-5.98)
 //   mode 2 5.88 (5.63-6.46) / 5.55 (5.28-6.26);  mode 0 11.05 (10.99-11.44) / 12.30 (10.64-12.99)
 // Reads through the ring cost 20-40% more than recv(2) at 16 connections and are within the noise at 64;
 // batching the sends is what pays (mode 0 against 4). So the proxy keeps libuv's reads (README, Benchmarks).
+// Mode 5 against 4 (2026-12-08, medians of 5 interleaved 3 s runs, ranges): 16 connections 3.62 (3.39-3.92)
+// against 4.58 (4.28-5.35) µs per round trip; 64 connections 4.36 (3.76-4.39) against 5.63 (5.02-6.47);
+// at 4 connections (2.4 sockets per turn) it loses: 9.5-10.1 against 8.2-8.9. One-shot receives batched
+// per turn save a fifth of the loop's CPU where a turn finds many readable sockets; libuv owns the proxy's
+// reads (uv_read_start), so taking them needs the net layer to poll its sockets itself. Not built yet.
 #define _GNU_SOURCE
 #include <liburing.h>
 #include <sys/epoll.h>
@@ -62,6 +69,30 @@ static void loop_epoll_ring(void) {
     for (int k = 0; k < n; k++) { int i = ev[k].data.u32; int r = recv(sfds[i], out[i], 4096, 0);
       if (r > 0) { struct io_uring_sqe *s = io_uring_get_sqe(&ring); io_uring_prep_send(s, sfds[i], out[i], r, MSG_NOSIGNAL); io_uring_sqe_set_data64(s, i); } }
     if (n > 0) { io_uring_submit(&ring); enters++; struct io_uring_cqe *c; while (io_uring_peek_cqe(&ring, &c) == 0) io_uring_cqe_seen(&ring, c); }
+  }
+}
+// Mode 5: the readable sockets' receives as one-shot IORING_OP_RECV into each connection's buffer, all in
+// one submission, and then their sends in a second: two io_uring_enter calls per turn instead of a recv(2)
+// per readable socket and one submission.
+static void loop_epoll_ring_recv(void) {
+  struct io_uring ring; io_uring_queue_init(1024, &ring, 0);
+  int ep = epoll_create1(0);
+  for (int i = 0; i < N; i++) { struct epoll_event e = {.events = EPOLLIN, .data.u32 = i}; epoll_ctl(ep, EPOLL_CTL_ADD, sfds[i], &e); }
+  struct epoll_event ev[64]; static char in[256][4096];
+  while (!stop) {
+    int n = epoll_wait(ep, ev, 64, 100); waits++;
+    if (n < 0) { eintr++; continue; }
+    if (n == 0) continue;
+    for (int k = 0; k < n; k++) { int i = ev[k].data.u32; struct io_uring_sqe *s = io_uring_get_sqe(&ring);
+      io_uring_prep_recv(s, sfds[i], in[i], 4096, MSG_DONTWAIT); io_uring_sqe_set_data64(s, i); }
+    io_uring_submit_and_wait(&ring, n); enters++;
+    struct io_uring_cqe *c; int queued = 0;
+    while (io_uring_peek_cqe(&ring, &c) == 0) {
+      unsigned long d = io_uring_cqe_get_data64(c); int res = c->res; io_uring_cqe_seen(&ring, c);
+      if (d >= 1000 || res <= 0) continue;
+      struct io_uring_sqe *s = io_uring_get_sqe(&ring); io_uring_prep_send(s, sfds[d], in[d], res, MSG_NOSIGNAL); io_uring_sqe_set_data64(s, 1000 + d); queued++;
+    }
+    if (queued) { io_uring_submit(&ring); enters++; while (io_uring_peek_cqe(&ring, &c) == 0) io_uring_cqe_seen(&ring, c); }
   }
 }
 static void loop_epoll(void) {
@@ -121,7 +152,7 @@ int main(int argc, char **argv) {
   // the loop runs in this thread; a timer thread stops it
   pthread_t timer; pthread_create(&timer, 0, stop_after, 0);
   struct timespec c0, c1; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
-  if (MODE == 0) loop_epoll(); else if (MODE == 4) loop_epoll_ring(); else loop_ring(MODE == 2 ? IORING_SETUP_COOP_TASKRUN : MODE == 3 ? (IORING_SETUP_COOP_TASKRUN|IORING_SETUP_SINGLE_ISSUER) : 0);
+  if (MODE == 0) loop_epoll(); else if (MODE == 4) loop_epoll_ring(); else if (MODE == 5) loop_epoll_ring_recv(); else loop_ring(MODE == 2 ? IORING_SETUP_COOP_TASKRUN : MODE == 3 ? (IORING_SETUP_COOP_TASKRUN|IORING_SETUP_SINGLE_ISSUER) : 0);
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
   long total = 0; for (int i = 0; i < N; i++) total += counts[i];
   double us = ((c1.tv_sec - c0.tv_sec) * 1e6 + (c1.tv_nsec - c0.tv_nsec) / 1e3);
