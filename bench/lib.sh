@@ -238,11 +238,14 @@ bench_config_paths() { config_paths_sed "$PROXY_CONFIG"; }
 
 # bench_server_tls: with BENCH_SERVER_TLS=disable (the default) the pgsidecar targets run with PROXY_CONFIG
 # minus TLS to the servers ($BENCH_OUT/pgsidecar.toml), like the bench's PgBouncer (server_tls_sslmode =
-# disable): the comparison is then of pooling, not of encryption. "config" keeps PROXY_CONFIG as it is.
+# disable): the comparison is then of pooling, not of encryption. "config" keeps PROXY_CONFIG as it is
+# (verify-full with the dev CA in dev) and gives PgBouncer the same (scripts/pgbouncer.sh): both encrypt.
 bench_server_tls() {
   case "${BENCH_SERVER_TLS:-disable}" in
-    config) return 0 ;;
-    disable) ;;
+    config)
+      export PGBOUNCER_SERVER_TLS=verify-full
+      return 0 ;;
+    disable) export PGBOUNCER_SERVER_TLS=disable ;;
     *) die "BENCH_SERVER_TLS must be disable or config" ;;
   esac
   local config="$BENCH_OUT/pgsidecar.toml"

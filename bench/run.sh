@@ -8,8 +8,8 @@
 # BENCH_THREADS (2), BENCH_SCALE (10), BENCH_WORKLOADS ("select-extended"; names of
 # bench/workloads/*.sh), BENCH_TARGETS ("pgsidecar pgbouncer direct"; also "replica", and
 # "pgsidecar-plain": a second pgsidecar process of the same build and config without replicas and cache),
-# BENCH_SERVER_TLS ("disable": pgsidecar talks to the servers in plaintext, as the bench's PgBouncer
-# does; "config": as conf/pgsidecar.toml says, verify-full in dev). Workloads present: select-extended,
+# BENCH_SERVER_TLS ("disable": both poolers talk to the servers in plaintext; "config": pgsidecar as
+# conf/pgsidecar.toml says, verify-full in dev, and PgBouncer verify-full with the dev CA too). Workloads present: select-extended,
 # select-simple, select-prepared, select-replica, read-heavy, cache-workspaces, cache-hotkey, tpcb-like (pgbench's default
 # script), connect-churn and tls-churn (a new login per transaction, in plaintext or over TLS), idle-clients (proxy memory with BENCH_IDLE_CLIENTS idle logged-in clients; see its file). BENCH_SERVICES=running
 # uses the Postgres and Redis already running (started by another checkout) instead of `./dev services`;

@@ -8,6 +8,9 @@ PGBOUNCER_PIDFILE="$PGBOUNCER_DIR/pgbouncer.pid"
 PGBOUNCER_POOL_SIZE="${PGBOUNCER_POOL_SIZE:-20}"
 # Raised by the idle-clients benchmark (bench/workloads/idle-clients.sh) to hold its clients.
 PGBOUNCER_MAX_CLIENT_CONN="${PGBOUNCER_MAX_CLIENT_CONN:-1000}"
+# TLS to the servers: "disable" (the default), or a server_tls_sslmode such as verify-full (with the dev
+# CA), which the bench sets with BENCH_SERVER_TLS=config so that both poolers encrypt (bench/lib.sh).
+PGBOUNCER_SERVER_TLS="${PGBOUNCER_SERVER_TLS:-disable}"
 
 pgbouncer_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PGBOUNCER_PORT" -U "$DB_USER" -d "$DB_NAME" -t 2; }
 
@@ -29,6 +32,13 @@ pgbouncer_client_tls() {
   fi
 }
 
+pgbouncer_server_tls() {
+  printf 'server_tls_sslmode = %s\n' "$PGBOUNCER_SERVER_TLS"
+  if [[ "$PGBOUNCER_SERVER_TLS" != disable && -s "${PG_TLS_DIR:-}/ca.crt" ]]; then
+    printf 'server_tls_ca_file = %s\n' "$PG_TLS_DIR/ca.crt"
+  fi
+}
+
 pgbouncer_write_ini() {
   cat >"$PGBOUNCER_DIR/pgbouncer.ini" <<INI
 ; Written by ./dev (scripts/pgbouncer.sh) on every start.
@@ -46,7 +56,7 @@ pool_mode = transaction
 default_pool_size = $PGBOUNCER_POOL_SIZE
 max_client_conn = $PGBOUNCER_MAX_CLIENT_CONN
 server_login_retry = 1
-server_tls_sslmode = disable
+$(pgbouncer_server_tls)
 $(pgbouncer_client_tls)
 ignore_startup_parameters = extra_float_digits
 logfile = $PG_LOG_DIR/pgbouncer.log
