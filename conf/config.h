@@ -46,9 +46,9 @@ struct ProxyConfig {
   // A connection's read buffer or outbox that grew beyond this (one large message) is released once it
   // drains. Bytes. Reloadable (connections opened after the reload).
   uint32_t buffer_release_bytes = 256u << 10;
-  // Sockets' sends through one io_uring per worker, submitted once per event-loop turn (true), or one
-  // send(2) each (false). A kernel that refuses io_uring (a seccomp profile) gets send(2), logged at
-  // start. Not reloadable.
+  // Sockets' sends, and plaintext sockets' receives, through one io_uring per worker, submitted once per
+  // event-loop turn (true), or one send(2) / read(2) each (false). A kernel that refuses io_uring (a
+  // seccomp profile) gets send(2) and read(2), logged at start. Not reloadable.
   bool io_uring = true;
   Millis shutdown_timeout{30000};         // SIGTERM: time given to running transactions. Reloadable.
   Millis client_login_timeout{15000};     // a client must finish startup + auth within this. Reloadable.

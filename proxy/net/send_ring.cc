@@ -13,6 +13,8 @@ namespace {
 constexpr size_t kMaxFreeOps = 256;         // finished ops kept for reuse
 constexpr size_t kKeepBufferBytes = 4096;   // ... with at most this much buffer each (Stream::kOutboxKeepBytes)
 constexpr uint64_t kCancelTag = 1;          // a cancel's user_data: its op's address with this bit set
+constexpr uint64_t kRecvTag = 2;            // a receive's user_data: its index in receiving_ << 2, this set
+constexpr uint64_t kTagBits = 3;
 thread_local SendRing* t_bound = nullptr;
 thread_local const uv_loop_t* t_bound_loop = nullptr;
 }  // namespace
@@ -90,7 +92,7 @@ bool SendRing::prep(RingSend* op) {
   io_uring_sqe_set_data(sqe, op);
   if (op->unsubmitted == nullptr) {
     op->unsubmitted = sqe;
-    queued_.push_back(op);
+    queued_.push_back({op});
     ++op->completions_due;
     ++in_flight_;
     keep_loop_alive();
@@ -155,8 +157,67 @@ void SendRing::submit_before_close(RingSend* op) {
   io_uring_prep_cancel64(sqe, reinterpret_cast<uint64_t>(op), 0);
   io_uring_sqe_set_data64(sqe, reinterpret_cast<uint64_t>(op) | kCancelTag);
   ++op->completions_due;
-  queued_.push_back(nullptr);
+  queued_.push_back({});
   ++in_flight_;
+  keep_loop_alive();
+}
+
+void SendRing::want_recv(RingReceiver* r, int fd) { wanted_.push_back({r, fd, nullptr}); }
+
+void SendRing::forget_recv(RingReceiver* r) {
+  for (auto* list : {&wanted_, &reading_now_}) {
+    for (WantedRecv& w : *list) {
+      if (w.receiver == r) w.receiver = nullptr;
+    }
+  }
+  for (size_t i = 0; i < receiving_.size(); ++i) {
+    WantedRecv& w = receiving_[i];
+    if (w.receiver != r) continue;
+    w.receiver = nullptr;
+    if (w.unsubmitted != nullptr) {  // its socket number may be reused before the kernel takes it
+      io_uring_prep_nop(w.unsubmitted);
+      io_uring_sqe_set_data64(w.unsubmitted, (static_cast<uint64_t>(i) << 2) | kRecvTag);
+    }
+  }
+}
+
+void SendRing::receive() {
+  if (wanted_.empty()) return;
+  if (receives_due_ > 0) {  // the last batch is not all back (see want_recv): this turn's, with recv(2)
+    reading_now_.swap(wanted_);
+    wanted_.clear();
+    for (WantedRecv& w : reading_now_) {  // forget_recv() reaches these too
+      if (w.receiver == nullptr) continue;
+      RingReceiver* r = w.receiver;
+      w.receiver = nullptr;
+      const uv_buf_t space = r->ring_recv_space();
+      const ssize_t n = ::recv(w.fd, space.base, space.len, MSG_DONTWAIT);
+      r->on_ring_received(n >= 0 ? static_cast<int>(n) : -errno);
+    }
+    reading_now_.clear();
+    return;
+  }
+  receiving_.swap(wanted_);
+  wanted_.clear();
+  for (size_t i = 0; i < receiving_.size(); ++i) {
+    WantedRecv& w = receiving_[i];
+    if (w.receiver == nullptr) continue;
+    io_uring_sqe* sqe = next_sqe();  // a full queue submits what it holds, these receives too
+    if (sqe == nullptr) {  // refused: nothing read, the next turn reports the socket again
+      RingReceiver* r = w.receiver;
+      w.receiver = nullptr;
+      r->on_ring_received(-EAGAIN);
+      continue;
+    }
+    const uv_buf_t space = w.receiver->ring_recv_space();
+    io_uring_prep_recv(sqe, w.fd, space.base, space.len, MSG_DONTWAIT);
+    io_uring_sqe_set_data64(sqe, (static_cast<uint64_t>(i) << 2) | kRecvTag);
+    w.unsubmitted = sqe;
+    queued_.push_back({nullptr, i});
+    ++receives_due_;
+    ++in_flight_;
+  }
+  if (receives_due_ == 0) receiving_.clear();
   keep_loop_alive();
 }
 
@@ -171,7 +232,8 @@ void SendRing::submit() {
   if (taken <= 0) return;
   const size_t n = std::min(static_cast<size_t>(taken), queued_.size());
   for (size_t i = 0; i < n; ++i) {
-    if (queued_[i] != nullptr) queued_[i]->unsubmitted = nullptr;
+    if (queued_[i].op != nullptr) queued_[i].op->unsubmitted = nullptr;
+    if (queued_[i].recv != kNoRecv) receiving_[queued_[i].recv].unsubmitted = nullptr;
   }
   queued_.erase(queued_.begin(), queued_.begin() + static_cast<ptrdiff_t>(n));
 }
@@ -182,6 +244,10 @@ void SendRing::reap() {
     const uint64_t data = io_uring_cqe_get_data64(cqe);
     const int result = cqe->res;
     io_uring_cqe_seen(ring_.get(), cqe);
+    if ((data & kTagBits) == kRecvTag) {
+      on_received(static_cast<size_t>(data >> 2), result);
+      continue;
+    }
     auto* op = reinterpret_cast<RingSend*>(data & ~kCancelTag);
     --op->completions_due;
     --in_flight_;
@@ -196,7 +262,20 @@ void SendRing::reap() {
   keep_loop_alive();
 }
 
+void SendRing::on_received(size_t index, int result) {
+  --in_flight_;
+  --receives_due_;
+  ++receives_;
+  if (index < receiving_.size() && receiving_[index].receiver != nullptr) {
+    RingReceiver* r = receiving_[index].receiver;
+    receiving_[index].receiver = nullptr;
+    r->on_ring_received(result);  // may close others of the batch: forget_recv() nulls theirs
+  }
+  if (receives_due_ == 0) receiving_.clear();
+}
+
 void SendRing::end_turn() {
+  receive();
   // Completions may queue more sends (the rest of a partial one, bytes that waited behind it): again,
   // a bounded number of times.
   for (int round = 0; round < 4; ++round) {

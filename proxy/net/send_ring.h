@@ -1,4 +1,5 @@
-// SendRing: one io_uring per worker loop that carries its sockets' sends. A Stream hands it the bytes
+// SendRing: one io_uring per worker loop that carries its sockets' sends, and (since 2026-12-08) their
+// receives: see want_recv() below. A Stream hands it the bytes
 // of a flush; the ring submits every send queued during the loop's turn in one system call once the
 // turn's callbacks are done (uv_check; uv_prepare for what was queued outside the I/O phase, before the
 // loop blocks), and each completion comes back to its Stream. Why (issue 11): a relay makes two sends
@@ -42,6 +43,16 @@ class RingSender {
   ~RingSender() = default;
 };
 
+// Told what its socket's receive brought (Stream implements it). The ring asks for the space first.
+class RingReceiver {
+ public:
+  virtual uv_buf_t ring_recv_space() = 0;       // where this turn's receive puts its bytes
+  virtual void on_ring_received(int result) = 0;  // bytes received, 0 at EOF, or a negative errno
+
+ protected:
+  ~RingReceiver() = default;
+};
+
 // One send in the ring: its bytes (owned: the kernel reads them until the completion), how many went
 // out already, and who is told.
 struct RingSend {
@@ -83,6 +94,22 @@ class SendRing {
   // have done by now), and whatever is still there then is cancelled. The owner forgets the op.
   void submit_before_close(RingSend* op);
 
+  // Receives. libuv reports a socket readable (the Stream's alloc_cb offers no buffer, so libuv reads
+  // nothing); the ring receives from every socket so reported in one submission when the turn's
+  // callbacks are done, before it submits the turn's sends, and hands each its bytes: one system call
+  // for all of a turn's reads instead of a read(2) each (bench/probes/recv_ring_probe.c, mode 5).
+  // Contracts: a socket is readable when wanted, and libuv's epoll is level-triggered, so a receive
+  // that finds nothing (EAGAIN) loses nothing: the next turn reports the socket again. A receiver whose
+  // socket closes calls forget_recv() first: it is told nothing more, and no receive of its socket
+  // number is submitted after that (one prepared and not taken by the kernel becomes a no-op). One that
+  // merely stops reading is still told what its receive brought (Stream keeps it for start_reading()).
+  // Receives of readable sockets complete within the submission (MSG_DONTWAIT: never left waiting in
+  // the kernel); should one not, the next turn's receives are made with recv(2) until it has, so no
+  // socket waits on another's.
+  void want_recv(RingReceiver* r, int fd);
+  void forget_recv(RingReceiver* r);
+  uint64_t receives() const { return receives_; }  // completed receives (tests)
+
   // Closes the loop handles (the worker's shutdown).
   void close();
 
@@ -90,7 +117,9 @@ class SendRing {
   SendRing() = default;
   io_uring_sqe* next_sqe();
   bool prep(RingSend* op);  // false: no SQE to be had
-  void end_turn();  // submit what is queued, then hand out what completed, until nothing is queued
+  void end_turn();  // receive what is wanted, then submit sends and hand out completions until none is queued
+  void receive();   // prepares the turn's wanted receives (end_turn submits them with the sends)
+  void on_received(size_t index, int result);
   void submit();
   void reap();
   void release(RingSend* op);  // back to the free list, or freed
@@ -103,10 +132,26 @@ class SendRing {
   uv_poll_t poll_{};  // the ring's fd: completions that come after their submission
   bool handles_open_ = false;
   // The SQEs prepared and not yet taken by the kernel, in queue order: a send's op (its SQE may still
-  // be changed), or nullptr for a cancel. A submission the kernel takes only part of leaves the rest here.
-  std::vector<RingSend*> queued_;
+  // be changed), a receive (its index in receiving_), or neither for a cancel. A submission the kernel
+  // takes only part of leaves the rest here.
+  static constexpr size_t kNoRecv = static_cast<size_t>(-1);
+  struct QueuedSqe {
+    RingSend* op = nullptr;
+    size_t recv = kNoRecv;
+  };
+  std::vector<QueuedSqe> queued_;
   size_t in_flight_ = 0;  // ops with completions due
   std::vector<std::unique_ptr<RingSend>> free_;  // finished ops, small buffers kept (bounded)
+  struct WantedRecv {
+    RingReceiver* receiver = nullptr;  // null once forgotten
+    int fd = -1;
+    io_uring_sqe* unsubmitted = nullptr;
+  };
+  std::vector<WantedRecv> wanted_;    // reported readable this turn, in order
+  std::vector<WantedRecv> receiving_; // the batch in the kernel or being handed out
+  std::vector<WantedRecv> reading_now_;  // read with recv(2) while a batch is not all back
+  size_t receives_due_ = 0;           // completions of receiving_ still to come
+  uint64_t receives_ = 0;
 };
 
 }  // namespace pgs::proxy

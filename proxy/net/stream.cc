@@ -109,14 +109,27 @@ Stream::Stream(uv_loop_t* loop) : ring_(SendRing::for_loop(loop)) {
   tcp_.data = this;
 }
 
-Stream::~Stream() { drop_ring_send(); }
+Stream::~Stream() {
+  forget_ring_recv();
+  drop_ring_send();
+}
 
 void Stream::start_reading() {
   if (reading_ || closing_ || reopening_) return;
   if (uv_read_start(stream(), &Stream::alloc_cb, &Stream::read_cb) == 0) reading_ = true;
+  // Bytes a receive brought after reading stopped: a receive at the end of this turn hands them on,
+  // with whatever came since (the socket may hold nothing more, so libuv would not report it).
+  uv_os_fd_t fd;
+  if (reading_ && undelivered_ && ring_ != nullptr && !ring_recv_wanted_ &&
+      uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) == 0) {
+    ring_recv_wanted_ = true;
+    ring_->want_recv(this, fd);
+  }
 }
 
 void Stream::stop_reading() {
+  // A receive the ring was asked for still comes: what it brings waits in rbuf_ (undelivered_) for
+  // start_reading(), as bytes libuv had not read yet would wait in the socket.
   if (!reading_) return;
   uv_read_stop(stream());
   reading_ = false;
@@ -176,7 +189,54 @@ void Stream::alloc_cb(uv_handle_t* h, size_t, uv_buf_t* buf) noexcept {
     *buf = uv_buf_init(reinterpret_cast<char*>(tls_read_scratch), sizeof tls_read_scratch);
     return;
   }
+  if (self->ring_ != nullptr) {  // no buffer: libuv calls read_cb with UV_ENOBUFS and reads nothing
+    *buf = uv_buf_init(nullptr, 0);
+    return;
+  }
   *buf = self->rbuf_.prepare(kMinReadSpace);
+}
+
+uv_buf_t Stream::ring_recv_space() { return rbuf_.prepare(kMinReadSpace); }
+
+void Stream::on_ring_received(int result) {
+  ring_recv_wanted_ = false;
+  EventClock::Scope clock;  // as in read_cb
+  const bool nothing = result == -EAGAIN || result == -EWOULDBLOCK || result == -EINTR;
+  if (!reading_) {  // stopped after the receive was asked for: keep its bytes for start_reading()
+    if (result > 0) {
+      rbuf_.commit(static_cast<size_t>(result));
+      bytes_read_ += static_cast<uint64_t>(result);
+      undelivered_ = true;
+    }
+    rbuf_.release_if_empty();  // an end or an error is read again once reading resumes
+    return;
+  }
+  if (result > 0) {
+    undelivered_ = false;  // on_data sees them with the new bytes
+    on_plain_read(result);
+    return;
+  }
+  if (undelivered_) {  // what came while reading was stopped goes before the end or the error
+    undelivered_ = false;
+    on_data();
+    rbuf_.release_above(release_above_);
+    if (closing_ || !reading_) {
+      if (closing_) rbuf_.clear();
+      rbuf_.release_if_empty();
+      return;
+    }
+  }
+  if (nothing) {
+    rbuf_.release_if_empty();  // nothing after all: the next turn reports the socket again
+    return;
+  }
+  on_plain_read(result == 0 ? UV_EOF : result);  // libuv's errors are negative errnos on Unix
+}
+
+void Stream::forget_ring_recv() {
+  if (!ring_recv_wanted_) return;
+  ring_recv_wanted_ = false;
+  ring_->forget_recv(this);
 }
 
 // TLS: the ciphertext in the scratch buffer is decrypted into rbuf_ (driving the handshake, whose
@@ -198,8 +258,16 @@ bool Stream::decrypt_into_rbuf(size_t nread) {
 }
 
 void Stream::read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) noexcept {
-  EventClock::Scope clock;  // what these bytes cause happens "now": one read of the clock
   auto* self = static_cast<Stream*>(s->data);
+  if (nread == UV_ENOBUFS && self->ring_ != nullptr && !self->tls_) {  // readable: see alloc_cb
+    uv_os_fd_t fd;
+    if (!self->ring_recv_wanted_ && uv_fileno(reinterpret_cast<uv_handle_t*>(&self->tcp_), &fd) == 0) {
+      self->ring_recv_wanted_ = true;
+      self->ring_->want_recv(self, fd);
+    }
+    return;
+  }
+  EventClock::Scope clock;  // what these bytes cause happens "now": one read of the clock
   if (nread > 0 && self->tls_) {
     self->bytes_read_ += static_cast<uint64_t>(nread);
     bool was_ready = self->tls_->handshake_done();
@@ -214,21 +282,29 @@ void Stream::read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t*) noexcept {
       self->on_data();
       self->rbuf_.release_above(self->release_above_);
     }
-  } else if (nread > 0) {
-    self->rbuf_.commit(static_cast<size_t>(nread));
-    self->bytes_read_ += static_cast<uint64_t>(nread);
-    self->on_data();
+    if (self->closing_) self->rbuf_.clear();
+    self->rbuf_.release_if_empty();
+    return;
+  }
+  self->on_plain_read(nread);
+}
+
+void Stream::on_plain_read(ssize_t nread) {
+  if (nread > 0) {
+    rbuf_.commit(static_cast<size_t>(nread));
+    bytes_read_ += static_cast<uint64_t>(nread);
+    on_data();
     // Once one large message has passed, do not keep its buffer for the connection's lifetime.
-    self->rbuf_.release_above(self->release_above_);
+    rbuf_.release_above(release_above_);
   } else if (nread < 0) {
-    self->stop_reading();
-    self->on_read_error(static_cast<int>(nread));
+    stop_reading();
+    on_read_error(static_cast<int>(nread));
   }
   // A closed handle reads nothing more: what is left unread is dropped now rather than in the next
   // loop iteration, so that a burst of closing clients (1,000 per epoll_wait) holds no read blocks.
-  if (self->closing_) self->rbuf_.clear();
+  if (closing_) rbuf_.clear();
   // Everything read was consumed (or nothing came: EAGAIN): the block goes back to the pool.
-  self->rbuf_.release_if_empty();
+  rbuf_.release_if_empty();
 }
 
 void Stream::release_idle_buffers() {
@@ -410,6 +486,7 @@ void Stream::write_cb(uv_write_t* req, int status) noexcept {
 
 void Stream::close() {
   if (closing_) return;
+  forget_ring_recv();  // before the socket is closed, as the send below
   closing_ = true;
   reading_ = false;
   outbox_.clear();
@@ -423,6 +500,7 @@ void Stream::reopen() {
   reopening_ = true;
   reading_ = false;
   close_when_flushed_ = false;
+  forget_ring_recv();
   drop_ring_send();
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Stream::close_cb);
 }
@@ -449,6 +527,7 @@ void Stream::close_cb(uv_handle_t* h) noexcept {
     self->outbox_.clear();
     self->rbuf_.clear();
     self->rbuf_.release_if_empty();
+    self->undelivered_ = false;
     self->holds_ = 0;
     self->hold_at_ = 0;
     uv_tcp_init(self->tcp_.loop, &self->tcp_);  // the closed handle keeps its loop pointer

@@ -83,7 +83,7 @@ class ReadBuffer {
   size_t end_ = 0;
 };
 
-class Stream : private RingSender {
+class Stream : private RingSender, private RingReceiver {
  public:
   // A drained outbox keeps this much capacity for the next reply; a larger one is freed.
   static constexpr size_t kOutboxKeepBytes = 4096;
@@ -186,6 +186,12 @@ class Stream : private RingSender {
   bool write_through_ring(std::string& data);
   void queue_write(std::string&& bytes);
   void on_ring_sent(RingSend* op, int result) override;
+  // Reads through the ring (plaintext streams on a loop with one): libuv only reports the socket
+  // readable (alloc_cb offers no buffer: UV_ENOBUFS), the ring receives at the end of the turn.
+  uv_buf_t ring_recv_space() override;
+  void on_ring_received(int result) override;
+  void forget_ring_recv();  // closes, reopens: see SendRing::forget_recv
+  void on_plain_read(ssize_t nread);  // bytes read into rbuf_ (either way), EOF, or a libuv error
   void drop_ring_send();  // the socket closes: see SendRing::submit_before_close
   // Writes what the socket takes now (bytes written, UV_EAGAIN for none, or a negative libuv error).
   int try_send(const std::string& data);
@@ -202,6 +208,8 @@ class Stream : private RingSender {
   std::string outbox_;
   SendRing* ring_ = nullptr;       // the loop's, when it has one (found once, at construction)
   RingSend* ring_send_ = nullptr;  // this socket's send in the ring
+  bool ring_recv_wanted_ = false;  // readable this turn: the ring receives at its end
+  bool undelivered_ = false;       // rbuf_ holds bytes a receive brought after reading stopped
   std::string ring_waiting_;       // bytes flushed while that send was in the kernel: they follow it
   size_t queued_bytes_ = 0;
   uint64_t bytes_read_ = 0;

@@ -28,6 +28,10 @@ class TestStream final : public Stream {
   explicit TestStream(uv_loop_t* loop) : Stream(loop) {}
   size_t keep_unread = 0;
   bool close_on_data = false;
+  std::string received;              // every byte on_data saw, in order
+  int read_error = 0;                // what on_read_error was told
+  TestStream* close_other = nullptr;  // on_data closes this stream ...
+  TestStream* stop_other = nullptr;   // ... or stops its reading
   // The event clock read at the start and at the end of on_data, with the steady clock moved on between.
   std::chrono::steady_clock::time_point data_clock_first{}, data_clock_last{};
   bool closed = false;
@@ -42,10 +46,16 @@ class TestStream final : public Stream {
     while (std::chrono::steady_clock::now() == later) {
     }
     data_clock_last = EventClock::now();
+    received.append(reinterpret_cast<const char*>(rbuf_.data().data()), rbuf_.size() - keep_unread);
     if (rbuf_.size() > keep_unread) rbuf_.consume(rbuf_.size() - keep_unread);
+    if (close_other != nullptr) close_other->close();
+    if (stop_other != nullptr) stop_other->stop_reading();
     if (close_on_data) close();
   }
-  void on_read_error(int) override { close(); }
+  void on_read_error(int status) override {
+    read_error = status;
+    close();
+  }
   void on_write_error(int status) override {
     write_error = status;
     close();
@@ -249,6 +259,81 @@ TEST_F(RingStreamTest, AClosedStreamsSendNeverReachesTheConnectionThatReusesItsS
   second->close();
   ASSERT_TRUE(run_until([&] { return second->closed; }));
   delete second;
+}
+
+// Reads through the ring ([proxy] io_uring, issue 11): libuv only reports the socket readable and the
+// ring receives at the end of the turn, for every readable socket in one submission. The bytes arrive
+// whole and in order, across turns.
+TEST_F(RingStreamTest, ReadsGoThroughTheRingAndArriveWholeAndInOrder) {
+  TestStream& s = open_stream();
+  peer_send("hello ");
+  ASSERT_TRUE(run_until([&] { return s.received.size() >= 6; }));
+  peer_send("world");
+  ASSERT_TRUE(run_until([&] { return s.received.size() >= 11; }));
+  EXPECT_EQ(s.received, "hello world");
+  EXPECT_GE(ring_->receives(), 2u) << "the bytes were read by read(2), not by the ring";
+  EXPECT_EQ(s.read_capacity(), 0u) << "the read buffer goes back to the pool once consumed";
+}
+
+// The peer's end reaches the stream through the ring's receive as the end of the stream (UV_EOF).
+TEST_F(RingStreamTest, ThePeersEndIsAReadErrorThroughTheRing) {
+  TestStream& s = open_stream();
+  peer_send("last words");
+  ASSERT_EQ(::shutdown(pair_.peer, SHUT_WR), 0);
+  ASSERT_TRUE(run_until([&] { return s.closed; }));
+  EXPECT_EQ(s.received, "last words");
+  EXPECT_EQ(s.read_error, UV_EOF);
+}
+
+// Two streams readable in one turn, each closing the other when it gets data (as a client whose bytes
+// end its server's connection): the one handled first closes the other, which then gets nothing, though
+// its receive was wanted in the same turn.
+TEST_F(RingStreamTest, AStreamClosedInTheTurnItWasReadableGetsNothing) {
+  TcpPair other_pair;
+  TestStream& a = open_stream();
+  TestStream* b = nullptr;
+  open_stream_on(other_pair.accepted, b);
+  a.close_other = b;
+  b->close_other = &a;
+  ASSERT_EQ(::write(other_pair.peer, "to b", 4), 4);
+  peer_send("to a");
+  ASSERT_TRUE(run_until([&] { return a.closed || b->closed; }));
+  for (int i = 0; i < 20; ++i) uv_run(&loop_, UV_RUN_NOWAIT);  // turns in which the closed one must not read
+  TestStream* closed = a.closed ? &a : b;
+  TestStream* open = a.closed ? b : &a;
+  EXPECT_TRUE(closed->received.empty()) << "a closed stream got '" << closed->received << "'";
+  EXPECT_EQ(open->received, open == &a ? "to a" : "to b");
+  EXPECT_FALSE(open->closed);
+  a.close_other = b->close_other = nullptr;
+  b->close();
+  ASSERT_TRUE(run_until([&] { return b->closed; }));
+  delete b;
+}
+
+// A stream whose reading is stopped in the turn its socket was reported readable (backpressure, as a
+// client stops reading while its server is slow) reads nothing until it resumes, and then all of it.
+TEST_F(RingStreamTest, AStreamStoppedInTheTurnItWasReadableReadsOnlyOnceItResumes) {
+  TcpPair other_pair;
+  TestStream& a = open_stream();
+  TestStream* b = nullptr;
+  open_stream_on(other_pair.accepted, b);
+  a.stop_other = b;
+  b->stop_other = &a;
+  ASSERT_EQ(::write(other_pair.peer, "to b", 4), 4);
+  peer_send("to a");
+  ASSERT_TRUE(run_until([&] { return !a.received.empty() || !b->received.empty(); }));
+  for (int i = 0; i < 20; ++i) uv_run(&loop_, UV_RUN_NOWAIT);  // turns in which the stopped one must not read
+  TestStream* stopped = a.received.empty() ? &a : b;
+  EXPECT_TRUE(stopped->received.empty()) << "both read, though one stopped the other";
+  EXPECT_FALSE(stopped->reading());
+  a.stop_other = b->stop_other = nullptr;
+  stopped->start_reading();
+  ASSERT_TRUE(run_until([&] { return stopped->received.size() == 4; }));
+  EXPECT_EQ(a.received, "to a");
+  EXPECT_EQ(b->received, "to b");
+  b->close();
+  ASSERT_TRUE(run_until([&] { return b->closed; }));
+  delete b;
 }
 
 // A peer that reset its end: the ring's send fails and the stream hears it as a write error (the
