@@ -21,7 +21,8 @@
 // against 4.58 (4.28-5.35) µs per round trip; 64 connections 4.36 (3.76-4.39) against 5.63 (5.02-6.47);
 // at 4 connections (2.4 sockets per turn) it loses: 9.5-10.1 against 8.2-8.9. One-shot receives batched
 // per turn save a fifth of the loop's CPU where a turn finds many readable sockets; libuv owns the proxy's
-// reads (uv_read_start), so taking them needs the net layer to poll its sockets itself. Not built yet.
+// reads (uv_read_start); the proxy takes them without leaving it: its alloc_cb offers no buffer, so libuv
+// only reports a socket readable, and the SendRing receives at the end of the turn (proxy/net, 555e300).
 #define _GNU_SOURCE
 #include <liburing.h>
 #include <sys/epoll.h>
