@@ -148,6 +148,15 @@ class StreamTest : public ::testing::Test {
   void peer_send(const std::string& bytes) {
     ASSERT_EQ(::write(pair_.peer, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
   }
+  // The fixture's stream ("a", returned) and a second one on `other` (`b`), each with bytes waiting
+  // before the loop runs ("to a", "to b"): both are readable in the same turn.
+  TestStream& open_two_readable(TcpPair& other, TestStream*& b) {
+    TestStream& a = open_stream();
+    open_stream_on(other.accepted, b);
+    EXPECT_EQ(::write(other.peer, "to b", 4), 4);
+    peer_send("to a");
+    return a;
+  }
 
   uv_loop_t loop_{};
   std::unique_ptr<SendRing> ring_;
@@ -290,13 +299,10 @@ TEST_F(RingStreamTest, ThePeersEndIsAReadErrorThroughTheRing) {
 // its receive was wanted in the same turn.
 TEST_F(RingStreamTest, AStreamClosedInTheTurnItWasReadableGetsNothing) {
   TcpPair other_pair;
-  TestStream& a = open_stream();
   TestStream* b = nullptr;
-  open_stream_on(other_pair.accepted, b);
+  TestStream& a = open_two_readable(other_pair, b);
   a.close_other = b;
   b->close_other = &a;
-  ASSERT_EQ(::write(other_pair.peer, "to b", 4), 4);
-  peer_send("to a");
   ASSERT_TRUE(run_until([&] { return a.closed || b->closed; }));
   for (int i = 0; i < 20; ++i) uv_run(&loop_, UV_RUN_NOWAIT);  // turns in which the closed one must not read
   TestStream* closed = a.closed ? &a : b;
@@ -314,13 +320,10 @@ TEST_F(RingStreamTest, AStreamClosedInTheTurnItWasReadableGetsNothing) {
 // client stops reading while its server is slow) reads nothing until it resumes, and then all of it.
 TEST_F(RingStreamTest, AStreamStoppedInTheTurnItWasReadableReadsOnlyOnceItResumes) {
   TcpPair other_pair;
-  TestStream& a = open_stream();
   TestStream* b = nullptr;
-  open_stream_on(other_pair.accepted, b);
+  TestStream& a = open_two_readable(other_pair, b);
   a.stop_other = b;
   b->stop_other = &a;
-  ASSERT_EQ(::write(other_pair.peer, "to b", 4), 4);
-  peer_send("to a");
   ASSERT_TRUE(run_until([&] { return !a.received.empty() || !b->received.empty(); }));
   for (int i = 0; i < 20; ++i) uv_run(&loop_, UV_RUN_NOWAIT);  // turns in which the stopped one must not read
   TestStream* stopped = a.received.empty() ? &a : b;
