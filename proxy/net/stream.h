@@ -202,6 +202,8 @@ class Stream : private RingSender, private RingReceiver {
   static void write_cb(uv_write_t* req, int status) noexcept;
   static void close_cb(uv_handle_t* h) noexcept;
 
+  static constexpr size_t kMinReadSpace = 64 * 1024;  // what one read may bring
+
   uv_tcp_t tcp_{};
   std::unique_ptr<TlsSession> tls_;  // set by start_tls()
   std::string tls_wire_;             // ciphertext of the outbox being flushed (TLS only)

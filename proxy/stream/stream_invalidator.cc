@@ -2,8 +2,6 @@
 
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 #include <poll.h>
 #include <pthread.h>
 
@@ -23,6 +21,7 @@
 #include "proxy/monitor/libpq_text.h"
 #include "proxy/stream/stream_catalog.h"
 #include "proxy/stream/stream_redis.h"
+#include "proxy/stream/stream_tls_read.h"
 #include "router/lsn.h"
 
 namespace pgs::proxy {
@@ -59,7 +58,7 @@ std::string stream_slot_name(std::string_view prefix, std::string_view dbname) {
 struct StreamInvalidator::Slot {
   const StreamTarget& target;
   PGconn* conn = nullptr;
-  SSL* tls = nullptr;                // conn's TLS session (libpq's), reading ahead; null in plaintext
+  ssl_st* tls = nullptr;             // conn's TLS session (libpq's), reading ahead; null in plaintext
   bool created = false;              // the slot did not exist (logged)
   cache::stream::TransactionTables txn;
   bool in_transaction = false;
@@ -168,31 +167,9 @@ struct StreamInvalidator::Slot {
     return {};
   }
 
-  // Over TLS, libpq asks OpenSSL for one record per read and OpenSSL reads each record with two recv()
-  // calls (its header, then its body), and the walsender sends every decoded change as a record of its
-  // own: about 12 system calls per pgbench transaction, plus a poll() per record in read(). With read
-  // ahead, one recv() takes all the socket holds; the records it holds beyond the first stay in OpenSSL's
-  // buffer, where poll() on the socket cannot see them: record_ready() does, and read() and lead() ask it
-  // before they wait on the socket. Nothing else waits on this connection once it streams (PQputCopyData
-  // and PQflush are non-blocking, PQgetCopyData is asked with async = 1).
-  void read_ahead_over_tls() {
-    tls = PQsslInUse(conn) ? static_cast<SSL*>(PQsslStruct(conn, "OpenSSL")) : nullptr;
-    if (tls != nullptr) SSL_set_read_ahead(tls, 1);
-  }
-
-  // OpenSSL holds a whole record that libpq has not taken yet. Not merely bytes: a record's first part
-  // waits for the socket, and a loop that went round on it would spin until the rest arrived. SSL_peek
-  // decrypts the next record if it is whole (reading the socket without blocking if it is not) and
-  // leaves it for libpq's SSL_read (not const: it may read the socket).
-  bool record_ready() {
-    if (tls == nullptr) return false;
-    if (SSL_pending(tls) > 0) return true;
-    if (SSL_has_pending(tls) != 1) return false;
-    char first = 0;
-    if (SSL_peek(tls, &first, 1) > 0) return true;
-    ERR_clear_error();  // a record still arriving (or an error libpq's next read reports)
-    return false;
-  }
+  // Over TLS: one recv() for what the socket holds (stream_tls_read.h).
+  void read_ahead_over_tls() { tls = read_ahead(conn); }
+  bool record_ready() { return whole_record_buffered(tls); }
 
   // Reads what arrived: all the socket holds (one PQconsumeInput takes libpq's buffer, 16-32 kB), up to
   // kReadBudget bytes of messages or kReadPasses reads, so a burst is read in a round or a few rather than
