@@ -294,6 +294,20 @@ TEST_F(RingStreamTest, ThePeersEndIsAReadErrorThroughTheRing) {
   EXPECT_EQ(s.read_error, UV_EOF);
 }
 
+// A peer that resets its end (a server killed, a client's RST): the ring's receive fails with the error,
+// and the stream hears it as a read error with libuv's code, as a read(2) would have told it.
+TEST_F(RingStreamTest, APeerThatResetsIsAReadErrorThroughTheRing) {
+  TestStream& s = open_stream();
+  linger hard{1, 0};
+  ASSERT_EQ(::setsockopt(pair_.peer, SOL_SOCKET, SO_LINGER, &hard, sizeof hard), 0);
+  ::close(pair_.peer);
+  pair_.peer = -1;
+  ASSERT_TRUE(run_until([&] { return s.closed; }));
+  EXPECT_EQ(s.read_error, UV_ECONNRESET) << uv_strerror(s.read_error);
+  EXPECT_GE(ring_->receives(), 1u) << "the reset was read by read(2), not by the ring";
+  EXPECT_EQ(s.read_capacity(), 0u);
+}
+
 // Two streams readable in one turn, each closing the other when it gets data (as a client whose bytes
 // end its server's connection): the one handled first closes the other, which then gets nothing, though
 // its receive was wanted in the same turn.
