@@ -236,14 +236,24 @@ run_one() {
 # resolved against the config file's directory, and the bench writes its configs elsewhere).
 bench_config_paths() { config_paths_sed "$PROXY_CONFIG"; }
 
+# config_server_tls CONFIG: the primary's server_tls in a pgsidecar config ([primary], else the [tls]
+# default, else "disable"); libpq's sslmode names, which PgBouncer's server_tls_sslmode shares.
+config_server_tls() {
+  awk '/^\[/ { section = $0 }
+       /^server_tls = / { v = $3; gsub(/"/, "", v); if (section == "[primary]") primary = v; else if (section == "[tls]") dflt = v }
+       END { print primary != "" ? primary : (dflt != "" ? dflt : "disable") }' "$1"
+}
+
 # bench_server_tls: with BENCH_SERVER_TLS=disable (the default) the pgsidecar targets run with PROXY_CONFIG
 # minus TLS to the servers ($BENCH_OUT/pgsidecar.toml), like the bench's PgBouncer (server_tls_sslmode =
 # disable): the comparison is then of pooling, not of encryption. "config" keeps PROXY_CONFIG as it is
-# (verify-full with the dev CA in dev) and gives PgBouncer the same (scripts/pgbouncer.sh): both encrypt.
+# (verify-full with the dev CA in dev) and gives PgBouncer the same mode (config_server_tls; with the dev
+# CA: scripts/pgbouncer.sh): both encrypt alike.
 bench_server_tls() {
   case "${BENCH_SERVER_TLS:-disable}" in
     config)
-      export PGBOUNCER_SERVER_TLS=verify-full
+      PGBOUNCER_SERVER_TLS="$(config_server_tls "$PROXY_CONFIG")"
+      export PGBOUNCER_SERVER_TLS
       return 0 ;;
     disable) export PGBOUNCER_SERVER_TLS=disable ;;
     *) die "BENCH_SERVER_TLS must be disable or config" ;;

@@ -3,6 +3,7 @@
 # poolers encrypt; bench/lib.sh): a PgBouncer of this test's own (port PGS_PGBOUNCER_TLS_TEST_PORT, 28470,
 # state in a temporary directory) on the running dev primary, started with PGBOUNCER_SERVER_TLS=verify-full
 # and then with the default; a query through it reads pg_stat_ssl for the server connection it was given.
+# Also bench/lib.sh config_server_tls, the mode that run gives PgBouncer: the primary's in the config.
 # Exit 0 pass, 1 fail, 77 skipped (no services, no dev CA, or no pgbouncer).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -15,6 +16,8 @@ source "$ROOT/scripts/process.sh"
 source "$ROOT/scripts/postgres.sh"
 # shellcheck source=scripts/pgbouncer.sh
 source "$ROOT/scripts/pgbouncer.sh"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 if [[ ! -S "$PG_SOCK_DIR/.s.PGSQL.$PRIMARY_PORT" ]]; then
   echo "SKIP: no primary socket in $PG_SOCK_DIR"
@@ -35,6 +38,18 @@ cleanup() {
   if ((FAILED)); then echo "kept $PGBOUNCER_DIR" >&2; else rm -rf "$PGBOUNCER_DIR"; fi
 }
 trap cleanup EXIT
+
+# config_server_tls: the mode BENCH_SERVER_TLS=config gives PgBouncer is the primary's in the config.
+config_case() {  # config_case WANT TOML
+  printf '%b' "$2" >"$PGBOUNCER_DIR/case.toml"
+  local got
+  got="$(config_server_tls "$PGBOUNCER_DIR/case.toml")"
+  [[ "$got" == "$1" ]] || fail "config_server_tls of '$2': '$got', want '$1'"
+}
+[[ "$(config_server_tls "$ROOT/conf/pgsidecar.toml")" == verify-full ]] || fail "config_server_tls of conf/pgsidecar.toml"
+config_case require '[tls]\nserver_tls = "require"\n[primary]\nhost = "h"\n'
+config_case verify-ca '[tls]\nserver_tls = "require"\n[primary]\nserver_tls = "verify-ca"\n[[replicas]]\nserver_tls = "disable"\n'
+config_case disable '[primary]\nport = 5432\n'
 
 # The server connection PgBouncer gives this query: encrypted or not ("t" / "f").
 server_ssl() {
